@@ -1,0 +1,52 @@
+# Two commands on a fresh machine with Python ≥ 3.11 and make: `make run`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+# uv runs as a module of the Python that bootstrapped it, so no PATH setup is needed.
+UV := $(PYTHON) -m uv
+export UV_LINK_MODE ?= copy
+
+.PHONY: help install run test test-slow lint format openapi bench clean
+
+help:
+	@echo "make run        start Puls (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make test       lint + the whole test suite against real PostgreSQL and Redis"
+	@echo "make test-slow  the tests marked slow (over a minute each)"
+	@echo "make lint       ruff + mypy"
+	@echo "make openapi    regenerate openapi/openapi.json"
+	@echo "make bench      run the benchmarks in bench/"
+
+.venv/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv \
+		|| $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed
+
+run: install
+	$(UV) run --frozen puls run
+
+lint: install
+	$(UV) run --frozen ruff check services tests migrations bench
+	$(UV) run --frozen ruff format --check services tests migrations bench
+	$(UV) run --frozen mypy services tests bench
+
+format: install
+	$(UV) run --frozen ruff check --fix services tests migrations bench
+	$(UV) run --frozen ruff format services tests migrations bench
+
+test: lint
+	$(UV) run --frozen pytest -m "not slow" -n 2 --dist loadfile
+
+test-slow: install
+	$(UV) run --frozen pytest -m slow
+
+openapi: install
+	$(UV) run --frozen puls openapi
+
+bench: install
+	@for b in bench/*.py; do [ "$$(basename $$b)" = "__init__.py" ] || [ "$$(basename $$b)" = "common.py" ] || $(UV) run --frozen python $$b || exit 1; done
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

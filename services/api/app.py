@@ -1,0 +1,137 @@
+"""create_app(): the FastAPI application. Engines, pools and clients are built in the lifespan,
+never at import, so tests and the CLI can build apps with their own settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from services.api.deps import StrictJsonRoute
+from services.api.middleware import (
+    BodyLimitMiddleware,
+    JsonContentTypeMiddleware,
+    RequestContextMiddleware,
+)
+from services.api.problems import install_problem_handlers
+from services.api.routes import ROUTERS, health
+from services.core.config import Settings, get_settings
+from services.core.db import create_engine, create_sessionmaker
+from services.core.logging import configure_logging
+from services.core.metrics import ApiMetrics
+from services.core.queue import create_arq_pool
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PREFIXES = ("/v1/imports",)
+
+DESCRIPTION = """
+Puls is the follow-up service of a Swedish healthcare region: action plans, management meetings
+and KPI series fed by the region's HR and finance systems.
+
+**Auth**: `Authorization: Bearer <api key>`. Keys carry scopes (`read`, `timedata:write`,
+`plans:write`, `meetings:write`, `kpis:write`, `webhooks:admin`, `admin`) and may be confined to an
+org-unit subtree; anything outside it answers 404.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `code` and,
+for validation, `errors: [{loc, msg, code}]`.
+
+**Lists** use cursor pagination (`limit` ≤ 500, `cursor`, `next_cursor`); `updated_since` returns
+changes including deletions as tombstones `{"id", "deleted": true, "updated_at"}`.
+
+**Writes** of mutable resources return an `ETag`; send it back in `If-Match` (412 when stale).
+Creating POSTs accept `Idempotency-Key`.
+"""
+
+TAGS = [
+    {"name": "org-units", "description": "The organisation tree that every figure rolls up along."},
+    {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
+    {"name": "events", "description": "The pollable feed of everything that happened."},
+    {"name": "ops", "description": "Health, readiness and metrics for operators."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            app.state.arq = await create_arq_pool(settings)
+        except Exception:
+            # Redis down at start: the API still serves and writes; /readyz reports it.
+            log.warning("redis unavailable at startup; enqueueing disabled until restart")
+            app.state.arq = None
+        try:
+            yield
+        finally:
+            if app.state.arq is not None:
+                await app.state.arq.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Puls",
+        version="1.0.0",
+        summary="Follow-up of action plans, management meetings and KPIs for healthcare regions.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        generate_unique_id_function=operation_id,
+    )
+    app.router.route_class = StrictJsonRoute
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.arq = None
+    install_problem_handlers(app)
+
+    app.include_router(health.router)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
+
+    app.add_middleware(JsonContentTypeMiddleware, exempt_prefixes=UPLOAD_PREFIXES)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+        upload_prefixes=UPLOAD_PREFIXES,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, docs_paths={"/docs", "/openapi.json"}
+    )
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory services.api.app:app_factory`."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

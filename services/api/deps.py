@@ -1,0 +1,280 @@
+"""Request dependencies: the session with its commit boundary, the caller, idempotency."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from arq.connections import ArqRedis
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.api.middleware import parse_json_strict
+from services.core.auth import service as auth_service
+from services.core.auth.errors import InvalidApiKey
+from services.core.auth.schemas import Principal, Scope
+from services.core.config import Settings
+from services.core.errors import RateLimited, ValidationFailed
+from services.core.idempotency import service as idempotency_service
+from services.core.metrics import ApiMetrics
+from services.core.queue import enqueue_jobs, take_deferred_jobs
+
+log = logging.getLogger(__name__)
+
+
+class StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json_strict(await self.body())
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """Every route parses JSON bodies strictly (duplicate keys and deep nesting are refused)."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            strict = StrictJsonRequest(request.scope, request.receive)
+            return await original(strict)
+
+        return handler
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The commit boundary of a request: commit when the route returns, roll back on error,
+    then hand the jobs the transaction asked for to arq (only once they can see the data)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            take_deferred_jobs(session)
+            raise
+        jobs = take_deferred_jobs(session)
+        if jobs:
+            failed = await enqueue_jobs(request.app.state.arq, jobs)
+            for function in failed:
+                get_metrics(request).enqueue_failures.labels(function).inc()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def _rate_limit(request: Request, principal: Principal, settings: Settings) -> None:
+    """Fixed one-minute window per key in Redis. Fails open: Redis being down must not stop
+    feeds (DESIGN.md: losing Redis loses no data and blocks no writes)."""
+    arq: ArqRedis | None = request.app.state.arq
+    if arq is None:
+        return
+    window = int(time.time() // 60)
+    key = f"{settings.redis_prefix}:rl:{principal.key_id or principal.name}:{window}"
+    try:
+        pipe = arq.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 61)
+        count, _ = await pipe.execute()
+    except Exception:
+        return
+    if int(count) > settings.rate_limit_per_minute:
+        retry_after = 60 - int(time.time() % 60)
+        raise RateLimited(
+            f"Rate limit of {settings.rate_limit_per_minute} requests per minute exceeded",
+            headers={"Retry-After": str(max(retry_after, 1))},
+        )
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if not authorization:
+        raise InvalidApiKey(
+            "Send an API key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": 'Bearer realm="puls"'},
+        )
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidApiKey(
+            "Use the Bearer scheme: 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": 'Bearer realm="puls"'},
+        )
+    bootstrap = (
+        settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else None
+    )
+    principal = await auth_service.authenticate(session, token.strip(), bootstrap_token=bootstrap)
+    request.state.principal = principal
+    await _rate_limit(request, principal, settings)
+    return principal
+
+
+def require(scope: Scope) -> Callable[..., Any]:
+    async def dependency(
+        principal: Annotated[Principal, Depends(get_principal)],
+    ) -> Principal:
+        auth_service.require_scope(principal, scope)
+        return principal
+
+    dependency.__name__ = f"require_{scope.value.replace(':', '_')}"
+    return dependency
+
+
+Reader = Annotated[Principal, Depends(require(Scope.read))]
+Admin = Annotated[Principal, Depends(require(Scope.admin))]
+TimedataWriter = Annotated[Principal, Depends(require(Scope.timedata_write))]
+PlansWriter = Annotated[Principal, Depends(require(Scope.plans_write))]
+MeetingsWriter = Annotated[Principal, Depends(require(Scope.meetings_write))]
+KpisWriter = Annotated[Principal, Depends(require(Scope.kpis_write))]
+WebhooksAdmin = Annotated[Principal, Depends(require(Scope.webhooks_admin))]
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The ETag you last read; a stale one gets 412 and changes nothing."),
+]
+
+
+@dataclass
+class Idempotency:
+    """Handle for one request's Idempotency-Key (or none). Usage in a route:
+
+    if (replay := await idem.replay()) is not None:
+        return replay
+    ... do the work ...
+    return await idem.respond(session, 201, body_model, headers)
+    """
+
+    request: Request
+    key: str | None
+    owner: str
+    claim: idempotency_service.Claim | None = None
+
+    async def replay(self) -> Response | None:
+        if self.key is None:
+            return None
+        body = await self.request.body()
+        settings: Settings = self.request.app.state.settings
+        outcome = await idempotency_service.claim(
+            self.request.app.state.sessionmaker,
+            owner=self.owner,
+            key=self.key,
+            method=self.request.method,
+            path=self.request.url.path,
+            fingerprint=idempotency_service.request_fingerprint(
+                self.request.method, self.request.url.path, self.request.url.query, body
+            ),
+            in_flight_seconds=settings.idempotency_in_flight_seconds,
+        )
+        if isinstance(outcome, idempotency_service.StoredResponse):
+            headers = {**outcome.headers, "Idempotent-Replayed": "true"}
+            return Response(
+                outcome.body,
+                status_code=outcome.status,
+                headers=headers,
+                media_type=headers.pop("content-type", "application/json"),
+            )
+        self.claim = outcome
+        return None
+
+    async def respond(
+        self,
+        session: AsyncSession,
+        status: int,
+        content: Any,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        from fastapi.encoders import jsonable_encoder
+        from fastapi.responses import JSONResponse
+
+        response = JSONResponse(jsonable_encoder(content), status_code=status, headers=headers)
+        if self.claim is not None:
+            stored = dict(headers or {})
+            stored["content-type"] = "application/json"
+            await idempotency_service.complete(
+                session, self.claim, status, bytes(response.body), stored
+            )
+            self.claim = None
+        return response
+
+    async def release(self) -> None:
+        if self.claim is not None:
+            claim, self.claim = self.claim, None
+            await idempotency_service.release(self.request.app.state.sessionmaker, claim)
+
+
+async def get_idempotency(
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique string (a UUID). Resending the same key and body returns "
+            "the first response again instead of creating twice.",
+            max_length=200,
+        ),
+    ] = None,
+) -> AsyncIterator[Idempotency]:
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise ValidationFailed(
+            "Idempotency-Key must not be empty",
+            errors=[{"loc": ["header", "Idempotency-Key"], "msg": "empty", "code": "empty"}],
+        )
+    idem = Idempotency(request=request, key=idempotency_key, owner=principal.actor)
+    try:
+        yield idem
+    finally:
+        await idem.release()
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """Every domain router parses JSON strictly."""
+    return APIRouter(route_class=StrictJsonRoute, **kwargs)
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def get_page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size, at most 500.")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[PageParams, Depends(get_page_params)]
+UpdatedSince = Annotated[
+    datetime | None,
+    Query(
+        description="Only resources changed after this time (RFC 3339), deletions included "
+        "as tombstones, ordered by change time."
+    ),
+]

@@ -1,0 +1,210 @@
+"""Pure ASGI middleware: request ids, metrics, access logs, security headers, body limits and
+content-type checks. Pure ASGI (not BaseHTTPMiddleware) keeps streaming bodies streaming."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.core.logging import request_id_var
+from services.core.metrics import ApiMetrics
+
+log = logging.getLogger("puls.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+PROBLEM_JSON = b"application/problem+json"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds the limit of {limit} bytes")
+
+
+async def _send_problem(
+    send: Send, scope: Scope, status: int, code: str, title: str, detail: str
+) -> None:
+    body = json.dumps(
+        {
+            "type": f"/problems/{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            "instance": scope.get("path"),
+            "request_id": request_id_var.get(),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Request id in and out, metrics by route template, one JSON access-log line per request,
+    and the security headers every API response carries."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, *, docs_paths: set[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        is_docs = scope["path"] in self.docs_paths
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer"))
+                if not is_docs:
+                    headers.append((b"x-frame-options", b"DENY"))
+                    headers.append(
+                        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+                    )
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.in_flight.dec()
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            status = status_holder["status"]
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.duration.labels(scope["method"], template).observe(elapsed)
+            if template not in ("/metrics", "/healthz", "/readyz"):
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 1),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """413 before reading when Content-Length is over the limit, and while reading when a
+    chunked body grows past it. File uploads (`/v1/imports`) have their own, larger limit."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, max_upload: int, upload_prefixes: tuple[str, ...]
+    ) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+        self.upload_prefixes = upload_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_upload if scope["path"].startswith(self.upload_prefixes) else self.max_body
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _send_problem(
+                    send, scope, 400, "bad_request", "Bad request", "Content-Length is not a number"
+                )
+                return
+            if int(declared) > limit:
+                await _send_problem(
+                    send,
+                    scope,
+                    413,
+                    "payload_too_large",
+                    "Payload too large",
+                    f"The request body exceeds the limit of {limit} bytes",
+                )
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+class JsonContentTypeMiddleware:
+    """JSON endpoints accept only application/json (or +json) bodies: 415 otherwise."""
+
+    def __init__(self, app: ASGIApp, *, exempt_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.exempt_prefixes = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _BODY_METHODS
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].startswith(self.exempt_prefixes)
+        ):
+            headers = Headers(scope=scope)
+            has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+            media = headers.get("content-type", "").split(";")[0].strip().lower()
+            if has_body and not (media == "application/json" or media.endswith("+json")):
+                await _send_problem(
+                    send,
+                    scope,
+                    415,
+                    "unsupported_media_type",
+                    "Unsupported media type",
+                    f"Send the body as application/json, not {media or 'no content type'!r}",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def parse_json_strict(raw: bytes) -> Any:
+    """json.loads that refuses duplicate object keys and excessive nesting with a clear error."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
+            result[key] = value
+        return result
+
+    try:
+        return json.loads(raw, object_pairs_hook=no_duplicates)
+    except RecursionError:
+        raise json.JSONDecodeError("nesting too deep", "", 0) from None

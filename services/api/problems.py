@@ -1,0 +1,234 @@
+"""One envelope for every error: RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.core.errors import PulsError
+from services.core.logging import request_id_var
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(examples=[["body", 0, "org_unit_code"]])
+    msg: str = Field(examples=["unknown org unit 'X1'"])
+    code: str = Field(examples=["unknown_org_unit"])
+
+
+class Problem(BaseModel):
+    type: str = Field(examples=["/problems/validation_failed"])
+    title: str = Field(examples=["Validation failed"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["1 field is invalid"])
+    instance: str | None = Field(default=None, examples=["/v1/org-units"])
+    code: str = Field(examples=["validation_failed"])
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_STATUS_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition_failed", "Precondition failed"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_failed", "Validation failed"),
+    429: ("rate_limited", "Too many requests"),
+    500: ("internal_error", "Internal error"),
+    503: ("service_unavailable", "Service unavailable"),
+}
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path if request is not None else None,
+        "request_id": request_id_var.get(),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _clean_loc(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
+    return [p if isinstance(p, int) else str(p) for p in loc]
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        # pydantic puts union branch / validator names in loc; keep what a client can map.
+        loc = [
+            p
+            for p in _clean_loc(error.get("loc", ()))
+            if not (isinstance(p, str) and p.startswith(("function-", "constrained-")))
+        ]
+        errors.append({"loc": loc, "msg": error.get("msg", ""), "code": error.get("type", "")})
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PulsError)
+    async def _puls_error(request: Request, exc: PulsError) -> JSONResponse:
+        return problem_response(
+            request,
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        if any(e["code"] == "json_invalid" for e in errors):
+            ctx: dict[str, Any] = next(
+                (e.get("ctx", {}) for e in exc.errors() if e.get("type") == "json_invalid"), {}
+            )
+            return problem_response(
+                request,
+                400,
+                "malformed_json",
+                "Malformed JSON",
+                f"The request body is not valid JSON: {ctx.get('error', 'parse error')}",
+            )
+        if any(e["code"] == "model_attributes_type" and e["loc"] == ["body"] for e in errors):
+            return problem_response(
+                request,
+                415,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Send the body as application/json",
+            )
+        noun = "field is" if len(errors) == 1 else "fields are"
+        return problem_response(
+            request,
+            422,
+            "validation_failed",
+            "Validation failed",
+            f"{len(errors)} {noun} invalid",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, title = _STATUS_CODES.get(exc.status_code, ("error", "Error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route {request.method} {request.url.path}"
+        return problem_response(
+            request, exc.status_code, code, title, detail, headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from services.core.errors import ServiceUnavailable
+
+        if _is_database_unavailable(exc):
+            unavailable = ServiceUnavailable("The database is unavailable; retry shortly")
+            return problem_response(
+                request,
+                503,
+                unavailable.code,
+                unavailable.title,
+                unavailable.detail,
+                headers={"Retry-After": "5"},
+            )
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(
+            request,
+            500,
+            "internal_error",
+            "Internal error",
+            "An unexpected error occurred; quote the request id when reporting it",
+        )
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(
+        exc,
+        PoolTimeout
+        | OperationalError
+        | InterfaceError
+        | ConnectionError
+        | OSError
+        | asyncio.TimeoutError,
+    ):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(
+        cause,
+        asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError | ConnectionError | OSError,
+    )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the listed problem statuses, each with an example."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, title = _STATUS_CODES[status]
+        example: dict[str, Any] = {
+            "type": f"/problems/{code}",
+            "title": title,
+            "status": status,
+            "detail": title,
+            "code": code,
+            "instance": "/v1/…",
+            "request_id": "3f2c…",
+        }
+        if status == 422:
+            example["errors"] = [
+                {"loc": ["body", "code"], "msg": "Field required", "code": "missing"}
+            ]
+        out[status] = {
+            "model": Problem,
+            "description": title,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": example,
+                }
+            },
+        }
+    return out

@@ -1,0 +1,7 @@
+"""Every /v1 router, in the order they appear in the contract."""
+
+from fastapi import APIRouter
+
+from services.api.routes import api_keys, events, orgs
+
+ROUTERS: list[APIRouter] = [orgs.router, api_keys.router, events.router]

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+
+from services.api.deps import Reader, SessionDep, api_router
+from services.api.problems import error_responses
+from services.core.events import service as events_service
+from services.core.events.schemas import EventFeed
+
+router = api_router(prefix="/events", tags=["events"])
+
+
+@router.get(
+    "",
+    summary="Poll the event feed",
+    response_model=EventFeed,
+    responses=error_responses(401, 403, 422),
+)
+async def list_events(
+    session: SessionDep,
+    principal: Reader,
+    after: Annotated[int, Query(ge=0, description="Return events with a larger id.")] = 0,
+    types: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Comma-separated types; `kpi.*` matches a family.",
+            examples=["org_unit.created,kpi.*"],
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventFeed:
+    """Events in the order they happened, for systems that poll instead of taking webhooks.
+    Keys confined to a subtree see only that subtree's events."""
+    wanted = [t.strip() for t in (types or "").split(",") if t.strip()]
+    return await events_service.feed(session, principal, after=after, types=wanted, limit=limit)

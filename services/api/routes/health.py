@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+router = APIRouter(tags=["ops"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/healthz", summary="Process is up", response_model=Health)
+async def healthz() -> Health:
+    """Answers 200 while the process runs; says nothing about its dependencies."""
+    return Health(status="ok")
+
+
+async def _check_database(request: Request) -> str:
+    try:
+        async with request.app.state.engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=2)
+        return "ok"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+
+
+async def _check_redis(request: Request) -> str:
+    arq = request.app.state.arq
+    if arq is None:
+        return "down: not connected"
+    try:
+        await asyncio.wait_for(arq.ping(), timeout=2)
+        return "ok"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+
+
+@router.get(
+    "/readyz",
+    summary="Database and Redis reachable",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is down"}},
+)
+async def readyz(request: Request) -> Any:
+    """200 when PostgreSQL and Redis both answer within 2 s; 503 naming what is down."""
+    database, redis = await asyncio.gather(_check_database(request), _check_redis(request))
+    checks = {"database": database, "redis": redis}
+    ok = all(v == "ok" for v in checks.values())
+    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"example": "puls_http_requests_total 1"}},
+            "description": "Prometheus text exposition format",
+        }
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Request counts and latency by route template and status, requests in flight."""
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Body, Query, Response
+from fastapi.responses import JSONResponse
+
+from services.api.deps import (
+    Admin,
+    IdempotencyDep,
+    IfMatch,
+    PageDep,
+    Reader,
+    SessionDep,
+    UpdatedSince,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.http import etag
+from services.core.orgs import service as orgs_service
+from services.core.orgs.schemas import (
+    OrgUnitBulkResult,
+    OrgUnitCreate,
+    OrgUnitKind,
+    OrgUnitRead,
+    OrgUnitUpdate,
+)
+from services.core.pagination import Page, Tombstone
+
+router = api_router(prefix="/org-units", tags=["org-units"])
+
+_EXAMPLE_UNIT = {
+    "code": "RS-MED",
+    "name": "Medicinsk service",
+    "kind": "administration",
+    "parent_code": "RS",
+    "depth": 1,
+    "valid_from": None,
+    "valid_to": None,
+    "created_at": "2026-11-25T08:00:00Z",
+    "updated_at": "2026-11-25T08:00:00Z",
+    "version": 1,
+}
+
+
+def _unit_response(unit: OrgUnitRead, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        unit.model_dump(mode="json"), status_code=status, headers={"ETag": etag(unit.version)}
+    )
+
+
+@router.get(
+    "",
+    summary="List org units",
+    response_model=Page[OrgUnitRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_org_units(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    parent: Annotated[str | None, Query(description="Only children of this code.")] = None,
+    kind: OrgUnitKind | None = None,
+) -> Page[OrgUnitRead | Tombstone]:
+    """Org units visible to the key, by id; with `updated_since`, every change since then
+    (tombstones included) in change order, for mirroring the tree."""
+    return await orgs_service.list_units(
+        session,
+        principal,
+        parent_code=parent,
+        kind=kind,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an org unit",
+    response_model=OrgUnitRead,
+    responses={
+        201: {"content": {"application/json": {"example": _EXAMPLE_UNIT}}},
+        **error_responses(400, 401, 403, 409, 413, 415, 422),
+    },
+)
+async def create_org_unit(
+    data: OrgUnitCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Response:
+    """Creates one unit under `parent_code` (or a root). Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    unit = await orgs_service.create(session, principal, data)
+    return await idem.respond(
+        session,
+        201,
+        unit,
+        {"ETag": etag(unit.version), "Location": f"/v1/org-units/{unit.code}"},
+    )
+
+
+@router.put(
+    "",
+    summary="Upsert many org units by code",
+    response_model=OrgUnitBulkResult,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+)
+async def upsert_org_units(
+    session: SessionDep,
+    principal: Admin,
+    units: Annotated[
+        list[OrgUnitCreate],
+        Body(
+            max_length=10_000,
+            examples=[
+                [
+                    {"code": "RS", "name": "Region Skåne", "kind": "region"},
+                    {
+                        "code": "RS-MED",
+                        "name": "Medicinsk service",
+                        "kind": "administration",
+                        "parent_code": "RS",
+                    },
+                ]
+            ],
+        ),
+    ],
+) -> OrgUnitBulkResult:
+    """Syncs the tree from the HR system: inserts new codes, updates changed ones, leaves equal
+    ones untouched. Parents may come later in the list. All or nothing: an unknown parent, a
+    cycle or a duplicate code rejects the whole list with each bad index named."""
+    return await orgs_service.bulk_upsert(session, principal, units)
+
+
+@router.get(
+    "/{code}",
+    summary="Get an org unit",
+    response_model=OrgUnitRead,
+    responses={
+        200: {"content": {"application/json": {"example": _EXAMPLE_UNIT}}},
+        **error_responses(401, 403, 404),
+    },
+)
+async def get_org_unit(code: str, session: SessionDep, principal: Reader) -> Any:
+    return _unit_response(await orgs_service.read(session, principal, code))
+
+
+@router.patch(
+    "/{code}",
+    summary="Change an org unit",
+    response_model=OrgUnitRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_org_unit(
+    code: str, data: OrgUnitUpdate, session: SessionDep, principal: Admin, if_match: IfMatch = None
+) -> Any:
+    """Renames, re-kinds or moves a unit (with its whole subtree). Moving a unit under its own
+    descendant is refused as a cycle."""
+    unit = await orgs_service.update(session, principal, code, data, if_match=if_match)
+    return _unit_response(unit)
+
+
+@router.delete(
+    "/{code}",
+    status_code=204,
+    summary="Delete an org unit",
+    responses=error_responses(401, 403, 404, 409, 412),
+)
+async def delete_org_unit(
+    code: str, session: SessionDep, principal: Admin, if_match: IfMatch = None
+) -> Response:
+    """Soft-deletes a leaf unit; it stays visible to `updated_since` mirrors as a tombstone."""
+    await orgs_service.delete(session, principal, code, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{code}/subtree",
+    summary="A unit and everything below it",
+    response_model=Page[OrgUnitRead],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_org_unit_subtree(
+    code: str, session: SessionDep, principal: Reader, page: PageDep
+) -> Page[OrgUnitRead]:
+    """Depth-first (by materialized path), the unit itself first."""
+    return await orgs_service.subtree(
+        session, principal, code, cursor=page.cursor, limit=page.limit
+    )

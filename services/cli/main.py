@@ -1,0 +1,209 @@
+"""`puls`: run the stack, migrate, manage keys, write the contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.core.config import Settings, describe_settings_error, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+app = typer.Typer(no_args_is_help=True, help="Puls: follow-up of plans, meetings and KPIs.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def load_settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:
+        typer.echo(describe_settings_error(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def alembic_upgrade(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", Settings(DATABASE_URL=database_url).async_database_url)
+    command.upgrade(config, revision)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "heads") -> None:
+    """Migrate the database (DATABASE_URL) to the newest schema."""
+    settings = load_settings()
+    alembic_upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    scope: Annotated[list[str], typer.Option(help="Repeat for several scopes.")],
+    org_unit: Annotated[str | None, typer.Option(help="Confine to this subtree.")] = None,
+) -> None:
+    """Create an API key directly in the database and print its token once."""
+    from services.core.auth import service as auth_service
+    from services.core.auth.schemas import ApiKeyCreate
+    from services.core.db import create_engine, create_sessionmaker, transaction
+
+    settings = load_settings()
+
+    async def create() -> str:
+        engine = create_engine(settings, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                data = ApiKeyCreate.model_validate(
+                    {"name": name, "scopes": scope, "org_unit": org_unit}
+                )
+                created = await auth_service.create_key(
+                    session, auth_service.bootstrap_principal(), data
+                )
+                return created.token
+        finally:
+            await engine.dispose()
+
+    typer.echo(asyncio.run(create()))
+
+
+@app.command("openapi")
+def openapi(
+    out: Annotated[Path, typer.Option(help="Where to write the contract.")] = ROOT
+    / "openapi"
+    / "openapi.json",
+) -> None:
+    """Write the OpenAPI contract generated from the app (committed as openapi/openapi.json)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_openapi())
+    typer.echo(f"wrote {out}")
+
+
+def render_openapi() -> str:
+    from services.api.app import create_app
+
+    spec = create_app(Settings(docs_enabled=True)).openapi()
+    return json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the API with uvicorn (one process; run more behind a balancer to scale)."""
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(
+        "services.api.app:app_factory",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the arq worker until SIGTERM/SIGINT."""
+    load_settings()
+    from services.worker.main import main
+
+    main()
+
+
+@app.command("run")
+def run() -> None:
+    """Start everything: embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set,
+    migrations, the API on 127.0.0.1:8000 and the worker. Ctrl-C stops it all."""
+    from services.cli import embedded
+
+    data_dir = ROOT / os.environ.get("PULS_DATA_DIR", ".puls")
+    env = dict(os.environ)
+    stack = embedded.start(
+        data_dir,
+        need_postgres="DATABASE_URL" not in env,
+        need_redis="REDIS_URL" not in env,
+    )
+    if stack.database_url:
+        env["DATABASE_URL"] = stack.database_url
+    if stack.redis_url:
+        env["REDIS_URL"] = stack.redis_url
+    env.setdefault("PULS_PSEUDONYM_KEY", embedded.persistent_secret(data_dir / "pseudonym.key"))
+    admin_key = env.setdefault(
+        "PULS_BOOTSTRAP_API_KEY", embedded.persistent_secret(data_dir / "dev-admin-key", "puls_")
+    )
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = load_settings()
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        alembic_upgrade(settings.database_url, "heads")
+        children.append(
+            subprocess.Popen([sys.executable, "-m", "services.cli.main", "api"], env=env, cwd=ROOT)
+        )
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", "worker"], env=env, cwd=ROOT
+            )
+        )
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        typer.echo(
+            f"\nPuls is starting.\n"
+            f"  API docs        {base}/docs\n"
+            f"  API metrics     {base}/metrics\n"
+            f"  worker metrics  http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics\n"
+            f"  admin key       {admin_key}\n"
+            f"  data            {data_dir}\n"
+            f"Try: curl -H 'Authorization: Bearer {admin_key}' {base}/v1/org-units\n"
+            f"Ctrl-C stops everything.\n"
+        )
+        _wait_for_children(children)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in children:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        stack.stop()
+        typer.echo("Puls stopped.")
+
+
+def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
+    stop = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop:
+        if any(child.poll() is not None for child in children):
+            typer.echo("a Puls process exited; stopping", err=True)
+            return
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,11 @@
+from services.core.errors import Forbidden, Unauthorized
+
+
+class InvalidApiKey(Unauthorized):
+    code = "invalid_api_key"
+    title = "Invalid or missing API key"
+
+
+class MissingScope(Forbidden):
+    code = "missing_scope"
+    title = "The API key lacks the scope this operation needs"

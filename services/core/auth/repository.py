@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.auth.models import ApiKey
+from services.core.orgs.models import OrgUnit
+
+
+async def find_active_by_hash(session: AsyncSession, token_hash: str) -> Any:
+    stmt = (
+        sa.select(ApiKey, col(OrgUnit.path), col(OrgUnit.code))
+        .outerjoin(OrgUnit, col(OrgUnit.id) == col(ApiKey.org_unit_id))
+        .where(col(ApiKey.token_hash) == token_hash, col(ApiKey.revoked_at).is_(None))
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def get_with_org(session: AsyncSession, key_id: uuid.UUID) -> Any:
+    stmt = (
+        sa.select(ApiKey, col(OrgUnit.code), col(OrgUnit.path))
+        .outerjoin(OrgUnit, col(OrgUnit.id) == col(ApiKey.org_unit_id))
+        .where(col(ApiKey.id) == key_id)
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def list_keys(session: AsyncSession, org_path: str | None) -> Sequence[Any]:
+    stmt = (
+        sa.select(ApiKey, col(OrgUnit.code), col(OrgUnit.path))
+        .outerjoin(OrgUnit, col(OrgUnit.id) == col(ApiKey.org_unit_id))
+        .order_by(col(ApiKey.created_at), col(ApiKey.id))
+    )
+    if org_path is not None:
+        stmt = stmt.where(col(OrgUnit.path).startswith(org_path))
+    return (await session.execute(stmt)).all()

@@ -1,0 +1,157 @@
+"""API keys: random tokens, stored only as SHA-256 hashes (a token has 256 bits of entropy, so a
+fast hash is enough; no salt or KDF is needed for non-guessable secrets)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.audit import service as audit_service
+from services.core.auth import repository
+from services.core.auth.errors import InvalidApiKey, MissingScope
+from services.core.auth.models import ApiKey
+from services.core.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Principal,
+    Scope,
+)
+from services.core.clock import utcnow
+from services.core.errors import NotFound, ValidationFailed
+from services.core.orgs import service as orgs_service
+
+TOKEN_PREFIX = "puls_"
+
+
+def generate_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bootstrap_principal() -> Principal:
+    return Principal(key_id=None, name="bootstrap", scopes=frozenset({Scope.admin.value}))
+
+
+async def authenticate(
+    session: AsyncSession, token: str, *, bootstrap_token: str | None
+) -> Principal:
+    if bootstrap_token and hmac.compare_digest(token.encode(), bootstrap_token.encode()):
+        return bootstrap_principal()
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise InvalidApiKey("The API key is not valid")
+    digest = hash_token(token)
+    row = await repository.find_active_by_hash(session, digest)
+    if row is None:
+        raise InvalidApiKey("The API key is not valid")
+    key, org_path, org_code = row
+    # The index lookup already matched; compare again in constant time as defence in depth.
+    if not hmac.compare_digest(key.token_hash, digest):
+        raise InvalidApiKey("The API key is not valid")
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise InvalidApiKey("The API key has expired")
+    return Principal(
+        key_id=key.id,
+        name=key.name,
+        scopes=frozenset(key.scopes),
+        org_path=org_path,
+        org_unit_code=org_code,
+    )
+
+
+def require_scope(principal: Principal, scope: Scope) -> None:
+    if not principal.has_scope(scope):
+        raise MissingScope(f"This operation needs the {scope.value!r} scope")
+
+
+def _to_read(key: ApiKey, org_code: str | None) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=key.id,
+        name=key.name,
+        token_prefix=key.token_prefix,
+        scopes=list(key.scopes),
+        org_unit=org_code,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        created_by=key.created_by,
+    )
+
+
+async def create_key(
+    session: AsyncSession, principal: Principal, data: ApiKeyCreate
+) -> ApiKeyCreated:
+    org_unit_id = None
+    if data.org_unit is not None:
+        org_unit_id = (await orgs_service.get_visible(session, principal, data.org_unit)).id
+    elif principal.org_path is not None:
+        raise ValidationFailed(
+            "A key confined to a subtree can only create keys inside it",
+            errors=[
+                {
+                    "loc": ["body", "org_unit"],
+                    "msg": "required for this key",
+                    "code": "org_unit_required",
+                }
+            ],
+        )
+    if data.expires_at is not None and data.expires_at <= utcnow():
+        raise ValidationFailed(
+            "expires_at must be in the future",
+            errors=[{"loc": ["body", "expires_at"], "msg": "in the past", "code": "in_past"}],
+        )
+    token = generate_token()
+    key = ApiKey(
+        name=data.name,
+        token_prefix=token[: len(TOKEN_PREFIX) + 6],
+        token_hash=hash_token(token),
+        scopes=sorted({s.value for s in data.scopes}),
+        org_unit_id=org_unit_id,
+        expires_at=data.expires_at,
+        created_by=principal.actor,
+    )
+    session.add(key)
+    await session.flush()
+    await session.refresh(key)
+    await audit_service.record(
+        session,
+        principal,
+        "api_key.create",
+        "api_key",
+        str(key.id),
+        org_unit_id=org_unit_id,
+        details={"name": key.name, "scopes": key.scopes},
+    )
+    read = _to_read(key, data.org_unit)
+    return ApiKeyCreated(**read.model_dump(), token=token)
+
+
+async def list_keys(session: AsyncSession, principal: Principal) -> list[ApiKeyRead]:
+    rows = await repository.list_keys(session, principal.org_path)
+    return [_to_read(key, code) for key, code, _ in rows]
+
+
+async def get_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyRead:
+    row = await repository.get_with_org(session, key_id)
+    if row is None or (principal.org_path is not None and not principal.sees_path(row[2] or "")):
+        raise NotFound(f"No API key with id {key_id}")
+    return _to_read(row[0], row[1])
+
+
+async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> None:
+    row = await repository.get_with_org(session, key_id)
+    if row is None or (principal.org_path is not None and not principal.sees_path(row[2] or "")):
+        raise NotFound(f"No API key with id {key_id}")
+    key: ApiKey = row[0]
+    if key.revoked_at is None:
+        key.revoked_at = sa.func.now()  # type: ignore[assignment]
+        await session.flush()
+        await audit_service.record(session, principal, "api_key.revoke", "api_key", str(key.id))

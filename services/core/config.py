@@ -1,0 +1,103 @@
+"""One settings object for API, worker and CLI, read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PULS_", extra="ignore", populate_by_name=True)
+
+    env: Environment = "development"
+    # The two URLs are read without the PULS_ prefix because every tool in the ecosystem uses them.
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias="DATABASE_URL",
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_statement_timeout_ms: int = Field(default=60_000, ge=100)
+
+    bootstrap_api_key: SecretStr | None = None
+    pseudonym_key: SecretStr | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    worker_metrics_port: int = Field(
+        default=9100, ge=0, le=65535, description="0 picks a free port"
+    )
+    worker_metrics_host: str = "127.0.0.1"
+
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)
+    max_batch_records: int = Field(default=10_000, ge=1)
+    rate_limit_per_minute: int = Field(default=6_000, ge=1)
+    min_group_size: int = Field(default=5, ge=1)
+    idempotency_in_flight_seconds: int = Field(default=120, ge=1)
+
+    queue_name: str = "puls:queue"
+    redis_prefix: str = "puls"
+    worker_poll_delay_seconds: float = Field(default=0.05, gt=0, le=5)
+    worker_max_jobs: int = Field(default=10, ge=1)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    docs_enabled: bool = True
+    cors_origins: list[str] = Field(default_factory=list)
+    data_dir: str = ".puls"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL; Puls runs on PostgreSQL only")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production" and self.pseudonym_key is None:
+            raise ValueError("PULS_PSEUDONYM_KEY is required when PULS_ENV=production")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        scheme, _, rest = self.database_url.partition("://")
+        return f"postgresql+asyncpg://{rest}"
+
+    @property
+    def sync_database_url(self) -> str:
+        """The plain libpq-style URL, for asyncpg.connect and pg tools."""
+        _, _, rest = self.database_url.partition("://")
+        return f"postgresql://{rest}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """Turns a pydantic ValidationError into lines an operator can act on."""
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return str(exc)
+    lines = ["Invalid configuration:"]
+    for error in errors():
+        loc = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+        name = loc if loc in ("DATABASE_URL", "REDIS_URL") else f"PULS_{loc.upper()}"
+        if loc == "settings":
+            name = "settings"
+        lines.append(f"  {name}: {error.get('msg')}")
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.events.models import Event
+from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import in_subtree
+
+
+async def insert(
+    session: AsyncSession, type_: str, data: dict[str, Any], org_unit_id: int | None
+) -> None:
+    await session.execute(sa.insert(Event).values(type=type_, data=data, org_unit_id=org_unit_id))
+
+
+async def feed(
+    session: AsyncSession,
+    *,
+    after: int,
+    types: Sequence[str],
+    scope_path: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt = (
+        sa.select(Event, col(OrgUnit.code))
+        .outerjoin(OrgUnit, col(OrgUnit.id) == col(Event.org_unit_id))
+        .where(col(Event.id) > after)
+        .order_by(col(Event.id))
+        .limit(limit)
+    )
+    exact = [t for t in types if not t.endswith(".*")]
+    prefixes = [t[:-1] for t in types if t.endswith(".*")]
+    if types:
+        stmt = stmt.where(
+            sa.or_(
+                col(Event.type).in_(exact),
+                *[col(Event.type).startswith(p) for p in prefixes],
+            )
+        )
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    return (await session.execute(stmt)).all()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "type": "org_unit.created",
+                    "occurred_at": "2026-11-25T08:00:00Z",
+                    "org_unit": "RS-MED",
+                    "data": {"code": "RS-MED"},
+                }
+            ]
+        }
+    )
+
+    id: int
+    type: str
+    occurred_at: datetime
+    org_unit: str | None
+    data: dict[str, Any]
+
+
+class EventFeed(BaseModel):
+    items: list[EventRead]
+    next_after: int | None = Field(
+        description="Pass as `after` to continue; equals the last id, or your `after` when empty."
+    )

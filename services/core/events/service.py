@@ -1,0 +1,41 @@
+"""`publish` is the only way an event comes into being: a row in the caller's transaction, so an
+event exists if and only if the change that caused it committed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.auth.schemas import Principal
+from services.core.events import repository
+from services.core.events.schemas import EventFeed, EventRead
+
+
+async def publish(
+    session: AsyncSession,
+    type_: str,
+    data: dict[str, Any],
+    *,
+    org_unit_id: int | None = None,
+) -> None:
+    await repository.insert(session, type_, data, org_unit_id)
+
+
+async def feed(
+    session: AsyncSession, principal: Principal, *, after: int, types: list[str], limit: int
+) -> EventFeed:
+    rows = await repository.feed(
+        session, after=after, types=types, scope_path=principal.org_path, limit=limit
+    )
+    items = [
+        EventRead(
+            id=event.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            org_unit=code,
+            data=event.data,
+        )
+        for event, code in rows
+    ]
+    return EventFeed(items=items, next_after=items[-1].id if items else after)

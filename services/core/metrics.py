@@ -1,0 +1,65 @@
+"""Prometheus metrics. Each process has its own registry (not the global default), so tests can
+build several apps and the API and worker never mix series. No per-id labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "puls_http_requests_total",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "puls_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "puls_http_requests_in_flight", "HTTP requests being served.", registry=self.registry
+        )
+        self.ingest_records = Counter(
+            "puls_ingest_records_total",
+            "Records received by feeds, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.enqueue_failures = Counter(
+            "puls_enqueue_failures_total",
+            "Jobs that could not be handed to Redis after commit (the sweep picks them up).",
+            ["function"],
+            registry=self.registry,
+        )
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.jobs = Counter(
+            "puls_jobs_total",
+            "Jobs run by the worker, by function and outcome.",
+            ["function", "outcome"],
+            registry=self.registry,
+        )
+        self.job_duration = Histogram(
+            "puls_job_duration_seconds",
+            "Job run time by function.",
+            ["function"],
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "puls_queue_depth", "Jobs waiting in the arq queue.", registry=self.registry
+        )
+        self.heartbeat = Gauge(
+            "puls_worker_heartbeat_timestamp_seconds",
+            "Unix time of the worker's last heartbeat.",
+            registry=self.registry,
+        )

@@ -1,0 +1,10 @@
+"""Imports every table model so `metadata` is complete for Alembic and the test harness."""
+
+from services.core.audit.models import AuditEntry
+from services.core.auth.models import ApiKey
+from services.core.db import metadata
+from services.core.events.models import Event
+from services.core.idempotency.models import IdempotencyRecord
+from services.core.orgs.models import OrgUnit
+
+__all__ = ["ApiKey", "AuditEntry", "Event", "IdempotencyRecord", "OrgUnit", "metadata"]

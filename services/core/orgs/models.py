@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from services.core.db import Versioned
+
+ORG_UNIT_KINDS = ("region", "administration", "division", "area", "unit")
+
+
+class OrgUnit(Versioned, table=True):
+    """A node of the organisation tree. `path` is a materialized path of ids ("/1/7/42/") in the
+    C collation, so a subtree is one index range scan: path >= '/1/7/' AND path < '/1/70'."""
+
+    __tablename__ = "org_units"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('region', 'administration', 'division', 'area', 'unit')", name="kind"
+        ),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="valid_range"
+        ),
+        sa.Index("ix_org_units_updated_at_id", "updated_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True),
+    )
+    code: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    parent_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("org_units.id", ondelete="RESTRICT"), index=True
+        ),
+    )
+    path: str = Field(sa_column=sa.Column(sa.Text(collation="C"), nullable=False, index=True))
+    depth: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
+    valid_from: date | None = None
+    valid_to: date | None = None

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.core.validation import Code, Name
+
+OrgUnitKind = Literal["region", "administration", "division", "area", "unit"]
+
+
+class _ValidRange(BaseModel):
+    @model_validator(mode="after")
+    def _range_ordered(self) -> Self:
+        valid_from = getattr(self, "valid_from", None)
+        valid_to = getattr(self, "valid_to", None)
+        if valid_from and valid_to and valid_to < valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class OrgUnitCreate(_ValidRange):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "RS-MED",
+                    "name": "Medicinsk service",
+                    "kind": "administration",
+                    "parent_code": "RS",
+                }
+            ]
+        },
+    )
+
+    code: Code = Field(description="The cost-centre code HR and finance systems use.")
+    name: Name
+    kind: OrgUnitKind
+    parent_code: Code | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+class OrgUnitUpdate(_ValidRange):
+    """Fields to change. Send `parent_code: null` to make a unit a root."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Medicinsk service Syd"}]}
+    )
+
+    name: Name | None = None
+    kind: OrgUnitKind | None = None
+    parent_code: Code | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+class OrgUnitRead(BaseModel):
+    code: str
+    name: str
+    kind: OrgUnitKind
+    parent_code: str | None
+    depth: int = Field(description="0 for a root.")
+    valid_from: date | None
+    valid_to: date | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class OrgUnitBulkResult(BaseModel):
+    inserted: int
+    updated: int
+    unchanged: int

@@ -1,0 +1,55 @@
+"""Reusable field types for request schemas: codes and human text free of control characters."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+# Bidi overrides/isolates can make a name render as something else; NUL breaks PostgreSQL text.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_FORBIDDEN_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def _single_line(value: str) -> str:
+    if _FORBIDDEN_SINGLE_LINE.search(value):
+        raise ValueError("must not contain control or bidirectional-override characters")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    if _FORBIDDEN.search(value):
+        raise ValueError("must not contain control or bidirectional-override characters")
+    return value
+
+
+Code = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[\w][\w.\-]*$"),
+    Field(examples=["RS-KL"]),
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_single_line),
+]
+Text = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_multi_line)]
+_MONEY = re.compile(r"^-?\d{1,14}(\.\d{1,2})?$")
+
+
+def _money_string(value: object) -> object:
+    # Floats lose öre; money travels as a decimal string ("107800000.00") or a whole number.
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError('money must be a decimal string such as "1250.50", not a float')
+    if isinstance(value, str) and not _MONEY.match(value):
+        raise ValueError('money must be a decimal string with at most 2 decimals, e.g. "1250.50"')
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money_string),
+    Field(max_digits=16, decimal_places=2, examples=["107800000.00"]),
+]

@@ -1,0 +1,134 @@
+"""The arq worker, started by `puls worker`.
+
+Resources are built in on_startup and kept in ctx; tasks are thin (open a session, call a
+service, commit). This module never imports FastAPI or services.api."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from arq import cron
+from arq.worker import Function, Worker, func
+
+from services.core.config import Settings, get_settings
+from services.core.db import create_engine, create_sessionmaker
+from services.core.logging import configure_logging
+from services.core.metrics import WorkerMetrics
+from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
+from services.worker import metrics_server
+from services.worker.tasks import system
+
+log = logging.getLogger("puls.worker")
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["engine"] = create_engine(settings, pool_size=5)
+    ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
+    ctx["metrics"] = WorkerMetrics()
+    # A pool of our own for enqueueing follow-up jobs with the JSON serializer.
+    ctx["arq"] = await create_arq_pool(settings)
+    if ctx.get("serve_metrics", True):
+        ctx["metrics_server"] = await metrics_server.start(
+            ctx, settings.worker_metrics_host, settings.worker_metrics_port
+        )
+    log.info("worker started", extra={"queue": settings.queue_name})
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    server = ctx.get("metrics_server")
+    if server is not None:
+        server.close()
+        await server.wait_closed()
+    if "arq" in ctx:
+        await ctx["arq"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+    log.info("worker stopped")
+
+
+async def on_job_start(ctx: dict[str, Any]) -> None:
+    ctx["job_started"] = time.perf_counter()
+
+
+async def after_job_end(ctx: dict[str, Any]) -> None:
+    metrics: WorkerMetrics = ctx["metrics"]
+    name = ctx.get("job_name") or "unknown"
+    metrics.job_duration.labels(name).observe(time.perf_counter() - ctx.get("job_started", 0))
+
+
+def _instrumented(
+    function: Any, *, timeout: int, max_tries: int = 3, keep_result: int = 0
+) -> Function:
+    """Wraps a task so every run is counted by outcome, whatever arq does with it."""
+    name = function.__name__
+
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        ctx["job_name"] = name
+        metrics: WorkerMetrics = ctx["metrics"]
+        try:
+            result = await function(ctx, *args, **kwargs)
+        except asyncio.CancelledError:
+            metrics.jobs.labels(name, "cancelled").inc()
+            raise
+        except Exception:
+            metrics.jobs.labels(name, "failed").inc()
+            raise
+        metrics.jobs.labels(name, "succeeded").inc()
+        return result
+
+    run.__name__ = name
+    run.__qualname__ = name
+    return func(run, name=name, timeout=timeout, max_tries=max_tries, keep_result=keep_result)
+
+
+FUNCTIONS: list[Function] = [
+    _instrumented(system.heartbeat, timeout=10),
+    _instrumented(system.purge_idempotency_keys, timeout=60),
+]
+
+CRON_JOBS = [
+    cron(
+        system.heartbeat_cron, second={0, 15, 30, 45}, run_at_startup=True, timeout=10, unique=True
+    ),
+    cron(system.purge_idempotency_keys_cron, minute={7}, second={0}, timeout=60, unique=True),
+]
+
+
+def create_worker(
+    settings: Settings | None = None, *, burst: bool = False, serve_metrics: bool = True
+) -> Worker:
+    """The worker for `settings`; `burst=True` drains the queue and returns (tests, scripts)."""
+    settings = settings or get_settings()
+    return Worker(
+        functions=FUNCTIONS,
+        cron_jobs=CRON_JOBS,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        on_job_start=on_job_start,
+        after_job_end=after_job_end,
+        redis_settings=redis_settings(settings),
+        queue_name=settings.queue_name,
+        job_serializer=job_serializer,
+        job_deserializer=job_deserializer,
+        poll_delay=settings.worker_poll_delay_seconds,
+        max_jobs=settings.worker_max_jobs,
+        health_check_interval=10,
+        health_check_key=f"{settings.queue_name}:health-check",
+        job_timeout=300,
+        keep_result=0,
+        burst=burst,
+        ctx={"settings": settings, "serve_metrics": serve_metrics},
+        # arq finishes running jobs on SIGTERM/SIGINT before it exits.
+        handle_signals=not burst,
+    )
+
+
+def main() -> None:
+    """Runs the worker until SIGTERM/SIGINT."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    create_worker(settings).run()

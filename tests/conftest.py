@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.app import create_app
+from services.cli.main import alembic_upgrade
+from services.core.config import Settings
+from tests import harness
+from tests.harness import ADMIN_TOKEN
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[tuple[str, list[str]]]:
+    """One fresh database per test process, migrated to head once."""
+    server_url = harness.server_database_url()
+    name = harness.unique_database_name(_worker_id())
+    url = harness.create_database(server_url, name)
+    try:
+        alembic_upgrade(url, "heads")
+        seeded = asyncio.run(harness.snapshot_seed_data(url))
+        yield url, seeded
+    finally:
+        harness.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database: tuple[str, list[str]]) -> Settings:
+    # Each test process gets its own Redis database, so deterministic arq job ids never clash.
+    worker_index = int(_worker_id().removeprefix("gw") or 0)
+    redis_url = harness.with_redis_db(harness.redis_base_url(), 1 + worker_index)
+    return Settings(
+        DATABASE_URL=database[0],
+        REDIS_URL=redis_url,
+        env="test",
+        bootstrap_api_key=ADMIN_TOKEN,
+        pseudonym_key=harness.PSEUDONYM_KEY,
+        queue_name=f"puls:test:{_worker_id()}",
+        redis_prefix=f"puls-test-{_worker_id()}",
+        worker_metrics_port=0,
+        db_pool_size=5,
+    )
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(
+    request: pytest.FixtureRequest, database: tuple[str, list[str]]
+) -> AsyncIterator[None]:
+    yield
+    if "settings" in request.fixturenames or "app" in request.fixturenames:
+        await harness.reset_database(database[0], database[1])
+        settings: Settings = request.getfixturevalue("settings")
+        client = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            await client.flushdb()
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def make_client(app: FastAPI, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://puls.test",
+        headers=headers,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(app, token=None) as c:
+        yield c
+
+
+@pytest.fixture
+async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
+    """A session on the app's engine for direct service calls; the test commits what it needs."""
+    async with app.state.sessionmaker() as s:
+        yield s
