@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from services.api.deps import StrictJsonRoute
@@ -17,7 +19,7 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
-from services.api.problems import install_problem_handlers
+from services.api.problems import finish_openapi, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker
@@ -49,6 +51,7 @@ Creating POSTs accept `Idempotency-Key`.
 
 TAGS = [
     {"name": "org-units", "description": "The organisation tree that every figure rolls up along."},
+    {"name": "people", "description": "Named officials: owners, attendees, assignees."},
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "ops", "description": "Health, readiness and metrics for operators."},
@@ -98,6 +101,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.arq = None
     install_problem_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_openapi(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                    tags=app.openapi_tags,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.include_router(health.router)
     for router in ROUTERS:

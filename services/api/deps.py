@@ -140,6 +140,18 @@ def require(scope: Scope) -> Callable[..., Any]:
     return dependency
 
 
+def require_any(*scopes: Scope) -> Callable[..., Any]:
+    async def dependency(
+        principal: Annotated[Principal, Depends(get_principal)],
+    ) -> Principal:
+        if not any(principal.has_scope(s) for s in scopes):
+            auth_service.require_scope(principal, scopes[0])
+        return principal
+
+    dependency.__name__ = "require_" + "_or_".join(s.value.replace(":", "_") for s in scopes)
+    return dependency
+
+
 Reader = Annotated[Principal, Depends(require(Scope.read))]
 Admin = Annotated[Principal, Depends(require(Scope.admin))]
 TimedataWriter = Annotated[Principal, Depends(require(Scope.timedata_write))]
@@ -147,6 +159,7 @@ PlansWriter = Annotated[Principal, Depends(require(Scope.plans_write))]
 MeetingsWriter = Annotated[Principal, Depends(require(Scope.meetings_write))]
 KpisWriter = Annotated[Principal, Depends(require(Scope.kpis_write))]
 WebhooksAdmin = Annotated[Principal, Depends(require(Scope.webhooks_admin))]
+PeopleWriter = Annotated[Principal, Depends(require_any(Scope.plans_write, Scope.meetings_write))]
 
 IfMatch = Annotated[
     str | None,

@@ -222,7 +222,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
                 {"loc": ["body", "code"], "msg": "Field required", "code": "missing"}
             ]
         out[status] = {
-            "model": Problem,
             "description": title,
             "content": {
                 PROBLEM_JSON: {
@@ -232,3 +231,23 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             },
         }
     return out
+
+
+def finish_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Makes every error response in the contract a problem document: FastAPI's default 422
+    (HTTPValidationError) is replaced, and the Problem schema is added to the components."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    default_422 = error_responses(422)[422]
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            for status, response in list(responses.items()):
+                content = response.get("content", {})
+                if status == "422" and "application/problem+json" not in content:
+                    responses[status] = default_422
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    return schema

@@ -6,5 +6,6 @@ from services.core.db import metadata
 from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.orgs.models import OrgUnit
+from services.core.people.models import Person
 
-__all__ = ["ApiKey", "AuditEntry", "Event", "IdempotencyRecord", "OrgUnit", "metadata"]
+__all__ = ["ApiKey", "AuditEntry", "Event", "IdempotencyRecord", "OrgUnit", "Person", "metadata"]

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, events, orgs
+from services.api.routes import api_keys, events, orgs, people
 
-ROUTERS: list[APIRouter] = [orgs.router, api_keys.router, events.router]
+ROUTERS: list[APIRouter] = [orgs.router, people.router, api_keys.router, events.router]

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Query, Response
+from fastapi.responses import JSONResponse
+
+from services.api.deps import (
+    IdempotencyDep,
+    IfMatch,
+    PageDep,
+    PeopleWriter,
+    Reader,
+    SessionDep,
+    UpdatedSince,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.http import etag
+from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
+
+router = api_router(prefix="/people", tags=["people"])
+
+
+def _person_response(person: PersonRead) -> JSONResponse:
+    return JSONResponse(person.model_dump(mode="json"), headers={"ETag": etag(person.version)})
+
+
+@router.get(
+    "",
+    summary="List people",
+    response_model=Page[PersonRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_people(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    q: Annotated[str | None, Query(max_length=100, description="Name or initials contain.")] = None,
+) -> Page[PersonRead | Tombstone]:
+    """Named officials: owners of plans and actions, meeting attendees, assignees."""
+    return await people_service.list_people(
+        session,
+        principal,
+        q=q,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a person",
+    response_model=PersonRead,
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+)
+async def create_person(
+    data: PersonCreate, session: SessionDep, principal: PeopleWriter, idem: IdempotencyDep
+) -> Response:
+    """Needs `plans:write` or `meetings:write`. Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    person = await people_service.create(session, principal, data)
+    return await idem.respond(
+        session,
+        201,
+        person,
+        {"ETag": etag(person.version), "Location": f"/v1/people/{person.id}"},
+    )
+
+
+@router.get(
+    "/{person_id}",
+    summary="Get a person",
+    response_model=PersonRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_person(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _person_response(await people_service.read(session, principal, person_id))
+
+
+@router.patch(
+    "/{person_id}",
+    summary="Change a person",
+    response_model=PersonRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_person(
+    person_id: uuid.UUID,
+    data: PersonUpdate,
+    session: SessionDep,
+    principal: PeopleWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    person = await people_service.update(session, principal, person_id, data, if_match=if_match)
+    return _person_response(person)
+
+
+@router.delete(
+    "/{person_id}",
+    status_code=204,
+    summary="Remove a person",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_person(
+    person_id: uuid.UUID, session: SessionDep, principal: PeopleWriter, if_match: IfMatch = None
+) -> Response:
+    """Soft delete: references from plans and meetings keep working; mirrors see a tombstone."""
+    await people_service.delete(session, principal, person_id, if_match=if_match)
+    return Response(status_code=204)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from services.core.db import Versioned
+
+
+class Person(Versioned, table=True):
+    """A named official (chair, owner, assignee): not an employee of the time data, who are
+    known only by pseudonym."""
+
+    __tablename__ = "people"
+    __table_args__ = (sa.Index("ix_people_updated_at_id", "updated_at", "id"),)
+
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4,
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    )
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    initials: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    title: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    email: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    org_unit_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), index=True),
+    )

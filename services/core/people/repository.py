@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import in_subtree
+from services.core.pagination import keyset
+from services.core.people.models import Person
+
+
+def _with_org() -> Any:
+    stmt: Any = sa.select(Person, col(OrgUnit.code), col(OrgUnit.path))
+    return stmt.outerjoin(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
+
+
+async def get(session: AsyncSession, person_id: uuid.UUID, *, for_update: bool = False) -> Any:
+    stmt = _with_org().where(col(Person.id) == person_id, col(Person.deleted_at).is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(of=Person)
+    return (await session.execute(stmt)).first()
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    q: str | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt = _with_org()
+    if scope_path is not None:
+        # People without a unit are shared officials (e.g. region management): visible to all.
+        stmt = stmt.where(
+            sa.or_(col(Person.org_unit_id).is_(None), in_subtree(col(OrgUnit.path), scope_path))
+        )
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+        stmt = stmt.where(
+            sa.or_(col(Person.name).ilike(pattern), col(Person.initials).ilike(pattern))
+        )
+    if updated_since is not None:
+        stmt = stmt.where(col(Person.updated_at) > updated_since)
+        order = [col(Person.updated_at), col(Person.id)]
+    else:
+        stmt = stmt.where(col(Person.deleted_at).is_(None))
+        order = [col(Person.id)]
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.core.validation import Code, Name
+
+Initials = Annotated[str, StringConstraints(pattern=r"^[A-ZÅÄÖa-zåäö]{1,6}$")]
+Email = Annotated[
+    str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s]+$")
+]
+
+
+class PersonCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Jonas Hansson",
+                    "initials": "JH",
+                    "title": "HR-direktör",
+                    "email": "jonas.hansson@example.org",
+                    "org_unit": "RS",
+                }
+            ]
+        },
+    )
+
+    name: Name
+    initials: Initials | None = None
+    title: Name | None = None
+    email: Email | None = None
+    org_unit: Code | None = Field(default=None, description="Where the person works.")
+
+
+class PersonUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"title": "HR-chef"}]}
+    )
+
+    name: Name | None = None
+    initials: Initials | None = None
+    title: Name | None = None
+    email: Email | None = None
+    org_unit: Code | None = None
+
+
+class PersonRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    initials: str | None
+    title: str | None
+    email: str | None
+    org_unit: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int

@@ -1,0 +1,185 @@
+"""Named officials. Other domains reference them by id (`people_service.get_visible`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.audit import service as audit_service
+from services.core.auth.schemas import Principal
+from services.core.errors import ValidationFailed
+from services.core.http import check_if_match
+from services.core.orgs import service as orgs_service
+from services.core.orgs.errors import OrgUnitNotFound
+from services.core.pagination import Page, Tombstone, split_page
+from services.core.people import repository
+from services.core.people.errors import PersonNotFound
+from services.core.people.models import Person
+from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
+
+
+def _to_read(person: Person, org_code: str | None) -> PersonRead:
+    assert person.created_at is not None and person.updated_at is not None
+    return PersonRead(
+        id=person.id,
+        name=person.name,
+        initials=person.initials,
+        title=person.title,
+        email=person.email,
+        org_unit=org_code,
+        created_at=person.created_at,
+        updated_at=person.updated_at,
+        version=person.version,
+    )
+
+
+def _visible(principal: Principal, org_path: str | None) -> bool:
+    return org_path is None or principal.sees_path(org_path)
+
+
+async def get_visible(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, *, for_update: bool = False
+) -> Person:
+    """The person if the caller may see them; 404 otherwise (also for other units' people)."""
+    row = await repository.get(session, person_id, for_update=for_update)
+    if row is None or not _visible(principal, row[2]):
+        raise PersonNotFound(f"No person with id {person_id}")
+    person: Person = row[0]
+    return person
+
+
+async def require_person(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, loc: list[str | int]
+) -> Person:
+    """For other domains: a referenced person that does not exist is a 422 naming the field."""
+    try:
+        return await get_visible(session, principal, person_id)
+    except PersonNotFound:
+        raise ValidationFailed(
+            f"Unknown person {person_id}",
+            errors=[{"loc": loc, "msg": f"unknown person {person_id}", "code": "unknown_person"}],
+        ) from None
+
+
+async def _org_unit_id(
+    session: AsyncSession, principal: Principal, code: str | None
+) -> tuple[int | None, str | None]:
+    if code is None:
+        return None, None
+    try:
+        unit = await orgs_service.get_visible(session, principal, code)
+    except OrgUnitNotFound:
+        raise ValidationFailed(
+            f"Unknown org unit {code!r}",
+            errors=[
+                {
+                    "loc": ["body", "org_unit"],
+                    "msg": f"unknown org unit {code!r}",
+                    "code": "unknown_org_unit",
+                }
+            ],
+        ) from None
+    return unit.id, unit.code
+
+
+async def read(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> PersonRead:
+    row = await repository.get(session, person_id)
+    if row is None or not _visible(principal, row[2]):
+        raise PersonNotFound(f"No person with id {person_id}")
+    return _to_read(row[0], row[1])
+
+
+async def list_people(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    q: str | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[PersonRead | Tombstone]:
+    rows = await repository.list_page(
+        session,
+        scope_path=principal.org_path,
+        q=q,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    key = (lambda r: (r[0].updated_at, r[0].id)) if updated_since else (lambda r: (r[0].id,))
+    page_rows, next_cursor = split_page(rows, limit, key)
+    items: list[PersonRead | Tombstone] = [
+        Tombstone(id=str(r[0].id), updated_at=r[0].updated_at)
+        if r[0].deleted_at is not None
+        else _to_read(r[0], r[1])
+        for r in page_rows
+    ]
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def create(session: AsyncSession, principal: Principal, data: PersonCreate) -> PersonRead:
+    org_unit_id, org_code = await _org_unit_id(session, principal, data.org_unit)
+    person = Person(
+        name=data.name,
+        initials=data.initials,
+        title=data.title,
+        email=data.email,
+        org_unit_id=org_unit_id,
+    )
+    session.add(person)
+    await session.flush()
+    await session.refresh(person)
+    await audit_service.record(
+        session, principal, "person.create", "person", str(person.id), org_unit_id=org_unit_id
+    )
+    return _to_read(person, org_code)
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    data: PersonUpdate,
+    *,
+    if_match: str | None,
+) -> PersonRead:
+    person = await get_visible(session, principal, person_id, for_update=True)
+    check_if_match(if_match, person.version)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise ValidationFailed(
+            "name cannot be null",
+            errors=[{"loc": ["body", "name"], "msg": "cannot be null", "code": "null"}],
+        )
+    if "org_unit" in changes:
+        person.org_unit_id, _ = await _org_unit_id(session, principal, changes.pop("org_unit"))
+    for field, value in changes.items():
+        setattr(person, field, value)
+    person.version += 1
+    person.updated_at = sa.func.now()  # type: ignore[assignment]
+    await session.flush()
+    await audit_service.record(
+        session,
+        principal,
+        "person.update",
+        "person",
+        str(person.id),
+        details={"fields": sorted(data.model_fields_set)},
+    )
+    return await read(session, principal, person_id)
+
+
+async def delete(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, *, if_match: str | None
+) -> None:
+    person = await get_visible(session, principal, person_id, for_update=True)
+    check_if_match(if_match, person.version)
+    person.deleted_at = sa.func.now()  # type: ignore[assignment]
+    person.updated_at = sa.func.now()  # type: ignore[assignment]
+    person.version += 1
+    await session.flush()
+    await audit_service.record(session, principal, "person.delete", "person", str(person.id))
