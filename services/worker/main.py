@@ -101,11 +101,12 @@ CRON_JOBS = [
 def create_worker(
     settings: Settings | None = None, *, burst: bool = False, serve_metrics: bool = True
 ) -> Worker:
-    """The worker for `settings`; `burst=True` drains the queue and returns (tests, scripts)."""
+    """The worker for `settings`. `burst=True` drains the queue and returns, without cron jobs
+    (tests call cron functions directly)."""
     settings = settings or get_settings()
     return Worker(
         functions=FUNCTIONS,
-        cron_jobs=CRON_JOBS,
+        cron_jobs=[] if burst else CRON_JOBS,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         on_job_start=on_job_start,
