@@ -3,6 +3,8 @@ then autogenerate finds nothing (models and migrations agree)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -13,11 +15,11 @@ from tests import harness
 
 
 @pytest.fixture
-def empty_database() -> tuple[str, str]:
+def empty_database() -> Iterator[tuple[str, str]]:
     server = harness.server_database_url()
     name = harness.unique_database_name("mig")
     url = harness.create_database(server, name)
-    yield url, server  # type: ignore[misc]
+    yield url, server
     harness.drop_database(server, name)
 
 
