@@ -76,10 +76,16 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
-def make_client(app: FastAPI, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.AsyncClient:
+def make_client(
+    app: FastAPI,
+    token: str | None = ADMIN_TOKEN,
+    *,
+    raise_app_exceptions: bool = True,
+    **kwargs: Any,
+) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions),
         base_url="http://puls.test",
         headers=headers,
         **kwargs,

@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     for router in ROUTERS:
-        app.include_router(router, prefix="/v1")
+        app.include_router(router)
 
     app.add_middleware(JsonContentTypeMiddleware, exempt_prefixes=UPLOAD_PREFIXES)
     app.add_middleware(

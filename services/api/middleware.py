@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.problems import unexpected_problem
 from services.core.logging import request_id_var
 from services.core.metrics import ApiMetrics
 
@@ -29,7 +30,13 @@ class BodyTooLarge(HTTPException):
 
 
 async def _send_problem(
-    send: Send, scope: Scope, status: int, code: str, title: str, detail: str
+    send: Send,
+    scope: Scope,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
 ) -> None:
     body = json.dumps(
         {
@@ -42,16 +49,9 @@ async def _send_problem(
             "request_id": request_id_var.get(),
         }
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    raw_headers = [(b"content-type", PROBLEM_JSON), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -72,12 +72,13 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status_holder = {"status": 500, "started": 0}
         is_docs = scope["path"] in self.docs_paths
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = 1
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"x-content-type-options", b"nosniff"))
@@ -94,6 +95,13 @@ class RequestContextMiddleware:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answer here, inside the request-id context, instead of in Starlette's outermost
+            # error middleware; a response already under way can only be cut off.
+            if status_holder["started"]:
+                raise
+            status, code, title, detail, headers = unexpected_problem(exc)
+            await _send_problem(send_wrapper, scope, status, code, title, detail, headers)
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
@@ -106,6 +114,7 @@ class RequestContextMiddleware:
                 log.info(
                     "request",
                     extra={
+                        "request_id": request_id,
                         "method": scope["method"],
                         "route": template,
                         "status": status,

@@ -155,26 +155,29 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        from services.core.errors import ServiceUnavailable
+        status, code, title, detail, headers = unexpected_problem(exc)
+        return problem_response(request, status, code, title, detail, headers=headers)
 
-        if _is_database_unavailable(exc):
-            unavailable = ServiceUnavailable("The database is unavailable; retry shortly")
-            return problem_response(
-                request,
-                503,
-                unavailable.code,
-                unavailable.title,
-                unavailable.detail,
-                headers={"Retry-After": "5"},
-            )
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(
-            request,
-            500,
-            "internal_error",
-            "Internal error",
-            "An unexpected error occurred; quote the request id when reporting it",
+
+def unexpected_problem(exc: BaseException) -> tuple[int, str, str, str, dict[str, str]]:
+    """What to answer for an exception no handler expected: 503 when the database is out of
+    reach (the client should retry), else a 500 that reveals nothing but the request id."""
+    if _is_database_unavailable(exc):
+        return (
+            503,
+            "service_unavailable",
+            "Service unavailable",
+            "The database is unavailable; retry shortly",
+            {"Retry-After": "5"},
         )
+    log.error("unhandled error", exc_info=exc)
+    return (
+        500,
+        "internal_error",
+        "Internal error",
+        "An unexpected error occurred; quote the request id when reporting it",
+        {},
+    )
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:

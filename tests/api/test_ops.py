@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.api.app import create_app
+from services.core.config import Settings
+from tests.conftest import make_client
+
+
+async def test_metrics_by_route_template_and_status(client: httpx.AsyncClient) -> None:
+    await client.get("/v1/org-units/NOPE")
+    await client.get("/v1/org-units/ALSO-NOPE")
+    text = (await client.get("/metrics")).text
+    assert (
+        'puls_http_requests_total{method="GET",route="/v1/org-units/{code}",status="404"} 2.0'
+        in text
+    )
+    assert "puls_http_request_duration_seconds_bucket" in text
+    assert "puls_http_requests_in_flight" in text
+    assert "NOPE" not in text
+
+
+async def test_health_needs_no_key(anon: httpx.AsyncClient) -> None:
+    assert (await anon.get("/healthz")).status_code == 200
+    assert (await anon.get("/readyz")).json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis": "ok"},
+    }
+    assert (await anon.get("/metrics")).status_code == 200
+
+
+@pytest.fixture
+async def broken_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    # Nothing listens on port 1: both dependencies are down.
+    application = create_app(
+        settings.model_copy(
+            update={
+                "database_url": "postgresql://postgres@127.0.0.1:1/nowhere",
+                "redis_url": "redis://127.0.0.1:1/0",
+            }
+        )
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_readyz_names_what_is_down_and_requests_get_503(broken_app: FastAPI) -> None:
+    async with make_client(broken_app, raise_app_exceptions=False) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        checks = ready.json()["checks"]
+        assert checks["database"].startswith("down") and checks["redis"].startswith("down")
+        response = await client.get("/v1/org-units")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "5"
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_logs_are_json_lines_with_the_request_id(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from services.core.logging import JsonFormatter
+
+    caplog.set_level(logging.INFO, logger="puls.access")
+    await client.get("/v1/org-units", headers={"X-Request-ID": "req-42"})
+    record = next(r for r in caplog.records if r.name == "puls.access")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-42"
+    assert line["route"] == "/v1/org-units" and line["status"] == 200
+    assert "authorization" not in json.dumps(line).lower()
+
+
+async def test_docs_can_be_switched_off(settings: Settings) -> None:
+    application = create_app(settings.model_copy(update={"docs_enabled": False}))
+    async with make_client(application) as client:
+        assert (await client.get("/docs")).status_code == 404
+        assert (await client.get("/openapi.json")).status_code == 404
