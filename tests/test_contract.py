@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from services.cli.main import ROOT, render_openapi
 
@@ -10,6 +11,31 @@ from services.cli.main import ROOT, render_openapi
 def test_committed_openapi_matches_the_app() -> None:
     committed = (ROOT / "openapi" / "openapi.json").read_text()
     assert committed == render_openapi(), "openapi/openapi.json drifted: run `make openapi`"
+
+
+def _has_example(spec: dict[str, Any], media: dict[str, Any], depth: int = 0) -> bool:
+    """An example on the media type, or on the (referenced) schema, or on what a list/page of
+    it holds."""
+    if "example" in media or "examples" in media:
+        return True
+    schema = media.get("schema", media)
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if "examples" in schema or "example" in schema:
+        return True
+    if depth > 2:
+        return False
+    nested = [
+        schema.get("items", {}),
+        *schema.get("anyOf", []),
+        *schema.get("oneOf", []),
+        *schema.get("properties", {}).values(),
+    ]
+    return any(
+        n and _has_example(spec, n, depth + 1)
+        for n in nested
+        if isinstance(n, dict) and ("$ref" in n or "items" in n or "anyOf" in n)
+    )
 
 
 def test_every_operation_is_described() -> None:
@@ -23,6 +49,12 @@ def test_every_operation_is_described() -> None:
             operation_ids.add(op["operationId"])
             assert op.get("summary"), f"{where} has no summary"
             assert op.get("tags"), f"{where} has no tag"
+            body = op.get("requestBody", {}).get("content", {})
+            for media_type, media in body.items():
+                assert _has_example(spec, media), f"{where} request {media_type} has no example"
+            for status, response in op["responses"].items():
+                for media_type, media in response.get("content", {}).items():
+                    assert _has_example(spec, media), f"{where} {status} {media_type} no example"
             if path.startswith("/v1/"):
                 statuses = set(op["responses"])
                 assert {"401", "403"} <= statuses, f"{where} does not document 401/403"

@@ -48,7 +48,12 @@ class Principal:
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Heroma nightly feed", "scopes": ["timedata:write"]}]
+        },
+    )
 
     name: Name = Field(examples=["Heroma nightly feed"])
     scopes: list[Scope] = Field(min_length=1, examples=[["timedata:write"]])
@@ -58,7 +63,22 @@ class ApiKeyCreate(BaseModel):
     expires_at: datetime | None = None
 
 
+_KEY_EXAMPLE = {
+    "id": "0b7e5a8e-3c1f-4a55-9a8e-2f0c1d6b9e11",
+    "name": "Heroma nightly feed",
+    "token_prefix": "puls_Xy3kQ9",
+    "scopes": ["timedata:write"],
+    "org_unit": None,
+    "created_at": "2026-11-25T08:00:00Z",
+    "expires_at": None,
+    "revoked_at": None,
+    "created_by": "key:bootstrap",
+}
+
+
 class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_KEY_EXAMPLE]})
+
     id: uuid.UUID
     name: str
     token_prefix: str = Field(description="The first characters of the token, for recognition.")
@@ -71,4 +91,8 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_KEY_EXAMPLE, "token": "puls_Xy3kQ9…"}]}
+    )
+
     token: str = Field(description="The secret. Shown once; Puls keeps only its hash.")

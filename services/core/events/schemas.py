@@ -29,6 +29,25 @@ class EventRead(BaseModel):
 
 
 class EventFeed(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 42,
+                            "type": "org_unit.created",
+                            "occurred_at": "2026-11-25T08:00:00Z",
+                            "org_unit": "RS-MED",
+                            "data": {"code": "RS-MED"},
+                        }
+                    ],
+                    "next_after": 42,
+                }
+            ]
+        }
+    )
+
     items: list[EventRead]
     next_after: int | None = Field(
         description="Pass as `after` to continue; equals the last id, or your `after` when empty."

@@ -58,6 +58,25 @@ class OrgUnitUpdate(_ValidRange):
 
 
 class OrgUnitRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "RS-MED",
+                    "name": "Medicinsk service",
+                    "kind": "administration",
+                    "parent_code": "RS",
+                    "depth": 1,
+                    "valid_from": "2024-01-01",
+                    "valid_to": None,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
     code: str
     name: str
     kind: OrgUnitKind
@@ -71,6 +90,10 @@ class OrgUnitRead(BaseModel):
 
 
 class OrgUnitBulkResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"inserted": 12, "updated": 3, "unchanged": 185}]}
+    )
+
     inserted: int
     updated: int
     unchanged: int

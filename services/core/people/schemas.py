@@ -50,6 +50,24 @@ class PersonUpdate(BaseModel):
 
 
 class PersonRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+                    "name": "Jonas Hansson",
+                    "initials": "JH",
+                    "title": "HR-direktör",
+                    "email": "jonas.hansson@example.org",
+                    "org_unit": "RS",
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     name: str
     initials: str | None
