@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from services.core.validation import Code, Name
 
@@ -63,7 +63,7 @@ class ApiKeyCreate(BaseModel):
     expires_at: datetime | None = None
 
 
-_KEY_EXAMPLE = {
+_KEY_EXAMPLE: dict[str, JsonValue] = {
     "id": "0b7e5a8e-3c1f-4a55-9a8e-2f0c1d6b9e11",
     "name": "Heroma nightly feed",
     "token_prefix": "puls_Xy3kQ9",
