@@ -1,0 +1,288 @@
+"""The computed KPIs of DESIGN.md, exactly as defined there.
+
+Each KPI is stored per leaf org unit and month as a numerator and a denominator; a period's value
+pools them (never averages percentages). How the months of a period combine depends on what is
+counted: flows (hours, money, endings) add up over the months, stocks (headcount on the last day)
+are read at the period's last month, and turnover divides ended employments by the average
+permanent headcount of the period's month-ends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Unit(StrEnum):
+    percent = "percent"
+    hours = "hours"
+    weeks = "weeks"
+    sek = "sek"
+    count = "count"
+    ratio = "ratio"
+
+
+class Direction(StrEnum):
+    lower = "lower"
+    higher = "higher"
+    none = "none"
+
+
+class Temporal(StrEnum):
+    flow = "flow"  # sum over the period's months
+    stock = "stock"  # the value at the period's last month
+    mean = "mean"  # the mean over the period's months (of a stock)
+
+
+TIME_DIMENSIONS = ("profession", "staff_kind")
+PERSON_DIMENSIONS = ("profession", "gender", "age_band")
+COST_DIMENSIONS = ("profession",)
+
+
+@dataclass(frozen=True)
+class KpiDefinition:
+    code: str
+    name_en: str
+    name_sv: str
+    unit: Unit
+    better: Direction
+    formula: str
+    dimensions: tuple[str, ...]
+    scale: Decimal = Decimal(1)
+    numerator: Temporal = Temporal.flow
+    denominator: Temporal | None = Temporal.flow  # None: the value is the numerator alone
+    # A KPI whose value counts people can identify them when the group is small.
+    person_based: bool = True
+
+    def pooled(self, months: Sequence[tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal | None]:
+        """Numerator and denominator of a period from its months' (n, d), oldest first."""
+        n = _combine(self.numerator, [m[0] for m in months])
+        if self.denominator is None:
+            return n, None
+        return n, _combine(self.denominator, [m[1] for m in months])
+
+    def value(self, numerator: Decimal, denominator: Decimal | None) -> Decimal | None:
+        """The value, or None when the denominator is zero (no data to divide by)."""
+        if self.denominator is None:
+            return self.scale * numerator
+        if not denominator:
+            return None
+        return self.scale * numerator / denominator
+
+
+def _combine(temporal: Temporal, values: list[Decimal]) -> Decimal:
+    if not values:
+        return Decimal(0)
+    match temporal:
+        case Temporal.flow:
+            return sum(values, Decimal(0))
+        case Temporal.stock:
+            return values[-1]
+        case Temporal.mean:
+            return sum(values, Decimal(0)) / len(values)
+    raise AssertionError(temporal)  # pragma: no cover
+
+
+_PCT = Decimal(100)
+_D = KpiDefinition
+
+CATALOGUE: dict[str, KpiDefinition] = {
+    d.code: d
+    for d in [
+        _D(
+            "sick_leave_pct",
+            "Sick leave",
+            "Sjukfrånvaro",
+            Unit.percent,
+            Direction.lower,
+            "100 × own sick hours / own scheduled hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "sick_leave_short_pct",
+            "Short-term sick leave (day 1–14)",
+            "Korttidssjukfrånvaro (dag 1–14)",
+            Unit.percent,
+            Direction.lower,
+            "100 × own sick hours on day 1–14 of a spell / own scheduled hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "sick_leave_long_pct",
+            "Long-term sick leave (day 15+)",
+            "Långtidssjukfrånvaro (dag 15–)",
+            Unit.percent,
+            Direction.lower,
+            "100 × own sick hours on day 15+ of a spell / own scheduled hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "sick_leave_60plus_share_pct",
+            "Share of sick leave in spells of 60+ days",
+            "Andel sjukfrånvaro 60 dagar eller mer",
+            Unit.percent,
+            Direction.lower,
+            "100 × own sick hours on day 60+ of a spell / all own sick hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "presence_pct",
+            "Presence",
+            "Närvaro",
+            Unit.percent,
+            Direction.higher,
+            "100 × (own scheduled − own absence hours) / own scheduled hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "overtime_hours",
+            "Overtime",
+            "Övertid",
+            Unit.hours,
+            Direction.lower,
+            "own overtime hours",
+            TIME_DIMENSIONS,
+            denominator=None,
+        ),
+        _D(
+            "extra_time_hours",
+            "Extra time (part-timers)",
+            "Mertid",
+            Unit.hours,
+            Direction.lower,
+            "own extra_time hours",
+            TIME_DIMENSIONS,
+            denominator=None,
+        ),
+        _D(
+            "agency_hours_share_pct",
+            "Agency staff share of worked hours",
+            "Andel inhyrd personal (timmar)",
+            Unit.percent,
+            Direction.lower,
+            "100 × agency worked hours / (own + agency worked hours)",
+            ("profession",),
+            _PCT,
+        ),
+        _D(
+            "agency_doctor_weeks",
+            "Agency doctor weeks",
+            "Hyrläkarveckor",
+            Unit.weeks,
+            Direction.lower,
+            "agency worked hours of doctors / 40",
+            (),
+            Decimal(1) / 40,
+            denominator=None,
+        ),
+        _D(
+            "agency_cost_sek",
+            "Agency staff cost",
+            "Kostnad för inhyrd personal",
+            Unit.sek,
+            Direction.lower,
+            "personnel cost of category agency",
+            COST_DIMENSIONS,
+            denominator=None,
+            person_based=False,
+        ),
+        _D(
+            "agency_cost_share_pct",
+            "Agency staff share of personnel cost",
+            "Andel kostnad för inhyrd personal",
+            Unit.percent,
+            Direction.lower,
+            "100 × agency cost / (own staff + agency cost)",
+            COST_DIMENSIONS,
+            _PCT,
+            person_based=False,
+        ),
+        _D(
+            "personnel_cost_sek",
+            "Personnel cost",
+            "Personalkostnad",
+            Unit.sek,
+            Direction.lower,
+            "own staff + agency cost",
+            COST_DIMENSIONS,
+            denominator=None,
+            person_based=False,
+        ),
+        _D(
+            "headcount",
+            "Headcount",
+            "Antal anställda",
+            Unit.count,
+            Direction.none,
+            "employees with an active employment on the month's last day",
+            PERSON_DIMENSIONS,
+            numerator=Temporal.stock,
+            denominator=None,
+        ),
+        _D(
+            "fte",
+            "Full-time equivalents",
+            "Årsarbetare",
+            Unit.count,
+            Direction.none,
+            "sum of fte of employees active on the month's last day",
+            PERSON_DIMENSIONS,
+            numerator=Temporal.stock,
+            denominator=None,
+        ),
+        _D(
+            "permanent_share_pct",
+            "Permanent employment",
+            "Andel tillsvidareanställda",
+            Unit.percent,
+            Direction.higher,
+            "100 × permanent / (permanent + fixed-term) headcount",
+            PERSON_DIMENSIONS,
+            _PCT,
+            numerator=Temporal.stock,
+            denominator=Temporal.stock,
+        ),
+        _D(
+            "full_time_share_pct",
+            "Full-time employment",
+            "Andel heltidsanställda",
+            Unit.percent,
+            Direction.higher,
+            "100 × monthly-paid with fte ≥ 1 / monthly-paid headcount",
+            PERSON_DIMENSIONS,
+            _PCT,
+            numerator=Temporal.stock,
+            denominator=Temporal.stock,
+        ),
+        _D(
+            "employees_per_manager",
+            "Employees per manager",
+            "Antal medarbetare per chef",
+            Unit.ratio,
+            Direction.lower,
+            "headcount / managers",
+            ("profession",),
+            numerator=Temporal.stock,
+            denominator=Temporal.stock,
+        ),
+        _D(
+            "turnover_pct",
+            "Staff turnover",
+            "Personalrörlighet",
+            Unit.percent,
+            Direction.lower,
+            "100 × permanent employments ended in the period (not internal transfers) / "
+            "average permanent headcount of its month-ends",
+            PERSON_DIMENSIONS,
+            _PCT,
+            numerator=Temporal.flow,
+            denominator=Temporal.mean,
+        ),
+    ]
+}

@@ -1,0 +1,175 @@
+"""Period labels and their months (DESIGN.md "Periods, targets, status").
+
+Every figure is stored per month; a period is just the set of months it sums over:
+month `2024-03`, quarter `2024-Q1`, tertial `2024-T1` (Jan–Apr, May–Aug, Sep–Dec), year `2024`,
+rolling twelve months `2024-03-R12` (Apr 2023 – Mar 2024)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class Grain(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    tertial = "tertial"
+    year = "year"
+    rolling12 = "rolling12"
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q(\d)$")
+_TERTIAL = re.compile(r"^(\d{4})-T(\d)$")
+_YEAR = re.compile(r"^(\d{4})$")
+_ROLLING = re.compile(r"^(\d{4})-(\d{2})-R12$")
+_MONTHS_PER = {
+    Grain.month: 1,
+    Grain.quarter: 3,
+    Grain.tertial: 4,
+    Grain.year: 12,
+    Grain.rolling12: 12,
+}
+MAX_YEARS_PER_REQUEST = 10
+
+
+class PeriodError(ValueError):
+    """A label that does not parse, or a range that makes no sense."""
+
+
+def month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def month_from_index(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def add_months(d: date, months: int) -> date:
+    return month_from_index(month_index(d) + months)
+
+
+def last_day(month: date) -> date:
+    return date.fromordinal(add_months(month, 1).toordinal() - 1)
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """The months [first, last] (first days of months) a label covers."""
+
+    last: date
+    grain: Grain
+    first: date
+
+    @property
+    def label(self) -> str:
+        y, m = self.last.year, self.last.month
+        match self.grain:
+            case Grain.month:
+                return f"{y}-{m:02d}"
+            case Grain.quarter:
+                return f"{y}-Q{(m - 1) // 3 + 1}"
+            case Grain.tertial:
+                return f"{y}-T{(m - 1) // 4 + 1}"
+            case Grain.year:
+                return f"{y}"
+            case Grain.rolling12:
+                return f"{y}-{m:02d}-R12"
+        raise AssertionError(self.grain)  # pragma: no cover
+
+    @property
+    def months(self) -> list[date]:
+        return [
+            month_from_index(i) for i in range(month_index(self.first), month_index(self.last) + 1)
+        ]
+
+    @property
+    def month_count(self) -> int:
+        return month_index(self.last) - month_index(self.first) + 1
+
+    @property
+    def end_date(self) -> date:
+        return last_day(self.last)
+
+    def year_before(self) -> Period:
+        return Period(add_months(self.last, -12), self.grain, add_months(self.first, -12))
+
+    def next(self) -> Period:
+        return period_ending(self.grain, add_months(self.last, _step(self.grain)))
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _step(grain: Grain) -> int:
+    return 1 if grain is Grain.rolling12 else _MONTHS_PER[grain]
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    if not 1900 <= year <= 2999:
+        raise PeriodError(f"year {year} is out of range")
+    return year
+
+
+def period_ending(grain: Grain, last_month: date) -> Period:
+    """The period of `grain` whose last month is `last_month` (aligned for calendar grains)."""
+    span = _MONTHS_PER[grain]
+    if grain is not Grain.rolling12 and last_month.month % span != 0:
+        raise PeriodError(f"{last_month:%Y-%m} does not end a {grain.value}")
+    return Period(last_month, grain, add_months(last_month, -(span - 1)))
+
+
+def period_containing(grain: Grain, month: date) -> Period:
+    if grain in (Grain.month, Grain.rolling12):
+        return period_ending(grain, month)
+    span = _MONTHS_PER[grain]
+    end_month = ((month.month - 1) // span + 1) * span
+    return period_ending(grain, date(month.year, end_month, 1))
+
+
+def parse(label: str) -> Period:
+    """Parses any label; raises PeriodError naming what is wrong."""
+    text = label.strip()
+    if m := _MONTH.match(text):
+        month = int(m[2])
+        if not 1 <= month <= 12:
+            raise PeriodError(f"{label!r}: month {month} is not 01–12")
+        return period_ending(Grain.month, date(_year(m[1]), month, 1))
+    if m := _QUARTER.match(text):
+        q = int(m[2])
+        if not 1 <= q <= 4:
+            raise PeriodError(f"{label!r}: quarter {q} is not 1–4")
+        return period_ending(Grain.quarter, date(_year(m[1]), q * 3, 1))
+    if m := _TERTIAL.match(text):
+        t = int(m[2])
+        if not 1 <= t <= 3:
+            raise PeriodError(f"{label!r}: tertial {t} is not 1–3")
+        return period_ending(Grain.tertial, date(_year(m[1]), t * 4, 1))
+    if m := _YEAR.match(text):
+        return period_ending(Grain.year, date(_year(m[1]), 12, 1))
+    if m := _ROLLING.match(text):
+        month = int(m[2])
+        if not 1 <= month <= 12:
+            raise PeriodError(f"{label!r}: month {month} is not 01–12")
+        return period_ending(Grain.rolling12, date(_year(m[1]), month, 1))
+    raise PeriodError(
+        f"{label!r} is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024 or 2024-03-R12"
+    )
+
+
+def series(grain: Grain, start: str, end: str) -> list[Period]:
+    """The periods of `grain` from the one containing `start` to the one containing `end`
+    (both any label; their months decide). At most ten years of months."""
+    first = parse(start).first
+    last = parse(end).last
+    if last < first:
+        raise PeriodError(f"from {start!r} is after to {end!r}")
+    if month_index(last) - month_index(first) + 1 > MAX_YEARS_PER_REQUEST * 12:
+        raise PeriodError(f"at most {MAX_YEARS_PER_REQUEST} years per request")
+    periods = [period_containing(grain, first)]
+    while periods[-1].last < last:
+        periods.append(periods[-1].next())
+    return periods

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from services.core.periods import Grain, PeriodError, parse, series
+
+
+@pytest.mark.parametrize(
+    ("label", "first", "last", "grain"),
+    [
+        ("2024-03", date(2024, 3, 1), date(2024, 3, 1), Grain.month),
+        ("2024-Q1", date(2024, 1, 1), date(2024, 3, 1), Grain.quarter),
+        ("2024-Q4", date(2024, 10, 1), date(2024, 12, 1), Grain.quarter),
+        ("2024-T1", date(2024, 1, 1), date(2024, 4, 1), Grain.tertial),
+        ("2024-T2", date(2024, 5, 1), date(2024, 8, 1), Grain.tertial),
+        ("2024-T3", date(2024, 9, 1), date(2024, 12, 1), Grain.tertial),
+        ("2024", date(2024, 1, 1), date(2024, 12, 1), Grain.year),
+        ("2024-03-R12", date(2023, 4, 1), date(2024, 3, 1), Grain.rolling12),
+    ],
+)
+def test_labels_cover_their_months(label: str, first: date, last: date, grain: Grain) -> None:
+    period = parse(label)
+    assert (period.first, period.last, period.grain) == (first, last, grain)
+    assert period.label == label
+    assert period.months[0] == first and period.months[-1] == last
+
+
+def test_rolling_twelve_spans_the_year_boundary_and_ends_on_the_last_day() -> None:
+    period = parse("2018-09-R12")
+    assert len(period.months) == 12 and period.end_date == date(2018, 9, 30)
+    assert parse("2024-02").end_date == date(2024, 2, 29)
+
+
+def test_year_before() -> None:
+    assert parse("2018-T2").year_before().label == "2017-T2"
+    assert parse("2024-03-R12").year_before().label == "2023-03-R12"
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "2024-Q5",
+        "2024-13",
+        "2024-00",
+        "2024-T4",
+        "24-01",
+        "2024-1",
+        "",
+        "2024-Q0",
+        "1800",
+        "2024-03-R6",
+    ],
+)
+def test_bad_labels_say_what_is_wrong(label: str) -> None:
+    with pytest.raises(PeriodError):
+        parse(label)
+
+
+def test_series_of_each_grain() -> None:
+    assert [p.label for p in series(Grain.quarter, "2023-11", "2024-Q2")] == [
+        "2023-Q4",
+        "2024-Q1",
+        "2024-Q2",
+    ]
+    assert [p.label for p in series(Grain.tertial, "2024", "2024")] == [
+        "2024-T1",
+        "2024-T2",
+        "2024-T3",
+    ]
+    assert [p.label for p in series(Grain.rolling12, "2024-01", "2024-03")] == [
+        "2024-01-R12",
+        "2024-02-R12",
+        "2024-03-R12",
+    ]
+    assert len(series(Grain.month, "2015", "2024")) == 120
+
+
+def test_series_refuses_reversed_and_too_long_ranges() -> None:
+    with pytest.raises(PeriodError, match="after"):
+        series(Grain.month, "2024-05", "2024-04")
+    with pytest.raises(PeriodError, match="at most 10 years"):
+        series(Grain.month, "2014-12", "2024-12")
