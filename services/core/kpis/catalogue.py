@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 
-class Unit(StrEnum):
+class Unit(Enum):
     percent = "percent"
     hours = "hours"
     weeks = "weeks"
@@ -23,7 +23,7 @@ class Unit(StrEnum):
     ratio = "ratio"
 
 
-class Direction(StrEnum):
+class Direction(Enum):
     lower = "lower"
     higher = "higher"
     none = "none"

@@ -37,7 +37,8 @@ def test_ratios_pool_numerators_and_denominators_never_average_percentages() -> 
     # Two units: 10 of 100 scheduled hours (10 %) and 10 of 1 000 (1 %).
     n, d = sick.pooled([(D(10), D(100))])
     n2, d2 = sick.pooled([(D(10), D(1000))])
-    assert sick.value(n + n2, (d or 0) + (d2 or 0)) == D(20) * 100 / D(1100)  # 1.818…, not 5.5
+    assert d is not None and d2 is not None
+    assert sick.value(n + n2, d + d2) == D(20) * 100 / D(1100)  # 1.818…, not 5.5
 
 
 def test_seed_002_short_and_long_sick_leave_add_up_to_the_total() -> None:
