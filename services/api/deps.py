@@ -22,7 +22,7 @@ from services.core.config import Settings
 from services.core.errors import RateLimited, ValidationFailed
 from services.core.idempotency import service as idempotency_service
 from services.core.metrics import ApiMetrics
-from services.core.queue import enqueue_jobs, take_deferred_jobs
+from services.core.queue import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +61,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The commit boundary of a request: commit when the route returns, roll back on error,
     then hand the jobs the transaction asked for to arq (only once they can see the data)."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            take_deferred_jobs(session)
-            raise
-        jobs = take_deferred_jobs(session)
-        if jobs:
-            failed = await enqueue_jobs(request.app.state.arq, jobs)
-            for function in failed:
-                get_metrics(request).enqueue_failures.labels(function).inc()
+    async with unit_of_work(sessionmaker, request.app.state.arq) as (session, failed):
+        yield session
+    for function in failed:
+        get_metrics(request).enqueue_failures.labels(function).inc()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

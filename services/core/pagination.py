@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ from sqlalchemy.sql import Select
 from services.core.errors import ValidationFailed, field_error
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 
@@ -88,6 +89,38 @@ def keyset(
             > sa.tuple_(*[sa.literal(v, c.type) for v, c in zip(after, columns, strict=True)])
         )
     return stmt.order_by(*columns).limit(limit + 1)
+
+
+def mirror_page(
+    rows: Sequence[Any],
+    limit: int,
+    *,
+    updated_since: datetime | None,
+    tombstone_id: Callable[[Any], str],
+    to_read: Callable[[Any], R],
+) -> Page[R | Tombstone]:
+    """A page of `(model, …)` rows as collections return them: by id normally, by change time
+    with `updated_since`, where soft-deleted rows come back as tombstones."""
+
+    def key(row: Any) -> tuple[Any, ...]:
+        return (row[0].updated_at, row[0].id) if updated_since else (row[0].id,)
+
+    page_rows, next_cursor = split_page(rows, limit, key)
+    items: list[R | Tombstone] = [
+        Tombstone(id=tombstone_id(r[0]), updated_at=r[0].updated_at)
+        if r[0].deleted_at is not None
+        else to_read(r)
+        for r in page_rows
+    ]
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def mirror_query(stmt: Any, model: Any, updated_since: datetime | None) -> tuple[Any, list[Any]]:
+    """The filter and keyset order matching `mirror_page`: live rows by id, or every row
+    changed after `updated_since` (deleted ones included) by change time."""
+    if updated_since is not None:
+        return stmt.where(model.updated_at > updated_since), [model.updated_at, model.id]
+    return stmt.where(model.deleted_at.is_(None)), [model.id]
 
 
 def split_page(rows: Sequence[T], limit: int, key: Any) -> tuple[list[T], str | None]:

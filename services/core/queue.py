@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.config import Settings
+from services.core.db import transaction
 
 log = logging.getLogger(__name__)
 _SESSION_KEY = "puls_deferred_jobs"
@@ -72,6 +75,18 @@ def defer_job(
 def take_deferred_jobs(session: AsyncSession) -> list[DeferredJob]:
     jobs: list[DeferredJob] = session.info.pop(_SESSION_KEY, [])
     return jobs
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], pool: ArqRedis | None
+) -> AsyncIterator[tuple[AsyncSession, list[str]]]:
+    """A transaction that, once committed, hands the jobs it deferred to arq. Yields the
+    session and a list that is filled with the functions that could not be enqueued."""
+    failed: list[str] = []
+    async with transaction(sessionmaker) as session:
+        yield session, failed
+    failed += await enqueue_jobs(pool, take_deferred_jobs(session))
 
 
 async def enqueue_jobs(pool: ArqRedis | None, jobs: list[DeferredJob]) -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.core.orgs.models import OrgUnit
-from services.core.pagination import keyset
+from services.core.pagination import keyset, mirror_query
 
 Parent = aliased(OrgUnit)
 
@@ -74,12 +74,7 @@ async def list_page(
         stmt = stmt.where(col(OrgUnit.parent_id) == parent_id)
     if kind is not None:
         stmt = stmt.where(col(OrgUnit.kind) == kind)
-    if updated_since is not None:
-        stmt = stmt.where(col(OrgUnit.updated_at) > updated_since)
-        order = [col(OrgUnit.updated_at), col(OrgUnit.id)]
-    else:
-        stmt = stmt.where(col(OrgUnit.deleted_at).is_(None))
-        order = [col(OrgUnit.id)]
+    stmt, order = mirror_query(stmt, OrgUnit, updated_since)
     rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
     return rows
 

@@ -28,7 +28,7 @@ from services.core.orgs.schemas import (
     OrgUnitRead,
     OrgUnitUpdate,
 )
-from services.core.pagination import Page, Tombstone, split_page
+from services.core.pagination import Page, Tombstone, mirror_page, split_page
 
 
 def to_read(unit: OrgUnit, parent_code: str | None) -> OrgUnitRead:
@@ -100,15 +100,13 @@ async def list_units(
         cursor=cursor,
         limit=limit,
     )
-    key = (lambda r: (r[0].updated_at, r[0].id)) if updated_since else (lambda r: (r[0].id,))
-    page_rows, next_cursor = split_page(rows, limit, key)
-    items: list[OrgUnitRead | Tombstone] = [
-        Tombstone(id=r[0].code, updated_at=r[0].updated_at)
-        if r[0].deleted_at is not None
-        else to_read(r[0], r[1])
-        for r in page_rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+    return mirror_page(
+        rows,
+        limit,
+        updated_since=updated_since,
+        tombstone_id=lambda unit: unit.code,
+        to_read=lambda r: to_read(r[0], r[1]),
+    )
 
 
 async def subtree(

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
-from services.core.pagination import keyset
+from services.core.pagination import keyset, mirror_query
 from services.core.people.models import Person
 
 
@@ -47,11 +47,6 @@ async def list_page(
         stmt = stmt.where(
             sa.or_(col(Person.name).ilike(pattern), col(Person.initials).ilike(pattern))
         )
-    if updated_since is not None:
-        stmt = stmt.where(col(Person.updated_at) > updated_since)
-        order = [col(Person.updated_at), col(Person.id)]
-    else:
-        stmt = stmt.where(col(Person.deleted_at).is_(None))
-        order = [col(Person.id)]
+    stmt, order = mirror_query(stmt, Person, updated_since)
     rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
     return rows

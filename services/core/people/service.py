@@ -15,7 +15,7 @@ from services.core.errors import ValidationFailed
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
-from services.core.pagination import Page, Tombstone, split_page
+from services.core.pagination import Page, Tombstone, mirror_page
 from services.core.people import repository
 from services.core.people.errors import PersonNotFound
 from services.core.people.models import Person
@@ -110,15 +110,13 @@ async def list_people(
         cursor=cursor,
         limit=limit,
     )
-    key = (lambda r: (r[0].updated_at, r[0].id)) if updated_since else (lambda r: (r[0].id,))
-    page_rows, next_cursor = split_page(rows, limit, key)
-    items: list[PersonRead | Tombstone] = [
-        Tombstone(id=str(r[0].id), updated_at=r[0].updated_at)
-        if r[0].deleted_at is not None
-        else _to_read(r[0], r[1])
-        for r in page_rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+    return mirror_page(
+        rows,
+        limit,
+        updated_since=updated_since,
+        tombstone_id=lambda person: str(person.id),
+        to_read=lambda r: _to_read(r[0], r[1]),
+    )
 
 
 async def create(session: AsyncSession, principal: Principal, data: PersonCreate) -> PersonRead:
