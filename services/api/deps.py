@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from arq.connections import ArqRedis
@@ -23,6 +22,7 @@ from services.core.errors import RateLimited, ValidationFailed
 from services.core.idempotency import service as idempotency_service
 from services.core.metrics import ApiMetrics
 from services.core.queue import unit_of_work
+from services.core.validation import Rfc3339Time
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def get_page_params(
 
 PageDep = Annotated[PageParams, Depends(get_page_params)]
 UpdatedSince = Annotated[
-    datetime | None,
+    Rfc3339Time | None,
     Query(
         description="Only resources changed after this time (RFC 3339), deletions included "
         "as tombstones, ordered by change time."

@@ -147,11 +147,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, title = _STATUS_CODES.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route {request.method} {request.url.path}"
-        return problem_response(
-            request, exc.status_code, code, title, detail, headers=dict(exc.headers or {})
-        )
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; list them all.
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        return problem_response(request, exc.status_code, code, title, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -159,9 +163,29 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, status, code, title, detail, headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+            if match is Match.FULL:
+                methods |= route.methods
+    return sorted(methods - {"HEAD"})
+
+
 def unexpected_problem(exc: BaseException) -> tuple[int, str, str, str, dict[str, str]]:
     """What to answer for an exception no handler expected: 503 when the database is out of
     reach (the client should retry), else a 500 that reveals nothing but the request id."""
+    if _is_rejected_value(exc):
+        return (
+            422,
+            "validation_failed",
+            "Validation failed",
+            "A value is outside what Puls can store (too large, too long or malformed)",
+            {},
+        )
     if _is_database_unavailable(exc):
         return (
             503,
@@ -178,6 +202,20 @@ def unexpected_problem(exc: BaseException) -> tuple[int, str, str, str, dict[str
         "An unexpected error occurred; quote the request id when reporting it",
         {},
     )
+
+
+def _is_rejected_value(exc: BaseException) -> bool:
+    """A value the database refused as data (out of range, bad encoding): the client's input,
+    a 422, whichever endpoint let it through."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, asyncpg.DataError):
+            return True
+        cause = cause.__cause__
+    return isinstance(exc, DBAPIError) and "invalid input for query argument" in str(exc)
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 # Bidi overrides/isolates can make a name render as something else; NUL breaks PostgreSQL text.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
@@ -30,12 +30,31 @@ Code = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[\w][\w.\-]*$"),
     Field(examples=["RS-KL"]),
 ]
+# The patterns repeat the checks in the contract, so generated clients and fuzzers know them.
+_NO_CONTROL_LINE = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
+_NO_CONTROL_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]*$"
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=_NO_CONTROL_LINE
+    ),
     AfterValidator(_single_line),
 ]
-Text = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_multi_line)]
+Text = Annotated[
+    str, StringConstraints(max_length=20_000, pattern=_NO_CONTROL_TEXT), AfterValidator(_multi_line)
+]
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic would also take "0.5" as a Unix time; the contract promises RFC 3339 only.
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-11-25T08:00:00Z")
+    return value
+
+
+Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
 _MONEY = re.compile(r"^-?\d{1,14}(\.\d{1,2})?$")
 
 

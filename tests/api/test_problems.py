@@ -219,3 +219,10 @@ async def test_security_headers_and_request_id(client: httpx.AsyncClient) -> Non
     forged = await client.get("/v1/org-units", headers={"X-Request-ID": "bad id\nx"})
     assert forged.headers["x-request-id"] != "bad id\nx"
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_values_the_database_cannot_hold_are_422_not_500(
+    client: httpx.AsyncClient,
+) -> None:
+    too_big = await client.get("/v1/events", params={"after": str(2**70)})
+    assert_problem(too_big, 422, "validation_failed")

@@ -21,7 +21,9 @@ router = api_router(prefix="/events", tags=["events"])
 async def list_events(
     session: SessionDep,
     principal: Reader,
-    after: Annotated[int, Query(ge=0, description="Return events with a larger id.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Return events with a larger id.")
+    ] = 0,
     types: Annotated[
         str | None,
         Query(
