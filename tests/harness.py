@@ -67,15 +67,16 @@ def unique_database_name(worker: str) -> str:
     return f"puls_test_{worker}_{uuid.uuid4().hex[:8]}"
 
 
-async def _create_database(server_url: str, name: str) -> None:
+async def create_database_async(server_url: str, name: str) -> str:
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+    return with_database(server_url, name)
 
 
-async def _drop_database(server_url: str, name: str) -> None:
+async def drop_database_async(server_url: str, name: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -84,12 +85,11 @@ async def _drop_database(server_url: str, name: str) -> None:
 
 
 def create_database(server_url: str, name: str) -> str:
-    asyncio.run(_create_database(server_url, name))
-    return with_database(server_url, name)
+    return asyncio.run(create_database_async(server_url, name))
 
 
 def drop_database(server_url: str, name: str) -> None:
-    asyncio.run(_drop_database(server_url, name))
+    asyncio.run(drop_database_async(server_url, name))
 
 
 SNAPSHOT_SCHEMA = "test_seed"
