@@ -19,7 +19,7 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
-from services.api.problems import finish_openapi, install_problem_handlers
+from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker
@@ -104,16 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = finish_openapi(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    summary=app.summary,
-                    description=app.description,
-                    routes=app.routes,
-                    tags=app.openapi_tags,
-                )
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
             )
+            app.openapi_schema = finish_openapi(document_scopes(spec, app.routes))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -147,6 +146,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware, metrics=metrics, docs_paths={"/docs", "/openapi.json"}
     )
     return app
+
+
+def _scopes_of(dependant: Any) -> list[str]:
+    found: list[str] = list(getattr(dependant.call, "required_scopes", []) or [])
+    for sub in dependant.dependencies:
+        found += [s for s in _scopes_of(sub) if s not in found]
+    return found
+
+
+def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
+    """Adds `x-required-scopes` (any one of them suffices; `admin` always does) and the bearer
+    security scheme to each authenticated operation, so integrators and tests can read them."""
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from `POST /v1/api-keys` or `puls keys create`.",
+    }
+    for route in flat_routes(routes):
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        scopes = _scopes_of(route.dependant)
+        for method in route.methods or ():
+            operation = spec["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None or not scopes:
+                continue
+            operation["x-required-scopes"] = scopes
+            operation["security"] = [{"apiKey": []}]
+            note = f"Requires scope {' or '.join(f'`{s}`' for s in scopes)} (or `admin`)."
+            description = operation.get("description", "").strip()
+            operation["description"] = f"{description}\n\n{note}".strip()
+    return spec
 
 
 def app_factory() -> FastAPI:

@@ -128,6 +128,7 @@ def require(scope: Scope) -> Callable[..., Any]:
         return principal
 
     dependency.__name__ = f"require_{scope.value.replace(':', '_')}"
+    dependency.required_scopes = [scope.value]  # type: ignore[attr-defined]
     return dependency
 
 
@@ -140,6 +141,7 @@ def require_any(*scopes: Scope) -> Callable[..., Any]:
         return principal
 
     dependency.__name__ = "require_" + "_or_".join(s.value.replace(":", "_") for s in scopes)
+    dependency.required_scopes = [s.value for s in scopes]  # type: ignore[attr-defined]
     return dependency
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -163,11 +164,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, status, code, title, detail, headers=headers)
 
 
+def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, looking inside included routers (FastAPI keeps them as wrappers)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from flat_routes(inner.routes)
+        else:
+            yield route
+
+
 def _allowed_methods(request: Request) -> list[str]:
     from starlette.routing import Match, Route
 
     methods: set[str] = set()
-    for route in request.app.routes:
+    for route in flat_routes(request.app.routes):
         if isinstance(route, Route) and route.methods:
             match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
             if match is Match.FULL:

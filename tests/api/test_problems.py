@@ -226,3 +226,9 @@ async def test_values_the_database_cannot_hold_are_422_not_500(
 ) -> None:
     too_big = await client.get("/v1/events", params={"after": str(2**70)})
     assert_problem(too_big, 422, "validation_failed")
+
+
+async def test_405_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.request("OPTIONS", "/v1/api-keys")
+    assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, POST"
