@@ -30,9 +30,9 @@ def _operations() -> list[tuple[str, str, list[str], dict[str, object]]]:
 
 def _concrete(path: str, operation: dict[str, object]) -> str:
     formats = {
-        p["name"]: p.get("schema", {}).get("format")  # type: ignore[index]
+        p["name"]: p.get("schema", {}).get("format")
         for p in operation.get("parameters", [])  # type: ignore[attr-defined]
-        if p["in"] == "path"  # type: ignore[index]
+        if p["in"] == "path"
     }
 
     def value(match: re.Match[str]) -> str:
