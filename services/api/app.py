@@ -52,6 +52,11 @@ Creating POSTs accept `Idempotency-Key`.
 TAGS = [
     {"name": "org-units", "description": "The organisation tree that every figure rolls up along."},
     {"name": "people", "description": "Named officials: owners, attendees, assignees."},
+    {
+        "name": "time-data",
+        "description": "What HR and finance systems feed: time records, "
+        "employments, personnel costs; code mappings and the profession catalogue.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "ops", "description": "Health, readiness and metrics for operators."},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -40,6 +41,15 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=6_000, ge=1)
     min_group_size: int = Field(default=5, ge=1)
     idempotency_in_flight_seconds: int = Field(default=120, ge=1)
+
+    accepted_from_date: date = Field(
+        default=date(2000, 1, 1), description="Fed records dated earlier are rejected."
+    )
+    accepted_days_ahead: int = Field(default=366, ge=0, le=3660)
+    import_dir: str = Field(
+        default="",
+        description="Where uploaded files wait for the worker; defaults to <data_dir>/imports.",
+    )
 
     queue_name: str = "puls:queue"
     redis_prefix: str = "puls"

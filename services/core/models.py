@@ -7,5 +7,29 @@ from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
+from services.core.timedata.models import (
+    CodeMapping,
+    DirtyCell,
+    Employment,
+    Import,
+    PersonnelCost,
+    Profession,
+    TimeRecord,
+)
 
-__all__ = ["ApiKey", "AuditEntry", "Event", "IdempotencyRecord", "OrgUnit", "Person", "metadata"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "CodeMapping",
+    "DirtyCell",
+    "Employment",
+    "Event",
+    "IdempotencyRecord",
+    "Import",
+    "OrgUnit",
+    "Person",
+    "PersonnelCost",
+    "Profession",
+    "TimeRecord",
+    "metadata",
+]

@@ -2,6 +2,12 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, events, orgs, people
+from services.api.routes import api_keys, events, orgs, people, timedata
 
-ROUTERS: list[APIRouter] = [orgs.router, people.router, api_keys.router, events.router]
+ROUTERS: list[APIRouter] = [
+    orgs.router,
+    people.router,
+    timedata.router,
+    api_keys.router,
+    events.router,
+]

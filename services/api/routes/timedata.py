@@ -1,0 +1,279 @@
+"""The time-data contract: what HR and finance systems push (batches), what integrations and
+audits read back, and the per-source code mappings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Response
+
+from services.api.deps import (
+    Admin,
+    IdempotencyDep,
+    PageDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    TimedataWriter,
+    UpdatedSince,
+    api_router,
+    get_metrics,
+)
+from services.api.problems import error_responses
+from services.core.pagination import Page, Tombstone
+from services.core.timedata import service as timedata_service
+from services.core.timedata.schemas import (
+    Batch,
+    BatchResult,
+    CodeMappings,
+    CodeMappingsResult,
+    EmploymentIn,
+    EmploymentRead,
+    PersonnelCostIn,
+    PersonnelCostRead,
+    ProfessionIn,
+    ProfessionRead,
+    SourceName,
+    TimeRecordIn,
+    TimeRecordRead,
+)
+from services.core.validation import Code
+
+router = api_router(prefix="", tags=["time-data"])
+
+Atomic = Annotated[
+    bool, Query(description="Store nothing (422 listing every bad record) if any record is bad.")
+]
+_BATCH_DOC = """Upserts up to 10 000 records by `(source, external_id)`; a record
+`{{"source", "external_id", "deleted": true}}` removes one. Good records are stored and each bad
+one is reported by its index with its errors, unless `atomic=true`. Resending the same records
+changes nothing (`unchanged`). Accepts `Idempotency-Key`: a retried request gets the first
+answer. Every change marks its (org unit, month) cells for KPI recalculation.
+
+Example record: `{example}`"""
+
+
+def _example(model: Any) -> Any:
+    return model.model_config["json_schema_extra"]["examples"][0]
+
+
+def _batch_endpoint(kind: str, model: Any) -> Any:
+    async def endpoint(
+        request_body: Batch,
+        session: SessionDep,
+        settings: SettingsDep,
+        principal: TimedataWriter,
+        idem: IdempotencyDep,
+        atomic: Atomic = False,
+    ) -> Response:
+        if (replay := await idem.replay()) is not None:
+            return replay
+        result = await timedata_service.ingest_batch(
+            session, settings, principal, kind, request_body.records, atomic=atomic
+        )
+        metrics = get_metrics(idem.request)
+        for outcome in ("inserted", "updated", "deleted", "unchanged", "rejected"):
+            if count := getattr(result, outcome):
+                metrics.ingest_records.labels(kind, outcome).inc(count)
+        return await idem.respond(session, 200, result)
+
+    endpoint.__doc__ = _BATCH_DOC.format(example=_example(model))
+    return endpoint
+
+
+for _kind, _model, _name in (
+    ("time-records", TimeRecordIn, "post_time_records_batch"),
+    ("employments", EmploymentIn, "post_employments_batch"),
+    ("personnel-costs", PersonnelCostIn, "post_personnel_costs_batch"),
+):
+    router.add_api_route(
+        f"/{_kind}:batch",
+        _batch_endpoint(_kind, _model),
+        methods=["POST"],
+        name=_name,
+        summary=f"Upsert a batch of {_kind.replace('-', ' ')}",
+        response_model=BatchResult,
+        responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "records": [
+                                _example(_model),
+                                {"source": "heroma", "external_id": "OLD-1", "deleted": True},
+                            ],
+                        }
+                    }
+                }
+            }
+        },
+    )
+
+OrgUnitFilter = Annotated[Code | None, Query(description="Only this unit and its subtree.")]
+FromDate = Annotated[date | None, Query(alias="from", description="On or after this date.")]
+ToDate = Annotated[date | None, Query(alias="to", description="On or before this date.")]
+
+
+@router.get(
+    "/time-records",
+    summary="List time records",
+    response_model=Page[TimeRecordRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_time_records(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: OrgUnitFilter = None,
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+    profession: Code | None = None,
+    staff_kind: Annotated[str | None, Query(pattern="^(own|agency)$")] = None,
+    time_type: Annotated[str | None, Query(max_length=32)] = None,
+    source: SourceName | None = None,
+) -> Page[Any]:
+    """Person-level (pseudonymous) records for integrations and audits; every call is written
+    to the audit log. `employee` is the HMAC pseudonym, never the sender's id."""
+    return await timedata_service.list_records(
+        session,
+        principal,
+        "time-records",
+        org_unit=org_unit,
+        date_from=date_from,
+        date_to=date_to,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+        filters={
+            "profession": profession,
+            "staff_kind": staff_kind,
+            "time_type": time_type,
+            "source": source,
+        },
+    )
+
+
+@router.get(
+    "/employments",
+    summary="List employments",
+    response_model=Page[EmploymentRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_employments(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: OrgUnitFilter = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="Started on or after.")
+    ] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Started on or before.")] = None,
+    profession: Code | None = None,
+    contract: Annotated[str | None, Query(pattern="^(permanent|fixed_term|hourly)$")] = None,
+    source: SourceName | None = None,
+) -> Page[Any]:
+    """Person-level (pseudonymous) employments; every call is written to the audit log."""
+    return await timedata_service.list_records(
+        session,
+        principal,
+        "employments",
+        org_unit=org_unit,
+        date_from=date_from,
+        date_to=date_to,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+        filters={"profession": profession, "contract": contract, "source": source},
+    )
+
+
+@router.get(
+    "/personnel-costs",
+    summary="List personnel costs",
+    response_model=Page[PersonnelCostRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_personnel_costs(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: OrgUnitFilter = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="Months from (a date).")
+    ] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Months up to (a date).")] = None,
+    profession: Code | None = None,
+    category: Annotated[str | None, Query(pattern="^(own_staff|agency)$")] = None,
+    source: SourceName | None = None,
+) -> Page[Any]:
+    """Monthly personnel cost per cost centre, profession and category, as finance sent it."""
+    return await timedata_service.list_records(
+        session,
+        principal,
+        "personnel-costs",
+        org_unit=org_unit,
+        date_from=date_from,
+        date_to=date_to,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+        filters={"profession": profession, "category": category, "source": source},
+    )
+
+
+SourcePath = Annotated[SourceName, Path(description="The sending system, e.g. `heroma`.")]
+
+
+@router.get(
+    "/sources/{source}/code-mappings",
+    summary="Get a source's code mappings",
+    response_model=CodeMappings,
+    responses=error_responses(401, 403, 422),
+)
+async def get_code_mappings(
+    source: SourcePath, session: SessionDep, principal: Admin
+) -> CodeMappings:
+    """How the sender's own pay/absence and profession codes translate to Puls's."""
+    return await timedata_service.get_mappings(session, source)
+
+
+@router.put(
+    "/sources/{source}/code-mappings",
+    summary="Replace a source's code mappings",
+    response_model=CodeMappingsResult,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+)
+async def put_code_mappings(
+    source: SourcePath, data: CodeMappings, session: SessionDep, principal: Admin
+) -> CodeMappingsResult:
+    """Replaces the whole mapping of `source`. Stored records whose code now maps differently
+    are re-mapped at once and their KPI cells recalculated; the sender's code stays on them."""
+    return await timedata_service.put_mappings(session, principal, source, data)
+
+
+@router.get(
+    "/professions",
+    summary="List the profession catalogue",
+    response_model=list[ProfessionRead],
+    responses=error_responses(401, 403),
+)
+async def list_professions(session: SessionDep, principal: Reader) -> list[ProfessionRead]:
+    return await timedata_service.list_professions(session)
+
+
+@router.put(
+    "/professions/{code}",
+    summary="Add or rename a profession",
+    response_model=ProfessionRead,
+    responses=error_responses(400, 401, 403, 415, 422),
+)
+async def put_profession(
+    code: Code, data: ProfessionIn, session: SessionDep, principal: Admin
+) -> ProfessionRead:
+    """Extends the catalogue (DESIGN.md's codes are seeded) so feeds may use the new code."""
+    return await timedata_service.put_profession(session, principal, code, data)

@@ -1,0 +1,580 @@
+"""Bulk upsert of fed records: validate each record, resolve codes in one query per kind, COPY
+the good rows into a staging table and apply them with one set-based statement that writes only
+rows that changed and marks their (org unit, month) cells dirty in the same transaction.
+
+Used by the JSON batch endpoints (one request, at most 10 000 records) and by file imports (the
+worker, chunk by chunk inside one transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.auth.schemas import Principal
+from services.core.clock import utcnow
+from services.core.config import Settings
+from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import in_subtree
+from services.core.timedata.pseudonym import pseudonymizer
+from services.core.timedata.schemas import (
+    EmploymentIn,
+    PersonnelCostIn,
+    RecordError,
+    RecordKey,
+    TimeRecordIn,
+)
+
+MAX_ERRORS_PER_RECORD = 20
+
+
+@dataclass(frozen=True)
+class FeedKind:
+    name: str
+    table: str
+    model: type[BaseModel]
+    # Columns after (source, external_id), with their PostgreSQL types for the staging table.
+    columns: tuple[tuple[str, str], ...]
+    # Columns the dirty-cell rule needs, and the SQL turning rows `x` of them into cells.
+    date_columns: tuple[str, ...]
+    cells_sql: str
+    to_row: Callable[[Any, int, str | None, str, str | None], tuple[Any, ...]]
+    time_code: bool = False
+
+
+def _time_row(
+    r: TimeRecordIn, unit: int, employee: str | None, profession: str, time_type: str | None
+) -> tuple[Any, ...]:
+    return (
+        unit,
+        employee,
+        profession,
+        r.staff_kind,
+        time_type,
+        r.work_date,
+        r.hours,
+        r.start,
+        r.end,
+        r.cost_sek,
+        r.agency,
+        r.assignment_ref,
+        r.time_code,
+        r.profession_code,
+    )
+
+
+def _employment_row(
+    r: EmploymentIn, unit: int, employee: str | None, profession: str, _: str | None
+) -> tuple[Any, ...]:
+    return (
+        unit,
+        employee,
+        profession,
+        r.contract,
+        r.fte,
+        r.is_manager,
+        r.start_date,
+        r.end_date,
+        r.end_reason,
+        r.gender,
+        r.birth_year,
+        r.profession_code,
+    )
+
+
+def _cost_row(
+    r: PersonnelCostIn, unit: int, _e: str | None, profession: str, _t: str | None
+) -> tuple[Any, ...]:
+    year, month = (int(p) for p in r.period.split("-"))
+    return (unit, date(year, month, 1), profession, r.category, r.amount_sek, r.profession_code)
+
+
+TIME_RECORDS = FeedKind(
+    name="time-records",
+    table="time_records",
+    model=TimeRecordIn,
+    columns=(
+        ("org_unit_id", "bigint"),
+        ("employee", "text"),
+        ("profession", "text"),
+        ("staff_kind", "text"),
+        ("time_type", "text"),
+        ("work_date", "date"),
+        ("hours", "numeric(5,2)"),
+        ("start_at", "timestamptz"),
+        ("end_at", "timestamptz"),
+        ("cost_sek", "numeric(14,2)"),
+        ("agency", "text"),
+        ("assignment_ref", "text"),
+        ("time_code", "text"),
+        ("profession_code", "text"),
+    ),
+    date_columns=("work_date",),
+    cells_sql="SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM touched",
+    to_row=_time_row,
+    time_code=True,
+)
+
+EMPLOYMENTS = FeedKind(
+    name="employments",
+    table="employments",
+    model=EmploymentIn,
+    columns=(
+        ("org_unit_id", "bigint"),
+        ("employee", "text"),
+        ("profession", "text"),
+        ("contract", "text"),
+        ("fte", "numeric(4,3)"),
+        ("is_manager", "boolean"),
+        ("start_date", "date"),
+        ("end_date", "date"),
+        ("end_reason", "text"),
+        ("gender", "text"),
+        ("birth_year", "integer"),
+        ("profession_code", "text"),
+    ),
+    date_columns=("start_date", "end_date"),
+    # An employment counts in every month it covers (headcount, turnover), up to this month.
+    cells_sql=(
+        "SELECT t.org_unit_id, m::date AS month FROM touched t, generate_series("
+        "date_trunc('month', greatest(t.start_date, CAST(:floor AS date))), "
+        "date_trunc('month', least(coalesce(t.end_date, CAST(:today AS date)), "
+        "CAST(:today AS date))), interval '1 month') AS m"
+    ),
+    to_row=_employment_row,
+)
+
+PERSONNEL_COSTS = FeedKind(
+    name="personnel-costs",
+    table="personnel_costs",
+    model=PersonnelCostIn,
+    columns=(
+        ("org_unit_id", "bigint"),
+        ("period", "date"),
+        ("profession", "text"),
+        ("category", "text"),
+        ("amount_sek", "numeric(16,2)"),
+        ("profession_code", "text"),
+    ),
+    date_columns=("period",),
+    cells_sql="SELECT org_unit_id, period AS month FROM touched",
+    to_row=_cost_row,
+)
+
+KINDS = {k.name: k for k in (TIME_RECORDS, EMPLOYMENTS, PERSONNEL_COSTS)}
+_KEYS = TypeAdapter(list[RecordKey])
+
+
+@dataclass
+class Outcome:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+
+    def add(self, other: Outcome) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+        self.errors += other.errors
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+
+@dataclass
+class _Checked:
+    upserts: list[tuple[int, Any]] = field(default_factory=list)
+    deletes: list[tuple[int, RecordKey]] = field(default_factory=list)
+    errors: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def reject(self, index: int, loc: list[str | int], msg: str, code: str) -> None:
+        self.errors.setdefault(index, []).append({"loc": loc, "msg": msg, "code": code})
+
+
+def _pydantic_errors(exc: ValidationError, skip: int = 0) -> dict[int, list[dict[str, Any]]]:
+    """Errors of a list validation, keyed by list index, with locations inside the record."""
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        index = loc[0] if loc and isinstance(loc[0], int) else -1
+        inner = [p for p in loc[1 + skip :] if isinstance(p, int | str)]
+        by_index.setdefault(int(index), []).append(
+            {"loc": inner, "msg": error["msg"], "code": error["type"]}
+        )
+    return by_index
+
+
+def _validate(kind: FeedKind, records: Sequence[Any], checked: _Checked) -> None:
+    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[kind.model])  # type: ignore[name-defined]
+    upsert_positions: list[int] = []
+    upsert_raw: list[Any] = []
+    delete_positions: list[int] = []
+    delete_raw: list[Any] = []
+    for position, raw in enumerate(records):
+        if isinstance(raw, dict) and raw.get("deleted") is True:
+            delete_positions.append(position)
+            delete_raw.append(raw)
+        else:
+            upsert_positions.append(position)
+            upsert_raw.append(raw)
+    for positions, raws, validator, sink in (
+        (upsert_positions, upsert_raw, adapter, checked.upserts),
+        (delete_positions, delete_raw, _KEYS, checked.deletes),
+    ):
+        if not raws:
+            continue
+        try:
+            valid = validator.validate_python(raws)
+            sink.extend(zip(positions, valid, strict=True))
+            continue
+        except ValidationError as exc:
+            bad = _pydantic_errors(exc)
+        for local, errors in bad.items():
+            checked.errors[positions[local]] = errors[:MAX_ERRORS_PER_RECORD]
+        good = [i for i in range(len(raws)) if i not in bad]
+        valid = validator.validate_python([raws[i] for i in good])
+        sink.extend((positions[i], v) for i, v in zip(good, valid, strict=True))
+
+
+async def _lookups(
+    session: AsyncSession,
+    principal: Principal | None,
+    org_path: str | None,
+    codes: set[str],
+    sources: set[str],
+) -> tuple[dict[str, int], set[str], dict[tuple[str, str, str], str]]:
+    units: dict[str, int] = {}
+    if codes:
+        stmt = sa.select(col(OrgUnit.code), col(OrgUnit.id)).where(
+            col(OrgUnit.code).in_(codes), col(OrgUnit.deleted_at).is_(None)
+        )
+        scope = org_path if principal is None else principal.org_path
+        if scope is not None:
+            stmt = stmt.where(in_subtree(col(OrgUnit.path), scope))
+        units = {
+            code: unit_id
+            for code, unit_id in (await session.execute(stmt)).all()
+            if unit_id is not None
+        }
+    professions = set((await session.execute(sa.text("SELECT code FROM professions"))).scalars())
+    mappings: dict[tuple[str, str, str], str] = {}
+    if sources:
+        rows = await session.execute(
+            sa.text(
+                "SELECT source, kind, code, target FROM code_mappings WHERE source = ANY(:sources)"
+            ),
+            {"sources": list(sources)},
+        )
+        mappings = {(s, k, c): t for s, k, c, t in rows.all()}
+    return units, professions, mappings
+
+
+def _stage_name(kind: FeedKind, suffix: str) -> str:
+    return f"stage_{kind.table}_{suffix}"
+
+
+async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
+    """Staging tables live for the transaction; a file import reuses them chunk after chunk."""
+    created: set[str] = session.info.setdefault("puls_stages", set())
+    if kind.table in created:
+        await session.execute(
+            sa.text(f"TRUNCATE {_stage_name(kind, 'up')}, {_stage_name(kind, 'del')}")
+        )
+        return
+    columns = ", ".join(f"{name} {pg_type}" for name, pg_type in kind.columns)
+    await session.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {_stage_name(kind, 'up')} "
+            f"(source text, external_id text, {columns}) ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {_stage_name(kind, 'del')} (source text, external_id text) "
+            "ON COMMIT DROP"
+        )
+    )
+    created.add(kind.table)
+
+
+async def _copy(
+    session: AsyncSession, table: str, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table, records=rows, columns=columns)
+
+
+def _upsert_sql(kind: FeedKind) -> str:
+    names = [name for name, _ in kind.columns]
+    t_dates = ", ".join(f"t.{d}" for d in kind.date_columns)
+    o_dates = ", ".join(f"o.{d}" for d in kind.date_columns)
+    cols = ", ".join(names)
+    dates = ", ".join(kind.date_columns)
+    assign = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+    current = ", ".join(f"t.{n}" for n in names)
+    incoming = ", ".join(f"EXCLUDED.{n}" for n in names)
+    return f"""
+    WITH old AS (
+        SELECT t.source, t.external_id, t.org_unit_id, {t_dates}
+        FROM {kind.table} t JOIN {_stage_name(kind, "up")} s USING (source, external_id)
+        WHERE t.deleted_at IS NULL
+    ), up AS (
+        INSERT INTO {kind.table} AS t (source, external_id, {cols})
+        SELECT source, external_id, {cols} FROM {_stage_name(kind, "up")}
+        ON CONFLICT (source, external_id) DO UPDATE SET {assign},
+            updated_at = now(), deleted_at = NULL
+        WHERE ({current}, t.deleted_at IS NULL) IS DISTINCT FROM ({incoming}, true)
+        RETURNING t.source, t.external_id, t.org_unit_id, {t_dates}, (xmax = 0) AS inserted
+    ), touched AS (
+        SELECT org_unit_id, {dates} FROM up
+        UNION ALL
+        SELECT o.org_unit_id, {o_dates}
+        FROM old o JOIN up USING (source, external_id)
+    ), cells AS ({kind.cells_sql}), mark AS (
+        INSERT INTO kpi_dirty_cells (org_unit_id, month)
+        SELECT DISTINCT org_unit_id, month FROM cells
+        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+    )
+    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+    """
+
+
+def _delete_sql(kind: FeedKind, scoped: bool) -> str:
+    dates = ", ".join(f"t.{d}" for d in kind.date_columns)
+    scope = (
+        "AND t.org_unit_id IN (SELECT id FROM org_units WHERE path >= :lo AND path < :hi)"
+        if scoped
+        else ""
+    )
+    return f"""
+    WITH touched AS (
+        UPDATE {kind.table} t SET deleted_at = now(), updated_at = now()
+        FROM {_stage_name(kind, "del")} s
+        WHERE t.source = s.source AND t.external_id = s.external_id AND t.deleted_at IS NULL
+        {scope}
+        RETURNING t.org_unit_id, {dates}
+    ), cells AS ({kind.cells_sql}), mark AS (
+        INSERT INTO kpi_dirty_cells (org_unit_id, month)
+        SELECT DISTINCT org_unit_id, month FROM cells
+        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+    )
+    SELECT count(*) FROM touched
+    """
+
+
+async def _foreign_keys(
+    session: AsyncSession, kind: FeedKind, keys: list[tuple[str, str]], org_path: str
+) -> set[tuple[str, str]]:
+    """Keys that already exist under an org unit outside the caller's subtree: a confined key
+    must not move or overwrite another unit's records."""
+    rows = await session.execute(
+        sa.text(
+            f"SELECT t.source, t.external_id FROM {kind.table} t "
+            "JOIN unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS k(source, external_id) "
+            "USING (source, external_id) JOIN org_units o ON o.id = t.org_unit_id "
+            "WHERE NOT (o.path >= :lo AND o.path < :hi)"
+        ),
+        {
+            "sources": [k[0] for k in keys],
+            "ids": [k[1] for k in keys],
+            "lo": org_path,
+            "hi": org_path[:-1] + "0",
+        },
+    )
+    return {(s, e) for s, e in rows.all()}
+
+
+async def apply(
+    session: AsyncSession,
+    settings: Settings,
+    kind: FeedKind,
+    records: Sequence[Any],
+    *,
+    principal: Principal | None,
+    org_path: str | None = None,
+    atomic: bool = False,
+    index_offset: int = 0,
+) -> Outcome:
+    """Validates and stores `records`. Returns the counts and each rejected record with its
+    index (plus `index_offset`, e.g. the line number of a file chunk). With `atomic`, nothing is
+    written when any record is bad; the caller raises."""
+    checked = _Checked()
+    _validate(kind, records, checked)
+    scope = principal.org_path if principal is not None else org_path
+
+    first_seen: dict[tuple[str, str], int] = {}
+    for position, record in sorted([*checked.upserts, *checked.deletes], key=lambda p: p[0]):
+        key = (record.source, record.external_id)
+        if key in first_seen:
+            checked.reject(
+                position,
+                ["external_id"],
+                f"duplicate of record {first_seen[key] + index_offset} in this batch",
+                "duplicate_key",
+            )
+        else:
+            first_seen[key] = position
+
+    units, professions, mappings = await _lookups(
+        session,
+        principal,
+        org_path,
+        {r.org_unit_code for _, r in checked.upserts},
+        {
+            r.source
+            for _, r in checked.upserts
+            if getattr(r, "time_code", None) or getattr(r, "profession_code", None)
+        },
+    )
+    if scope is not None and first_seen:
+        foreign = await _foreign_keys(session, kind, list(first_seen), scope)
+        for position, record in [*checked.upserts, *checked.deletes]:
+            if (record.source, record.external_id) in foreign:
+                checked.reject(
+                    position,
+                    ["external_id"],
+                    "this record belongs to an org unit outside your key's subtree",
+                    "unknown_record",
+                )
+
+    needs_employee = kind is not PERSONNEL_COSTS
+    pseudonym = pseudonymizer(settings) if needs_employee and checked.upserts else None
+    earliest = settings.accepted_from_date
+    latest = utcnow().date() + timedelta(days=settings.accepted_days_ahead)
+    rows: list[tuple[Any, ...]] = []
+    for position, r in checked.upserts:
+        if position in checked.errors:
+            continue
+        unit = units.get(r.org_unit_code)
+        if unit is None:
+            checked.reject(
+                position,
+                ["org_unit_code"],
+                f"unknown org unit {r.org_unit_code!r}",
+                "unknown_org_unit",
+            )
+        profession = r.profession
+        if profession is None:
+            profession = mappings.get((r.source, "profession", r.profession_code))
+            if profession is None:
+                checked.reject(
+                    position,
+                    ["profession_code"],
+                    f"profession code {r.profession_code!r} has no mapping for source {r.source!r}",
+                    "unmapped_code",
+                )
+        if profession is not None and profession not in professions:
+            checked.reject(
+                position, ["profession"], f"unknown profession {profession!r}", "unknown_profession"
+            )
+        time_type = None
+        if kind.time_code:
+            time_type = r.time_type
+            if time_type is None:
+                time_type = mappings.get((r.source, "time", r.time_code))
+                if time_type is None:
+                    checked.reject(
+                        position,
+                        ["time_code"],
+                        f"time code {r.time_code!r} has no mapping for source {r.source!r}",
+                        "unmapped_code",
+                    )
+        for field_name in kind.date_columns:
+            value = getattr(r, field_name, None) if field_name != "period" else None
+            if isinstance(value, date) and not earliest <= value <= latest:
+                checked.reject(
+                    position,
+                    [field_name],
+                    f"{value} is outside the accepted window {earliest} – {latest}",
+                    "date_out_of_window",
+                )
+        if kind is PERSONNEL_COSTS:
+            year, month = (int(p) for p in r.period.split("-"))
+            if not earliest <= date(year, month, 1) <= latest:
+                checked.reject(
+                    position,
+                    ["period"],
+                    f"{r.period} is outside the accepted window",
+                    "date_out_of_window",
+                )
+        if position in checked.errors or unit is None or profession is None:
+            continue
+        employee = pseudonym(r.employee_ref) if pseudonym is not None else None
+        rows.append(
+            (r.source, r.external_id, *kind.to_row(r, unit, employee, profession, time_type))
+        )
+
+    outcome = Outcome(
+        rejected=len(checked.errors),
+        errors=[
+            RecordError(
+                index=position + index_offset,
+                external_id=_external_id(records[position]),
+                errors=errors[:MAX_ERRORS_PER_RECORD],
+            )
+            for position, errors in sorted(checked.errors.items())
+        ],
+    )
+    if atomic and checked.errors:
+        return outcome
+    deletes = [
+        (r.source, r.external_id)
+        for position, r in checked.deletes
+        if position not in checked.errors
+    ]
+    if not rows and not deletes:
+        return outcome
+    await _ensure_stage(session, kind)
+    params = {"floor": earliest, "today": utcnow().date()}
+    if rows:
+        await _copy(
+            session,
+            _stage_name(kind, "up"),
+            ["source", "external_id", *(n for n, _ in kind.columns)],
+            rows,
+        )
+        inserted, updated = (await session.execute(sa.text(_upsert_sql(kind)), params)).one()
+        outcome.inserted, outcome.updated = int(inserted), int(updated)
+        outcome.unchanged += len(rows) - outcome.inserted - outcome.updated
+    if deletes:
+        await _copy(session, _stage_name(kind, "del"), ["source", "external_id"], deletes)
+        scoped = scope is not None
+        bounds = {"lo": scope, "hi": scope[:-1] + "0"} if scope is not None else {}
+        deleted = (
+            await session.execute(sa.text(_delete_sql(kind, scoped)), {**params, **bounds})
+        ).scalar_one()
+        outcome.deleted = int(deleted)
+        outcome.unchanged += len(deletes) - outcome.deleted
+    return outcome
+
+
+def _external_id(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("external_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def as_decimal(text: str) -> Decimal:
+    return Decimal(text.replace(",", "."))

@@ -1,0 +1,248 @@
+"""Time data fed by HR and finance systems. Each row is keyed by the sender's
+`(source, external_id)`; employees appear only as an HMAC pseudonym, never as the sender's id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+TIME_TYPES = (
+    "scheduled",
+    "worked",
+    "overtime",
+    "extra_time",
+    "sick",
+    "vacation",
+    "parental_leave",
+    "child_care",
+    "leave_of_absence",
+    "training",
+    "other_absence",
+)
+ABSENCE_TYPES = (
+    "sick",
+    "vacation",
+    "parental_leave",
+    "child_care",
+    "leave_of_absence",
+    "training",
+    "other_absence",
+)
+STAFF_KINDS = ("own", "agency")
+CONTRACTS = ("permanent", "fixed_term", "hourly")
+END_REASONS = ("resignation", "retirement", "end_of_contract", "internal_transfer", "other")
+GENDERS = ("female", "male", "other")
+COST_CATEGORIES = ("own_staff", "agency")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _ts(**kwargs: Any) -> Any:
+    return sa.Column(sa.DateTime(timezone=True), **kwargs)
+
+
+class _Fed(SQLModel):
+    """Columns every fed record has: its key in the sender's system and mirror timestamps."""
+
+    source: str = Field(sa_type=sa.Text, nullable=False)
+    external_id: str = Field(sa_type=sa.Text, nullable=False)
+    created_at: datetime | None = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now(), "nullable": False},
+    )
+    updated_at: datetime | None = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs={"server_default": sa.func.now(), "nullable": False},
+    )
+    deleted_at: datetime | None = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+    )
+
+
+class Profession(SQLModel, table=True):
+    __tablename__ = "professions"
+
+    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class TimeRecord(_Fed, table=True):
+    __tablename__ = "time_records"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.CheckConstraint(_in("staff_kind", STAFF_KINDS), name="staff_kind"),
+        sa.CheckConstraint(_in("time_type", TIME_TYPES), name="time_type"),
+        sa.CheckConstraint("hours > 0 AND hours <= 24", name="hours"),
+        sa.CheckConstraint(
+            "end_at IS NULL OR start_at IS NULL OR end_at > start_at", name="start_before_end"
+        ),
+        sa.Index("ix_time_records_org_unit_id_work_date", "org_unit_id", "work_date"),
+        sa.Index("ix_time_records_employee_work_date", "employee", "work_date"),
+        sa.Index("ix_time_records_updated_at_id", "updated_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
+    )
+    employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    profession: str = Field(
+        sa_column=sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
+    )
+    staff_kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    time_type: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    work_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    hours: Decimal = Field(sa_column=sa.Column(sa.Numeric(5, 2), nullable=False))
+    start_at: datetime | None = Field(default=None, sa_column=_ts())
+    end_at: datetime | None = Field(default=None, sa_column=_ts())
+    cost_sek: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(14, 2)))
+    agency: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    assignment_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    time_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Employment(_Fed, table=True):
+    __tablename__ = "employments"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.CheckConstraint(_in("contract", CONTRACTS), name="contract"),
+        sa.CheckConstraint(
+            f"end_reason IS NULL OR {_in('end_reason', END_REASONS)}", name="end_reason"
+        ),
+        sa.CheckConstraint(f"gender IS NULL OR {_in('gender', GENDERS)}", name="gender"),
+        sa.CheckConstraint("fte >= 0 AND fte <= 1", name="fte"),
+        sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
+        sa.Index("ix_employments_org_unit_id_start_date", "org_unit_id", "start_date"),
+        sa.Index("ix_employments_employee", "employee"),
+        sa.Index("ix_employments_updated_at_id", "updated_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
+    )
+    employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    profession: str = Field(
+        sa_column=sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
+    )
+    contract: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    fte: Decimal = Field(sa_column=sa.Column(sa.Numeric(4, 3), nullable=False))
+    is_manager: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    start_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    end_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    gender: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    birth_year: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class PersonnelCost(_Fed, table=True):
+    __tablename__ = "personnel_costs"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.CheckConstraint(_in("category", COST_CATEGORIES), name="category"),
+        sa.CheckConstraint("extract(day FROM period) = 1", name="period_is_month"),
+        sa.Index("ix_personnel_costs_org_unit_id_period", "org_unit_id", "period"),
+        sa.Index("ix_personnel_costs_updated_at_id", "updated_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
+    )
+    period: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    profession: str = Field(
+        sa_column=sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
+    )
+    category: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
+    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class CodeMapping(SQLModel, table=True):
+    """The sender's own codes (pay/absence codes, profession codes) mapped to Puls's."""
+
+    __tablename__ = "code_mappings"
+    __table_args__ = (sa.CheckConstraint("kind IN ('time', 'profession')", name="kind"),)
+
+    source: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    target: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    updated_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
+    )
+
+
+class DirtyCell(SQLModel, table=True):
+    """An (org unit, month) whose KPI facts must be recomputed. Written in the same transaction
+    as the data change, so a lost Redis job is found again by the sweep."""
+
+    __tablename__ = "kpi_dirty_cells"
+
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
+    )
+    month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    marked_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
+    )
+
+
+class Import(SQLModel, table=True):
+    """A file sent for import, run by the worker."""
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        sa.Index("ix_imports_status_created_at", "status", "created_at"),
+    )
+
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4,
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    )
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.Text, nullable=False, server_default="queued"))
+    file_path: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    file_format: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    bytes: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    rows_read: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
+    counts: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
+    errors: list[dict[str, Any]] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
+    error_count: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
+    )
+    failure: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    org_path: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    created_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    attempts: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    created_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
+    )
+    started_at: datetime | None = Field(default=None, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -1,0 +1,139 @@
+"""Reads of fed records and the code-mapping statements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import in_subtree
+from services.core.pagination import keyset, mirror_query
+from services.core.timedata.models import CodeMapping, Employment, PersonnelCost, TimeRecord
+
+Model = type[TimeRecord] | type[Employment] | type[PersonnelCost]
+
+
+async def list_page(
+    session: AsyncSession,
+    model: Model,
+    *,
+    scope_path: str | None,
+    unit_path: str | None,
+    date_column: str,
+    date_from: date | None,
+    date_to: date | None,
+    filters: dict[str, str | None],
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt: Any = sa.select(model, col(OrgUnit.code)).join(
+        OrgUnit, col(OrgUnit.id) == model.org_unit_id
+    )
+    for path in (scope_path, unit_path):
+        if path is not None:
+            stmt = stmt.where(in_subtree(col(OrgUnit.path), path))
+    column = getattr(model, date_column)
+    if date_from is not None:
+        stmt = stmt.where(column >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(column <= date_to)
+    for name, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(getattr(model, name) == value)
+    stmt, order = mirror_query(stmt, model, updated_since)
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows
+
+
+async def mappings_of(session: AsyncSession, source: str) -> Sequence[CodeMapping]:
+    rows = await session.execute(
+        sa.select(CodeMapping)
+        .where(col(CodeMapping.source) == source)
+        .order_by(col(CodeMapping.kind), col(CodeMapping.code))
+    )
+    return rows.scalars().all()
+
+
+async def replace_mappings(
+    session: AsyncSession, source: str, pairs: list[tuple[str, str, str]]
+) -> None:
+    await session.execute(sa.delete(CodeMapping).where(col(CodeMapping.source) == source))
+    if pairs:
+        await session.execute(
+            sa.text(
+                "INSERT INTO code_mappings (source, kind, code, target) "
+                "SELECT :source, k, c, t FROM unnest(CAST(:kinds AS text[]), "
+                "CAST(:codes AS text[]), CAST(:targets AS text[])) AS m(k, c, t)"
+            ),
+            {
+                "source": source,
+                "kinds": [p[0] for p in pairs],
+                "codes": [p[1] for p in pairs],
+                "targets": [p[2] for p in pairs],
+            },
+        )
+
+
+# Re-mapping stored records after a mapping change, set-based, marking their cells dirty.
+_REMAP = {
+    ("time_records", "time"): ("time_type", "time_code", "date_trunc('month', r.work_date)::date"),
+    ("time_records", "profession"): (
+        "profession",
+        "profession_code",
+        "date_trunc('month', r.work_date)::date",
+    ),
+    ("personnel_costs", "profession"): ("profession", "profession_code", "r.period"),
+}
+
+
+async def remap(session: AsyncSession, source: str) -> int:
+    total = 0
+    for (table, kind), (target_col, code_col, month) in _REMAP.items():
+        result = await session.execute(
+            sa.text(f"""
+            WITH changed AS (
+                UPDATE {table} r SET {target_col} = m.target, updated_at = now()
+                FROM code_mappings m
+                WHERE r.source = :source AND m.source = r.source AND m.kind = :kind
+                  AND m.code = r.{code_col} AND r.{target_col} IS DISTINCT FROM m.target
+                  AND r.deleted_at IS NULL
+                RETURNING r.org_unit_id, {month} AS month
+            ), mark AS (
+                INSERT INTO kpi_dirty_cells (org_unit_id, month)
+                SELECT DISTINCT org_unit_id, month FROM changed
+                ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+            )
+            SELECT count(*) FROM changed
+            """),
+            {"source": source, "kind": kind},
+        )
+        total += int(result.scalar_one())
+    # Employments: profession changes move headcount between professions in every month.
+    result = await session.execute(
+        sa.text("""
+        WITH changed AS (
+            UPDATE employments r SET profession = m.target, updated_at = now()
+            FROM code_mappings m
+            WHERE r.source = :source AND m.source = r.source AND m.kind = 'profession'
+              AND m.code = r.profession_code AND r.profession IS DISTINCT FROM m.target
+              AND r.deleted_at IS NULL
+            RETURNING r.org_unit_id, r.start_date, r.end_date
+        ), mark AS (
+            INSERT INTO kpi_dirty_cells (org_unit_id, month)
+            SELECT DISTINCT c.org_unit_id, m::date FROM changed c, generate_series(
+                date_trunc('month', c.start_date),
+                date_trunc('month', least(coalesce(c.end_date, current_date), current_date)),
+                interval '1 month') AS m
+            ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+        )
+        SELECT count(*) FROM changed
+        """),
+        {"source": source},
+    )
+    return total + int(result.scalar_one())

@@ -1,0 +1,283 @@
+"""Time-data operations: batches, reads (audited: they are person-level), code mappings and the
+profession catalogue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.audit import service as audit_service
+from services.core.auth.schemas import Principal
+from services.core.config import Settings
+from services.core.errors import ValidationFailed
+from services.core.orgs import service as orgs_service
+from services.core.pagination import Page, mirror_page
+from services.core.queue import defer_job
+from services.core.timedata import ingest, repository
+from services.core.timedata.errors import BatchRejected, BatchTooLarge, UnknownProfession
+from services.core.timedata.models import Employment, PersonnelCost, Profession, TimeRecord
+from services.core.timedata.schemas import (
+    BatchResult,
+    CodeMappings,
+    CodeMappingsResult,
+    EmploymentRead,
+    PersonnelCostRead,
+    ProfessionIn,
+    ProfessionRead,
+    TimeRecordRead,
+)
+
+RECALCULATE_JOB = "recalculate"
+
+
+def request_recalculation(session: AsyncSession) -> None:
+    """One deduplicated wake-up for the KPI engine after this transaction commits; the dirty
+    cells themselves are already in the transaction."""
+    defer_job(session, RECALCULATE_JOB, job_id=RECALCULATE_JOB)
+
+
+async def ingest_batch(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    kind_name: str,
+    records: list[Any],
+    *,
+    atomic: bool,
+) -> BatchResult:
+    if len(records) > settings.max_batch_records:
+        raise BatchTooLarge(
+            f"{len(records)} records; send at most {settings.max_batch_records} per request "
+            "or use a file import"
+        )
+    kind = ingest.KINDS[kind_name]
+    outcome = await ingest.apply(
+        session, settings, kind, records, principal=principal, atomic=atomic
+    )
+    if atomic and outcome.errors:
+        raise BatchRejected(
+            f"{outcome.rejected} of {len(records)} records are bad; nothing was stored",
+            errors=[
+                {**error, "loc": ["body", "records", e.index, *error["loc"]]}
+                for e in outcome.errors
+                for error in e.errors
+            ],
+        )
+    if outcome.inserted or outcome.updated or outcome.deleted:
+        request_recalculation(session)
+    await audit_service.record(
+        session,
+        principal,
+        f"{kind.name}.batch",
+        kind.table,
+        None,
+        details=outcome.counts(),
+    )
+    return BatchResult(**outcome.counts(), errors=outcome.errors)
+
+
+def _key(row: Any) -> str:
+    return f"{row.source}:{row.external_id}"
+
+
+def _time_read(row: Any) -> TimeRecordRead:
+    r: TimeRecord = row[0]
+    assert r.updated_at is not None
+    return TimeRecordRead(
+        id=_key(r),
+        source=r.source,
+        external_id=r.external_id,
+        org_unit=row[1],
+        employee=r.employee,
+        profession=r.profession,
+        staff_kind=r.staff_kind,
+        time_type=r.time_type,
+        work_date=r.work_date,
+        hours=r.hours,
+        start=r.start_at,
+        end=r.end_at,
+        cost_sek=r.cost_sek,
+        agency=r.agency,
+        assignment_ref=r.assignment_ref,
+        time_code=r.time_code,
+        profession_code=r.profession_code,
+        updated_at=r.updated_at,
+    )
+
+
+def _employment_read(row: Any) -> EmploymentRead:
+    r: Employment = row[0]
+    assert r.updated_at is not None
+    return EmploymentRead(
+        id=_key(r),
+        source=r.source,
+        external_id=r.external_id,
+        org_unit=row[1],
+        employee=r.employee,
+        profession=r.profession,
+        contract=r.contract,
+        fte=r.fte,
+        is_manager=r.is_manager,
+        start_date=r.start_date,
+        end_date=r.end_date,
+        end_reason=r.end_reason,
+        gender=r.gender,
+        birth_year=r.birth_year,
+        profession_code=r.profession_code,
+        updated_at=r.updated_at,
+    )
+
+
+def _cost_read(row: Any) -> PersonnelCostRead:
+    r: PersonnelCost = row[0]
+    assert r.updated_at is not None
+    return PersonnelCostRead(
+        id=_key(r),
+        source=r.source,
+        external_id=r.external_id,
+        org_unit=row[1],
+        period=f"{r.period:%Y-%m}",
+        profession=r.profession,
+        category=r.category,
+        amount_sek=r.amount_sek,
+        profession_code=r.profession_code,
+        updated_at=r.updated_at,
+    )
+
+
+_READS: dict[str, tuple[Any, str, Any]] = {
+    "time-records": (TimeRecord, "work_date", _time_read),
+    "employments": (Employment, "start_date", _employment_read),
+    "personnel-costs": (PersonnelCost, "period", _cost_read),
+}
+
+
+async def list_records(
+    session: AsyncSession,
+    principal: Principal,
+    kind_name: str,
+    *,
+    org_unit: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    filters: dict[str, str | None],
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Any]:
+    model, date_column, to_read = _READS[kind_name]
+    unit_path = None
+    if org_unit is not None:
+        unit_path = (await orgs_service.get_visible(session, principal, org_unit)).path
+    rows = await repository.list_page(
+        session,
+        model,
+        scope_path=principal.org_path,
+        unit_path=unit_path,
+        date_column=date_column,
+        date_from=date_from,
+        date_to=date_to,
+        filters=filters,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    page: Page[Any] = mirror_page(
+        rows, limit, updated_since=updated_since, tombstone_id=_key, to_read=to_read
+    )
+    if model is not PersonnelCost:
+        # Person-level data (pseudonymous, but sick leave is health data): every read is logged.
+        await audit_service.record(
+            session,
+            principal,
+            f"{kind_name}.read",
+            model.__tablename__,
+            None,
+            details={
+                "org_unit": org_unit,
+                "from": str(date_from) if date_from else None,
+                "to": str(date_to) if date_to else None,
+                "filters": {k: v for k, v in filters.items() if v is not None},
+                "updated_since": updated_since.isoformat() if updated_since else None,
+                "returned": len(page.items),
+            },
+        )
+    return page
+
+
+async def get_mappings(session: AsyncSession, source: str) -> CodeMappings:
+    rows = await repository.mappings_of(session, source)
+    return CodeMappings(
+        time_codes={m.code: m.target for m in rows if m.kind == "time"},  # type: ignore[misc,unused-ignore]
+        profession_codes={m.code: m.target for m in rows if m.kind == "profession"},
+    )
+
+
+async def put_mappings(
+    session: AsyncSession, principal: Principal, source: str, data: CodeMappings
+) -> CodeMappingsResult:
+    known = set((await session.execute(sa.text("SELECT code FROM professions"))).scalars())
+    unknown = {
+        code: target for code, target in data.profession_codes.items() if target not in known
+    }
+    if unknown:
+        raise ValidationFailed(
+            f"{len(unknown)} profession code(s) map to unknown professions",
+            errors=[
+                {
+                    "loc": ["body", "profession_codes", code],
+                    "msg": f"unknown profession {target!r}",
+                    "code": "unknown_profession",
+                }
+                for code, target in sorted(unknown.items())
+            ],
+        )
+    pairs: list[tuple[str, str, str]] = [("time", c, str(t)) for c, t in data.time_codes.items()]
+    pairs += [("profession", c, t) for c, t in data.profession_codes.items()]
+    await repository.replace_mappings(session, source, pairs)
+    remapped = await repository.remap(session, source)
+    if remapped:
+        request_recalculation(session)
+    await audit_service.record(
+        session,
+        principal,
+        "code_mappings.replace",
+        "code_mappings",
+        source,
+        details={
+            "time_codes": len(data.time_codes),
+            "profession_codes": len(data.profession_codes),
+            "remapped": remapped,
+        },
+    )
+    return CodeMappingsResult(**data.model_dump(), remapped_records=remapped)
+
+
+async def list_professions(session: AsyncSession) -> list[ProfessionRead]:
+    rows = await session.execute(sa.select(Profession).order_by(col(Profession.code)))
+    return [
+        ProfessionRead(code=p.code, name_en=p.name_en, name_sv=p.name_sv) for p in rows.scalars()
+    ]
+
+
+async def put_profession(
+    session: AsyncSession, principal: Principal, code: str, data: ProfessionIn
+) -> ProfessionRead:
+    await session.execute(
+        sa.text(
+            "INSERT INTO professions (code, name_en, name_sv) VALUES (:c, :en, :sv) "
+            "ON CONFLICT (code) DO UPDATE SET name_en = :en, name_sv = :sv"
+        ),
+        {"c": code, "en": data.name_en, "sv": data.name_sv},
+    )
+    await audit_service.record(session, principal, "profession.put", "profession", code)
+    return ProfessionRead(code=code, **data.model_dump())
+
+
+async def require_profession(session: AsyncSession, code: str) -> None:
+    if (await session.get(Profession, code)) is None:
+        raise UnknownProfession(f"Unknown profession {code!r}")

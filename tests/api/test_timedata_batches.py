@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.config import Settings
+from tests.conftest import make_client
+from tests.factories import create_key, seed_tree
+from tests.harness import PSEUDONYM_KEY
+from tests.timedata_factories import employment, personnel_cost, time_record
+
+BATCH = "/v1/time-records:batch"
+
+
+async def dirty_cells(session: AsyncSession) -> set[tuple[str, str]]:
+    rows = await session.execute(
+        sa.text(
+            "SELECT o.code, to_char(d.month, 'YYYY-MM') FROM kpi_dirty_cells d "
+            "JOIN org_units o ON o.id = d.org_unit_id"
+        )
+    )
+    return {(code, month) for code, month in rows.all()}
+
+
+async def test_upsert_resend_update_delete(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    records = [
+        time_record("T1"),
+        time_record("T2", time_type="sick", work_date="2024-03-05"),
+        time_record(
+            "T3",
+            staff_kind="agency",
+            profession="doctor",
+            employee_ref="HYR-9",
+            org_unit_code="PV-MALMO",
+            work_date="2024-04-01",
+            agency="Läkarbolaget AB",
+            cost_sek="12500.00",
+            start="2024-04-01T07:00:00+02:00",
+            end="2024-04-01T16:00:00+02:00",
+            hours="8.50",
+        ),
+    ]
+    first = await client.post(BATCH, json={"records": records})
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "inserted": 3,
+        "updated": 0,
+        "deleted": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "errors": [],
+    }
+    assert await dirty_cells(session) == {("SUS-AKUT", "2024-03"), ("PV-MALMO", "2024-04")}
+
+    again = await client.post(BATCH, json={"records": records})
+    assert again.json()["unchanged"] == 3 and again.json()["updated"] == 0
+
+    moved = await client.post(
+        BATCH,
+        json={
+            "records": [
+                time_record("T1", hours="7.50", org_unit_code="SUS-MED"),
+                {"source": "heroma", "external_id": "T2", "deleted": True},
+                {"source": "heroma", "external_id": "NEVER-SENT", "deleted": True},
+            ]
+        },
+    )
+    body = moved.json()
+    assert (body["updated"], body["deleted"], body["unchanged"]) == (1, 1, 1)
+    assert ("SUS-MED", "2024-03") in await dirty_cells(session)
+
+    listed = (await client.get("/v1/time-records", params={"org_unit": "RS"})).json()["items"]
+    assert {r["external_id"]: r["hours"] for r in listed} == {"T1": "7.50", "T3": "8.50"}
+    t3 = next(r for r in listed if r["external_id"] == "T3")
+    assert t3["start"] == "2024-04-01T05:00:00Z" and t3["cost_sek"] == "12500.00"
+
+
+async def test_employee_refs_are_stored_only_as_hmac(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await client.post(BATCH, json={"records": [time_record("T1")]})
+    expected = hmac.new(PSEUDONYM_KEY.encode(), b"19790312-1234", hashlib.sha256).hexdigest()
+    stored = (await session.execute(sa.text("SELECT employee FROM time_records"))).scalar()
+    assert stored == expected
+    dump = (
+        await session.execute(sa.text("SELECT string_agg(t::text, ' ') FROM time_records t"))
+    ).scalar()
+    assert dump is not None and "19790312" not in dump
+    listed = (await client.get("/v1/time-records")).json()["items"]
+    assert listed[0]["employee"] == expected and "19790312" not in str(listed)
+
+
+async def test_each_bad_record_is_reported_by_index_and_good_ones_stored(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_tree(client)
+    records = [
+        time_record("OK1"),
+        time_record("B1", org_unit_code="NOWHERE"),
+        time_record("B2", profession="astronaut"),
+        time_record("B3", time_type="napping"),
+        time_record("B4", hours="0"),
+        time_record("B5", hours="24.5"),
+        time_record("B6", start="2024-03-04T15:00:00Z", end="2024-03-04T07:00:00Z"),
+        time_record("B7", work_date="1999-12-31"),
+        time_record("B8", cost_sek=12.5),
+        time_record("B9", cost_sek="12,50"),
+        time_record("OK1", hours="6.00"),
+        {"source": "heroma"},
+        time_record("B10", nickname="x"),
+        time_record("OK2", work_date="2024-03-06"),
+        time_record("B11", start="2024-03-01T00:00:00Z", end="2024-03-02T01:00:00Z"),
+    ]
+    response = await client.post(BATCH, json={"records": records})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["inserted"], body["rejected"]) == (2, 13)
+    codes = {e["index"]: {x["code"] for x in e["errors"]} for e in body["errors"]}
+    assert codes[1] == {"unknown_org_unit"}
+    assert codes[2] == {"unknown_profession"}
+    assert codes[3] == {"literal_error"}
+    assert codes[4] == {"greater_than"}
+    assert codes[5] == {"less_than_equal"}
+    assert codes[6] == {"value_error"}
+    assert codes[7] == {"date_out_of_window"}
+    assert codes[8] == {"value_error"} and codes[9] == {"value_error"}
+    assert codes[10] == {"duplicate_key"}
+    assert "missing" in codes[11]
+    assert codes[12] == {"extra_forbidden"}
+    assert codes[14] == {"value_error"}
+    first = body["errors"][0]
+    assert first["external_id"] == "B1"
+    assert first["errors"][0]["loc"] == ["org_unit_code"]
+    assert "unknown org unit 'NOWHERE'" in first["errors"][0]["msg"]
+
+
+async def test_atomic_stores_nothing_when_any_record_is_bad(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    response = await client.post(
+        BATCH,
+        params={"atomic": "true"},
+        json={"records": [time_record("OK"), time_record("BAD", hours="99")]},
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "batch_rejected"
+    assert problem["errors"][0]["loc"] == ["body", "records", 1, "hours"]
+    assert (await client.get("/v1/time-records")).json()["items"] == []
+
+
+async def test_batch_limits(client: httpx.AsyncClient) -> None:
+    response = await client.post(BATCH, json={"records": [{}] * 10_001})
+    assert response.status_code == 413
+    assert response.json()["code"] == "batch_too_large"
+    not_a_list = await client.post(BATCH, json={"records": {"a": 1}})
+    assert not_a_list.status_code == 422
+
+
+async def test_scope_and_subtree(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    reader = await create_key(client, ["read"])
+    async with make_client(app, reader) as c:
+        assert (await c.post(BATCH, json={"records": []})).status_code == 403
+    feed = await create_key(client, ["timedata:write", "read"], org_unit="SUS")
+    async with make_client(app, feed) as c:
+        response = await c.post(
+            BATCH,
+            json={
+                "records": [
+                    time_record("IN", org_unit_code="SUS-MED"),
+                    time_record("OUT", org_unit_code="PV-MALMO"),
+                ]
+            },
+        )
+        body = response.json()
+        assert body["inserted"] == 1
+        assert body["errors"][0]["errors"][0]["code"] == "unknown_org_unit"
+        assert (await c.get("/v1/time-records", params={"org_unit": "PV"})).status_code == 404
+    # A record of another unit cannot be taken over by a confined key.
+    await client.post(BATCH, json={"records": [time_record("PV1", org_unit_code="PV-MALMO")]})
+    async with make_client(app, feed) as c:
+        for record in (
+            time_record("PV1", org_unit_code="SUS-MED"),
+            {"source": "heroma", "external_id": "PV1", "deleted": True},
+        ):
+            hijack = (await c.post(BATCH, json={"records": [record]})).json()
+            assert hijack["errors"][0]["errors"][0]["code"] == "unknown_record"
+    stored = (await client.get("/v1/time-records", params={"org_unit": "PV"})).json()["items"]
+    assert [r["external_id"] for r in stored] == ["PV1"]
+
+
+async def test_idempotency_key_replays_the_first_answer(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    headers = {"Idempotency-Key": "night-2024-03-05-part-1"}
+    first = await client.post(BATCH, json={"records": [time_record("T1")]}, headers=headers)
+    again = await client.post(BATCH, json={"records": [time_record("T1")]}, headers=headers)
+    assert again.json() == first.json() == {**first.json(), "inserted": 1}
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_committed_batch_wakes_the_kpi_engine(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    await client.post(BATCH, json={"records": [time_record("T1"), time_record("T2")]})
+    await client.post(BATCH, json={"records": [time_record("T3")]})
+    queued = await app.state.arq.zrange(settings.queue_name, 0, -1)
+    assert queued == [b"recalculate"]
+
+
+async def test_employments_and_costs(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    await seed_tree(client)
+    response = await client.post(
+        "/v1/employments:batch",
+        json={
+            "records": [
+                employment(
+                    "E1",
+                    start_date="2024-01-15",
+                    end_date="2024-03-31",
+                    end_reason="resignation",
+                    gender="female",
+                    birth_year=1979,
+                ),
+                employment("E2", fte="1.5"),
+            ]
+        },
+    )
+    body = response.json()
+    assert body["inserted"] == 1 and body["errors"][0]["index"] == 1
+    cells = await dirty_cells(session)
+    assert {("SUS-AKUT", m) for m in ("2024-01", "2024-02", "2024-03")} <= cells
+    costs = await client.post(
+        "/v1/personnel-costs:batch",
+        json={
+            "records": [
+                personnel_cost("C1"),
+                personnel_cost("C2", period="2024-13"),
+                personnel_cost("C3", category="agency", amount_sek=1e6),
+            ]
+        },
+    )
+    assert costs.json()["inserted"] == 1 and costs.json()["rejected"] == 2
+    listed = (await client.get("/v1/personnel-costs")).json()["items"]
+    assert listed[0]["period"] == "2024-03" and listed[0]["amount_sek"] == "125000.00"
+    employments = (await client.get("/v1/employments")).json()["items"]
+    assert employments[0]["end_reason"] == "resignation"
+
+
+async def test_person_level_reads_are_audited(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await client.get("/v1/time-records", params={"org_unit": "SUS", "from": "2024-01-01"})
+    await client.get("/v1/employments")
+    await client.get("/v1/personnel-costs")
+    actions = (
+        (
+            await session.execute(
+                sa.text("SELECT action FROM audit_log WHERE action LIKE '%.read' ORDER BY id")
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert actions == ["time-records.read", "employments.read"]
