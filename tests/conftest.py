@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -51,6 +52,7 @@ def settings(database: tuple[str, list[str]]) -> Settings:
         redis_prefix=f"puls-test-{_worker_id()}",
         worker_metrics_port=0,
         db_pool_size=5,
+        import_dir=tempfile.mkdtemp(prefix="puls-test-imports-"),
     )
 
 

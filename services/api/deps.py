@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.middleware import parse_json_strict
 from services.core.auth import service as auth_service
 from services.core.auth.errors import InvalidApiKey
 from services.core.auth.schemas import Principal, Scope
@@ -22,7 +21,7 @@ from services.core.errors import RateLimited, ValidationFailed
 from services.core.idempotency import service as idempotency_service
 from services.core.metrics import ApiMetrics
 from services.core.queue import unit_of_work
-from services.core.validation import Rfc3339Time
+from services.core.validation import Rfc3339Time, loads_strict
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 class StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json_strict(await self.body())
+            self._json = loads_strict(await self.body())
         return self._json
 
 
@@ -175,10 +174,12 @@ class Idempotency:
     owner: str
     claim: idempotency_service.Claim | None = None
 
-    async def replay(self) -> Response | None:
+    async def replay(self, *, body_digest: str | None = None) -> Response | None:
+        """Claims the key, or returns the stored response of its first use. A streamed upload
+        passes the digest it computed instead of the body, which is never held in memory."""
         if self.key is None:
             return None
-        body = await self.request.body()
+        body = body_digest.encode() if body_digest is not None else await self.request.body()
         settings: Settings = self.request.app.state.settings
         outcome = await idempotency_service.claim(
             self.request.app.state.sessionmaker,

@@ -8,7 +8,6 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -200,20 +199,3 @@ class JsonContentTypeMiddleware:
                 )
                 return
         await self.app(scope, receive, send)
-
-
-def parse_json_strict(raw: bytes) -> Any:
-    """json.loads that refuses duplicate object keys and excessive nesting with a clear error."""
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
-            result[key] = value
-        return result
-
-    try:
-        return json.loads(raw, object_pairs_hook=no_duplicates)
-    except RecursionError:
-        raise json.JSONDecodeError("nesting too deep", "", 0) from None

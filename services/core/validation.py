@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
@@ -72,3 +73,21 @@ Money = Annotated[
     BeforeValidator(_money_string),
     Field(max_digits=16, decimal_places=2, examples=["107800000.00"]),
 ]
+
+
+def loads_strict(raw: str | bytes) -> Any:
+    """json.loads that refuses duplicate object keys and excessive nesting with a clear error
+    (both raise json.JSONDecodeError, so callers handle one exception)."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
+            result[key] = value
+        return result
+
+    try:
+        return json.loads(raw, object_pairs_hook=no_duplicates)
+    except RecursionError:
+        raise json.JSONDecodeError("nesting too deep", "", 0) from None

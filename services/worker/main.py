@@ -19,7 +19,7 @@ from services.core.logging import configure_logging
 from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
-from services.worker.tasks import system
+from services.worker.tasks import system, timedata
 
 log = logging.getLogger("puls.worker")
 
@@ -88,6 +88,8 @@ def _instrumented(
 FUNCTIONS: list[Function] = [
     _instrumented(system.heartbeat, timeout=10),
     _instrumented(system.purge_idempotency_keys, timeout=60),
+    _instrumented(timedata.run_import, timeout=3600, max_tries=3),
+    _instrumented(timedata.sweep_imports, timeout=60),
 ]
 
 CRON_JOBS = [
@@ -95,6 +97,7 @@ CRON_JOBS = [
         system.heartbeat_cron, second={0, 15, 30, 45}, run_at_startup=True, timeout=10, unique=True
     ),
     cron(system.purge_idempotency_keys_cron, minute={7}, second={0}, timeout=60, unique=True),
+    cron(timedata.sweep_imports_cron, second={20}, timeout=60, unique=True),
 ]
 
 

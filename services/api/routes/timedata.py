@@ -3,10 +3,11 @@ audits read back, and the per-source code mappings."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, Response
+from fastapi import Depends, Path, Query, Request, Response
 
 from services.api.deps import (
     Admin,
@@ -19,9 +20,12 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
     get_metrics,
+    require_any,
 )
 from services.api.problems import error_responses
+from services.core.auth.schemas import Principal, Scope
 from services.core.pagination import Page, Tombstone
+from services.core.timedata import imports
 from services.core.timedata import service as timedata_service
 from services.core.timedata.schemas import (
     Batch,
@@ -30,6 +34,7 @@ from services.core.timedata.schemas import (
     CodeMappingsResult,
     EmploymentIn,
     EmploymentRead,
+    ImportRead,
     PersonnelCostIn,
     PersonnelCostRead,
     ProfessionIn,
@@ -41,6 +46,7 @@ from services.core.timedata.schemas import (
 from services.core.validation import Code
 
 router = api_router(prefix="", tags=["time-data"])
+TimedataReader = Annotated[Principal, Depends(require_any(Scope.read, Scope.timedata_write))]
 
 Atomic = Annotated[
     bool, Query(description="Store nothing (422 listing every bad record) if any record is bad.")
@@ -277,3 +283,71 @@ async def put_profession(
 ) -> ProfessionRead:
     """Extends the catalogue (DESIGN.md's codes are seeded) so feeds may use the new code."""
     return await timedata_service.put_profession(session, principal, code, data)
+
+
+ImportKind = Literal["time-records", "employments", "personnel-costs"]
+_CSV_EXAMPLE = (
+    "source;external_id;org_unit_code;employee_ref;profession;staff_kind;time_type;work_date;"
+    "hours\nheroma;TR-1;SUS-AKUT;19790312-1234;nurse;own;worked;2024-03-04;7,5\n"
+)
+
+
+@router.post(
+    "/imports",
+    status_code=202,
+    summary="Import a CSV or NDJSON file",
+    response_model=ImportRead,
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "example": '{"source": "heroma", "external_id": "TR-1", "…": "…"}\n',
+                },
+            },
+        }
+    },
+)
+async def create_import(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: TimedataWriter,
+    idem: IdempotencyDep,
+    kind: ImportKind,
+    source: Annotated[SourceName, Query(description="Used for rows without a source column.")],
+) -> Response:
+    """For systems that send files: CSV (header row; `;` or `,`; UTF-8 with or without BOM;
+    decimal comma accepted) or NDJSON, one record per line, same fields as the batch
+    endpoints. The file is streamed to disk and imported by the worker in one transaction:
+    all good rows or, if the file itself is unreadable, none. Returns 202 with the import's
+    `Location`; poll it for status, progress and the first 1 000 line-numbered errors."""
+    fmt = imports.file_format(request.headers.get("content-type"))
+    declared = request.headers.get("content-length")
+    path, size, digest = await imports.receive_file(
+        request.stream(), settings, int(declared) if declared else None
+    )
+    replay = await idem.replay(body_digest=f"{kind}:{source}:{fmt}:{digest}")
+    if replay is not None:
+        path.unlink(missing_ok=True)
+        return replay
+    created = await imports.create(
+        session, principal, kind=kind, source=source, path=path, size=size, fmt=fmt
+    )
+    return await idem.respond(session, 202, created, {"Location": f"/v1/imports/{created.id}"})
+
+
+@router.get(
+    "/imports/{import_id}",
+    summary="Get an import's status",
+    response_model=ImportRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_import(
+    import_id: uuid.UUID, session: SessionDep, principal: TimedataReader
+) -> ImportRead:
+    """Status (queued, running, succeeded, failed), rows read so far, counts and errors."""
+    return await imports.read(session, principal, import_id)

@@ -238,6 +238,7 @@ class Import(SQLModel, table=True):
     failure: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     org_path: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     created_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    heartbeat_at: datetime | None = Field(default=None, sa_column=_ts())
     attempts: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )

@@ -1,0 +1,34 @@
+"""File imports: run one, and re-queue those whose job was lost."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from services.core.db import transaction
+from services.core.queue import unit_of_work
+from services.core.timedata import imports
+
+STALE_SECONDS = 120
+
+
+async def run_import(ctx: dict[str, Any], import_id: str) -> str | None:
+    async with unit_of_work(ctx["sessionmaker"], ctx["arq"]) as (session, _):
+        return await imports.run(
+            session, ctx["sessionmaker"], ctx["settings"], uuid.UUID(import_id)
+        )
+
+
+async def sweep_imports(ctx: dict[str, Any]) -> int:
+    """A killed worker or a flushed Redis must not strand an import until arq's timeout."""
+    async with transaction(ctx["sessionmaker"]) as session:
+        stalled = await imports.stalled(session, stale_seconds=STALE_SECONDS)
+    slot = int(time.time() // STALE_SECONDS)
+    for import_id in stalled:
+        await ctx["arq"].enqueue_job("run_import", import_id, _job_id=f"import:{import_id}:{slot}")
+    return len(stalled)
+
+
+async def sweep_imports_cron(ctx: dict[str, Any]) -> None:
+    await sweep_imports(ctx)

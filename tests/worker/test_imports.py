@@ -1,0 +1,191 @@
+"""File imports end to end: the API streams the file to disk, a real worker (burst) applies it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.config import Settings
+from services.core.timedata import imports, ingest
+from services.worker.main import create_worker
+from tests.factories import seed_tree
+
+HEADER = (
+    "source;external_id;org_unit_code;employee_ref;profession;staff_kind;time_type;"
+    "work_date;hours;cost_sek\n"
+)
+
+
+async def run_worker(settings: Settings) -> None:
+    worker = create_worker(settings, burst=True, serve_metrics=False)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+
+
+async def upload(
+    client: httpx.AsyncClient, body: bytes, media: str = "text/csv", kind: str = "time-records"
+) -> httpx.Response:
+    return await client.post(
+        "/v1/imports",
+        params={"kind": kind, "source": "heroma"},
+        content=body,
+        headers={"content-type": media},
+    )
+
+
+async def test_csv_with_bom_semicolons_and_decimal_commas(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    rows = "".join(
+        f"heroma;T{i};SUS-AKUT;EMP-{i % 7};nurse;own;worked;2024-03-{1 + i % 28:02d};7,5;\n"
+        for i in range(12_000)
+    )
+    bad = "heroma;BAD;NOWHERE;E;nurse;own;worked;2024-03-01;8;\n"
+    response = await upload(client, ("\ufeff" + HEADER + rows + bad).encode())
+    assert response.status_code == 202, response.text
+    location = response.headers["location"]
+    assert response.json()["status"] == "queued"
+
+    await run_worker(settings)
+    status = (await client.get(location)).json()
+    assert status["status"] == "succeeded", status
+    assert status["rows_read"] == 12_001
+    assert status["counts"] == {
+        "inserted": 12_000,
+        "updated": 0,
+        "deleted": 0,
+        "unchanged": 0,
+        "rejected": 1,
+    }
+    assert status["errors"][0]["index"] == 12_002  # the line in the file (header is line 1)
+    assert status["errors"][0]["errors"][0]["code"] == "unknown_org_unit"
+    listed = (await client.get("/v1/time-records", params={"limit": 1})).json()["items"]
+    assert listed[0]["hours"] == "7.50"
+    events = (await client.get("/v1/events", params={"types": "import.*"})).json()["items"]
+    assert events[0]["type"] == "import.completed" and events[0]["data"]["inserted"] == 12_000
+
+
+async def test_ndjson_with_bad_lines_reports_them_by_line(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    good = {
+        "external_id": "N1",
+        "org_unit_code": "SUS-MED",
+        "employee_ref": "E1",
+        "profession": "doctor",
+        "staff_kind": "agency",
+        "time_type": "worked",
+        "work_date": "2024-03-01",
+        "hours": 10,
+    }
+    lines = [
+        json.dumps(good),
+        "{not json",
+        "",
+        json.dumps({**good, "external_id": "N2", "hours": 30}),
+        json.dumps({"external_id": "N1", "deleted": True, "source": "other"}),
+    ]
+    response = await upload(client, "\n".join(lines).encode(), "application/x-ndjson")
+    await run_worker(settings)
+    status = (await client.get(response.headers["location"])).json()
+    assert status["status"] == "succeeded"
+    assert [e["index"] for e in status["errors"]] == [2, 4]
+    assert status["counts"]["inserted"] == 1 and status["counts"]["unchanged"] == 1
+
+
+async def test_unreadable_files_fail_cleanly_and_store_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    wrong_header = await upload(client, b"source;external_id;colour\nheroma;T1;blue\n")
+    stray_quote = await upload(
+        client,
+        (
+            HEADER + 'heroma;T1;SUS-AKUT;E;nurse;own;worked;2024-03-01;8;"\n'
+            "heroma;T2;SUS-AKUT;E;nurse;own;worked;2024-03-02;8;\n"
+        ).encode(),
+    )
+    await run_worker(settings)
+    header_status = (await client.get(wrong_header.headers["location"])).json()
+    assert header_status["status"] == "failed"
+    assert "colour" in header_status["failure"]
+    quote_status = (await client.get(stray_quote.headers["location"])).json()
+    assert quote_status["status"] == "failed" and "line" in quote_status["failure"]
+    assert (await client.get("/v1/time-records")).json()["items"] == []
+    events = (await client.get("/v1/events", params={"types": "import.failed"})).json()["items"]
+    assert len(events) == 2
+
+
+async def test_empty_truncated_and_wrong_type_uploads_are_refused(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await upload(client, b"")).status_code == 422
+    truncated = await client.post(
+        "/v1/imports",
+        params={"kind": "time-records", "source": "heroma"},
+        content=b"source;external_id\n",
+        headers={"content-type": "text/csv", "content-length": "500"},
+    )
+    assert truncated.status_code == 422
+    assert truncated.json()["errors"][0]["code"] == "truncated"
+    assert (await upload(client, b"x", media="application/pdf")).status_code == 415
+    bad_kind = await client.post(
+        "/v1/imports",
+        params={"kind": "x", "source": "heroma"},
+        content=b"a",
+        headers={"content-type": "text/csv"},
+    )
+    assert bad_kind.status_code == 422
+    leftovers = list(imports.import_dir(settings).glob("*.upload"))
+    assert leftovers == []
+
+
+async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_it(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    rows = "".join(
+        f"heroma;T{i};SUS-AKUT;E{i};nurse;own;worked;2024-03-01;8;\n" for i in range(6_000)
+    )
+    response = await upload(client, (HEADER + rows).encode())
+    import_id = uuid.UUID(response.json()["id"])
+    await app.state.arq.flushdb()  # the job is lost, as if Redis had been flushed
+
+    # A worker that applied the first chunk and died: its transaction never commits.
+    upload_file = next(imports.import_dir(settings).glob("*.upload"))
+    chunk = next(imports.chunks(upload_file, "csv", ingest.TIME_RECORDS, "heroma"))
+    async with app.state.sessionmaker() as dying:
+        applied = await ingest.apply(
+            dying, settings, ingest.TIME_RECORDS, chunk.rows, principal=None
+        )
+        assert applied.inserted == imports.CHUNK_ROWS
+        await dying.rollback()
+    count = (await session.execute(sa.text("SELECT count(*) FROM time_records"))).scalar()
+    assert count == 0
+
+    await session.execute(
+        sa.text("UPDATE imports SET created_at = now() - interval '10 minutes' WHERE id = :id"),
+        {"id": import_id},
+    )
+    await session.commit()
+    from services.worker.tasks.timedata import sweep_imports
+
+    assert await sweep_imports({"sessionmaker": app.state.sessionmaker, "arq": app.state.arq}) == 1
+    await run_worker(settings)
+    status = (await client.get(f"/v1/imports/{import_id}")).json()
+    assert status["status"] == "succeeded" and status["counts"]["inserted"] == 6_000
+
+    # Running it again (a duplicate delivery of the job) changes nothing.
+    await app.state.arq.enqueue_job("run_import", str(import_id), _job_id="again")
+    await run_worker(settings)
+    count = (await session.execute(sa.text("SELECT count(*) FROM time_records"))).scalar()
+    assert count == 6_000
