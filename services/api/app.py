@@ -59,6 +59,7 @@ TAGS = [
     },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
+    {"name": "webhooks", "description": "Subscriptions that push events to other systems."},
     {"name": "ops", "description": "Health, readiness and metrics for operators."},
 ]
 

@@ -257,7 +257,7 @@ async def get_idempotency(
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
 
 
-def api_router(*, prefix: str, **kwargs: Any) -> APIRouter:
+def api_router(*, prefix: str = "", **kwargs: Any) -> APIRouter:
     """A /v1 domain router. The full path lives on each route (not on the include), so metrics
     and logs can label requests by their route template; JSON bodies are parsed strictly."""
     return APIRouter(prefix=f"/v1{prefix}", route_class=StrictJsonRoute, **kwargs)

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli import webhooks as webhooks_cli
 from services.core.config import Settings, describe_settings_error, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(webhooks_cli.app, name="webhooks")
 
 
 def load_settings() -> Settings:

@@ -56,6 +56,28 @@ class Settings(BaseSettings):
     worker_poll_delay_seconds: float = Field(default=0.05, gt=0, le=5)
     worker_max_jobs: int = Field(default=10, ge=1)
 
+    # Webhooks (issue 8). Development conveniences are off by default.
+    webhooks_allow_http: bool = False
+    webhooks_allow_private_addresses: bool = False
+    webhooks_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhooks_max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    webhooks_max_concurrency: int = Field(default=8, ge=1, le=100)
+    webhooks_batch_size: int = Field(default=100, ge=1, le=1000)
+    webhooks_send_budget_seconds: float = Field(default=10.0, gt=0)
+    webhooks_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
+    )
+    webhooks_retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    webhooks_max_retry_after_seconds: float = Field(default=86400.0, ge=0)
+    webhooks_disable_after_seconds: float = Field(default=5 * 86400.0, gt=0)
+    webhooks_secret_overlap_seconds: int = Field(default=86400, ge=0)
+    webhooks_fanout_batch: int = Field(default=5000, ge=1)
+    webhooks_outbox_gap_grace_seconds: float = Field(default=10.0, ge=0)
+    # Extra CA bundle for receivers behind a region's own CA (default: the system's trust store).
+    webhooks_ca_file: str | None = None
+    webhooks_log_retention_days: int = Field(default=30, ge=1)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     docs_enabled: bool = True
     cors_origins: list[str] = Field(default_factory=list)

@@ -63,3 +63,25 @@ class WorkerMetrics:
             "Unix time of the worker's last heartbeat.",
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "puls_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome (delivered, retry, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_attempt_duration = Histogram(
+            "puls_webhook_attempt_duration_seconds",
+            "Time of one webhook HTTP attempt, until the status (and at most 64 KB) arrived.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+            registry=self.registry,
+        )
+        self.webhook_outbox_lag = Gauge(
+            "puls_webhook_outbox_lag_seconds",
+            "Age of the oldest event not yet delivered to an enabled subscription.",
+            registry=self.registry,
+        )
+        self.webhook_disabled_subscriptions = Gauge(
+            "puls_webhook_disabled_subscriptions",
+            "Webhook subscriptions that are disabled (by an admin, a 410 or failing for days).",
+            registry=self.registry,
+        )

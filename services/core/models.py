@@ -16,6 +16,13 @@ from services.core.timedata.models import (
     Profession,
     TimeRecord,
 )
+from services.core.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookOutboxCursor,
+    WebhookOutboxGap,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiKey",
@@ -31,5 +38,10 @@ __all__ = [
     "PersonnelCost",
     "Profession",
     "TimeRecord",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookOutboxCursor",
+    "WebhookOutboxGap",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -20,6 +20,7 @@ from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
 from services.worker.tasks import system, timedata
+from services.worker.tasks import webhooks as webhook_tasks
 
 log = logging.getLogger("puls.worker")
 
@@ -90,6 +91,8 @@ FUNCTIONS: list[Function] = [
     _instrumented(system.purge_idempotency_keys, timeout=60),
     _instrumented(timedata.run_import, timeout=3600, max_tries=3),
     _instrumented(timedata.sweep_imports, timeout=60),
+    _instrumented(webhook_tasks.deliver_webhooks, timeout=120, max_tries=1),
+    _instrumented(webhook_tasks.purge_webhook_log, timeout=600),
 ]
 
 CRON_JOBS = [
@@ -98,6 +101,14 @@ CRON_JOBS = [
     ),
     cron(system.purge_idempotency_keys_cron, minute={7}, second={0}, timeout=60, unique=True),
     cron(timedata.sweep_imports_cron, second={20}, timeout=60, unique=True),
+    cron(
+        webhook_tasks.deliver_webhooks_cron,
+        second=set(range(0, 60, 2)),
+        run_at_startup=True,
+        timeout=120,
+        unique=True,
+    ),
+    cron(webhook_tasks.purge_webhook_log_cron, minute={23}, second={0}, timeout=600, unique=True),
 ]
 
 

@@ -3,10 +3,12 @@ event exists if and only if the change that caused it committed."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import queue
 from services.core.auth.schemas import Principal
 from services.core.events import repository
 from services.core.events.schemas import EventFeed, EventRead
@@ -20,6 +22,8 @@ async def publish(
     org_unit_id: int | None = None,
 ) -> None:
     await repository.insert(session, type_, data, org_unit_id)
+    # Wake webhook delivery once the event is committed (a cron sweep covers lost wake-ups).
+    queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
 
 
 async def feed(

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Response
+from fastapi.responses import JSONResponse
+
+from services.api.deps import (
+    IdempotencyDep,
+    IfMatch,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    UpdatedSince,
+    WebhooksAdmin,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.http import etag
+from services.core.pagination import Page, Tombstone
+from services.core.webhooks import service as webhooks_service
+from services.core.webhooks.schemas import (
+    DeliveryRead,
+    RotateSecret,
+    SecretRotated,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+    WebhookUpdate,
+)
+
+router = api_router(tags=["webhooks"])
+
+
+def _webhook_response(webhook: WebhookRead) -> JSONResponse:
+    return JSONResponse(webhook.model_dump(mode="json"), headers={"ETag": etag(webhook.version)})
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    summary="Subscribe a URL to events",
+    response_model=WebhookCreated,
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+)
+async def create_webhook(
+    data: WebhookCreate,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: SettingsDep,
+    idem: IdempotencyDep,
+) -> Response:
+    """Needs `webhooks:admin`. Puls POSTs each matching event to `url`, signed per the Standard
+    Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`), with the
+    body `{"type", "timestamp", "data"}`, at least once and in order per subscription.
+
+    The response holds the signing `secret` (`whsec_…`): it is shown only here. The URL must be
+    https and must not point to loopback, private, link-local or metadata addresses; it may not
+    contain credentials. `event_types` takes exact types (`kpi.target_breached`), families
+    (`kpi.*`) or `*`. Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    created = await webhooks_service.create(session, principal, data, settings)
+    return await idem.respond(
+        session,
+        201,
+        created,
+        {"ETag": etag(created.version), "Location": f"/v1/webhooks/{created.id}"},
+    )
+
+
+@router.get(
+    "/webhooks",
+    summary="List webhook subscriptions",
+    response_model=Page[WebhookRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_webhooks(
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    enabled: Annotated[bool | None, Query(description="Only enabled or disabled ones.")] = None,
+) -> Page[WebhookRead | Tombstone]:
+    """Secrets are never listed."""
+    return await webhooks_service.list_subscriptions(
+        session,
+        principal,
+        enabled=enabled,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.get(
+    "/webhooks/{webhook_id}",
+    summary="Get a webhook subscription",
+    response_model=WebhookRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin) -> Any:
+    return _webhook_response(await webhooks_service.read(session, principal, webhook_id))
+
+
+@router.patch(
+    "/webhooks/{webhook_id}",
+    summary="Change a webhook subscription",
+    response_model=WebhookRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    data: WebhookUpdate,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: SettingsDep,
+    if_match: IfMatch = None,
+) -> Any:
+    """Set `enabled: true` to re-enable a subscription Puls disabled (after a 410 or days of
+    failures); messages still pending are then sent."""
+    webhook = await webhooks_service.update(
+        session, principal, webhook_id, data, settings, if_match=if_match
+    )
+    return _webhook_response(webhook)
+
+
+@router.delete(
+    "/webhooks/{webhook_id}",
+    status_code=204,
+    summary="Delete a webhook subscription",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, if_match: IfMatch = None
+) -> Response:
+    """Pending messages are cancelled; mirrors see a tombstone."""
+    await webhooks_service.delete(session, principal, webhook_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/webhooks/{webhook_id}:rotate-secret",
+    summary="Rotate the signing secret",
+    response_model=SecretRotated,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def rotate_webhook_secret(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    settings: SettingsDep,
+    data: RotateSecret | None = None,
+    if_match: IfMatch = None,
+) -> Any:
+    """Returns the new secret once. Until `previous_secret_expires_at` every message carries
+    two signatures (`v1,<new> v1,<old>`), so receivers can switch secrets without losing any."""
+    rotated = await webhooks_service.rotate_secret(
+        session, principal, webhook_id, data or RotateSecret(), settings, if_match=if_match
+    )
+    return JSONResponse(rotated.model_dump(mode="json"), headers={"ETag": etag(rotated.version)})
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    status_code=202,
+    summary="Send a test ping",
+    response_model=DeliveryRead,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def test_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, idem: IdempotencyDep
+) -> Response:
+    """Queues a `webhook.ping` message (`data: {"subscription_id", "message"}`) to the URL,
+    signed like every other; follow it in the delivery log. Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    delivery = await webhooks_service.send_test(session, principal, webhook_id)
+    return await idem.respond(session, 202, delivery)
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    summary="List a subscription's deliveries and attempts",
+    response_model=Page[DeliveryRead],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_webhook_deliveries(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    principal: WebhooksAdmin,
+    page: PageDep,
+    status: Annotated[
+        Literal["pending", "delivered", "failed", "cancelled"] | None,
+        Query(description="Only deliveries in this state."),
+    ] = None,
+) -> Page[DeliveryRead]:
+    """Newest first. Each delivery lists its attempts: status code, duration, error and when
+    the next retry is due."""
+    return await webhooks_service.list_deliveries(
+        session, principal, webhook_id, status=status, cursor=page.cursor, limit=page.limit
+    )
+
+
+@router.post(
+    "/deliveries/{delivery_id}:redeliver",
+    status_code=202,
+    summary="Send a delivery again",
+    response_model=DeliveryRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def redeliver_webhook_delivery(
+    delivery_id: int, session: SessionDep, principal: WebhooksAdmin
+) -> DeliveryRead:
+    """Queues the message again with the same `webhook-id` (receivers deduplicating on it see
+    a repeat). It goes first in its subscription's order."""
+    return await webhooks_service.redeliver(session, principal, delivery_id)

@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from services.core.validation import Code, Text
+
+# Families of events Puls publishes (DESIGN.md and the issues that publish them). A subscription
+# may name a family (`kpi.*`), any type of a known family (`kpi.target_breached`), or `*`.
+EVENT_FAMILIES: dict[str, str] = {
+    "org_unit": "org_unit.created, org_unit.updated, org_unit.deleted",
+    "import": "import.completed, import.failed",
+    "kpi": "kpi.target_breached, kpi.target_recovered",
+    "target": "targets changed",
+    "plan": "action plans changed",
+    "action": "action.due_soon, action.overdue",
+    "meeting": "meetings changed",
+    "decision": "decision.made",
+    "assignment": "assignment.due_soon, assignment.overdue",
+    "compliance": "compliance.violation_detected",
+    "webhook": "webhook.subscription_disabled (admin events about subscriptions)",
+}
+_TYPE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*|\*)$")
+
+
+def _event_type(value: str) -> str:
+    if value == "*":
+        return value
+    match = _TYPE.match(value)
+    if match is None:
+        raise ValueError("an event type looks like 'family.name', 'family.*' or '*'")
+    if match.group(1) not in EVENT_FAMILIES:
+        known = ", ".join(sorted(EVENT_FAMILIES))
+        raise ValueError(f"unknown event family {match.group(1)!r}; known: {known}")
+    return value
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+EventType = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_event_type)
+]
+EventTypes = Annotated[
+    list[EventType],
+    Field(min_length=1, max_length=50, examples=[["kpi.*", "action.overdue"]]),
+    AfterValidator(_distinct),
+]
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2000),
+    Field(examples=["https://intranet.example.org/hooks/puls"]),
+]
+Description = Annotated[Text, StringConstraints(max_length=1000)]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://intranet.example.org/hooks/puls",
+                    "event_types": ["kpi.*", "action.overdue"],
+                    "org_unit": "SUS",
+                    "description": "Intranet news for Skånes universitetssjukhus",
+                }
+            ]
+        },
+    )
+
+    url: WebhookUrl = Field(description="https URL receiving POSTs (http only in development).")
+    event_types: EventTypes = Field(description="Types to send; `kpi.*` matches a family.")
+    org_unit: Code | None = Field(
+        default=None, description="Only events of this org unit's subtree."
+    )
+    description: Description | None = None
+    enabled: bool = True
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"enabled": True, "event_types": ["kpi.*"]}]},
+    )
+
+    url: WebhookUrl | None = None
+    event_types: EventTypes | None = None
+    org_unit: Code | None = None
+    description: Description | None = None
+    enabled: bool | None = Field(
+        default=None, description="Re-enabling a disabled subscription clears its failure state."
+    )
+
+
+class RotateSecret(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
+    )
+
+    overlap_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=30 * 86400,
+        description="How long the old secret keeps signing too (default 24 h).",
+    )
+
+
+class WebhookRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
+                    "url": "https://intranet.example.org/hooks/puls",
+                    "event_types": ["kpi.*"],
+                    "org_unit": "SUS",
+                    "description": "Intranet",
+                    "enabled": True,
+                    "disabled_reason": None,
+                    "disabled_at": None,
+                    "failing_since": None,
+                    "previous_secret_expires_at": None,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    org_unit: str | None
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None = Field(description="Why Puls disabled it (410, failing).")
+    disabled_at: datetime | None
+    failing_since: datetime | None = Field(
+        description="First failed attempt since the last success."
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then the previous secret signs too (after a rotation)."
+    )
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class WebhookCreated(WebhookRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
+                    "url": "https://intranet.example.org/hooks/puls",
+                    "event_types": ["kpi.*", "action.overdue"],
+                    "org_unit": "SUS",
+                    "description": "Intranet",
+                    "enabled": True,
+                    "disabled_reason": None,
+                    "disabled_at": None,
+                    "failing_since": None,
+                    "previous_secret_expires_at": None,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
+                }
+            ]
+        }
+    )
+
+    secret: str = Field(
+        description="The signing secret (`whsec_…`). Shown only now; rotate to get a new one.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo="],
+    )
+
+
+class SecretRotated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
+                    "previous_secret_expires_at": "2026-11-26T08:00:00Z",
+                    "version": 3,
+                }
+            ]
+        }
+    )
+
+    secret: str = Field(description="The new secret. Shown only now.")
+    version: int = Field(description="The subscription's new version (its ETag).")
+    previous_secret_expires_at: datetime = Field(
+        description="Until then messages carry two signatures, one per secret."
+    )
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
+
+
+class AttemptRead(BaseModel):
+    attempted_at: datetime
+    status_code: int | None = Field(description="The receiver's status; null when none came.")
+    duration_ms: int
+    outcome: Literal["delivered", "retry", "failed"]
+    error: str | None
+    next_retry_at: datetime | None
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 812,
+                    "webhook_id": "msg_812",
+                    "subscription_id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
+                    "event_id": 4711,
+                    "event_type": "kpi.target_breached",
+                    "status": "pending",
+                    "attempt_count": 2,
+                    "next_attempt_at": "2026-11-25T08:35:05Z",
+                    "delivered_at": None,
+                    "last_status_code": 503,
+                    "last_error": "HTTP 503",
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "attempts": [
+                        {
+                            "attempted_at": "2026-11-25T08:00:00Z",
+                            "status_code": 503,
+                            "duration_ms": 41,
+                            "outcome": "retry",
+                            "error": "HTTP 503",
+                            "next_retry_at": "2026-11-25T08:00:05Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    id: int
+    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
+    subscription_id: uuid.UUID
+    event_id: int | None = Field(description="The outbox event; null for a test ping.")
+    event_type: str
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: datetime | None = Field(description="Next retry while pending.")
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    attempts: list[AttemptRead] = Field(description="Every attempt, oldest first (up to 50).")
+
+
+def message_id(delivery_id: int) -> str:
+    return f"msg_{delivery_id}"
+
+
+def payload(type_: str, timestamp: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """The Standard Webhooks body: `{type, timestamp, data}`."""
+    return {"type": type_, "timestamp": timestamp.isoformat().replace("+00:00", "Z"), "data": data}
