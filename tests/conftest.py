@@ -39,9 +39,11 @@ def database() -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="session")
 def settings(database: tuple[str, list[str]]) -> Settings:
-    # Each test process gets its own Redis database, so deterministic arq job ids never clash.
+    # Each test process gets its own Redis database, so deterministic arq job ids never clash;
+    # PULS_TEST_REDIS_DB moves the range when several checkouts test against one server.
     worker_index = int(_worker_id().removeprefix("gw") or 0)
-    redis_url = harness.with_redis_db(harness.redis_base_url(), 1 + worker_index)
+    first_db = int(os.environ.get("PULS_TEST_REDIS_DB", "1"))
+    redis_url = harness.with_redis_db(harness.redis_base_url(), first_db + worker_index)
     return Settings(
         DATABASE_URL=database[0],
         REDIS_URL=redis_url,
