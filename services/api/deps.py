@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,16 +35,36 @@ class StrictJsonRequest(Request):
 
 
 class StrictJsonRoute(APIRoute):
-    """Every route parses JSON bodies strictly (duplicate keys and deep nesting are refused)."""
+    """Every route parses JSON bodies strictly (duplicate keys and deep nesting are refused) and
+    refuses query parameters it does not know: a misspelt filter (`update_since`) must not
+    quietly return everything."""
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         original = super().get_route_handler()
+        known = _query_names(self.dependant)
 
         async def handler(request: Request) -> Response:
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise ValidationFailed(
+                    f"Unknown query parameter {', '.join(map(repr, unknown))}; "
+                    f"this operation takes {', '.join(sorted(known)) or 'none'}",
+                    errors=[
+                        {"loc": ["query", name], "msg": "unknown parameter", "code": "unknown"}
+                        for name in unknown
+                    ],
+                )
             strict = StrictJsonRequest(request.scope, request.receive)
             return await original(strict)
 
         return handler
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def get_settings_dep(request: Request) -> Settings:

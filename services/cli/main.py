@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli import demo, feed
 from services.cli import webhooks as webhooks_cli
 from services.core.config import Settings, describe_settings_error, get_settings
 
@@ -24,6 +25,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(webhooks_cli.app, name="webhooks")
+app.add_typer(demo.app, name="demo")
+app.command("feed")(feed.feed_command)
 
 
 def load_settings() -> Settings:

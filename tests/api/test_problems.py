@@ -232,3 +232,21 @@ async def test_405_lists_every_method_of_the_path(client: httpx.AsyncClient) -> 
     response = await client.request("OPTIONS", "/v1/api-keys")
     assert_problem(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "GET, POST"
+
+
+async def test_422_unknown_query_parameter_names_it(client: httpx.AsyncClient) -> None:
+    # A misspelt filter must not quietly return everything.
+    response = await client.get("/v1/time-records", params={"update_since": "2024-01-01"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["errors"] == [
+        {"loc": ["query", "update_since"], "msg": "unknown parameter", "code": "unknown"}
+    ]
+    assert "updated_since" in body["detail"]
+
+
+async def test_422_a_date_that_is_not_yyyy_mm_dd(client: httpx.AsyncClient) -> None:
+    for bad in ("0", "1700000000", "2024-3-1", "2024-02-30"):
+        response = await client.get("/v1/time-records", params={"to": bad})
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"] == "application/problem+json"

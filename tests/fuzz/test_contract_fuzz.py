@@ -5,10 +5,6 @@ No 5xx, every status documented, every body matching its schema, problem details
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +17,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from services.cli.main import ROOT
 from services.core.config import Settings
+from tests.api_process import running_api
 from tests.harness import ADMIN_TOKEN
 
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
@@ -33,51 +30,15 @@ class Server:
     read_token: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(settings: Settings) -> Iterator[Server]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "PULS_BOOTSTRAP_API_KEY": ADMIN_TOKEN,
-        "PULS_PSEUDONYM_KEY": "fuzz",
-        "PULS_QUEUE_NAME": settings.queue_name,
-        "PULS_REDIS_PREFIX": settings.redis_prefix,
-        "PULS_RATE_LIMIT_PER_MINUTE": "1000000",
-        "PULS_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "api", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with running_api(settings) as url:
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         created = httpx.post(
             f"{url}/v1/api-keys", headers=admin, json={"name": "fuzz reader", "scopes": ["read"]}
         )
         assert created.status_code == 201, created.text
         yield Server(url=url, read_token=created.json()["token"])
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 # Business rules the schema cannot express (a cursor this service issued, an org unit that exists,

@@ -4,7 +4,6 @@ audits read back, and the per-source code mappings."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query, Request, Response
@@ -43,7 +42,7 @@ from services.core.timedata.schemas import (
     TimeRecordIn,
     TimeRecordRead,
 )
-from services.core.validation import Code
+from services.core.validation import Code, IsoDate
 
 router = api_router(prefix="", tags=["time-data"])
 TimedataReader = Annotated[Principal, Depends(require_any(Scope.read, Scope.timedata_write))]
@@ -118,8 +117,8 @@ for _kind, _model, _name in (
     )
 
 OrgUnitFilter = Annotated[Code | None, Query(description="Only this unit and its subtree.")]
-FromDate = Annotated[date | None, Query(alias="from", description="On or after this date.")]
-ToDate = Annotated[date | None, Query(alias="to", description="On or before this date.")]
+FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
+ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
 
 
 @router.get(
@@ -175,9 +174,11 @@ async def list_employments(
     updated_since: UpdatedSince = None,
     org_unit: OrgUnitFilter = None,
     date_from: Annotated[
-        date | None, Query(alias="from", description="Started on or after.")
+        IsoDate | None, Query(alias="from", description="Started on or after.")
     ] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Started on or before.")] = None,
+    date_to: Annotated[
+        IsoDate | None, Query(alias="to", description="Started on or before.")
+    ] = None,
     profession: Code | None = None,
     contract: Annotated[str | None, Query(pattern="^(permanent|fixed_term|hourly)$")] = None,
     source: SourceName | None = None,
@@ -210,9 +211,11 @@ async def list_personnel_costs(
     updated_since: UpdatedSince = None,
     org_unit: OrgUnitFilter = None,
     date_from: Annotated[
-        date | None, Query(alias="from", description="Months from (a date).")
+        IsoDate | None, Query(alias="from", description="Months from (a date).")
     ] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Months up to (a date).")] = None,
+    date_to: Annotated[
+        IsoDate | None, Query(alias="to", description="Months up to (a date).")
+    ] = None,
     profession: Code | None = None,
     category: Annotated[str | None, Query(pattern="^(own_staff|agency)$")] = None,
     source: SourceName | None = None,

@@ -233,14 +233,16 @@ class _Chunk:
     rows: list[Any]
 
 
-def chunks(path: Path, fmt: str, kind: ingest.FeedKind, source: str) -> Iterator[_Chunk]:
+def chunks(
+    path: Path, fmt: str, kind: ingest.FeedKind, source: str, size: int = CHUNK_ROWS
+) -> Iterator[_Chunk]:
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         rows = _csv_rows(handle, kind, source) if fmt == "csv" else _ndjson_rows(handle, source)
         chunk = _Chunk([], [])
         for line_number, row in rows:
             chunk.lines.append(line_number)
             chunk.rows.append(row)
-            if len(chunk.rows) >= CHUNK_ROWS:
+            if len(chunk.rows) >= size:
                 yield chunk
                 chunk = _Chunk([], [])
         if chunk.rows:
