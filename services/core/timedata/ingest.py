@@ -7,6 +7,7 @@ worker, chunk by chunk inside one transaction)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -222,8 +223,14 @@ def _pydantic_errors(exc: ValidationError, skip: int = 0) -> dict[int, list[dict
     return by_index
 
 
+@functools.cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    # Building a validator costs milliseconds: once per kind, not once per batch.
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def _validate(kind: FeedKind, records: Sequence[Any], checked: _Checked) -> None:
-    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[kind.model])  # type: ignore[name-defined]
+    adapter = _list_adapter(kind.model)
     upsert_positions: list[int] = []
     upsert_raw: list[Any] = []
     delete_positions: list[int] = []
@@ -463,6 +470,7 @@ async def apply(
     earliest = settings.accepted_from_date
     latest = utcnow().date() + timedelta(days=settings.accepted_days_ahead)
     rows: list[tuple[Any, ...]] = []
+    pseudonyms: dict[str, str] = {}
     for position, r in checked.upserts:
         if position in checked.errors:
             continue
@@ -520,7 +528,12 @@ async def apply(
                 )
         if position in checked.errors or unit is None or profession is None:
             continue
-        employee = pseudonym(r.employee_ref) if pseudonym is not None else None
+        employee = None
+        if pseudonym is not None:
+            # A batch holds many records per employee: one HMAC each.
+            employee = pseudonyms.get(r.employee_ref)
+            if employee is None:
+                employee = pseudonyms[r.employee_ref] = pseudonym(r.employee_ref)
         rows.append(
             (r.source, r.external_id, *kind.to_row(r, unit, employee, profession, time_type))
         )

@@ -16,9 +16,12 @@ def pseudonymizer(settings: Settings) -> Callable[[str], str]:
         raise PseudonymKeyMissing(
             "Set PULS_PSEUDONYM_KEY before feeding person-level data (make run keeps one)"
         )
-    key = settings.pseudonym_key.get_secret_value().encode()
+    keyed = hmac.new(settings.pseudonym_key.get_secret_value().encode(), digestmod=hashlib.sha256)
 
     def pseudonym(employee_ref: str) -> str:
-        return hmac.new(key, employee_ref.encode(), hashlib.sha256).hexdigest()
+        # Copying the keyed state skips re-hashing the key for every record.
+        mac = keyed.copy()
+        mac.update(employee_ref.encode())
+        return mac.hexdigest()
 
     return pseudonym

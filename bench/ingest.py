@@ -1,0 +1,304 @@
+"""Ingest benchmark: the generator's ~1 000 000 time records into Puls, against the database's
+own ceilings measured in the same run.
+
+Ceilings: (a) raw COPY of the same stored rows into a bare copy of `time_records` with only its
+unique index; (a2) the best hand-written upsert: COPY into an unindexed staging table and one
+`INSERT … ON CONFLICT … DO UPDATE`, into an empty table and again when every row updates.
+Puls: (b) JSON batches through the HTTP API (one API process, `puls feed` with two batches in
+flight), (c) the CSV file import end to end (upload → worker → succeeded), (d) the same file
+again (every row unchanged), (e) a naive SQLModel `session.add()` per record with a lookup
+per record, as a team without Puls would write it (on 50 000 rows, scaled). Peak RSS of the
+API and the worker processes is read from /proc.
+
+    uv run python bench/ingest.py [--employees 1200] [--naive-rows 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+
+from bench.common import bench_database, print_table
+from services.cli import demo, feed
+from services.cli.main import ROOT
+from services.core.config import Settings
+from services.core.db import create_engine, create_sessionmaker
+from services.core.timedata.models import TimeRecord
+from services.core.timedata.pseudonym import pseudonymizer
+
+TOKEN = "puls_bench-admin"
+PSEUDONYM_KEY = "bench-pseudonym-key"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env=env)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_until_healthy(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+async def reset(database_url: str, redis_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("TRUNCATE time_records, kpi_dirty_cells")
+    await conn.close()
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+
+
+async def run_import(client: httpx.AsyncClient, path: Path) -> float:
+    async def body() -> AsyncIterator[bytes]:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                yield block
+
+    started = time.perf_counter()
+    response = await client.post(
+        "/v1/imports",
+        params={"kind": "time-records", "source": "heroma"},
+        content=body(),
+        headers={"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)},
+        timeout=600,
+    )
+    assert response.status_code == 202, response.text
+    location = response.headers["location"]
+    while True:
+        state = (await client.get(location)).json()
+        if state["status"] in {"succeeded", "failed"}:
+            break
+        await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    assert state["status"] == "succeeded" and state["error_count"] == 0, state
+    return elapsed
+
+
+async def ceilings(database_url: str) -> dict[str, float]:
+    """(a) and (a2) on the rows exactly as Puls stored them."""
+    conn = await asyncpg.connect(database_url)
+    buffer = io.BytesIO()
+    # Text, the format a sender's CSV would be copied in (binary COPY is faster still).
+    await conn.copy_from_table("time_records", output=buffer, format="text")
+    rows = await conn.fetchval("SELECT count(*) FROM time_records")
+    results: dict[str, float] = {}
+    for table in ("bench_bare", "bench_upsert"):
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await conn.execute(f"CREATE TABLE {table} (LIKE time_records INCLUDING DEFAULTS)")
+        await conn.execute(f"CREATE UNIQUE INDEX ON {table} (source, external_id)")
+    await conn.execute("CHECKPOINT")
+    buffer.seek(0)
+    started = time.perf_counter()
+    await conn.copy_to_table("bench_bare", source=buffer, format="text")
+    results["a"] = rows / (time.perf_counter() - started)
+    columns = [
+        r["attname"]
+        for r in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'time_records'::regclass "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        )
+    ]
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in columns if c not in {"id", "source", "external_id"}
+    )
+    for label in ("a2", "a2_update"):
+        buffer.seek(0)
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.execute("CREATE TEMP TABLE stage (LIKE time_records) ON COMMIT DROP")
+            await conn.copy_to_table("stage", source=buffer, format="text")
+            await conn.execute(
+                f"INSERT INTO bench_upsert SELECT * FROM stage "
+                f"ON CONFLICT (source, external_id) DO UPDATE SET {updates}"
+            )
+        results[label] = rows / (time.perf_counter() - started)
+    await conn.close()
+    return results
+
+
+async def naive(settings: Settings, path: Path, rows: int) -> float:
+    """What a team without Puls writes: one ORM object per record, a lookup per record to find
+    an existing one, a commit per thousand."""
+    engine = create_engine(settings, pool_size=1)
+    sessionmaker = create_sessionmaker(engine)
+    pseudonym = pseudonymizer(settings)
+    async with sessionmaker() as session:
+        result = await session.execute(sa.text("SELECT code, id FROM org_units"))
+        units: dict[str, int] = dict(result.tuples().all())
+    started = time.perf_counter()
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        async with sessionmaker() as session:
+            for n, row in enumerate(reader, start=1):
+                if n > rows:
+                    break
+                existing = await session.scalar(
+                    sa.select(TimeRecord).where(
+                        TimeRecord.source == "naive",  # type: ignore[arg-type]
+                        TimeRecord.external_id == row["external_id"],  # type: ignore[arg-type]
+                    )
+                )
+                values: dict[str, Any] = {
+                    "org_unit_id": units[row["org_unit_code"]],
+                    "employee": pseudonym(row["employee_ref"]),
+                    "profession": row["profession"],
+                    "staff_kind": row["staff_kind"],
+                    "time_type": row["time_type"],
+                    "work_date": date.fromisoformat(row["work_date"]),
+                    "hours": Decimal(row["hours"]),
+                    "start_at": datetime.fromisoformat(row["start"]) if row["start"] else None,
+                    "end_at": datetime.fromisoformat(row["end"]) if row["end"] else None,
+                    "cost_sek": Decimal(row["cost_sek"]) if row["cost_sek"] else None,
+                    "agency": row["agency"] or None,
+                }
+                if existing is None:
+                    record = TimeRecord(source="naive", external_id=row["external_id"], **values)
+                else:
+                    record = existing
+                    for name, value in values.items():
+                        setattr(record, name, value)
+                session.add(record)
+                if n % 1000 == 0:
+                    await session.commit()
+            await session.commit()
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return rows / elapsed
+
+
+async def main(employees: int, naive_rows: int, redis_url: str) -> None:
+    work = Path(tempfile.mkdtemp(prefix="puls-bench-ingest-"))
+    started = time.perf_counter()
+    counts = demo.generate(demo.Spec(employees=employees), work)
+    times_csv = work / demo.FILES["time-records"]
+    rows = counts.time_records
+    print(f"generated {rows:,} time records in {time.perf_counter() - started:.1f} s")
+    async with bench_database() as database_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PULS_BOOTSTRAP_API_KEY": TOKEN,
+            "PULS_PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "PULS_QUEUE_NAME": "puls:bench-ingest",
+            "PULS_REDIS_PREFIX": "puls-bench-ingest",
+            "PULS_RATE_LIMIT_PER_MINUTE": "1000000",
+            "PULS_LOG_LEVEL": "WARNING",
+            "PULS_IMPORT_DIR": str(work / "imports"),
+            "PULS_WORKER_METRICS_PORT": "0",
+        }
+        settings = Settings(
+            DATABASE_URL=database_url, REDIS_URL=redis_url, pseudonym_key=PSEUDONYM_KEY
+        )
+        await reset(database_url, redis_url)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        results: dict[str, float] = {}
+        with process(["api", "--port", str(port)], env) as api:
+            wait_until_healthy(url)
+            async with feed.api_client(url, TOKEN) as client:
+                tree = (work / demo.ORG_UNITS_FILE).read_text()
+                put = await client.put(
+                    "/v1/org-units", content=tree, headers={"Content-Type": "application/json"}
+                )
+                assert put.status_code == 200, put.text
+                summary = await feed.feed_file(
+                    client, times_csv, kind="time-records", source="heroma", concurrency=2
+                )
+                assert summary.rejected == 0 and summary.counts["inserted"] == rows, summary
+                results["b"] = rows / summary.seconds
+                await reset(database_url, redis_url)
+                with process(["worker"], env) as worker:
+                    results["c"] = rows / await run_import(client, times_csv)
+                    results["d"] = rows / await run_import(client, times_csv)
+                    worker_rss = peak_rss_mb(worker.pid)
+            api_rss = peak_rss_mb(api.pid)
+        results.update(await ceilings(database_url))
+        results["e"] = await naive(settings, times_csv, naive_rows)
+
+    a, a2 = results["a"], results["a2"]
+    labels = {
+        "a": "(a) raw COPY, unique index only (ceiling)",
+        "a2": "(a2) COPY + one INSERT … ON CONFLICT, empty table (ceiling)",
+        "a2_update": "(a2') the same when every row updates",
+        "b": "(b) JSON batches via HTTP, 1 API process",
+        "c": "(c) CSV file import end to end",
+        "d": "(d) same file again, all unchanged",
+        "e": f"(e) naive SQLModel add() per record ({naive_rows:,} rows)",
+    }
+    print_table(
+        f"Ingest of {rows:,} time records",
+        ["path", "rows/s", "÷ (a2)", "÷ (a)"],
+        [
+            [labels[k], f"{v:,.0f}", f"{v / a2:.2f}", f"{v / a:.2f}"]
+            for k, v in results.items()
+            if k in labels
+        ],
+    )
+    print(
+        f"\n(b) ÷ (e) = {results['b'] / results['e']:.0f}× (goal ≥ 20×); "
+        f"(b) ÷ (a2) = {results['b'] / a2:.2f} (goal ≥ 0.5); (c) ÷ (a2) = {results['c'] / a2:.2f} "
+        f"(goal ≥ 0.8); (d) ÷ (a2) = {results['d'] / a2:.2f} (goal > 1)"
+    )
+    print(
+        f"peak RSS: API {api_rss:.0f} MB, worker {worker_rss:.0f} MB "
+        f"(CSV file {times_csv.stat().st_size / 1e6:.0f} MB; goal ≤ ~200 MB each)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--employees", type=int, default=1200, help="1200 → ~1 000 000 records")
+    parser.add_argument("--naive-rows", type=int, default=50_000)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("PULS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.employees, args.naive_rows, args.redis_url))
