@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-TIME_TYPES = (
+TimeType = Literal[
     "scheduled",
     "worked",
     "overtime",
@@ -24,7 +24,8 @@ TIME_TYPES = (
     "leave_of_absence",
     "training",
     "other_absence",
-)
+]
+TIME_TYPES: tuple[str, ...] = get_args(TimeType)
 ABSENCE_TYPES = (
     "sick",
     "vacation",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.core.timedata.models import TimeType
 from services.core.validation import Code, Money, Rfc3339Time
 
 SourceName = Annotated[
@@ -21,19 +22,6 @@ Ref = Annotated[
 ]
 SenderCode = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-TimeType = Literal[
-    "scheduled",
-    "worked",
-    "overtime",
-    "extra_time",
-    "sick",
-    "vacation",
-    "parental_leave",
-    "child_care",
-    "leave_of_absence",
-    "training",
-    "other_absence",
 ]
 Hours = Annotated[Decimal, Field(gt=0, le=24, max_digits=5, decimal_places=2, examples=["7.50"])]
 PeriodMonth = Annotated[
