@@ -197,6 +197,15 @@ def unexpected_problem(exc: BaseException) -> tuple[int, str, str, str, dict[str
             "A value is outside what Puls can store (too large, too long or malformed)",
             {},
         )
+    if _is_write_conflict(exc):
+        return (
+            503,
+            "write_conflict",
+            "Concurrent write conflict",
+            "A concurrent request wrote the same rows and the database chose this one to "
+            "give way; nothing of it was stored. Retry the request",
+            {"Retry-After": "1"},
+        )
     if _is_database_unavailable(exc):
         return (
             503,
@@ -227,6 +236,19 @@ def _is_rejected_value(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return isinstance(exc, DBAPIError) and "invalid input for query argument" in str(exc)
+
+
+def _is_write_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back whole, so a retry
+    is safe and will most likely succeed."""
+    import asyncpg
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, asyncpg.TransactionRollbackError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:

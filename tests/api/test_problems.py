@@ -250,3 +250,15 @@ async def test_422_a_date_that_is_not_yyyy_mm_dd(client: httpx.AsyncClient) -> N
         response = await client.get("/v1/time-records", params={"to": bad})
         assert response.status_code == 422, bad
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_deadlock_is_a_retryable_503_not_a_500() -> None:
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    from services.api.problems import unexpected_problem
+
+    error = DBAPIError("INSERT …", {}, Exception("deadlock detected"))
+    error.__cause__ = asyncpg.DeadlockDetectedError("deadlock detected")
+    status, code, _title, _detail, headers = unexpected_problem(error)
+    assert (status, code, headers) == (503, "write_conflict", {"Retry-After": "1"})

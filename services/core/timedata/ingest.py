@@ -349,6 +349,9 @@ def _upsert_sql(kind: FeedKind) -> str:
     ), up AS (
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
         SELECT source, external_id, {cols} FROM {_stage_name(kind, "up")}
+        -- One lock order for every writer, so concurrent batches with the same keys queue
+        -- behind each other instead of deadlocking.
+        ORDER BY source, external_id
         ON CONFLICT (source, external_id) DO UPDATE SET {assign},
             updated_at = now(), deleted_at = NULL
         WHERE ({current}, t.deleted_at IS NULL) IS DISTINCT FROM ({incoming}, true)
@@ -360,7 +363,7 @@ def _upsert_sql(kind: FeedKind) -> str:
         FROM old o JOIN up USING (source, external_id)
     ), cells AS ({kind.cells_sql}), mark AS (
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
-        SELECT DISTINCT org_unit_id, month FROM cells
+        SELECT DISTINCT org_unit_id, month FROM cells ORDER BY org_unit_id, month
         ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
     )
     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
@@ -383,7 +386,7 @@ def _delete_sql(kind: FeedKind, scoped: bool) -> str:
         RETURNING t.org_unit_id, {dates}
     ), cells AS ({kind.cells_sql}), mark AS (
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
-        SELECT DISTINCT org_unit_id, month FROM cells
+        SELECT DISTINCT org_unit_id, month FROM cells ORDER BY org_unit_id, month
         ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
     )
     SELECT count(*) FROM touched
