@@ -7,6 +7,7 @@ table. Progress is written on a separate connection so callers can watch it."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import json
@@ -252,6 +253,36 @@ def chunks(
 # ---- running (the worker) ------------------------------------------------------------------
 
 
+@dataclass
+class _Prepared:
+    size: int  # rows read, good and bad
+    lines: list[int]  # the file line of each record handed to validation
+    bad: list[RecordError]  # lines the file itself garbled
+    prepared: ingest.Prepared
+
+
+def _prepare(
+    settings: Settings, kind: ingest.FeedKind, lookups: ingest.Lookups, chunk: _Chunk
+) -> _Prepared:
+    good_rows: list[Any] = []
+    good_lines: list[int] = []
+    bad: list[RecordError] = []
+    for line_number, row in zip(chunk.lines, chunk.rows, strict=True):
+        if isinstance(row, dict) and "__error__" in row:
+            bad.append(
+                RecordError(
+                    index=line_number,
+                    external_id=None,
+                    errors=[{"loc": [], "msg": row["__error__"], "code": "bad_line"}],
+                )
+            )
+        else:
+            good_rows.append(row)
+            good_lines.append(line_number)
+    prepared = ingest.prepare(settings, kind, good_rows, lookups)
+    return _Prepared(len(chunk.rows), good_lines, bad, prepared)
+
+
 async def _progress(
     sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID, rows: int
 ) -> None:
@@ -293,36 +324,39 @@ async def run(
             )
         )
     kind = ingest.KINDS[record.kind]
+    lookups = await ingest.load_lookups(session, None, record.org_path, codes=None, sources=None)
+    rows = chunks(Path(record.file_path), record.file_format, kind, record.source)
+
+    def read_and_prepare() -> _Prepared | None:
+        chunk = next(rows, None)
+        return None if chunk is None else _prepare(settings, kind, lookups, chunk)
+
     outcome = ingest.Outcome()
     rows_read = 0
+    # The next chunk is read and validated in a thread while the database stores this one:
+    # Python's share and PostgreSQL's share of the work overlap instead of taking turns.
+    upcoming = asyncio.ensure_future(asyncio.to_thread(read_and_prepare))
     try:
-        for chunk in chunks(Path(record.file_path), record.file_format, kind, record.source):
-            good_rows: list[Any] = []
-            good_lines: list[int] = []
-            for line_number, row in zip(chunk.lines, chunk.rows, strict=True):
-                if isinstance(row, dict) and "__error__" in row:
-                    outcome.rejected += 1
-                    outcome.errors.append(
-                        RecordError(
-                            index=line_number,
-                            external_id=None,
-                            errors=[{"loc": [], "msg": row["__error__"], "code": "bad_line"}],
-                        )
-                    )
-                else:
-                    good_rows.append(row)
-                    good_lines.append(line_number)
-            part = await ingest.apply(
-                session, settings, kind, good_rows, principal=None, org_path=record.org_path
+        while (current := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(read_and_prepare))
+            part = await ingest.store(
+                session, settings, kind, current.prepared, scope=record.org_path
             )
             for error in part.errors:  # positions in the chunk → line numbers in the file
-                error.index = good_lines[error.index]
+                error.index = current.lines[error.index]
+            outcome.add(ingest.Outcome(rejected=len(current.bad), errors=current.bad))
             outcome.add(part)
             outcome.errors = outcome.errors[:MAX_KEPT_ERRORS]
-            rows_read += len(chunk.rows)
+            rows_read += current.size
             await _progress(sessionmaker, import_id, rows_read)
     except (ImportFileError, UnicodeDecodeError, OSError) as exc:
         return await _fail(session, record, str(exc), rows_read)
+    finally:
+        if not upcoming.done():
+            # A thread cannot be cancelled; let it finish so its outcome is not left dangling.
+            await asyncio.wait([upcoming])
+        if upcoming.done() and not upcoming.cancelled():
+            upcoming.exception()
     status = "succeeded"
     await session.execute(
         sa.update(Import)

@@ -205,6 +205,9 @@ class _Checked:
     upserts: list[tuple[int, Any]] = field(default_factory=list)
     deletes: list[tuple[int, RecordKey]] = field(default_factory=list)
     errors: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # The record position behind each prepared row and each delete key, in order.
+    row_positions: list[int] = field(default_factory=list)
+    delete_positions: list[int] = field(default_factory=list)
 
     def reject(self, index: int, loc: list[str | int], msg: str, code: str) -> None:
         self.errors.setdefault(index, []).append({"loc": loc, "msg": msg, "code": code})
@@ -265,14 +268,16 @@ async def _lookups(
     session: AsyncSession,
     principal: Principal | None,
     org_path: str | None,
-    codes: set[str],
-    sources: set[str],
+    codes: set[str] | None,
+    sources: set[str] | None,
 ) -> tuple[dict[str, int], set[str], dict[tuple[str, str, str], str]]:
     units: dict[str, int] = {}
-    if codes:
+    if codes is None or codes:
         stmt = sa.select(col(OrgUnit.code), col(OrgUnit.id)).where(
-            col(OrgUnit.code).in_(codes), col(OrgUnit.deleted_at).is_(None)
+            col(OrgUnit.deleted_at).is_(None)
         )
+        if codes is not None:
+            stmt = stmt.where(col(OrgUnit.code).in_(codes))
         scope = org_path if principal is None else principal.org_path
         if scope is not None:
             stmt = stmt.where(in_subtree(col(OrgUnit.path), scope))
@@ -283,12 +288,13 @@ async def _lookups(
         }
     professions = set((await session.execute(sa.text("SELECT code FROM professions"))).scalars())
     mappings: dict[tuple[str, str, str], str] = {}
-    if sources:
+    if sources is None or sources:
         rows = await session.execute(
             sa.text(
-                "SELECT source, kind, code, target FROM code_mappings WHERE source = ANY(:sources)"
+                "SELECT source, kind, code, target FROM code_mappings "
+                "WHERE CAST(:sources AS text[]) IS NULL OR source = ANY(:sources)"
             ),
-            {"sources": list(sources)},
+            {"sources": None if sources is None else list(sources)},
         )
         mappings = {(s, k, c): t for s, k, c, t in rows.all()}
     return units, professions, mappings
@@ -415,6 +421,41 @@ async def _foreign_keys(
     return {(s, e) for s, e in rows.all()}
 
 
+@dataclass
+class Lookups:
+    """What validation needs from the database: the org units in scope by code, the profession
+    catalogue and the sources' code mappings."""
+
+    units: dict[str, int]
+    professions: set[str]
+    mappings: dict[tuple[str, str, str], str]
+
+
+@dataclass
+class Prepared:
+    """A batch checked and turned into rows, ready to store."""
+
+    checked: _Checked
+    rows: list[tuple[Any, ...]]
+    deletes: list[tuple[str, str]]
+    records: Sequence[Any]
+    index_offset: int
+
+
+async def load_lookups(
+    session: AsyncSession,
+    principal: Principal | None,
+    org_path: str | None,
+    *,
+    codes: set[str] | None,
+    sources: set[str] | None,
+) -> Lookups:
+    """`None` loads every unit in scope and every source's mappings (a file import looks them
+    up once, not per chunk)."""
+    units, professions, mappings = await _lookups(session, principal, org_path, codes, sources)
+    return Lookups(units, professions, mappings)
+
+
 async def apply(
     session: AsyncSession,
     settings: Settings,
@@ -429,9 +470,34 @@ async def apply(
     """Validates and stores `records`. Returns the counts and each rejected record with its
     index (plus `index_offset`, e.g. the line number of a file chunk). With `atomic`, nothing is
     written when any record is bad; the caller raises."""
+    codes = {
+        r["org_unit_code"]
+        for r in records
+        if isinstance(r, dict) and _is_str(r.get("org_unit_code"))
+    }
+    sources = {r["source"] for r in records if isinstance(r, dict) and _is_str(r.get("source"))}
+    lookups = await load_lookups(session, principal, org_path, codes=codes, sources=sources)
+    prepared = prepare(settings, kind, records, lookups, index_offset=index_offset)
+    scope = principal.org_path if principal is not None else org_path
+    return await store(session, settings, kind, prepared, scope=scope, atomic=atomic)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def prepare(
+    settings: Settings,
+    kind: FeedKind,
+    records: Sequence[Any],
+    lookups: Lookups,
+    *,
+    index_offset: int = 0,
+) -> Prepared:
+    """The CPU half of a batch (validation, code mapping, pseudonyms, rows): no database, so a
+    file import can prepare the next chunk in a thread while the database stores this one."""
     checked = _Checked()
     _validate(kind, records, checked)
-    scope = principal.org_path if principal is not None else org_path
 
     first_seen: dict[tuple[str, str], int] = {}
     for position, record in sorted([*checked.upserts, *checked.deletes], key=lambda p: p[0]):
@@ -446,33 +512,13 @@ async def apply(
         else:
             first_seen[key] = position
 
-    units, professions, mappings = await _lookups(
-        session,
-        principal,
-        org_path,
-        {r.org_unit_code for _, r in checked.upserts},
-        {
-            r.source
-            for _, r in checked.upserts
-            if getattr(r, "time_code", None) or getattr(r, "profession_code", None)
-        },
-    )
-    if scope is not None and first_seen:
-        foreign = await _foreign_keys(session, kind, list(first_seen), scope)
-        for position, record in [*checked.upserts, *checked.deletes]:
-            if (record.source, record.external_id) in foreign:
-                checked.reject(
-                    position,
-                    ["external_id"],
-                    "this record belongs to an org unit outside your key's subtree",
-                    "unknown_record",
-                )
-
+    units, professions, mappings = lookups.units, lookups.professions, lookups.mappings
     needs_employee = kind is not PERSONNEL_COSTS
     pseudonym = pseudonymizer(settings) if needs_employee and checked.upserts else None
     earliest = settings.accepted_from_date
     latest = utcnow().date() + timedelta(days=settings.accepted_days_ahead)
     rows: list[tuple[Any, ...]] = []
+    row_positions: list[int] = []
     pseudonyms: dict[str, str] = {}
     for position, r in checked.upserts:
         if position in checked.errors:
@@ -540,13 +586,55 @@ async def apply(
         rows.append(
             (r.source, r.external_id, *kind.to_row(r, unit, employee, profession, time_type))
         )
+        row_positions.append(position)
+    deletes = [(r.source, r.external_id) for position, r in checked.deletes]
+    checked.row_positions = row_positions
+    checked.delete_positions = [position for position, _ in checked.deletes]
+    return Prepared(checked, rows, deletes, records, index_offset)
 
+
+async def store(
+    session: AsyncSession,
+    settings: Settings,
+    kind: FeedKind,
+    prepared: Prepared,
+    *,
+    scope: str | None,
+    atomic: bool = False,
+) -> Outcome:
+    """The database half: refuses records another subtree owns, then stages the rows with COPY
+    and applies them in one set-based upsert (and one delete) that also marks the dirty cells."""
+    checked, rows, deletes = prepared.checked, prepared.rows, prepared.deletes
+    if scope is not None and (rows or deletes):
+        keys = [(row[0], row[1]) for row in rows] + deletes
+        foreign = await _foreign_keys(session, kind, keys, scope)
+        if foreign:
+            for position, key in zip(
+                [*checked.row_positions, *checked.delete_positions], keys, strict=True
+            ):
+                if key in foreign:
+                    checked.reject(
+                        position,
+                        ["external_id"],
+                        "this record belongs to an org unit outside your key's subtree",
+                        "unknown_record",
+                    )
+    rows = [
+        row
+        for position, row in zip(checked.row_positions, rows, strict=True)
+        if position not in checked.errors
+    ]
+    deletes = [
+        key
+        for position, key in zip(checked.delete_positions, deletes, strict=True)
+        if position not in checked.errors
+    ]
     outcome = Outcome(
         rejected=len(checked.errors),
         errors=[
             RecordError(
-                index=position + index_offset,
-                external_id=_external_id(records[position]),
+                index=position + prepared.index_offset,
+                external_id=_external_id(prepared.records[position]),
                 errors=errors[:MAX_ERRORS_PER_RECORD],
             )
             for position, errors in sorted(checked.errors.items())
@@ -554,15 +642,10 @@ async def apply(
     )
     if atomic and checked.errors:
         return outcome
-    deletes = [
-        (r.source, r.external_id)
-        for position, r in checked.deletes
-        if position not in checked.errors
-    ]
     if not rows and not deletes:
         return outcome
     await _ensure_stage(session, kind)
-    params = {"floor": earliest, "today": utcnow().date()}
+    params = {"floor": settings.accepted_from_date, "today": utcnow().date()}
     if rows:
         await _copy(
             session,
