@@ -171,7 +171,7 @@ async def naive(settings: Settings, path: Path, rows: int) -> float:
     pseudonym = pseudonymizer(settings)
     async with sessionmaker() as session:
         result = await session.execute(sa.text("SELECT code, id FROM org_units"))
-        units: dict[str, int] = dict(result.tuples().all())
+        units: dict[str, int] = {row[0]: row[1] for row in result.all()}
     started = time.perf_counter()
     with path.open(encoding="utf-8") as handle:
         reader = csv.DictReader(handle)

@@ -57,6 +57,11 @@ TAGS = [
         "description": "What HR and finance systems feed: time records, "
         "employments, personnel costs; code mappings and the profession catalogue.",
     },
+    {
+        "name": "kpis",
+        "description": "The KPI catalogue, series with targets, deviations and trends, "
+        "scorecards, manual values and recalculations.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},

@@ -5,6 +5,15 @@ from services.core.auth.models import ApiKey
 from services.core.db import metadata
 from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
+from services.core.kpis.models import (
+    KpiCellTotal,
+    KpiFact,
+    KpiTarget,
+    KpiTargetState,
+    ManualKpi,
+    ManualValue,
+    Recalculation,
+)
 from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
 from services.core.timedata.models import (
@@ -33,10 +42,17 @@ __all__ = [
     "Event",
     "IdempotencyRecord",
     "Import",
+    "KpiCellTotal",
+    "KpiFact",
+    "KpiTarget",
+    "KpiTargetState",
+    "ManualKpi",
+    "ManualValue",
     "OrgUnit",
     "Person",
     "PersonnelCost",
     "Profession",
+    "Recalculation",
     "TimeRecord",
     "WebhookAttempt",
     "WebhookDelivery",

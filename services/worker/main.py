@@ -19,6 +19,7 @@ from services.core.logging import configure_logging
 from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
+from services.worker.tasks import kpis as kpi_tasks
 from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
 
@@ -93,6 +94,8 @@ FUNCTIONS: list[Function] = [
     _instrumented(timedata.sweep_imports, timeout=60),
     _instrumented(webhook_tasks.deliver_webhooks, timeout=120, max_tries=1),
     _instrumented(webhook_tasks.purge_webhook_log, timeout=600),
+    _instrumented(kpi_tasks.recalculate, timeout=3600, max_tries=3),
+    _instrumented(kpi_tasks.run_recalculation, timeout=3600, max_tries=1),
 ]
 
 CRON_JOBS = [
@@ -109,6 +112,7 @@ CRON_JOBS = [
         unique=True,
     ),
     cron(webhook_tasks.purge_webhook_log_cron, minute={23}, second={0}, timeout=600, unique=True),
+    cron(kpi_tasks.sweep_kpis_cron, second={40}, run_at_startup=True, timeout=60, unique=True),
 ]
 
 

@@ -35,7 +35,7 @@ class Temporal(StrEnum):
     mean = "mean"  # the mean over the period's months (of a stock)
 
 
-TIME_DIMENSIONS = ("profession", "staff_kind")
+TIME_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
 PERSON_DIMENSIONS = ("profession", "gender", "age_band")
 COST_DIMENSIONS = ("profession",)
 

@@ -1,0 +1,338 @@
+"""KPIs: the catalogue, series and scorecards (JSON or CSV), targets, manual values and
+recalculation requests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.api.deps import (
+    Admin,
+    IfMatch,
+    KpisWriter,
+    PageDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    UpdatedSince,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.http import etag
+from services.core.kpis import service as kpis_service
+from services.core.kpis.schemas import (
+    KpiRead,
+    ManualKpiCreate,
+    ManualValueIn,
+    ManualValueRead,
+    Point,
+    RecalculationCreate,
+    RecalculationRead,
+    Scorecard,
+    Series,
+    SeriesSet,
+    TargetCreate,
+    TargetRead,
+    TargetUpdate,
+    as_json,
+)
+from services.core.pagination import Page, Tombstone
+from services.core.validation import Code
+
+router = api_router(prefix="", tags=["kpis"])
+
+KpiCode = Annotated[str, Query(max_length=64)]
+Label = Annotated[str, Query(max_length=16)]
+_CSV = {"text/csv": {"schema": {"type": "string"}, "example": "org_unit;period;value\n"}}
+_POINT_COLUMNS = [
+    "period",
+    "value",
+    "numerator",
+    "denominator",
+    "target",
+    "deviation",
+    "deviation_pct",
+    "status",
+    "change",
+    "change_pct",
+    "trend",
+    "suppressed",
+    "reason",
+]
+
+
+def _wants_csv(request: Request) -> bool:
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _point_cells(point: Point) -> list[Any]:
+    return [getattr(point, name) for name in _POINT_COLUMNS]
+
+
+@router.get(
+    "/kpis",
+    summary="The KPI catalogue",
+    response_model=list[KpiRead],
+    responses=error_responses(401, 403, 422),
+)
+async def list_kpis(session: SessionDep, principal: Reader) -> Any:
+    """Every KPI Puls computes (DESIGN.md's table) and every manual KPI admins have added."""
+    return await kpis_service.list_kpis(session)
+
+
+@router.post(
+    "/kpis",
+    status_code=201,
+    summary="Add a manual KPI",
+    response_model=KpiRead,
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+)
+async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principal: Admin) -> Any:
+    """A KPI whose values are entered by hand (an engagement index, a survey outcome), per
+    org unit and period, with who entered them and when. Admin only."""
+    kpi = await kpis_service.create_manual_kpi(session, principal, data)
+    return JSONResponse(
+        kpi.model_dump(mode="json"), status_code=201, headers={"Location": f"/v1/kpis/{kpi.code}"}
+    )
+
+
+@router.get(
+    "/kpis/{code}",
+    summary="One KPI",
+    response_model=KpiRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_kpi(code: Code, session: SessionDep, principal: Reader) -> Any:
+    return (await kpis_service.definition(session, code)).read()
+
+
+@router.post(
+    "/kpis/{code}/values",
+    status_code=201,
+    summary="Enter a manual KPI's value",
+    response_model=ManualValueRead,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
+)
+async def post_manual_value(
+    code: Code, data: ManualValueIn, session: SessionDep, principal: KpisWriter
+) -> Any:
+    """Stores the value for the org unit and period (a later post replaces it); the series
+    shows who entered it, when, and the comment."""
+    return await kpis_service.post_manual_value(session, principal, code, data)
+
+
+@router.get(
+    "/kpis/{code}/series",
+    summary="A KPI's series for an org unit",
+    response_model=Series | SeriesSet,
+    responses={**error_responses(401, 403, 404, 422), 200: {"content": _CSV}},
+)
+async def get_series(
+    code: Code,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    org_unit: Annotated[Code, Query(description="The unit; its whole subtree is pooled.")],
+    start: Annotated[str, Query(alias="from", max_length=16, examples=["2024-01"])],
+    end: Annotated[str, Query(alias="to", max_length=16, examples=["2024-12"])],
+    grain: Literal["month", "quarter", "tertial", "year", "rolling12"] = "month",
+    profession: Code | None = None,
+    staff_kind: Literal["own", "agency"] | None = None,
+    gender: Literal["female", "male", "other"] | None = None,
+    age_band: Literal["-29", "30-49", "50-"] | None = None,
+    children: Annotated[bool, Query(description="One series per child unit.")] = False,
+) -> Any:
+    """Values pool numerators and denominators up the org tree and over the months of each
+    period. Each point has its target, deviation, status, change against the year before and
+    trend, and `rule` (the target and tolerance that produced them). Values from fewer than
+    the minimum group size of employees are `null` with `suppressed: true` unless the key has
+    `admin`. `Accept: text/csv` for spreadsheets."""
+    result = await kpis_service.series(
+        session,
+        settings,
+        principal,
+        code,
+        org_unit=org_unit,
+        grain=grain,
+        start=start,
+        end=end,
+        dimensions={
+            "profession": profession,
+            "staff_kind": staff_kind,
+            "gender": gender,
+            "age_band": age_band,
+        },
+        children=children,
+    )
+    if not _wants_csv(request):
+        return result
+    all_series = result.series if isinstance(result, SeriesSet) else [result]
+    return _csv(
+        ["kpi", "org_unit", *_POINT_COLUMNS],
+        [[s.kpi, s.org_unit, *_point_cells(p)] for s in all_series for p in s.points],
+        f"{code}.csv",
+    )
+
+
+@router.get(
+    "/org-units/{code}/scorecard",
+    summary="Every KPI with a target for a unit and period",
+    response_model=Scorecard,
+    responses={**error_responses(401, 403, 404, 422), 200: {"content": _CSV}},
+)
+async def get_scorecard(
+    code: Code,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],
+) -> Any:
+    """The table an annual report prints: value, target, status and trend of each KPI."""
+    card = await kpis_service.scorecard(session, settings, principal, code, period)
+    if not _wants_csv(request):
+        return card
+    return _csv(
+        ["kpi", "name_sv", "profession", *_POINT_COLUMNS],
+        [[r.kpi, r.name_sv, r.profession, *_point_cells(r.point)] for r in card.rows],
+        f"scorecard-{code}-{period}.csv",
+    )
+
+
+def _target_response(target: TargetRead, status: int = 200) -> JSONResponse:
+    headers = {"ETag": etag(target.version)}
+    if status == 201:
+        headers["Location"] = f"/v1/kpi-targets/{target.id}"
+    return JSONResponse(target.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+@router.get(
+    "/kpi-targets",
+    summary="List targets",
+    response_model=Page[TargetRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_targets(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    kpi: KpiCode | None = None,
+) -> Any:
+    return await kpis_service.list_targets(
+        session,
+        principal,
+        kpi=kpi,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "/kpi-targets",
+    status_code=201,
+    summary="Set a target",
+    response_model=TargetRead,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
+)
+async def create_target(
+    data: TargetCreate, session: SessionDep, settings: SettingsDep, principal: KpisWriter
+) -> Any:
+    """A bound for a KPI at an org unit (and its subtree unless `include_subtree` is false),
+    optionally one profession, valid over a month range: `absolute` (≤ 3 %), `baseline` (the
+    KPI's value in a baseline period times a factor: "back to the 2015 level"; that period
+    must have data) or `count` (< 700 weeks per year, scaled to the series' grain)."""
+    return _target_response(
+        await kpis_service.create_target(session, settings, principal, data), 201
+    )
+
+
+@router.get(
+    "/kpi-targets/{target_id}",
+    summary="Get a target",
+    response_model=TargetRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_target(target_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _target_response(await kpis_service.read_target(session, principal, target_id))
+
+
+@router.patch(
+    "/kpi-targets/{target_id}",
+    summary="Change a target",
+    response_model=TargetRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_target(
+    target_id: uuid.UUID,
+    data: TargetUpdate,
+    session: SessionDep,
+    principal: KpisWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    target = await kpis_service.update_target(
+        session, principal, target_id, data, if_match=if_match
+    )
+    return _target_response(target)
+
+
+@router.delete(
+    "/kpi-targets/{target_id}",
+    status_code=204,
+    summary="Remove a target",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_target(
+    target_id: uuid.UUID, session: SessionDep, principal: KpisWriter, if_match: IfMatch = None
+) -> Response:
+    await kpis_service.delete_target(session, principal, target_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/recalculations",
+    status_code=202,
+    summary="Recalculate KPIs",
+    response_model=RecalculationRead,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+)
+async def create_recalculation(
+    data: RecalculationCreate, session: SessionDep, principal: Admin
+) -> Any:
+    """Recomputes every KPI fact in a scope (everything, an org subtree, a month range) in the
+    worker. Answers 202 with the status resource in `Location`. Admin only."""
+    record = await kpis_service.request_recalculation(session, principal, data)
+    return JSONResponse(
+        as_json(record), status_code=202, headers={"Location": f"/v1/recalculations/{record.id}"}
+    )
+
+
+@router.get(
+    "/recalculations/{recalculation_id}",
+    summary="A recalculation's status",
+    response_model=RecalculationRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_recalculation(
+    recalculation_id: uuid.UUID, session: SessionDep, principal: Admin
+) -> Any:
+    return as_json(await kpis_service.read_recalculation(session, principal, recalculation_id))

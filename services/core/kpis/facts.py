@@ -1,0 +1,335 @@
+"""Leaf facts: the set-based SQL that recomputes every computed KPI's numerator and
+denominator for a set of claimed (org unit, month) cells.
+
+A recalculation claims dirty cells with `FOR UPDATE SKIP LOCKED` and deletes their marks in
+the same transaction, so two workers never compute the same cell and a crash leaves the marks
+in place. It then replaces the cells' facts in one statement per source (time records,
+employments, personnel costs). Other domains add their own sources or hooks (`FACT_SOURCES`,
+`CELL_HOOKS`), which run in the same transaction for the same cells."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.orgs.repository import subtree_upper_bound
+from services.core.timedata.models import ABSENCE_TYPES
+
+CLAIMED = "kpi_claimed"
+
+_ABSENCES = ", ".join(f"'{t}'" for t in ABSENCE_TYPES)
+
+_CLAIM = f"""
+WITH picked AS (
+    SELECT org_unit_id, month FROM kpi_dirty_cells
+    ORDER BY marked_at, org_unit_id, month
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM kpi_dirty_cells d USING picked p
+    WHERE d.org_unit_id = p.org_unit_id AND d.month = p.month
+    RETURNING d.org_unit_id, d.month
+)
+INSERT INTO {CLAIMED} (org_unit_id, month) SELECT org_unit_id, month FROM gone
+"""
+
+# Every own sick day of the employees who have one in a claimed cell, numbered within its spell:
+# a spell continues while the next sick day is at most 5 calendar days after the previous one,
+# and a spell that began before the claimed month counts from its real first day.
+_SICK_DAYS = f"""
+INSERT INTO kpi_sick_days (employee, work_date, spell, day_no)
+WITH affected AS (
+    SELECT DISTINCT t.employee
+    FROM {CLAIMED} c
+    JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+    WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+), days AS (
+    SELECT t.employee, t.work_date
+    FROM time_records t JOIN affected a USING (employee)
+    WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+    GROUP BY t.employee, t.work_date
+), starts AS (
+    SELECT employee, work_date,
+           CASE WHEN work_date - lag(work_date) OVER w <= 5 THEN 0 ELSE 1 END AS new_spell
+    FROM days WINDOW w AS (PARTITION BY employee ORDER BY work_date)
+), spells AS (
+    SELECT employee, work_date,
+           sum(new_spell) OVER (PARTITION BY employee ORDER BY work_date) AS spell
+    FROM starts
+)
+SELECT employee, work_date, spell,
+       work_date - min(work_date) OVER (PARTITION BY employee, spell) + 1
+FROM spells
+"""
+
+_AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
+     WHEN extract(year FROM {month})::int - {birth} <= 29 THEN '-29'
+     WHEN extract(year FROM {month})::int - {birth} <= 49 THEN '30-49'
+     ELSE '50-' END"""
+
+_INSERT = (
+    "INSERT INTO kpi_facts (org_unit_id, month, kpi, profession, staff_kind, gender, age_band, "
+    "numerator, denominator, employees)"
+)
+
+_TIME_FACTS = f"""
+{_INSERT}
+WITH records AS (
+    SELECT t.org_unit_id, c.month, t.employee, t.profession, t.staff_kind, t.time_type,
+           t.work_date, t.hours
+    FROM {CLAIMED} c
+    JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+    WHERE t.deleted_at IS NULL
+), people AS (
+    -- Gender and birth year where the employee's employments carry them (the latest one).
+    SELECT DISTINCT ON (e.employee) e.employee, e.gender, e.birth_year
+    FROM employments e
+    WHERE e.deleted_at IS NULL AND e.employee IN (SELECT employee FROM records)
+    ORDER BY e.employee, e.start_date DESC
+), classified AS (
+    SELECT r.*, coalesce(p.gender, '') AS gender,
+           {_AGE_BAND.format(birth="p.birth_year", month="r.month")} AS age_band,
+           s.day_no
+    FROM records r
+    LEFT JOIN people p USING (employee)
+    LEFT JOIN kpi_sick_days s
+      ON r.time_type = 'sick' AND r.staff_kind = 'own'
+     AND s.employee = r.employee AND s.work_date = r.work_date
+), own AS (
+    SELECT org_unit_id, month, profession, gender, age_band,
+           count(DISTINCT employee) AS employees,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'scheduled'), 0) AS scheduled,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'sick'), 0) AS sick,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'sick' AND day_no <= 14), 0) AS short,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'sick' AND day_no >= 15), 0) AS long,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'sick' AND day_no >= 60), 0) AS d60,
+           coalesce(sum(hours) FILTER (WHERE time_type IN ({_ABSENCES})), 0) AS absent,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'overtime'), 0) AS overtime,
+           coalesce(sum(hours) FILTER (WHERE time_type = 'extra_time'), 0) AS extra
+    FROM classified WHERE staff_kind = 'own'
+    GROUP BY org_unit_id, month, profession, gender, age_band
+), worked AS (
+    SELECT org_unit_id, month, profession,
+           count(DISTINCT employee) AS employees,
+           coalesce(sum(hours) FILTER (WHERE staff_kind = 'agency'), 0) AS agency,
+           sum(hours) AS total,
+           coalesce(sum(hours) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
+               AS agency_doctor
+    FROM classified WHERE time_type = 'worked'
+    GROUP BY org_unit_id, month, profession
+)
+SELECT o.org_unit_id, o.month, k.kpi, o.profession, 'own', o.gender, o.age_band, k.n, k.d,
+       o.employees
+FROM own o CROSS JOIN LATERAL (VALUES
+    ('sick_leave_pct', o.sick, o.scheduled),
+    ('sick_leave_short_pct', o.short, o.scheduled),
+    ('sick_leave_long_pct', o.long, o.scheduled),
+    ('sick_leave_60plus_share_pct', o.d60, o.sick),
+    ('presence_pct', o.scheduled - o.absent, o.scheduled),
+    ('overtime_hours', o.overtime, NULL),
+    ('extra_time_hours', o.extra, NULL)
+) AS k(kpi, n, d)
+WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+UNION ALL
+SELECT w.org_unit_id, w.month, k.kpi, w.profession, '', '', '', k.n, k.d, w.employees
+FROM worked w CROSS JOIN LATERAL (VALUES
+    ('agency_hours_share_pct', w.agency, w.total),
+    ('agency_doctor_weeks', w.agency_doctor, NULL)
+) AS k(kpi, n, d)
+WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+"""
+
+_EMPLOYMENT_FACTS = f"""
+{_INSERT}
+WITH spans AS (
+    SELECT c.org_unit_id, c.month, (c.month + interval '1 month - 1 day')::date AS last_day,
+           e.employee, e.profession, e.contract, e.fte, e.is_manager, e.end_date, e.end_reason,
+           coalesce(e.gender, '') AS gender,
+           {_AGE_BAND.format(birth="e.birth_year", month="c.month")} AS age_band
+    FROM {CLAIMED} c
+    JOIN employments e ON e.org_unit_id = c.org_unit_id AND e.deleted_at IS NULL
+     AND e.start_date <= (c.month + interval '1 month - 1 day')::date
+     AND (e.end_date IS NULL OR e.end_date >= c.month)
+), flagged AS (
+    SELECT *, end_date IS NULL OR end_date >= last_day AS active FROM spans
+), agg AS (
+    SELECT org_unit_id, month, profession, gender, age_band,
+           count(DISTINCT employee) FILTER (WHERE active) AS headcount,
+           coalesce(sum(fte) FILTER (WHERE active), 0) AS fte,
+           count(DISTINCT employee) FILTER (WHERE active AND contract = 'permanent') AS permanent,
+           count(DISTINCT employee) FILTER (WHERE active AND contract = 'fixed_term') AS fixed,
+           count(DISTINCT employee)
+               FILTER (WHERE active AND contract IN ('permanent', 'fixed_term')) AS monthly,
+           count(DISTINCT employee)
+               FILTER (WHERE active AND contract IN ('permanent', 'fixed_term') AND fte >= 1)
+               AS full_time,
+           count(DISTINCT employee) FILTER (WHERE active AND is_manager) AS managers,
+           count(*) FILTER (
+               WHERE contract = 'permanent' AND end_date BETWEEN month AND last_day
+                 AND coalesce(end_reason, '') <> 'internal_transfer'
+           ) AS ended
+    FROM flagged
+    GROUP BY org_unit_id, month, profession, gender, age_band
+)
+SELECT a.org_unit_id, a.month, k.kpi, a.profession, '', a.gender, a.age_band, k.n, k.d,
+       a.headcount
+FROM agg a CROSS JOIN LATERAL (VALUES
+    ('headcount', a.headcount::numeric, NULL::numeric),
+    ('fte', a.fte, NULL),
+    ('permanent_share_pct', a.permanent, (a.permanent + a.fixed)::numeric),
+    ('full_time_share_pct', a.full_time, a.monthly),
+    ('employees_per_manager', a.headcount, a.managers),
+    ('turnover_pct', a.ended, a.permanent)
+) AS k(kpi, n, d)
+WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+"""
+
+_COST_FACTS = f"""
+{_INSERT}
+WITH agg AS (
+    SELECT p.org_unit_id, c.month, p.profession,
+           coalesce(sum(p.amount_sek) FILTER (WHERE p.category = 'agency'), 0) AS agency,
+           sum(p.amount_sek) AS total
+    FROM {CLAIMED} c
+    JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
+    WHERE p.deleted_at IS NULL
+    GROUP BY p.org_unit_id, c.month, p.profession
+)
+SELECT a.org_unit_id, a.month, k.kpi, a.profession, '', '', '', k.n, k.d, NULL
+FROM agg a CROSS JOIN LATERAL (VALUES
+    ('agency_cost_sek', a.agency, NULL::numeric),
+    ('agency_cost_share_pct', a.agency, a.total),
+    ('personnel_cost_sek', a.total, NULL)
+) AS k(kpi, n, d)
+WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+"""
+
+# A changed sick day can renumber the rest of its spell in later months (and other units):
+# those cells are marked dirty for the next round. Only forward, so marking ends.
+_FORWARD_SPELLS = f"""
+INSERT INTO kpi_dirty_cells (org_unit_id, month)
+WITH claimed_spells AS (
+    SELECT s.employee, s.spell, max(date_trunc('month', s.work_date)::date) AS last_claimed
+    FROM kpi_sick_days s
+    JOIN time_records t ON t.employee = s.employee AND t.work_date = s.work_date
+     AND t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+    JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
+     AND c.month = date_trunc('month', t.work_date)::date
+    GROUP BY s.employee, s.spell
+)
+SELECT DISTINCT t.org_unit_id, date_trunc('month', t.work_date)::date
+FROM kpi_sick_days s
+JOIN claimed_spells cs ON cs.employee = s.employee AND cs.spell = s.spell
+JOIN time_records t ON t.employee = s.employee AND t.work_date = s.work_date
+ AND t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+WHERE date_trunc('month', s.work_date)::date > cs.last_claimed
+ORDER BY 1, 2
+ON CONFLICT (org_unit_id, month) DO NOTHING
+"""
+
+FACT_SOURCES: list[str] = [_TIME_FACTS, _EMPLOYMENT_FACTS, _COST_FACTS]
+
+Cells = list[tuple[int, Any]]
+CellHook = Callable[[AsyncSession, Cells], Awaitable[None]]
+# Other domains (compliance) register work that must run for the same claimed cells, in the
+# same transaction, after the facts are written.
+CELL_HOOKS: list[CellHook] = []
+
+
+async def _prepare(session: AsyncSession) -> None:
+    await session.execute(
+        sa.text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {CLAIMED} "
+            "(org_unit_id bigint, month date, PRIMARY KEY (org_unit_id, month)) ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS kpi_sick_days "
+            "(employee text, work_date date, spell bigint, day_no int) ON COMMIT DROP"
+        )
+    )
+    await session.execute(sa.text(f"TRUNCATE {CLAIMED}, kpi_sick_days"))
+
+
+async def claim(session: AsyncSession, limit: int) -> Cells:
+    """Takes up to `limit` dirty cells for this transaction (others skip them)."""
+    await _prepare(session)
+    await session.execute(sa.text(_CLAIM), {"limit": limit})
+    rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
+    return [(int(u), m) for u, m in rows.all()]
+
+
+async def recompute_claimed(session: AsyncSession) -> None:
+    """Replaces the facts of the claimed cells, then runs the registered hooks."""
+    await session.execute(
+        sa.text(
+            f"DELETE FROM kpi_facts f USING {CLAIMED} c "
+            "WHERE f.org_unit_id = c.org_unit_id AND f.month = c.month"
+        )
+    )
+    await session.execute(sa.text("ANALYZE kpi_claimed"))
+    await session.execute(sa.text(_SICK_DAYS))
+    for statement in FACT_SOURCES:
+        await session.execute(sa.text(statement))
+    await session.execute(sa.text(_FORWARD_SPELLS))
+    await session.execute(
+        sa.text(
+            f"DELETE FROM kpi_cell_totals t USING {CLAIMED} c "
+            "WHERE t.org_unit_id = c.org_unit_id AND t.month = c.month"
+        )
+    )
+    await session.execute(
+        sa.text(
+            "INSERT INTO kpi_cell_totals (org_unit_id, month, kpi, numerator, denominator, "
+            "employees) SELECT f.org_unit_id, f.month, f.kpi, sum(f.numerator), "
+            "sum(f.denominator), sum(f.employees) "
+            f"FROM kpi_facts f JOIN {CLAIMED} c USING (org_unit_id, month) "
+            "GROUP BY f.org_unit_id, f.month, f.kpi"
+        )
+    )
+    if CELL_HOOKS:
+        rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
+        cells = [(int(u), m) for u, m in rows.all()]
+        for hook in CELL_HOOKS:
+            await hook(session, cells)
+
+
+async def mark_scope(
+    session: AsyncSession, *, org_path: str | None, from_month: Any, to_month: Any
+) -> int:
+    """Marks every cell with data in the scope dirty (an admin's full or partial recompute)."""
+    scope = "" if org_path is None else "AND o.path >= :lo AND o.path < :hi"
+    bounds = {} if org_path is None else {"lo": org_path, "hi": subtree_upper_bound(org_path)}
+    result = await session.execute(
+        sa.text(
+            f"""
+            INSERT INTO kpi_dirty_cells (org_unit_id, month)
+            SELECT DISTINCT x.org_unit_id, x.month FROM (
+                SELECT org_unit_id, date_trunc('month', work_date)::date AS month
+                FROM time_records WHERE deleted_at IS NULL
+                UNION
+                SELECT org_unit_id, period FROM personnel_costs WHERE deleted_at IS NULL
+                UNION
+                SELECT e.org_unit_id, m::date FROM employments e, generate_series(
+                    date_trunc('month', e.start_date),
+                    date_trunc('month', least(coalesce(e.end_date, current_date), current_date)),
+                    interval '1 month') AS m
+                WHERE e.deleted_at IS NULL
+                UNION
+                SELECT org_unit_id, month FROM kpi_facts
+            ) x JOIN org_units o ON o.id = x.org_unit_id
+            WHERE (CAST(:from_month AS date) IS NULL OR x.month >= :from_month)
+              AND (CAST(:to_month AS date) IS NULL OR x.month <= :to_month) {scope}
+            ORDER BY 1, 2
+            ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+            """
+        ),
+        {"from_month": from_month, "to_month": to_month, **bounds},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

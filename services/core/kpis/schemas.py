@@ -1,0 +1,422 @@
+"""The KPI contract: catalogue entries, series points, targets, manual values, recalculations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.core.validation import Code, Name, Text
+
+UnitName = Literal["percent", "hours", "weeks", "sek", "count", "ratio"]
+Better = Literal["lower", "higher", "none"]
+GrainName = Literal["month", "quarter", "tertial", "year", "rolling12"]
+Number = Annotated[Decimal, Field(max_digits=20, decimal_places=6)]
+
+
+class KpiRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "sick_leave_pct",
+                    "kind": "computed",
+                    "name_en": "Sick leave",
+                    "name_sv": "Sjukfrånvaro",
+                    "unit": "percent",
+                    "better": "lower",
+                    "formula": "100 × own sick hours / own scheduled hours",
+                    "dimensions": ["profession", "staff_kind", "gender", "age_band"],
+                    "grains": ["month", "quarter", "tertial", "year", "rolling12"],
+                    "person_based": True,
+                }
+            ]
+        }
+    )
+
+    code: str
+    kind: Literal["computed", "manual"]
+    name_en: str
+    name_sv: str
+    unit: UnitName
+    better: Better
+    formula: str
+    dimensions: list[str]
+    grains: list[GrainName]
+    person_based: bool
+
+
+class ManualKpiCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "engagement_index",
+                    "name_en": "Engagement index",
+                    "name_sv": "Hållbart medarbetarengagemang (HME)",
+                    "unit": "ratio",
+                    "better": "higher",
+                    "grains": ["year"],
+                    "description": "From the yearly staff survey.",
+                }
+            ]
+        },
+    )
+
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+    name_en: Name
+    name_sv: Name
+    unit: UnitName
+    better: Better
+    grains: Annotated[list[GrainName], Field(min_length=1, max_length=5)]
+    description: Text | None = None
+
+
+class ManualValueIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"org_unit": "SUS-AKUT", "period": "2024", "value": "78.5", "comment": "HME 2024"}
+            ]
+        },
+    )
+
+    org_unit: Code
+    period: Annotated[
+        str, Field(max_length=16, description="A period label, e.g. 2024-03 or 2024.")
+    ]
+    value: Number
+    comment: Text | None = None
+
+
+class ManualValueRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kpi": "engagement_index",
+                    "org_unit": "SUS-AKUT",
+                    "period": "2024",
+                    "value": "78.5",
+                    "comment": "HME 2024",
+                    "entered_by": "key:Survey import",
+                    "entered_at": "2026-11-25T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    kpi: str
+    org_unit: str
+    period: str
+    value: Decimal
+    comment: str | None
+    entered_by: str
+    entered_at: datetime
+
+
+class Rule(BaseModel):
+    target_id: str | None = None
+    target_version: int | None = None
+    tolerance_pct: Decimal = Decimal(1)
+
+
+class Point(BaseModel):
+    period: str
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    target: float | None
+    deviation: float | None
+    deviation_pct: float | None
+    status: Literal["met", "not_met", "no_target"]
+    change: float | None
+    change_pct: float | None
+    trend: Literal["positive", "neutral", "negative"] | None
+    suppressed: bool
+    reason: str | None = Field(
+        default=None, description="Why `value` is null: no_data, zero_denominator or suppressed."
+    )
+    computed_at: datetime | None
+    rule: Rule
+    entered_by: str | None = None
+    entered_at: datetime | None = None
+    comment: str | None = None
+
+
+_POINT_EXAMPLE: dict[str, Any] = {
+    "period": "2018",
+    "value": 134100000.0,
+    "numerator": 134100000.0,
+    "denominator": None,
+    "target": 127900000.0,
+    "deviation": 6200000.0,
+    "deviation_pct": 4.85,
+    "status": "not_met",
+    "change": -55800000.0,
+    "change_pct": -29.38,
+    "trend": "positive",
+    "suppressed": False,
+    "reason": None,
+    "computed_at": "2026-11-25T08:00:00Z",
+    "rule": {"target_id": "0b7f…", "target_version": 1, "tolerance_pct": "1"},
+}
+
+
+class Series(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kpi": "agency_cost_sek",
+                    "org_unit": "HELAR",
+                    "org_unit_name": "Hälso- och sjukvård",
+                    "grain": "year",
+                    "filters": {},
+                    "unit": "sek",
+                    "points": [_POINT_EXAMPLE],
+                }
+            ]
+        }
+    )
+
+    kpi: str
+    org_unit: str
+    org_unit_name: str
+    grain: GrainName
+    filters: dict[str, str]
+    unit: UnitName
+    points: list[Point]
+
+
+class SeriesSet(BaseModel):
+    """One series for the unit itself (`org_unit` rows of its own) and one per child unit."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kpi": "sick_leave_pct",
+                    "grain": "month",
+                    "series": [
+                        {
+                            "kpi": "sick_leave_pct",
+                            "org_unit": "SUS-AKUT",
+                            "org_unit_name": "Akutmottagningen",
+                            "grain": "month",
+                            "filters": {},
+                            "unit": "percent",
+                            "points": [{**_POINT_EXAMPLE, "period": "2024-03"}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    kpi: str
+    grain: GrainName
+    series: list[Series]
+
+
+class ScorecardRow(BaseModel):
+    kpi: str
+    name_en: str
+    name_sv: str
+    unit: UnitName
+    profession: str | None
+    point: Point
+
+
+class Scorecard(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "org_unit": "HELAR",
+                    "period": "2018",
+                    "rows": [
+                        {
+                            "kpi": "agency_cost_sek",
+                            "name_en": "Agency staff cost",
+                            "name_sv": "Kostnad för inhyrd personal",
+                            "unit": "sek",
+                            "profession": None,
+                            "point": _POINT_EXAMPLE,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    org_unit: str
+    period: str
+    rows: list[ScorecardRow]
+
+
+class TargetBase(BaseModel):
+    comparator: Literal["lte", "gte"]
+    bound: Literal["absolute", "baseline", "count"] = Field(
+        description="absolute: `value`; baseline: the KPI's value in `baseline_period` × "
+        "`factor`; count: `value` per `per_grain` period (scaled to the series' grain)."
+    )
+    value: Number | None = None
+    per_grain: GrainName | None = None
+    baseline_period: Annotated[str, Field(max_length=16)] | None = None
+    factor: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=6)] | None = None
+    valid_from: Annotated[str, Field(description="First month, YYYY-MM.", max_length=7)]
+    valid_to: Annotated[str, Field(description="Last month, YYYY-MM.", max_length=7)] | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _bound_fields(self) -> Self:
+        if self.bound in ("absolute", "count") and self.value is None:
+            raise ValueError(f"a {self.bound} target needs `value`")
+        if self.bound == "count" and self.per_grain is None:
+            raise ValueError("a count target needs `per_grain` (e.g. year for 700 weeks a year)")
+        if self.bound == "baseline" and self.baseline_period is None:
+            raise ValueError("a baseline target needs `baseline_period`")
+        if self.bound != "baseline" and (self.baseline_period or self.factor):
+            raise ValueError("`baseline_period` and `factor` belong to a baseline target")
+        return self
+
+
+class TargetCreate(TargetBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kpi": "agency_cost_sek",
+                    "org_unit": "HELAR",
+                    "include_subtree": True,
+                    "comparator": "lte",
+                    "bound": "baseline",
+                    "baseline_period": "2015",
+                    "factor": "1.0",
+                    "valid_from": "2016-01",
+                    "valid_to": "2018-12",
+                    "description": "Agency costs back to the 2015 level",
+                }
+            ]
+        },
+    )
+
+    kpi: Annotated[str, Field(max_length=64)]
+    org_unit: Code
+    include_subtree: bool = True
+    profession: Code | None = None
+
+
+class TargetUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"value": "3.5", "description": "Lowered for 2025"}]},
+    )
+
+    comparator: Literal["lte", "gte"] | None = None
+    value: Number | None = None
+    factor: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=6)] | None = None
+    valid_to: Annotated[str, Field(max_length=7)] | None = None
+    description: Text | None = None
+
+
+class TargetRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7f3c1e-6d0a-4a51-9a43-0d2b7c1f2e11",
+                    "kpi": "sick_leave_pct",
+                    "org_unit": "RS",
+                    "include_subtree": True,
+                    "profession": None,
+                    "comparator": "lte",
+                    "bound": "absolute",
+                    "value": "3.0",
+                    "per_grain": None,
+                    "baseline_period": None,
+                    "factor": None,
+                    "valid_from": "2024-01",
+                    "valid_to": None,
+                    "description": "Sick leave at most 3 %",
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: str
+    kpi: str
+    org_unit: str
+    include_subtree: bool
+    profession: str | None
+    comparator: str
+    bound: str
+    value: Decimal | None
+    per_grain: str | None
+    baseline_period: str | None
+    factor: Decimal | None
+    valid_from: str
+    valid_to: str | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class RecalculationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"org_unit": "SUS", "from": "2024-01", "to": "2024-06"}]},
+    )
+
+    org_unit: Code | None = None
+    from_: Annotated[str | None, Field(alias="from", max_length=16)] = None
+    to: Annotated[str | None, Field(max_length=16)] = None
+
+
+class RecalculationRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5d1e…",
+                    "status": "succeeded",
+                    "org_unit": "SUS",
+                    "from": "2024-01",
+                    "to": "2024-06",
+                    "cells": 120,
+                    "error": None,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "finished_at": "2026-11-25T08:00:02Z",
+                }
+            ]
+        },
+        populate_by_name=True,
+    )
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    org_unit: str | None
+    from_: str | None = Field(alias="from")
+    to: str | None
+    cells: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def month_of(label: str) -> date:
+    return date(int(label[:4]), int(label[5:7]), 1)
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,341 @@
+"""The KPI API around the figures: catalogue, manual KPIs, targets and their events,
+recalculation requests, CSV, scorecards, scoping and every class of bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.kpis.catalogue import CATALOGUE
+from services.worker.tasks import kpis as kpi_tasks
+from tests.conftest import make_client
+from tests.factories import create_key, seed_tree
+from tests.kpi_helpers import feed, recalculate, series, shifts
+
+MARCH = [date(2024, 3, d) for d in range(1, 11)]
+TOTALS = (
+    "SELECT org_unit_id, month, kpi, numerator, denominator FROM kpi_cell_totals ORDER BY 1, 2, 3"
+)
+TOTALS = (
+    "SELECT org_unit_id, month, kpi, numerator, denominator FROM kpi_cell_totals ORDER BY 1, 2, 3"
+)
+
+
+async def _sick_unit(client: httpx.AsyncClient, unit: str, sick_days: int, month: int = 3) -> None:
+    dates = [date(2024, month, d) for d in range(1, 11)]
+    records = []
+    for n in range(5):
+        records += shifts(unit, f"E{unit}{n}", dates, "scheduled", "8", unit=unit)
+    records += shifts(unit, f"E{unit}0", dates[:sick_days], "sick", "8", unit=unit)
+    await feed(client, "time-records", records)
+
+
+async def test_catalogue_lists_every_kpi_of_the_design(client: httpx.AsyncClient) -> None:
+    listed = (await client.get("/v1/kpis")).json()
+    assert {k["code"] for k in listed} == set(CATALOGUE)
+    sick = (await client.get("/v1/kpis/sick_leave_pct")).json()
+    assert sick["name_sv"] == "Sjukfrånvaro" and sick["unit"] == "percent"
+    assert sick["better"] == "lower" and "profession" in sick["dimensions"]
+    missing = await client.get("/v1/kpis/nope")
+    assert missing.status_code == 404 and missing.json()["code"] == "kpi_not_found"
+
+
+async def test_manual_kpi_values_carry_who_entered_them(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    created = await client.post(
+        "/v1/kpis",
+        json={
+            "code": "engagement_index",
+            "name_en": "Engagement index",
+            "name_sv": "Hållbart medarbetarengagemang",
+            "unit": "ratio",
+            "better": "higher",
+            "grains": ["year"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    again = await client.post("/v1/kpis", json={**created.json(), "kind": None} | {})
+    assert again.status_code == 422  # kind is read-only, unknown on input
+    posted = await client.post(
+        "/v1/kpis/engagement_index/values",
+        json={"org_unit": "SUS-AKUT", "period": "2024", "value": "78.5", "comment": "HME 2024"},
+    )
+    assert posted.status_code == 201, posted.text
+    await client.post(
+        "/v1/kpis/engagement_index/values",
+        json={"org_unit": "SUS-AKUT", "period": "2023", "value": "75"},
+    )
+    points = await series(client, "engagement_index", "SUS-AKUT", "2024", "2024", grain="year")
+    assert points[0]["value"] == 78.5 and points[0]["comment"] == "HME 2024"
+    assert points[0]["entered_by"] and points[0]["entered_at"]
+    assert points[0]["change"] == 3.5 and points[0]["trend"] == "positive"
+    wrong_grain = await client.get(
+        "/v1/kpis/engagement_index/series",
+        params={"org_unit": "SUS-AKUT", "from": "2024-01", "to": "2024-03", "grain": "month"},
+    )
+    assert wrong_grain.status_code == 422
+    assert wrong_grain.json()["errors"][0]["code"] == "grain_not_available"
+    computed = await client.post(
+        "/v1/kpis/sick_leave_pct/values",
+        json={"org_unit": "SUS-AKUT", "period": "2024", "value": "1"},
+    )
+    assert computed.status_code == 422
+
+
+async def test_crossing_a_target_publishes_once_each_way(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    target = await client.post(
+        "/v1/kpi-targets",
+        json={
+            "kpi": "sick_leave_pct",
+            "org_unit": "SUS",
+            "comparator": "lte",
+            "bound": "absolute",
+            "value": "5",
+            "valid_from": "2024-01",
+        },
+    )
+    assert target.status_code == 201, target.text
+    assert target.headers["etag"] == '"1"'
+    await _sick_unit(client, "SUS-AKUT", 4)  # 8 %: breached
+    await recalculate(app)
+    await _sick_unit(client, "SUS-AKUT", 4)  # resent unchanged, recomputed: no new event
+    await session.execute(
+        sa.text(
+            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+            "SELECT id, DATE '2024-03-01' FROM org_units WHERE code = 'SUS-AKUT'"
+        )
+    )
+    await session.commit()
+    await recalculate(app)
+    gone = {"source": "heroma", "deleted": True}
+    await feed(
+        client,
+        "time-records",
+        [{**gone, "external_id": f"SUS-AKUT-ESUS-AKUT0-2024030{d}-sick"} for d in (1, 2, 3)],
+    )  # 1 of 400 h... 8 of 400 = 2 %: recovered
+    await recalculate(app)
+    events = (
+        await client.get("/v1/events", params={"types": "kpi.target_breached,kpi.target_recovered"})
+    ).json()
+    kinds = [(e["type"], e["data"]["period"]) for e in events["items"]]
+    assert kinds == [("kpi.target_breached", "2024-03"), ("kpi.target_recovered", "2024-03")]
+    assert events["items"][0]["data"]["org_unit"] == "SUS"
+    assert events["items"][0]["data"]["value"].startswith("8")
+
+
+async def test_target_crud_with_etags_and_bad_bounds(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    body: dict[str, Any] = {
+        "kpi": "agency_doctor_weeks",
+        "org_unit": "PV",
+        "comparator": "lte",
+        "bound": "count",
+        "value": "700",
+        "per_grain": "year",
+        "valid_from": "2018-01",
+        "valid_to": "2018-12",
+    }
+    created = await client.post("/v1/kpi-targets", json=body)
+    assert created.status_code == 201, created.text
+    url = created.headers["location"]
+    changed = await client.patch(url, json={"value": "650"}, headers={"If-Match": '"1"'})
+    assert changed.status_code == 200 and changed.json()["value"] == "650"
+    stale = await client.patch(url, json={"value": "600"}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412
+    listed = (await client.get("/v1/kpi-targets", params={"kpi": "agency_doctor_weeks"})).json()
+    assert [t["id"] for t in listed["items"]] == [created.json()["id"]]
+    assert (await client.delete(url, headers={"If-Match": '"2"'})).status_code == 204
+    assert (await client.get(url)).status_code == 404
+    bad = [
+        ({**body, "value": None}, "value"),
+        ({**body, "per_grain": None}, "per_grain"),
+        ({**body, "valid_to": "2017-12"}, "valid_to"),
+        ({**body, "valid_from": "2018-13"}, "valid_from"),
+        ({**body, "org_unit": "NOPE"}, "org_unit"),
+        ({**body, "kpi": "nope"}, None),
+        ({**body, "bound": "baseline", "value": None, "baseline_period": "2015"}, "baseline"),
+        ({**body, "profession": "doctor"}, "profession"),
+    ]
+    for payload, hint in bad:
+        response = await client.post("/v1/kpi-targets", json=payload)
+        assert response.status_code in (404, 422), (hint, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    no_data = await client.post(
+        "/v1/kpi-targets",
+        json={
+            **body,
+            "bound": "baseline",
+            "value": None,
+            "per_grain": None,
+            "baseline_period": "2015",
+        },
+    )
+    assert no_data.status_code == 422
+    assert no_data.json()["errors"][0]["code"] == "baseline_without_data"
+
+
+async def test_series_bad_input_is_a_clear_problem(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    base = {"org_unit": "RS", "from": "2024-01", "to": "2024-03"}
+    cases = [
+        ({**base, "from": "2024-Q5"}, 422),
+        ({**base, "to": "2024-13"}, 422),
+        ({**base, "from": "2024-06", "to": "2024-01"}, 422),
+        ({**base, "from": "2000-01", "to": "2024-01"}, 422),
+        ({**base, "grain": "week"}, 422),
+        ({**base, "org_unit": "NOPE"}, 404),
+        ({**base, "staff_kind": "robot"}, 422),
+    ]
+    for params, status in cases:
+        response = await client.get("/v1/kpis/sick_leave_pct/series", params=params)
+        assert response.status_code == status, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    not_split = await client.get(
+        "/v1/kpis/agency_doctor_weeks/series", params={**base, "profession": "nurse"}
+    )
+    assert (
+        not_split.status_code == 422 and not_split.json()["errors"][0]["code"] == "not_a_dimension"
+    )
+
+
+async def test_no_data_and_zero_denominators_are_null_with_a_reason(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    # Sick hours without any scheduled hours: a rate with nothing to divide by.
+    await feed(client, "time-records", shifts("Z", "Z1", MARCH[:1], "sick", "8"))
+    await recalculate(app)
+    points = await series(client, "sick_leave_pct", "RS", "2024-02", "2024-03")
+    assert [(p["value"], p["reason"]) for p in points] == [
+        (None, "no_data"),
+        (None, "zero_denominator"),
+    ]
+
+
+async def test_csv_series_and_scorecard(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    await _sick_unit(client, "SUS-AKUT", 2)
+    await recalculate(app)
+    await client.post(
+        "/v1/kpi-targets",
+        json={
+            "kpi": "sick_leave_pct",
+            "org_unit": "RS",
+            "comparator": "lte",
+            "bound": "absolute",
+            "value": "3",
+            "valid_from": "2024-01",
+        },
+    )
+    csv_series = await client.get(
+        "/v1/kpis/sick_leave_pct/series",
+        params={"org_unit": "RS", "from": "2024-03", "to": "2024-03"},
+        headers={"Accept": "text/csv"},
+    )
+    assert csv_series.headers["content-type"].startswith("text/csv")
+    header, row = csv_series.text.strip().splitlines()
+    assert header.startswith("kpi;org_unit;period;value") and row.startswith(
+        "sick_leave_pct;RS;2024-03;4.0;"
+    )
+    card = await client.get("/v1/org-units/SUS-AKUT/scorecard", params={"period": "2024-03"})
+    assert card.status_code == 200, card.text
+    (entry,) = card.json()["rows"]
+    assert entry["kpi"] == "sick_leave_pct" and entry["point"]["status"] == "not_met"
+    csv_card = await client.get(
+        "/v1/org-units/SUS-AKUT/scorecard",
+        params={"period": "2024-03"},
+        headers={"Accept": "text/csv"},
+    )
+    assert "sick_leave_pct;Sjukfrånvaro" in csv_card.text
+
+
+async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    token = await create_key(client, ["read", "kpis:write"], org_unit="PV")
+    async with make_client(app, token) as pv:
+        hidden = await pv.get(
+            "/v1/kpis/sick_leave_pct/series",
+            params={"org_unit": "SUS", "from": "2024-01", "to": "2024-02"},
+        )
+        assert hidden.status_code == 404
+        card = await pv.get("/v1/org-units/SUS/scorecard", params={"period": "2024"})
+        assert card.status_code == 404
+        target = await client.post(
+            "/v1/kpi-targets",
+            json={
+                "kpi": "overtime_hours",
+                "org_unit": "SUS",
+                "comparator": "lte",
+                "bound": "absolute",
+                "value": "10",
+                "valid_from": "2024-01",
+            },
+        )
+        assert (await pv.get(target.headers["location"])).status_code == 404
+        assert (await pv.get("/v1/kpi-targets")).json()["items"] == []
+
+
+async def test_recalculation_request_recomputes_its_scope(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await _sick_unit(client, "SUS-AKUT", 2)
+    await recalculate(app)
+    # Facts tampered with behind Puls's back are put right by a requested recalculation.
+    await session.execute(sa.text("UPDATE kpi_cell_totals SET numerator = 0"))
+    await session.commit()
+    response = await client.post("/v1/recalculations", json={"org_unit": "SUS", "from": "2024-01"})
+    assert response.status_code == 202, response.text
+    ctx = {
+        "sessionmaker": app.state.sessionmaker,
+        "arq": app.state.arq,
+        "settings": app.state.settings,
+    }
+    await kpi_tasks.run_recalculation(ctx, response.json()["id"])
+    status = (await client.get(response.headers["location"])).json()
+    assert status["status"] == "succeeded" and status["cells"] >= 1
+    assert (await series(client, "sick_leave_pct", "RS", "2024-03", "2024-03"))[0]["value"] == 4.0
+    bad = await client.post("/v1/recalculations", json={"from": "2024-06", "to": "2024-01"})
+    assert bad.status_code == 422
+    token = await create_key(client, ["kpis:write"])
+    async with make_client(app, token) as writer:
+        assert (await writer.post("/v1/recalculations", json={})).status_code == 403
+
+
+async def test_two_workers_at_once_compute_what_one_would(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    for unit in ("SUS-AKUT", "SUS-MED", "PV-MALMO"):
+        for month in (3, 4, 5):
+            await _sick_unit(client, unit, month - 1, month)
+    ctx = {
+        "sessionmaker": app.state.sessionmaker,
+        "arq": app.state.arq,
+        "settings": app.state.settings,
+    }
+    await asyncio.gather(kpi_tasks.recalculate(ctx), kpi_tasks.recalculate(ctx))
+    concurrent = (await session.execute(sa.text(TOTALS))).all()
+    await session.commit()
+    await session.execute(
+        sa.text(
+            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+            "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
+        )
+    )
+    await session.commit()
+    await recalculate(app)
+    alone = (await session.execute(sa.text(TOTALS))).all()
+    assert concurrent == alone and len(alone) > 20
+    assert (
+        await session.execute(sa.text("SELECT count(*) FROM kpi_dirty_cells"))
+    ).scalar_one() == 0
