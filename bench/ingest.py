@@ -20,12 +20,9 @@ import asyncio
 import csv
 import io
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,9 +32,15 @@ import asyncpg
 import httpx
 import sqlalchemy as sa
 
-from bench.common import bench_database, print_table
+from bench.common import (
+    bench_database,
+    free_port,
+    peak_rss_mb,
+    print_table,
+    process,
+    wait_until_healthy,
+)
 from services.cli import demo, feed
-from services.cli.main import ROOT
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.timedata.models import TimeRecord
@@ -45,43 +48,6 @@ from services.core.timedata.pseudonym import pseudonymizer
 
 TOKEN = "puls_bench-admin"
 PSEUDONYM_KEY = "bench-pseudonym-key"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env=env)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def wait_until_healthy(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
 
 
 async def reset(database_url: str, redis_url: str) -> None:

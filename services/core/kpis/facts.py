@@ -25,7 +25,9 @@ _ABSENCES = ", ".join(f"'{t}'" for t in ABSENCE_TYPES)
 _CLAIM = f"""
 WITH picked AS (
     SELECT org_unit_id, month FROM kpi_dirty_cells
-    ORDER BY marked_at, org_unit_id, month
+    -- Oldest months first: a spell's later months are then still dirty when an earlier
+    -- round renumbers them, instead of being computed twice.
+    ORDER BY month, org_unit_id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 ), gone AS (
@@ -40,7 +42,7 @@ INSERT INTO {CLAIMED} (org_unit_id, month) SELECT org_unit_id, month FROM gone
 # a spell continues while the next sick day is at most 5 calendar days after the previous one,
 # and a spell that began before the claimed month counts from its real first day.
 _SICK_DAYS = f"""
-INSERT INTO kpi_sick_days (employee, work_date, spell, day_no)
+INSERT INTO kpi_sick_days (employee, work_date, spell, day_no, units, claimed)
 WITH affected AS (
     SELECT DISTINCT t.employee
     FROM {CLAIMED} c
@@ -48,21 +50,25 @@ WITH affected AS (
      AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
     WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
 ), days AS (
-    SELECT t.employee, t.work_date
-    FROM time_records t JOIN affected a USING (employee)
+    SELECT t.employee, t.work_date, array_agg(DISTINCT t.org_unit_id) AS units,
+           bool_or(c.org_unit_id IS NOT NULL) AS claimed
+    FROM time_records t
+    JOIN affected a USING (employee)
+    LEFT JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
+     AND c.month = date_trunc('month', t.work_date)::date
     WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
     GROUP BY t.employee, t.work_date
 ), starts AS (
-    SELECT employee, work_date,
+    SELECT employee, work_date, units, claimed,
            CASE WHEN work_date - lag(work_date) OVER w <= 5 THEN 0 ELSE 1 END AS new_spell
     FROM days WINDOW w AS (PARTITION BY employee ORDER BY work_date)
 ), spells AS (
-    SELECT employee, work_date,
+    SELECT employee, work_date, units, claimed,
            sum(new_spell) OVER (PARTITION BY employee ORDER BY work_date) AS spell
     FROM starts
 )
 SELECT employee, work_date, spell,
-       work_date - min(work_date) OVER (PARTITION BY employee, spell) + 1
+       work_date - min(work_date) OVER (PARTITION BY employee, spell) + 1, units, claimed
 FROM spells
 """
 
@@ -71,9 +77,11 @@ _AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
      WHEN extract(year FROM {month})::int - {birth} <= 49 THEN '30-49'
      ELSE '50-' END"""
 
+# Sources write into a temporary table first: the facts and the cell totals are then two
+# plain inserts from it, with no join back into the (large) facts table.
 _INSERT = (
-    "INSERT INTO kpi_facts (org_unit_id, month, kpi, profession, staff_kind, gender, age_band, "
-    "numerator, denominator, employees)"
+    "INSERT INTO kpi_new_facts (org_unit_id, month, kpi, profession, staff_kind, gender, "
+    "age_band, numerator, denominator, employees)"
 )
 
 _TIME_FACTS = f"""
@@ -211,23 +219,15 @@ WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
 
 # A changed sick day can renumber the rest of its spell in later months (and other units):
 # those cells are marked dirty for the next round. Only forward, so marking ends.
-_FORWARD_SPELLS = f"""
+_FORWARD_SPELLS = """
 INSERT INTO kpi_dirty_cells (org_unit_id, month)
-WITH claimed_spells AS (
-    SELECT s.employee, s.spell, max(date_trunc('month', s.work_date)::date) AS last_claimed
-    FROM kpi_sick_days s
-    JOIN time_records t ON t.employee = s.employee AND t.work_date = s.work_date
-     AND t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
-    JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
-     AND c.month = date_trunc('month', t.work_date)::date
-    GROUP BY s.employee, s.spell
+WITH touched AS (
+    SELECT employee, spell, date_trunc('month', max(work_date) FILTER (WHERE claimed)) AS last
+    FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(claimed)
 )
-SELECT DISTINCT t.org_unit_id, date_trunc('month', t.work_date)::date
-FROM kpi_sick_days s
-JOIN claimed_spells cs ON cs.employee = s.employee AND cs.spell = s.spell
-JOIN time_records t ON t.employee = s.employee AND t.work_date = s.work_date
- AND t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
-WHERE date_trunc('month', s.work_date)::date > cs.last_claimed
+SELECT DISTINCT unit, date_trunc('month', s.work_date)::date
+FROM kpi_sick_days s JOIN touched t USING (employee, spell), unnest(s.units) AS unit
+WHERE date_trunc('month', s.work_date) > t.last
 ORDER BY 1, 2
 ON CONFLICT (org_unit_id, month) DO NOTHING
 """
@@ -251,10 +251,17 @@ async def _prepare(session: AsyncSession) -> None:
     await session.execute(
         sa.text(
             "CREATE TEMP TABLE IF NOT EXISTS kpi_sick_days "
-            "(employee text, work_date date, spell bigint, day_no int) ON COMMIT DROP"
+            "(employee text, work_date date, spell bigint, day_no int, units bigint[], "
+            "claimed boolean) ON COMMIT DROP"
         )
     )
-    await session.execute(sa.text(f"TRUNCATE {CLAIMED}, kpi_sick_days"))
+    await session.execute(
+        sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS kpi_new_facts "
+            "(LIKE kpi_facts INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+    )
+    await session.execute(sa.text(f"TRUNCATE {CLAIMED}, kpi_sick_days, kpi_new_facts"))
 
 
 async def claim(session: AsyncSession, limit: int) -> Cells:
@@ -278,6 +285,7 @@ async def recompute_claimed(session: AsyncSession) -> None:
     for statement in FACT_SOURCES:
         await session.execute(sa.text(statement))
     await session.execute(sa.text(_FORWARD_SPELLS))
+    await session.execute(sa.text("INSERT INTO kpi_facts SELECT * FROM kpi_new_facts"))
     await session.execute(
         sa.text(
             f"DELETE FROM kpi_cell_totals t USING {CLAIMED} c "
@@ -287,10 +295,9 @@ async def recompute_claimed(session: AsyncSession) -> None:
     await session.execute(
         sa.text(
             "INSERT INTO kpi_cell_totals (org_unit_id, month, kpi, numerator, denominator, "
-            "employees) SELECT f.org_unit_id, f.month, f.kpi, sum(f.numerator), "
-            "sum(f.denominator), sum(f.employees) "
-            f"FROM kpi_facts f JOIN {CLAIMED} c USING (org_unit_id, month) "
-            "GROUP BY f.org_unit_id, f.month, f.kpi"
+            "employees, computed_at) SELECT org_unit_id, month, kpi, sum(numerator), "
+            "sum(denominator), sum(employees), max(computed_at) "
+            "FROM kpi_new_facts GROUP BY org_unit_id, month, kpi"
         )
     )
     if CELL_HOOKS:

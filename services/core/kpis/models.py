@@ -24,11 +24,10 @@ class KpiFact(SQLModel, table=True):
     Every period and every org subtree sums these; nothing else is stored pre-aggregated."""
 
     __tablename__ = "kpi_facts"
-    __table_args__ = (sa.Index("ix_kpi_facts_kpi_month", "kpi", "month"),)
 
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
-    )
+    # Derived data, rewritten wholesale: no foreign key (org units are never hard-deleted and
+    # a check per written row would cost more than the row).
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     kpi: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     profession: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
@@ -51,9 +50,7 @@ class KpiCellTotal(SQLModel, table=True):
     __tablename__ = "kpi_cell_totals"
     __table_args__ = (sa.Index("ix_kpi_cell_totals_kpi_month", "kpi", "month"),)
 
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
-    )
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     kpi: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     numerator: Decimal = Field(sa_column=sa.Column(sa.Numeric, nullable=False))
