@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(default=10_000, ge=1)
     rate_limit_per_minute: int = Field(default=6_000, ge=1)
     min_group_size: int = Field(default=5, ge=1)
+    # Working-time periods and agency-policy windows are in the region's local time.
+    local_timezone: str = "Europe/Stockholm"
     idempotency_in_flight_seconds: int = Field(default=120, ge=1)
 
     accepted_from_date: date = Field(

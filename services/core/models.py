@@ -2,6 +2,13 @@
 
 from services.core.audit.models import AuditEntry
 from services.core.auth.models import ApiKey
+from services.core.compliance.models import (
+    AgencyExemption,
+    AgencyPolicy,
+    Uncheckable,
+    Violation,
+    WorkingTimeRule,
+)
 from services.core.db import metadata
 from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
@@ -34,6 +41,8 @@ from services.core.webhooks.models import (
 )
 
 __all__ = [
+    "AgencyExemption",
+    "AgencyPolicy",
     "ApiKey",
     "AuditEntry",
     "CodeMapping",
@@ -54,10 +63,13 @@ __all__ = [
     "Profession",
     "Recalculation",
     "TimeRecord",
+    "Uncheckable",
+    "Violation",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookOutboxCursor",
     "WebhookOutboxGap",
     "WebhookSubscription",
+    "WorkingTimeRule",
     "metadata",
 ]

@@ -284,5 +284,25 @@ CATALOGUE: dict[str, KpiDefinition] = {
             numerator=Temporal.flow,
             denominator=Temporal.mean,
         ),
+        _D(
+            "rest_violations",
+            "Rest rule violations",
+            "Brott mot dygns- och veckovila",
+            Unit.count,
+            Direction.lower,
+            "daily and weekly rest periods below the working-time rules' minimum",
+            ("profession",),
+            denominator=None,
+        ),
+        _D(
+            "agency_policy_violation_hours",
+            "Agency hours against policy",
+            "Timmar inhyrd personal i strid med beslut",
+            Unit.hours,
+            Direction.lower,
+            "agency staff hours worked where a policy bans them, without an exemption",
+            ("profession",),
+            denominator=None,
+        ),
     ]
 }

@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.compliance import detection
+from services.core.config import Settings
 from services.core.orgs.repository import subtree_upper_bound
 from services.core.timedata.models import ABSENCE_TYPES
 
@@ -232,13 +234,18 @@ ORDER BY 1, 2
 ON CONFLICT (org_unit_id, month) DO NOTHING
 """
 
-FACT_SOURCES: list[str] = [_TIME_FACTS, _EMPLOYMENT_FACTS, _COST_FACTS]
-
 Cells = list[tuple[int, Any]]
-CellHook = Callable[[AsyncSession, Cells], Awaitable[None]]
-# Other domains (compliance) register work that must run for the same claimed cells, in the
-# same transaction, after the facts are written.
-CELL_HOOKS: list[CellHook] = []
+CellHook = Callable[[AsyncSession, Cells, Settings], Awaitable[Any]]
+
+
+async def _detect_violations(session: AsyncSession, cells: Cells, settings: Settings) -> None:
+    await detection.detect(session, cells, tz=settings.local_timezone)
+
+
+# Work other domains do on the same claimed cells, in the same transaction, before the facts
+# (so their own fact sources can read what they wrote).
+CELL_HOOKS: list[CellHook] = [_detect_violations]
+FACT_SOURCES: list[str] = [_TIME_FACTS, _EMPLOYMENT_FACTS, _COST_FACTS, detection.FACTS]
 
 
 async def _prepare(session: AsyncSession) -> None:
@@ -272,8 +279,8 @@ async def claim(session: AsyncSession, limit: int) -> Cells:
     return [(int(u), m) for u, m in rows.all()]
 
 
-async def recompute_claimed(session: AsyncSession) -> None:
-    """Replaces the facts of the claimed cells, then runs the registered hooks."""
+async def recompute_claimed(session: AsyncSession, settings: Settings) -> None:
+    """Runs the registered hooks on the claimed cells, then replaces their facts."""
     await session.execute(
         sa.text(
             f"DELETE FROM kpi_facts f USING {CLAIMED} c "
@@ -282,6 +289,11 @@ async def recompute_claimed(session: AsyncSession) -> None:
     )
     await session.execute(sa.text("ANALYZE kpi_claimed"))
     await session.execute(sa.text(_SICK_DAYS))
+    if CELL_HOOKS:
+        rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
+        cells = [(int(u), m) for u, m in rows.all()]
+        for hook in CELL_HOOKS:
+            await hook(session, cells, settings)
     for statement in FACT_SOURCES:
         await session.execute(sa.text(statement))
     await session.execute(sa.text(_FORWARD_SPELLS))
@@ -300,11 +312,6 @@ async def recompute_claimed(session: AsyncSession) -> None:
             "FROM kpi_new_facts GROUP BY org_unit_id, month, kpi"
         )
     )
-    if CELL_HOOKS:
-        rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
-        cells = [(int(u), m) for u, m in rows.all()]
-        for hook in CELL_HOOKS:
-            await hook(session, cells)
 
 
 async def mark_scope(

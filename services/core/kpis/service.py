@@ -795,7 +795,7 @@ async def recalculate(session: AsyncSession, settings: Settings, *, limit: int =
     cells = await facts.claim(session, limit)
     if not cells:
         return 0
-    await facts.recompute_claimed(session)
+    await facts.recompute_claimed(session, settings)
     await evaluate_targets(session, settings, cells)
     return len(cells)
 

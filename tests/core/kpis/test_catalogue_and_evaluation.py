@@ -12,6 +12,9 @@ from services.core.kpis.evaluation import Comparator, Status, Trend, assess
 def test_catalogue_holds_every_kpi_of_the_design() -> None:
     assert set(CATALOGUE) == {
         "sick_leave_pct",
+        # Found by the working-time rules and agency policies (compliance).
+        "rest_violations",
+        "agency_policy_violation_hours",
         "sick_leave_short_pct",
         "sick_leave_long_pct",
         "sick_leave_60plus_share_pct",

@@ -1,0 +1,317 @@
+"""Violation detection on the KPI engine's claimed cells, all set-based.
+
+Runs as a KPI cell hook, in the recalculation's transaction and before the facts, so the
+`rest_violations` and `agency_policy_violation_hours` KPIs read what it wrote. For each claimed
+(org unit, month) it replaces the violations dated in that cell: rest rules look at each
+affected employee's shifts a week either side (a rest period crosses month ends), overtime caps
+at the whole month or year, agency policies at the cell's agency shifts. Shifts without start
+and end times are counted as not checkable, never as fine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.events import service as events_service
+
+SHIFT_TYPES = "('worked', 'overtime', 'extra_time')"
+_IN_CELL = """(org_unit_id, date_trunc('month', work_date)::date) IN (
+    SELECT org_unit_id, month FROM kpi_claimed)"""
+
+_FORGET = f"""
+WITH gone AS (
+    DELETE FROM compliance_violations WHERE {_IN_CELL}
+    RETURNING kind, source_id, employee, work_date, org_unit_id
+)
+INSERT INTO compliance_previous SELECT * FROM gone
+"""
+
+_UNCHECKABLE = f"""
+INSERT INTO compliance_uncheckable (org_unit_id, month, records, hours)
+SELECT c.org_unit_id, c.month, count(*), sum(t.hours)
+FROM kpi_claimed c
+JOIN time_records t ON t.org_unit_id = c.org_unit_id
+ AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+WHERE t.deleted_at IS NULL AND t.start_at IS NULL AND t.time_type IN {SHIFT_TYPES}
+GROUP BY c.org_unit_id, c.month
+"""
+
+# Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
+# the employee works must overlap a stretch off work, between two shifts, of at least the
+# rule's minimum. A stretch may cross the period's edges (so a regular day, evening or night
+# rota passes); stretches are measured between real instants (a DST night is 1 h shorter or
+# longer than the clock says).
+_REST = f"""
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
+WITH rules AS (
+    SELECT r.id, r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
+           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
+           o.path AS lo, left(o.path, -1) || '0' AS hi
+    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
+    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
+), affected AS (
+    SELECT DISTINCT t.employee
+    FROM kpi_claimed c
+    JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
+      AND t.time_type IN {SHIFT_TYPES}
+), span AS (
+    SELECT min(month) - 9 AS lo, (max(month) + interval '1 month 9 days')::date AS hi
+    FROM kpi_claimed
+), shifts AS (
+    SELECT t.employee, t.org_unit_id, t.profession, t.start_at AS s, t.end_at AS e, o.path
+    FROM time_records t
+    JOIN affected USING (employee)
+    JOIN org_units o ON o.id = t.org_unit_id
+    CROSS JOIN span
+    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
+      AND t.end_at > t.start_at AND t.time_type IN {SHIFT_TYPES}
+      AND t.work_date BETWEEN span.lo AND span.hi
+), ordered AS (
+    SELECT employee, s,
+           max(e) OVER (PARTITION BY employee ORDER BY s, e
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+    FROM shifts
+), free AS (
+    SELECT employee, prev_end AS fs, s AS fe,
+           extract(epoch FROM s - prev_end) / 3600 AS hours
+    FROM ordered WHERE prev_end < s
+    UNION ALL  -- before the first and after the last shift seen: open, so never too short
+    SELECT employee, '-infinity'::timestamptz, min(s), 1e6 FROM shifts GROUP BY employee
+    UNION ALL
+    SELECT employee, max(e), 'infinity'::timestamptz, 1e6 FROM shifts GROUP BY employee
+), days AS (
+    SELECT DISTINCT sh.employee, d::date AS day
+    FROM shifts sh, generate_series(
+        ((sh.s AT TIME ZONE :tz)::date - CAST(:days AS integer))::timestamp,
+        (sh.e AT TIME ZONE :tz)::date::timestamp, interval '1 day'
+    ) AS d
+), periods AS (
+    SELECT r.*, x.employee, x.day,
+           ((x.day + make_interval(hours => r.period_start_hour))::timestamp
+               AT TIME ZONE :tz) AS p_start,
+           ((x.day + CAST(:days AS integer)
+               + make_interval(hours => r.period_start_hour))::timestamp
+               AT TIME ZONE :tz) AS p_end
+    FROM rules r JOIN days x ON x.day BETWEEN r.valid_from AND r.valid_to
+    WHERE CAST(:days AS integer) = 1 OR extract(isodow FROM x.day) = 1
+), worked AS (
+    -- Periods with work the rule applies to, and the unit of their first such shift.
+    SELECT p.id AS rule_id, p.min_rest_hours, p.employee, p.day, p.p_start, p.p_end,
+           (array_agg(sh.org_unit_id ORDER BY sh.s))[1] AS org_unit_id,
+           (array_agg(sh.profession ORDER BY sh.s))[1] AS profession
+    FROM periods p
+    JOIN shifts sh ON sh.employee = p.employee AND sh.s < p.p_end AND sh.e > p.p_start
+    WHERE (p.professions IS NULL OR sh.profession = ANY(p.professions))
+      AND (p.org_unit_id IS NULL OR (sh.path >= p.lo AND sh.path < p.hi))
+    GROUP BY p.id, p.min_rest_hours, p.employee, p.day, p.p_start, p.p_end
+), longest AS (
+    SELECT w.*, coalesce(max(f.hours), 0) AS rest
+    FROM worked w
+    LEFT JOIN free f ON f.employee = w.employee AND f.fs < w.p_end AND f.fe > w.p_start
+    GROUP BY w.rule_id, w.min_rest_hours, w.employee, w.day, w.p_start, w.p_end,
+             w.org_unit_id, w.profession
+)
+SELECT :kind, rule_id, org_unit_id, day, employee, profession,
+       round(min_rest_hours - rest, 2),
+       jsonb_build_object('longest_rest_hours', round(rest, 2),
+                          'required_rest_hours', min_rest_hours)
+FROM longest
+WHERE rest < min_rest_hours
+  AND (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
+ON CONFLICT DO NOTHING
+"""
+
+# Overtime caps: the record that takes the month's (or year's) sum past the cap carries the
+# violation, with every hour over the cap.
+_OVERTIME = """
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
+WITH rules AS (
+    SELECT r.id, r.max_hours, r.professions, r.org_unit_id,
+           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
+           o.path AS lo, left(o.path, -1) || '0' AS hi
+    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
+    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
+), affected AS (
+    SELECT DISTINCT t.employee, date_trunc(:bucket, t.work_date)::date AS bucket
+    FROM kpi_claimed c
+    JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.time_type = 'overtime'
+), hours AS (
+    SELECT r.id AS rule_id, r.max_hours, t.employee, t.org_unit_id, t.profession, t.work_date,
+           t.hours, a.bucket,
+           sum(t.hours) OVER (PARTITION BY r.id, t.employee, a.bucket
+                              ORDER BY t.work_date, t.id ROWS UNBOUNDED PRECEDING) AS running,
+           sum(t.hours) OVER (PARTITION BY r.id, t.employee, a.bucket) AS total
+    FROM affected a
+    JOIN time_records t ON t.employee = a.employee
+     AND t.work_date >= a.bucket
+     AND t.work_date < (a.bucket + make_interval(months => CAST(:months AS integer)))::date
+    JOIN org_units o ON o.id = t.org_unit_id
+    JOIN rules r ON t.work_date BETWEEN r.valid_from AND r.valid_to
+     AND (r.professions IS NULL OR t.profession = ANY(r.professions))
+     AND (r.org_unit_id IS NULL OR (o.path >= r.lo AND o.path < r.hi))
+    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.time_type = 'overtime'
+)
+SELECT :kind, rule_id, org_unit_id, work_date, employee, profession, total - max_hours,
+       jsonb_build_object('overtime_hours', total, 'cap_hours', max_hours,
+                          'period', to_char(bucket, :label))
+FROM hours
+WHERE running > max_hours AND running - hours <= max_hours
+  AND (org_unit_id, date_trunc('month', work_date)::date) IN (
+      SELECT org_unit_id, month FROM kpi_claimed)
+ON CONFLICT DO NOTHING
+"""
+
+# Agency policies: hours of agency shifts inside a banned window (or any hour, for a ban),
+# unless an exemption covers the unit and the day.
+_AGENCY = """
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
+WITH policies AS (
+    SELECT p.*, o.path AS lo, left(o.path, -1) || '0' AS hi
+    FROM agency_policies p JOIN org_units o ON o.id = p.org_unit_id
+    WHERE p.deleted_at IS NULL
+), records AS (
+    SELECT t.*, o.path
+    FROM kpi_claimed c
+    JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+    JOIN org_units o ON o.id = t.org_unit_id
+    WHERE t.staff_kind = 'agency' AND t.deleted_at IS NULL AND t.time_type = 'worked'
+), hits AS (
+    SELECT p.id AS policy_id, r.org_unit_id, r.work_date, r.employee, r.profession,
+           r.hours, r.cost_sek,
+           CASE WHEN p.banned_windows IS NULL THEN r.hours
+                WHEN r.start_at IS NULL THEN NULL
+                ELSE (
+                    SELECT coalesce(sum(extract(epoch FROM greatest(
+                        interval '0', least(r.end_at, ws.we) - greatest(r.start_at, ws.wb)))), 0)
+                        / 3600
+                    FROM jsonb_array_elements(p.banned_windows) AS w,
+                         generate_series((r.start_at AT TIME ZONE :tz)::date - 1,
+                                         (r.end_at AT TIME ZONE :tz)::date, interval '1 day') AS d,
+                         LATERAL (SELECT
+                             ((d::date + (w->>'from')::time)::timestamp AT TIME ZONE :tz) AS wb,
+                             ((d::date + CASE WHEN (w->>'to')::time <= (w->>'from')::time
+                                              THEN 1 ELSE 0 END + (w->>'to')::time)::timestamp
+                                 AT TIME ZONE :tz) AS we) AS ws
+                    WHERE extract(isodow FROM d)::int IN (
+                        SELECT jsonb_array_elements_text(w->'weekdays')::int)
+                ) END AS banned
+    FROM policies p
+    JOIN records r ON r.profession = ANY(p.professions)
+     AND r.path >= p.lo AND r.path < p.hi
+     AND r.work_date >= p.valid_from AND (p.valid_to IS NULL OR r.work_date <= p.valid_to)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM agency_exemptions x JOIN org_units xo ON xo.id = x.org_unit_id
+        WHERE x.policy_id = p.id AND x.deleted_at IS NULL
+          AND r.work_date BETWEEN x.valid_from AND x.valid_to
+          AND r.path >= xo.path AND r.path < left(xo.path, -1) || '0'
+    )
+)
+SELECT 'agency_policy', policy_id, org_unit_id, work_date, employee, profession,
+       round(sum(banned), 2),
+       round(sum(cost_sek * banned / hours), 2),
+       jsonb_build_object('shifts', count(*))
+FROM hits WHERE banned > 0
+GROUP BY policy_id, org_unit_id, work_date, employee, profession
+ON CONFLICT DO NOTHING
+"""
+
+# The two KPIs, per cell and profession, from what was just detected.
+FACTS = """
+INSERT INTO kpi_new_facts (org_unit_id, month, kpi, profession, staff_kind, gender, age_band,
+                           numerator, denominator, employees)
+SELECT org_unit_id, month, kpi, profession, '', '', '',
+       CASE WHEN kpi = 'agency_policy_violation_hours' THEN sum(hours) ELSE count(*) END,
+       NULL, count(DISTINCT employee)
+FROM (
+    SELECT v.org_unit_id, date_trunc('month', v.work_date)::date AS month, v.profession,
+           v.employee, v.hours,
+           CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy_violation_hours'
+                ELSE 'rest_violations' END AS kpi
+    FROM compliance_violations v
+    WHERE v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
+      AND (v.org_unit_id, date_trunc('month', v.work_date)::date) IN (
+          SELECT org_unit_id, month FROM kpi_claimed)
+) v
+GROUP BY org_unit_id, month, kpi, profession
+"""
+
+
+async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str) -> int:
+    """Replaces the claimed cells' violations; publishes `compliance.violation_detected` once
+    per org unit and day that has new ones. Returns how many violations the cells hold."""
+    await session.execute(
+        sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS compliance_previous (kind text, source_id uuid, "
+            "employee text, work_date date, org_unit_id bigint) ON COMMIT DROP"
+        )
+    )
+    await session.execute(sa.text("TRUNCATE compliance_previous"))
+    await session.execute(sa.text(_FORGET))
+    await session.execute(
+        sa.text(
+            "DELETE FROM compliance_uncheckable u USING kpi_claimed c "
+            "WHERE u.org_unit_id = c.org_unit_id AND u.month = c.month"
+        )
+    )
+    await session.execute(sa.text(_UNCHECKABLE))
+    for kind, days in (("daily_rest", 1), ("weekly_rest", 7)):
+        await session.execute(sa.text(_REST), {"kind": kind, "days": days, "tz": tz})
+    for kind, bucket, months, label in (
+        ("overtime_month", "month", 1, "YYYY-MM"),
+        ("overtime_year", "year", 12, "YYYY"),
+    ):
+        await session.execute(
+            sa.text(_OVERTIME),
+            {"kind": kind, "bucket": bucket, "months": months, "label": label},
+        )
+    await session.execute(sa.text(_AGENCY), {"tz": tz})
+    fresh = await session.execute(
+        sa.text(
+            f"""
+            SELECT v.org_unit_id, o.code, v.work_date, count(*), sum(v.hours),
+                   array_agg(DISTINCT v.kind ORDER BY v.kind)
+            FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id
+            WHERE {
+                _IN_CELL.replace("org_unit_id,", "v.org_unit_id,").replace(
+                    "date_trunc('month', work_date)", "date_trunc('month', v.work_date)"
+                )
+            }
+              AND NOT EXISTS (
+                SELECT 1 FROM compliance_previous p
+                WHERE p.kind = v.kind AND p.source_id = v.source_id
+                  AND p.employee = v.employee AND p.work_date = v.work_date
+                  AND p.org_unit_id = v.org_unit_id)
+            GROUP BY v.org_unit_id, o.code, v.work_date
+            ORDER BY v.org_unit_id, v.work_date
+            """
+        )
+    )
+    for unit_id, code, day, count, hours, kinds in fresh.all():
+        await events_service.publish(
+            session,
+            "compliance.violation_detected",
+            {
+                "org_unit": code,
+                "date": day.isoformat() if isinstance(day, date) else str(day),
+                "violations": int(count),
+                "hours": str(hours),
+                "kinds": list(kinds),
+            },
+            org_unit_id=int(unit_id),
+        )
+    total = await session.execute(
+        sa.text(f"SELECT count(*) FROM compliance_violations WHERE {_IN_CELL}")
+    )
+    return int(total.scalar_one())

@@ -1,0 +1,131 @@
+"""Working-time rules, agency-staff policies with exemptions, and the violations the worker
+finds in the time data."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from services.core.db import Versioned
+
+RULE_KINDS = ("daily_rest", "weekly_rest", "overtime_month", "overtime_year")
+
+
+def _uuid_pk() -> Any:
+    return Field(
+        default_factory=uuid.uuid4,
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    )
+
+
+class WorkingTimeRule(Versioned, table=True):
+    __tablename__ = "working_time_rules"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('daily_rest', 'weekly_rest', 'overtime_month', 'overtime_year')",
+            name="kind",
+        ),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # Rest rules: the least consecutive rest in each period, and the local hour periods start.
+    min_rest_hours: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(5, 2)))
+    period_start_hour: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    # Overtime caps: the most overtime hours in the calendar month or year.
+    max_hours: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(7, 2)))
+    professions: list[str] | None = Field(
+        default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Text))
+    )
+    org_unit_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"))
+    )
+    valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    enabled: bool = Field(
+        default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="true")
+    )
+
+
+class AgencyPolicy(Versioned, table=True):
+    """Agency staff of `professions` in an org subtree are banned from `valid_from`, entirely
+    or only within `banned_windows` (local weekday/time windows)."""
+
+    __tablename__ = "agency_policies"
+
+    id: uuid.UUID = _uuid_pk()
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    professions: list[str] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Text), nullable=False))
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
+    )
+    valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    # [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]; null bans every hour.
+    banned_windows: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=sa.Column(postgresql.JSONB)
+    )
+    decision_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class AgencyExemption(Versioned, table=True):
+    __tablename__ = "agency_exemptions"
+
+    id: uuid.UUID = _uuid_pk()
+    policy_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("agency_policies.id"), nullable=False)
+    )
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
+    )
+    valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    valid_to: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    decided_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    decision_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Violation(SQLModel, table=True):
+    __tablename__ = "compliance_violations"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "source_id", "employee", "work_date", "org_unit_id"),
+        sa.Index("ix_compliance_violations_unit_date", "org_unit_id", "work_date"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # The rule or policy broken.
+    source_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    work_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    profession: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    hours: Decimal = Field(sa_column=sa.Column(sa.Numeric(8, 2), nullable=False))
+    cost_sek: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(14, 2)))
+    details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
+    detected_at: datetime | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+
+
+class Uncheckable(SQLModel, table=True):
+    """Shifts in a cell that the rest rules could not check (no start/end times)."""
+
+    __tablename__ = "compliance_uncheckable"
+
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    records: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    hours: Decimal = Field(sa_column=sa.Column(sa.Numeric(10, 2), nullable=False))

@@ -1,0 +1,279 @@
+"""Working-time rules and agency policies against constructed schedules."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import seed_tree
+from tests.kpi_helpers import feed, recalculate, series
+from tests.timedata_factories import time_record
+
+LOCAL = ZoneInfo("Europe/Stockholm")
+
+
+def shift(
+    employee: str,
+    start: datetime,
+    hours: float,
+    *,
+    kind: str = "worked",
+    staff: str = "own",
+    profession: str = "doctor",
+    unit: str = "SUS-AKUT",
+    **extra: Any,
+) -> dict[str, Any]:
+    begin = start.replace(tzinfo=LOCAL)
+    end = (begin.astimezone(ZoneInfo("UTC")) + timedelta(hours=hours)).astimezone(LOCAL)
+    return time_record(
+        f"{employee}-{begin:%Y%m%d%H%M}-{kind}",
+        employee_ref=employee,
+        org_unit_code=unit,
+        profession=profession,
+        staff_kind=staff,
+        time_type=kind,
+        work_date=begin.date().isoformat(),
+        hours=f"{hours:.2f}",
+        start=begin.isoformat(),
+        end=end.isoformat(),
+        **extra,
+    )
+
+
+async def violations(session: AsyncSession) -> list[tuple[str, str, float]]:
+    rows = await session.execute(
+        sa.text("SELECT kind, work_date, hours FROM compliance_violations ORDER BY work_date, kind")
+    )
+    await session.commit()
+    return [(k, d.isoformat(), float(h)) for k, d, h in rows.all()]
+
+
+async def test_a_night_shift_then_a_day_shift_8_hours_later_breaks_daily_rest(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("N1", datetime(2024, 3, 4, 21, 30), 10),  # night, ends 07:30
+            shift("N1", datetime(2024, 3, 5, 15, 30), 8),  # 8 h later, ends 23:30
+            shift("N1", datetime(2024, 3, 6, 7, 30), 8),  # 8 h later again
+            # A regular day rota never breaks it: 16 h off between shifts.
+            *[shift("D1", datetime(2024, 3, d, 7, 0), 8) for d in range(4, 9)],
+        ],
+    )
+    await recalculate(app)
+    assert await violations(session) == [("daily_rest", "2024-03-05", 3.0)]
+    points = await series(client, "rest_violations", "RS", "2024-03", "2024-03")
+    assert points[0]["value"] == 1.0
+
+
+async def test_a_week_without_36_hours_off_breaks_weekly_rest(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    # Three weeks on, 16 h off between shifts: the middle week (the others touch days with no
+    # data) never has 36 h off.
+    week = [shift("W1", datetime(2024, 3, d, 7, 0), 8) for d in range(4, 25)]
+    await feed(client, "time-records", week)
+    await recalculate(app)
+    assert await violations(session) == [("weekly_rest", "2024-03-11", 20.0)]
+
+
+async def test_the_51st_overtime_hour_of_a_month(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    overtime = [
+        shift("O1", datetime(2024, 3, d, 16, 0), 5, kind="overtime") for d in range(1, 11)
+    ]  # 50 h: at the cap
+    await feed(client, "time-records", overtime)
+    await recalculate(app)
+    assert [v for v in await violations(session) if v[0].startswith("overtime")] == []
+    await feed(
+        client, "time-records", [shift("O1", datetime(2024, 3, 20, 16, 0), 1, kind="overtime")]
+    )
+    await recalculate(app)
+    assert [v for v in await violations(session) if v[0].startswith("overtime")] == [
+        ("overtime_month", "2024-03-20", 1.0)
+    ]
+
+
+async def test_rest_across_the_spring_dst_change_counts_real_hours(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    # Off from 01:00 to 12:00 by the clock on 31 March 2024, but the clocks skip an hour: 10 h.
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("T1", datetime(2024, 3, 30, 17, 0), 8),  # ends 01:00 on the 31st
+            shift("T1", datetime(2024, 3, 31, 12, 0), 8),
+            shift("T1", datetime(2024, 4, 1, 6, 30), 8),  # 10.5 h after 20:00
+        ],
+    )
+    await recalculate(app)
+    # The longest rest touching the 31st is 10.5 h (the 11 h by the clock are 10 h): 0.5 short.
+    assert await violations(session) == [("daily_rest", "2024-03-31", 0.5)]
+
+
+async def _agency_policies(session: AsyncSession) -> None:
+    # Seed 002: agency nurses only evenings, nights and weekends from 2023-10-01; seed 000:
+    # stopped altogether from 2024-01-15.
+    await session.execute(
+        sa.text(
+            """
+            INSERT INTO agency_policies (name, professions, org_unit_id, valid_from, valid_to,
+                                         banned_windows)
+            SELECT 'Hyrsjuksköterskor endast kvällar, nätter och helger', ARRAY['nurse'], id,
+                   DATE '2023-10-01', DATE '2024-01-14',
+                   '[{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]'::jsonb
+            FROM org_units WHERE code = 'RS'
+            UNION ALL
+            SELECT 'Stopp för hyrsjuksköterskor', ARRAY['nurse'], id, DATE '2024-01-15', NULL,
+                   NULL
+            FROM org_units WHERE code = 'RS'
+            """
+        )
+    )
+    await session.commit()
+
+
+async def test_agency_nurses_against_the_seed_policies(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await _agency_policies(session)
+    agency = {"staff": "agency", "profession": "nurse", "agency": "Bemanning AB"}
+    await feed(
+        client,
+        "time-records",
+        [
+            # Under the 2023-10-01 policy: Saturday night allowed, Wednesday 15–21 half banned.
+            shift("A1", datetime(2023, 11, 4, 21, 0), 10, **agency, cost_sek="9000.00"),
+            shift("A1", datetime(2023, 11, 8, 15, 0), 6, **agency, cost_sek="6000.00"),
+            # After the stop: a weekday afternoon is a violation whatever the hour.
+            shift("A2", datetime(2024, 1, 17, 13, 0), 8, **agency, cost_sek="8000.00"),
+        ],
+    )
+    await recalculate(app)
+    rows = (
+        await session.execute(
+            sa.text(
+                "SELECT work_date, hours, cost_sek FROM compliance_violations "
+                "WHERE kind = 'agency_policy' ORDER BY work_date"
+            )
+        )
+    ).all()
+    await session.commit()
+    assert [(d.isoformat(), float(h), float(c)) for d, h, c in rows] == [
+        ("2023-11-08", 3.0, 3000.0),
+        ("2024-01-17", 8.0, 8000.0),
+    ]
+    hours = await series(client, "agency_policy_violation_hours", "RS", "2024-01", "2024-01")
+    assert hours[0]["value"] == 8.0
+
+
+async def test_an_exemption_allows_what_the_policy_bans(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await _agency_policies(session)
+    await session.execute(
+        sa.text(
+            """
+            INSERT INTO agency_exemptions (policy_id, org_unit_id, valid_from, valid_to,
+                                           decided_by, reason)
+            SELECT p.id, o.id, DATE '2024-01-15', DATE '2024-02-29', 'KL',
+                   'Akutmottagningen saknar sjuksköterskor vecka 3'
+            FROM agency_policies p, org_units o
+            WHERE p.valid_to IS NULL AND o.code = 'SUS-AKUT'
+            """
+        )
+    )
+    await session.commit()
+    agency = {"staff": "agency", "profession": "nurse"}
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("A3", datetime(2024, 1, 17, 13, 0), 8, **agency),
+            shift("A3", datetime(2024, 1, 18, 13, 0), 8, unit="SUS-MED", **agency),
+        ],
+    )
+    await recalculate(app)
+    assert [v[1] for v in await violations(session)] == ["2024-01-18"]  # SUS-MED: no exemption
+
+
+async def test_a_correction_removes_a_violation_and_shifts_without_times_are_uncheckable(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    late = shift("N2", datetime(2024, 3, 5, 15, 30), 8)
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("N2", datetime(2024, 3, 4, 21, 30), 10),
+            late,
+            shift("N2", datetime(2024, 3, 6, 7, 30), 8),
+            time_record("untimed", employee_ref="U1", work_date="2024-03-05", hours="8"),
+        ],
+    )
+    await recalculate(app)
+    assert len(await violations(session)) == 1
+    await feed(
+        client,
+        "time-records",
+        [{"source": "heroma", "external_id": late["external_id"], "deleted": True}],
+    )
+    await recalculate(app)
+    assert await violations(session) == []
+    uncheckable = (
+        await session.execute(sa.text("SELECT records FROM compliance_uncheckable"))
+    ).scalar_one()
+    await session.commit()
+    assert uncheckable == 1
+    events = (
+        await client.get("/v1/events", params={"types": "compliance.violation_detected"})
+    ).json()
+    assert [e["data"]["date"] for e in events["items"]] == ["2024-03-05"]
+
+
+async def test_detection_is_idempotent(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("N3", datetime(2024, 3, 4, 21, 30), 10),
+            shift("N3", datetime(2024, 3, 5, 15, 30), 8),
+            shift("N3", datetime(2024, 3, 6, 7, 30), 8),
+        ],
+    )
+    await recalculate(app)
+    first = await violations(session)
+    await session.execute(
+        sa.text(
+            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+            "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
+        )
+    )
+    await session.commit()
+    await recalculate(app)
+    assert await violations(session) == first
+    events = (
+        await client.get("/v1/events", params={"types": "compliance.violation_detected"})
+    ).json()
+    assert len(events["items"]) == 1  # one event per unit and day, not per recomputation
+    _ = date
