@@ -62,6 +62,11 @@ TAGS = [
         "description": "The KPI catalogue, series with targets, deviations and trends, "
         "scorecards, manual values and recalculations.",
     },
+    {
+        "name": "compliance",
+        "description": "Working-time rules and agency-staff policies, and the violations "
+        "found in the time data.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, events, kpis, orgs, people, timedata
+from services.api.routes import api_keys, compliance, events, kpis, orgs, people, timedata
 from services.api.routes import webhooks as webhooks_routes
 
 ROUTERS: list[APIRouter] = [
@@ -10,6 +10,7 @@ ROUTERS: list[APIRouter] = [
     people.router,
     timedata.router,
     kpis.router,
+    compliance.router,
     webhooks_routes.router,
     api_keys.router,
     events.router,

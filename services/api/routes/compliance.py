@@ -1,0 +1,261 @@
+"""Working-time rules, agency-staff policies and exemptions (admin), and the violations the
+worker finds in the time data."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Response
+from fastapi.responses import JSONResponse
+
+from services.api.deps import (
+    Admin,
+    IfMatch,
+    PageDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    UpdatedSince,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.compliance import service as compliance_service
+from services.core.compliance.schemas import (
+    ExemptionCreate,
+    ExemptionRead,
+    PolicyCreate,
+    PolicyRead,
+    PolicyUpdate,
+    RuleCreate,
+    RuleRead,
+    RuleUpdate,
+    Summary,
+    ViolationPage,
+)
+from services.core.http import etag
+from services.core.pagination import Page, Tombstone
+from services.core.validation import Code, IsoDate
+
+router = api_router(prefix="/compliance", tags=["compliance"])
+
+FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
+ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
+
+
+def _versioned(body: RuleRead | PolicyRead, status: int = 200, location: str = "") -> Any:
+    headers = {"ETag": etag(body.version)}
+    if location:
+        headers["Location"] = location
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+@router.get(
+    "/rules",
+    summary="List working-time rules",
+    response_model=Page[RuleRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_rules(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Any:
+    """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults."""
+    return await compliance_service.list_rules(
+        session, principal, updated_since=updated_since, cursor=page.cursor, limit=page.limit
+    )
+
+
+@router.post(
+    "/rules",
+    status_code=201,
+    summary="Add a working-time rule",
+    response_model=RuleRead,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+)
+async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -> Any:
+    """Rest rules need `min_rest_hours` (at most the period's length) and
+    `period_start_hour`; overtime caps need `max_hours`. Optionally for some professions and
+    an org subtree, over a validity range. The time data in scope is checked again."""
+    rule = await compliance_service.create_rule(session, principal, data)
+    return _versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
+
+
+@router.patch(
+    "/rules/{rule_id}",
+    summary="Change a working-time rule",
+    response_model=RuleRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_rule(
+    rule_id: uuid.UUID,
+    data: RuleUpdate,
+    session: SessionDep,
+    principal: Admin,
+    if_match: IfMatch = None,
+) -> Any:
+    return _versioned(
+        await compliance_service.update_rule(session, principal, rule_id, data, if_match=if_match)
+    )
+
+
+@router.get(
+    "/agency-policies",
+    summary="List agency-staff policies",
+    response_model=Page[PolicyRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_policies(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Any:
+    return await compliance_service.list_policies(
+        session, principal, updated_since=updated_since, cursor=page.cursor, limit=page.limit
+    )
+
+
+@router.post(
+    "/agency-policies",
+    status_code=201,
+    summary="Ban or limit agency staff",
+    response_model=PolicyRead,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+)
+async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admin) -> Any:
+    """Agency staff of the professions in the org subtree may not work from `valid_from`:
+    at all, or within `banned_windows` (local weekdays 1–7 and times; a window whose `to` is
+    before `from` runs past midnight)."""
+    policy = await compliance_service.create_policy(session, principal, data)
+    return _versioned(policy, 201, f"/v1/compliance/agency-policies/{policy.id}")
+
+
+@router.get(
+    "/agency-policies/{policy_id}",
+    summary="Get an agency-staff policy",
+    response_model=PolicyRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_policy(policy_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _versioned(await compliance_service.read_policy(session, principal, policy_id))
+
+
+@router.patch(
+    "/agency-policies/{policy_id}",
+    summary="Change an agency-staff policy",
+    response_model=PolicyRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_policy(
+    policy_id: uuid.UUID,
+    data: PolicyUpdate,
+    session: SessionDep,
+    principal: Admin,
+    if_match: IfMatch = None,
+) -> Any:
+    return _versioned(
+        await compliance_service.update_policy(
+            session, principal, policy_id, data, if_match=if_match
+        )
+    )
+
+
+@router.delete(
+    "/agency-policies/{policy_id}",
+    status_code=204,
+    summary="Withdraw an agency-staff policy",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_policy(
+    policy_id: uuid.UUID, session: SessionDep, principal: Admin, if_match: IfMatch = None
+) -> Response:
+    await compliance_service.delete_policy(session, principal, policy_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/agency-policies/{policy_id}/exemptions",
+    summary="List a policy's exemptions",
+    response_model=list[ExemptionRead],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return await compliance_service.list_exemptions(session, principal, policy_id)
+
+
+@router.post(
+    "/agency-policies/{policy_id}/exemptions",
+    status_code=201,
+    summary="Exempt units and days from a policy",
+    response_model=ExemptionRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_exemption(
+    policy_id: uuid.UUID, data: ExemptionCreate, session: SessionDep, principal: Admin
+) -> Any:
+    """Who decided, why, for which subtree and days (optionally the meeting decision). An
+    exemption overlapping another of the same policy is refused (409)."""
+    return await compliance_service.create_exemption(session, principal, policy_id, data)
+
+
+@router.delete(
+    "/exemptions/{exemption_id}",
+    status_code=204,
+    summary="Withdraw an exemption",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def delete_exemption(
+    exemption_id: uuid.UUID, session: SessionDep, principal: Admin
+) -> Response:
+    await compliance_service.delete_exemption(session, principal, exemption_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/violations",
+    summary="Violations found in the time data",
+    response_model=ViolationPage,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_violations(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    page: PageDep,
+    org_unit: Annotated[Code, Query(description="The subtree to list.")],
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+    kind: Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year", "agency_policy"]
+    | None = None,
+    profession: Code | None = None,
+) -> Any:
+    """Person-level, so every read is audited; keys without `admin` see no pseudonyms and
+    nothing at all when the selection covers fewer employees than the minimum group size."""
+    return await compliance_service.list_violations(
+        session,
+        settings,
+        principal,
+        org_unit=org_unit,
+        first=date_from,
+        last=date_to,
+        kind=kind,
+        profession=profession,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.get(
+    "/summary",
+    summary="Violations per unit and month",
+    response_model=Summary,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_summary(
+    session: SessionDep,
+    principal: Reader,
+    org_unit: Annotated[Code, Query()],
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+) -> Any:
+    """Counts and hours by kind, and the shifts that could not be checked (no times)."""
+    return await compliance_service.summary(
+        session, principal, org_unit=org_unit, first=date_from, last=date_to
+    )

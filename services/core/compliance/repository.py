@@ -1,0 +1,152 @@
+"""Compliance queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.compliance.models import AgencyExemption, WorkingTimeRule
+from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import in_subtree, subtree_upper_bound
+from services.core.pagination import keyset, mirror_query
+
+
+def _with_unit(model: Any, *, outer: bool = False) -> Any:
+    stmt: Any = sa.select(model, col(OrgUnit.code), col(OrgUnit.path))
+    join = stmt.outerjoin if outer else stmt.join
+    return join(OrgUnit, col(OrgUnit.id) == model.org_unit_id)
+
+
+async def get(session: AsyncSession, model: Any, item_id: uuid.UUID, *, for_update: bool) -> Any:
+    stmt = _with_unit(model, outer=model is WorkingTimeRule).where(
+        model.id == item_id, model.deleted_at.is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    return (await session.execute(stmt)).first()
+
+
+async def page(
+    session: AsyncSession,
+    model: Any,
+    *,
+    scope_path: str | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> list[Any]:
+    stmt = _with_unit(model, outer=model is WorkingTimeRule)
+    if scope_path is not None:
+        # Region-wide rules (no unit) bind every subtree, so every key sees them.
+        stmt = stmt.where(
+            sa.or_(col(OrgUnit.path).is_(None), in_subtree(col(OrgUnit.path), scope_path))
+        )
+    stmt, order = mirror_query(stmt, model, updated_since)
+    return list((await session.execute(keyset(stmt, order, cursor, limit))).all())
+
+
+async def exemptions(session: AsyncSession, policy_id: uuid.UUID) -> list[Any]:
+    stmt = (
+        _with_unit(AgencyExemption)
+        .where(
+            col(AgencyExemption.policy_id) == policy_id, col(AgencyExemption.deleted_at).is_(None)
+        )
+        .order_by(col(AgencyExemption.valid_from))
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def overlapping_exemption(
+    session: AsyncSession, policy_id: uuid.UUID, path: str, first: date, last: date
+) -> bool:
+    """Another live exemption of the policy covering some of the same units and days."""
+    found = await session.execute(
+        sa.text(
+            """
+            SELECT 1 FROM agency_exemptions x JOIN org_units o ON o.id = x.org_unit_id
+            WHERE x.policy_id = :policy AND x.deleted_at IS NULL
+              AND x.valid_from <= :last AND x.valid_to >= :first
+              AND (starts_with(o.path, :path) OR starts_with(:path, o.path))
+            LIMIT 1
+            """
+        ),
+        {"policy": policy_id, "path": path, "first": first, "last": last},
+    )
+    return found.first() is not None
+
+
+async def violations(
+    session: AsyncSession,
+    *,
+    path: str,
+    first: date | None,
+    last: date | None,
+    kind: str | None,
+    profession: str | None,
+    after_id: int,
+    limit: int,
+) -> tuple[list[Any], int]:
+    """A page of violations in the subtree and the distinct employees of the whole selection."""
+    where = ["o.path >= :lo", "o.path < :hi"]
+    params: dict[str, Any] = {"lo": path, "hi": subtree_upper_bound(path)}
+    for name, value, clause in (
+        ("first", first, "v.work_date >= :first"),
+        ("last", last, "v.work_date <= :last"),
+        ("kind", kind, "v.kind = :kind"),
+        ("profession", profession, "v.profession = :profession"),
+    ):
+        if value is not None:
+            where.append(clause)
+            params[name] = value
+    condition = " AND ".join(where)
+    base = (
+        f"FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id WHERE {condition}"
+    )
+    people = await session.execute(sa.text(f"SELECT count(DISTINCT v.employee) {base}"), params)
+    rows = await session.execute(
+        sa.text(
+            f"SELECT v.id, v.kind, v.source_id, o.code, v.work_date, v.employee, v.profession, "
+            f"v.hours, v.cost_sek, v.details {base} AND v.id > :after ORDER BY v.id LIMIT :limit"
+        ),
+        {**params, "after": after_id, "limit": limit + 1},
+    )
+    return list(rows.all()), int(people.scalar_one())
+
+
+async def summary(
+    session: AsyncSession, path: str, first: date | None, last: date | None
+) -> tuple[list[Any], list[Any]]:
+    params = {"lo": path, "hi": subtree_upper_bound(path), "first": first, "last": last}
+    window = (
+        "(CAST(:first AS date) IS NULL OR {d} >= :first) "
+        "AND (CAST(:last AS date) IS NULL OR {d} <= :last)"
+    )
+    rows = await session.execute(
+        sa.text(
+            f"""
+            SELECT o.code, to_char(date_trunc('month', v.work_date), 'YYYY-MM'), v.kind,
+                   count(*), sum(v.hours), count(DISTINCT v.employee)
+            FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id
+            WHERE o.path >= :lo AND o.path < :hi AND {window.format(d="v.work_date")}
+            GROUP BY 1, 2, 3 ORDER BY 2, 1, 3
+            """
+        ),
+        params,
+    )
+    unchecked = await session.execute(
+        sa.text(
+            f"""
+            SELECT o.code, to_char(u.month, 'YYYY-MM'), u.records, u.hours
+            FROM compliance_uncheckable u JOIN org_units o ON o.id = u.org_unit_id
+            WHERE o.path >= :lo AND o.path < :hi AND {window.format(d="u.month")}
+            ORDER BY 2, 1
+            """
+        ),
+        params,
+    )
+    return list(rows.all()), list(unchecked.all())

@@ -1,0 +1,503 @@
+"""Compliance operations. Every change to a rule, policy or exemption marks the cells it can
+affect dirty, so the worker re-detects them with the KPI recalculation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.audit import service as audit_service
+from services.core.auth.schemas import Principal
+from services.core.compliance import repository
+from services.core.compliance.errors import (
+    ExemptionNotFound,
+    OverlappingExemption,
+    PolicyNotFound,
+    RuleNotFound,
+)
+from services.core.compliance.models import (
+    AgencyExemption,
+    AgencyPolicy,
+    Violation,
+    WorkingTimeRule,
+)
+from services.core.compliance.schemas import (
+    ExemptionCreate,
+    ExemptionRead,
+    PolicyCreate,
+    PolicyRead,
+    PolicyUpdate,
+    RuleCreate,
+    RuleRead,
+    RuleUpdate,
+    Summary,
+    SummaryRow,
+    ViolationPage,
+    ViolationRead,
+)
+from services.core.config import Settings
+from services.core.errors import ValidationFailed
+from services.core.http import check_if_match
+from services.core.kpis import facts
+from services.core.orgs import service as orgs_service
+from services.core.orgs.errors import OrgUnitNotFound
+from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor, mirror_page
+from services.core.timedata.service import request_recalculation
+
+REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
+
+
+def _invalid(field: str, msg: str, code: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(msg, errors=[{"loc": ["body", field], "msg": msg, "code": code}])
+
+
+async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
+    if code is None:
+        return None
+    try:
+        return await orgs_service.get_visible(session, principal, code)
+    except OrgUnitNotFound:
+        raise _invalid("org_unit", f"unknown org unit {code!r}", "unknown_org_unit") from None
+
+
+async def _remark(session: AsyncSession, org_path: str | None, since: date) -> None:
+    await facts.mark_scope(
+        session, org_path=org_path, from_month=since.replace(day=1), to_month=None
+    )
+    request_recalculation(session)
+
+
+# ---- rules ---------------------------------------------------------------------------------
+
+
+def _rule_read(rule: WorkingTimeRule, code: str | None) -> RuleRead:
+    assert rule.updated_at is not None
+    return RuleRead(
+        id=str(rule.id),
+        kind=rule.kind,
+        name=rule.name,
+        min_rest_hours=rule.min_rest_hours,
+        period_start_hour=rule.period_start_hour,
+        max_hours=rule.max_hours,
+        professions=rule.professions,
+        org_unit=code,
+        valid_from=rule.valid_from,
+        valid_to=rule.valid_to,
+        enabled=rule.enabled,
+        updated_at=rule.updated_at,
+        version=rule.version,
+    )
+
+
+def _check_rule(rule: WorkingTimeRule) -> None:
+    if rule.kind in REST_LIMIT:
+        if rule.min_rest_hours is None or rule.period_start_hour is None:
+            raise _invalid(
+                "min_rest_hours", f"a {rule.kind} rule needs min_rest_hours and period_start_hour"
+            )
+        if rule.min_rest_hours > REST_LIMIT[rule.kind]:
+            raise _invalid(
+                "min_rest_hours",
+                f"{rule.min_rest_hours} h of rest cannot fit in a {REST_LIMIT[rule.kind]} h period",
+                "impossible",
+            )
+        if rule.max_hours is not None:
+            raise _invalid("max_hours", "max_hours belongs to an overtime rule")
+    else:
+        if rule.max_hours is None:
+            raise _invalid("max_hours", f"a {rule.kind} rule needs max_hours")
+        if rule.min_rest_hours is not None:
+            raise _invalid("min_rest_hours", "min_rest_hours belongs to a rest rule")
+    if rule.valid_to is not None and rule.valid_to < rule.valid_from:
+        raise _invalid("valid_to", "valid_to is before valid_from", "range")
+
+
+async def list_rules(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[RuleRead | Tombstone]:
+    rows = await repository.page(
+        session,
+        WorkingTimeRule,
+        scope_path=principal.org_path,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    return mirror_page(
+        rows,
+        limit,
+        updated_since=updated_since,
+        tombstone_id=lambda r: str(r.id),
+        to_read=lambda r: _rule_read(r[0], r[1]),
+    )
+
+
+async def create_rule(session: AsyncSession, principal: Principal, data: RuleCreate) -> RuleRead:
+    unit = await _unit(session, principal, data.org_unit)
+    rule = WorkingTimeRule(
+        kind=data.kind,
+        name=data.name,
+        min_rest_hours=data.min_rest_hours,
+        period_start_hour=data.period_start_hour,
+        max_hours=data.max_hours,
+        professions=data.professions,
+        org_unit_id=unit.id if unit else None,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+        enabled=True if data.enabled is None else data.enabled,
+    )
+    _check_rule(rule)
+    session.add(rule)
+    await session.flush()
+    await session.refresh(rule)
+    await audit_service.record(session, principal, "rule.create", "rule", str(rule.id))
+    await _remark(session, unit.path if unit else None, rule.valid_from)
+    return _rule_read(rule, unit.code if unit else None)
+
+
+async def update_rule(
+    session: AsyncSession,
+    principal: Principal,
+    rule_id: uuid.UUID,
+    data: RuleUpdate,
+    *,
+    if_match: str | None,
+) -> RuleRead:
+    row = await repository.get(session, WorkingTimeRule, rule_id, for_update=True)
+    if row is None or (row[2] is not None and not principal.sees_path(row[2])):
+        raise RuleNotFound(f"No rule with id {rule_id}")
+    rule: WorkingTimeRule = row[0]
+    check_if_match(if_match, rule.version)
+    changes = data.model_dump(exclude_unset=True)
+    since = min(rule.valid_from, changes.get("valid_from") or rule.valid_from)
+    code = row[1]
+    if "org_unit" in changes:
+        unit = await _unit(session, principal, changes.pop("org_unit"))
+        rule.org_unit_id, code = (unit.id, unit.code) if unit else (None, None)
+    for name in ("name", "valid_from", "enabled"):
+        if name in changes and changes[name] is None:
+            raise _invalid(name, f"{name} cannot be null", "null")
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    _check_rule(rule)
+    rule.version += 1
+    rule.updated_at = sa.func.now()  # type: ignore[assignment]
+    await session.flush()
+    await session.refresh(rule)
+    await audit_service.record(
+        session, principal, "rule.update", "rule", str(rule.id), details={"fields": sorted(changes)}
+    )
+    await _remark(session, None, since)
+    return _rule_read(rule, code)
+
+
+# ---- agency policies and exemptions ---------------------------------------------------------
+
+
+def _policy_read(policy: AgencyPolicy, code: str) -> PolicyRead:
+    assert policy.updated_at is not None
+    return PolicyRead(
+        id=str(policy.id),
+        name=policy.name,
+        professions=policy.professions,
+        org_unit=code,
+        valid_from=policy.valid_from,
+        valid_to=policy.valid_to,
+        banned_windows=policy.banned_windows,
+        decision_ref=policy.decision_ref,
+        updated_at=policy.updated_at,
+        version=policy.version,
+    )
+
+
+async def _visible_policy(
+    session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[AgencyPolicy, str, str]:
+    row = await repository.get(session, AgencyPolicy, policy_id, for_update=for_update)
+    if row is None or not principal.sees_path(row[2]):
+        raise PolicyNotFound(f"No agency policy with id {policy_id}")
+    return row[0], row[1], row[2]
+
+
+async def list_policies(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[PolicyRead | Tombstone]:
+    rows = await repository.page(
+        session,
+        AgencyPolicy,
+        scope_path=principal.org_path,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    return mirror_page(
+        rows,
+        limit,
+        updated_since=updated_since,
+        tombstone_id=lambda p: str(p.id),
+        to_read=lambda r: _policy_read(r[0], r[1]),
+    )
+
+
+async def read_policy(
+    session: AsyncSession, principal: Principal, policy_id: uuid.UUID
+) -> PolicyRead:
+    policy, code, _ = await _visible_policy(session, principal, policy_id)
+    return _policy_read(policy, code)
+
+
+async def create_policy(
+    session: AsyncSession, principal: Principal, data: PolicyCreate
+) -> PolicyRead:
+    unit = await _unit(session, principal, data.org_unit)
+    policy = AgencyPolicy(
+        name=data.name,
+        professions=list(dict.fromkeys(data.professions)),
+        org_unit_id=unit.id,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+        banned_windows=[w.model_dump(by_alias=True) for w in data.banned_windows]
+        if data.banned_windows
+        else None,
+        decision_ref=data.decision_ref,
+    )
+    session.add(policy)
+    await session.flush()
+    await session.refresh(policy)
+    await audit_service.record(
+        session,
+        principal,
+        "agency_policy.create",
+        "agency_policy",
+        str(policy.id),
+        org_unit_id=unit.id,
+    )
+    await _remark(session, unit.path, policy.valid_from)
+    return _policy_read(policy, unit.code)
+
+
+async def update_policy(
+    session: AsyncSession,
+    principal: Principal,
+    policy_id: uuid.UUID,
+    data: PolicyUpdate,
+    *,
+    if_match: str | None,
+) -> PolicyRead:
+    policy, code, path = await _visible_policy(session, principal, policy_id, for_update=True)
+    check_if_match(if_match, policy.version)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise _invalid("name", "name cannot be null", "null")
+    if changes.get("valid_to") is not None and changes["valid_to"] < policy.valid_from:
+        raise _invalid("valid_to", "valid_to is before valid_from", "range")
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    policy.version += 1
+    policy.updated_at = sa.func.now()  # type: ignore[assignment]
+    await session.flush()
+    await session.refresh(policy)
+    await audit_service.record(
+        session, principal, "agency_policy.update", "agency_policy", str(policy.id)
+    )
+    await _remark(session, path, policy.valid_from)
+    return _policy_read(policy, code)
+
+
+async def delete_policy(
+    session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, if_match: str | None
+) -> None:
+    policy, _, path = await _visible_policy(session, principal, policy_id, for_update=True)
+    check_if_match(if_match, policy.version)
+    policy.deleted_at = sa.func.now()  # type: ignore[assignment]
+    policy.updated_at = sa.func.now()  # type: ignore[assignment]
+    policy.version += 1
+    await session.flush()
+    await audit_service.record(
+        session, principal, "agency_policy.delete", "agency_policy", str(policy.id)
+    )
+    await _remark(session, path, policy.valid_from)
+
+
+def _exemption_read(x: AgencyExemption, code: str) -> ExemptionRead:
+    return ExemptionRead(
+        id=str(x.id),
+        policy_id=str(x.policy_id),
+        org_unit=code,
+        valid_from=x.valid_from,
+        valid_to=x.valid_to,
+        decided_by=x.decided_by,
+        reason=x.reason,
+        decision_ref=x.decision_ref,
+    )
+
+
+async def list_exemptions(
+    session: AsyncSession, principal: Principal, policy_id: uuid.UUID
+) -> list[ExemptionRead]:
+    await _visible_policy(session, principal, policy_id)
+    return [
+        _exemption_read(r[0], r[1])
+        for r in await repository.exemptions(session, policy_id)
+        if principal.sees_path(r[2])
+    ]
+
+
+async def create_exemption(
+    session: AsyncSession, principal: Principal, policy_id: uuid.UUID, data: ExemptionCreate
+) -> ExemptionRead:
+    policy, _, policy_path = await _visible_policy(session, principal, policy_id, for_update=True)
+    unit = await _unit(session, principal, data.org_unit)
+    if not unit.path.startswith(policy_path):
+        raise _invalid("org_unit", f"{unit.code} is outside the policy's org subtree", "scope")
+    if await repository.overlapping_exemption(
+        session, policy.id, unit.path, data.valid_from, data.valid_to
+    ):
+        raise OverlappingExemption(
+            "Another exemption of this policy already covers some of these units and days"
+        )
+    exemption = AgencyExemption(
+        policy_id=policy.id,
+        org_unit_id=unit.id,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+        decided_by=data.decided_by,
+        reason=data.reason,
+        decision_ref=data.decision_ref,
+    )
+    session.add(exemption)
+    await session.flush()
+    await session.refresh(exemption)
+    await audit_service.record(
+        session,
+        principal,
+        "agency_exemption.create",
+        "agency_exemption",
+        str(exemption.id),
+        org_unit_id=unit.id,
+    )
+    await _remark(session, unit.path, data.valid_from)
+    return _exemption_read(exemption, unit.code)
+
+
+async def delete_exemption(
+    session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
+) -> None:
+    row = await repository.get(session, AgencyExemption, exemption_id, for_update=True)
+    if row is None or not principal.sees_path(row[2]):
+        raise ExemptionNotFound(f"No exemption with id {exemption_id}")
+    exemption: AgencyExemption = row[0]
+    exemption.deleted_at = sa.func.now()  # type: ignore[assignment]
+    exemption.updated_at = sa.func.now()  # type: ignore[assignment]
+    exemption.version += 1
+    await session.flush()
+    await audit_service.record(
+        session, principal, "agency_exemption.delete", "agency_exemption", str(exemption.id)
+    )
+    await _remark(session, row[2], exemption.valid_from)
+
+
+# ---- reads ---------------------------------------------------------------------------------
+
+
+async def list_violations(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    *,
+    org_unit: str,
+    first: date | None,
+    last: date | None,
+    kind: str | None,
+    profession: str | None,
+    cursor: str | None,
+    limit: int,
+) -> ViolationPage:
+    """Person-level rows: audited; for keys without admin, pseudonyms are withheld and a
+    selection of fewer employees than the minimum group size lists nothing."""
+    unit = await orgs_service.get_visible(session, principal, org_unit)
+    after = int(decode_cursor(cursor, [col(Violation.id)])[0]) if cursor else 0
+    rows, employees = await repository.violations(
+        session,
+        path=unit.path,
+        first=first,
+        last=last,
+        kind=kind,
+        profession=profession,
+        after_id=after,
+        limit=limit,
+    )
+    await audit_service.record(
+        session,
+        principal,
+        "compliance.violations.read",
+        "org_unit",
+        unit.code,
+        org_unit_id=unit.id,
+        details={"kind": kind, "from": str(first), "to": str(last), "rows": len(rows)},
+    )
+    if not principal.is_admin and 0 < employees < settings.min_group_size:
+        return ViolationPage(items=[], next_cursor=None, suppressed=True)
+    kept = rows[:limit]
+    items = [
+        ViolationRead(
+            id=r[0],
+            kind=r[1],
+            rule_id=str(r[2]),
+            org_unit=r[3],
+            date=r[4],
+            employee=r[5] if principal.is_admin else None,
+            profession=r[6],
+            hours=r[7],
+            cost_sek=r[8],
+            details=r[9],
+        )
+        for r in kept
+    ]
+    next_cursor = encode_cursor([kept[-1][0]]) if len(rows) > limit and kept else None
+    return ViolationPage(items=items, next_cursor=next_cursor, suppressed=False)
+
+
+async def summary(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    org_unit: str,
+    first: date | None,
+    last: date | None,
+) -> Summary:
+    unit = await orgs_service.get_visible(session, principal, org_unit)
+    rows, unchecked = await repository.summary(session, unit.path, first, last)
+    return Summary(
+        org_unit=unit.code,
+        rows=[
+            SummaryRow(
+                org_unit=code,
+                month=month,
+                kind=kind,
+                violations=int(count),
+                hours=hours,
+                employees=int(people) if principal.is_admin else None,
+            )
+            for code, month, kind, count, hours, people in rows
+        ],
+        uncheckable=[
+            {"org_unit": code, "month": month, "records": int(n), "hours": str(h)}
+            for code, month, n, h in unchecked
+        ],
+    )
