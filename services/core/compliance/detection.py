@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.events import service as events_service
 
 SHIFT_TYPES = "('worked', 'overtime', 'extra_time')"
-_IN_CELL = """(org_unit_id, date_trunc('month', work_date)::date) IN (
-    SELECT org_unit_id, month FROM kpi_claimed)"""
 
-_FORGET = f"""
+_FORGET = """
 WITH gone AS (
-    DELETE FROM compliance_violations WHERE {_IN_CELL}
-    RETURNING kind, source_id, employee, work_date, org_unit_id
+    DELETE FROM compliance_violations v USING kpi_claimed c
+    WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
+      AND v.work_date < (c.month + interval '1 month')::date
+    RETURNING v.kind, v.source_id, v.employee, v.work_date, v.org_unit_id
 )
 INSERT INTO compliance_previous SELECT * FROM gone
 """
@@ -41,10 +41,11 @@ GROUP BY c.org_unit_id, c.month
 """
 
 # Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
-# the employee works must overlap a stretch off work, between two shifts, of at least the
-# rule's minimum. A stretch may cross the period's edges (so a regular day, evening or night
-# rota passes); stretches are measured between real instants (a DST night is 1 h shorter or
-# longer than the clock says).
+# the employee works must touch a stretch off work, between two shifts, of at least the rule's
+# minimum. A stretch may cross the period's edges (so a regular day, evening or night rota
+# passes); stretches are measured between real instants (a DST night is 1 h shorter or longer
+# than the clock says). Everything joins on equality (employee, period day): linear, not a
+# range join of every period with every shift.
 _REST = f"""
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
@@ -74,49 +75,57 @@ WITH rules AS (
       AND t.end_at > t.start_at AND t.time_type IN {SHIFT_TYPES}
       AND t.work_date BETWEEN span.lo AND span.hi
 ), ordered AS (
-    SELECT employee, s,
+    SELECT sh.*,
            max(e) OVER (PARTITION BY employee ORDER BY s, e
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
-    FROM shifts
-), free AS (
-    SELECT employee, prev_end AS fs, s AS fe,
-           extract(epoch FROM s - prev_end) / 3600 AS hours
-    FROM ordered WHERE prev_end < s
-    UNION ALL  -- before the first and after the last shift seen: open, so never too short
-    SELECT employee, '-infinity'::timestamptz, min(s), 1e6 FROM shifts GROUP BY employee
-    UNION ALL
-    SELECT employee, max(e), 'infinity'::timestamptz, 1e6 FROM shifts GROUP BY employee
-), days AS (
-    SELECT DISTINCT sh.employee, d::date AS day
-    FROM shifts sh, generate_series(
-        ((sh.s AT TIME ZONE :tz)::date - CAST(:days AS integer))::timestamp,
-        (sh.e AT TIME ZONE :tz)::date::timestamp, interval '1 day'
-    ) AS d
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
+           max(e) OVER (PARTITION BY employee ORDER BY s, e ROWS UNBOUNDED PRECEDING)
+               AS end_so_far,
+           lead(s) OVER (PARTITION BY employee ORDER BY s, e) AS next_start
+    FROM shifts sh
+), rested AS (
+    -- A stretch off that touches a period lies next to a shift in it (the period has work),
+    -- so the stretches before and after each shift are all a period needs, counted where
+    -- they reach into it. Before the first and after the last shift seen a stretch is open:
+    -- never too short.
+    SELECT o.*,
+           CASE WHEN prev_end IS NULL THEN 1e6
+                ELSE greatest(extract(epoch FROM s - prev_end) / 3600, 0) END AS before,
+           CASE WHEN next_start IS NULL THEN 1e6
+                ELSE greatest(extract(epoch FROM next_start - end_so_far) / 3600, 0) END AS after
+    FROM ordered o
 ), periods AS (
-    SELECT r.*, x.employee, x.day,
-           ((x.day + make_interval(hours => r.period_start_hour))::timestamp
-               AT TIME ZONE :tz) AS p_start,
-           ((x.day + CAST(:days AS integer)
-               + make_interval(hours => r.period_start_hour))::timestamp
-               AT TIME ZONE :tz) AS p_end
-    FROM rules r JOIN days x ON x.day BETWEEN r.valid_from AND r.valid_to
-    WHERE CAST(:days AS integer) = 1 OR extract(isodow FROM x.day) = 1
-), worked AS (
-    -- Periods with work the rule applies to, and the unit of their first such shift.
-    SELECT p.id AS rule_id, p.min_rest_hours, p.employee, p.day, p.p_start, p.p_end,
-           (array_agg(sh.org_unit_id ORDER BY sh.s))[1] AS org_unit_id,
-           (array_agg(sh.profession ORDER BY sh.s))[1] AS profession
-    FROM periods p
-    JOIN shifts sh ON sh.employee = p.employee AND sh.s < p.p_end AND sh.e > p.p_start
-    WHERE (p.professions IS NULL OR sh.profession = ANY(p.professions))
-      AND (p.org_unit_id IS NULL OR (sh.path >= p.lo AND sh.path < p.hi))
-    GROUP BY p.id, p.min_rest_hours, p.employee, p.day, p.p_start, p.p_end
+    -- The periods each shift overlaps (one or two), keyed by their first local day.
+    SELECT r.id AS rule_id, r.min_rest_hours, x.employee, x.org_unit_id, x.profession, x.s,
+           greatest(
+               CASE WHEN x.s > p.p_start THEN x.before ELSE 0 END,
+               CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE 0 END
+           ) AS rest,
+           k.day
+    FROM rules r
+    JOIN rested x ON (r.professions IS NULL OR x.profession = ANY(r.professions))
+     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT CASE WHEN CAST(:days AS integer) = 7
+                             THEN date_trunc('week', d)::date ELSE d::date END AS day
+        FROM generate_series(
+            ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date,
+            ((x.e AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour)
+                - interval '1 microsecond')::date,
+            interval '1 day') AS d
+    ) AS k
+    CROSS JOIN LATERAL (
+        SELECT ((k.day + make_interval(hours => r.period_start_hour))::timestamp
+                   AT TIME ZONE :tz) AS p_start,
+               ((k.day + CAST(:days AS integer)
+                   + make_interval(hours => r.period_start_hour))::timestamp
+                   AT TIME ZONE :tz) AS p_end
+    ) AS p
+    WHERE k.day BETWEEN r.valid_from AND r.valid_to
 ), longest AS (
-    SELECT w.*, coalesce(max(f.hours), 0) AS rest
-    FROM worked w
-    LEFT JOIN free f ON f.employee = w.employee AND f.fs < w.p_end AND f.fe > w.p_start
-    GROUP BY w.rule_id, w.min_rest_hours, w.employee, w.day, w.p_start, w.p_end,
-             w.org_unit_id, w.profession
+    SELECT rule_id, min_rest_hours, employee, day, max(rest) AS rest,
+           (array_agg(org_unit_id ORDER BY s))[1] AS org_unit_id,
+           (array_agg(profession ORDER BY s))[1] AS profession
+    FROM periods GROUP BY rule_id, min_rest_hours, employee, day
 )
 SELECT :kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
@@ -258,6 +267,7 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
         )
     )
     await session.execute(sa.text("TRUNCATE compliance_previous"))
+    await session.execute(sa.text("ANALYZE kpi_claimed"))
     await session.execute(sa.text(_FORGET))
     await session.execute(
         sa.text(
@@ -279,16 +289,14 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
     await session.execute(sa.text(_AGENCY), {"tz": tz})
     fresh = await session.execute(
         sa.text(
-            f"""
+            """
             SELECT v.org_unit_id, o.code, v.work_date, count(*), sum(v.hours),
                    array_agg(DISTINCT v.kind ORDER BY v.kind)
-            FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id
-            WHERE {
-                _IN_CELL.replace("org_unit_id,", "v.org_unit_id,").replace(
-                    "date_trunc('month', work_date)", "date_trunc('month', v.work_date)"
-                )
-            }
-              AND NOT EXISTS (
+            FROM kpi_claimed c
+            JOIN compliance_violations v ON v.org_unit_id = c.org_unit_id
+             AND v.work_date >= c.month AND v.work_date < (c.month + interval '1 month')::date
+            JOIN org_units o ON o.id = v.org_unit_id
+            WHERE NOT EXISTS (
                 SELECT 1 FROM compliance_previous p
                 WHERE p.kind = v.kind AND p.source_id = v.source_id
                   AND p.employee = v.employee AND p.work_date = v.work_date
@@ -312,6 +320,10 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
             org_unit_id=int(unit_id),
         )
     total = await session.execute(
-        sa.text(f"SELECT count(*) FROM compliance_violations WHERE {_IN_CELL}")
+        sa.text(
+            "SELECT count(*) FROM kpi_claimed c JOIN compliance_violations v "
+            "ON v.org_unit_id = c.org_unit_id AND v.work_date >= c.month "
+            "AND v.work_date < (c.month + interval '1 month')::date"
+        )
     )
     return int(total.scalar_one())
