@@ -57,6 +57,11 @@ TAGS = [
         "description": "What HR and finance systems feed: time records, "
         "employments, personnel costs; code mappings and the profession catalogue.",
     },
+    {
+        "name": "action-plans",
+        "description": "Action plans with packages, actions and follow-ups; summary, "
+        "history, spreadsheet sync and the action area catalogue.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},

@@ -7,6 +7,15 @@ from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
+from services.core.plans.models import (
+    Action,
+    ActionArea,
+    ActionPackage,
+    ActionPlan,
+    ActionPlanTarget,
+    FollowUp,
+    PlanHistory,
+)
 from services.core.timedata.models import (
     CodeMapping,
     DirtyCell,
@@ -25,6 +34,13 @@ from services.core.webhooks.models import (
 )
 
 __all__ = [
+    "Action",
+    "ActionArea",
+    "ActionPackage",
+    "ActionPlan",
+    "ActionPlanTarget",
+    "FollowUp",
+    "PlanHistory",
     "ApiKey",
     "AuditEntry",
     "CodeMapping",

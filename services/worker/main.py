@@ -19,6 +19,7 @@ from services.core.logging import configure_logging
 from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
+from services.worker.tasks import plans as plan_tasks
 from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
 
@@ -93,6 +94,7 @@ FUNCTIONS: list[Function] = [
     _instrumented(timedata.sweep_imports, timeout=60),
     _instrumented(webhook_tasks.deliver_webhooks, timeout=120, max_tries=1),
     _instrumented(webhook_tasks.purge_webhook_log, timeout=600),
+    _instrumented(plan_tasks.scan_due_actions, timeout=300),
 ]
 
 CRON_JOBS = [
@@ -109,6 +111,15 @@ CRON_JOBS = [
         unique=True,
     ),
     cron(webhook_tasks.purge_webhook_log_cron, minute={23}, second={0}, timeout=600, unique=True),
+    # Hourly (not daily) so a worker down at midnight still flags actions the same morning.
+    cron(
+        plan_tasks.scan_due_actions_cron,
+        minute={5},
+        second={0},
+        run_at_startup=True,
+        timeout=300,
+        unique=True,
+    ),
 ]
 
 
