@@ -661,3 +661,41 @@ async def test_package_lifecycle(client: httpx.AsyncClient, plan_with_two: dict[
     _problem(await client.patch(url, json={"name": "X"}, headers={"If-Match": '"1"'}), 412)
     in_use = _problem(await client.delete(url), 409)
     assert in_use["code"] == "action_package_in_use"
+
+
+async def test_syncs_and_single_edits_at_once_queue_up_without_deadlock(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    built = await build_seed_003_plan(client)
+    plan_id = built["plan"]["id"]
+    from tests.plan_factories import action_rows
+
+    rows = action_rows(built["packages"])
+    for row in rows:
+        row["description"] = "Synkad"
+    ids = [a["id"] for a in (await _actions(client, plan_id))[:6]]
+    async with make_client(app) as a, make_client(app) as b:
+        results = await asyncio.gather(
+            a.put(f"/v1/action-plans/{plan_id}/actions", json=rows),
+            *[b.patch(f"/v1/actions/{i}", json={"title": "Ändrad"}) for i in ids],
+        )
+    assert [r.status_code for r in results] == [200] * 7, [r.text for r in results]
+    final = await _actions(client, plan_id)
+    assert all(x["description"] == "Synkad" for x in final)
+
+
+async def test_idempotent_plan_create(client: httpx.AsyncClient) -> None:
+    await seed_rjh_tree(client)
+    body = {
+        "title": "Plan",
+        "org_unit": "RJH",
+        "period_start": "2018-01-01",
+        "period_end": "2018-12-31",
+    }
+    headers = {"Idempotency-Key": "plan-1"}
+    first = await client.post("/v1/action-plans", json=body, headers=headers)
+    again = await client.post("/v1/action-plans", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert len((await client.get("/v1/action-plans")).json()["items"]) == 1

@@ -598,6 +598,17 @@ plans AS (
 SELECT * FROM marked ORDER BY plan_id, code
 """)
 
+_LOCK_PLANS = sa.text("""
+SELECT p.id FROM action_plans p
+WHERE p.deleted_at IS NULL AND p.status IN ('decided', 'active') AND EXISTS (
+    SELECT 1 FROM actions a
+    WHERE a.plan_id = p.id AND a.deleted_at IS NULL
+        AND a.status IN ('not_started', 'in_progress', 'postponed')
+        AND a.due_date < :today AND a.overdue_since IS NULL)
+ORDER BY p.id
+FOR UPDATE OF p
+""")
+
 # Finished actions and due dates moved into the future take the mark off (writes through the
 # API already do so; this also covers anything written around it).
 _CLEAR_OVERDUE = sa.text("""
@@ -621,6 +632,12 @@ RETURNING a.id, a.plan_id, a.code, a.title, a.due_date, a.status, a.progress,
 async def clear_overdue(session: AsyncSession, today: date) -> int:
     result: Any = await session.execute(_CLEAR_OVERDUE, {"today": today})
     return int(result.rowcount or 0)
+
+
+async def lock_plans_with_newly_overdue(session: AsyncSession, today: date) -> None:
+    """Locks the plans the scan will touch, in id order and before their actions: the order
+    every writer of actions follows, so the scan and a sync cannot deadlock."""
+    await session.execute(_LOCK_PLANS, {"today": today})
 
 
 async def mark_overdue(session: AsyncSession, today: date) -> Sequence[Any]:

@@ -689,13 +689,21 @@ def _transition_error(loc: list[str | int], old: str, new: str) -> dict[str, Any
 async def _visible_action(
     session: AsyncSession, principal: Principal, action_id: uuid.UUID, *, for_update: bool
 ) -> tuple[Action, str | None, ActionPlan]:
-    row = await repository.get_action(session, action_id, for_update=for_update)
+    row = await repository.get_action(session, action_id)
     if row is not None:
         try:
-            plan, _ = await get_visible_plan(session, principal, row[0].plan_id)
-            return row[0], row[1], plan
+            # Writers lock the plan before the action, as the list sync does, so concurrent
+            # single edits and syncs queue up instead of deadlocking.
+            plan, _ = await get_visible_plan(
+                session, principal, row[0].plan_id, for_update=for_update
+            )
         except PlanNotFound:
             pass
+        else:
+            if for_update:
+                row = await repository.get_action(session, action_id, for_update=True, fresh=True)
+            if row is not None:
+                return row[0], row[1], plan
     raise ActionNotFound(f"No action with id {action_id}")
 
 
@@ -1289,6 +1297,7 @@ async def scan_due_actions(
     `action.overdue` once per action (until it is finished or its due date moves), and
     `action.due_soon` once per due date, `due_soon_days` before it. Idempotent."""
     cleared = await repository.clear_overdue(session, today)
+    await repository.lock_plans_with_newly_overdue(session, today)
     overdue = await repository.mark_overdue(session, today)
     await events_service.publish_many(
         session,
