@@ -699,3 +699,15 @@ async def test_idempotent_plan_create(client: httpx.AsyncClient) -> None:
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json()["id"] == first.json()["id"]
     assert len((await client.get("/v1/action-plans")).json()["items"]) == 1
+
+
+async def test_deleted_plan_is_a_tombstone_and_gone(client: httpx.AsyncClient) -> None:
+    await seed_rjh_tree(client)
+    plan = await create_plan(client)
+    url = f"/v1/action-plans/{plan['id']}"
+    _problem(await client.delete(url, headers={"If-Match": '"2"'}), 412)
+    assert (await client.delete(url, headers={"If-Match": '"1"'})).status_code == 204
+    _problem(await client.get(url), 404)
+    _problem(await client.get(f"{url}/summary"), 404)
+    mirror = await client.get("/v1/action-plans", params={"updated_since": plan["created_at"]})
+    assert [(i["id"], i.get("deleted")) for i in mirror.json()["items"]] == [(plan["id"], True)]
