@@ -711,3 +711,33 @@ async def test_deleted_plan_is_a_tombstone_and_gone(client: httpx.AsyncClient) -
     _problem(await client.get(f"{url}/summary"), 404)
     mirror = await client.get("/v1/action-plans", params={"updated_since": plan["created_at"]})
     assert [(i["id"], i.get("deleted")) for i in mirror.json()["items"]] == [(plan["id"], True)]
+
+
+async def test_actions_across_plans_by_person_overdue_and_unit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_rjh_tree(client)
+    person = await create_person(client, "Henrik Wahlström")
+    region = await create_plan(client, status="active")
+    hospital = await create_plan(client, title="Sjukhusets plan", org_unit="RJH-OSS")
+    for plan, code in ((region, "1"), (hospital, "2")):
+        response = await client.post(
+            f"/v1/action-plans/{plan['id']}/actions",
+            json={"code": code, "title": "Uppföljning", "responsible_id": person},
+        )
+        assert response.status_code == 201
+    await client.post(
+        f"/v1/action-plans/{region['id']}/actions",
+        json={"code": "3", "title": "Annan", "due_date": "2018-01-31"},
+    )
+    mine = (await client.get("/v1/actions", params={"responsible_id": person})).json()["items"]
+    assert sorted(a["code"] for a in mine) == ["1", "2"]
+    late = (await client.get("/v1/actions", params={"due_before": "2019-01-01"})).json()
+    assert [a["code"] for a in late["items"]] == ["3"]
+    in_oss = (await client.get("/v1/actions", params={"org_unit": "RJH-OSS"})).json()["items"]
+    assert [a["code"] for a in in_oss] == ["2"]
+    token = await create_key(client, ["read"], org_unit="RJH-OSS")
+    async with make_client(app, token) as oss:
+        seen = (await oss.get("/v1/actions")).json()["items"]
+        assert [a["code"] for a in seen] == ["2"]
+        _problem(await oss.get("/v1/actions", params={"org_unit": "RJH"}), 404)

@@ -473,6 +473,48 @@ async def create_action(
 
 
 @router.get(
+    "/actions",
+    summary="List actions across plans",
+    response_model=Page[ActionRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_actions_across_plans(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: Annotated[
+        Code | None, Query(description="Only actions of plans of this unit and its subtree.")
+    ] = None,
+    status: ActionStatus | None = None,
+    responsible_id: uuid.UUID | None = None,
+    area: Code | None = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only actions the scan marked overdue (or not).")
+    ] = None,
+    due_before: Annotated[date | None, Query(description="Only actions due before.")] = None,
+) -> Page[ActionRead | Tombstone]:
+    """Every plan's actions the key may see: one person's actions, everything overdue in a
+    division, or a mirror of all actions with `updated_since`."""
+    filters = {
+        "status": status,
+        "responsible_id": responsible_id,
+        "area": area,
+        "overdue": overdue,
+        "due_before": due_before,
+    }
+    return await plans_service.list_actions_across_plans(
+        session,
+        principal,
+        org_unit=org_unit,
+        filters=filters,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.get(
     "/actions/{action_id}",
     summary="Get an action",
     response_model=ActionRead,

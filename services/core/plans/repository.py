@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.core.orgs.models import OrgUnit
@@ -249,10 +250,11 @@ async def action_code_taken(
 
 def _action_filters(
     stmt: Any,
-    plan_id: uuid.UUID,
+    plan_id: uuid.UUID | None,
     filters: dict[str, Any],
 ) -> Any:
-    stmt = stmt.where(col(Action.plan_id) == plan_id)
+    if plan_id is not None:
+        stmt = stmt.where(col(Action.plan_id) == plan_id)
     if filters.get("status") is not None:
         stmt = stmt.where(col(Action.status) == filters["status"])
     if filters.get("package_id") is not None:
@@ -279,6 +281,36 @@ async def list_actions(
     limit: int,
 ) -> Sequence[Any]:
     stmt = _action_filters(_action_with_org(), plan_id, filters)
+    stmt, order = mirror_query(stmt, Action, updated_since)
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows
+
+
+PlanUnit = aliased(OrgUnit)
+
+
+async def list_actions_across_plans(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    org_path: str | None,
+    filters: dict[str, Any],
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Actions of every live plan whose unit the caller sees (`org_path`: of that subtree)."""
+    stmt: Any = (
+        _action_with_org()
+        .join(ActionPlan, col(ActionPlan.id) == col(Action.plan_id))
+        .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
+        .where(col(ActionPlan.deleted_at).is_(None))
+    )
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(PlanUnit.path), scope_path))
+    if org_path is not None:
+        stmt = stmt.where(in_subtree(col(PlanUnit.path), org_path))
+    stmt = _action_filters(stmt, None, filters)
     stmt, order = mirror_query(stmt, Action, updated_since)
     rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
     return rows

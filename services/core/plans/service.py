@@ -743,6 +743,37 @@ async def list_actions(
     return page, plan.actions_version
 
 
+async def list_actions_across_plans(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    org_unit: str | None,
+    filters: dict[str, Any],
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[ActionRead | Tombstone]:
+    org_path = None
+    if org_unit is not None:
+        org_path = (await orgs_service.get_visible(session, principal, org_unit)).path
+    rows = await repository.list_actions_across_plans(
+        session,
+        scope_path=principal.org_path,
+        org_path=org_path,
+        filters=filters,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    return mirror_page(
+        rows,
+        limit,
+        updated_since=updated_since,
+        tombstone_id=lambda a: str(a.id),
+        to_read=lambda r: _action_read(r[0], r[1]),
+    )
+
+
 CSV_COLUMNS = (
     "code",
     "title",
