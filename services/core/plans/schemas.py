@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.core.validation import Code, Money, Name, Text
+from services.core.validation import Code, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[\w][\w.\-]*$")
@@ -116,7 +116,7 @@ class PlanCreate(BaseModel):
     period_start: date
     period_end: date
     status: PlanStatus = PlanStatus.draft
-    decided_at: datetime | None = None
+    decided_at: Rfc3339Time | None = None
     decided_by: uuid.UUID | None = Field(
         default=None, description="The meeting decision that decided the plan, if recorded."
     )
@@ -140,7 +140,7 @@ class PlanUpdate(BaseModel):
     period_start: date | None = None
     period_end: date | None = None
     status: PlanStatus | None = None
-    decided_at: datetime | None = None
+    decided_at: Rfc3339Time | None = None
     decided_by: uuid.UUID | None = None
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
