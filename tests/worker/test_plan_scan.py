@@ -141,3 +141,5 @@ async def test_the_worker_runs_the_registered_scan(
     finally:
         await worker.close()
     assert len(await _events(client, "action.overdue")) == 4
+    flagged = worker.ctx["metrics"].plan_actions_flagged.labels("overdue")._value.get()
+    assert flagged == 4
