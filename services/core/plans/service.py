@@ -714,10 +714,6 @@ async def read_action(
     return _action_read(action, org_code)
 
 
-def _action_filters(**filters: Any) -> dict[str, Any]:
-    return {k: v for k, v in filters.items() if v is not None}
-
-
 async def list_actions(
     session: AsyncSession,
     principal: Principal,
