@@ -53,6 +53,9 @@ async def test_seed_003_plan_and_its_summary(client: httpx.AsyncClient) -> None:
     packages = (await client.get(f"/v1/action-plans/{plan_id}/packages")).json()["items"]
     assert len(packages) == 6
     assert sum(p["owner_id"] is not None for p in packages) == 5  # package 6: "Ej utsedd"
+    granevarn = built["people"]["Anna Granevärn"]
+    hers = await client.get(f"/v1/action-plans/{plan_id}/packages", params={"owner_id": granevarn})
+    assert len(hers.json()["items"]) == 2  # packages 1 and 5
     assert all(p["due_date"] for p in packages)
 
     summary = await client.get(f"/v1/action-plans/{plan_id}/summary")
@@ -351,6 +354,8 @@ async def test_follow_ups_on_plan_and_action(client: httpx.AsyncClient) -> None:
         f"/v1/action-plans/{plan['id']}/follow-ups", params={"action_id": action["id"]}
     )
     assert [f["rag"] for f in listed.json()["items"]] == ["green"]
+    amber = await client.get(f"/v1/action-plans/{plan['id']}/follow-ups", params={"rag": "amber"})
+    assert [f["id"] for f in amber.json()["items"]] == [on_plan.json()["id"]]
     url = f"/v1/follow-ups/{on_plan.json()['id']}"
     assert (await client.get(url)).json()["meeting_id"] == meeting
     stale = await client.patch(url, json={"rag": "green"}, headers={"If-Match": '"5"'})

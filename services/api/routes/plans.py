@@ -45,6 +45,7 @@ from services.core.plans.schemas import (
     PlanStatus,
     PlanSummary,
     PlanUpdate,
+    Rag,
 )
 from services.core.validation import Code
 
@@ -238,11 +239,13 @@ async def list_action_packages(
     principal: Reader,
     page: PageDep,
     updated_since: UpdatedSince = None,
+    owner_id: uuid.UUID | None = None,
 ) -> Page[PackageRead | Tombstone]:
     return await plans_service.list_packages(
         session,
         principal,
         plan_id,
+        owner_id=owner_id,
         updated_since=updated_since,
         cursor=page.cursor,
         limit=page.limit,
@@ -577,12 +580,14 @@ async def list_follow_ups(
     page: PageDep,
     updated_since: UpdatedSince = None,
     action_id: Annotated[uuid.UUID | None, Query(description="Only about this action.")] = None,
+    rag: Rag | None = None,
 ) -> Page[FollowUpRead | Tombstone]:
     return await plans_service.list_follow_ups(
         session,
         principal,
         plan_id,
         action_id=action_id,
+        rag=rag,
         updated_since=updated_since,
         cursor=page.cursor,
         limit=page.limit,

@@ -194,11 +194,14 @@ async def list_packages(
     session: AsyncSession,
     plan_id: uuid.UUID,
     *,
+    owner_id: uuid.UUID | None,
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
 ) -> Sequence[Any]:
     stmt: Any = sa.select(ActionPackage).where(col(ActionPackage.plan_id) == plan_id)
+    if owner_id is not None:
+        stmt = stmt.where(col(ActionPackage.owner_id) == owner_id)
     stmt, order = mirror_query(stmt, ActionPackage, updated_since)
     rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
     return rows
@@ -482,6 +485,7 @@ async def list_follow_ups(
     plan_id: uuid.UUID,
     *,
     action_id: uuid.UUID | None,
+    rag: str | None,
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
@@ -489,6 +493,8 @@ async def list_follow_ups(
     stmt: Any = sa.select(FollowUp).where(col(FollowUp.plan_id) == plan_id)
     if action_id is not None:
         stmt = stmt.where(col(FollowUp.action_id) == action_id)
+    if rag is not None:
+        stmt = stmt.where(col(FollowUp.rag) == rag)
     stmt, order = mirror_query(stmt, FollowUp, updated_since)
     rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
     return rows

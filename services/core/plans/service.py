@@ -473,13 +473,19 @@ async def list_packages(
     principal: Principal,
     plan_id: uuid.UUID,
     *,
+    owner_id: uuid.UUID | None,
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
 ) -> Page[PackageRead | Tombstone]:
     await get_visible_plan(session, principal, plan_id)
     rows = await repository.list_packages(
-        session, plan_id, updated_since=updated_since, cursor=cursor, limit=limit
+        session,
+        plan_id,
+        owner_id=owner_id,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
     )
     return mirror_page(
         rows,
@@ -1095,6 +1101,7 @@ async def list_follow_ups(
     plan_id: uuid.UUID,
     *,
     action_id: uuid.UUID | None,
+    rag: str | None,
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
@@ -1104,6 +1111,7 @@ async def list_follow_ups(
         session,
         plan_id,
         action_id=action_id,
+        rag=rag,
         updated_since=updated_since,
         cursor=cursor,
         limit=limit,
