@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -55,6 +56,18 @@ def _rfc3339(value: object) -> object:
 
 
 Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: object) -> object:
+    # pydantic would also take 0 or "1700000000" as a Unix time; a work date is YYYY-MM-DD.
+    if not isinstance(value, date) and not (isinstance(value, str) and _ISO_DATE.match(value)):
+        raise ValueError("must be a date as YYYY-MM-DD, e.g. 2018-12-31")
+    return value
+
+
+LocalDate = Annotated[date, BeforeValidator(_iso_date)]
 
 _MONEY = re.compile(r"^-?\d{1,14}(\.\d{1,2})?$")
 

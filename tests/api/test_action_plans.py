@@ -498,6 +498,8 @@ GOOD = {"code": "9", "title": "Ny åtgärd"}
         ({**GOOD, "org_unit": "NOPE"}, "org_unit", "unknown_org_unit"),
         ({**GOOD, "package_id": str(uuid.uuid4())}, "package_id", "unknown_package"),
         ({**GOOD, "code": "a b"}, "code", "string_pattern_mismatch"),
+        ({**GOOD, "due_date": 1546300800}, "due_date", "value_error"),
+        ({**GOOD, "start_date": "2018-02-30"}, "start_date", "date_from_datetime_parsing"),
     ],
 )
 async def test_bad_action_rows_are_refused_alone_and_in_a_list(

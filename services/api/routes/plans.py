@@ -4,7 +4,6 @@ the summary and the change history; and the catalogue of action areas."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Body, Query, Request, Response
@@ -47,7 +46,7 @@ from services.core.plans.schemas import (
     PlanUpdate,
     Rag,
 )
-from services.core.validation import Code
+from services.core.validation import Code, LocalDate
 
 router = api_router(tags=["action-plans"])
 
@@ -362,7 +361,9 @@ async def list_actions(
     overdue: Annotated[
         bool | None, Query(description="Only actions the scan marked overdue (or not).")
     ] = None,
-    due_before: Annotated[date | None, Query(description="Only actions due before.")] = None,
+    due_before: Annotated[
+        LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")
+    ] = None,
 ) -> Response:
     """The ETag is the version of the whole collection: send it as `If-Match` with
     `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
@@ -495,7 +496,9 @@ async def list_actions_across_plans(
     overdue: Annotated[
         bool | None, Query(description="Only actions the scan marked overdue (or not).")
     ] = None,
-    due_before: Annotated[date | None, Query(description="Only actions due before.")] = None,
+    due_before: Annotated[
+        LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")
+    ] = None,
 ) -> Page[ActionRead | Tombstone]:
     """Every plan's actions the key may see: one person's actions, everything overdue in a
     division, or a mirror of all actions with `updated_since`."""

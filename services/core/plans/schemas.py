@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.core.validation import Code, Money, Name, Rfc3339Time, Text
+from services.core.validation import Code, LocalDate, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[\w][\w.\-]*$")
@@ -113,8 +113,8 @@ class PlanCreate(BaseModel):
     purpose: Text | None = None
     org_unit: Code
     owner_id: uuid.UUID | None = Field(default=None, description="A person from /v1/people.")
-    period_start: date
-    period_end: date
+    period_start: LocalDate
+    period_end: LocalDate
     status: PlanStatus = PlanStatus.draft
     decided_at: Rfc3339Time | None = None
     decided_by: uuid.UUID | None = Field(
@@ -137,8 +137,8 @@ class PlanUpdate(BaseModel):
     purpose: Text | None = None
     org_unit: Code | None = None
     owner_id: uuid.UUID | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: LocalDate | None = None
+    period_end: LocalDate | None = None
     status: PlanStatus | None = None
     decided_at: Rfc3339Time | None = None
     decided_by: uuid.UUID | None = None
@@ -199,7 +199,7 @@ class PackageCreate(BaseModel):
     name: Name
     description: Text | None = None
     owner_id: uuid.UUID | None = None
-    due_date: date | None = None
+    due_date: LocalDate | None = None
     cost_goal: Name | None = Field(default=None, description='Free text, e.g. "< 700 weeks".')
 
 
@@ -211,7 +211,7 @@ class PackageUpdate(BaseModel):
     name: Name | None = None
     description: Text | None = None
     owner_id: uuid.UUID | None = None
-    due_date: date | None = None
+    due_date: LocalDate | None = None
     cost_goal: Name | None = None
 
 
@@ -270,8 +270,8 @@ class ActionCreate(BaseModel):
     package_id: uuid.UUID | None = Field(default=None, description="A package of the same plan.")
     responsible_id: uuid.UUID | None = Field(default=None, description="A person.")
     org_unit: Code | None = None
-    start_date: date | None = None
-    due_date: date | None = None
+    start_date: LocalDate | None = None
+    due_date: LocalDate | None = None
     status: ActionStatus = ActionStatus.not_started
     progress: Progress = 0
 
@@ -288,8 +288,8 @@ class ActionUpdate(BaseModel):
     package_id: uuid.UUID | None = None
     responsible_id: uuid.UUID | None = None
     org_unit: Code | None = None
-    start_date: date | None = None
-    due_date: date | None = None
+    start_date: LocalDate | None = None
+    due_date: LocalDate | None = None
     status: ActionStatus | None = None
     progress: Progress | None = None
 
@@ -365,7 +365,7 @@ class FollowUpCreate(BaseModel):
     action_id: uuid.UUID | None = Field(
         default=None, description="An action of the plan; none for a report on the whole plan."
     )
-    reported_on: date
+    reported_on: LocalDate
     ongoing_work: Text | None = None
     result: Text | None = None
     rag: Rag
@@ -377,7 +377,7 @@ class FollowUpCreate(BaseModel):
 class FollowUpUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rag": "green"}]})
 
-    reported_on: date | None = None
+    reported_on: LocalDate | None = None
     ongoing_work: Text | None = None
     result: Text | None = None
     rag: Rag | None = None
