@@ -67,6 +67,11 @@ TAGS = [
         "description": "Working-time rules and agency-staff policies, and the violations "
         "found in the time data.",
     },
+    {
+        "name": "action-plans",
+        "description": "Action plans with packages, actions and follow-ups; summary, "
+        "history, spreadsheet sync and the action area catalogue.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     webhooks_ca_file: str | None = None
     webhooks_log_retention_days: int = Field(default=30, ge=1)
 
+    # Action plans (issue 6): `action.due_soon` is published this many days before a due date.
+    plans_due_soon_days: int = Field(default=7, ge=0, le=365)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     docs_enabled: bool = True
     cors_origins: list[str] = Field(default_factory=list)

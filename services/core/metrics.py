@@ -85,3 +85,9 @@ class WorkerMetrics:
             "Webhook subscriptions that are disabled (by an admin, a 410 or failing for days).",
             registry=self.registry,
         )
+        self.plan_actions_flagged = Counter(
+            "puls_plan_actions_flagged_total",
+            "Actions the due/overdue scan flagged, by kind (overdue, due_soon).",
+            ["kind"],
+            registry=self.registry,
+        )

@@ -23,6 +23,15 @@ from services.core.kpis.models import (
 )
 from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
+from services.core.plans.models import (
+    Action,
+    ActionArea,
+    ActionPackage,
+    ActionPlan,
+    ActionPlanTarget,
+    FollowUp,
+    PlanHistory,
+)
 from services.core.timedata.models import (
     CodeMapping,
     DirtyCell,
@@ -43,6 +52,13 @@ from services.core.webhooks.models import (
 __all__ = [
     "AgencyExemption",
     "AgencyPolicy",
+    "Action",
+    "ActionArea",
+    "ActionPackage",
+    "ActionPlan",
+    "ActionPlanTarget",
+    "FollowUp",
+    "PlanHistory",
     "ApiKey",
     "AuditEntry",
     "CodeMapping",

@@ -68,6 +68,7 @@ def _iso_date(value: object) -> object:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+LocalDate = IsoDate  # the name the plans domain uses
 
 _MONEY = re.compile(r"^-?\d{1,14}(\.\d{1,2})?$")
 

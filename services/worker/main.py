@@ -20,6 +20,7 @@ from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
 from services.worker.tasks import kpis as kpi_tasks
+from services.worker.tasks import plans as plan_tasks
 from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
 
@@ -96,6 +97,7 @@ FUNCTIONS: list[Function] = [
     _instrumented(webhook_tasks.purge_webhook_log, timeout=600),
     _instrumented(kpi_tasks.recalculate, timeout=3600, max_tries=3),
     _instrumented(kpi_tasks.run_recalculation, timeout=3600, max_tries=1),
+    _instrumented(plan_tasks.scan_due_actions, timeout=300),
 ]
 
 CRON_JOBS = [
@@ -113,6 +115,15 @@ CRON_JOBS = [
     ),
     cron(webhook_tasks.purge_webhook_log_cron, minute={23}, second={0}, timeout=600, unique=True),
     cron(kpi_tasks.sweep_kpis_cron, second={40}, run_at_startup=True, timeout=60, unique=True),
+    # Hourly (not daily) so a worker down at midnight still flags actions the same morning.
+    cron(
+        plan_tasks.scan_due_actions_cron,
+        minute={5},
+        second={0},
+        run_at_startup=True,
+        timeout=300,
+        unique=True,
+    ),
 ]
 
 

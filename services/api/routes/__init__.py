@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from services.api.routes import api_keys, compliance, events, kpis, orgs, people, timedata
+from services.api.routes import plans as plans_routes
 from services.api.routes import webhooks as webhooks_routes
 
 ROUTERS: list[APIRouter] = [
@@ -11,6 +12,7 @@ ROUTERS: list[APIRouter] = [
     timedata.router,
     kpis.router,
     compliance.router,
+    plans_routes.router,
     webhooks_routes.router,
     api_keys.router,
     events.router,

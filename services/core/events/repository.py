@@ -18,6 +18,16 @@ async def insert(
     await session.execute(sa.insert(Event).values(type=type_, data=data, org_unit_id=org_unit_id))
 
 
+async def insert_many(
+    session: AsyncSession, type_: str, items: Sequence[tuple[dict[str, Any], int | None]]
+) -> None:
+    await session.execute(
+        sa.insert(Event).values(
+            [{"type": type_, "data": data, "org_unit_id": org} for data, org in items]
+        )
+    )
+
+
 async def feed(
     session: AsyncSession,
     *,

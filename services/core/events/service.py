@@ -26,6 +26,16 @@ async def publish(
     queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
 
 
+async def publish_many(
+    session: AsyncSession, type_: str, items: list[tuple[dict[str, Any], int | None]]
+) -> None:
+    """Many events of one type in one statement (scans that find many things at once)."""
+    if not items:
+        return
+    await repository.insert_many(session, type_, items)
+    queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
+
+
 async def feed(
     session: AsyncSession, principal: Principal, *, after: int, types: list[str], limit: int
 ) -> EventFeed:

@@ -538,6 +538,34 @@ async def value_at(
     return (await _computed_series(ctx, p.grain, [p], by_child=False))[""][0]
 
 
+async def target_values(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    target_id: uuid.UUID,
+    months: Sequence[date],
+) -> tuple[str | None, list[Decimal | None]]:
+    """A target's KPI at its org unit (and profession) in each month, for other domains (an
+    action plan's effect: the value at its start and now). Unknown targets give (None, …)."""
+    row = await repository.get_target(session, target_id)
+    if row is None or not principal.sees_path(row[2]):
+        return None, [None for _ in months]
+    target: KpiTarget = row[0]
+    values = []
+    for month in months:
+        point = await value_at(
+            session,
+            settings,
+            principal,
+            target.kpi,
+            target.org_unit_id,
+            f"{month:%Y-%m}",
+            profession=target.profession,
+        )
+        values.append(None if point.value is None else Decimal(str(point.value)))
+    return target.kpi, values
+
+
 async def scorecard(
     session: AsyncSession, settings: Settings, principal: Principal, org_unit: str, period: str
 ) -> Scorecard:

@@ -1,0 +1,667 @@
+"""Action plans: plans, action packages, actions (one by one or synced as a list), follow-ups,
+the summary and the change history; and the catalogue of action areas."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Body, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.api.deps import (
+    Admin,
+    IdempotencyDep,
+    IfMatch,
+    PageDep,
+    PlansWriter,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    UpdatedSince,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.http import etag
+from services.core.pagination import Page, Tombstone
+from services.core.plans import service as plans_service
+from services.core.plans.schemas import (
+    ActionBulkResult,
+    ActionCreate,
+    ActionRead,
+    ActionStatus,
+    ActionUpdate,
+    AreaIn,
+    AreaRead,
+    FollowUpCreate,
+    FollowUpRead,
+    FollowUpUpdate,
+    HistoryEntry,
+    PackageCreate,
+    PackageRead,
+    PackageUpdate,
+    PlanCreate,
+    PlanRead,
+    PlanStatus,
+    PlanSummary,
+    PlanUpdate,
+    Rag,
+)
+from services.core.validation import Code, LocalDate
+
+router = api_router(tags=["action-plans"])
+
+
+def _versioned(model: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        model.model_dump(mode="json"), status_code=status, headers={"ETag": etag(model.version)}
+    )
+
+
+# --- areas -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/action-areas",
+    summary="List the action area catalogue",
+    response_model=list[AreaRead],
+    responses=error_responses(401, 403),
+)
+async def list_action_areas(session: SessionDep, principal: Reader) -> list[AreaRead]:
+    """Areas an action belongs to (seed 003's: recruitment, task shifting, scheduling, …)."""
+    return await plans_service.list_areas(session)
+
+
+@router.put(
+    "/action-areas/{code}",
+    summary="Add or rename an action area",
+    response_model=AreaRead,
+    responses=error_responses(400, 401, 403, 415, 422),
+)
+async def put_action_area(
+    code: Code, data: AreaIn, session: SessionDep, principal: Admin
+) -> AreaRead:
+    """Extends the catalogue (admin) so actions may use the new code."""
+    return await plans_service.put_area(session, principal, code, data)
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/action-plans",
+    summary="List action plans",
+    response_model=Page[PlanRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_action_plans(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: Annotated[
+        Code | None, Query(description="Only plans of this unit and its subtree.")
+    ] = None,
+    status: PlanStatus | None = None,
+    owner_id: uuid.UUID | None = None,
+) -> Page[PlanRead | Tombstone]:
+    """Plans of the units the key may see, by id; with `updated_since`, every change since
+    then (tombstones included) in change order."""
+    return await plans_service.list_plans(
+        session,
+        principal,
+        org_unit=org_unit,
+        status=status,
+        owner_id=owner_id,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "/action-plans",
+    status_code=201,
+    summary="Create an action plan",
+    response_model=PlanRead,
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+)
+async def create_action_plan(
+    data: PlanCreate, session: SessionDep, principal: PlansWriter, idem: IdempotencyDep
+) -> Response:
+    """A plan with its period, owner, economic calculation (seed 000: every plan states its
+    timing and a calculation) and the KPI targets it is meant to move. Accepts
+    `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    plan = await plans_service.create_plan(session, principal, data)
+    return await idem.respond(
+        session,
+        201,
+        plan,
+        {"ETag": etag(plan.version), "Location": f"/v1/action-plans/{plan.id}"},
+    )
+
+
+@router.get(
+    "/action-plans/{plan_id}",
+    summary="Get an action plan",
+    response_model=PlanRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_action_plan(plan_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _versioned(await plans_service.read_plan(session, principal, plan_id))
+
+
+@router.patch(
+    "/action-plans/{plan_id}",
+    summary="Change an action plan",
+    response_model=PlanRead,
+    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
+)
+async def update_action_plan(
+    plan_id: uuid.UUID,
+    data: PlanUpdate,
+    session: SessionDep,
+    principal: PlansWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    """Status moves draft → decided → active → completed (or cancelled); a closed plan is
+    reopened explicitly (completed → active, cancelled → draft). Other moves are 409.
+    `kpi_target_ids` replaces the linked targets."""
+    plan = await plans_service.update_plan(session, principal, plan_id, data, if_match=if_match)
+    return _versioned(plan)
+
+
+@router.delete(
+    "/action-plans/{plan_id}",
+    status_code=204,
+    summary="Delete an action plan",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_action_plan(
+    plan_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
+) -> Response:
+    """Soft delete: mirrors see a tombstone; the history stays."""
+    await plans_service.delete_plan(session, principal, plan_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/action-plans/{plan_id}/summary",
+    summary="Summarise an action plan",
+    response_model=PlanSummary,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_action_plan_summary(
+    plan_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Reader
+) -> PlanSummary:
+    """Actions by status ("61 of 65 done"), overdue actions as of today, progress per
+    package, cost estimate against expected saving, and per linked KPI target its value at
+    the plan's start and this month."""
+    return await plans_service.summary(session, settings, principal, plan_id)
+
+
+@router.get(
+    "/action-plans/{plan_id}/history",
+    summary="Read an action plan's change history",
+    response_model=Page[HistoryEntry],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_action_plan_history(
+    plan_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    entity_id: Annotated[
+        uuid.UUID | None, Query(description="Only changes of this plan, package or action.")
+    ] = None,
+) -> Page[HistoryEntry]:
+    """Every change to the plan, its packages, actions and follow-ups, oldest first: who,
+    when, and the changed fields before and after (`system` for the overdue scan)."""
+    return await plans_service.history(
+        session, principal, plan_id, entity_id=entity_id, cursor=page.cursor, limit=page.limit
+    )
+
+
+# --- packages --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/action-plans/{plan_id}/packages",
+    summary="List a plan's action packages",
+    response_model=Page[PackageRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_action_packages(
+    plan_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    owner_id: uuid.UUID | None = None,
+) -> Page[PackageRead | Tombstone]:
+    return await plans_service.list_packages(
+        session,
+        principal,
+        plan_id,
+        owner_id=owner_id,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "/action-plans/{plan_id}/packages",
+    status_code=201,
+    summary="Create an action package",
+    response_model=PackageRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_action_package(
+    plan_id: uuid.UUID,
+    data: PackageCreate,
+    session: SessionDep,
+    principal: PlansWriter,
+    idem: IdempotencyDep,
+) -> Response:
+    """A named group of the plan's actions with its own owner, due date and cost goal.
+    Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    package = await plans_service.create_package(session, principal, plan_id, data)
+    return await idem.respond(
+        session,
+        201,
+        package,
+        {"ETag": etag(package.version), "Location": f"/v1/action-packages/{package.id}"},
+    )
+
+
+@router.get(
+    "/action-packages/{package_id}",
+    summary="Get an action package",
+    response_model=PackageRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_action_package(package_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _versioned(await plans_service.read_package(session, principal, package_id))
+
+
+@router.patch(
+    "/action-packages/{package_id}",
+    summary="Change an action package",
+    response_model=PackageRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_action_package(
+    package_id: uuid.UUID,
+    data: PackageUpdate,
+    session: SessionDep,
+    principal: PlansWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    package = await plans_service.update_package(
+        session, principal, package_id, data, if_match=if_match
+    )
+    return _versioned(package)
+
+
+@router.delete(
+    "/action-packages/{package_id}",
+    status_code=204,
+    summary="Delete an action package",
+    responses=error_responses(401, 403, 404, 409, 412, 422),
+)
+async def delete_action_package(
+    package_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
+) -> Response:
+    """Only an empty package: one that still holds live actions is 409."""
+    await plans_service.delete_package(session, principal, package_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+_CSV_EXAMPLE = (
+    "code,title,description,area,package_id,package,responsible_id,org_unit,start_date,"
+    "due_date,status,progress,overdue\r\n"
+    "3.2,Ta fram bemanningsplan,,staffing_plan,,,,RS,2017-01-01,2018-12-31,in_progress,60,"
+    "false\r\n"
+)
+
+
+def _wants_csv(request: Request) -> bool:
+    return "text/csv" in request.headers.get("accept", "")
+
+
+@router.get(
+    "/action-plans/{plan_id}/actions",
+    summary="List a plan's actions (JSON or CSV)",
+    response_model=Page[ActionRead | Tombstone],
+    responses={
+        200: {
+            "description": "A page of actions, or with `Accept: text/csv` all of them as CSV.",
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}},
+        },
+        **error_responses(401, 403, 404, 422),
+    },
+)
+async def list_actions(
+    plan_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    status: ActionStatus | None = None,
+    package_id: uuid.UUID | None = None,
+    responsible_id: uuid.UUID | None = None,
+    area: Code | None = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only actions the scan marked overdue (or not).")
+    ] = None,
+    due_before: Annotated[
+        LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")
+    ] = None,
+) -> Response:
+    """The ETag is the version of the whole collection: send it as `If-Match` with
+    `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
+    (UTF-8, comma-separated, header row, in code order; paging does not apply)."""
+    filters = {
+        "status": status,
+        "package_id": package_id,
+        "responsible_id": responsible_id,
+        "area": area,
+        "overdue": overdue,
+        "due_before": due_before,
+    }
+    if _wants_csv(request):
+        text, version = await plans_service.export_actions_csv(session, principal, plan_id, filters)
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "ETag": etag(version),
+                "Content-Disposition": f'attachment; filename="actions-{plan_id}.csv"',
+            },
+        )
+    result, version = await plans_service.list_actions(
+        session,
+        principal,
+        plan_id,
+        filters,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+    return JSONResponse(result.model_dump(mode="json"), headers={"ETag": etag(version)})
+
+
+@router.put(
+    "/action-plans/{plan_id}/actions",
+    summary="Upsert a plan's actions by code",
+    response_model=ActionBulkResult,
+    responses=error_responses(400, 401, 403, 404, 412, 413, 415, 422),
+)
+async def upsert_actions(
+    plan_id: uuid.UUID,
+    session: SessionDep,
+    principal: PlansWriter,
+    actions: Annotated[
+        list[ActionCreate],
+        Body(
+            max_length=10_000,
+            examples=[
+                [
+                    {
+                        "code": "1.1",
+                        "title": "Genomgång av RAK inom hela organisationen",
+                        "area": "task_shifting",
+                        "status": "done",
+                        "progress": 100,
+                    },
+                    {
+                        "code": "3.2",
+                        "title": "Ta fram bemanningsplan med måltal för antal AT, ST",
+                        "area": "staffing_plan",
+                        "due_date": "2018-12-31",
+                        "status": "in_progress",
+                        "progress": 60,
+                    },
+                ]
+            ],
+        ),
+    ],
+    if_match: IfMatch = None,
+) -> Response:
+    """Syncs a plan kept in a spreadsheet: new codes are inserted, changed rows updated,
+    equal ones left alone; actions not in the list stay. Each row is written whole (left-out
+    fields reset). All or nothing: a duplicate code, an unknown area, person, org unit or
+    package, a package of another plan, a due date before the start or a status move that
+    is not allowed rejects the list with every bad index named. `If-Match` takes the ETag of
+    `GET …/actions`."""
+    result = await plans_service.bulk_upsert_actions(
+        session, principal, plan_id, actions, if_match=if_match
+    )
+    return JSONResponse(
+        result.model_dump(mode="json"), headers={"ETag": etag(result.actions_version)}
+    )
+
+
+@router.post(
+    "/action-plans/{plan_id}/actions",
+    status_code=201,
+    summary="Create an action",
+    response_model=ActionRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_action(
+    plan_id: uuid.UUID,
+    data: ActionCreate,
+    session: SessionDep,
+    principal: PlansWriter,
+    idem: IdempotencyDep,
+) -> Response:
+    """A code already used in the plan is 409. Marking an action done below 100 % progress
+    is allowed and flagged in `warnings`. Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    action = await plans_service.create_action(session, principal, plan_id, data)
+    return await idem.respond(
+        session,
+        201,
+        action,
+        {"ETag": etag(action.version), "Location": f"/v1/actions/{action.id}"},
+    )
+
+
+@router.get(
+    "/actions",
+    summary="List actions across plans",
+    response_model=Page[ActionRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_actions_across_plans(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: Annotated[
+        Code | None, Query(description="Only actions of plans of this unit and its subtree.")
+    ] = None,
+    status: ActionStatus | None = None,
+    responsible_id: uuid.UUID | None = None,
+    area: Code | None = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only actions the scan marked overdue (or not).")
+    ] = None,
+    due_before: Annotated[
+        LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")
+    ] = None,
+) -> Page[ActionRead | Tombstone]:
+    """Every plan's actions the key may see: one person's actions, everything overdue in a
+    division, or a mirror of all actions with `updated_since`."""
+    filters = {
+        "status": status,
+        "responsible_id": responsible_id,
+        "area": area,
+        "overdue": overdue,
+        "due_before": due_before,
+    }
+    return await plans_service.list_actions_across_plans(
+        session,
+        principal,
+        org_unit=org_unit,
+        filters=filters,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.get(
+    "/actions/{action_id}",
+    summary="Get an action",
+    response_model=ActionRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_action(action_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _versioned(await plans_service.read_action(session, principal, action_id))
+
+
+@router.patch(
+    "/actions/{action_id}",
+    summary="Change an action",
+    response_model=ActionRead,
+    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
+)
+async def update_action(
+    action_id: uuid.UUID,
+    data: ActionUpdate,
+    session: SessionDep,
+    principal: PlansWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    """Status moves freely between not_started, in_progress and postponed and on to done or
+    cancelled; a finished action is reopened explicitly (cancelled → not_started, done →
+    in_progress), anything else out of it is 409. Send the ETag as `If-Match`: a stale one
+    is 412."""
+    action = await plans_service.update_action(
+        session, principal, action_id, data, if_match=if_match
+    )
+    return _versioned(action)
+
+
+@router.delete(
+    "/actions/{action_id}",
+    status_code=204,
+    summary="Delete an action",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_action(
+    action_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
+) -> Response:
+    """Soft delete; a later upsert with the same code brings it back."""
+    await plans_service.delete_action(session, principal, action_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+# --- follow-ups ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/action-plans/{plan_id}/follow-ups",
+    summary="List a plan's follow-ups",
+    response_model=Page[FollowUpRead | Tombstone],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_follow_ups(
+    plan_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    action_id: Annotated[uuid.UUID | None, Query(description="Only about this action.")] = None,
+    rag: Rag | None = None,
+) -> Page[FollowUpRead | Tombstone]:
+    return await plans_service.list_follow_ups(
+        session,
+        principal,
+        plan_id,
+        action_id=action_id,
+        rag=rag,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "/action-plans/{plan_id}/follow-ups",
+    status_code=201,
+    summary="Report a follow-up",
+    response_model=FollowUpRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_follow_up(
+    plan_id: uuid.UUID,
+    data: FollowUpCreate,
+    session: SessionDep,
+    principal: PlansWriter,
+    idem: IdempotencyDep,
+) -> Response:
+    """A report-back on the plan or one of its actions (seed 004: ongoing work and result)
+    with a RAG status. Accepts `Idempotency-Key`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    follow_up = await plans_service.create_follow_up(session, principal, plan_id, data)
+    return await idem.respond(
+        session,
+        201,
+        follow_up,
+        {"ETag": etag(follow_up.version), "Location": f"/v1/follow-ups/{follow_up.id}"},
+    )
+
+
+@router.get(
+    "/follow-ups/{follow_up_id}",
+    summary="Get a follow-up",
+    response_model=FollowUpRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_follow_up(follow_up_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _versioned(await plans_service.read_follow_up(session, principal, follow_up_id))
+
+
+@router.patch(
+    "/follow-ups/{follow_up_id}",
+    summary="Change a follow-up",
+    response_model=FollowUpRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_follow_up(
+    follow_up_id: uuid.UUID,
+    data: FollowUpUpdate,
+    session: SessionDep,
+    principal: PlansWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    follow_up = await plans_service.update_follow_up(
+        session, principal, follow_up_id, data, if_match=if_match
+    )
+    return _versioned(follow_up)
+
+
+@router.delete(
+    "/follow-ups/{follow_up_id}",
+    status_code=204,
+    summary="Delete a follow-up",
+    responses=error_responses(401, 403, 404, 412, 422),
+)
+async def delete_follow_up(
+    follow_up_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
+) -> Response:
+    await plans_service.delete_follow_up(session, principal, follow_up_id, if_match=if_match)
+    return Response(status_code=204)

@@ -1,0 +1,214 @@
+"""Action plans (handlingsplaner): plans, their packages and actions, follow-ups, the KPI
+targets a plan is meant to move, the area catalogue and the per-plan change history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from services.core.db import Versioned
+
+PLAN_STATUSES = ("draft", "decided", "active", "completed", "cancelled")
+ACTION_STATUSES = ("not_started", "in_progress", "done", "postponed", "cancelled")
+RAG_STATUSES = ("green", "amber", "red")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _uuid_pk() -> Any:
+    return Field(
+        default_factory=uuid.uuid4,
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    )
+
+
+def _money() -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.Numeric(16, 2)))
+
+
+class ActionArea(SQLModel, table=True):
+    """The area catalogue (seed 003's 17 areas are seeded); admins extend it."""
+
+    __tablename__ = "action_areas"
+
+    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class ActionPlan(Versioned, table=True):
+    __tablename__ = "action_plans"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", PLAN_STATUSES), name="status"),
+        sa.CheckConstraint("period_end >= period_start", name="period"),
+        sa.Index("ix_action_plans_updated_at_id", "updated_at", "id"),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    title: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    purpose: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    org_unit_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False, index=True
+        )
+    )
+    owner_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), index=True)
+    )
+    period_start: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    period_end: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    status: str = Field(default="draft", sa_column=sa.Column(sa.Text, nullable=False))
+    decided_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )
+    # A meeting decision (issue 7); the foreign key is added when the meetings domain merges.
+    decided_by: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    cost_estimate_sek: Decimal | None = _money()
+    expected_saving_sek: Decimal | None = _money()
+    calculation_basis: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # Bumped by every change to the plan's actions: the ETag of the actions collection, so a
+    # spreadsheet sync (PUT …/actions) cannot overwrite edits it has not seen.
+    actions_version: int = Field(
+        default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1")
+    )
+
+
+class ActionPlanTarget(SQLModel, table=True):
+    """A KPI target the plan is meant to move. The foreign key to `kpi_targets` is added when
+    the KPI engine (issue 5) merges."""
+
+    __tablename__ = "action_plan_targets"
+
+    plan_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("action_plans.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    kpi_target_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("kpi_targets.id"), primary_key=True)
+    )
+
+
+class ActionPackage(Versioned, table=True):
+    __tablename__ = "action_packages"
+    __table_args__ = (sa.Index("ix_action_packages_updated_at_id", "updated_at", "id"),)
+
+    id: uuid.UUID = _uuid_pk()
+    plan_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False, index=True)
+    )
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    owner_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"))
+    )
+    due_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    cost_goal: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Action(Versioned, table=True):
+    __tablename__ = "actions"
+    __table_args__ = (
+        sa.UniqueConstraint("plan_id", "code"),
+        sa.CheckConstraint(_in("status", ACTION_STATUSES), name="status"),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
+        sa.CheckConstraint(
+            "due_date IS NULL OR start_date IS NULL OR due_date >= start_date", name="dates"
+        ),
+        sa.Index("ix_actions_updated_at_id", "updated_at", "id"),
+        # The overdue scan reads open actions by due date.
+        sa.Index(
+            "ix_actions_due_date_open",
+            "due_date",
+            postgresql_where=sa.text("deleted_at IS NULL AND status NOT IN ('done', 'cancelled')"),
+        ),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    plan_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False)
+    )
+    code: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    title: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    area_code: str | None = Field(
+        default=None, sa_column=sa.Column(sa.Text, sa.ForeignKey("action_areas.code"))
+    )
+    package_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_packages.id"), index=True)
+    )
+    responsible_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"))
+    )
+    org_unit_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"))
+    )
+    start_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    due_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    status: str = Field(default="not_started", sa_column=sa.Column(sa.Text, nullable=False))
+    progress: int = Field(default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False))
+    # Set by the overdue scan (and cleared when the action is finished or its due date moves);
+    # `action.overdue` is published when it goes from null to set, so once per overdue spell.
+    overdue_since: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    # The due date `action.due_soon` was published for: once per due date.
+    due_soon_notified_for: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+
+
+class FollowUp(Versioned, table=True):
+    """A report-back on a plan or one of its actions (seed 004: ongoing work / result)."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        sa.CheckConstraint(_in("rag", RAG_STATUSES), name="rag"),
+        sa.Index("ix_follow_ups_updated_at_id", "updated_at", "id"),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    plan_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False, index=True)
+    )
+    action_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("actions.id"), index=True)
+    )
+    reported_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    ongoing_work: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    result: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    rag: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # The meeting it was reported in (issue 7); foreign key added when meetings merge.
+    meeting_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+
+
+class PlanHistory(SQLModel, table=True):
+    """Every change to a plan and what hangs on it: who, when, and the changed fields before
+    and after. Kept apart from the audit log, which names operations but not values, and is
+    read per plan here."""
+
+    __tablename__ = "action_plan_history"
+    __table_args__ = (sa.Index("ix_action_plan_history_plan_id_id", "plan_id", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    plan_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False)
+    )
+    entity_type: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    entity_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    operation: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    actor: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        )
+    )
+    request_id: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    before: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
+    after: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))

@@ -1,0 +1,535 @@
+"""Request and response models of action plans. Money is a decimal string in SEK."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.core.validation import Code, LocalDate, Money, Name, Rfc3339Time, Text
+
+ActionCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=32, pattern=r"^[\w][\w.\-]*$")
+]
+Progress = Annotated[int, Field(ge=0, le=100, description="Per cent done, 0–100.")]
+
+
+class PlanStatus(StrEnum):
+    draft = "draft"
+    decided = "decided"
+    active = "active"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class ActionStatus(StrEnum):
+    not_started = "not_started"
+    in_progress = "in_progress"
+    done = "done"
+    postponed = "postponed"
+    cancelled = "cancelled"
+
+
+class Rag(StrEnum):
+    green = "green"
+    amber = "amber"
+    red = "red"
+
+
+# Where each status may go. Reopening is its own step: cancelled → not_started, done →
+# in_progress; anything else out of a closed state is refused.
+PLAN_TRANSITIONS: dict[str, set[str]] = {
+    "draft": {"decided", "cancelled"},
+    "decided": {"draft", "active", "cancelled"},
+    "active": {"completed", "cancelled"},
+    "completed": {"active"},
+    "cancelled": {"draft"},
+}
+ACTION_TRANSITIONS: dict[str, set[str]] = {
+    "not_started": {"in_progress", "done", "postponed", "cancelled"},
+    "in_progress": {"not_started", "done", "postponed", "cancelled"},
+    "postponed": {"not_started", "in_progress", "done", "cancelled"},
+    "done": {"in_progress"},
+    "cancelled": {"not_started"},
+}
+DONE_BELOW_100 = "done_with_progress_below_100"
+
+_PLAN_ID = "3f2b6c1e-8a4d-4e2f-9b1a-7c5d2e8f0a13"
+_PERSON_ID = "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44"
+_PACKAGE_ID = "8c7e2d14-5b3a-4f61-a2c9-1e0d9b8a7f65"
+_ACTION_ID = "b4e1a9c2-6d3f-4a87-9e15-2f8c0d7b6a31"
+_TARGET_ID = "e9d8c7b6-a5f4-4e3d-8c2b-1a0f9e8d7c6b"
+
+
+class AreaIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name_en": "Recruitment", "name_sv": "Rekrytering"}]},
+    )
+
+    name_en: Name
+    name_sv: Name
+
+
+class AreaRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "recruitment", "name_en": "Recruitment", "name_sv": "Rekrytering"}
+            ]
+        }
+    )
+
+    code: str
+    name_en: str
+    name_sv: str
+
+
+_PLAN_CREATE_EXAMPLE: dict[str, Any] = {
+    "title": "Bemanningsprojektet 2016–2018",
+    "purpose": "Minska beroendet av inhyrd personal.",
+    "org_unit": "RS",
+    "owner_id": _PERSON_ID,
+    "period_start": "2016-12-01",
+    "period_end": "2018-12-31",
+    "status": "draft",
+    "cost_estimate_sek": "2500000.00",
+    "expected_saving_sek": "62000000.00",
+    "calculation_basis": "Hyrkostnad 2017 189,9 mkr mot 2015 års nivå 127,9 mkr.",
+    "kpi_target_ids": [_TARGET_ID],
+}
+
+
+class PlanCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [_PLAN_CREATE_EXAMPLE]}
+    )
+
+    title: Name
+    purpose: Text | None = None
+    org_unit: Code
+    owner_id: uuid.UUID | None = Field(default=None, description="A person from /v1/people.")
+    period_start: LocalDate
+    period_end: LocalDate
+    status: PlanStatus = PlanStatus.draft
+    decided_at: Rfc3339Time | None = None
+    decided_by: uuid.UUID | None = Field(
+        default=None, description="The meeting decision that decided the plan, if recorded."
+    )
+    cost_estimate_sek: Money | None = None
+    expected_saving_sek: Money | None = None
+    calculation_basis: Text | None = Field(
+        default=None, description="How cost and saving were calculated (seed 000 requires one)."
+    )
+    kpi_target_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+
+
+class PlanUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "active"}]}
+    )
+
+    title: Name | None = None
+    purpose: Text | None = None
+    org_unit: Code | None = None
+    owner_id: uuid.UUID | None = None
+    period_start: LocalDate | None = None
+    period_end: LocalDate | None = None
+    status: PlanStatus | None = None
+    decided_at: Rfc3339Time | None = None
+    decided_by: uuid.UUID | None = None
+    cost_estimate_sek: Money | None = None
+    expected_saving_sek: Money | None = None
+    calculation_basis: Text | None = None
+    kpi_target_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+
+
+class PlanRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_PLAN_CREATE_EXAMPLE,
+                    "id": _PLAN_ID,
+                    "decided_at": None,
+                    "decided_by": None,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    title: str
+    purpose: str | None
+    org_unit: str
+    owner_id: uuid.UUID | None
+    period_start: date
+    period_end: date
+    status: PlanStatus
+    decided_at: datetime | None
+    decided_by: uuid.UUID | None
+    cost_estimate_sek: Decimal | None
+    expected_saving_sek: Decimal | None
+    calculation_basis: str | None
+    kpi_target_ids: list[uuid.UUID]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+_PACKAGE_EXAMPLE: dict[str, Any] = {
+    "name": "Inhyrda läkare i primärvården",
+    "description": "Tak på max 15 stafetter per vecka.",
+    "owner_id": _PERSON_ID,
+    "due_date": "2018-12-31",
+    "cost_goal": "Nyttja < 700 veckor",
+}
+
+
+class PackageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PACKAGE_EXAMPLE]})
+
+    name: Name
+    description: Text | None = None
+    owner_id: uuid.UUID | None = None
+    due_date: LocalDate | None = None
+    cost_goal: Name | None = Field(default=None, description='Free text, e.g. "< 700 weeks".')
+
+
+class PackageUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"due_date": "2019-03-31"}]}
+    )
+
+    name: Name | None = None
+    description: Text | None = None
+    owner_id: uuid.UUID | None = None
+    due_date: LocalDate | None = None
+    cost_goal: Name | None = None
+
+
+class PackageRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_PACKAGE_EXAMPLE,
+                    "id": _PACKAGE_ID,
+                    "plan_id": _PLAN_ID,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    name: str
+    description: str | None
+    owner_id: uuid.UUID | None
+    due_date: date | None
+    cost_goal: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+_ACTION_EXAMPLE: dict[str, Any] = {
+    "code": "3.2",
+    "title": "Ta fram bemanningsplan med måltal för antal AT, ST",
+    "description": "Ingår i produktionsstyrningsarbetet.",
+    "area": "staffing_plan",
+    "package_id": _PACKAGE_ID,
+    "responsible_id": _PERSON_ID,
+    "org_unit": "RS",
+    "start_date": "2017-01-01",
+    "due_date": "2018-12-31",
+    "status": "in_progress",
+    "progress": 60,
+}
+
+
+class ActionCreate(BaseModel):
+    """Also one row of `PUT …/actions`: every field is written, left-out ones reset."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ACTION_EXAMPLE]})
+
+    code: ActionCode = Field(description='Unique within the plan, e.g. "3.2".')
+    title: Name
+    description: Text | None = None
+    area: Code | None = Field(default=None, description="A code from /v1/action-areas.")
+    package_id: uuid.UUID | None = Field(default=None, description="A package of the same plan.")
+    responsible_id: uuid.UUID | None = Field(default=None, description="A person.")
+    org_unit: Code | None = None
+    start_date: LocalDate | None = None
+    due_date: LocalDate | None = None
+    status: ActionStatus = ActionStatus.not_started
+    progress: Progress = 0
+
+
+class ActionUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "done", "progress": 100}]}
+    )
+
+    code: ActionCode | None = None
+    title: Name | None = None
+    description: Text | None = None
+    area: Code | None = None
+    package_id: uuid.UUID | None = None
+    responsible_id: uuid.UUID | None = None
+    org_unit: Code | None = None
+    start_date: LocalDate | None = None
+    due_date: LocalDate | None = None
+    status: ActionStatus | None = None
+    progress: Progress | None = None
+
+
+class ActionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_ACTION_EXAMPLE,
+                    "id": _ACTION_ID,
+                    "plan_id": _PLAN_ID,
+                    "overdue": False,
+                    "overdue_since": None,
+                    "warnings": [],
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    code: str
+    title: str
+    description: str | None
+    area: str | None
+    package_id: uuid.UUID | None
+    responsible_id: uuid.UUID | None
+    org_unit: str | None
+    start_date: date | None
+    due_date: date | None
+    status: ActionStatus
+    progress: int
+    overdue: bool = Field(description="Marked by the daily scan: past due and not finished.")
+    overdue_since: date | None
+    warnings: list[str] = Field(
+        description=f"`{DONE_BELOW_100}`: marked done while progress is under 100 (allowed)."
+    )
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ActionBulkResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"inserted": 60, "updated": 4, "unchanged": 1, "actions_version": 7}]
+        }
+    )
+
+    inserted: int
+    updated: int
+    unchanged: int
+    actions_version: int = Field(description="The collection's new ETag value.")
+
+
+_FOLLOW_UP_EXAMPLE: dict[str, Any] = {
+    "action_id": _ACTION_ID,
+    "reported_on": "2018-06-30",
+    "ongoing_work": "Arbete med nedtrappning av inhyrda sjuksköterskor pågår.",
+    "result": "Kostnaden för hyrsjuksköterskor minskade med 52 %.",
+    "rag": "amber",
+    "meeting_id": None,
+}
+
+
+class FollowUpCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_FOLLOW_UP_EXAMPLE]})
+
+    action_id: uuid.UUID | None = Field(
+        default=None, description="An action of the plan; none for a report on the whole plan."
+    )
+    reported_on: LocalDate
+    ongoing_work: Text | None = None
+    result: Text | None = None
+    rag: Rag
+    meeting_id: uuid.UUID | None = Field(
+        default=None, description="The meeting it was reported in (issue 7), if any."
+    )
+
+
+class FollowUpUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rag": "green"}]})
+
+    reported_on: LocalDate | None = None
+    ongoing_work: Text | None = None
+    result: Text | None = None
+    rag: Rag | None = None
+    meeting_id: uuid.UUID | None = None
+
+
+class FollowUpRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_FOLLOW_UP_EXAMPLE,
+                    "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                    "plan_id": _PLAN_ID,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    action_id: uuid.UUID | None
+    reported_on: date
+    ongoing_work: str | None
+    result: str | None
+    rag: Rag
+    meeting_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "at": "2026-11-25T08:00:00Z",
+                    "actor": "key:0b7e5a8e-3c1f-4a55-9a8e-2f0c1d6b9e11",
+                    "entity_type": "action",
+                    "entity_id": _ACTION_ID,
+                    "operation": "update",
+                    "before": {"status": "in_progress", "progress": 60},
+                    "after": {"status": "done", "progress": 100},
+                }
+            ]
+        }
+    )
+
+    id: int
+    at: datetime
+    actor: str
+    entity_type: str = Field(description="plan, package, action or follow_up")
+    entity_id: uuid.UUID
+    operation: str = Field(description="create, update or delete")
+    before: dict[str, Any] | None = Field(description="The changed fields before; null on create.")
+    after: dict[str, Any] | None = Field(description="The changed fields after; null on delete.")
+
+
+class StatusCount(BaseModel):
+    status: str
+    count: int
+
+
+class PackageProgress(BaseModel):
+    package_id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID | None
+    due_date: date | None
+    actions: int
+    done: int
+    average_progress: Decimal | None = Field(description="Mean progress of its live actions.")
+    overdue: int
+
+
+class TargetEffect(BaseModel):
+    """A linked KPI target's value at the plan's start and now: the plan's effect."""
+
+    kpi_target_id: uuid.UUID
+    kpi: str | None
+    value_at_start: Decimal | None
+    value_now: Decimal | None
+    change: Decimal | None
+
+
+class PlanSummary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": _PLAN_ID,
+                    "status": "completed",
+                    "actions": 65,
+                    "done": 61,
+                    "by_status": {
+                        "not_started": 0,
+                        "in_progress": 4,
+                        "done": 61,
+                        "postponed": 0,
+                        "cancelled": 0,
+                    },
+                    "overdue": 4,
+                    "overdue_action_ids": [_ACTION_ID],
+                    "done_with_progress_below_100": 0,
+                    "packages": [
+                        {
+                            "package_id": _PACKAGE_ID,
+                            "name": "Inhyrda läkare i primärvården",
+                            "owner_id": _PERSON_ID,
+                            "due_date": "2018-12-31",
+                            "actions": 10,
+                            "done": 10,
+                            "average_progress": "100.00",
+                            "overdue": 0,
+                        }
+                    ],
+                    "cost_estimate_sek": "2500000.00",
+                    "expected_saving_sek": "62000000.00",
+                    "net_saving_sek": "59500000.00",
+                    "calculation_basis": "Hyrkostnad 2017 mot 2015 års nivå.",
+                    "targets": [
+                        {
+                            "kpi_target_id": _TARGET_ID,
+                            "kpi": None,
+                            "value_at_start": None,
+                            "value_now": None,
+                            "change": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    plan_id: uuid.UUID
+    status: PlanStatus
+    actions: int = Field(description="Live actions of the plan.")
+    done: int
+    by_status: dict[str, int]
+    overdue: int = Field(description="Past due and neither done nor cancelled, as of today.")
+    overdue_action_ids: list[uuid.UUID]
+    done_with_progress_below_100: int
+    packages: list[PackageProgress]
+    cost_estimate_sek: Decimal | None
+    expected_saving_sek: Decimal | None
+    net_saving_sek: Decimal | None = Field(description="Expected saving minus cost estimate.")
+    calculation_basis: str | None
+    targets: list[TargetEffect] = Field(
+        description="Per linked KPI target: its value at the plan's start and now. Values are "
+        "null until the KPI engine computes them."
+    )
