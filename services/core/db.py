@@ -96,3 +96,13 @@ class Versioned(Timestamps):
         default=None,
         sa_type=sa.DateTime(timezone=True),
     )
+
+    def touch(self) -> None:
+        """A change: a new ETag and a new change time (the database's clock)."""
+        self.version += 1
+        self.updated_at = sa.func.now()  # type: ignore[assignment]
+
+    def mark_deleted(self) -> None:
+        """Soft deletion: mirrors see a tombstone, references keep working."""
+        self.deleted_at = sa.func.now()  # type: ignore[assignment]
+        self.touch()

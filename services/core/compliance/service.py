@@ -7,7 +7,6 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -190,8 +189,7 @@ async def update_rule(
     for name, value in changes.items():
         setattr(rule, name, value)
     _check_rule(rule)
-    rule.version += 1
-    rule.updated_at = sa.func.now()  # type: ignore[assignment]
+    rule.touch()
     await session.flush()
     await session.refresh(rule)
     await audit_service.record(
@@ -308,8 +306,7 @@ async def update_policy(
         raise _invalid("valid_to", "valid_to is before valid_from", "range")
     for name, value in changes.items():
         setattr(policy, name, value)
-    policy.version += 1
-    policy.updated_at = sa.func.now()  # type: ignore[assignment]
+    policy.touch()
     await session.flush()
     await session.refresh(policy)
     await audit_service.record(
@@ -324,9 +321,7 @@ async def delete_policy(
 ) -> None:
     policy, _, path = await _visible_policy(session, principal, policy_id, for_update=True)
     check_if_match(if_match, policy.version)
-    policy.deleted_at = sa.func.now()  # type: ignore[assignment]
-    policy.updated_at = sa.func.now()  # type: ignore[assignment]
-    policy.version += 1
+    policy.mark_deleted()
     await session.flush()
     await audit_service.record(
         session, principal, "agency_policy.delete", "agency_policy", str(policy.id)
@@ -402,9 +397,7 @@ async def delete_exemption(
     if row is None or not principal.sees_path(row[2]):
         raise ExemptionNotFound(f"No exemption with id {exemption_id}")
     exemption: AgencyExemption = row[0]
-    exemption.deleted_at = sa.func.now()  # type: ignore[assignment]
-    exemption.updated_at = sa.func.now()  # type: ignore[assignment]
-    exemption.version += 1
+    exemption.mark_deleted()
     await session.flush()
     await audit_service.record(
         session, principal, "agency_exemption.delete", "agency_exemption", str(exemption.id)

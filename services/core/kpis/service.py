@@ -756,8 +756,7 @@ async def update_target(
         raise invalid(["body", "comparator"], "comparator cannot be null", "null")
     for name, value in changes.items():
         setattr(target, name, value)
-    target.version += 1
-    target.updated_at = sa.func.now()  # type: ignore[assignment]
+    target.touch()
     await session.flush()
     await session.refresh(target)
     await audit_service.record(
@@ -777,9 +776,7 @@ async def delete_target(
 ) -> None:
     target, _ = await _visible_target(session, principal, target_id, for_update=True)
     check_if_match(if_match, target.version)
-    target.deleted_at = sa.func.now()  # type: ignore[assignment]
-    target.updated_at = sa.func.now()  # type: ignore[assignment]
-    target.version += 1
+    target.mark_deleted()
     await session.flush()
     await audit_service.record(
         session, principal, "kpi_target.delete", "kpi_target", str(target.id)

@@ -160,8 +160,7 @@ async def create(session: AsyncSession, principal: Principal, data: OrgUnitCreat
         # A tombstoned code comes back to life, keeping its id so history still joins.
         unit = existing
         unit.deleted_at = None
-        unit.version += 1
-        unit.updated_at = sa.func.now()  # type: ignore[assignment]
+        unit.touch()
     else:
         unit = OrgUnit(code=data.code, name=data.name, kind=data.kind, path="/", depth=0)
         session.add(unit)
@@ -226,8 +225,7 @@ async def update(
                 {"loc": ["body", "valid_to"], "msg": "before valid_from", "code": "invalid_range"}
             ],
         )
-    unit.version += 1
-    unit.updated_at = sa.func.now()  # type: ignore[assignment]
+    unit.touch()
     await session.flush()
     await session.refresh(unit)
     await audit_service.record(
@@ -253,9 +251,7 @@ async def delete(
     assert unit.id is not None
     if await repository.has_live_children(session, unit.id):
         raise OrgUnitHasChildren(f"Org unit {code!r} has child units; move or delete them first")
-    unit.deleted_at = sa.func.now()  # type: ignore[assignment]
-    unit.updated_at = sa.func.now()  # type: ignore[assignment]
-    unit.version += 1
+    unit.mark_deleted()
     await session.flush()
     await audit_service.record(
         session, principal, "org_unit.delete", "org_unit", code, org_unit_id=unit.id

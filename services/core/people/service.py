@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
@@ -157,8 +156,7 @@ async def update(
         person.org_unit_id, _ = await _org_unit_id(session, principal, changes.pop("org_unit"))
     for field, value in changes.items():
         setattr(person, field, value)
-    person.version += 1
-    person.updated_at = sa.func.now()  # type: ignore[assignment]
+    person.touch()
     await session.flush()
     await audit_service.record(
         session,
@@ -176,8 +174,6 @@ async def delete(
 ) -> None:
     person = await get_visible(session, principal, person_id, for_update=True)
     check_if_match(if_match, person.version)
-    person.deleted_at = sa.func.now()  # type: ignore[assignment]
-    person.updated_at = sa.func.now()  # type: ignore[assignment]
-    person.version += 1
+    person.mark_deleted()
     await session.flush()
     await audit_service.record(session, principal, "person.delete", "person", str(person.id))

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
@@ -138,11 +137,6 @@ async def _history(
         org_unit_id=org_unit_id,
         details={"plan_id": str(plan_id), "fields": sorted(new or old or {})},
     )
-
-
-def _touch(row: ActionPlan | ActionPackage | Action | FollowUp) -> None:
-    row.version += 1
-    row.updated_at = sa.func.now()  # type: ignore[assignment]
 
 
 def _invalid(errors: list[dict[str, Any]]) -> PlanInvalid:
@@ -393,7 +387,7 @@ async def update_plan(
         await repository.replace_targets(session, plan.id, targets)
     for field, value in changes.items():
         setattr(plan, field, value)
-    _touch(plan)
+    plan.touch()
     await session.flush()
     await session.refresh(plan)
     await _history(
@@ -416,8 +410,7 @@ async def delete_plan(
     plan, org_code = await get_visible_plan(session, principal, plan_id, for_update=True)
     check_if_match(if_match, plan.version)
     targets = (await repository.target_ids(session, [plan.id])).get(plan.id, [])
-    plan.deleted_at = sa.func.now()  # type: ignore[assignment]
-    _touch(plan)
+    plan.mark_deleted()
     await session.flush()
     await _history(
         session,
@@ -546,7 +539,7 @@ async def update_package(
     before = _package_doc(package)
     for field, value in changes.items():
         setattr(package, field, value)
-    _touch(package)
+    package.touch()
     await session.flush()
     await session.refresh(package)
     await _history(
@@ -570,8 +563,7 @@ async def delete_package(
     check_if_match(if_match, package.version)
     if await repository.package_has_actions(session, package.id):
         raise PackageInUse("Move or delete the package's actions first")
-    package.deleted_at = sa.func.now()  # type: ignore[assignment]
-    _touch(package)
+    package.mark_deleted()
     await session.flush()
     await _history(
         session,
@@ -950,7 +942,7 @@ async def update_action(
         setattr(action, field, value)
     if action.status in FINISHED or action.due_date is None or action.due_date >= local_today():
         action.overdue_since = None
-    _touch(action)
+    action.touch()
     await session.flush()
     await session.refresh(action)
     await repository.bump_actions_version(session, plan.id)
@@ -973,9 +965,8 @@ async def delete_action(
 ) -> None:
     action, org_code, plan = await _visible_action(session, principal, action_id, for_update=True)
     check_if_match(if_match, action.version)
-    action.deleted_at = sa.func.now()  # type: ignore[assignment]
     action.overdue_since = None
-    _touch(action)
+    action.mark_deleted()
     await session.flush()
     await repository.bump_actions_version(session, plan.id)
     await _history(
@@ -1186,7 +1177,7 @@ async def update_follow_up(
     before = _follow_up_doc(follow_up)
     for field, value in changes.items():
         setattr(follow_up, field, str(value) if field == "rag" else value)
-    _touch(follow_up)
+    follow_up.touch()
     await session.flush()
     await session.refresh(follow_up)
     await _history(
@@ -1208,8 +1199,7 @@ async def delete_follow_up(
 ) -> None:
     follow_up, plan = await _visible_follow_up(session, principal, follow_up_id, for_update=True)
     check_if_match(if_match, follow_up.version)
-    follow_up.deleted_at = sa.func.now()  # type: ignore[assignment]
-    _touch(follow_up)
+    follow_up.mark_deleted()
     await session.flush()
     await _history(
         session,

@@ -216,8 +216,7 @@ async def update(
         sub.disabled_at = utcnow()
     for field, value in changes.items():
         setattr(sub, field, value)
-    sub.version += 1
-    sub.updated_at = sa.func.now()  # type: ignore[assignment]
+    sub.touch()
     await session.flush()
     await audit_service.record(
         session,
@@ -237,10 +236,8 @@ async def delete(
 ) -> None:
     sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
     check_if_match(if_match, sub.version)
-    sub.deleted_at = sa.func.now()  # type: ignore[assignment]
-    sub.updated_at = sa.func.now()  # type: ignore[assignment]
     sub.enabled = False
-    sub.version += 1
+    sub.mark_deleted()
     await session.flush()
     # Its pending messages are cancelled by the worker's sweep (see delivery.cancel_deleted).
     await audit_service.record(session, principal, "webhook.delete", "webhook", str(sub.id))
@@ -267,8 +264,7 @@ async def rotate_secret(
     sub.previous_secret = sub.secret
     sub.previous_secret_expires_at = expires
     sub.secret = new_secret
-    sub.version += 1
-    sub.updated_at = sa.func.now()  # type: ignore[assignment]
+    sub.touch()
     await session.flush()
     await audit_service.record(session, principal, "webhook.rotate_secret", "webhook", str(sub.id))
     return SecretRotated(secret=new_secret, previous_secret_expires_at=expires, version=sub.version)
