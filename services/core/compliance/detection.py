@@ -306,19 +306,23 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
             """
         )
     )
-    for unit_id, code, day, count, hours, kinds in fresh.all():
-        await events_service.publish(
-            session,
-            "compliance.violation_detected",
-            {
-                "org_unit": code,
-                "date": day.isoformat() if isinstance(day, date) else str(day),
-                "violations": int(count),
-                "hours": str(hours),
-                "kinds": list(kinds),
-            },
-            org_unit_id=int(unit_id),
-        )
+    await events_service.publish_many(
+        session,
+        "compliance.violation_detected",
+        [
+            (
+                {
+                    "org_unit": code,
+                    "date": day.isoformat() if isinstance(day, date) else str(day),
+                    "violations": int(count),
+                    "hours": str(hours),
+                    "kinds": list(kinds),
+                },
+                int(unit_id),
+            )
+            for unit_id, code, day, count, hours, kinds in fresh.all()
+        ],
+    )
     total = await session.execute(
         sa.text(
             "SELECT count(*) FROM kpi_claimed c JOIN compliance_violations v "
