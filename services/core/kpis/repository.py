@@ -42,26 +42,27 @@ async def monthly(
 ) -> dict[tuple[str, date], MonthSum]:
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
     text, '' for the unit itself) of the facts in the subtree."""
-    if filters:
-        table = "kpi_facts"
-        where = "".join(f" AND f.{name} = :{name}" for name in filters)
-    else:
-        table, where = "kpi_cell_totals", ""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
+    if filters:
+        # Splits are summed per unit and month first, so `employees` stays per unit-month.
+        where = "".join(f" AND f.{name} = :{name}" for name in filters)
+        source = f"""(
+            SELECT f.org_unit_id, f.month, sum(f.numerator) AS numerator,
+                   sum(f.denominator) AS denominator, sum(f.employees) AS employees,
+                   max(f.computed_at) AS computed_at
+            FROM kpi_facts f
+            WHERE f.kpi = :kpi AND f.month BETWEEN :first AND :last {where}
+            GROUP BY f.org_unit_id, f.month
+        )"""
+    else:
+        source = "(SELECT * FROM kpi_cell_totals WHERE kpi = :kpi)"
     rows = await session.execute(
         sa.text(
             f"""
-            WITH cells AS (
-                SELECT f.org_unit_id, f.month, sum(f.numerator) AS n, sum(f.denominator) AS d,
-                       sum(f.employees) AS e, max(f.computed_at) AS c
-                FROM {table} f
-                WHERE f.kpi = :kpi AND f.month BETWEEN :first AND :last {where}
-                  AND f.org_unit_id IN (
-                      SELECT id FROM org_units WHERE path >= :lo AND path < :hi)
-                GROUP BY f.org_unit_id, f.month
-            )
-            SELECT {child} AS child, c.month, sum(c.n), sum(c.d), max(c.e), max(c.c)
-            FROM cells c JOIN org_units o ON o.id = c.org_unit_id
+            SELECT {child} AS child, c.month, sum(c.numerator), sum(c.denominator),
+                   max(c.employees), max(c.computed_at)
+            FROM {source} c JOIN org_units o ON o.id = c.org_unit_id
+            WHERE c.month BETWEEN :first AND :last AND o.path >= :lo AND o.path < :hi
             GROUP BY 1, 2
             """
         ),
