@@ -1,0 +1,173 @@
+"""Object-level authorization (OWASP API1), walked over the whole contract: a key confined to
+one part of the region (with every scope, admin included) asks for each object of another
+part by its id, through every operation that takes one, and gets 404, never the object."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.cli.main import ROOT
+from services.core.auth.schemas import Scope
+from tests.conftest import make_client
+from tests.factories import seed_tree
+
+SPEC = json.loads((ROOT / "openapi" / "openapi.json").read_text())
+# Catalogues shared by the whole region, and writes only an admin of the region makes.
+# Valid bodies, so an operation cannot answer 422 about the body before it looks at the id.
+BODIES: dict[str, Any] = {
+    "/v1/action-plans/{plan_id}/actions": {"code": "9.9", "title": "Ny åtgärd"},
+    "/v1/action-plans/{plan_id}/follow-ups": {"reported_on": "2024-04-01", "rag": "green"},
+    "/v1/action-plans/{plan_id}/packages": {"name": "Nytt paket"},
+    "/v1/compliance/agency-policies/{policy_id}/exemptions": {
+        "org_unit": "PV",
+        "valid_from": "2024-03-01",
+        "valid_to": "2024-03-31",
+        "decided_by": "KL",
+        "reason": "Vakanser",
+    },
+}
+GLOBAL = {
+    "/v1/kpis/{code}",
+    "/v1/kpis/{code}/values",
+    "/v1/action-areas/{code}",
+    "/v1/professions/{code}",
+    "/v1/sources/{source}/code-mappings",
+    "/v1/deliveries/{delivery_id}:redeliver",
+}
+
+
+async def _created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> str:
+    response = await client.post(path, json=body)
+    assert response.status_code in (201, 202), (path, response.text)
+    return str(response.json()["id"])
+
+
+async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, str]:
+    """One object of every kind, all inside SUS."""
+    ids = {"code": "SUS-AKUT"}
+    ids["person_id"] = await _created(
+        client, "/v1/people", {"name": "Jonas Hansson", "initials": "JH", "org_unit": "SUS-AKUT"}
+    )
+    ids["target_id"] = await _created(
+        client,
+        "/v1/kpi-targets",
+        {
+            "kpi": "overtime_hours",
+            "org_unit": "SUS",
+            "comparator": "lte",
+            "bound": "absolute",
+            "value": "10",
+            "valid_from": "2024-01",
+        },
+    )
+    plan = {
+        "title": "Handlingsplan akuten",
+        "org_unit": "SUS-AKUT",
+        "period_start": "2024-01-01",
+        "period_end": "2024-12-31",
+    }
+    ids["plan_id"] = plan_id = await _created(client, "/v1/action-plans", plan)
+    ids["package_id"] = await _created(
+        client, f"/v1/action-plans/{plan_id}/packages", {"name": "Bemanning"}
+    )
+    ids["action_id"] = await _created(
+        client, f"/v1/action-plans/{plan_id}/actions", {"code": "1.1", "title": "Rekrytera"}
+    )
+    ids["follow_up_id"] = await _created(
+        client,
+        f"/v1/action-plans/{plan_id}/follow-ups",
+        {"reported_on": "2024-03-01", "rag": "amber", "ongoing_work": "Annonser ute"},
+    )
+    ids["policy_id"] = policy_id = await _created(
+        client,
+        "/v1/compliance/agency-policies",
+        {"name": "Stopp", "professions": ["nurse"], "org_unit": "SUS", "valid_from": "2024-01-15"},
+    )
+    ids["exemption_id"] = await _created(
+        client,
+        f"/v1/compliance/agency-policies/{policy_id}/exemptions",
+        {
+            "org_unit": "SUS-AKUT",
+            "valid_from": "2024-02-01",
+            "valid_to": "2024-02-29",
+            "decided_by": "KL",
+            "reason": "Vakanser",
+        },
+    )
+    ids["rule_id"] = await _created(
+        client,
+        "/v1/compliance/rules",
+        {
+            "kind": "overtime_month",
+            "name": "Läkare på akuten",
+            "max_hours": "40",
+            "org_unit": "SUS",
+            "valid_from": "2024-01-01",
+        },
+    )
+    ids["webhook_id"] = await _created(
+        client,
+        "/v1/webhooks",
+        {"url": "https://intranet.example.org/hooks", "event_types": ["kpi.*"], "org_unit": "SUS"},
+    )
+    ids["recalculation_id"] = await _created(client, "/v1/recalculations", {"org_unit": "SUS"})
+    keys = await client.post(
+        "/v1/api-keys", json={"name": "sus", "scopes": ["timedata:write"], "org_unit": "SUS"}
+    )
+    ids["key_id"] = keys.json()["id"]
+    async with make_client(app, keys.json()["token"]) as sus:
+        upload = await sus.post(
+            "/v1/imports",
+            params={"kind": "time-records", "source": "heroma"},
+            content=b"external_id;org_unit_code\nX;SUS-AKUT\n",
+            headers={"content-type": "text/csv"},
+        )
+        assert upload.status_code == 202, upload.text
+        ids["import_id"] = upload.json()["id"]
+    return ids
+
+
+async def test_every_object_of_another_subtree_is_404(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    ids = await _objects_in_sus(app, client)
+    everything = [s.value for s in Scope]
+    outsider = await client.post(
+        "/v1/api-keys", json={"name": "pv", "scopes": everything, "org_unit": "PV"}
+    )
+    failures, walked = [], 0
+    async with make_client(app, outsider.json()["token"]) as pv:
+        for path, item in SPEC["paths"].items():
+            if "{" not in path or path in GLOBAL:
+                continue
+            for method in item:
+                names = re.findall(r"\{(\w+)\}", path)
+                missing = [n for n in names if n not in ids]
+                assert not missing, f"{method.upper()} {path}: no object for {missing}"
+                url = re.sub(r"\{(\w+)\}", lambda m: ids[m[1]], path)
+                kwargs: dict[str, Any] = {}
+                if method in ("post", "put", "patch"):
+                    kwargs["json"] = BODIES.get(path, {})
+                    if method == "put" and path.endswith("/actions"):
+                        kwargs["json"] = [BODIES[path]]
+                params: dict[str, str] = {}
+                if path.endswith("/scorecard"):
+                    params = {"period": "2024"}
+                if path == "/v1/kpis/{code}/series":  # the object is the org unit asked for
+                    url = "/v1/kpis/overtime_hours/series"
+                    params = {"org_unit": "SUS", "from": "2024-01", "to": "2024-03"}
+                if method == "get":  # the object is there: the region's admin sees it
+                    seen = await client.get(url, params=params)
+                    assert seen.status_code == 200, (path, seen.text)
+                response = await pv.request(method.upper(), url, params=params, **kwargs)
+                walked += 1
+                if response.status_code != 404:
+                    failures.append(f"{method.upper()} {path}: {response.status_code}")
+    assert walked >= 40
+    assert failures == [], "\n".join(failures)
