@@ -57,6 +57,10 @@ TAGS = [
         "description": "What HR and finance systems feed: time records, "
         "employments, personnel costs; code mappings and the profession catalogue.",
     },
+    {
+        "name": "meetings",
+        "description": "Bodies, meetings, agenda items, decisions, assignments and minutes.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},

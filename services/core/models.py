@@ -5,6 +5,15 @@ from services.core.auth.models import ApiKey
 from services.core.db import metadata
 from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
+from services.core.meetings.models import (
+    AgendaItem,
+    Assignment,
+    Decision,
+    Meeting,
+    MeetingAttendee,
+    MeetingBody,
+    MeetingBodyMember,
+)
 from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
 from services.core.timedata.models import (
@@ -25,6 +34,13 @@ from services.core.webhooks.models import (
 )
 
 __all__ = [
+    "AgendaItem",
+    "Assignment",
+    "Decision",
+    "Meeting",
+    "MeetingAttendee",
+    "MeetingBody",
+    "MeetingBodyMember",
     "ApiKey",
     "AuditEntry",
     "CodeMapping",

@@ -19,6 +19,7 @@ from services.core.logging import configure_logging
 from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
+from services.worker.tasks import meetings as meeting_tasks
 from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
 
@@ -93,6 +94,7 @@ FUNCTIONS: list[Function] = [
     _instrumented(timedata.sweep_imports, timeout=60),
     _instrumented(webhook_tasks.deliver_webhooks, timeout=120, max_tries=1),
     _instrumented(webhook_tasks.purge_webhook_log, timeout=600),
+    _instrumented(meeting_tasks.notify_assignments, timeout=120),
 ]
 
 CRON_JOBS = [
@@ -109,6 +111,7 @@ CRON_JOBS = [
         unique=True,
     ),
     cron(webhook_tasks.purge_webhook_log_cron, minute={23}, second={0}, timeout=600, unique=True),
+    cron(meeting_tasks.notify_assignments_cron, minute={41}, second={0}, timeout=120, unique=True),
 ]
 
 

@@ -2,13 +2,14 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, events, orgs, people, timedata
+from services.api.routes import api_keys, events, meetings, orgs, people, timedata
 from services.api.routes import webhooks as webhooks_routes
 
 ROUTERS: list[APIRouter] = [
     orgs.router,
     people.router,
     timedata.router,
+    meetings.router,
     webhooks_routes.router,
     api_keys.router,
     events.router,
