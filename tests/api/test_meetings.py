@@ -201,6 +201,12 @@ async def test_seed_000_minutes_in_three_formats_and_prepare(client: httpx.Async
     )
     assert r.status_code == 200, r.text
     assert (await client.get(f"/v1/meetings/{nxt['id']}/prepare")).json()["proposals"] == []
+    jh = kl["people"]["JH"]
+    mine = (await client.get("/v1/assignments", params={"assignee_id": jh})).json()["items"]
+    assert [a["status"] for a in mine] == ["reported"]
+    assert (await client.get("/v1/assignments", params={"status": "open"})).json()["items"] == []
+    since = await client.get("/v1/assignments", params={"updated_since": "2000-01-01T00:00:00Z"})
+    assert len(since.json()["items"]) == 1
 
     events = (await client.get("/v1/events")).json()["items"]
     made = [e for e in events if e["type"] == "decision.made"]
@@ -281,6 +287,18 @@ async def test_generate_is_idempotent(client: httpx.AsyncClient) -> None:
         "2024-01-22",
         "2024-01-29",
     }
+
+    page = (await client.get("/v1/meetings", params={"body_id": body_id, "limit": 2})).json()
+    seen = [m["id"] for m in page["items"]]
+    while page["next_cursor"]:
+        page = (
+            await client.get(
+                "/v1/meetings",
+                params={"body_id": body_id, "limit": 2, "cursor": page["next_cursor"]},
+            )
+        ).json()
+        seen += [m["id"] for m in page["items"]]
+    assert sorted(seen) == sorted(m["id"] for m in listed)
 
     tertial = await _body(
         client,

@@ -26,6 +26,7 @@ from services.core.meetings.schemas import (
     AgendaItemRead,
     AssignmentCreate,
     AssignmentRead,
+    AssignmentStatus,
     AssignmentUpdate,
     BodyCreate,
     BodyRead,
@@ -243,6 +244,34 @@ async def create_assignment(
 ) -> Any:
     assignment = await service.create_assignment(session, principal, item_id, data)
     return _with_etag(assignment, 201, f"/v1/assignments/{assignment.id}")
+
+
+@router.get(
+    "/assignments",
+    summary="List assignments",
+    response_model=Page[AssignmentRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_assignments(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    assignee_id: uuid.UUID | None = None,
+    status: AssignmentStatus | None = None,
+    body_id: uuid.UUID | None = None,
+) -> Page[AssignmentRead | Tombstone]:
+    """Who was tasked with what by when, across the caller's bodies."""
+    return await service.list_assignments(
+        session,
+        principal,
+        assignee_id=assignee_id,
+        status=status,
+        body_id=body_id,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
 
 
 @router.get(

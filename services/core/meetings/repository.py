@@ -247,3 +247,34 @@ async def mark_due(
         .returning(col(Assignment.id), col(Assignment.assignee_id), col(Assignment.due_date), org)
     )
     return (await session.execute(stmt)).all()
+
+
+async def list_assignments(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    assignee_id: uuid.UUID | None,
+    status: str | None,
+    body_id: uuid.UUID | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt: Any = (
+        sa.select(Assignment)
+        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
+        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
+        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+    )
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    if assignee_id is not None:
+        stmt = stmt.where(col(Assignment.assignee_id) == assignee_id)
+    if status is not None:
+        stmt = stmt.where(col(Assignment.status) == status)
+    if body_id is not None:
+        stmt = stmt.where(col(Meeting.body_id) == body_id)
+    stmt, order = mirror_query(stmt, Assignment, updated_since)
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows

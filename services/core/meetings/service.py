@@ -35,6 +35,7 @@ from services.core.meetings.schemas import (
     AgendaItemRead,
     AssignmentCreate,
     AssignmentRead,
+    AssignmentStatus,
     AssignmentUpdate,
     Attendee,
     BodyCreate,
@@ -651,6 +652,36 @@ async def read_assignment(
     if row is None or not principal.sees_path(row[2]):
         raise AssignmentNotFound(f"No assignment with id {assignment_id}")
     return _assignment_read(row[0])
+
+
+async def list_assignments(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    assignee_id: uuid.UUID | None,
+    status: AssignmentStatus | None,
+    body_id: uuid.UUID | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[AssignmentRead | Tombstone]:
+    rows = await repository.list_assignments(
+        session,
+        scope_path=principal.org_path,
+        assignee_id=assignee_id,
+        status=status.value if status else None,
+        body_id=body_id,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    return mirror_page(
+        rows,
+        limit,
+        updated_since=updated_since,
+        tombstone_id=lambda a: str(a.id),
+        to_read=lambda r: _assignment_read(r[0]),
+    )
 
 
 async def update_assignment(
