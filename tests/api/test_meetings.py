@@ -242,6 +242,12 @@ async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAP
         f"/v1/meetings/{mid}", json={"place": "Malmö", "reason": "Fel plats i protokollet"}
     )
     assert fixed.status_code == 200 and fixed.json()["place"] == "Malmö"
+    late = await client.post(
+        f"/v1/agenda-items/{kl['items'][0]['id']}/decisions",
+        json={"text": "Tillägg", "decided_at": "2024-01-15"},
+        headers={"X-Edit-Reason": "Beslut saknades i protokollet"},
+    )
+    assert late.status_code == 201, late.text
     async with app.state.sessionmaker() as session:
         rows = (
             await session.execute(
@@ -251,7 +257,10 @@ async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAP
                 )
             )
         ).all()
-    assert [r[0] for r in rows] == [{"reason": "Fel plats i protokollet"}]
+    assert sorted(r[0]["reason"] for r in rows) == [
+        "Beslut saknades i protokollet",
+        "Fel plats i protokollet",
+    ]
 
 
 async def test_generate_is_idempotent(client: httpx.AsyncClient) -> None:

@@ -225,10 +225,18 @@ async def create_item(
     responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
 )
 async def create_decision(
-    item_id: uuid.UUID, data: DecisionCreate, session: SessionDep, principal: MeetingsWriter
+    item_id: uuid.UUID,
+    data: DecisionCreate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    x_edit_reason: Annotated[
+        str | None, Header(max_length=500, description="Admin edits after approval only.")
+    ] = None,
 ) -> Any:
     """Publishes `decision.made`."""
-    decision = await service.create_decision(session, principal, item_id, data)
+    decision = await service.create_decision(
+        session, principal, item_id, data, reason=x_edit_reason
+    )
     return JSONResponse(decision.model_dump(mode="json"), status_code=201)
 
 
@@ -240,9 +248,17 @@ async def create_decision(
     responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
 )
 async def create_assignment(
-    item_id: uuid.UUID, data: AssignmentCreate, session: SessionDep, principal: MeetingsWriter
+    item_id: uuid.UUID,
+    data: AssignmentCreate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    x_edit_reason: Annotated[
+        str | None, Header(max_length=500, description="Admin edits after approval only.")
+    ] = None,
 ) -> Any:
-    assignment = await service.create_assignment(session, principal, item_id, data)
+    assignment = await service.create_assignment(
+        session, principal, item_id, data, reason=x_edit_reason
+    )
     return _with_etag(assignment, 201, f"/v1/assignments/{assignment.id}")
 
 

@@ -565,9 +565,14 @@ def _decision_read(d: Decision) -> DecisionRead:
 
 
 async def create_decision(
-    session: AsyncSession, principal: Principal, item_id: uuid.UUID, data: DecisionCreate
+    session: AsyncSession,
+    principal: Principal,
+    item_id: uuid.UUID,
+    data: DecisionCreate,
+    *,
+    reason: str | None = None,
 ) -> DecisionRead:
-    item, meeting, body = await _item_for_write(session, principal, item_id, None)
+    item, meeting, body = await _item_for_write(session, principal, item_id, reason)
     decision = Decision(
         agenda_item_id=item.id,
         text=data.text,
@@ -616,9 +621,14 @@ def _assignment_read(a: Assignment) -> AssignmentRead:
 
 
 async def create_assignment(
-    session: AsyncSession, principal: Principal, item_id: uuid.UUID, data: AssignmentCreate
+    session: AsyncSession,
+    principal: Principal,
+    item_id: uuid.UUID,
+    data: AssignmentCreate,
+    *,
+    reason: str | None = None,
 ) -> AssignmentRead:
-    item, meeting, body = await _item_for_write(session, principal, item_id, None)
+    item, meeting, body = await _item_for_write(session, principal, item_id, reason)
     await people_service.require_person(
         session, principal, data.assignee_id, ["body", "assignee_id"]
     )
