@@ -72,6 +72,10 @@ TAGS = [
         "description": "Action plans with packages, actions and follow-ups; summary, "
         "history, spreadsheet sync and the action area catalogue.",
     },
+    {
+        "name": "meetings",
+        "description": "Bodies, meetings, agenda items, decisions, assignments and minutes.",
+    },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},

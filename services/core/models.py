@@ -21,6 +21,15 @@ from services.core.kpis.models import (
     ManualValue,
     Recalculation,
 )
+from services.core.meetings.models import (
+    AgendaItem,
+    Assignment,
+    Decision,
+    Meeting,
+    MeetingAttendee,
+    MeetingBody,
+    MeetingBodyMember,
+)
 from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
 from services.core.plans.models import (
@@ -59,6 +68,13 @@ __all__ = [
     "ActionPlanTarget",
     "FollowUp",
     "PlanHistory",
+    "AgendaItem",
+    "Assignment",
+    "Decision",
+    "Meeting",
+    "MeetingAttendee",
+    "MeetingBody",
+    "MeetingBodyMember",
     "ApiKey",
     "AuditEntry",
     "CodeMapping",

@@ -20,6 +20,7 @@ from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.worker import metrics_server
 from services.worker.tasks import kpis as kpi_tasks
+from services.worker.tasks import meetings as meeting_tasks
 from services.worker.tasks import plans as plan_tasks
 from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
@@ -98,6 +99,7 @@ FUNCTIONS: list[Function] = [
     _instrumented(kpi_tasks.recalculate, timeout=3600, max_tries=3),
     _instrumented(kpi_tasks.run_recalculation, timeout=3600, max_tries=1),
     _instrumented(plan_tasks.scan_due_actions, timeout=300),
+    _instrumented(meeting_tasks.notify_assignments, timeout=120),
 ]
 
 CRON_JOBS = [
@@ -124,6 +126,7 @@ CRON_JOBS = [
         timeout=300,
         unique=True,
     ),
+    cron(meeting_tasks.notify_assignments_cron, minute={41}, second={0}, timeout=120, unique=True),
 ]
 
 

@@ -20,6 +20,13 @@ SPEC = json.loads((ROOT / "openapi" / "openapi.json").read_text())
 # Catalogues shared by the whole region, and writes only an admin of the region makes.
 # Valid bodies, so an operation cannot answer 422 about the body before it looks at the id.
 BODIES: dict[str, Any] = {
+    "/v1/bodies/{body_id}/meetings": {
+        "starts_at": "2024-03-11T08:00:00Z",
+        "ends_at": "2024-03-11T09:00:00Z",
+    },
+    "/v1/meetings/{meeting_id}/items": {"number": 2, "title": "Övrigt"},
+    "/v1/agenda-items/{item_id}/decisions": {"text": "Beslut", "decided_at": "2024-03-04"},
+    "/v1/agenda-items/{item_id}/assignments": {"assignee_id": "{person_id}", "text": "Uppdrag"},
     "/v1/action-plans/{plan_id}/actions": {"code": "9.9", "title": "Ny åtgärd"},
     "/v1/action-plans/{plan_id}/follow-ups": {"reported_on": "2024-04-01", "rag": "green"},
     "/v1/action-plans/{plan_id}/packages": {"name": "Nytt paket"},
@@ -116,6 +123,29 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
         {"url": "https://intranet.example.org/hooks", "event_types": ["kpi.*"], "org_unit": "SUS"},
     )
     ids["recalculation_id"] = await _created(client, "/v1/recalculations", {"org_unit": "SUS"})
+    ids["body_id"] = body_id = await _created(
+        client,
+        "/v1/bodies",
+        {
+            "name": "Ledningsgrupp SUS",
+            "short_name": "LG-SUS",
+            "org_unit": "SUS",
+            "members": [{"person_id": ids["person_id"], "role": "chair"}],
+        },
+    )
+    ids["meeting_id"] = meeting_id = await _created(
+        client,
+        f"/v1/bodies/{body_id}/meetings",
+        {"starts_at": "2024-03-04T08:00:00Z", "ends_at": "2024-03-04T09:00:00Z"},
+    )
+    ids["item_id"] = item_id = await _created(
+        client, f"/v1/meetings/{meeting_id}/items", {"number": 1, "title": "Bemanning"}
+    )
+    ids["assignment_id"] = await _created(
+        client,
+        f"/v1/agenda-items/{item_id}/assignments",
+        {"assignee_id": ids["person_id"], "text": "Ta fram underlag", "due_date": "2024-03-18"},
+    )
     keys = await client.post(
         "/v1/api-keys", json={"name": "sus", "scopes": ["timedata:write"], "org_unit": "SUS"}
     )
@@ -153,12 +183,20 @@ async def test_every_object_of_another_subtree_is_404(
                 url = re.sub(r"\{(\w+)\}", lambda m: ids[m[1]], path)
                 kwargs: dict[str, Any] = {}
                 if method in ("post", "put", "patch"):
-                    kwargs["json"] = BODIES.get(path, {})
+                    kwargs["json"] = json.loads(
+                        re.sub(
+                            r"\{(\w+)\}",
+                            lambda m: ids[m[1]],
+                            json.dumps(BODIES.get(path, {})),
+                        )
+                    )
                     if method == "put" and path.endswith("/actions"):
                         kwargs["json"] = [BODIES[path]]
                 params: dict[str, str] = {}
                 if path.endswith("/scorecard"):
                     params = {"period": "2024"}
+                if path.endswith("/meetings:generate"):
+                    params = {"until": "2024-06-30"}
                 if path == "/v1/kpis/{code}/series":  # the object is the org unit asked for
                     url = "/v1/kpis/overtime_hours/series"
                     params = {"org_unit": "SUS", "from": "2024-01", "to": "2024-03"}

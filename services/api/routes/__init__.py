@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, compliance, events, kpis, orgs, people, timedata
+from services.api.routes import api_keys, compliance, events, kpis, meetings, orgs, people, timedata
 from services.api.routes import plans as plans_routes
 from services.api.routes import webhooks as webhooks_routes
 
@@ -13,6 +13,7 @@ ROUTERS: list[APIRouter] = [
     kpis.router,
     compliance.router,
     plans_routes.router,
+    meetings.router,
     webhooks_routes.router,
     api_keys.router,
     events.router,

@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Header, Query, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from services.api.deps import (
+    IfMatch,
+    MeetingsWriter,
+    PageDep,
+    Reader,
+    SessionDep,
+    UpdatedSince,
+    api_router,
+)
+from services.api.problems import error_responses
+from services.core.http import etag
+from services.core.meetings import minutes as minutes_render
+from services.core.meetings import service
+from services.core.meetings.errors import NotAcceptable
+from services.core.meetings.schemas import (
+    AgendaItemCreate,
+    AgendaItemRead,
+    AssignmentCreate,
+    AssignmentRead,
+    AssignmentStatus,
+    AssignmentUpdate,
+    BodyCreate,
+    BodyRead,
+    DecisionCreate,
+    DecisionRead,
+    MeetingCreate,
+    MeetingRead,
+    MeetingStatus,
+    MeetingUpdate,
+    PrepareRead,
+)
+from services.core.pagination import Page, Tombstone
+
+router = api_router(tags=["meetings"])
+
+
+def _with_etag(model: Any, status: int = 200, location: str | None = None) -> JSONResponse:
+    headers = {"ETag": etag(model.version)}
+    if location:
+        headers["Location"] = location
+    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+@router.get(
+    "/bodies",
+    summary="List bodies",
+    response_model=Page[BodyRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_bodies(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[BodyRead | Tombstone]:
+    """Decision-making groups in the caller's org subtree."""
+    return await service.list_bodies(
+        session, principal, updated_since=updated_since, cursor=page.cursor, limit=page.limit
+    )
+
+
+@router.post(
+    "/bodies",
+    status_code=201,
+    summary="Create a body",
+    response_model=BodyRead,
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+)
+async def create_body(data: BodyCreate, session: SessionDep, principal: MeetingsWriter) -> Any:
+    body = await service.create_body(session, principal, data)
+    return _with_etag(body, 201, f"/v1/bodies/{body.id}")
+
+
+@router.get(
+    "/bodies/{body_id}",
+    summary="Get a body",
+    response_model=BodyRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_body(body_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _with_etag(await service.read_body(session, principal, body_id))
+
+
+@router.post(
+    "/bodies/{body_id}/meetings:generate",
+    summary="Generate the planned meetings of a body's schedule",
+    responses={
+        200: {"content": {"application/json": {"example": {"created": 4}}}},
+        **error_responses(401, 403, 404, 422),
+    },
+)
+async def generate_meetings(
+    body_id: uuid.UUID,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    until: Annotated[date, Query(description="Last day to plan meetings for (inclusive).")],
+) -> dict[str, int]:
+    """Idempotent: meetings already planned at a slot are left alone."""
+    return {"created": await service.generate(session, principal, body_id, until)}
+
+
+@router.get(
+    "/meetings",
+    summary="List meetings",
+    response_model=Page[MeetingRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_meetings(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    body_id: uuid.UUID | None = None,
+    status: MeetingStatus | None = None,
+) -> Page[MeetingRead | Tombstone]:
+    return await service.list_meetings(
+        session,
+        principal,
+        body_id=body_id,
+        status=status,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.post(
+    "/bodies/{body_id}/meetings",
+    status_code=201,
+    summary="Create a meeting",
+    response_model=MeetingRead,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
+)
+async def create_meeting(
+    body_id: uuid.UUID, data: MeetingCreate, session: SessionDep, principal: MeetingsWriter
+) -> Any:
+    meeting = await service.create_meeting(session, principal, body_id, data)
+    return _with_etag(meeting, 201, f"/v1/meetings/{meeting.id}")
+
+
+@router.get(
+    "/meetings/{meeting_id}",
+    summary="Get a meeting",
+    response_model=MeetingRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _with_etag(await service.read_meeting(session, principal, meeting_id))
+
+
+@router.patch(
+    "/meetings/{meeting_id}",
+    summary="Change a meeting",
+    response_model=MeetingRead,
+    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
+)
+async def update_meeting(
+    meeting_id: uuid.UUID,
+    data: MeetingUpdate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    """After approval: 409, except for an admin giving a `reason` (kept in the audit trail)."""
+    meeting = await service.update_meeting(session, principal, meeting_id, data, if_match=if_match)
+    return _with_etag(meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}:approve",
+    summary="Approve the minutes",
+    response_model=MeetingRead,
+    responses=error_responses(401, 403, 404, 409, 412, 422),
+)
+async def approve_minutes(
+    meeting_id: uuid.UUID, session: SessionDep, principal: MeetingsWriter, if_match: IfMatch = None
+) -> Any:
+    """Locks the meeting, its items, decisions and assignments' origin."""
+    return _with_etag(await service.approve(session, principal, meeting_id, if_match=if_match))
+
+
+@router.get(
+    "/meetings/{meeting_id}/items",
+    summary="List a meeting's agenda items",
+    response_model=list[AgendaItemRead],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_items(
+    meeting_id: uuid.UUID, session: SessionDep, principal: Reader
+) -> list[AgendaItemRead]:
+    return await service.list_items(session, principal, meeting_id)
+
+
+@router.post(
+    "/meetings/{meeting_id}/items",
+    status_code=201,
+    summary="Add an agenda item",
+    response_model=AgendaItemRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_item(
+    meeting_id: uuid.UUID,
+    data: AgendaItemCreate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    x_edit_reason: Annotated[
+        str | None, Header(max_length=500, description="Admin edits after approval only.")
+    ] = None,
+) -> Any:
+    item = await service.create_item(session, principal, meeting_id, data, reason=x_edit_reason)
+    return _with_etag(item, 201)
+
+
+@router.post(
+    "/agenda-items/{item_id}/decisions",
+    status_code=201,
+    summary="Record a decision",
+    response_model=DecisionRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_decision(
+    item_id: uuid.UUID,
+    data: DecisionCreate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    x_edit_reason: Annotated[
+        str | None, Header(max_length=500, description="Admin edits after approval only.")
+    ] = None,
+) -> Any:
+    """Publishes `decision.made`."""
+    decision = await service.create_decision(
+        session, principal, item_id, data, reason=x_edit_reason
+    )
+    return JSONResponse(decision.model_dump(mode="json"), status_code=201)
+
+
+@router.post(
+    "/agenda-items/{item_id}/assignments",
+    status_code=201,
+    summary="Record an assignment",
+    response_model=AssignmentRead,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def create_assignment(
+    item_id: uuid.UUID,
+    data: AssignmentCreate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    x_edit_reason: Annotated[
+        str | None, Header(max_length=500, description="Admin edits after approval only.")
+    ] = None,
+) -> Any:
+    assignment = await service.create_assignment(
+        session, principal, item_id, data, reason=x_edit_reason
+    )
+    return _with_etag(assignment, 201, f"/v1/assignments/{assignment.id}")
+
+
+@router.get(
+    "/assignments",
+    summary="List assignments",
+    response_model=Page[AssignmentRead | Tombstone],
+    responses=error_responses(401, 403, 422),
+)
+async def list_assignments(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    assignee_id: uuid.UUID | None = None,
+    status: AssignmentStatus | None = None,
+    body_id: uuid.UUID | None = None,
+) -> Page[AssignmentRead | Tombstone]:
+    """Who was tasked with what by when, across the caller's bodies."""
+    return await service.list_assignments(
+        session,
+        principal,
+        assignee_id=assignee_id,
+        status=status,
+        body_id=body_id,
+        updated_since=updated_since,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+
+
+@router.get(
+    "/assignments/{assignment_id}",
+    summary="Get an assignment",
+    response_model=AssignmentRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_assignment(assignment_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return _with_etag(await service.read_assignment(session, principal, assignment_id))
+
+
+@router.patch(
+    "/assignments/{assignment_id}",
+    summary="Follow up an assignment",
+    response_model=AssignmentRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_assignment(
+    assignment_id: uuid.UUID,
+    data: AssignmentUpdate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    assignment = await service.update_assignment(
+        session, principal, assignment_id, data, if_match=if_match
+    )
+    return _with_etag(assignment)
+
+
+@router.get(
+    "/meetings/{meeting_id}/prepare",
+    summary="Propose agenda items for an upcoming meeting",
+    response_model=PrepareRead,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> PrepareRead:
+    """Open assignments of the body due by the meeting (more sources as domains arrive)."""
+    return await service.prepare(session, principal, meeting_id)
+
+
+@router.get(
+    "/meetings/{meeting_id}/minutes",
+    summary="Export the minutes",
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"meeting_id": "…", "items": []}},
+                "text/markdown": {"example": "# Mötesanteckningar: Koncernledningen (KL)\n"},
+                "text/html": {"example": "<!DOCTYPE html>…"},
+            }
+        },
+        **error_responses(401, 403, 404, 406, 422),
+    },
+)
+async def get_minutes(
+    meeting_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """`Accept: text/markdown`, `text/html` or `application/json` (the default)."""
+    data = await service.minutes(session, principal, meeting_id)
+    wanted = (accept or "application/json").lower()
+    if "text/markdown" in wanted:
+        return Response(minutes_render.markdown(data), media_type="text/markdown; charset=utf-8")
+    if "text/html" in wanted:
+        return HTMLResponse(minutes_render.html(data))
+    if "application/json" in wanted or "*/*" in wanted:
+        return JSONResponse(data)
+    raise NotAcceptable("Minutes come as text/markdown, text/html or application/json")

@@ -1,0 +1,30 @@
+from services.core.errors import Conflict, NotFound, PulsError
+
+
+class BodyNotFound(NotFound):
+    code = "body_not_found"
+    title = "Body not found"
+
+
+class MeetingNotFound(NotFound):
+    code = "meeting_not_found"
+    title = "Meeting not found"
+
+
+class AgendaItemNotFound(NotFound):
+    code = "agenda_item_not_found"
+    title = "Agenda item not found"
+
+
+class AssignmentNotFound(NotFound):
+    code = "assignment_not_found"
+    title = "Assignment not found"
+
+
+class MeetingLocked(Conflict):
+    code = "meeting_locked"
+    title = "Minutes approved: the meeting is locked"
+
+
+class NotAcceptable(PulsError):
+    status, code, title = 406, "not_acceptable", "Not acceptable"

@@ -1,0 +1,114 @@
+"""Minutes laid out like seed 000: heading, time, place, attendance, numbered items with the
+presenters' initials, then each item's decisions and assignments."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+
+def _initials(person: dict[str, Any]) -> str:
+    return str(person.get("initials") or person.get("name") or person["id"])
+
+
+def _attendee(a: dict[str, Any]) -> str:
+    text = f"{a['name'] or a['id']}"
+    if a.get("initials"):
+        text += f" ({a['initials']})"
+    if a["role"] == "co_opted":
+        items = ", ".join(f"§{n}" for n in a["co_opted_items"])
+        text += f", adjungerad {items}".rstrip()
+    return text
+
+
+def _time(data: dict[str, Any]) -> str:
+    return f"{data['starts_at'][:16].replace('T', ' ')}–{data['ends_at'][11:16]} UTC"
+
+
+def _assignment(a: dict[str, Any]) -> str:
+    due = f" (senast {a['due_date']})" if a["due_date"] else ""
+    return f"{_initials(a['assignee'])} fick i uppdrag att: {a['text']}{due}"
+
+
+def _decision(d: dict[str, Any]) -> str:
+    eff = f" (gäller från {d['effective_date']})" if d["effective_date"] else ""
+    return f"{d['text']}{eff}"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """Markdown; user text is left as written (Markdown viewers render it as text mostly)."""
+    body = data["body"]
+    title = body["name"] + (f" ({body['short_name']})" if body["short_name"] else "")
+    lines = [
+        f"# Mötesanteckningar: {title}",
+        "",
+        f"- **Tid:** {_time(data)}",
+        f"- **Plats:** {data['place'] or '–'}",
+        "",
+        "## Närvaro",
+        "",
+    ]
+    lines += [f"- {_attendee(a)}" for a in data["attendees"] if a["present"]]
+    absent = [a for a in data["attendees"] if not a["present"]]
+    if absent:
+        lines += ["", "### Frånvarande", ""] + [f"- {_attendee(a)}" for a in absent]
+    lines += ["", "## Ärenden", ""]
+    for item in data["items"]:
+        presenters = ", ".join(_initials(p) for p in item["presenters"])
+        lines.append(
+            f"### {item['number']}. {item['title']}" + (f" ({presenters})" if presenters else "")
+        )
+        lines.append("")
+        if item["notes"]:
+            lines += [item["notes"], ""]
+        for d in item["decisions"]:
+            lines.append(f"- **Beslut:** {_decision(d)}")
+        for a in item["assignments"]:
+            lines.append(f"- **Uppdrag:** {_assignment(a)}")
+        if item["decisions"] or item["assignments"]:
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def html(data: dict[str, Any]) -> str:
+    """HTML with every user-supplied string escaped."""
+    e = escape
+    body = data["body"]
+    title = body["name"] + (f" ({body['short_name']})" if body["short_name"] else "")
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="sv"><head><meta charset="utf-8">',
+        f"<title>Mötesanteckningar: {e(title)}</title></head><body>",
+        f"<h1>Mötesanteckningar: {e(title)}</h1>",
+        f"<p><strong>Tid:</strong> {e(_time(data))}</p>",
+        f"<p><strong>Plats:</strong> {e(data['place'] or '–')}</p>",
+        "<h2>Närvaro</h2><ul>",
+    ]
+    out += [f"<li>{e(_attendee(a))}</li>" for a in data["attendees"] if a["present"]]
+    out.append("</ul>")
+    absent = [a for a in data["attendees"] if not a["present"]]
+    if absent:
+        out.append("<h3>Frånvarande</h3><ul>")
+        out += [f"<li>{e(_attendee(a))}</li>" for a in absent]
+        out.append("</ul>")
+    out.append("<h2>Ärenden</h2><ol>")
+    for item in data["items"]:
+        presenters = ", ".join(_initials(p) for p in item["presenters"])
+        out.append(f'<li value="{int(item["number"])}"><h3>{e(item["title"])}</h3>')
+        if presenters:
+            out.append(f'<p class="presenters">{e(presenters)}</p>')
+        if item["notes"]:
+            out.append(f"<p>{e(item['notes'])}</p>")
+        if item["decisions"] or item["assignments"]:
+            out.append("<ul>")
+            out += [
+                f"<li><strong>Beslut:</strong> {e(_decision(d))}</li>" for d in item["decisions"]
+            ]
+            out += [
+                f"<li><strong>Uppdrag:</strong> {e(_assignment(a))}</li>"
+                for a in item["assignments"]
+            ]
+            out.append("</ul>")
+        out.append("</li>")
+    out.append("</ol></body></html>")
+    return "\n".join(out) + "\n"

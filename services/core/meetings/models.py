@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+from services.core.db import Versioned
+
+
+def _uuid_pk() -> Any:
+    return sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+
+
+class MeetingBody(Versioned, table=True):
+    """A decision-making group (KL, a management team, the regional board)."""
+
+    __tablename__ = "meeting_bodies"
+    __table_args__ = (sa.Index("ix_meeting_bodies_updated_at_id", "updated_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    short_name: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    org_unit_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False, index=True
+        )
+    )
+    # {"frequency": "weekly"|"monthly"|"tertial", "weekday": 0-6, "day": 1-28, "time": "HH:MM",
+    #  "duration_minutes": n, "kind": "pulse", "place": "..."}; generation reads it.
+    schedule: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
+
+
+class MeetingBodyMember(SQLModel, table=True):
+    __tablename__ = "meeting_body_members"
+
+    body_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("meeting_bodies.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    person_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), primary_key=True)
+    )
+    role: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class Meeting(Versioned, table=True):
+    __tablename__ = "meetings"
+    __table_args__ = (
+        sa.Index("ix_meetings_updated_at_id", "updated_at", "id"),
+        # Generation is idempotent because a body has at most one meeting per start time.
+        sa.UniqueConstraint("body_id", "starts_at"),
+        sa.CheckConstraint("ends_at > starts_at", name="end_after_start"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    body_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meeting_bodies.id"), nullable=False)
+    )
+    starts_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    ends_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    place: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    approved_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )
+
+
+class MeetingAttendee(SQLModel, table=True):
+    __tablename__ = "meeting_attendees"
+
+    meeting_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    person_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), primary_key=True)
+    )
+    role: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    present: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    # Agenda items a co-opted attendee joined for (seed 000: "adjungerad §4").
+    co_opted_item_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False, server_default="{}"),
+    )
+
+
+class AgendaItem(Versioned, table=True):
+    __tablename__ = "agenda_items"
+    __table_args__ = (sa.UniqueConstraint("meeting_id", "number"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    meeting_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("meetings.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    number: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    title: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    presenter_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False, server_default="{}"),
+    )
+    # [{"kind": "action_plan"|"action"|"kpi_series"|"target", "id": "..."}]: no FKs until the
+    # plans and KPI domains merge.
+    links: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSONB, nullable=False, server_default="[]"),
+    )
+    notes: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Decision(Versioned, table=True):
+    __tablename__ = "decisions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    agenda_item_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("agenda_items.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    decided_at: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    effective_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+
+
+class Assignment(Versioned, table=True):
+    __tablename__ = "assignments"
+    __table_args__ = (sa.Index("ix_assignments_status_due_date", "status", "due_date"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    agenda_item_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("agenda_items.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    assignee_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), nullable=False)
+    )
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    due_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    status: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # No FK until action plans merge.
+    action_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    reported_in_meeting_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meetings.id"))
+    )
+    due_soon_notified_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )
+    overdue_notified_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )

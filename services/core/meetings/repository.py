@@ -1,0 +1,280 @@
+"""Every SQL statement of the meetings domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core.meetings.models import (
+    AgendaItem,
+    Assignment,
+    Decision,
+    Meeting,
+    MeetingAttendee,
+    MeetingBody,
+    MeetingBodyMember,
+)
+from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import in_subtree
+from services.core.pagination import keyset, mirror_query
+from services.core.people.models import Person
+
+
+def _body_with_org() -> Any:
+    stmt: Any = sa.select(MeetingBody, col(OrgUnit.code), col(OrgUnit.path))
+    return stmt.join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+
+
+async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: bool = False) -> Any:
+    stmt = _body_with_org().where(
+        col(MeetingBody.id) == body_id, col(MeetingBody.deleted_at).is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=MeetingBody)
+    return (await session.execute(stmt)).first()
+
+
+async def list_bodies(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt = _body_with_org()
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    stmt, order = mirror_query(stmt, MeetingBody, updated_since)
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows
+
+
+async def members(session: AsyncSession, body_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    stmt = sa.select(MeetingBodyMember).where(col(MeetingBodyMember.body_id).in_(body_ids))
+    return (await session.execute(stmt.order_by(col(MeetingBodyMember.person_id)))).scalars().all()
+
+
+async def replace_members(
+    session: AsyncSession, body_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> None:
+    await session.execute(
+        sa.delete(MeetingBodyMember).where(col(MeetingBodyMember.body_id) == body_id)
+    )
+    if rows:
+        await session.execute(insert(MeetingBodyMember).values(rows))
+
+
+def _meeting_with_org() -> Any:
+    stmt: Any = sa.select(Meeting, MeetingBody, col(OrgUnit.path))
+    stmt = stmt.join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
+    return stmt.join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+
+
+async def get_meeting(
+    session: AsyncSession, meeting_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    stmt = _meeting_with_org().where(
+        col(Meeting.id) == meeting_id, col(Meeting.deleted_at).is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Meeting)
+    return (await session.execute(stmt)).first()
+
+
+async def list_meetings(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    body_id: uuid.UUID | None,
+    status: str | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt = _meeting_with_org()
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    if body_id is not None:
+        stmt = stmt.where(col(Meeting.body_id) == body_id)
+    if status is not None:
+        stmt = stmt.where(col(Meeting.status) == status)
+    stmt, order = mirror_query(stmt, Meeting, updated_since)
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows
+
+
+async def attendees(session: AsyncSession, meeting_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    stmt = sa.select(MeetingAttendee).where(col(MeetingAttendee.meeting_id).in_(meeting_ids))
+    return (await session.execute(stmt.order_by(col(MeetingAttendee.person_id)))).scalars().all()
+
+
+async def replace_attendees(
+    session: AsyncSession, meeting_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> None:
+    await session.execute(
+        sa.delete(MeetingAttendee).where(col(MeetingAttendee.meeting_id) == meeting_id)
+    )
+    if rows:
+        await session.execute(insert(MeetingAttendee).values(rows))
+
+
+async def insert_meetings(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Set-based; the (body_id, starts_at) key makes repeated generation a no-op."""
+    if not rows:
+        return 0
+    stmt = (
+        insert(Meeting)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["body_id", "starts_at"])
+        .returning(col(Meeting.id))
+    )
+    return len((await session.execute(stmt)).all())
+
+
+async def item_ids_of(session: AsyncSession, meeting_id: uuid.UUID) -> set[uuid.UUID]:
+    stmt = sa.select(col(AgendaItem.id)).where(
+        col(AgendaItem.meeting_id) == meeting_id, col(AgendaItem.deleted_at).is_(None)
+    )
+    return set((await session.execute(stmt)).scalars().all())
+
+
+async def number_taken(session: AsyncSession, meeting_id: uuid.UUID, number: int) -> bool:
+    stmt = sa.select(sa.literal(1)).where(
+        col(AgendaItem.meeting_id) == meeting_id, col(AgendaItem.number) == number
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def get_item(session: AsyncSession, item_id: uuid.UUID) -> AgendaItem | None:
+    stmt = sa.select(AgendaItem).where(
+        col(AgendaItem.id) == item_id, col(AgendaItem.deleted_at).is_(None)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def items(session: AsyncSession, meeting_id: uuid.UUID) -> Sequence[AgendaItem]:
+    stmt = sa.select(AgendaItem).where(
+        col(AgendaItem.meeting_id) == meeting_id, col(AgendaItem.deleted_at).is_(None)
+    )
+    return (await session.execute(stmt.order_by(col(AgendaItem.number)))).scalars().all()
+
+
+async def decisions(session: AsyncSession, item_ids: Sequence[uuid.UUID]) -> Sequence[Decision]:
+    stmt = sa.select(Decision).where(
+        col(Decision.agenda_item_id).in_(item_ids), col(Decision.deleted_at).is_(None)
+    )
+    return (await session.execute(stmt.order_by(col(Decision.created_at)))).scalars().all()
+
+
+async def assignments(session: AsyncSession, item_ids: Sequence[uuid.UUID]) -> Sequence[Assignment]:
+    stmt = sa.select(Assignment).where(
+        col(Assignment.agenda_item_id).in_(item_ids), col(Assignment.deleted_at).is_(None)
+    )
+    return (await session.execute(stmt.order_by(col(Assignment.created_at)))).scalars().all()
+
+
+async def people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
+    stmt = sa.select(Person).where(col(Person.id).in_(ids))
+    return {p.id: p for p in (await session.execute(stmt)).scalars().all()}
+
+
+async def get_assignment_scoped(
+    session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    stmt: Any = (
+        sa.select(Assignment, Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id))
+        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
+        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
+        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+        .where(col(Assignment.id) == assignment_id, col(Assignment.deleted_at).is_(None))
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Assignment)
+    return (await session.execute(stmt)).first()
+
+
+async def open_assignments_due_by(
+    session: AsyncSession, body_id: uuid.UUID, due_by: date
+) -> Sequence[Assignment]:
+    stmt = (
+        sa.select(Assignment)
+        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
+        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
+        .where(
+            col(Meeting.body_id) == body_id,
+            col(Assignment.deleted_at).is_(None),
+            col(Assignment.status).in_(["open", "in_progress"]),
+            col(Assignment.due_date) <= due_by,
+        )
+        .order_by(col(Assignment.due_date), col(Assignment.id))
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def mark_due(
+    session: AsyncSession, *, column: str, due_before: date, due_from: date | None
+) -> Sequence[Any]:
+    """Claims open assignments for one notification kind in one statement, once each."""
+    marker = getattr(Assignment, column)
+    cond = [
+        col(Assignment.deleted_at).is_(None),
+        col(Assignment.status).in_(["open", "in_progress"]),
+        col(Assignment.due_date) < due_before,
+        marker.is_(None),
+    ]
+    if due_from is not None:
+        cond.append(col(Assignment.due_date) >= due_from)
+    org = (
+        sa.select(col(MeetingBody.org_unit_id))
+        .join(Meeting, col(Meeting.body_id) == col(MeetingBody.id))
+        .join(AgendaItem, col(AgendaItem.meeting_id) == col(Meeting.id))
+        .where(col(AgendaItem.id) == col(Assignment.agenda_item_id))
+        .scalar_subquery()
+    )
+    stmt = (
+        sa.update(Assignment)
+        .where(*cond)
+        .values({column: sa.func.now()})
+        .returning(col(Assignment.id), col(Assignment.assignee_id), col(Assignment.due_date), org)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def list_assignments(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    assignee_id: uuid.UUID | None,
+    status: str | None,
+    body_id: uuid.UUID | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    stmt: Any = (
+        sa.select(Assignment)
+        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
+        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
+        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+    )
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    if assignee_id is not None:
+        stmt = stmt.where(col(Assignment.assignee_id) == assignee_id)
+    if status is not None:
+        stmt = stmt.where(col(Assignment.status) == status)
+    if body_id is not None:
+        stmt = stmt.where(col(Meeting.body_id) == body_id)
+    stmt, order = mirror_query(stmt, Assignment, updated_since)
+    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
+    return rows

@@ -1,0 +1,375 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.core.validation import Code, Name, Text
+
+
+class BodyRole(StrEnum):
+    chair = "chair"
+    member = "member"
+    secretary = "secretary"
+
+
+class AttendeeRole(StrEnum):
+    chair = "chair"
+    member = "member"
+    secretary = "secretary"
+    co_opted = "co_opted"
+    guest = "guest"
+
+
+class MeetingKind(StrEnum):
+    regular = "regular"
+    pulse = "pulse"
+    follow_up = "follow_up"
+    extra = "extra"
+
+
+class MeetingStatus(StrEnum):
+    planned = "planned"
+    held = "held"
+    minutes_approved = "minutes_approved"
+    cancelled = "cancelled"
+
+
+class ItemKind(StrEnum):
+    information = "information"
+    discussion = "discussion"
+    decision = "decision"
+    follow_up = "follow_up"
+
+
+class LinkKind(StrEnum):
+    action_plan = "action_plan"
+    action = "action"
+    kpi_series = "kpi_series"
+    target = "target"
+
+
+class AssignmentStatus(StrEnum):
+    open = "open"
+    in_progress = "in_progress"
+    reported = "reported"
+    closed = "closed"
+
+
+class Frequency(StrEnum):
+    weekly = "weekly"
+    monthly = "monthly"
+    tertial = "tertial"
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: uuid.UUID
+    role: BodyRole
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    frequency: Frequency
+    weekday: int = Field(default=0, ge=0, le=6, description="0 = Monday (weekly).")
+    day: int = Field(default=1, ge=1, le=28, description="Day of month (monthly, tertial).")
+    time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="UTC.")
+    duration_minutes: int = Field(default=60, ge=5, le=1440)
+    kind: MeetingKind = MeetingKind.regular
+    place: Name | None = None
+    starts_on: date
+
+
+BODY_EXAMPLE: dict[str, Any] = {
+    "name": "Koncernledningen",
+    "short_name": "KL",
+    "org_unit": "RS",
+    "members": [{"person_id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44", "role": "chair"}],
+    "schedule": {
+        "frequency": "weekly",
+        "weekday": 0,
+        "time": "08:00",
+        "duration_minutes": 60,
+        "kind": "pulse",
+        "starts_on": "2024-01-08",
+    },
+}
+
+
+class BodyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [BODY_EXAMPLE]})
+    name: Name
+    short_name: Code | None = None
+    org_unit: Code
+    members: list[Member] = Field(default_factory=list, max_length=200)
+    schedule: Schedule | None = None
+
+
+class BodyRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                BODY_EXAMPLE
+                | {
+                    "id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+    id: uuid.UUID
+    name: str
+    short_name: str | None
+    org_unit: str
+    members: list[Member]
+    schedule: Schedule | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class Attendee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: uuid.UUID
+    role: AttendeeRole
+    present: bool = True
+    co_opted_item_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Agenda items of this meeting a co-opted attendee joined."
+    )
+
+
+MEETING_EXAMPLE: dict[str, Any] = {
+    "starts_at": "2024-01-15T08:00:00Z",
+    "ends_at": "2024-01-15T11:00:00Z",
+    "place": "Regionens hus",
+    "kind": "regular",
+    "attendees": [
+        {"person_id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44", "role": "chair", "present": True}
+    ],
+}
+
+
+class MeetingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [MEETING_EXAMPLE]})
+    starts_at: datetime
+    ends_at: datetime
+    place: Name | None = None
+    kind: MeetingKind = MeetingKind.regular
+    attendees: list[Attendee] = Field(default_factory=list, max_length=200)
+
+
+class MeetingUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "held"}]})
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    place: Name | None = None
+    kind: MeetingKind | None = None
+    status: MeetingStatus | None = Field(
+        default=None, description="`minutes_approved` only via `:approve`."
+    )
+    attendees: list[Attendee] | None = Field(default=None, max_length=200)
+    reason: Text | None = Field(
+        default=None, description="Required for admin edits after approval."
+    )
+
+
+class MeetingRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                MEETING_EXAMPLE
+                | {
+                    "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "body_id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
+                    "status": "planned",
+                    "approved_at": None,
+                    "created_at": "2026-11-25T08:00:00Z",
+                    "updated_at": "2026-11-25T08:00:00Z",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+    id: uuid.UUID
+    body_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    place: str | None
+    kind: MeetingKind
+    status: MeetingStatus
+    approved_at: datetime | None
+    attendees: list[Attendee]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: LinkKind
+    id: str = Field(max_length=100)
+
+
+ITEM_EXAMPLE: dict[str, Any] = {
+    "number": 4,
+    "title": "Bemanningsläget",
+    "kind": "decision",
+    "presenter_ids": ["5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44"],
+    "links": [],
+    "notes": None,
+}
+
+
+class AgendaItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ITEM_EXAMPLE]})
+    number: int = Field(ge=1, le=999)
+    title: Name
+    kind: ItemKind = ItemKind.information
+    presenter_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    links: list[Link] = Field(default_factory=list, max_length=50)
+    notes: Text | None = None
+
+
+class AgendaItemRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                ITEM_EXAMPLE
+                | {
+                    "id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                    "meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+    id: uuid.UUID
+    meeting_id: uuid.UUID
+    number: int
+    title: str
+    kind: ItemKind
+    presenter_ids: list[uuid.UUID]
+    links: list[Link]
+    notes: str | None
+    version: int
+
+
+DECISION_EXAMPLE: dict[str, Any] = {
+    "text": "KL ställer sig bakom att inhyrda sjuksköterskor avvecklas.",
+    "decided_at": "2024-01-15",
+    "effective_date": "2024-01-15",
+}
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DECISION_EXAMPLE]})
+    text: Text
+    decided_at: date
+    effective_date: date | None = None
+
+
+class DecisionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                DECISION_EXAMPLE
+                | {
+                    "id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+                    "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                }
+            ]
+        }
+    )
+    id: uuid.UUID
+    agenda_item_id: uuid.UUID
+    text: str
+    decided_at: date
+    effective_date: date | None
+
+
+ASSIGNMENT_EXAMPLE: dict[str, Any] = {
+    "assignee_id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+    "text": "Ta fram underlag om bemanningsläget.",
+    "due_date": "2024-02-12",
+    "action_id": None,
+}
+
+
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ASSIGNMENT_EXAMPLE]})
+    assignee_id: uuid.UUID
+    text: Text
+    due_date: date | None = None
+    action_id: uuid.UUID | None = None
+
+
+class AssignmentUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "reported"}]}
+    )
+    status: AssignmentStatus | None = None
+    due_date: date | None = None
+    text: Text | None = None
+    reported_in_meeting_id: uuid.UUID | None = None
+
+
+class AssignmentRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                ASSIGNMENT_EXAMPLE
+                | {
+                    "id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
+                    "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                    "status": "open",
+                    "reported_in_meeting_id": None,
+                    "version": 1,
+                }
+            ]
+        }
+    )
+    id: uuid.UUID
+    agenda_item_id: uuid.UUID
+    assignee_id: uuid.UUID
+    text: str
+    due_date: date | None
+    status: AssignmentStatus
+    action_id: uuid.UUID | None
+    reported_in_meeting_id: uuid.UUID | None
+    version: int
+
+
+class Proposal(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "open_assignments",
+                    "title": "Återrapport: Ta fram underlag om bemanningsläget.",
+                    "kind": "follow_up",
+                    "links": [],
+                    "assignment_id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
+                }
+            ]
+        }
+    )
+    source: str
+    title: str
+    kind: ItemKind
+    links: list[Link] = Field(default_factory=list)
+    assignment_id: uuid.UUID | None = None
+
+
+class PrepareRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "proposals": []}]
+        }
+    )
+    meeting_id: uuid.UUID
+    proposals: list[Proposal]

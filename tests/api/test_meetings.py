@@ -1,0 +1,505 @@
+"""Meetings: seed 000's KL meeting entered through the API, minutes in three formats, the JH
+assignment in the next meeting's prepare, generation, locking, reminders and bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlmodel import col
+
+from services.core import clock
+from services.core.audit.models import AuditEntry
+from services.worker.tasks.meetings import notify_assignments
+from tests.conftest import make_client
+from tests.factories import create_key, seed_tree
+
+KL_PEOPLE = [
+    ("Lars-Åke Rudin", "LÅR"),
+    ("Thorbjörn Lindhqvist", "TL"),
+    ("Pia Lundbom", "PLu"),
+    ("Johanna Holmberg", "JH"),
+    ("Anna Pettersson", "AP"),
+    ("Jörgen Wenner", "JW"),
+]
+DECISION = (
+    "KL ställer sig bakom hyrstopp för sjuksköterskor <inom> Region Skåne & fortsatt bevakning."
+)
+ASSIGNMENT = "Ta fram underlag om dispenser från hyrstoppet till nästa KL."
+
+
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _locs(problem: dict[str, Any]) -> list[list[Any]]:
+    return [e["loc"] for e in problem.get("errors") or []]
+
+
+async def _people(client: httpx.AsyncClient) -> dict[str, str]:
+    ids = {}
+    for name, initials in KL_PEOPLE:
+        r = await client.post("/v1/people", json={"name": name, "initials": initials})
+        assert r.status_code == 201, r.text
+        ids[initials] = r.json()["id"]
+    return ids
+
+
+async def _body(client: httpx.AsyncClient, people: dict[str, str], **extra: Any) -> str:
+    r = await client.post(
+        "/v1/bodies",
+        json={
+            "name": "Koncernledningen",
+            "short_name": "KL",
+            "org_unit": "RS",
+            "members": [
+                {"person_id": people["LÅR"], "role": "chair"},
+                {"person_id": people["TL"], "role": "member"},
+                {"person_id": people["JH"], "role": "member"},
+            ],
+        }
+        | extra,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _meeting(
+    client: httpx.AsyncClient, body_id: str, day: str, **extra: Any
+) -> dict[str, Any]:
+    r = await client.post(
+        f"/v1/bodies/{body_id}/meetings",
+        json={"starts_at": f"{day}T12:00:00Z", "ends_at": f"{day}T16:00:00Z", "place": "Teams"}
+        | extra,
+    )
+    assert r.status_code == 201, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+async def _kl_meeting(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Seed 000: attendees, items 1 and 2, the hire stop decision and the JH assignment."""
+    await seed_tree(client)
+    people = await _people(client)
+    body_id = await _body(client, people)
+    attendees = [
+        {"person_id": people["LÅR"], "role": "chair"},
+        {"person_id": people["TL"], "role": "member"},
+        {"person_id": people["PLu"], "role": "member"},
+        {"person_id": people["JH"], "role": "member"},
+        {"person_id": people["AP"], "role": "secretary", "present": False},
+    ]
+    meeting = await _meeting(client, body_id, "2024-01-15", attendees=attendees)
+    mid = meeting["id"]
+    items = []
+    for number, title, presenters, kind in [
+        (1, "Inledning", ["LÅR"], "information"),
+        (
+            2,
+            "Koncernledningens arbete med omställning med fokus på tillgänglighet, "
+            "kompetensförsörjning och ekonomi",
+            ["JW", "JH"],
+            "decision",
+        ),
+    ]:
+        r = await client.post(
+            f"/v1/meetings/{mid}/items",
+            json={
+                "number": number,
+                "title": title,
+                "kind": kind,
+                "presenter_ids": [people[p] for p in presenters],
+                "links": [{"kind": "kpi_series", "id": "sick_leave_pct"}],
+            },
+        )
+        assert r.status_code == 201, r.text
+        items.append(r.json())
+    # JW was co-opted for item 2 only.
+    r = await client.patch(
+        f"/v1/meetings/{mid}",
+        json={
+            "attendees": attendees
+            + [
+                {
+                    "person_id": people["JW"],
+                    "role": "co_opted",
+                    "co_opted_item_ids": [items[1]["id"]],
+                }
+            ]
+        },
+        headers={"If-Match": f'"{(await client.get(f"/v1/meetings/{mid}")).json()["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    d = await client.post(
+        f"/v1/agenda-items/{items[1]['id']}/decisions",
+        json={"text": DECISION, "decided_at": "2024-01-15", "effective_date": "2024-01-15"},
+    )
+    assert d.status_code == 201, d.text
+    a = await client.post(
+        f"/v1/agenda-items/{items[1]['id']}/assignments",
+        json={"assignee_id": people["JH"], "text": ASSIGNMENT, "due_date": "2024-02-12"},
+    )
+    assert a.status_code == 201, a.text
+    return {
+        "body_id": body_id,
+        "meeting": mid,
+        "items": items,
+        "people": people,
+        "decision": d.json(),
+        "assignment": a.json(),
+    }
+
+
+async def test_seed_000_minutes_in_three_formats_and_prepare(client: httpx.AsyncClient) -> None:
+    kl = await _kl_meeting(client)
+    mid = kl["meeting"]
+
+    md = await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "text/markdown"})
+    assert md.status_code == 200 and md.headers["content-type"].startswith("text/markdown")
+    assert "Koncernledningen (KL)" in md.text
+    assert "Lars-Åke Rudin (LÅR)" in md.text and "Frånvarande" in md.text
+    assert "adjungerad §2" in md.text
+    assert "### 1. Inledning (LÅR)" in md.text
+    assert DECISION in md.text and "gäller från 2024-01-15" in md.text
+    assert f"JH fick i uppdrag att: {ASSIGNMENT} (senast 2024-02-12)" in md.text
+    assert md.text.index("### 1.") < md.text.index("### 2.")
+
+    html = await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "text/html"})
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "&lt;inom&gt; Region Skåne &amp; fortsatt" in html.text
+    assert "<inom>" not in html.text
+    assert ASSIGNMENT in html.text and "JH fick i uppdrag" in html.text
+
+    js = await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "application/json"})
+    data = js.json()
+    assert [i["number"] for i in data["items"]] == [1, 2]
+    assert data["items"][1]["decisions"][0]["text"] == DECISION
+    assert data["items"][1]["assignments"][0]["assignee"]["initials"] == "JH"
+    assert [p["initials"] for p in data["items"][1]["presenters"]] == ["JW", "JH"]
+
+    _problem(await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "image/png"}), 406)
+
+    # The next KL: the JH assignment (due 2024-02-12) is proposed for the 2024-02-12 meeting.
+    nxt = await _meeting(client, kl["body_id"], "2024-02-12")
+    prep = (await client.get(f"/v1/meetings/{nxt['id']}/prepare")).json()
+    assert [p["assignment_id"] for p in prep["proposals"]] == [kl["assignment"]["id"]]
+    assert prep["proposals"][0]["kind"] == "follow_up"
+    # Not yet due for an earlier meeting; gone once reported.
+    early = await _meeting(client, kl["body_id"], "2024-01-22")
+    assert (await client.get(f"/v1/meetings/{early['id']}/prepare")).json()["proposals"] == []
+    r = await client.patch(
+        f"/v1/assignments/{kl['assignment']['id']}",
+        json={"status": "reported", "reported_in_meeting_id": nxt["id"]},
+        headers={"If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.get(f"/v1/meetings/{nxt['id']}/prepare")).json()["proposals"] == []
+    jh = kl["people"]["JH"]
+    mine = (await client.get("/v1/assignments", params={"assignee_id": jh})).json()["items"]
+    assert [a["status"] for a in mine] == ["reported"]
+    assert (await client.get("/v1/assignments", params={"status": "open"})).json()["items"] == []
+    since = await client.get("/v1/assignments", params={"updated_since": "2000-01-01T00:00:00Z"})
+    assert len(since.json()["items"]) == 1
+
+    events = (await client.get("/v1/events")).json()["items"]
+    made = [e for e in events if e["type"] == "decision.made"]
+    assert made and made[0]["data"]["decision_id"] == kl["decision"]["id"]
+
+
+async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAPI) -> None:
+    kl = await _kl_meeting(client)
+    mid = kl["meeting"]
+    version = (await client.get(f"/v1/meetings/{mid}")).json()["version"]
+    _problem(await client.post(f"/v1/meetings/{mid}:approve", headers={"If-Match": '"999"'}), 412)
+    ok = await client.post(f"/v1/meetings/{mid}:approve", headers={"If-Match": f'"{version}"'})
+    assert ok.status_code == 200 and ok.json()["status"] == "minutes_approved"
+
+    writer_token = await create_key(client, ["read", "meetings:write"])
+    async with make_client(app, writer_token) as writer:
+        _problem(await writer.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 409)
+        _problem(
+            await writer.post(f"/v1/meetings/{mid}/items", json={"number": 9, "title": "Övrigt"}),
+            409,
+        )
+        _problem(
+            await writer.post(
+                f"/v1/agenda-items/{kl['items'][0]['id']}/decisions",
+                json={"text": "x", "decided_at": "2024-01-15"},
+            ),
+            409,
+        )
+    # Admin: needs a reason, which lands in the audit trail.
+    missing = _problem(await client.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 422)
+    assert ["body", "reason"] in _locs(missing)
+    fixed = await client.patch(
+        f"/v1/meetings/{mid}", json={"place": "Malmö", "reason": "Fel plats i protokollet"}
+    )
+    assert fixed.status_code == 200 and fixed.json()["place"] == "Malmö"
+    late = await client.post(
+        f"/v1/agenda-items/{kl['items'][0]['id']}/decisions",
+        json={"text": "Tillägg", "decided_at": "2024-01-15"},
+        headers={"X-Edit-Reason": "Beslut saknades i protokollet"},
+    )
+    assert late.status_code == 201, late.text
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                sa.select(col(AuditEntry.details)).where(
+                    col(AuditEntry.action) == "meeting.edit_after_approval",
+                    col(AuditEntry.resource_id) == mid,
+                )
+            )
+        ).all()
+    assert sorted(r[0]["reason"] for r in rows) == [
+        "Beslut saknades i protokollet",
+        "Fel plats i protokollet",
+    ]
+
+
+async def test_generate_is_idempotent(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    people = await _people(client)
+    body_id = await _body(
+        client,
+        people,
+        schedule={
+            "frequency": "weekly",
+            "weekday": 0,
+            "time": "08:00",
+            "duration_minutes": 30,
+            "kind": "pulse",
+            "starts_on": "2024-01-01",
+        },
+    )
+    first = await client.post(
+        f"/v1/bodies/{body_id}/meetings:generate", params={"until": "2024-01-31"}
+    )
+    assert first.status_code == 200, first.text
+    assert first.json() == {"created": 5}
+    again = await client.post(
+        f"/v1/bodies/{body_id}/meetings:generate", params={"until": "2024-01-31"}
+    )
+    assert again.json() == {"created": 0}
+    listed = (await client.get("/v1/meetings", params={"body_id": body_id})).json()["items"]
+    assert len(listed) == 5 and {m["kind"] for m in listed} == {"pulse"}
+    assert {m["starts_at"][:10] for m in listed} == {
+        "2024-01-01",
+        "2024-01-08",
+        "2024-01-15",
+        "2024-01-22",
+        "2024-01-29",
+    }
+
+    page = (await client.get("/v1/meetings", params={"body_id": body_id, "limit": 2})).json()
+    seen = [m["id"] for m in page["items"]]
+    while page["next_cursor"]:
+        page = (
+            await client.get(
+                "/v1/meetings",
+                params={"body_id": body_id, "limit": 2, "cursor": page["next_cursor"]},
+            )
+        ).json()
+        seen += [m["id"] for m in page["items"]]
+    assert sorted(seen) == sorted(m["id"] for m in listed)
+
+    tertial = await _body(
+        client,
+        people,
+        name="Tertialuppföljning",
+        schedule={
+            "frequency": "tertial",
+            "day": 15,
+            "starts_on": "2024-01-01",
+            "kind": "follow_up",
+        },
+    )
+    r = await client.post(f"/v1/bodies/{tertial}/meetings:generate", params={"until": "2024-12-31"})
+    assert r.json() == {"created": 3}
+    no_schedule = await _body(client, people, name="Regionstyrelsen")
+    _problem(
+        await client.post(
+            f"/v1/bodies/{no_schedule}/meetings:generate", params={"until": "2024-12-31"}
+        ),
+        422,
+    )
+
+
+async def test_bad_input(client: httpx.AsyncClient) -> None:
+    kl = await _kl_meeting(client)
+    mid, people = kl["meeting"], kl["people"]
+    before = (await client.get(f"/v1/meetings/{mid}/items")).json()
+
+    dup = _problem(
+        await client.post(f"/v1/meetings/{mid}/items", json={"number": 1, "title": "X"}), 422
+    )
+    assert ["body", "number"] in _locs(dup)
+
+    unknown = "00000000-0000-0000-0000-000000000001"
+    p = _problem(
+        await client.post(
+            f"/v1/agenda-items/{kl['items'][0]['id']}/assignments",
+            json={"assignee_id": unknown, "text": "x"},
+        ),
+        422,
+    )
+    assert ["body", "assignee_id"] in _locs(p)
+
+    p = _problem(
+        await client.post(
+            f"/v1/bodies/{kl['body_id']}/meetings",
+            json={"starts_at": "2024-03-01T12:00:00Z", "ends_at": "2024-03-01T11:00:00Z"},
+        ),
+        422,
+    )
+    assert ["body", "ends_at"] in _locs(p)
+
+    twice = [{"person_id": people["TL"], "role": "member"}] * 2
+    p = _problem(
+        await client.post(
+            f"/v1/bodies/{kl['body_id']}/meetings",
+            json={
+                "starts_at": "2024-03-01T12:00:00Z",
+                "ends_at": "2024-03-01T13:00:00Z",
+                "attendees": twice,
+            },
+        ),
+        422,
+    )
+    assert ["body", "attendees", 1, "person_id"] in _locs(p)
+
+    other = await _meeting(client, kl["body_id"], "2024-03-04")
+    other_item = await client.post(
+        f"/v1/meetings/{other['id']}/items", json={"number": 1, "title": "Annat möte"}
+    )
+    p = _problem(
+        await client.patch(
+            f"/v1/meetings/{mid}",
+            json={
+                "attendees": [
+                    {
+                        "person_id": people["JW"],
+                        "role": "co_opted",
+                        "co_opted_item_ids": [other_item.json()["id"]],
+                    }
+                ]
+            },
+        ),
+        422,
+    )
+    assert ["body", "attendees", 0, "co_opted_item_ids", 0] in _locs(p)
+
+    # Nothing half-written: the meeting and its items are unchanged.
+    assert (await client.get(f"/v1/meetings/{mid}/items")).json() == before
+    attendees = (await client.get(f"/v1/meetings/{mid}")).json()["attendees"]
+    assert len(attendees) == 6
+    all_meetings = (await client.get("/v1/meetings", params={"body_id": kl["body_id"]})).json()
+    assert len(all_meetings["items"]) == 2
+
+
+async def test_other_units_get_404(client: httpx.AsyncClient, app: FastAPI) -> None:
+    kl = await _kl_meeting(client)
+    token = await create_key(client, ["read", "meetings:write"], org_unit="PV")
+    async with make_client(app, token) as pv:
+        _problem(await pv.get(f"/v1/bodies/{kl['body_id']}"), 404)
+        _problem(await pv.get(f"/v1/meetings/{kl['meeting']}"), 404)
+        _problem(await pv.get(f"/v1/meetings/{kl['meeting']}/minutes"), 404)
+        _problem(await pv.get(f"/v1/assignments/{kl['assignment']['id']}"), 404)
+        assert (await pv.get("/v1/meetings")).json()["items"] == []
+    reader = await create_key(client, ["read"])
+    async with make_client(app, reader) as r:
+        _problem(await r.post("/v1/bodies", json={"name": "X", "org_unit": "RS"}), 403)
+
+
+async def test_reminders_once_each(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kl = await _kl_meeting(client)  # JH due 2024-02-12
+    ctx = {"sessionmaker": app.state.sessionmaker}
+
+    def at(day: str) -> None:
+        monkeypatch.setattr(
+            clock, "utcnow", lambda: datetime.fromisoformat(day).replace(tzinfo=UTC)
+        )
+
+    at("2024-01-20")
+    assert await notify_assignments(ctx) == {"overdue": 0, "due_soon": 0}
+    at("2024-02-06")
+    assert await notify_assignments(ctx) == {"overdue": 0, "due_soon": 1}
+    assert await notify_assignments(ctx) == {"overdue": 0, "due_soon": 0}
+    at("2024-02-13")
+    assert await notify_assignments(ctx) == {"overdue": 1, "due_soon": 0}
+    assert await notify_assignments(ctx) == {"overdue": 0, "due_soon": 0}
+    types = [e["type"] for e in (await client.get("/v1/events")).json()["items"]]
+    assert types.count("assignment.due_soon") == 1 and types.count("assignment.overdue") == 1
+    assert kl["assignment"]["status"] == "open"
+
+
+async def test_prepare_proposes_overdue_actions_and_breached_targets(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from datetime import date as day_
+
+    from tests.factories import seed_tree
+    from tests.kpi_helpers import feed, recalculate, shifts
+
+    await seed_tree(client)
+    body = await client.post(
+        "/v1/bodies", json={"name": "Ledningsgrupp SUS", "short_name": "LG-SUS", "org_unit": "SUS"}
+    )
+    assert body.status_code == 201, body.text
+    meeting = await client.post(
+        f"/v1/bodies/{body.json()['id']}/meetings",
+        json={"starts_at": "2024-04-15T08:00:00Z", "ends_at": "2024-04-15T09:00:00Z"},
+    )
+    plan = await client.post(
+        "/v1/action-plans",
+        json={
+            "title": "Sjukfrånvaro akuten",
+            "org_unit": "SUS-AKUT",
+            "period_start": "2024-01-01",
+            "period_end": "2024-12-31",
+        },
+    )
+    plan_id = plan.json()["id"]
+    assert (
+        await client.patch(f"/v1/action-plans/{plan_id}", json={"status": "decided"})
+    ).status_code == 200
+    late = await client.post(
+        f"/v1/action-plans/{plan_id}/actions",
+        json={"code": "1.1", "title": "Rehabmöten", "due_date": "2024-03-31"},
+    )
+    await client.post(
+        f"/v1/action-plans/{plan_id}/actions",
+        json={"code": "1.2", "title": "Schemaöversyn", "due_date": "2024-05-31"},
+    )
+    target = await client.post(
+        "/v1/kpi-targets",
+        json={
+            "kpi": "sick_leave_pct",
+            "org_unit": "SUS",
+            "comparator": "lte",
+            "bound": "absolute",
+            "value": "5",
+            "valid_from": "2024-01",
+        },
+    )
+    march = [day_(2024, 3, d) for d in range(1, 11)]
+    records = []
+    for n in range(5):
+        records += shifts("P", f"E{n}", march, "scheduled", "8")
+    records += shifts("P", "E0", march[:4], "sick", "8")  # 8 %: breached
+    await feed(client, "time-records", records)
+    await recalculate(app)
+
+    proposals = (await client.get(f"/v1/meetings/{meeting.json()['id']}/prepare")).json()
+    by_source = {p["source"]: p for p in proposals["proposals"]}
+    assert by_source["overdue_actions"]["links"] == [{"kind": "action", "id": late.json()["id"]}]
+    assert by_source["breached_targets"]["links"] == [{"kind": "target", "id": target.json()["id"]}]
+    assert len(proposals["proposals"]) == 2  # 1.2 is not due yet
