@@ -503,3 +503,62 @@ async def test_prepare_proposes_overdue_actions_and_breached_targets(
     assert by_source["overdue_actions"]["links"] == [{"kind": "action", "id": late.json()["id"]}]
     assert by_source["breached_targets"]["links"] == [{"kind": "target", "id": target.json()["id"]}]
     assert len(proposals["proposals"]) == 2  # 1.2 is not due yet
+
+
+async def test_bodies_and_agenda_items_can_be_changed_and_links_must_exist(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    import uuid as uuid_
+
+    from tests.factories import create_key, seed_tree
+
+    await seed_tree(client)
+    chair = await client.post("/v1/people", json={"name": "Lena Ågren", "initials": "LÅR"})
+    body = await client.post(
+        "/v1/bodies", json={"name": "Ledningsgrupp SUS", "short_name": "LG-SUS", "org_unit": "SUS"}
+    )
+    url = f"/v1/bodies/{body.json()['id']}"
+    changed = await client.patch(
+        url,
+        json={
+            "members": [{"person_id": chair.json()["id"], "role": "chair"}],
+            "schedule": body.json()["schedule"],
+        },
+        headers={"If-Match": '"1"'},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["members"][0]["role"] == "chair" and changed.headers["etag"] == '"2"'
+    assert (
+        await client.patch(url, json={"name": "X"}, headers={"If-Match": '"1"'})
+    ).status_code == 412
+    meeting = await client.post(
+        f"{url}/meetings",
+        json={"starts_at": "2024-04-15T08:00:00Z", "ends_at": "2024-04-15T09:00:00Z"},
+    )
+    mid = meeting.json()["id"]
+    first = await client.post(f"/v1/meetings/{mid}/items", json={"number": 1, "title": "Läget"})
+    await client.post(f"/v1/meetings/{mid}/items", json={"number": 2, "title": "Övrigt"})
+    item_url = f"/v1/agenda-items/{first.json()['id']}"
+    noted = await client.patch(item_url, json={"notes": "Underlag bifogat"})
+    assert noted.status_code == 200 and noted.json()["notes"] == "Underlag bifogat"
+    taken = await client.patch(item_url, json={"number": 2})
+    assert taken.status_code == 422 and taken.json()["errors"][0]["loc"] == ["body", "number"]
+    for link in (
+        {"kind": "target", "id": str(uuid_.uuid4())},
+        {"kind": "action_plan", "id": "not-a-uuid"},
+        {"kind": "kpi_series", "id": "no_such_kpi"},
+    ):
+        bad = await client.patch(item_url, json={"links": [link]})
+        assert bad.status_code == 422, link
+        assert bad.json()["errors"][0]["loc"] == ["body", "links", 0, "id"]
+    fine = await client.patch(item_url, json={"links": [{"kind": "kpi_series", "id": "fte"}]})
+    assert fine.status_code == 200
+    assert (await client.post(f"/v1/meetings/{mid}:approve")).status_code == 200
+    writer = await create_key(client, ["meetings:write", "read"])
+    from tests.conftest import make_client
+
+    async with make_client(app, writer) as w:
+        assert (await w.patch(item_url, json={"notes": "x"})).status_code == 409
+    assert (await client.patch(item_url, json={"notes": "x"})).status_code == 422  # no reason
+    fixed = await client.patch(item_url, json={"notes": "Rättat", "reason": "Stavfel"})
+    assert fixed.status_code == 200

@@ -24,12 +24,14 @@ from services.core.meetings.errors import NotAcceptable
 from services.core.meetings.schemas import (
     AgendaItemCreate,
     AgendaItemRead,
+    AgendaItemUpdate,
     AssignmentCreate,
     AssignmentRead,
     AssignmentStatus,
     AssignmentUpdate,
     BodyCreate,
     BodyRead,
+    BodyUpdate,
     DecisionCreate,
     DecisionRead,
     MeetingCreate,
@@ -85,6 +87,45 @@ async def create_body(data: BodyCreate, session: SessionDep, principal: Meetings
 )
 async def get_body(body_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return _with_etag(await service.read_body(session, principal, body_id))
+
+
+@router.patch(
+    "/bodies/{body_id}",
+    summary="Change a body: name, members, schedule",
+    response_model=BodyRead,
+    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+)
+async def update_body(
+    body_id: uuid.UUID,
+    data: BodyUpdate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    """`members` replaces the list; `schedule: null` removes the schedule."""
+    return _with_etag(
+        await service.update_body(session, principal, body_id, data, if_match=if_match)
+    )
+
+
+@router.patch(
+    "/agenda-items/{item_id}",
+    summary="Change an agenda item",
+    response_model=AgendaItemRead,
+    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
+)
+async def update_item(
+    item_id: uuid.UUID,
+    data: AgendaItemUpdate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    """Notes, title, number, presenters, links. After the minutes are approved only an admin
+    may change it, with a `reason` kept in the audit trail (409 otherwise)."""
+    return _with_etag(
+        await service.update_item(session, principal, item_id, data, if_match=if_match)
+    )
 
 
 @router.post(

@@ -108,6 +108,17 @@ class BodyCreate(BaseModel):
     schedule: Schedule | None = None
 
 
+class BodyUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Koncernledningen (KL)", "members": []}]},
+    )
+    name: Name | None = None
+    short_name: Code | None = None
+    members: list[Member] | None = Field(default=None, max_length=200)
+    schedule: Schedule | None = None
+
+
 class BodyRead(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -233,6 +244,22 @@ class AgendaItemCreate(BaseModel):
     presenter_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
     links: list[Link] = Field(default_factory=list, max_length=50)
     notes: Text | None = None
+
+
+class AgendaItemUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"notes": "Underlag bifogat", "reason": None}]},
+    )
+    number: int | None = Field(default=None, ge=1, le=999)
+    title: Name | None = None
+    kind: ItemKind | None = None
+    presenter_ids: list[uuid.UUID] | None = Field(default=None, max_length=20)
+    links: list[Link] | None = Field(default=None, max_length=50)
+    notes: Text | None = None
+    reason: Text | None = Field(
+        default=None, description="Required for an admin's edit after the minutes are approved."
+    )
 
 
 class AgendaItemRead(BaseModel):

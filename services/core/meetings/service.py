@@ -16,6 +16,7 @@ from services.core.errors import ValidationFailed, field_error
 from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.kpis import service as kpis_service
+from services.core.kpis.errors import KpiNotFound, TargetNotFound
 from services.core.meetings import repository
 from services.core.meetings.errors import (
     AgendaItemNotFound,
@@ -34,6 +35,7 @@ from services.core.meetings.models import (
 from services.core.meetings.schemas import (
     AgendaItemCreate,
     AgendaItemRead,
+    AgendaItemUpdate,
     AssignmentCreate,
     AssignmentRead,
     AssignmentStatus,
@@ -41,6 +43,7 @@ from services.core.meetings.schemas import (
     Attendee,
     BodyCreate,
     BodyRead,
+    BodyUpdate,
     DecisionCreate,
     DecisionRead,
     Frequency,
@@ -59,10 +62,62 @@ from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone, mirror_page
 from services.core.people import service as people_service
+from services.core.plans import service as plans_service
+from services.core.plans.errors import ActionNotFound, PlanNotFound
 
 LOCKED = MeetingStatus.minutes_approved.value
 # Link kinds whose domain exists in this build; the others are stored as plain references.
-VALIDATED_LINK_KINDS: dict[str, Callable[[AsyncSession, str], Awaitable[bool]]] = {}
+LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
+
+
+async def _plan_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
+    try:
+        await plans_service.get_visible_plan(session, principal, uuid.UUID(raw))
+    except (ValueError, PlanNotFound):
+        return False
+    return True
+
+
+async def _action_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
+    try:
+        await plans_service.read_action(session, principal, uuid.UUID(raw))
+    except (ValueError, ActionNotFound):
+        return False
+    return True
+
+
+async def _target_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
+    try:
+        await kpis_service.read_target(session, principal, uuid.UUID(raw))
+    except (ValueError, TargetNotFound):
+        return False
+    return True
+
+
+async def _kpi_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
+    try:
+        await kpis_service.definition(session, raw)
+    except KpiNotFound:
+        return False
+    return True
+
+
+# A linked resource must exist and be visible to the caller.
+VALIDATED_LINK_KINDS: dict[str, LinkCheck] = {
+    "action_plan": _plan_exists,
+    "action": _action_exists,
+    "target": _target_exists,
+    "kpi_series": _kpi_exists,
+}
+
+
+async def _check_links(session: AsyncSession, principal: Principal, links: Sequence[Any]) -> None:
+    for i, link in enumerate(links):
+        check = VALIDATED_LINK_KINDS.get(link.kind.value)
+        if check is not None and not await check(session, principal, link.id):
+            raise _invalid(
+                ["body", "links", i, "id"], f"unknown {link.kind.value} {link.id}", "unknown"
+            )
 
 
 def _invalid(loc: list[str | int], msg: str, code: str) -> ValidationFailed:
@@ -136,6 +191,48 @@ async def create_body(session: AsyncSession, principal: Principal, data: BodyCre
         org_unit_id=unit.id,
     )
     return _body_read(body, unit.code, await repository.members(session, [body.id]))
+
+
+async def update_body(
+    session: AsyncSession,
+    principal: Principal,
+    body_id: uuid.UUID,
+    data: BodyUpdate,
+    *,
+    if_match: str | None,
+) -> BodyRead:
+    body, code, _ = await get_body_visible(session, principal, body_id, for_update=True)
+    check_if_match(if_match, body.version)
+    changes = data.model_dump(exclude_unset=True, exclude={"members", "schedule"})
+    if "name" in changes and changes["name"] is None:
+        raise _invalid(["body", "name"], "cannot be null", "null")
+    if data.members is not None:
+        ids = [m.person_id for m in data.members]
+        if len(set(ids)) != len(ids):
+            raise _invalid(["body", "members"], "a person is listed twice", "duplicate")
+        await _check_people(session, principal, ids, ["body", "members"])
+        await repository.replace_members(
+            session,
+            body.id,
+            [{"body_id": body.id, **m.model_dump(mode="json")} for m in data.members],
+        )
+    if "schedule" in data.model_fields_set:
+        body.schedule = data.schedule.model_dump(mode="json") if data.schedule else None
+    for field, value in changes.items():
+        setattr(body, field, value)
+    body.touch()
+    await session.flush()
+    await session.refresh(body)
+    await audit_service.record(
+        session,
+        principal,
+        "meeting_body.update",
+        "meeting_body",
+        str(body.id),
+        org_unit_id=body.org_unit_id,
+        details={"fields": sorted(data.model_fields_set)},
+    )
+    return _body_read(body, code, await repository.members(session, [body.id]))
 
 
 async def read_body(session: AsyncSession, principal: Principal, body_id: uuid.UUID) -> BodyRead:
@@ -504,10 +601,7 @@ async def create_item(
         await people_service.require_person(
             session, principal, person_id, ["body", "presenter_ids", i]
         )
-    for i, link in enumerate(data.links):
-        check = VALIDATED_LINK_KINDS.get(link.kind.value)
-        if check is not None and not await check(session, link.id):
-            raise _invalid(["body", "links", i, "id"], f"unknown {link.kind.value}", "unknown")
+    await _check_links(session, principal, data.links)
     item = AgendaItem(
         meeting_id=meeting.id,
         number=data.number,
@@ -528,6 +622,54 @@ async def create_item(
         "agenda_item",
         str(item.id),
         org_unit_id=body.org_unit_id,
+    )
+    return _item_read(item)
+
+
+async def update_item(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: uuid.UUID,
+    data: AgendaItemUpdate,
+    *,
+    if_match: str | None,
+) -> AgendaItemRead:
+    item, meeting, body = await _item_for_write(session, principal, item_id, data.reason)
+    check_if_match(if_match, item.version)
+    changes = data.model_dump(exclude_unset=True, exclude={"reason"})
+    for field in ("number", "title", "kind", "presenter_ids", "links"):
+        if field in changes and changes[field] is None:
+            raise _invalid(["body", field], "cannot be null", "null")
+    if "number" in changes and changes["number"] != item.number:
+        if await repository.number_taken(session, meeting.id, changes["number"]):
+            raise _invalid(
+                ["body", "number"], f"item {changes['number']} already exists", "duplicate"
+            )
+    for i, person_id in enumerate(data.presenter_ids or []):
+        await people_service.require_person(
+            session, principal, person_id, ["body", "presenter_ids", i]
+        )
+    await _check_links(session, principal, data.links or [])
+    if data.links is not None:
+        changes["links"] = [link.model_dump(mode="json") for link in data.links]
+    if data.kind is not None:
+        changes["kind"] = data.kind.value
+    if data.presenter_ids is not None:
+        changes["presenter_ids"] = list(data.presenter_ids)
+    for field, value in changes.items():
+        setattr(item, field, value)
+    item.touch()
+    await _touch(meeting)
+    await session.flush()
+    await session.refresh(item)
+    await audit_service.record(
+        session,
+        principal,
+        "agenda_item.update",
+        "agenda_item",
+        str(item.id),
+        org_unit_id=body.org_unit_id,
+        details={"fields": sorted(data.model_fields_set)},
     )
     return _item_read(item)
 
