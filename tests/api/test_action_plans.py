@@ -353,7 +353,19 @@ async def test_follow_ups_on_plan_and_action(client: httpx.AsyncClient) -> None:
             f"/v1/action-plans/{plan['id']}/actions", json={"code": "1", "title": "Åtgärd"}
         )
     ).json()
-    meeting = str(uuid.uuid4())
+    unknown = await client.post(
+        f"/v1/action-plans/{plan['id']}/follow-ups",
+        json={"reported_on": "2017-06-30", "rag": "amber", "meeting_id": str(uuid.uuid4())},
+    )
+    assert _locs(_problem(unknown, 422)) == [(["body", "meeting_id"], "unknown_meeting")]
+    body = await client.post(
+        "/v1/bodies", json={"name": "Styrgrupp bemanning", "short_name": "SG", "org_unit": "RJH"}
+    )
+    held = await client.post(
+        f"/v1/bodies/{body.json()['id']}/meetings",
+        json={"starts_at": "2017-06-30T08:00:00Z", "ends_at": "2017-06-30T10:00:00Z"},
+    )
+    meeting = held.json()["id"]
     on_plan = await client.post(
         f"/v1/action-plans/{plan['id']}/follow-ups",
         json={

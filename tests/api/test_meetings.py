@@ -562,3 +562,45 @@ async def test_bodies_and_agenda_items_can_be_changed_and_links_must_exist(
     assert (await client.patch(item_url, json={"notes": "x"})).status_code == 422  # no reason
     fixed = await client.patch(item_url, json={"notes": "Rättat", "reason": "Stavfel"})
     assert fixed.status_code == 200
+
+
+async def test_a_plan_decided_by_a_meeting_decision(client: httpx.AsyncClient) -> None:
+    import uuid as uuid_
+
+    from tests.factories import seed_tree
+
+    await seed_tree(client)
+    body = await client.post(
+        "/v1/bodies", json={"name": "KL", "short_name": "KL", "org_unit": "RS"}
+    )
+    meeting = await client.post(
+        f"/v1/bodies/{body.json()['id']}/meetings",
+        json={"starts_at": "2024-01-15T12:00:00Z", "ends_at": "2024-01-15T16:00:00Z"},
+    )
+    mid = meeting.json()["id"]
+    item = await client.post(f"/v1/meetings/{mid}/items", json={"number": 3, "title": "Bemanning"})
+    decision = await client.post(
+        f"/v1/agenda-items/{item.json()['id']}/decisions",
+        json={"text": "KL ställer sig bakom handlingsplanen.", "decided_at": "2024-01-15"},
+    )
+    assert decision.status_code == 201, decision.text
+    listed = await client.get(f"/v1/meetings/{mid}/decisions")
+    assert [d["id"] for d in listed.json()] == [decision.json()["id"]]
+    plan = {
+        "title": "Handlingsplan bemanning",
+        "org_unit": "RS",
+        "period_start": "2024-01-15",
+        "period_end": "2024-12-31",
+    }
+    unknown = await client.post("/v1/action-plans", json={**plan, "decided_by": str(uuid_.uuid4())})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["body", "decided_by"]
+    decided = await client.post(
+        "/v1/action-plans", json={**plan, "decided_by": decision.json()["id"]}
+    )
+    assert decided.status_code == 201 and decided.json()["decided_by"] == decision.json()["id"]
+    numeric = await client.post(
+        f"/v1/agenda-items/{item.json()['id']}/decisions",
+        json={"text": "x", "decided_at": 1705276800},
+    )
+    assert numeric.status_code == 422  # a date is YYYY-MM-DD, not a Unix time

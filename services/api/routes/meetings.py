@@ -108,6 +108,17 @@ async def update_body(
     )
 
 
+@router.get(
+    "/meetings/{meeting_id}/decisions",
+    summary="A meeting's decisions",
+    response_model=list[DecisionRead],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_decisions(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    """In agenda order; a correction is a new decision (the minutes keep what was decided)."""
+    return await service.list_decisions(session, principal, meeting_id)
+
+
 @router.patch(
     "/agenda-items/{item_id}",
     summary="Change an agenda item",

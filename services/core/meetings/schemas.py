@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.validation import Code, Name, Text
+from services.core.validation import Code, IsoDate, Name, Text
 
 
 class BodyRole(StrEnum):
@@ -296,8 +296,8 @@ DECISION_EXAMPLE: dict[str, Any] = {
 class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DECISION_EXAMPLE]})
     text: Text
-    decided_at: date
-    effective_date: date | None = None
+    decided_at: IsoDate
+    effective_date: IsoDate | None = None
 
 
 class DecisionRead(BaseModel):

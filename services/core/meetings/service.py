@@ -749,6 +749,31 @@ async def create_decision(
     return _decision_read(decision)
 
 
+async def list_decisions(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
+) -> list[DecisionRead]:
+    meeting, _ = await get_meeting_visible(session, principal, meeting_id)
+    items = await repository.items(session, meeting.id)
+    return [_decision_read(d) for d in await repository.decisions(session, [i.id for i in items])]
+
+
+async def decision_visible(
+    session: AsyncSession, principal: Principal, decision_id: uuid.UUID
+) -> bool:
+    """For other domains (a plan decided by a meeting decision)."""
+    decision = await session.get(Decision, decision_id)
+    if decision is None or decision.deleted_at is not None:
+        return False
+    item = await repository.get_item(session, decision.agenda_item_id)
+    if item is None:
+        return False
+    try:
+        await get_meeting_visible(session, principal, item.meeting_id)
+    except MeetingNotFound:
+        return False
+    return True
+
+
 def _assignment_read(a: Assignment) -> AssignmentRead:
     return AssignmentRead(
         id=a.id,

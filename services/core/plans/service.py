@@ -301,9 +301,44 @@ async def list_plans(
     )
 
 
+async def _check_meeting_refs(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    decided_by: uuid.UUID | None = None,
+    meeting_id: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """A plan decided by a meeting decision, a follow-up reported in a meeting: they must exist
+    and be visible to the caller."""
+    # Imported here: meetings link to plans too, so the modules cannot import each other first.
+    from services.core.meetings import service as meetings_service
+    from services.core.meetings.errors import MeetingNotFound
+
+    errors = []
+    if decided_by is not None and not await meetings_service.decision_visible(
+        session, principal, decided_by
+    ):
+        errors.append(
+            field_error(
+                ["body", "decided_by"], f"unknown decision {decided_by}", "unknown_decision"
+            )
+        )
+    if meeting_id is not None:
+        try:
+            await meetings_service.get_meeting_visible(session, principal, meeting_id)
+        except MeetingNotFound:
+            errors.append(
+                field_error(
+                    ["body", "meeting_id"], f"unknown meeting {meeting_id}", "unknown_meeting"
+                )
+            )
+    return errors
+
+
 async def create_plan(session: AsyncSession, principal: Principal, data: PlanCreate) -> PlanRead:
     errors = _check_period(data.period_start, data.period_end, ["body"])
     errors += await _check_people(session, principal, [(["body", "owner_id"], data.owner_id)])
+    errors += await _check_meeting_refs(session, principal, decided_by=data.decided_by)
     if errors:
         raise _invalid(errors)
     org_unit_id, org_code = await _org_unit(session, principal, data.org_unit, ["body", "org_unit"])
@@ -371,6 +406,8 @@ async def update_plan(
     )
     if "owner_id" in changes:
         errors += await _check_people(session, principal, [(["body", "owner_id"], data.owner_id)])
+    if changes.get("decided_by") is not None:
+        errors += await _check_meeting_refs(session, principal, decided_by=changes["decided_by"])
     if errors:
         raise _invalid(errors)
     if "status" in changes:
@@ -1125,6 +1162,8 @@ async def create_follow_up(
     session: AsyncSession, principal: Principal, plan_id: uuid.UUID, data: FollowUpCreate
 ) -> FollowUpRead:
     plan, _ = await get_visible_plan(session, principal, plan_id)
+    if errors := await _check_meeting_refs(session, principal, meeting_id=data.meeting_id):
+        raise _invalid(errors)
     if data.action_id is not None:
         row = await repository.get_action(session, data.action_id)
         if row is None or row[0].plan_id != plan.id:
@@ -1172,6 +1211,7 @@ async def update_follow_up(
         for f in ("reported_on", "rag")
         if f in changes and changes[f] is None
     ]
+    errors += await _check_meeting_refs(session, principal, meeting_id=changes.get("meeting_id"))
     if errors:
         raise _invalid(errors)
     before = _follow_up_doc(follow_up)
