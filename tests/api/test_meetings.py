@@ -604,3 +604,41 @@ async def test_a_plan_decided_by_a_meeting_decision(client: httpx.AsyncClient) -
         json={"text": "x", "decided_at": 1705276800},
     )
     assert numeric.status_code == 422  # a date is YYYY-MM-DD, not a Unix time
+
+
+async def test_an_assignment_may_name_an_existing_action_only(client: httpx.AsyncClient) -> None:
+    import uuid as uuid_
+
+    from tests.factories import seed_tree
+
+    await seed_tree(client)
+    person = await client.post("/v1/people", json={"name": "Jonas Hansson", "initials": "JH"})
+    body = await client.post(
+        "/v1/bodies", json={"name": "KL", "short_name": "KL", "org_unit": "RS"}
+    )
+    meeting = await client.post(
+        f"/v1/bodies/{body.json()['id']}/meetings",
+        json={"starts_at": "2024-01-15T12:00:00Z", "ends_at": "2024-01-15T16:00:00Z"},
+    )
+    item = await client.post(
+        f"/v1/meetings/{meeting.json()['id']}/items", json={"number": 1, "title": "Bemanning"}
+    )
+    plan = await client.post(
+        "/v1/action-plans",
+        json={
+            "title": "Bemanning",
+            "org_unit": "RS",
+            "period_start": "2024-01-15",
+            "period_end": "2024-12-31",
+        },
+    )
+    action = await client.post(
+        f"/v1/action-plans/{plan.json()['id']}/actions", json={"code": "1", "title": "Underlag"}
+    )
+    url = f"/v1/agenda-items/{item.json()['id']}/assignments"
+    base = {"assignee_id": person.json()["id"], "text": "Ta fram underlag"}
+    unknown = await client.post(url, json={**base, "action_id": str(uuid_.uuid4())})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["body", "action_id"]
+    linked = await client.post(url, json={**base, "action_id": action.json()["id"]})
+    assert linked.status_code == 201 and linked.json()["action_id"] == action.json()["id"]

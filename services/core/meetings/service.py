@@ -800,6 +800,10 @@ async def create_assignment(
     await people_service.require_person(
         session, principal, data.assignee_id, ["body", "assignee_id"]
     )
+    if data.action_id is not None and not await _action_exists(
+        session, principal, str(data.action_id)
+    ):
+        raise _invalid(["body", "action_id"], f"unknown action {data.action_id}", "unknown_action")
     assignment = Assignment(
         agenda_item_id=item.id,
         assignee_id=data.assignee_id,
