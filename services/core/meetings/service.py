@@ -500,11 +500,6 @@ async def _editable(
     )
 
 
-async def _touch(meeting: Meeting) -> None:
-    meeting.version += 1
-    meeting.updated_at = sa.func.now()  # type: ignore[assignment]
-
-
 async def update_meeting(
     session: AsyncSession,
     principal: Principal,
@@ -530,7 +525,7 @@ async def update_meeting(
         await repository.replace_attendees(session, meeting.id, rows)
     for field, value in changes.items():
         setattr(meeting, field, value.value if hasattr(value, "value") else value)
-    await _touch(meeting)
+    meeting.touch()
     await session.flush()
     await audit_service.record(
         session,
@@ -555,7 +550,7 @@ async def approve(
         raise _invalid(["path", "meeting_id"], "a cancelled meeting has no minutes", "cancelled")
     meeting.status = LOCKED
     meeting.approved_at = sa.func.now()  # type: ignore[assignment]
-    await _touch(meeting)
+    meeting.touch()
     await session.flush()
     await audit_service.record(
         session,
@@ -614,7 +609,7 @@ async def create_item(
     session.add(item)
     await session.flush()
     await session.refresh(item)
-    await _touch(meeting)
+    meeting.touch()
     await audit_service.record(
         session,
         principal,
@@ -659,7 +654,7 @@ async def update_item(
     for field, value in changes.items():
         setattr(item, field, value)
     item.touch()
-    await _touch(meeting)
+    meeting.touch()
     await session.flush()
     await session.refresh(item)
     await audit_service.record(
@@ -724,7 +719,7 @@ async def create_decision(
     )
     session.add(decision)
     await session.flush()
-    await _touch(meeting)
+    meeting.touch()
     await audit_service.record(
         session,
         principal,
@@ -815,7 +810,7 @@ async def create_assignment(
     session.add(assignment)
     await session.flush()
     await session.refresh(assignment)
-    await _touch(meeting)
+    meeting.touch()
     await audit_service.record(
         session,
         principal,
@@ -893,8 +888,7 @@ async def update_assignment(
             ) from None
     for field, value in changes.items():
         setattr(assignment, field, value.value if hasattr(value, "value") else value)
-    assignment.version += 1
-    assignment.updated_at = sa.func.now()  # type: ignore[assignment]
+    assignment.touch()
     await session.flush()
     await audit_service.record(
         session,
