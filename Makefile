@@ -40,7 +40,7 @@ test: lint
 	$(UV) run --frozen pytest -m "not slow" -n 2 --dist loadfile
 
 test-slow: install
-	$(UV) run --frozen pytest -m slow
+	$(UV) run --frozen pytest -m slow || [ $$? -eq 5 ]  # 5: none marked slow yet
 
 openapi: install
 	$(UV) run --frozen puls openapi
