@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -59,6 +59,7 @@ from services.core.kpis.schemas import (
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.orgs.models import OrgUnit
+from services.core.orgs.repository import subtree_upper_bound
 from services.core.pagination import Page, Tombstone, mirror_page
 from services.core.periods import Grain, Period, PeriodError
 
@@ -378,29 +379,34 @@ async def _point(
     )
 
 
-async def _computed_series(
-    ctx: _Context, grain: Grain, wanted: list[Period], *, by_child: bool
-) -> dict[str, list[Point]]:
-    first = add_months(wanted[0].first, -12)
-    data = await repository.monthly(
+async def _month_sums(
+    ctx: _Context, wanted: list[Period], *, by_child: bool = False
+) -> dict[tuple[str, date], MonthSum]:
+    """The months of `wanted` and of the year before them (for change and trend)."""
+    return await repository.monthly(
         ctx.session,
         ctx.definition.code,
         ctx.unit.path,
-        first,
+        periods.add_months(wanted[0].first, -12),
         wanted[-1].last,
         ctx.filters,
         by_child=by_child,
     )
-    keys = sorted({key for key, _ in data}) if by_child else [""]
-    return {key: [await _point(ctx, data, key, p) for p in wanted] for key in keys}
 
 
-def add_months(month: date, n: int) -> date:
-    return periods.add_months(month, n)
+async def _computed_points(
+    ctx: _Context,
+    wanted: list[Period],
+    data: dict[tuple[str, date], MonthSum] | None = None,
+    key: str = "",
+) -> list[Point]:
+    if data is None:
+        data = await _month_sums(ctx, wanted)
+    return [await _point(ctx, data, key, p) for p in wanted]
 
 
 async def _manual_series(ctx: _Context, wanted: list[Period]) -> list[Point]:
-    first = add_months(wanted[0].first, -12)
+    first = periods.add_months(wanted[0].first, -12)
     values = await repository.manual_values(
         ctx.session, ctx.definition.code, _id(ctx.unit), first, wanted[-1].last
     )
@@ -483,20 +489,22 @@ async def series(
         if d.computed is None:
             points = await _manual_series(ctx, wanted)
         else:
-            points = (await _computed_series(ctx, g, wanted, by_child=False))[""]
+            points = await _computed_points(ctx, wanted)
         return _series(d, unit, g, filters, points)
     kids = await repository.children(session, _id(unit))
     out: list[Series] = []
+    data: dict[tuple[str, date], MonthSum] = {}
     if d.computed is not None:
-        by_key = await _computed_series(ctx, g, wanted, by_child=True)
-        if "" in by_key:  # facts booked on the unit itself, not on a child
-            out.append(_series(d, unit, g, filters, by_key[""]))
+        # One query grouped by child serves the unit's own facts and every child's.
+        data = await _month_sums(ctx, wanted, by_child=True)
+        if any(key == "" for key, _ in data):  # facts booked on the unit itself
+            out.append(_series(d, unit, g, filters, await _computed_points(ctx, wanted, data)))
     for kid in kids:
-        kid_ctx = await _context(session, settings, principal, d, kid, filters)
+        kid_ctx = replace(ctx, unit=kid, baselines={})
         if d.computed is None:
             points = await _manual_series(kid_ctx, wanted)
         else:
-            points = (await _computed_series(kid_ctx, g, wanted, by_child=False))[""]
+            points = await _computed_points(kid_ctx, wanted, data, str(kid.id))
         out.append(_series(d, kid, g, filters, points))
     return SeriesSet(kpi=d.code, grain=g.value, series=out)
 
@@ -535,7 +543,7 @@ async def value_at(
     ctx = await _context(session, settings, principal, d, unit, filters)
     if d.computed is None:
         return (await _manual_series(ctx, [p]))[0]
-    return (await _computed_series(ctx, p.grain, [p], by_child=False))[""][0]
+    return (await _computed_points(ctx, [p]))[0]
 
 
 async def target_values(
@@ -591,7 +599,7 @@ async def scorecard(
         if d.computed is None:
             point = (await _manual_series(ctx, [p]))[0]
         else:
-            point = (await _computed_series(ctx, p.grain, [p], by_child=False))[""][0]
+            point = (await _computed_points(ctx, [p]))[0]
         rows.append(
             ScorecardRow(
                 kpi=d.code,
@@ -802,7 +810,7 @@ async def breached_targets(
             ORDER BY s.target_id, s.month DESC
             """
         ),
-        {"lo": unit.path, "hi": unit.path[:-1] + "0"},
+        {"lo": unit.path, "hi": subtree_upper_bound(unit.path)},
     )
     return [
         {"target_id": str(t), "kpi": k, "org_unit": c, "period": f"{m:%Y-%m}"}
