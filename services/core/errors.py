@@ -76,3 +76,8 @@ class ServiceUnavailable(PulsError):
 
 def field_error(loc: list[str | int], msg: str, code: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "code": code}
+
+
+def invalid_field(loc: list[str | int], msg: str, code: str = "invalid") -> ValidationFailed:
+    """A 422 about one field, its message also the problem's detail."""
+    return ValidationFailed(msg, errors=[field_error(loc, msg, code)])

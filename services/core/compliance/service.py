@@ -40,7 +40,7 @@ from services.core.compliance.schemas import (
     ViolationRead,
 )
 from services.core.config import Settings
-from services.core.errors import ValidationFailed
+from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import facts
 from services.core.orgs import service as orgs_service
@@ -51,17 +51,15 @@ from services.core.timedata.service import request_recalculation
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
 
-def _invalid(field: str, msg: str, code: str = "invalid") -> ValidationFailed:
-    return ValidationFailed(msg, errors=[{"loc": ["body", field], "msg": msg, "code": code}])
-
-
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
     if code is None:
         return None
     try:
         return await orgs_service.get_visible(session, principal, code)
     except OrgUnitNotFound:
-        raise _invalid("org_unit", f"unknown org unit {code!r}", "unknown_org_unit") from None
+        raise invalid_field(
+            ["body", "org_unit"], f"unknown org unit {code!r}", "unknown_org_unit"
+        ) from None
 
 
 async def _remark(session: AsyncSession, org_path: str | None, since: date) -> None:
@@ -96,24 +94,25 @@ def _rule_read(rule: WorkingTimeRule, code: str | None) -> RuleRead:
 def _check_rule(rule: WorkingTimeRule) -> None:
     if rule.kind in REST_LIMIT:
         if rule.min_rest_hours is None or rule.period_start_hour is None:
-            raise _invalid(
-                "min_rest_hours", f"a {rule.kind} rule needs min_rest_hours and period_start_hour"
+            raise invalid_field(
+                ["body", "min_rest_hours"],
+                f"a {rule.kind} rule needs min_rest_hours and period_start_hour",
             )
         if rule.min_rest_hours > REST_LIMIT[rule.kind]:
-            raise _invalid(
-                "min_rest_hours",
+            raise invalid_field(
+                ["body", "min_rest_hours"],
                 f"{rule.min_rest_hours} h of rest cannot fit in a {REST_LIMIT[rule.kind]} h period",
                 "impossible",
             )
         if rule.max_hours is not None:
-            raise _invalid("max_hours", "max_hours belongs to an overtime rule")
+            raise invalid_field(["body", "max_hours"], "max_hours belongs to an overtime rule")
     else:
         if rule.max_hours is None:
-            raise _invalid("max_hours", f"a {rule.kind} rule needs max_hours")
+            raise invalid_field(["body", "max_hours"], f"a {rule.kind} rule needs max_hours")
         if rule.min_rest_hours is not None:
-            raise _invalid("min_rest_hours", "min_rest_hours belongs to a rest rule")
+            raise invalid_field(["body", "min_rest_hours"], "min_rest_hours belongs to a rest rule")
     if rule.valid_to is not None and rule.valid_to < rule.valid_from:
-        raise _invalid("valid_to", "valid_to is before valid_from", "range")
+        raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
 
 
 async def list_rules(
@@ -185,7 +184,7 @@ async def update_rule(
         rule.org_unit_id, code = (unit.id, unit.code) if unit else (None, None)
     for name in ("name", "valid_from", "enabled"):
         if name in changes and changes[name] is None:
-            raise _invalid(name, f"{name} cannot be null", "null")
+            raise invalid_field(["body", name], f"{name} cannot be null", "null")
     for name, value in changes.items():
         setattr(rule, name, value)
     _check_rule(rule)
@@ -301,9 +300,9 @@ async def update_policy(
     check_if_match(if_match, policy.version)
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
-        raise _invalid("name", "name cannot be null", "null")
+        raise invalid_field(["body", "name"], "name cannot be null", "null")
     if changes.get("valid_to") is not None and changes["valid_to"] < policy.valid_from:
-        raise _invalid("valid_to", "valid_to is before valid_from", "range")
+        raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
     for name, value in changes.items():
         setattr(policy, name, value)
     policy.touch()
@@ -359,7 +358,9 @@ async def create_exemption(
     policy, _, policy_path = await _visible_policy(session, principal, policy_id, for_update=True)
     unit = await _unit(session, principal, data.org_unit)
     if not unit.path.startswith(policy_path):
-        raise _invalid("org_unit", f"{unit.code} is outside the policy's org subtree", "scope")
+        raise invalid_field(
+            ["body", "org_unit"], f"{unit.code} is outside the policy's org subtree", "scope"
+        )
     if await repository.overlapping_exemption(
         session, policy.id, unit.path, data.valid_from, data.valid_to
     ):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.core.errors import Conflict, NotFound, ValidationFailed
+from services.core.errors import Conflict, NotFound
 
 
 class KpiNotFound(NotFound):
@@ -17,13 +17,3 @@ class RecalculationNotFound(NotFound):
 
 class KpiExists(Conflict):
     code, title = "kpi_exists", "KPI exists"
-
-
-class InvalidKpiRequest(ValidationFailed):
-    """A period, grain, filter or bound the KPI cannot have (422 naming the parameter)."""
-
-    code = "validation_failed"
-
-
-def invalid(loc: list[str | int], msg: str, code: str = "invalid") -> InvalidKpiRequest:
-    return InvalidKpiRequest(msg, errors=[{"loc": loc, "msg": msg, "code": code}])

@@ -20,6 +20,7 @@ from services.core import periods
 from services.core.audit import service as audit_service
 from services.core.auth.schemas import Principal
 from services.core.config import Settings
+from services.core.errors import invalid_field
 from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.kpis import facts, repository
@@ -29,7 +30,6 @@ from services.core.kpis.errors import (
     KpiNotFound,
     RecalculationNotFound,
     TargetNotFound,
-    invalid,
 )
 from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess
 from services.core.kpis.models import (
@@ -173,7 +173,7 @@ async def create_manual_kpi(
 
 def _grain(d: Definition, grain: str) -> Grain:
     if grain not in d.grains:
-        raise invalid(
+        raise invalid_field(
             ["query", "grain"],
             f"{d.code} has no {grain} values; its grains are {', '.join(d.grains)}",
             "grain_not_available",
@@ -185,7 +185,7 @@ def _filters(d: Definition, given: dict[str, str | None]) -> dict[str, str]:
     filters = {k: v for k, v in given.items() if v is not None}
     for name in filters:
         if name not in d.dimensions:
-            raise invalid(
+            raise invalid_field(
                 ["query", name],
                 f"{d.code} cannot be split by {name}; it can by "
                 f"{', '.join(d.dimensions) or 'nothing'}",
@@ -198,14 +198,14 @@ def _periods(grain: Grain, start: str, end: str) -> list[Period]:
     try:
         return periods.series(grain, start, end)
     except PeriodError as exc:
-        raise invalid(["query", "from"], str(exc), "invalid_period") from None
+        raise invalid_field(["query", "from"], str(exc), "invalid_period") from None
 
 
 def _label(text: str, loc: list[str | int]) -> Period:
     try:
         return periods.parse(text)
     except PeriodError as exc:
-        raise invalid(loc, str(exc), "invalid_period") from None
+        raise invalid_field(loc, str(exc), "invalid_period") from None
 
 
 def _months_ratio(period: Period, per: Period | int) -> Decimal:
@@ -620,7 +620,7 @@ async def scorecard(
 def _month(label: str, loc: list[str | int]) -> date:
     p = _label(label, loc)
     if p.grain is not Grain.month:
-        raise invalid(loc, f"{label!r} is not a month like 2024-03", "invalid_month")
+        raise invalid_field(loc, f"{label!r} is not a month like 2024-03", "invalid_month")
     return p.first
 
 
@@ -654,22 +654,22 @@ async def create_target(
     try:
         unit = await orgs_service.get_visible(session, principal, data.org_unit)
     except OrgUnitNotFound:
-        raise invalid(
+        raise invalid_field(
             ["body", "org_unit"], f"unknown org unit {data.org_unit!r}", "unknown_org_unit"
         ) from None
     if data.profession is not None and "profession" not in d.dimensions:
-        raise invalid(["body", "profession"], f"{d.code} cannot be split by profession")
+        raise invalid_field(["body", "profession"], f"{d.code} cannot be split by profession")
     valid_from = _month(data.valid_from, ["body", "valid_from"])
     valid_to = _month(data.valid_to, ["body", "valid_to"]) if data.valid_to else None
     if valid_to is not None and valid_to < valid_from:
-        raise invalid(["body", "valid_to"], "valid_to is before valid_from", "range")
+        raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
     if data.bound == "baseline":
         assert data.baseline_period is not None
         _label(data.baseline_period, ["body", "baseline_period"])
         filters = {"profession": data.profession} if data.profession else {}
         ctx = await _context(session, settings, principal, d, unit, filters)
         if await ctx.baseline(data.baseline_period) is None:
-            raise invalid(
+            raise invalid_field(
                 ["body", "baseline_period"],
                 f"{d.code} has no value for {unit.code} in {data.baseline_period}: "
                 "load that period's data first, or choose another baseline",
@@ -757,11 +757,11 @@ async def update_target(
             _month(changes["valid_to"], ["body", "valid_to"]) if changes["valid_to"] else None
         )
         if changes["valid_to"] is not None and changes["valid_to"] < target.valid_from:
-            raise invalid(["body", "valid_to"], "valid_to is before valid_from", "range")
+            raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
     if "value" in changes and changes["value"] is None and target.bound != "baseline":
-        raise invalid(["body", "value"], f"a {target.bound} target needs a value", "null")
+        raise invalid_field(["body", "value"], f"a {target.bound} target needs a value", "null")
     if "comparator" in changes and changes["comparator"] is None:
-        raise invalid(["body", "comparator"], "comparator cannot be null", "null")
+        raise invalid_field(["body", "comparator"], "comparator cannot be null", "null")
     for name, value in changes.items():
         setattr(target, name, value)
     target.touch()
@@ -951,13 +951,13 @@ async def request_recalculation(
         try:
             unit = await orgs_service.get_visible(session, principal, data.org_unit)
         except OrgUnitNotFound:
-            raise invalid(
+            raise invalid_field(
                 ["body", "org_unit"], f"unknown org unit {data.org_unit!r}", "unknown_org_unit"
             ) from None
     first = _label(data.from_, ["body", "from"]).first if data.from_ else None
     last = _label(data.to, ["body", "to"]).last if data.to else None
     if first and last and last < first:
-        raise invalid(["body", "to"], "to is before from", "range")
+        raise invalid_field(["body", "to"], "to is before from", "range")
     record = Recalculation(
         org_unit_id=unit.id if unit else None,
         from_month=first,
@@ -1022,10 +1022,10 @@ async def post_manual_value(
 ) -> ManualValueRead:
     d = await definition(session, code)
     if d.computed is not None:
-        raise invalid(["path", "code"], f"{code} is computed from the time data, not entered")
+        raise invalid_field(["path", "code"], f"{code} is computed from the time data, not entered")
     period = _label(data.period, ["body", "period"])
     if period.grain.value not in d.grains:
-        raise invalid(
+        raise invalid_field(
             ["body", "period"],
             f"{code} takes values per {', '.join(d.grains)}, not per {period.grain.value}",
             "grain_not_available",
@@ -1033,7 +1033,7 @@ async def post_manual_value(
     try:
         unit = await orgs_service.get_visible(session, principal, data.org_unit)
     except OrgUnitNotFound:
-        raise invalid(
+        raise invalid_field(
             ["body", "org_unit"], f"unknown org unit {data.org_unit!r}", "unknown_org_unit"
         ) from None
     stored = await repository.upsert_manual_value(

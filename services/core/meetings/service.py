@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.auth.schemas import Principal
-from services.core.errors import ValidationFailed, field_error
+from services.core.errors import invalid_field
 from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.kpis import service as kpis_service
@@ -115,13 +115,9 @@ async def _check_links(session: AsyncSession, principal: Principal, links: Seque
     for i, link in enumerate(links):
         check = VALIDATED_LINK_KINDS.get(link.kind.value)
         if check is not None and not await check(session, principal, link.id):
-            raise _invalid(
+            raise invalid_field(
                 ["body", "links", i, "id"], f"unknown {link.kind.value} {link.id}", "unknown"
             )
-
-
-def _invalid(loc: list[str | int], msg: str, code: str) -> ValidationFailed:
-    return ValidationFailed(msg, errors=[field_error(loc, msg, code)])
 
 
 # ---------------------------------------------------------------- bodies
@@ -162,12 +158,12 @@ async def create_body(session: AsyncSession, principal: Principal, data: BodyCre
     try:
         unit = await orgs_service.get_visible(session, principal, data.org_unit)
     except OrgUnitNotFound:
-        raise _invalid(
+        raise invalid_field(
             ["body", "org_unit"], f"unknown org unit {data.org_unit!r}", "unknown_org_unit"
         ) from None
     ids = [m.person_id for m in data.members]
     if len(set(ids)) != len(ids):
-        raise _invalid(["body", "members"], "a person is listed twice", "duplicate")
+        raise invalid_field(["body", "members"], "a person is listed twice", "duplicate")
     await _check_people(session, principal, ids, ["body", "members"])
     assert unit.id is not None
     body = MeetingBody(
@@ -205,11 +201,11 @@ async def update_body(
     check_if_match(if_match, body.version)
     changes = data.model_dump(exclude_unset=True, exclude={"members", "schedule"})
     if "name" in changes and changes["name"] is None:
-        raise _invalid(["body", "name"], "cannot be null", "null")
+        raise invalid_field(["body", "name"], "cannot be null", "null")
     if data.members is not None:
         ids = [m.person_id for m in data.members]
         if len(set(ids)) != len(ids):
-            raise _invalid(["body", "members"], "a person is listed twice", "duplicate")
+            raise invalid_field(["body", "members"], "a person is listed twice", "duplicate")
         await _check_people(session, principal, ids, ["body", "members"])
         await repository.replace_members(
             session,
@@ -294,10 +290,10 @@ async def generate(
     """Creates the planned meetings of the body's schedule up to `until`; repeatable."""
     body, _, _ = await get_body_visible(session, principal, body_id)
     if body.schedule is None:
-        raise _invalid(["path", "body_id"], "the body has no schedule", "no_schedule")
+        raise invalid_field(["path", "body_id"], "the body has no schedule", "no_schedule")
     schedule = Schedule.model_validate(body.schedule)
     if until > schedule.starts_on + timedelta(days=3 * 366):
-        raise _invalid(["query", "until"], "at most three years ahead", "too_far")
+        raise invalid_field(["query", "until"], "at most three years ahead", "too_far")
     at = time.fromisoformat(schedule.time)
     rows = []
     for day in _occurrences(schedule, until):
@@ -365,7 +361,7 @@ async def get_meeting_visible(
 
 def _check_times(starts_at: datetime, ends_at: datetime) -> None:
     if ends_at <= starts_at:
-        raise _invalid(["body", "ends_at"], "must be after starts_at", "end_before_start")
+        raise invalid_field(["body", "ends_at"], "must be after starts_at", "end_before_start")
 
 
 async def _check_attendees(
@@ -378,7 +374,7 @@ async def _check_attendees(
     item_ids = await repository.item_ids_of(session, meeting_id) if meeting_id else set()
     for i, a in enumerate(attendees):
         if a.person_id in seen:
-            raise _invalid(
+            raise invalid_field(
                 ["body", "attendees", i, "person_id"], "attendee listed twice", "duplicate"
             )
         seen.add(a.person_id)
@@ -387,7 +383,7 @@ async def _check_attendees(
         )
         for j, item_id in enumerate(a.co_opted_item_ids):
             if item_id not in item_ids:
-                raise _invalid(
+                raise invalid_field(
                     ["body", "attendees", i, "co_opted_item_ids", j],
                     f"agenda item {item_id} is not an item of this meeting",
                     "item_of_other_meeting",
@@ -401,7 +397,7 @@ async def create_meeting(
     body, _, _ = await get_body_visible(session, principal, body_id)
     _check_times(data.starts_at, data.ends_at)
     if any(a.co_opted_item_ids for a in data.attendees):
-        raise _invalid(
+        raise invalid_field(
             ["body", "attendees"],
             "co-opted items can only be set once the meeting has items (PATCH)",
             "item_of_other_meeting",
@@ -419,7 +415,7 @@ async def create_meeting(
     try:
         await session.flush()
     except sa.exc.IntegrityError:
-        raise _invalid(
+        raise invalid_field(
             ["body", "starts_at"], "the body already meets at this time", "duplicate"
         ) from None
     await session.refresh(meeting)
@@ -488,7 +484,7 @@ async def _editable(
     if not principal.is_admin:
         raise MeetingLocked(f"Minutes of meeting {meeting.id} are approved; it cannot be changed")
     if not reason:
-        raise _invalid(["body", "reason"], "an edit after approval needs a reason", "required")
+        raise invalid_field(["body", "reason"], "an edit after approval needs a reason", "required")
     await audit_service.record(
         session,
         principal,
@@ -514,9 +510,9 @@ async def update_meeting(
     changes = data.model_dump(exclude_unset=True, exclude={"reason", "attendees"})
     for field in ("starts_at", "ends_at", "kind", "status"):
         if field in changes and changes[field] is None:
-            raise _invalid(["body", field], "cannot be null", "null")
+            raise invalid_field(["body", field], "cannot be null", "null")
     if changes.get("status") == LOCKED:
-        raise _invalid(["body", "status"], "approve minutes with :approve", "use_approve")
+        raise invalid_field(["body", "status"], "approve minutes with :approve", "use_approve")
     _check_times(
         changes.get("starts_at", meeting.starts_at), changes.get("ends_at", meeting.ends_at)
     )
@@ -547,7 +543,9 @@ async def approve(
     if meeting.status == LOCKED:
         raise MeetingLocked("The minutes are already approved")
     if meeting.status == MeetingStatus.cancelled.value:
-        raise _invalid(["path", "meeting_id"], "a cancelled meeting has no minutes", "cancelled")
+        raise invalid_field(
+            ["path", "meeting_id"], "a cancelled meeting has no minutes", "cancelled"
+        )
     meeting.status = LOCKED
     meeting.approved_at = sa.func.now()  # type: ignore[assignment]
     meeting.touch()
@@ -591,7 +589,7 @@ async def create_item(
     meeting, body = await get_meeting_visible(session, principal, meeting_id, for_update=True)
     await _editable(session, principal, meeting, body, reason)
     if await repository.number_taken(session, meeting.id, data.number):
-        raise _invalid(["body", "number"], f"item {data.number} already exists", "duplicate")
+        raise invalid_field(["body", "number"], f"item {data.number} already exists", "duplicate")
     for i, person_id in enumerate(data.presenter_ids):
         await people_service.require_person(
             session, principal, person_id, ["body", "presenter_ids", i]
@@ -634,10 +632,10 @@ async def update_item(
     changes = data.model_dump(exclude_unset=True, exclude={"reason"})
     for field in ("number", "title", "kind", "presenter_ids", "links"):
         if field in changes and changes[field] is None:
-            raise _invalid(["body", field], "cannot be null", "null")
+            raise invalid_field(["body", field], "cannot be null", "null")
     if "number" in changes and changes["number"] != item.number:
         if await repository.number_taken(session, meeting.id, changes["number"]):
-            raise _invalid(
+            raise invalid_field(
                 ["body", "number"], f"item {changes['number']} already exists", "duplicate"
             )
     for i, person_id in enumerate(data.presenter_ids or []):
@@ -798,7 +796,9 @@ async def create_assignment(
     if data.action_id is not None and not await _action_exists(
         session, principal, str(data.action_id)
     ):
-        raise _invalid(["body", "action_id"], f"unknown action {data.action_id}", "unknown_action")
+        raise invalid_field(
+            ["body", "action_id"], f"unknown action {data.action_id}", "unknown_action"
+        )
     assignment = Assignment(
         agenda_item_id=item.id,
         assignee_id=data.assignee_id,
@@ -878,12 +878,12 @@ async def update_assignment(
     changes = data.model_dump(exclude_unset=True)
     for field in ("status", "text"):
         if field in changes and changes[field] is None:
-            raise _invalid(["body", field], "cannot be null", "null")
+            raise invalid_field(["body", field], "cannot be null", "null")
     if changes.get("reported_in_meeting_id") is not None:
         try:
             await get_meeting_visible(session, principal, changes["reported_in_meeting_id"])
         except MeetingNotFound:
-            raise _invalid(
+            raise invalid_field(
                 ["body", "reported_in_meeting_id"], "unknown meeting", "unknown_meeting"
             ) from None
     for field, value in changes.items():
