@@ -22,13 +22,17 @@ async def feed(client: httpx.AsyncClient, kind: str, records: list[dict[str, Any
         assert response.json()["rejected"] == 0, response.json()["errors"][:3]
 
 
-async def recalculate(app: FastAPI) -> int:
-    ctx = {
+def worker_ctx(app: FastAPI) -> dict[str, Any]:
+    """What the worker hands a task, built from the app's own resources."""
+    return {
         "sessionmaker": app.state.sessionmaker,
         "arq": app.state.arq,
         "settings": app.state.settings,
     }
-    return await kpi_tasks.recalculate(ctx)
+
+
+async def recalculate(app: FastAPI) -> int:
+    return await kpi_tasks.recalculate(worker_ctx(app))
 
 
 def days(first: date, last: date) -> Iterable[date]:

@@ -16,7 +16,7 @@ from services.core.kpis.catalogue import CATALOGUE
 from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
 from tests.factories import create_key, seed_tree
-from tests.kpi_helpers import feed, recalculate, series, shifts
+from tests.kpi_helpers import feed, recalculate, series, shifts, worker_ctx
 
 MARCH = [date(2024, 3, d) for d in range(1, 11)]
 TOTALS = (
@@ -295,11 +295,7 @@ async def test_recalculation_request_recomputes_its_scope(
     await session.commit()
     response = await client.post("/v1/recalculations", json={"org_unit": "SUS", "from": "2024-01"})
     assert response.status_code == 202, response.text
-    ctx = {
-        "sessionmaker": app.state.sessionmaker,
-        "arq": app.state.arq,
-        "settings": app.state.settings,
-    }
+    ctx = worker_ctx(app)
     await kpi_tasks.run_recalculation(ctx, response.json()["id"])
     status = (await client.get(response.headers["location"])).json()
     assert status["status"] == "succeeded" and status["cells"] >= 1
@@ -318,11 +314,7 @@ async def test_two_workers_at_once_compute_what_one_would(
     for unit in ("SUS-AKUT", "SUS-MED", "PV-MALMO"):
         for month in (3, 4, 5):
             await _sick_unit(client, unit, month - 1, month)
-    ctx = {
-        "sessionmaker": app.state.sessionmaker,
-        "arq": app.state.arq,
-        "settings": app.state.settings,
-    }
+    ctx = worker_ctx(app)
     await asyncio.gather(kpi_tasks.recalculate(ctx), kpi_tasks.recalculate(ctx))
     concurrent = (await session.execute(sa.text(TOTALS))).all()
     await session.commit()

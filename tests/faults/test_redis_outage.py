@@ -18,6 +18,7 @@ from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
 from tests.factories import seed_tree
 from tests.faults.servers import PrivateRedis
+from tests.kpi_helpers import worker_ctx
 from tests.timedata_factories import time_record
 
 
@@ -64,11 +65,7 @@ async def test_ingest_keeps_answering_while_redis_is_down(
         again = await client.post("/v1/time-records:batch", json={"records": [time_record("R9")]})
         assert again.status_code == 200
         await outage_app.state.arq.flushdb()  # and the queue is lost as well
-        ctx = {
-            "sessionmaker": outage_app.state.sessionmaker,
-            "arq": outage_app.state.arq,
-            "settings": outage_app.state.settings,
-        }
+        ctx = worker_ctx(outage_app)
         await kpi_tasks.sweep_kpis_cron(ctx)
         queued = await outage_app.state.arq.zrange(outage_app.state.settings.queue_name, 0, -1)
         assert b"recalculate" in queued  # the sweep found the marks in PostgreSQL
