@@ -94,11 +94,13 @@ def loads_strict(raw: str | bytes) -> Any:
     (both raise json.JSONDecodeError, so callers handle one exception)."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
-            result[key] = value
+        result = dict(pairs)  # in C; only a batch with a repeated key pays for the search below
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise json.JSONDecodeError(f"duplicate key {key!r}", "", 0)
+                seen.add(key)
         return result
 
     try:

@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -180,7 +181,9 @@ def _csv_value(column: str, value: str) -> Any:
     return value
 
 
-def _csv_rows(handle: IO[str], kind: ingest.FeedKind, source: str) -> Iterator[tuple[int, Any]]:
+def _csv_rows(
+    handle: IO[str], kind: ingest.FeedKind, source: str
+) -> Iterator[tuple[int, Any, int | None]]:
     header_line = handle.readline()
     if not header_line.strip():
         raise ImportFileError("the file has no header row")
@@ -195,13 +198,16 @@ def _csv_rows(handle: IO[str], kind: ingest.FeedKind, source: str) -> Iterator[t
             f"allowed: {', '.join(sorted(allowed))}"
         )
     reader = csv.reader(handle, delimiter=delimiter, strict=True)
+    # The same values under another header (or another default source) are another record.
+    signature = "\x1f".join([source, *header, ""])
     try:
         for values in reader:
             line_number = 1 + reader.line_num  # the header was line 1
             if not values or all(not v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                yield line_number, {"__error__": f"{len(values)} fields, header has {len(header)}"}
+                error = {"__error__": f"{len(values)} fields, header has {len(header)}"}
+                yield line_number, error, None
                 continue
             row: dict[str, Any] = {
                 column: _csv_value(column, value)
@@ -209,29 +215,40 @@ def _csv_rows(handle: IO[str], kind: ingest.FeedKind, source: str) -> Iterator[t
                 if value != ""
             }
             row.setdefault("source", source)
-            yield line_number, row
+            yield line_number, row, ingest.content_hash(signature + "\x1f".join(values))
     except csv.Error as exc:
         raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
 
 
-def _ndjson_rows(handle: IO[str], source: str) -> Iterator[tuple[int, Any]]:
+def _ndjson_rows(handle: IO[str], source: str) -> Iterator[tuple[int, Any, int | None]]:
     for line_number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
         try:
             row = loads_strict(text)
         except json.JSONDecodeError as exc:
-            yield line_number, {"__error__": f"not JSON: {exc}"}
+            yield line_number, {"__error__": f"not JSON: {exc}"}, None
             continue
         if isinstance(row, dict):
             row.setdefault("source", source)
-        yield line_number, row
+        yield line_number, row, ingest.content_hash(f"{source}\x1f{text.strip()}")
 
 
 @dataclass
 class _Chunk:
     lines: list[int]
     rows: list[Any]
+    hashes: list[int | None] = field(default_factory=list)
+
+    def keys(self) -> list[tuple[str, str] | None]:
+        return [
+            (row["source"], row["external_id"])
+            if isinstance(row, dict)
+            and isinstance(row.get("source"), str)
+            and isinstance(row.get("external_id"), str)
+            else None
+            for row in self.rows
+        ]
 
 
 def chunks(
@@ -240,9 +257,10 @@ def chunks(
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         rows = _csv_rows(handle, kind, source) if fmt == "csv" else _ndjson_rows(handle, source)
         chunk = _Chunk([], [])
-        for line_number, row in rows:
+        for line_number, row, content_hash in rows:
             chunk.lines.append(line_number)
             chunk.rows.append(row)
+            chunk.hashes.append(content_hash)
             if len(chunk.rows) >= size:
                 yield chunk
                 chunk = _Chunk([], [])
@@ -258,16 +276,24 @@ class _Prepared:
     size: int  # rows read, good and bad
     lines: list[int]  # the file line of each record handed to validation
     bad: list[RecordError]  # lines the file itself garbled
+    skipped: int  # lines sent before exactly as they are stored
     prepared: ingest.Prepared
 
 
 def _prepare(
-    settings: Settings, kind: ingest.FeedKind, lookups: ingest.Lookups, chunk: _Chunk
+    settings: Settings,
+    kind: ingest.FeedKind,
+    lookups: ingest.Lookups,
+    chunk: _Chunk,
+    skip: set[int],
 ) -> _Prepared:
     good_rows: list[Any] = []
     good_lines: list[int] = []
+    good_hashes: list[int | None] = []
     bad: list[RecordError] = []
-    for line_number, row in zip(chunk.lines, chunk.rows, strict=True):
+    for position, (line_number, row) in enumerate(zip(chunk.lines, chunk.rows, strict=True)):
+        if position in skip:
+            continue
         if isinstance(row, dict) and "__error__" in row:
             bad.append(
                 RecordError(
@@ -279,8 +305,9 @@ def _prepare(
         else:
             good_rows.append(row)
             good_lines.append(line_number)
-    prepared = ingest.prepare(settings, kind, good_rows, lookups)
-    return _Prepared(len(chunk.rows), good_lines, bad, prepared)
+            good_hashes.append(chunk.hashes[position])
+    prepared = ingest.prepare(settings, kind, good_rows, lookups, hashes=good_hashes)
+    return _Prepared(len(chunk.rows), good_lines, bad, len(skip), prepared)
 
 
 async def _progress(
@@ -327,36 +354,62 @@ async def run(
     lookups = await ingest.load_lookups(session, None, record.org_path, codes=None, sources=None)
     rows = chunks(Path(record.file_path), record.file_format, kind, record.source)
 
-    def read_and_prepare() -> _Prepared | None:
-        chunk = next(rows, None)
-        return None if chunk is None else _prepare(settings, kind, lookups, chunk)
-
     outcome = ingest.Outcome()
-    rows_read = 0
-    # The next chunk is read and validated in a thread while the database stores this one:
-    # Python's share and PostgreSQL's share of the work overlap instead of taking turns.
-    upcoming = asyncio.ensure_future(asyncio.to_thread(read_and_prepare))
+    rows_read = chunks_stored = 0
+
+    async def _store(current: _Prepared) -> None:
+        nonlocal rows_read, chunks_stored
+        part = await ingest.store(session, settings, kind, current.prepared, scope=record.org_path)
+        for error in part.errors:  # positions in the chunk → line numbers in the file
+            error.index = current.lines[error.index]
+        chunks_stored += 1
+        if chunks_stored & (chunks_stored - 1) == 0 and chunks_stored >= 4:
+            # The table grows inside this one transaction where autovacuum cannot see it;
+            # fresh statistics at 4, 8, 16 … chunks keep cached plans from treating it as
+            # the small table it was when the import began.
+            await ingest.refresh_statistics(session, kind)
+        outcome.add(ingest.Outcome(rejected=len(current.bad), errors=current.bad))
+        outcome.add(part)
+        outcome.unchanged += current.skipped
+        outcome.errors = outcome.errors[:MAX_KEPT_ERRORS]
+        rows_read += current.size
+        await _progress(sessionmaker, import_id, rows_read)
+
+    def prepare_and_read_next(chunk: _Chunk, skip: set[int]) -> tuple[_Prepared, _Chunk | None]:
+        return _prepare(settings, kind, lookups, chunk, skip), next(rows, None)
+
+    # A three-step pipeline: while the database stores chunk k, a thread validates chunk k+1
+    # (and reads k+2), so Python's share and PostgreSQL's share of the work overlap. Before
+    # that, one query finds the lines of k+1 sent before exactly as stored, which are skipped
+    # unless chunk k (not yet stored) holds the same key and may still change it.
+    work: asyncio.Future[tuple[_Prepared, _Chunk | None]] | None = None
     try:
-        while (current := await upcoming) is not None:
-            upcoming = asyncio.ensure_future(asyncio.to_thread(read_and_prepare))
-            part = await ingest.store(
-                session, settings, kind, current.prepared, scope=record.org_path
-            )
-            for error in part.errors:  # positions in the chunk → line numbers in the file
-                error.index = current.lines[error.index]
-            outcome.add(ingest.Outcome(rejected=len(current.bad), errors=current.bad))
-            outcome.add(part)
-            outcome.errors = outcome.errors[:MAX_KEPT_ERRORS]
-            rows_read += current.size
-            await _progress(sessionmaker, import_id, rows_read)
+        chunk = await asyncio.to_thread(next, rows, None)
+        pending: _Prepared | None = None
+        while chunk is not None or pending is not None:
+            work = None
+            if chunk is not None:
+                keys = chunk.keys()
+                skip = await ingest.unchanged(
+                    session, kind, keys, chunk.hashes, scope=record.org_path
+                )
+                if skip:
+                    # A key twice in this chunk goes through validation, which reports it.
+                    held = pending.prepared.keys() if pending is not None else set()
+                    counts = Counter(keys)
+                    skip = {i for i in skip if counts[keys[i]] == 1 and keys[i] not in held}
+                work = asyncio.ensure_future(asyncio.to_thread(prepare_and_read_next, chunk, skip))
+            if pending is not None:
+                await _store(pending)
+            pending, chunk = (await work) if work is not None else (None, None)
     except (ImportFileError, UnicodeDecodeError, OSError) as exc:
         return await _fail(session, record, str(exc), rows_read)
     finally:
-        if not upcoming.done():
+        if work is not None and not work.done():
             # A thread cannot be cancelled; let it finish so its outcome is not left dangling.
-            await asyncio.wait([upcoming])
-        if upcoming.done() and not upcoming.cancelled():
-            upcoming.exception()
+            await asyncio.wait([work])
+        if work is not None and work.done() and not work.cancelled():
+            work.exception()
     status = "succeeded"
     await session.execute(
         sa.update(Import)

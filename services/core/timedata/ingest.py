@@ -8,6 +8,8 @@ worker, chunk by chunk inside one transaction)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +26,7 @@ from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
+from services.core.timedata import fastpath
 from services.core.timedata.pseudonym import pseudonymizer
 from services.core.timedata.schemas import (
     EmploymentIn,
@@ -116,6 +119,7 @@ TIME_RECORDS = FeedKind(
         ("assignment_ref", "text"),
         ("time_code", "text"),
         ("profession_code", "text"),
+        ("content_hash", "bigint"),
     ),
     date_columns=("work_date",),
     cells_sql="SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM touched",
@@ -140,6 +144,7 @@ EMPLOYMENTS = FeedKind(
         ("gender", "text"),
         ("birth_year", "integer"),
         ("profession_code", "text"),
+        ("content_hash", "bigint"),
     ),
     date_columns=("start_date", "end_date"),
     # An employment counts in every month it covers (headcount, turnover), up to this month.
@@ -163,6 +168,7 @@ PERSONNEL_COSTS = FeedKind(
         ("category", "text"),
         ("amount_sek", "numeric(16,2)"),
         ("profession_code", "text"),
+        ("content_hash", "bigint"),
     ),
     date_columns=("period",),
     cells_sql="SELECT org_unit_id, period AS month FROM touched",
@@ -232,8 +238,14 @@ def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
+@functools.cache
+def _fast_path(model: type[BaseModel]) -> Callable[[Any], Any]:
+    return fastpath.build(model)
+
+
 def _validate(kind: FeedKind, records: Sequence[Any], checked: _Checked) -> None:
     adapter = _list_adapter(kind.model)
+    fast = _fast_path(kind.model)
     upsert_positions: list[int] = []
     upsert_raw: list[Any] = []
     delete_positions: list[int] = []
@@ -242,6 +254,8 @@ def _validate(kind: FeedKind, records: Sequence[Any], checked: _Checked) -> None
         if isinstance(raw, dict) and raw.get("deleted") is True:
             delete_positions.append(position)
             delete_raw.append(raw)
+        elif (record := fast(raw)) is not None:
+            checked.upserts.append((position, record))
         else:
             upsert_positions.append(position)
             upsert_raw.append(raw)
@@ -262,6 +276,8 @@ def _validate(kind: FeedKind, records: Sequence[Any], checked: _Checked) -> None
         good = [i for i in range(len(raws)) if i not in bad]
         valid = validator.validate_python([raws[i] for i in good])
         sink.extend((positions[i], v) for i, v in zip(good, valid, strict=True))
+    if upsert_positions:
+        checked.upserts.sort(key=operator.itemgetter(0))
 
 
 async def _lookups(
@@ -340,19 +356,18 @@ async def _copy(
 
 def _upsert_sql(kind: FeedKind) -> str:
     names = [name for name, _ in kind.columns]
-    t_dates = ", ".join(f"t.{d}" for d in kind.date_columns)
+    # The hash says how the sender spelt the record, not what it means: a new spelling alone
+    # is stored (so the next identical file is skipped) but is not a change of the record.
+    content = [n for n in names if n != "content_hash"]
     o_dates = ", ".join(f"o.{d}" for d in kind.date_columns)
+    u_dates = ", ".join(f"u.{d}" for d in kind.date_columns)
     cols = ", ".join(names)
     dates = ", ".join(kind.date_columns)
     assign = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
-    current = ", ".join(f"t.{n}" for n in names)
-    incoming = ", ".join(f"EXCLUDED.{n}" for n in names)
+    current = ", ".join(f"t.{n}" for n in content)
+    incoming = ", ".join(f"EXCLUDED.{n}" for n in content)
     return f"""
-    WITH old AS (
-        SELECT t.source, t.external_id, t.org_unit_id, {t_dates}
-        FROM {kind.table} t JOIN {_stage_name(kind, "up")} s USING (source, external_id)
-        WHERE t.deleted_at IS NULL
-    ), up AS (
+    WITH up AS (
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
         SELECT source, external_id, {cols} FROM {_stage_name(kind, "up")}
         -- One lock order for every writer, so concurrent batches with the same keys queue
@@ -361,19 +376,74 @@ def _upsert_sql(kind: FeedKind) -> str:
         ON CONFLICT (source, external_id) DO UPDATE SET {assign},
             updated_at = now(), deleted_at = NULL
         WHERE ({current}, t.deleted_at IS NULL) IS DISTINCT FROM ({incoming}, true)
-        RETURNING t.source, t.external_id, t.org_unit_id, {t_dates}, (xmax = 0) AS inserted
+            OR (EXCLUDED.content_hash IS NOT NULL
+                AND t.content_hash IS DISTINCT FROM EXCLUDED.content_hash)
+        RETURNING t.source, t.external_id, t.org_unit_id, {dates}, (xmax = 0) AS inserted
     ), touched AS (
         SELECT org_unit_id, {dates} FROM up
         UNION ALL
+        -- Every part of one statement reads the same snapshot: this is the row as it was
+        -- before the update, so a record moved to another unit or month marks its old cell.
         SELECT o.org_unit_id, {o_dates}
-        FROM old o JOIN up USING (source, external_id)
-    ), cells AS ({kind.cells_sql}), mark AS (
+        FROM up u JOIN {kind.table} o USING (source, external_id)
+        WHERE NOT u.inserted
+            AND (o.org_unit_id, {o_dates}) IS DISTINCT FROM (u.org_unit_id, {u_dates})
+    ), cells AS ({kind.cells_sql}), mark AS ({_MARK_SQL})
+    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+    """
+
+
+_MARK_SQL = """
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
         SELECT DISTINCT org_unit_id, month FROM cells ORDER BY org_unit_id, month
         ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+"""
+
+
+def content_hash(text: str) -> int:
+    """A signed 64-bit hash of a record's text, the width of a bigint column."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def unchanged(
+    session: AsyncSession,
+    kind: FeedKind,
+    keys: Sequence[tuple[str, str] | None],
+    hashes: Sequence[int | None],
+    *,
+    scope: str | None,
+) -> set[int]:
+    """Positions whose record is stored, live, in scope and with the same content hash: the
+    sender sent exactly this line before, so there is nothing to validate or write."""
+    positions = [i for i, (k, h) in enumerate(zip(keys, hashes, strict=True)) if k and h]
+    if not positions:
+        return set()
+    scoped = (
+        "AND t.org_unit_id IN (SELECT id FROM org_units WHERE path >= :lo AND path < :hi)"
+        if scope is not None
+        else ""
     )
-    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
-    """
+    rows = await session.execute(
+        sa.text(
+            "SELECT k.i FROM unnest(CAST(:i AS int[]), CAST(:sources AS text[]), "
+            "CAST(:ids AS text[]), CAST(:hashes AS bigint[])) AS k(i, source, external_id, h) "
+            f"JOIN {kind.table} t USING (source, external_id) "
+            f"WHERE t.content_hash = k.h AND t.deleted_at IS NULL {scoped}"
+        ),
+        {
+            "i": positions,
+            "sources": [keys[i][0] for i in positions],  # type: ignore[index]
+            "ids": [keys[i][1] for i in positions],  # type: ignore[index]
+            "hashes": [hashes[i] for i in positions],
+            **({"lo": scope, "hi": scope[:-1] + "0"} if scope is not None else {}),
+        },
+    )
+    return set(rows.scalars())
+
+
+async def refresh_statistics(session: AsyncSession, kind: FeedKind) -> None:
+    await session.execute(sa.text(f"ANALYZE {kind.table}"))
 
 
 def _delete_sql(kind: FeedKind, scoped: bool) -> str:
@@ -390,11 +460,7 @@ def _delete_sql(kind: FeedKind, scoped: bool) -> str:
         WHERE t.source = s.source AND t.external_id = s.external_id AND t.deleted_at IS NULL
         {scope}
         RETURNING t.org_unit_id, {dates}
-    ), cells AS ({kind.cells_sql}), mark AS (
-        INSERT INTO kpi_dirty_cells (org_unit_id, month)
-        SELECT DISTINCT org_unit_id, month FROM cells ORDER BY org_unit_id, month
-        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
-    )
+    ), cells AS ({kind.cells_sql}), mark AS ({_MARK_SQL})
     SELECT count(*) FROM touched
     """
 
@@ -440,6 +506,9 @@ class Prepared:
     deletes: list[tuple[str, str]]
     records: Sequence[Any]
     index_offset: int
+
+    def keys(self) -> set[tuple[str, str]]:
+        return {(row[0], row[1]) for row in self.rows} | set(self.deletes)
 
 
 async def load_lookups(
@@ -493,6 +562,7 @@ def prepare(
     lookups: Lookups,
     *,
     index_offset: int = 0,
+    hashes: Sequence[int | None] | None = None,
 ) -> Prepared:
     """The CPU half of a batch (validation, code mapping, pseudonyms, rows): no database, so a
     file import can prepare the next chunk in a thread while the database stores this one."""
@@ -500,7 +570,12 @@ def prepare(
     _validate(kind, records, checked)
 
     first_seen: dict[tuple[str, str], int] = {}
-    for position, record in sorted([*checked.upserts, *checked.deletes], key=lambda p: p[0]):
+    in_order = (
+        sorted([*checked.upserts, *checked.deletes], key=operator.itemgetter(0))
+        if checked.deletes
+        else checked.upserts
+    )
+    for position, record in in_order:
         key = (record.source, record.external_id)
         if key in first_seen:
             checked.reject(
@@ -584,7 +659,12 @@ def prepare(
             if employee is None:
                 employee = pseudonyms[r.employee_ref] = pseudonym(r.employee_ref)
         rows.append(
-            (r.source, r.external_id, *kind.to_row(r, unit, employee, profession, time_type))
+            (
+                r.source,
+                r.external_id,
+                *kind.to_row(r, unit, employee, profession, time_type),
+                None if hashes is None else hashes[position],
+            )
         )
         row_positions.append(position)
     deletes = [(r.source, r.external_id) for position, r in checked.deletes]

@@ -69,6 +69,9 @@ class _Fed(SQLModel):
         default=None,
         sa_type=sa.DateTime(timezone=True),
     )
+    # A hash of the record as a file sent it: an unchanged line sent again is skipped before
+    # validation. NULL when the record came another way (a JSON batch).
+    content_hash: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 class Profession(SQLModel, table=True):

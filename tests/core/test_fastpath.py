@@ -1,0 +1,193 @@
+"""The ingest fast path must never disagree with the models: whatever it accepts validates to the
+same values through pydantic, and whatever the model refuses it refuses too (returns None)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from services.cli import demo
+from services.core.timedata import fastpath, imports, ingest
+
+KINDS = list(ingest.KINDS.values())
+
+VALID: dict[str, dict[str, Any]] = {
+    "time-records": {
+        "source": "heroma",
+        "external_id": "TR-1",
+        "org_unit_code": "SUS-AKUT",
+        "employee_ref": "19790312-XXXX",
+        "profession": "nurse",
+        "staff_kind": "own",
+        "time_type": "worked",
+        "work_date": "2024-03-04",
+        "hours": "8.00",
+        "start": "2024-03-04T07:00:00+01:00",
+        "end": "2024-03-04T15:00:00+01:00",
+        "cost_sek": "1250.50",
+        "agency": "Bemanning AB",
+    },
+    "employments": {
+        "source": "heroma",
+        "external_id": "EMP-1",
+        "employee_ref": "19790312-XXXX",
+        "org_unit_code": "SUS-AKUT",
+        "profession_code": "SSK",
+        "contract": "permanent",
+        "fte": "0.75",
+        "is_manager": False,
+        "start_date": "2019-08-19",
+        "end_date": "2024-01-31",
+        "end_reason": "resignation",
+        "gender": "female",
+        "birth_year": 1979,
+    },
+    "personnel-costs": {
+        "source": "raindance",
+        "external_id": "2018-12/HELAR/agency/doctor",
+        "period": "2018-12",
+        "org_unit_code": "HELAR",
+        "profession": "doctor",
+        "category": "agency",
+        "amount_sek": "9058333.33",
+    },
+}
+
+# Values that are odd, borderline or wrong for some field: each replaces every field in turn.
+ODD: list[Any] = [
+    None,
+    "",
+    " ",
+    "x",
+    "8",
+    "24",
+    "24.00",
+    "24.01",
+    "0",
+    "0.00",
+    "-1",
+    "7.500",
+    "7.5",
+    "07.50",
+    "1e1",
+    "8.",
+    "+8",
+    " 8",
+    "١٢",
+    "½",
+    "1.001",
+    "0.999",
+    "1",
+    "1.0000",
+    8,
+    7.5,
+    True,
+    False,
+    0,
+    1979,
+    "1979",
+    "1899",
+    "2101",
+    "2024-02-30",
+    "2024-02-29",
+    "2023-02-29",
+    "2024-13-01",
+    "20240304",
+    "1700000000",
+    "2024-03-04T07:00:00Z",
+    "2024-03-04T07:00:00z",
+    "2024-03-04 07:00:00+01:00",
+    "2024-03-04T07:00:00",
+    "2024-03-04T07:00:00.123456+01:00",
+    "2024-03-04T07:00:00.1234567+01:00",
+    "2024-03-04T24:00:00+01:00",
+    "2024-03-04T07:00:00+25:00",
+    "2024-03-05T07:00:00+01:00",
+    "2024-03-04T06:00:00+01:00",
+    "abc\n",
+    "abc\x00",
+    "a" * 64,
+    "a" * 65,
+    "a" * 200,
+    "a" * 201,
+    "ÅÄÖ",
+    "Å-1",
+    "_x",
+    "-x",
+    "a b",
+    "nurse",
+    "worked",
+    "own",
+    "agency",
+    "female",
+    "resignation",
+    "permanent",
+    "2018-12",
+    "2018-13",
+    "99999999999999.99",
+    "999999999999999.99",
+    "-5.00",
+    "1250.5",
+    "1250.505",
+    [],
+    {},
+    ["x"],
+]
+
+
+def _model_values(model: type[BaseModel], raw: Any) -> dict[str, Any] | None:
+    try:
+        return model.model_validate(raw).model_dump()
+    except ValidationError:
+        return None
+
+
+def _fast_values(model: type[BaseModel], raw: Any) -> dict[str, Any] | None:
+    record = fastpath.build(model)(raw)
+    return None if record is None else vars(record)
+
+
+def _variants(base: dict[str, Any]) -> list[dict[str, Any]]:
+    fields = list(base)
+    variants = [dict(base)]
+    for name in fields:
+        variants.append({k: v for k, v in base.items() if k != name})
+        for odd in ODD:
+            variants.append({**base, name: odd})
+    variants.append({**base, "unknown": "x"})
+    variants.append({**base, "deleted": False})
+    variants.append({**base, "deleted": "false"})
+    return variants
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+def test_fast_path_agrees_with_the_model(kind: ingest.FeedKind) -> None:
+    accepted = 0
+    for raw in _variants(VALID[kind.name]):
+        expected = _model_values(kind.model, raw)
+        got = _fast_values(kind.model, raw)
+        if expected is None:
+            assert got is None, f"fast path accepted what the model refuses: {raw!r}"
+        elif got is not None:
+            assert got == expected, raw
+            accepted += 1
+    # A fast path that gives up on everything would pass the loop above: it must also work.
+    assert accepted > 50
+
+
+def test_fast_path_takes_the_generators_files(tmp_path: Path) -> None:
+    demo.generate(demo.Spec(units=4, employees=30, months=2), tmp_path)
+    for kind in KINDS:
+        path = tmp_path / demo.FILES[kind.name]
+        with path.open(encoding="utf-8") as handle:
+            assert next(csv.reader(handle))  # a header
+        rows = [row for chunk in imports.chunks(path, "csv", kind, "heroma") for row in chunk.rows]
+        assert rows
+        for raw in rows:
+            expected = _model_values(kind.model, raw)
+            assert expected is not None
+            assert _fast_values(kind.model, raw) == expected, raw
