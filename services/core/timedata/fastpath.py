@@ -38,6 +38,7 @@ _TIME = re.compile(
 )
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _INT = re.compile(r"-?[0-9]{1,9}")
+_REMEMBERED = 4096
 
 
 def _string(constraints: StringConstraints) -> Check:
@@ -52,7 +53,13 @@ def _string(constraints: StringConstraints) -> Check:
     low = constraints.min_length or 0
     high = constraints.max_length
 
+    # Codes, sources and employee refs repeat across a batch: remember a few thousand that
+    # passed rather than match the pattern again.
+    passed: set[str] = set()
+
     def check(value: Any) -> Any:
+        if type(value) is str and value in passed:
+            return value
         if (
             type(value) is not str
             or len(value) < low
@@ -61,6 +68,8 @@ def _string(constraints: StringConstraints) -> Check:
             or (pattern is not None and pattern.fullmatch(value) is None)
         ):
             raise _UNSURE
+        if len(passed) < _REMEMBERED:
+            passed.add(value)
         return value
 
     return check
