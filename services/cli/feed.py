@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from services.core.timedata import imports, ingest
+from services.core.timedata import files, ingest
 
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_DELAY = 120.0
@@ -225,7 +225,7 @@ async def feed_file(
     try:
         with progress:
             for number, chunk in enumerate(
-                imports.chunks(path, fmt, ingest.KINDS[kind], source, size=batch_size)
+                files.chunks(path, fmt, ingest.KINDS[kind], source, size=batch_size)
             ):
                 # Rows the file itself garbles (too few fields, not JSON) never leave here.
                 lines, rows = [], []
@@ -249,7 +249,7 @@ async def feed_file(
                     raise failed[0].exception()  # type: ignore[misc]
             if pending:
                 await asyncio.gather(*pending)
-    except imports.ImportFileError as exc:
+    except files.ImportFileError as exc:
         raise FeedAborted(f"{path.name}: {exc}") from None
     finally:
         for task in pending:

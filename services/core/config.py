@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=date(2000, 1, 1), description="Fed records dated earlier are rejected."
     )
     accepted_days_ahead: int = Field(default=366, ge=0, le=3660)
+    import_process_min_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Import files at least this large are validated in a child process.",
+    )
     import_dir: str = Field(
         default="",
         description="Where uploaded files wait for the worker; defaults to <data_dir>/imports.",

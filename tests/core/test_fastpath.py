@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from services.cli import demo
-from services.core.timedata import fastpath, imports, ingest
+from services.core.timedata import fastpath, files, ingest
 
 KINDS = list(ingest.KINDS.values())
 
@@ -185,7 +185,7 @@ def test_fast_path_takes_the_generators_files(tmp_path: Path) -> None:
         path = tmp_path / demo.FILES[kind.name]
         with path.open(encoding="utf-8") as handle:
             assert next(csv.reader(handle))  # a header
-        rows = [row for chunk in imports.chunks(path, "csv", kind, "heroma") for row in chunk.rows]
+        rows = [row for chunk in files.chunks(path, "csv", kind, "heroma") for row in chunk.rows]
         assert rows
         for raw in rows:
             expected = _model_values(kind.model, raw)

@@ -6,12 +6,13 @@ import json
 import uuid
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
-from services.core.timedata import imports, ingest
+from services.core.timedata import files, imports, ingest
 from services.worker.main import create_worker
 from tests.factories import seed_tree
 
@@ -21,12 +22,21 @@ HEADER = (
 )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, via: str = "thread") -> None:
+    """`via="process"` makes the worker validate every file in a child process, as it does
+    for large files."""
+    if via == "process":
+        settings = settings.model_copy(update={"import_process_min_bytes": 0})
     worker = create_worker(settings, burst=True, serve_metrics=False)
     try:
         await worker.async_run()
     finally:
         await worker.close()
+
+
+@pytest.fixture(params=["thread", "process"])
+def via(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def upload(
@@ -41,7 +51,7 @@ async def upload(
 
 
 async def test_csv_with_bom_semicolons_and_decimal_commas(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, settings: Settings, via: str
 ) -> None:
     await seed_tree(client)
     rows = "".join(
@@ -54,7 +64,7 @@ async def test_csv_with_bom_semicolons_and_decimal_commas(
     location = response.headers["location"]
     assert response.json()["status"] == "queued"
 
-    await run_worker(settings)
+    await run_worker(settings, via)
     status = (await client.get(location)).json()
     assert status["status"] == "succeeded", status
     assert status["rows_read"] == 12_001
@@ -74,7 +84,7 @@ async def test_csv_with_bom_semicolons_and_decimal_commas(
 
 
 async def test_ndjson_with_bad_lines_reports_them_by_line(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, settings: Settings, via: str
 ) -> None:
     await seed_tree(client)
     good = {
@@ -95,7 +105,7 @@ async def test_ndjson_with_bad_lines_reports_them_by_line(
         json.dumps({"external_id": "N1", "deleted": True, "source": "other"}),
     ]
     response = await upload(client, "\n".join(lines).encode(), "application/x-ndjson")
-    await run_worker(settings)
+    await run_worker(settings, via)
     status = (await client.get(response.headers["location"])).json()
     assert status["status"] == "succeeded"
     assert [e["index"] for e in status["errors"]] == [2, 4]
@@ -103,7 +113,7 @@ async def test_ndjson_with_bad_lines_reports_them_by_line(
 
 
 async def test_unreadable_files_fail_cleanly_and_store_nothing(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, settings: Settings, via: str
 ) -> None:
     await seed_tree(client)
     wrong_header = await upload(client, b"source;external_id;colour\nheroma;T1;blue\n")
@@ -114,7 +124,7 @@ async def test_unreadable_files_fail_cleanly_and_store_nothing(
             "heroma;T2;SUS-AKUT;E;nurse;own;worked;2024-03-02;8;\n"
         ).encode(),
     )
-    await run_worker(settings)
+    await run_worker(settings, via)
     header_status = (await client.get(wrong_header.headers["location"])).json()
     assert header_status["status"] == "failed"
     assert "colour" in header_status["failure"]
@@ -162,12 +172,12 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
 
     # A worker that applied the first chunk and died: its transaction never commits.
     upload_file = next(imports.import_dir(settings).glob("*.upload"))
-    chunk = next(imports.chunks(upload_file, "csv", ingest.TIME_RECORDS, "heroma"))
+    chunk = next(files.chunks(upload_file, "csv", ingest.TIME_RECORDS, "heroma"))
     async with app.state.sessionmaker() as dying:
         applied = await ingest.apply(
             dying, settings, ingest.TIME_RECORDS, chunk.rows, principal=None
         )
-        assert applied.inserted == imports.CHUNK_ROWS
+        assert applied.inserted == files.CHUNK_ROWS
         await dying.rollback()
     count = (await session.execute(sa.text("SELECT count(*) FROM time_records"))).scalar()
     assert count == 0
@@ -191,10 +201,12 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
     assert count == 6_000
 
 
-async def _import(client: httpx.AsyncClient, settings: Settings, body: str) -> dict[str, object]:
+async def _import(
+    client: httpx.AsyncClient, settings: Settings, via: str, body: str
+) -> dict[str, object]:
     response = await upload(client, (HEADER + body).encode())
     assert response.status_code == 202, response.text
-    await run_worker(settings)
+    await run_worker(settings, via)
     status: dict[str, object] = (await client.get(response.headers["location"])).json()
     assert status["status"] == "succeeded", status
     return status
@@ -208,11 +220,11 @@ def _lines(n: int, hours: str = "8") -> list[str]:
 
 
 async def test_a_file_sent_again_is_skipped_line_by_line_and_changes_still_land(
-    client: httpx.AsyncClient, settings: Settings, session: AsyncSession
+    client: httpx.AsyncClient, settings: Settings, session: AsyncSession, via: str
 ) -> None:
     await seed_tree(client)
     lines = _lines(12_000)
-    first = await _import(client, settings, "".join(lines))
+    first = await _import(client, settings, via, "".join(lines))
     assert first["counts"] == {
         "inserted": 12_000,
         "updated": 0,
@@ -227,7 +239,7 @@ async def test_a_file_sent_again_is_skipped_line_by_line_and_changes_still_land(
     before = (await session.execute(versions)).scalar()
     await session.commit()
 
-    again = await _import(client, settings, "".join(lines))
+    again = await _import(client, settings, via, "".join(lines))
     assert again["counts"] == {
         "inserted": 0,
         "updated": 0,
@@ -262,7 +274,7 @@ async def test_a_file_sent_again_is_skipped_line_by_line_and_changes_still_land(
     edited = list(lines)
     edited[3] = edited[3].replace(";8;", ";6;")
     edited.insert(5, lines[4].replace(";8;", ";5;"))
-    third = await _import(client, settings, "".join(edited))
+    third = await _import(client, settings, via, "".join(edited))
     assert third["counts"] == {
         "inserted": 0,
         "updated": 3,

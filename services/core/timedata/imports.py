@@ -8,16 +8,12 @@ table. Progress is written on a separate connection so callers can watch it."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,13 +23,11 @@ from services.core.auth.schemas import Principal
 from services.core.config import Settings
 from services.core.errors import UnsupportedMediaType, ValidationFailed
 from services.core.events import service as events_service
-from services.core.timedata import ingest
+from services.core.timedata import files, ingest
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.models import Import
-from services.core.timedata.schemas import ImportRead, RecordError
-from services.core.validation import loads_strict
+from services.core.timedata.schemas import ImportRead
 
-CHUNK_ROWS = 5_000
 MAX_KEPT_ERRORS = 1_000
 MEDIA_TYPES = {
     "text/csv": "csv",
@@ -42,15 +36,6 @@ MEDIA_TYPES = {
     "application/ndjson": "ndjson",
     "application/jsonl": "ndjson",
 }
-# Columns whose values may use a decimal comma in CSV files from Swedish systems.
-_DECIMAL_COLUMNS = {"hours", "cost_sek", "amount_sek", "fte"}
-_BOOLEAN_COLUMNS = {"is_manager", "deleted"}
-_TRUE = {"true", "1", "yes", "ja", "t", "y"}
-_FALSE = {"false", "0", "no", "nej", "f", "n"}
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be read (wrong header, broken quoting): the import fails."""
 
 
 def import_dir(settings: Settings) -> Path:
@@ -169,147 +154,6 @@ async def read(session: AsyncSession, principal: Principal, import_id: uuid.UUID
 # ---- reading files -------------------------------------------------------------------------
 
 
-def _csv_value(column: str, value: str) -> Any:
-    if column in _DECIMAL_COLUMNS:
-        return value.replace(",", ".")
-    if column in _BOOLEAN_COLUMNS:
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-    return value
-
-
-def _csv_rows(
-    handle: IO[str], kind: ingest.FeedKind, source: str
-) -> Iterator[tuple[int, Any, int | None]]:
-    header_line = handle.readline()
-    if not header_line.strip():
-        raise ImportFileError("the file has no header row")
-    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    header = next(csv.reader([header_line], delimiter=delimiter))
-    header = [h.strip() for h in header]
-    allowed = set(kind.model.model_fields) | {"deleted"}
-    unknown = [h for h in header if h not in allowed]
-    if unknown or len(set(header)) != len(header):
-        raise ImportFileError(
-            f"unknown or repeated columns in the header: {', '.join(unknown) or 'repeated'}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
-    reader = csv.reader(handle, delimiter=delimiter, strict=True)
-    # The same values under another header (or another default source) are another record.
-    signature = "\x1f".join([source, *header, ""])
-    try:
-        for values in reader:
-            line_number = 1 + reader.line_num  # the header was line 1
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                error = {"__error__": f"{len(values)} fields, header has {len(header)}"}
-                yield line_number, error, None
-                continue
-            row: dict[str, Any] = {
-                column: _csv_value(column, value)
-                for column, value in zip(header, values, strict=True)
-                if value != ""
-            }
-            row.setdefault("source", source)
-            yield line_number, row, ingest.content_hash(signature + "\x1f".join(values))
-    except csv.Error as exc:
-        raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
-
-
-def _ndjson_rows(handle: IO[str], source: str) -> Iterator[tuple[int, Any, int | None]]:
-    for line_number, text in enumerate(handle, start=1):
-        if not text.strip():
-            continue
-        try:
-            row = loads_strict(text)
-        except json.JSONDecodeError as exc:
-            yield line_number, {"__error__": f"not JSON: {exc}"}, None
-            continue
-        if isinstance(row, dict):
-            row.setdefault("source", source)
-        yield line_number, row, ingest.content_hash(f"{source}\x1f{text.strip()}")
-
-
-@dataclass
-class _Chunk:
-    lines: list[int]
-    rows: list[Any]
-    hashes: list[int | None] = field(default_factory=list)
-
-    def keys(self) -> list[tuple[str, str] | None]:
-        return [
-            (row["source"], row["external_id"])
-            if isinstance(row, dict)
-            and isinstance(row.get("source"), str)
-            and isinstance(row.get("external_id"), str)
-            else None
-            for row in self.rows
-        ]
-
-
-def chunks(
-    path: Path, fmt: str, kind: ingest.FeedKind, source: str, size: int = CHUNK_ROWS
-) -> Iterator[_Chunk]:
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        rows = _csv_rows(handle, kind, source) if fmt == "csv" else _ndjson_rows(handle, source)
-        chunk = _Chunk([], [])
-        for line_number, row, content_hash in rows:
-            chunk.lines.append(line_number)
-            chunk.rows.append(row)
-            chunk.hashes.append(content_hash)
-            if len(chunk.rows) >= size:
-                yield chunk
-                chunk = _Chunk([], [])
-        if chunk.rows:
-            yield chunk
-
-
-# ---- running (the worker) ------------------------------------------------------------------
-
-
-@dataclass
-class _Prepared:
-    size: int  # rows read, good and bad
-    lines: list[int]  # the file line of each record handed to validation
-    bad: list[RecordError]  # lines the file itself garbled
-    skipped: int  # lines sent before exactly as they are stored
-    prepared: ingest.Prepared
-
-
-def _prepare(
-    settings: Settings,
-    kind: ingest.FeedKind,
-    lookups: ingest.Lookups,
-    chunk: _Chunk,
-    skip: set[int],
-) -> _Prepared:
-    good_rows: list[Any] = []
-    good_lines: list[int] = []
-    good_hashes: list[int | None] = []
-    bad: list[RecordError] = []
-    for position, (line_number, row) in enumerate(zip(chunk.lines, chunk.rows, strict=True)):
-        if position in skip:
-            continue
-        if isinstance(row, dict) and "__error__" in row:
-            bad.append(
-                RecordError(
-                    index=line_number,
-                    external_id=None,
-                    errors=[{"loc": [], "msg": row["__error__"], "code": "bad_line"}],
-                )
-            )
-        else:
-            good_rows.append(row)
-            good_lines.append(line_number)
-            good_hashes.append(chunk.hashes[position])
-    prepared = ingest.prepare(settings, kind, good_rows, lookups, hashes=good_hashes)
-    return _Prepared(len(chunk.rows), good_lines, bad, len(skip), prepared)
-
-
 async def _progress(
     sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID, rows: int
 ) -> None:
@@ -352,12 +196,13 @@ async def run(
         )
     kind = ingest.KINDS[record.kind]
     lookups = await ingest.load_lookups(session, None, record.org_path, codes=None, sources=None)
-    rows = chunks(Path(record.file_path), record.file_format, kind, record.source)
-
+    chunks = files.preparer(
+        settings, Path(record.file_path), record.file_format, kind, record.source, lookups
+    )
     outcome = ingest.Outcome()
     rows_read = chunks_stored = 0
 
-    async def _store(current: _Prepared) -> None:
+    async def store(current: files.PreparedChunk) -> None:
         nonlocal rows_read, chunks_stored
         part = await ingest.store(session, settings, kind, current.prepared, scope=record.org_path)
         for error in part.errors:  # positions in the chunk → line numbers in the file
@@ -375,34 +220,28 @@ async def run(
         rows_read += current.size
         await _progress(sessionmaker, import_id, rows_read)
 
-    def prepare_and_read_next(chunk: _Chunk, skip: set[int]) -> tuple[_Prepared, _Chunk | None]:
-        return _prepare(settings, kind, lookups, chunk, skip), next(rows, None)
-
-    # A three-step pipeline: while the database stores chunk k, a thread validates chunk k+1
-    # (and reads k+2), so Python's share and PostgreSQL's share of the work overlap. Before
-    # that, one query finds the lines of k+1 sent before exactly as stored, which are skipped
-    # unless chunk k (not yet stored) holds the same key and may still change it.
-    work: asyncio.Future[tuple[_Prepared, _Chunk | None]] | None = None
+    # A pipeline: while the database stores chunk k, the preparer validates chunk k+1 (and
+    # reads k+2), so Python's share and PostgreSQL's share of the work overlap. Before that,
+    # one query finds the lines of k+1 sent before exactly as stored, which are skipped unless
+    # chunk k (not yet stored) holds the same key and may still change it.
+    work: asyncio.Future[files.PreparedChunk] | None = None
     try:
-        chunk = await asyncio.to_thread(next, rows, None)
-        pending: _Prepared | None = None
-        while chunk is not None or pending is not None:
+        pending: files.PreparedChunk | None = None
+        while (next_keys := await chunks.read()) is not None or pending is not None:
             work = None
-            if chunk is not None:
-                keys = chunk.keys()
-                skip = await ingest.unchanged(
-                    session, kind, keys, chunk.hashes, scope=record.org_path
-                )
+            if next_keys is not None:
+                keys, hashes = next_keys
+                skip = await ingest.unchanged(session, kind, keys, hashes, scope=record.org_path)
                 if skip:
                     # A key twice in this chunk goes through validation, which reports it.
                     held = pending.prepared.keys() if pending is not None else set()
                     counts = Counter(keys)
                     skip = {i for i in skip if counts[keys[i]] == 1 and keys[i] not in held}
-                work = asyncio.ensure_future(asyncio.to_thread(prepare_and_read_next, chunk, skip))
+                work = asyncio.ensure_future(chunks.prepare(skip))
             if pending is not None:
-                await _store(pending)
-            pending, chunk = (await work) if work is not None else (None, None)
-    except (ImportFileError, UnicodeDecodeError, OSError) as exc:
+                await store(pending)
+            pending = (await work) if work is not None else None
+    except (files.ImportFileError, UnicodeDecodeError, OSError) as exc:
         return await _fail(session, record, str(exc), rows_read)
     finally:
         if work is not None and not work.done():
@@ -410,6 +249,7 @@ async def run(
             await asyncio.wait([work])
         if work is not None and work.done() and not work.cancelled():
             work.exception()
+        chunks.close()
     status = "succeeded"
     await session.execute(
         sa.update(Import)

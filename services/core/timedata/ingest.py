@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -354,6 +355,14 @@ async def _copy(
     await driver.copy_records_to_table(table, records=rows, columns=columns)
 
 
+async def _copy_text(session: AsyncSession, table: str, columns: list[str], data: bytes) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_to_table(table, source=io.BytesIO(data), columns=columns, format="text")
+
+
 def _upsert_sql(kind: FeedKind) -> str:
     names = [name for name, _ in kind.columns]
     # The hash says how the sender spelt the record, not what it means: a new spelling alone
@@ -506,9 +515,47 @@ class Prepared:
     deletes: list[tuple[str, str]]
     records: Sequence[Any]
     index_offset: int
+    # The rows as lines of COPY text, when they were prepared in another process; `rows` then
+    # keeps only each row's key.
+    encoded: list[bytes] | None = None
 
     def keys(self) -> set[tuple[str, str]]:
         return {(row[0], row[1]) for row in self.rows} | set(self.deletes)
+
+    def encode(self) -> None:
+        self.encoded = [_copy_line(row) for row in self.rows]
+        self.rows = [(row[0], row[1]) for row in self.rows]
+        self.records = [_KeyOnly(_external_id(r)) for r in self.records]
+
+
+@dataclass(frozen=True)
+class _KeyOnly:
+    """What an error report needs of a record once its row has been encoded."""
+
+    external_id: str | None
+
+
+def _external_id_of(raw: Any) -> str | None:
+    return raw.external_id if isinstance(raw, _KeyOnly) else _external_id(raw)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, date):  # datetimes too: isoformat keeps the offset
+        return value.isoformat()
+    return str(value)  # int, Decimal
+
+
+def _copy_line(row: tuple[Any, ...]) -> bytes:
+    return ("\t".join([_copy_value(v) for v in row]) + "\n").encode()
 
 
 async def load_lookups(
@@ -699,11 +746,11 @@ async def store(
                         "this record belongs to an org unit outside your key's subtree",
                         "unknown_record",
                     )
-    rows = [
-        row
-        for position, row in zip(checked.row_positions, rows, strict=True)
-        if position not in checked.errors
-    ]
+    keep = [position not in checked.errors for position in checked.row_positions]
+    encoded = prepared.encoded
+    if encoded is not None:
+        encoded = [line for line, kept in zip(encoded, keep, strict=True) if kept]
+    rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
     deletes = [
         key
         for position, key in zip(checked.delete_positions, deletes, strict=True)
@@ -714,7 +761,7 @@ async def store(
         errors=[
             RecordError(
                 index=position + prepared.index_offset,
-                external_id=_external_id(prepared.records[position]),
+                external_id=_external_id_of(prepared.records[position]),
                 errors=errors[:MAX_ERRORS_PER_RECORD],
             )
             for position, errors in sorted(checked.errors.items())
@@ -727,12 +774,11 @@ async def store(
     await _ensure_stage(session, kind)
     params = {"floor": settings.accepted_from_date, "today": utcnow().date()}
     if rows:
-        await _copy(
-            session,
-            _stage_name(kind, "up"),
-            ["source", "external_id", *(n for n, _ in kind.columns)],
-            rows,
-        )
+        columns = ["source", "external_id", *(n for n, _ in kind.columns)]
+        if encoded is not None:
+            await _copy_text(session, _stage_name(kind, "up"), columns, b"".join(encoded))
+        else:
+            await _copy(session, _stage_name(kind, "up"), columns, rows)
         inserted, updated = (await session.execute(sa.text(_upsert_sql(kind)), params)).one()
         outcome.inserted, outcome.updated = int(inserted), int(updated)
         outcome.unchanged += len(rows) - outcome.inserted - outcome.updated

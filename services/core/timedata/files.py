@@ -1,0 +1,333 @@
+"""Reading an import file (CSV or NDJSON) in chunks of rows and validating each chunk, either
+in a thread of the worker (small files) or in a child process (large ones).
+
+A large file is validated in a child process because validation is Python work: in a thread it
+would take turns with the worker's event loop for the GIL, and PostgreSQL would wait for both.
+The child reads and validates chunk k+1 and encodes its rows as COPY text while the worker's
+connection stores chunk k, so the two cores work at once."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import multiprocessing
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from services.core.config import Settings
+from services.core.timedata import ingest
+from services.core.timedata.schemas import RecordError
+from services.core.validation import loads_strict
+
+CHUNK_ROWS = 5_000
+
+# Columns whose values may use a decimal comma in CSV files from Swedish systems.
+_DECIMAL_COLUMNS = {"hours", "cost_sek", "amount_sek", "fte"}
+_BOOLEAN_COLUMNS = {"is_manager", "deleted"}
+_TRUE = {"true", "1", "yes", "ja", "t", "y"}
+_FALSE = {"false", "0", "no", "nej", "f", "n"}
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (wrong header, broken quoting): the import fails."""
+
+
+def _csv_value(column: str, value: str) -> Any:
+    if column in _DECIMAL_COLUMNS:
+        return value.replace(",", ".")
+    if column in _BOOLEAN_COLUMNS:
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    return value
+
+
+def _csv_rows(
+    handle: IO[str], kind: ingest.FeedKind, source: str
+) -> Iterator[tuple[int, Any, int | None]]:
+    header_line = handle.readline()
+    if not header_line.strip():
+        raise ImportFileError("the file has no header row")
+    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    header = next(csv.reader([header_line], delimiter=delimiter))
+    header = [h.strip() for h in header]
+    allowed = set(kind.model.model_fields) | {"deleted"}
+    unknown = [h for h in header if h not in allowed]
+    if unknown or len(set(header)) != len(header):
+        raise ImportFileError(
+            f"unknown or repeated columns in the header: {', '.join(unknown) or 'repeated'}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    reader = csv.reader(handle, delimiter=delimiter, strict=True)
+    # The same values under another header (or another default source) are another record.
+    signature = "\x1f".join([source, *header, ""])
+    try:
+        for values in reader:
+            line_number = 1 + reader.line_num  # the header was line 1
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                error = {"__error__": f"{len(values)} fields, header has {len(header)}"}
+                yield line_number, error, None
+                continue
+            row: dict[str, Any] = {
+                column: _csv_value(column, value)
+                for column, value in zip(header, values, strict=True)
+                if value != ""
+            }
+            row.setdefault("source", source)
+            yield line_number, row, ingest.content_hash(signature + "\x1f".join(values))
+    except csv.Error as exc:
+        raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
+
+
+def _ndjson_rows(handle: IO[str], source: str) -> Iterator[tuple[int, Any, int | None]]:
+    for line_number, text in enumerate(handle, start=1):
+        if not text.strip():
+            continue
+        try:
+            row = loads_strict(text)
+        except json.JSONDecodeError as exc:
+            yield line_number, {"__error__": f"not JSON: {exc}"}, None
+            continue
+        if isinstance(row, dict):
+            row.setdefault("source", source)
+        yield line_number, row, ingest.content_hash(f"{source}\x1f{text.strip()}")
+
+
+@dataclass
+class Chunk:
+    lines: list[int]
+    rows: list[Any]
+    hashes: list[int | None] = field(default_factory=list)
+
+    def keys(self) -> list[tuple[str, str] | None]:
+        return [
+            (row["source"], row["external_id"])
+            if isinstance(row, dict)
+            and isinstance(row.get("source"), str)
+            and isinstance(row.get("external_id"), str)
+            else None
+            for row in self.rows
+        ]
+
+
+def chunks(
+    path: Path, fmt: str, kind: ingest.FeedKind, source: str, size: int = CHUNK_ROWS
+) -> Iterator[Chunk]:
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        rows = _csv_rows(handle, kind, source) if fmt == "csv" else _ndjson_rows(handle, source)
+        chunk = Chunk([], [])
+        for line_number, row, content_hash in rows:
+            chunk.lines.append(line_number)
+            chunk.rows.append(row)
+            chunk.hashes.append(content_hash)
+            if len(chunk.rows) >= size:
+                yield chunk
+                chunk = Chunk([], [])
+        if chunk.rows:
+            yield chunk
+
+
+# ---- running (the worker) ------------------------------------------------------------------
+
+
+@dataclass
+class PreparedChunk:
+    size: int  # rows read, good and bad
+    lines: list[int]  # the file line of each record handed to validation
+    bad: list[RecordError]  # lines the file itself garbled
+    skipped: int  # lines sent before exactly as they are stored
+    prepared: ingest.Prepared
+
+
+def prepare_chunk(
+    settings: Settings,
+    kind: ingest.FeedKind,
+    lookups: ingest.Lookups,
+    chunk: Chunk,
+    skip: set[int],
+) -> PreparedChunk:
+    good_rows: list[Any] = []
+    good_lines: list[int] = []
+    good_hashes: list[int | None] = []
+    bad: list[RecordError] = []
+    for position, (line_number, row) in enumerate(zip(chunk.lines, chunk.rows, strict=True)):
+        if position in skip:
+            continue
+        if isinstance(row, dict) and "__error__" in row:
+            bad.append(
+                RecordError(
+                    index=line_number,
+                    external_id=None,
+                    errors=[{"loc": [], "msg": row["__error__"], "code": "bad_line"}],
+                )
+            )
+        else:
+            good_rows.append(row)
+            good_lines.append(line_number)
+            good_hashes.append(chunk.hashes[position])
+    prepared = ingest.prepare(settings, kind, good_rows, lookups, hashes=good_hashes)
+    return PreparedChunk(len(chunk.rows), good_lines, bad, len(skip), prepared)
+
+
+ChunkKeys = tuple[list[tuple[str, str] | None], list[int | None]]
+
+
+class Preparer(Protocol):
+    """Hands out an import's chunks: first the keys and content hashes of the next chunk (so
+    the caller can find the lines sent before), then that chunk validated without them."""
+
+    async def read(self) -> ChunkKeys | None: ...
+
+    async def prepare(self, skip: set[int]) -> PreparedChunk: ...
+
+    def close(self) -> None: ...
+
+
+class _Source:
+    """The chunk reader and validator both preparers share; it always holds the next chunk."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        path: Path,
+        fmt: str,
+        kind: ingest.FeedKind,
+        source: str,
+        lookups: ingest.Lookups,
+    ) -> None:
+        self.settings, self.kind, self.lookups = settings, kind, lookups
+        self.rows = chunks(path, fmt, kind, source)
+        self.chunk: Chunk | None = None
+        self.error: BaseException | None = None
+        self.advance()
+
+    def advance(self) -> None:
+        # A file error surfaces when the caller asks for the chunk it spoiled, not before:
+        # the chunks ahead of it are still stored (and then rolled back) in order.
+        try:
+            self.chunk = next(self.rows, None)
+        except (ImportFileError, UnicodeDecodeError, OSError) as exc:
+            self.chunk, self.error = None, exc
+
+    def keys(self) -> ChunkKeys | None:
+        if self.error is not None:
+            raise self.error
+        return None if self.chunk is None else (self.chunk.keys(), self.chunk.hashes)
+
+    def prepare(self, skip: set[int]) -> PreparedChunk:
+        assert self.chunk is not None
+        prepared = prepare_chunk(self.settings, self.kind, self.lookups, self.chunk, skip)
+        self.advance()
+        return prepared
+
+
+class ThreadPreparer:
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+
+    async def read(self) -> ChunkKeys | None:
+        return self.source.keys()
+
+    async def prepare(self, skip: set[int]) -> PreparedChunk:
+        return await asyncio.to_thread(self.source.prepare, skip)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessPreparer:
+    def __init__(self, connection: Connection, process: multiprocessing.process.BaseProcess):
+        self.connection, self.process = connection, process
+
+    async def _ask(self, *message: Any) -> Any:
+        self.connection.send(message)
+        try:
+            reply = await asyncio.to_thread(self.connection.recv)
+        except EOFError:
+            exitcode = self.process.exitcode
+            raise RuntimeError(f"the import's validator process died ({exitcode})") from None
+        match reply:
+            case ("error", text):
+                raise ImportFileError(text)
+            case ("crash", text):
+                raise RuntimeError(f"the import's validator process failed:\n{text}")
+            case ("ok", value):
+                return value
+        raise RuntimeError(f"unexpected reply {reply!r}")
+
+    async def read(self) -> ChunkKeys | None:
+        keys: ChunkKeys | None = await self._ask("read")
+        return keys
+
+    async def prepare(self, skip: set[int]) -> PreparedChunk:
+        prepared: PreparedChunk = await self._ask("prepare", skip)
+        return prepared
+
+    def close(self) -> None:
+        try:
+            self.connection.send(("stop",))
+        except OSError:
+            pass
+        self.connection.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def _serve(connection: Connection, *source_args: Any) -> None:
+    """The child process: answers read / prepare until told to stop or the parent goes."""
+    try:
+        settings, path, fmt, kind_name, source_name, lookups = source_args
+        source = _Source(settings, path, fmt, ingest.KINDS[kind_name], source_name, lookups)
+        while True:
+            try:
+                message = connection.recv()
+            except EOFError:
+                return
+            try:
+                if message[0] == "read":
+                    connection.send(("ok", source.keys()))
+                elif message[0] == "prepare":
+                    prepared = source.prepare(message[1])
+                    # Rows cross the pipe as COPY text, not as Python objects to unpickle.
+                    prepared.prepared.encode()
+                    connection.send(("ok", prepared))
+                else:
+                    return
+            except (ImportFileError, UnicodeDecodeError, OSError) as exc:
+                connection.send(("error", str(exc)))
+    except Exception:
+        connection.send(("crash", traceback.format_exc()))
+
+
+def preparer(
+    settings: Settings,
+    path: Path,
+    fmt: str,
+    kind: ingest.FeedKind,
+    source: str,
+    lookups: ingest.Lookups,
+) -> Preparer:
+    if path.stat().st_size < settings.import_process_min_bytes:
+        return ThreadPreparer(_Source(settings, path, fmt, kind, source, lookups))
+    # spawn, not fork: the worker has an event loop, threads and open connections.
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=_serve,
+        args=(child, settings, path, fmt, kind.name, source, lookups),
+        name="puls-import-validator",
+        daemon=True,
+    )
+    process.start()
+    child.close()
+    return ProcessPreparer(parent, process)
