@@ -304,3 +304,26 @@ async def test_a_file_sent_again_is_skipped_line_by_line_and_changes_still_land(
         session, ingest.TIME_RECORDS, keys, [same, same, same, same], scope=None
     )
     assert skip == {0}
+
+
+async def test_text_survives_the_child_process_exactly(
+    client: httpx.AsyncClient, settings: Settings, via: str
+) -> None:
+    # Rows from the child travel as COPY text: backslashes, quotes and non-ASCII must arrive
+    # as sent, and \N must stay text, not become NULL.
+    await seed_tree(client)
+    header = "source;external_id;org_unit_code;employee_ref;profession;staff_kind;time_type;"
+    header += "work_date;hours;start;end;agency\n"
+    line = (
+        'heroma;"T\\1\\N";SUS-AKUT;E\\N;nurse;agency;worked;2024-03-31;7,5;'
+        '2024-03-31T01:30:00+01:00;2024-03-31T10:00:00+02:00;"Vård ""Bemanning"" AB \u2028x"\n'
+    )
+    response = await upload(client, (header + line).encode())
+    await run_worker(settings, via)
+    status = (await client.get(response.headers["location"])).json()
+    assert status["counts"]["inserted"] == 1, status
+    item = (await client.get("/v1/time-records")).json()["items"][0]
+    assert item["external_id"] == "T\\1\\N"
+    assert item["agency"] == 'Vård "Bemanning" AB \u2028x'
+    assert item["hours"] == "7.50"
+    assert (item["start"], item["end"]) == ("2024-03-31T00:30:00Z", "2024-03-31T08:00:00Z")

@@ -225,7 +225,10 @@ class _Source:
 
     def prepare(self, skip: set[int]) -> PreparedChunk:
         assert self.chunk is not None
-        prepared = prepare_chunk(self.settings, self.kind, self.lookups, self.chunk, skip)
+        return prepare_chunk(self.settings, self.kind, self.lookups, self.chunk, skip)
+
+    def prepare_and_advance(self, skip: set[int]) -> PreparedChunk:
+        prepared = self.prepare(skip)
         self.advance()
         return prepared
 
@@ -238,7 +241,7 @@ class ThreadPreparer:
         return self.source.keys()
 
     async def prepare(self, skip: set[int]) -> PreparedChunk:
-        return await asyncio.to_thread(self.source.prepare, skip)
+        return await asyncio.to_thread(self.source.prepare_and_advance, skip)
 
     def close(self) -> None:
         pass
@@ -301,6 +304,7 @@ def _serve(connection: Connection, *source_args: Any) -> None:
                     # Rows cross the pipe as COPY text, not as Python objects to unpickle.
                     prepared.prepared.encode()
                     connection.send(("ok", prepared))
+                    source.advance()  # while the parent stores what it just received
                 else:
                     return
             except (ImportFileError, UnicodeDecodeError, OSError) as exc:
