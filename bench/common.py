@@ -68,6 +68,18 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children_peak_rss_mb(pid: int) -> float:
+    """The largest peak RSS among a process's living children (0 when it has none)."""
+    peak = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                peak = max(peak, peak_rss_mb(int(child)))
+            except OSError:  # it exited meanwhile
+                pass
+    return peak
+
+
 @contextmanager
 def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env=env)
