@@ -68,6 +68,7 @@ def _csv_rows(
     reader = csv.reader(handle, delimiter=delimiter, strict=True)
     # The same values under another header (or another default source) are another record.
     signature = "\x1f".join([source, *header, ""])
+    converted = [c for c in header if c in _DECIMAL_COLUMNS | _BOOLEAN_COLUMNS]
     try:
         for values in reader:
             line_number = 1 + reader.line_num  # the header was line 1
@@ -77,11 +78,10 @@ def _csv_rows(
                 error = {"__error__": f"{len(values)} fields, header has {len(header)}"}
                 yield line_number, error, None
                 continue
-            row: dict[str, Any] = {
-                column: _csv_value(column, value)
-                for column, value in zip(header, values, strict=True)
-                if value != ""
-            }
+            row: dict[str, Any] = {c: v for c, v in zip(header, values, strict=True) if v}
+            for column in converted:  # most columns are taken as they are
+                if (value := row.get(column)) is not None:
+                    row[column] = _csv_value(column, value)
             row.setdefault("source", source)
             yield line_number, row, ingest.content_hash(signature + "\x1f".join(values))
     except csv.Error as exc:
