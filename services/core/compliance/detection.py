@@ -30,14 +30,20 @@ WITH gone AS (
 INSERT INTO compliance_previous SELECT * FROM gone
 """
 
+# Per cell (LATERAL), so each is an index range scan: as a merge join it walked the whole index
+# whenever no record matched, since the filter left nothing to end the walk early.
 _UNCHECKABLE = f"""
 INSERT INTO compliance_uncheckable (org_unit_id, month, records, hours)
-SELECT c.org_unit_id, c.month, count(*), sum(t.hours)
+SELECT c.org_unit_id, c.month, x.records, x.hours
 FROM kpi_claimed c
-JOIN time_records t ON t.org_unit_id = c.org_unit_id
- AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-WHERE t.deleted_at IS NULL AND t.start_at IS NULL AND t.time_type IN {SHIFT_TYPES}
-GROUP BY c.org_unit_id, c.month
+CROSS JOIN LATERAL (
+    SELECT count(*) AS records, sum(t.hours) AS hours
+    FROM time_records t
+    WHERE t.org_unit_id = c.org_unit_id
+      AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+      AND t.deleted_at IS NULL AND t.start_at IS NULL AND t.time_type IN {SHIFT_TYPES}
+) AS x
+WHERE x.records > 0
 """
 
 # Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
@@ -56,12 +62,8 @@ WITH rules AS (
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    SELECT DISTINCT t.employee
-    FROM kpi_claimed c
-    JOIN time_records t ON t.org_unit_id = c.org_unit_id
-     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
-      AND t.time_type IN {SHIFT_TYPES}
+    -- Filled and analysed by the KPI engine's claim (kpis/facts.py).
+    SELECT employee FROM kpi_claimed_employees WHERE shifts
 ), span AS (
     SELECT min(month) - 9 AS lo, (max(month) + interval '1 month 9 days')::date AS hi
     FROM kpi_claimed
@@ -267,7 +269,6 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
         )
     )
     await session.execute(sa.text("TRUNCATE compliance_previous"))
-    await session.execute(sa.text("ANALYZE kpi_claimed"))
     await session.execute(sa.text(_FORGET))
     await session.execute(
         sa.text(
