@@ -52,16 +52,10 @@ WHERE x.records > 0
 # passes); stretches are measured between real instants (a DST night is 1 h shorter or longer
 # than the clock says). Everything joins on equality (employee, period day): linear, not a
 # range join of every period with every shift.
-_REST = f"""
-INSERT INTO compliance_violations
-    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
-WITH rules AS (
-    SELECT r.id, r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
-           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
-           o.path AS lo, left(o.path, -1) || '0' AS hi
-    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
-    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
-), affected AS (
+_RESTED = f"""
+INSERT INTO compliance_rested
+    (employee, org_unit_id, profession, s, e, path, end_so_far, before, after)
+WITH affected AS (
     -- Filled and analysed by the KPI engine's claim (kpis/facts.py).
     SELECT employee FROM kpi_claimed_employees WHERE shifts
 ), span AS (
@@ -84,7 +78,9 @@ WITH rules AS (
                AS end_so_far,
            lead(s) OVER (PARTITION BY employee ORDER BY s, e) AS next_start
     FROM shifts sh
-), rested AS (
+)
+SELECT employee, org_unit_id, profession, s, e, path, end_so_far, before, after
+FROM (
     -- A stretch off that touches a period lies next to a shift in it (the period has work),
     -- so the stretches before and after each shift are all a period needs, counted where
     -- they reach into it. Before the first and after the last shift seen a stretch is open:
@@ -95,6 +91,18 @@ WITH rules AS (
            CASE WHEN next_start IS NULL THEN 1e6
                 ELSE greatest(extract(epoch FROM next_start - end_so_far) / 3600, 0) END AS after
     FROM ordered o
+) AS rested
+"""
+
+_REST = """
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
+WITH rules AS (
+    SELECT r.id, r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
+           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
+           o.path AS lo, left(o.path, -1) || '0' AS hi
+    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
+    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
 ), periods AS (
     -- The periods each shift overlaps (one or two), keyed by their first local day.
     SELECT r.id AS rule_id, r.min_rest_hours, x.employee, x.org_unit_id, x.profession, x.s,
@@ -104,7 +112,7 @@ WITH rules AS (
            ) AS rest,
            k.day
     FROM rules r
-    JOIN rested x ON (r.professions IS NULL OR x.profession = ANY(r.professions))
+    JOIN compliance_rested x ON (r.professions IS NULL OR x.profession = ANY(r.professions))
      AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
     CROSS JOIN LATERAL (
         SELECT DISTINCT CASE WHEN CAST(:days AS integer) = 7
@@ -277,6 +285,19 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
         )
     )
     await session.execute(sa.text(_UNCHECKABLE))
+    # The stretches off around each shift are the same for the daily and the weekly rule:
+    # computed once (one sort of the employees' shifts), checked against each.
+    await session.execute(
+        sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS compliance_rested (employee text, "
+            "org_unit_id bigint, profession text, s timestamptz, e timestamptz, "
+            'path text COLLATE "C", end_so_far timestamptz, before numeric, after numeric) '
+            "ON COMMIT DROP"
+        )
+    )
+    await session.execute(sa.text("TRUNCATE compliance_rested"))
+    await session.execute(sa.text(_RESTED))
+    await session.execute(sa.text("ANALYZE compliance_rested"))
     for kind, days in (("daily_rest", 1), ("weekly_rest", 7)):
         await session.execute(sa.text(_REST), {"kind": kind, "days": days, "tz": tz})
     for kind, bucket, months, label in (
