@@ -6,10 +6,7 @@ what it computes equals a fresh full recalculation, fact for fact."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -17,11 +14,11 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.cli import demo
-from services.cli.main import ROOT
 from services.core.config import Settings
 from services.core.db import transaction
 from services.core.kpis import facts
 from services.core.queue import DeferredJob, enqueue_jobs
+from tests.api_process import start_worker, stop_process
 from tests.kpi_helpers import load_demo_region, recalculate
 
 FACTS = (
@@ -32,33 +29,6 @@ TOTALS = (
     "SELECT org_unit_id, month, kpi, numerator, denominator, employees FROM kpi_cell_totals "
     "ORDER BY 1, 2, 3"
 )
-
-
-def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "worker"],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "PULS_QUEUE_NAME": settings.queue_name,
-            "PULS_REDIS_PREFIX": settings.redis_prefix,
-            "PULS_WORKER_METRICS_PORT": "0",
-            "PULS_PSEUDONYM_KEY": "test",
-            "PULS_LOG_LEVEL": "WARNING",
-        },
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def snapshot(conn: asyncpg.Connection) -> tuple[list[Any], list[Any]]:
@@ -119,7 +89,7 @@ async def test_worker_killed_mid_recalculation_leaves_facts_equal_to_a_full_reco
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         finally:
-            stop(first)
+            stop_process(first)
             await blocking.rollback()
             await blocker.close()
         # The killed worker's backend notices its client is gone and rolls back.
@@ -133,7 +103,7 @@ async def test_worker_killed_mid_recalculation_leaves_facts_equal_to_a_full_reco
         try:
             await wait_for(conn, "SELECT NOT EXISTS (SELECT 1 FROM kpi_dirty_cells)", timeout=90)
         finally:
-            stop(second)
+            stop_process(second)
         recovered = await snapshot(conn)
         assert recovered != before, "the corrected hours changed the facts"
 
