@@ -42,6 +42,7 @@ def api_process(settings: Settings, **env: str) -> Iterator[tuple[str, subproces
             "PULS_QUEUE_NAME": settings.queue_name,
             "PULS_REDIS_PREFIX": settings.redis_prefix,
             "PULS_RATE_LIMIT_PER_MINUTE": "1000000",
+            "PULS_PERSON_DATA_RATE_LIMIT_PER_MINUTE": "1000000",
             "PULS_LOG_LEVEL": "WARNING",
             **env,
         },
