@@ -1,9 +1,10 @@
-"""A real `puls api` process on a free port of 127.0.0.1, for tests that need HTTP over a socket
-(contract fuzzing, the feed client)."""
+"""Real `puls api` and `puls worker` processes, for tests that need HTTP over a socket (contract
+fuzzing, the feed client) or a process to kill (fault tests)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +26,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_api(settings: Settings, **env: str) -> Iterator[str]:
-    """Starts the API on the test database and Redis; yields its base URL."""
+def api_process(settings: Settings, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Starts the API on the test database and Redis; yields its base URL and the process
+    (fault tests kill it)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli.main", "api", "--port", str(port)],
@@ -40,6 +42,7 @@ def running_api(settings: Settings, **env: str) -> Iterator[str]:
             "PULS_QUEUE_NAME": settings.queue_name,
             "PULS_REDIS_PREFIX": settings.redis_prefix,
             "PULS_RATE_LIMIT_PER_MINUTE": "1000000",
+            "PULS_PERSON_DATA_RATE_LIMIT_PER_MINUTE": "1000000",
             "PULS_LOG_LEVEL": "WARNING",
             **env,
         },
@@ -55,7 +58,45 @@ def running_api(settings: Settings, **env: str) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=20)
+
+
+@contextmanager
+def running_api(settings: Settings, **env: str) -> Iterator[str]:
+    """Starts the API on the test database and Redis; yields its base URL."""
+    with api_process(settings, **env) as (url, _process):
+        yield url
+
+
+def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+    """`puls worker` on the test database, Redis and queue, its metrics on a free port."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "worker"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "PULS_QUEUE_NAME": settings.queue_name,
+            "PULS_REDIS_PREFIX": settings.redis_prefix,
+            "PULS_WORKER_METRICS_PORT": "0",
+            "PULS_PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "PULS_LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (arq and uvicorn finish what they run), SIGKILL if that takes over 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Iterable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from services.cli import demo
+from services.core.auth.service import bootstrap_principal
+from services.core.db import transaction
+from services.core.orgs import service as orgs_service
+from services.core.orgs.schemas import OrgUnitCreate
+from services.core.timedata import imports, ingest
 from services.worker.tasks import kpis as kpi_tasks
 from tests.timedata_factories import time_record
 
@@ -33,6 +42,27 @@ def worker_ctx(app: FastAPI) -> dict[str, Any]:
 
 async def recalculate(app: FastAPI) -> int:
     return await kpi_tasks.recalculate(worker_ctx(app))
+
+
+async def load_demo_region(app: FastAPI, spec: demo.Spec) -> demo.Counts:
+    """The demo generator's region stored through the ingest path (as a file import stores it,
+    without HTTP): org tree, employments, time records and costs, their cells marked dirty."""
+    work = Path(tempfile.mkdtemp(prefix="puls-test-region-"))
+    counts = demo.generate(spec, work)
+    settings = app.state.settings
+    tree = json.loads((work / demo.ORG_UNITS_FILE).read_text())
+    async with transaction(app.state.sessionmaker) as session:
+        await orgs_service.bulk_upsert(
+            session, bootstrap_principal(), [OrgUnitCreate.model_validate(u) for u in tree]
+        )
+    for kind, name in demo.FILES.items():
+        feed_kind = ingest.KINDS[kind]
+        async with transaction(app.state.sessionmaker) as session:
+            lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
+            for chunk in imports.chunks(work / name, "csv", feed_kind, "heroma"):
+                prepared = ingest.prepare(settings, feed_kind, chunk.rows, lookups)
+                await ingest.store(session, settings, feed_kind, prepared, scope=None)
+    return counts
 
 
 def days(first: date, last: date) -> Iterable[date]:

@@ -91,14 +91,23 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def _rate_limit(request: Request, principal: Principal, settings: Settings) -> None:
+async def _rate_limit(
+    request: Request,
+    principal: Principal,
+    settings: Settings,
+    *,
+    bucket: str = "rl",
+    limit: int | None = None,
+    what: str = "requests",
+) -> None:
     """Fixed one-minute window per key in Redis. Fails open: Redis being down must not stop
     feeds (DESIGN.md: losing Redis loses no data and blocks no writes)."""
     arq: ArqRedis | None = request.app.state.arq
     if arq is None:
         return
+    limit = settings.rate_limit_per_minute if limit is None else limit
     window = int(time.time() // 60)
-    key = f"{settings.redis_prefix}:rl:{principal.key_id or principal.name}:{window}"
+    key = f"{settings.redis_prefix}:{bucket}:{principal.key_id or principal.name}:{window}"
     try:
         pipe = arq.pipeline(transaction=False)
         pipe.incr(key)
@@ -106,10 +115,10 @@ async def _rate_limit(request: Request, principal: Principal, settings: Settings
         count, _ = await pipe.execute()
     except Exception:
         return
-    if int(count) > settings.rate_limit_per_minute:
+    if int(count) > limit:
         retry_after = 60 - int(time.time() % 60)
         raise RateLimited(
-            f"Rate limit of {settings.rate_limit_per_minute} requests per minute exceeded",
+            f"Rate limit of {limit} {what} per minute exceeded",
             headers={"Retry-After": str(max(retry_after, 1))},
         )
 
@@ -166,6 +175,28 @@ def require_any(*scopes: Scope) -> Callable[..., Any]:
 
 
 Reader = Annotated[Principal, Depends(require(Scope.read))]
+
+
+async def require_person_data_read(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Scope.read))],
+    settings: SettingsDep,
+) -> Principal:
+    """`read`, and a stricter per-key limit of its own (OWASP API6): a key that pages through
+    pseudonymous person-level records (sick leave is health data) is slowed down long before
+    the general limit would, and every page is audited."""
+    await _rate_limit(
+        request,
+        principal,
+        settings,
+        bucket="rl-person",
+        limit=settings.person_data_rate_limit_per_minute,
+        what="person-level reads",
+    )
+    return principal
+
+
+PersonDataReader = Annotated[Principal, Depends(require_person_data_read)]
 Admin = Annotated[Principal, Depends(require(Scope.admin))]
 TimedataWriter = Annotated[Principal, Depends(require(Scope.timedata_write))]
 PlansWriter = Annotated[Principal, Depends(require(Scope.plans_write))]

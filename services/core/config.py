@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)
     max_batch_records: int = Field(default=10_000, ge=1)
     rate_limit_per_minute: int = Field(default=6_000, ge=1)
+    # Pages of person-level records (time records, employments, violations) per key (API6).
+    person_data_rate_limit_per_minute: int = Field(default=120, ge=1)
     min_group_size: int = Field(default=5, ge=1)
     # Working-time periods and agency-policy windows are in the region's local time.
     local_timezone: str = "Europe/Stockholm"

@@ -13,6 +13,7 @@ from services.api.deps import (
     Admin,
     IfMatch,
     PageDep,
+    PersonDataReader,
     Reader,
     SessionDep,
     SettingsDep,
@@ -212,12 +213,12 @@ async def delete_exemption(
     "/violations",
     summary="Violations found in the time data",
     response_model=ViolationPage,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def list_violations(
     session: SessionDep,
     settings: SettingsDep,
-    principal: Reader,
+    principal: PersonDataReader,
     page: PageDep,
     org_unit: Annotated[Code, Query(description="The subtree to list.")],
     date_from: FromDate = None,
@@ -226,7 +227,8 @@ async def list_violations(
     | None = None,
     profession: Code | None = None,
 ) -> Any:
-    """Person-level, so every read is audited; keys without `admin` see no pseudonyms and
+    """Person-level, so every read is audited and the stricter per-key limit of person-level
+    reads applies (see `GET /v1/time-records`); keys without `admin` see no pseudonyms and
     nothing at all when the selection covers fewer employees than the minimum group size."""
     return await compliance_service.list_violations(
         session,

@@ -12,6 +12,7 @@ from services.api.deps import (
     Admin,
     IdempotencyDep,
     PageDep,
+    PersonDataReader,
     Reader,
     SessionDep,
     SettingsDep,
@@ -125,11 +126,11 @@ ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before t
     "/time-records",
     summary="List time records",
     response_model=Page[TimeRecordRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def list_time_records(
     session: SessionDep,
-    principal: Reader,
+    principal: PersonDataReader,
     page: PageDep,
     updated_since: UpdatedSince = None,
     org_unit: OrgUnitFilter = None,
@@ -141,7 +142,9 @@ async def list_time_records(
     source: SourceName | None = None,
 ) -> Page[Any]:
     """Person-level (pseudonymous) records for integrations and audits; every call is written
-    to the audit log. `employee` is the HMAC pseudonym, never the sender's id."""
+    to the audit log. `employee` is the HMAC pseudonym, never the sender's id. Person-level
+    reads have a stricter per-key limit of their own (`PULS_PERSON_DATA_RATE_LIMIT_PER_MINUTE`,
+    120 pages a minute by default): 429 with `Retry-After` above it."""
     return await timedata_service.list_records(
         session,
         principal,
@@ -165,11 +168,11 @@ async def list_time_records(
     "/employments",
     summary="List employments",
     response_model=Page[EmploymentRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def list_employments(
     session: SessionDep,
-    principal: Reader,
+    principal: PersonDataReader,
     page: PageDep,
     updated_since: UpdatedSince = None,
     org_unit: OrgUnitFilter = None,
@@ -183,7 +186,8 @@ async def list_employments(
     contract: Annotated[str | None, Query(pattern="^(permanent|fixed_term|hourly)$")] = None,
     source: SourceName | None = None,
 ) -> Page[Any]:
-    """Person-level (pseudonymous) employments; every call is written to the audit log."""
+    """Person-level (pseudonymous) employments; every call is written to the audit log, and
+    the stricter per-key limit of person-level reads applies (see `GET /v1/time-records`)."""
     return await timedata_service.list_records(
         session,
         principal,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -41,10 +42,21 @@ async def run_recalculation(ctx: dict[str, Any], recalculation_id: str) -> int:
 
 async def sweep_kpis_cron(ctx: dict[str, Any]) -> None:
     """Dirty cells whose wake-up was lost (Redis down or flushed, a job that died, a change
-    committed while a recalculation was finishing) are found here within a minute."""
+    committed while a recalculation was finishing) are found here within a minute.
+
+    Only cells no recalculation holds count (a running one has its claimed cells locked). When
+    the usual job id is still taken, a job of this minute's own id goes as well: a worker
+    killed in the middle of `recalculate` leaves that id marked in progress in arq until the
+    job's timeout (an hour), and the wake-ups sent with it meanwhile are dropped as duplicates.
+    Recalculations running side by side claim different cells, so the extra job is harmless."""
     async with transaction(ctx["sessionmaker"]) as session:
         waiting = (
-            await session.execute(sa.text("SELECT EXISTS (SELECT 1 FROM kpi_dirty_cells)"))
+            await session.execute(
+                sa.text("SELECT EXISTS (SELECT 1 FROM kpi_dirty_cells FOR UPDATE SKIP LOCKED)")
+            )
         ).scalar_one()
-    if waiting:
-        await ctx["arq"].enqueue_job("recalculate", _job_id="recalculate")
+    if not waiting:
+        return
+    if await ctx["arq"].enqueue_job("recalculate", _job_id="recalculate") is None:
+        slot = int(time.time() // 60)
+        await ctx["arq"].enqueue_job("recalculate", _job_id=f"recalculate:sweep:{slot}")
