@@ -17,7 +17,7 @@ from services.core.auth.service import bootstrap_principal
 from services.core.db import transaction
 from services.core.orgs import service as orgs_service
 from services.core.orgs.schemas import OrgUnitCreate
-from services.core.timedata import imports, ingest
+from services.core.timedata import files, ingest
 from services.worker.tasks import kpis as kpi_tasks
 from tests.timedata_factories import time_record
 
@@ -59,7 +59,7 @@ async def load_demo_region(app: FastAPI, spec: demo.Spec) -> demo.Counts:
         feed_kind = ingest.KINDS[kind]
         async with transaction(app.state.sessionmaker) as session:
             lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
-            for chunk in imports.chunks(work / name, "csv", feed_kind, "heroma"):
+            for chunk in files.chunks(work / name, "csv", feed_kind, "heroma"):
                 prepared = ingest.prepare(settings, feed_kind, chunk.rows, lookups)
                 await ingest.store(session, settings, feed_kind, prepared, scope=None)
     return counts
