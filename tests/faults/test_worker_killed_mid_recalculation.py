@@ -81,11 +81,10 @@ async def test_worker_killed_mid_recalculation_leaves_facts_equal_to_a_full_reco
                 "AND query LIKE 'DELETE FROM kpi_cell_totals%'",
             )
             claimed = await conn.fetchval(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "WHERE c.relname = 'kpi_dirty_cells' AND l.pid = $1",
-                backend,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", backend
             )
-            assert claimed, "the worker holds the dirty cells it claimed"
+            units = await conn.fetchval("SELECT count(DISTINCT org_unit_id) FROM kpi_dirty_cells")
+            assert claimed == units, "the worker holds every unit with dirty cells"
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         finally:

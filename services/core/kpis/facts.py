@@ -1,11 +1,15 @@
 """Leaf facts: the set-based SQL that recomputes every computed KPI's numerator and
 denominator for a set of claimed (org unit, month) cells.
 
-A recalculation claims dirty cells with `FOR UPDATE SKIP LOCKED` and deletes their marks in
-the same transaction, so two workers never compute the same cell and a crash leaves the marks
-in place. It then replaces the cells' facts in one statement per source (time records,
-employments, personnel costs). Other domains add their own sources or hooks (`FACT_SOURCES`,
-`CELL_HOOKS`), which run in the same transaction for the same cells."""
+A recalculation claims dirty cells by their org units, with a transaction-level advisory lock
+per unit (others skip the units it holds), and remembers each mark's row version. It then
+replaces the cells' facts in one statement per source (time records, employments, personnel
+costs) and, last, deletes the marks that are still the versions it claimed. The marks are not
+row-locked meanwhile, so a feed changing the same cells marks them again without waiting for the
+recalculation (every writer marks with `ON CONFLICT … DO UPDATE`, which makes a new row
+version, so its change is computed in a later round); a crash leaves the marks in place.
+Other domains add their own sources or hooks (`FACT_SOURCES`, `CELL_HOOKS`), which run in the
+same transaction for the same cells."""
 
 from __future__ import annotations
 
@@ -38,20 +42,47 @@ GROUP BY t.employee
 
 _ABSENCES = ", ".join(f"'{t}'" for t in ABSENCE_TYPES)
 
+# One advisory-lock key per org unit; pg_try_advisory_xact_lock lets another transaction skip
+# it. Per unit, not per cell: each lock takes a slot in PostgreSQL's shared lock table (about
+# 64 × max_connections in all), so a round locks at most UNITS_PER_ROUND of them.
+UNIT_LOCK = "pg_try_advisory_xact_lock(hashtextextended('kpi_unit:' || {unit}, 0))"
+UNITS_PER_ROUND = 500
+
 _CLAIM = f"""
-WITH picked AS (
-    SELECT org_unit_id, month FROM kpi_dirty_cells
-    -- Oldest months first: a spell's later months are then still dirty when an earlier
-    -- round renumbers them, instead of being computed twice.
-    ORDER BY month, org_unit_id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-), gone AS (
-    DELETE FROM kpi_dirty_cells d USING picked p
-    WHERE d.org_unit_id = p.org_unit_id AND d.month = p.month
-    RETURNING d.org_unit_id, d.month
+INSERT INTO {CLAIMED} (org_unit_id, month, mark)
+WITH units AS MATERIALIZED (
+    SELECT org_unit_id, min(month) AS first, count(*) AS cells FROM kpi_dirty_cells
+    GROUP BY org_unit_id
+), queue AS MATERIALIZED (
+    -- Oldest months first: a spell's later months are then still dirty when an earlier round
+    -- renumbers them, instead of being computed twice.
+    SELECT org_unit_id, sum(cells) OVER w - cells AS before FROM units
+    WINDOW w AS (ORDER BY first, org_unit_id)
+    ORDER BY first, org_unit_id
+), locked AS MATERIALIZED (
+    -- Tried one by one as the limit pulls them: no more units are locked than taken, and none
+    -- once the units ahead of it hold :limit cells.
+    SELECT org_unit_id FROM queue
+    WHERE CASE WHEN before < :limit THEN {UNIT_LOCK.format(unit="org_unit_id")} ELSE false END
+    LIMIT {UNITS_PER_ROUND}
 )
-INSERT INTO {CLAIMED} (org_unit_id, month) SELECT org_unit_id, month FROM gone
+SELECT d.org_unit_id, d.month, d.xmin FROM kpi_dirty_cells d JOIN locked USING (org_unit_id)
+ORDER BY d.month, d.org_unit_id
+LIMIT :limit
+"""
+
+# Marks a writer changed since the claim (a new row version) stay for the next round. Locked in
+# order first, as writers lock them, so a concurrent feed and this never deadlock.
+_RELEASE = f"""
+WITH done AS (
+    SELECT d.org_unit_id, d.month FROM kpi_dirty_cells d
+    JOIN {CLAIMED} c ON c.org_unit_id = d.org_unit_id AND c.month = d.month
+    WHERE d.xmin = c.mark
+    ORDER BY d.org_unit_id, d.month
+    FOR UPDATE OF d
+)
+DELETE FROM kpi_dirty_cells d USING done
+WHERE d.org_unit_id = done.org_unit_id AND d.month = done.month
 """
 
 # Every own sick day of the employees who have one in a claimed cell, numbered within its spell:
@@ -262,7 +293,8 @@ async def _prepare(session: AsyncSession) -> None:
     await session.execute(
         sa.text(
             f"CREATE TEMP TABLE IF NOT EXISTS {CLAIMED} "
-            "(org_unit_id bigint, month date, PRIMARY KEY (org_unit_id, month)) ON COMMIT DROP"
+            "(org_unit_id bigint, month date, mark xid, PRIMARY KEY (org_unit_id, month)) "
+            "ON COMMIT DROP"
         )
     )
     await session.execute(
@@ -300,6 +332,12 @@ async def claim(session: AsyncSession, limit: int) -> Cells:
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
     rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
     return [(int(u), m) for u, m in rows.all()]
+
+
+async def release_claimed(session: AsyncSession) -> None:
+    """Deletes the marks of the claimed cells, unless a writer marked them again meanwhile.
+    Run last: a writer marking one of these cells waits from here until the commit."""
+    await session.execute(sa.text(_RELEASE))
 
 
 async def recompute_claimed(session: AsyncSession, settings: Settings) -> None:

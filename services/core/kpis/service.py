@@ -830,6 +830,7 @@ async def recalculate(session: AsyncSession, settings: Settings, *, limit: int =
         return 0
     await facts.recompute_claimed(session, settings)
     await evaluate_targets(session, settings, cells)
+    await facts.release_claimed(session)
     return len(cells)
 
 

@@ -7,6 +7,7 @@ worker, chunk by chunk inside one transaction)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import io
@@ -595,7 +596,10 @@ async def apply(
     }
     sources = {r["source"] for r in records if isinstance(r, dict) and _is_str(r.get("source"))}
     lookups = await load_lookups(session, principal, org_path, codes=codes, sources=sources)
-    prepared = prepare(settings, kind, records, lookups, index_offset=index_offset)
+    # The CPU half in a thread: the event loop keeps answering other requests meanwhile.
+    prepared = await asyncio.to_thread(
+        prepare, settings, kind, records, lookups, index_offset=index_offset
+    )
     scope = principal.org_path if principal is not None else org_path
     return await store(session, settings, kind, prepared, scope=scope, atomic=atomic)
 

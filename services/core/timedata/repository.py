@@ -106,7 +106,7 @@ async def remap(session: AsyncSession, source: str) -> int:
                 RETURNING r.org_unit_id, {month} AS month
             ), mark AS (
                 INSERT INTO kpi_dirty_cells (org_unit_id, month)
-                SELECT DISTINCT org_unit_id, month FROM changed
+                SELECT DISTINCT org_unit_id, month FROM changed ORDER BY 1, 2
                 ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
             )
             SELECT count(*) FROM changed
@@ -130,6 +130,7 @@ async def remap(session: AsyncSession, source: str) -> int:
                 date_trunc('month', c.start_date),
                 date_trunc('month', least(coalesce(c.end_date, current_date), current_date)),
                 interval '1 month') AS m
+            ORDER BY 1, 2
             ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
         )
         SELECT count(*) FROM changed

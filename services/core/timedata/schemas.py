@@ -14,15 +14,12 @@ from services.core.validation import Code, Money, Rfc3339Time
 SourceName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 ]
-ExternalId = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-Ref = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-SenderCode = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+# A sender's ids and codes: any printable text, but no control characters and no
+# bidirectional overrides or isolates (they make an id display as another one).
+_SENDER_TEXT = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]+$"
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_SENDER_TEXT)]
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_SENDER_TEXT)]
+SenderCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_SENDER_TEXT)]
 Hours = Annotated[Decimal, Field(gt=0, le=24, max_digits=5, decimal_places=2, examples=["7.50"])]
 PeriodMonth = Annotated[
     str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(examples=["2024-03"])

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.core.db import transaction
+from services.core.kpis import facts
 from services.core.kpis import service as kpis_service
 from services.core.queue import unit_of_work
 
@@ -44,7 +45,7 @@ async def sweep_kpis_cron(ctx: dict[str, Any]) -> None:
     """Dirty cells whose wake-up was lost (Redis down or flushed, a job that died, a change
     committed while a recalculation was finishing) are found here within a minute.
 
-    Only cells no recalculation holds count (a running one has its claimed cells locked). When
+    Only cells no recalculation holds count (a running one holds a lock per claimed unit). When
     the usual job id is still taken, a job of this minute's own id goes as well: a worker
     killed in the middle of `recalculate` leaves that id marked in progress in arq until the
     job's timeout (an hour), and the wake-ups sent with it meanwhile are dropped as duplicates.
@@ -52,7 +53,11 @@ async def sweep_kpis_cron(ctx: dict[str, Any]) -> None:
     async with transaction(ctx["sessionmaker"]) as session:
         waiting = (
             await session.execute(
-                sa.text("SELECT EXISTS (SELECT 1 FROM kpi_dirty_cells FOR UPDATE SKIP LOCKED)")
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM kpi_dirty_cells WHERE "
+                    + facts.UNIT_LOCK.format(unit="org_unit_id")
+                    + ")"
+                )
             )
         ).scalar_one()
     if not waiting:

@@ -1,0 +1,101 @@
+"""A recalculation holds the cells it claimed without locking their marks: a feed that changes
+one of those cells meanwhile is answered at once (it used to wait for the whole
+recalculation), and its change is not lost: the mark it renewed survives the recalculation's
+release and the next round computes it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from services.core.kpis import facts
+from services.core.kpis import service as kpis_service
+from tests.factories import seed_tree
+from tests.kpi_helpers import days, recalculate, series, shifts, values
+from tests.timedata_factories import time_record
+
+BATCH = "/v1/time-records:batch"
+
+
+async def sick_pct(client: httpx.AsyncClient) -> float:
+    return float(
+        values(await series(client, "sick_leave_pct", "SUS-AKUT", "2024-03", "2024-03"))["2024-03"]
+    )
+
+
+def sick_day(day: int) -> dict[str, str]:
+    return time_record(
+        f"SICK-{day}", employee_ref="E1", time_type="sick", work_date=f"2024-03-{day:02d}"
+    )
+
+
+async def dirty(app: FastAPI) -> int:
+    async with app.state.sessionmaker() as session:
+        return int(
+            (await session.execute(sa.text("SELECT count(*) FROM kpi_dirty_cells"))).scalar_one()
+        )
+
+
+async def test_a_feed_does_not_wait_for_the_recalculation_of_its_cells_and_is_not_lost(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    scheduled = shifts("S", "E1", days(date(2024, 3, 1), date(2024, 3, 20)), "scheduled", "8.00")
+    assert (
+        await client.post(BATCH, json={"records": [*scheduled, sick_day(4)]})
+    ).status_code == 200
+    await recalculate(app)
+    one_day = await sick_pct(client)
+    assert (await client.post(BATCH, json={"records": [sick_day(5)]})).status_code == 200
+
+    settings = app.state.settings
+    async with app.state.sessionmaker() as held, held.begin():
+        # A recalculation has claimed the cell and computed it with two sick days ...
+        assert await facts.claim(held, 100) != []
+        await facts.recompute_claimed(held, settings)
+        # ... when the HR system sends a third: answered at once, not after the recalculation.
+        third = await asyncio.wait_for(client.post(BATCH, json={"records": [sick_day(6)]}), 5)
+        assert third.status_code == 200 and third.json()["inserted"] == 1
+        await facts.release_claimed(held)
+    assert await dirty(app) == 1, "the mark the feed renewed survives the release"
+
+    await recalculate(app)
+    assert await dirty(app) == 0
+    three_days = await sick_pct(client)
+    assert three_days == 3 * one_day
+    # And a full recalculation from the stored records agrees.
+    async with app.state.sessionmaker() as session, session.begin():
+        await facts.mark_scope(session, org_path=None, from_month=None, to_month=None)
+    await recalculate(app)
+    assert await sick_pct(client) == three_days
+
+
+async def test_two_recalculations_never_take_the_same_cell(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    records = [
+        time_record(f"R{m}-{u}", org_unit_code=u, work_date=f"2024-{m:02d}-03")
+        for m in range(1, 13)
+        for u in ("SUS-AKUT", "SUS-MED", "PV-MALMO")
+    ]
+    assert (await client.post(BATCH, json={"records": records})).status_code == 200
+    settings = app.state.settings
+    async with (
+        app.state.sessionmaker() as first,
+        first.begin(),
+        app.state.sessionmaker() as second,
+        second.begin(),
+        app.state.sessionmaker() as third,
+        third.begin(),
+    ):
+        taken_first = await facts.claim(first, 12)  # one unit's twelve months
+        taken_second = await facts.claim(second, 100)  # the other two units
+        assert len(taken_first) == 12 and len(taken_second) == 24
+        assert not {u for u, _ in taken_first} & {u for u, _ in taken_second}
+        assert await kpis_service.recalculate(third, settings) == 0  # nothing else is free
+    assert await dirty(app) == 36  # none released: the claims were rolled back
