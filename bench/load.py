@@ -42,7 +42,7 @@ from services.core.db import create_engine, create_sessionmaker, transaction
 from services.core.kpis import service as kpis_service
 from services.core.orgs import service as orgs_service
 from services.core.orgs.schemas import OrgUnitCreate
-from services.core.timedata import imports, ingest
+from services.core.timedata import files, ingest
 
 TOKEN = "puls_bench-admin"
 PSEUDONYM_KEY = "bench-pseudonym-key"
@@ -122,7 +122,7 @@ async def load_region(settings: Settings, work: Path) -> None:
         feed_kind = ingest.KINDS[kind]
         async with transaction(sessionmaker) as session:
             lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
-            for chunk in imports.chunks(work / name, "csv", feed_kind, "heroma"):
+            for chunk in files.chunks(work / name, "csv", feed_kind, "heroma"):
                 prepared = ingest.prepare(settings, feed_kind, chunk.rows, lookups)
                 await ingest.store(session, settings, feed_kind, prepared, scope=None)
     while True:

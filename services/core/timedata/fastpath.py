@@ -39,6 +39,8 @@ _TIME = re.compile(
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _INT = re.compile(r"-?[0-9]{1,9}")
 _REMEMBERED = 4096
+# A lone surrogate is a valid Python str but no valid text: the model refuses it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _string(constraints: StringConstraints) -> Check:
@@ -64,7 +66,7 @@ def _string(constraints: StringConstraints) -> Check:
             type(value) is not str
             or len(value) < low
             or (high is not None and len(value) > high)
-            or (ascii_only and not value.isascii())
+            or (not value.isascii() and (ascii_only or _SURROGATE.search(value) is not None))
             or (pattern is not None and pattern.fullmatch(value) is None)
         ):
             raise _UNSURE
