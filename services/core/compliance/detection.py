@@ -30,14 +30,31 @@ WITH gone AS (
 INSERT INTO compliance_previous SELECT * FROM gone
 """
 
-_UNCHECKABLE = f"""
-INSERT INTO compliance_uncheckable (org_unit_id, month, records, hours)
-SELECT c.org_unit_id, c.month, count(*), sum(t.hours)
+# The claimed cells' records of shift types, once per cell and employee: which employees the
+# rest and overtime rules must look at (and in which months), and the records without times.
+# One pass over the cells' records instead of one per rule. (The month equality lets a large
+# claim hash-join a scan of the table; the range lets a small one use the index.)
+_CELL_EMPLOYEES = f"""
+INSERT INTO compliance_employees (org_unit_id, month, employee, shifts, overtime, untimed,
+                                  untimed_hours)
+SELECT c.org_unit_id, c.month, t.employee,
+       bool_or(t.staff_kind = 'own' AND t.start_at IS NOT NULL),
+       bool_or(t.staff_kind = 'own' AND t.time_type = 'overtime'),
+       count(*) FILTER (WHERE t.start_at IS NULL),
+       sum(t.hours) FILTER (WHERE t.start_at IS NULL)
 FROM kpi_claimed c
 JOIN time_records t ON t.org_unit_id = c.org_unit_id
  AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-WHERE t.deleted_at IS NULL AND t.start_at IS NULL AND t.time_type IN {SHIFT_TYPES}
-GROUP BY c.org_unit_id, c.month
+ AND date_trunc('month', t.work_date::timestamp)::date = c.month
+WHERE t.deleted_at IS NULL AND t.time_type IN {SHIFT_TYPES}
+GROUP BY c.org_unit_id, c.month, t.employee
+"""
+
+_UNCHECKABLE = """
+INSERT INTO compliance_uncheckable (org_unit_id, month, records, hours)
+SELECT org_unit_id, month, sum(untimed), sum(untimed_hours)
+FROM compliance_employees WHERE untimed > 0
+GROUP BY org_unit_id, month
 """
 
 # Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
@@ -45,23 +62,20 @@ GROUP BY c.org_unit_id, c.month
 # minimum. A stretch may cross the period's edges (so a regular day, evening or night rota
 # passes); stretches are measured between real instants (a DST night is 1 h shorter or longer
 # than the clock says). Everything joins on equality (employee, period day): linear, not a
-# range join of every period with every shift.
+# range join of every period with every shift. Daily and weekly rules share one pass over the
+# shifts.
 _REST = f"""
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
-    SELECT r.id, r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
+    SELECT r.id, r.kind, CASE r.kind WHEN 'weekly_rest' THEN 7 ELSE 1 END AS days,
+           r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
            r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
            o.path AS lo, left(o.path, -1) || '0' AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
-    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
+    WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    SELECT DISTINCT t.employee
-    FROM kpi_claimed c
-    JOIN time_records t ON t.org_unit_id = c.org_unit_id
-     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
-      AND t.time_type IN {SHIFT_TYPES}
+    SELECT DISTINCT employee FROM compliance_employees WHERE shifts
 ), span AS (
     SELECT min(month) - 9 AS lo, (max(month) + interval '1 month 9 days')::date AS hi
     FROM kpi_claimed
@@ -95,7 +109,8 @@ WITH rules AS (
     FROM ordered o
 ), periods AS (
     -- The periods each shift overlaps (one or two), keyed by their first local day.
-    SELECT r.id AS rule_id, r.min_rest_hours, x.employee, x.org_unit_id, x.profession, x.s,
+    SELECT r.id AS rule_id, r.kind, r.min_rest_hours, x.employee, x.org_unit_id, x.profession,
+           x.s,
            greatest(
                CASE WHEN x.s > p.p_start THEN x.before ELSE 0 END,
                CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE 0 END
@@ -105,7 +120,7 @@ WITH rules AS (
     JOIN rested x ON (r.professions IS NULL OR x.profession = ANY(r.professions))
      AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
     CROSS JOIN LATERAL (
-        SELECT DISTINCT CASE WHEN CAST(:days AS integer) = 7
+        SELECT DISTINCT CASE WHEN r.days = 7
                              THEN date_trunc('week', d)::date ELSE d::date END AS day
         FROM generate_series(
             ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date,
@@ -116,24 +131,30 @@ WITH rules AS (
     CROSS JOIN LATERAL (
         SELECT ((k.day + make_interval(hours => r.period_start_hour))::timestamp
                    AT TIME ZONE :tz) AS p_start,
-               ((k.day + CAST(:days AS integer)
-                   + make_interval(hours => r.period_start_hour))::timestamp
+               ((k.day + r.days + make_interval(hours => r.period_start_hour))::timestamp
                    AT TIME ZONE :tz) AS p_end
     ) AS p
     WHERE k.day BETWEEN r.valid_from AND r.valid_to
-), longest AS (
-    SELECT rule_id, min_rest_hours, employee, day, max(rest) AS rest,
-           (array_agg(org_unit_id ORDER BY s))[1] AS org_unit_id,
-           (array_agg(profession ORDER BY s))[1] AS profession
+), short AS (
+    -- Periods whose longest stretch off is too short; hashed, since nearly every period
+    -- is its own group and almost none is short.
+    SELECT rule_id, employee, day, max(rest) AS rest
     FROM periods GROUP BY rule_id, min_rest_hours, employee, day
+    HAVING max(rest) < min_rest_hours
+), found AS (
+    -- Dated at the period's first shift (its unit and profession).
+    SELECT DISTINCT ON (p.rule_id, p.employee, p.day)
+           p.kind, p.rule_id, p.org_unit_id, p.day, p.employee, p.profession,
+           p.min_rest_hours, s.rest
+    FROM short s JOIN periods p USING (rule_id, employee, day)
+    ORDER BY p.rule_id, p.employee, p.day, p.s
 )
-SELECT :kind, rule_id, org_unit_id, day, employee, profession,
+SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
        jsonb_build_object('longest_rest_hours', round(rest, 2),
                           'required_rest_hours', min_rest_hours)
-FROM longest
-WHERE rest < min_rest_hours
-  AND (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
+FROM found
+WHERE (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """
 
@@ -149,11 +170,8 @@ WITH rules AS (
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    SELECT DISTINCT t.employee, date_trunc(:bucket, t.work_date)::date AS bucket
-    FROM kpi_claimed c
-    JOIN time_records t ON t.org_unit_id = c.org_unit_id
-     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.time_type = 'overtime'
+    SELECT DISTINCT employee, date_trunc(:bucket, month)::date AS bucket
+    FROM compliance_employees WHERE overtime
 ), hours AS (
     SELECT r.id AS rule_id, r.max_hours, t.employee, t.org_unit_id, t.profession, t.work_date,
            t.hours, a.bucket,
@@ -266,8 +284,17 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
             "employee text, work_date date, org_unit_id bigint) ON COMMIT DROP"
         )
     )
-    await session.execute(sa.text("TRUNCATE compliance_previous"))
+    await session.execute(
+        sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS compliance_employees (org_unit_id bigint, "
+            "month date, employee text, shifts boolean, overtime boolean, untimed bigint, "
+            "untimed_hours numeric) ON COMMIT DROP"
+        )
+    )
+    await session.execute(sa.text("TRUNCATE compliance_previous, compliance_employees"))
     await session.execute(sa.text("ANALYZE kpi_claimed"))
+    await session.execute(sa.text(_CELL_EMPLOYEES))
+    await session.execute(sa.text("ANALYZE compliance_employees"))
     await session.execute(sa.text(_FORGET))
     await session.execute(
         sa.text(
@@ -276,8 +303,7 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
         )
     )
     await session.execute(sa.text(_UNCHECKABLE))
-    for kind, days in (("daily_rest", 1), ("weekly_rest", 7)):
-        await session.execute(sa.text(_REST), {"kind": kind, "days": days, "tz": tz})
+    await session.execute(sa.text(_REST), {"tz": tz})
     for kind, bucket, months, label in (
         ("overtime_month", "month", 1, "YYYY-MM"),
         ("overtime_year", "year", 12, "YYYY"),
