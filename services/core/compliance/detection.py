@@ -89,44 +89,56 @@ WITH rules AS (
       AND t.end_at > t.start_at AND t.time_type IN {SHIFT_TYPES}
       AND t.work_date BETWEEN span.lo AND span.hi
 ), ordered AS (
+    -- Employees are compared bytewise (COLLATE "C": the same partitions, a cheaper sort).
     SELECT sh.*,
-           max(e) OVER (PARTITION BY employee ORDER BY s, e
+           max(e) OVER (PARTITION BY employee COLLATE "C" ORDER BY s, e
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
-           max(e) OVER (PARTITION BY employee ORDER BY s, e ROWS UNBOUNDED PRECEDING)
-               AS end_so_far,
-           lead(s) OVER (PARTITION BY employee ORDER BY s, e) AS next_start
+           max(e) OVER w AS end_so_far,
+           lead(s) OVER w AS next_start
     FROM shifts sh
+    WINDOW w AS (PARTITION BY employee COLLATE "C" ORDER BY s, e ROWS UNBOUNDED PRECEDING)
 ), rested AS (
     -- A stretch off that touches a period lies next to a shift in it (the period has work),
     -- so the stretches before and after each shift are all a period needs, counted where
     -- they reach into it. Before the first and after the last shift seen a stretch is open:
-    -- never too short.
+    -- never too short. Stretches stay intervals (cheap to compare); hours are computed for
+    -- the violations only.
     SELECT o.*,
-           CASE WHEN prev_end IS NULL THEN 1e6
-                ELSE greatest(extract(epoch FROM s - prev_end) / 3600, 0) END AS before,
-           CASE WHEN next_start IS NULL THEN 1e6
-                ELSE greatest(extract(epoch FROM next_start - end_so_far) / 3600, 0) END AS after
+           CASE WHEN prev_end IS NULL THEN interval '1000000 hours'
+                ELSE greatest(s - prev_end, interval '0') END AS before,
+           CASE WHEN next_start IS NULL THEN interval '1000000 hours'
+                ELSE greatest(next_start - end_so_far, interval '0') END AS after
     FROM ordered o
 ), periods AS (
-    -- The periods each shift overlaps (one or two), keyed by their first local day.
-    SELECT r.id AS rule_id, r.kind, r.min_rest_hours, x.employee, x.org_unit_id, x.profession,
+    -- The periods each shift overlaps (one or two), keyed by their first local day: the
+    -- local days from the shift's start to its end (less the rule's start hour), or the
+    -- Mondays of their weeks. The rules are joined per shift, so rows stay in the shifts'
+    -- order by employee and the sort below only orders each employee's rows.
+    SELECT x.employee, r.id AS rule_id, r.kind, r.min_rest_hours, x.org_unit_id, x.profession,
            x.s,
            greatest(
-               CASE WHEN x.s > p.p_start THEN x.before ELSE 0 END,
-               CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE 0 END
+               CASE WHEN x.s > p.p_start THEN x.before ELSE interval '0' END,
+               CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE interval '0' END
            ) AS rest,
            k.day
-    FROM rules r
-    JOIN rested x ON (r.professions IS NULL OR x.profession = ANY(r.professions))
-     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    FROM rested x
+    JOIN LATERAL (
+        SELECT * FROM rules r
+        WHERE (r.professions IS NULL OR x.profession = ANY(r.professions))
+          AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    ) r ON true
     CROSS JOIN LATERAL (
-        SELECT DISTINCT CASE WHEN r.days = 7
-                             THEN date_trunc('week', d)::date ELSE d::date END AS day
+        SELECT ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date
+                   ::timestamp AS first,
+               ((x.e AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour)
+                   - interval '1 microsecond')::date::timestamp AS last
+    ) AS f
+    CROSS JOIN LATERAL (
+        SELECT d::date AS day
         FROM generate_series(
-            ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date,
-            ((x.e AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour)
-                - interval '1 microsecond')::date,
-            interval '1 day') AS d
+            CASE WHEN r.days = 7 THEN date_trunc('week', f.first) ELSE f.first END,
+            CASE WHEN r.days = 7 THEN date_trunc('week', f.last) ELSE f.last END,
+            make_interval(days => r.days)) AS d
     ) AS k
     CROSS JOIN LATERAL (
         SELECT ((k.day + make_interval(hours => r.period_start_hour))::timestamp
@@ -135,19 +147,16 @@ WITH rules AS (
                    AT TIME ZONE :tz) AS p_end
     ) AS p
     WHERE k.day BETWEEN r.valid_from AND r.valid_to
-), short AS (
-    -- Periods whose longest stretch off is too short; hashed, since nearly every period
-    -- is its own group and almost none is short.
-    SELECT rule_id, employee, day, max(rest) AS rest
-    FROM periods GROUP BY rule_id, min_rest_hours, employee, day
-    HAVING max(rest) < min_rest_hours
+), ranked AS (
+    -- Each period's longest stretch off, on its first shift's row (its unit and profession).
+    SELECT p.*, max(p.rest) OVER g AS longest, row_number() OVER g AS nth
+    FROM periods p
+    WINDOW g AS (PARTITION BY p.employee COLLATE "C", p.rule_id, p.day ORDER BY p.s
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ), found AS (
-    -- Dated at the period's first shift (its unit and profession).
-    SELECT DISTINCT ON (p.rule_id, p.employee, p.day)
-           p.kind, p.rule_id, p.org_unit_id, p.day, p.employee, p.profession,
-           p.min_rest_hours, s.rest
-    FROM short s JOIN periods p USING (rule_id, employee, day)
-    ORDER BY p.rule_id, p.employee, p.day, p.s
+    SELECT kind, rule_id, org_unit_id, day, employee, profession, min_rest_hours,
+           extract(epoch FROM longest) / 3600 AS rest
+    FROM ranked WHERE nth = 1 AND extract(epoch FROM longest) < min_rest_hours * 3600
 )
 SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
