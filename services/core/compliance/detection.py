@@ -30,20 +30,31 @@ WITH gone AS (
 INSERT INTO compliance_previous SELECT * FROM gone
 """
 
-# Per cell (LATERAL), so each is an index range scan: as a merge join it walked the whole index
-# whenever no record matched, since the filter left nothing to end the walk early.
-_UNCHECKABLE = f"""
-INSERT INTO compliance_uncheckable (org_unit_id, month, records, hours)
-SELECT c.org_unit_id, c.month, x.records, x.hours
+# The claimed cells' records of shift types, once per cell and employee: which employees the
+# rest and overtime rules must look at (and in which months), and the records without times.
+# One pass over the cells' records instead of one per rule. (The month equality lets a large
+# claim hash-join a scan of the table; the range lets a small one use the index.)
+_CELL_EMPLOYEES = f"""
+INSERT INTO compliance_employees (org_unit_id, month, employee, shifts, overtime, untimed,
+                                  untimed_hours)
+SELECT c.org_unit_id, c.month, t.employee,
+       bool_or(t.staff_kind = 'own' AND t.start_at IS NOT NULL),
+       bool_or(t.staff_kind = 'own' AND t.time_type = 'overtime'),
+       count(*) FILTER (WHERE t.start_at IS NULL),
+       sum(t.hours) FILTER (WHERE t.start_at IS NULL)
 FROM kpi_claimed c
-CROSS JOIN LATERAL (
-    SELECT count(*) AS records, sum(t.hours) AS hours
-    FROM time_records t
-    WHERE t.org_unit_id = c.org_unit_id
-      AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-      AND t.deleted_at IS NULL AND t.start_at IS NULL AND t.time_type IN {SHIFT_TYPES}
-) AS x
-WHERE x.records > 0
+JOIN time_records t ON t.org_unit_id = c.org_unit_id
+ AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+ AND date_trunc('month', t.work_date::timestamp)::date = c.month
+WHERE t.deleted_at IS NULL AND t.time_type IN {SHIFT_TYPES}
+GROUP BY c.org_unit_id, c.month, t.employee
+"""
+
+_UNCHECKABLE = """
+INSERT INTO compliance_uncheckable (org_unit_id, month, records, hours)
+SELECT org_unit_id, month, sum(untimed), sum(untimed_hours)
+FROM compliance_employees WHERE untimed > 0
+GROUP BY org_unit_id, month
 """
 
 # Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
@@ -51,13 +62,20 @@ WHERE x.records > 0
 # minimum. A stretch may cross the period's edges (so a regular day, evening or night rota
 # passes); stretches are measured between real instants (a DST night is 1 h shorter or longer
 # than the clock says). Everything joins on equality (employee, period day): linear, not a
-# range join of every period with every shift.
-_RESTED = f"""
-INSERT INTO compliance_rested
-    (employee, org_unit_id, profession, s, e, path, end_so_far, before, after)
-WITH affected AS (
-    -- Filled and analysed by the KPI engine's claim (kpis/facts.py).
-    SELECT employee FROM kpi_claimed_employees WHERE shifts
+# range join of every period with every shift. Daily and weekly rules share one pass over the
+# shifts.
+_REST = f"""
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
+WITH rules AS (
+    SELECT r.id, r.kind, CASE r.kind WHEN 'weekly_rest' THEN 7 ELSE 1 END AS days,
+           r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
+           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
+           o.path AS lo, left(o.path, -1) || '0' AS hi
+    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
+    WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
+), affected AS (
+    SELECT DISTINCT employee FROM compliance_employees WHERE shifts
 ), span AS (
     SELECT min(month) - 9 AS lo, (max(month) + interval '1 month 9 days')::date AS hi
     FROM kpi_claimed
@@ -71,79 +89,81 @@ WITH affected AS (
       AND t.end_at > t.start_at AND t.time_type IN {SHIFT_TYPES}
       AND t.work_date BETWEEN span.lo AND span.hi
 ), ordered AS (
+    -- Employees are compared bytewise (COLLATE "C": the same partitions, a cheaper sort).
     SELECT sh.*,
-           max(e) OVER (PARTITION BY employee ORDER BY s, e
+           max(e) OVER (PARTITION BY employee COLLATE "C" ORDER BY s, e
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
-           max(e) OVER (PARTITION BY employee ORDER BY s, e ROWS UNBOUNDED PRECEDING)
-               AS end_so_far,
-           lead(s) OVER (PARTITION BY employee ORDER BY s, e) AS next_start
+           max(e) OVER w AS end_so_far,
+           lead(s) OVER w AS next_start
     FROM shifts sh
-)
-SELECT employee, org_unit_id, profession, s, e, path, end_so_far, before, after
-FROM (
+    WINDOW w AS (PARTITION BY employee COLLATE "C" ORDER BY s, e ROWS UNBOUNDED PRECEDING)
+), rested AS (
     -- A stretch off that touches a period lies next to a shift in it (the period has work),
     -- so the stretches before and after each shift are all a period needs, counted where
     -- they reach into it. Before the first and after the last shift seen a stretch is open:
-    -- never too short.
+    -- never too short. Stretches stay intervals (cheap to compare); hours are computed for
+    -- the violations only.
     SELECT o.*,
-           CASE WHEN prev_end IS NULL THEN 1e6
-                ELSE greatest(extract(epoch FROM s - prev_end) / 3600, 0) END AS before,
-           CASE WHEN next_start IS NULL THEN 1e6
-                ELSE greatest(extract(epoch FROM next_start - end_so_far) / 3600, 0) END AS after
+           CASE WHEN prev_end IS NULL THEN interval '1000000 hours'
+                ELSE greatest(s - prev_end, interval '0') END AS before,
+           CASE WHEN next_start IS NULL THEN interval '1000000 hours'
+                ELSE greatest(next_start - end_so_far, interval '0') END AS after
     FROM ordered o
-) AS rested
-"""
-
-_REST = """
-INSERT INTO compliance_violations
-    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
-WITH rules AS (
-    SELECT r.id, r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
-           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
-           o.path AS lo, left(o.path, -1) || '0' AS hi
-    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
-    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
 ), periods AS (
-    -- The periods each shift overlaps (one or two), keyed by their first local day.
-    SELECT r.id AS rule_id, r.min_rest_hours, x.employee, x.org_unit_id, x.profession, x.s,
+    -- The periods each shift overlaps (one or two), keyed by their first local day: the
+    -- local days from the shift's start to its end (less the rule's start hour), or the
+    -- Mondays of their weeks. The rules are joined per shift, so rows stay in the shifts'
+    -- order by employee and the sort below only orders each employee's rows.
+    SELECT x.employee, r.id AS rule_id, r.kind, r.min_rest_hours, x.org_unit_id, x.profession,
+           x.s,
            greatest(
-               CASE WHEN x.s > p.p_start THEN x.before ELSE 0 END,
-               CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE 0 END
+               CASE WHEN x.s > p.p_start THEN x.before ELSE interval '0' END,
+               CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE interval '0' END
            ) AS rest,
            k.day
-    FROM rules r
-    JOIN compliance_rested x ON (r.professions IS NULL OR x.profession = ANY(r.professions))
-     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    FROM rested x
+    JOIN LATERAL (
+        SELECT * FROM rules r
+        WHERE (r.professions IS NULL OR x.profession = ANY(r.professions))
+          AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    ) r ON true
     CROSS JOIN LATERAL (
-        SELECT DISTINCT CASE WHEN CAST(:days AS integer) = 7
-                             THEN date_trunc('week', d)::date ELSE d::date END AS day
+        SELECT ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date
+                   ::timestamp AS first,
+               ((x.e AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour)
+                   - interval '1 microsecond')::date::timestamp AS last
+    ) AS f
+    CROSS JOIN LATERAL (
+        SELECT d::date AS day
         FROM generate_series(
-            ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date,
-            ((x.e AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour)
-                - interval '1 microsecond')::date,
-            interval '1 day') AS d
+            CASE WHEN r.days = 7 THEN date_trunc('week', f.first) ELSE f.first END,
+            CASE WHEN r.days = 7 THEN date_trunc('week', f.last) ELSE f.last END,
+            make_interval(days => r.days)) AS d
     ) AS k
     CROSS JOIN LATERAL (
         SELECT ((k.day + make_interval(hours => r.period_start_hour))::timestamp
                    AT TIME ZONE :tz) AS p_start,
-               ((k.day + CAST(:days AS integer)
-                   + make_interval(hours => r.period_start_hour))::timestamp
+               ((k.day + r.days + make_interval(hours => r.period_start_hour))::timestamp
                    AT TIME ZONE :tz) AS p_end
     ) AS p
     WHERE k.day BETWEEN r.valid_from AND r.valid_to
-), longest AS (
-    SELECT rule_id, min_rest_hours, employee, day, max(rest) AS rest,
-           (array_agg(org_unit_id ORDER BY s))[1] AS org_unit_id,
-           (array_agg(profession ORDER BY s))[1] AS profession
-    FROM periods GROUP BY rule_id, min_rest_hours, employee, day
+), ranked AS (
+    -- Each period's longest stretch off, on its first shift's row (its unit and profession).
+    SELECT p.*, max(p.rest) OVER g AS longest, row_number() OVER g AS nth
+    FROM periods p
+    WINDOW g AS (PARTITION BY p.employee COLLATE "C", p.rule_id, p.day ORDER BY p.s
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+), found AS (
+    SELECT kind, rule_id, org_unit_id, day, employee, profession, min_rest_hours,
+           extract(epoch FROM longest) / 3600 AS rest
+    FROM ranked WHERE nth = 1 AND extract(epoch FROM longest) < min_rest_hours * 3600
 )
-SELECT :kind, rule_id, org_unit_id, day, employee, profession,
+SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
        jsonb_build_object('longest_rest_hours', round(rest, 2),
                           'required_rest_hours', min_rest_hours)
-FROM longest
-WHERE rest < min_rest_hours
-  AND (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
+FROM found
+WHERE (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """
 
@@ -159,11 +179,8 @@ WITH rules AS (
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    SELECT DISTINCT t.employee, date_trunc(:bucket, t.work_date)::date AS bucket
-    FROM kpi_claimed c
-    JOIN time_records t ON t.org_unit_id = c.org_unit_id
-     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-    WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.time_type = 'overtime'
+    SELECT DISTINCT employee, date_trunc(:bucket, month)::date AS bucket
+    FROM compliance_employees WHERE overtime
 ), hours AS (
     SELECT r.id AS rule_id, r.max_hours, t.employee, t.org_unit_id, t.profession, t.work_date,
            t.hours, a.bucket,
@@ -276,7 +293,17 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
             "employee text, work_date date, org_unit_id bigint) ON COMMIT DROP"
         )
     )
-    await session.execute(sa.text("TRUNCATE compliance_previous"))
+    await session.execute(
+        sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS compliance_employees (org_unit_id bigint, "
+            "month date, employee text, shifts boolean, overtime boolean, untimed bigint, "
+            "untimed_hours numeric) ON COMMIT DROP"
+        )
+    )
+    await session.execute(sa.text("TRUNCATE compliance_previous, compliance_employees"))
+    await session.execute(sa.text("ANALYZE kpi_claimed"))
+    await session.execute(sa.text(_CELL_EMPLOYEES))
+    await session.execute(sa.text("ANALYZE compliance_employees"))
     await session.execute(sa.text(_FORGET))
     await session.execute(
         sa.text(
@@ -285,21 +312,7 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
         )
     )
     await session.execute(sa.text(_UNCHECKABLE))
-    # The stretches off around each shift are the same for the daily and the weekly rule:
-    # computed once (one sort of the employees' shifts), checked against each.
-    await session.execute(
-        sa.text(
-            "CREATE TEMP TABLE IF NOT EXISTS compliance_rested (employee text, "
-            "org_unit_id bigint, profession text, s timestamptz, e timestamptz, "
-            'path text COLLATE "C", end_so_far timestamptz, before numeric, after numeric) '
-            "ON COMMIT DROP"
-        )
-    )
-    await session.execute(sa.text("TRUNCATE compliance_rested"))
-    await session.execute(sa.text(_RESTED))
-    await session.execute(sa.text("ANALYZE compliance_rested"))
-    for kind, days in (("daily_rest", 1), ("weekly_rest", 7)):
-        await session.execute(sa.text(_REST), {"kind": kind, "days": days, "tz": tz})
+    await session.execute(sa.text(_REST), {"tz": tz})
     for kind, bucket, months, label in (
         ("overtime_month", "month", 1, "YYYY-MM"),
         ("overtime_year", "year", 12, "YYYY"),

@@ -127,51 +127,76 @@ _INSERT = (
     "age_band, numerator, denominator, employees)"
 )
 
+# The claimed cells' records, joined on the cell's month as well as on its date range: a
+# large claim can then hash-join one scan of the table, a small one reads the index per cell.
+_CELL_RECORDS = """
+JOIN time_records t ON t.org_unit_id = c.org_unit_id
+ AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+ AND date_trunc('month', t.work_date::timestamp)::date = c.month"""
+
+# Hours are summed per employee and time type first (one hash aggregate over the records),
+# then per employee, then per group: an employee is one row of each group, so counting rows
+# counts distinct employees. Sick hours by day of spell are summed apart, from the numbered
+# sick days, so the records are not joined with them.
 _TIME_FACTS = f"""
 {_INSERT}
-WITH records AS (
-    SELECT t.org_unit_id, c.month, t.employee, t.profession, t.staff_kind, t.time_type,
-           t.work_date, t.hours
-    FROM {CLAIMED} c
-    JOIN time_records t ON t.org_unit_id = c.org_unit_id
-     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+WITH by_type AS (
+    SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, t.time_type,
+           sum(t.hours) AS hours
+    FROM {CLAIMED} c {_CELL_RECORDS}
     WHERE t.deleted_at IS NULL
+    GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, t.time_type
+), per_employee AS MATERIALIZED (
+    SELECT org_unit_id, month, profession, staff_kind, employee,
+           sum(hours) FILTER (WHERE time_type = 'scheduled') AS scheduled,
+           sum(hours) FILTER (WHERE time_type = 'sick') AS sick,
+           sum(hours) FILTER (WHERE time_type IN ({_ABSENCES})) AS absent,
+           sum(hours) FILTER (WHERE time_type = 'overtime') AS overtime,
+           sum(hours) FILTER (WHERE time_type = 'extra_time') AS extra,
+           sum(hours) FILTER (WHERE time_type = 'worked') AS worked
+    FROM by_type
+    GROUP BY org_unit_id, month, profession, staff_kind, employee
+), sick_split AS (
+    SELECT c.org_unit_id, c.month, t.profession, t.employee,
+           sum(t.hours) FILTER (WHERE s.day_no <= 14) AS short,
+           sum(t.hours) FILTER (WHERE s.day_no >= 15) AS long,
+           sum(t.hours) FILTER (WHERE s.day_no >= 60) AS d60
+    FROM kpi_sick_days s
+    JOIN time_records t ON t.employee = s.employee AND t.work_date = s.work_date
+    JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
+     AND c.month = date_trunc('month', t.work_date::timestamp)::date
+    WHERE s.claimed AND t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+    GROUP BY c.org_unit_id, c.month, t.profession, t.employee
 ), people AS (
     -- Gender and birth year where the employee's employments carry them (the latest one).
     SELECT DISTINCT ON (e.employee) e.employee, e.gender, e.birth_year
     FROM employments e
-    WHERE e.deleted_at IS NULL AND e.employee IN (SELECT employee FROM records)
+    WHERE e.deleted_at IS NULL AND e.employee IN (SELECT employee FROM per_employee)
     ORDER BY e.employee, e.start_date DESC
-), classified AS (
-    SELECT r.*, coalesce(p.gender, '') AS gender,
-           {_AGE_BAND.format(birth="p.birth_year", month="r.month")} AS age_band,
-           s.day_no
-    FROM records r
-    LEFT JOIN people p USING (employee)
-    LEFT JOIN kpi_sick_days s
-      ON r.time_type = 'sick' AND r.staff_kind = 'own'
-     AND s.employee = r.employee AND s.work_date = r.work_date
 ), own AS (
-    SELECT org_unit_id, month, profession, gender, age_band,
-           count(DISTINCT employee) AS employees,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'scheduled'), 0) AS scheduled,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'sick'), 0) AS sick,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'sick' AND day_no <= 14), 0) AS short,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'sick' AND day_no >= 15), 0) AS long,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'sick' AND day_no >= 60), 0) AS d60,
-           coalesce(sum(hours) FILTER (WHERE time_type IN ({_ABSENCES})), 0) AS absent,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'overtime'), 0) AS overtime,
-           coalesce(sum(hours) FILTER (WHERE time_type = 'extra_time'), 0) AS extra
-    FROM classified WHERE staff_kind = 'own'
-    GROUP BY org_unit_id, month, profession, gender, age_band
+    SELECT r.org_unit_id, r.month, r.profession, coalesce(p.gender, '') AS gender,
+           {_AGE_BAND.format(birth="p.birth_year", month="r.month")} AS age_band,
+           count(*) AS employees,
+           coalesce(sum(r.scheduled), 0) AS scheduled,
+           coalesce(sum(r.sick), 0) AS sick,
+           coalesce(sum(x.short), 0) AS short,
+           coalesce(sum(x.long), 0) AS long,
+           coalesce(sum(x.d60), 0) AS d60,
+           coalesce(sum(r.absent), 0) AS absent,
+           coalesce(sum(r.overtime), 0) AS overtime,
+           coalesce(sum(r.extra), 0) AS extra
+    FROM per_employee r LEFT JOIN people p USING (employee)
+    LEFT JOIN sick_split x USING (org_unit_id, month, profession, employee)
+    WHERE r.staff_kind = 'own'
+    GROUP BY 1, 2, 3, 4, 5
 ), worked AS (
     SELECT org_unit_id, month, profession,
            count(DISTINCT employee) AS employees,
-           coalesce(sum(hours) FILTER (WHERE staff_kind = 'agency'), 0) AS agency,
-           sum(hours) AS total,
-           coalesce(sum(hours) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
+           coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0) AS agency,
+           sum(worked) AS total,
+           coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
                AS agency_doctor
-    FROM classified WHERE time_type = 'worked'
+    FROM per_employee WHERE worked IS NOT NULL
     GROUP BY org_unit_id, month, profession
 )
 SELECT o.org_unit_id, o.month, k.kpi, o.profession, 'own', o.gender, o.age_band, k.n, k.d,
@@ -290,6 +315,13 @@ FACT_SOURCES: list[str] = [_TIME_FACTS, _EMPLOYMENT_FACTS, _COST_FACTS, detectio
 
 
 async def _prepare(session: AsyncSession) -> None:
+    # A full recalculation sorts and hashes about a million records: in memory, not on disk.
+    # A merge join of the claimed cells with an index of records can scan the whole index
+    # when no record passes its filter (a unit's first cells at the index's far end): the
+    # cells' records are either hashed (many cells) or fetched per cell (few).
+    await session.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+    await session.execute(sa.text("SET LOCAL enable_mergejoin = off"))
+    await session.execute(sa.text("SET LOCAL jit = off"))
     await session.execute(
         sa.text(
             f"CREATE TEMP TABLE IF NOT EXISTS {CLAIMED} "
