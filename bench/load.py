@@ -34,15 +34,12 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench import kpi as kpi_bench
 from bench.common import bench_database, free_port, print_table, process, wait_until_healthy
 from services.cli import demo
-from services.core.auth.service import bootstrap_principal
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker, transaction
 from services.core.kpis import service as kpis_service
-from services.core.orgs import service as orgs_service
-from services.core.orgs.schemas import OrgUnitCreate
-from services.core.timedata import files, ingest
 
 TOKEN = "puls_bench-admin"
 PSEUDONYM_KEY = "bench-pseudonym-key"
@@ -111,20 +108,9 @@ class Recorder:
 
 async def load_region(settings: Settings, work: Path) -> None:
     """The demo region stored through the ingest path, and every KPI computed."""
+    await kpi_bench.load(settings, work)
     engine = create_engine(settings, pool_size=2)
     sessionmaker = create_sessionmaker(engine)
-    tree = json.loads((work / demo.ORG_UNITS_FILE).read_text())
-    async with transaction(sessionmaker) as session:
-        await orgs_service.bulk_upsert(
-            session, bootstrap_principal(), [OrgUnitCreate.model_validate(u) for u in tree]
-        )
-    for kind, name in demo.FILES.items():
-        feed_kind = ingest.KINDS[kind]
-        async with transaction(sessionmaker) as session:
-            lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
-            for chunk in files.chunks(work / name, "csv", feed_kind, "heroma"):
-                prepared = ingest.prepare(settings, feed_kind, chunk.rows, lookups)
-                await ingest.store(session, settings, feed_kind, prepared, scope=None)
     while True:
         async with transaction(sessionmaker) as session:
             if not await kpis_service.recalculate(session, settings):
