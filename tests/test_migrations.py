@@ -82,3 +82,53 @@ def test_each_upgrade_keeps_the_data_already_there(empty_database: tuple[str, st
         count("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
     )
     assert len(seen) >= 6 and tables > 30
+
+
+def test_reshaping_the_kpi_facts_marks_their_cells_for_recalculation(
+    empty_database: tuple[str, str],
+) -> None:
+    """Derived facts are dropped when their shape changes, never silently lost: the cells they
+    held are marked dirty, so the worker recomputes them in the new shape (both ways)."""
+    import asyncio
+
+    import asyncpg
+
+    url = empty_database[0]
+    config = _config(url)
+
+    async def run(*sql: str) -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            for statement in sql[:-1]:
+                await conn.execute(statement)
+            return [tuple(r) for r in await conn.fetch(sql[-1])]
+        finally:
+            await conn.close()
+
+    dirty = (
+        "SELECT o.code, d.month::text FROM kpi_dirty_cells d "
+        "JOIN org_units o ON o.id = d.org_unit_id"
+    )
+    command.upgrade(config, "20261125_1100_content_hash")
+    asyncio.run(
+        run(
+            "INSERT INTO org_units (id, code, name, kind, path, depth) "
+            "VALUES (1, 'RS', 'Region Skåne', 'region', '/1/', 0)",
+            "INSERT INTO kpi_cell_totals (org_unit_id, month, kpi, numerator, denominator) "
+            "VALUES (1, '2024-03-01', 'sick_leave_pct', 4, 100)",
+            "SELECT 1",
+        )
+    )
+    command.upgrade(config, "20261125_1200_kpi_wide")
+    assert asyncio.run(run(dirty)) == [("RS", "2024-03-01")]
+    assert asyncio.run(run("SELECT count(*) FROM kpi_cell_totals")) == [(0,)]
+    asyncio.run(
+        run(
+            "DELETE FROM kpi_dirty_cells",
+            "INSERT INTO kpi_cell_totals (org_unit_id, month, kind, sick, scheduled) "
+            "VALUES (1, '2024-04-01', 'time', 4, 100)",
+            "SELECT 1",
+        )
+    )
+    command.downgrade(config, "20261125_1100_content_hash")
+    assert asyncio.run(run(dirty)) == [("RS", "2024-04-01")]

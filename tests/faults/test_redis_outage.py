@@ -78,6 +78,6 @@ async def test_ingest_keeps_answering_while_redis_is_down(
         )
         assert hours.status_code == 200
         worked = await session.execute(
-            sa.text("SELECT count(*) FROM kpi_cell_totals WHERE kpi = 'agency_hours_share_pct'")
+            sa.text("SELECT count(*) FROM kpi_cell_totals WHERE kind = 'worked'")
         )
         assert worked.scalar_one() == 3  # January to March, fed during and after the outage

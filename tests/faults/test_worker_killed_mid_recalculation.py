@@ -17,17 +17,18 @@ from services.cli import demo
 from services.core.config import Settings
 from services.core.db import transaction
 from services.core.kpis import facts
+from services.core.kpis.models import MEASURE_COLUMNS
 from services.core.queue import DeferredJob, enqueue_jobs
 from tests.api_process import start_worker, stop_process
 from tests.kpi_helpers import load_demo_region, recalculate
 
 FACTS = (
-    "SELECT org_unit_id, month, kpi, profession, staff_kind, gender, age_band, numerator, "
-    "denominator, employees FROM kpi_facts ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    "SELECT org_unit_id, month, kind, profession, staff_kind, gender, age_band, employees, "
+    f"{', '.join(MEASURE_COLUMNS)} FROM kpi_facts ORDER BY 1, 2, 3, 4, 5, 6, 7"
 )
 TOTALS = (
-    "SELECT org_unit_id, month, kpi, numerator, denominator, employees FROM kpi_cell_totals "
-    "ORDER BY 1, 2, 3"
+    f"SELECT org_unit_id, month, kind, employees, {', '.join(MEASURE_COLUMNS)} "
+    "FROM kpi_cell_totals ORDER BY 1, 2, 3"
 )
 
 

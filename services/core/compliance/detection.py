@@ -30,24 +30,18 @@ WITH gone AS (
 INSERT INTO compliance_previous SELECT * FROM gone
 """
 
-# The claimed cells' records of shift types, once per cell and employee: which employees the
-# rest and overtime rules must look at (and in which months), and the records without times.
-# One pass over the cells' records instead of one per rule. (The month equality lets a large
-# claim hash-join a scan of the table; the range lets a small one use the index.)
-_CELL_EMPLOYEES = f"""
+# Per claimed cell and employee, from the KPI engine's one pass over the cells' records: which
+# employees the rest and overtime rules must look at (and in which months), and the records of
+# shift types without times.
+_CELL_EMPLOYEES = """
 INSERT INTO compliance_employees (org_unit_id, month, employee, shifts, overtime, untimed,
                                   untimed_hours)
-SELECT c.org_unit_id, c.month, t.employee,
-       bool_or(t.staff_kind = 'own' AND t.start_at IS NOT NULL),
-       bool_or(t.staff_kind = 'own' AND t.time_type = 'overtime'),
-       count(*) FILTER (WHERE t.start_at IS NULL),
-       sum(t.hours) FILTER (WHERE t.start_at IS NULL)
-FROM kpi_claimed c
-JOIN time_records t ON t.org_unit_id = c.org_unit_id
- AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
- AND date_trunc('month', t.work_date::timestamp)::date = c.month
-WHERE t.deleted_at IS NULL AND t.time_type IN {SHIFT_TYPES}
-GROUP BY c.org_unit_id, c.month, t.employee
+SELECT org_unit_id, month, employee,
+       bool_or(staff_kind = 'own' AND timed_shifts),
+       bool_or(staff_kind = 'own' AND overtime IS NOT NULL),
+       sum(untimed), sum(untimed_hours)
+FROM kpi_cell_people
+GROUP BY org_unit_id, month, employee
 """
 
 _UNCHECKABLE = """
@@ -263,24 +257,23 @@ GROUP BY policy_id, org_unit_id, work_date, employee, profession
 ON CONFLICT DO NOTHING
 """
 
-# The two KPIs, per cell and profession, from what was just detected.
+# The two KPIs' fact rows, per cell and profession, from what was just detected.
 FACTS = """
-INSERT INTO kpi_new_facts (org_unit_id, month, kpi, profession, staff_kind, gender, age_band,
-                           numerator, denominator, employees)
-SELECT org_unit_id, month, kpi, profession, '', '', '',
-       CASE WHEN kpi = 'agency_policy_violation_hours' THEN sum(hours) ELSE count(*) END,
-       NULL, count(DISTINCT employee)
+INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, age_band,
+                           employees, violations, violation_hours)
+SELECT org_unit_id, month, kind, profession, '', '', '', count(DISTINCT employee),
+       CASE kind WHEN 'rest' THEN count(*) END,
+       CASE kind WHEN 'agency_policy' THEN sum(hours) END
 FROM (
     SELECT v.org_unit_id, date_trunc('month', v.work_date)::date AS month, v.profession,
            v.employee, v.hours,
-           CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy_violation_hours'
-                ELSE 'rest_violations' END AS kpi
+           CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy' ELSE 'rest' END AS kind
     FROM compliance_violations v
     WHERE v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
       AND (v.org_unit_id, date_trunc('month', v.work_date)::date) IN (
           SELECT org_unit_id, month FROM kpi_claimed)
 ) v
-GROUP BY org_unit_id, month, kpi, profession
+GROUP BY org_unit_id, month, kind, profession
 """
 
 

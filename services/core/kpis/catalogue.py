@@ -306,3 +306,38 @@ CATALOGUE: dict[str, KpiDefinition] = {
         ),
     ]
 }
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Where a computed KPI's numerator and denominator are stored: expressions over the
+    measures of one kind of fact row (models.MEASURES)."""
+
+    kind: str
+    numerator: str
+    denominator: str | None = None
+
+
+MEASURE_OF: dict[str, Measure] = {
+    "sick_leave_pct": Measure("time", "sick", "scheduled"),
+    "sick_leave_short_pct": Measure("time", "sick_short", "scheduled"),
+    "sick_leave_long_pct": Measure("time", "sick_long", "scheduled"),
+    "sick_leave_60plus_share_pct": Measure("time", "sick_60", "sick"),
+    "presence_pct": Measure("time", "scheduled - absent", "scheduled"),
+    "overtime_hours": Measure("time", "overtime"),
+    "extra_time_hours": Measure("time", "extra_time"),
+    "agency_hours_share_pct": Measure("worked", "worked_agency", "worked"),
+    "agency_doctor_weeks": Measure("worked", "worked_agency_doctor"),
+    "agency_cost_sek": Measure("cost", "cost_agency"),
+    "agency_cost_share_pct": Measure("cost", "cost_agency", "cost_total"),
+    "personnel_cost_sek": Measure("cost", "cost_total"),
+    "headcount": Measure("staff", "headcount"),
+    "fte": Measure("staff", "fte"),
+    "permanent_share_pct": Measure("staff", "permanent", "permanent + fixed_term"),
+    "full_time_share_pct": Measure("staff", "full_time", "monthly_paid"),
+    "employees_per_manager": Measure("staff", "headcount", "managers"),
+    "turnover_pct": Measure("staff", "ended", "permanent"),
+    "rest_violations": Measure("rest", "violations"),
+    "agency_policy_violation_hours": Measure("agency_policy", "violation_hours"),
+}
+assert MEASURE_OF.keys() == CATALOGUE.keys(), "every computed KPI needs its measure"

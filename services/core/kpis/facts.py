@@ -21,23 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.compliance import detection
 from services.core.config import Settings
+from services.core.kpis.models import MEASURES
 from services.core.orgs.repository import subtree_upper_bound
 from services.core.timedata.models import ABSENCE_TYPES
 
 CLAIMED = "kpi_claimed"
+# Every record of the claimed cells, summed once per cell, profession, staff kind and employee:
+# the time facts, the employees whose sick spells and rest periods to look at, and compliance's
+# per-employee flags all read this instead of the records again.
+CELL_PEOPLE = "kpi_cell_people"
 # Own staff with records in the claimed cells: whose sick spells and rest periods to look at.
-# One pass over the cells, analysed, so the later statements fetch just these employees'
-# history by index instead of hashing the whole table against a badly estimated join.
+# Analysed, so the later statements fetch just these employees' history by index instead of
+# hashing the whole table against a badly estimated join.
 CLAIMED_EMPLOYEES = "kpi_claimed_employees"
 _CLAIMED_EMPLOYEES = f"""
 INSERT INTO {CLAIMED_EMPLOYEES} (employee, sick, shifts)
-SELECT t.employee, bool_or(t.time_type = 'sick'),
-       bool_or(t.time_type IN {detection.SHIFT_TYPES} AND t.start_at IS NOT NULL)
-FROM {CLAIMED} c
-JOIN time_records t ON t.org_unit_id = c.org_unit_id
- AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL
-GROUP BY t.employee
+SELECT employee, bool_or(sick IS NOT NULL), bool_or(timed_shifts)
+FROM {CELL_PEOPLE} WHERE staff_kind = 'own'
+GROUP BY employee
 """
 
 _ABSENCES = ", ".join(f"'{t}'" for t in ABSENCE_TYPES)
@@ -85,33 +86,34 @@ DELETE FROM kpi_dirty_cells d USING done
 WHERE d.org_unit_id = done.org_unit_id AND d.month = done.month
 """
 
-# Every own sick day of the employees who have one in a claimed cell, numbered within its spell:
-# a spell continues while the next sick day is at most 5 calendar days after the previous one,
-# and a spell that began before the claimed month counts from its real first day.
+# Every own sick day of the employees who have one in a claimed cell (per unit and profession
+# where a day has records in several), numbered within its spell: a spell continues while the
+# next sick day is at most 5 calendar days after the previous one, and a spell that began
+# before the claimed month counts from its real first day.
 _SICK_DAYS = f"""
-INSERT INTO kpi_sick_days (employee, work_date, spell, day_no, units, claimed)
+INSERT INTO kpi_sick_days (employee, work_date, org_unit_id, profession, hours, spell, day_no,
+                           claimed)
 WITH affected AS (
     SELECT employee FROM {CLAIMED_EMPLOYEES} WHERE sick
 ), days AS (
-    SELECT t.employee, t.work_date, array_agg(DISTINCT t.org_unit_id) AS units,
+    SELECT t.employee, t.work_date, t.org_unit_id, t.profession, sum(t.hours) AS hours,
            bool_or(c.org_unit_id IS NOT NULL) AS claimed
     FROM time_records t
     JOIN affected a USING (employee)
     LEFT JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
      AND c.month = date_trunc('month', t.work_date)::date
     WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
-    GROUP BY t.employee, t.work_date
+    GROUP BY t.employee, t.work_date, t.org_unit_id, t.profession
 ), starts AS (
-    SELECT employee, work_date, units, claimed,
-           CASE WHEN work_date - lag(work_date) OVER w <= 5 THEN 0 ELSE 1 END AS new_spell
+    -- A day's second row (another unit) is 0 days after its first: the same spell.
+    SELECT *, CASE WHEN work_date - lag(work_date) OVER w <= 5 THEN 0 ELSE 1 END AS new_spell
     FROM days WINDOW w AS (PARTITION BY employee ORDER BY work_date)
 ), spells AS (
-    SELECT employee, work_date, units, claimed,
-           sum(new_spell) OVER (PARTITION BY employee ORDER BY work_date) AS spell
+    SELECT *, sum(new_spell) OVER (PARTITION BY employee ORDER BY work_date) AS spell
     FROM starts
 )
-SELECT employee, work_date, spell,
-       work_date - min(work_date) OVER (PARTITION BY employee, spell) + 1, units, claimed
+SELECT employee, work_date, org_unit_id, profession, hours, spell,
+       work_date - min(work_date) OVER (PARTITION BY employee, spell) + 1, claimed
 FROM spells
 """
 
@@ -121,169 +123,149 @@ _AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
      ELSE '50-' END"""
 
 # Sources write into a temporary table first: the facts and the cell totals are then two
-# plain inserts from it, with no join back into the (large) facts table.
+# plain inserts from it, with no join back into the (large) facts table. Each writes its own
+# kind's measures (never null in its rows) and leaves the others null.
 _INSERT = (
-    "INSERT INTO kpi_new_facts (org_unit_id, month, kpi, profession, staff_kind, gender, "
-    "age_band, numerator, denominator, employees)"
+    "INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, "
+    "age_band, employees, {})"
 )
 
-# The claimed cells' records, joined on the cell's month as well as on its date range: a
-# large claim can then hash-join one scan of the table, a small one reads the index per cell.
-_CELL_RECORDS = """
+_SHIFT = f"t.time_type IN {detection.SHIFT_TYPES}"
+_CELL_PEOPLE = f"""
+INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee, scheduled,
+                           sick, absent, overtime, extra_time, worked, timed_shifts, untimed,
+                           untimed_hours)
+SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee,
+       sum(t.hours) FILTER (WHERE t.time_type = 'scheduled'),
+       sum(t.hours) FILTER (WHERE t.time_type = 'sick'),
+       sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})),
+       sum(t.hours) FILTER (WHERE t.time_type = 'overtime'),
+       sum(t.hours) FILTER (WHERE t.time_type = 'extra_time'),
+       sum(t.hours) FILTER (WHERE t.time_type = 'worked'),
+       bool_or({_SHIFT} AND t.start_at IS NOT NULL),
+       count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL),
+       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL)
+FROM {CLAIMED} c
 JOIN time_records t ON t.org_unit_id = c.org_unit_id
  AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
- AND date_trunc('month', t.work_date::timestamp)::date = c.month"""
+ AND date_trunc('month', t.work_date::timestamp)::date = c.month
+WHERE t.deleted_at IS NULL
+GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee
+"""
 
-# Hours are summed per employee and time type first (one hash aggregate over the records),
-# then per employee, then per group: an employee is one row of each group, so counting rows
-# counts distinct employees. Sick hours by day of spell are summed apart, from the numbered
-# sick days, so the records are not joined with them.
+# Own staff per group of profession, gender and age band (an employee is one row of its group,
+# so counting rows counts distinct employees); worked hours of everyone per profession.
 _TIME_FACTS = f"""
-{_INSERT}
-WITH by_type AS (
-    SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, t.time_type,
-           sum(t.hours) AS hours
-    FROM {CLAIMED} c {_CELL_RECORDS}
-    WHERE t.deleted_at IS NULL
-    GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, t.time_type
-), per_employee AS MATERIALIZED (
-    SELECT org_unit_id, month, profession, staff_kind, employee,
-           sum(hours) FILTER (WHERE time_type = 'scheduled') AS scheduled,
-           sum(hours) FILTER (WHERE time_type = 'sick') AS sick,
-           sum(hours) FILTER (WHERE time_type IN ({_ABSENCES})) AS absent,
-           sum(hours) FILTER (WHERE time_type = 'overtime') AS overtime,
-           sum(hours) FILTER (WHERE time_type = 'extra_time') AS extra,
-           sum(hours) FILTER (WHERE time_type = 'worked') AS worked
-    FROM by_type
-    GROUP BY org_unit_id, month, profession, staff_kind, employee
-), sick_split AS (
-    SELECT c.org_unit_id, c.month, t.profession, t.employee,
-           sum(t.hours) FILTER (WHERE s.day_no <= 14) AS short,
-           sum(t.hours) FILTER (WHERE s.day_no >= 15) AS long,
-           sum(t.hours) FILTER (WHERE s.day_no >= 60) AS d60
-    FROM kpi_sick_days s
-    JOIN time_records t ON t.employee = s.employee AND t.work_date = s.work_date
-    JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
-     AND c.month = date_trunc('month', t.work_date::timestamp)::date
-    WHERE s.claimed AND t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
-    GROUP BY c.org_unit_id, c.month, t.profession, t.employee
+{_INSERT.format(", ".join(MEASURES["time"]))}
+WITH sick_split AS (
+    SELECT org_unit_id, date_trunc('month', work_date)::date AS month, profession, employee,
+           sum(hours) FILTER (WHERE day_no <= 14) AS short,
+           sum(hours) FILTER (WHERE day_no >= 15) AS long,
+           sum(hours) FILTER (WHERE day_no >= 60) AS d60
+    FROM kpi_sick_days WHERE claimed
+    GROUP BY 1, 2, 3, 4
 ), people AS (
     -- Gender and birth year where the employee's employments carry them (the latest one).
     SELECT DISTINCT ON (e.employee) e.employee, e.gender, e.birth_year
     FROM employments e
-    WHERE e.deleted_at IS NULL AND e.employee IN (SELECT employee FROM per_employee)
+    WHERE e.deleted_at IS NULL AND e.employee IN (SELECT employee FROM {CLAIMED_EMPLOYEES})
     ORDER BY e.employee, e.start_date DESC
-), own AS (
-    SELECT r.org_unit_id, r.month, r.profession, coalesce(p.gender, '') AS gender,
-           {_AGE_BAND.format(birth="p.birth_year", month="r.month")} AS age_band,
-           count(*) AS employees,
-           coalesce(sum(r.scheduled), 0) AS scheduled,
-           coalesce(sum(r.sick), 0) AS sick,
-           coalesce(sum(x.short), 0) AS short,
-           coalesce(sum(x.long), 0) AS long,
-           coalesce(sum(x.d60), 0) AS d60,
-           coalesce(sum(r.absent), 0) AS absent,
-           coalesce(sum(r.overtime), 0) AS overtime,
-           coalesce(sum(r.extra), 0) AS extra
-    FROM per_employee r LEFT JOIN people p USING (employee)
-    LEFT JOIN sick_split x USING (org_unit_id, month, profession, employee)
-    WHERE r.staff_kind = 'own'
-    GROUP BY 1, 2, 3, 4, 5
-), worked AS (
-    SELECT org_unit_id, month, profession,
-           count(DISTINCT employee) AS employees,
-           coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0) AS agency,
-           sum(worked) AS total,
-           coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
-               AS agency_doctor
-    FROM per_employee WHERE worked IS NOT NULL
-    GROUP BY org_unit_id, month, profession
 )
-SELECT o.org_unit_id, o.month, k.kpi, o.profession, 'own', o.gender, o.age_band, k.n, k.d,
-       o.employees
-FROM own o CROSS JOIN LATERAL (VALUES
-    ('sick_leave_pct', o.sick, o.scheduled),
-    ('sick_leave_short_pct', o.short, o.scheduled),
-    ('sick_leave_long_pct', o.long, o.scheduled),
-    ('sick_leave_60plus_share_pct', o.d60, o.sick),
-    ('presence_pct', o.scheduled - o.absent, o.scheduled),
-    ('overtime_hours', o.overtime, NULL),
-    ('extra_time_hours', o.extra, NULL)
-) AS k(kpi, n, d)
-WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
-UNION ALL
-SELECT w.org_unit_id, w.month, k.kpi, w.profession, '', '', '', k.n, k.d, w.employees
-FROM worked w CROSS JOIN LATERAL (VALUES
-    ('agency_hours_share_pct', w.agency, w.total),
-    ('agency_doctor_weeks', w.agency_doctor, NULL)
-) AS k(kpi, n, d)
-WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+SELECT r.org_unit_id, r.month, 'time', r.profession, 'own', coalesce(p.gender, ''),
+       {_AGE_BAND.format(birth="p.birth_year", month="r.month")},
+       count(*),
+       coalesce(sum(r.scheduled), 0),
+       coalesce(sum(r.sick), 0),
+       coalesce(sum(x.short), 0),
+       coalesce(sum(x.long), 0),
+       coalesce(sum(x.d60), 0),
+       coalesce(sum(r.absent), 0),
+       coalesce(sum(r.overtime), 0),
+       coalesce(sum(r.extra_time), 0)
+FROM {CELL_PEOPLE} r LEFT JOIN people p USING (employee)
+LEFT JOIN sick_split x USING (org_unit_id, month, profession, employee)
+WHERE r.staff_kind = 'own'
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 
+_WORKED_FACTS = f"""
+{_INSERT.format(", ".join(MEASURES["worked"]))}
+SELECT org_unit_id, month, 'worked', profession, '', '', '', count(DISTINCT employee),
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0),
+       sum(worked),
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
+FROM {CELL_PEOPLE} WHERE worked IS NOT NULL
+GROUP BY org_unit_id, month, profession
+"""
+
+# Employments per cell and employee first (one may hold several in a month), so the groups
+# count employees by plain counts over a hash aggregate instead of sorted DISTINCT counts.
 _EMPLOYMENT_FACTS = f"""
-{_INSERT}
+{_INSERT.format(", ".join(MEASURES["staff"]))}
 WITH spans AS (
-    SELECT c.org_unit_id, c.month, (c.month + interval '1 month - 1 day')::date AS last_day,
-           e.employee, e.profession, e.contract, e.fte, e.is_manager, e.end_date, e.end_reason,
-           coalesce(e.gender, '') AS gender,
-           {_AGE_BAND.format(birth="e.birth_year", month="c.month")} AS age_band
+    SELECT c.org_unit_id, c.month, e.employee, e.profession, e.contract, e.fte, e.is_manager,
+           e.end_date, e.end_reason, coalesce(e.gender, '') AS gender,
+           {_AGE_BAND.format(birth="e.birth_year", month="c.month")} AS age_band,
+           e.end_date IS NULL OR e.end_date >= (c.month + interval '1 month - 1 day')::date
+               AS active,
+           e.contract = 'permanent' AND e.end_date >= c.month
+               AND e.end_date < (c.month + interval '1 month')::date
+               AND coalesce(e.end_reason, '') <> 'internal_transfer' AS ended
     FROM {CLAIMED} c
     JOIN employments e ON e.org_unit_id = c.org_unit_id AND e.deleted_at IS NULL
      AND e.start_date <= (c.month + interval '1 month - 1 day')::date
      AND (e.end_date IS NULL OR e.end_date >= c.month)
-), flagged AS (
-    SELECT *, end_date IS NULL OR end_date >= last_day AS active FROM spans
-), agg AS (
-    SELECT org_unit_id, month, profession, gender, age_band,
-           count(DISTINCT employee) FILTER (WHERE active) AS headcount,
-           coalesce(sum(fte) FILTER (WHERE active), 0) AS fte,
-           count(DISTINCT employee) FILTER (WHERE active AND contract = 'permanent') AS permanent,
-           count(DISTINCT employee) FILTER (WHERE active AND contract = 'fixed_term') AS fixed,
-           count(DISTINCT employee)
-               FILTER (WHERE active AND contract IN ('permanent', 'fixed_term')) AS monthly,
-           count(DISTINCT employee)
-               FILTER (WHERE active AND contract IN ('permanent', 'fixed_term') AND fte >= 1)
+), people AS (
+    SELECT org_unit_id, month, profession, gender, age_band, employee,
+           bool_or(active) AS active,
+           sum(fte) FILTER (WHERE active) AS fte,
+           bool_or(active AND contract = 'permanent') AS permanent,
+           bool_or(active AND contract = 'fixed_term') AS fixed_term,
+           bool_or(active AND contract IN ('permanent', 'fixed_term')) AS monthly_paid,
+           bool_or(active AND contract IN ('permanent', 'fixed_term') AND fte >= 1)
                AS full_time,
-           count(DISTINCT employee) FILTER (WHERE active AND is_manager) AS managers,
-           count(*) FILTER (
-               WHERE contract = 'permanent' AND end_date BETWEEN month AND last_day
-                 AND coalesce(end_reason, '') <> 'internal_transfer'
-           ) AS ended
-    FROM flagged
-    GROUP BY org_unit_id, month, profession, gender, age_band
+           bool_or(active AND is_manager) AS manager,
+           count(*) FILTER (WHERE ended) AS ended
+    FROM spans
+    GROUP BY org_unit_id, month, profession, gender, age_band, employee
 )
-SELECT a.org_unit_id, a.month, k.kpi, a.profession, '', a.gender, a.age_band, k.n, k.d,
-       a.headcount
-FROM agg a CROSS JOIN LATERAL (VALUES
-    ('headcount', a.headcount::numeric, NULL::numeric),
-    ('fte', a.fte, NULL),
-    ('permanent_share_pct', a.permanent, (a.permanent + a.fixed)::numeric),
-    ('full_time_share_pct', a.full_time, a.monthly),
-    ('employees_per_manager', a.headcount, a.managers),
-    ('turnover_pct', a.ended, a.permanent)
-) AS k(kpi, n, d)
-WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+SELECT org_unit_id, month, 'staff', profession, '', gender, age_band,
+       count(*) FILTER (WHERE active),
+       count(*) FILTER (WHERE active),
+       coalesce(sum(fte), 0),
+       count(*) FILTER (WHERE permanent),
+       count(*) FILTER (WHERE fixed_term),
+       count(*) FILTER (WHERE monthly_paid),
+       count(*) FILTER (WHERE full_time),
+       count(*) FILTER (WHERE manager),
+       sum(ended)
+FROM people
+GROUP BY org_unit_id, month, profession, gender, age_band
 """
 
 _COST_FACTS = f"""
-{_INSERT}
-WITH agg AS (
-    SELECT p.org_unit_id, c.month, p.profession,
-           coalesce(sum(p.amount_sek) FILTER (WHERE p.category = 'agency'), 0) AS agency,
-           sum(p.amount_sek) AS total
-    FROM {CLAIMED} c
-    JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
-    WHERE p.deleted_at IS NULL
-    GROUP BY p.org_unit_id, c.month, p.profession
-)
-SELECT a.org_unit_id, a.month, k.kpi, a.profession, '', '', '', k.n, k.d, NULL
-FROM agg a CROSS JOIN LATERAL (VALUES
-    ('agency_cost_sek', a.agency, NULL::numeric),
-    ('agency_cost_share_pct', a.agency, a.total),
-    ('personnel_cost_sek', a.total, NULL)
-) AS k(kpi, n, d)
-WHERE k.n <> 0 OR coalesce(k.d, 0) <> 0
+{_INSERT.format(", ".join(MEASURES["cost"]))}
+SELECT p.org_unit_id, c.month, 'cost', p.profession, '', '', '', NULL,
+       coalesce(sum(p.amount_sek) FILTER (WHERE p.category = 'agency'), 0),
+       sum(p.amount_sek)
+FROM {CLAIMED} c
+JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
+WHERE p.deleted_at IS NULL
+GROUP BY p.org_unit_id, c.month, p.profession
 """
+
+# Per kind, summing only its own measures: a sum of a column that is null in every row is
+# still work per row.
+_TOTALS = [
+    f"""
+INSERT INTO kpi_cell_totals (org_unit_id, month, kind, employees, {", ".join(measures)},
+                             computed_at)
+SELECT org_unit_id, month, kind, sum(employees), {", ".join(f"sum({m})" for m in measures)},
+       max(computed_at)
+FROM kpi_new_facts WHERE kind = '{kind}' GROUP BY org_unit_id, month, kind
+"""
+    for kind, measures in MEASURES.items()
+]
 
 # A changed sick day can renumber the rest of its spell in later months (and other units):
 # those cells are marked dirty for the next round. Only forward, so marking ends.
@@ -293,8 +275,8 @@ WITH touched AS (
     SELECT employee, spell, date_trunc('month', max(work_date) FILTER (WHERE claimed)) AS last
     FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(claimed)
 )
-SELECT DISTINCT unit, date_trunc('month', s.work_date)::date
-FROM kpi_sick_days s JOIN touched t USING (employee, spell), unnest(s.units) AS unit
+SELECT DISTINCT s.org_unit_id, date_trunc('month', s.work_date)::date
+FROM kpi_sick_days s JOIN touched t USING (employee, spell)
 WHERE date_trunc('month', s.work_date) > t.last
 ORDER BY 1, 2
 ON CONFLICT (org_unit_id, month) DO NOTHING
@@ -311,7 +293,13 @@ async def _detect_violations(session: AsyncSession, cells: Cells, settings: Sett
 # Work other domains do on the same claimed cells, in the same transaction, before the facts
 # (so their own fact sources can read what they wrote).
 CELL_HOOKS: list[CellHook] = [_detect_violations]
-FACT_SOURCES: list[str] = [_TIME_FACTS, _EMPLOYMENT_FACTS, _COST_FACTS, detection.FACTS]
+FACT_SOURCES: list[str] = [
+    _TIME_FACTS,
+    _WORKED_FACTS,
+    _EMPLOYMENT_FACTS,
+    _COST_FACTS,
+    detection.FACTS,
+]
 
 
 async def _prepare(session: AsyncSession) -> None:
@@ -331,9 +319,18 @@ async def _prepare(session: AsyncSession) -> None:
     )
     await session.execute(
         sa.text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {CELL_PEOPLE} "
+            "(org_unit_id bigint, month date, profession text, staff_kind text, employee text, "
+            "scheduled numeric, sick numeric, absent numeric, overtime numeric, "
+            "extra_time numeric, worked numeric, timed_shifts boolean, untimed bigint, "
+            "untimed_hours numeric) ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
             "CREATE TEMP TABLE IF NOT EXISTS kpi_sick_days "
-            "(employee text, work_date date, spell bigint, day_no int, units bigint[], "
-            "claimed boolean) ON COMMIT DROP"
+            "(employee text, work_date date, org_unit_id bigint, profession text, "
+            "hours numeric, spell bigint, day_no int, claimed boolean) ON COMMIT DROP"
         )
     )
     await session.execute(
@@ -349,7 +346,9 @@ async def _prepare(session: AsyncSession) -> None:
         )
     )
     await session.execute(
-        sa.text(f"TRUNCATE {CLAIMED}, {CLAIMED_EMPLOYEES}, kpi_sick_days, kpi_new_facts")
+        sa.text(
+            f"TRUNCATE {CLAIMED}, {CELL_PEOPLE}, {CLAIMED_EMPLOYEES}, kpi_sick_days, kpi_new_facts"
+        )
     )
 
 
@@ -360,10 +359,29 @@ async def claim(session: AsyncSession, limit: int) -> Cells:
     # Temp tables have no statistics until analysed: without them a few claimed cells look
     # like thousands, and the facts of every cell are scanned to delete a few.
     await session.execute(sa.text(f"ANALYZE {CLAIMED}"))
+    rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
+    cells = [(int(u), m) for u, m in rows.all()]
+    if cells:
+        await _sum_cell_people(session, len(cells))
+    return cells
+
+
+# Above this many cells their records are read in one scan of the table, hashed by cell; below,
+# by index per cell. The planner cannot tell: it estimates the cells' records from the range
+# condition alone, a few per cell, and would fetch a million records one cell at a time.
+SCAN_CELLS = 400
+
+
+async def _sum_cell_people(session: AsyncSession, cells: int) -> None:
+    scan = cells >= SCAN_CELLS
+    if scan:
+        await session.execute(sa.text("SET LOCAL enable_nestloop = off"))
+    await session.execute(sa.text(_CELL_PEOPLE))
+    if scan:
+        await session.execute(sa.text("SET LOCAL enable_nestloop = on"))
+    await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}"))
     await session.execute(sa.text(_CLAIMED_EMPLOYEES))
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
-    rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
-    return [(int(u), m) for u, m in rows.all()]
 
 
 async def release_claimed(session: AsyncSession) -> None:
@@ -396,14 +414,8 @@ async def recompute_claimed(session: AsyncSession, settings: Settings) -> None:
             "WHERE t.org_unit_id = c.org_unit_id AND t.month = c.month"
         )
     )
-    await session.execute(
-        sa.text(
-            "INSERT INTO kpi_cell_totals (org_unit_id, month, kpi, numerator, denominator, "
-            "employees, computed_at) SELECT org_unit_id, month, kpi, sum(numerator), "
-            "sum(denominator), sum(employees), max(computed_at) "
-            "FROM kpi_new_facts GROUP BY org_unit_id, month, kpi"
-        )
-    )
+    for statement in _TOTALS:
+        await session.execute(sa.text(statement))
 
 
 async def mark_scope(

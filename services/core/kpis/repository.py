@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.kpis.catalogue import MEASURE_OF
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree, subtree_upper_bound
@@ -43,19 +44,28 @@ async def monthly(
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
     text, '' for the unit itself) of the facts in the subtree."""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
+    measure = MEASURE_OF[kpi]
+    num = measure.numerator
+    den = measure.denominator or "NULL::numeric"
+    # A split with nothing to count for this KPI is no data, not a zero (as a row per KPI
+    # would not exist).
+    counted = f"({num} <> 0 OR coalesce({den}, 0) <> 0)"
     if filters:
         # Splits are summed per unit and month first, so `employees` stays per unit-month.
         where = "".join(f" AND f.{name} = :{name}" for name in filters)
         source = f"""(
-            SELECT f.org_unit_id, f.month, sum(f.numerator) AS numerator,
-                   sum(f.denominator) AS denominator, sum(f.employees) AS employees,
-                   max(f.computed_at) AS computed_at
+            SELECT f.org_unit_id, f.month, sum({num}) AS numerator, sum({den}) AS denominator,
+                   sum(f.employees) AS employees, max(f.computed_at) AS computed_at
             FROM kpi_facts f
-            WHERE f.kpi = :kpi AND f.month BETWEEN :first AND :last {where}
+            WHERE f.kind = :kind AND f.month BETWEEN :first AND :last {where} AND {counted}
             GROUP BY f.org_unit_id, f.month
         )"""
     else:
-        source = "(SELECT * FROM kpi_cell_totals WHERE kpi = :kpi)"
+        source = f"""(
+            SELECT org_unit_id, month, {num} AS numerator, {den} AS denominator, employees,
+                   computed_at
+            FROM kpi_cell_totals WHERE kind = :kind AND {counted}
+        )"""
     rows = await session.execute(
         sa.text(
             f"""
@@ -67,7 +77,7 @@ async def monthly(
             """
         ),
         {
-            "kpi": kpi,
+            "kind": measure.kind,
             "first": first,
             "last": last,
             "lo": prefix,
