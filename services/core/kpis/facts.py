@@ -352,8 +352,20 @@ async def _prepare(session: AsyncSession) -> None:
     )
 
 
+# The fed tables whose statistics are stale: a bulk load far ahead of autovacuum. Planned on
+# a table that looks empty, the rest rules join a million records with nested loops and run
+# for minutes; ANALYZE samples a fixed number of rows, a fraction of a second.
+_STALE = """
+SELECT relname FROM pg_stat_user_tables
+WHERE relname IN ('time_records', 'employments', 'personnel_costs')
+  AND n_mod_since_analyze > greatest(10000, n_live_tup / 5)
+"""
+
+
 async def claim(session: AsyncSession, limit: int) -> Cells:
     """Takes up to `limit` dirty cells for this transaction (others skip them)."""
+    for table in (await session.execute(sa.text(_STALE))).scalars().all():
+        await session.execute(sa.text(f'ANALYZE "{table}"'))
     await _prepare(session)
     await session.execute(sa.text(_CLAIM), {"limit": limit})
     # Temp tables have no statistics until analysed: without them a few claimed cells look

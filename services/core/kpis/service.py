@@ -822,7 +822,7 @@ async def breached_targets(
 # ---- recalculation -------------------------------------------------------------------------
 
 
-async def recalculate(session: AsyncSession, settings: Settings, *, limit: int = 20_000) -> int:
+async def recalculate(session: AsyncSession, settings: Settings, *, limit: int = 100_000) -> int:
     """One round: claims up to `limit` dirty cells, replaces their facts and evaluates the
     targets they touch. Returns how many cells it took (0: nothing left)."""
     cells = await facts.claim(session, limit)

@@ -99,3 +99,80 @@ async def test_two_recalculations_never_take_the_same_cell(
         assert not {u for u, _ in taken_first} & {u for u, _ in taken_second}
         assert await kpis_service.recalculate(third, settings) == 0  # nothing else is free
     assert await dirty(app) == 36  # none released: the claims were rolled back
+
+
+async def test_a_recalculation_after_a_bulk_load_plans_on_fresh_statistics(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A bulk load lands far ahead of autovacuum; planned on a table that looks empty, the rest
+    rules ran nested loops over every record (minutes). The recalculation refreshes the fed
+    tables' statistics when many rows changed since they were taken, and only then."""
+    await seed_tree(client)
+    response = await client.post(BATCH, json={"records": [sick_day(1)]})
+    assert response.status_code == 200, response.text
+    await recalculate(app)
+
+    async def analysed() -> object:
+        async with app.state.sessionmaker() as session:
+            return (
+                await session.execute(
+                    sa.text(
+                        "SELECT last_analyze FROM pg_stat_user_tables "
+                        "WHERE relname = 'time_records'"
+                    )
+                )
+            ).scalar_one()
+
+    async def changed_since_analyse() -> int:
+        async with app.state.sessionmaker() as session:
+            return int(
+                (
+                    await session.execute(
+                        sa.text(
+                            "SELECT n_mod_since_analyze FROM pg_stat_user_tables "
+                            "WHERE relname = 'time_records'"
+                        )
+                    )
+                ).scalar_one()
+            )
+
+    async with app.state.sessionmaker() as session:
+        # Autovacuum must not take the statistics first, or there is nothing to see.
+        await session.execute(sa.text("ALTER TABLE time_records SET (autovacuum_enabled = false)"))
+        await session.commit()
+    try:
+        before = await analysed()
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                sa.text(
+                    "INSERT INTO time_records (source, external_id, org_unit_id, employee, "
+                    "profession, staff_kind, time_type, work_date, hours) "
+                    "SELECT source, external_id || '-' || n, org_unit_id, employee, profession, "
+                    "staff_kind, 'worked', work_date, hours "
+                    "FROM time_records, generate_series(1, 12000) AS n"
+                )
+            )
+            await session.execute(
+                sa.text(
+                    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+                    "SELECT DISTINCT org_unit_id, date_trunc('month', work_date)::date "
+                    "FROM time_records ON CONFLICT DO NOTHING"
+                )
+            )
+            await session.commit()
+        for _ in range(100):  # the backend reports its counts within a second or so
+            if await changed_since_analyse() >= 12000:
+                break
+            await asyncio.sleep(0.05)
+        await recalculate(app)
+        after_load = await analysed()
+        assert after_load is not None and after_load != before
+
+        response = await client.post(BATCH, json={"records": [sick_day(2)]})
+        assert response.status_code == 200, response.text
+        await recalculate(app)
+        assert await analysed() == after_load  # a few changes: the statistics stand
+    finally:
+        async with app.state.sessionmaker() as session:
+            await session.execute(sa.text("ALTER TABLE time_records RESET (autovacuum_enabled)"))
+            await session.commit()
