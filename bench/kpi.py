@@ -35,10 +35,10 @@ from services.cli import demo
 from services.core.auth.service import bootstrap_principal
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker, transaction
-from services.core.kpis import service as kpis_service
 from services.core.orgs import service as orgs_service
 from services.core.orgs.schemas import OrgUnitCreate
 from services.core.timedata import files, ingest
+from services.worker.tasks import kpis as kpi_tasks
 
 TOKEN = "puls_bench-admin"
 CEILING_SQL = """
@@ -69,15 +69,10 @@ async def load(settings: Settings, work: Path) -> None:
 
 
 async def recalculate_all(settings: Settings) -> int:
-    engine = create_engine(settings, pool_size=2)
-    sessionmaker = create_sessionmaker(engine)
-    cells = 0
-    while True:
-        async with transaction(sessionmaker) as session:
-            taken = await kpis_service.recalculate(session, settings)
-        if not taken:
-            break
-        cells += taken
+    """What the worker's `recalculate` job does: rounds in lanes until no cell is dirty."""
+    engine = create_engine(settings, pool_size=settings.recalculation_lanes + 1)
+    ctx = {"sessionmaker": create_sessionmaker(engine), "arq": None, "settings": settings}
+    cells = await kpi_tasks.recalculate(ctx)
     await engine.dispose()
     return cells
 

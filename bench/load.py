@@ -38,8 +38,6 @@ from bench import kpi as kpi_bench
 from bench.common import bench_database, free_port, print_table, process, wait_until_healthy
 from services.cli import demo
 from services.core.config import Settings
-from services.core.db import create_engine, create_sessionmaker, transaction
-from services.core.kpis import service as kpis_service
 
 TOKEN = "puls_bench-admin"
 PSEUDONYM_KEY = "bench-pseudonym-key"
@@ -109,13 +107,7 @@ class Recorder:
 async def load_region(settings: Settings, work: Path) -> None:
     """The demo region stored through the ingest path, and every KPI computed."""
     await kpi_bench.load(settings, work)
-    engine = create_engine(settings, pool_size=2)
-    sessionmaker = create_sessionmaker(engine)
-    while True:
-        async with transaction(sessionmaker) as session:
-            if not await kpis_service.recalculate(session, settings):
-                break
-    await engine.dispose()
+    await kpi_bench.recalculate_all(settings)
 
 
 def nightly_batch(number: int, size: int, units: int) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from services.core.db import create_engine, create_sessionmaker
 from services.core.logging import configure_logging
 from services.core.metrics import ApiMetrics
 from services.core.queue import create_arq_pool
+from services.core.timedata.validator import BatchValidator
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.batch_validator = BatchValidator(settings)
         try:
             app.state.arq = await create_arq_pool(settings)
         except Exception:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.batch_validator.close()
             if app.state.arq is not None:
                 await app.state.arq.aclose()
             await engine.dispose()

@@ -22,6 +22,7 @@ from services.core.errors import RateLimited, ValidationFailed
 from services.core.idempotency import service as idempotency_service
 from services.core.metrics import ApiMetrics
 from services.core.queue import unit_of_work
+from services.core.timedata.validator import BatchValidator
 from services.core.validation import Rfc3339Time, loads_strict
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ def _query_names(dependant: Dependant) -> set[str]:
 def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_batch_validator(request: Request) -> BatchValidator:
+    validator: BatchValidator = request.app.state.batch_validator
+    return validator
 
 
 def get_metrics(request: Request) -> ApiMetrics:

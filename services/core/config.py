@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Recalculation rounds a worker runs side by side on disjoint org units: PostgreSQL runs
+    # each round's statements on one core, so a full recalculation wants one per core.
+    recalculation_lanes: int = Field(default=2, ge=1, le=16)
     db_statement_timeout_ms: int = Field(default=60_000, ge=100)
 
     bootstrap_api_key: SecretStr | None = None
@@ -50,6 +53,12 @@ class Settings(BaseSettings):
         default=date(2000, 1, 1), description="Fed records dated earlier are rejected."
     )
     accepted_days_ahead: int = Field(default=366, ge=0, le=3660)
+    batch_process_min_records: int = Field(
+        default=1_000,
+        ge=1,
+        description="JSON batches of at least this many records are validated in a child "
+        "process at a lower priority, so the API's reads do not wait for them.",
+    )
     import_process_min_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=0,

@@ -3,20 +3,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import signal
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
+from services.core.timedata.validator import NICENESS, BatchValidator
 from tests.conftest import make_client
 from tests.factories import create_key, seed_tree
 from tests.harness import PSEUDONYM_KEY
 from tests.timedata_factories import employment, personnel_cost, time_record
 
 BATCH = "/v1/time-records:batch"
+
+
+@pytest.fixture(params=["thread", "process"])
+def via(request: pytest.FixtureRequest, app: FastAPI, settings: Settings) -> Iterator[str]:
+    """`process` makes the API validate every batch in its validator process, as it does
+    large ones."""
+    if request.param == "process":
+        app.state.batch_validator.close()
+        app.state.batch_validator = BatchValidator(
+            settings.model_copy(update={"batch_process_min_records": 1})
+        )
+    yield str(request.param)
 
 
 async def dirty_cells(session: AsyncSession) -> set[tuple[str, str]]:
@@ -102,7 +119,7 @@ async def test_employee_refs_are_stored_only_as_hmac(
 
 
 async def test_each_bad_record_is_reported_by_index_and_good_ones_stored(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, via: str
 ) -> None:
     await seed_tree(client)
     records = [
@@ -145,7 +162,9 @@ async def test_each_bad_record_is_reported_by_index_and_good_ones_stored(
     assert "unknown org unit 'NOWHERE'" in first["errors"][0]["msg"]
 
 
-async def test_atomic_stores_nothing_when_any_record_is_bad(client: httpx.AsyncClient) -> None:
+async def test_atomic_stores_nothing_when_any_record_is_bad(
+    client: httpx.AsyncClient, via: str
+) -> None:
     await seed_tree(client)
     response = await client.post(
         BATCH,
@@ -294,3 +313,35 @@ async def test_the_same_batch_from_ten_clients_at_once_equals_one_send(
     assert all(w["rejected"] == 0 for w in winners)
     stored = await session.execute(sa.text("SELECT count(*), sum(hours) FROM time_records"))
     assert tuple(stored.one()) == (300, sum(Decimal(1 + i % 8) for i in range(300)))
+
+
+async def test_large_batches_are_validated_in_a_lower_priority_process_that_can_die(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    app.state.batch_validator.close()
+    validator = app.state.batch_validator = BatchValidator(
+        settings.model_copy(update={"batch_process_min_records": 2})
+    )
+    small = await client.post(BATCH, json={"records": [time_record("ALONE")]})
+    assert small.status_code == 200 and small.json()["inserted"] == 1
+    assert validator._pool is None  # one record: validated in a thread, no process started
+
+    batch = [time_record(f"P{n}", work_date=f"2024-03-{n:02d}") for n in range(1, 11)]
+    response = await client.post(BATCH, json={"records": [*batch, time_record("X", hours="0")]})
+    assert response.status_code == 200, response.text
+    assert (response.json()["inserted"], response.json()["rejected"]) == (10, 1)
+    assert response.json()["errors"][0]["index"] == 10
+    assert validator._pool is not None
+    (child,) = validator._pool._processes.values()
+    assert os.getpriority(os.PRIO_PROCESS, child.pid) >= NICENESS
+
+    os.kill(child.pid, signal.SIGKILL)  # killed (out of memory, say) between two batches
+    child.join(10)
+    changed = [time_record("P1", work_date="2024-03-01", hours="7.00"), *batch[1:]]
+    again = await client.post(BATCH, json={"records": changed})
+    assert again.status_code == 200, again.text
+    assert (again.json()["updated"], again.json()["unchanged"]) == (1, 9)
+    after = await client.post(BATCH, json={"records": batch})
+    assert after.status_code == 200 and after.json()["updated"] == 1  # in a new process
+    assert validator._pool is not None and validator._pool._processes

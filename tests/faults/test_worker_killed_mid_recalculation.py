@@ -76,25 +76,31 @@ async def test_worker_killed_mid_recalculation_leaves_facts_equal_to_a_full_reco
         first = start_worker(settings)
         try:
             await enqueue_jobs(app.state.arq, [DeferredJob("recalculate", job_id="recalculate")])
-            backend = await wait_for(
-                conn,
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE 'DELETE FROM kpi_cell_totals%'",
+            stuck = (
+                "SELECT array_agg(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'DELETE FROM kpi_cell_totals%'"
             )
+            # Each of the worker's lanes holds its share of the units.
+            lanes = settings.recalculation_lanes
+            await wait_for(conn, f"SELECT cardinality(({stuck})) = {lanes}")
+            backends = await conn.fetchval(stuck)
             claimed = await conn.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", backend
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = ANY($1)",
+                backends,
             )
             units = await conn.fetchval("SELECT count(DISTINCT org_unit_id) FROM kpi_dirty_cells")
-            assert claimed == units, "the worker holds every unit with dirty cells"
+            assert claimed == units, "the worker's lanes hold every unit with dirty cells"
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         finally:
             stop_process(first)
             await blocking.rollback()
             await blocker.close()
-        # The killed worker's backend notices its client is gone and rolls back.
+        # The killed worker's backends notice their client is gone and roll back.
         await wait_for(
-            conn, f"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = {backend})"
+            conn,
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity "
+            f"WHERE pid = ANY('{{{','.join(map(str, backends))}}}'::int[]))",
         )
         assert await snapshot(conn) == before, "nothing of the killed recalculation is kept"
         assert await conn.fetchval("SELECT count(*) FROM kpi_dirty_cells") == marked

@@ -19,6 +19,7 @@ from services.api.deps import (
     TimedataWriter,
     UpdatedSince,
     api_router,
+    get_batch_validator,
     get_metrics,
     require_any,
 )
@@ -76,7 +77,13 @@ def _batch_endpoint(kind: str, model: Any) -> Any:
         if (replay := await idem.replay()) is not None:
             return replay
         result = await timedata_service.ingest_batch(
-            session, settings, principal, kind, request_body.records, atomic=atomic
+            session,
+            settings,
+            principal,
+            kind,
+            request_body.records,
+            atomic=atomic,
+            validator=get_batch_validator(idem.request),
         )
         metrics = get_metrics(idem.request)
         for outcome in ("inserted", "updated", "deleted", "unchanged", "rejected"):

@@ -65,7 +65,7 @@ WITH units AS MATERIALIZED (
     -- once the units ahead of it hold :limit cells.
     SELECT org_unit_id FROM queue
     WHERE CASE WHEN before < :limit THEN {UNIT_LOCK.format(unit="org_unit_id")} ELSE false END
-    LIMIT {UNITS_PER_ROUND}
+    LIMIT :units
 )
 SELECT d.org_unit_id, d.month, d.xmin FROM kpi_dirty_cells d JOIN locked USING (org_unit_id)
 ORDER BY d.month, d.org_unit_id
@@ -362,12 +362,13 @@ WHERE relname IN ('time_records', 'employments', 'personnel_costs')
 """
 
 
-async def claim(session: AsyncSession, limit: int) -> Cells:
-    """Takes up to `limit` dirty cells for this transaction (others skip them)."""
+async def claim(session: AsyncSession, limit: int, *, units: int = UNITS_PER_ROUND) -> Cells:
+    """Takes up to `limit` dirty cells of at most `units` org units for this transaction
+    (others skip them)."""
     for table in (await session.execute(sa.text(_STALE))).scalars().all():
         await session.execute(sa.text(f'ANALYZE "{table}"'))
     await _prepare(session)
-    await session.execute(sa.text(_CLAIM), {"limit": limit})
+    await session.execute(sa.text(_CLAIM), {"limit": limit, "units": min(units, UNITS_PER_ROUND)})
     # Temp tables have no statistics until analysed: without them a few claimed cells look
     # like thousands, and the facts of every cell are scanned to delete a few.
     await session.execute(sa.text(f"ANALYZE {CLAIMED}"))
@@ -394,6 +395,14 @@ async def _sum_cell_people(session: AsyncSession, cells: int) -> None:
     await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}"))
     await session.execute(sa.text(_CLAIMED_EMPLOYEES))
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
+
+
+async def dirty_units(session: AsyncSession) -> int:
+    """How many org units have dirty cells."""
+    found = await session.execute(
+        sa.text("SELECT count(DISTINCT org_unit_id) FROM kpi_dirty_cells")
+    )
+    return int(found.scalar_one())
 
 
 async def release_claimed(session: AsyncSession) -> None:

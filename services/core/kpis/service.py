@@ -822,10 +822,16 @@ async def breached_targets(
 # ---- recalculation -------------------------------------------------------------------------
 
 
-async def recalculate(session: AsyncSession, settings: Settings, *, limit: int = 100_000) -> int:
+async def recalculate(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    limit: int = 100_000,
+    units: int = facts.UNITS_PER_ROUND,
+) -> int:
     """One round: claims up to `limit` dirty cells, replaces their facts and evaluates the
     targets they touch. Returns how many cells it took (0: nothing left)."""
-    cells = await facts.claim(session, limit)
+    cells = await facts.claim(session, limit, units=units)
     if not cells:
         return 0
     await facts.recompute_claimed(session, settings)

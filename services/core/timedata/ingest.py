@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -37,6 +37,9 @@ from services.core.timedata.schemas import (
     RecordKey,
     TimeRecordIn,
 )
+
+if TYPE_CHECKING:
+    from services.core.timedata.validator import BatchValidator
 
 MAX_ERRORS_PER_RECORD = 20
 
@@ -585,10 +588,12 @@ async def apply(
     org_path: str | None = None,
     atomic: bool = False,
     index_offset: int = 0,
+    validator: BatchValidator | None = None,
 ) -> Outcome:
     """Validates and stores `records`. Returns the counts and each rejected record with its
     index (plus `index_offset`, e.g. the line number of a file chunk). With `atomic`, nothing is
-    written when any record is bad; the caller raises."""
+    written when any record is bad; the caller raises. The API validates through its
+    `validator` (large batches in a child process)."""
     codes = {
         r["org_unit_code"]
         for r in records
@@ -596,10 +601,13 @@ async def apply(
     }
     sources = {r["source"] for r in records if isinstance(r, dict) and _is_str(r.get("source"))}
     lookups = await load_lookups(session, principal, org_path, codes=codes, sources=sources)
-    # The CPU half in a thread: the event loop keeps answering other requests meanwhile.
-    prepared = await asyncio.to_thread(
-        prepare, settings, kind, records, lookups, index_offset=index_offset
-    )
+    if validator is not None:
+        prepared = await validator.prepare(kind, list(records), lookups, index_offset=index_offset)
+    else:
+        # The CPU half in a thread: the event loop keeps answering other requests meanwhile.
+        prepared = await asyncio.to_thread(
+            prepare, settings, kind, records, lookups, index_offset=index_offset
+        )
     scope = principal.org_path if principal is not None else org_path
     return await store(session, settings, kind, prepared, scope=scope, atomic=atomic)
 

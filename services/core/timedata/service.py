@@ -30,6 +30,7 @@ from services.core.timedata.schemas import (
     ProfessionRead,
     TimeRecordRead,
 )
+from services.core.timedata.validator import BatchValidator
 
 RECALCULATE_JOB = "recalculate"
 
@@ -48,6 +49,7 @@ async def ingest_batch(
     records: list[Any],
     *,
     atomic: bool,
+    validator: BatchValidator | None = None,
 ) -> BatchResult:
     if len(records) > settings.max_batch_records:
         raise BatchTooLarge(
@@ -56,7 +58,7 @@ async def ingest_batch(
         )
     kind = ingest.KINDS[kind_name]
     outcome = await ingest.apply(
-        session, settings, kind, records, principal=principal, atomic=atomic
+        session, settings, kind, records, principal=principal, atomic=atomic, validator=validator
     )
     if atomic and outcome.errors:
         raise BatchRejected(

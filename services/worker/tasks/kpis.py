@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -16,11 +17,23 @@ from services.core.queue import unit_of_work
 
 async def recalculate(ctx: dict[str, Any]) -> int:
     """Rounds of claimed cells, each its own transaction, until none are left. Safe to run in
-    several workers at once: each claims different cells."""
+    several workers at once: each claims different cells.
+
+    The dirty org units are shared among `recalculation_lanes` lanes of rounds running side by
+    side, each on its own connection: a round's statements run on one PostgreSQL core, and a
+    full recalculation is mostly the records of every unit, which split by unit."""
+    lanes = ctx["settings"].recalculation_lanes
+    async with transaction(ctx["sessionmaker"]) as session:
+        units = max(1, -(-await facts.dirty_units(session) // lanes))
+    done = await asyncio.gather(*(_rounds(ctx, units) for _ in range(lanes)))
+    return sum(done)
+
+
+async def _rounds(ctx: dict[str, Any], units: int) -> int:
     total = 0
     while True:
         async with unit_of_work(ctx["sessionmaker"], ctx["arq"]) as (session, _):
-            taken = await kpis_service.recalculate(session, ctx["settings"])
+            taken = await kpis_service.recalculate(session, ctx["settings"], units=units)
         if not taken:
             return total
         total += taken
