@@ -397,12 +397,13 @@ async def _sum_cell_people(session: AsyncSession, cells: int) -> None:
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
 
 
-async def dirty_units(session: AsyncSession) -> int:
-    """How many org units have dirty cells."""
+async def dirty_backlog(session: AsyncSession) -> tuple[int, int]:
+    """How many cells are dirty, and in how many org units."""
     found = await session.execute(
-        sa.text("SELECT count(DISTINCT org_unit_id) FROM kpi_dirty_cells")
+        sa.text("SELECT count(*), count(DISTINCT org_unit_id) FROM kpi_dirty_cells")
     )
-    return int(found.scalar_one())
+    cells, units = found.one()
+    return int(cells), int(units)
 
 
 async def release_claimed(session: AsyncSession) -> None:

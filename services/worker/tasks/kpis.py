@@ -14,17 +14,23 @@ from services.core.kpis import facts
 from services.core.kpis import service as kpis_service
 from services.core.queue import unit_of_work
 
+# Dirty cells per recalculation lane, at least.
+LANE_CELLS = 2_000
+
 
 async def recalculate(ctx: dict[str, Any]) -> int:
     """Rounds of claimed cells, each its own transaction, until none are left. Safe to run in
     several workers at once: each claims different cells.
 
-    The dirty org units are shared among `recalculation_lanes` lanes of rounds running side by
-    side, each on its own connection: a round's statements run on one PostgreSQL core, and a
-    full recalculation is mostly the records of every unit, which split by unit."""
-    lanes = ctx["settings"].recalculation_lanes
+    A backlog's org units are shared among up to `recalculation_lanes` lanes of rounds running
+    side by side, each on its own connection: a round's statements run on one PostgreSQL core,
+    and a full recalculation is mostly the records of every unit, which split by unit."""
     async with transaction(ctx["sessionmaker"]) as session:
-        units = max(1, -(-await facts.dirty_units(session) // lanes))
+        cells, units = await facts.dirty_backlog(session)
+    # Only a backlog (a full or bulk recalculation) takes more than one lane: the usual few
+    # cells a feed dirtied leave the other cores to the API's reads.
+    lanes = min(ctx["settings"].recalculation_lanes, 1 + cells // LANE_CELLS)
+    units = max(1, -(-units // lanes))
     done = await asyncio.gather(*(_rounds(ctx, units) for _ in range(lanes)))
     return sum(done)
 

@@ -9,6 +9,7 @@ import asyncio
 from datetime import date
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
@@ -176,3 +177,47 @@ async def test_a_recalculation_after_a_bulk_load_plans_on_fresh_statistics(
         async with app.state.sessionmaker() as session:
             await session.execute(sa.text("ALTER TABLE time_records RESET (autovacuum_enabled)"))
             await session.commit()
+
+
+async def test_a_backlog_is_shared_among_lanes_and_a_few_cells_take_one(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk recalculation runs its rounds side by side on disjoint units (one PostgreSQL core
+    each); the few cells a feed dirtied take one lane and leave the other core to reads."""
+    from services.worker.tasks import kpis as kpi_tasks
+
+    await seed_tree(client)
+    records = [
+        *shifts("A", "E1", days(date(2024, 3, 1), date(2024, 3, 5)), "scheduled", "8.00"),
+        *shifts(
+            "B", "E2", days(date(2024, 3, 1), date(2024, 3, 5)), "scheduled", "8.00", unit="SUS-MED"
+        ),
+    ]
+    response = await client.post(BATCH, json={"records": records})
+    assert response.status_code == 200, response.text
+
+    running, most, unit_shares = 0, 0, []
+    original = kpis_service.recalculate
+
+    async def counted(*args: object, **kwargs: object) -> int:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        unit_shares.append(kwargs["units"])
+        try:
+            await asyncio.sleep(0.05)  # both lanes are in a round at once
+            return await original(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(kpis_service, "recalculate", counted)
+    assert await dirty(app) == 2
+    await recalculate(app)
+    assert most == 1 and unit_shares[0] == 2  # two cells: one lane, both units
+
+    await client.post(BATCH, json={"records": [{**r, "hours": "7.50"} for r in records]})
+    monkeypatch.setattr(kpi_tasks, "LANE_CELLS", 1)  # as if two cells were a backlog
+    most, unit_shares = 0, []
+    await recalculate(app)
+    assert most == 2 and unit_shares[0] == 1  # two lanes, a unit each
+    assert await dirty(app) == 0
