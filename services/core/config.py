@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Recalculation rounds a worker runs side by side on disjoint org units: PostgreSQL runs
     # each round's statements on one core, so a full recalculation wants one per core.
     recalculation_lanes: int = Field(default=2, ge=1, le=16)
+    # A small backlog's rounds start at most this often (a feed's batches coalesce).
+    recalculation_interval_seconds: float = Field(default=1.0, ge=0, le=60)
     db_statement_timeout_ms: int = Field(default=60_000, ge=100)
 
     bootstrap_api_key: SecretStr | None = None

@@ -22,27 +22,34 @@ async def recalculate(ctx: dict[str, Any]) -> int:
     """Rounds of claimed cells, each its own transaction, until none are left. Safe to run in
     several workers at once: each claims different cells.
 
-    A backlog's org units are shared among up to `recalculation_lanes` lanes of rounds running
-    side by side, each on its own connection: a round's statements run on one PostgreSQL core,
-    and a full recalculation is mostly the records of every unit, which split by unit."""
-    async with transaction(ctx["sessionmaker"]) as session:
-        cells, units = await facts.dirty_backlog(session)
-    # Only a backlog (a full or bulk recalculation) takes more than one lane: the usual few
-    # cells a feed dirtied leave the other cores to the API's reads.
-    lanes = min(ctx["settings"].recalculation_lanes, 1 + cells // LANE_CELLS)
-    units = max(1, -(-units // lanes))
-    done = await asyncio.gather(*(_rounds(ctx, units) for _ in range(lanes)))
-    return sum(done)
-
-
-async def _rounds(ctx: dict[str, Any], units: int) -> int:
+    A backlog's org units are shared among up to `recalculation_lanes` rounds running side by
+    side, each on its own connection: a round's statements run on one PostgreSQL core, and a
+    full recalculation is mostly the records of every unit, which split by unit. A small
+    backlog takes one lane and starts at most one round per `recalculation_interval_seconds`:
+    a feed sending batch after batch dirties the same cells again and again, and computing them
+    once a second instead of after every batch leaves the cores to the feed and the readers."""
+    settings = ctx["settings"]
     total = 0
+    last: float | None = None
     while True:
-        async with unit_of_work(ctx["sessionmaker"], ctx["arq"]) as (session, _):
-            taken = await kpis_service.recalculate(session, ctx["settings"], units=units)
-        if not taken:
+        async with transaction(ctx["sessionmaker"]) as session:
+            cells, units = await facts.dirty_backlog(session)
+        if not cells:
             return total
-        total += taken
+        lanes = min(settings.recalculation_lanes, 1 + cells // LANE_CELLS)
+        if lanes == 1 and last is not None:
+            await asyncio.sleep(settings.recalculation_interval_seconds - (time.monotonic() - last))
+        last = time.monotonic()
+        share = max(1, -(-units // lanes))
+        taken = await asyncio.gather(*(_round(ctx, share) for _ in range(lanes)))
+        if not any(taken):
+            return total  # every dirty unit is held by another recalculation
+        total += sum(taken)
+
+
+async def _round(ctx: dict[str, Any], units: int) -> int:
+    async with unit_of_work(ctx["sessionmaker"], ctx["arq"]) as (session, _):
+        return await kpis_service.recalculate(session, ctx["settings"], units=units)
 
 
 async def run_recalculation(ctx: dict[str, Any], recalculation_id: str) -> int:

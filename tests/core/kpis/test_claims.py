@@ -6,6 +6,7 @@ release and the next round computes it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date
 
 import httpx
@@ -221,3 +222,38 @@ async def test_a_backlog_is_shared_among_lanes_and_a_few_cells_take_one(
     await recalculate(app)
     assert most == 2 and unit_shares[0] == 1  # two lanes, a unit each
     assert await dirty(app) == 0
+
+
+async def test_a_feeds_batches_are_recalculated_together_at_most_once_per_interval(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.worker.tasks import kpis as kpi_tasks
+    from tests.kpi_helpers import worker_ctx
+
+    await seed_tree(client)
+    response = await client.post(BATCH, json={"records": [sick_day(1)]})
+    assert response.status_code == 200, response.text
+    starts: list[float] = []
+    original = kpis_service.recalculate
+
+    async def timed(*args: object, **kwargs: object) -> int:
+        starts.append(time.monotonic())
+        taken = await original(*args, **kwargs)  # type: ignore[arg-type]
+        if len(starts) < 3:  # the feed's next batch, for another cell, lands meanwhile
+            async with app.state.sessionmaker() as other:
+                await other.execute(
+                    sa.text(
+                        "INSERT INTO kpi_dirty_cells (org_unit_id, month) SELECT id, :month "
+                        "FROM org_units WHERE code = 'SUS-MED'"
+                    ),
+                    {"month": date(2024, 4 + len(starts), 1)},
+                )
+                await other.commit()
+        return taken
+
+    monkeypatch.setattr(kpis_service, "recalculate", timed)
+    ctx = worker_ctx(app)
+    ctx["settings"] = ctx["settings"].model_copy(update={"recalculation_interval_seconds": 0.4})
+    await kpi_tasks.recalculate(ctx)
+    assert len(starts) == 3 and await dirty(app) == 0
+    assert all(b - a >= 0.4 for a, b in zip(starts, starts[1:], strict=False))
