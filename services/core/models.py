@@ -15,6 +15,7 @@ from services.core.idempotency.models import IdempotencyRecord
 from services.core.kpis.models import (
     KpiCellTotal,
     KpiFact,
+    KpiFactsVersion,
     KpiTarget,
     KpiTargetState,
     ManualKpi,
@@ -85,6 +86,7 @@ __all__ = [
     "Import",
     "KpiCellTotal",
     "KpiFact",
+    "KpiFactsVersion",
     "KpiTarget",
     "KpiTargetState",
     "ManualKpi",

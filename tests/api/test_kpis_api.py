@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -330,3 +331,38 @@ async def test_two_workers_at_once_compute_what_one_would(
     assert (
         await session.execute(sa.text("SELECT count(*) FROM kpi_dirty_cells"))
     ).scalar_one() == 0
+
+
+async def test_sums_are_kept_until_the_facts_or_the_org_tree_change(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dashboards read the same series again and again; the sums behind them are read once per
+    state of the facts (each recalculation round makes a new one) and of the org tree."""
+    from services.core.kpis import repository
+
+    await seed_tree(client)
+    await _sick_unit(client, "SUS-AKUT", 2)
+    await recalculate(app)
+    reads = 0
+    original = repository.monthly
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "monthly", counted)
+
+    async def sus() -> float:
+        points = await series(client, "sick_leave_pct", "SUS", "2024-03", "2024-03")
+        return float(points[0]["value"])
+
+    assert await sus() == 4.0 and reads == 1
+    assert await sus() == 4.0 and reads == 1  # kept
+    await _sick_unit(client, "SUS-MED", 4)
+    assert await sus() == 4.0 and reads == 1  # not yet recalculated: the facts are as they were
+    await recalculate(app)
+    assert await sus() == 6.0 and reads == 2  # (2 + 4) / 100 days of the two units
+    moved = await client.patch("/v1/org-units/SUS-MED", json={"parent_code": "PV"})
+    assert moved.status_code == 200, moved.text
+    assert await sus() == 4.0 and reads == 3  # SUS-MED's facts count under PV now

@@ -397,6 +397,17 @@ async def _sum_cell_people(session: AsyncSession, cells: int) -> None:
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
 
 
+async def bump_version(session: AsyncSession) -> None:
+    """Marks the facts as changed for readers that keep sums (committed with the facts). Run
+    last in a round: side-by-side rounds wait here for each other's commit, not longer."""
+    await session.execute(
+        sa.text(
+            "INSERT INTO kpi_facts_version (id, version) VALUES (true, gen_random_uuid()) "
+            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, changed_at = now()"
+        )
+    )
+
+
 async def dirty_backlog(session: AsyncSession) -> tuple[int, int]:
     """How many cells are dirty, and in how many org units."""
     found = await session.execute(

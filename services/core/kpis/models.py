@@ -116,6 +116,23 @@ class KpiCellTotal(_Measures, table=True):
     kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
 
 
+class KpiFactsVersion(SQLModel, table=True):
+    """Which state of the facts readers see: a new random id with every recalculation round,
+    committed with its facts, so a process may keep sums it read until the facts change. (An
+    id, not a counter: a restored or reset database never repeats one of another state.)"""
+
+    __tablename__ = "kpi_facts_version"
+    __table_args__ = (sa.CheckConstraint("id", name="one_row"),)
+
+    id: bool = Field(
+        default=True, sa_column=sa.Column(sa.Boolean, primary_key=True, server_default=sa.true())
+    )
+    version: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    changed_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
+    )
+
+
 class KpiTarget(Versioned, table=True):
     __tablename__ = "kpi_targets"
     __table_args__ = (

@@ -92,6 +92,21 @@ async def monthly(
     }
 
 
+async def facts_token(session: AsyncSession) -> tuple[Any, ...] | None:
+    """What the sums of `monthly` depend on besides their arguments: the facts' version and
+    the org tree (a moved unit changes which subtree its facts count in). None before the
+    first recalculation."""
+    row = (
+        await session.execute(
+            sa.text(
+                "SELECT (SELECT version FROM kpi_facts_version), "
+                "(SELECT max(updated_at) FROM org_units), (SELECT count(*) FROM org_units)"
+            )
+        )
+    ).one()
+    return None if row[0] is None else tuple(row)
+
+
 async def children(session: AsyncSession, parent_id: int) -> list[OrgUnit]:
     rows = await session.execute(
         sa.select(OrgUnit)

@@ -7,6 +7,7 @@ target, status and trend follow DESIGN.md and carry the `rule` that produced the
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -306,7 +307,7 @@ class _Context:
         key = (self.unit.path, label)
         if key not in self.baselines:
             base = periods.parse(label)
-            data = await repository.monthly(
+            data = await _monthly(
                 self.session,
                 self.definition.code,
                 self.unit.path,
@@ -379,11 +380,45 @@ async def _point(
     )
 
 
+# Sums already read in this process, by the facts' state they were read at (repository.
+# facts_token): dashboards ask for the same series again and again, and the facts change
+# once per recalculation round. Least recently used entries go first.
+_SUMS: OrderedDict[tuple[Any, ...], dict[tuple[str, date], MonthSum]] = OrderedDict()
+SUMS_KEPT = 512
+
+
+async def _monthly(
+    session: AsyncSession,
+    kpi: str,
+    prefix: str,
+    first: date,
+    last: date,
+    filters: dict[str, str],
+    *,
+    by_child: bool = False,
+) -> dict[tuple[str, date], MonthSum]:
+    """repository.monthly, kept while the facts and the org tree stay as they were. Callers
+    must not change what it returns (it may be handed to the next caller too)."""
+    args = (session, kpi, prefix, first, last, filters)
+    token = await repository.facts_token(session)
+    if token is None:
+        return await repository.monthly(*args, by_child=by_child)
+    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), by_child)
+    if (kept := _SUMS.get(key)) is not None:
+        _SUMS.move_to_end(key)
+        return kept
+    sums = await repository.monthly(*args, by_child=by_child)
+    _SUMS[key] = sums
+    if len(_SUMS) > SUMS_KEPT:
+        _SUMS.popitem(last=False)
+    return sums
+
+
 async def _month_sums(
     ctx: _Context, wanted: list[Period], *, by_child: bool = False
 ) -> dict[tuple[str, date], MonthSum]:
     """The months of `wanted` and of the year before them (for change and trend)."""
-    return await repository.monthly(
+    return await _monthly(
         ctx.session,
         ctx.definition.code,
         ctx.unit.path,
@@ -837,6 +872,7 @@ async def recalculate(
     await facts.recompute_claimed(session, settings)
     await evaluate_targets(session, settings, cells)
     await facts.release_claimed(session)
+    await facts.bump_version(session)
     return len(cells)
 
 
