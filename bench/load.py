@@ -1,4 +1,5 @@
-"""Mixed load from one machine against a real API process and worker, for a bounded time.
+"""Mixed load from one machine against real API processes (`--api-workers`, one per core as
+deployed: 2) and a worker, for a bounded time.
 
 Phase 1, the working day: a nightly feed posts batches of a few thousand time records (one day
 of a region's units each, one batch in flight, the worker recalculating the cells each batch
@@ -198,6 +199,11 @@ async def mixed_load(
         ids = await setup_objects(client)
         for _ in range(10):  # warm the API's connections and caches
             await client.get(SERIES + "REG")
+        # and its batch validator process, which starts with the first large batch
+        warm = await client.post(
+            "/v1/time-records:batch", json={"records": nightly_batch(-1, batch, units)}
+        )
+        assert warm.status_code == 200, warm.text
         # Encoded beforehand, so this client's own CPU goes to the requests it times.
         bodies = [
             json.dumps({"records": nightly_batch(n, batch, units)}).encode() for n in range(100)
@@ -429,7 +435,14 @@ async def main(args: argparse.Namespace) -> None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with (
-            process(["api", "--port", str(port)], {**env, "PULS_RATE_LIMIT_PER_MINUTE": "1000000"}),
+            process(
+                ["api", "--port", str(port)],
+                {
+                    **env,
+                    "PULS_RATE_LIMIT_PER_MINUTE": "1000000",
+                    "PULS_API_WORKERS": str(args.api_workers),
+                },
+            ),
             process(["worker"], env),
         ):
             wait_until_healthy(url)
@@ -458,8 +471,9 @@ async def main(args: argparse.Namespace) -> None:
             )
 
     print_table(
-        f"Mixed load for {elapsed:.0f} s: {counts.time_records:,} time records, 1 API process, "
-        "1 worker, PostgreSQL and this client on the same machine",
+        f"Mixed load for {elapsed:.0f} s: {counts.time_records:,} time records, "
+        f"{args.api_workers} API process(es), 1 worker, PostgreSQL and this client on the same "
+        "machine",
         ["operation", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
         operation_rows(mix, elapsed),
     )
@@ -505,6 +519,9 @@ if __name__ == "__main__":
     parser.add_argument("--limit-seconds", type=float, default=8, help="length of phase 2")
     parser.add_argument("--employees", type=int, default=300, help="300 → ~250 000 records")
     parser.add_argument("--units", type=int, default=100)
+    parser.add_argument(
+        "--api-workers", type=int, default=2, help="API processes (PULS_API_WORKERS): one per core"
+    )
     parser.add_argument("--batch", type=int, default=3000, help="records per feed batch")
     parser.add_argument("--series-rate", type=float, default=40, help="series reads per second")
     parser.add_argument("--rate-limit", type=int, default=600, help="per key per minute, phase 2")

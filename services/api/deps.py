@@ -12,6 +12,7 @@ from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.auth import service as auth_service
@@ -271,7 +272,13 @@ class Idempotency:
         from fastapi.encoders import jsonable_encoder
         from fastapi.responses import JSONResponse
 
-        response = JSONResponse(jsonable_encoder(content), status_code=status, headers=headers)
+        # What jsonable_encoder makes of a model, without its second walk over the result.
+        encoded = (
+            content.model_dump(mode="json", by_alias=True)
+            if isinstance(content, BaseModel)
+            else jsonable_encoder(content)
+        )
+        response = JSONResponse(encoded, status_code=status, headers=headers)
         if self.claim is not None:
             stored = dict(headers or {})
             stored["content-type"] = "application/json"

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -109,10 +110,19 @@ def api(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Serve the API with uvicorn (one process; run more behind a balancer to scale)."""
+    """Serve the API with uvicorn: `PULS_API_WORKERS` processes on one port."""
     import uvicorn
 
     settings = load_settings()
+    if settings.api_workers > 1:
+        # Each process counts in files here; /metrics sums them (prometheus_client's
+        # multiprocess mode, read when the processes import it, so set before they start).
+        # A directory given is emptied: counts of an earlier run must not add up.
+        given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        metrics_dir = Path(given or tempfile.mkdtemp(prefix="puls-api-metrics-"))
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "services.api.app:app_factory",
         factory=True,
@@ -121,6 +131,7 @@ def api(
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        workers=settings.api_workers,
     )
 
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # API processes `puls api` starts (one per core is usual); their metrics are summed.
+    api_workers: int = Field(default=1, ge=1, le=64)
     worker_metrics_port: int = Field(
         default=9100, ge=0, le=65535, description="0 picks a free port"
     )

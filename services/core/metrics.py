@@ -3,7 +3,25 @@ build several apps and the API and worker never mix series. No per-id labels."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text format of `registry`, or of every API process's files when several serve
+    (PROMETHEUS_MULTIPROC_DIR set by `puls api`)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 class ApiMetrics:
@@ -23,7 +41,10 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "puls_http_requests_in_flight", "HTTP requests being served.", registry=self.registry
+            "puls_http_requests_in_flight",
+            "HTTP requests being served.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.ingest_records = Counter(
             "puls_ingest_records_total",

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,7 +12,9 @@ from fastapi import FastAPI
 
 from services.api.app import create_app
 from services.core.config import Settings
+from tests.api_process import api_process
 from tests.conftest import make_client
+from tests.harness import ADMIN_TOKEN
 
 
 async def test_metrics_by_route_template_and_status(client: httpx.AsyncClient) -> None:
@@ -82,3 +86,32 @@ async def test_docs_can_be_switched_off(settings: Settings) -> None:
     async with make_client(application) as client:
         assert (await client.get("/docs")).status_code == 404
         assert (await client.get("/openapi.json")).status_code == 404
+
+
+def test_several_api_processes_report_their_metrics_together(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`PULS_API_WORKERS=2`: two processes serve one port, and /metrics, answered by either,
+    counts the requests of both."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"left by an earlier run")
+    with api_process(settings, PULS_API_WORKERS="2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as (
+        url,
+        _,
+    ):
+        deadline = time.monotonic() + 30
+        while len({f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("*.db")}) < 2:
+            assert time.monotonic() < deadline, "the second process did not start"
+            time.sleep(0.1)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
+            for _ in range(30):
+                assert c.get("/v1/kpis").status_code == 200
+            text = c.get("/metrics").text
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith("puls_http_requests_total{") and 'route="/v1/kpis"' in x
+    )
+    assert float(line.rsplit(" ", 1)[1]) == 30
+    assert not (metrics_dir / "counter_1.db").exists()

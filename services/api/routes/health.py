@@ -6,8 +6,10 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
+
+from services.core.metrics import exposition
 
 router = APIRouter(tags=["ops"])
 
@@ -83,6 +85,4 @@ async def readyz(request: Request) -> Any:
 )
 async def metrics(request: Request) -> Response:
     """Request counts and latency by route template and status, requests in flight."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return Response(exposition(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
