@@ -135,6 +135,24 @@ async def test_unreadable_files_fail_cleanly_and_store_nothing(
     assert len(events) == 2
 
 
+async def test_a_file_spoiled_after_its_first_chunk_fails_and_keeps_nothing(
+    client: httpx.AsyncClient, settings: Settings, via: str
+) -> None:
+    """The next chunk is read while the one before it is stored (in the validator process it
+    comes back with the chunk before): a broken line there still fails the whole import."""
+    await seed_tree(client)
+    rows = "".join(
+        f"heroma;T{i};SUS-AKUT;E{i};nurse;own;worked;2024-03-01;8;\n"
+        for i in range(files.CHUNK_ROWS + 10)
+    )
+    spoiled = HEADER + rows + 'heroma;TX;SUS-AKUT;E;nurse;own;worked;2024-03-01;8;"\n'
+    response = await upload(client, spoiled.encode())
+    await run_worker(settings, via)
+    status = (await client.get(response.headers["location"])).json()
+    assert status["status"] == "failed" and "line" in status["failure"], status
+    assert (await client.get("/v1/time-records")).json()["items"] == []
+
+
 async def test_empty_truncated_and_wrong_type_uploads_are_refused(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -154,6 +155,10 @@ async def read(session: AsyncSession, principal: Principal, import_id: uuid.UUID
 # ---- reading files -------------------------------------------------------------------------
 
 
+# Progress (and the heartbeat that tells a live import from a dead one) at most this often.
+PROGRESS_SECONDS = 0.5
+
+
 async def _progress(
     sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID, rows: int
 ) -> None:
@@ -201,9 +206,12 @@ async def run(
     )
     outcome = ingest.Outcome()
     rows_read = chunks_stored = 0
+    reported = time.monotonic()
+    # A source with no live records yet has no line to skip: no lookups (a first load).
+    known_source = not await ingest.source_is_empty(session, kind, record.source)
 
     async def store(current: files.PreparedChunk) -> None:
-        nonlocal rows_read, chunks_stored
+        nonlocal rows_read, chunks_stored, reported
         part = await ingest.store(session, settings, kind, current.prepared, scope=record.org_path)
         for error in part.errors:  # positions in the chunk → line numbers in the file
             error.index = current.lines[error.index]
@@ -218,7 +226,9 @@ async def run(
         outcome.unchanged += current.skipped
         outcome.errors = outcome.errors[:MAX_KEPT_ERRORS]
         rows_read += current.size
-        await _progress(sessionmaker, import_id, rows_read)
+        if time.monotonic() - reported >= PROGRESS_SECONDS:
+            await _progress(sessionmaker, import_id, rows_read)
+            reported = time.monotonic()
 
     # A pipeline: while the database stores chunk k, the preparer validates chunk k+1 (and
     # reads k+2), so Python's share and PostgreSQL's share of the work overlap. Before that,
@@ -231,7 +241,11 @@ async def run(
             work = None
             if next_keys is not None:
                 keys, hashes = next_keys
-                skip = await ingest.unchanged(session, kind, keys, hashes, scope=record.org_path)
+                skip = (
+                    await ingest.unchanged(session, kind, keys, hashes, scope=record.org_path)
+                    if known_source
+                    else set()
+                )
                 if skip:
                     # A key twice in this chunk goes through validation, which reports it.
                     held = pending.prepared.keys() if pending is not None else set()

@@ -455,6 +455,18 @@ async def unchanged(
     return set(rows.scalars())
 
 
+async def source_is_empty(session: AsyncSession, kind: FeedKind, source: str) -> bool:
+    """Whether `kind` holds no live record of `source`."""
+    found = await session.execute(
+        sa.text(
+            f"SELECT NOT EXISTS (SELECT 1 FROM {kind.table} "
+            "WHERE source = :source AND deleted_at IS NULL)"
+        ),
+        {"source": source},
+    )
+    return bool(found.scalar_one())
+
+
 async def refresh_statistics(session: AsyncSession, kind: FeedKind) -> None:
     await session.execute(sa.text(f"ANALYZE {kind.table}"))
 
