@@ -250,11 +250,14 @@ class ThreadPreparer:
 class ProcessPreparer:
     def __init__(self, connection: Connection, process: multiprocessing.process.BaseProcess):
         self.connection, self.process = connection, process
-        # The next chunk's keys, sent along with the chunk prepared before it.
-        self.upcoming: tuple[str, Any] | None = None
+        # The child sends the next chunk's keys unasked, right after a prepared chunk.
+        self.keys_coming = False
 
     async def _ask(self, *message: Any) -> Any:
         self.connection.send(message)
+        return await self._answer()
+
+    async def _answer(self) -> Any:
         try:
             reply = await asyncio.to_thread(self.connection.recv)
         except EOFError:
@@ -270,18 +273,17 @@ class ProcessPreparer:
         raise RuntimeError(f"unexpected reply {reply!r}")
 
     async def read(self) -> ChunkKeys | None:
-        if self.upcoming is not None:
-            (status, value), self.upcoming = self.upcoming, None
-            if status == "error":
-                raise ImportFileError(value)
-            upcoming: ChunkKeys | None = value
-            return upcoming
-        keys: ChunkKeys | None = await self._ask("read")
+        keys: ChunkKeys | None
+        if self.keys_coming:
+            self.keys_coming = False
+            keys = await self._answer()
+        else:
+            keys = await self._ask("read")
         return keys
 
     async def prepare(self, skip: set[int]) -> PreparedChunk:
-        prepared: PreparedChunk
-        prepared, self.upcoming = await self._ask("prepare", skip)
+        prepared: PreparedChunk = await self._ask("prepare", skip)
+        self.keys_coming = True
         return prepared
 
     def close(self) -> None:
@@ -312,15 +314,12 @@ def _serve(connection: Connection, *source_args: Any) -> None:
                     prepared = source.prepare(message[1])
                     # Rows cross the pipe as COPY text, not as Python objects to unpickle.
                     prepared.prepared.encode()
-                    # The next chunk is read here, while the parent still stores the chunk
-                    # before this one, and its keys go along: the parent looks them up as soon
-                    # as it has stored that chunk, instead of asking and waiting.
+                    connection.send(("ok", prepared))
+                    # Then the next chunk is read, while the parent still stores the chunk
+                    # before this one, and its keys follow unasked: the parent looks them up
+                    # as soon as it has stored that chunk, instead of asking and waiting.
                     source.advance()
-                    try:
-                        upcoming: tuple[str, Any] = ("ok", source.keys())
-                    except (ImportFileError, UnicodeDecodeError, OSError) as exc:
-                        upcoming = ("error", str(exc))
-                    connection.send(("ok", (prepared, upcoming)))
+                    connection.send(("ok", source.keys()))
                 else:
                     return
             except (ImportFileError, UnicodeDecodeError, OSError) as exc:
