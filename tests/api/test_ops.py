@@ -115,3 +115,10 @@ def test_several_api_processes_report_their_metrics_together(
     )
     assert float(line.rsplit(" ", 1)[1]) == 30
     assert not (metrics_dir / "counter_1.db").exists()
+
+
+async def test_startup_objects_are_frozen_out_of_the_collectors_sight(app: FastAPI) -> None:
+    """A full garbage collection walked every module and route while requests waited."""
+    import gc
+
+    assert gc.get_freeze_count() > 0

@@ -26,6 +26,8 @@ from services.core.orgs.repository import subtree_upper_bound
 from services.core.timedata.models import ABSENCE_TYPES
 
 CLAIMED = "kpi_claimed"
+# Later months of sick spells this round renumbered, marked dirty at its end.
+FORWARD = "kpi_forward_cells"
 # Every record of the claimed cells, summed once per cell, profession, staff kind and employee:
 # the time facts, the employees whose sick spells and rest periods to look at, and compliance's
 # per-employee flags all read this instead of the records again.
@@ -72,8 +74,21 @@ ORDER BY d.month, d.org_unit_id
 LIMIT :limit
 """
 
-# Marks a writer changed since the claim (a new row version) stay for the next round. Locked in
-# order first, as writers lock them, so a concurrent feed and this never deadlock.
+# Every mark this round touches, the claimed cells' and the later months of the spells it
+# renumbered, locked (or inserted) in one pass in the order writers mark cells. A feed marks
+# its cells in that order too, so neither ever holds a mark the other needs first: taking the
+# later months' marks earlier in the round deadlocked with a feed that had marked a claimed
+# cell. (DO UPDATE … WHERE false locks an existing mark without making a new version of it.)
+_LOCK_MARKS = f"""
+INSERT INTO kpi_dirty_cells (org_unit_id, month)
+SELECT org_unit_id, month FROM {CLAIMED}
+UNION
+SELECT org_unit_id, month FROM {FORWARD}
+ORDER BY 1, 2
+ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = EXCLUDED.marked_at WHERE false
+"""
+
+# Marks a writer changed since the claim (a new row version) stay for the next round.
 _RELEASE = f"""
 WITH done AS (
     SELECT d.org_unit_id, d.month FROM kpi_dirty_cells d
@@ -268,9 +283,10 @@ FROM kpi_new_facts WHERE kind = '{kind}' GROUP BY org_unit_id, month, kind
 ]
 
 # A changed sick day can renumber the rest of its spell in later months (and other units):
-# those cells are marked dirty for the next round. Only forward, so marking ends.
-_FORWARD_SPELLS = """
-INSERT INTO kpi_dirty_cells (org_unit_id, month)
+# those cells are marked dirty for the next round (at the release, see _LOCK_MARKS). Only
+# forward, so marking ends.
+_FORWARD_SPELLS = f"""
+INSERT INTO {FORWARD} (org_unit_id, month)
 WITH touched AS (
     SELECT employee, spell, date_trunc('month', max(work_date) FILTER (WHERE claimed)) AS last
     FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(claimed)
@@ -278,8 +294,6 @@ WITH touched AS (
 SELECT DISTINCT s.org_unit_id, date_trunc('month', s.work_date)::date
 FROM kpi_sick_days s JOIN touched t USING (employee, spell)
 WHERE date_trunc('month', s.work_date) > t.last
-ORDER BY 1, 2
-ON CONFLICT (org_unit_id, month) DO NOTHING
 """
 
 Cells = list[tuple[int, Any]]
@@ -341,13 +355,20 @@ async def _prepare(session: AsyncSession) -> None:
     )
     await session.execute(
         sa.text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {FORWARD} (org_unit_id bigint, month date) "
+            "ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
             f"CREATE TEMP TABLE IF NOT EXISTS {CLAIMED_EMPLOYEES} "
             "(employee text PRIMARY KEY, sick boolean, shifts boolean) ON COMMIT DROP"
         )
     )
     await session.execute(
         sa.text(
-            f"TRUNCATE {CLAIMED}, {CELL_PEOPLE}, {CLAIMED_EMPLOYEES}, kpi_sick_days, kpi_new_facts"
+            f"TRUNCATE {CLAIMED}, {CELL_PEOPLE}, {CLAIMED_EMPLOYEES}, {FORWARD}, kpi_sick_days, "
+            "kpi_new_facts"
         )
     )
 
@@ -420,6 +441,7 @@ async def dirty_backlog(session: AsyncSession) -> tuple[int, int]:
 async def release_claimed(session: AsyncSession) -> None:
     """Deletes the marks of the claimed cells, unless a writer marked them again meanwhile.
     Run last: a writer marking one of these cells waits from here until the commit."""
+    await session.execute(sa.text(_LOCK_MARKS))
     await session.execute(sa.text(_RELEASE))
 
 

@@ -76,6 +76,37 @@ async def test_a_feed_does_not_wait_for_the_recalculation_of_its_cells_and_is_no
     assert await sick_pct(client) == three_days
 
 
+async def test_a_feed_does_not_wait_for_the_later_months_a_recalculation_renumbers(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A changed sick day renumbers the rest of its spell in later months, whose cells the
+    recalculation marks dirty. It used to mark them mid-round: a feed that had just marked the
+    claimed cell then waited for the later month's mark while the recalculation waited for the
+    claimed cell's, and PostgreSQL broke the deadlock by failing the feed (a 503)."""
+    await seed_tree(client)
+    spell = [
+        time_record(f"SICK-{d}", employee_ref="E1", time_type="sick", work_date=d.isoformat())
+        for d in days(date(2024, 3, 28), date(2024, 4, 3))
+    ]
+    assert (await client.post(BATCH, json={"records": spell})).status_code == 200
+    await recalculate(app)
+    changed = [{**spell[1], "hours": "4.00"}]  # 29 March: March is claimed, April renumbered
+    assert (await client.post(BATCH, json={"records": changed})).status_code == 200
+
+    settings = app.state.settings
+    async with app.state.sessionmaker() as held, held.begin():
+        assert len(await facts.claim(held, 100)) == 1
+        await facts.recompute_claimed(held, settings)
+        # The HR system corrects both months meanwhile: answered at once.
+        both = [{**spell[2], "hours": "5.00"}, {**spell[-1], "hours": "5.00"}]
+        fed = await asyncio.wait_for(client.post(BATCH, json={"records": both}), 5)
+        assert fed.status_code == 200 and fed.json()["updated"] == 2
+        await facts.release_claimed(held)
+    assert await dirty(app) == 2, "March renewed by the feed, April by both"
+    await recalculate(app)
+    assert await dirty(app) == 0
+
+
 async def test_two_recalculations_never_take_the_same_cell(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
