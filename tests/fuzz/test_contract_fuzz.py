@@ -13,14 +13,20 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from services.cli.main import ROOT
 from services.core.config import Settings
 from tests.api_process import running_api
 from tests.harness import ADMIN_TOKEN
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Its cases share their test's id: pytest-xdist would run one per test and pass.
+    pytest.skip("run tests/fuzz without -n (make test does)", allow_module_level=True)
+
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
+# NDJSON uploads are text on the wire, as the generated string is.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 EXAMPLES_PER_OPERATION = int(os.environ.get("PULS_FUZZ_EXAMPLES", "12"))
 
 
@@ -45,6 +51,16 @@ def server(settings: Settings) -> Iterator[Server]:
 # a date in the future) reject some schema-valid requests with a documented 422 by design.
 EXCLUDED: list[Any] = [positive_data_acceptance]
 
+
+def excluded(case: Any) -> list[Any]:
+    if case.method.upper() == "POST" and case.path == "/v1/imports":
+        # An upload is any bytes: what the schema generator calls a body of the wrong type
+        # (`{}` sent as text/csv) is one more file. The import refuses a file it cannot read
+        # (status `failed`, with the line), not the upload.
+        return [*EXCLUDED, negative_data_rejection]
+    return EXCLUDED
+
+
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     deadline=None,
@@ -60,7 +76,7 @@ def test_admin_key(case: Any, server: Server) -> None:
     case.call_and_validate(
         base_url=server.url,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        excluded_checks=EXCLUDED,
+        excluded_checks=excluded(case),
     )
 
 
@@ -70,7 +86,7 @@ def test_read_only_key(case: Any, server: Server) -> None:
     response = case.call_and_validate(
         base_url=server.url,
         headers={"Authorization": f"Bearer {server.read_token}"},
-        excluded_checks=EXCLUDED,
+        excluded_checks=excluded(case),
     )
     if case.method.upper() != "GET" and case.path.startswith("/v1/"):
         # Writes need more than `read`: a 403, or an earlier 4xx for a malformed request.

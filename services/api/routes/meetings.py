@@ -197,7 +197,7 @@ async def create_meeting(
 
 
 @router.get(
-    "/meetings/{meeting_id}",
+    "/meetings/{meeting_id:uuid}",
     summary="Get a meeting",
     response_model=MeetingRead,
     responses=error_responses(401, 403, 404, 422),
@@ -207,7 +207,7 @@ async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, principal: Rea
 
 
 @router.patch(
-    "/meetings/{meeting_id}",
+    "/meetings/{meeting_id:uuid}",
     summary="Change a meeting",
     response_model=MeetingRead,
     responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),

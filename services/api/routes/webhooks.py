@@ -95,7 +95,7 @@ async def list_webhooks(
 
 
 @router.get(
-    "/webhooks/{webhook_id}",
+    "/webhooks/{webhook_id:uuid}",
     summary="Get a webhook subscription",
     response_model=WebhookRead,
     responses=error_responses(401, 403, 404, 422),
@@ -105,7 +105,7 @@ async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Web
 
 
 @router.patch(
-    "/webhooks/{webhook_id}",
+    "/webhooks/{webhook_id:uuid}",
     summary="Change a webhook subscription",
     response_model=WebhookRead,
     responses=error_responses(400, 401, 403, 404, 412, 415, 422),
@@ -127,7 +127,7 @@ async def update_webhook(
 
 
 @router.delete(
-    "/webhooks/{webhook_id}",
+    "/webhooks/{webhook_id:uuid}",
     status_code=204,
     summary="Delete a webhook subscription",
     responses=error_responses(401, 403, 404, 412, 422),
