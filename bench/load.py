@@ -248,27 +248,35 @@ async def mixed_load(
                 "scorecard", client.get("/v1/org-units/REG/scorecard", params={"period": "2025"})
             )
 
+        async def create_and_edit(
+            kind: str, create: Awaitable[httpx.Response], edited_at: str, changes: dict[str, Any]
+        ) -> None:
+            """A create, then a PATCH of what it made with If-Match, as an editor works."""
+            created = await rec.call(f"{kind} create", create)
+            if created is not None and created.status_code == 201:
+                made = created.json()
+                await rec.call(
+                    f"{kind} patch",
+                    client.patch(
+                        f"{edited_at}/{made['id']}",
+                        json=changes,
+                        headers={"If-Match": f'"{made["version"]}"'},
+                    ),
+                    expected=(200,),
+                )
+
         def planner(who: int) -> Callable[[int], Awaitable[None]]:
             async def step(n: int) -> None:
                 code = f"L{who}.{n}"
-                created = await rec.call(
-                    "action create",
+                await create_and_edit(
+                    "action",
                     client.post(
                         f"/v1/action-plans/{ids['plan']}/actions",
                         json={"code": code, "title": f"Åtgärd {code}", "due_date": "2026-06-30"},
                     ),
+                    "/v1/actions",
+                    {"status": "in_progress", "progress": 40},
                 )
-                if created is not None and created.status_code == 201:
-                    action = created.json()
-                    await rec.call(
-                        "action patch",
-                        client.patch(
-                            f"/v1/actions/{action['id']}",
-                            json={"status": "in_progress", "progress": 40},
-                            headers={"If-Match": f'"{action["version"]}"'},
-                        ),
-                        expected=(200,),
-                    )
 
             return step
 
@@ -278,24 +286,15 @@ async def mixed_load(
             number = 1 + n % 999  # agenda item numbers are unique within a meeting
             if number == 1:
                 meetings.append(await new_meeting(client, ids["body"], len(meetings)))
-            created = await rec.call(
-                "agenda item create",
+            await create_and_edit(
+                "agenda item",
                 client.post(
                     f"/v1/meetings/{meetings[-1]}/items",
                     json={"number": number, "title": f"Punkt {number}", "kind": "information"},
                 ),
+                "/v1/agenda-items",
+                {"notes": "Underlag bifogat"},
             )
-            if created is not None and created.status_code == 201:
-                item = created.json()
-                await rec.call(
-                    "agenda item patch",
-                    client.patch(
-                        f"/v1/agenda-items/{item['id']}",
-                        json={"notes": "Underlag bifogat"},
-                        headers={"If-Match": f'"{item["version"]}"'},
-                    ),
-                    expected=(200,),
-                )
 
         before = await series_histogram(client)
         started = time.perf_counter()

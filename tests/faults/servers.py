@@ -3,12 +3,14 @@ they must not be the machine's shared PostgreSQL or Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import redis
 
 from tests.api_process import free_port
@@ -83,3 +85,12 @@ class PrivatePostgres:
     def cleanup(self) -> None:
         if self.server is not None:
             self.server.cleanup()
+
+
+async def wait_for(conn: asyncpg.Connection, query: str, *args: Any, timeout: float = 30) -> Any:
+    """Polls `query` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while not (value := await conn.fetchval(query, *args)):
+        assert time.monotonic() < deadline, f"timed out waiting for: {query}"
+        await asyncio.sleep(0.01)
+    return value

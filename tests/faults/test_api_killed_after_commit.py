@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -25,7 +21,7 @@ import redis
 from services.core.config import Settings
 from tests.api_process import api_process, start_worker, stop_process
 from tests.factories import seed_tree
-from tests.faults.servers import PrivateRedis
+from tests.faults.servers import PrivateRedis, wait_for
 from tests.harness import ADMIN_TOKEN
 from tests.timedata_factories import time_record
 
@@ -39,24 +35,6 @@ RECORDS = [
     )
     for n in range(1_500)
 ]
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-async def wait_for(conn: asyncpg.Connection, query: str, *args: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := await conn.fetchval(query, *args)):
-        assert time.monotonic() < deadline, f"timed out waiting for: {query}"
-        await asyncio.sleep(0.01)
-    return value
 
 
 async def post_batch(url: str) -> httpx.Response:

@@ -4,8 +4,7 @@ counts the wake-ups it could not send."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -20,16 +19,6 @@ from tests.factories import seed_tree
 from tests.faults.servers import PrivateRedis
 from tests.kpi_helpers import worker_ctx
 from tests.timedata_factories import time_record
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

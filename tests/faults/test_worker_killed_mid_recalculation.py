@@ -5,9 +5,7 @@ what it computes equals a fresh full recalculation, fact for fact."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from typing import Any
 
 import asyncpg
@@ -21,6 +19,7 @@ from services.core.kpis.models import MEASURE_COLUMNS
 from services.core.queue import DeferredJob, enqueue_jobs
 from services.worker.tasks import kpis as kpi_tasks
 from tests.api_process import start_worker, stop_process
+from tests.faults.servers import wait_for
 from tests.kpi_helpers import load_demo_region, recalculate
 
 FACTS = (
@@ -35,15 +34,6 @@ TOTALS = (
 
 async def snapshot(conn: asyncpg.Connection) -> tuple[list[Any], list[Any]]:
     return [tuple(r) for r in await conn.fetch(FACTS)], [tuple(r) for r in await conn.fetch(TOTALS)]
-
-
-async def wait_for(conn: asyncpg.Connection, query: str, *, timeout: float = 60) -> Any:
-    """Polls `query` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while not (value := await conn.fetchval(query)):
-        assert time.monotonic() < deadline, f"timed out waiting for: {query}"
-        await asyncio.sleep(0.02)
-    return value
 
 
 async def mark_everything(app: FastAPI) -> int:
@@ -83,7 +73,7 @@ async def test_worker_killed_mid_recalculation_leaves_facts_equal_to_a_full_reco
             )
             # Each of the worker's lanes holds its share of the units.
             lanes = min(settings.recalculation_lanes, 1 + marked // kpi_tasks.LANE_CELLS)
-            await wait_for(conn, f"SELECT cardinality(({stuck})) = {lanes}")
+            await wait_for(conn, f"SELECT cardinality(({stuck})) = {lanes}", timeout=60)
             backends = await conn.fetchval(stuck)
             claimed = await conn.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = ANY($1)",
@@ -102,6 +92,7 @@ async def test_worker_killed_mid_recalculation_leaves_facts_equal_to_a_full_reco
             conn,
             "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity "
             f"WHERE pid = ANY('{{{','.join(map(str, backends))}}}'::int[]))",
+            timeout=60,
         )
         assert await snapshot(conn) == before, "nothing of the killed recalculation is kept"
         assert await conn.fetchval("SELECT count(*) FROM kpi_dirty_cells") == marked

@@ -439,8 +439,9 @@ async def dirty_backlog(session: AsyncSession) -> tuple[int, int]:
 
 
 async def release_claimed(session: AsyncSession) -> None:
-    """Deletes the marks of the claimed cells, unless a writer marked them again meanwhile.
-    Run last: a writer marking one of these cells waits from here until the commit."""
+    """Marks the later months of the spells this round renumbered, and deletes the marks of
+    the claimed cells unless a writer marked them again meanwhile. Run at the end: a writer
+    marking one of these cells waits from here until the commit."""
     await session.execute(sa.text(_LOCK_MARKS))
     await session.execute(sa.text(_RELEASE))
 
