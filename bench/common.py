@@ -80,6 +80,33 @@ def children_peak_rss_mb(pid: int) -> float:
     return peak
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its living children."""
+    total = 0.0
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids += [int(c) for c in (task / "children").read_text().split()]
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(") ", 1)[1].split()
+        except OSError:  # it exited meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wait_until_settled(pid: int, timeout: float = 60) -> None:
+    """Waits until a process and its children are idle: started, warmed up, start-up jobs
+    done; what follows measures the service, not its boot."""
+    deadline = time.monotonic() + timeout
+    before, quiet = _cpu_seconds(pid), 0
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_seconds(pid)
+        quiet = quiet + 1 if now - before < 0.05 else 0
+        before = now
+
+
 @contextmanager
 def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, env=env)

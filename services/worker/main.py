@@ -18,6 +18,7 @@ from services.core.db import create_engine, create_sessionmaker
 from services.core.logging import configure_logging
 from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
+from services.core.timedata import files
 from services.worker import metrics_server
 from services.worker.tasks import kpis as kpi_tasks
 from services.worker.tasks import meetings as meeting_tasks
@@ -35,6 +36,10 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["metrics"] = WorkerMetrics()
     # A pool of our own for enqueueing follow-up jobs with the JSON serializer.
     ctx["arq"] = await create_arq_pool(settings)
+    ctx["validators"] = files.ValidatorProcesses()
+    if ctx.get("warm_validator", True):
+        # Started now, it has imported Puls long before the night's first large file.
+        ctx["validators"].warm()
     if ctx.get("serve_metrics", True):
         ctx["metrics_server"] = await metrics_server.start(
             ctx, settings.worker_metrics_host, settings.worker_metrics_port
@@ -47,6 +52,8 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     if server is not None:
         server.close()
         await server.wait_closed()
+    if "validators" in ctx:
+        ctx["validators"].close()
     if "arq" in ctx:
         await ctx["arq"].aclose()
     if "engine" in ctx:
@@ -154,7 +161,8 @@ def create_worker(
         job_timeout=300,
         keep_result=0,
         burst=burst,
-        ctx={"settings": settings, "serve_metrics": serve_metrics},
+        # A burst worker (tests) starts a validator process only for a large file.
+        ctx={"settings": settings, "serve_metrics": serve_metrics, "warm_validator": not burst},
         # arq finishes running jobs on SIGTERM/SIGINT before it exits.
         handle_signals=not burst,
     )

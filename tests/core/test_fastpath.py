@@ -4,6 +4,7 @@ same values through pydantic, and whatever the model refuses it refuses too (ret
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,13 @@ def _model_values(model: type[BaseModel], raw: Any) -> dict[str, Any] | None:
         return None
 
 
+# One fast path per model for the whole test, as in a running process: what one record's
+# values taught it (the spellings it remembers) must not change the verdict on the next.
+_built = functools.cache(fastpath.build)
+
+
 def _fast_values(model: type[BaseModel], raw: Any) -> dict[str, Any] | None:
-    record = fastpath.build(model)(raw)
+    record = _built(model)(raw)
     return None if record is None else vars(record)
 
 
@@ -195,3 +201,24 @@ def test_fast_path_takes_the_generators_files(tmp_path: Path) -> None:
             expected = _model_values(kind.model, raw)
             assert expected is not None
             assert _fast_values(kind.model, raw) == expected, raw
+
+
+def test_remembered_spellings_give_way_to_new_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long-running process sees next year's dates and times: a full memory starts over,
+    # and every value is still the model's, whether remembered, forgotten or new.
+    monkeypatch.setattr(fastpath, "_REMEMBERED", 3)
+    fast = fastpath.build(ingest.TIME_RECORDS.model)
+    base = VALID["time-records"]
+    for _ in range(2):
+        for day in range(1, 11):
+            raw = {
+                **base,
+                "external_id": f"TR-{day}",
+                "work_date": f"2024-03-{day:02d}",
+                "hours": f"{day}.00",
+                "start": f"2024-03-{day:02d}T07:00:00+01:00",
+                "end": f"2024-03-{day:02d}T{7 + day:02d}:00:00+01:00",
+            }
+            record = fast(raw)
+            assert record is not None
+            assert vars(record) == _model_values(ingest.TIME_RECORDS.model, raw)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -76,6 +80,8 @@ async def test_csv_with_bom_semicolons_and_decimal_commas(
         "rejected": 1,
     }
     assert status["errors"][0]["index"] == 12_002  # the line in the file (header is line 1)
+    # Stamped when it finished, not when its transaction began (before it was marked started).
+    assert status["created_at"] <= status["started_at"] <= status["finished_at"]
     assert status["errors"][0]["errors"][0]["code"] == "unknown_org_unit"
     listed = (await client.get("/v1/time-records", params={"limit": 1})).json()["items"]
     assert listed[0]["hours"] == "7.50"
@@ -181,8 +187,9 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, session: AsyncSession
 ) -> None:
     await seed_tree(client)
+    total = files.CHUNK_ROWS + 1_000
     rows = "".join(
-        f"heroma;T{i};SUS-AKUT;E{i};nurse;own;worked;2024-03-01;8;\n" for i in range(6_000)
+        f"heroma;T{i};SUS-AKUT;E{i};nurse;own;worked;2024-03-01;8;\n" for i in range(total)
     )
     response = await upload(client, (HEADER + rows).encode())
     import_id = uuid.UUID(response.json()["id"])
@@ -210,13 +217,13 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
     assert await sweep_imports({"sessionmaker": app.state.sessionmaker, "arq": app.state.arq}) == 1
     await run_worker(settings)
     status = (await client.get(f"/v1/imports/{import_id}")).json()
-    assert status["status"] == "succeeded" and status["counts"]["inserted"] == 6_000
+    assert status["status"] == "succeeded" and status["counts"]["inserted"] == total
 
     # Running it again (a duplicate delivery of the job) changes nothing.
     await app.state.arq.enqueue_job("run_import", str(import_id), _job_id="again")
     await run_worker(settings)
     count = (await session.execute(sa.text("SELECT count(*) FROM time_records"))).scalar()
-    assert count == 6_000
+    assert count == total
 
 
 async def _import(
@@ -331,3 +338,49 @@ async def test_text_survives_the_child_process_exactly(
     assert item["agency"] == 'Vård "Bemanning" AB \u2028x'
     assert item["hours"] == "7.50"
     assert (item["start"], item["end"]) == ("2024-03-31T00:30:00Z", "2024-03-31T08:00:00Z")
+
+
+async def test_a_validator_process_is_kept_for_the_next_file(
+    client: httpx.AsyncClient, settings: Settings, session: AsyncSession, tmp_path: Path
+) -> None:
+    # A new validator process spends about 1.5 s importing Puls: one that finished an import,
+    # well or with a spoiled file, serves the next; one that died is replaced.
+    await seed_tree(client)
+    lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
+    settings = settings.model_copy(update={"import_process_min_bytes": 0})
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "heroma;T1;SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n")
+    spoiled = tmp_path / "spoiled.csv"
+    spoiled.write_text("no;such;columns\n1;2;3\n")
+
+    async def validate(processes: files.ValidatorProcesses, path: Path) -> tuple[int, int]:
+        """The validator's pid and the rows it prepared (-1 for a file refused whole)."""
+        chunks = files.preparer(
+            settings, path, "csv", ingest.TIME_RECORDS, "heroma", lookups, processes
+        )
+        assert isinstance(chunks, files.ProcessPreparer)
+        pid = chunks.process.pid
+        assert pid is not None
+        try:
+            assert await chunks.read() is not None
+            prepared = await chunks.prepare(set())
+            assert await chunks.read() is None
+            return pid, len(prepared.prepared.rows)
+        except files.ImportFileError:
+            return pid, -1
+        finally:
+            chunks.close()
+
+    processes = files.ValidatorProcesses()
+    try:
+        runs = [await validate(processes, path) for path in (good, spoiled, good)]
+        assert [rows for _, rows in runs] == [1, -1, 1]
+        assert len({pid for pid, _ in runs}) == 1
+        first = runs[0][0]
+        os.kill(first, signal.SIGKILL)
+        while Path(f"/proc/{first}/stat").read_text().split(") ")[1][0] != "Z":
+            await asyncio.sleep(0.05)  # dead, not yet reaped: the keeper must notice
+        pid, rows = await validate(processes, good)
+        assert rows == 1 and pid != first
+    finally:
+        processes.close()

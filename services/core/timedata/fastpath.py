@@ -70,8 +70,9 @@ def _string(constraints: StringConstraints) -> Check:
             or (pattern is not None and pattern.fullmatch(value) is None)
         ):
             raise _UNSURE
-        if len(passed) < _REMEMBERED:
-            passed.add(value)
+        if len(passed) >= _REMEMBERED:
+            passed.clear()
+        passed.add(value)
         return value
 
     return check
@@ -89,7 +90,24 @@ def _literal(values: tuple[Any, ...]) -> Check:
     return check
 
 
-def _date(value: Any) -> Any:
+def _remembering(convert: Check) -> Check:
+    """`convert` for text values, remembering a few thousand it converted: dates, shift
+    times and hours repeat across a batch, and their values are immutable."""
+    converted: dict[str, Any] = {}
+
+    def check(value: Any) -> Any:
+        if type(value) is str and (known := converted.get(value)) is not None:
+            return known
+        result = convert(value)
+        if len(converted) >= _REMEMBERED:
+            converted.clear()  # the values of the batches now arriving, not of last year's
+        converted[value] = result
+        return result
+
+    return check
+
+
+def _parse_date(value: Any) -> Any:
     if type(value) is not str or _DATE.fullmatch(value) is None:
         raise _UNSURE
     try:
@@ -98,7 +116,7 @@ def _date(value: Any) -> Any:
         raise _UNSURE from None
 
 
-def _time(value: Any) -> Any:
+def _parse_time(value: Any) -> Any:
     if type(value) is not str or _TIME.fullmatch(value) is None:
         raise _UNSURE
     try:
@@ -150,7 +168,7 @@ def _decimal(metadata: list[Any]) -> Check:
             raise _UNSURE
         return number
 
-    return check
+    return _remembering(check)
 
 
 def _integer(metadata: list[Any]) -> Check:
@@ -208,9 +226,9 @@ def _check_for(annotation: Any, metadata: list[Any]) -> tuple[Check, bool]:
     if annotation is Decimal:
         return _decimal(metadata), False
     if annotation is date and not metadata:
-        return _date, False
+        return _remembering(_parse_date), False
     if annotation is AwareDatetime and [getattr(m, "func", None) for m in metadata] == [_rfc3339]:
-        return _time, False
+        return _remembering(_parse_time), False
     if annotation is int:
         return _integer(metadata), False
     if annotation is bool and not metadata:
@@ -220,10 +238,18 @@ def _check_for(annotation: Any, metadata: list[Any]) -> tuple[Check, bool]:
 
 def build(model: type[BaseModel]) -> Callable[[Any], Any]:
     """A function from a raw record (dict) to a namespace with the model's fields, or None."""
-    fields: list[tuple[str, Check, bool, bool, Any]] = []
+    checks: dict[str, Check] = {}
+    nullable: set[str] = set()
+    required: set[str] = set()
+    defaults: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        check, nullable = _check_for(info.annotation, list(info.metadata))
-        fields.append((name, check, nullable, info.is_required(), info.get_default()))
+        checks[name], can_be_none = _check_for(info.annotation, list(info.metadata))
+        if can_be_none:
+            nullable.add(name)
+        if info.is_required():
+            required.add(name)
+        else:
+            defaults[name] = info.get_default()
     names = frozenset(model.model_fields)
     after = [
         d.func
@@ -236,22 +262,19 @@ def build(model: type[BaseModel]) -> Callable[[Any], Any]:
         raise TypeError(f"{model.__name__} has validators the fast path cannot replay")
 
     def fast(raw: Any) -> Any:
-        if type(raw) is not dict or not names.issuperset(raw):
+        # Only the fields the record has are checked; the rest take their defaults. A CSV
+        # row leaves its empty columns out, so that is often half of them.
+        if type(raw) is not dict or not names.issuperset(raw) or not required.issubset(raw):
             return None
-        values: dict[str, Any] = {}
+        values = defaults.copy()
         try:
-            for name, check, nullable, required, default in fields:
-                value = raw.get(name, _MISSING)
-                if value is _MISSING:
-                    if required:
-                        return None
-                    values[name] = default
-                elif value is None:
-                    if not nullable:
+            for name, value in raw.items():
+                if value is None:
+                    if name not in nullable:
                         return None
                     values[name] = None
                 else:
-                    values[name] = check(value)
+                    values[name] = checks[name](value)
         except _Unsure:
             return None
         record = types.SimpleNamespace(**values)

@@ -175,9 +175,11 @@ async def run(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     import_id: uuid.UUID,
+    validators: files.ValidatorProcesses | None = None,
 ) -> str | None:
     """Applies an import inside the caller's transaction. Returns its final status, or None
-    when another worker holds it or it is already finished."""
+    when another worker holds it or it is already finished. A large file is validated by one
+    of `validators` (the worker keeps one started)."""
     locked = (
         await session.execute(
             sa.text("SELECT pg_try_advisory_xact_lock(hashtext(:id))"), {"id": str(import_id)}
@@ -202,7 +204,13 @@ async def run(
     kind = ingest.KINDS[record.kind]
     lookups = await ingest.load_lookups(session, None, record.org_path, codes=None, sources=None)
     chunks = files.preparer(
-        settings, Path(record.file_path), record.file_format, kind, record.source, lookups
+        settings,
+        Path(record.file_path),
+        record.file_format,
+        kind,
+        record.source,
+        lookups,
+        validators,
     )
     outcome = ingest.Outcome()
     rows_read = chunks_stored = 0
@@ -270,7 +278,7 @@ async def run(
         .where(Import.id == import_id)  # type: ignore[arg-type]
         .values(
             status=status,
-            finished_at=sa.func.now(),
+            finished_at=sa.func.clock_timestamp(),
             rows_read=rows_read,
             counts=outcome.counts(),
             error_count=outcome.rejected,
@@ -297,7 +305,12 @@ async def _fail(session: AsyncSession, record: Import, reason: str, rows_read: i
     await session.execute(
         sa.update(Import)
         .where(Import.id == import_id)  # type: ignore[arg-type]
-        .values(status="failed", finished_at=sa.func.now(), failure=reason, rows_read=rows_read)
+        .values(
+            status="failed",
+            finished_at=sa.func.clock_timestamp(),
+            failure=reason,
+            rows_read=rows_read,
+        )
     )
     await events_service.publish(
         session, "import.failed", {"import_id": str(import_id), "kind": kind, "reason": reason}

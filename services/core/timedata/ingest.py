@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import io
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -326,12 +325,15 @@ def _stage_name(kind: FeedKind, suffix: str) -> str:
 
 
 async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
-    """Staging tables live for the transaction; a file import reuses them chunk after chunk."""
+    """Staging tables live for the transaction; a file import reuses them chunk after chunk,
+    emptying only those the last chunk filled (each TRUNCATE makes a new file)."""
     created: set[str] = session.info.setdefault("puls_stages", set())
+    filled: set[str] = session.info.setdefault("puls_filled_stages", set())
     if kind.table in created:
-        await session.execute(
-            sa.text(f"TRUNCATE {_stage_name(kind, 'up')}, {_stage_name(kind, 'del')}")
-        )
+        used = sorted(name for name in filled if name.startswith(f"stage_{kind.table}_"))
+        if used:
+            await session.execute(sa.text(f"TRUNCATE {', '.join(used)}"))
+            filled.difference_update(used)
         return
     columns = ", ".join(f"{name} {pg_type}" for name, pg_type in kind.columns)
     await session.execute(
@@ -352,6 +354,7 @@ async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
 async def _copy(
     session: AsyncSession, table: str, columns: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
+    session.info.setdefault("puls_filled_stages", set()).add(table)
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
@@ -360,11 +363,14 @@ async def _copy(
 
 
 async def _copy_text(session: AsyncSession, table: str, columns: list[str], data: bytes) -> None:
+    session.info.setdefault("puls_filled_stages", set()).add(table)
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.copy_to_table(table, source=io.BytesIO(data), columns=columns, format="text")
+    # A buffer, sent as it is: a file-like source is read in a thread, 512 kB a hop (and
+    # bytes would be taken for a file name).
+    await driver.copy_to_table(table, source=memoryview(data), columns=columns, format="text")
 
 
 def _upsert_sql(kind: FeedKind) -> str:
@@ -468,7 +474,9 @@ async def source_is_empty(session: AsyncSession, kind: FeedKind, source: str) ->
 
 
 async def refresh_statistics(session: AsyncSession, kind: FeedKind) -> None:
-    await session.execute(sa.text(f"ANALYZE {kind.table}"))
+    """The row count, and the key columns the upsert joins on: what the plans need while one
+    transaction grows the table (autovacuum analyses every column after it commits)."""
+    await session.execute(sa.text(f"ANALYZE {kind.table} (source, external_id)"))
 
 
 def _delete_sql(kind: FeedKind, scoped: bool) -> str:
@@ -555,6 +563,18 @@ class Prepared:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# Dates and shift times repeat across a batch (and the fast path hands out one object per
+# spelling, whose hash Python keeps): their text is looked up, not formatted again. Equal
+# instants in other offsets share a text, which is the same timestamptz.
+_ISO_TEXT: dict[date, str] = {}
+_ISO_REMEMBERED = 8192
+
+
+def _iso(value: date) -> str:
+    if len(_ISO_TEXT) >= _ISO_REMEMBERED:
+        _ISO_TEXT.clear()
+    text = _ISO_TEXT[value] = value.isoformat()
+    return text
 
 
 def _copy_line(row: tuple[Any, ...]) -> bytes:
@@ -567,7 +587,7 @@ def _copy_line(row: tuple[Any, ...]) -> bytes:
             if v is None
             else ("t" if v else "f")
             if type(v) is bool
-            else v.isoformat()  # dates, and datetimes with their offset
+            else (_ISO_TEXT.get(v) or _iso(v))  # dates, and datetimes with their offset
             if isinstance(v, date)
             else str(v)  # int, Decimal
             for v in row
@@ -772,16 +792,17 @@ async def store(
                         "this record belongs to an org unit outside your key's subtree",
                         "unknown_record",
                     )
-    keep = [position not in checked.errors for position in checked.row_positions]
     encoded = prepared.encoded
-    if encoded is not None:
-        encoded = [line for line, kept in zip(encoded, keep, strict=True) if kept]
-    rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
-    deletes = [
-        key
-        for position, key in zip(checked.delete_positions, deletes, strict=True)
-        if position not in checked.errors
-    ]
+    if checked.errors:
+        keep = [position not in checked.errors for position in checked.row_positions]
+        if encoded is not None:
+            encoded = [line for line, kept in zip(encoded, keep, strict=True) if kept]
+        rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
+        deletes = [
+            key
+            for position, key in zip(checked.delete_positions, deletes, strict=True)
+            if position not in checked.errors
+        ]
     outcome = Outcome(
         rejected=len(checked.errors),
         errors=[

@@ -16,7 +16,11 @@ STALE_SECONDS = 120
 async def run_import(ctx: dict[str, Any], import_id: str) -> str | None:
     async with unit_of_work(ctx["sessionmaker"], ctx["arq"]) as (session, _):
         return await imports.run(
-            session, ctx["sessionmaker"], ctx["settings"], uuid.UUID(import_id)
+            session,
+            ctx["sessionmaker"],
+            ctx["settings"],
+            uuid.UUID(import_id),
+            ctx.get("validators"),
         )
 
 
