@@ -341,7 +341,11 @@ async def test_text_survives_the_child_process_exactly(
 
 
 async def test_a_validator_process_is_kept_for_the_next_file(
-    client: httpx.AsyncClient, settings: Settings, session: AsyncSession, tmp_path: Path
+    client: httpx.AsyncClient,
+    settings: Settings,
+    session: AsyncSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A new validator process spends about 1.5 s importing Puls: one that finished an import,
     # well or with a spoiled file, serves the next; one that died is replaced.
@@ -382,5 +386,13 @@ async def test_a_validator_process_is_kept_for_the_next_file(
             await asyncio.sleep(0.05)  # dead, not yet reaped: the keeper must notice
         pid, rows = await validate(processes, good)
         assert rows == 1 and pid != first
+
+        # Dead after it was last seen alive: the import still gets a working process.
+        os.kill(pid, signal.SIGKILL)
+        while Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":
+            await asyncio.sleep(0.05)
+        monkeypatch.setattr(files.ValidatorProcess, "alive", lambda self: True)
+        replaced, rows = await validate(processes, good)
+        assert rows == 1 and replaced not in (first, pid)
     finally:
         processes.close()

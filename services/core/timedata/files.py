@@ -423,6 +423,12 @@ def preparer(
     idle one if it has one, else a new one (kept there afterwards)."""
     if path.stat().st_size < settings.import_process_min_bytes:
         return ThreadPreparer(_Source(settings, path, fmt, kind, source, lookups))
+    opening = ("open", settings, path, fmt, kind.name, source, lookups)
     child = processes.take() if processes is not None else ValidatorProcess()
-    child.connection.send(("open", settings, path, fmt, kind.name, source, lookups))
+    try:
+        child.connection.send(opening)
+    except OSError:  # the kept process died since it was last seen alive
+        child.stop()
+        child = ValidatorProcess()
+        child.connection.send(opening)
     return ProcessPreparer(child, processes)
