@@ -321,9 +321,10 @@ class ProcessPreparer:
         self.connection, self.process = child.connection, child.process
         # The child sends the next chunk's keys unasked, right after a prepared chunk.
         self.keys_coming = False
-        # An answer is outstanding (or was lost to a cancelled wait): the pipe is not clean,
-        # so the child cannot serve another import.
+        # An answer is outstanding (or was lost to a cancelled wait), or the child failed:
+        # it cannot serve another import.
         self.waiting = False
+        self.failed = False
 
     async def _ask(self, *message: Any) -> Any:
         self.connection.send(message)
@@ -334,6 +335,7 @@ class ProcessPreparer:
         try:
             reply = await asyncio.to_thread(self.connection.recv)
         except EOFError:
+            self.failed = True
             exitcode = self.process.exitcode
             raise RuntimeError(f"the import's validator process died ({exitcode})") from None
         self.waiting = False
@@ -341,9 +343,11 @@ class ProcessPreparer:
             case ("error", text):
                 raise ImportFileError(text)
             case ("crash", text):
+                self.failed = True
                 raise RuntimeError(f"the import's validator process failed:\n{text}")
             case ("ok", value):
                 return value
+        self.failed = True
         raise RuntimeError(f"unexpected reply {reply!r}")
 
     async def read(self) -> ChunkKeys | None:
@@ -361,7 +365,8 @@ class ProcessPreparer:
         return prepared
 
     def close(self) -> None:
-        if self.keeper is not None and not self.waiting and not self.keys_coming:
+        reusable = not (self.waiting or self.keys_coming or self.failed)
+        if self.keeper is not None and reusable:
             self.keeper.give_back(self.child)
         else:
             self.child.stop()
