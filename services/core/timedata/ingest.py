@@ -390,8 +390,9 @@ def _upsert_sql(kind: FeedKind) -> str:
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
         SELECT source, external_id, {cols} FROM {_stage_name(kind, "up")}
         -- One lock order for every writer, so concurrent batches with the same keys queue
-        -- behind each other instead of deadlocking.
-        ORDER BY source, external_id
+        -- behind each other instead of deadlocking. Bytewise: the same order for all of
+        -- them, and far cheaper to sort than the database's collation.
+        ORDER BY source COLLATE "C", external_id COLLATE "C"
         ON CONFLICT (source, external_id) DO UPDATE SET {assign},
             updated_at = now(), deleted_at = NULL
         WHERE ({current}, t.deleted_at IS NULL) IS DISTINCT FROM ({incoming}, true)
