@@ -287,6 +287,3 @@ def build(model: type[BaseModel]) -> Callable[[Any], Any]:
         return record
 
     return fast
-
-
-_MISSING: Any = object()

@@ -24,11 +24,10 @@ from typing import IO, Any, Protocol
 from services.core.config import Settings
 from services.core.timedata import ingest
 from services.core.timedata.schemas import RecordError
+from services.core.timedata.validator import NICENESS
 from services.core.validation import loads_strict
 
 CHUNK_ROWS = 10_000
-# The validator process's priority (0 normal, 19 lowest).
-NICENESS = 10
 
 # Columns whose values may use a decimal comma in CSV files from Swedish systems.
 _DECIMAL_COLUMNS = {"hours", "cost_sek", "amount_sek", "fte"}

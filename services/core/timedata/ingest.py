@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import sqlalchemy as sa
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -328,7 +329,7 @@ async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
     """Staging tables live for the transaction; a file import reuses them chunk after chunk,
     emptying only those the last chunk filled (each TRUNCATE makes a new file)."""
     created: set[str] = session.info.setdefault("puls_stages", set())
-    filled: set[str] = session.info.setdefault("puls_filled_stages", set())
+    filled = _filled_stages(session)
     if kind.table in created:
         used = sorted(name for name in filled if name.startswith(f"stage_{kind.table}_"))
         if used:
@@ -351,23 +352,31 @@ async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
     created.add(kind.table)
 
 
+def _filled_stages(session: AsyncSession) -> set[str]:
+    """The staging tables written since they were last emptied."""
+    filled: set[str] = session.info.setdefault("puls_filled_stages", set())
+    return filled
+
+
+async def _stage_driver(session: AsyncSession, table: str) -> asyncpg.Connection:
+    """The asyncpg connection under the session, to COPY into staging table `table`."""
+    _filled_stages(session).add(table)
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection | None = raw.driver_connection
+    assert driver is not None
+    return driver
+
+
 async def _copy(
     session: AsyncSession, table: str, columns: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    session.info.setdefault("puls_filled_stages", set()).add(table)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
+    driver = await _stage_driver(session, table)
     await driver.copy_records_to_table(table, records=rows, columns=columns)
 
 
 async def _copy_text(session: AsyncSession, table: str, columns: list[str], data: bytes) -> None:
-    session.info.setdefault("puls_filled_stages", set()).add(table)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
+    driver = await _stage_driver(session, table)
     # A buffer, sent as it is: a file-like source is read in a thread, 512 kB a hop (and
     # bytes would be taken for a file name).
     await driver.copy_to_table(table, source=memoryview(data), columns=columns, format="text")
