@@ -10,7 +10,6 @@ and end times are counted as not checkable, never as fine."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,9 +61,13 @@ _REST = f"""
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
-    SELECT r.id, r.kind, CASE r.kind WHEN 'weekly_rest' THEN 7 ELSE 1 END AS days,
-           r.min_rest_hours, r.period_start_hour, r.professions, r.org_unit_id,
-           r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
+    SELECT r.id, r.kind,
+           CASE r.kind WHEN 'weekly_rest' THEN 'week' ELSE 'day' END AS unit,
+           CASE r.kind WHEN 'weekly_rest' THEN interval '7 days' ELSE interval '1 day' END
+               AS days_long,
+           r.min_rest_hours, CAST(r.min_rest_hours * 3600 AS float8) AS min_rest,
+           make_interval(hours => r.period_start_hour) AS shift_by, r.professions,
+           r.org_unit_id, r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
            o.path AS lo, left(o.path, -1) || '0' AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
@@ -84,73 +87,70 @@ WITH rules AS (
       AND t.work_date BETWEEN span.lo AND span.hi
 ), ordered AS (
     -- Employees are compared bytewise (COLLATE "C": the same partitions, a cheaper sort).
-    SELECT sh.*,
+    -- Each employee is numbered too: periods are hashed by that, not by the pseudonym's text.
+    SELECT sh.*, dense_rank() OVER (ORDER BY employee COLLATE "C") AS person,
            max(e) OVER (PARTITION BY employee COLLATE "C" ORDER BY s, e
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
            max(e) OVER w AS end_so_far,
            lead(s) OVER w AS next_start
     FROM shifts sh
     WINDOW w AS (PARTITION BY employee COLLATE "C" ORDER BY s, e ROWS UNBOUNDED PRECEDING)
-), rested AS (
+), rested AS MATERIALIZED (
     -- A stretch off that touches a period lies next to a shift in it (the period has work),
     -- so the stretches before and after each shift are all a period needs, counted where
     -- they reach into it. Before the first and after the last shift seen a stretch is open:
-    -- never too short. Stretches stay intervals (cheap to compare); hours are computed for
-    -- the violations only.
+    -- never too short. Stretches are seconds in float8 (exact to the microsecond here, and
+    -- cheaper to compare and aggregate than intervals).
     SELECT o.*,
-           CASE WHEN prev_end IS NULL THEN interval '1000000 hours'
-                ELSE greatest(s - prev_end, interval '0') END AS before,
-           CASE WHEN next_start IS NULL THEN interval '1000000 hours'
-                ELSE greatest(next_start - end_so_far, interval '0') END AS after
+           CASE WHEN prev_end IS NULL THEN 'Infinity'::float8
+                ELSE greatest(date_part('epoch', s - prev_end), 0) END AS before,
+           CASE WHEN next_start IS NULL THEN 'Infinity'::float8
+                ELSE greatest(date_part('epoch', next_start - end_so_far), 0) END AS after
     FROM ordered o
+), shapes AS MATERIALIZED (
+    -- The periods of each distinct shift (its start and end) under each rule: the local days
+    -- from its start to its end (less the rule's start hour), or the Mondays of their weeks,
+    -- with their real start and end instants (a DST day is 23 or 25 hours long). Shifts of a
+    -- rota start and end at the same instants, so this is a few thousand rows.
+    SELECT sh.s, sh.e, r.id AS rule_id, d::date AS day,
+           (d + r.shift_by) AT TIME ZONE :tz AS p_start,
+           (d + r.days_long + r.shift_by) AT TIME ZONE :tz AS p_end
+    FROM (SELECT DISTINCT s, e FROM rested) AS sh
+    CROSS JOIN rules r
+    CROSS JOIN LATERAL generate_series(
+        date_trunc(r.unit, ((sh.s AT TIME ZONE :tz) - r.shift_by)::date::timestamp),
+        date_trunc(r.unit, ((sh.e AT TIME ZONE :tz) - r.shift_by - interval '1 microsecond')
+                               ::date::timestamp),
+        r.days_long) AS d
+    WHERE d::date BETWEEN r.valid_from AND r.valid_to
 ), periods AS (
-    -- The periods each shift overlaps (one or two), keyed by their first local day: the
-    -- local days from the shift's start to its end (less the rule's start hour), or the
-    -- Mondays of their weeks. The rules are joined per shift, so rows stay in the shifts'
-    -- order by employee and the sort below only orders each employee's rows.
-    SELECT x.employee, r.id AS rule_id, r.kind, r.min_rest_hours, x.org_unit_id, x.profession,
-           x.s,
+    SELECT x.person, r.id AS rule_id, r.min_rest, x.s, k.day,
            greatest(
-               CASE WHEN x.s > p.p_start THEN x.before ELSE interval '0' END,
-               CASE WHEN x.end_so_far < p.p_end THEN x.after ELSE interval '0' END
-           ) AS rest,
-           k.day
+               CASE WHEN x.s > k.p_start THEN x.before ELSE 0 END,
+               CASE WHEN x.end_so_far < k.p_end THEN x.after ELSE 0 END
+           ) AS rest
     FROM rested x
-    JOIN LATERAL (
-        SELECT * FROM rules r
-        WHERE (r.professions IS NULL OR x.profession = ANY(r.professions))
-          AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
-    ) r ON true
-    CROSS JOIN LATERAL (
-        SELECT ((x.s AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour))::date
-                   ::timestamp AS first,
-               ((x.e AT TIME ZONE :tz) - make_interval(hours => r.period_start_hour)
-                   - interval '1 microsecond')::date::timestamp AS last
-    ) AS f
-    CROSS JOIN LATERAL (
-        SELECT d::date AS day
-        FROM generate_series(
-            CASE WHEN r.days = 7 THEN date_trunc('week', f.first) ELSE f.first END,
-            CASE WHEN r.days = 7 THEN date_trunc('week', f.last) ELSE f.last END,
-            make_interval(days => r.days)) AS d
-    ) AS k
-    CROSS JOIN LATERAL (
-        SELECT ((k.day + make_interval(hours => r.period_start_hour))::timestamp
-                   AT TIME ZONE :tz) AS p_start,
-               ((k.day + r.days + make_interval(hours => r.period_start_hour))::timestamp
-                   AT TIME ZONE :tz) AS p_end
-    ) AS p
-    WHERE k.day BETWEEN r.valid_from AND r.valid_to
-), ranked AS (
-    -- Each period's longest stretch off, on its first shift's row (its unit and profession).
-    SELECT p.*, max(p.rest) OVER g AS longest, row_number() OVER g AS nth
-    FROM periods p
-    WINDOW g AS (PARTITION BY p.employee COLLATE "C", p.rule_id, p.day ORDER BY p.s
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    JOIN rules r ON (r.professions IS NULL OR x.profession = ANY(r.professions))
+     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    JOIN shapes k ON k.s = x.s AND k.e = x.e AND k.rule_id = r.id
+), broken AS (
+    -- Each period's longest stretch off, hashed per period (no sort of every period); only
+    -- the periods without enough rest go on.
+    SELECT person, rule_id, day, max(rest) AS longest, min(s) AS first_s
+    FROM periods
+    GROUP BY person, rule_id, day, min_rest
+    HAVING max(rest) < min_rest
 ), found AS (
-    SELECT kind, rule_id, org_unit_id, day, employee, profession, min_rest_hours,
-           extract(epoch FROM longest) / 3600 AS rest
-    FROM ranked WHERE nth = 1 AND extract(epoch FROM longest) < min_rest_hours * 3600
+    -- A violation is dated and placed where its period's first shift is (unit, profession).
+    SELECT DISTINCT ON (v.person, v.rule_id, v.day)
+           r.kind, v.rule_id, x.org_unit_id, v.day, x.employee, x.profession,
+           r.min_rest_hours, CAST(v.longest AS numeric) / 3600 AS rest
+    FROM broken v
+    JOIN rules r ON r.id = v.rule_id
+    JOIN rested x ON x.person = v.person AND x.s = v.first_s
+     AND (r.professions IS NULL OR x.profession = ANY(r.professions))
+     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    ORDER BY v.person, v.rule_id, v.day, x.e, x.org_unit_id, x.profession
 )
 SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
@@ -277,6 +277,26 @@ GROUP BY org_unit_id, month, kind, profession
 """
 
 
+# One event per org unit and day with violations the cells did not hold before this round.
+_FRESH = """
+SELECT v.org_unit_id,
+       jsonb_build_object('org_unit', o.code, 'date', v.work_date, 'violations', count(*),
+                          'hours', sum(v.hours)::text,
+                          'kinds', array_agg(DISTINCT v.kind ORDER BY v.kind)) AS data
+FROM kpi_claimed c
+JOIN compliance_violations v ON v.org_unit_id = c.org_unit_id
+ AND v.work_date >= c.month AND v.work_date < (c.month + interval '1 month')::date
+JOIN org_units o ON o.id = v.org_unit_id
+WHERE NOT EXISTS (
+    SELECT 1 FROM compliance_previous p
+    WHERE p.kind = v.kind AND p.source_id = v.source_id
+      AND p.employee = v.employee AND p.work_date = v.work_date
+      AND p.org_unit_id = v.org_unit_id)
+GROUP BY v.org_unit_id, o.code, v.work_date
+ORDER BY v.org_unit_id, v.work_date
+"""
+
+
 async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str) -> int:
     """Replaces the claimed cells' violations; publishes `compliance.violation_detected` once
     per org unit and day that has new ones. Returns how many violations the cells hold."""
@@ -305,7 +325,11 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
         )
     )
     await session.execute(sa.text(_UNCHECKABLE))
+    # The periods are hashed, not sorted: the planner, unable to tell how many shifts the
+    # affected employees have, would sort a million periods by employee (a text sort).
+    await session.execute(sa.text("SET LOCAL enable_sort = off"))
     await session.execute(sa.text(_REST), {"tz": tz})
+    await session.execute(sa.text("SET LOCAL enable_sort = on"))
     for kind, bucket, months, label in (
         ("overtime_month", "month", 1, "YYYY-MM"),
         ("overtime_year", "year", 12, "YYYY"),
@@ -315,42 +339,7 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
             {"kind": kind, "bucket": bucket, "months": months, "label": label},
         )
     await session.execute(sa.text(_AGENCY), {"tz": tz})
-    fresh = await session.execute(
-        sa.text(
-            """
-            SELECT v.org_unit_id, o.code, v.work_date, count(*), sum(v.hours),
-                   array_agg(DISTINCT v.kind ORDER BY v.kind)
-            FROM kpi_claimed c
-            JOIN compliance_violations v ON v.org_unit_id = c.org_unit_id
-             AND v.work_date >= c.month AND v.work_date < (c.month + interval '1 month')::date
-            JOIN org_units o ON o.id = v.org_unit_id
-            WHERE NOT EXISTS (
-                SELECT 1 FROM compliance_previous p
-                WHERE p.kind = v.kind AND p.source_id = v.source_id
-                  AND p.employee = v.employee AND p.work_date = v.work_date
-                  AND p.org_unit_id = v.org_unit_id)
-            GROUP BY v.org_unit_id, o.code, v.work_date
-            ORDER BY v.org_unit_id, v.work_date
-            """
-        )
-    )
-    await events_service.publish_many(
-        session,
-        "compliance.violation_detected",
-        [
-            (
-                {
-                    "org_unit": code,
-                    "date": day.isoformat() if isinstance(day, date) else str(day),
-                    "violations": int(count),
-                    "hours": str(hours),
-                    "kinds": list(kinds),
-                },
-                int(unit_id),
-            )
-            for unit_id, code, day, count, hours, kinds in fresh.all()
-        ],
-    )
+    await events_service.publish_selected(session, "compliance.violation_detected", _FRESH)
     total = await session.execute(
         sa.text(
             "SELECT count(*) FROM kpi_claimed c JOIN compliance_violations v "

@@ -36,6 +36,17 @@ async def publish_many(
     queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
 
 
+async def publish_selected(
+    session: AsyncSession, type_: str, query: str, params: dict[str, Any] | None = None
+) -> int:
+    """Events of one type from a query's rows (`org_unit_id`, `data` as jsonb), in the rows'
+    order, without a trip through Python: a scan may find thousands. Returns how many."""
+    published = await repository.insert_selected(session, type_, query, params or {})
+    if published:
+        queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
+    return published
+
+
 async def feed(
     session: AsyncSession, principal: Principal, *, after: int, types: list[str], limit: int
 ) -> EventFeed:
