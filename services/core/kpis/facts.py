@@ -133,8 +133,8 @@ FROM spells
 """
 
 _AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
-     WHEN extract(year FROM {month})::int - {birth} <= 29 THEN '-29'
-     WHEN extract(year FROM {month})::int - {birth} <= 49 THEN '30-49'
+     WHEN date_part('year', {month}::timestamp)::int - {birth} <= 29 THEN '-29'
+     WHEN date_part('year', {month}::timestamp)::int - {birth} <= 49 THEN '30-49'
      ELSE '50-' END"""
 
 # Sources write into a temporary table first: the facts and the cell totals are then two
@@ -146,11 +146,11 @@ _INSERT = (
 )
 
 _SHIFT = f"t.time_type IN {detection.SHIFT_TYPES}"
-_CELL_PEOPLE = f"""
+_CELL_PEOPLE_INSERT = f"""
 INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee, scheduled,
                            sick, absent, overtime, extra_time, worked, timed_shifts, untimed,
-                           untimed_hours)
-SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee,
+                           untimed_hours)"""
+_CELL_PEOPLE_SUMS = f"""
        sum(t.hours) FILTER (WHERE t.time_type = 'scheduled'),
        sum(t.hours) FILTER (WHERE t.time_type = 'sick'),
        sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})),
@@ -159,13 +159,33 @@ SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee,
        sum(t.hours) FILTER (WHERE t.time_type = 'worked'),
        bool_or({_SHIFT} AND t.start_at IS NOT NULL),
        count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL),
-       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL)
+       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL)"""
+# A few cells: their records by index, cell by cell.
+_CELL_PEOPLE = f"""
+{_CELL_PEOPLE_INSERT}
+SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, {_CELL_PEOPLE_SUMS}
 FROM {CLAIMED} c
 JOIN time_records t ON t.org_unit_id = c.org_unit_id
  AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
  AND date_trunc('month', t.work_date::timestamp)::date = c.month
 WHERE t.deleted_at IS NULL
 GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee
+"""
+# Many cells: one scan of the claimed units' records in the claimed months' range, summed by
+# cell, then the claimed cells kept. Joining every record with its cell first cost more than
+# the sums (a hash probe of two keys per record).
+_CELL_PEOPLE_SCAN = f"""
+{_CELL_PEOPLE_INSERT}
+SELECT * FROM (
+    SELECT t.org_unit_id, date_trunc('month', t.work_date::timestamp)::date AS month,
+           t.profession, t.staff_kind, t.employee, {_CELL_PEOPLE_SUMS}
+    FROM time_records t
+    WHERE t.deleted_at IS NULL
+      AND t.org_unit_id = ANY(:units) AND t.work_date >= :first
+      AND t.work_date < (CAST(:last AS date) + interval '1 month')::date
+    GROUP BY 1, 2, 3, 4, 5
+) AS x
+WHERE (x.org_unit_id, x.month) IN (SELECT org_unit_id, month FROM {CLAIMED})
 """
 
 # Own staff per group of profession, gender and age band (an employee is one row of its group,
@@ -396,23 +416,27 @@ async def claim(session: AsyncSession, limit: int, *, units: int = UNITS_PER_ROU
     rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
     cells = [(int(u), m) for u, m in rows.all()]
     if cells:
-        await _sum_cell_people(session, len(cells))
+        await _sum_cell_people(session, cells)
     return cells
 
 
-# Above this many cells their records are read in one scan of the table, hashed by cell; below,
-# by index per cell. The planner cannot tell: it estimates the cells' records from the range
+# Above this many cells their records are read in one scan of the table (_CELL_PEOPLE_SCAN);
+# below, by index per cell. The planner cannot tell: it estimates the cells' records from the range
 # condition alone, a few per cell, and would fetch a million records one cell at a time.
 SCAN_CELLS = 400
 
 
-async def _sum_cell_people(session: AsyncSession, cells: int) -> None:
-    scan = cells >= SCAN_CELLS
-    if scan:
-        await session.execute(sa.text("SET LOCAL enable_nestloop = off"))
-    await session.execute(sa.text(_CELL_PEOPLE))
-    if scan:
-        await session.execute(sa.text("SET LOCAL enable_nestloop = on"))
+async def _sum_cell_people(session: AsyncSession, cells: Cells) -> None:
+    if len(cells) >= SCAN_CELLS:
+        # Bound as values, so the planner sees how much of the table they take.
+        units = sorted({unit for unit, _ in cells})
+        months = [month for _, month in cells]
+        await session.execute(
+            sa.text(_CELL_PEOPLE_SCAN),
+            {"units": units, "first": min(months), "last": max(months)},
+        )
+    else:
+        await session.execute(sa.text(_CELL_PEOPLE))
     await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}"))
     await session.execute(sa.text(_CLAIMED_EMPLOYEES))
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))

@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from services.cli import demo
 from services.core.kpis import facts
 from services.core.kpis import service as kpis_service
 from tests.factories import seed_tree
-from tests.kpi_helpers import days, recalculate, series, shifts, values
+from tests.kpi_helpers import days, load_demo_region, recalculate, series, shifts, values
 from tests.timedata_factories import time_record
 
 BATCH = "/v1/time-records:batch"
@@ -288,3 +289,51 @@ async def test_a_feeds_batches_are_recalculated_together_at_most_once_per_interv
     await kpi_tasks.recalculate(ctx)
     assert len(starts) == 3 and await dirty(app) == 0
     assert all(b - a >= 0.4 for a, b in zip(starts, starts[1:], strict=False))
+
+
+async def facts_now(app: FastAPI) -> list[tuple[str, ...]]:
+    async with app.state.sessionmaker() as session:
+        rows = await session.execute(
+            sa.text(
+                "SELECT (to_jsonb(f) - 'computed_at')::text FROM kpi_facts f "
+                "ORDER BY org_unit_id, month, kind, profession, staff_kind, gender, age_band"
+            )
+        )
+        return [tuple(r) for r in rows.all()]
+
+
+async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await load_demo_region(app, demo.Spec(units=6, employees=40, months=4))
+    monkeypatch.setattr(facts, "SCAN_CELLS", 1_000_000)  # every cell by index
+    await recalculate(app)
+    by_cell = await facts_now(app)
+    assert len(by_cell) > 100
+
+    monkeypatch.setattr(facts, "SCAN_CELLS", 1)  # one scan, whatever the number of cells
+    async with app.state.sessionmaker() as session, session.begin():
+        # Two months of some units, a month apart: the scan reads the month between too (and
+        # other units' months), and must leave them alone.
+        await session.execute(
+            sa.text(
+                "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+                "SELECT DISTINCT org_unit_id, month FROM kpi_facts "
+                "WHERE org_unit_id % 2 = 0 AND month IN ("
+                "    SELECT max(month) FROM kpi_facts WHERE kind = 'time' "
+                "    UNION "
+                "    SELECT (max(month) - interval '2 months')::date FROM kpi_facts "
+                "    WHERE kind = 'time')"
+            )
+        )
+    assert await recalculate(app) > 0
+    assert await facts_now(app) == by_cell
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            sa.text(
+                "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+                "SELECT DISTINCT org_unit_id, month FROM kpi_facts"
+            )
+        )
+    await recalculate(app)
+    assert await facts_now(app) == by_cell
