@@ -56,7 +56,7 @@ async def detect_all(settings: Settings) -> int:
         from services.core.kpis import facts
 
         cells = await facts.claim(session, 1_000_000)
-        found = await detection.detect(session, cells, tz=settings.local_timezone)
+        found = await detection.detect(session, cells, tz=settings.local_timezone, many=True)
     await engine.dispose()
     return found
 

@@ -106,6 +106,26 @@ async def test_the_51st_overtime_hour_of_a_month(
     ]
 
 
+async def test_the_year_cap_counts_every_month_of_the_year_under_the_month_cap(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    # 45 h a month (under the month's 50) from January: 180 h by April, 200 on 4 May, then 205.
+    overtime = [
+        shift("Y1", datetime(2024, m, d, 16, 0), 5, kind="overtime")
+        for m in range(1, 6)
+        for d in range(1, 10)
+    ]
+    await feed(client, "time-records", overtime)
+    await recalculate(app)
+    assert await violations(session) == [("overtime_year", "2024-05-05", 25.0)]
+    details = (
+        await session.execute(sa.text("SELECT details FROM compliance_violations"))
+    ).scalar_one()
+    await session.commit()
+    assert details == {"overtime_hours": 225, "cap_hours": 200, "period": "2024"}
+
+
 async def test_rest_across_the_spring_dst_change_counts_real_hours(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

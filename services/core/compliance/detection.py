@@ -161,39 +161,45 @@ WHERE (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, mont
 ON CONFLICT DO NOTHING
 """
 
-# Overtime caps: the record that takes the month's (or year's) sum past the cap carries the
-# violation, with every hour over the cap.
+# Overtime caps, monthly and yearly in one pass: the record that takes the month's (or year's)
+# sum past the cap carries the violation, with every hour over the cap.
 _OVERTIME = """
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
-    SELECT r.id, r.max_hours, r.professions, r.org_unit_id,
+    SELECT r.id, r.kind, r.max_hours, r.professions, r.org_unit_id,
+           CASE r.kind WHEN 'overtime_month' THEN 'month' ELSE 'year' END AS unit,
+           CASE r.kind WHEN 'overtime_month' THEN interval '1 month' ELSE interval '1 year' END
+               AS span,
+           CASE r.kind WHEN 'overtime_month' THEN 'YYYY-MM' ELSE 'YYYY' END AS label,
            r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
            o.path AS lo, left(o.path, -1) || '0' AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
-    WHERE r.kind = :kind AND r.enabled AND r.deleted_at IS NULL
+    WHERE r.kind IN ('overtime_month', 'overtime_year') AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    SELECT DISTINCT employee, date_trunc(:bucket, month)::date AS bucket
-    FROM compliance_employees WHERE overtime
+    SELECT DISTINCT c.employee, r.id AS rule_id,
+           date_trunc(r.unit, c.month::timestamp)::date AS bucket,
+           (date_trunc(r.unit, c.month::timestamp) + r.span)::date AS bucket_end
+    FROM compliance_employees c CROSS JOIN rules r WHERE c.overtime
 ), hours AS (
-    SELECT r.id AS rule_id, r.max_hours, t.employee, t.org_unit_id, t.profession, t.work_date,
-           t.hours, a.bucket,
+    SELECT r.id AS rule_id, r.kind, r.max_hours, r.label, t.employee, t.org_unit_id,
+           t.profession, t.work_date, t.hours, a.bucket,
            sum(t.hours) OVER (PARTITION BY r.id, t.employee, a.bucket
                               ORDER BY t.work_date, t.id ROWS UNBOUNDED PRECEDING) AS running,
            sum(t.hours) OVER (PARTITION BY r.id, t.employee, a.bucket) AS total
     FROM affected a
+    JOIN rules r ON r.id = a.rule_id
     JOIN time_records t ON t.employee = a.employee
-     AND t.work_date >= a.bucket
-     AND t.work_date < (a.bucket + make_interval(months => CAST(:months AS integer)))::date
+     AND t.work_date >= a.bucket AND t.work_date < a.bucket_end
     JOIN org_units o ON o.id = t.org_unit_id
-    JOIN rules r ON t.work_date BETWEEN r.valid_from AND r.valid_to
-     AND (r.professions IS NULL OR t.profession = ANY(r.professions))
-     AND (r.org_unit_id IS NULL OR (o.path >= r.lo AND o.path < r.hi))
     WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.time_type = 'overtime'
+      AND t.work_date BETWEEN r.valid_from AND r.valid_to
+      AND (r.professions IS NULL OR t.profession = ANY(r.professions))
+      AND (r.org_unit_id IS NULL OR (o.path >= r.lo AND o.path < r.hi))
 )
-SELECT :kind, rule_id, org_unit_id, work_date, employee, profession, total - max_hours,
+SELECT kind, rule_id, org_unit_id, work_date, employee, profession, total - max_hours,
        jsonb_build_object('overtime_hours', total, 'cap_hours', max_hours,
-                          'period', to_char(bucket, :label))
+                          'period', to_char(bucket, label))
 FROM hours
 WHERE running > max_hours AND running - hours <= max_hours
   AND (org_unit_id, date_trunc('month', work_date)::date) IN (
@@ -297,9 +303,12 @@ ORDER BY v.org_unit_id, v.work_date
 """
 
 
-async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str) -> int:
+async def detect(
+    session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str, many: bool = False
+) -> int:
     """Replaces the claimed cells' violations; publishes `compliance.violation_detected` once
-    per org unit and day that has new ones. Returns how many violations the cells hold."""
+    per org unit and day that has new ones. Returns how many violations the cells hold.
+    `many`: the cells are a backlog (their records are scanned, not looked up)."""
     await session.execute(
         sa.text(
             "CREATE TEMP TABLE IF NOT EXISTS compliance_previous (kind text, source_id uuid, "
@@ -330,14 +339,13 @@ async def detect(session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz:
     await session.execute(sa.text("SET LOCAL enable_sort = off"))
     await session.execute(sa.text(_REST), {"tz": tz})
     await session.execute(sa.text("SET LOCAL enable_sort = on"))
-    for kind, bucket, months, label in (
-        ("overtime_month", "month", 1, "YYYY-MM"),
-        ("overtime_year", "year", 12, "YYYY"),
-    ):
-        await session.execute(
-            sa.text(_OVERTIME),
-            {"kind": kind, "bucket": bucket, "months": months, "label": label},
-        )
+    if many:
+        # The overtime records of many employees: one scan of the table, not an index range per
+        # employee and month or year (the planner takes each range for a few records).
+        await session.execute(sa.text("SET LOCAL enable_nestloop = off"))
+    await session.execute(sa.text(_OVERTIME))
+    if many:
+        await session.execute(sa.text("SET LOCAL enable_nestloop = on"))
     await session.execute(sa.text(_AGENCY), {"tz": tz})
     await events_service.publish_selected(session, "compliance.violation_detected", _FRESH)
     total = await session.execute(

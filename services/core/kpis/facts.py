@@ -321,7 +321,9 @@ CellHook = Callable[[AsyncSession, Cells, Settings], Awaitable[Any]]
 
 
 async def _detect_violations(session: AsyncSession, cells: Cells, settings: Settings) -> None:
-    await detection.detect(session, cells, tz=settings.local_timezone)
+    await detection.detect(
+        session, cells, tz=settings.local_timezone, many=len(cells) >= SCAN_CELLS
+    )
 
 
 # Work other domains do on the same claimed cells, in the same transaction, before the facts
@@ -470,8 +472,9 @@ async def release_claimed(session: AsyncSession) -> None:
     await session.execute(sa.text(_RELEASE))
 
 
-async def recompute_claimed(session: AsyncSession, settings: Settings) -> None:
-    """Runs the registered hooks on the claimed cells, then replaces their facts."""
+async def recompute_claimed(session: AsyncSession, settings: Settings, cells: Cells) -> None:
+    """Runs the registered hooks on the claimed cells (as `claim` returned them), then
+    replaces their facts."""
     await session.execute(
         sa.text(
             f"DELETE FROM kpi_facts f USING {CLAIMED} c "
@@ -479,11 +482,8 @@ async def recompute_claimed(session: AsyncSession, settings: Settings) -> None:
         )
     )
     await session.execute(sa.text(_SICK_DAYS))
-    if CELL_HOOKS:
-        rows = await session.execute(sa.text(f"SELECT org_unit_id, month FROM {CLAIMED}"))
-        cells = [(int(u), m) for u, m in rows.all()]
-        for hook in CELL_HOOKS:
-            await hook(session, cells, settings)
+    for hook in CELL_HOOKS:
+        await hook(session, cells, settings)
     for statement in FACT_SOURCES:
         await session.execute(sa.text(statement))
     await session.execute(sa.text(_FORWARD_SPELLS))

@@ -869,7 +869,7 @@ async def recalculate(
     cells = await facts.claim(session, limit, units=units)
     if not cells:
         return 0
-    await facts.recompute_claimed(session, settings)
+    await facts.recompute_claimed(session, settings, cells)
     await evaluate_targets(session, settings, cells)
     await facts.release_claimed(session)
     await facts.bump_version(session)
