@@ -1,11 +1,12 @@
 """KPI engine benchmark on the generator's ~1 000 000 time records (200 units, 24 months).
 
 Ceiling: (a) one hand-written SQL aggregate of monthly sick leave % per unit over the same
-table, measured in the same run. Puls: (b) a full recalculation of every KPI (time records,
-employments, costs; facts per dimension and cell totals), (c) an incremental recalculation
-after 1 000 changed records in one unit, (d) `GET` of a 24-month series for the region root
-and for one unit through a real API process, under a bounded load (4 clients), req/s and
-p50/p99. Goals: (b) within 3× of (a), (c) under 1 s, (d) p99 under 50 ms for the root.
+table, measured in the same run (the best of three). Puls: (b) a full recalculation of every
+KPI (time records, employments, costs, compliance; facts per dimension and cell totals), (b')
+the same again over the facts it wrote, (c) an incremental recalculation after 1 000 changed
+records in one unit, (d) `GET` of a 24-month series for the region root and for one unit
+through a real API process, under a bounded load (4 clients), req/s and p50/p99. Goals: (b)
+within 3× of (a), (c) under 1 s, (d) p99 under 50 ms for the root.
 
     uv run python bench/kpi.py [--employees 1200]
 """
@@ -138,14 +139,27 @@ async def main(employees: int, redis_url: str) -> None:
         conn = await asyncpg.connect(database_url)
         await conn.execute("VACUUM ANALYZE")
         await conn.fetch(CEILING_SQL)  # warm the cache for both
-        started = time.perf_counter()
-        await conn.fetch(CEILING_SQL)
-        ceiling = time.perf_counter() - started
+        ceiling = float("inf")
+        for _ in range(3):  # the best of three: the machine's speed wanders from run to run
+            started = time.perf_counter()
+            await conn.fetch(CEILING_SQL)
+            ceiling = min(ceiling, time.perf_counter() - started)
 
         started = time.perf_counter()
         cells = await recalculate_all(settings)
         full = time.perf_counter() - started
         facts_rows = await conn.fetchval("SELECT count(*) FROM kpi_facts")
+
+        # An admin's full recalculation over facts that exist (old facts, totals and violations
+        # replaced), as `POST /v1/recalculations` does it.
+        await conn.execute(
+            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+            "SELECT org_unit_id, month FROM kpi_cell_totals GROUP BY 1, 2 ON CONFLICT DO NOTHING"
+        )
+        await conn.execute("VACUUM ANALYZE")
+        started = time.perf_counter()
+        await recalculate_all(settings)
+        again = time.perf_counter() - started
 
         # 1 000 changed records in one unit: hours edited where the HR system corrects them.
         await conn.execute(
@@ -206,6 +220,12 @@ async def main(employees: int, redis_url: str) -> None:
                 f"{full:.2f} s",
                 f"{full / ceiling:.1f}",
                 "≤ 3",
+            ],
+            [
+                "(b') the same again, replacing the facts it wrote",
+                f"{again:.2f} s",
+                f"{again / ceiling:.1f}",
+                "",
             ],
             [
                 f"(c) incremental after 1 000 changed records ({dirty} cells)",
