@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import random
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -85,6 +88,92 @@ async def test_a_week_without_36_hours_off_breaks_weekly_rest(
     await feed(client, "time-records", week)
     await recalculate(app)
     assert await violations(session) == [("weekly_rest", "2024-03-11", 20.0)]
+
+
+def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """The Working Hours Act's seeded rest rules (11 h in every local day, 36 h in every week
+    from Monday), worked out shift by shift in Python: what the set-based SQL must agree with.
+
+    A period with work passes when a stretch off of the minimum reaches into it: the stretch
+    before a shift counts when the shift starts inside the period, the stretch after it when
+    the shift (and every earlier one) ends inside it. A violation is dated on the period's
+    first day, with the hours missing, and kept where its first shift's unit has records."""
+    shifts: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+    for r in records:
+        start, end = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
+        shifts[r["employee_ref"]].append((start, end, r["org_unit_code"]))
+    cells = {(r["org_unit_code"], r["work_date"][:7]) for r in records}
+    found = []
+    for employee_shifts in shifts.values():
+        employee_shifts.sort(key=lambda x: (x[0], x[1]))
+        rows = []
+        end_so_far: datetime | None = None
+        for i, (start, end, unit) in enumerate(employee_shifts):
+            before = float("inf")
+            if end_so_far is not None:
+                before = max((start - end_so_far).total_seconds(), 0)
+            end_so_far = end if end_so_far is None else max(end_so_far, end)
+            after = float("inf")
+            if i + 1 < len(employee_shifts):
+                after = max((employee_shifts[i + 1][0] - end_so_far).total_seconds(), 0)
+            rows.append((start, end, unit, before, after, end_so_far))
+        for kind, days, minimum in (("daily_rest", 1, 11), ("weekly_rest", 7, 36)):
+            periods: dict[date, list[Any]] = {}
+            for start, end, unit, before, after, ended in rows:
+                first = start.astimezone(LOCAL).date()
+                last = (end.astimezone(LOCAL) - timedelta(microseconds=1)).date()
+                if days == 7:
+                    first -= timedelta(days=first.weekday())
+                    last -= timedelta(days=last.weekday())
+                day = first
+                while day <= last:
+                    p_start = datetime.combine(day, time(), LOCAL)
+                    p_end = datetime.combine(day + timedelta(days=days), time(), LOCAL)
+                    rest = max(before if start > p_start else 0, after if ended < p_end else 0)
+                    seen = periods.setdefault(day, [rest, start, unit])
+                    seen[0] = max(seen[0], rest)
+                    if start < seen[1]:
+                        seen[1:] = [start, unit]
+                    day += timedelta(days=days)
+            for day, (rest, _, unit) in periods.items():
+                if rest < minimum * 3600 and (unit, day.isoformat()[:7]) in cells:
+                    missing = Decimal(minimum) - Decimal(rest) / 3600
+                    hours = float(missing.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+                    found.append((kind, day.isoformat(), hours))
+    return sorted(found)
+
+
+async def test_rest_rules_agree_with_a_shift_by_shift_reckoning(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    rnd = random.Random(20261205)
+    records = []
+    for n in range(6):
+        # Three weeks across the autumn DST change, in two units: short and long shifts, quick
+        # returns, exactly 11 h off, shifts inside longer ones, nights, days off, and shifts
+        # that start or end at midnight (on a period's edge).
+        at = datetime(2024, 10, 14, 0, 0) + timedelta(hours=rnd.randint(0, 23))
+        while at < datetime(2024, 11, 4):
+            hours = rnd.choice([2, 4, 8, 8, 8, 10, 12])
+            unit = rnd.choice(["SUS-AKUT", "SUS-MED"])
+            records.append(shift(f"R{n}", at, hours, unit=unit))
+            step = rnd.choice([1, 3, 14, 16, 18, 19, 20, 22, 24, 26, 40, 60])
+            at += timedelta(hours=step, minutes=rnd.choice([0, 0, 0, 30, rnd.randint(1, 59)]))
+    # A short shift inside a night shift, then 11 h off: that stretch begins when the night
+    # shift ends, the next day, so it cannot rescue the day the short shift lies in.
+    records += [
+        shift("NEST", datetime(2024, 10, 21, 18, 0), 8),
+        shift("NEST", datetime(2024, 10, 22, 10, 0), 4),
+        shift("NEST", datetime(2024, 10, 22, 20, 0), 12),
+        shift("NEST", datetime(2024, 10, 22, 21, 0), 2),
+        shift("NEST", datetime(2024, 10, 23, 19, 0), 8),
+    ]
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    expected = rest_by_hand(records)
+    assert {kind for kind, _, _ in expected} == {"daily_rest", "weekly_rest"}
+    assert sorted(await violations(session)) == expected
 
 
 async def test_the_51st_overtime_hour_of_a_month(
