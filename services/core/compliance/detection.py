@@ -303,6 +303,17 @@ ORDER BY v.org_unit_id, v.work_date
 """
 
 
+async def _execute_without(
+    session: AsyncSession, plan: str | None, statement: str, params: dict[str, Any] | None = None
+) -> None:
+    """Runs a statement with one kind of plan node (`enable_<plan>`) off, and on again after."""
+    if plan:
+        await session.execute(sa.text(f"SET LOCAL enable_{plan} = off"))
+    await session.execute(sa.text(statement), params or {})
+    if plan:
+        await session.execute(sa.text(f"SET LOCAL enable_{plan} = on"))
+
+
 async def detect(
     session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str, many: bool = False
 ) -> int:
@@ -336,16 +347,10 @@ async def detect(
     await session.execute(sa.text(_UNCHECKABLE))
     # The periods are hashed, not sorted: the planner, unable to tell how many shifts the
     # affected employees have, would sort a million periods by employee (a text sort).
-    await session.execute(sa.text("SET LOCAL enable_sort = off"))
-    await session.execute(sa.text(_REST), {"tz": tz})
-    await session.execute(sa.text("SET LOCAL enable_sort = on"))
-    if many:
-        # The overtime records of many employees: one scan of the table, not an index range per
-        # employee and month or year (the planner takes each range for a few records).
-        await session.execute(sa.text("SET LOCAL enable_nestloop = off"))
-    await session.execute(sa.text(_OVERTIME))
-    if many:
-        await session.execute(sa.text("SET LOCAL enable_nestloop = on"))
+    await _execute_without(session, "sort", _REST, {"tz": tz})
+    # The overtime records of many employees: one scan of the table, not an index range per
+    # employee and month or year (the planner takes each range for a few records).
+    await _execute_without(session, "nestloop" if many else None, _OVERTIME)
     await session.execute(sa.text(_AGENCY), {"tz": tz})
     await events_service.publish_selected(session, "compliance.violation_detected", _FRESH)
     total = await session.execute(

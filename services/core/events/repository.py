@@ -28,15 +28,13 @@ async def insert_many(
     )
 
 
-async def insert_selected(
-    session: AsyncSession, type_: str, query: str, params: dict[str, Any]
-) -> int:
+async def insert_selected(session: AsyncSession, type_: str, query: str) -> int:
     result = await session.execute(
         sa.text(
             f"INSERT INTO events (type, org_unit_id, data) "
             f"SELECT CAST(:event_type AS text), org_unit_id, data FROM ({query}) AS found"
         ),
-        {**params, "event_type": type_},
+        {"event_type": type_},
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -14,6 +14,11 @@ from services.core.events import repository
 from services.core.events.schemas import EventFeed, EventRead
 
 
+def _wake_delivery(session: AsyncSession) -> None:
+    # Wake webhook delivery once the events are committed (a cron sweep covers lost wake-ups).
+    queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
+
+
 async def publish(
     session: AsyncSession,
     type_: str,
@@ -22,8 +27,7 @@ async def publish(
     org_unit_id: int | None = None,
 ) -> None:
     await repository.insert(session, type_, data, org_unit_id)
-    # Wake webhook delivery once the event is committed (a cron sweep covers lost wake-ups).
-    queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
+    _wake_delivery(session)
 
 
 async def publish_many(
@@ -33,17 +37,15 @@ async def publish_many(
     if not items:
         return
     await repository.insert_many(session, type_, items)
-    queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
+    _wake_delivery(session)
 
 
-async def publish_selected(
-    session: AsyncSession, type_: str, query: str, params: dict[str, Any] | None = None
-) -> int:
+async def publish_selected(session: AsyncSession, type_: str, query: str) -> int:
     """Events of one type from a query's rows (`org_unit_id`, `data` as jsonb), in the rows'
     order, without a trip through Python: a scan may find thousands. Returns how many."""
-    published = await repository.insert_selected(session, type_, query, params or {})
+    published = await repository.insert_selected(session, type_, query)
     if published:
-        queue.defer_job(session, "deliver_webhooks", job_id=f"deliver_webhooks:{int(time.time())}")
+        _wake_delivery(session)
     return published
 
 
