@@ -137,13 +137,27 @@ CRON_JOBS = [
 ]
 
 
+class _Worker(Worker):
+    async def close(self) -> None:
+        # On SIGTERM arq cancels the jobs in flight, then awaits them all without
+        # return_exceptions: a job cancelled in arq's own bookkeeping (taking it from Redis,
+        # outside the job, where arq does not turn the cancellation into "run again later")
+        # raised out of close(), so the process ended with a traceback and exit 1 and skipped
+        # on_shutdown. The cancelled ones are awaited here, their cancellation swallowed, and
+        # arq closes as before with the rest.
+        cancelled = [t for t in self.tasks.values() if t.cancelling() or t.cancelled()]
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        self.tasks = {job: t for job, t in self.tasks.items() if not t.done()}
+        await super().close()
+
+
 def create_worker(
     settings: Settings | None = None, *, burst: bool = False, serve_metrics: bool = True
 ) -> Worker:
     """The worker for `settings`. `burst=True` drains the queue and returns, without cron jobs
     (tests call cron functions directly)."""
     settings = settings or get_settings()
-    return Worker(
+    return _Worker(
         functions=FUNCTIONS,
         cron_jobs=[] if burst else CRON_JOBS,
         on_startup=on_startup,
@@ -163,7 +177,7 @@ def create_worker(
         burst=burst,
         # A burst worker (tests) starts a validator process only for a large file.
         ctx={"settings": settings, "serve_metrics": serve_metrics, "warm_validator": not burst},
-        # arq finishes running jobs on SIGTERM/SIGINT before it exits.
+        # On SIGTERM/SIGINT arq cancels the jobs in flight (they are run again later) and exits.
         handle_signals=not burst,
     )
 

@@ -3,6 +3,8 @@ layer."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ from fastapi import FastAPI
 
 from services.cli.main import ROOT
 from services.core.config import Settings
-from services.core.queue import DeferredJob, enqueue_jobs
+from services.core.queue import DeferredJob, create_arq_pool, enqueue_jobs
 from services.worker.main import create_worker
 
 
@@ -47,3 +49,25 @@ def test_worker_does_not_import_the_web_layer() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_stopping_with_a_job_in_flight_cancels_it_and_still_shuts_down_cleanly(
+    settings: Settings,
+) -> None:
+    # SIGTERM cancels the jobs in flight; arq then awaits them all, and one cancelled in arq's
+    # own bookkeeping (not inside the job) used to end the worker with a traceback and exit 1,
+    # skipping on_shutdown (the validator process, the pools).
+    worker = create_worker(settings, burst=True, serve_metrics=False)
+    worker._pool = await create_arq_pool(settings)
+    in_flight = asyncio.create_task(asyncio.sleep(60))
+    worker.tasks["in-flight"] = in_flight
+    stopped = False
+
+    async def on_shutdown(ctx: dict[str, object]) -> None:
+        nonlocal stopped
+        stopped = True
+
+    worker.on_shutdown = on_shutdown
+    worker.handle_sig(signal.SIGTERM)
+    await worker.close()
+    assert in_flight.cancelled() and stopped
