@@ -72,12 +72,16 @@ WITH rules AS (
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    SELECT DISTINCT employee FROM compliance_employees WHERE shifts
+    -- Each employee numbered: shifts are sorted and periods hashed by that, not by the
+    -- pseudonym's text.
+    SELECT employee, row_number() OVER () AS person
+    FROM (SELECT DISTINCT employee FROM compliance_employees WHERE shifts) AS a
 ), span AS (
     SELECT min(month) - 9 AS lo, (max(month) + interval '1 month 9 days')::date AS hi
     FROM kpi_claimed
 ), shifts AS (
-    SELECT t.employee, t.org_unit_id, t.profession, t.start_at AS s, t.end_at AS e, o.path
+    SELECT affected.person, t.employee, t.org_unit_id, t.profession, t.start_at AS s,
+           t.end_at AS e, o.path
     FROM time_records t
     JOIN affected USING (employee)
     JOIN org_units o ON o.id = t.org_unit_id
@@ -85,16 +89,6 @@ WITH rules AS (
     WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
       AND t.end_at > t.start_at AND t.time_type IN {SHIFT_TYPES}
       AND t.work_date BETWEEN span.lo AND span.hi
-), ordered AS (
-    -- Employees are compared bytewise (COLLATE "C": the same partitions, a cheaper sort).
-    -- Each employee is numbered too: periods are hashed by that, not by the pseudonym's text.
-    SELECT sh.*, dense_rank() OVER (ORDER BY employee COLLATE "C") AS person,
-           max(e) OVER (PARTITION BY employee COLLATE "C" ORDER BY s, e
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
-           max(e) OVER w AS end_so_far,
-           lead(s) OVER w AS next_start
-    FROM shifts sh
-    WINDOW w AS (PARTITION BY employee COLLATE "C" ORDER BY s, e ROWS UNBOUNDED PRECEDING)
 ), rested AS MATERIALIZED (
     -- A stretch off that touches a period lies next to a shift in it (the period has work),
     -- so the stretches before and after each shift are all a period needs, counted where
@@ -106,7 +100,16 @@ WITH rules AS (
                 ELSE greatest(date_part('epoch', s - prev_end), 0) END AS before,
            CASE WHEN next_start IS NULL THEN 'Infinity'::float8
                 ELSE greatest(date_part('epoch', next_start - end_so_far), 0) END AS after
-    FROM ordered o
+    FROM (
+        SELECT *, greatest(e, prev_end) AS end_so_far FROM (
+            -- One window over one sort: the end so far is the current end or the latest
+            -- before it (GREATEST skips a null).
+            SELECT sh.*, max(e) OVER w AS prev_end, lead(s) OVER w AS next_start
+            FROM shifts sh
+            WINDOW w AS (PARTITION BY person ORDER BY s, e
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ) AS w
+    ) AS o
 ), shapes AS MATERIALIZED (
     -- The periods of each distinct shift (its start and end) under each rule: the local days
     -- from its start to its end (less the rule's start hour), or the Mondays of their weeks,
