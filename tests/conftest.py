@@ -20,7 +20,9 @@ from tests.harness import ADMIN_TOKEN
 
 
 def _worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    # PULS_TEST_WORKER: the id of a test process started beside others without xdist (the
+    # contract fuzzing's shards), for its own Redis database and queue.
+    return os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("PULS_TEST_WORKER", "gw0")
 
 
 @pytest.fixture(scope="session")
