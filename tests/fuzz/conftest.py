@@ -13,6 +13,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not shard:
         return
     index, count = (int(part) for part in shard.split("/"))
-    kept = [item for position, item in enumerate(items) if position % count == index]
-    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for position, item in enumerate(items):
+        (kept if position % count == index else dropped).append(item)
+    config.hook.pytest_deselected(items=dropped)
     items[:] = kept

@@ -349,7 +349,7 @@ async def detect(
     )
     await session.execute(sa.text(_UNCHECKABLE))
     # The periods are hashed, not sorted: the planner, unable to tell how many shifts the
-    # affected employees have, would sort a million periods by employee (a text sort).
+    # affected employees have, would sort a million periods.
     await _execute_without(session, "sort", _REST, {"tz": tz})
     # The overtime records of many employees: one scan of the table, not an index range per
     # employee and month or year (the planner takes each range for a few records).
