@@ -19,6 +19,14 @@ from services.core.events import service as events_service
 
 SHIFT_TYPES = "('worked', 'overtime', 'extra_time')"
 
+# Whether a working-time rule `r` covers a record: its professions (all when null) and its org
+# subtree (the whole region when null; `lo`/`hi` are the subtree's path bounds in the rules CTE).
+_RULE_COVERS = (
+    "(r.professions IS NULL OR {profession} = ANY(r.professions))\n"
+    "     AND (r.org_unit_id IS NULL OR ({path} >= r.lo AND {path} < r.hi))"
+)
+_COVERS_SHIFT = _RULE_COVERS.format(profession="x.profession", path="x.path")
+
 _FORGET = """
 WITH gone AS (
     DELETE FROM compliance_violations v USING kpi_claimed c
@@ -133,8 +141,7 @@ WITH rules AS (
                CASE WHEN x.end_so_far < k.p_end THEN x.after ELSE 0 END
            ) AS rest
     FROM rested x
-    JOIN rules r ON (r.professions IS NULL OR x.profession = ANY(r.professions))
-     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+    JOIN rules r ON {_COVERS_SHIFT}
     JOIN shapes k ON k.s = x.s AND k.e = x.e AND k.rule_id = r.id
 ), broken AS (
     -- Each period's longest stretch off, hashed per period (no sort of every period); only
@@ -151,8 +158,7 @@ WITH rules AS (
     FROM broken v
     JOIN rules r ON r.id = v.rule_id
     JOIN rested x ON x.person = v.person AND x.s = v.first_s
-     AND (r.professions IS NULL OR x.profession = ANY(r.professions))
-     AND (r.org_unit_id IS NULL OR (x.path >= r.lo AND x.path < r.hi))
+     AND {_COVERS_SHIFT}
     ORDER BY v.person, v.rule_id, v.day, x.e, x.org_unit_id, x.profession
 )
 SELECT kind, rule_id, org_unit_id, day, employee, profession,
@@ -166,7 +172,7 @@ ON CONFLICT DO NOTHING
 
 # Overtime caps, monthly and yearly in one pass: the record that takes the month's (or year's)
 # sum past the cap carries the violation, with every hour over the cap.
-_OVERTIME = """
+_OVERTIME = f"""
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
@@ -197,8 +203,7 @@ WITH rules AS (
     JOIN org_units o ON o.id = t.org_unit_id
     WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.time_type = 'overtime'
       AND t.work_date BETWEEN r.valid_from AND r.valid_to
-      AND (r.professions IS NULL OR t.profession = ANY(r.professions))
-      AND (r.org_unit_id IS NULL OR (o.path >= r.lo AND o.path < r.hi))
+      AND {_RULE_COVERS.format(profession="t.profession", path="o.path")}
 )
 SELECT kind, rule_id, org_unit_id, work_date, employee, profession, total - max_hours,
        jsonb_build_object('overtime_hours', total, 'cap_hours', max_hours,
@@ -322,7 +327,8 @@ async def detect(
 ) -> int:
     """Replaces the claimed cells' violations; publishes `compliance.violation_detected` once
     per org unit and day that has new ones. Returns how many violations the cells hold.
-    `many`: the cells are a backlog (their records are scanned, not looked up)."""
+    `cells` as `facts.claim` returned them (it filled and analysed `kpi_claimed`). `many`: the
+    cells are a backlog (their records are scanned, not looked up)."""
     await session.execute(
         sa.text(
             "CREATE TEMP TABLE IF NOT EXISTS compliance_previous (kind text, source_id uuid, "
@@ -337,7 +343,6 @@ async def detect(
         )
     )
     await session.execute(sa.text("TRUNCATE compliance_previous, compliance_employees"))
-    await session.execute(sa.text("ANALYZE kpi_claimed"))
     await session.execute(sa.text(_CELL_EMPLOYEES))
     await session.execute(sa.text("ANALYZE compliance_employees"))
     await session.execute(sa.text(_FORGET))
