@@ -94,32 +94,29 @@ def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
     """The Working Hours Act's seeded rest rules (11 h in every local day, 36 h in every week
     from Monday), worked out shift by shift in Python: what the set-based SQL must agree with.
 
-    A period with work passes when a stretch off of the minimum reaches into it: the stretch
-    before a shift counts when the shift starts inside the period, the stretch after it when
-    the shift (and every earlier one) ends inside it. A violation is dated on the period's
-    first day, with the hours missing, and kept where its first shift's unit has records."""
+    An employee's stretches off are the times between their shifts, merged (before the first
+    and after the last they are open). A period with work passes when a stretch off of the
+    minimum reaches into it. A violation is dated on the period's first day, with the hours
+    the longest stretch reaching into it falls short, and kept where the period's first shift's
+    unit has records."""
     shifts: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
     for r in records:
         start, end = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
         shifts[r["employee_ref"]].append((start, end, r["org_unit_code"]))
     cells = {(r["org_unit_code"], r["work_date"][:7]) for r in records}
+    never, always = datetime.min.replace(tzinfo=LOCAL), datetime.max.replace(tzinfo=LOCAL)
     found = []
     for employee_shifts in shifts.values():
         employee_shifts.sort(key=lambda x: (x[0], x[1]))
-        rows = []
-        end_so_far: datetime | None = None
-        for i, (start, end, unit) in enumerate(employee_shifts):
-            before = float("inf")
-            if end_so_far is not None:
-                before = max((start - end_so_far).total_seconds(), 0)
-            end_so_far = end if end_so_far is None else max(end_so_far, end)
-            after = float("inf")
-            if i + 1 < len(employee_shifts):
-                after = max((employee_shifts[i + 1][0] - end_so_far).total_seconds(), 0)
-            rows.append((start, end, unit, before, after, end_so_far))
+        off = [(never, employee_shifts[0][0])]
+        busy_until = employee_shifts[0][1]
+        for start, end, _ in employee_shifts[1:]:
+            off.append((busy_until, max(start, busy_until)))
+            busy_until = max(busy_until, end)
+        off.append((busy_until, always))
         for kind, days, minimum in (("daily_rest", 1, 11), ("weekly_rest", 7, 36)):
-            periods: dict[date, list[Any]] = {}
-            for start, end, unit, before, after, ended in rows:
+            first_shift: dict[date, tuple[datetime, datetime, str]] = {}
+            for start, end, unit in employee_shifts:
                 first = start.astimezone(LOCAL).date()
                 last = (end.astimezone(LOCAL) - timedelta(microseconds=1)).date()
                 if days == 7:
@@ -127,15 +124,16 @@ def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
                     last -= timedelta(days=last.weekday())
                 day = first
                 while day <= last:
-                    p_start = datetime.combine(day, time(), LOCAL)
-                    p_end = datetime.combine(day + timedelta(days=days), time(), LOCAL)
-                    rest = max(before if start > p_start else 0, after if ended < p_end else 0)
-                    seen = periods.setdefault(day, [rest, start, unit])
-                    seen[0] = max(seen[0], rest)
-                    if start < seen[1]:
-                        seen[1:] = [start, unit]
+                    first_shift.setdefault(day, (start, end, unit))
                     day += timedelta(days=days)
-            for day, (rest, _, unit) in periods.items():
+            for day, (_, _, unit) in first_shift.items():
+                p_start = datetime.combine(day, time(), LOCAL)
+                p_end = datetime.combine(day + timedelta(days=days), time(), LOCAL)
+                rest = max(
+                    float("inf") if never in (a, b) or always in (a, b) else (b - a).total_seconds()
+                    for a, b in off
+                    if b > p_start and a < p_end
+                )
                 if rest < minimum * 3600 and (unit, day.isoformat()[:7]) in cells:
                     missing = Decimal(minimum) - Decimal(rest) / 3600
                     hours = float(missing.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
@@ -174,6 +172,77 @@ async def test_rest_rules_agree_with_a_shift_by_shift_reckoning(
     expected = rest_by_hand(records)
     assert {kind for kind, _, _ in expected} == {"daily_rest", "weekly_rest"}
     assert sorted(await violations(session)) == expected
+
+
+async def test_a_shift_inside_a_night_shift_does_not_hide_the_rest_after_it(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    records = [
+        shift("I1", datetime(2024, 3, 4, 20, 0), 12),  # the night, until 08:00
+        shift("I1", datetime(2024, 3, 4, 21, 0), 2, kind="extra_time"),  # inside it
+        shift("I1", datetime(2024, 3, 6, 1, 0), 8),  # 17 h after the night ends
+    ]
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    # The 5th has work until 08:00, then 17 h off: rest kept, though the last shift before
+    # that stretch (the one inside the night) ended the day before.
+    assert await violations(session) == rest_by_hand(records) == []
+
+
+async def test_a_rest_rule_for_one_profession_and_subtree_counts_rest_from_any_work(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    rules = (await client.get("/v1/compliance/rules")).json()["items"]
+    for rule in rules:
+        if rule["kind"] in ("daily_rest", "weekly_rest"):
+            await client.patch(f"/v1/compliance/rules/{rule['id']}", json={"enabled": False})
+    created = await client.post(
+        "/v1/compliance/rules",
+        json={
+            "kind": "daily_rest",
+            "name": "Dygnsvila för läkare på akuten",
+            "min_rest_hours": "11",
+            "period_start_hour": 0,
+            "professions": ["doctor"],
+            "org_unit": "SUS-AKUT",
+            "valid_from": "2024-01-01",
+        },
+    )
+    assert created.status_code == 201, created.text
+    await feed(
+        client,
+        "time-records",
+        [
+            # 8 h off either side of an emergency-ward shift, the others in another unit: the
+            # rule covers the 5th (its ward shift) and counts the rest between all of them.
+            shift("S1", datetime(2024, 3, 4, 21, 30), 10, unit="SUS-MED"),
+            shift("S1", datetime(2024, 3, 5, 15, 30), 8, unit="SUS-AKUT"),
+            shift("S1", datetime(2024, 3, 6, 7, 30), 8, unit="SUS-MED"),
+            # The same rota as a nurse on the ward, or a doctor elsewhere: not covered.
+            shift("S2", datetime(2024, 3, 4, 21, 30), 10, profession="nurse"),
+            shift("S2", datetime(2024, 3, 5, 15, 30), 8, profession="nurse"),
+            shift("S2", datetime(2024, 3, 6, 7, 30), 8, profession="nurse"),
+            shift("S3", datetime(2024, 3, 4, 21, 30), 10, unit="SUS-MED"),
+            shift("S3", datetime(2024, 3, 5, 15, 30), 8, unit="SUS-MED"),
+            shift("S3", datetime(2024, 3, 6, 7, 30), 8, unit="SUS-MED"),
+        ],
+    )
+    await recalculate(app)
+    rows = (
+        await session.execute(
+            sa.text(
+                "SELECT v.kind, v.work_date, v.hours, v.employee, o.code, v.details "
+                "FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id"
+            )
+        )
+    ).all()
+    await session.commit()
+    assert [(k, d.isoformat(), float(h), u) for k, d, h, _, u, _ in rows] == [
+        ("daily_rest", "2024-03-05", 3.0, "SUS-AKUT")
+    ]
+    assert rows[0].details == {"longest_rest_hours": 8.0, "required_rest_hours": 11}
 
 
 async def test_the_51st_overtime_hour_of_a_month(

@@ -10,6 +10,7 @@ and end times are counted as not checkable, never as fine."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ _RULE_COVERS = (
     "(r.professions IS NULL OR {profession} = ANY(r.professions))\n"
     "     AND (r.org_unit_id IS NULL OR ({path} >= r.lo AND {path} < r.hi))"
 )
-_COVERS_SHIFT = _RULE_COVERS.format(profession="x.profession", path="x.path")
+_COVERS_SHIFT = _RULE_COVERS.format(profession="x.profession", path="o.path")
 
 _FORGET = """
 WITH gone AS (
@@ -59,13 +60,40 @@ GROUP BY org_unit_id, month
 """
 
 # Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
-# the employee works must touch a stretch off work, between two shifts, of at least the rule's
-# minimum. A stretch may cross the period's edges (so a regular day, evening or night rota
-# passes); stretches are measured between real instants (a DST night is 1 h shorter or longer
-# than the clock says). Everything joins on equality (employee, period day): linear, not a
-# range join of every period with every shift. Daily and weekly rules share one pass over the
-# shifts.
-_REST = f"""
+# the employee works under the rule must touch a stretch off work of at least the rule's
+# minimum. Stretches off lie between the employee's shifts (all of them, in any unit: rest is
+# time off any work) and may cross the period's edges, so a regular day, evening or night rota
+# passes; they are measured between real instants (a DST night is 1 h shorter or longer than
+# the clock says).
+#
+# A period fails exactly when one block of work, shifts with less than the minimum between
+# them, covers it from edge to edge: a block that starts or ends inside the period leaves a
+# long stretch reaching into it. So one window over each employee's sorted shifts finds the
+# blocks, and only periods inside blocks at least a period long are looked at, not every
+# period of every shift. The window's columns are one per distinct minimum among the rules
+# (`start_<k>`, the latest block start so far under minimum `m<k>`).
+_REST_MINIMA = """
+SELECT DISTINCT min_rest_hours FROM working_time_rules
+WHERE kind IN ('daily_rest', 'weekly_rest') AND enabled AND deleted_at IS NULL
+ORDER BY 1
+"""
+
+
+def _seconds(k: int) -> str:
+    return f"CAST(CAST(:m{k} AS numeric) * 3600 AS float8)"
+
+
+def _rest_statement(minima: int) -> str:
+    starts = ",\n           ".join(
+        f"max(s) FILTER (WHERE before >= {_seconds(k)}) OVER b AS start_{k}" for k in range(minima)
+    )
+    blocks = "\n    UNION ALL\n    ".join(
+        f"SELECT CAST(:m{k} AS numeric) AS min_rest_hours, person, start_{k} AS b_start, "
+        f"end_so_far AS b_end\n    FROM rested WHERE after >= {_seconds(k)} "
+        f"AND end_so_far - start_{k} >= interval '23 hours'"
+        for k in range(minima)
+    )
+    return f"""
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
@@ -73,93 +101,91 @@ WITH rules AS (
            CASE r.kind WHEN 'weekly_rest' THEN 'week' ELSE 'day' END AS unit,
            CASE r.kind WHEN 'weekly_rest' THEN interval '7 days' ELSE interval '1 day' END
                AS days_long,
-           r.min_rest_hours, CAST(r.min_rest_hours * 3600 AS float8) AS min_rest,
-           make_interval(hours => r.period_start_hour) AS shift_by, r.professions,
-           r.org_unit_id, r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
+           r.min_rest_hours, make_interval(hours => r.period_start_hour) AS shift_by,
+           r.professions, r.org_unit_id, r.valid_from,
+           coalesce(r.valid_to, 'infinity'::date) AS valid_to,
            o.path AS lo, left(o.path, -1) || '0' AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
-    -- Each employee numbered: shifts are sorted and periods hashed by that, not by the
-    -- pseudonym's text.
+    -- Each employee numbered: shifts are sorted by that, not by the pseudonym's text.
     SELECT employee, row_number() OVER () AS person
     FROM (SELECT DISTINCT employee FROM compliance_employees WHERE shifts) AS a
-), span AS (
-    SELECT min(month) - 9 AS lo, (max(month) + interval '1 month 9 days')::date AS hi
-    FROM kpi_claimed
 ), shifts AS (
-    SELECT affected.person, t.employee, t.org_unit_id, t.profession, t.start_at AS s,
-           t.end_at AS e, o.path
+    -- Narrow rows, as they are sorted (the unit's path and the pseudonym are looked up for
+    -- the few periods that fail).
+    SELECT affected.person, t.org_unit_id, t.profession, t.start_at AS s, t.end_at AS e
     FROM time_records t
     JOIN affected USING (employee)
-    JOIN org_units o ON o.id = t.org_unit_id
-    CROSS JOIN span
     WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
       AND t.end_at > t.start_at AND t.time_type IN {SHIFT_TYPES}
-      AND t.work_date BETWEEN span.lo AND span.hi
+      AND t.work_date BETWEEN :first AND :last
 ), rested AS MATERIALIZED (
-    -- A stretch off that touches a period lies next to a shift in it (the period has work),
-    -- so the stretches before and after each shift are all a period needs, counted where
-    -- they reach into it. Before the first and after the last shift seen a stretch is open:
-    -- never too short. Stretches are seconds in float8 (exact to the microsecond here, and
-    -- cheaper to compare and aggregate than intervals).
-    SELECT o.*,
-           CASE WHEN prev_end IS NULL THEN 'Infinity'::float8
-                ELSE greatest(date_part('epoch', s - prev_end), 0) END AS before,
-           CASE WHEN next_start IS NULL THEN 'Infinity'::float8
-                ELSE greatest(date_part('epoch', next_start - end_so_far), 0) END AS after
+    -- The stretch off before each shift (from the latest end so far) and after it (to the
+    -- next start). Before the first and after the last shift seen a stretch is open: never
+    -- too short. Stretches are seconds in float8 (exact to the microsecond here, and cheaper
+    -- to compare than intervals). The windows share one sort.
+    SELECT g.*,
+           {starts}
     FROM (
-        SELECT *, greatest(e, prev_end) AS end_so_far FROM (
-            -- One window over one sort: the end so far is the current end or the latest
-            -- before it (GREATEST skips a null).
+        SELECT w.*, greatest(e, prev_end) AS end_so_far,
+               CASE WHEN prev_end IS NULL THEN 'Infinity'::float8
+                    ELSE greatest(date_part('epoch', s - prev_end), 0) END AS before,
+               CASE WHEN next_start IS NULL THEN 'Infinity'::float8
+                    ELSE greatest(date_part('epoch', next_start - greatest(e, prev_end)), 0)
+               END AS after
+        FROM (
+            -- The end so far is the current end or the latest before it (GREATEST skips a
+            -- null).
             SELECT sh.*, max(e) OVER w AS prev_end, lead(s) OVER w AS next_start
             FROM shifts sh
             WINDOW w AS (PARTITION BY person ORDER BY s, e
                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
         ) AS w
-    ) AS o
-), shapes AS MATERIALIZED (
-    -- The periods of each distinct shift (its start and end) under each rule: the local days
-    -- from its start to its end (less the rule's start hour), or the Mondays of their weeks,
-    -- with their real start and end instants (a DST day is 23 or 25 hours long). Shifts of a
-    -- rota start and end at the same instants, so this is a few thousand rows.
-    SELECT sh.s, sh.e, r.id AS rule_id, d::date AS day,
-           (d + r.shift_by) AT TIME ZONE :tz AS p_start,
-           (d + r.days_long + r.shift_by) AT TIME ZONE :tz AS p_end
-    FROM (SELECT DISTINCT s, e FROM rested) AS sh
-    CROSS JOIN rules r
-    CROSS JOIN LATERAL generate_series(
-        date_trunc(r.unit, ((sh.s AT TIME ZONE :tz) - r.shift_by)::date::timestamp),
-        date_trunc(r.unit, ((sh.e AT TIME ZONE :tz) - r.shift_by - interval '1 microsecond')
-                               ::date::timestamp),
-        r.days_long) AS d
-    WHERE d::date BETWEEN r.valid_from AND r.valid_to
-), periods AS (
-    SELECT x.person, r.id AS rule_id, r.min_rest, x.s, k.day,
-           greatest(
-               CASE WHEN x.s > k.p_start THEN x.before ELSE 0 END,
-               CASE WHEN x.end_so_far < k.p_end THEN x.after ELSE 0 END
-           ) AS rest
-    FROM rested x
-    JOIN rules r ON {_COVERS_SHIFT}
-    JOIN shapes k ON k.s = x.s AND k.e = x.e AND k.rule_id = r.id
-), broken AS (
-    -- Each period's longest stretch off, hashed per period (no sort of every period); only
-    -- the periods without enough rest go on.
-    SELECT person, rule_id, day, max(rest) AS longest, min(s) AS first_s
-    FROM periods
-    GROUP BY person, rule_id, day, min_rest
-    HAVING max(rest) < min_rest
+    ) AS g
+    WINDOW b AS (PARTITION BY person ORDER BY s, e ROWS UNBOUNDED PRECEDING)
+), blocks AS (
+    -- Each block at its last shift (a long stretch after it), with its first shift's start.
+    {blocks}
+), periods AS MATERIALIZED (
+    -- The rule's periods inside a block from edge to edge (a DST day is 23 or 25 hours).
+    SELECT b.person, r.id AS rule_id, k.day, k.p_start, k.p_end
+    FROM blocks b
+    JOIN rules r ON r.min_rest_hours = b.min_rest_hours
+     AND b.b_end - b.b_start >= r.days_long - interval '1 hour'
+    CROSS JOIN LATERAL (
+        SELECT d::date AS day, (d + r.shift_by) AT TIME ZONE :tz AS p_start,
+               (d + r.days_long + r.shift_by) AT TIME ZONE :tz AS p_end
+        FROM generate_series(
+            date_trunc(r.unit, ((b.b_start AT TIME ZONE :tz) - r.shift_by)::date::timestamp),
+            date_trunc(r.unit, ((b.b_end AT TIME ZONE :tz) - r.shift_by)::date::timestamp),
+            r.days_long) AS d
+    ) AS k
+    WHERE k.p_start >= b.b_start AND k.p_end <= b.b_end
+      AND k.day BETWEEN r.valid_from AND r.valid_to
+), hits AS (
+    -- The shifts in each such period: those the rule covers place it; the stretches off
+    -- reaching into it (all shorter than the minimum) give its longest rest.
+    SELECT p.person, p.rule_id, p.day, r.kind, r.min_rest_hours, x.s, x.e, x.org_unit_id,
+           a.employee, x.profession,
+           x.s < p.p_end AND x.e > p.p_start AND {_COVERS_SHIFT} AS placed,
+           CASE WHEN x.s > p.p_start AND x.prev_end < p.p_end THEN x.before ELSE 0 END AS gap
+    FROM periods p
+    JOIN rules r ON r.id = p.rule_id
+    JOIN affected a ON a.person = p.person
+    JOIN rested x ON x.person = p.person
+     AND ((x.s < p.p_end AND x.e > p.p_start) OR (x.s > p.p_start AND x.prev_end < p.p_end))
+    JOIN org_units o ON o.id = x.org_unit_id
 ), found AS (
-    -- A violation is dated and placed where its period's first shift is (unit, profession).
-    SELECT DISTINCT ON (v.person, v.rule_id, v.day)
-           r.kind, v.rule_id, x.org_unit_id, v.day, x.employee, x.profession,
-           r.min_rest_hours, CAST(v.longest AS numeric) / 3600 AS rest
-    FROM broken v
-    JOIN rules r ON r.id = v.rule_id
-    JOIN rested x ON x.person = v.person AND x.s = v.first_s
-     AND {_COVERS_SHIFT}
-    ORDER BY v.person, v.rule_id, v.day, x.e, x.org_unit_id, x.profession
+    -- A violation is dated and placed where its period's first shift under the rule is
+    -- (unit, profession).
+    SELECT DISTINCT ON (person, rule_id, day)
+           kind, rule_id, org_unit_id, day, employee, profession, min_rest_hours,
+           CAST(longest AS numeric) / 3600 AS rest
+    FROM (SELECT h.*, max(gap) OVER (PARTITION BY person, rule_id, day) AS longest
+          FROM hits h) AS h
+    WHERE placed
+    ORDER BY person, rule_id, day, s, e, org_unit_id, profession
 )
 SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
@@ -169,6 +195,7 @@ FROM found
 WHERE (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """
+
 
 # Overtime caps, monthly and yearly in one pass: the record that takes the month's (or year's)
 # sum past the cap carries the violation, with every hour over the cap.
@@ -322,6 +349,18 @@ async def _execute_without(
         await session.execute(sa.text(f"SET LOCAL enable_{plan} = on"))
 
 
+async def _detect_rest(session: AsyncSession, months: Sequence[date], tz: str) -> None:
+    """The rest rules over the claimed months' shifts and those up to 9 days either side (a
+    week's period and a stretch off cross month ends), bound as values so that the planner
+    sees how many shifts they are."""
+    minima = (await session.execute(sa.text(_REST_MINIMA))).scalars().all()
+    if minima and months:
+        params = {f"m{k}": minimum for k, minimum in enumerate(minima)}
+        after_last = (max(months) + timedelta(days=32)).replace(day=1)
+        span = {"first": min(months) - timedelta(days=9), "last": after_last + timedelta(days=9)}
+        await session.execute(sa.text(_rest_statement(len(minima))), {"tz": tz, **span, **params})
+
+
 async def detect(
     session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str, many: bool = False
 ) -> int:
@@ -353,9 +392,7 @@ async def detect(
         )
     )
     await session.execute(sa.text(_UNCHECKABLE))
-    # The periods are hashed, not sorted: the planner, unable to tell how many shifts the
-    # affected employees have, would sort a million periods.
-    await _execute_without(session, "sort", _REST, {"tz": tz})
+    await _detect_rest(session, [month for _, month in cells], tz)
     # The overtime records of many employees: one scan of the table, not an index range per
     # employee and month or year (the planner takes each range for a few records).
     await _execute_without(session, "nestloop" if many else None, _OVERTIME)
