@@ -226,9 +226,10 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7
 _WORKED_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["worked"]))}
 SELECT org_unit_id, month, 'worked', profession, '', '', '', count(DISTINCT employee),
-       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0),
-       sum(worked),
+       sum(worked) AS worked,
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0) AS worked_agency,
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
+           AS worked_agency_doctor
 FROM {CELL_PEOPLE} WHERE worked IS NOT NULL
 GROUP BY org_unit_id, month, profession
 """

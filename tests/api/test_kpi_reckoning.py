@@ -1,0 +1,221 @@
+"""The time KPIs against a record-by-record reckoning in Python, on random data fed in
+batches and then corrected (hours changed, records moved to another day or unit, withdrawn),
+with a recalculation after each step as the worker would run them."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import date, timedelta
+from itertools import product
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.core.timedata.models import ABSENCE_TYPES
+from tests.factories import seed_tree
+from tests.kpi_helpers import days, feed, recalculate, series
+from tests.timedata_factories import time_record
+
+FIRST, LAST = date(2024, 1, 1), date(2024, 4, 30)
+UNITS = {"SUS-AKUT": ("RS", "SUS"), "SUS-MED": ("RS", "SUS"), "PV-MALMO": ("RS", "PV")}
+MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04"]
+
+# Per KPI: numerator and denominator from a cell's sums (None: an amount, no denominator).
+KPIS = {
+    "sick_leave_pct": ("sick", "scheduled"),
+    "sick_leave_short_pct": ("short", "scheduled"),
+    "sick_leave_long_pct": ("long", "scheduled"),
+    "sick_leave_60plus_share_pct": ("d60", "sick"),
+    "presence_pct": ("present", "scheduled"),
+    "overtime_hours": ("overtime", None),
+    "extra_time_hours": ("extra_time", None),
+    "agency_hours_share_pct": ("worked_agency", "worked"),
+    "agency_doctor_weeks": ("agency_doctor", None),
+}
+
+
+def random_records(rnd: random.Random) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+
+    def add(employee: str, day: date, time_type: str, hours: str, **extra: Any) -> None:
+        external_id = f"{employee}-{day:%Y%m%d}-{time_type}-{len(records)}"
+        records.append(
+            time_record(
+                external_id,
+                employee_ref=employee,
+                work_date=day.isoformat(),
+                time_type=time_type,
+                hours=hours,
+                **extra,
+            )
+        )
+
+    for n in range(10):
+        employee, profession = f"OWN{n}", rnd.choice(["nurse", "doctor", "assistant_nurse"])
+        home, moved = rnd.choice(list(UNITS)), rnd.choice(list(UNITS))
+        moves_on = FIRST + timedelta(days=rnd.randint(20, 100))
+        own = {"profession": profession, "staff_kind": "own"}
+        for day in days(FIRST, LAST):
+            unit = home if day < moves_on else moved
+            if day.weekday() < 5:
+                add(employee, day, "scheduled", rnd.choice(["8.00", "7.75", "4.00"]),
+                    org_unit_code=unit, **own)  # fmt: skip
+                add(employee, day, "worked", "8.00", org_unit_code=unit, **own)
+            if rnd.random() < 0.1:
+                add(employee, day, "overtime", "2.50", org_unit_code=unit, **own)
+            if rnd.random() < 0.05:
+                add(employee, day, "extra_time", "1.50", org_unit_code=unit, **own)
+            if rnd.random() < 0.04:
+                add(employee, day, rnd.choice(ABSENCE_TYPES[1:]), "8.00", org_unit_code=unit,
+                    **own)  # fmt: skip
+        # Sick spells: mostly daily, with gaps of up to 5 days (the same spell) and of 6 or 7
+        # (a new one); one long enough for day 60 in some employees.
+        for _ in range(rnd.randint(0, 3)):
+            day = FIRST + timedelta(days=rnd.randint(0, 110))
+            for _ in range(rnd.choice([1, 3, 12, 20, 45])):
+                if day > LAST:
+                    break
+                unit = home if day < moves_on else moved
+                add(employee, day, "sick", rnd.choice(["8.00", "4.00"]), org_unit_code=unit,
+                    **own)  # fmt: skip
+                day += timedelta(days=rnd.choice([1, 1, 1, 1, 2, 3, 5, 6, 7]))
+    for n in range(3):
+        profession = "doctor" if n < 2 else "nurse"
+        for day in days(FIRST, LAST):
+            if rnd.random() < 0.3:
+                add(f"AGENCY{n}", day, "worked", "10.00", org_unit_code=rnd.choice(list(UNITS)),
+                    profession=profession, staff_kind="agency")  # fmt: skip
+    return records
+
+
+def corrections(rnd: random.Random, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Resent records: hours changed, moved a few days or to another unit, or withdrawn."""
+    changed = []
+    for record in rnd.sample(records, 60):
+        fix = dict(record)
+        match rnd.choice(["hours", "day", "unit", "deleted"]):
+            case "hours":
+                fix["hours"] = rnd.choice(["1.00", "6.00", "12.00"])
+            case "day":
+                moved = date.fromisoformat(fix["work_date"]) + timedelta(days=rnd.randint(-4, 4))
+                fix["work_date"] = min(max(moved, FIRST), LAST).isoformat()
+            case "unit":
+                fix["org_unit_code"] = rnd.choice(list(UNITS))
+            case "deleted":
+                fix = {"source": fix["source"], "external_id": fix["external_id"], "deleted": True}
+        changed.append(fix)
+    return changed
+
+
+def reckon(
+    records: dict[str, dict[str, Any]], profession: str | None = None
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Sums per (org unit, month) and per quarter, and per ancestor for the pooled values; of
+    one profession's records when given (its sick days numbered within all the employee's
+    spells)."""
+    sick_days: dict[str, set[date]] = defaultdict(set)
+    for r in records.values():
+        if r["time_type"] == "sick" and r["staff_kind"] == "own":
+            sick_days[r["employee_ref"]].add(date.fromisoformat(r["work_date"]))
+    day_no: dict[tuple[str, date], int] = {}
+    for employee, sick in sick_days.items():
+        start = previous = None
+        for day in sorted(sick):
+            if previous is None or (day - previous).days > 5:
+                start = day
+            assert start is not None
+            day_no[employee, day] = (day - start).days + 1
+            previous = day
+    sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in records.values():
+        if profession is not None and r["profession"] != profession:
+            continue
+        hours, kind, own = float(r["hours"]), r["time_type"], r["staff_kind"] == "own"
+        month = r["work_date"][:7]
+        quarter = f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}"
+        for unit, period in product((r["org_unit_code"], *UNITS[r["org_unit_code"]]),
+                                    (month, quarter)):  # fmt: skip
+            cell = sums[unit, period]
+            if kind == "worked":
+                cell["worked"] += hours
+                if not own:
+                    cell["worked_agency"] += hours
+                    cell["agency_doctor"] += hours if r["profession"] == "doctor" else 0
+            if not own:
+                continue
+            if kind in ("scheduled", "overtime", "extra_time", "sick"):
+                cell[kind] += hours
+            if kind == "scheduled":
+                cell["present"] += hours
+            if kind in ABSENCE_TYPES:
+                cell["present"] -= hours
+            if kind == "sick":
+                number = day_no[r["employee_ref"], date.fromisoformat(r["work_date"])]
+                cell["short" if number <= 14 else "long"] += hours
+                cell["d60"] += hours if number >= 60 else 0
+    return sums
+
+
+@pytest.mark.parametrize("seed", [20261206, 7])
+async def test_time_kpis_agree_with_a_record_by_record_reckoning(
+    app: FastAPI, client: httpx.AsyncClient, seed: int
+) -> None:
+    await seed_tree(client)
+    rnd = random.Random(seed)
+    records = random_records(rnd)
+    fed = list(records)
+    rnd.shuffle(fed)
+    for batch in (fed[:1500], fed[1500:3000], fed[3000:]):
+        await feed(client, "time-records", batch)
+        await recalculate(app)
+    fixes = corrections(rnd, records)
+    await feed(client, "time-records", fixes)
+    await recalculate(app)
+
+    stored = {r["external_id"]: r for r in records}
+    for fix in fixes:
+        if fix.get("deleted"):
+            stored.pop(fix["external_id"], None)
+        else:
+            stored[fix["external_id"]] = fix
+    expected = reckon(stored)
+    assert any(cell["d60"] for cell in expected.values()), "no spell reached day 60"
+    assert any(cell["long"] for cell in expected.values())
+    nurses = reckon(stored, "nurse")
+    for kpi in KPIS:
+        for unit in ("RS", "SUS", "PV", *UNITS):
+            points = await series(client, kpi, unit, MONTHS[0], MONTHS[-1])
+            assert_points(kpi, unit, points, expected)
+        quarters = await series(client, kpi, "RS", "2024-Q1", "2024-Q2", grain="quarter")
+        assert_points(kpi, "RS", quarters, expected)
+        if kpi != "agency_doctor_weeks":  # doctors' already
+            split = await series(client, kpi, "RS", MONTHS[0], MONTHS[-1], profession="nurse")
+            assert_points(kpi, "RS", split, nurses)
+
+
+def assert_points(
+    kpi: str,
+    unit: str,
+    points: list[dict[str, Any]],
+    expected: dict[tuple[str, str], dict[str, float]],
+) -> None:
+    numerator, denominator = KPIS[kpi]
+    assert points
+    for point in points:
+        cell, where = expected[unit, point["period"]], (kpi, unit, point["period"])
+        if not cell[numerator] and not (denominator and cell[denominator]):
+            # Nothing to count for this KPI (no overtime, no sick hours): no data.
+            assert (point["numerator"], point["reason"]) == (None, "no_data"), where
+            continue
+        assert point["numerator"] == pytest.approx(cell[numerator], abs=1e-6), where
+        if denominator is None:
+            weeks = kpi == "agency_doctor_weeks"  # 40 hours a week
+            amount = cell[numerator] / 40 if weeks else cell[numerator]
+            assert point["value"] == pytest.approx(amount, abs=1e-3), where
+            continue
+        assert point["denominator"] == pytest.approx(cell[denominator], abs=1e-6), where
+        value = 100 * cell[numerator] / cell[denominator] if cell[denominator] else None
+        assert point["value"] == pytest.approx(value, abs=1e-3), where
