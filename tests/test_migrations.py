@@ -132,3 +132,44 @@ def test_reshaping_the_kpi_facts_marks_their_cells_for_recalculation(
     )
     command.downgrade(config, "20261125_1100_content_hash")
     assert asyncio.run(run(dirty)) == [("RS", "2024-04-01")]
+
+
+def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
+    empty_database: tuple[str, str],
+) -> None:
+    """The worked-hours facts and rest violations the fixes of 2026-12-06 change are marked
+    for recalculation; other cells are not."""
+    import asyncio
+
+    import asyncpg
+
+    url = empty_database[0]
+    config = _config(url)
+
+    async def run(*sql: str) -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            for statement in sql[:-1]:
+                await conn.execute(statement)
+            return [tuple(r) for r in await conn.fetch(sql[-1])]
+        finally:
+            await conn.close()
+
+    command.upgrade(config, "20261125_1300_facts_version")
+    asyncio.run(
+        run(
+            "INSERT INTO org_units (id, code, name, kind, path, depth) "
+            "VALUES (1, 'RS', 'Region Skåne', 'region', '/1/', 0)",
+            "INSERT INTO kpi_cell_totals (org_unit_id, month, kind, worked, worked_agency) "
+            "VALUES (1, '2024-03-01', 'worked', 40, 400)",
+            "INSERT INTO kpi_cell_totals (org_unit_id, month, kind, scheduled, sick) "
+            "VALUES (1, '2024-04-01', 'time', 100, 4)",
+            "INSERT INTO compliance_violations (kind, source_id, org_unit_id, work_date, "
+            "employee, profession, hours) VALUES ('daily_rest', gen_random_uuid(), 1, "
+            "'2024-05-07', 'p', 'nurse', 3)",
+            "SELECT 1",
+        )
+    )
+    command.upgrade(config, "20261206_0200_recheck_figures")
+    marked = asyncio.run(run("SELECT month::text FROM kpi_dirty_cells ORDER BY 1"))
+    assert marked == [("2024-03-01",), ("2024-05-01",)]
