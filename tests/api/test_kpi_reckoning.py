@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from itertools import product
 from typing import Any
@@ -14,10 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.core.kpis.catalogue import CATALOGUE
 from services.core.timedata.models import ABSENCE_TYPES
 from tests.factories import seed_tree
 from tests.kpi_helpers import days, feed, recalculate, series
-from tests.timedata_factories import time_record
+from tests.timedata_factories import employment, time_record
 
 FIRST, LAST = date(2024, 1, 1), date(2024, 4, 30)
 UNITS = {"SUS-AKUT": ("RS", "SUS"), "SUS-MED": ("RS", "SUS"), "PV-MALMO": ("RS", "PV")}
@@ -110,12 +112,16 @@ def corrections(rnd: random.Random, records: list[dict[str, Any]]) -> list[dict[
     return changed
 
 
+# The own employees' gender and birth year, as their employments carry them.
+GENDER = {f"OWN{n}": ("female", "male")[n % 2] for n in range(10)}
+BORN = {f"OWN{n}": (1995, 1980, 1960)[n % 3] for n in range(10)}
+
+
 def reckon(
-    records: dict[str, dict[str, Any]], profession: str | None = None
+    records: dict[str, dict[str, Any]], keep: Callable[[dict[str, Any]], bool] = lambda r: True
 ) -> dict[tuple[str, str], dict[str, float]]:
     """Sums per (org unit, month) and per quarter, and per ancestor for the pooled values; of
-    one profession's records when given (its sick days numbered within all the employee's
-    spells)."""
+    the records `keep` keeps (their sick days numbered within all the employee's spells)."""
     sick_days: dict[str, set[date]] = defaultdict(set)
     for r in records.values():
         if r["time_type"] == "sick" and r["staff_kind"] == "own":
@@ -131,7 +137,7 @@ def reckon(
             previous = day
     sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in records.values():
-        if profession is not None and r["profession"] != profession:
+        if not keep(r):
             continue
         hours, kind, own = float(r["hours"]), r["time_type"], r["staff_kind"] == "own"
         month = r["work_date"][:7]
@@ -164,6 +170,17 @@ async def test_time_kpis_agree_with_a_record_by_record_reckoning(
     app: FastAPI, client: httpx.AsyncClient, seed: int
 ) -> None:
     await seed_tree(client)
+    people = [
+        employment(
+            f"EMP-{employee}",
+            employee_ref=employee,
+            gender=GENDER[employee],
+            birth_year=BORN[employee],
+            start_date="2020-01-01",
+        )  # fmt: skip
+        for employee in GENDER
+    ]
+    await feed(client, "employments", people)
     rnd = random.Random(seed)
     records = random_records(rnd)
     fed = list(records)
@@ -184,16 +201,22 @@ async def test_time_kpis_agree_with_a_record_by_record_reckoning(
     expected = reckon(stored)
     assert any(cell["d60"] for cell in expected.values()), "no spell reached day 60"
     assert any(cell["long"] for cell in expected.values())
-    nurses = reckon(stored, "nurse")
+    nurses = reckon(stored, lambda r: r["profession"] == "nurse")
+    women = reckon(stored, lambda r: GENDER.get(r["employee_ref"]) == "female")
+    # Age on the year's last day: 2024 − 1980 = 44.
+    middle = reckon(stored, lambda r: BORN.get(r["employee_ref"]) == 1980)
     for kpi in KPIS:
         for unit in ("RS", "SUS", "PV", *UNITS):
             points = await series(client, kpi, unit, MONTHS[0], MONTHS[-1])
             assert_points(kpi, unit, points, expected)
         quarters = await series(client, kpi, "RS", "2024-Q1", "2024-Q2", grain="quarter")
         assert_points(kpi, "RS", quarters, expected)
-        if kpi != "agency_doctor_weeks":  # doctors' already
-            split = await series(client, kpi, "RS", MONTHS[0], MONTHS[-1], profession="nurse")
-            assert_points(kpi, "RS", split, nurses)
+        splits = [("profession", "nurse", nurses), ("gender", "female", women)]
+        splits.append(("age_band", "30-49", middle))
+        for name, value, sums in splits:
+            if name in CATALOGUE[kpi].dimensions:
+                split = await series(client, kpi, "RS", MONTHS[0], MONTHS[-1], **{name: value})
+                assert_points(kpi, "RS", split, sums)
 
 
 def assert_points(
@@ -219,3 +242,159 @@ def assert_points(
         assert point["denominator"] == pytest.approx(cell[denominator], abs=1e-6), where
         value = 100 * cell[numerator] / cell[denominator] if cell[denominator] else None
         assert point["value"] == pytest.approx(value, abs=1e-3), where
+
+
+# Per staff KPI: numerator and denominator from a month's counts, and the factor of its value.
+STAFF_KPIS = {
+    "headcount": ("headcount", None, 1),
+    "fte": ("fte", None, 1),
+    "permanent_share_pct": ("permanent", "monthly_paid", 100),
+    "full_time_share_pct": ("full_time", "monthly_paid", 100),
+    "employees_per_manager": ("headcount", "managers", 1),
+    "turnover_pct": ("ended", "permanent", 100),
+}
+
+
+def random_employments(rnd: random.Random) -> list[dict[str, Any]]:
+    records = []
+    for n in range(30):
+        gender = rnd.choice(["female", "male", "other", None])
+        born = rnd.choice([1960, 1975, 1990, 1999, None])
+        start = date(2023, 6, 1) + timedelta(days=rnd.randint(0, 300))
+        for k in range(rnd.randint(1, 2)):
+            end = None
+            if rnd.random() < 0.6:
+                end = start + timedelta(days=rnd.randint(10, 200))
+            record = employment(
+                f"EMP{n}-{k}",
+                employee_ref=f"P{n}",
+                org_unit_code=rnd.choice(list(UNITS)),
+                profession=rnd.choice(["nurse", "doctor"]),
+                contract=rnd.choice(["permanent", "permanent", "fixed_term", "hourly"]),
+                fte=rnd.choice(["0.500", "0.750", "1.000"]),
+                is_manager=rnd.random() < 0.15,
+                start_date=start.isoformat(),
+                end_date=end.isoformat() if end else None,
+                end_reason=rnd.choice(["resignation", "retirement", "internal_transfer"])
+                if end
+                else None,
+                gender=gender,
+                birth_year=born,
+            )
+            records.append(record)
+            if end is None:
+                break
+            start = end + timedelta(days=1)
+    # Two permanent employees in every unit all along, so every month has staff to count.
+    for unit in UNITS:
+        for gender in ("female", "male"):
+            records.append(
+                employment(
+                    f"ANCHOR-{unit}-{gender}",
+                    employee_ref=f"ANCHOR-{unit}-{gender}",
+                    org_unit_code=unit,
+                    start_date="2020-01-01",
+                    gender=gender,
+                    is_manager=gender == "female",
+                )  # fmt: skip
+            )
+    return records
+
+
+def reckon_staff(
+    records: dict[str, dict[str, Any]], gender: str | None = None
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Counts at each month's end (an employee once per unit and profession, as in every
+    group the facts are split by) and endings in it, per unit, ancestor, month and quarter:
+    stocks read at the quarter's last month, turnover over the mean permanent headcount."""
+    months: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for label in MONTHS:
+        first = date.fromisoformat(f"{label}-01")
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        people: dict[tuple[str, str, str], dict[str, bool]] = defaultdict(lambda: defaultdict(bool))
+        for r in records.values():
+            if gender is not None and r.get("gender") != gender:
+                continue
+            start = date.fromisoformat(r["start_date"])
+            end = date.fromisoformat(r["end_date"]) if r.get("end_date") else None
+            units = (r["org_unit_code"], *UNITS[r["org_unit_code"]])
+            if start <= last and (end is None or end >= last):
+                flags = people[r["org_unit_code"], r["employee_ref"], r["profession"]]
+                paid = r["contract"] in ("permanent", "fixed_term")
+                flags["headcount"] = True
+                flags["permanent"] |= r["contract"] == "permanent"
+                flags["monthly_paid"] |= paid
+                flags["full_time"] |= paid and float(r["fte"]) >= 1
+                flags["managers"] |= r["is_manager"]
+                for unit in units:
+                    months[unit, label]["fte"] += float(r["fte"])
+            ended = end is not None and first <= end <= last
+            if ended and r["contract"] == "permanent" and r["end_reason"] != "internal_transfer":
+                for unit in units:
+                    months[unit, label]["ended"] += 1
+        for (home, _, _), flags in people.items():
+            for unit in (home, *UNITS[home]):
+                for name, flag in flags.items():
+                    months[unit, label][name] += flag
+    sums = dict(months)
+    for unit in ("RS", "SUS", "PV", *UNITS):
+        q1 = [months[unit, label] for label in MONTHS[:3]]
+        quarter = dict(q1[-1])
+        quarter["ended"] = sum(m["ended"] for m in q1)
+        # Turnover's denominator: the mean permanent headcount of the quarter's month-ends.
+        quarter["mean_permanent"] = sum(m["permanent"] for m in q1) / 3
+        sums[unit, "2024-Q1"] = defaultdict(float, quarter)
+    return sums
+
+
+@pytest.mark.parametrize("seed", [20261206, 11])
+async def test_staff_kpis_agree_with_an_employment_by_employment_reckoning(
+    app: FastAPI, client: httpx.AsyncClient, seed: int
+) -> None:
+    await seed_tree(client)
+    rnd = random.Random(seed)
+    records = random_employments(rnd)
+    await feed(client, "employments", records[: len(records) // 2])
+    await recalculate(app)
+    await feed(client, "employments", records[len(records) // 2 :])
+    await recalculate(app)
+    stored = {r["external_id"]: r for r in records}
+    # Corrections: an end date moved or removed, an employment withdrawn.
+    fixes = []
+    for record in rnd.sample(records[:-6], 12):
+        fix = dict(record)
+        if rnd.random() < 0.3:
+            stored.pop(fix["external_id"])
+            fixes.append({**{k: fix[k] for k in ("source", "external_id")}, "deleted": True})
+            continue
+        fix["end_date"] = rnd.choice([None, "2024-02-29", "2024-03-10"])
+        fix["end_reason"] = "resignation" if fix["end_date"] else None
+        if fix["end_date"] and fix["end_date"] < fix["start_date"]:
+            continue
+        stored[fix["external_id"]] = fix
+        fixes.append(fix)
+    await feed(client, "employments", fixes)
+    await recalculate(app)
+
+    expected, women = reckon_staff(stored), reckon_staff(stored, "female")
+    assert any(cell["ended"] for cell in expected.values())
+    for kpi, (numerator, denominator, factor) in STAFF_KPIS.items():
+        checks: list[tuple[str, str, str, dict[str, str], Any]] = [
+            (unit, MONTHS[0], MONTHS[-1], {}, expected) for unit in ("RS", "SUS", *UNITS)
+        ]
+        checks.append(("RS", "2024-Q1", "2024-Q1", {"grain": "quarter"}, expected))
+        if "gender" in CATALOGUE[kpi].dimensions:
+            checks.append(("RS", MONTHS[0], MONTHS[-1], {"gender": "female"}, women))
+        for unit, start, end, params, sums in checks:
+            for point in await series(client, kpi, unit, start, end, **params):
+                cell, where = sums[unit, point["period"]], (kpi, unit, point["period"], params)
+                below: float | None = cell[denominator] if denominator else None
+                if kpi == "turnover_pct" and point["period"].endswith("Q1"):
+                    below = cell["mean_permanent"]
+                assert point["numerator"] == pytest.approx(cell[numerator]), where
+                if denominator is None:
+                    assert point["value"] == pytest.approx(cell[numerator] * factor), where
+                    continue
+                assert point["denominator"] == pytest.approx(below), where
+                value = factor * cell[numerator] / below if below else None
+                assert point["value"] == pytest.approx(value, abs=1e-3), where
