@@ -308,3 +308,46 @@ async def test_headcount_turnover_and_shares_from_employments(
         "employees_per_manager": 4.0,
         "turnover_pct": 50.0,  # one permanent ended of two permanent at the month's end
     }
+
+
+async def test_an_employment_arriving_after_the_time_records_splits_them_in_every_unit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Gender and age band come from the employee's latest employment: when it arrives (or
+    changes, or goes) after the time records, every cell of those records is computed again,
+    also in units and months the employment does not cover."""
+    from tests.timedata_factories import employment
+
+    await seed_tree(client)
+    records = []
+    for n in range(5):
+        records += shifts("G", f"G{n}", MARCH[:10], "scheduled", "8", unit="SUS-MED")
+    records += shifts("G", "G0", MARCH[:2], "sick", "8", unit="SUS-MED")
+    await feed(client, "time-records", records)
+    await recalculate(app)
+
+    async def split(**params: str) -> dict[str, object]:
+        return values(await series(client, "sick_leave_pct", "RS", "2024-03", "2024-03", **params))
+
+    assert await split(gender="female") == {"2024-03": None}
+    # Employed at the emergency ward from April: the March records elsewhere are hers too.
+    hired = [
+        employment(
+            f"G{n}", employee_ref=f"G{n}", start_date="2024-04-01", gender="female", birth_year=1990
+        )  # fmt: skip
+        for n in range(5)
+    ]
+    await feed(client, "employments", hired)
+    await recalculate(app)
+    assert await split(gender="female") == {"2024-03": 100 * 16 / 400}
+    assert await split(age_band="30-49") == {"2024-03": 100 * 16 / 400}
+    older = [{**e, "birth_year": 1970} for e in hired]
+    await feed(client, "employments", older)
+    await recalculate(app)
+    assert await split(age_band="50-") == {"2024-03": 100 * 16 / 400}
+    gone = [
+        {"source": e["source"], "external_id": e["external_id"], "deleted": True} for e in hired
+    ]
+    await feed(client, "employments", gone)
+    await recalculate(app)
+    assert await split(gender="female") == {"2024-03": None}

@@ -56,6 +56,10 @@ class FeedKind:
     cells_sql: str
     to_row: Callable[[Any, int, str | None, str, str | None], tuple[Any, ...]]
     time_code: bool = False
+    # Whose row it is and what the time facts read from an employee's latest row of this kind
+    # (gender and birth year, and the start date that makes a row the latest): a row that
+    # changes them marks the cells of the employee's time records too, in every unit and month.
+    person_columns: tuple[str, ...] = ()
 
 
 def _time_row(
@@ -160,6 +164,7 @@ EMPLOYMENTS = FeedKind(
         "CAST(:today AS date))), interval '1 month') AS m"
     ),
     to_row=_employment_row,
+    person_columns=("employee", "gender", "birth_year", "start_date"),
 )
 
 PERSONNEL_COSTS = FeedKind(
@@ -394,6 +399,17 @@ def _upsert_sql(kind: FeedKind) -> str:
     assign = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
     current = ", ".join(f"t.{n}" for n in content)
     incoming = ", ".join(f"EXCLUDED.{n}" for n in content)
+    person, people = "", ""
+    if kind.person_columns:
+        person = "".join(f", t.{c}" for c in kind.person_columns if c not in kind.date_columns)
+        old = ", ".join(f"o.{c}" for c in kind.person_columns)
+        new = ", ".join(f"u.{c}" for c in kind.person_columns)
+        # The row's employee now and before (a row moved to another employee changes both).
+        people = _person_cells(
+            f"SELECT x.employee FROM up u LEFT JOIN {kind.table} o USING (source, external_id) "
+            "CROSS JOIN LATERAL (VALUES (u.employee), (o.employee)) AS x(employee) "
+            f"WHERE u.inserted OR o.deleted_at IS NOT NULL OR ({old}) IS DISTINCT FROM ({new})"
+        )
     return f"""
     WITH up AS (
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
@@ -407,7 +423,7 @@ def _upsert_sql(kind: FeedKind) -> str:
         WHERE ({current}, t.deleted_at IS NULL) IS DISTINCT FROM ({incoming}, true)
             OR (EXCLUDED.content_hash IS NOT NULL
                 AND t.content_hash IS DISTINCT FROM EXCLUDED.content_hash)
-        RETURNING t.source, t.external_id, t.org_unit_id, {dates}, (xmax = 0) AS inserted
+        RETURNING t.source, t.external_id, t.org_unit_id, {dates}, (xmax = 0) AS inserted{person}
     ), touched AS (
         SELECT org_unit_id, {dates} FROM up
         UNION ALL
@@ -417,9 +433,17 @@ def _upsert_sql(kind: FeedKind) -> str:
         FROM up u JOIN {kind.table} o USING (source, external_id)
         WHERE NOT u.inserted
             AND (o.org_unit_id, {o_dates}) IS DISTINCT FROM (u.org_unit_id, {u_dates})
-    ), cells AS ({kind.cells_sql}), mark AS ({_MARK_SQL})
+    ), cells AS ({kind.cells_sql}{people}), mark AS ({_MARK_SQL})
     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
     """
+
+
+def _person_cells(employees: str) -> str:
+    """The cells of the time records of `employees` (a query), to add to a statement's."""
+    return f"""
+        UNION ALL
+        SELECT r.org_unit_id, date_trunc('month', r.work_date)::date FROM time_records r
+        WHERE r.employee IN ({employees}) AND r.deleted_at IS NULL"""
 
 
 _MARK_SQL = """
@@ -491,6 +515,8 @@ async def refresh_statistics(session: AsyncSession, kind: FeedKind) -> None:
 
 def _delete_sql(kind: FeedKind, scoped: bool) -> str:
     dates = ", ".join(f"t.{d}" for d in kind.date_columns)
+    # The employee's latest row may be another one now.
+    people = _person_cells("SELECT employee FROM touched") if kind.person_columns else ""
     scope = (
         "AND t.org_unit_id IN (SELECT id FROM org_units WHERE path >= :lo AND path < :hi)"
         if scoped
@@ -502,8 +528,8 @@ def _delete_sql(kind: FeedKind, scoped: bool) -> str:
         FROM {_stage_name(kind, "del")} s
         WHERE t.source = s.source AND t.external_id = s.external_id AND t.deleted_at IS NULL
         {scope}
-        RETURNING t.org_unit_id, {dates}
-    ), cells AS ({kind.cells_sql}), mark AS ({_MARK_SQL})
+        RETURNING t.org_unit_id, {dates}{", t.employee" if kind.person_columns else ""}
+    ), cells AS ({kind.cells_sql}{people}), mark AS ({_MARK_SQL})
     SELECT count(*) FROM touched
     """
 
