@@ -1,11 +1,12 @@
 """cells whose stored figures two fixes change, marked for recalculation
 
 The worked-hours facts held the agency hours and the total in each other's columns (so
-`agency_hours_share_pct` read total/agency), and the rest rules took a stretch off for too short
-when a shift inside a longer one was the last before it. The facts and violations are derived:
-the cells that hold worked facts or rest violations are marked dirty, and the worker computes
-them again with the fixed SQL (at once when it next runs, or at the nightly sweep). No schema
-change.
+`agency_hours_share_pct` read total/agency); the rest rules took a stretch off for too short
+when a shift inside a longer one was the last before it; and an employment arriving after an
+employee's time records did not give the records in other units and months its gender and age
+band. The facts and violations are derived: the cells that hold worked facts, rest violations
+or time facts without a gender or age band are marked dirty, and the worker computes them again
+with the fixed SQL (at once when it next runs, or at the nightly sweep). No schema change.
 
 Revision ID: 20261206_0200_recheck_figures
 Revises: 20261125_1300_facts_version
@@ -27,6 +28,9 @@ def upgrade() -> None:
         """
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
         SELECT org_unit_id, month FROM kpi_cell_totals WHERE kind = 'worked'
+        UNION
+        SELECT org_unit_id, month FROM kpi_facts
+        WHERE kind = 'time' AND (gender = '' OR age_band = '')
         UNION
         SELECT org_unit_id, date_trunc('month', work_date)::date FROM compliance_violations
         WHERE kind IN ('daily_rest', 'weekly_rest')
