@@ -137,8 +137,8 @@ def test_reshaping_the_kpi_facts_marks_their_cells_for_recalculation(
 def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
     empty_database: tuple[str, str],
 ) -> None:
-    """The worked-hours facts, rest violations and time facts without a gender or age band
-    that the fixes of 2026-12-06 change are marked for recalculation; other cells are not."""
+    """The cells with time-data facts or rest violations, whose figures the fixes of
+    2026-12-06 change, are marked for recalculation; the others (staff, costs) are not."""
     import asyncio
 
     import asyncpg
@@ -164,9 +164,8 @@ def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
             "VALUES (1, '2024-03-01', 'worked', 40, 400)",
             "INSERT INTO kpi_cell_totals (org_unit_id, month, kind, scheduled, sick) "
             "VALUES (1, '2024-04-01', 'time', 100, 4)",
-            "INSERT INTO kpi_facts (org_unit_id, month, kind, profession, staff_kind, gender, "
-            "age_band, scheduled) VALUES (1, '2024-06-01', 'time', 'nurse', 'own', '', '', 8), "
-            "(1, '2024-07-01', 'time', 'nurse', 'own', 'female', '30-49', 8)",
+            "INSERT INTO kpi_cell_totals (org_unit_id, month, kind, headcount) "
+            "VALUES (1, '2024-06-01', 'staff', 3)",
             "INSERT INTO compliance_violations (kind, source_id, org_unit_id, work_date, "
             "employee, profession, hours) VALUES ('daily_rest', gen_random_uuid(), 1, "
             "'2024-05-07', 'p', 'nurse', 3)",
@@ -175,4 +174,4 @@ def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
     )
     command.upgrade(config, "20261206_0200_recheck_figures")
     marked = asyncio.run(run("SELECT month::text FROM kpi_dirty_cells ORDER BY 1"))
-    assert marked == [("2024-03-01",), ("2024-05-01",), ("2024-06-01",)]
+    assert marked == [("2024-03-01",), ("2024-04-01",), ("2024-05-01",)]

@@ -1,12 +1,14 @@
-"""cells whose stored figures two fixes change, marked for recalculation
+"""cells whose stored figures the fixes of 2026-12-06 change, marked for recalculation
 
 The worked-hours facts held the agency hours and the total in each other's columns (so
 `agency_hours_share_pct` read total/agency); the rest rules took a stretch off for too short
-when a shift inside a longer one was the last before it; and an employment arriving after an
+when a shift inside a longer one was the last before it; an employment arriving after an
 employee's time records did not give the records in other units and months its gender and age
-band. The facts and violations are derived: the cells that hold worked facts, rest violations
-or time facts without a gender or age band are marked dirty, and the worker computes them again
-with the fixed SQL (at once when it next runs, or at the nightly sweep). No schema change.
+band; and a month checked against the rules without a violation had no compliance fact rows,
+so it read as no data instead of 0. The facts and violations are derived: every cell with
+time-data facts or rest violations is marked dirty, and the worker computes them again with the
+fixed SQL (at once when it next runs, or at the nightly sweep): one full recalculation of the
+time data. No schema change.
 
 Revision ID: 20261206_0200_recheck_figures
 Revises: 20261125_1300_facts_version
@@ -27,10 +29,7 @@ def upgrade() -> None:
     op.execute(
         """
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
-        SELECT org_unit_id, month FROM kpi_cell_totals WHERE kind = 'worked'
-        UNION
-        SELECT org_unit_id, month FROM kpi_facts
-        WHERE kind = 'time' AND (gender = '' OR age_band = '')
+        SELECT org_unit_id, month FROM kpi_cell_totals WHERE kind IN ('time', 'worked')
         UNION
         SELECT org_unit_id, date_trunc('month', work_date)::date FROM compliance_violations
         WHERE kind IN ('daily_rest', 'weekly_rest')

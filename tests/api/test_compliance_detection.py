@@ -245,6 +245,53 @@ async def test_a_rest_rule_for_one_profession_and_subtree_counts_rest_from_any_w
     assert rows[0].details == {"longest_rest_hours": 8.0, "required_rest_hours": 11}
 
 
+async def test_a_month_that_kept_the_rules_has_none_broken_not_no_data(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await _agency_policies(session)
+    target = await client.post(
+        "/v1/kpi-targets",
+        json={
+            "kpi": "rest_violations",
+            "org_unit": "RS",
+            "comparator": "lte",
+            "bound": "absolute",
+            "value": "0",
+            "valid_from": "2024-01",
+        },  # fmt: skip
+    )
+    assert target.status_code == 201, target.text
+    agency = {"staff": "agency", "profession": "nurse"}
+    await feed(
+        client,
+        "time-records",
+        [
+            # A day rota at the emergency ward in March: rest kept every day and week.
+            *[shift("K1", datetime(2024, 3, d, 7, 0), 8) for d in range(4, 9)],
+            # An agency nurse on a Saturday before the stop: allowed.
+            shift("K2", datetime(2023, 11, 4, 21, 0), 10, **agency),
+            # Shifts without times only: nothing could be checked.
+            time_record("K3", employee_ref="K3", org_unit_code="SUS-MED", work_date="2024-03-05"),
+        ],
+    )
+    await recalculate(app)
+    assert await violations(session) == []
+    kept = await series(client, "rest_violations", "SUS-AKUT", "2024-03", "2024-03")
+    assert (kept[0]["value"], kept[0]["status"]) == (0.0, "met")
+    unchecked = await series(client, "rest_violations", "SUS-MED", "2024-03", "2024-03")
+    assert (unchecked[0]["value"], unchecked[0]["reason"]) == (None, "no_data")
+    allowed = await series(client, "agency_policy_violation_hours", "RS", "2023-11", "2023-11")
+    assert allowed[0]["value"] == 0.0
+    # With the rest rules off, nothing is checked: no data, not zero.
+    for rule in (await client.get("/v1/compliance/rules")).json()["items"]:
+        if rule["kind"] in ("daily_rest", "weekly_rest"):
+            await client.patch(f"/v1/compliance/rules/{rule['id']}", json={"enabled": False})
+    await recalculate(app)
+    off = await series(client, "rest_violations", "SUS-AKUT", "2024-03", "2024-03")
+    assert (off[0]["value"], off[0]["reason"]) == (None, "no_data")
+
+
 async def test_the_51st_overtime_hour_of_a_month(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

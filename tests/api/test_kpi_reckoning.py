@@ -145,6 +145,9 @@ def reckon(
         for unit, period in product((r["org_unit_code"], *UNITS[r["org_unit_code"]]),
                                     (month, quarter)):  # fmt: skip
             cell = sums[unit, period]
+            # What gives a cell data for the time KPIs (any own record) and the worked ones.
+            cell["own_records"] += own
+            cell["worked_records"] += kind == "worked"
             if kind == "worked":
                 cell["worked"] += hours
                 if not own:
@@ -229,8 +232,7 @@ def assert_points(
     assert points
     for point in points:
         cell, where = expected[unit, point["period"]], (kpi, unit, point["period"])
-        if not cell[numerator] and not (denominator and cell[denominator]):
-            # Nothing to count for this KPI (no overtime, no sick hours): no data.
+        if not cell["worked_records" if kpi.startswith("agency_") else "own_records"]:
             assert (point["numerator"], point["reason"]) == (None, "no_data"), where
             continue
         assert point["numerator"] == pytest.approx(cell[numerator], abs=1e-6), where
@@ -240,7 +242,10 @@ def assert_points(
             assert point["value"] == pytest.approx(amount, abs=1e-3), where
             continue
         assert point["denominator"] == pytest.approx(cell[denominator], abs=1e-6), where
-        value = 100 * cell[numerator] / cell[denominator] if cell[denominator] else None
+        if not cell[denominator]:
+            assert (point["value"], point["reason"]) == (None, "zero_denominator"), where
+            continue
+        value = 100 * cell[numerator] / cell[denominator]
         assert point["value"] == pytest.approx(value, abs=1e-3), where
 
 

@@ -298,23 +298,58 @@ GROUP BY policy_id, org_unit_id, work_date, employee, profession
 ON CONFLICT DO NOTHING
 """
 
-# The two KPIs' fact rows, per cell and profession, from what was just detected.
-FACTS = """
+# The two KPIs' fact rows, per cell and profession: every group the checks looked at (own
+# staff with timed shifts under a rest rule, agency staff's worked hours under a policy, in
+# force in the month) with what was just detected there, so a month that kept the rules is 0,
+# not missing. `employees`, for suppression, counts the group's employees, as for the time KPIs.
+FACTS = f"""
 INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, age_band,
                            employees, violations, violation_hours)
-SELECT org_unit_id, month, kind, profession, '', '', '', count(DISTINCT employee),
-       CASE kind WHEN 'rest' THEN count(*) END,
-       CASE kind WHEN 'agency_policy' THEN sum(hours) END
-FROM (
-    SELECT v.org_unit_id, date_trunc('month', v.work_date)::date AS month, v.profession,
-           v.employee, v.hours,
-           CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy' ELSE 'rest' END AS kind
-    FROM compliance_violations v
-    WHERE v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
-      AND (v.org_unit_id, date_trunc('month', v.work_date)::date) IN (
-          SELECT org_unit_id, month FROM kpi_claimed)
-) v
-GROUP BY org_unit_id, month, kind, profession
+WITH groups AS (
+    SELECT p.org_unit_id, p.month, p.profession, o.path,
+           CASE p.staff_kind WHEN 'own' THEN 'rest' ELSE 'agency_policy' END AS kind,
+           count(DISTINCT p.employee) AS employees
+    FROM kpi_cell_people p JOIN org_units o ON o.id = p.org_unit_id
+    WHERE (p.staff_kind = 'own' AND p.timed_shifts)
+       OR (p.staff_kind = 'agency' AND p.worked IS NOT NULL)
+    GROUP BY 1, 2, 3, 4, 5
+), rules AS (
+    SELECT 'rest' AS kind, r.professions, r.org_unit_id, r.valid_from, r.valid_to,
+           o.path AS lo, left(o.path, -1) || '0' AS hi
+    FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
+    WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
+    UNION ALL
+    SELECT 'agency_policy', a.professions, a.org_unit_id, a.valid_from, a.valid_to,
+           o.path, left(o.path, -1) || '0'
+    FROM agency_policies a JOIN org_units o ON o.id = a.org_unit_id
+    WHERE a.deleted_at IS NULL
+), checked AS (
+    SELECT g.org_unit_id, g.month, g.kind, g.profession, g.employees FROM groups g
+    WHERE EXISTS (
+        SELECT 1 FROM rules r
+        WHERE r.kind = g.kind AND {_RULE_COVERS.format(profession="g.profession", path="g.path")}
+          AND r.valid_from < (g.month + interval '1 month')::date
+          AND (r.valid_to IS NULL OR r.valid_to >= g.month))
+), found AS (
+    SELECT org_unit_id, month, kind, profession, count(DISTINCT employee) AS violators,
+           count(*) AS violations, sum(hours) AS hours
+    FROM (
+        SELECT v.org_unit_id, date_trunc('month', v.work_date)::date AS month, v.profession,
+               v.employee, v.hours,
+               CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy' ELSE 'rest' END AS kind
+        FROM compliance_violations v
+        WHERE v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
+          AND (v.org_unit_id, date_trunc('month', v.work_date)::date) IN (
+              SELECT org_unit_id, month FROM kpi_claimed)
+    ) v
+    GROUP BY 1, 2, 3, 4
+)
+-- A violation dated in a month where its group has no records (a night shift's week that
+-- begins in the next month) still counts, with its employees.
+SELECT org_unit_id, month, kind, profession, '', '', '', coalesce(c.employees, f.violators),
+       CASE kind WHEN 'rest' THEN coalesce(f.violations, 0) END,
+       CASE kind WHEN 'agency_policy' THEN coalesce(f.hours, 0) END
+FROM checked c FULL JOIN found f USING (org_unit_id, month, kind, profession)
 """
 
 

@@ -42,14 +42,13 @@ async def monthly(
     by_child: bool = False,
 ) -> dict[tuple[str, date], MonthSum]:
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
-    text, '' for the unit itself) of the facts in the subtree."""
+    text, '' for the unit itself) of the facts in the subtree. A month with facts of the KPI's
+    kind has data, zeros included: a unit that reported its hours and had no overtime had 0
+    overtime hours (a ratio over a zero denominator is then null with its reason)."""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
     measure = MEASURE_OF[kpi]
     num = measure.numerator
     den = measure.denominator or "NULL::numeric"
-    # A split with nothing to count for this KPI is no data, not a zero (as a row per KPI
-    # would not exist).
-    counted = f"({num} <> 0 OR coalesce({den}, 0) <> 0)"
     if filters:
         # Splits are summed per unit and month first, so `employees` stays per unit-month.
         where = "".join(f" AND f.{name} = :{name}" for name in filters)
@@ -57,14 +56,14 @@ async def monthly(
             SELECT f.org_unit_id, f.month, sum({num}) AS numerator, sum({den}) AS denominator,
                    sum(f.employees) AS employees, max(f.computed_at) AS computed_at
             FROM kpi_facts f
-            WHERE f.kind = :kind AND f.month BETWEEN :first AND :last {where} AND {counted}
+            WHERE f.kind = :kind AND f.month BETWEEN :first AND :last {where}
             GROUP BY f.org_unit_id, f.month
         )"""
     else:
         source = f"""(
             SELECT org_unit_id, month, {num} AS numerator, {den} AS denominator, employees,
                    computed_at
-            FROM kpi_cell_totals WHERE kind = :kind AND {counted}
+            FROM kpi_cell_totals WHERE kind = :kind
         )"""
     rows = await session.execute(
         sa.text(
