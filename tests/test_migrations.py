@@ -138,7 +138,8 @@ def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
     empty_database: tuple[str, str],
 ) -> None:
     """The cells with time-data facts or rest violations, whose figures the fixes of
-    2026-12-06 change, are marked for recalculation; the others (staff, costs) are not."""
+    2026-12-06 change, are marked for recalculation; the others (staff, costs) are not. A ban
+    stored with a JSON null for its windows gets SQL NULL."""
     import asyncio
 
     import asyncpg
@@ -166,6 +167,8 @@ def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
             "VALUES (1, '2024-04-01', 'time', 100, 4)",
             "INSERT INTO kpi_cell_totals (org_unit_id, month, kind, headcount) "
             "VALUES (1, '2024-06-01', 'staff', 3)",
+            "INSERT INTO agency_policies (name, professions, org_unit_id, valid_from, "
+            "banned_windows) VALUES ('Stopp', ARRAY['nurse'], 1, '2024-01-15', 'null')",
             "INSERT INTO compliance_violations (kind, source_id, org_unit_id, work_date, "
             "employee, profession, hours) VALUES ('daily_rest', gen_random_uuid(), 1, "
             "'2024-05-07', 'p', 'nurse', 3)",
@@ -175,3 +178,5 @@ def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
     command.upgrade(config, "20261206_0200_recheck_figures")
     marked = asyncio.run(run("SELECT month::text FROM kpi_dirty_cells ORDER BY 1"))
     assert marked == [("2024-03-01",), ("2024-04-01",), ("2024-05-01",)]
+    bans = asyncio.run(run("SELECT banned_windows IS NULL FROM agency_policies"))
+    assert bans == [(True,)]

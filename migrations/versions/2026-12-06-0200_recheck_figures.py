@@ -8,7 +8,8 @@ band; and a month checked against the rules without a violation had no complianc
 so it read as no data instead of 0. The facts and violations are derived: every cell with
 time-data facts or rest violations is marked dirty, and the worker computes them again with the
 fixed SQL (at once when it next runs, or at the nightly sweep): one full recalculation of the
-time data. No schema change.
+time data. Agency policies created through the API as a ban at every hour stored a JSON null
+for their windows, which made detection fail: those become SQL NULL. No schema change.
 
 Revision ID: 20261206_0200_recheck_figures
 Revises: 20261125_1300_facts_version
@@ -26,6 +27,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.execute("UPDATE agency_policies SET banned_windows = NULL WHERE banned_windows = 'null'")
     op.execute(
         """
         INSERT INTO kpi_dirty_cells (org_unit_id, month)

@@ -70,7 +70,10 @@ class AgencyPolicy(Versioned, table=True):
     valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     # [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]; null bans every hour.
     banned_windows: list[dict[str, Any]] | None = Field(
-        default=None, sa_column=sa.Column(postgresql.JSONB)
+        # None as SQL NULL (a ban at all hours), not a JSON null that detection would take
+        # for a list of windows.
+        default=None,
+        sa_column=sa.Column(postgresql.JSONB(none_as_null=True)),
     )
     decision_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
