@@ -139,3 +139,83 @@ async def test_agency_policies_agree_with_a_shift_by_shift_reckoning(
     expected = reckon(records)
     assert {name for name, *_ in expected} == {p["name"] for p in POLICIES}
     assert got == expected
+
+
+def overtime_by_hand(
+    records: list[dict[str, Any]], rules: list[dict[str, Any]]
+) -> list[tuple[str, str, str, float]]:
+    """Per rule, employee and calendar month or year: the overtime record that takes the sum
+    past the cap carries every hour over it (records the rule covers, in date order)."""
+    found = []
+    for rule in rules:
+        length = 7 if rule["kind"] == "overtime_month" else 4  # "2024-03" or "2024"
+        buckets: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in records:
+            if rule.get("professions") and r["profession"] not in rule["professions"]:
+                continue
+            if rule.get("org_unit") and rule["org_unit"] != r["org_unit_code"]:
+                continue
+            buckets[r["employee_ref"], r["work_date"][:length]].append(r)
+        for bucket in buckets.values():
+            bucket.sort(key=lambda r: r["work_date"])
+            total = sum(float(r["hours"]) for r in bucket)
+            running = 0.0
+            for r in bucket:
+                if running <= rule["max_hours"] < running + float(r["hours"]):
+                    over = total - rule["max_hours"]
+                    found.append((rule["name"], r["org_unit_code"], r["work_date"], over))
+                running += float(r["hours"])
+    return sorted(found)
+
+
+async def test_overtime_caps_agree_with_a_record_by_record_reckoning(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    doctors = {
+        "kind": "overtime_month",
+        "name": "Övertid läkare akuten",
+        "max_hours": "20",
+        "professions": ["doctor"],
+        "org_unit": "SUS-AKUT",
+        "valid_from": "2024-01-01",
+    }
+    assert (await client.post("/v1/compliance/rules", json=doctors)).status_code == 201
+    seeded = (await client.get("/v1/compliance/rules")).json()["items"]
+    rules = [
+        {**r, "max_hours": float(r["max_hours"])} for r in seeded if r["kind"].startswith("over")
+    ]
+    rnd = random.Random(20261206)
+    records = []
+    for n in range(6):
+        profession = ("doctor", "nurse")[n % 2]
+        for day in range(0, 366, rnd.choice([2, 3, 4])):
+            when = date(2024, 1, 1) + timedelta(days=day)
+            if when.year == 2024 and rnd.random() < 0.7:
+                unit = rnd.choice(["SUS-AKUT", "SUS-AKUT", "SUS-MED"])
+                hours = rnd.choice(["1.00", "2.50", "4.00", "6.00"])
+                records.append(
+                    shift(
+                        f"OT{n}",
+                        datetime.combine(when, time(16, 0)),
+                        float(hours),
+                        kind="overtime",
+                        profession=profession,
+                        unit=unit,
+                    )  # fmt: skip
+                )
+    await feed(client, "time-records", records)
+    await recalculate(app)
+
+    rows = await session.execute(
+        sa.text(
+            "SELECT r.name, o.code, v.work_date, v.hours FROM compliance_violations v "
+            "JOIN working_time_rules r ON r.id = v.source_id "
+            "JOIN org_units o ON o.id = v.org_unit_id WHERE v.kind LIKE 'overtime%'"
+        )
+    )
+    await session.commit()
+    got = sorted((name, unit, day.isoformat(), float(hours)) for name, unit, day, hours in rows)
+    expected = overtime_by_hand(records, rules)
+    assert {name for name, *_ in expected} == {r["name"] for r in rules}
+    assert got == expected
