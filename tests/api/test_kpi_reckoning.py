@@ -24,6 +24,7 @@ from tests.timedata_factories import employment, time_record
 FIRST, LAST = date(2024, 1, 1), date(2024, 4, 30)
 UNITS = {"SUS-AKUT": ("RS", "SUS"), "SUS-MED": ("RS", "SUS"), "PV-MALMO": ("RS", "PV")}
 MONTHS = ["2024-01", "2024-02", "2024-03", "2024-04"]
+CHILDREN = {"RS": ["SUS", "PV"], "SUS": ["SUS-AKUT", "SUS-MED"]}
 
 # Per KPI: numerator and denominator from a cell's sums (None: an amount, no denominator).
 KPIS = {
@@ -212,6 +213,12 @@ async def test_time_kpis_agree_with_a_record_by_record_reckoning(
         for unit in ("RS", "SUS", "PV", *UNITS):
             points = await series(client, kpi, unit, MONTHS[0], MONTHS[-1])
             assert_points(kpi, unit, points, expected)
+        for parent in ("RS", "SUS"):  # the drill-down table: one series per child unit
+            params = {"org_unit": parent, "from": MONTHS[0], "to": MONTHS[-1], "children": "true"}
+            table = (await client.get(f"/v1/kpis/{kpi}/series", params=params)).json()["series"]
+            assert sorted(t["org_unit"] for t in table) == sorted(CHILDREN[parent])
+            for child in table:
+                assert_points(kpi, child["org_unit"], child["points"], expected)
         quarters = await series(client, kpi, "RS", "2024-Q1", "2024-Q2", grain="quarter")
         assert_points(kpi, "RS", quarters, expected)
         splits = [("profession", "nurse", nurses), ("gender", "female", women)]
