@@ -53,6 +53,22 @@ EXEMPTION = {
 }
 
 
+async def stored(
+    session: AsyncSession, sources: str, kind: str
+) -> list[tuple[str, str, str, float]]:
+    """The violations of `kind` (a LIKE pattern) as (rule or policy name, unit, date, hours)."""
+    rows = await session.execute(
+        sa.text(
+            "SELECT s.name, o.code, v.work_date, v.hours FROM compliance_violations v "
+            f"JOIN {sources} s ON s.id = v.source_id JOIN org_units o ON o.id = v.org_unit_id "
+            "WHERE v.kind LIKE :kind"
+        ),
+        {"kind": kind},
+    )
+    await session.commit()
+    return sorted((name, unit, day.isoformat(), float(hours)) for name, unit, day, hours in rows)
+
+
 def banned_hours(policy: dict[str, Any], start: datetime, end: datetime) -> float:
     """Hours of [start, end) inside the policy's banned windows, in real (UTC) time."""
     if "banned_windows" not in policy:
@@ -127,15 +143,7 @@ async def test_agency_policies_agree_with_a_shift_by_shift_reckoning(
     await feed(client, "time-records", records)
     await recalculate(app)
 
-    rows = await session.execute(
-        sa.text(
-            "SELECT p.name, o.code, v.work_date, v.hours FROM compliance_violations v "
-            "JOIN agency_policies p ON p.id = v.source_id JOIN org_units o ON o.id = v.org_unit_id "
-            "WHERE v.kind = 'agency_policy'"
-        )
-    )
-    await session.commit()
-    got = sorted((name, unit, day.isoformat(), float(hours)) for name, unit, day, hours in rows)
+    got = await stored(session, "agency_policies", "agency_policy")
     expected = reckon(records)
     assert {name for name, *_ in expected} == {p["name"] for p in POLICIES}
     assert got == expected
@@ -207,15 +215,7 @@ async def test_overtime_caps_agree_with_a_record_by_record_reckoning(
     await feed(client, "time-records", records)
     await recalculate(app)
 
-    rows = await session.execute(
-        sa.text(
-            "SELECT r.name, o.code, v.work_date, v.hours FROM compliance_violations v "
-            "JOIN working_time_rules r ON r.id = v.source_id "
-            "JOIN org_units o ON o.id = v.org_unit_id WHERE v.kind LIKE 'overtime%'"
-        )
-    )
-    await session.commit()
-    got = sorted((name, unit, day.isoformat(), float(hours)) for name, unit, day, hours in rows)
+    got = await stored(session, "working_time_rules", "overtime%")
     expected = overtime_by_hand(records, rules)
     assert {name for name, *_ in expected} == {r["name"] for r in rules}
     assert got == expected
