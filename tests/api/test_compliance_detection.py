@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,9 +91,12 @@ async def test_a_week_without_36_hours_off_breaks_weekly_rest(
     assert await violations(session) == [("weekly_rest", "2024-03-11", 20.0)]
 
 
-def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+def rest_by_hand(
+    records: list[dict[str, Any]], start_hour: int = 0
+) -> list[tuple[str, str, float]]:
     """The Working Hours Act's seeded rest rules (11 h in every local day, 36 h in every week
-    from Monday), worked out shift by shift in Python: what the set-based SQL must agree with.
+    from Monday, each period starting at `start_hour`), worked out shift by shift in Python:
+    what the set-based SQL must agree with.
 
     An employee's stretches off are the times between their shifts, merged (before the first
     and after the last they are open). A period with work passes when a stretch off of the
@@ -116,9 +120,12 @@ def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
         off.append((busy_until, always))
         for kind, days, minimum in (("daily_rest", 1, 11), ("weekly_rest", 7, 36)):
             first_shift: dict[date, tuple[datetime, datetime, str]] = {}
+            shift_by = timedelta(hours=start_hour)
             for start, end, unit in employee_shifts:
-                first = start.astimezone(LOCAL).date()
-                last = (end.astimezone(LOCAL) - timedelta(microseconds=1)).date()
+                # Local wall-clock times less the start hour give each period's first day.
+                first = (start.astimezone(LOCAL).replace(tzinfo=None) - shift_by).date()
+                last_moment = end.astimezone(LOCAL).replace(tzinfo=None) - shift_by
+                last = (last_moment - timedelta(microseconds=1)).date()
                 if days == 7:
                     first -= timedelta(days=first.weekday())
                     last -= timedelta(days=last.weekday())
@@ -127,8 +134,8 @@ def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
                     first_shift.setdefault(day, (start, end, unit))
                     day += timedelta(days=days)
             for day, (_, _, unit) in first_shift.items():
-                p_start = datetime.combine(day, time(), LOCAL)
-                p_end = datetime.combine(day + timedelta(days=days), time(), LOCAL)
+                p_start = datetime.combine(day, time(start_hour), LOCAL)
+                p_end = datetime.combine(day + timedelta(days=days), time(start_hour), LOCAL)
                 rest = max(
                     float("inf") if never in (a, b) or always in (a, b) else (b - a).total_seconds()
                     for a, b in off
@@ -141,10 +148,15 @@ def rest_by_hand(records: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
     return sorted(found)
 
 
+@pytest.mark.parametrize("start_hour", [0, 7])
 async def test_rest_rules_agree_with_a_shift_by_shift_reckoning(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, start_hour: int
 ) -> None:
     await seed_tree(client)
+    for rule in (await client.get("/v1/compliance/rules")).json()["items"]:
+        if rule["kind"] in ("daily_rest", "weekly_rest"):
+            moved = {"period_start_hour": start_hour}
+            assert (await client.patch(f"/v1/compliance/rules/{rule['id']}", json=moved)).is_success
     rnd = random.Random(20261205)
     records = []
     for n in range(6):
@@ -169,7 +181,7 @@ async def test_rest_rules_agree_with_a_shift_by_shift_reckoning(
     ]
     await feed(client, "time-records", records)
     await recalculate(app)
-    expected = rest_by_hand(records)
+    expected = rest_by_hand(records, start_hour)
     assert {kind for kind, _, _ in expected} == {"daily_rest", "weekly_rest"}
     assert sorted(await violations(session)) == expected
 
