@@ -19,7 +19,7 @@ from services.core.kpis.catalogue import CATALOGUE
 from services.core.timedata.models import ABSENCE_TYPES
 from tests.factories import seed_tree
 from tests.kpi_helpers import days, feed, recalculate, series
-from tests.timedata_factories import employment, time_record
+from tests.timedata_factories import employment, personnel_cost, time_record
 
 FIRST, LAST = date(2024, 1, 1), date(2024, 4, 30)
 UNITS = {"SUS-AKUT": ("RS", "SUS"), "SUS-MED": ("RS", "SUS"), "PV-MALMO": ("RS", "PV")}
@@ -410,3 +410,81 @@ async def test_staff_kpis_agree_with_an_employment_by_employment_reckoning(
                 assert point["denominator"] == pytest.approx(below), where
                 value = factor * cell[numerator] / below if below else None
                 assert point["value"] == pytest.approx(value, abs=1e-3), where
+
+
+COST_KPIS = {
+    "agency_cost_sek": ("agency", None),
+    "agency_cost_share_pct": ("agency", "total"),
+    "personnel_cost_sek": ("total", None),
+}
+
+
+async def test_cost_kpis_agree_with_a_row_by_row_reckoning(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    rnd = random.Random(20261206)
+    rows = [
+        personnel_cost(
+            f"C{n}",
+            period=rnd.choice(MONTHS),
+            org_unit_code=rnd.choice(list(UNITS)),
+            profession=rnd.choice(["doctor", "nurse"]),
+            category=rnd.choice(["own_staff", "own_staff", "agency"]),
+            amount_sek=f"{rnd.randint(1, 500_000)}.{rnd.randint(0, 99):02d}",
+        )
+        for n in range(120)
+    ]
+    await feed(client, "personnel-costs", rows)
+    await recalculate(app)
+    stored = {r["external_id"]: r for r in rows}
+    fixes = []
+    for row in rnd.sample(rows, 20):
+        if rnd.random() < 0.3:
+            stored.pop(row["external_id"])
+            fixes.append(
+                {"source": row["source"], "external_id": row["external_id"], "deleted": True}
+            )
+        else:
+            fixed = {**row, "period": rnd.choice(MONTHS), "amount_sek": "1000.00"}
+            stored[row["external_id"]] = fixed
+            fixes.append(fixed)
+    await feed(client, "personnel-costs", fixes)
+    await recalculate(app)
+
+    def sums(profession: str | None) -> dict[tuple[str, str], dict[str, float]]:
+        cells: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for r in stored.values():
+            if profession is not None and r["profession"] != profession:
+                continue
+            month = r["period"]
+            periods = (month, f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}", month[:4])
+            for unit, period in product((r["org_unit_code"], *UNITS[r["org_unit_code"]]), periods):
+                cells[unit, period]["total"] += float(r["amount_sek"])
+                cells[unit, period]["agency"] += (r["category"] == "agency") * float(
+                    r["amount_sek"]
+                )
+        return cells
+
+    everyone, doctors = sums(None), sums("doctor")
+    for kpi, (numerator, denominator) in COST_KPIS.items():
+        checks: list[tuple[str, str, str, dict[str, str], Any]] = [
+            (unit, MONTHS[0], MONTHS[-1], {}, everyone) for unit in ("RS", "PV", *UNITS)
+        ]
+        checks += [
+            ("RS", "2024-Q1", "2024-Q2", {"grain": "quarter"}, everyone),
+            ("SUS", "2024", "2024", {"grain": "year"}, everyone),
+            ("RS", MONTHS[0], MONTHS[-1], {"profession": "doctor"}, doctors),
+        ]
+        for unit, start, end, params, cells in checks:
+            for point in await series(client, kpi, unit, start, end, **params):
+                cell, where = cells[unit, point["period"]], (kpi, unit, point["period"], params)
+                if not cell["total"] and point["period"] in MONTHS:
+                    assert point["reason"] == "no_data", where
+                    continue
+                assert float(point["numerator"]) == pytest.approx(cell[numerator]), where
+                if denominator is None:
+                    assert point["value"] == pytest.approx(cell[numerator]), where
+                else:
+                    share = 100 * cell[numerator] / cell[denominator]
+                    assert point["value"] == pytest.approx(share, abs=1e-3), where
