@@ -26,7 +26,9 @@ _RULE_COVERS = (
     "(r.professions IS NULL OR {profession} = ANY(r.professions))\n"
     "     AND (r.org_unit_id IS NULL OR ({path} >= r.lo AND {path} < r.hi))"
 )
-_COVERS_SHIFT = _RULE_COVERS.format(profession="x.profession", path="o.path")
+# The rest rules in force: the minima the rest statement is built for, its rules and the
+# groups the compliance facts count as checked all take their rules from this.
+_LIVE_REST_RULES = "r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL"
 
 _FORGET = """
 WITH gone AS (
@@ -72,10 +74,8 @@ GROUP BY org_unit_id, month
 # blocks, and only periods inside blocks at least a period long are looked at, not every
 # period of every shift. The window's columns are one per distinct minimum among the rules
 # (`start_<k>`, the latest block start so far under minimum `m<k>`).
-_REST_MINIMA = """
-SELECT DISTINCT min_rest_hours FROM working_time_rules
-WHERE kind IN ('daily_rest', 'weekly_rest') AND enabled AND deleted_at IS NULL
-ORDER BY 1
+_REST_MINIMA = f"""
+SELECT DISTINCT r.min_rest_hours FROM working_time_rules r WHERE {_LIVE_REST_RULES} ORDER BY 1
 """
 
 
@@ -106,7 +106,7 @@ WITH rules AS (
            coalesce(r.valid_to, 'infinity'::date) AS valid_to,
            o.path AS lo, left(o.path, -1) || '0' AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
-    WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
+    WHERE {_LIVE_REST_RULES}
 ), affected AS (
     -- Each employee numbered: shifts are sorted by that, not by the pseudonym's text.
     SELECT employee, row_number() OVER () AS person
@@ -168,7 +168,8 @@ WITH rules AS (
     -- reaching into it (all shorter than the minimum) give its longest rest.
     SELECT p.person, p.rule_id, p.day, r.kind, r.min_rest_hours, x.s, x.e, x.org_unit_id,
            a.employee, x.profession,
-           x.s < p.p_end AND x.e > p.p_start AND {_COVERS_SHIFT} AS placed,
+           x.s < p.p_end AND x.e > p.p_start
+               AND {_RULE_COVERS.format(profession="x.profession", path="o.path")} AS placed,
            CASE WHEN x.s > p.p_start AND x.prev_end < p.p_end THEN x.before ELSE 0 END AS gap
     FROM periods p
     JOIN rules r ON r.id = p.rule_id
@@ -317,7 +318,7 @@ WITH groups AS (
     SELECT 'rest' AS kind, r.professions, r.org_unit_id, r.valid_from, r.valid_to,
            o.path AS lo, left(o.path, -1) || '0' AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
-    WHERE r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL
+    WHERE {_LIVE_REST_RULES}
     UNION ALL
     SELECT 'agency_policy', a.professions, a.org_unit_id, a.valid_from, a.valid_to,
            o.path, left(o.path, -1) || '0'
