@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from arq.connections import ArqRedis
@@ -19,6 +20,7 @@ from services.core.auth import service as auth_service
 from services.core.auth.errors import InvalidApiKey
 from services.core.auth.schemas import Principal, Scope
 from services.core.config import Settings
+from services.core.crud import Window
 from services.core.errors import RateLimited, ValidationFailed
 from services.core.idempotency import service as idempotency_service
 from services.core.metrics import ApiMetrics
@@ -332,6 +334,11 @@ def api_router(*, prefix: str = "", **kwargs: Any) -> APIRouter:
 class PageParams:
     limit: int
     cursor: str | None
+
+    def window(self, updated_since: datetime | None = None) -> Window:
+        """The page as services take it. `updated_since` stays a parameter of each route (not
+        of this dependency) so its place among the route's parameters in the contract holds."""
+        return Window(limit=self.limit, cursor=self.cursor, updated_since=updated_since)
 
 
 def get_page_params(

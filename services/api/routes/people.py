@@ -44,12 +44,7 @@ async def list_people(
 ) -> Page[PersonRead | Tombstone]:
     """Named officials: owners of plans and actions, meeting attendees, assignees."""
     return await people_service.list_people(
-        session,
-        principal,
-        q=q,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        session, principal, q=q, window=page.window(updated_since)
     )
 
 

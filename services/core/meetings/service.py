@@ -64,6 +64,7 @@ from services.core.pagination import Page, Tombstone, mirror_page
 from services.core.people import service as people_service
 from services.core.plans import service as plans_service
 from services.core.plans.errors import ActionNotFound, PlanNotFound
+from services.core.plans.references import MeetingLookups, register_meeting_lookups
 
 LOCKED = MeetingStatus.minutes_approved.value
 # Link kinds whose domain exists in this build; the others are stored as plain references.
@@ -931,30 +932,18 @@ async def overdue_actions_source(
 ) -> list[Proposal]:
     """Actions of live plans in the body's subtree that will be past due and not finished by
     the meeting day."""
-    rows = await session.execute(
-        sa.text(
-            """
-            SELECT a.id, a.code, a.title, a.due_date, p.title
-            FROM actions a
-            JOIN action_plans p ON p.id = a.plan_id AND p.deleted_at IS NULL
-            JOIN org_units o ON o.id = p.org_unit_id
-            JOIN org_units b ON b.id = :unit
-            WHERE a.deleted_at IS NULL AND a.status NOT IN ('done', 'cancelled')
-              AND p.status IN ('decided', 'active') AND a.due_date < :day
-              AND starts_with(o.path, b.path)
-            ORDER BY a.due_date, p.title, a.code
-            """
-        ),
-        {"unit": body_org_unit, "day": meeting.starts_at.date()},
+    overdue = await plans_service.overdue_actions_in_subtree(
+        session, body_org_unit, meeting.starts_at.date()
     )
     return [
         Proposal(
             source="overdue_actions",
-            title=f"Försenad åtgärd {code} {title} ({plan}, senast {due:%Y-%m-%d})",
+            title=f"Försenad åtgärd {a.code} {a.title} "
+            f"({a.plan_title}, senast {a.due_date:%Y-%m-%d})",
             kind=ItemKind.follow_up,
-            links=[Link(kind="action", id=str(action_id))],
+            links=[Link(kind="action", id=str(a.id))],
         )
-        for action_id, code, title, due, plan in rows.all()
+        for a in overdue
     ]
 
 
@@ -1109,3 +1098,18 @@ async def notify_due(session: AsyncSession, today: date, *, soon_days: int = 7) 
             org_unit_id=org_unit_id,
         )
     return {"overdue": len(overdue), "due_soon": len(soon)}
+
+
+async def _meeting_visible(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
+) -> bool:
+    try:
+        await get_meeting_visible(session, principal, meeting_id)
+    except MeetingNotFound:
+        return False
+    return True
+
+
+register_meeting_lookups(
+    MeetingLookups(decision_visible=decision_visible, meeting_visible=_meeting_visible)
+)

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
-from services.core.pagination import keyset, mirror_query
 from services.core.people.models import Person
 
 
@@ -32,9 +31,7 @@ async def list_page(
     *,
     scope_path: str | None,
     q: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
     stmt = _with_org()
     if scope_path is not None:
@@ -47,6 +44,4 @@ async def list_page(
         stmt = stmt.where(
             sa.or_(col(Person.name).ilike(pattern), col(Person.initials).ilike(pattern))
         )
-    stmt, order = mirror_query(stmt, Person, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, Person, window)

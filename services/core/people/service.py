@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.auth.schemas import Principal
+from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import ValidationFailed
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
-from services.core.pagination import Page, Tombstone, mirror_page
+from services.core.pagination import Page, Tombstone
 from services.core.people import repository
 from services.core.people.errors import PersonNotFound
 from services.core.people.models import Person
@@ -22,32 +22,25 @@ from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
 
 
 def _to_read(person: Person, org_code: str | None) -> PersonRead:
-    assert person.created_at is not None and person.updated_at is not None
-    return PersonRead(
-        id=person.id,
-        name=person.name,
-        initials=person.initials,
-        title=person.title,
-        email=person.email,
-        org_unit=org_code,
-        created_at=person.created_at,
-        updated_at=person.updated_at,
-        version=person.version,
+    return read_as(PersonRead, person, org_unit=org_code)
+
+
+async def _visible_row(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    # People without a unit are shared officials (e.g. region management): visible to all.
+    return visible_or_404(
+        await repository.get(session, person_id, for_update=for_update),
+        lambda row: row[2] is None or principal.sees_path(row[2]),
+        PersonNotFound(f"No person with id {person_id}"),
     )
-
-
-def _visible(principal: Principal, org_path: str | None) -> bool:
-    return org_path is None or principal.sees_path(org_path)
 
 
 async def get_visible(
     session: AsyncSession, principal: Principal, person_id: uuid.UUID, *, for_update: bool = False
 ) -> Person:
     """The person if the caller may see them; 404 otherwise (also for other units' people)."""
-    row = await repository.get(session, person_id, for_update=for_update)
-    if row is None or not _visible(principal, row[2]):
-        raise PersonNotFound(f"No person with id {person_id}")
-    person: Person = row[0]
+    person: Person = (await _visible_row(session, principal, person_id, for_update=for_update))[0]
     return person
 
 
@@ -86,9 +79,7 @@ async def _org_unit_id(
 
 
 async def read(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> PersonRead:
-    row = await repository.get(session, person_id)
-    if row is None or not _visible(principal, row[2]):
-        raise PersonNotFound(f"No person with id {person_id}")
+    row = await _visible_row(session, principal, person_id)
     return _to_read(row[0], row[1])
 
 
@@ -97,25 +88,10 @@ async def list_people(
     principal: Principal,
     *,
     q: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Page[PersonRead | Tombstone]:
-    rows = await repository.list_page(
-        session,
-        scope_path=principal.org_path,
-        q=q,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
-    )
-    return mirror_page(
-        rows,
-        limit,
-        updated_since=updated_since,
-        tombstone_id=lambda person: str(person.id),
-        to_read=lambda r: _to_read(r[0], r[1]),
-    )
+    rows = await repository.list_page(session, scope_path=principal.org_path, q=q, window=window)
+    return page_of(rows, window, lambda r: _to_read(r[0], r[1]))
 
 
 async def create(session: AsyncSession, principal: Principal, data: PersonCreate) -> PersonRead:
@@ -154,10 +130,7 @@ async def update(
         )
     if "org_unit" in changes:
         person.org_unit_id, _ = await _org_unit_id(session, principal, changes.pop("org_unit"))
-    for field, value in changes.items():
-        setattr(person, field, value)
-    person.touch()
-    await session.flush()
+    await apply_update(session, person, changes)
     await audit_service.record(
         session,
         principal,
@@ -174,6 +147,5 @@ async def delete(
 ) -> None:
     person = await get_visible(session, principal, person_id, for_update=True)
     check_if_match(if_match, person.version)
-    person.mark_deleted()
-    await session.flush()
+    await soft_delete(session, person)
     await audit_service.record(session, principal, "person.delete", "person", str(person.id))

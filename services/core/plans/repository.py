@@ -25,6 +25,7 @@ from services.core.plans.models import (
     FollowUp,
     PlanHistory,
 )
+from services.core.plans.schemas import OverdueAction
 
 OPEN_STATUSES = ("not_started", "in_progress", "postponed")
 # Plans whose actions the due/overdue scan watches.
@@ -570,6 +571,29 @@ async def overdue_action_ids(
         .order_by(col(Action.due_date), col(Action.code))
     )
     return list(rows.scalars())
+
+
+async def overdue_actions_in_subtree(
+    session: AsyncSession, org_unit_id: int, day: date
+) -> list[OverdueAction]:
+    """Open actions of live plans in a unit's subtree due before `day`, by due date."""
+    rows = await session.execute(
+        sa.text(
+            """
+            SELECT a.id, a.code, a.title, a.due_date, p.title
+            FROM actions a
+            JOIN action_plans p ON p.id = a.plan_id AND p.deleted_at IS NULL
+            JOIN org_units o ON o.id = p.org_unit_id
+            JOIN org_units b ON b.id = :unit
+            WHERE a.deleted_at IS NULL AND a.status NOT IN ('done', 'cancelled')
+              AND p.status IN ('decided', 'active') AND a.due_date < :day
+              AND starts_with(o.path, b.path)
+            ORDER BY a.due_date, p.title, a.code
+            """
+        ),
+        {"unit": org_unit_id, "day": day},
+    )
+    return [OverdueAction(*row) for row in rows.all()]
 
 
 async def done_below_100(session: AsyncSession, plan_id: uuid.UUID) -> int:

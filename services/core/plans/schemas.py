@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -533,3 +533,13 @@ class PlanSummary(BaseModel):
         description="Per linked KPI target: its value at the plan's start and now. Values are "
         "null until the KPI engine computes them."
     )
+
+
+class OverdueAction(NamedTuple):
+    """An open action past due, as other domains list it (a meeting's proposals)."""
+
+    id: uuid.UUID
+    code: str
+    title: str
+    due_date: date
+    plan_title: str

@@ -41,6 +41,7 @@ from services.core.plans.errors import (
     PlanNotFound,
 )
 from services.core.plans.models import Action, ActionPackage, ActionPlan, FollowUp
+from services.core.plans.references import meeting_lookups
 from services.core.plans.schemas import (
     ACTION_TRANSITIONS,
     DONE_BELOW_100,
@@ -55,6 +56,7 @@ from services.core.plans.schemas import (
     FollowUpRead,
     FollowUpUpdate,
     HistoryEntry,
+    OverdueAction,
     PackageCreate,
     PackageProgress,
     PackageRead,
@@ -310,12 +312,9 @@ async def _check_meeting_refs(
 ) -> list[dict[str, Any]]:
     """A plan decided by a meeting decision, a follow-up reported in a meeting: they must exist
     and be visible to the caller."""
-    # Imported here: meetings link to plans too, so the modules cannot import each other first.
-    from services.core.meetings import service as meetings_service
-    from services.core.meetings.errors import MeetingNotFound
-
+    lookups = meeting_lookups()
     errors = []
-    if decided_by is not None and not await meetings_service.decision_visible(
+    if decided_by is not None and not await lookups.decision_visible(
         session, principal, decided_by
     ):
         errors.append(
@@ -323,15 +322,10 @@ async def _check_meeting_refs(
                 ["body", "decided_by"], f"unknown decision {decided_by}", "unknown_decision"
             )
         )
-    if meeting_id is not None:
-        try:
-            await meetings_service.get_meeting_visible(session, principal, meeting_id)
-        except MeetingNotFound:
-            errors.append(
-                field_error(
-                    ["body", "meeting_id"], f"unknown meeting {meeting_id}", "unknown_meeting"
-                )
-            )
+    if meeting_id is not None and not await lookups.meeting_visible(session, principal, meeting_id):
+        errors.append(
+            field_error(["body", "meeting_id"], f"unknown meeting {meeting_id}", "unknown_meeting")
+        )
     return errors
 
 
@@ -1424,3 +1418,10 @@ async def scan_due_actions(
             ],
         )
     return {"overdue": len(overdue), "due_soon": len(due_soon), "cleared": cleared}
+
+
+async def overdue_actions_in_subtree(
+    session: AsyncSession, org_unit_id: int, day: date
+) -> list[OverdueAction]:
+    """For other domains: open actions of live plans under a unit, due before `day`."""
+    return await repository.overdue_actions_in_subtree(session, org_unit_id, day)

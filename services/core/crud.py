@@ -1,0 +1,113 @@
+"""The plumbing every aggregate's CRUD repeats, written once: a row the caller may see or a 404,
+a collection page mirrored with tombstones, read schemas built from rows, and the update and
+soft-delete steps of a versioned resource.
+
+Repositories call `fetch_mirrored` (the SQL); services call the rest. Nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
+
+from services.core.db import Versioned
+from services.core.errors import PulsError
+from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
+
+R = TypeVar("R")
+S = TypeVar("S", bound=BaseModel)
+V = TypeVar("V", bound=Versioned)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which page of a mirrored collection a caller asked for: its size, the cursor of the
+    previous page, and `updated_since` (a mirror's change feed, tombstones included)."""
+
+    limit: int
+    cursor: str | None = None
+    updated_since: datetime | None = None
+
+
+async def fetch_mirrored(
+    session: AsyncSession, stmt: Select[Any], model: Any, window: Window
+) -> Sequence[Any]:
+    """The rows of one page of `stmt` (which selects `model` first): live rows by id, or with
+    `updated_since` every row changed since then, deleted ones included, by change time."""
+    stmt, order = mirror_query(stmt, model, window.updated_since)
+    rows: Sequence[Any] = (
+        await session.execute(keyset(stmt, order, window.cursor, window.limit))
+    ).all()
+    return rows
+
+
+def page_of(
+    rows: Sequence[Any],
+    window: Window,
+    to_read: Callable[[Any], R],
+    *,
+    tombstone_id: Callable[[Any], str] = lambda model: str(model.id),
+) -> Page[R | Tombstone]:
+    """`fetch_mirrored`'s rows as the collection's page; `to_read` gets the whole row."""
+    return mirror_page(
+        rows,
+        window.limit,
+        updated_since=window.updated_since,
+        tombstone_id=tombstone_id,
+        to_read=to_read,
+    )
+
+
+def visible_or_404(row: R | None, visible: Callable[[R], bool], not_found: PulsError) -> R:
+    """The row, if it exists and the caller may see it; otherwise `not_found`. Both cases give
+    the same answer, so another unit's id cannot be told from one that does not exist."""
+    if row is None or not visible(row):
+        raise not_found
+    return row
+
+
+class _Attributes:
+    """An object's attributes with some replaced, for `from_attributes` validation."""
+
+    def __init__(self, obj: Any, overrides: dict[str, Any]) -> None:
+        self._obj = obj
+        self._overrides = overrides
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._obj, name)
+
+
+def read_as(schema: type[S], obj: Any, **overrides: Any) -> S:
+    """A read schema built from a row's attributes (`from_attributes`), with the fields the row
+    does not hold itself (a joined code, a computed warning) given as keyword arguments."""
+    source = _Attributes(obj, overrides) if overrides else obj
+    return schema.model_validate(source, from_attributes=True)
+
+
+def snapshot(obj: Any, fields: Sequence[str]) -> dict[str, Any]:
+    """The named fields of a row, as history and audit entries record them."""
+    return {field: getattr(obj, field) for field in fields}
+
+
+async def apply_update(session: AsyncSession, obj: V, changes: dict[str, Any]) -> V:
+    """Sets the changed fields, gives the row a new version and change time, and reloads it
+    (the database's clock set `updated_at`)."""
+    for field, value in changes.items():
+        setattr(obj, field, value)
+    obj.touch()
+    await session.flush()
+    await session.refresh(obj)
+    return obj
+
+
+async def soft_delete(session: AsyncSession, obj: V) -> None:
+    """Marks the row deleted (mirrors see a tombstone; references keep working)."""
+    obj.mark_deleted()
+    await session.flush()
