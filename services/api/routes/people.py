@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Query, Response
-from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     IdempotencyDep,
@@ -17,16 +16,12 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
-from services.core.http import etag
+from services.api.responses import created, no_content, versioned
 from services.core.pagination import Page, Tombstone
 from services.core.people import service as people_service
 from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
 
 router = api_router(prefix="/people", tags=["people"])
-
-
-def _person_response(person: PersonRead) -> JSONResponse:
-    return JSONResponse(person.model_dump(mode="json"), headers={"ETag": etag(person.version)})
 
 
 @router.get(
@@ -62,12 +57,7 @@ async def create_person(
     if (replay := await idem.replay()) is not None:
         return replay
     person = await people_service.create(session, principal, data)
-    return await idem.respond(
-        session,
-        201,
-        person,
-        {"ETag": etag(person.version), "Location": f"/v1/people/{person.id}"},
-    )
+    return await created(idem, session, person, f"/v1/people/{person.id}")
 
 
 @router.get(
@@ -77,7 +67,7 @@ async def create_person(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_person(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _person_response(await people_service.read(session, principal, person_id))
+    return versioned(await people_service.read(session, principal, person_id))
 
 
 @router.patch(
@@ -94,7 +84,7 @@ async def update_person(
     if_match: IfMatch = None,
 ) -> Any:
     person = await people_service.update(session, principal, person_id, data, if_match=if_match)
-    return _person_response(person)
+    return versioned(person)
 
 
 @router.delete(
@@ -108,4 +98,4 @@ async def delete_person(
 ) -> Response:
     """Soft delete: references from plans and meetings keep working; mirrors see a tombstone."""
     await people_service.delete(session, principal, person_id, if_match=if_match)
-    return Response(status_code=204)
+    return no_content()

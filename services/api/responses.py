@@ -1,0 +1,33 @@
+"""The answers the routes of every domain give the same way: a versioned resource with its
+`ETag`, a created one through the idempotency store with `Location`, and 204."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.deps import Idempotency
+from services.core.http import etag
+
+
+def versioned(model: Any, status: int = 200, location: str | None = None) -> JSONResponse:
+    """A resource with a `version`, answered with its `ETag` (and `Location` when given)."""
+    headers = {"ETag": etag(model.version)}
+    if location:
+        headers["Location"] = location
+    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+async def created(idem: Idempotency, session: AsyncSession, model: Any, location: str) -> Response:
+    """201 with `ETag` and `Location`, kept by the idempotency store so a retry with the same
+    `Idempotency-Key` gets this very answer."""
+    return await idem.respond(
+        session, 201, model, {"ETag": etag(model.version), "Location": location}
+    )
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
