@@ -153,3 +153,39 @@ def test_a_fix_to_derived_figures_marks_the_cells_that_hold_them(
     assert marked == [("2024-03-01",), ("2024-04-01",), ("2024-05-01",)]
     bans = _sql(url, "SELECT banned_windows IS NULL FROM agency_policies")
     assert bans == [(True,)]
+
+
+def test_plans_and_meetings_refer_to_each_other_by_foreign_key(
+    empty_database: tuple[str, str],
+) -> None:
+    """A plan's decision and a follow-up's meeting that point nowhere (only direct SQL could
+    store one) are cleared so the keys can be added; afterwards the database refuses them."""
+    url = empty_database[0]
+    config = _config(url)
+    command.upgrade(config, "20261206_0200_recheck_figures")
+    nowhere = "'00000000-0000-0000-0000-00000000dead'"
+    _sql(
+        url,
+        "INSERT INTO org_units (id, code, name, kind, path, depth) "
+        "VALUES (1, 'RS', 'Region Skåne', 'region', '/1/', 0)",
+        "INSERT INTO action_plans (id, title, org_unit_id, period_start, period_end, status, "
+        "decided_by) VALUES ('00000000-0000-0000-0000-000000000001', 'Bemanning', 1, "
+        f"'2024-01-01', '2024-12-31', 'draft', {nowhere})",
+        "INSERT INTO follow_ups (plan_id, reported_on, rag, meeting_id) VALUES "
+        f"('00000000-0000-0000-0000-000000000001', '2024-03-01', 'green', {nowhere})",
+        "SELECT 1",
+    )
+    command.upgrade(config, "20261206_0700_cross_domain_fks")
+    assert _sql(url, "SELECT decided_by FROM action_plans") == [(None,)]
+    assert _sql(url, "SELECT meeting_id FROM follow_ups") == [(None,)]
+    with pytest.raises(Exception, match="foreign key"):
+        _sql(url, f"UPDATE action_plans SET decided_by = {nowhere}")
+    with pytest.raises(Exception, match="foreign key"):
+        _sql(url, f"UPDATE follow_ups SET meeting_id = {nowhere}")
+    keys = _sql(
+        url,
+        "SELECT conname FROM pg_constraint WHERE conname IN "
+        "('fk_action_plans_decided_by_decisions', 'fk_follow_ups_meeting_id_meetings', "
+        "'fk_assignments_action_id_actions') ORDER BY 1",
+    )
+    assert len(keys) == 3

@@ -108,8 +108,9 @@ class AgendaItem(Versioned, table=True):
         default_factory=list,
         sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False, server_default="{}"),
     )
-    # [{"kind": "action_plan"|"action"|"kpi_series"|"target", "id": "..."}]: no FKs until the
-    # plans and KPI domains merge.
+    # [{"kind": "action_plan"|"action"|"kpi_series"|"target", "id": "..."}]. No foreign key can
+    # hold these: one list points into several tables (and a KPI series is a code, not a row),
+    # so the service checks each link on write and a link's target is only ever soft-deleted.
     links: list[dict[str, Any]] = Field(
         default_factory=list,
         sa_column=sa.Column(JSONB, nullable=False, server_default="[]"),
@@ -153,8 +154,9 @@ class Assignment(Versioned, table=True):
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     due_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     status: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    # No FK until action plans merge.
-    action_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    action_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("actions.id"))
+    )
     reported_in_meeting_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meetings.id"))
     )

@@ -69,8 +69,10 @@ class ActionPlan(Versioned, table=True):
     decided_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
     )
-    # A meeting decision (issue 7); the foreign key is added when the meetings domain merges.
-    decided_by: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    # The meeting decision that adopted the plan.
+    decided_by: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("decisions.id"))
+    )
     cost_estimate_sek: Decimal | None = _money()
     expected_saving_sek: Decimal | None = _money()
     calculation_basis: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
@@ -82,8 +84,7 @@ class ActionPlan(Versioned, table=True):
 
 
 class ActionPlanTarget(SQLModel, table=True):
-    """A KPI target the plan is meant to move. The foreign key to `kpi_targets` is added when
-    the KPI engine (issue 5) merges."""
+    """A KPI target the plan is meant to move."""
 
     __tablename__ = "action_plan_targets"
 
@@ -182,8 +183,10 @@ class FollowUp(Versioned, table=True):
     ongoing_work: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     result: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     rag: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    # The meeting it was reported in (issue 7); foreign key added when meetings merge.
-    meeting_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid))
+    # The meeting it was reported in.
+    meeting_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meetings.id"))
+    )
 
 
 class PlanHistory(SQLModel, table=True):
