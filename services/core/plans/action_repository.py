@@ -113,22 +113,18 @@ PlanUnit = aliased(OrgUnit)
 async def list_actions_across_plans(
     session: AsyncSession,
     *,
-    scope_path: str | None,
-    org_path: str | None,
+    within: Sequence[str],
     filters: dict[str, Any],
     window: Window,
 ) -> Sequence[Any]:
-    """Actions of every live plan whose unit the caller sees (`org_path`: of that subtree)."""
+    """Actions of every live plan whose unit lies under every path of `within`."""
     stmt: Any = (
         _action_with_org()
         .join(ActionPlan, col(ActionPlan.id) == col(Action.plan_id))
         .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
         .where(col(ActionPlan.deleted_at).is_(None))
     )
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(PlanUnit.path), scope_path))
-    if org_path is not None:
-        stmt = stmt.where(in_subtree(col(PlanUnit.path), org_path))
+    stmt = stmt.where(*[in_subtree(col(PlanUnit.path), p) for p in within])
     stmt = _action_filters(stmt, None, filters)
     return await fetch_mirrored(session, stmt, Action, window)
 

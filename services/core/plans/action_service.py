@@ -23,6 +23,7 @@ from services.core.plans.common import (
     FINISHED,
     check_people,
     invalid,
+    listed_subtrees,
     local_today,
     record_change,
     refuse_nulls,
@@ -221,11 +222,11 @@ async def list_actions_across_plans(
     filters: dict[str, Any],
     window: Window,
 ) -> Page[ActionRead | Tombstone]:
-    org_path = None
-    if org_unit is not None:
-        org_path = (await orgs_service.get_visible(session, principal, org_unit)).path
     rows = await action_repository.list_actions_across_plans(
-        session, scope_path=principal.org_path, org_path=org_path, filters=filters, window=window
+        session,
+        within=await listed_subtrees(session, principal, org_unit),
+        filters=filters,
+        window=window,
     )
     return page_of(rows, window, lambda r: to_read(r[0], r[1]))
 
@@ -306,7 +307,7 @@ async def update_action(
     await apply_update(session, action, changes)
     await action_repository.bump_actions_version(session, plan.id)
     after = _doc(action, org_code)
-    await record_change(session, principal, plan, "action", action.id, "update", before, after)
+    await record_change(session, principal, plan, action, "update", before, after)
     return to_read(action, org_code)
 
 
@@ -321,4 +322,4 @@ async def delete_action(
     action.mark_deleted()
     await session.flush()
     await action_repository.bump_actions_version(session, plan.id)
-    await record_change(session, principal, plan, "action", action.id, "delete", before, None)
+    await record_change(session, principal, plan, action, "delete", before, None)

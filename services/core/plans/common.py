@@ -5,7 +5,7 @@ org units, people and meetings. Nothing here commits."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import clock
 from services.core.audit import service as audit_service
 from services.core.auth.schemas import Principal
-from services.core.crud import apply_update, soft_delete
+from services.core.crud import apply_update, snapshot, soft_delete
 from services.core.errors import field_error
 from services.core.logging import request_id_var
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.plans import repository
 from services.core.plans.errors import PlanInvalid
-from services.core.plans.models import ActionPackage, ActionPlan, FollowUp
+from services.core.plans.models import Action, ActionPackage, ActionPlan, FollowUp
 from services.core.plans.references import meeting_lookups
 
 # A plan or one of the parts written through these steps.
@@ -64,12 +64,20 @@ def _diff(
     return {k: _json(before.get(k)) for k in keys}, {k: _json(after[k]) for k in keys}
 
 
+# How the history and the audit name what changed.
+_ENTITY_TYPES: dict[type[Any], str] = {
+    ActionPlan: "plan",
+    ActionPackage: "package",
+    Action: "action",
+    FollowUp: "follow_up",
+}
+
+
 async def record_change(
     session: AsyncSession,
     principal: Principal,
     plan: ActionPlan,
-    entity_type: str,
-    entity_id: uuid.UUID,
+    part: Action | V,
     operation: str,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
@@ -79,11 +87,12 @@ async def record_change(
     old, new = _diff(before, after)
     if operation == "update" and not new:
         return
+    entity_type = _ENTITY_TYPES[type(part)]
     await repository.add_history(
         session,
         plan_id=plan.id,
         entity_type=entity_type,
-        entity_id=entity_id,
+        entity_id=part.id,
         operation=operation,
         actor=principal.actor,
         request_id=request_id_var.get(),
@@ -95,40 +104,45 @@ async def record_change(
         principal,
         f"{entity_type}.{operation}",
         entity_type,
-        str(entity_id),
+        str(part.id),
         org_unit_id=plan.org_unit_id,
         details={"plan_id": str(plan.id), "fields": sorted(new or old or {})},
     )
+
+
+async def add_recorded(
+    session: AsyncSession, principal: Principal, plan: ActionPlan, part: V, fields: Sequence[str]
+) -> V:
+    """Stores a new part of the plan and records its history `fields`."""
+    session.add(part)
+    await session.flush()
+    await session.refresh(part)
+    await record_change(session, principal, plan, part, "create", None, snapshot(part, fields))
+    return part
 
 
 async def update_recorded(
     session: AsyncSession,
     principal: Principal,
     plan: ActionPlan,
-    entity_type: str,
-    obj: V,
+    part: V,
     changes: dict[str, Any],
-    doc: Callable[[V], dict[str, Any]],
+    fields: Sequence[str],
 ) -> V:
-    """Applies `changes` to a part of the plan (a new version) and records what changed of
-    its history document `doc`."""
-    before = doc(obj)
-    await apply_update(session, obj, changes)
-    await record_change(session, principal, plan, entity_type, obj.id, "update", before, doc(obj))
-    return obj
+    """Applies `changes` to a part of the plan (a new version) and records which of its
+    history `fields` changed."""
+    before = snapshot(part, fields)
+    await apply_update(session, part, changes)
+    await record_change(session, principal, plan, part, "update", before, snapshot(part, fields))
+    return part
 
 
 async def delete_recorded(
-    session: AsyncSession,
-    principal: Principal,
-    plan: ActionPlan,
-    entity_type: str,
-    obj: V,
-    doc: dict[str, Any],
+    session: AsyncSession, principal: Principal, plan: ActionPlan, part: V, doc: dict[str, Any]
 ) -> None:
-    """Soft-deletes a plan or a part of it; the history keeps its last document."""
-    await soft_delete(session, obj)
-    await record_change(session, principal, plan, entity_type, obj.id, "delete", doc, None)
+    """Soft-deletes a plan or a part of it; the history keeps its last document `doc`."""
+    await soft_delete(session, part)
+    await record_change(session, principal, plan, part, "delete", doc, None)
 
 
 # --- input checks ----------------------------------------------------------------------------
@@ -161,6 +175,16 @@ async def org_unit(
         ) from None
     assert unit.id is not None
     return unit.id, unit.code
+
+
+async def listed_subtrees(
+    session: AsyncSession, principal: Principal, code: str | None
+) -> list[str]:
+    """The org paths a list stays under: the caller's scope, and the unit it is narrowed to."""
+    paths = [principal.org_path] if principal.org_path is not None else []
+    if code is not None:
+        paths.append((await orgs_service.get_visible(session, principal, code)).path)
+    return paths
 
 
 async def check_people(

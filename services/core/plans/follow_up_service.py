@@ -8,39 +8,34 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.auth.schemas import Principal
-from services.core.crud import Window, page_of, read_as, snapshot
+from services.core.crud import Window, read_as, snapshot
 from services.core.errors import field_error
 from services.core.http import check_if_match
 from services.core.pagination import Page, Tombstone
-from services.core.plans import action_repository, repository
+from services.core.plans import action_repository
 from services.core.plans.common import (
+    add_recorded,
     check_meeting_refs,
     delete_recorded,
     invalid,
-    record_change,
     refuse_nulls,
     update_recorded,
 )
 from services.core.plans.errors import FollowUpNotFound
 from services.core.plans.models import ActionPlan, FollowUp
-from services.core.plans.plan_service import get_visible_plan, plan_of_part
+from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import FollowUpCreate, FollowUpRead, FollowUpUpdate
 
 _FIELDS = ("action_id", "reported_on", "ongoing_work", "result", "rag", "meeting_id")
 
 
-def _doc(follow_up: FollowUp) -> dict[str, object]:
-    return snapshot(follow_up, _FIELDS)
-
-
 async def _visible(
     session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID, *, for_update: bool
 ) -> tuple[FollowUp, ActionPlan]:
-    follow_up = await repository.get_follow_up(session, follow_up_id, for_update=for_update)
     not_found = FollowUpNotFound(f"No follow-up with id {follow_up_id}")
-    plan = await plan_of_part(session, principal, follow_up, not_found)
-    assert follow_up is not None
-    return follow_up, plan
+    return await visible_part(
+        session, principal, FollowUp, follow_up_id, not_found, for_update=for_update
+    )
 
 
 async def read_follow_up(
@@ -59,11 +54,9 @@ async def list_follow_ups(
     rag: str | None,
     window: Window,
 ) -> Page[FollowUpRead | Tombstone]:
-    await get_visible_plan(session, principal, plan_id)
-    rows = await repository.list_follow_ups(
-        session, plan_id, action_id=action_id, rag=rag, window=window
+    return await list_parts(
+        session, principal, plan_id, FollowUp, FollowUpRead, window, action_id=action_id, rag=rag
     )
-    return page_of(rows, window, lambda r: read_as(FollowUpRead, r[0]))
 
 
 async def create_follow_up(
@@ -86,12 +79,7 @@ async def create_follow_up(
             )
     follow_up = FollowUp(plan_id=plan.id, **data.model_dump())
     follow_up.rag = str(data.rag)
-    session.add(follow_up)
-    await session.flush()
-    await session.refresh(follow_up)
-    await record_change(
-        session, principal, plan, "follow_up", follow_up.id, "create", None, _doc(follow_up)
-    )
+    await add_recorded(session, principal, plan, follow_up, _FIELDS)
     return read_as(FollowUpRead, follow_up)
 
 
@@ -111,7 +99,7 @@ async def update_follow_up(
         raise invalid(errors)
     if "rag" in changes:
         changes["rag"] = str(changes["rag"])
-    await update_recorded(session, principal, plan, "follow_up", follow_up, changes, _doc)
+    await update_recorded(session, principal, plan, follow_up, changes, _FIELDS)
     return read_as(FollowUpRead, follow_up)
 
 
@@ -120,4 +108,4 @@ async def delete_follow_up(
 ) -> None:
     follow_up, plan = await _visible(session, principal, follow_up_id, for_update=True)
     check_if_match(if_match, follow_up.version)
-    await delete_recorded(session, principal, plan, "follow_up", follow_up, _doc(follow_up))
+    await delete_recorded(session, principal, plan, follow_up, snapshot(follow_up, _FIELDS))

@@ -4,43 +4,37 @@ goal. A package is visible when its plan is."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.auth.schemas import Principal
-from services.core.crud import Window, page_of, read_as, snapshot
+from services.core.crud import Window, read_as, snapshot
 from services.core.http import check_if_match
 from services.core.pagination import Page, Tombstone
-from services.core.plans import action_repository, repository
+from services.core.plans import action_repository
 from services.core.plans.common import (
+    add_recorded,
     check_owner,
     delete_recorded,
     invalid,
-    record_change,
     refuse_nulls,
     update_recorded,
 )
 from services.core.plans.errors import PackageInUse, PackageNotFound
 from services.core.plans.models import ActionPackage, ActionPlan
-from services.core.plans.plan_service import get_visible_plan, plan_of_part
+from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import PackageCreate, PackageRead, PackageUpdate
 
 _FIELDS = ("name", "description", "owner_id", "due_date", "cost_goal")
 
 
-def _doc(package: ActionPackage) -> dict[str, Any]:
-    return snapshot(package, _FIELDS)
-
-
 async def _visible(
     session: AsyncSession, principal: Principal, package_id: uuid.UUID, *, for_update: bool
 ) -> tuple[ActionPackage, ActionPlan]:
-    package = await repository.get_package(session, package_id, for_update=for_update)
     not_found = PackageNotFound(f"No action package with id {package_id}")
-    plan = await plan_of_part(session, principal, package, not_found)
-    assert package is not None
-    return package, plan
+    return await visible_part(
+        session, principal, ActionPackage, package_id, not_found, for_update=for_update
+    )
 
 
 async def read_package(
@@ -58,9 +52,9 @@ async def list_packages(
     owner_id: uuid.UUID | None,
     window: Window,
 ) -> Page[PackageRead | Tombstone]:
-    await get_visible_plan(session, principal, plan_id)
-    rows = await repository.list_packages(session, plan_id, owner_id=owner_id, window=window)
-    return page_of(rows, window, lambda r: read_as(PackageRead, r[0]))
+    return await list_parts(
+        session, principal, plan_id, ActionPackage, PackageRead, window, owner_id=owner_id
+    )
 
 
 async def create_package(
@@ -70,12 +64,7 @@ async def create_package(
     if errors := await check_owner(session, principal, data.owner_id):
         raise invalid(errors)
     package = ActionPackage(plan_id=plan.id, **data.model_dump())
-    session.add(package)
-    await session.flush()
-    await session.refresh(package)
-    await record_change(
-        session, principal, plan, "package", package.id, "create", None, _doc(package)
-    )
+    await add_recorded(session, principal, plan, package, _FIELDS)
     return read_as(PackageRead, package)
 
 
@@ -95,7 +84,7 @@ async def update_package(
         errors := await check_owner(session, principal, data.owner_id)
     ):
         raise invalid(errors)
-    await update_recorded(session, principal, plan, "package", package, changes, _doc)
+    await update_recorded(session, principal, plan, package, changes, _FIELDS)
     return read_as(PackageRead, package)
 
 
@@ -107,4 +96,4 @@ async def delete_package(
     check_if_match(if_match, package.version)
     if await action_repository.package_has_actions(session, package.id):
         raise PackageInUse("Move or delete the package's actions first")
-    await delete_recorded(session, principal, plan, "package", package, _doc(package))
+    await delete_recorded(session, principal, plan, package, snapshot(package, _FIELDS))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
@@ -18,7 +19,6 @@ from services.core.errors import PulsError, ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.kpis import service as kpis_service
 from services.core.kpis.errors import TargetNotFound
-from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, Tombstone
 from services.core.plans import repository
 from services.core.plans.common import (
@@ -26,12 +26,14 @@ from services.core.plans.common import (
     check_owner,
     delete_recorded,
     invalid,
+    listed_subtrees,
     org_unit,
     record_change,
     refuse_nulls,
 )
 from services.core.plans.errors import InvalidTransition, PlanNotFound
 from services.core.plans.models import ActionPlan
+from services.core.plans.repository import Part
 from services.core.plans.schemas import (
     PLAN_TRANSITIONS,
     AreaIn,
@@ -40,6 +42,8 @@ from services.core.plans.schemas import (
     PlanRead,
     PlanUpdate,
 )
+
+S = TypeVar("S", bound=BaseModel)
 
 # --- areas -----------------------------------------------------------------------------------
 
@@ -87,21 +91,56 @@ async def get_visible_plan(
     return row[0], row[1]
 
 
+class _PartOfPlan(Protocol):
+    plan_id: uuid.UUID
+
+
 async def plan_of_part(
     session: AsyncSession,
     principal: Principal,
-    part: Any | None,
+    part: _PartOfPlan | None,
     not_found: PulsError,
     *,
     lock_plan: bool = False,
 ) -> ActionPlan:
-    """The plan a package, action or follow-up (`part`, None when there is none) belongs to,
-    if the caller may see it; otherwise the part's own 404, `not_found`."""
+    """The plan a package, action or follow-up (None when there is none) belongs to, if the
+    caller may see it; otherwise the part's own 404, `not_found`."""
     plan_id = part.plan_id if part is not None else None
     plan: ActionPlan = (
         await _plan_row(session, principal, plan_id, not_found, for_update=lock_plan)
     )[0]
     return plan
+
+
+async def visible_part(
+    session: AsyncSession,
+    principal: Principal,
+    model: type[Part],
+    part_id: uuid.UUID,
+    not_found: PulsError,
+    *,
+    for_update: bool,
+) -> tuple[Part, ActionPlan]:
+    """A live package or follow-up and its plan, if the caller may see the plan."""
+    part = await repository.get_part(session, model, part_id, for_update=for_update)
+    plan = await plan_of_part(session, principal, part, not_found)
+    assert part is not None
+    return part, plan
+
+
+async def list_parts(
+    session: AsyncSession,
+    principal: Principal,
+    plan_id: uuid.UUID,
+    model: type[Part],
+    schema: type[S],
+    window: Window,
+    **equal: Any,
+) -> Page[S | Tombstone]:
+    """A page of a visible plan's packages or follow-ups (`equal`: column filters)."""
+    await get_visible_plan(session, principal, plan_id)
+    rows = await repository.list_parts(session, model, plan_id, window, **equal)
+    return page_of(rows, window, lambda r: read_as(schema, r[0]))
 
 
 # --- plans -----------------------------------------------------------------------------------
@@ -193,13 +232,9 @@ async def list_plans(
     owner_id: uuid.UUID | None,
     window: Window,
 ) -> Page[PlanRead | Tombstone]:
-    org_path = None
-    if org_unit is not None:
-        org_path = (await orgs_service.get_visible(session, principal, org_unit)).path
     rows = await repository.list_plans(
         session,
-        scope_path=principal.org_path,
-        org_path=org_path,
+        within=await listed_subtrees(session, principal, org_unit),
         status=status,
         owner_id=owner_id,
         window=window,
@@ -229,16 +264,8 @@ async def create_plan(session: AsyncSession, principal: Principal, data: PlanCre
     await repository.replace_targets(session, plan.id, data.kpi_target_ids)
     await session.refresh(plan)
     targets = sorted(set(data.kpi_target_ids))
-    await record_change(
-        session,
-        principal,
-        plan,
-        "plan",
-        plan.id,
-        "create",
-        None,
-        _plan_doc(plan, org_code, targets),
-    )
+    after = _plan_doc(plan, org_code, targets)
+    await record_change(session, principal, plan, plan, "create", None, after)
     return _to_read(plan, org_code, targets)
 
 
@@ -281,7 +308,7 @@ async def update_plan(
         await repository.replace_targets(session, plan.id, targets)
     await apply_update(session, plan, changes)
     after = _plan_doc(plan, org_code, targets)
-    await record_change(session, principal, plan, "plan", plan.id, "update", before, after)
+    await record_change(session, principal, plan, plan, "update", before, after)
     return _to_read(plan, org_code, targets)
 
 
@@ -291,4 +318,4 @@ async def delete_plan(
     plan, org_code = await get_visible_plan(session, principal, plan_id, for_update=True)
     check_if_match(if_match, plan.version)
     doc = _plan_doc(plan, org_code, await linked_targets(session, plan))
-    await delete_recorded(session, principal, plan, "plan", plan, doc)
+    await delete_recorded(session, principal, plan, plan, doc)

@@ -29,14 +29,31 @@ from services.core.plans.models import (
 Part = TypeVar("Part", ActionPackage, FollowUp)
 
 
-async def _get_live(
-    session: AsyncSession, model: type[Part], row_id: uuid.UUID, *, for_update: bool
+async def get_part(
+    session: AsyncSession, model: type[Part], part_id: uuid.UUID, *, for_update: bool = False
 ) -> Part | None:
-    stmt: Any = sa.select(model).where(col(model.id) == row_id, col(model.deleted_at).is_(None))
+    """A live package or follow-up by its id."""
+    stmt: Any = sa.select(model).where(col(model.id) == part_id, col(model.deleted_at).is_(None))
     if for_update:
         stmt = stmt.with_for_update()
-    row: Part | None = (await session.execute(stmt)).scalar_one_or_none()
-    return row
+    part: Part | None = (await session.execute(stmt)).scalar_one_or_none()
+    return part
+
+
+async def list_parts(
+    session: AsyncSession, model: type[Part], plan_id: uuid.UUID, window: Window, **equal: Any
+) -> Sequence[Any]:
+    """A page of a plan's packages or follow-ups with the columns named in `equal` equal to
+    their values (a None value filters nothing)."""
+    stmt = _where_equal(sa.select(model).where(col(model.plan_id) == plan_id), model, equal)
+    return await fetch_mirrored(session, stmt, model, window)
+
+
+def _where_equal(stmt: Any, model: Any, equal: dict[str, Any]) -> Any:
+    for name, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(getattr(model, name) == value)
+    return stmt
 
 
 # --- areas -------------------------------------------------------------------------------
@@ -150,65 +167,15 @@ async def replace_targets(
 async def list_plans(
     session: AsyncSession,
     *,
-    scope_path: str | None,
-    org_path: str | None,
+    within: Sequence[str],
     status: str | None,
     owner_id: uuid.UUID | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _plan_with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if org_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), org_path))
-    if status is not None:
-        stmt = stmt.where(col(ActionPlan.status) == status)
-    if owner_id is not None:
-        stmt = stmt.where(col(ActionPlan.owner_id) == owner_id)
+    """Plans whose unit lies under every path of `within`."""
+    stmt = _plan_with_org().where(*[in_subtree(col(OrgUnit.path), p) for p in within])
+    stmt = _where_equal(stmt, ActionPlan, {"status": status, "owner_id": owner_id})
     return await fetch_mirrored(session, stmt, ActionPlan, window)
-
-
-# --- packages ------------------------------------------------------------------------------
-
-
-async def get_package(
-    session: AsyncSession, package_id: uuid.UUID, *, for_update: bool = False
-) -> ActionPackage | None:
-    return await _get_live(session, ActionPackage, package_id, for_update=for_update)
-
-
-async def list_packages(
-    session: AsyncSession, plan_id: uuid.UUID, *, owner_id: uuid.UUID | None, window: Window
-) -> Sequence[Any]:
-    stmt: Any = sa.select(ActionPackage).where(col(ActionPackage.plan_id) == plan_id)
-    if owner_id is not None:
-        stmt = stmt.where(col(ActionPackage.owner_id) == owner_id)
-    return await fetch_mirrored(session, stmt, ActionPackage, window)
-
-
-# --- follow-ups ----------------------------------------------------------------------------
-
-
-async def get_follow_up(
-    session: AsyncSession, follow_up_id: uuid.UUID, *, for_update: bool = False
-) -> FollowUp | None:
-    return await _get_live(session, FollowUp, follow_up_id, for_update=for_update)
-
-
-async def list_follow_ups(
-    session: AsyncSession,
-    plan_id: uuid.UUID,
-    *,
-    action_id: uuid.UUID | None,
-    rag: str | None,
-    window: Window,
-) -> Sequence[Any]:
-    stmt: Any = sa.select(FollowUp).where(col(FollowUp.plan_id) == plan_id)
-    if action_id is not None:
-        stmt = stmt.where(col(FollowUp.action_id) == action_id)
-    if rag is not None:
-        stmt = stmt.where(col(FollowUp.rag) == rag)
-    return await fetch_mirrored(session, stmt, FollowUp, window)
 
 
 # --- history -------------------------------------------------------------------------------
