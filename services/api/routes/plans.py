@@ -22,9 +22,17 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
+from services.api.responses import created, no_content, versioned
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
-from services.core.plans import service as plans_service
+from services.core.plans import (
+    action_service,
+    action_sync,
+    follow_up_service,
+    package_service,
+    plan_service,
+    summary_service,
+)
 from services.core.plans.schemas import (
     ActionBulkResult,
     ActionCreate,
@@ -52,12 +60,6 @@ from services.core.validation import Code, LocalDate
 router = api_router(tags=["action-plans"])
 
 
-def _versioned(model: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(
-        model.model_dump(mode="json"), status_code=status, headers={"ETag": etag(model.version)}
-    )
-
-
 # --- areas -----------------------------------------------------------------------------------
 
 
@@ -69,7 +71,7 @@ def _versioned(model: Any, status: int = 200) -> JSONResponse:
 )
 async def list_action_areas(session: SessionDep, principal: Reader) -> list[AreaRead]:
     """Areas an action belongs to (seed 003's: recruitment, task shifting, scheduling, …)."""
-    return await plans_service.list_areas(session)
+    return await plan_service.list_areas(session)
 
 
 @router.put(
@@ -82,7 +84,7 @@ async def put_action_area(
     code: Code, data: AreaIn, session: SessionDep, principal: Admin
 ) -> AreaRead:
     """Extends the catalogue (admin) so actions may use the new code."""
-    return await plans_service.put_area(session, principal, code, data)
+    return await plan_service.put_area(session, principal, code, data)
 
 
 # --- plans -----------------------------------------------------------------------------------
@@ -107,15 +109,13 @@ async def list_action_plans(
 ) -> Page[PlanRead | Tombstone]:
     """Plans of the units the key may see, by id; with `updated_since`, every change since
     then (tombstones included) in change order."""
-    return await plans_service.list_plans(
+    return await plan_service.list_plans(
         session,
         principal,
         org_unit=org_unit,
         status=status,
         owner_id=owner_id,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -134,13 +134,8 @@ async def create_action_plan(
     `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
-    plan = await plans_service.create_plan(session, principal, data)
-    return await idem.respond(
-        session,
-        201,
-        plan,
-        {"ETag": etag(plan.version), "Location": f"/v1/action-plans/{plan.id}"},
-    )
+    plan = await plan_service.create_plan(session, principal, data)
+    return await created(idem, session, plan, f"/v1/action-plans/{plan.id}")
 
 
 @router.get(
@@ -150,7 +145,7 @@ async def create_action_plan(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_action_plan(plan_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _versioned(await plans_service.read_plan(session, principal, plan_id))
+    return versioned(await plan_service.read_plan(session, principal, plan_id))
 
 
 @router.patch(
@@ -169,8 +164,8 @@ async def update_action_plan(
     """Status moves draft → decided → active → completed (or cancelled); a closed plan is
     reopened explicitly (completed → active, cancelled → draft). Other moves are 409.
     `kpi_target_ids` replaces the linked targets."""
-    plan = await plans_service.update_plan(session, principal, plan_id, data, if_match=if_match)
-    return _versioned(plan)
+    plan = await plan_service.update_plan(session, principal, plan_id, data, if_match=if_match)
+    return versioned(plan)
 
 
 @router.delete(
@@ -183,8 +178,8 @@ async def delete_action_plan(
     plan_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
     """Soft delete: mirrors see a tombstone; the history stays."""
-    await plans_service.delete_plan(session, principal, plan_id, if_match=if_match)
-    return Response(status_code=204)
+    await plan_service.delete_plan(session, principal, plan_id, if_match=if_match)
+    return no_content()
 
 
 @router.get(
@@ -199,7 +194,7 @@ async def get_action_plan_summary(
     """Actions by status ("61 of 65 done"), overdue actions as of today, progress per
     package, cost estimate against expected saving, and per linked KPI target its value at
     the plan's start and this month."""
-    return await plans_service.summary(session, settings, principal, plan_id)
+    return await summary_service.summary(session, settings, principal, plan_id)
 
 
 @router.get(
@@ -219,7 +214,7 @@ async def get_action_plan_history(
 ) -> Page[HistoryEntry]:
     """Every change to the plan, its packages, actions and follow-ups, oldest first: who,
     when, and the changed fields before and after (`system` for the overdue scan)."""
-    return await plans_service.history(
+    return await summary_service.history(
         session, principal, plan_id, entity_id=entity_id, cursor=page.cursor, limit=page.limit
     )
 
@@ -241,14 +236,12 @@ async def list_action_packages(
     updated_since: UpdatedSince = None,
     owner_id: uuid.UUID | None = None,
 ) -> Page[PackageRead | Tombstone]:
-    return await plans_service.list_packages(
+    return await package_service.list_packages(
         session,
         principal,
         plan_id,
         owner_id=owner_id,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -270,13 +263,8 @@ async def create_action_package(
     Accepts `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
-    package = await plans_service.create_package(session, principal, plan_id, data)
-    return await idem.respond(
-        session,
-        201,
-        package,
-        {"ETag": etag(package.version), "Location": f"/v1/action-packages/{package.id}"},
-    )
+    package = await package_service.create_package(session, principal, plan_id, data)
+    return await created(idem, session, package, f"/v1/action-packages/{package.id}")
 
 
 @router.get(
@@ -286,7 +274,7 @@ async def create_action_package(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_action_package(package_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _versioned(await plans_service.read_package(session, principal, package_id))
+    return versioned(await package_service.read_package(session, principal, package_id))
 
 
 @router.patch(
@@ -302,10 +290,10 @@ async def update_action_package(
     principal: PlansWriter,
     if_match: IfMatch = None,
 ) -> Any:
-    package = await plans_service.update_package(
+    package = await package_service.update_package(
         session, principal, package_id, data, if_match=if_match
     )
-    return _versioned(package)
+    return versioned(package)
 
 
 @router.delete(
@@ -318,8 +306,8 @@ async def delete_action_package(
     package_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
     """Only an empty package: one that still holds live actions is 409."""
-    await plans_service.delete_package(session, principal, package_id, if_match=if_match)
-    return Response(status_code=204)
+    await package_service.delete_package(session, principal, package_id, if_match=if_match)
+    return no_content()
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -378,7 +366,7 @@ async def list_actions(
         "due_before": due_before,
     }
     if _wants_csv(request):
-        text, version = await plans_service.export_actions_csv(session, principal, plan_id, filters)
+        text, version = await action_sync.export_actions_csv(session, principal, plan_id, filters)
         return Response(
             text,
             media_type="text/csv; charset=utf-8",
@@ -387,14 +375,12 @@ async def list_actions(
                 "Content-Disposition": f'attachment; filename="actions-{plan_id}.csv"',
             },
         )
-    result, version = await plans_service.list_actions(
+    result, version = await action_service.list_actions(
         session,
         principal,
         plan_id,
         filters,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
     return JSONResponse(result.model_dump(mode="json"), headers={"ETag": etag(version)})
 
@@ -442,7 +428,7 @@ async def upsert_actions(
     package, a package of another plan, a due date before the start or a status move that
     is not allowed rejects the list with every bad index named. `If-Match` takes the ETag of
     `GET …/actions`."""
-    result = await plans_service.bulk_upsert_actions(
+    result = await action_sync.bulk_upsert_actions(
         session, principal, plan_id, actions, if_match=if_match
     )
     return JSONResponse(
@@ -468,13 +454,8 @@ async def create_action(
     is allowed and flagged in `warnings`. Accepts `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
-    action = await plans_service.create_action(session, principal, plan_id, data)
-    return await idem.respond(
-        session,
-        201,
-        action,
-        {"ETag": etag(action.version), "Location": f"/v1/actions/{action.id}"},
-    )
+    action = await action_service.create_action(session, principal, plan_id, data)
+    return await created(idem, session, action, f"/v1/actions/{action.id}")
 
 
 @router.get(
@@ -510,14 +491,12 @@ async def list_actions_across_plans(
         "overdue": overdue,
         "due_before": due_before,
     }
-    return await plans_service.list_actions_across_plans(
+    return await action_service.list_actions_across_plans(
         session,
         principal,
         org_unit=org_unit,
         filters=filters,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -528,7 +507,7 @@ async def list_actions_across_plans(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_action(action_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _versioned(await plans_service.read_action(session, principal, action_id))
+    return versioned(await action_service.read_action(session, principal, action_id))
 
 
 @router.patch(
@@ -548,10 +527,10 @@ async def update_action(
     cancelled; a finished action is reopened explicitly (cancelled → not_started, done →
     in_progress), anything else out of it is 409. Send the ETag as `If-Match`: a stale one
     is 412."""
-    action = await plans_service.update_action(
+    action = await action_service.update_action(
         session, principal, action_id, data, if_match=if_match
     )
-    return _versioned(action)
+    return versioned(action)
 
 
 @router.delete(
@@ -564,8 +543,8 @@ async def delete_action(
     action_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
     """Soft delete; a later upsert with the same code brings it back."""
-    await plans_service.delete_action(session, principal, action_id, if_match=if_match)
-    return Response(status_code=204)
+    await action_service.delete_action(session, principal, action_id, if_match=if_match)
+    return no_content()
 
 
 # --- follow-ups ------------------------------------------------------------------------------
@@ -586,15 +565,13 @@ async def list_follow_ups(
     action_id: Annotated[uuid.UUID | None, Query(description="Only about this action.")] = None,
     rag: Rag | None = None,
 ) -> Page[FollowUpRead | Tombstone]:
-    return await plans_service.list_follow_ups(
+    return await follow_up_service.list_follow_ups(
         session,
         principal,
         plan_id,
         action_id=action_id,
         rag=rag,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -616,13 +593,8 @@ async def create_follow_up(
     with a RAG status. Accepts `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
-    follow_up = await plans_service.create_follow_up(session, principal, plan_id, data)
-    return await idem.respond(
-        session,
-        201,
-        follow_up,
-        {"ETag": etag(follow_up.version), "Location": f"/v1/follow-ups/{follow_up.id}"},
-    )
+    follow_up = await follow_up_service.create_follow_up(session, principal, plan_id, data)
+    return await created(idem, session, follow_up, f"/v1/follow-ups/{follow_up.id}")
 
 
 @router.get(
@@ -632,7 +604,7 @@ async def create_follow_up(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_follow_up(follow_up_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _versioned(await plans_service.read_follow_up(session, principal, follow_up_id))
+    return versioned(await follow_up_service.read_follow_up(session, principal, follow_up_id))
 
 
 @router.patch(
@@ -648,10 +620,10 @@ async def update_follow_up(
     principal: PlansWriter,
     if_match: IfMatch = None,
 ) -> Any:
-    follow_up = await plans_service.update_follow_up(
+    follow_up = await follow_up_service.update_follow_up(
         session, principal, follow_up_id, data, if_match=if_match
     )
-    return _versioned(follow_up)
+    return versioned(follow_up)
 
 
 @router.delete(
@@ -663,5 +635,5 @@ async def update_follow_up(
 async def delete_follow_up(
     follow_up_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
-    await plans_service.delete_follow_up(session, principal, follow_up_id, if_match=if_match)
-    return Response(status_code=204)
+    await follow_up_service.delete_follow_up(session, principal, follow_up_id, if_match=if_match)
+    return no_content()

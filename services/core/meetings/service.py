@@ -62,7 +62,7 @@ from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone, mirror_page
 from services.core.people import service as people_service
-from services.core.plans import service as plans_service
+from services.core.plans import action_service, due_scan, plan_service
 from services.core.plans.errors import ActionNotFound, PlanNotFound
 from services.core.plans.references import MeetingLookups, register_meeting_lookups
 
@@ -73,7 +73,7 @@ LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
 
 async def _plan_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
     try:
-        await plans_service.get_visible_plan(session, principal, uuid.UUID(raw))
+        await plan_service.get_visible_plan(session, principal, uuid.UUID(raw))
     except (ValueError, PlanNotFound):
         return False
     return True
@@ -81,7 +81,7 @@ async def _plan_exists(session: AsyncSession, principal: Principal, raw: str) ->
 
 async def _action_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
     try:
-        await plans_service.read_action(session, principal, uuid.UUID(raw))
+        await action_service.read_action(session, principal, uuid.UUID(raw))
     except (ValueError, ActionNotFound):
         return False
     return True
@@ -932,7 +932,7 @@ async def overdue_actions_source(
 ) -> list[Proposal]:
     """Actions of live plans in the body's subtree that will be past due and not finished by
     the meeting day."""
-    overdue = await plans_service.overdue_actions_in_subtree(
+    overdue = await due_scan.overdue_actions_in_subtree(
         session, body_org_unit, meeting.starts_at.date()
     )
     return [

@@ -441,11 +441,6 @@ class HistoryEntry(BaseModel):
     after: dict[str, Any] | None = Field(description="The changed fields after; null on delete.")
 
 
-class StatusCount(BaseModel):
-    status: str
-    count: int
-
-
 class PackageProgress(BaseModel):
     package_id: uuid.UUID
     name: str

@@ -8,7 +8,8 @@ from typing import Any
 
 from services.core.config import Settings
 from services.core.metrics import WorkerMetrics
-from services.core.plans import service as plans_service
+from services.core.plans import due_scan
+from services.core.plans.common import local_today
 from services.core.queue import unit_of_work
 
 
@@ -16,8 +17,8 @@ async def scan_due_actions(ctx: dict[str, Any]) -> dict[str, int]:
     settings: Settings = ctx["settings"]
     # unit_of_work hands the webhook wake-up the published events asked for to arq.
     async with unit_of_work(ctx["sessionmaker"], ctx.get("arq")) as (session, _):
-        result = await plans_service.scan_due_actions(
-            session, today=plans_service.local_today(), due_soon_days=settings.plans_due_soon_days
+        result = await due_scan.scan_due_actions(
+            session, today=local_today(), due_soon_days=settings.plans_due_soon_days
         )
     metrics: WorkerMetrics | None = ctx.get("metrics")
     if metrics is not None:

@@ -1,0 +1,111 @@
+"""Follow-ups: report-backs on a plan or one of its actions, with a RAG status and, if it was
+reported in one, the meeting. A follow-up is visible when its plan is."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.auth.schemas import Principal
+from services.core.crud import Window, read_as, snapshot
+from services.core.errors import field_error
+from services.core.http import check_if_match
+from services.core.pagination import Page, Tombstone
+from services.core.plans import action_repository
+from services.core.plans.common import (
+    add_recorded,
+    check_meeting_refs,
+    delete_recorded,
+    invalid,
+    refuse_nulls,
+    update_recorded,
+)
+from services.core.plans.errors import FollowUpNotFound
+from services.core.plans.models import ActionPlan, FollowUp
+from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
+from services.core.plans.schemas import FollowUpCreate, FollowUpRead, FollowUpUpdate
+
+_FIELDS = ("action_id", "reported_on", "ongoing_work", "result", "rag", "meeting_id")
+
+
+async def _visible(
+    session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID, *, for_update: bool
+) -> tuple[FollowUp, ActionPlan]:
+    not_found = FollowUpNotFound(f"No follow-up with id {follow_up_id}")
+    return await visible_part(
+        session, principal, FollowUp, follow_up_id, not_found, for_update=for_update
+    )
+
+
+async def read_follow_up(
+    session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID
+) -> FollowUpRead:
+    follow_up, _ = await _visible(session, principal, follow_up_id, for_update=False)
+    return read_as(FollowUpRead, follow_up)
+
+
+async def list_follow_ups(
+    session: AsyncSession,
+    principal: Principal,
+    plan_id: uuid.UUID,
+    *,
+    action_id: uuid.UUID | None,
+    rag: str | None,
+    window: Window,
+) -> Page[FollowUpRead | Tombstone]:
+    return await list_parts(
+        session, principal, plan_id, FollowUp, FollowUpRead, window, action_id=action_id, rag=rag
+    )
+
+
+async def create_follow_up(
+    session: AsyncSession, principal: Principal, plan_id: uuid.UUID, data: FollowUpCreate
+) -> FollowUpRead:
+    plan, _ = await get_visible_plan(session, principal, plan_id)
+    if errors := await check_meeting_refs(session, principal, meeting_id=data.meeting_id):
+        raise invalid(errors)
+    if data.action_id is not None:
+        row = await action_repository.get_action(session, data.action_id)
+        if row is None or row[0].plan_id != plan.id:
+            raise invalid(
+                [
+                    field_error(
+                        ["body", "action_id"],
+                        f"no action {data.action_id} in this plan",
+                        "unknown_action",
+                    )
+                ]
+            )
+    follow_up = FollowUp(plan_id=plan.id, **data.model_dump())
+    follow_up.rag = str(data.rag)
+    await add_recorded(session, principal, plan, follow_up, _FIELDS)
+    return read_as(FollowUpRead, follow_up)
+
+
+async def update_follow_up(
+    session: AsyncSession,
+    principal: Principal,
+    follow_up_id: uuid.UUID,
+    data: FollowUpUpdate,
+    *,
+    if_match: str | None,
+) -> FollowUpRead:
+    follow_up, plan = await _visible(session, principal, follow_up_id, for_update=True)
+    check_if_match(if_match, follow_up.version)
+    changes = data.model_dump(exclude_unset=True)
+    refuse_nulls(changes, ("reported_on", "rag"))
+    if errors := await check_meeting_refs(session, principal, meeting_id=changes.get("meeting_id")):
+        raise invalid(errors)
+    if "rag" in changes:
+        changes["rag"] = str(changes["rag"])
+    await update_recorded(session, principal, plan, follow_up, changes, _FIELDS)
+    return read_as(FollowUpRead, follow_up)
+
+
+async def delete_follow_up(
+    session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID, *, if_match: str | None
+) -> None:
+    follow_up, plan = await _visible(session, principal, follow_up_id, for_update=True)
+    check_if_match(if_match, follow_up.version)
+    await delete_recorded(session, principal, plan, follow_up, snapshot(follow_up, _FIELDS))

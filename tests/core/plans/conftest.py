@@ -1,0 +1,56 @@
+"""Service-level fixtures for plans: a seeded org tree, callers by scope, and plans built
+through the aggregate services on one session (nothing is committed; the test's state is
+reset after it)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.auth.schemas import Principal, Scope
+from services.core.orgs import service as orgs_service
+from services.core.plans import plan_service
+from services.core.plans.schemas import PlanCreate, PlanRead
+from tests.factories import seed_tree
+
+ADMIN = Principal(key_id=None, name="test-admin", scopes=frozenset({Scope.admin.value}))
+
+MakePlan = Callable[..., Awaitable[PlanRead]]
+
+
+@pytest.fixture
+async def tree(client: httpx.AsyncClient) -> None:
+    """Region Skåne's top: RS → SUS (→ SUS-AKUT, SUS-MED) and PV (→ PV-MALMO)."""
+    await seed_tree(client)
+
+
+@pytest.fixture
+async def pv_writer(tree: None, session: AsyncSession) -> Principal:
+    """A plans writer confined to Primärvården's subtree."""
+    unit = await orgs_service.get_visible(session, ADMIN, "PV")
+    return Principal(
+        key_id=None,
+        name="pv-writer",
+        scopes=frozenset({Scope.read.value, Scope.plans_write.value}),
+        org_path=unit.path,
+        org_unit_code="PV",
+    )
+
+
+@pytest.fixture
+def make_plan(tree: None, session: AsyncSession) -> MakePlan:
+    async def make(principal: Principal = ADMIN, **overrides: Any) -> PlanRead:
+        body = {
+            "title": "Bemanningsprojektet",
+            "org_unit": "SUS",
+            "period_start": "2026-01-01",
+            "period_end": "2026-12-31",
+            **overrides,
+        }
+        return await plan_service.create_plan(session, principal, PlanCreate.model_validate(body))
+
+    return make
