@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.meetings.models import (
     AgendaItem,
     Assignment,
@@ -23,8 +24,29 @@ from services.core.meetings.models import (
 )
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
-from services.core.pagination import keyset, mirror_query
 from services.core.people.models import Person
+
+# The rows a body or meeting owns outright (members, attendees), replaced as a whole list.
+Owned = type[MeetingBodyMember] | type[MeetingAttendee]
+
+
+async def _owned_by(
+    session: AsyncSession, model: Owned, owner: Any, owner_ids: Sequence[uuid.UUID]
+) -> Sequence[Any]:
+    stmt = sa.select(model).where(owner.in_(owner_ids))
+    return (await session.execute(stmt.order_by(col(model.person_id)))).scalars().all()
+
+
+async def _replace_owned(
+    session: AsyncSession,
+    model: Owned,
+    owner: Any,
+    owner_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+) -> None:
+    await session.execute(sa.delete(model).where(owner == owner_id))
+    if rows:
+        await session.execute(insert(model).values(rows))
 
 
 def _body_with_org() -> Any:
@@ -42,34 +64,22 @@ async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: boo
 
 
 async def list_bodies(
-    session: AsyncSession,
-    *,
-    scope_path: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, *, scope_path: str | None, window: Window
 ) -> Sequence[Any]:
     stmt = _body_with_org()
     if scope_path is not None:
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    stmt, order = mirror_query(stmt, MeetingBody, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, MeetingBody, window)
 
 
 async def members(session: AsyncSession, body_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    stmt = sa.select(MeetingBodyMember).where(col(MeetingBodyMember.body_id).in_(body_ids))
-    return (await session.execute(stmt.order_by(col(MeetingBodyMember.person_id)))).scalars().all()
+    return await _owned_by(session, MeetingBodyMember, col(MeetingBodyMember.body_id), body_ids)
 
 
 async def replace_members(
     session: AsyncSession, body_id: uuid.UUID, rows: list[dict[str, Any]]
 ) -> None:
-    await session.execute(
-        sa.delete(MeetingBodyMember).where(col(MeetingBodyMember.body_id) == body_id)
-    )
-    if rows:
-        await session.execute(insert(MeetingBodyMember).values(rows))
+    await _replace_owned(session, MeetingBodyMember, col(MeetingBodyMember.body_id), body_id, rows)
 
 
 def _meeting_with_org() -> Any:
@@ -95,9 +105,7 @@ async def list_meetings(
     scope_path: str | None,
     body_id: uuid.UUID | None,
     status: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
     stmt = _meeting_with_org()
     if scope_path is not None:
@@ -106,24 +114,19 @@ async def list_meetings(
         stmt = stmt.where(col(Meeting.body_id) == body_id)
     if status is not None:
         stmt = stmt.where(col(Meeting.status) == status)
-    stmt, order = mirror_query(stmt, Meeting, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, Meeting, window)
 
 
 async def attendees(session: AsyncSession, meeting_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    stmt = sa.select(MeetingAttendee).where(col(MeetingAttendee.meeting_id).in_(meeting_ids))
-    return (await session.execute(stmt.order_by(col(MeetingAttendee.person_id)))).scalars().all()
+    return await _owned_by(session, MeetingAttendee, col(MeetingAttendee.meeting_id), meeting_ids)
 
 
 async def replace_attendees(
     session: AsyncSession, meeting_id: uuid.UUID, rows: list[dict[str, Any]]
 ) -> None:
-    await session.execute(
-        sa.delete(MeetingAttendee).where(col(MeetingAttendee.meeting_id) == meeting_id)
+    await _replace_owned(
+        session, MeetingAttendee, col(MeetingAttendee.meeting_id), meeting_id, rows
     )
-    if rows:
-        await session.execute(insert(MeetingAttendee).values(rows))
 
 
 async def insert_meetings(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
@@ -186,16 +189,22 @@ async def people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.U
     return {p.id: p for p in (await session.execute(stmt)).scalars().all()}
 
 
-async def get_assignment_scoped(
-    session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
-) -> Any:
-    stmt: Any = (
-        sa.select(Assignment, Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id))
-        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
+def _assignment_with_org(*columns: Any) -> Any:
+    """Assignments with what they are scoped by: item, meeting, body and the body's unit."""
+    stmt: Any = sa.select(Assignment, *columns)
+    return (
+        stmt.join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
         .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
         .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
         .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
-        .where(col(Assignment.id) == assignment_id, col(Assignment.deleted_at).is_(None))
+    )
+
+
+async def get_assignment_scoped(
+    session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    stmt = _assignment_with_org(Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id)).where(
+        col(Assignment.id) == assignment_id, col(Assignment.deleted_at).is_(None)
     )
     if for_update:
         stmt = stmt.with_for_update(of=Assignment)
@@ -256,17 +265,9 @@ async def list_assignments(
     assignee_id: uuid.UUID | None,
     status: str | None,
     body_id: uuid.UUID | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
-    stmt: Any = (
-        sa.select(Assignment)
-        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
-        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
-        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
-        .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
-    )
+    stmt = _assignment_with_org()
     if scope_path is not None:
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
     if assignee_id is not None:
@@ -275,6 +276,4 @@ async def list_assignments(
         stmt = stmt.where(col(Assignment.status) == status)
     if body_id is not None:
         stmt = stmt.where(col(Meeting.body_id) == body_id)
-    stmt, order = mirror_query(stmt, Assignment, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, Assignment, window)
