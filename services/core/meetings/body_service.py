@@ -50,7 +50,7 @@ async def _check_members(
 async def _replace_members(
     session: AsyncSession, body_id: uuid.UUID, members: Sequence[Member]
 ) -> None:
-    await repository.replace_members(
+    await repository.members.replace(
         session, body_id, [{"body_id": body_id, **m.model_dump(mode="json")} for m in members]
     )
 
@@ -76,7 +76,7 @@ async def create_body(session: AsyncSession, principal: Principal, data: BodyCre
     )
     await add_audited(session, principal, body, "meeting_body", unit.id)
     await _replace_members(session, body.id, data.members)
-    return _body_read(body, unit.code, await repository.members(session, [body.id]))
+    return _body_read(body, unit.code, await repository.members.of(session, [body.id]))
 
 
 async def update_body(
@@ -97,19 +97,17 @@ async def update_body(
     if "schedule" in data.model_fields_set:
         changes["schedule"] = _schedule_json(data.schedule)
     await update_audited(session, principal, body, changes, "meeting_body", body.org_unit_id, data)
-    return _body_read(body, code, await repository.members(session, [body.id]))
+    return _body_read(body, code, await repository.members.of(session, [body.id]))
 
 
 async def read_body(session: AsyncSession, principal: Principal, body_id: uuid.UUID) -> BodyRead:
     body, code, _ = await get_body_visible(session, principal, body_id)
-    return _body_read(body, code, await repository.members(session, [body.id]))
+    return _body_read(body, code, await repository.members.of(session, [body.id]))
 
 
 async def list_bodies(
     session: AsyncSession, principal: Principal, *, window: Window
 ) -> Page[BodyRead | Tombstone]:
     rows = await repository.list_bodies(session, scope_path=principal.org_path, window=window)
-    by_body: dict[uuid.UUID, list[Any]] = {}
-    for m in await repository.members(session, [r[0].id for r in rows]):
-        by_body.setdefault(m.body_id, []).append(m)
-    return page_of(rows, window, lambda r: _body_read(r[0], r[1], by_body.get(r[0].id, [])))
+    members = await repository.members.by_owner(session, [r[0].id for r in rows])
+    return page_of(rows, window, lambda r: _body_read(r[0], r[1], members.get(r[0].id, [])))

@@ -31,44 +31,48 @@ LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
 Changeable = MeetingBody | Meeting | AgendaItem | Assignment
 
 
-async def _plan_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
-    try:
-        await plans_service.get_visible_plan(session, principal, uuid.UUID(raw))
-    except (ValueError, PlanNotFound):
-        return False
-    return True
+def _found_by(
+    lookup: Callable[[AsyncSession, Principal, str], Awaitable[object]],
+    *not_found: type[Exception],
+) -> LinkCheck:
+    """A link check from another domain's read: the link holds if the read finds it (a
+    malformed id, ValueError, is not found either)."""
+
+    missing: tuple[type[Exception], ...] = (ValueError, *not_found)
+
+    async def check(session: AsyncSession, principal: Principal, raw: str) -> bool:
+        try:
+            await lookup(session, principal, raw)
+        except missing:
+            return False
+        return True
+
+    return check
 
 
-async def action_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
-    try:
-        await plans_service.read_action(session, principal, uuid.UUID(raw))
-    except (ValueError, ActionNotFound):
-        return False
-    return True
-
-
-async def _target_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
-    try:
-        await kpis_service.read_target(session, principal, uuid.UUID(raw))
-    except (ValueError, TargetNotFound):
-        return False
-    return True
-
-
-async def _kpi_exists(session: AsyncSession, principal: Principal, raw: str) -> bool:
-    try:
-        await kpis_service.definition(session, raw)
-    except KpiNotFound:
-        return False
-    return True
-
+action_exists = _found_by(
+    lambda session, principal, raw: plans_service.read_action(session, principal, uuid.UUID(raw)),
+    ActionNotFound,
+)
 
 # A linked resource must exist and be visible to the caller.
 VALIDATED_LINK_KINDS: dict[str, LinkCheck] = {
-    "action_plan": _plan_exists,
+    "action_plan": _found_by(
+        lambda session, principal, raw: plans_service.get_visible_plan(
+            session, principal, uuid.UUID(raw)
+        ),
+        PlanNotFound,
+    ),
     "action": action_exists,
-    "target": _target_exists,
-    "kpi_series": _kpi_exists,
+    "target": _found_by(
+        lambda session, principal, raw: kpis_service.read_target(
+            session, principal, uuid.UUID(raw)
+        ),
+        TargetNotFound,
+    ),
+    "kpi_series": _found_by(
+        lambda session, principal, raw: kpis_service.definition(session, raw), KpiNotFound
+    ),
 }
 
 

@@ -184,15 +184,15 @@ async def create_meeting(
         ) from None
     for row in rows:
         row["meeting_id"] = meeting.id
-    await repository.replace_attendees(session, meeting.id, rows)
-    return _meeting_read(meeting, await repository.attendees(session, [meeting.id]))
+    await repository.attendees.replace(session, meeting.id, rows)
+    return _meeting_read(meeting, await repository.attendees.of(session, [meeting.id]))
 
 
 async def read_meeting(
     session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
 ) -> MeetingRead:
     meeting, _ = await get_meeting_visible(session, principal, meeting_id)
-    return _meeting_read(meeting, await repository.attendees(session, [meeting.id]))
+    return _meeting_read(meeting, await repository.attendees.of(session, [meeting.id]))
 
 
 async def list_meetings(
@@ -210,10 +210,8 @@ async def list_meetings(
         status=status.value if status else None,
         window=window,
     )
-    by_meeting: dict[uuid.UUID, list[Any]] = {}
-    for a in await repository.attendees(session, [r[0].id for r in rows]):
-        by_meeting.setdefault(a.meeting_id, []).append(a)
-    return page_of(rows, window, lambda r: _meeting_read(r[0], by_meeting.get(r[0].id, [])))
+    attendees = await repository.attendees.by_owner(session, [r[0].id for r in rows])
+    return page_of(rows, window, lambda r: _meeting_read(r[0], attendees.get(r[0].id, [])))
 
 
 async def update_meeting(
@@ -236,7 +234,7 @@ async def update_meeting(
     )
     if data.attendees is not None:
         rows = await _check_attendees(session, principal, meeting.id, data.attendees)
-        await repository.replace_attendees(session, meeting.id, rows)
+        await repository.attendees.replace(session, meeting.id, rows)
     await update_audited(session, principal, meeting, changes, "meeting", body.org_unit_id, data)
     return await read_meeting(session, principal, meeting_id)
 

@@ -100,7 +100,7 @@ async def minutes(
 ) -> dict[str, Any]:
     """The minutes as plain data; the renderers in `minutes.py` lay it out like seed 000."""
     meeting, body = await get_meeting_visible(session, principal, meeting_id)
-    attendees = await repository.attendees(session, [meeting.id])
+    attendees = await repository.attendees.of(session, [meeting.id])
     items = await repository.items(session, meeting.id)
     item_ids = [i.id for i in items]
     decisions = await repository.decisions(session, item_ids)

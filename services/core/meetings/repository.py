@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -26,27 +27,48 @@ from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
 from services.core.people.models import Person
 
-# The rows a body or meeting owns outright (members, attendees), replaced as a whole list.
-Owned = type[MeetingBodyMember] | type[MeetingAttendee]
+
+@dataclass(frozen=True)
+class OwnedRows:
+    """Rows a body or meeting owns outright (its members, its attendees): read for several
+    owners at once, replaced as a whole list."""
+
+    model: type[MeetingBodyMember] | type[MeetingAttendee]
+    owner: Any  # the owner's id column
+
+    async def of(self, session: AsyncSession, owner_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+        stmt = sa.select(self.model).where(self.owner.in_(owner_ids))
+        return (await session.execute(stmt.order_by(col(self.model.person_id)))).scalars().all()
+
+    async def by_owner(
+        self, session: AsyncSession, owner_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Any]]:
+        grouped: dict[uuid.UUID, list[Any]] = {}
+        for row in await self.of(session, owner_ids):
+            grouped.setdefault(getattr(row, self.owner.key), []).append(row)
+        return grouped
+
+    async def replace(
+        self, session: AsyncSession, owner_id: uuid.UUID, rows: list[dict[str, Any]]
+    ) -> None:
+        await session.execute(sa.delete(self.model).where(self.owner == owner_id))
+        if rows:
+            await session.execute(insert(self.model).values(rows))
 
 
-async def _owned_by(
-    session: AsyncSession, model: Owned, owner: Any, owner_ids: Sequence[uuid.UUID]
-) -> Sequence[Any]:
-    stmt = sa.select(model).where(owner.in_(owner_ids))
-    return (await session.execute(stmt.order_by(col(model.person_id)))).scalars().all()
+members = OwnedRows(MeetingBodyMember, col(MeetingBodyMember.body_id))
+attendees = OwnedRows(MeetingAttendee, col(MeetingAttendee.meeting_id))
 
 
-async def _replace_owned(
-    session: AsyncSession,
-    model: Owned,
-    owner: Any,
-    owner_id: uuid.UUID,
-    rows: list[dict[str, Any]],
-) -> None:
-    await session.execute(sa.delete(model).where(owner == owner_id))
-    if rows:
-        await session.execute(insert(model).values(rows))
+async def _live_row(
+    session: AsyncSession, stmt: Any, model: Any, row_id: uuid.UUID, for_update: bool
+) -> Any:
+    """The row of `stmt` (which selects `model` first) with this id, unless deleted; with
+    `for_update` the `model` row is locked (other joined rows are not)."""
+    stmt = stmt.where(col(model.id) == row_id, col(model.deleted_at).is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    return (await session.execute(stmt)).first()
 
 
 def _body_with_org() -> Any:
@@ -55,12 +77,7 @@ def _body_with_org() -> Any:
 
 
 async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: bool = False) -> Any:
-    stmt = _body_with_org().where(
-        col(MeetingBody.id) == body_id, col(MeetingBody.deleted_at).is_(None)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=MeetingBody)
-    return (await session.execute(stmt)).first()
+    return await _live_row(session, _body_with_org(), MeetingBody, body_id, for_update)
 
 
 async def list_bodies(
@@ -72,16 +89,6 @@ async def list_bodies(
     return await fetch_mirrored(session, stmt, MeetingBody, window)
 
 
-async def members(session: AsyncSession, body_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    return await _owned_by(session, MeetingBodyMember, col(MeetingBodyMember.body_id), body_ids)
-
-
-async def replace_members(
-    session: AsyncSession, body_id: uuid.UUID, rows: list[dict[str, Any]]
-) -> None:
-    await _replace_owned(session, MeetingBodyMember, col(MeetingBodyMember.body_id), body_id, rows)
-
-
 def _meeting_with_org() -> Any:
     stmt: Any = sa.select(Meeting, MeetingBody, col(OrgUnit.path))
     stmt = stmt.join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
@@ -91,12 +98,7 @@ def _meeting_with_org() -> Any:
 async def get_meeting(
     session: AsyncSession, meeting_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    stmt = _meeting_with_org().where(
-        col(Meeting.id) == meeting_id, col(Meeting.deleted_at).is_(None)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=Meeting)
-    return (await session.execute(stmt)).first()
+    return await _live_row(session, _meeting_with_org(), Meeting, meeting_id, for_update)
 
 
 async def list_meetings(
@@ -115,18 +117,6 @@ async def list_meetings(
     if status is not None:
         stmt = stmt.where(col(Meeting.status) == status)
     return await fetch_mirrored(session, stmt, Meeting, window)
-
-
-async def attendees(session: AsyncSession, meeting_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    return await _owned_by(session, MeetingAttendee, col(MeetingAttendee.meeting_id), meeting_ids)
-
-
-async def replace_attendees(
-    session: AsyncSession, meeting_id: uuid.UUID, rows: list[dict[str, Any]]
-) -> None:
-    await _replace_owned(
-        session, MeetingAttendee, col(MeetingAttendee.meeting_id), meeting_id, rows
-    )
 
 
 async def insert_meetings(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
@@ -203,12 +193,8 @@ def _assignment_with_org(*columns: Any) -> Any:
 async def get_assignment_scoped(
     session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    stmt = _assignment_with_org(Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id)).where(
-        col(Assignment.id) == assignment_id, col(Assignment.deleted_at).is_(None)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=Assignment)
-    return (await session.execute(stmt)).first()
+    stmt = _assignment_with_org(Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id))
+    return await _live_row(session, stmt, Assignment, assignment_id, for_update)
 
 
 async def open_assignments_due_by(
