@@ -141,10 +141,11 @@ async def add_audited(
     """Stores a new row and audits `<resource_type>.create`; a row `within` a meeting (an item,
     a decision, an assignment) gives the meeting a new version, as its minutes changed."""
     session.add(row)
+    if within is not None:
+        # Flushed with the row, so later reads in this transaction see the new version.
+        within.touch()
     await session.flush()
     await session.refresh(row)
-    if within is not None:
-        within.touch()
     await audit_service.record(
         session,
         principal,
