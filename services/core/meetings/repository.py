@@ -71,6 +71,17 @@ async def _live_row(
     return (await session.execute(stmt)).first()
 
 
+def _scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
+    """A list statement narrowed to the caller's subtree and to each `(column, value)` filter
+    the caller gave (a value of None filters nothing)."""
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
 def _body_with_org() -> Any:
     stmt: Any = sa.select(MeetingBody, col(OrgUnit.code), col(OrgUnit.path))
     return stmt.join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
@@ -83,9 +94,7 @@ async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: boo
 async def list_bodies(
     session: AsyncSession, *, scope_path: str | None, window: Window
 ) -> Sequence[Any]:
-    stmt = _body_with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    stmt = _scoped(_body_with_org(), scope_path)
     return await fetch_mirrored(session, stmt, MeetingBody, window)
 
 
@@ -109,13 +118,12 @@ async def list_meetings(
     status: str | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _meeting_with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if body_id is not None:
-        stmt = stmt.where(col(Meeting.body_id) == body_id)
-    if status is not None:
-        stmt = stmt.where(col(Meeting.status) == status)
+    stmt = _scoped(
+        _meeting_with_org(),
+        scope_path,
+        (col(Meeting.body_id), body_id),
+        (col(Meeting.status), status),
+    )
     return await fetch_mirrored(session, stmt, Meeting, window)
 
 
@@ -253,13 +261,11 @@ async def list_assignments(
     body_id: uuid.UUID | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _assignment_with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if assignee_id is not None:
-        stmt = stmt.where(col(Assignment.assignee_id) == assignee_id)
-    if status is not None:
-        stmt = stmt.where(col(Assignment.status) == status)
-    if body_id is not None:
-        stmt = stmt.where(col(Meeting.body_id) == body_id)
+    stmt = _scoped(
+        _assignment_with_org(),
+        scope_path,
+        (col(Assignment.assignee_id), assignee_id),
+        (col(Assignment.status), status),
+        (col(Meeting.body_id), body_id),
+    )
     return await fetch_mirrored(session, stmt, Assignment, window)
