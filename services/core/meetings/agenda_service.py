@@ -35,10 +35,6 @@ from services.core.meetings.schemas import (
 from services.core.plans.references import MeetingLookups, register_meeting_lookups
 
 
-def _item_read(item: AgendaItem) -> AgendaItemRead:
-    return read_as(AgendaItemRead, item)
-
-
 async def _check_number_free(session: AsyncSession, meeting_id: uuid.UUID, number: int) -> None:
     if await repository.number_taken(session, meeting_id, number):
         raise invalid_field(["body", "number"], f"item {number} already exists", "duplicate")
@@ -67,7 +63,7 @@ async def create_item(
         notes=data.notes,
     )
     await add_audited(session, principal, item, "agenda_item", body.org_unit_id, within=meeting)
-    return _item_read(item)
+    return read_as(AgendaItemRead, item)
 
 
 async def item_for_write(
@@ -110,14 +106,14 @@ async def update_item(
         changes["presenter_ids"] = list(data.presenter_ids)
     meeting.touch()
     await update_audited(session, principal, item, changes, "agenda_item", body.org_unit_id, data)
-    return _item_read(item)
+    return read_as(AgendaItemRead, item)
 
 
 async def list_items(
     session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
 ) -> list[AgendaItemRead]:
     meeting, _ = await get_meeting_visible(session, principal, meeting_id)
-    return [_item_read(i) for i in await repository.items(session, meeting.id)]
+    return [read_as(AgendaItemRead, i) for i in await repository.items(session, meeting.id)]
 
 
 # ---------------------------------------------------------------- decisions

@@ -36,10 +36,6 @@ from services.core.pagination import Page, Tombstone
 from services.core.people import service as people_service
 
 
-def _assignment_read(assignment: Assignment) -> AssignmentRead:
-    return read_as(AssignmentRead, assignment)
-
-
 async def _visible_row(
     session: AsyncSession,
     principal: Principal,
@@ -84,13 +80,13 @@ async def create_assignment(
     await add_audited(
         session, principal, assignment, "assignment", body.org_unit_id, within=meeting
     )
-    return _assignment_read(assignment)
+    return read_as(AssignmentRead, assignment)
 
 
 async def read_assignment(
     session: AsyncSession, principal: Principal, assignment_id: uuid.UUID
 ) -> AssignmentRead:
-    return _assignment_read((await _visible_row(session, principal, assignment_id))[0])
+    return read_as(AssignmentRead, (await _visible_row(session, principal, assignment_id))[0])
 
 
 async def list_assignments(
@@ -110,7 +106,7 @@ async def list_assignments(
         body_id=body_id,
         window=window,
     )
-    return page_of(rows, window, lambda r: _assignment_read(r[0]))
+    return page_of(rows, window, lambda r: read_as(AssignmentRead, r[0]))
 
 
 async def update_assignment(

@@ -25,7 +25,6 @@ from services.core.plans import service as plans_service
 from services.core.plans.errors import ActionNotFound, PlanNotFound
 
 LOCKED = MeetingStatus.minutes_approved.value
-# Link kinds whose domain exists in this build; the others are stored as plain references.
 LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
 # The versioned rows a PATCH changes.
 Changeable = MeetingBody | Meeting | AgendaItem | Assignment
@@ -55,7 +54,8 @@ action_exists = _found_by(
     ActionNotFound,
 )
 
-# A linked resource must exist and be visible to the caller.
+# A linked resource must exist and be visible to the caller. Link kinds whose domain exists in
+# this build are checked; the others are stored as plain references.
 VALIDATED_LINK_KINDS: dict[str, LinkCheck] = {
     "action_plan": _found_by(
         lambda session, principal, raw: plans_service.get_visible_plan(
