@@ -17,9 +17,15 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
-from services.core.http import etag
+from services.api.responses import versioned
+from services.core.meetings import (
+    agenda_service,
+    assignment_service,
+    body_service,
+    meeting_service,
+    minutes_service,
+)
 from services.core.meetings import minutes as minutes_render
-from services.core.meetings import service
 from services.core.meetings.errors import NotAcceptable
 from services.core.meetings.schemas import (
     AgendaItemCreate,
@@ -44,12 +50,10 @@ from services.core.pagination import Page, Tombstone
 
 router = api_router(tags=["meetings"])
 
-
-def _with_etag(model: Any, status: int = 200, location: str | None = None) -> JSONResponse:
-    headers = {"ETag": etag(model.version)}
-    if location:
-        headers["Location"] = location
-    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+# Writes under a meeting whose minutes are approved: an admin's reason for the audit trail.
+EditReason = Annotated[
+    str | None, Header(max_length=500, description="Admin edits after approval only.")
+]
 
 
 @router.get(
@@ -62,9 +66,7 @@ async def list_bodies(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Page[BodyRead | Tombstone]:
     """Decision-making groups in the caller's org subtree."""
-    return await service.list_bodies(
-        session, principal, updated_since=updated_since, cursor=page.cursor, limit=page.limit
-    )
+    return await body_service.list_bodies(session, principal, window=page.window(updated_since))
 
 
 @router.post(
@@ -75,8 +77,8 @@ async def list_bodies(
     responses=error_responses(400, 401, 403, 413, 415, 422),
 )
 async def create_body(data: BodyCreate, session: SessionDep, principal: MeetingsWriter) -> Any:
-    body = await service.create_body(session, principal, data)
-    return _with_etag(body, 201, f"/v1/bodies/{body.id}")
+    body = await body_service.create_body(session, principal, data)
+    return versioned(body, 201, f"/v1/bodies/{body.id}")
 
 
 @router.get(
@@ -86,7 +88,7 @@ async def create_body(data: BodyCreate, session: SessionDep, principal: Meetings
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_body(body_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _with_etag(await service.read_body(session, principal, body_id))
+    return versioned(await body_service.read_body(session, principal, body_id))
 
 
 @router.patch(
@@ -103,8 +105,8 @@ async def update_body(
     if_match: IfMatch = None,
 ) -> Any:
     """`members` replaces the list; `schedule: null` removes the schedule."""
-    return _with_etag(
-        await service.update_body(session, principal, body_id, data, if_match=if_match)
+    return versioned(
+        await body_service.update_body(session, principal, body_id, data, if_match=if_match)
     )
 
 
@@ -116,7 +118,7 @@ async def update_body(
 )
 async def list_decisions(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     """In agenda order; a correction is a new decision (the minutes keep what was decided)."""
-    return await service.list_decisions(session, principal, meeting_id)
+    return await agenda_service.list_decisions(session, principal, meeting_id)
 
 
 @router.patch(
@@ -134,8 +136,8 @@ async def update_item(
 ) -> Any:
     """Notes, title, number, presenters, links. After the minutes are approved only an admin
     may change it, with a `reason` kept in the audit trail (409 otherwise)."""
-    return _with_etag(
-        await service.update_item(session, principal, item_id, data, if_match=if_match)
+    return versioned(
+        await agenda_service.update_item(session, principal, item_id, data, if_match=if_match)
     )
 
 
@@ -154,7 +156,7 @@ async def generate_meetings(
     until: Annotated[date, Query(description="Last day to plan meetings for (inclusive).")],
 ) -> dict[str, int]:
     """Idempotent: meetings already planned at a slot are left alone."""
-    return {"created": await service.generate(session, principal, body_id, until)}
+    return {"created": await meeting_service.generate(session, principal, body_id, until)}
 
 
 @router.get(
@@ -171,14 +173,12 @@ async def list_meetings(
     body_id: uuid.UUID | None = None,
     status: MeetingStatus | None = None,
 ) -> Page[MeetingRead | Tombstone]:
-    return await service.list_meetings(
+    return await meeting_service.list_meetings(
         session,
         principal,
         body_id=body_id,
         status=status,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -192,8 +192,8 @@ async def list_meetings(
 async def create_meeting(
     body_id: uuid.UUID, data: MeetingCreate, session: SessionDep, principal: MeetingsWriter
 ) -> Any:
-    meeting = await service.create_meeting(session, principal, body_id, data)
-    return _with_etag(meeting, 201, f"/v1/meetings/{meeting.id}")
+    meeting = await meeting_service.create_meeting(session, principal, body_id, data)
+    return versioned(meeting, 201, f"/v1/meetings/{meeting.id}")
 
 
 @router.get(
@@ -203,7 +203,7 @@ async def create_meeting(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _with_etag(await service.read_meeting(session, principal, meeting_id))
+    return versioned(await meeting_service.read_meeting(session, principal, meeting_id))
 
 
 @router.patch(
@@ -220,8 +220,10 @@ async def update_meeting(
     if_match: IfMatch = None,
 ) -> Any:
     """After approval: 409, except for an admin giving a `reason` (kept in the audit trail)."""
-    meeting = await service.update_meeting(session, principal, meeting_id, data, if_match=if_match)
-    return _with_etag(meeting)
+    meeting = await meeting_service.update_meeting(
+        session, principal, meeting_id, data, if_match=if_match
+    )
+    return versioned(meeting)
 
 
 @router.post(
@@ -234,7 +236,9 @@ async def approve_minutes(
     meeting_id: uuid.UUID, session: SessionDep, principal: MeetingsWriter, if_match: IfMatch = None
 ) -> Any:
     """Locks the meeting, its items, decisions and assignments' origin."""
-    return _with_etag(await service.approve(session, principal, meeting_id, if_match=if_match))
+    return versioned(
+        await meeting_service.approve(session, principal, meeting_id, if_match=if_match)
+    )
 
 
 @router.get(
@@ -246,7 +250,7 @@ async def approve_minutes(
 async def list_items(
     meeting_id: uuid.UUID, session: SessionDep, principal: Reader
 ) -> list[AgendaItemRead]:
-    return await service.list_items(session, principal, meeting_id)
+    return await agenda_service.list_items(session, principal, meeting_id)
 
 
 @router.post(
@@ -261,12 +265,12 @@ async def create_item(
     data: AgendaItemCreate,
     session: SessionDep,
     principal: MeetingsWriter,
-    x_edit_reason: Annotated[
-        str | None, Header(max_length=500, description="Admin edits after approval only.")
-    ] = None,
+    x_edit_reason: EditReason = None,
 ) -> Any:
-    item = await service.create_item(session, principal, meeting_id, data, reason=x_edit_reason)
-    return _with_etag(item, 201)
+    item = await agenda_service.create_item(
+        session, principal, meeting_id, data, reason=x_edit_reason
+    )
+    return versioned(item, 201)
 
 
 @router.post(
@@ -281,12 +285,10 @@ async def create_decision(
     data: DecisionCreate,
     session: SessionDep,
     principal: MeetingsWriter,
-    x_edit_reason: Annotated[
-        str | None, Header(max_length=500, description="Admin edits after approval only.")
-    ] = None,
+    x_edit_reason: EditReason = None,
 ) -> Any:
     """Publishes `decision.made`."""
-    decision = await service.create_decision(
+    decision = await agenda_service.create_decision(
         session, principal, item_id, data, reason=x_edit_reason
     )
     return JSONResponse(decision.model_dump(mode="json"), status_code=201)
@@ -304,14 +306,12 @@ async def create_assignment(
     data: AssignmentCreate,
     session: SessionDep,
     principal: MeetingsWriter,
-    x_edit_reason: Annotated[
-        str | None, Header(max_length=500, description="Admin edits after approval only.")
-    ] = None,
+    x_edit_reason: EditReason = None,
 ) -> Any:
-    assignment = await service.create_assignment(
+    assignment = await assignment_service.create_assignment(
         session, principal, item_id, data, reason=x_edit_reason
     )
-    return _with_etag(assignment, 201, f"/v1/assignments/{assignment.id}")
+    return versioned(assignment, 201, f"/v1/assignments/{assignment.id}")
 
 
 @router.get(
@@ -330,15 +330,13 @@ async def list_assignments(
     body_id: uuid.UUID | None = None,
 ) -> Page[AssignmentRead | Tombstone]:
     """Who was tasked with what by when, across the caller's bodies."""
-    return await service.list_assignments(
+    return await assignment_service.list_assignments(
         session,
         principal,
         assignee_id=assignee_id,
         status=status,
         body_id=body_id,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -349,7 +347,7 @@ async def list_assignments(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_assignment(assignment_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _with_etag(await service.read_assignment(session, principal, assignment_id))
+    return versioned(await assignment_service.read_assignment(session, principal, assignment_id))
 
 
 @router.patch(
@@ -365,10 +363,10 @@ async def update_assignment(
     principal: MeetingsWriter,
     if_match: IfMatch = None,
 ) -> Any:
-    assignment = await service.update_assignment(
+    assignment = await assignment_service.update_assignment(
         session, principal, assignment_id, data, if_match=if_match
     )
-    return _with_etag(assignment)
+    return versioned(assignment)
 
 
 @router.get(
@@ -379,7 +377,7 @@ async def update_assignment(
 )
 async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> PrepareRead:
     """Open assignments of the body due by the meeting (more sources as domains arrive)."""
-    return await service.prepare(session, principal, meeting_id)
+    return await minutes_service.prepare(session, principal, meeting_id)
 
 
 @router.get(
@@ -403,7 +401,7 @@ async def get_minutes(
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """`Accept: text/markdown`, `text/html` or `application/json` (the default)."""
-    data = await service.minutes(session, principal, meeting_id)
+    data = await minutes_service.minutes(session, principal, meeting_id)
     wanted = (accept or "application/json").lower()
     if "text/markdown" in wanted:
         return Response(minutes_render.markdown(data), media_type="text/markdown; charset=utf-8")

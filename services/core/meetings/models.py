@@ -15,6 +15,18 @@ def _uuid_pk() -> Any:
     return sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
 
 
+# The key of a row a body or meeting owns per person (members, attendees): the owner, whose
+# deletion takes the row along, and the person.
+def _owner_key(owner_table: str) -> Any:
+    return sa.Column(
+        sa.Uuid, sa.ForeignKey(f"{owner_table}.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+def _person_key() -> Any:
+    return sa.Column(sa.Uuid, sa.ForeignKey("people.id"), primary_key=True)
+
+
 class MeetingBody(Versioned, table=True):
     """A decision-making group (KL, a management team, the regional board)."""
 
@@ -37,14 +49,8 @@ class MeetingBody(Versioned, table=True):
 class MeetingBodyMember(SQLModel, table=True):
     __tablename__ = "meeting_body_members"
 
-    body_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("meeting_bodies.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
-    person_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), primary_key=True)
-    )
+    body_id: uuid.UUID = Field(sa_column=_owner_key("meeting_bodies"))
+    person_id: uuid.UUID = Field(sa_column=_person_key())
     role: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
@@ -74,14 +80,8 @@ class Meeting(Versioned, table=True):
 class MeetingAttendee(SQLModel, table=True):
     __tablename__ = "meeting_attendees"
 
-    meeting_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
-    person_id: uuid.UUID = Field(
-        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), primary_key=True)
-    )
+    meeting_id: uuid.UUID = Field(sa_column=_owner_key("meetings"))
+    person_id: uuid.UUID = Field(sa_column=_person_key())
     role: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     present: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
     # Agenda items a co-opted attendee joined for (seed 000: "adjungerad §4").
@@ -118,18 +118,21 @@ class AgendaItem(Versioned, table=True):
     notes: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
+def _agenda_item_key() -> Any:
+    """What a decision or an assignment was made under; deleted with the item."""
+    return sa.Column(
+        sa.Uuid,
+        sa.ForeignKey("agenda_items.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
 class Decision(Versioned, table=True):
     __tablename__ = "decisions"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
-    agenda_item_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid,
-            sa.ForeignKey("agenda_items.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    agenda_item_id: uuid.UUID = Field(sa_column=_agenda_item_key())
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     decided_at: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     effective_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
@@ -140,14 +143,7 @@ class Assignment(Versioned, table=True):
     __table_args__ = (sa.Index("ix_assignments_status_due_date", "status", "due_date"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
-    agenda_item_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid,
-            sa.ForeignKey("agenda_items.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    agenda_item_id: uuid.UUID = Field(sa_column=_agenda_item_key())
     assignee_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), nullable=False)
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.meetings.models import (
     AgendaItem,
     Assignment,
@@ -23,8 +25,61 @@ from services.core.meetings.models import (
 )
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
-from services.core.pagination import keyset, mirror_query
 from services.core.people.models import Person
+
+
+@dataclass(frozen=True)
+class OwnedRows:
+    """Rows a body or meeting owns outright (its members, its attendees): read for several
+    owners at once, replaced as a whole list."""
+
+    model: type[MeetingBodyMember] | type[MeetingAttendee]
+    owner: Any  # the owner's id column
+
+    async def of(self, session: AsyncSession, owner_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+        stmt = sa.select(self.model).where(self.owner.in_(owner_ids))
+        return (await session.execute(stmt.order_by(col(self.model.person_id)))).scalars().all()
+
+    async def by_owner(
+        self, session: AsyncSession, owner_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Any]]:
+        grouped: dict[uuid.UUID, list[Any]] = {}
+        for row in await self.of(session, owner_ids):
+            grouped.setdefault(getattr(row, self.owner.key), []).append(row)
+        return grouped
+
+    async def replace(
+        self, session: AsyncSession, owner_id: uuid.UUID, rows: list[dict[str, Any]]
+    ) -> None:
+        await session.execute(sa.delete(self.model).where(self.owner == owner_id))
+        if rows:
+            await session.execute(insert(self.model).values(rows))
+
+
+members = OwnedRows(MeetingBodyMember, col(MeetingBodyMember.body_id))
+attendees = OwnedRows(MeetingAttendee, col(MeetingAttendee.meeting_id))
+
+
+async def _live_row(
+    session: AsyncSession, stmt: Any, model: Any, row_id: uuid.UUID, for_update: bool
+) -> Any:
+    """The row of `stmt` (which selects `model` first) with this id, unless deleted; with
+    `for_update` the `model` row is locked (other joined rows are not)."""
+    stmt = stmt.where(col(model.id) == row_id, col(model.deleted_at).is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    return (await session.execute(stmt)).first()
+
+
+def _scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
+    """A list statement narrowed to the caller's subtree and to each `(column, value)` filter
+    the caller gave (a value of None filters nothing)."""
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
 
 
 def _body_with_org() -> Any:
@@ -33,43 +88,14 @@ def _body_with_org() -> Any:
 
 
 async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: bool = False) -> Any:
-    stmt = _body_with_org().where(
-        col(MeetingBody.id) == body_id, col(MeetingBody.deleted_at).is_(None)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=MeetingBody)
-    return (await session.execute(stmt)).first()
+    return await _live_row(session, _body_with_org(), MeetingBody, body_id, for_update)
 
 
 async def list_bodies(
-    session: AsyncSession,
-    *,
-    scope_path: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, *, scope_path: str | None, window: Window
 ) -> Sequence[Any]:
-    stmt = _body_with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    stmt, order = mirror_query(stmt, MeetingBody, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
-
-
-async def members(session: AsyncSession, body_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    stmt = sa.select(MeetingBodyMember).where(col(MeetingBodyMember.body_id).in_(body_ids))
-    return (await session.execute(stmt.order_by(col(MeetingBodyMember.person_id)))).scalars().all()
-
-
-async def replace_members(
-    session: AsyncSession, body_id: uuid.UUID, rows: list[dict[str, Any]]
-) -> None:
-    await session.execute(
-        sa.delete(MeetingBodyMember).where(col(MeetingBodyMember.body_id) == body_id)
-    )
-    if rows:
-        await session.execute(insert(MeetingBodyMember).values(rows))
+    stmt = _scoped(_body_with_org(), scope_path)
+    return await fetch_mirrored(session, stmt, MeetingBody, window)
 
 
 def _meeting_with_org() -> Any:
@@ -81,12 +107,7 @@ def _meeting_with_org() -> Any:
 async def get_meeting(
     session: AsyncSession, meeting_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    stmt = _meeting_with_org().where(
-        col(Meeting.id) == meeting_id, col(Meeting.deleted_at).is_(None)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=Meeting)
-    return (await session.execute(stmt)).first()
+    return await _live_row(session, _meeting_with_org(), Meeting, meeting_id, for_update)
 
 
 async def list_meetings(
@@ -95,35 +116,15 @@ async def list_meetings(
     scope_path: str | None,
     body_id: uuid.UUID | None,
     status: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
-    stmt = _meeting_with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if body_id is not None:
-        stmt = stmt.where(col(Meeting.body_id) == body_id)
-    if status is not None:
-        stmt = stmt.where(col(Meeting.status) == status)
-    stmt, order = mirror_query(stmt, Meeting, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
-
-
-async def attendees(session: AsyncSession, meeting_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
-    stmt = sa.select(MeetingAttendee).where(col(MeetingAttendee.meeting_id).in_(meeting_ids))
-    return (await session.execute(stmt.order_by(col(MeetingAttendee.person_id)))).scalars().all()
-
-
-async def replace_attendees(
-    session: AsyncSession, meeting_id: uuid.UUID, rows: list[dict[str, Any]]
-) -> None:
-    await session.execute(
-        sa.delete(MeetingAttendee).where(col(MeetingAttendee.meeting_id) == meeting_id)
+    stmt = _scoped(
+        _meeting_with_org(),
+        scope_path,
+        (col(Meeting.body_id), body_id),
+        (col(Meeting.status), status),
     )
-    if rows:
-        await session.execute(insert(MeetingAttendee).values(rows))
+    return await fetch_mirrored(session, stmt, Meeting, window)
 
 
 async def insert_meetings(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
@@ -186,20 +187,22 @@ async def people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.U
     return {p.id: p for p in (await session.execute(stmt)).scalars().all()}
 
 
-async def get_assignment_scoped(
-    session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
-) -> Any:
-    stmt: Any = (
-        sa.select(Assignment, Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id))
-        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
+def _assignment_with_org(*columns: Any) -> Any:
+    """Assignments with what they are scoped by: item, meeting, body and the body's unit."""
+    stmt: Any = sa.select(Assignment, *columns)
+    return (
+        stmt.join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
         .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
         .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
         .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
-        .where(col(Assignment.id) == assignment_id, col(Assignment.deleted_at).is_(None))
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=Assignment)
-    return (await session.execute(stmt)).first()
+
+
+async def get_assignment_scoped(
+    session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    stmt = _assignment_with_org(Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id))
+    return await _live_row(session, stmt, Assignment, assignment_id, for_update)
 
 
 async def open_assignments_due_by(
@@ -256,25 +259,13 @@ async def list_assignments(
     assignee_id: uuid.UUID | None,
     status: str | None,
     body_id: uuid.UUID | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
-    stmt: Any = (
-        sa.select(Assignment)
-        .join(AgendaItem, col(AgendaItem.id) == col(Assignment.agenda_item_id))
-        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
-        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
-        .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+    stmt = _scoped(
+        _assignment_with_org(),
+        scope_path,
+        (col(Assignment.assignee_id), assignee_id),
+        (col(Assignment.status), status),
+        (col(Meeting.body_id), body_id),
     )
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if assignee_id is not None:
-        stmt = stmt.where(col(Assignment.assignee_id) == assignee_id)
-    if status is not None:
-        stmt = stmt.where(col(Assignment.status) == status)
-    if body_id is not None:
-        stmt = stmt.where(col(Meeting.body_id) == body_id)
-    stmt, order = mirror_query(stmt, Assignment, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, Assignment, window)

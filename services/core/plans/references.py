@@ -1,6 +1,6 @@
 """What plans ask of meetings, without importing them: meetings link to plans (agenda items,
 proposals from overdue actions), so the dependency runs meetings → plans, and meetings registers
-these lookups when its service module is loaded (the API, worker and CLI all load it)."""
+these lookups when its agenda service is loaded (the API, worker and CLI all load it)."""
 
 from __future__ import annotations
 
@@ -32,5 +32,5 @@ def meeting_lookups() -> MeetingLookups:
     if not _registered:
         # A plan referring to a meeting cannot be checked; failing loudly beats storing a
         # reference nobody checked.
-        raise RuntimeError("services.core.meetings.service is not loaded")
+        raise RuntimeError("services.core.meetings.agenda_service is not loaded")
     return _registered[0]

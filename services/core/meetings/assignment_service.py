@@ -1,0 +1,167 @@
+"""Assignments given under an agenda item, their follow-up and the reminders when they are
+due."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.auth.schemas import Principal
+from services.core.crud import Window, page_of, read_as, visible_or_404
+from services.core.errors import invalid_field
+from services.core.events import service as events_service
+from services.core.http import check_if_match
+from services.core.meetings import repository
+from services.core.meetings.agenda_service import item_for_write
+from services.core.meetings.common import (
+    action_exists,
+    add_audited,
+    refuse_nulls,
+    update_audited,
+)
+from services.core.meetings.errors import AssignmentNotFound, MeetingNotFound
+from services.core.meetings.meeting_service import get_meeting_visible
+from services.core.meetings.models import Assignment
+from services.core.meetings.schemas import (
+    AssignmentCreate,
+    AssignmentRead,
+    AssignmentStatus,
+    AssignmentUpdate,
+)
+from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+
+
+async def _visible_row(
+    session: AsyncSession,
+    principal: Principal,
+    assignment_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Any:
+    """(assignment, meeting, unit path, unit id), if the caller sees the body's unit."""
+    return visible_or_404(
+        await repository.get_assignment_scoped(session, assignment_id, for_update=for_update),
+        lambda row: principal.sees_path(row[2]),
+        AssignmentNotFound(f"No assignment with id {assignment_id}"),
+    )
+
+
+async def create_assignment(
+    session: AsyncSession,
+    principal: Principal,
+    item_id: uuid.UUID,
+    data: AssignmentCreate,
+    *,
+    reason: str | None = None,
+) -> AssignmentRead:
+    item, meeting, body = await item_for_write(session, principal, item_id, reason)
+    await people_service.require_person(
+        session, principal, data.assignee_id, ["body", "assignee_id"]
+    )
+    if data.action_id is not None and not await action_exists(
+        session, principal, str(data.action_id)
+    ):
+        raise invalid_field(
+            ["body", "action_id"], f"unknown action {data.action_id}", "unknown_action"
+        )
+    assignment = Assignment(
+        agenda_item_id=item.id,
+        assignee_id=data.assignee_id,
+        text=data.text,
+        due_date=data.due_date,
+        status=AssignmentStatus.open.value,
+        action_id=data.action_id,
+    )
+    await add_audited(
+        session, principal, assignment, "assignment", body.org_unit_id, within=meeting
+    )
+    return read_as(AssignmentRead, assignment)
+
+
+async def read_assignment(
+    session: AsyncSession, principal: Principal, assignment_id: uuid.UUID
+) -> AssignmentRead:
+    return read_as(AssignmentRead, (await _visible_row(session, principal, assignment_id))[0])
+
+
+async def list_assignments(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    assignee_id: uuid.UUID | None,
+    status: AssignmentStatus | None,
+    body_id: uuid.UUID | None,
+    window: Window,
+) -> Page[AssignmentRead | Tombstone]:
+    rows = await repository.list_assignments(
+        session,
+        scope_path=principal.org_path,
+        assignee_id=assignee_id,
+        status=status.value if status else None,
+        body_id=body_id,
+        window=window,
+    )
+    return page_of(rows, window, lambda r: read_as(AssignmentRead, r[0]))
+
+
+async def update_assignment(
+    session: AsyncSession,
+    principal: Principal,
+    assignment_id: uuid.UUID,
+    data: AssignmentUpdate,
+    *,
+    if_match: str | None,
+) -> AssignmentRead:
+    """Status follow-up goes on after the meeting's minutes are approved: no lock here."""
+    row = await _visible_row(session, principal, assignment_id, for_update=True)
+    assignment: Assignment = row[0]
+    check_if_match(if_match, assignment.version)
+    changes = data.model_dump(exclude_unset=True)
+    refuse_nulls(changes, ["status", "text"])
+    if changes.get("reported_in_meeting_id") is not None:
+        try:
+            await get_meeting_visible(session, principal, changes["reported_in_meeting_id"])
+        except MeetingNotFound:
+            raise invalid_field(
+                ["body", "reported_in_meeting_id"], "unknown meeting", "unknown_meeting"
+            ) from None
+    await update_audited(session, principal, assignment, changes, "assignment", row[3], data)
+    return await read_assignment(session, principal, assignment_id)
+
+
+# ---------------------------------------------------------------- reminders
+
+
+async def _publish_due(session: AsyncSession, event: str, claimed: Sequence[Any]) -> None:
+    for assignment_id, assignee_id, due, org_unit_id in claimed:
+        await events_service.publish(
+            session,
+            event,
+            {
+                "assignment_id": str(assignment_id),
+                "assignee_id": str(assignee_id),
+                "due_date": due.isoformat(),
+            },
+            org_unit_id=org_unit_id,
+        )
+
+
+async def notify_due(session: AsyncSession, today: date, *, soon_days: int = 7) -> dict[str, int]:
+    """Publishes assignment.overdue and assignment.due_soon once per assignment each."""
+    overdue = await repository.mark_due(
+        session, column="overdue_notified_at", due_before=today, due_from=None
+    )
+    await _publish_due(session, "assignment.overdue", overdue)
+    soon = await repository.mark_due(
+        session,
+        column="due_soon_notified_at",
+        due_before=today + timedelta(days=soon_days + 1),
+        due_from=today,
+    )
+    await _publish_due(session, "assignment.due_soon", soon)
+    return {"overdue": len(overdue), "due_soon": len(soon)}

@@ -1,0 +1,180 @@
+"""What the meetings domain's aggregates share: the lock after approval, the checks of people
+and links they refer to, and how a row of theirs is added or changed (new version, audit)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.audit import service as audit_service
+from services.core.auth.schemas import Principal
+from services.core.crud import apply_update
+from services.core.errors import invalid_field
+from services.core.kpis import service as kpis_service
+from services.core.kpis.errors import KpiNotFound, TargetNotFound
+from services.core.meetings.errors import MeetingLocked
+from services.core.meetings.models import AgendaItem, Assignment, Meeting, MeetingBody
+from services.core.meetings.schemas import Link, MeetingStatus
+from services.core.people import service as people_service
+from services.core.plans import action_service, plan_service
+from services.core.plans.errors import ActionNotFound, PlanNotFound
+
+LOCKED = MeetingStatus.minutes_approved.value
+LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
+# The versioned rows a PATCH changes.
+Changeable = MeetingBody | Meeting | AgendaItem | Assignment
+
+
+def _found_by(
+    lookup: Callable[[AsyncSession, Principal, str], Awaitable[object]],
+    *not_found: type[Exception],
+) -> LinkCheck:
+    """A link check from another domain's read: the link holds if the read finds it (a
+    malformed id, ValueError, is not found either)."""
+
+    missing: tuple[type[Exception], ...] = (ValueError, *not_found)
+
+    async def check(session: AsyncSession, principal: Principal, raw: str) -> bool:
+        try:
+            await lookup(session, principal, raw)
+        except missing:
+            return False
+        return True
+
+    return check
+
+
+action_exists = _found_by(
+    lambda session, principal, raw: action_service.read_action(session, principal, uuid.UUID(raw)),
+    ActionNotFound,
+)
+
+# A linked resource must exist and be visible to the caller. Link kinds whose domain exists in
+# this build are checked; the others are stored as plain references.
+VALIDATED_LINK_KINDS: dict[str, LinkCheck] = {
+    "action_plan": _found_by(
+        lambda session, principal, raw: plan_service.get_visible_plan(
+            session, principal, uuid.UUID(raw)
+        ),
+        PlanNotFound,
+    ),
+    "action": action_exists,
+    "target": _found_by(
+        lambda session, principal, raw: kpis_service.read_target(
+            session, principal, uuid.UUID(raw)
+        ),
+        TargetNotFound,
+    ),
+    "kpi_series": _found_by(
+        lambda session, principal, raw: kpis_service.definition(session, raw), KpiNotFound
+    ),
+}
+
+
+async def check_links(session: AsyncSession, principal: Principal, links: Sequence[Link]) -> None:
+    for i, link in enumerate(links):
+        check = VALIDATED_LINK_KINDS.get(link.kind.value)
+        if check is not None and not await check(session, principal, link.id):
+            raise invalid_field(
+                ["body", "links", i, "id"], f"unknown {link.kind.value} {link.id}", "unknown"
+            )
+
+
+async def require_people(
+    session: AsyncSession,
+    principal: Principal,
+    ids: Sequence[uuid.UUID],
+    loc: list[str | int],
+    field: tuple[str, ...] = (),
+) -> None:
+    """Each person exists and is visible; the error names `loc`, the index, then `field`."""
+    for i, person_id in enumerate(ids):
+        await people_service.require_person(session, principal, person_id, [*loc, i, *field])
+
+
+def refuse_nulls(changes: dict[str, Any], fields: Sequence[str]) -> None:
+    """A PATCH may not clear a required field."""
+    for field in fields:
+        if field in changes and changes[field] is None:
+            raise invalid_field(["body", field], "cannot be null", "null")
+
+
+async def check_editable(
+    session: AsyncSession,
+    principal: Principal,
+    meeting: Meeting,
+    body: MeetingBody,
+    reason: str | None,
+) -> None:
+    """After approval only an admin may edit, and only with a reason kept in the audit trail."""
+    if meeting.status != LOCKED:
+        return
+    if not principal.is_admin:
+        raise MeetingLocked(f"Minutes of meeting {meeting.id} are approved; it cannot be changed")
+    if not reason:
+        raise invalid_field(["body", "reason"], "an edit after approval needs a reason", "required")
+    await audit_service.record(
+        session,
+        principal,
+        "meeting.edit_after_approval",
+        "meeting",
+        str(meeting.id),
+        org_unit_id=body.org_unit_id,
+        details={"reason": reason},
+    )
+
+
+async def add_audited(
+    session: AsyncSession,
+    principal: Principal,
+    row: Any,
+    resource_type: str,
+    org_unit_id: int,
+    *,
+    within: Meeting | None = None,
+) -> None:
+    """Stores a new row and audits `<resource_type>.create`; a row `within` a meeting (an item,
+    a decision, an assignment) gives the meeting a new version, as its minutes changed."""
+    session.add(row)
+    if within is not None:
+        # Flushed with the row, so later reads in this transaction see the new version.
+        within.touch()
+    await session.flush()
+    await session.refresh(row)
+    await audit_service.record(
+        session,
+        principal,
+        f"{resource_type}.create",
+        resource_type,
+        str(row.id),
+        org_unit_id=org_unit_id,
+    )
+
+
+async def update_audited(
+    session: AsyncSession,
+    principal: Principal,
+    row: Changeable,
+    changes: dict[str, Any],
+    resource_type: str,
+    org_unit_id: int,
+    data: BaseModel,
+) -> None:
+    """Applies a PATCH's changes (new version) and audits `<resource_type>.update` with the
+    fields the caller sent. Enum members are stored as their values."""
+    plain = {f: v.value if isinstance(v, Enum) else v for f, v in changes.items()}
+    await apply_update(session, row, plain)
+    await audit_service.record(
+        session,
+        principal,
+        f"{resource_type}.update",
+        resource_type,
+        str(row.id),
+        org_unit_id=org_unit_id,
+        details={"fields": sorted(data.model_fields_set)},
+    )

@@ -1,0 +1,262 @@
+"""Meetings of a body: planned from its schedule or one by one, changed, approved (locked)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.audit import service as audit_service
+from services.core.auth.schemas import Principal
+from services.core.crud import Window, apply_update, page_of, read_as, visible_or_404
+from services.core.errors import invalid_field
+from services.core.http import check_if_match
+from services.core.meetings import repository
+from services.core.meetings.body_service import get_body_visible
+from services.core.meetings.common import (
+    LOCKED,
+    add_audited,
+    check_editable,
+    refuse_nulls,
+    update_audited,
+)
+from services.core.meetings.errors import MeetingLocked, MeetingNotFound
+from services.core.meetings.models import Meeting, MeetingBody
+from services.core.meetings.schemas import (
+    Attendee,
+    Frequency,
+    MeetingCreate,
+    MeetingRead,
+    MeetingStatus,
+    MeetingUpdate,
+    Schedule,
+)
+from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+
+
+def _meeting_read(meeting: Meeting, attendees: Sequence[Any]) -> MeetingRead:
+    return read_as(MeetingRead, meeting, attendees=attendees)
+
+
+async def get_meeting_visible(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Meeting, MeetingBody]:
+    """The meeting and its body, if the caller sees the body's unit; 404 otherwise."""
+    row = visible_or_404(
+        await repository.get_meeting(session, meeting_id, for_update=for_update),
+        lambda row: principal.sees_path(row[2]),
+        MeetingNotFound(f"No meeting with id {meeting_id}"),
+    )
+    return row[0], row[1]
+
+
+async def meeting_visible(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
+) -> bool:
+    """For other domains (a follow-up reported in a meeting)."""
+    try:
+        await get_meeting_visible(session, principal, meeting_id)
+    except MeetingNotFound:
+        return False
+    return True
+
+
+def _occurrences(schedule: Schedule, until: date) -> list[date]:
+    days: list[date] = []
+    start = schedule.starts_on
+    if schedule.frequency is Frequency.weekly:
+        day = start + timedelta(days=(schedule.weekday - start.weekday()) % 7)
+        while day <= until:
+            days.append(day)
+            day += timedelta(days=7)
+        return days
+    step = 1 if schedule.frequency is Frequency.monthly else 4
+    year, month = start.year, start.month
+    while True:
+        day = date(year, month, schedule.day)
+        if day > until:
+            return days
+        if day >= start:
+            days.append(day)
+        month += step
+        year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+
+
+async def generate(
+    session: AsyncSession, principal: Principal, body_id: uuid.UUID, until: date
+) -> int:
+    """Creates the planned meetings of the body's schedule up to `until`; repeatable."""
+    body, _, _ = await get_body_visible(session, principal, body_id)
+    if body.schedule is None:
+        raise invalid_field(["path", "body_id"], "the body has no schedule", "no_schedule")
+    schedule = Schedule.model_validate(body.schedule)
+    if until > schedule.starts_on + timedelta(days=3 * 366):
+        raise invalid_field(["query", "until"], "at most three years ahead", "too_far")
+    at = time.fromisoformat(schedule.time)
+    rows = []
+    for day in _occurrences(schedule, until):
+        starts = datetime.combine(day, at, tzinfo=UTC)
+        rows.append(
+            {
+                "body_id": body.id,
+                "starts_at": starts,
+                "ends_at": starts + timedelta(minutes=schedule.duration_minutes),
+                "place": schedule.place,
+                "kind": schedule.kind.value,
+                "status": MeetingStatus.planned.value,
+            }
+        )
+    created = await repository.insert_meetings(session, rows)
+    await audit_service.record(
+        session,
+        principal,
+        "meeting.generate",
+        "meeting_body",
+        str(body.id),
+        org_unit_id=body.org_unit_id,
+        details={"created": created, "until": until.isoformat()},
+    )
+    return created
+
+
+def _check_times(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise invalid_field(["body", "ends_at"], "must be after starts_at", "end_before_start")
+
+
+async def _check_attendees(
+    session: AsyncSession,
+    principal: Principal,
+    meeting_id: uuid.UUID | None,
+    attendees: Sequence[Attendee],
+) -> list[dict[str, Any]]:
+    seen: set[uuid.UUID] = set()
+    item_ids = await repository.item_ids_of(session, meeting_id) if meeting_id else set()
+    for i, a in enumerate(attendees):
+        if a.person_id in seen:
+            raise invalid_field(
+                ["body", "attendees", i, "person_id"], "attendee listed twice", "duplicate"
+            )
+        seen.add(a.person_id)
+        await people_service.require_person(
+            session, principal, a.person_id, ["body", "attendees", i, "person_id"]
+        )
+        for j, item_id in enumerate(a.co_opted_item_ids):
+            if item_id not in item_ids:
+                raise invalid_field(
+                    ["body", "attendees", i, "co_opted_item_ids", j],
+                    f"agenda item {item_id} is not an item of this meeting",
+                    "item_of_other_meeting",
+                )
+    return [{"meeting_id": meeting_id, **a.model_dump(mode="json")} for a in attendees]
+
+
+async def create_meeting(
+    session: AsyncSession, principal: Principal, body_id: uuid.UUID, data: MeetingCreate
+) -> MeetingRead:
+    body, _, _ = await get_body_visible(session, principal, body_id)
+    _check_times(data.starts_at, data.ends_at)
+    if any(a.co_opted_item_ids for a in data.attendees):
+        raise invalid_field(
+            ["body", "attendees"],
+            "co-opted items can only be set once the meeting has items (PATCH)",
+            "item_of_other_meeting",
+        )
+    rows = await _check_attendees(session, principal, None, data.attendees)
+    meeting = Meeting(
+        body_id=body.id,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        place=data.place,
+        kind=data.kind.value,
+        status=MeetingStatus.planned.value,
+    )
+    try:
+        await add_audited(session, principal, meeting, "meeting", body.org_unit_id)
+    except sa.exc.IntegrityError:
+        raise invalid_field(
+            ["body", "starts_at"], "the body already meets at this time", "duplicate"
+        ) from None
+    for row in rows:
+        row["meeting_id"] = meeting.id
+    await repository.attendees.replace(session, meeting.id, rows)
+    return _meeting_read(meeting, await repository.attendees.of(session, [meeting.id]))
+
+
+async def read_meeting(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
+) -> MeetingRead:
+    meeting, _ = await get_meeting_visible(session, principal, meeting_id)
+    return _meeting_read(meeting, await repository.attendees.of(session, [meeting.id]))
+
+
+async def list_meetings(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    body_id: uuid.UUID | None,
+    status: MeetingStatus | None,
+    window: Window,
+) -> Page[MeetingRead | Tombstone]:
+    rows = await repository.list_meetings(
+        session,
+        scope_path=principal.org_path,
+        body_id=body_id,
+        status=status.value if status else None,
+        window=window,
+    )
+    attendees = await repository.attendees.by_owner(session, [r[0].id for r in rows])
+    return page_of(rows, window, lambda r: _meeting_read(r[0], attendees.get(r[0].id, [])))
+
+
+async def update_meeting(
+    session: AsyncSession,
+    principal: Principal,
+    meeting_id: uuid.UUID,
+    data: MeetingUpdate,
+    *,
+    if_match: str | None,
+) -> MeetingRead:
+    meeting, body = await get_meeting_visible(session, principal, meeting_id, for_update=True)
+    check_if_match(if_match, meeting.version)
+    await check_editable(session, principal, meeting, body, data.reason)
+    changes = data.model_dump(exclude_unset=True, exclude={"reason", "attendees"})
+    refuse_nulls(changes, ["starts_at", "ends_at", "kind", "status"])
+    if changes.get("status") == LOCKED:
+        raise invalid_field(["body", "status"], "approve minutes with :approve", "use_approve")
+    _check_times(
+        changes.get("starts_at", meeting.starts_at), changes.get("ends_at", meeting.ends_at)
+    )
+    if data.attendees is not None:
+        rows = await _check_attendees(session, principal, meeting.id, data.attendees)
+        await repository.attendees.replace(session, meeting.id, rows)
+    await update_audited(session, principal, meeting, changes, "meeting", body.org_unit_id, data)
+    return await read_meeting(session, principal, meeting_id)
+
+
+async def approve(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID, *, if_match: str | None
+) -> MeetingRead:
+    meeting, body = await get_meeting_visible(session, principal, meeting_id, for_update=True)
+    check_if_match(if_match, meeting.version)
+    if meeting.status == LOCKED:
+        raise MeetingLocked("The minutes are already approved")
+    if meeting.status == MeetingStatus.cancelled.value:
+        raise invalid_field(
+            ["path", "meeting_id"], "a cancelled meeting has no minutes", "cancelled"
+        )
+    await apply_update(session, meeting, {"status": LOCKED, "approved_at": sa.func.now()})
+    await audit_service.record(
+        session,
+        principal,
+        "meeting.approve",
+        "meeting",
+        str(meeting.id),
+        org_unit_id=body.org_unit_id,
+    )
+    return await read_meeting(session, principal, meeting_id)
