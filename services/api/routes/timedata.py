@@ -24,8 +24,8 @@ from services.api.deps import (
     require_any,
 )
 from services.api.problems import error_responses
-from services.core.auth.schemas import Principal, Scope
 from services.core.pagination import Page, Tombstone
+from services.core.principal import Principal, Scope
 from services.core.timedata import imports
 from services.core.timedata import service as timedata_service
 from services.core.timedata.schemas import (

@@ -19,12 +19,11 @@ from services.core.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
-    Principal,
-    Scope,
 )
 from services.core.clock import utcnow
 from services.core.errors import NotFound, ValidationFailed
 from services.core.orgs import service as orgs_service
+from services.core.principal import Principal, Scope
 
 TOKEN_PREFIX = "puls_"
 

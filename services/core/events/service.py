@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import queue
-from services.core.auth.schemas import Principal
 from services.core.events import repository
 from services.core.events.schemas import EventFeed, EventRead
+from services.core.principal import Principal
 
 
 def _wake_delivery(session: AsyncSession) -> None:

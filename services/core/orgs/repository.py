@@ -13,18 +13,10 @@ from sqlmodel import col
 
 from services.core.orgs.models import OrgUnit
 from services.core.pagination import keyset, mirror_query
+from services.core.tree import in_subtree as in_subtree
+from services.core.tree import subtree_upper_bound as subtree_upper_bound
 
 Parent = aliased(OrgUnit)
-
-
-def subtree_upper_bound(prefix: str) -> str:
-    # Paths end in "/" and "/" sorts just below "0" in the C collation, so every descendant of
-    # "/1/7/" sorts in ["/1/7/", "/1/70"): a plain btree range, usable by generic plans too.
-    return prefix[:-1] + "0"
-
-
-def in_subtree(path_column: Any, prefix: str) -> sa.ColumnElement[bool]:
-    return sa.and_(path_column >= prefix, path_column < subtree_upper_bound(prefix))
 
 
 def subtree_ids(prefix: str) -> sa.Select[Any]:

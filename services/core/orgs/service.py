@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.orgs import repository
@@ -29,6 +28,7 @@ from services.core.orgs.schemas import (
     OrgUnitUpdate,
 )
 from services.core.pagination import Page, Tombstone, mirror_page, split_page
+from services.core.principal import Principal
 
 
 def to_read(unit: OrgUnit, parent_code: str | None) -> OrgUnitRead:

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import ValidationFailed
 from services.core.http import check_if_match
@@ -19,6 +18,7 @@ from services.core.people import repository
 from services.core.people.errors import PersonNotFound
 from services.core.people.models import Person
 from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
+from services.core.principal import Principal
 
 
 def _to_read(person: Person, org_code: str | None) -> PersonRead:

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.config import Settings
 from services.core.errors import UnsupportedMediaType, ValidationFailed
 from services.core.events import service as events_service
+from services.core.principal import Principal
 from services.core.timedata import files, ingest
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.models import Import

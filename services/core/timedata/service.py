@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.config import Settings
 from services.core.errors import ValidationFailed
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, mirror_page
+from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import ingest, repository
 from services.core.timedata.errors import BatchRejected, BatchTooLarge, UnknownProfession

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from services.core.events.models import Event
 from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
+from services.core.tree import in_subtree
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,

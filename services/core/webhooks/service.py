@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import queue
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.errors import ValidationFailed, field_error
@@ -22,6 +21,7 @@ from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone, split_page
+from services.core.principal import Principal
 from services.core.webhooks import repository, signing, ssrf
 from services.core.webhooks.errors import (
     DeliveryNotFound,
