@@ -19,11 +19,6 @@ from services.core.tree import subtree_upper_bound as subtree_upper_bound
 Parent = aliased(OrgUnit)
 
 
-def subtree_ids(prefix: str) -> sa.Select[Any]:
-    """Ids of the units under `prefix`, for `org_unit_id IN (…)` filters of other domains."""
-    return sa.select(col(OrgUnit.id)).where(in_subtree(col(OrgUnit.path), prefix))
-
-
 def _with_parent_code() -> Any:
     stmt: Any = sa.select(OrgUnit, col(Parent.code).label("parent_code"))
     return stmt.outerjoin(Parent, col(Parent.id) == col(OrgUnit.parent_id))
@@ -38,10 +33,6 @@ async def get_by_code(
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def get_by_id(session: AsyncSession, unit_id: int) -> OrgUnit | None:
-    return await session.get(OrgUnit, unit_id)
 
 
 async def get_with_parent_code(session: AsyncSession, code: str) -> Any:

@@ -18,7 +18,7 @@ from services.core.pagination import Page, mirror_page
 from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import ingest, repository
-from services.core.timedata.errors import BatchRejected, BatchTooLarge, UnknownProfession
+from services.core.timedata.errors import BatchRejected, BatchTooLarge
 from services.core.timedata.models import Employment, PersonnelCost, Profession, TimeRecord
 from services.core.timedata.schemas import (
     BatchResult,
@@ -278,8 +278,3 @@ async def put_profession(
     )
     await audit_service.record(session, principal, "profession.put", "profession", code)
     return ProfessionRead(code=code, **data.model_dump())
-
-
-async def require_profession(session: AsyncSession, code: str) -> None:
-    if (await session.get(Profession, code)) is None:
-        raise UnknownProfession(f"Unknown profession {code!r}")

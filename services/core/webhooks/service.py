@@ -40,7 +40,6 @@ from services.core.webhooks.schemas import (
     WebhookRead,
     WebhookUpdate,
     message_id,
-    payload,
 )
 
 DELIVER_FUNCTION = "deliver_webhooks"
@@ -360,7 +359,3 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: in
     request_delivery(session)
     attempts = await repository.attempts_of(session, [delivery_id])
     return _delivery_read(delivery, attempts.get(delivery_id, []))
-
-
-def ping_payload(data: dict[str, Any]) -> dict[str, Any]:
-    return payload("webhook.ping", utcnow(), data)
