@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.orgs.models import OrgUnit
-from services.core.pagination import keyset, mirror_query
+from services.core.pagination import keyset
 from services.core.tree import in_subtree as in_subtree
 from services.core.tree import subtree_upper_bound as subtree_upper_bound
 
@@ -46,9 +46,7 @@ async def list_page(
     scope_path: str | None,
     parent_id: int | None,
     kind: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
     stmt = _with_parent_code()
     if scope_path is not None:
@@ -57,9 +55,7 @@ async def list_page(
         stmt = stmt.where(col(OrgUnit.parent_id) == parent_id)
     if kind is not None:
         stmt = stmt.where(col(OrgUnit.kind) == kind)
-    stmt, order = mirror_query(stmt, OrgUnit, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, OrgUnit, window)
 
 
 async def subtree_page(

@@ -12,7 +12,6 @@ from services.core.crud import Window, apply_update, page_of, read_as, soft_dele
 from services.core.errors import ValidationFailed
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
-from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone
 from services.core.people import repository
 from services.core.people.errors import PersonNotFound
@@ -62,19 +61,9 @@ async def _org_unit_id(
 ) -> tuple[int | None, str | None]:
     if code is None:
         return None, None
-    try:
-        unit = await orgs_service.get_visible(session, principal, code)
-    except OrgUnitNotFound:
-        raise ValidationFailed(
-            f"Unknown org unit {code!r}",
-            errors=[
-                {
-                    "loc": ["body", "org_unit"],
-                    "msg": f"unknown org unit {code!r}",
-                    "code": "unknown_org_unit",
-                }
-            ],
-        ) from None
+    unit = await orgs_service.get_referenced(
+        session, principal, code, ["body", "org_unit"], detail=f"Unknown org unit {code!r}"
+    )
     return unit.id, unit.code
 
 
