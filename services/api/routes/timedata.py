@@ -159,9 +159,7 @@ async def list_time_records(
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
         filters={
             "profession": profession,
             "staff_kind": staff_kind,
@@ -202,9 +200,7 @@ async def list_employments(
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
         filters={"profession": profession, "contract": contract, "source": source},
     )
 
@@ -239,9 +235,7 @@ async def list_personnel_costs(
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
         filters={"profession": profession, "category": category, "source": source},
     )
 
