@@ -74,6 +74,15 @@ async def _get_visible(
     return row[0], row[1]
 
 
+async def _for_change(
+    session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, if_match: str | None
+) -> WebhookSubscription:
+    """The subscription, locked, if the caller's `If-Match` (when sent) is its current ETag."""
+    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
+    check_if_match(if_match, sub.version)
+    return sub
+
+
 async def _check_url(url: str, settings: Settings) -> None:
     try:
         await ssrf.check_url_at_creation(
@@ -158,8 +167,7 @@ async def update(
     *,
     if_match: str | None,
 ) -> WebhookRead:
-    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
-    check_if_match(if_match, sub.version)
+    sub = await _for_change(session, principal, subscription_id, if_match)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     for required in ("url", "event_types", "enabled"):
         if required in changes and changes[required] is None:
@@ -196,8 +204,7 @@ async def update(
 async def delete(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, *, if_match: str | None
 ) -> None:
-    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
-    check_if_match(if_match, sub.version)
+    sub = await _for_change(session, principal, subscription_id, if_match)
     sub.enabled = False
     await soft_delete(session, sub)
     # Its pending messages are cancelled by the worker's sweep (see delivery.cancel_deleted).
@@ -213,8 +220,7 @@ async def rotate_secret(
     *,
     if_match: str | None,
 ) -> SecretRotated:
-    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
-    check_if_match(if_match, sub.version)
+    sub = await _for_change(session, principal, subscription_id, if_match)
     overlap = (
         data.overlap_seconds
         if data.overlap_seconds is not None
