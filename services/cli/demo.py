@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from services.cli import feed
 from services.core.periods import add_months
 
 app = typer.Typer(no_args_is_help=True, help="Demo data: generate a region's feeds and load them.")
@@ -479,8 +480,6 @@ def load_command(
 ) -> None:
     """Send the generated files to a running Puls: the org tree, then employments, time records
     and personnel costs as JSON batches (safe to run again: records are upserted)."""
-    from services.cli import feed
-
     if not key:
         raise typer.BadParameter("an admin API key is needed", param_hint="--key")
 

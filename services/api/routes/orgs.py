@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Body, Query, Response
-from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     Admin,
@@ -16,7 +15,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
-from services.core.http import etag
+from services.api.responses import created, no_content, versioned
 from services.core.orgs import service as orgs_service
 from services.core.orgs.schemas import (
     OrgUnitBulkResult,
@@ -43,12 +42,6 @@ _EXAMPLE_UNIT = {
 }
 
 
-def _unit_response(unit: OrgUnitRead, status: int = 200) -> JSONResponse:
-    return JSONResponse(
-        unit.model_dump(mode="json"), status_code=status, headers={"ETag": etag(unit.version)}
-    )
-
-
 @router.get(
     "",
     summary="List org units",
@@ -70,9 +63,7 @@ async def list_org_units(
         principal,
         parent_code=parent,
         kind=kind,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -93,12 +84,7 @@ async def create_org_unit(
     if (replay := await idem.replay()) is not None:
         return replay
     unit = await orgs_service.create(session, principal, data)
-    return await idem.respond(
-        session,
-        201,
-        unit,
-        {"ETag": etag(unit.version), "Location": f"/v1/org-units/{unit.code}"},
-    )
+    return await created(idem, session, unit, f"/v1/org-units/{unit.code}")
 
 
 @router.put(
@@ -144,7 +130,7 @@ async def upsert_org_units(
     },
 )
 async def get_org_unit(code: str, session: SessionDep, principal: Reader) -> Any:
-    return _unit_response(await orgs_service.read(session, principal, code))
+    return versioned(await orgs_service.read(session, principal, code))
 
 
 @router.patch(
@@ -159,7 +145,7 @@ async def update_org_unit(
     """Renames, re-kinds or moves a unit (with its whole subtree). Moving a unit under its own
     descendant is refused as a cycle."""
     unit = await orgs_service.update(session, principal, code, data, if_match=if_match)
-    return _unit_response(unit)
+    return versioned(unit)
 
 
 @router.delete(
@@ -173,7 +159,7 @@ async def delete_org_unit(
 ) -> Response:
     """Soft-deletes a leaf unit; it stays visible to `updated_since` mirrors as a tombstone."""
     await orgs_service.delete(session, principal, code, if_match=if_match)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.get(

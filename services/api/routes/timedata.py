@@ -24,8 +24,8 @@ from services.api.deps import (
     require_any,
 )
 from services.api.problems import error_responses
-from services.core.auth.schemas import Principal, Scope
 from services.core.pagination import Page, Tombstone
+from services.core.principal import Principal, Scope
 from services.core.timedata import imports
 from services.core.timedata import service as timedata_service
 from services.core.timedata.schemas import (
@@ -159,9 +159,7 @@ async def list_time_records(
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
         filters={
             "profession": profession,
             "staff_kind": staff_kind,
@@ -202,9 +200,7 @@ async def list_employments(
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
         filters={"profession": profession, "contract": contract, "source": source},
     )
 
@@ -239,9 +235,7 @@ async def list_personnel_costs(
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
         filters={"profession": profession, "category": category, "source": source},
     )
 

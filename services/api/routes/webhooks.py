@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
-from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     IdempotencyDep,
@@ -17,7 +16,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
-from services.core.http import etag
+from services.api.responses import created, no_content, versioned
 from services.core.pagination import Page, Tombstone
 from services.core.webhooks import service as webhooks_service
 from services.core.webhooks.schemas import (
@@ -31,10 +30,6 @@ from services.core.webhooks.schemas import (
 )
 
 router = api_router(tags=["webhooks"])
-
-
-def _webhook_response(webhook: WebhookRead) -> JSONResponse:
-    return JSONResponse(webhook.model_dump(mode="json"), headers={"ETag": etag(webhook.version)})
 
 
 @router.post(
@@ -61,13 +56,8 @@ async def create_webhook(
     (`kpi.*`) or `*`. Accepts `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
-    created = await webhooks_service.create(session, principal, data, settings)
-    return await idem.respond(
-        session,
-        201,
-        created,
-        {"ETag": etag(created.version), "Location": f"/v1/webhooks/{created.id}"},
-    )
+    webhook = await webhooks_service.create(session, principal, data, settings)
+    return await created(idem, session, webhook, f"/v1/webhooks/{webhook.id}")
 
 
 @router.get(
@@ -88,9 +78,7 @@ async def list_webhooks(
         session,
         principal,
         enabled=enabled,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+        window=page.window(updated_since),
     )
 
 
@@ -101,7 +89,7 @@ async def list_webhooks(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin) -> Any:
-    return _webhook_response(await webhooks_service.read(session, principal, webhook_id))
+    return versioned(await webhooks_service.read(session, principal, webhook_id))
 
 
 @router.patch(
@@ -123,7 +111,7 @@ async def update_webhook(
     webhook = await webhooks_service.update(
         session, principal, webhook_id, data, settings, if_match=if_match
     )
-    return _webhook_response(webhook)
+    return versioned(webhook)
 
 
 @router.delete(
@@ -137,7 +125,7 @@ async def delete_webhook(
 ) -> Response:
     """Pending messages are cancelled; mirrors see a tombstone."""
     await webhooks_service.delete(session, principal, webhook_id, if_match=if_match)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.post(
@@ -159,7 +147,7 @@ async def rotate_webhook_secret(
     rotated = await webhooks_service.rotate_secret(
         session, principal, webhook_id, data or RotateSecret(), settings, if_match=if_match
     )
-    return JSONResponse(rotated.model_dump(mode="json"), headers={"ETag": etag(rotated.version)})
+    return versioned(rotated)
 
 
 @router.post(

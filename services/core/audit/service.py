@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit.models import AuditEntry
-from services.core.auth.schemas import Principal
 from services.core.logging import request_id_var
+from services.core.principal import Principal
 
 
 async def record(

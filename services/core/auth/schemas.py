@@ -1,50 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from services.core.principal import Principal as Principal
+from services.core.principal import Scope as Scope
 from services.core.validation import Code, Name
-
-
-class Scope(StrEnum):
-    read = "read"
-    timedata_write = "timedata:write"
-    plans_write = "plans:write"
-    meetings_write = "meetings:write"
-    kpis_write = "kpis:write"
-    webhooks_admin = "webhooks:admin"
-    admin = "admin"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's id (None for the bootstrap key), its scopes and the org subtree
-    it is confined to (a materialized path prefix; None means the whole region)."""
-
-    key_id: uuid.UUID | None
-    name: str
-    scopes: frozenset[str]
-    org_path: str | None = None
-    org_unit_code: str | None = None
-
-    def has_scope(self, scope: Scope | str) -> bool:
-        return Scope.admin in self.scopes or str(scope) in self.scopes
-
-    @property
-    def is_admin(self) -> bool:
-        return Scope.admin in self.scopes
-
-    @property
-    def actor(self) -> str:
-        """How audit rows and history name the caller."""
-        return f"key:{self.key_id}" if self.key_id else f"key:{self.name}"
-
-    def sees_path(self, path: str) -> bool:
-        return self.org_path is None or path.startswith(self.org_path)
 
 
 class ApiKeyCreate(BaseModel):

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,12 +20,12 @@ from services.core.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
-    Principal,
-    Scope,
 )
 from services.core.clock import utcnow
-from services.core.errors import NotFound, ValidationFailed
+from services.core.crud import read_as, visible_or_404
+from services.core.errors import NotFound, ValidationFailed, field_error
 from services.core.orgs import service as orgs_service
+from services.core.principal import Principal, Scope
 
 TOKEN_PREFIX = "puls_"
 
@@ -73,17 +74,7 @@ def require_scope(principal: Principal, scope: Scope) -> None:
 
 
 def _to_read(key: ApiKey, org_code: str | None) -> ApiKeyRead:
-    return ApiKeyRead(
-        id=key.id,
-        name=key.name,
-        token_prefix=key.token_prefix,
-        scopes=list(key.scopes),
-        org_unit=org_code,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-        created_by=key.created_by,
-    )
+    return read_as(ApiKeyRead, key, org_unit=org_code)
 
 
 async def create_key(
@@ -96,17 +87,13 @@ async def create_key(
         raise ValidationFailed(
             "A key confined to a subtree can only create keys inside it",
             errors=[
-                {
-                    "loc": ["body", "org_unit"],
-                    "msg": "required for this key",
-                    "code": "org_unit_required",
-                }
+                field_error(["body", "org_unit"], "required for this key", "org_unit_required")
             ],
         )
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise ValidationFailed(
             "expires_at must be in the future",
-            errors=[{"loc": ["body", "expires_at"], "msg": "in the past", "code": "in_past"}],
+            errors=[field_error(["body", "expires_at"], "in the past", "in_past")],
         )
     token = generate_token()
     key = ApiKey(
@@ -139,18 +126,22 @@ async def list_keys(session: AsyncSession, principal: Principal) -> list[ApiKeyR
     return [_to_read(key, code) for key, code, _ in rows]
 
 
+async def _visible_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> Any:
+    # A key without a unit is a region-wide one: only unscoped admins see it.
+    return visible_or_404(
+        await repository.get_with_org(session, key_id),
+        lambda row: principal.sees_path(row[2] or ""),
+        NotFound(f"No API key with id {key_id}"),
+    )
+
+
 async def get_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyRead:
-    row = await repository.get_with_org(session, key_id)
-    if row is None or (principal.org_path is not None and not principal.sees_path(row[2] or "")):
-        raise NotFound(f"No API key with id {key_id}")
+    row = await _visible_key(session, principal, key_id)
     return _to_read(row[0], row[1])
 
 
 async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> None:
-    row = await repository.get_with_org(session, key_id)
-    if row is None or (principal.org_path is not None and not principal.sees_path(row[2] or "")):
-        raise NotFound(f"No API key with id {key_id}")
-    key: ApiKey = row[0]
+    key: ApiKey = (await _visible_key(session, principal, key_id))[0]
     if key.revoked_at is None:
         key.revoked_at = sa.func.now()  # type: ignore[assignment]
         await session.flush()

@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from services.core.events.models import Event
 from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
+from services.core.tree import in_subtree
 
 
 async def insert(

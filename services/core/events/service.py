@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import queue
-from services.core.auth.schemas import Principal
+from services.core.crud import read_as
 from services.core.events import repository
 from services.core.events.schemas import EventFeed, EventRead
+from services.core.principal import Principal
 
 
 def _wake_delivery(session: AsyncSession) -> None:
@@ -55,14 +56,5 @@ async def feed(
     rows = await repository.feed(
         session, after=after, types=types, scope_path=principal.org_path, limit=limit
     )
-    items = [
-        EventRead(
-            id=event.id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            org_unit=code,
-            data=event.data,
-        )
-        for event, code in rows
-    ]
+    items = [read_as(EventRead, event, org_unit=code) for event, code in rows]
     return EventFeed(items=items, next_after=items[-1].id if items else after)

@@ -7,8 +7,6 @@ from sqlmodel import Field
 
 from services.core.db import Versioned
 
-ORG_UNIT_KINDS = ("region", "administration", "division", "area", "unit")
-
 
 class OrgUnit(Versioned, table=True):
     """A node of the organisation tree. `path` is a materialized path of ids ("/1/7/42/") in the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,25 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.orgs.models import OrgUnit
-from services.core.pagination import keyset, mirror_query
+from services.core.pagination import keyset
+from services.core.tree import in_subtree as in_subtree
+from services.core.tree import subtree_upper_bound as subtree_upper_bound
 
 Parent = aliased(OrgUnit)
-
-
-def subtree_upper_bound(prefix: str) -> str:
-    # Paths end in "/" and "/" sorts just below "0" in the C collation, so every descendant of
-    # "/1/7/" sorts in ["/1/7/", "/1/70"): a plain btree range, usable by generic plans too.
-    return prefix[:-1] + "0"
-
-
-def in_subtree(path_column: Any, prefix: str) -> sa.ColumnElement[bool]:
-    return sa.and_(path_column >= prefix, path_column < subtree_upper_bound(prefix))
-
-
-def subtree_ids(prefix: str) -> sa.Select[Any]:
-    """Ids of the units under `prefix`, for `org_unit_id IN (…)` filters of other domains."""
-    return sa.select(col(OrgUnit.id)).where(in_subtree(col(OrgUnit.path), prefix))
 
 
 def _with_parent_code() -> Any:
@@ -48,10 +35,6 @@ async def get_by_code(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_by_id(session: AsyncSession, unit_id: int) -> OrgUnit | None:
-    return await session.get(OrgUnit, unit_id)
-
-
 async def get_with_parent_code(session: AsyncSession, code: str) -> Any:
     stmt = _with_parent_code().where(col(OrgUnit.code) == code, col(OrgUnit.deleted_at).is_(None))
     return (await session.execute(stmt)).first()
@@ -63,9 +46,7 @@ async def list_page(
     scope_path: str | None,
     parent_id: int | None,
     kind: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
     stmt = _with_parent_code()
     if scope_path is not None:
@@ -74,9 +55,7 @@ async def list_page(
         stmt = stmt.where(col(OrgUnit.parent_id) == parent_id)
     if kind is not None:
         stmt = stmt.where(col(OrgUnit.kind) == kind)
-    stmt, order = mirror_query(stmt, OrgUnit, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, OrgUnit, window)
 
 
 async def subtree_page(

@@ -3,11 +3,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from services.core.validation import Code, Name
 
 OrgUnitKind = Literal["region", "administration", "division", "area", "unit"]
+
+_EXAMPLE: dict[str, JsonValue] = {
+    "code": "RS-MED",
+    "name": "Medicinsk service",
+    "kind": "administration",
+    "parent_code": "RS",
+}
 
 
 class _ValidRange(BaseModel):
@@ -23,16 +30,7 @@ class _ValidRange(BaseModel):
 class OrgUnitCreate(_ValidRange):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "code": "RS-MED",
-                    "name": "Medicinsk service",
-                    "kind": "administration",
-                    "parent_code": "RS",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [_EXAMPLE]},
     )
 
     code: Code = Field(description="The cost-centre code HR and finance systems use.")
@@ -62,10 +60,7 @@ class OrgUnitRead(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "code": "RS-MED",
-                    "name": "Medicinsk service",
-                    "kind": "administration",
-                    "parent_code": "RS",
+                    **_EXAMPLE,
                     "depth": 1,
                     "valid_from": "2024-01-01",
                     "valid_to": None,

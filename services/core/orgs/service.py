@@ -4,14 +4,22 @@ principal's subtree is reported as not found, never as forbidden, so ids cannot 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
+from services.core.crud import (
+    Window,
+    apply_update,
+    page_of,
+    read_as,
+    snapshot,
+    soft_delete,
+    visible_or_404,
+)
+from services.core.errors import ValidationFailed, field_error
 from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.orgs import repository
@@ -28,32 +36,46 @@ from services.core.orgs.schemas import (
     OrgUnitRead,
     OrgUnitUpdate,
 )
-from services.core.pagination import Page, Tombstone, mirror_page, split_page
+from services.core.pagination import Page, Tombstone, split_page
+from services.core.principal import Principal
 
 
 def to_read(unit: OrgUnit, parent_code: str | None) -> OrgUnitRead:
-    return OrgUnitRead(
-        code=unit.code,
-        name=unit.name,
-        kind=unit.kind,
-        parent_code=parent_code,
-        depth=unit.depth,
-        valid_from=unit.valid_from,
-        valid_to=unit.valid_to,
-        created_at=unit.created_at,
-        updated_at=unit.updated_at,
-        version=unit.version,
-    )
+    return read_as(OrgUnitRead, unit, parent_code=parent_code)
+
+
+def _not_found(code: str) -> OrgUnitNotFound:
+    return OrgUnitNotFound(f"No org unit with code {code!r}")
 
 
 async def get_visible(
     session: AsyncSession, principal: Principal, code: str, *, for_update: bool = False
 ) -> OrgUnit:
     """The unit with `code` if the principal may see it; 404 otherwise."""
-    unit = await repository.get_by_code(session, code, for_update=for_update)
-    if unit is None or not principal.sees_path(unit.path):
-        raise OrgUnitNotFound(f"No org unit with code {code!r}")
-    return unit
+    return visible_or_404(
+        await repository.get_by_code(session, code, for_update=for_update),
+        lambda unit: principal.sees_path(unit.path),
+        _not_found(code),
+    )
+
+
+async def get_referenced(
+    session: AsyncSession,
+    principal: Principal,
+    code: str,
+    loc: list[str | int],
+    *,
+    detail: str | None = None,
+) -> OrgUnit:
+    """For other domains: a unit named in a request that does not exist (or lies outside the
+    caller's subtree) is a 422 naming the field, not a 404 of the resource asked for."""
+    try:
+        return await get_visible(session, principal, code)
+    except OrgUnitNotFound:
+        msg = f"unknown org unit {code!r}"
+        raise ValidationFailed(
+            detail or msg, errors=[field_error(loc, msg, "unknown_org_unit")]
+        ) from None
 
 
 async def resolve_codes(
@@ -72,9 +94,11 @@ async def resolve_codes(
 
 
 async def read(session: AsyncSession, principal: Principal, code: str) -> OrgUnitRead:
-    row = await repository.get_with_parent_code(session, code)
-    if row is None or not principal.sees_path(row[0].path):
-        raise OrgUnitNotFound(f"No org unit with code {code!r}")
+    row = visible_or_404(
+        await repository.get_with_parent_code(session, code),
+        lambda row: principal.sees_path(row[0].path),
+        _not_found(code),
+    )
     return to_read(row[0], row[1])
 
 
@@ -84,9 +108,7 @@ async def list_units(
     *,
     parent_code: str | None,
     kind: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Page[OrgUnitRead | Tombstone]:
     parent_id = None
     if parent_code is not None:
@@ -96,17 +118,9 @@ async def list_units(
         scope_path=principal.org_path,
         parent_id=parent_id,
         kind=kind,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
+        window=window,
     )
-    return mirror_page(
-        rows,
-        limit,
-        updated_since=updated_since,
-        tombstone_id=lambda unit: unit.code,
-        to_read=lambda r: to_read(r[0], r[1]),
-    )
+    return page_of(rows, window, lambda r: to_read(r[0], r[1]), tombstone_id=lambda u: u.code)
 
 
 async def subtree(
@@ -126,11 +140,7 @@ async def _parent_for(
             raise OrgTreeInvalid(
                 "A key confined to a subtree cannot create or move units to the root",
                 errors=[
-                    {
-                        "loc": ["body", "parent_code"],
-                        "msg": "required for this key",
-                        "code": "parent_required",
-                    }
+                    field_error(["body", "parent_code"], "required for this key", "parent_required")
                 ],
             )
         return None
@@ -140,11 +150,9 @@ async def _parent_for(
         raise OrgTreeInvalid(
             f"Unknown parent org unit {parent_code!r}",
             errors=[
-                {
-                    "loc": ["body", "parent_code"],
-                    "msg": f"unknown org unit {parent_code!r}",
-                    "code": "unknown_parent",
-                }
+                field_error(
+                    ["body", "parent_code"], f"unknown org unit {parent_code!r}", "unknown_parent"
+                )
             ],
         ) from None
 
@@ -198,7 +206,7 @@ async def update(
     unit = await get_visible(session, principal, code, for_update=True)
     check_if_match(if_match, unit.version)
     changes = data.model_dump(exclude_unset=True)
-    before: dict[str, Any] = {k: getattr(unit, k, None) for k in changes if k != "parent_code"}
+    before = snapshot(unit, [field for field in changes if field != "parent_code"])
     parent_code = (await repository.get_with_parent_code(session, code))[1]
     if "parent_code" in changes:
         before["parent_code"] = parent_code
@@ -206,28 +214,22 @@ async def update(
         if new_parent is not None and new_parent.path.startswith(unit.path):
             raise OrgTreeInvalid(
                 f"Moving {code!r} under {new_parent.code!r} would create a cycle",
-                errors=[
-                    {"loc": ["body", "parent_code"], "msg": "would create a cycle", "code": "cycle"}
-                ],
+                errors=[field_error(["body", "parent_code"], "would create a cycle", "cycle")],
             )
         new_prefix = f"{new_parent.path if new_parent else '/'}{unit.id}/"
         if new_prefix != unit.path:
             await repository.move_subtree(session, unit.path, new_prefix)
         unit.parent_id = new_parent.id if new_parent else None
         parent_code = new_parent.code if new_parent else None
-    for field in ("name", "kind", "valid_from", "valid_to"):
-        if field in changes:
-            setattr(unit, field, changes[field])
-    if unit.valid_from and unit.valid_to and unit.valid_to < unit.valid_from:
+    fields = {field: value for field, value in changes.items() if field != "parent_code"}
+    valid_from = fields.get("valid_from", unit.valid_from)
+    valid_to = fields.get("valid_to", unit.valid_to)
+    if valid_from and valid_to and valid_to < valid_from:
         raise OrgTreeInvalid(
             "valid_to must not be before valid_from",
-            errors=[
-                {"loc": ["body", "valid_to"], "msg": "before valid_from", "code": "invalid_range"}
-            ],
+            errors=[field_error(["body", "valid_to"], "before valid_from", "invalid_range")],
         )
-    unit.touch()
-    await session.flush()
-    await session.refresh(unit)
+    await apply_update(session, unit, fields)
     await audit_service.record(
         session,
         principal,
@@ -251,8 +253,7 @@ async def delete(
     assert unit.id is not None
     if await repository.has_live_children(session, unit.id):
         raise OrgUnitHasChildren(f"Org unit {code!r} has child units; move or delete them first")
-    unit.mark_deleted()
-    await session.flush()
+    await soft_delete(session, unit)
     await audit_service.record(
         session, principal, "org_unit.delete", "org_unit", code, org_unit_id=unit.id
     )

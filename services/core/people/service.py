@@ -8,17 +8,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import ValidationFailed
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
-from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone
 from services.core.people import repository
 from services.core.people.errors import PersonNotFound
 from services.core.people.models import Person
 from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
+from services.core.principal import Principal
 
 
 def _to_read(person: Person, org_code: str | None) -> PersonRead:
@@ -62,19 +61,9 @@ async def _org_unit_id(
 ) -> tuple[int | None, str | None]:
     if code is None:
         return None, None
-    try:
-        unit = await orgs_service.get_visible(session, principal, code)
-    except OrgUnitNotFound:
-        raise ValidationFailed(
-            f"Unknown org unit {code!r}",
-            errors=[
-                {
-                    "loc": ["body", "org_unit"],
-                    "msg": f"unknown org unit {code!r}",
-                    "code": "unknown_org_unit",
-                }
-            ],
-        ) from None
+    unit = await orgs_service.get_referenced(
+        session, principal, code, ["body", "org_unit"], detail=f"Unknown org unit {code!r}"
+    )
     return unit.id, unit.code
 
 

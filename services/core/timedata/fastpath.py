@@ -107,22 +107,22 @@ def _remembering(convert: Check) -> Check:
     return check
 
 
-def _parse_date(value: Any) -> Any:
-    if type(value) is not str or _DATE.fullmatch(value) is None:
-        raise _UNSURE
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _UNSURE from None
+def _canonical(pattern: re.Pattern[str], parse: Callable[[str], Any]) -> Check:
+    """A date or time in its one canonical spelling; any other spelling goes to the model."""
+
+    def check(value: Any) -> Any:
+        if type(value) is not str or pattern.fullmatch(value) is None:
+            raise _UNSURE
+        try:
+            return parse(value)
+        except ValueError:
+            raise _UNSURE from None
+
+    return check
 
 
-def _parse_time(value: Any) -> Any:
-    if type(value) is not str or _TIME.fullmatch(value) is None:
-        raise _UNSURE
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise _UNSURE from None
+_parse_date = _canonical(_DATE, date.fromisoformat)
+_parse_time = _canonical(_TIME, datetime.fromisoformat)
 
 
 def _decimal(metadata: list[Any]) -> Check:

@@ -15,19 +15,24 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.config import Settings
-from services.core.errors import UnsupportedMediaType, ValidationFailed
+from services.core.crud import read_as, visible_or_404
+from services.core.errors import UnsupportedMediaType, ValidationFailed, field_error
 from services.core.events import service as events_service
+from services.core.principal import Principal
+from services.core.queue import defer_job
 from services.core.timedata import files, ingest
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.models import Import
 from services.core.timedata.schemas import ImportRead
+from services.core.timedata.service import request_recalculation
 
 MAX_KEPT_ERRORS = 1_000
 MEDIA_TYPES = {
@@ -71,12 +76,12 @@ async def receive_file(
         if declared_length is not None and size != declared_length:
             raise ValidationFailed(
                 f"The upload was cut off: {size} of {declared_length} bytes arrived; send it again",
-                errors=[{"loc": ["body"], "msg": "truncated upload", "code": "truncated"}],
+                errors=[field_error(["body"], "truncated upload", "truncated")],
             )
         if size == 0:
             raise ValidationFailed(
                 "The file is empty",
-                errors=[{"loc": ["body"], "msg": "empty file", "code": "empty_file"}],
+                errors=[field_error(["body"], "empty file", "empty_file")],
             )
     except BaseException:
         path.unlink(missing_ok=True)
@@ -85,22 +90,12 @@ async def receive_file(
 
 
 def to_read(record: Import) -> ImportRead:
-    assert record.created_at is not None
-    return ImportRead(
+    return read_as(
+        ImportRead,
+        record,
         id=str(record.id),
-        kind=record.kind,
-        source=record.source,
-        status=record.status,
         format=record.file_format,
-        bytes=record.bytes,
-        rows_read=record.rows_read,
-        counts=record.counts,
-        error_count=record.error_count,
         errors=record.errors or [],
-        failure=record.failure,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
     )
 
 
@@ -135,20 +130,17 @@ async def create(
         str(record.id),
         details={"kind": kind, "source": source, "bytes": size},
     )
-    from services.core.queue import defer_job
-
     defer_job(session, "run_import", str(record.id), job_id=f"import:{record.id}")
     return to_read(record)
 
 
 async def read(session: AsyncSession, principal: Principal, import_id: uuid.UUID) -> ImportRead:
-    record = await session.get(Import, import_id)
-    visible = record is not None and (
-        principal.org_path is None
-        or (record.org_path is not None and record.org_path.startswith(principal.org_path))
+    # An import sent with a region-wide key is seen only by region-wide keys.
+    record = visible_or_404(
+        await session.get(Import, import_id),
+        lambda record: principal.sees_path(record.org_path or ""),
+        ImportNotFound(f"No import with id {import_id}"),
     )
-    if record is None or not visible:
-        raise ImportNotFound(f"No import with id {import_id}")
     return to_read(record)
 
 
@@ -159,15 +151,16 @@ async def read(session: AsyncSession, principal: Principal, import_id: uuid.UUID
 PROGRESS_SECONDS = 0.5
 
 
+def _set(import_id: uuid.UUID, **values: Any) -> sa.Update:
+    """The statement that changes one import's row."""
+    return sa.update(Import).where(col(Import.id) == import_id).values(**values)
+
+
 async def _progress(
     sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID, rows: int
 ) -> None:
     async with sessionmaker() as s, s.begin():
-        await s.execute(
-            sa.update(Import)
-            .where(Import.id == import_id)  # type: ignore[arg-type]
-            .values(rows_read=rows, heartbeat_at=sa.func.now())
-        )
+        await s.execute(_set(import_id, rows_read=rows, heartbeat_at=sa.func.now()))
 
 
 async def run(
@@ -192,9 +185,8 @@ async def run(
     # updates (also on their own connection) would wait for it to commit.
     async with sessionmaker() as marker, marker.begin():
         await marker.execute(
-            sa.update(Import)
-            .where(Import.id == import_id)  # type: ignore[arg-type]
-            .values(
+            _set(
+                import_id,
                 status="running",
                 started_at=sa.func.now(),
                 heartbeat_at=sa.func.now(),
@@ -274,9 +266,8 @@ async def run(
         chunks.close()
     status = "succeeded"
     await session.execute(
-        sa.update(Import)
-        .where(Import.id == import_id)  # type: ignore[arg-type]
-        .values(
+        _set(
+            import_id,
             status=status,
             finished_at=sa.func.clock_timestamp(),
             rows_read=rows_read,
@@ -291,8 +282,6 @@ async def run(
         {"import_id": str(import_id), "kind": record.kind, **outcome.counts()},
     )
     if outcome.inserted or outcome.updated or outcome.deleted:
-        from services.core.timedata.service import request_recalculation
-
         request_recalculation(session)
     Path(record.file_path).unlink(missing_ok=True)
     return status
@@ -303,9 +292,8 @@ async def _fail(session: AsyncSession, record: Import, reason: str, rows_read: i
     # Nothing of the file is kept: roll back what the chunks wrote, then record the failure.
     await session.rollback()
     await session.execute(
-        sa.update(Import)
-        .where(Import.id == import_id)  # type: ignore[arg-type]
-        .values(
+        _set(
+            import_id,
             status="failed",
             finished_at=sa.func.clock_timestamp(),
             failure=reason,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree
-from services.core.pagination import keyset, mirror_query
 from services.core.timedata.models import CodeMapping, Employment, PersonnelCost, TimeRecord
 
 Model = type[TimeRecord] | type[Employment] | type[PersonnelCost]
@@ -28,9 +28,7 @@ async def list_page(
     date_from: date | None,
     date_to: date | None,
     filters: dict[str, str | None],
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
     stmt: Any = sa.select(model, col(OrgUnit.code)).join(
         OrgUnit, col(OrgUnit.id) == model.org_unit_id
@@ -46,9 +44,7 @@ async def list_page(
     for name, value in filters.items():
         if value is not None:
             stmt = stmt.where(getattr(model, name) == value)
-    stmt, order = mirror_query(stmt, model, updated_since)
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, model, window)
 
 
 async def mappings_of(session: AsyncSession, source: str) -> Sequence[CodeMapping]:

@@ -236,7 +236,17 @@ class BatchResult(BaseModel):
     errors: list[RecordError]
 
 
-class TimeRecordRead(BaseModel):
+class _FedRecordRead(BaseModel):
+    """What every fed record reads back with: `id` is `source:external_id`, the key a sender
+    deletes or replaces it by."""
+
+    id: str
+    source: str
+    external_id: str
+    org_unit: str
+
+
+class TimeRecordRead(_FedRecordRead):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -264,10 +274,6 @@ class TimeRecordRead(BaseModel):
         }
     )
 
-    id: str
-    source: str
-    external_id: str
-    org_unit: str
     employee: str = Field(description="Pseudonym: HMAC-SHA256 of the sender's employee ref.")
     profession: str
     staff_kind: str
@@ -284,7 +290,7 @@ class TimeRecordRead(BaseModel):
     updated_at: datetime
 
 
-class EmploymentRead(BaseModel):
+class EmploymentRead(_FedRecordRead):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -310,10 +316,6 @@ class EmploymentRead(BaseModel):
         }
     )
 
-    id: str
-    source: str
-    external_id: str
-    org_unit: str
     employee: str
     profession: str
     contract: str
@@ -328,7 +330,7 @@ class EmploymentRead(BaseModel):
     updated_at: datetime
 
 
-class PersonnelCostRead(BaseModel):
+class PersonnelCostRead(_FedRecordRead):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -348,10 +350,6 @@ class PersonnelCostRead(BaseModel):
         }
     )
 
-    id: str
-    source: str
-    external_id: str
-    org_unit: str
     period: str
     profession: str
     category: str

@@ -3,7 +3,7 @@ profession catalogue."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.config import Settings
-from services.core.errors import ValidationFailed
+from services.core.crud import Window, page_of, read_as
+from services.core.errors import ValidationFailed, field_error
 from services.core.orgs import service as orgs_service
-from services.core.pagination import Page, mirror_page
+from services.core.pagination import Page
+from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import ingest, repository
-from services.core.timedata.errors import BatchRejected, BatchTooLarge, UnknownProfession
+from services.core.timedata.errors import BatchRejected, BatchTooLarge
 from services.core.timedata.models import Employment, PersonnelCost, Profession, TimeRecord
 from services.core.timedata.schemas import (
     BatchResult,
@@ -88,67 +89,16 @@ def _key(row: Any) -> str:
 
 def _time_read(row: Any) -> TimeRecordRead:
     r: TimeRecord = row[0]
-    assert r.updated_at is not None
-    return TimeRecordRead(
-        id=_key(r),
-        source=r.source,
-        external_id=r.external_id,
-        org_unit=row[1],
-        employee=r.employee,
-        profession=r.profession,
-        staff_kind=r.staff_kind,
-        time_type=r.time_type,
-        work_date=r.work_date,
-        hours=r.hours,
-        start=r.start_at,
-        end=r.end_at,
-        cost_sek=r.cost_sek,
-        agency=r.agency,
-        assignment_ref=r.assignment_ref,
-        time_code=r.time_code,
-        profession_code=r.profession_code,
-        updated_at=r.updated_at,
-    )
+    return read_as(TimeRecordRead, r, id=_key(r), org_unit=row[1], start=r.start_at, end=r.end_at)
 
 
 def _employment_read(row: Any) -> EmploymentRead:
-    r: Employment = row[0]
-    assert r.updated_at is not None
-    return EmploymentRead(
-        id=_key(r),
-        source=r.source,
-        external_id=r.external_id,
-        org_unit=row[1],
-        employee=r.employee,
-        profession=r.profession,
-        contract=r.contract,
-        fte=r.fte,
-        is_manager=r.is_manager,
-        start_date=r.start_date,
-        end_date=r.end_date,
-        end_reason=r.end_reason,
-        gender=r.gender,
-        birth_year=r.birth_year,
-        profession_code=r.profession_code,
-        updated_at=r.updated_at,
-    )
+    return read_as(EmploymentRead, row[0], id=_key(row[0]), org_unit=row[1])
 
 
 def _cost_read(row: Any) -> PersonnelCostRead:
     r: PersonnelCost = row[0]
-    assert r.updated_at is not None
-    return PersonnelCostRead(
-        id=_key(r),
-        source=r.source,
-        external_id=r.external_id,
-        org_unit=row[1],
-        period=f"{r.period:%Y-%m}",
-        profession=r.profession,
-        category=r.category,
-        amount_sek=r.amount_sek,
-        profession_code=r.profession_code,
-        updated_at=r.updated_at,
-    )
+    return read_as(PersonnelCostRead, r, id=_key(r), org_unit=row[1], period=f"{r.period:%Y-%m}")
 
 
 _READS: dict[str, tuple[Any, str, Any]] = {
@@ -167,9 +117,7 @@ async def list_records(
     date_from: date | None,
     date_to: date | None,
     filters: dict[str, str | None],
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Page[Any]:
     model, date_column, to_read = _READS[kind_name]
     unit_path = None
@@ -184,13 +132,9 @@ async def list_records(
         date_from=date_from,
         date_to=date_to,
         filters=filters,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
+        window=window,
     )
-    page: Page[Any] = mirror_page(
-        rows, limit, updated_since=updated_since, tombstone_id=_key, to_read=to_read
-    )
+    page: Page[Any] = page_of(rows, window, to_read, tombstone_id=_key)
     if model is not PersonnelCost:
         # Person-level data (pseudonymous, but sick leave is health data): every read is logged.
         await audit_service.record(
@@ -204,7 +148,9 @@ async def list_records(
                 "from": str(date_from) if date_from else None,
                 "to": str(date_to) if date_to else None,
                 "filters": {k: v for k, v in filters.items() if v is not None},
-                "updated_since": updated_since.isoformat() if updated_since else None,
+                "updated_since": (
+                    window.updated_since.isoformat() if window.updated_since else None
+                ),
                 "returned": len(page.items),
             },
         )
@@ -230,11 +176,11 @@ async def put_mappings(
         raise ValidationFailed(
             f"{len(unknown)} profession code(s) map to unknown professions",
             errors=[
-                {
-                    "loc": ["body", "profession_codes", code],
-                    "msg": f"unknown profession {target!r}",
-                    "code": "unknown_profession",
-                }
+                field_error(
+                    ["body", "profession_codes", code],
+                    f"unknown profession {target!r}",
+                    "unknown_profession",
+                )
                 for code, target in sorted(unknown.items())
             ],
         )
@@ -278,8 +224,3 @@ async def put_profession(
     )
     await audit_service.record(session, principal, "profession.put", "profession", code)
     return ProfessionRead(code=code, **data.model_dump())
-
-
-async def require_profession(session: AsyncSession, code: str) -> None:
-    if (await session.get(Profession, code)) is None:
-        raise UnknownProfession(f"Unknown profession {code!r}")

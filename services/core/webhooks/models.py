@@ -13,8 +13,6 @@ from sqlmodel import Field, SQLModel
 
 from services.core.db import Versioned
 
-DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
-
 
 class WebhookSubscription(Versioned, table=True):
     """Where to send which events. The secrets are kept in the clear (the worker must sign with

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.events.models import Event
 from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
+from services.core.tree import in_subtree
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -46,25 +47,14 @@ async def list_page(
     *,
     scope_path: str | None,
     enabled: bool | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[Any]:
-    from services.core.pagination import keyset
-
     stmt = _with_org()
     if scope_path is not None:
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
     if enabled is not None:
         stmt = stmt.where(col(WebhookSubscription.enabled).is_(enabled))
-    if updated_since is not None:
-        stmt = stmt.where(col(WebhookSubscription.updated_at) > updated_since)
-        order = [col(WebhookSubscription.updated_at), col(WebhookSubscription.id)]
-    else:
-        stmt = stmt.where(col(WebhookSubscription.deleted_at).is_(None))
-        order = [col(WebhookSubscription.id)]
-    rows: Sequence[Any] = (await session.execute(keyset(stmt, order, cursor, limit))).all()
-    return rows
+    return await fetch_mirrored(session, stmt, WebhookSubscription, window)
 
 
 async def max_event_id(session: AsyncSession) -> int:

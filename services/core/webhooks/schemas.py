@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from services.core.validation import Code, Text
 
@@ -111,28 +111,25 @@ class RotateSecret(BaseModel):
     )
 
 
+_WEBHOOK_EXAMPLE: dict[str, JsonValue] = {
+    "id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
+    "url": "https://intranet.example.org/hooks/puls",
+    "event_types": ["kpi.*"],
+    "org_unit": "SUS",
+    "description": "Intranet",
+    "enabled": True,
+    "disabled_reason": None,
+    "disabled_at": None,
+    "failing_since": None,
+    "previous_secret_expires_at": None,
+    "created_at": "2026-11-25T08:00:00Z",
+    "updated_at": "2026-11-25T08:00:00Z",
+    "version": 1,
+}
+
+
 class WebhookRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
-                    "url": "https://intranet.example.org/hooks/puls",
-                    "event_types": ["kpi.*"],
-                    "org_unit": "SUS",
-                    "description": "Intranet",
-                    "enabled": True,
-                    "disabled_reason": None,
-                    "disabled_at": None,
-                    "failing_since": None,
-                    "previous_secret_expires_at": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
 
     id: uuid.UUID
     url: str
@@ -158,19 +155,8 @@ class WebhookCreated(WebhookRead):
         json_schema_extra={
             "examples": [
                 {
-                    "id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
-                    "url": "https://intranet.example.org/hooks/puls",
+                    **_WEBHOOK_EXAMPLE,
                     "event_types": ["kpi.*", "action.overdue"],
-                    "org_unit": "SUS",
-                    "description": "Intranet",
-                    "enabled": True,
-                    "disabled_reason": None,
-                    "disabled_at": None,
-                    "failing_since": None,
-                    "previous_secret_expires_at": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
                     "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
                 }
             ]

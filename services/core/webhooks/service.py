@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import queue
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.clock import utcnow
 from services.core.config import Settings
+from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
-from services.core.orgs.errors import OrgUnitNotFound
-from services.core.pagination import Page, Tombstone, split_page
+from services.core.pagination import Page, Tombstone, decode_cursor, split_page
+from services.core.principal import Principal
 from services.core.webhooks import repository, signing, ssrf
 from services.core.webhooks.errors import (
     DeliveryNotFound,
@@ -40,7 +40,6 @@ from services.core.webhooks.schemas import (
     WebhookRead,
     WebhookUpdate,
     message_id,
-    payload,
 )
 
 DELIVER_FUNCTION = "deliver_webhooks"
@@ -53,24 +52,9 @@ def request_delivery(session: AsyncSession) -> None:
 
 
 def _to_read(sub: WebhookSubscription, org_code: str | None) -> WebhookRead:
-    assert sub.created_at is not None and sub.updated_at is not None
-    return WebhookRead(
-        id=sub.id,
-        url=sub.url,
-        event_types=list(sub.event_types),
-        org_unit=org_code,
-        description=sub.description,
-        enabled=sub.enabled,
-        disabled_reason=sub.disabled_reason,
-        disabled_at=sub.disabled_at,
-        failing_since=sub.failing_since,
-        previous_secret_expires_at=sub.previous_secret_expires_at
-        if sub.previous_secret is not None
-        else None,
-        created_at=sub.created_at,
-        updated_at=sub.updated_at,
-        version=sub.version,
-    )
+    # The old secret's expiry means nothing once the overlap is over and the secret is gone.
+    expires = sub.previous_secret_expires_at if sub.previous_secret is not None else None
+    return read_as(WebhookRead, sub, org_unit=org_code, previous_secret_expires_at=expires)
 
 
 def _visible(principal: Principal, org_path: str | None) -> bool:
@@ -82,10 +66,21 @@ def _visible(principal: Principal, org_path: str | None) -> bool:
 async def _get_visible(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, *, for_update: bool
 ) -> tuple[WebhookSubscription, str | None]:
-    row = await repository.get(session, subscription_id, for_update=for_update)
-    if row is None or not _visible(principal, row[2]):
-        raise WebhookNotFound(f"No webhook subscription with id {subscription_id}")
+    row = visible_or_404(
+        await repository.get(session, subscription_id, for_update=for_update),
+        lambda row: _visible(principal, row[2]),
+        WebhookNotFound(f"No webhook subscription with id {subscription_id}"),
+    )
     return row[0], row[1]
+
+
+async def _for_change(
+    session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, if_match: str | None
+) -> WebhookSubscription:
+    """The subscription, locked, if the caller's `If-Match` (when sent) is its current ETag."""
+    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
+    check_if_match(if_match, sub.version)
+    return sub
 
 
 async def _check_url(url: str, settings: Settings) -> None:
@@ -112,15 +107,9 @@ async def _org_unit(
                 errors=[field_error(["body", "org_unit"], "required for this key", "missing")],
             )
         return None, None
-    try:
-        unit = await orgs_service.get_visible(session, principal, code)
-    except OrgUnitNotFound:
-        raise ValidationFailed(
-            f"Unknown org unit {code!r}",
-            errors=[
-                field_error(["body", "org_unit"], f"unknown org unit {code!r}", "unknown_org_unit")
-            ],
-        ) from None
+    unit = await orgs_service.get_referenced(
+        session, principal, code, ["body", "org_unit"], detail=f"Unknown org unit {code!r}"
+    )
     return unit.id, unit.code
 
 
@@ -161,27 +150,12 @@ async def list_subscriptions(
     principal: Principal,
     *,
     enabled: bool | None,
-    updated_since: Any,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Page[WebhookRead | Tombstone]:
     rows = await repository.list_page(
-        session,
-        scope_path=principal.org_path,
-        enabled=enabled,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
+        session, scope_path=principal.org_path, enabled=enabled, window=window
     )
-    key = (lambda r: (r[0].updated_at, r[0].id)) if updated_since else (lambda r: (r[0].id,))
-    page_rows, next_cursor = split_page(rows, limit, key)
-    items: list[WebhookRead | Tombstone] = [
-        Tombstone(id=str(r[0].id), updated_at=r[0].updated_at)
-        if r[0].deleted_at is not None
-        else _to_read(r[0], r[1])
-        for r in page_rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
+    return page_of(rows, window, lambda r: _to_read(r[0], r[1]))
 
 
 async def update(
@@ -193,8 +167,7 @@ async def update(
     *,
     if_match: str | None,
 ) -> WebhookRead:
-    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
-    check_if_match(if_match, sub.version)
+    sub = await _for_change(session, principal, subscription_id, if_match)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     for required in ("url", "event_types", "enabled"):
         if required in changes and changes[required] is None:
@@ -214,10 +187,7 @@ async def update(
     if changes.get("enabled") is False and sub.enabled:
         sub.disabled_reason = "disabled by an administrator"
         sub.disabled_at = utcnow()
-    for field, value in changes.items():
-        setattr(sub, field, value)
-    sub.touch()
-    await session.flush()
+    await apply_update(session, sub, changes)
     await audit_service.record(
         session,
         principal,
@@ -234,11 +204,9 @@ async def update(
 async def delete(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, *, if_match: str | None
 ) -> None:
-    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
-    check_if_match(if_match, sub.version)
+    sub = await _for_change(session, principal, subscription_id, if_match)
     sub.enabled = False
-    sub.mark_deleted()
-    await session.flush()
+    await soft_delete(session, sub)
     # Its pending messages are cancelled by the worker's sweep (see delivery.cancel_deleted).
     await audit_service.record(session, principal, "webhook.delete", "webhook", str(sub.id))
 
@@ -252,8 +220,7 @@ async def rotate_secret(
     *,
     if_match: str | None,
 ) -> SecretRotated:
-    sub, _ = await _get_visible(session, principal, subscription_id, for_update=True)
-    check_if_match(if_match, sub.version)
+    sub = await _for_change(session, principal, subscription_id, if_match)
     overlap = (
         data.overlap_seconds
         if data.overlap_seconds is not None
@@ -261,11 +228,15 @@ async def rotate_secret(
     )
     new_secret = signing.generate_secret()
     expires = utcnow() + timedelta(seconds=overlap)
-    sub.previous_secret = sub.secret
-    sub.previous_secret_expires_at = expires
-    sub.secret = new_secret
-    sub.touch()
-    await session.flush()
+    await apply_update(
+        session,
+        sub,
+        {
+            "previous_secret": sub.secret,
+            "previous_secret_expires_at": expires,
+            "secret": new_secret,
+        },
+    )
     await audit_service.record(session, principal, "webhook.rotate_secret", "webhook", str(sub.id))
     return SecretRotated(secret=new_secret, previous_secret_expires_at=expires, version=sub.version)
 
@@ -324,8 +295,6 @@ async def list_deliveries(
     await _get_visible(session, principal, subscription_id, for_update=False)
     before = None
     if cursor:
-        from services.core.pagination import decode_cursor
-
         (before,) = decode_cursor(cursor, [WebhookDelivery.__table__.c.id])  # type: ignore[attr-defined]
         if not isinstance(before, int):
             raise ValidationFailed(
@@ -346,10 +315,11 @@ async def list_deliveries(
 async def redeliver(session: AsyncSession, principal: Principal, delivery_id: int) -> DeliveryRead:
     """Queues the message again with the same `webhook-id`, at the head of its subscription's
     order (it is the oldest pending one), due now."""
-    row = await repository.get_delivery(session, delivery_id, for_update=True)
-    if row is None or not _visible(principal, row[1]):
-        raise DeliveryNotFound(f"No webhook delivery with id {delivery_id}")
-    delivery: WebhookDelivery = row[0]
+    delivery: WebhookDelivery = visible_or_404(
+        await repository.get_delivery(session, delivery_id, for_update=True),
+        lambda row: _visible(principal, row[1]),
+        DeliveryNotFound(f"No webhook delivery with id {delivery_id}"),
+    )[0]
     delivery.status = "pending"
     delivery.next_attempt_at = sa.func.now()  # type: ignore[assignment]
     await session.flush()
@@ -360,7 +330,3 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: in
     request_delivery(session)
     attempts = await repository.attempts_of(session, [delivery_id])
     return _delivery_read(delivery, attempts.get(delivery_id, []))
-
-
-def ping_payload(data: dict[str, Any]) -> dict[str, Any]:
-    return payload("webhook.ping", utcnow(), data)

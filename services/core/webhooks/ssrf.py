@@ -147,11 +147,6 @@ async def check_url_at_creation(url: str, *, allow_http: bool, allow_private: bo
         pass
 
 
-def pinned_url(target: Target, address: IPAddress) -> str:
-    host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-    return f"{target.scheme}://{host}:{target.port}{target.path}"
-
-
 def host_header(target: Target) -> str:
     default = 443 if target.scheme == "https" else 80
     host = f"[{target.host}]" if ":" in target.host else target.host
