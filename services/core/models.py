@@ -13,6 +13,7 @@ from services.core.db import metadata
 from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.kpis.models import (
+    DirtyCell,
     KpiCellTotal,
     KpiFact,
     KpiFactsVersion,
@@ -44,7 +45,6 @@ from services.core.plans.models import (
 )
 from services.core.timedata.models import (
     CodeMapping,
-    DirtyCell,
     Employment,
     Import,
     PersonnelCost,

@@ -42,11 +42,10 @@ from services.core.compliance.schemas import (
 from services.core.config import Settings
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
-from services.core.kpis import facts
+from services.core.kpis import recalculation_service
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor, mirror_page
-from services.core.timedata.service import request_recalculation
 
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
@@ -63,10 +62,8 @@ async def _unit(session: AsyncSession, principal: Principal, code: str | None) -
 
 
 async def _remark(session: AsyncSession, org_path: str | None, since: date) -> None:
-    await facts.mark_scope(
-        session, org_path=org_path, from_month=since.replace(day=1), to_month=None
-    )
-    request_recalculation(session)
+    await recalculation_service.mark_scope(session, org_path, since.replace(day=1), None)
+    recalculation_service.wake_recalculation(session)
 
 
 # ---- rules ---------------------------------------------------------------------------------

@@ -35,6 +35,16 @@ class Temporal(StrEnum):
     mean = "mean"  # the mean over the period's months (of a stock)
 
 
+# The time types that are absence (presence_pct's `absent`).
+ABSENCE_TYPES = (
+    "sick",
+    "vacation",
+    "parental_leave",
+    "child_care",
+    "leave_of_absence",
+    "training",
+    "other_absence",
+)
 TIME_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
 PERSON_DIMENSIONS = ("profession", "gender", "age_band")
 COST_DIMENSIONS = ("profession",)

@@ -14,9 +14,9 @@ from services.core.audit import service as audit_service
 from services.core.auth.schemas import Principal
 from services.core.config import Settings
 from services.core.errors import ValidationFailed
+from services.core.kpis import recalculation_service
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, mirror_page
-from services.core.queue import defer_job
 from services.core.timedata import ingest, repository
 from services.core.timedata.errors import BatchRejected, BatchTooLarge, UnknownProfession
 from services.core.timedata.models import Employment, PersonnelCost, Profession, TimeRecord
@@ -32,13 +32,8 @@ from services.core.timedata.schemas import (
 )
 from services.core.timedata.validator import BatchValidator
 
-RECALCULATE_JOB = "recalculate"
-
-
-def request_recalculation(session: AsyncSession) -> None:
-    """One deduplicated wake-up for the KPI engine after this transaction commits; the dirty
-    cells themselves are already in the transaction."""
-    defer_job(session, RECALCULATE_JOB, job_id=RECALCULATE_JOB)
+# The KPI engine's wake-up after the cells a change marked dirty (in its transaction) commit.
+request_recalculation = recalculation_service.wake_recalculation
 
 
 async def ingest_batch(
