@@ -4,7 +4,7 @@ affect dirty, so the worker re-detects them with the KPI recalculation."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,12 +40,13 @@ from services.core.compliance.schemas import (
     ViolationRead,
 )
 from services.core.config import Settings
+from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import recalculation_service
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
-from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor, mirror_page
+from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor
 
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
@@ -70,22 +71,7 @@ async def _remark(session: AsyncSession, org_path: str | None, since: date) -> N
 
 
 def _rule_read(rule: WorkingTimeRule, code: str | None) -> RuleRead:
-    assert rule.updated_at is not None
-    return RuleRead(
-        id=str(rule.id),
-        kind=rule.kind,
-        name=rule.name,
-        min_rest_hours=rule.min_rest_hours,
-        period_start_hour=rule.period_start_hour,
-        max_hours=rule.max_hours,
-        professions=rule.professions,
-        org_unit=code,
-        valid_from=rule.valid_from,
-        valid_to=rule.valid_to,
-        enabled=rule.enabled,
-        updated_at=rule.updated_at,
-        version=rule.version,
-    )
+    return read_as(RuleRead, rule, id=str(rule.id), org_unit=code)
 
 
 def _check_rule(rule: WorkingTimeRule) -> None:
@@ -113,28 +99,10 @@ def _check_rule(rule: WorkingTimeRule) -> None:
 
 
 async def list_rules(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, principal: Principal, window: Window
 ) -> Page[RuleRead | Tombstone]:
-    rows = await repository.page(
-        session,
-        WorkingTimeRule,
-        scope_path=principal.org_path,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
-    )
-    return mirror_page(
-        rows,
-        limit,
-        updated_since=updated_since,
-        tombstone_id=lambda r: str(r.id),
-        to_read=lambda r: _rule_read(r[0], r[1]),
-    )
+    rows = await repository.page(session, WorkingTimeRule, principal.org_path, window)
+    return page_of(rows, window, lambda r: _rule_read(r[0], r[1]))
 
 
 async def create_rule(session: AsyncSession, principal: Principal, data: RuleCreate) -> RuleRead:
@@ -168,9 +136,12 @@ async def update_rule(
     *,
     if_match: str | None,
 ) -> RuleRead:
-    row = await repository.get(session, WorkingTimeRule, rule_id, for_update=True)
-    if row is None or (row[2] is not None and not principal.sees_path(row[2])):
-        raise RuleNotFound(f"No rule with id {rule_id}")
+    # Region-wide rules (no unit) bind every subtree, so every key sees them.
+    row = visible_or_404(
+        await repository.get(session, WorkingTimeRule, rule_id, for_update=True),
+        lambda r: r[2] is None or principal.sees_path(r[2]),
+        RuleNotFound(f"No rule with id {rule_id}"),
+    )
     rule: WorkingTimeRule = row[0]
     check_if_match(if_match, rule.version)
     changes = data.model_dump(exclude_unset=True)
@@ -184,10 +155,8 @@ async def update_rule(
             raise invalid_field(["body", name], f"{name} cannot be null", "null")
     for name, value in changes.items():
         setattr(rule, name, value)
-    _check_rule(rule)
-    rule.touch()
-    await session.flush()
-    await session.refresh(rule)
+    _check_rule(rule)  # the rule as changed, before anything is written
+    await apply_update(session, rule, {})
     await audit_service.record(
         session, principal, "rule.update", "rule", str(rule.id), details={"fields": sorted(changes)}
     )
@@ -199,53 +168,25 @@ async def update_rule(
 
 
 def _policy_read(policy: AgencyPolicy, code: str) -> PolicyRead:
-    assert policy.updated_at is not None
-    return PolicyRead(
-        id=str(policy.id),
-        name=policy.name,
-        professions=policy.professions,
-        org_unit=code,
-        valid_from=policy.valid_from,
-        valid_to=policy.valid_to,
-        banned_windows=policy.banned_windows,
-        decision_ref=policy.decision_ref,
-        updated_at=policy.updated_at,
-        version=policy.version,
-    )
+    return read_as(PolicyRead, policy, id=str(policy.id), org_unit=code)
 
 
 async def _visible_policy(
     session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[AgencyPolicy, str, str]:
-    row = await repository.get(session, AgencyPolicy, policy_id, for_update=for_update)
-    if row is None or not principal.sees_path(row[2]):
-        raise PolicyNotFound(f"No agency policy with id {policy_id}")
+    row = visible_or_404(
+        await repository.get(session, AgencyPolicy, policy_id, for_update=for_update),
+        lambda r: principal.sees_path(r[2]),
+        PolicyNotFound(f"No agency policy with id {policy_id}"),
+    )
     return row[0], row[1], row[2]
 
 
 async def list_policies(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, principal: Principal, window: Window
 ) -> Page[PolicyRead | Tombstone]:
-    rows = await repository.page(
-        session,
-        AgencyPolicy,
-        scope_path=principal.org_path,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
-    )
-    return mirror_page(
-        rows,
-        limit,
-        updated_since=updated_since,
-        tombstone_id=lambda p: str(p.id),
-        to_read=lambda r: _policy_read(r[0], r[1]),
-    )
+    rows = await repository.page(session, AgencyPolicy, principal.org_path, window)
+    return page_of(rows, window, lambda r: _policy_read(r[0], r[1]))
 
 
 async def read_policy(
@@ -300,11 +241,7 @@ async def update_policy(
         raise invalid_field(["body", "name"], "name cannot be null", "null")
     if changes.get("valid_to") is not None and changes["valid_to"] < policy.valid_from:
         raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
-    for name, value in changes.items():
-        setattr(policy, name, value)
-    policy.touch()
-    await session.flush()
-    await session.refresh(policy)
+    await apply_update(session, policy, changes)
     await audit_service.record(
         session, principal, "agency_policy.update", "agency_policy", str(policy.id)
     )
@@ -317,8 +254,7 @@ async def delete_policy(
 ) -> None:
     policy, _, path = await _visible_policy(session, principal, policy_id, for_update=True)
     check_if_match(if_match, policy.version)
-    policy.mark_deleted()
-    await session.flush()
+    await soft_delete(session, policy)
     await audit_service.record(
         session, principal, "agency_policy.delete", "agency_policy", str(policy.id)
     )
@@ -326,16 +262,7 @@ async def delete_policy(
 
 
 def _exemption_read(x: AgencyExemption, code: str) -> ExemptionRead:
-    return ExemptionRead(
-        id=str(x.id),
-        policy_id=str(x.policy_id),
-        org_unit=code,
-        valid_from=x.valid_from,
-        valid_to=x.valid_to,
-        decided_by=x.decided_by,
-        reason=x.reason,
-        decision_ref=x.decision_ref,
-    )
+    return read_as(ExemptionRead, x, id=str(x.id), policy_id=str(x.policy_id), org_unit=code)
 
 
 async def list_exemptions(
@@ -391,12 +318,13 @@ async def create_exemption(
 async def delete_exemption(
     session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
 ) -> None:
-    row = await repository.get(session, AgencyExemption, exemption_id, for_update=True)
-    if row is None or not principal.sees_path(row[2]):
-        raise ExemptionNotFound(f"No exemption with id {exemption_id}")
+    row = visible_or_404(
+        await repository.get(session, AgencyExemption, exemption_id, for_update=True),
+        lambda r: principal.sees_path(r[2]),
+        ExemptionNotFound(f"No exemption with id {exemption_id}"),
+    )
     exemption: AgencyExemption = row[0]
-    exemption.mark_deleted()
-    await session.flush()
+    await soft_delete(session, exemption)
     await audit_service.record(
         session, principal, "agency_exemption.delete", "agency_exemption", str(exemption.id)
     )
