@@ -43,27 +43,47 @@ from services.core.config import Settings
 from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
-from services.core.kpis import recalculation_service
+from services.core.kpis import inputs, recalculation_service
 from services.core.orgs import service as orgs_service
-from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor
 
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
 
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
-    if code is None:
-        return None
-    try:
-        return await orgs_service.get_visible(session, principal, code)
-    except OrgUnitNotFound:
-        raise invalid_field(
-            ["body", "org_unit"], f"unknown org unit {code!r}", "unknown_org_unit"
-        ) from None
+    return None if code is None else await inputs.body_org_unit(session, principal, code)
 
 
-async def _remark(session: AsyncSession, org_path: str | None, since: date) -> None:
-    await recalculation_service.mark_scope(session, org_path, since.replace(day=1), None)
+async def _inserted(session: AsyncSession, row: Any) -> None:
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+
+
+async def _changed(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    row: Any,
+    *,
+    scope: str | None,
+    since: date,
+    org_unit_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audits a change to a rule, policy or exemption (`action`: "<resource type>.<verb>") and
+    marks every cell it can affect, in `scope` (an org path; None: all) from `since`'s month."""
+    resource_type = action.split(".")[0]
+    await audit_service.record(
+        session,
+        principal,
+        action,
+        resource_type,
+        str(row.id),
+        org_unit_id=org_unit_id,
+        details=details,
+    )
+    await recalculation_service.mark_scope(session, scope, since.replace(day=1), None)
     recalculation_service.wake_recalculation(session)
 
 
@@ -120,11 +140,9 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
         enabled=True if data.enabled is None else data.enabled,
     )
     _check_rule(rule)
-    session.add(rule)
-    await session.flush()
-    await session.refresh(rule)
-    await audit_service.record(session, principal, "rule.create", "rule", str(rule.id))
-    await _remark(session, unit.path if unit else None, rule.valid_from)
+    await _inserted(session, rule)
+    scope = unit.path if unit else None
+    await _changed(session, principal, "rule.create", rule, scope=scope, since=rule.valid_from)
     return _rule_read(rule, unit.code if unit else None)
 
 
@@ -157,10 +175,15 @@ async def update_rule(
         setattr(rule, name, value)
     _check_rule(rule)  # the rule as changed, before anything is written
     await apply_update(session, rule, {})
-    await audit_service.record(
-        session, principal, "rule.update", "rule", str(rule.id), details={"fields": sorted(changes)}
+    await _changed(
+        session,
+        principal,
+        "rule.update",
+        rule,
+        scope=None,
+        since=since,
+        details={"fields": sorted(changes)},
     )
-    await _remark(session, None, since)
     return _rule_read(rule, code)
 
 
@@ -211,18 +234,16 @@ async def create_policy(
         else None,
         decision_ref=data.decision_ref,
     )
-    session.add(policy)
-    await session.flush()
-    await session.refresh(policy)
-    await audit_service.record(
+    await _inserted(session, policy)
+    await _changed(
         session,
         principal,
         "agency_policy.create",
-        "agency_policy",
-        str(policy.id),
+        policy,
+        scope=unit.path,
+        since=policy.valid_from,
         org_unit_id=unit.id,
     )
-    await _remark(session, unit.path, policy.valid_from)
     return _policy_read(policy, unit.code)
 
 
@@ -242,10 +263,9 @@ async def update_policy(
     if changes.get("valid_to") is not None and changes["valid_to"] < policy.valid_from:
         raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
     await apply_update(session, policy, changes)
-    await audit_service.record(
-        session, principal, "agency_policy.update", "agency_policy", str(policy.id)
+    await _changed(
+        session, principal, "agency_policy.update", policy, scope=path, since=policy.valid_from
     )
-    await _remark(session, path, policy.valid_from)
     return _policy_read(policy, code)
 
 
@@ -255,10 +275,9 @@ async def delete_policy(
     policy, _, path = await _visible_policy(session, principal, policy_id, for_update=True)
     check_if_match(if_match, policy.version)
     await soft_delete(session, policy)
-    await audit_service.record(
-        session, principal, "agency_policy.delete", "agency_policy", str(policy.id)
+    await _changed(
+        session, principal, "agency_policy.delete", policy, scope=path, since=policy.valid_from
     )
-    await _remark(session, path, policy.valid_from)
 
 
 def _exemption_read(x: AgencyExemption, code: str) -> ExemptionRead:
@@ -300,18 +319,16 @@ async def create_exemption(
         reason=data.reason,
         decision_ref=data.decision_ref,
     )
-    session.add(exemption)
-    await session.flush()
-    await session.refresh(exemption)
-    await audit_service.record(
+    await _inserted(session, exemption)
+    await _changed(
         session,
         principal,
         "agency_exemption.create",
-        "agency_exemption",
-        str(exemption.id),
+        exemption,
+        scope=unit.path,
+        since=data.valid_from,
         org_unit_id=unit.id,
     )
-    await _remark(session, unit.path, data.valid_from)
     return _exemption_read(exemption, unit.code)
 
 
@@ -325,10 +342,14 @@ async def delete_exemption(
     )
     exemption: AgencyExemption = row[0]
     await soft_delete(session, exemption)
-    await audit_service.record(
-        session, principal, "agency_exemption.delete", "agency_exemption", str(exemption.id)
+    await _changed(
+        session,
+        principal,
+        "agency_exemption.delete",
+        exemption,
+        scope=row[2],
+        since=exemption.valid_from,
     )
-    await _remark(session, row[2], exemption.valid_from)
 
 
 # ---- reads ---------------------------------------------------------------------------------

@@ -42,17 +42,12 @@ class Definition:
         return c is not None and c.numerator is Temporal.flow and c.denominator is None
 
     def read(self) -> KpiRead:
-        return KpiRead(
-            code=self.code,
-            kind=self.kind,
-            name_en=self.name_en,
-            name_sv=self.name_sv,
-            unit=self.unit,
+        return read_as(
+            KpiRead,
+            self,
             better=self.better.value,
-            formula=self.formula,
             dimensions=list(self.dimensions),
             grains=list(self.grains),
-            person_based=self.person_based,
         )
 
 

@@ -22,8 +22,6 @@ from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalcu
 from services.core.orgs.models import OrgUnit
 from services.core.orgs.repository import in_subtree, subtree_upper_bound
 
-DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
-
 
 @dataclass(frozen=True)
 class MonthSum:

@@ -12,19 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-TimeType = Literal[
-    "scheduled",
-    "worked",
-    "overtime",
-    "extra_time",
-    "sick",
-    "vacation",
-    "parental_leave",
-    "child_care",
-    "leave_of_absence",
-    "training",
-    "other_absence",
-]
+from services.core.kpis.catalogue import AbsenceType
+
+TimeType = Literal["scheduled", "worked", "overtime", "extra_time", AbsenceType]
 TIME_TYPES: tuple[str, ...] = get_args(TimeType)
 STAFF_KINDS = ("own", "agency")
 CONTRACTS = ("permanent", "fixed_term", "hourly")
