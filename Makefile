@@ -11,7 +11,7 @@ help:
 	@echo "make run        start Puls (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test       lint + the whole test suite against real PostgreSQL and Redis"
 	@echo "make test-slow  the tests marked slow (over a minute each)"
-	@echo "make lint       ruff + mypy"
+	@echo "make lint       ruff + mypy + import contracts"
 	@echo "make openapi    regenerate openapi/openapi.json"
 	@echo "make bench      run the benchmarks in bench/"
 
@@ -31,6 +31,7 @@ lint: install
 	$(UV) run --frozen ruff check services tests migrations bench
 	$(UV) run --frozen ruff format --check services tests migrations bench
 	$(UV) run --frozen mypy services tests bench
+	$(UV) run --frozen lint-imports --no-cache
 
 format: install
 	$(UV) run --frozen ruff check --fix services tests migrations bench

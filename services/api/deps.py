@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.auth import service as auth_service
 from services.core.auth.errors import InvalidApiKey
-from services.core.auth.schemas import Principal, Scope
 from services.core.config import Settings
 from services.core.crud import Window
 from services.core.errors import RateLimited, ValidationFailed
 from services.core.idempotency import service as idempotency_service
 from services.core.metrics import ApiMetrics
+from services.core.principal import Principal, Scope
 from services.core.queue import unit_of_work
 from services.core.timedata.validator import BatchValidator
 from services.core.validation import Rfc3339Time, loads_strict

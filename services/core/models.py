@@ -13,6 +13,7 @@ from services.core.db import metadata
 from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.kpis.models import (
+    DirtyCell,
     KpiCellTotal,
     KpiFact,
     KpiFactsVersion,
@@ -31,7 +32,6 @@ from services.core.meetings.models import (
     MeetingBody,
     MeetingBodyMember,
 )
-from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
 from services.core.plans.models import (
     Action,
@@ -44,13 +44,13 @@ from services.core.plans.models import (
 )
 from services.core.timedata.models import (
     CodeMapping,
-    DirtyCell,
     Employment,
     Import,
     PersonnelCost,
     Profession,
     TimeRecord,
 )
+from services.core.tree import OrgUnit
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,

@@ -1,11 +1,16 @@
-"""Subtrees of the org tree as ranges of materialized paths (`/1/7/`), for every domain's
-scope filters. Below the domains: the events outbox filters by it and orgs publishes events."""
+"""The org tree every domain scopes by: its table and subtrees as ranges of materialized paths
+(`/1/7/`). It sits below the domains because all of them join it for their scope filters (the
+events outbox too, which orgs publishes into); the orgs domain maintains it (`orgs/service.py`)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import Field
+
+from services.core.db import Versioned
 
 
 def subtree_upper_bound(prefix: str) -> str:
@@ -16,3 +21,37 @@ def subtree_upper_bound(prefix: str) -> str:
 
 def in_subtree(path_column: Any, prefix: str) -> sa.ColumnElement[bool]:
     return sa.and_(path_column >= prefix, path_column < subtree_upper_bound(prefix))
+
+
+class OrgUnit(Versioned, table=True):
+    """A node of the organisation tree. `path` is a materialized path of ids ("/1/7/42/") in the
+    C collation, so a subtree is one index range scan: path >= '/1/7/' AND path < '/1/70'."""
+
+    __tablename__ = "org_units"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('region', 'administration', 'division', 'area', 'unit')", name="kind"
+        ),
+        sa.CheckConstraint(
+            "valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from", name="valid_range"
+        ),
+        sa.Index("ix_org_units_updated_at_id", "updated_at", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True),
+    )
+    code: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    parent_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("org_units.id", ondelete="RESTRICT"), index=True
+        ),
+    )
+    path: str = Field(sa_column=sa.Column(sa.Text(collation="C"), nullable=False, index=True))
+    depth: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
+    valid_from: date | None = None
+    valid_to: date | None = None

@@ -15,8 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.core.kpis.catalogue import CATALOGUE
-from services.core.timedata.models import ABSENCE_TYPES
+from services.core.kpis.catalogue import ABSENCE_TYPES, CATALOGUE
 from tests.factories import seed_tree
 from tests.kpi_helpers import days, feed, recalculate, series
 from tests.timedata_factories import employment, personnel_cost, time_record

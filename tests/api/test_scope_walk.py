@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.cli.main import ROOT
-from services.core.auth.schemas import Scope
+from services.core.principal import Scope
 from tests.conftest import make_client
 from tests.factories import create_key
 

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
-from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     Admin,
@@ -21,6 +20,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
+from services.api.responses import no_content, versioned
 from services.core.compliance import service as compliance_service
 from services.core.compliance.schemas import (
     ExemptionCreate,
@@ -34,7 +34,6 @@ from services.core.compliance.schemas import (
     Summary,
     ViolationPage,
 )
-from services.core.http import etag
 from services.core.pagination import Page, Tombstone
 from services.core.validation import Code, IsoDate
 
@@ -42,13 +41,6 @@ router = api_router(prefix="/compliance", tags=["compliance"])
 
 FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
 ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
-
-
-def _versioned(body: RuleRead | PolicyRead, status: int = 200, location: str = "") -> Any:
-    headers = {"ETag": etag(body.version)}
-    if location:
-        headers["Location"] = location
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 @router.get(
@@ -61,9 +53,7 @@ async def list_rules(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
     """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults."""
-    return await compliance_service.list_rules(
-        session, principal, updated_since=updated_since, cursor=page.cursor, limit=page.limit
-    )
+    return await compliance_service.list_rules(session, principal, page.window(updated_since))
 
 
 @router.post(
@@ -78,7 +68,7 @@ async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -
     `period_start_hour`; overtime caps need `max_hours`. Optionally for some professions and
     an org subtree, over a validity range. The time data in scope is checked again."""
     rule = await compliance_service.create_rule(session, principal, data)
-    return _versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
+    return versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
 
 
 @router.patch(
@@ -94,7 +84,7 @@ async def update_rule(
     principal: Admin,
     if_match: IfMatch = None,
 ) -> Any:
-    return _versioned(
+    return versioned(
         await compliance_service.update_rule(session, principal, rule_id, data, if_match=if_match)
     )
 
@@ -108,9 +98,7 @@ async def update_rule(
 async def list_policies(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
-    return await compliance_service.list_policies(
-        session, principal, updated_since=updated_since, cursor=page.cursor, limit=page.limit
-    )
+    return await compliance_service.list_policies(session, principal, page.window(updated_since))
 
 
 @router.post(
@@ -125,7 +113,7 @@ async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admi
     at all, or within `banned_windows` (local weekdays 1–7 and times; a window whose `to` is
     before `from` runs past midnight)."""
     policy = await compliance_service.create_policy(session, principal, data)
-    return _versioned(policy, 201, f"/v1/compliance/agency-policies/{policy.id}")
+    return versioned(policy, 201, f"/v1/compliance/agency-policies/{policy.id}")
 
 
 @router.get(
@@ -135,7 +123,7 @@ async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admi
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_policy(policy_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _versioned(await compliance_service.read_policy(session, principal, policy_id))
+    return versioned(await compliance_service.read_policy(session, principal, policy_id))
 
 
 @router.patch(
@@ -151,7 +139,7 @@ async def update_policy(
     principal: Admin,
     if_match: IfMatch = None,
 ) -> Any:
-    return _versioned(
+    return versioned(
         await compliance_service.update_policy(
             session, principal, policy_id, data, if_match=if_match
         )
@@ -168,7 +156,7 @@ async def delete_policy(
     policy_id: uuid.UUID, session: SessionDep, principal: Admin, if_match: IfMatch = None
 ) -> Response:
     await compliance_service.delete_policy(session, principal, policy_id, if_match=if_match)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.get(
@@ -206,7 +194,7 @@ async def delete_exemption(
     exemption_id: uuid.UUID, session: SessionDep, principal: Admin
 ) -> Response:
     await compliance_service.delete_exemption(session, principal, exemption_id)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.get(

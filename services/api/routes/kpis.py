@@ -23,8 +23,13 @@ from services.api.deps import (
     api_router,
 )
 from services.api.problems import error_responses
-from services.core.http import etag
-from services.core.kpis import service as kpis_service
+from services.api.responses import no_content, versioned
+from services.core.kpis import (
+    catalogue_service,
+    recalculation_service,
+    series_service,
+    target_service,
+)
 from services.core.kpis.schemas import (
     KpiRead,
     ManualKpiCreate,
@@ -94,7 +99,7 @@ def _point_cells(point: Point) -> list[Any]:
 )
 async def list_kpis(session: SessionDep, principal: Reader) -> Any:
     """Every KPI Puls computes (DESIGN.md's table) and every manual KPI admins have added."""
-    return await kpis_service.list_kpis(session)
+    return await catalogue_service.list_kpis(session)
 
 
 @router.post(
@@ -107,7 +112,7 @@ async def list_kpis(session: SessionDep, principal: Reader) -> Any:
 async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principal: Admin) -> Any:
     """A KPI whose values are entered by hand (an engagement index, a survey outcome), per
     org unit and period, with who entered them and when. Admin only."""
-    kpi = await kpis_service.create_manual_kpi(session, principal, data)
+    kpi = await catalogue_service.create_manual_kpi(session, principal, data)
     return JSONResponse(
         kpi.model_dump(mode="json"), status_code=201, headers={"Location": f"/v1/kpis/{kpi.code}"}
     )
@@ -120,7 +125,7 @@ async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principa
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_kpi(code: Code, session: SessionDep, principal: Reader) -> Any:
-    return (await kpis_service.definition(session, code)).read()
+    return (await catalogue_service.definition(session, code)).read()
 
 
 @router.post(
@@ -135,7 +140,7 @@ async def post_manual_value(
 ) -> Any:
     """Stores the value for the org unit and period (a later post replaces it); the series
     shows who entered it, when, and the comment."""
-    return await kpis_service.post_manual_value(session, principal, code, data)
+    return await catalogue_service.post_manual_value(session, principal, code, data)
 
 
 @router.get(
@@ -165,7 +170,7 @@ async def get_series(
     trend, and `rule` (the target and tolerance that produced them). Values from fewer than
     the minimum group size of employees are `null` with `suppressed: true` unless the key has
     `admin`. `Accept: text/csv` for spreadsheets."""
-    result = await kpis_service.series(
+    result = await series_service.series(
         session,
         settings,
         principal,
@@ -207,7 +212,7 @@ async def get_scorecard(
     period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],
 ) -> Any:
     """The table an annual report prints: value, target, status and trend of each KPI."""
-    card = await kpis_service.scorecard(session, settings, principal, code, period)
+    card = await series_service.scorecard(session, settings, principal, code, period)
     if not _wants_csv(request):
         return card
     return _csv(
@@ -215,13 +220,6 @@ async def get_scorecard(
         [[r.kpi, r.name_sv, r.profession, *_point_cells(r.point)] for r in card.rows],
         f"scorecard-{code}-{period}.csv",
     )
-
-
-def _target_response(target: TargetRead, status: int = 200) -> JSONResponse:
-    headers = {"ETag": etag(target.version)}
-    if status == 201:
-        headers["Location"] = f"/v1/kpi-targets/{target.id}"
-    return JSONResponse(target.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 @router.get(
@@ -237,13 +235,8 @@ async def list_targets(
     updated_since: UpdatedSince = None,
     kpi: KpiCode | None = None,
 ) -> Any:
-    return await kpis_service.list_targets(
-        session,
-        principal,
-        kpi=kpi,
-        updated_since=updated_since,
-        cursor=page.cursor,
-        limit=page.limit,
+    return await target_service.list_targets(
+        session, principal, kpi=kpi, window=page.window(updated_since)
     )
 
 
@@ -261,9 +254,8 @@ async def create_target(
     optionally one profession, valid over a month range: `absolute` (≤ 3 %), `baseline` (the
     KPI's value in a baseline period times a factor: "back to the 2015 level"; that period
     must have data) or `count` (< 700 weeks per year, scaled to the series' grain)."""
-    return _target_response(
-        await kpis_service.create_target(session, settings, principal, data), 201
-    )
+    target = await target_service.create_target(session, settings, principal, data)
+    return versioned(target, 201, location=f"/v1/kpi-targets/{target.id}")
 
 
 @router.get(
@@ -273,7 +265,7 @@ async def create_target(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_target(target_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return _target_response(await kpis_service.read_target(session, principal, target_id))
+    return versioned(await target_service.read_target(session, principal, target_id))
 
 
 @router.patch(
@@ -289,10 +281,10 @@ async def update_target(
     principal: KpisWriter,
     if_match: IfMatch = None,
 ) -> Any:
-    target = await kpis_service.update_target(
+    target = await target_service.update_target(
         session, principal, target_id, data, if_match=if_match
     )
-    return _target_response(target)
+    return versioned(target)
 
 
 @router.delete(
@@ -304,8 +296,8 @@ async def update_target(
 async def delete_target(
     target_id: uuid.UUID, session: SessionDep, principal: KpisWriter, if_match: IfMatch = None
 ) -> Response:
-    await kpis_service.delete_target(session, principal, target_id, if_match=if_match)
-    return Response(status_code=204)
+    await target_service.delete_target(session, principal, target_id, if_match=if_match)
+    return no_content()
 
 
 @router.post(
@@ -320,7 +312,7 @@ async def create_recalculation(
 ) -> Any:
     """Recomputes every KPI fact in a scope (everything, an org subtree, a month range) in the
     worker. Answers 202 with the status resource in `Location`. Admin only."""
-    record = await kpis_service.request_recalculation(session, principal, data)
+    record = await recalculation_service.request_recalculation(session, principal, data)
     return JSONResponse(
         as_json(record), status_code=202, headers={"Location": f"/v1/recalculations/{record.id}"}
     )
@@ -335,4 +327,6 @@ async def create_recalculation(
 async def get_recalculation(
     recalculation_id: uuid.UUID, session: SessionDep, principal: Admin
 ) -> Any:
-    return as_json(await kpis_service.read_recalculation(session, principal, recalculation_id))
+    return as_json(
+        await recalculation_service.read_recalculation(session, principal, recalculation_id)
+    )

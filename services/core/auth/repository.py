@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.auth.models import ApiKey
-from services.core.orgs.models import OrgUnit
+from services.core.tree import OrgUnit
 
 
 async def find_active_by_hash(session: AsyncSession, token_hash: str) -> Any:

@@ -5,8 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from services.core.principal import Principal as Principal
-from services.core.principal import Scope as Scope
+from services.core.principal import Scope
 from services.core.validation import Code, Name
 
 

@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.config import Settings
 from services.core.events import service as events_service
-
-SHIFT_TYPES = "('worked', 'overtime', 'extra_time')"
+from services.core.kpis import facts
+from services.core.kpis.facts import SHIFT_TYPES
 
 # Whether a working-time rule `r` covers a record: its professions (all when null) and its org
 # subtree (the whole region when null; `lo`/`hi` are the subtree's path bounds in the rules CTE).
@@ -442,3 +443,13 @@ async def detect(
         )
     )
     return int(total.scalar_one())
+
+
+async def _detect_claimed(session: AsyncSession, cells: facts.Cells, settings: Settings) -> None:
+    await detect(session, cells, tz=settings.local_timezone, many=len(cells) >= facts.SCAN_CELLS)
+
+
+def register_with_kpis() -> None:
+    """Detection runs as a cell hook of every KPI recalculation, and FACTS is the source of
+    its rest and agency-policy facts. `services.core.compliance` calls this on import."""
+    facts.register(kinds=("rest", "agency_policy"), source=FACTS, hook=_detect_claimed)

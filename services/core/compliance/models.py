@@ -14,8 +14,6 @@ from sqlmodel import Field, SQLModel
 
 from services.core.db import Versioned
 
-RULE_KINDS = ("daily_rest", "weekly_rest", "overtime_month", "overtime_year")
-
 
 def _uuid_pk() -> Any:
     return Field(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.compliance.models import AgencyExemption, WorkingTimeRule
-from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree, subtree_upper_bound
-from services.core.pagination import keyset, mirror_query
+from services.core.crud import Window, fetch_mirrored
+from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound
 
 
 def _with_unit(model: Any, *, outer: bool = False) -> Any:
@@ -32,22 +32,15 @@ async def get(session: AsyncSession, model: Any, item_id: uuid.UUID, *, for_upda
 
 
 async def page(
-    session: AsyncSession,
-    model: Any,
-    *,
-    scope_path: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
-) -> list[Any]:
+    session: AsyncSession, model: Any, scope_path: str | None, window: Window
+) -> Sequence[Any]:
     stmt = _with_unit(model, outer=model is WorkingTimeRule)
     if scope_path is not None:
         # Region-wide rules (no unit) bind every subtree, so every key sees them.
         stmt = stmt.where(
             sa.or_(col(OrgUnit.path).is_(None), in_subtree(col(OrgUnit.path), scope_path))
         )
-    stmt, order = mirror_query(stmt, model, updated_since)
-    return list((await session.execute(keyset(stmt, order, cursor, limit))).all())
+    return await fetch_mirrored(session, stmt, model, window)
 
 
 async def exemptions(session: AsyncSession, policy_id: uuid.UUID) -> list[Any]:

@@ -4,14 +4,13 @@ affect dirty, so the worker re-detects them with the KPI recalculation."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.compliance import repository
 from services.core.compliance.errors import (
     ExemptionNotFound,
@@ -40,55 +39,59 @@ from services.core.compliance.schemas import (
     ViolationRead,
 )
 from services.core.config import Settings
+from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
-from services.core.kpis import facts
+from services.core.kpis import inputs, recalculation_service
 from services.core.orgs import service as orgs_service
-from services.core.orgs.errors import OrgUnitNotFound
-from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor, mirror_page
-from services.core.timedata.service import request_recalculation
+from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor
+from services.core.principal import Principal
 
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
 
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
-    if code is None:
-        return None
-    try:
-        return await orgs_service.get_visible(session, principal, code)
-    except OrgUnitNotFound:
-        raise invalid_field(
-            ["body", "org_unit"], f"unknown org unit {code!r}", "unknown_org_unit"
-        ) from None
+    return None if code is None else await inputs.body_org_unit(session, principal, code)
 
 
-async def _remark(session: AsyncSession, org_path: str | None, since: date) -> None:
-    await facts.mark_scope(
-        session, org_path=org_path, from_month=since.replace(day=1), to_month=None
+async def _inserted(session: AsyncSession, row: Any) -> None:
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+
+
+async def _changed(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    row: Any,
+    *,
+    scope: str | None,
+    since: date,
+    org_unit_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audits a change to a rule, policy or exemption (`action`: "<resource type>.<verb>") and
+    marks every cell it can affect, in `scope` (an org path; None: all) from `since`'s month."""
+    resource_type = action.split(".")[0]
+    await audit_service.record(
+        session,
+        principal,
+        action,
+        resource_type,
+        str(row.id),
+        org_unit_id=org_unit_id,
+        details=details,
     )
-    request_recalculation(session)
+    await recalculation_service.mark_scope(session, scope, since.replace(day=1), None)
+    recalculation_service.wake_recalculation(session)
 
 
 # ---- rules ---------------------------------------------------------------------------------
 
 
 def _rule_read(rule: WorkingTimeRule, code: str | None) -> RuleRead:
-    assert rule.updated_at is not None
-    return RuleRead(
-        id=str(rule.id),
-        kind=rule.kind,
-        name=rule.name,
-        min_rest_hours=rule.min_rest_hours,
-        period_start_hour=rule.period_start_hour,
-        max_hours=rule.max_hours,
-        professions=rule.professions,
-        org_unit=code,
-        valid_from=rule.valid_from,
-        valid_to=rule.valid_to,
-        enabled=rule.enabled,
-        updated_at=rule.updated_at,
-        version=rule.version,
-    )
+    return read_as(RuleRead, rule, id=str(rule.id), org_unit=code)
 
 
 def _check_rule(rule: WorkingTimeRule) -> None:
@@ -116,28 +119,10 @@ def _check_rule(rule: WorkingTimeRule) -> None:
 
 
 async def list_rules(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, principal: Principal, window: Window
 ) -> Page[RuleRead | Tombstone]:
-    rows = await repository.page(
-        session,
-        WorkingTimeRule,
-        scope_path=principal.org_path,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
-    )
-    return mirror_page(
-        rows,
-        limit,
-        updated_since=updated_since,
-        tombstone_id=lambda r: str(r.id),
-        to_read=lambda r: _rule_read(r[0], r[1]),
-    )
+    rows = await repository.page(session, WorkingTimeRule, principal.org_path, window)
+    return page_of(rows, window, lambda r: _rule_read(r[0], r[1]))
 
 
 async def create_rule(session: AsyncSession, principal: Principal, data: RuleCreate) -> RuleRead:
@@ -155,11 +140,9 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
         enabled=True if data.enabled is None else data.enabled,
     )
     _check_rule(rule)
-    session.add(rule)
-    await session.flush()
-    await session.refresh(rule)
-    await audit_service.record(session, principal, "rule.create", "rule", str(rule.id))
-    await _remark(session, unit.path if unit else None, rule.valid_from)
+    await _inserted(session, rule)
+    scope = unit.path if unit else None
+    await _changed(session, principal, "rule.create", rule, scope=scope, since=rule.valid_from)
     return _rule_read(rule, unit.code if unit else None)
 
 
@@ -171,9 +154,12 @@ async def update_rule(
     *,
     if_match: str | None,
 ) -> RuleRead:
-    row = await repository.get(session, WorkingTimeRule, rule_id, for_update=True)
-    if row is None or (row[2] is not None and not principal.sees_path(row[2])):
-        raise RuleNotFound(f"No rule with id {rule_id}")
+    # Region-wide rules (no unit) bind every subtree, so every key sees them.
+    row = visible_or_404(
+        await repository.get(session, WorkingTimeRule, rule_id, for_update=True),
+        lambda r: r[2] is None or principal.sees_path(r[2]),
+        RuleNotFound(f"No rule with id {rule_id}"),
+    )
     rule: WorkingTimeRule = row[0]
     check_if_match(if_match, rule.version)
     changes = data.model_dump(exclude_unset=True)
@@ -187,14 +173,17 @@ async def update_rule(
             raise invalid_field(["body", name], f"{name} cannot be null", "null")
     for name, value in changes.items():
         setattr(rule, name, value)
-    _check_rule(rule)
-    rule.touch()
-    await session.flush()
-    await session.refresh(rule)
-    await audit_service.record(
-        session, principal, "rule.update", "rule", str(rule.id), details={"fields": sorted(changes)}
+    _check_rule(rule)  # the rule as changed, before anything is written
+    await apply_update(session, rule, {})
+    await _changed(
+        session,
+        principal,
+        "rule.update",
+        rule,
+        scope=None,
+        since=since,
+        details={"fields": sorted(changes)},
     )
-    await _remark(session, None, since)
     return _rule_read(rule, code)
 
 
@@ -202,53 +191,25 @@ async def update_rule(
 
 
 def _policy_read(policy: AgencyPolicy, code: str) -> PolicyRead:
-    assert policy.updated_at is not None
-    return PolicyRead(
-        id=str(policy.id),
-        name=policy.name,
-        professions=policy.professions,
-        org_unit=code,
-        valid_from=policy.valid_from,
-        valid_to=policy.valid_to,
-        banned_windows=policy.banned_windows,
-        decision_ref=policy.decision_ref,
-        updated_at=policy.updated_at,
-        version=policy.version,
-    )
+    return read_as(PolicyRead, policy, id=str(policy.id), org_unit=code)
 
 
 async def _visible_policy(
     session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[AgencyPolicy, str, str]:
-    row = await repository.get(session, AgencyPolicy, policy_id, for_update=for_update)
-    if row is None or not principal.sees_path(row[2]):
-        raise PolicyNotFound(f"No agency policy with id {policy_id}")
+    row = visible_or_404(
+        await repository.get(session, AgencyPolicy, policy_id, for_update=for_update),
+        lambda r: principal.sees_path(r[2]),
+        PolicyNotFound(f"No agency policy with id {policy_id}"),
+    )
     return row[0], row[1], row[2]
 
 
 async def list_policies(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, principal: Principal, window: Window
 ) -> Page[PolicyRead | Tombstone]:
-    rows = await repository.page(
-        session,
-        AgencyPolicy,
-        scope_path=principal.org_path,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
-    )
-    return mirror_page(
-        rows,
-        limit,
-        updated_since=updated_since,
-        tombstone_id=lambda p: str(p.id),
-        to_read=lambda r: _policy_read(r[0], r[1]),
-    )
+    rows = await repository.page(session, AgencyPolicy, principal.org_path, window)
+    return page_of(rows, window, lambda r: _policy_read(r[0], r[1]))
 
 
 async def read_policy(
@@ -273,18 +234,16 @@ async def create_policy(
         else None,
         decision_ref=data.decision_ref,
     )
-    session.add(policy)
-    await session.flush()
-    await session.refresh(policy)
-    await audit_service.record(
+    await _inserted(session, policy)
+    await _changed(
         session,
         principal,
         "agency_policy.create",
-        "agency_policy",
-        str(policy.id),
+        policy,
+        scope=unit.path,
+        since=policy.valid_from,
         org_unit_id=unit.id,
     )
-    await _remark(session, unit.path, policy.valid_from)
     return _policy_read(policy, unit.code)
 
 
@@ -303,15 +262,10 @@ async def update_policy(
         raise invalid_field(["body", "name"], "name cannot be null", "null")
     if changes.get("valid_to") is not None and changes["valid_to"] < policy.valid_from:
         raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
-    for name, value in changes.items():
-        setattr(policy, name, value)
-    policy.touch()
-    await session.flush()
-    await session.refresh(policy)
-    await audit_service.record(
-        session, principal, "agency_policy.update", "agency_policy", str(policy.id)
+    await apply_update(session, policy, changes)
+    await _changed(
+        session, principal, "agency_policy.update", policy, scope=path, since=policy.valid_from
     )
-    await _remark(session, path, policy.valid_from)
     return _policy_read(policy, code)
 
 
@@ -320,25 +274,14 @@ async def delete_policy(
 ) -> None:
     policy, _, path = await _visible_policy(session, principal, policy_id, for_update=True)
     check_if_match(if_match, policy.version)
-    policy.mark_deleted()
-    await session.flush()
-    await audit_service.record(
-        session, principal, "agency_policy.delete", "agency_policy", str(policy.id)
+    await soft_delete(session, policy)
+    await _changed(
+        session, principal, "agency_policy.delete", policy, scope=path, since=policy.valid_from
     )
-    await _remark(session, path, policy.valid_from)
 
 
 def _exemption_read(x: AgencyExemption, code: str) -> ExemptionRead:
-    return ExemptionRead(
-        id=str(x.id),
-        policy_id=str(x.policy_id),
-        org_unit=code,
-        valid_from=x.valid_from,
-        valid_to=x.valid_to,
-        decided_by=x.decided_by,
-        reason=x.reason,
-        decision_ref=x.decision_ref,
-    )
+    return read_as(ExemptionRead, x, id=str(x.id), policy_id=str(x.policy_id), org_unit=code)
 
 
 async def list_exemptions(
@@ -376,34 +319,37 @@ async def create_exemption(
         reason=data.reason,
         decision_ref=data.decision_ref,
     )
-    session.add(exemption)
-    await session.flush()
-    await session.refresh(exemption)
-    await audit_service.record(
+    await _inserted(session, exemption)
+    await _changed(
         session,
         principal,
         "agency_exemption.create",
-        "agency_exemption",
-        str(exemption.id),
+        exemption,
+        scope=unit.path,
+        since=data.valid_from,
         org_unit_id=unit.id,
     )
-    await _remark(session, unit.path, data.valid_from)
     return _exemption_read(exemption, unit.code)
 
 
 async def delete_exemption(
     session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
 ) -> None:
-    row = await repository.get(session, AgencyExemption, exemption_id, for_update=True)
-    if row is None or not principal.sees_path(row[2]):
-        raise ExemptionNotFound(f"No exemption with id {exemption_id}")
-    exemption: AgencyExemption = row[0]
-    exemption.mark_deleted()
-    await session.flush()
-    await audit_service.record(
-        session, principal, "agency_exemption.delete", "agency_exemption", str(exemption.id)
+    row = visible_or_404(
+        await repository.get(session, AgencyExemption, exemption_id, for_update=True),
+        lambda r: principal.sees_path(r[2]),
+        ExemptionNotFound(f"No exemption with id {exemption_id}"),
     )
-    await _remark(session, row[2], exemption.valid_from)
+    exemption: AgencyExemption = row[0]
+    await soft_delete(session, exemption)
+    await _changed(
+        session,
+        principal,
+        "agency_exemption.delete",
+        exemption,
+        scope=row[2],
+        since=exemption.valid_from,
+    )
 
 
 # ---- reads ---------------------------------------------------------------------------------

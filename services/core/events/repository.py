@@ -8,8 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.events.models import Event
-from services.core.orgs.models import OrgUnit
-from services.core.tree import in_subtree
+from services.core.tree import OrgUnit, in_subtree
 
 
 async def insert(

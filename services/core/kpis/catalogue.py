@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, StrEnum
+from typing import Literal, get_args
 
 
 class Unit(Enum):
@@ -35,6 +36,17 @@ class Temporal(StrEnum):
     mean = "mean"  # the mean over the period's months (of a stock)
 
 
+# The time types that are absence (presence_pct's `absent`); the fed time types include them.
+AbsenceType = Literal[
+    "sick",
+    "vacation",
+    "parental_leave",
+    "child_care",
+    "leave_of_absence",
+    "training",
+    "other_absence",
+]
+ABSENCE_TYPES: tuple[str, ...] = get_args(AbsenceType)
 TIME_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
 PERSON_DIMENSIONS = ("profession", "gender", "age_band")
 COST_DIMENSIONS = ("profession",)

@@ -8,8 +8,10 @@ costs) and, last, deletes the marks that are still the versions it claimed. The 
 row-locked meanwhile, so a feed changing the same cells marks them again without waiting for the
 recalculation (every writer marks with `ON CONFLICT … DO UPDATE`, which makes a new row
 version, so its change is computed in a later round); a crash leaves the marks in place.
-Other domains add their own sources or hooks (`FACT_SOURCES`, `CELL_HOOKS`), which run in the
-same transaction for the same cells."""
+Other domains add their own sources or hooks (`register`: compliance adds its violation
+detection and the rest and agency-policy facts), which run in the same transaction for the same
+cells; kpis imports none of them. A recalculation refuses to start while a kind of fact in
+`MEASURES` has no source."""
 
 from __future__ import annotations
 
@@ -19,11 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.compliance import detection
 from services.core.config import Settings
+from services.core.kpis.catalogue import ABSENCE_TYPES
 from services.core.kpis.models import MEASURES
-from services.core.orgs.repository import subtree_upper_bound
-from services.core.timedata.models import ABSENCE_TYPES
+from services.core.tree import subtree_upper_bound
 
 CLAIMED = "kpi_claimed"
 # Later months of sick spells this round renumbered, marked dirty at its end.
@@ -145,7 +146,9 @@ _INSERT = (
     "age_band, employees, {})"
 )
 
-_SHIFT = f"t.time_type IN {detection.SHIFT_TYPES}"
+# The time types that are shifts someone worked (the rest rules check these too).
+SHIFT_TYPES = "('worked', 'overtime', 'extra_time')"
+_SHIFT = f"t.time_type IN {SHIFT_TYPES}"
 _CELL_PEOPLE_INSERT = f"""
 INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee, scheduled,
                            sick, absent, overtime, extra_time, worked, timed_shifts, untimed,
@@ -321,22 +324,32 @@ Cells = list[tuple[int, Any]]
 CellHook = Callable[[AsyncSession, Cells, Settings], Awaitable[Any]]
 
 
-async def _detect_violations(session: AsyncSession, cells: Cells, settings: Settings) -> None:
-    await detection.detect(
-        session, cells, tz=settings.local_timezone, many=len(cells) >= SCAN_CELLS
-    )
-
-
 # Work other domains do on the same claimed cells, in the same transaction, before the facts
 # (so their own fact sources can read what they wrote).
-CELL_HOOKS: list[CellHook] = [_detect_violations]
-FACT_SOURCES: list[str] = [
-    _TIME_FACTS,
-    _WORKED_FACTS,
-    _EMPLOYMENT_FACTS,
-    _COST_FACTS,
-    detection.FACTS,
-]
+CELL_HOOKS: list[CellHook] = []
+FACT_SOURCES: list[str] = [_TIME_FACTS, _WORKED_FACTS, _EMPLOYMENT_FACTS, _COST_FACTS]
+# The kinds of fact (MEASURES) the sources write.
+_SOURCED_KINDS: set[str] = {"time", "worked", "staff", "cost"}
+
+
+def register(*, kinds: tuple[str, ...], source: str, hook: CellHook | None = None) -> None:
+    """Adds another domain's fact source (an INSERT into kpi_new_facts writing the `kinds`),
+    run after the built-in ones, and the hook that prepares what it reads. Registering the
+    same again changes nothing."""
+    if source not in FACT_SOURCES:
+        FACT_SOURCES.append(source)
+    if hook is not None and hook not in CELL_HOOKS:
+        CELL_HOOKS.append(hook)
+    _SOURCED_KINDS.update(kinds)
+
+
+def _check_sources() -> None:
+    missing = sorted(set(MEASURES) - _SOURCED_KINDS)
+    if missing:
+        raise RuntimeError(
+            f"No fact source writes the {', '.join(missing)} facts: the domain computing them "
+            "registers with kpis.facts.register when imported (services.core.compliance)"
+        )
 
 
 async def _prepare(session: AsyncSession) -> None:
@@ -409,6 +422,7 @@ WHERE relname IN ('time_records', 'employments', 'personnel_costs')
 async def claim(session: AsyncSession, limit: int, *, units: int = UNITS_PER_ROUND) -> Cells:
     """Takes up to `limit` dirty cells of at most `units` org units for this transaction
     (others skip them)."""
+    _check_sources()
     for table in (await session.execute(sa.text(_STALE))).scalars().all():
         await session.execute(sa.text(f'ANALYZE "{table}"'))
     await _prepare(session)

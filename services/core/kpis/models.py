@@ -1,4 +1,5 @@
-"""KPI leaf facts, targets, manual KPIs and recalculation requests."""
+"""KPI leaf facts and the dirty marks of the cells to recompute, targets, manual KPIs and
+recalculation requests."""
 
 from __future__ import annotations
 
@@ -243,3 +244,18 @@ class Recalculation(SQLModel, table=True):
         default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
     )
     finished_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class DirtyCell(SQLModel, table=True):
+    """An (org unit, month) whose KPI facts must be recomputed. Written in the same transaction
+    as the data change, so a lost Redis job is found again by the sweep."""
+
+    __tablename__ = "kpi_dirty_cells"
+
+    org_unit_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
+    )
+    month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    marked_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
+    )

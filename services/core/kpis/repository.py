@@ -1,8 +1,11 @@
-"""Every KPI query: monthly sums over an org subtree, targets, manual values."""
+"""Every KPI query but the recalculation's bulk SQL (facts.py): monthly sums over an org
+subtree, targets and their states, manual values, recalculation requests and the dirty marks
+other domains write through here."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,13 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.crud import Window, fetch_mirrored
 from services.core.kpis.catalogue import MEASURE_OF
+from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
-from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree, subtree_upper_bound
-from services.core.pagination import keyset, mirror_query
-
-DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
+from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,8 @@ async def get_target(
 
 
 async def target_page(
-    session: AsyncSession,
-    *,
-    scope_path: str | None,
-    kpi: str | None,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
-) -> list[Any]:
+    session: AsyncSession, *, scope_path: str | None, kpi: str | None, window: Window
+) -> Sequence[Any]:
     stmt: Any = sa.select(KpiTarget, col(OrgUnit.code)).join(
         OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id)
     )
@@ -157,8 +152,25 @@ async def target_page(
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
     if kpi is not None:
         stmt = stmt.where(col(KpiTarget.kpi) == kpi)
-    stmt, order = mirror_query(stmt, KpiTarget, updated_since)
-    return list((await session.execute(keyset(stmt, order, cursor, limit))).all())
+    return await fetch_mirrored(session, stmt, KpiTarget, window)
+
+
+async def latest_target_states(session: AsyncSession, prefix: str) -> list[Any]:
+    """Each live target in the subtree with its latest evaluated month and status."""
+    rows = await session.execute(
+        sa.text(
+            """
+            SELECT DISTINCT ON (s.target_id) s.target_id, t.kpi, o.code, s.month, s.status
+            FROM kpi_target_states s
+            JOIN kpi_targets t ON t.id = s.target_id AND t.deleted_at IS NULL
+            JOIN org_units o ON o.id = t.org_unit_id
+            WHERE o.path >= :lo AND o.path < :hi
+            ORDER BY s.target_id, s.month DESC
+            """
+        ),
+        {"lo": prefix, "hi": subtree_upper_bound(prefix)},
+    )
+    return list(rows.all())
 
 
 async def manual_kpis(session: AsyncSession) -> list[ManualKpi]:
@@ -219,3 +231,173 @@ async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:
             .where(col(Recalculation.id) == rid)
         )
     ).first()
+
+
+# ---- target evaluation ---------------------------------------------------------------------
+
+# Per computed KPI, the kind of fact row it reads and its numerator and denominator over that
+# row's measures: one statement then sums every target's KPI, whatever the KPI.
+_KIND = "CASE s.kpi {} END".format(
+    " ".join(f"WHEN '{k}' THEN '{m.kind}'" for k, m in MEASURE_OF.items())
+)
+_NUMERATOR = "CASE s.kpi {} END".format(
+    " ".join(f"WHEN '{k}' THEN {m.numerator}" for k, m in MEASURE_OF.items())
+)
+_DENOMINATOR = "CASE s.kpi {} END".format(
+    " ".join(f"WHEN '{k}' THEN {m.denominator}" for k, m in MEASURE_OF.items() if m.denominator)
+)
+
+
+def _target_sums(due: str) -> str:
+    """The sums `monthly` gives, for many targets at once: per row (id, kpi, profession, path,
+    month) of `due`, the target's KPI summed over its unit's subtree in that month, from the
+    cell totals or, for a profession's target, from that profession's facts. A month without
+    facts of the KPI's kind has no row (no data)."""
+    sums = """
+        SELECT s.id, s.month, sum({num}) AS numerator, sum({den}) AS denominator
+        FROM units s JOIN {table} x ON x.org_unit_id = s.unit AND x.month = s.month
+         AND x.kind = {kind} {where}
+        GROUP BY s.id, s.month"""
+    measures = {"num": _NUMERATOR, "den": _DENOMINATOR, "kind": _KIND}
+    totals = sums.format(table="kpi_cell_totals", where="WHERE s.profession IS NULL", **measures)
+    split = sums.format(table="kpi_facts", where="AND x.profession = s.profession", **measures)
+    return f"""
+    WITH {due}, units AS (
+        SELECT d.id, d.kpi, d.profession, d.month, u.id AS unit
+        FROM due d JOIN org_units u ON starts_with(u.path, d.path)
+    ), sums AS ({totals}
+        UNION ALL {split}
+    )"""
+
+
+# Every live target of a computed KPI with a claimed cell in its unit's subtree, and the
+# claimed months it is valid in.
+_DUE_MONTHS = (
+    _target_sums(
+        """cells AS (
+        SELECT DISTINCT o.path, c.month
+        FROM unnest(CAST(:units AS bigint[]), CAST(:months AS date[])) AS c(org_unit_id, month)
+        JOIN org_units o ON o.id = c.org_unit_id
+    ), due AS (
+        SELECT DISTINCT t.id, t.kpi, t.profession, o.path, c.month, t.created_at
+        FROM kpi_targets t
+        JOIN org_units o ON o.id = t.org_unit_id
+        JOIN cells c ON starts_with(c.path, o.path)
+        WHERE t.deleted_at IS NULL AND t.kpi = ANY(:kpis)
+          AND t.valid_from <= c.month AND (t.valid_to IS NULL OR c.month <= t.valid_to)
+    )"""
+    )
+    + """
+    SELECT d.id, d.month, s.numerator, s.denominator, st.status
+    FROM due d JOIN sums s USING (id, month)
+    LEFT JOIN kpi_target_states st ON st.target_id = d.id AND st.month = d.month
+    ORDER BY d.created_at, d.id, d.month
+"""
+)
+
+_BASELINE_MONTHS = (
+    _target_sums(
+        """due AS (
+        SELECT t.id, t.kpi, t.profession, o.path, m::date AS month
+        FROM unnest(CAST(:ids AS uuid[]), CAST(:firsts AS date[]), CAST(:lasts AS date[]))
+            AS b(id, first, last)
+        JOIN kpi_targets t ON t.id = b.id
+        JOIN org_units o ON o.id = t.org_unit_id,
+        generate_series(b.first, b.last, interval '1 month') AS m
+    )"""
+    )
+    + """
+    SELECT id, month, numerator, denominator FROM sums
+"""
+)
+
+
+async def due_target_months(session: AsyncSession, cells: Sequence[tuple[int, date]]) -> list[Any]:
+    """(target id, month, numerator, denominator, last published status) of every live target
+    of a computed KPI in every claimed month of its subtree that has data, oldest target
+    first."""
+    rows = await session.execute(
+        sa.text(_DUE_MONTHS),
+        {
+            "units": [u for u, _ in cells],
+            "months": [m for _, m in cells],
+            "kpis": list(MEASURE_OF),
+        },
+    )
+    return list(rows.all())
+
+
+async def target_month_sums(
+    session: AsyncSession, spans: Sequence[tuple[uuid.UUID, date, date]]
+) -> list[Any]:
+    """(target id, month, numerator, denominator) of each target's KPI over its own span of
+    months (target id, first month, last month): the baselines of baseline targets."""
+    rows = await session.execute(
+        sa.text(_BASELINE_MONTHS),
+        {
+            "ids": [s[0] for s in spans],
+            "firsts": [s[1] for s in spans],
+            "lasts": [s[2] for s in spans],
+        },
+    )
+    return list(rows.all())
+
+
+async def targets_by_id(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[KpiTarget, str]]:
+    rows = await session.execute(
+        sa.select(KpiTarget, col(OrgUnit.code))
+        .join(OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id))
+        .where(col(KpiTarget.id).in_(ids))
+    )
+    return {target.id: (target, code) for target, code in rows.all()}
+
+
+async def save_target_states(
+    session: AsyncSession, states: Sequence[tuple[uuid.UUID, date, str]]
+) -> None:
+    """The status published for each (target, month), replacing the one before."""
+    await session.execute(
+        sa.text(
+            "INSERT INTO kpi_target_states (target_id, month, status) "
+            "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:months AS date[]), "
+            "CAST(:statuses AS text[])) "
+            "ON CONFLICT (target_id, month) "
+            "DO UPDATE SET status = EXCLUDED.status, changed_at = now()"
+        ),
+        {
+            "ids": [s[0] for s in states],
+            "months": [s[1] for s in states],
+            "statuses": [s[2] for s in states],
+        },
+    )
+
+
+# ---- dirty cells ---------------------------------------------------------------------------
+
+
+def mark_dirty(cells: str) -> str:
+    """SQL that marks the (org_unit_id, month) rows of `cells` (a CTE of the statement) dirty,
+    for the bulk writers of other domains (ingest, re-mapping) to embed as `mark AS (…)`: the
+    statement that changes the rows marks their cells in the same pass, instead of returning
+    them to be marked in another round trip. In the order every writer marks cells (no two
+    writers wait for each other's marks in opposite orders); a mark made again gets a new row
+    version, so a recalculation holding the cell computes it once more."""
+    return f"""
+        INSERT INTO kpi_dirty_cells (org_unit_id, month)
+        SELECT DISTINCT org_unit_id, month FROM {cells} ORDER BY org_unit_id, month
+        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+"""
+
+
+async def unclaimed_dirty_cells(session: AsyncSession) -> bool:
+    """Whether a dirty cell waits that no recalculation holds (each holds its units' locks)."""
+    found = await session.execute(
+        sa.text(
+            "SELECT EXISTS (SELECT 1 FROM kpi_dirty_cells WHERE "
+            + UNIT_LOCK.format(unit="org_unit_id")
+            + ")"
+        )
+    )
+    return bool(found.scalar_one())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
@@ -412,10 +412,6 @@ class RecalculationRead(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
-
-
-def month_of(label: str) -> date:
-    return date(int(label[:4]), int(label[5:7]), 1)
 
 
 def as_json(model: BaseModel) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import read_as
 from services.core.errors import invalid_field
 from services.core.events import service as events_service
@@ -33,6 +32,7 @@ from services.core.meetings.schemas import (
     DecisionRead,
 )
 from services.core.plans.references import MeetingLookups, register_meeting_lookups
+from services.core.principal import Principal
 
 
 async def _check_number_free(session: AsyncSession, meeting_id: uuid.UUID, number: int) -> None:

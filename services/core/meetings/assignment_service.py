@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, page_of, read_as, visible_or_404
 from services.core.errors import invalid_field
 from services.core.events import service as events_service
@@ -34,6 +33,7 @@ from services.core.meetings.schemas import (
 )
 from services.core.pagination import Page, Tombstone
 from services.core.people import service as people_service
+from services.core.principal import Principal
 
 
 async def _visible_row(

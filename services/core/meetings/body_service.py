@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, page_of, read_as, visible_or_404
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
@@ -20,6 +19,7 @@ from services.core.meetings.schemas import BodyCreate, BodyRead, BodyUpdate, Mem
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone
+from services.core.principal import Principal
 
 
 def _body_read(body: MeetingBody, org_code: str, members: Sequence[Any]) -> BodyRead:

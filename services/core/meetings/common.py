@@ -12,10 +12,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import apply_update
 from services.core.errors import invalid_field
-from services.core.kpis import service as kpis_service
+from services.core.kpis import catalogue_service, target_service
 from services.core.kpis.errors import KpiNotFound, TargetNotFound
 from services.core.meetings.errors import MeetingLocked
 from services.core.meetings.models import AgendaItem, Assignment, Meeting, MeetingBody
@@ -23,6 +22,7 @@ from services.core.meetings.schemas import Link, MeetingStatus
 from services.core.people import service as people_service
 from services.core.plans import action_service, plan_service
 from services.core.plans.errors import ActionNotFound, PlanNotFound
+from services.core.principal import Principal
 
 LOCKED = MeetingStatus.minutes_approved.value
 LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
@@ -65,13 +65,13 @@ VALIDATED_LINK_KINDS: dict[str, LinkCheck] = {
     ),
     "action": action_exists,
     "target": _found_by(
-        lambda session, principal, raw: kpis_service.read_target(
+        lambda session, principal, raw: target_service.read_target(
             session, principal, uuid.UUID(raw)
         ),
         TargetNotFound,
     ),
     "kpi_series": _found_by(
-        lambda session, principal, raw: kpis_service.definition(session, raw), KpiNotFound
+        lambda session, principal, raw: catalogue_service.definition(session, raw), KpiNotFound
     ),
 }
 

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, apply_update, page_of, read_as, visible_or_404
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
@@ -37,6 +36,7 @@ from services.core.meetings.schemas import (
 )
 from services.core.pagination import Page, Tombstone
 from services.core.people import service as people_service
+from services.core.principal import Principal
 
 
 def _meeting_read(meeting: Meeting, attendees: Sequence[Any]) -> MeetingRead:

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
-from services.core.kpis import service as kpis_service
+from services.core.kpis import series_service
 from services.core.meetings import repository
 from services.core.meetings.meeting_service import get_meeting_visible
 from services.core.meetings.models import Meeting
 from services.core.meetings.schemas import ItemKind, Link, PrepareRead, Proposal
 from services.core.plans import due_scan
+from services.core.principal import Principal
 
 ProposalSource = Callable[[AsyncSession, Principal, int, Meeting], Awaitable[list[Proposal]]]
 
@@ -63,7 +63,7 @@ async def breached_targets_source(
     session: AsyncSession, principal: Principal, body_org_unit: int, meeting: Meeting
 ) -> list[Proposal]:
     """Targets in the body's subtree whose latest evaluated month is not met."""
-    breached = await kpis_service.breached_targets(session, principal, body_org_unit)
+    breached = await series_service.breached_targets(session, principal, body_org_unit)
     return [
         Proposal(
             source="breached_targets",

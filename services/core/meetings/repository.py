@@ -23,9 +23,8 @@ from services.core.meetings.models import (
     MeetingBody,
     MeetingBodyMember,
 )
-from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
 from services.core.people.models import Person
+from services.core.tree import OrgUnit, in_subtree
 
 
 @dataclass(frozen=True)

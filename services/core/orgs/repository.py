@@ -11,10 +11,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
-from services.core.orgs.models import OrgUnit
 from services.core.pagination import keyset
-from services.core.tree import in_subtree as in_subtree
-from services.core.tree import subtree_upper_bound as subtree_upper_bound
+from services.core.tree import OrgUnit, in_subtree
 
 Parent = aliased(OrgUnit)
 

@@ -29,7 +29,6 @@ from services.core.orgs.errors import (
     OrgUnitHasChildren,
     OrgUnitNotFound,
 )
-from services.core.orgs.models import OrgUnit
 from services.core.orgs.schemas import (
     OrgUnitBulkResult,
     OrgUnitCreate,
@@ -38,6 +37,7 @@ from services.core.orgs.schemas import (
 )
 from services.core.pagination import Page, Tombstone, split_page
 from services.core.principal import Principal
+from services.core.tree import OrgUnit
 
 
 def to_read(unit: OrgUnit, parent_code: str | None) -> OrgUnitRead:

@@ -9,9 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
-from services.core.orgs.models import OrgUnit
 from services.core.people.models import Person
-from services.core.tree import in_subtree
+from services.core.tree import OrgUnit, in_subtree
 
 
 def _with_org() -> Any:

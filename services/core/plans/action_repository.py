@@ -14,10 +14,9 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
-from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
 from services.core.plans.models import Action, ActionPackage, ActionPlan
 from services.core.plans.schemas import OverdueAction
+from services.core.tree import OrgUnit, in_subtree
 
 OPEN_STATUSES = ("not_started", "in_progress", "postponed")
 

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, apply_update, page_of, read_as, snapshot
 from services.core.errors import field_error
 from services.core.http import check_if_match
@@ -38,6 +37,7 @@ from services.core.plans.schemas import (
     ActionRead,
     ActionUpdate,
 )
+from services.core.principal import Principal
 
 _FIELDS = (
     "code",

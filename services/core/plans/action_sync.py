@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.errors import field_error
 from services.core.http import check_if_match
 from services.core.logging import request_id_var
@@ -22,6 +21,7 @@ from services.core.plans.action_service import db_row, row_values, transition_er
 from services.core.plans.common import invalid, local_today
 from services.core.plans.plan_service import get_visible_plan
 from services.core.plans.schemas import ActionBulkResult, ActionCreate
+from services.core.principal import Principal
 
 CSV_COLUMNS = (
     "code",

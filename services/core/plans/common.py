@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import apply_update, snapshot, soft_delete
 from services.core.errors import field_error
 from services.core.logging import request_id_var
@@ -25,6 +24,7 @@ from services.core.plans import repository
 from services.core.plans.errors import PlanInvalid
 from services.core.plans.models import Action, ActionPackage, ActionPlan, FollowUp
 from services.core.plans.references import meeting_lookups
+from services.core.principal import Principal
 
 # A plan or one of the parts written through these steps.
 V = TypeVar("V", ActionPlan, ActionPackage, FollowUp)

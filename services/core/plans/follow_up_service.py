@@ -7,7 +7,6 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, read_as, snapshot
 from services.core.errors import field_error
 from services.core.http import check_if_match
@@ -25,6 +24,7 @@ from services.core.plans.errors import FollowUpNotFound
 from services.core.plans.models import ActionPlan, FollowUp
 from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import FollowUpCreate, FollowUpRead, FollowUpUpdate
+from services.core.principal import Principal
 
 _FIELDS = ("action_id", "reported_on", "ongoing_work", "result", "rag", "meeting_id")
 

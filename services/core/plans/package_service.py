@@ -7,7 +7,6 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, read_as, snapshot
 from services.core.http import check_if_match
 from services.core.pagination import Page, Tombstone
@@ -24,6 +23,7 @@ from services.core.plans.errors import PackageInUse, PackageNotFound
 from services.core.plans.models import ActionPackage, ActionPlan
 from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import PackageCreate, PackageRead, PackageUpdate
+from services.core.principal import Principal
 
 _FIELDS = ("name", "description", "owner_id", "due_date", "cost_goal")
 

@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.auth.schemas import Principal
 from services.core.crud import Window, apply_update, page_of, read_as, snapshot, visible_or_404
 from services.core.errors import PulsError, ValidationFailed, field_error
 from services.core.http import check_if_match
-from services.core.kpis import service as kpis_service
+from services.core.kpis import target_service
 from services.core.kpis.errors import TargetNotFound
 from services.core.pagination import Page, Tombstone
 from services.core.plans import repository
@@ -42,6 +41,7 @@ from services.core.plans.schemas import (
     PlanRead,
     PlanUpdate,
 )
+from services.core.principal import Principal
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -204,7 +204,7 @@ async def _check_targets(
     """Linked targets must exist and be visible to the caller: a 422 naming the field."""
     for target_id in sorted(set(target_ids)):
         try:
-            await kpis_service.read_target(session, principal, target_id)
+            await target_service.read_target(session, principal, target_id)
         except TargetNotFound:
             raise ValidationFailed(
                 f"Unknown KPI target {target_id}",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
+from services.core.principal import Principal
 
 Visible = Callable[[AsyncSession, Principal, uuid.UUID], Awaitable[bool]]
 

@@ -12,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
-from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
 from services.core.pagination import keyset
 from services.core.people.models import Person
 from services.core.plans.models import (
@@ -24,6 +22,7 @@ from services.core.plans.models import (
     FollowUp,
     PlanHistory,
 )
+from services.core.tree import OrgUnit, in_subtree
 
 # The parts of a plan looked up by their own id.
 Part = TypeVar("Part", ActionPackage, FollowUp)

@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.config import Settings
 from services.core.crud import read_as
-from services.core.kpis import service as kpis_service
+from services.core.kpis import series_service
 from services.core.pagination import Page, split_page
 from services.core.plans import action_repository, repository
 from services.core.plans.common import local_today
@@ -26,6 +25,7 @@ from services.core.plans.schemas import (
     PlanSummary,
     TargetEffect,
 )
+from services.core.principal import Principal
 
 
 async def history(
@@ -57,7 +57,7 @@ async def _kpi_effects(
     plan started and in this month: the plan's effect."""
     effects = []
     for target_id in target_ids:
-        kpi, (start, now) = await kpis_service.target_values(
+        kpi, (start, now) = await series_service.target_values(
             session, settings, principal, target_id, [plan.period_start, local_today()]
         )
         change = now - start if start is not None and now is not None else None

@@ -12,29 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-TimeType = Literal[
-    "scheduled",
-    "worked",
-    "overtime",
-    "extra_time",
-    "sick",
-    "vacation",
-    "parental_leave",
-    "child_care",
-    "leave_of_absence",
-    "training",
-    "other_absence",
-]
+from services.core.kpis.catalogue import AbsenceType
+
+TimeType = Literal["scheduled", "worked", "overtime", "extra_time", AbsenceType]
 TIME_TYPES: tuple[str, ...] = get_args(TimeType)
-ABSENCE_TYPES = (
-    "sick",
-    "vacation",
-    "parental_leave",
-    "child_care",
-    "leave_of_absence",
-    "training",
-    "other_absence",
-)
 STAFF_KINDS = ("own", "agency")
 CONTRACTS = ("permanent", "fixed_term", "hourly")
 END_REASONS = ("resignation", "retirement", "end_of_contract", "internal_transfer", "other")
@@ -193,21 +174,6 @@ class CodeMapping(SQLModel, table=True):
     code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     target: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     updated_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
-
-
-class DirtyCell(SQLModel, table=True):
-    """An (org unit, month) whose KPI facts must be recomputed. Written in the same transaction
-    as the data change, so a lost Redis job is found again by the sweep."""
-
-    __tablename__ = "kpi_dirty_cells"
-
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
-    )
-    month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
-    marked_at: datetime | None = Field(
         default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
     )
 

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
-from services.core.orgs.models import OrgUnit
-from services.core.orgs.repository import in_subtree
+from services.core.kpis import repository as kpis_repository
 from services.core.timedata.models import CodeMapping, Employment, PersonnelCost, TimeRecord
+from services.core.tree import OrgUnit, in_subtree
 
 Model = type[TimeRecord] | type[Employment] | type[PersonnelCost]
 
@@ -76,7 +76,10 @@ async def replace_mappings(
         )
 
 
-# Re-mapping stored records after a mapping change, set-based, marking their cells dirty.
+# Re-mapping stored records after a mapping change, set-based, marking their cells dirty with
+# the KPI engine's SQL for that, in the same statement.
+_MARK_CHANGED = kpis_repository.mark_dirty("changed")
+_MARK_CELLS = kpis_repository.mark_dirty("cells")
 _REMAP = {
     ("time_records", "time"): ("time_type", "time_code", "date_trunc('month', r.work_date)::date"),
     ("time_records", "profession"): (
@@ -100,11 +103,7 @@ async def remap(session: AsyncSession, source: str) -> int:
                   AND m.code = r.{code_col} AND r.{target_col} IS DISTINCT FROM m.target
                   AND r.deleted_at IS NULL
                 RETURNING r.org_unit_id, {month} AS month
-            ), mark AS (
-                INSERT INTO kpi_dirty_cells (org_unit_id, month)
-                SELECT DISTINCT org_unit_id, month FROM changed ORDER BY 1, 2
-                ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
-            )
+            ), mark AS ({_MARK_CHANGED})
             SELECT count(*) FROM changed
             """),
             {"source": source, "kind": kind},
@@ -112,7 +111,7 @@ async def remap(session: AsyncSession, source: str) -> int:
         total += int(result.scalar_one())
     # Employments: profession changes move headcount between professions in every month.
     result = await session.execute(
-        sa.text("""
+        sa.text(f"""
         WITH changed AS (
             UPDATE employments r SET profession = m.target, updated_at = now()
             FROM code_mappings m
@@ -120,15 +119,12 @@ async def remap(session: AsyncSession, source: str) -> int:
               AND m.code = r.profession_code AND r.profession IS DISTINCT FROM m.target
               AND r.deleted_at IS NULL
             RETURNING r.org_unit_id, r.start_date, r.end_date
-        ), mark AS (
-            INSERT INTO kpi_dirty_cells (org_unit_id, month)
-            SELECT DISTINCT c.org_unit_id, m::date FROM changed c, generate_series(
+        ), cells AS (
+            SELECT c.org_unit_id, m::date AS month FROM changed c, generate_series(
                 date_trunc('month', c.start_date),
                 date_trunc('month', least(coalesce(c.end_date, current_date), current_date)),
                 interval '1 month') AS m
-            ORDER BY 1, 2
-            ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
-        )
+        ), mark AS ({_MARK_CELLS})
         SELECT count(*) FROM changed
         """),
         {"source": source},

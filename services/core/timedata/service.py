@@ -14,10 +14,10 @@ from services.core.audit import service as audit_service
 from services.core.config import Settings
 from services.core.crud import Window, page_of, read_as
 from services.core.errors import ValidationFailed, field_error
+from services.core.kpis import recalculation_service
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page
 from services.core.principal import Principal
-from services.core.queue import defer_job
 from services.core.timedata import ingest, repository
 from services.core.timedata.errors import BatchRejected, BatchTooLarge
 from services.core.timedata.models import Employment, PersonnelCost, Profession, TimeRecord
@@ -33,13 +33,8 @@ from services.core.timedata.schemas import (
 )
 from services.core.timedata.validator import BatchValidator
 
-RECALCULATE_JOB = "recalculate"
-
-
-def request_recalculation(session: AsyncSession) -> None:
-    """One deduplicated wake-up for the KPI engine after this transaction commits; the dirty
-    cells themselves are already in the transaction."""
-    defer_job(session, RECALCULATE_JOB, job_id=RECALCULATE_JOB)
+# The KPI engine's wake-up after the cells a change marked dirty (in its transaction) commit.
+request_recalculation = recalculation_service.wake_recalculation
 
 
 async def ingest_batch(

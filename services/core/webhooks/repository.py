@@ -13,8 +13,7 @@ from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
 from services.core.events.models import Event
-from services.core.orgs.models import OrgUnit
-from services.core.tree import in_subtree
+from services.core.tree import OrgUnit, in_subtree
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,

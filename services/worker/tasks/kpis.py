@@ -7,11 +7,9 @@ import time
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-
+import services.core.compliance  # noqa: F401  (importing it registers violation detection)
 from services.core.db import transaction
-from services.core.kpis import facts
-from services.core.kpis import service as kpis_service
+from services.core.kpis import recalculation_service
 from services.core.queue import unit_of_work
 
 # Dirty cells per recalculation lane, at least.
@@ -33,7 +31,7 @@ async def recalculate(ctx: dict[str, Any]) -> int:
     last: float | None = None
     while True:
         async with transaction(ctx["sessionmaker"]) as session:
-            cells, units = await facts.dirty_backlog(session)
+            cells, units = await recalculation_service.backlog(session)
         if not cells:
             return total
         lanes = min(settings.recalculation_lanes, 1 + cells // LANE_CELLS)
@@ -49,21 +47,21 @@ async def recalculate(ctx: dict[str, Any]) -> int:
 
 async def _round(ctx: dict[str, Any], units: int) -> int:
     async with unit_of_work(ctx["sessionmaker"], ctx["arq"]) as (session, _):
-        return await kpis_service.recalculate(session, ctx["settings"], units=units)
+        return await recalculation_service.recalculate(session, ctx["settings"], units=units)
 
 
 async def run_recalculation(ctx: dict[str, Any], recalculation_id: str) -> int:
     rid = uuid.UUID(recalculation_id)
     async with transaction(ctx["sessionmaker"]) as session:
-        await kpis_service.mark_recalculation(session, rid)
+        await recalculation_service.mark_recalculation(session, rid)
     try:
         cells = await recalculate(ctx)
     except Exception as exc:
         async with transaction(ctx["sessionmaker"]) as session:
-            await kpis_service.finish_recalculation(session, rid, error=type(exc).__name__)
+            await recalculation_service.finish_recalculation(session, rid, error=type(exc).__name__)
         raise
     async with transaction(ctx["sessionmaker"]) as session:
-        await kpis_service.finish_recalculation(session, rid)
+        await recalculation_service.finish_recalculation(session, rid)
     return cells
 
 
@@ -77,15 +75,7 @@ async def sweep_kpis_cron(ctx: dict[str, Any]) -> None:
     job's timeout (an hour), and the wake-ups sent with it meanwhile are dropped as duplicates.
     Recalculations running side by side claim different cells, so the extra job is harmless."""
     async with transaction(ctx["sessionmaker"]) as session:
-        waiting = (
-            await session.execute(
-                sa.text(
-                    "SELECT EXISTS (SELECT 1 FROM kpi_dirty_cells WHERE "
-                    + facts.UNIT_LOCK.format(unit="org_unit_id")
-                    + ")"
-                )
-            )
-        ).scalar_one()
+        waiting = await recalculation_service.cells_waiting(session)
     if not waiting:
         return
     if await ctx["arq"].enqueue_job("recalculate", _job_id="recalculate") is None:

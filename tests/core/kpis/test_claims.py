@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from services.cli import demo
 from services.core.kpis import facts
-from services.core.kpis import service as kpis_service
+from services.core.kpis import recalculation_service as kpis_service
 from tests.factories import seed_tree
 from tests.kpi_helpers import days, load_demo_region, recalculate, series, shifts, values
 from tests.timedata_factories import time_record

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal, Scope
 from services.core.errors import ValidationFailed
 from services.core.meetings import agenda_service, assignment_service, body_service, meeting_service
 from services.core.meetings.schemas import (
@@ -32,6 +31,7 @@ from services.core.meetings.schemas import (
 from services.core.orgs import service as orgs_service
 from services.core.people import service as people_service
 from services.core.people.schemas import PersonCreate
+from services.core.principal import Principal, Scope
 from tests.factories import seed_tree
 
 ADMIN = Principal(key_id=None, name="test admin", scopes=frozenset({Scope.admin.value}))

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import Window
 from services.core.errors import NotFound
 from services.core.meetings import (
@@ -28,6 +27,7 @@ from services.core.meetings.errors import (
     MeetingNotFound,
 )
 from services.core.meetings.schemas import AgendaItemUpdate, AssignmentCreate, DecisionCreate
+from services.core.principal import Principal
 from tests.core.meetings.conftest import Held, confined_to, hold_meeting
 
 pytestmark = pytest.mark.usefixtures("region")

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal, Scope
 from services.core.orgs import service as orgs_service
 from services.core.plans import plan_service
 from services.core.plans.schemas import PlanCreate, PlanRead
+from services.core.principal import Principal, Scope
 from tests.factories import seed_tree
 
 ADMIN = Principal(key_id=None, name="test-admin", scopes=frozenset({Scope.admin.value}))

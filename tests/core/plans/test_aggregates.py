@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.auth.schemas import Principal
 from services.core.crud import Window
 from services.core.errors import PreconditionFailed
 from services.core.http import etag
@@ -42,6 +41,7 @@ from services.core.plans.schemas import (
     PlanUpdate,
     Rag,
 )
+from services.core.principal import Principal
 from tests.core.plans.conftest import ADMIN, MakePlan
 
 WINDOW = Window(limit=100)

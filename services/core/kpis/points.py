@@ -1,0 +1,320 @@
+"""One KPI's points for one org unit: values pooled from the monthly sums (never averaged
+percentages), the target that applies, status, deviation and trend (DESIGN.md), and the `rule`
+that produced them. The series, the scorecard, target validation and target evaluation all
+compute their values here."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core import periods
+from services.core.config import Settings
+from services.core.kpis import inputs, repository
+from services.core.kpis.catalogue import KpiDefinition
+from services.core.kpis.catalogue_service import Definition
+from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess
+from services.core.kpis.models import KpiTarget, ManualValue
+from services.core.kpis.repository import MonthSum
+from services.core.kpis.schemas import Point, Rule
+from services.core.periods import Grain, Period
+from services.core.principal import Principal
+from services.core.tree import OrgUnit
+
+Sums = dict[tuple[str, date], MonthSum]
+
+
+def _months_ratio(period: Period, per: Period | int) -> Decimal:
+    months = per if isinstance(per, int) else per.month_count
+    return Decimal(period.month_count) / Decimal(months)
+
+
+def _months_in(grain: str) -> int:
+    # December ends a period of every grain; only the length matters here.
+    return periods.period_ending(Grain(grain), date(2000, 12, 1)).month_count
+
+
+def bound_value(
+    target: KpiTarget, period: Period, baseline: Decimal | None, *, additive: bool
+) -> Decimal | None:
+    """The target's bound for `period`: its value, a count scaled to the period's length, or
+    the baseline period's value (`baseline`, None without data) times the factor."""
+    if target.bound == "absolute":
+        return target.value
+    if target.bound == "count":
+        assert target.value is not None and target.per_grain is not None
+        return target.value * _months_ratio(period, _months_in(target.per_grain))
+    assert target.baseline_period is not None
+    if baseline is None:
+        return None
+    value = baseline * (target.factor or Decimal(1))
+    if additive:
+        value *= _months_ratio(period, periods.parse(target.baseline_period))
+    return value
+
+
+@dataclass
+class Value:
+    value: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    employees: int | None
+    computed_at: Any
+    has_data: bool
+
+    @property
+    def reason(self) -> str | None:
+        if not self.has_data:
+            return "no_data"
+        if self.value is None:
+            return "zero_denominator"
+        return None
+
+
+def pooled(kpi: KpiDefinition, data: Sums, key: str, p: Period) -> Value:
+    """The period's value from the monthly sums under `key` ('' for the unit itself)."""
+    sums = [data.get((key, m)) for m in p.months]
+    present = [s for s in sums if s is not None]
+    zero = (Decimal(0), Decimal(0))
+    pairs = [(s.numerator, s.denominator or Decimal(0)) if s else zero for s in sums]
+    n, den = kpi.pooled(pairs)
+    employees = [s.employees for s in present if s.employees is not None]
+    return Value(
+        kpi.value(n, den) if present else None,
+        n if present else None,
+        den if present else None,
+        max(employees) if employees else None,
+        max((s.computed_at for s in present if s.computed_at), default=None),
+        bool(present),
+    )
+
+
+@dataclass
+class Context:
+    """What computing points for one KPI and org unit needs, with caches for baselines."""
+
+    session: AsyncSession
+    settings: Settings
+    principal: Principal
+    definition: Definition
+    unit: OrgUnit
+    filters: dict[str, str]
+    targets: list[Any]
+    baselines: dict[tuple[str, str], Decimal | None] = field(default_factory=dict)
+
+    def target_for(self, period: Period) -> KpiTarget | None:
+        """The most specific live target for this unit, profession and period."""
+        best: tuple[int, Any] | None = None
+        profession = self.filters.get("profession")
+        for target, _code, path in self.targets:
+            same = target.org_unit_id == self.unit.id
+            inside = target.include_subtree and self.unit.path.startswith(path)
+            if not (same or inside):
+                continue
+            if target.profession is not None and target.profession != profession:
+                continue
+            if target.profession is None and profession is not None:
+                # An amount's bound for the whole unit says nothing about one profession's
+                # part of it; a rate's bound, or a baseline (computed per profession), does.
+                if self.definition.additive and target.bound != "baseline":
+                    continue
+            if target.valid_from > period.last or (
+                target.valid_to is not None and target.valid_to < period.first
+            ):
+                continue
+            rank = len(path) * 2 + (1 if target.profession is not None else 0)
+            if best is None or rank >= best[0]:
+                best = (rank, target)
+        return best[1] if best else None
+
+    async def target_value(self, target: KpiTarget, period: Period) -> Decimal | None:
+        base = None
+        if target.bound == "baseline":
+            assert target.baseline_period is not None
+            base = await self.baseline(target.baseline_period)
+        return bound_value(target, period, base, additive=self.definition.additive)
+
+    async def baseline(self, label: str) -> Decimal | None:
+        key = (self.unit.path, label)
+        if key not in self.baselines:
+            assert self.definition.computed is not None
+            base = periods.parse(label)
+            data = await _monthly(
+                self.session,
+                self.definition.code,
+                self.unit.path,
+                base.first,
+                base.last,
+                self.filters,
+            )
+            self.baselines[key] = pooled(self.definition.computed, data, "", base).value
+        return self.baselines[key]
+
+
+async def context(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    d: Definition,
+    unit: OrgUnit,
+    filters: dict[str, str],
+) -> Context:
+    targets = await repository.targets_for_kpi(session, d.code)
+    return Context(session, settings, principal, d, unit, filters, targets)
+
+
+def _float(value: Decimal | None, places: int = 6) -> float | None:
+    return None if value is None else float(round(value, places))
+
+
+async def _assessed(
+    ctx: Context, period: Period, value: Decimal | None, year_before: Decimal | None, **rest: Any
+) -> Point:
+    """A point with its target, status, deviation, change and trend; `rest` is what differs
+    between computed and entered values."""
+    target = ctx.target_for(period)
+    target_value = await ctx.target_value(target, period) if target is not None else None
+    comparator = Comparator(target.comparator) if target is not None else None
+    a = assess(value, year_before, target_value, comparator, ctx.definition.better)
+    return Point(
+        period=period.label,
+        value=_float(value),
+        target=_float(target_value),
+        deviation=_float(a.deviation),
+        deviation_pct=_float(a.deviation_pct, 4),
+        status=a.status.value,
+        change=_float(a.change),
+        change_pct=_float(a.change_pct, 4),
+        trend=a.trend.value if a.trend else None,
+        rule=Rule(
+            target_id=str(target.id) if target else None,
+            target_version=target.version if target else None,
+            tolerance_pct=TREND_TOLERANCE * 100,
+        ),
+        **rest,
+    )
+
+
+async def _point(ctx: Context, data: Sums, key: str, period: Period) -> Point:
+    d = ctx.definition
+    assert d.computed is not None
+    current = pooled(d.computed, data, key, period)
+    before = pooled(d.computed, data, key, period.year_before())
+    suppressed = (
+        d.person_based
+        and current.has_data
+        and not ctx.principal.is_admin
+        and (current.employees or 0) < ctx.settings.min_group_size
+    )
+    return await _assessed(
+        ctx,
+        period,
+        None if suppressed else current.value,
+        None if suppressed else before.value,
+        numerator=None if suppressed else _float(current.numerator),
+        denominator=None if suppressed else _float(current.denominator),
+        suppressed=suppressed,
+        reason="suppressed" if suppressed else current.reason,
+        computed_at=current.computed_at,
+    )
+
+
+# Sums already read in this process, by the facts' state they were read at (repository.
+# facts_token): dashboards ask for the same series again and again, and the facts change
+# once per recalculation round. Least recently used entries go first.
+_SUMS: OrderedDict[tuple[Any, ...], Sums] = OrderedDict()
+SUMS_KEPT = 512
+
+
+async def _monthly(
+    session: AsyncSession,
+    kpi: str,
+    prefix: str,
+    first: date,
+    last: date,
+    filters: dict[str, str],
+    *,
+    by_child: bool = False,
+) -> Sums:
+    """repository.monthly, kept while the facts and the org tree stay as they were. Callers
+    must not change what it returns (it may be handed to the next caller too)."""
+    args = (session, kpi, prefix, first, last, filters)
+    token = await repository.facts_token(session)
+    if token is None:
+        return await repository.monthly(*args, by_child=by_child)
+    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), by_child)
+    if (kept := _SUMS.get(key)) is not None:
+        _SUMS.move_to_end(key)
+        return kept
+    sums = await repository.monthly(*args, by_child=by_child)
+    _SUMS[key] = sums
+    if len(_SUMS) > SUMS_KEPT:
+        _SUMS.popitem(last=False)
+    return sums
+
+
+async def month_sums(ctx: Context, wanted: list[Period], *, by_child: bool = False) -> Sums:
+    """The months of `wanted` and of the year before them (for change and trend)."""
+    return await _monthly(
+        ctx.session,
+        ctx.definition.code,
+        ctx.unit.path,
+        periods.add_months(wanted[0].first, -12),
+        wanted[-1].last,
+        ctx.filters,
+        by_child=by_child,
+    )
+
+
+async def computed_points(
+    ctx: Context, wanted: list[Period], data: Sums | None = None, key: str = ""
+) -> list[Point]:
+    if data is None:
+        data = await month_sums(ctx, wanted)
+    return [await _point(ctx, data, key, p) for p in wanted]
+
+
+async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:
+    first = periods.add_months(wanted[0].first, -12)
+    values = await repository.manual_values(
+        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), first, wanted[-1].last
+    )
+    by_month = {v.month: v for v in values}
+
+    def latest(p: Period) -> ManualValue | None:
+        found = [by_month[m] for m in p.months if m in by_month]
+        return found[-1] if found else None
+
+    points = []
+    for p in wanted:
+        entry, before = latest(p), latest(p.year_before())
+        value = entry.value if entry else None
+        points.append(
+            await _assessed(
+                ctx,
+                p,
+                value,
+                before.value if before else None,
+                numerator=_float(value),
+                denominator=None,
+                suppressed=False,
+                reason=None if entry else "no_data",
+                computed_at=entry.entered_at if entry else None,
+                entered_by=entry.entered_by if entry else None,
+                entered_at=entry.entered_at if entry else None,
+                comment=entry.comment if entry else None,
+            )
+        )
+    return points
+
+
+async def points(ctx: Context, wanted: list[Period]) -> list[Point]:
+    """The unit's own points, computed or entered as the KPI is."""
+    if ctx.definition.computed is None:
+        return await manual_points(ctx, wanted)
+    return await computed_points(ctx, wanted)

@@ -1,0 +1,97 @@
+"""Target evaluation on recalculation: a recomputed month that moves a target's own unit (its
+subtree pooled) across the bound publishes `kpi.target_breached` or `kpi.target_recovered`,
+once per crossing. Every target the claimed cells touch is evaluated together: one statement
+sums their KPIs, one more their baselines, one saves the changed states."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core import periods
+from services.core.events import service as events_service
+from services.core.kpis import repository
+from services.core.kpis.catalogue import CATALOGUE
+from services.core.kpis.catalogue_service import computed_definition
+from services.core.kpis.models import KpiTarget
+from services.core.kpis.points import Sums, bound_value, pooled
+from services.core.kpis.repository import MonthSum
+from services.core.periods import Grain
+
+
+def _sums(numerator: Decimal, denominator: Decimal | None, month: date) -> Sums:
+    return {("", month): MonthSum(numerator, denominator, None, None)}
+
+
+async def _baselines(
+    session: AsyncSession, targets: Sequence[KpiTarget]
+) -> dict[uuid.UUID, Decimal | None]:
+    """Each baseline target's KPI in its baseline period (None without data)."""
+    spans = {}
+    for t in targets:
+        if t.bound == "baseline":
+            assert t.baseline_period is not None
+            spans[t.id] = periods.parse(t.baseline_period)
+    if not spans:
+        return {}
+    data: dict[uuid.UUID, Sums] = {target_id: {} for target_id in spans}
+    rows = await repository.target_month_sums(
+        session, [(i, p.first, p.last) for i, p in spans.items()]
+    )
+    for target_id, month, numerator, denominator in rows:
+        data[target_id] |= _sums(numerator, denominator, month)
+    kpis = {t.id: CATALOGUE[t.kpi] for t in targets}
+    return {i: pooled(kpis[i], data[i], "", p).value for i, p in spans.items()}
+
+
+async def evaluate_targets(session: AsyncSession, cells: Sequence[tuple[int, date]]) -> int:
+    """Publishes `kpi.target_breached` / `kpi.target_recovered` when a recomputed month moves a
+    target's own unit across its bound, once per crossing (not on every recomputation)."""
+    due = await repository.due_target_months(session, cells)
+    if not due:
+        return 0
+    targets = await repository.targets_by_id(session, sorted({row[0] for row in due}))
+    baselines = await _baselines(session, [t for t, _ in targets.values()])
+    changed: list[tuple[uuid.UUID, date, str]] = []
+    events = []
+    for target_id, month, numerator, denominator, previous in due:
+        target, code = targets[target_id]
+        p = periods.period_ending(Grain.month, month)
+        kpi = CATALOGUE[target.kpi]
+        value = pooled(kpi, _sums(numerator, denominator, month), "", p).value
+        additive = computed_definition(kpi).additive
+        bound = bound_value(target, p, baselines.get(target.id), additive=additive)
+        if value is None or bound is None:
+            continue
+        met = value <= bound if target.comparator == "lte" else value >= bound
+        status = "met" if met else "not_met"
+        if previous == status:
+            continue
+        changed.append((target.id, p.first, status))
+        if previous is None and met:
+            continue  # first evaluation and fine: nothing happened worth telling
+        events.append(
+            (
+                "kpi.target_breached" if not met else "kpi.target_recovered",
+                {
+                    "target_id": str(target.id),
+                    "kpi": target.kpi,
+                    "org_unit": code,
+                    "profession": target.profession,
+                    "period": p.label,
+                    "value": str(round(value, 6)),
+                    "target": str(round(bound, 6)),
+                    "comparator": target.comparator,
+                },
+                target.org_unit_id,
+            )
+        )
+    if changed:
+        await repository.save_target_states(session, changed)
+    for kind, data, org_unit_id in events:
+        await events_service.publish(session, kind, data, org_unit_id=org_unit_id)
+    return len(events)
