@@ -26,13 +26,13 @@ from services.core.config import Settings
 from services.core.crud import read_as, visible_or_404
 from services.core.errors import UnsupportedMediaType, ValidationFailed, field_error
 from services.core.events import service as events_service
+from services.core.kpis import recalculation_service
 from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import files, ingest
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.models import Import
 from services.core.timedata.schemas import ImportRead
-from services.core.timedata.service import request_recalculation
 
 MAX_KEPT_ERRORS = 1_000
 MEDIA_TYPES = {
@@ -282,7 +282,7 @@ async def run(
         {"import_id": str(import_id), "kind": record.kind, **outcome.counts()},
     )
     if outcome.inserted or outcome.updated or outcome.deleted:
-        request_recalculation(session)
+        recalculation_service.wake_recalculation(session)
     Path(record.file_path).unlink(missing_ok=True)
     return status
 

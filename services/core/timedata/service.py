@@ -33,9 +33,6 @@ from services.core.timedata.schemas import (
 )
 from services.core.timedata.validator import BatchValidator
 
-# The KPI engine's wake-up after the cells a change marked dirty (in its transaction) commit.
-request_recalculation = recalculation_service.wake_recalculation
-
 
 async def ingest_batch(
     session: AsyncSession,
@@ -66,7 +63,7 @@ async def ingest_batch(
             ],
         )
     if outcome.inserted or outcome.updated or outcome.deleted:
-        request_recalculation(session)
+        recalculation_service.wake_recalculation(session)
     await audit_service.record(
         session,
         principal,
@@ -184,7 +181,7 @@ async def put_mappings(
     await repository.replace_mappings(session, source, pairs)
     remapped = await repository.remap(session, source)
     if remapped:
-        request_recalculation(session)
+        recalculation_service.wake_recalculation(session)
     await audit_service.record(
         session,
         principal,
