@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from services.core.config import Settings
-from tests.factories import seed_tree
-from tests.timedata_factories import time_record
+from tests.factories import seed_tree, time_record
+from tests.problems import assert_problem
 from tests.worker.test_imports import HEADER, run_worker, upload
 
 LONG = "x" * 10_000
@@ -320,9 +320,7 @@ async def test_unicode_edge_cases_are_refused_or_stored_intact(
         accepted = ACCEPTED_NAMES
     for n, value in enumerate(refused):
         response = await post_raw(client, create.path(ids), create.body(value, n))
-        assert response.status_code == 422, (value[:20], response.text)
-        assert response.headers["content-type"] == "application/problem+json"
-        locs = [e["loc"] for e in response.json()["errors"]]
+        locs = [e["loc"] for e in assert_problem(response, 422)["errors"]]
         assert ["body", create.field] in locs, locs
     assert await _count(app, create.table) == before, "a refused request stored nothing"
     for n, value in enumerate(accepted, start=len(refused)):
@@ -391,4 +389,4 @@ async def test_odd_strings_in_paths_and_queries_are_4xx(
     await seed_tree(client)
     response = await client.get(path)
     assert 400 <= response.status_code < 500, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, response.status_code)

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,39 +14,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import seed_tree
-from tests.kpi_helpers import feed, recalculate, series
-from tests.timedata_factories import time_record
-
-LOCAL = ZoneInfo("Europe/Stockholm")
-
-
-def shift(
-    employee: str,
-    start: datetime,
-    hours: float,
-    *,
-    kind: str = "worked",
-    staff: str = "own",
-    profession: str = "doctor",
-    unit: str = "SUS-AKUT",
-    **extra: Any,
-) -> dict[str, Any]:
-    begin = start.replace(tzinfo=LOCAL)
-    end = (begin.astimezone(ZoneInfo("UTC")) + timedelta(hours=hours)).astimezone(LOCAL)
-    return time_record(
-        f"{employee}-{begin:%Y%m%d%H%M}-{kind}",
-        employee_ref=employee,
-        org_unit_code=unit,
-        profession=profession,
-        staff_kind=staff,
-        time_type=kind,
-        work_date=begin.date().isoformat(),
-        hours=f"{hours:.2f}",
-        start=begin.isoformat(),
-        end=end.isoformat(),
-        **extra,
-    )
+from tests.factories import LOCAL, feed, seed_tree, shift, time_record
+from tests.jobs import recalculate, series
 
 
 async def violations(session: AsyncSession) -> list[tuple[str, str, float]]:

@@ -10,9 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
-from tests.kpi_helpers import days, feed, recalculate, series, shifts, values
-from tests.timedata_factories import personnel_cost
+from tests.factories import create_key, days, employment, feed, personnel_cost, seed_tree, shifts
+from tests.jobs import recalculate, series, values
 
 MARCH = [date(2024, 3, d) for d in range(1, 32)]
 
@@ -269,7 +268,6 @@ async def test_a_change_early_in_a_spell_renumbers_the_months_after_it(
 async def test_headcount_turnover_and_shares_from_employments(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    from tests.timedata_factories import employment
 
     await seed_tree(client)
     people = [
@@ -316,7 +314,6 @@ async def test_an_employment_arriving_after_the_time_records_splits_them_in_ever
     """Gender and age band come from the employee's latest employment: when it arrives (or
     changes, or goes) after the time records, every cell of those records is computed again,
     also in units and months the employment does not cover."""
-    from tests.timedata_factories import employment
 
     await seed_tree(client)
     records = []

@@ -17,8 +17,9 @@ from services.core.kpis.catalogue import CATALOGUE
 from services.core.kpis.models import MEASURE_COLUMNS
 from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
-from tests.kpi_helpers import feed, recalculate, series, shifts, worker_ctx
+from tests.factories import create_key, feed, seed_tree, shifts
+from tests.jobs import recalculate, series, worker_ctx
+from tests.problems import assert_problem
 
 MARCH = [date(2024, 3, d) for d in range(1, 11)]
 TOTALS = (
@@ -168,7 +169,7 @@ async def test_target_crud_with_etags_and_bad_bounds(client: httpx.AsyncClient) 
     for payload, hint in bad:
         response = await client.post("/v1/kpi-targets", json=payload)
         assert response.status_code in (404, 422), (hint, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, response.status_code)
     no_data = await client.post(
         "/v1/kpi-targets",
         json={
@@ -197,8 +198,7 @@ async def test_series_bad_input_is_a_clear_problem(client: httpx.AsyncClient) ->
     ]
     for params, status in cases:
         response = await client.get("/v1/kpis/sick_leave_pct/series", params=params)
-        assert response.status_code == status, (params, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, status)
     not_split = await client.get(
         "/v1/kpis/agency_doctor_weeks/series", params={**base, "profession": "nurse"}
     )

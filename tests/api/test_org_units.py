@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from tests.conftest import make_client
 from tests.factories import create_key, create_unit, seed_tree
+from tests.problems import assert_problem
 
 
 async def codes(client: httpx.AsyncClient, url: str) -> list[str]:
@@ -74,9 +75,7 @@ async def test_moving_a_unit_moves_its_subtree(client: httpx.AsyncClient) -> Non
 async def test_moving_under_own_descendant_is_a_cycle(client: httpx.AsyncClient) -> None:
     await seed_tree(client)
     response = await client.patch("/v1/org-units/SUS", json={"parent_code": "SUS-AKUT"})
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["errors"][0]["code"] == "cycle"
+    assert assert_problem(response, 422)["errors"][0]["code"] == "cycle"
     assert (await client.get("/v1/org-units/SUS")).json()["parent_code"] == "RS"
 
 

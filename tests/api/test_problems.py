@@ -12,20 +12,7 @@ from services.api.app import create_app
 from services.core.config import Settings
 from tests.conftest import make_client
 from tests.factories import create_key, create_unit, seed_tree
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, object] = response.json()
-    assert body["status"] == status and body["code"] == code
-    assert body["type"] == f"/problems/{code}"
-    assert body["title"] and body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text and "SELECT" not in response.text
-    return body
+from tests.problems import assert_problem
 
 
 async def unit_count(client: httpx.AsyncClient) -> int:
@@ -159,7 +146,7 @@ async def test_422_unknown_fields_and_wrong_types(client: httpx.AsyncClient) -> 
         json={"code": "A", "name": "A", "kind": "castle", "is_admin": True, "valid_from": 5},
     )
     body = assert_problem(response, 422, "validation_failed")
-    locs = {tuple(e["loc"]): e["code"] for e in body["errors"]}  # type: ignore[attr-defined]
+    locs = {tuple(e["loc"]): e["code"] for e in body["errors"]}
     assert locs[("body", "kind")] == "literal_error"
     assert locs[("body", "is_admin")] == "extra_forbidden"
     assert ("body", "valid_from") in locs

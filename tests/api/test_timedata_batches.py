@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.config import Settings
 from services.core.timedata.validator import NICENESS, BatchValidator
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
+from tests.factories import create_key, employment, personnel_cost, seed_tree, time_record
 from tests.harness import PSEUDONYM_KEY
-from tests.timedata_factories import employment, personnel_cost, time_record
 
 BATCH = "/v1/time-records:batch"
 

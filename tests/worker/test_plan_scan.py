@@ -17,7 +17,7 @@ from services.core.config import Settings
 from services.core.queue import DeferredJob, enqueue_jobs
 from services.worker.main import create_worker
 from services.worker.tasks.plans import scan_due_actions
-from tests.plan_factories import REMAINING, build_seed_003_plan
+from tests.factories import REMAINING, build_seed_003_plan
 
 SetClock = Callable[[str], None]
 

@@ -15,12 +15,10 @@ from fastapi import FastAPI
 from services.cli.main import ROOT
 from services.core.config import Settings
 from services.worker.main import create_worker
-from tests import webhook_fixtures as fx
+from tests.factories import make_events, subscribe
 from tests.harness import ADMIN_TOKEN, PSEUDONYM_KEY
-from tests.webhook_fixtures import deliveries, make_events, subscribe
+from tests.jobs import deliveries
 from tests.webhook_receiver import Answer, Received, Receiver, verify
-
-wh_settings, wh_app, wh_client, receiver = fx.wh_settings, fx.wh_app, fx.wh_client, fx.receiver
 
 
 async def test_a_committed_event_wakes_the_worker(

@@ -1,0 +1,52 @@
+"""Running the worker's jobs in the test process, on the app's own resources, and reading
+what they produced through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.core.config import Settings
+from services.core.webhooks import delivery
+from services.worker.tasks import kpis as kpi_tasks
+
+
+def worker_ctx(app: FastAPI) -> dict[str, Any]:
+    """What the worker hands a task, built from the app's own resources."""
+    return {
+        "sessionmaker": app.state.sessionmaker,
+        "arq": app.state.arq,
+        "settings": app.state.settings,
+    }
+
+
+async def recalculate(app: FastAPI) -> int:
+    return await kpi_tasks.recalculate(worker_ctx(app))
+
+
+async def deliver(app: FastAPI, settings: Settings, **kwargs: Any) -> dict[str, int]:
+    return await delivery.run(app.state.sessionmaker, settings, **kwargs)
+
+
+async def _items(client: httpx.AsyncClient, url: str, key: str, **params: Any) -> list[Any]:
+    response = await client.get(url, params=params)
+    assert response.status_code == 200, response.text
+    items: list[Any] = response.json()[key]
+    return items
+
+
+async def series(
+    client: httpx.AsyncClient, kpi: str, unit: str, start: str, end: str, **params: Any
+) -> list[dict[str, Any]]:
+    params = {"org_unit": unit, "from": start, "to": end, **params}
+    return await _items(client, f"/v1/kpis/{kpi}/series", "points", **params)
+
+
+def values(points: list[dict[str, Any]]) -> dict[str, Any]:
+    return {p["period"]: p["value"] for p in points}
+
+
+async def deliveries(client: httpx.AsyncClient, webhook_id: str, **params: Any) -> list[Any]:
+    return await _items(client, f"/v1/webhooks/{webhook_id}/deliveries", "items", **params)
