@@ -110,6 +110,28 @@ async def create_key(
     return token
 
 
+# KPI targets
+
+
+async def create_target(
+    client: httpx.AsyncClient, kpi: str, org_unit: str, value: str | None, **fields: Any
+) -> httpx.Response:
+    """A target of at most `value` (absolute) from January 2024 unless `fields` say otherwise;
+    the 201 answer, for its body and headers."""
+    body: dict[str, Any] = {
+        "kpi": kpi,
+        "org_unit": org_unit,
+        "comparator": "lte",
+        "bound": "absolute",
+        **({"value": value} if value is not None else {}),
+        "valid_from": "2024-01",
+        **fields,
+    }
+    response = await client.post("/v1/kpi-targets", json=body)
+    created_body(response)
+    return response
+
+
 # People and action plans: seed 003's plan (Region Jämtland Härjedalen's staffing project
 # 2016–2018, six action packages with owners and due dates, 65 actions of which 61 are done;
 # the four left are from the report's "återstående aktiviteter").
@@ -357,6 +379,25 @@ async def load_demo_region(app: FastAPI, spec: demo.Spec) -> demo.Counts:
                 prepared = ingest.prepare(settings, feed_kind, chunk.rows, lookups)
                 await ingest.store(session, settings, feed_kind, prepared, scope=None)
     return counts
+
+
+# The header of a time-records import file, as HR systems write it (semicolons).
+IMPORT_HEADER = (
+    "source;external_id;org_unit_code;employee_ref;profession;staff_kind;time_type;"
+    "work_date;hours;cost_sek\n"
+)
+
+
+async def upload(
+    client: httpx.AsyncClient, body: bytes, media: str = "text/csv", kind: str = "time-records"
+) -> httpx.Response:
+    """Starts a file import; the answer (202 or a problem) is the caller's to check."""
+    return await client.post(
+        "/v1/imports",
+        params={"kind": kind, "source": "heroma"},
+        content=body,
+        headers={"content-type": media},
+    )
 
 
 # Webhooks

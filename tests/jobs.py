@@ -1,15 +1,17 @@
-"""Running the worker's jobs in the test process, on the app's own resources, and reading
-what they produced through the API."""
+"""Running the worker's jobs in the test process (a task on the app's own resources, or a
+burst worker), and reading what they produced through the API."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+from arq.worker import Worker
 from fastapi import FastAPI
 
 from services.core.config import Settings
 from services.core.webhooks import delivery
+from services.worker.main import create_worker
 from services.worker.tasks import kpis as kpi_tasks
 
 
@@ -24,6 +26,20 @@ def worker_ctx(app: FastAPI) -> dict[str, Any]:
 
 async def recalculate(app: FastAPI) -> int:
     return await kpi_tasks.recalculate(worker_ctx(app))
+
+
+async def run_worker(settings: Settings, via: str = "thread") -> Worker:
+    """A burst worker drains the queue and stops; the worker is returned for its counts and
+    context. `via="process"` makes it validate every file import in a child process, as it
+    does for large files."""
+    if via == "process":
+        settings = settings.model_copy(update={"import_process_min_bytes": 0})
+    worker = create_worker(settings, burst=True, serve_metrics=False)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+    return worker
 
 
 async def deliver(app: FastAPI, settings: Settings, **kwargs: Any) -> dict[str, int]:

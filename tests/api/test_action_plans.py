@@ -23,6 +23,7 @@ from tests.factories import (
     create_key,
     create_person,
     create_plan,
+    create_target,
     feed,
     personnel_cost,
     seed_rjh_tree,
@@ -94,18 +95,7 @@ async def test_linked_targets_show_the_plans_effect(
     ]
     await feed(client, "personnel-costs", costs)
     await recalculate(app)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "agency_cost_sek",
-            "org_unit": "RJH",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "4000000",
-            "valid_from": "2016-01",
-        },
-    )
-    assert target.status_code == 201, target.text
+    target = await create_target(client, "agency_cost_sek", "RJH", "4000000", valid_from="2016-01")
     target_id = target.json()["id"]
     unknown = str(uuid.uuid4())
     refused = await client.post(

@@ -17,7 +17,7 @@ from services.core.kpis.catalogue import CATALOGUE
 from services.core.kpis.models import MEASURE_COLUMNS
 from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
-from tests.factories import create_key, feed, seed_tree, shifts
+from tests.factories import create_key, create_target, feed, seed_tree, shifts
 from tests.jobs import recalculate, series, worker_ctx
 from tests.problems import assert_problem
 
@@ -93,18 +93,7 @@ async def test_crossing_a_target_publishes_once_each_way(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await seed_tree(client)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "sick_leave_pct",
-            "org_unit": "SUS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "5",
-            "valid_from": "2024-01",
-        },
-    )
-    assert target.status_code == 201, target.text
+    target = await create_target(client, "sick_leave_pct", "SUS", "5")
     assert target.headers["etag"] == '"1"'
     await _sick_unit(client, "SUS-AKUT", 4)  # 8 %: breached
     await recalculate(app)
@@ -225,17 +214,7 @@ async def test_csv_series_and_scorecard(app: FastAPI, client: httpx.AsyncClient)
     await seed_tree(client)
     await _sick_unit(client, "SUS-AKUT", 2)
     await recalculate(app)
-    await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "sick_leave_pct",
-            "org_unit": "RS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "3",
-            "valid_from": "2024-01",
-        },
-    )
+    await create_target(client, "sick_leave_pct", "RS", "3")
     csv_series = await client.get(
         "/v1/kpis/sick_leave_pct/series",
         params={"org_unit": "RS", "from": "2024-03", "to": "2024-03"},
@@ -269,17 +248,7 @@ async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClien
         assert hidden.status_code == 404
         card = await pv.get("/v1/org-units/SUS/scorecard", params={"period": "2024"})
         assert card.status_code == 404
-        target = await client.post(
-            "/v1/kpi-targets",
-            json={
-                "kpi": "overtime_hours",
-                "org_unit": "SUS",
-                "comparator": "lte",
-                "bound": "absolute",
-                "value": "10",
-                "valid_from": "2024-01",
-            },
-        )
+        target = await create_target(client, "overtime_hours", "SUS", "10")
         assert (await pv.get(target.headers["location"])).status_code == 404
         assert (await pv.get("/v1/kpi-targets")).json()["items"] == []
 

@@ -16,7 +16,7 @@ from services.core import clock
 from services.core.audit.models import AuditEntry
 from services.worker.tasks.meetings import notify_assignments
 from tests.conftest import make_client
-from tests.factories import create_key, feed, seed_tree, shifts
+from tests.factories import create_key, create_target, feed, seed_tree, shifts
 from tests.jobs import recalculate
 from tests.problems import assert_problem
 
@@ -477,17 +477,7 @@ async def test_prepare_proposes_overdue_actions_and_breached_targets(
         f"/v1/action-plans/{plan_id}/actions",
         json={"code": "1.2", "title": "Schemaöversyn", "due_date": "2024-05-31"},
     )
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "sick_leave_pct",
-            "org_unit": "SUS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "5",
-            "valid_from": "2024-01",
-        },
-    )
+    target = await create_target(client, "sick_leave_pct", "SUS", "5")
     march = [day_(2024, 3, d) for d in range(1, 11)]
     records = []
     for n in range(5):

@@ -10,7 +10,16 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import make_client
-from tests.factories import create_key, days, employment, feed, personnel_cost, seed_tree, shifts
+from tests.factories import (
+    create_key,
+    create_target,
+    days,
+    employment,
+    feed,
+    personnel_cost,
+    seed_tree,
+    shifts,
+)
 from tests.jobs import recalculate, series, values
 
 MARCH = [date(2024, 3, d) for d in range(1, 32)]
@@ -159,20 +168,17 @@ async def test_seed_003_agency_cost_table_reproduced_from_personnel_costs(
                 )
     await feed(client, "personnel-costs", records)
     await recalculate(app)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "agency_cost_sek",
-            "org_unit": "JH",
-            "comparator": "lte",
-            "bound": "baseline",
-            "baseline_period": "2015",
-            "factor": "1",
-            "valid_from": "2016-01",
-            "description": "Beroendet av hyrpersonal ska minska till 2015 års nivå",
-        },
+    target = await create_target(
+        client,
+        "agency_cost_sek",
+        "JH",
+        None,
+        bound="baseline",
+        baseline_period="2015",
+        factor="1",
+        valid_from="2016-01",
+        description="Beroendet av hyrpersonal ska minska till 2015 års nivå",
     )
-    assert target.status_code == 201, target.text
 
     def msek(x: float | None) -> float:
         assert x is not None

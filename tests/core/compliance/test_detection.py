@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import LOCAL, feed, seed_tree, shift, time_record
+from tests.factories import LOCAL, create_target, feed, seed_tree, shift, time_record
 from tests.jobs import recalculate, series
 
 
@@ -230,18 +230,7 @@ async def test_a_month_that_kept_the_rules_has_none_broken_not_no_data(
 ) -> None:
     await seed_tree(client)
     await _agency_policies(session)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "rest_violations",
-            "org_unit": "RS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "0",
-            "valid_from": "2024-01",
-        },  # fmt: skip
-    )
-    assert target.status_code == 201, target.text
+    await create_target(client, "rest_violations", "RS", "0")
     agency = {"staff": "agency", "profession": "nurse"}
     await feed(
         client,
