@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from arq.worker import Worker
 from fastapi import FastAPI
 
 from services.core.config import Settings
+from services.core.db import transaction
 from services.core.webhooks import delivery
 from services.worker.main import create_worker
 from services.worker.tasks import kpis as kpi_tasks
@@ -26,6 +28,18 @@ def worker_ctx(app: FastAPI) -> dict[str, Any]:
 
 async def recalculate(app: FastAPI) -> int:
     return await kpi_tasks.recalculate(worker_ctx(app))
+
+
+async def recalculate_everything(app: FastAPI) -> int:
+    """Every cell with facts marked dirty and recalculated, as a fix to the engine would."""
+    async with transaction(app.state.sessionmaker) as session:
+        await session.execute(
+            sa.text(
+                "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+                "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
+            )
+        )
+    return await recalculate(app)
 
 
 async def run_worker(settings: Settings, via: str = "thread") -> Worker:

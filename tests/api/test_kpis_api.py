@@ -18,7 +18,7 @@ from services.core.kpis.models import MEASURE_COLUMNS
 from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
 from tests.factories import create_key, create_target, feed, seed_tree, shifts
-from tests.jobs import recalculate, series, worker_ctx
+from tests.jobs import recalculate, recalculate_everything, series, worker_ctx
 from tests.problems import assert_problem
 
 MARCH = [date(2024, 3, d) for d in range(1, 11)]
@@ -44,7 +44,7 @@ async def test_catalogue_lists_every_kpi_of_the_design(client: httpx.AsyncClient
     assert sick["name_sv"] == "Sjukfrånvaro" and sick["unit"] == "percent"
     assert sick["better"] == "lower" and "profession" in sick["dimensions"]
     missing = await client.get("/v1/kpis/nope")
-    assert missing.status_code == 404 and missing.json()["code"] == "kpi_not_found"
+    assert_problem(missing, 404, "kpi_not_found")
 
 
 async def test_manual_kpi_values_carry_who_entered_them(client: httpx.AsyncClient) -> None:
@@ -287,14 +287,7 @@ async def test_two_workers_at_once_compute_what_one_would(
     await asyncio.gather(kpi_tasks.recalculate(ctx), kpi_tasks.recalculate(ctx))
     concurrent = (await session.execute(sa.text(TOTALS))).all()
     await session.commit()
-    await session.execute(
-        sa.text(
-            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-            "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
-        )
-    )
-    await session.commit()
-    await recalculate(app)
+    await recalculate_everything(app)
     alone = (await session.execute(sa.text(TOTALS))).all()
     assert concurrent == alone and len(alone) >= 9  # 3 units × 3 months
     assert (

@@ -84,8 +84,7 @@ async def test_duplicate_code_is_409_and_changes_nothing(client: httpx.AsyncClie
     again = await client.post(
         "/v1/org-units", json={"code": "RS", "name": "Annan", "kind": "region"}
     )
-    assert again.status_code == 409
-    assert again.json()["code"] == "org_unit_code_taken"
+    assert_problem(again, 409, "org_unit_code_taken")
     assert (await client.get("/v1/org-units/RS")).json()["name"] == "Region Skåne"
 
 
@@ -103,8 +102,7 @@ async def test_unknown_parent_is_422_naming_the_field(client: httpx.AsyncClient)
 async def test_deleting_a_unit_with_children_is_409(client: httpx.AsyncClient) -> None:
     await seed_tree(client)
     response = await client.delete("/v1/org-units/SUS")
-    assert response.status_code == 409
-    assert response.json()["code"] == "org_unit_has_children"
+    assert_problem(response, 409, "org_unit_has_children")
 
 
 async def test_bulk_upsert_with_parents_later_in_the_list(client: httpx.AsyncClient) -> None:

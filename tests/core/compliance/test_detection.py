@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import LOCAL, create_target, feed, seed_tree, shift, time_record
-from tests.jobs import recalculate, series
+from tests.jobs import recalculate, recalculate_everything, series
 
 
 async def violations(session: AsyncSession) -> list[tuple[str, str, float]]:
@@ -457,14 +457,7 @@ async def test_detection_is_idempotent(
     )
     await recalculate(app)
     first = await violations(session)
-    await session.execute(
-        sa.text(
-            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-            "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
-        )
-    )
-    await session.commit()
-    await recalculate(app)
+    await recalculate_everything(app)
     assert await violations(session) == first
     events = (
         await client.get("/v1/events", params={"types": "compliance.violation_detected"})
