@@ -17,6 +17,7 @@ from services.cli.main import alembic_upgrade
 from services.core.config import Settings
 from tests import harness
 from tests.harness import ADMIN_TOKEN
+from tests.webhook_receiver import Receiver, running_receiver
 
 
 def _worker_id() -> str:
@@ -115,3 +116,40 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
     """A session on the app's engine for direct service calls; the test commits what it needs."""
     async with app.state.sessionmaker() as s:
         yield s
+
+
+# The webhook tests' app: settings that allow the local receiver (http on 127.0.0.1) with
+# fast retries.
+FAST_WEBHOOKS = {
+    "webhooks_allow_http": True,
+    "webhooks_allow_private_addresses": True,
+    "webhooks_retry_schedule_seconds": [0.05, 0.05, 0.05],
+    "webhooks_retry_jitter": 0.0,
+    "webhooks_timeout_seconds": 2.0,
+    "webhooks_connect_timeout_seconds": 1.0,
+    "webhooks_outbox_gap_grace_seconds": 0.0,
+}
+
+
+@pytest.fixture
+def wh_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update=FAST_WEBHOOKS)
+
+
+@pytest.fixture
+async def wh_app(wh_settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(wh_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def wh_client(wh_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(wh_app) as c:
+        yield c
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with running_receiver() as r:
+        yield r

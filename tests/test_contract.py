@@ -62,3 +62,4 @@ def test_every_operation_is_described() -> None:
                     if status.startswith(("4", "5")):
                         content = response.get("content", {})
                         assert "application/problem+json" in content, f"{where} {status}"
+    assert len(operation_ids) > 50, "the contract lost its operations"

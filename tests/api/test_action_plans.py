@@ -16,23 +16,20 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import make_client
-from tests.factories import create_key
-from tests.kpi_helpers import feed, recalculate
-from tests.plan_factories import (
+from tests.factories import (
     REMAINING,
+    action_rows,
     build_seed_003_plan,
+    create_key,
     create_person,
     create_plan,
+    create_target,
+    feed,
+    personnel_cost,
     seed_rjh_tree,
 )
-from tests.timedata_factories import personnel_cost
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
+from tests.jobs import recalculate
+from tests.problems import assert_problem
 
 
 def _locs(problem: dict[str, Any]) -> list[tuple[list[Any], str]]:
@@ -98,18 +95,7 @@ async def test_linked_targets_show_the_plans_effect(
     ]
     await feed(client, "personnel-costs", costs)
     await recalculate(app)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "agency_cost_sek",
-            "org_unit": "RJH",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "4000000",
-            "valid_from": "2016-01",
-        },
-    )
-    assert target.status_code == 201, target.text
+    target = await create_target(client, "agency_cost_sek", "RJH", "4000000", valid_from="2016-01")
     target_id = target.json()["id"]
     unknown = str(uuid.uuid4())
     refused = await client.post(
@@ -215,7 +201,7 @@ async def test_concurrent_edits_the_second_stale_write_gets_412(
     stale_plan = await client.patch(
         f"/v1/action-plans/{plan['id']}", json={"title": "X"}, headers={"If-Match": '"9"'}
     )
-    _problem(stale_plan, 412)
+    assert_problem(stale_plan, 412)
     listed = await client.get(f"/v1/action-plans/{plan['id']}/actions")
     collection_etag = listed.headers["ETag"]
     await client.patch(url, json={"progress": 90})
@@ -224,7 +210,7 @@ async def test_concurrent_edits_the_second_stale_write_gets_412(
         json=[{"code": "1", "title": "Åtgärd", "progress": 0}],
         headers={"If-Match": collection_etag},
     )
-    _problem(stale_sync, 412)
+    assert_problem(stale_sync, 412)
     assert (await client.get(url)).json()["progress"] == 90
 
 
@@ -254,7 +240,6 @@ async def test_bulk_sync_is_set_based_and_idempotent_and_exports_csv(
     assert len(filtered.text.strip().splitlines()) == 1 + 4
 
     # Sending the same rows again changes nothing and writes no history.
-    from tests.plan_factories import action_rows
 
     again = await client.put(
         f"/v1/action-plans/{plan_id}/actions", json=action_rows(built["packages"])
@@ -331,7 +316,7 @@ async def test_status_transitions_and_the_done_below_100_flag(client: httpx.Asyn
     assert (await client.patch(url, json={"status": "cancelled"})).status_code == 409
     assert (await client.patch(url, json={"status": "in_progress"})).status_code == 200
     assert (await client.patch(url, json={"status": "cancelled"})).status_code == 200
-    refused = _problem(await client.patch(url, json={"status": "in_progress"}), 409)
+    refused = assert_problem(await client.patch(url, json={"status": "in_progress"}), 409)
     assert _locs(refused) == [(["body", "status"], "invalid_status_transition")]
     assert "reopen" in refused["errors"][0]["msg"]
     assert (await client.get(url)).json()["status"] == "cancelled"
@@ -339,7 +324,9 @@ async def test_status_transitions_and_the_done_below_100_flag(client: httpx.Asyn
     assert (await client.patch(url, json={"status": "in_progress"})).status_code == 200
 
     bad_plan = await client.patch(f"/v1/action-plans/{plan['id']}", json={"status": "completed"})
-    assert _locs(_problem(bad_plan, 409)) == [(["body", "status"], "invalid_status_transition")]
+    assert _locs(assert_problem(bad_plan, 409)) == [
+        (["body", "status"], "invalid_status_transition")
+    ]
     decided = await client.patch(f"/v1/action-plans/{plan['id']}", json={"status": "decided"})
     assert decided.json()["decided_at"] is not None
 
@@ -357,7 +344,7 @@ async def test_follow_ups_on_plan_and_action(client: httpx.AsyncClient) -> None:
         f"/v1/action-plans/{plan['id']}/follow-ups",
         json={"reported_on": "2017-06-30", "rag": "amber", "meeting_id": str(uuid.uuid4())},
     )
-    assert _locs(_problem(unknown, 422)) == [(["body", "meeting_id"], "unknown_meeting")]
+    assert _locs(assert_problem(unknown, 422)) == [(["body", "meeting_id"], "unknown_meeting")]
     body = await client.post(
         "/v1/bodies", json={"name": "Styrgrupp bemanning", "short_name": "SG", "org_unit": "RJH"}
     )
@@ -390,12 +377,12 @@ async def test_follow_ups_on_plan_and_action(client: httpx.AsyncClient) -> None:
         f"/v1/action-plans/{other['id']}/follow-ups",
         json={"action_id": action["id"], "reported_on": "2018-06-30", "rag": "red"},
     )
-    assert _locs(_problem(wrong_plan, 422)) == [(["body", "action_id"], "unknown_action")]
+    assert _locs(assert_problem(wrong_plan, 422)) == [(["body", "action_id"], "unknown_action")]
     bad_rag = await client.post(
         f"/v1/action-plans/{plan['id']}/follow-ups",
         json={"reported_on": "2018-06-30", "rag": "blue"},
     )
-    assert _problem(bad_rag, 422)["errors"][0]["loc"] == ["body", "rag"]
+    assert assert_problem(bad_rag, 422)["errors"][0]["loc"] == ["body", "rag"]
 
     listed = await client.get(
         f"/v1/action-plans/{plan['id']}/follow-ups", params={"action_id": action["id"]}
@@ -406,7 +393,7 @@ async def test_follow_ups_on_plan_and_action(client: httpx.AsyncClient) -> None:
     url = f"/v1/follow-ups/{on_plan.json()['id']}"
     assert (await client.get(url)).json()["meeting_id"] == meeting
     stale = await client.patch(url, json={"rag": "green"}, headers={"If-Match": '"5"'})
-    _problem(stale, 412)
+    assert_problem(stale, 412)
     assert (await client.patch(url, json={"rag": "green"})).json()["version"] == 2
     assert (await client.delete(url)).status_code == 204
     history = (await client.get(f"/v1/action-plans/{plan['id']}/history")).json()["items"]
@@ -439,9 +426,9 @@ async def test_another_units_plan_is_not_found(app: FastAPI, client: httpx.Async
             f"/v1/actions/{action['id']}",
             f"/v1/action-packages/{package['id']}",
         ):
-            _problem(await pv.get(url), 404)
-        _problem(await pv.patch(f"/v1/actions/{action['id']}", json={"progress": 5}), 404)
-        _problem(
+            assert_problem(await pv.get(url), 404)
+        assert_problem(await pv.patch(f"/v1/actions/{action['id']}", json={"progress": 5}), 404)
+        assert_problem(
             await pv.put(
                 f"/v1/action-plans/{plan['id']}/actions", json=[{"code": "2", "title": "X"}]
             ),
@@ -463,7 +450,7 @@ async def test_another_units_plan_is_not_found(app: FastAPI, client: httpx.Async
             f"/v1/action-plans/{own.json()['id']}/actions",
             json={"code": "1", "title": "X", "org_unit": "RJH-OSS"},
         )
-        assert _locs(_problem(outside, 422)) == [(["body", "org_unit"], "unknown_org_unit")]
+        assert _locs(assert_problem(outside, 422)) == [(["body", "org_unit"], "unknown_org_unit")]
         foreign_unit = await pv.post(
             "/v1/action-plans",
             json={
@@ -473,9 +460,11 @@ async def test_another_units_plan_is_not_found(app: FastAPI, client: httpx.Async
                 "period_end": "2018-12-31",
             },
         )
-        assert _locs(_problem(foreign_unit, 422)) == [(["body", "org_unit"], "unknown_org_unit")]
+        assert _locs(assert_problem(foreign_unit, 422)) == [
+            (["body", "org_unit"], "unknown_org_unit")
+        ]
     async with make_client(app, await create_key(client, ["read"])) as reader:
-        _problem(await reader.patch(f"/v1/actions/{action['id']}", json={"progress": 5}), 403)
+        assert_problem(await reader.patch(f"/v1/actions/{action['id']}", json={"progress": 5}), 403)
 
 
 async def test_area_catalogue_is_seeded_and_admin_extendable(client: httpx.AsyncClient) -> None:
@@ -557,13 +546,13 @@ async def test_bad_action_rows_are_refused_alone_and_in_a_list(
     code: str,
 ) -> None:
     plan_id = plan_with_two["plan"]["id"]
-    single = _problem(await client.post(f"/v1/action-plans/{plan_id}/actions", json=row), 422)
+    single = assert_problem(await client.post(f"/v1/action-plans/{plan_id}/actions", json=row), 422)
     assert _locs(single) == [(["body", loc], code)], single
     listed = await client.put(
         f"/v1/action-plans/{plan_id}/actions",
         json=[{"code": "8", "title": "Bra rad"}, row, {"code": "1.1", "title": "Ändrad"}],
     )
-    assert _locs(_problem(listed, 422)) == [(["body", 1, loc], code)]
+    assert _locs(assert_problem(listed, 422)) == [(["body", 1, loc], code)]
     assert await _count(client, plan_id) == 2
     titles = {a["code"]: a["title"] for a in await _actions(client, plan_id)}
     assert titles == {"1.1": "Första", "1.2": "Andra"}
@@ -575,13 +564,15 @@ async def test_a_package_of_another_plan_is_refused(
     plan_id = plan_with_two["plan"]["id"]
     foreign = plan_with_two["foreign_package"]["id"]
     row = {**GOOD, "package_id": foreign}
-    single = _problem(await client.post(f"/v1/action-plans/{plan_id}/actions", json=row), 422)
+    single = assert_problem(await client.post(f"/v1/action-plans/{plan_id}/actions", json=row), 422)
     assert _locs(single) == [(["body", "package_id"], "package_of_other_plan")]
-    listed = _problem(await client.put(f"/v1/action-plans/{plan_id}/actions", json=[row]), 422)
+    listed = assert_problem(
+        await client.put(f"/v1/action-plans/{plan_id}/actions", json=[row]), 422
+    )
     assert _locs(listed) == [(["body", 0, "package_id"], "package_of_other_plan")]
     first = next(a for a in await _actions(client, plan_id) if a["code"] == "1.1")
     moved = await client.patch(f"/v1/actions/{first['id']}", json={"package_id": foreign})
-    assert _locs(_problem(moved, 422)) == [(["body", "package_id"], "package_of_other_plan")]
+    assert _locs(assert_problem(moved, 422)) == [(["body", "package_id"], "package_of_other_plan")]
     assert await _count(client, plan_id) == 2
 
 
@@ -592,7 +583,7 @@ async def test_duplicate_codes_are_refused(
     taken = await client.post(
         f"/v1/action-plans/{plan_id}/actions", json={"code": "1.1", "title": "Igen"}
     )
-    assert _locs(_problem(taken, 409)) == [(["body", "code"], "duplicate_code")]
+    assert _locs(assert_problem(taken, 409)) == [(["body", "code"], "duplicate_code")]
     twice = await client.put(
         f"/v1/action-plans/{plan_id}/actions",
         json=[
@@ -601,12 +592,12 @@ async def test_duplicate_codes_are_refused(
             {"code": "5", "title": "C"},
         ],
     )
-    problem = _problem(twice, 422)
+    problem = assert_problem(twice, 422)
     assert _locs(problem) == [(["body", 2, "code"], "duplicate_code")]
     assert "index 0" in problem["errors"][0]["msg"]
     second = next(a for a in await _actions(client, plan_id) if a["code"] == "1.2")
     renamed = await client.patch(f"/v1/actions/{second['id']}", json={"code": "1.1"})
-    assert _locs(_problem(renamed, 409)) == [(["body", "code"], "duplicate_code")]
+    assert _locs(assert_problem(renamed, 409)) == [(["body", "code"], "duplicate_code")]
     assert await _count(client, plan_id) == 2
 
 
@@ -621,7 +612,9 @@ async def test_a_senseless_transition_in_a_list_is_refused(
             {"code": "1.2", "title": "Andra", "status": "in_progress"},
         ],
     )
-    assert _locs(_problem(listed, 422)) == [(["body", 1, "status"], "invalid_status_transition")]
+    assert _locs(assert_problem(listed, 422)) == [
+        (["body", 1, "status"], "invalid_status_transition")
+    ]
     statuses = {a["code"]: a["status"] for a in await _actions(client, plan_id)}
     assert statuses == {"1.1": "not_started", "1.2": "cancelled"}
 
@@ -638,7 +631,7 @@ async def test_several_bad_rows_are_all_named(
             {"code": "9", "title": "C", "start_date": "2018-02-01", "due_date": "2018-01-01"},
         ],
     )
-    assert _locs(_problem(listed, 422)) == [
+    assert _locs(assert_problem(listed, 422)) == [
         (["body", 0, "responsible_id"], "unknown_person"),
         (["body", 2, "due_date"], "due_before_start"),
     ]
@@ -669,7 +662,7 @@ async def test_bad_plans_are_refused(
         "period_end": "2018-12-31",
         **override,
     }
-    problem = _problem(await client.post("/v1/action-plans", json=body), 422)
+    problem = assert_problem(await client.post("/v1/action-plans", json=body), 422)
     assert problem["errors"][0]["loc"] == ["body", loc], problem
     if code:
         assert problem["errors"][0]["code"] == code
@@ -689,15 +682,15 @@ async def test_bad_package_owner_and_a_bad_plan_patch_change_nothing(
     package = await client.post(
         f"/v1/action-plans/{plan['id']}/packages", json={"name": "Paket", "owner_id": ghost}
     )
-    assert _locs(_problem(package, 422)) == [(["body", "owner_id"], "unknown_person")]
+    assert _locs(assert_problem(package, 422)) == [(["body", "owner_id"], "unknown_person")]
     assert (await client.get(f"/v1/action-plans/{plan['id']}/packages")).json()["items"] == []
     patch = await client.patch(
         f"/v1/action-plans/{plan['id']}",
         json={"title": "Nytt namn", "period_end": "2016-01-01"},
     )
-    assert _locs(_problem(patch, 422)) == [(["body", "period_end"], "end_before_start")]
+    assert _locs(assert_problem(patch, 422)) == [(["body", "period_end"], "end_before_start")]
     money = await client.patch(f"/v1/action-plans/{plan['id']}", json={"cost_estimate_sek": 1.5})
-    assert _problem(money, 422)["errors"][0]["loc"] == ["body", "cost_estimate_sek"]
+    assert assert_problem(money, 422)["errors"][0]["loc"] == ["body", "cost_estimate_sek"]
     unchanged = (await client.get(f"/v1/action-plans/{plan['id']}")).json()
     assert unchanged["title"] == plan["title"] and unchanged["version"] == 1
     person = await create_person(client, "Ulrica Jönsson")
@@ -712,8 +705,8 @@ async def test_package_lifecycle(client: httpx.AsyncClient, plan_with_two: dict[
     assert got.headers["ETag"] == '"1"'
     changed = await client.patch(url, json={"due_date": "2019-03-31"}, headers={"If-Match": '"1"'})
     assert changed.json()["due_date"] == "2019-03-31"
-    _problem(await client.patch(url, json={"name": "X"}, headers={"If-Match": '"1"'}), 412)
-    in_use = _problem(await client.delete(url), 409)
+    assert_problem(await client.patch(url, json={"name": "X"}, headers={"If-Match": '"1"'}), 412)
+    in_use = assert_problem(await client.delete(url), 409)
     assert in_use["code"] == "action_package_in_use"
 
 
@@ -722,7 +715,6 @@ async def test_syncs_and_single_edits_at_once_queue_up_without_deadlock(
 ) -> None:
     built = await build_seed_003_plan(client)
     plan_id = built["plan"]["id"]
-    from tests.plan_factories import action_rows
 
     rows = action_rows(built["packages"])
     for row in rows:
@@ -759,10 +751,10 @@ async def test_deleted_plan_is_a_tombstone_and_gone(client: httpx.AsyncClient) -
     await seed_rjh_tree(client)
     plan = await create_plan(client)
     url = f"/v1/action-plans/{plan['id']}"
-    _problem(await client.delete(url, headers={"If-Match": '"2"'}), 412)
+    assert_problem(await client.delete(url, headers={"If-Match": '"2"'}), 412)
     assert (await client.delete(url, headers={"If-Match": '"1"'})).status_code == 204
-    _problem(await client.get(url), 404)
-    _problem(await client.get(f"{url}/summary"), 404)
+    assert_problem(await client.get(url), 404)
+    assert_problem(await client.get(f"{url}/summary"), 404)
     mirror = await client.get("/v1/action-plans", params={"updated_since": plan["created_at"]})
     assert [(i["id"], i.get("deleted")) for i in mirror.json()["items"]] == [(plan["id"], True)]
 
@@ -794,4 +786,4 @@ async def test_actions_across_plans_by_person_overdue_and_unit(
     async with make_client(app, token) as oss:
         seen = (await oss.get("/v1/actions")).json()["items"]
         assert [a["code"] for a in seen] == ["2"]
-        _problem(await oss.get("/v1/actions", params={"org_unit": "RJH"}), 404)
+        assert_problem(await oss.get("/v1/actions", params={"org_unit": "RJH"}), 404)

@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.api.test_compliance_detection import shift
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
-from tests.kpi_helpers import feed, recalculate
+from tests.factories import create_key, feed, seed_tree, shift
+from tests.jobs import recalculate
 
 WEEKDAY_DAYTIME = [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]
 

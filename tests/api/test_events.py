@@ -36,9 +36,12 @@ async def test_types_filter_with_family_wildcard(
 async def test_rolled_back_change_publishes_nothing(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    await events_service.publish(session, "kpi.target_breached", {})
+    await events_service.publish(session, "kpi.target_breached", {"kpi": "rolled back"})
     await session.rollback()
-    assert (await client.get("/v1/events")).json()["items"] == []
+    await events_service.publish(session, "kpi.target_breached", {"kpi": "committed"})
+    await session.commit()
+    items = (await client.get("/v1/events")).json()["items"]
+    assert [e["data"] for e in items] == [{"kpi": "committed"}]
 
 
 async def test_scoped_key_sees_only_its_subtree_events(

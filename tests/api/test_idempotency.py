@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.idempotency import service as idempotency_service
 from tests.conftest import make_client
+from tests.problems import assert_problem
 
 UNIT = {"code": "RS", "name": "Region Skåne", "kind": "region"}
 
@@ -30,8 +31,7 @@ async def test_same_key_other_body_is_422(client: httpx.AsyncClient) -> None:
     await client.post("/v1/org-units", json=UNIT, headers={"Idempotency-Key": "k-1"})
     other = {**UNIT, "name": "Region Skåne 2"}
     response = await client.post("/v1/org-units", json=other, headers={"Idempotency-Key": "k-1"})
-    assert response.status_code == 422
-    assert response.json()["code"] == "idempotency_key_reused"
+    assert_problem(response, 422, "idempotency_key_reused")
 
 
 async def test_failed_request_releases_the_key(client: httpx.AsyncClient) -> None:
@@ -60,8 +60,7 @@ async def test_in_flight_key_is_409(app: FastAPI, client: httpx.AsyncClient) -> 
     )
     assert isinstance(claim, idempotency_service.Claim)
     response = await client.post("/v1/org-units", json=UNIT, headers={"Idempotency-Key": "k-3"})
-    assert response.status_code == 409
-    assert response.json()["code"] == "idempotency_key_in_flight"
+    assert_problem(response, 409, "idempotency_key_in_flight")
     assert response.headers["retry-after"] == "1"
 
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import seed_tree
-from tests.kpi_helpers import feed, recalculate, shifts
+from tests.factories import feed, seed_tree, shifts
+from tests.jobs import recalculate
 
 UNITS = ("SUS-AKUT", "SUS-MED", "PV-MALMO")
 

@@ -17,8 +17,9 @@ from services.core.kpis.catalogue import CATALOGUE
 from services.core.kpis.models import MEASURE_COLUMNS
 from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
-from tests.kpi_helpers import feed, recalculate, series, shifts, worker_ctx
+from tests.factories import create_key, create_target, feed, seed_tree, shifts
+from tests.jobs import recalculate, recalculate_everything, series, worker_ctx
+from tests.problems import assert_problem
 
 MARCH = [date(2024, 3, d) for d in range(1, 11)]
 TOTALS = (
@@ -43,7 +44,7 @@ async def test_catalogue_lists_every_kpi_of_the_design(client: httpx.AsyncClient
     assert sick["name_sv"] == "Sjukfrånvaro" and sick["unit"] == "percent"
     assert sick["better"] == "lower" and "profession" in sick["dimensions"]
     missing = await client.get("/v1/kpis/nope")
-    assert missing.status_code == 404 and missing.json()["code"] == "kpi_not_found"
+    assert_problem(missing, 404, "kpi_not_found")
 
 
 async def test_manual_kpi_values_carry_who_entered_them(client: httpx.AsyncClient) -> None:
@@ -92,18 +93,7 @@ async def test_crossing_a_target_publishes_once_each_way(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await seed_tree(client)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "sick_leave_pct",
-            "org_unit": "SUS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "5",
-            "valid_from": "2024-01",
-        },
-    )
-    assert target.status_code == 201, target.text
+    target = await create_target(client, "sick_leave_pct", "SUS", "5")
     assert target.headers["etag"] == '"1"'
     await _sick_unit(client, "SUS-AKUT", 4)  # 8 %: breached
     await recalculate(app)
@@ -168,7 +158,7 @@ async def test_target_crud_with_etags_and_bad_bounds(client: httpx.AsyncClient) 
     for payload, hint in bad:
         response = await client.post("/v1/kpi-targets", json=payload)
         assert response.status_code in (404, 422), (hint, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, response.status_code)
     no_data = await client.post(
         "/v1/kpi-targets",
         json={
@@ -197,8 +187,7 @@ async def test_series_bad_input_is_a_clear_problem(client: httpx.AsyncClient) ->
     ]
     for params, status in cases:
         response = await client.get("/v1/kpis/sick_leave_pct/series", params=params)
-        assert response.status_code == status, (params, response.text)
-        assert response.headers["content-type"] == "application/problem+json"
+        assert_problem(response, status)
     not_split = await client.get(
         "/v1/kpis/agency_doctor_weeks/series", params={**base, "profession": "nurse"}
     )
@@ -225,17 +214,7 @@ async def test_csv_series_and_scorecard(app: FastAPI, client: httpx.AsyncClient)
     await seed_tree(client)
     await _sick_unit(client, "SUS-AKUT", 2)
     await recalculate(app)
-    await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "sick_leave_pct",
-            "org_unit": "RS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "3",
-            "valid_from": "2024-01",
-        },
-    )
+    await create_target(client, "sick_leave_pct", "RS", "3")
     csv_series = await client.get(
         "/v1/kpis/sick_leave_pct/series",
         params={"org_unit": "RS", "from": "2024-03", "to": "2024-03"},
@@ -269,17 +248,7 @@ async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClien
         assert hidden.status_code == 404
         card = await pv.get("/v1/org-units/SUS/scorecard", params={"period": "2024"})
         assert card.status_code == 404
-        target = await client.post(
-            "/v1/kpi-targets",
-            json={
-                "kpi": "overtime_hours",
-                "org_unit": "SUS",
-                "comparator": "lte",
-                "bound": "absolute",
-                "value": "10",
-                "valid_from": "2024-01",
-            },
-        )
+        target = await create_target(client, "overtime_hours", "SUS", "10")
         assert (await pv.get(target.headers["location"])).status_code == 404
         assert (await pv.get("/v1/kpi-targets")).json()["items"] == []
 
@@ -318,14 +287,7 @@ async def test_two_workers_at_once_compute_what_one_would(
     await asyncio.gather(kpi_tasks.recalculate(ctx), kpi_tasks.recalculate(ctx))
     concurrent = (await session.execute(sa.text(TOTALS))).all()
     await session.commit()
-    await session.execute(
-        sa.text(
-            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-            "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
-        )
-    )
-    await session.commit()
-    await recalculate(app)
+    await recalculate_everything(app)
     alone = (await session.execute(sa.text(TOTALS))).all()
     assert concurrent == alone and len(alone) >= 9  # 3 units × 3 months
     assert (

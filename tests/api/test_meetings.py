@@ -16,7 +16,9 @@ from services.core import clock
 from services.core.audit.models import AuditEntry
 from services.worker.tasks.meetings import notify_assignments
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
+from tests.factories import create_key, create_target, feed, seed_tree, shifts
+from tests.jobs import recalculate
+from tests.problems import assert_problem
 
 KL_PEOPLE = [
     ("Lars-Åke Rudin", "LÅR"),
@@ -30,13 +32,6 @@ DECISION = (
     "KL ställer sig bakom hyrstopp för sjuksköterskor <inom> Region Skåne & fortsatt bevakning."
 )
 ASSIGNMENT = "Ta fram underlag om dispenser från hyrstoppet till nästa KL."
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _locs(problem: dict[str, Any]) -> list[list[Any]]:
@@ -184,7 +179,9 @@ async def test_seed_000_minutes_in_three_formats_and_prepare(client: httpx.Async
     assert data["items"][1]["assignments"][0]["assignee"]["initials"] == "JH"
     assert [p["initials"] for p in data["items"][1]["presenters"]] == ["JW", "JH"]
 
-    _problem(await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "image/png"}), 406)
+    assert_problem(
+        await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "image/png"}), 406
+    )
 
     # The next KL: the JH assignment (due 2024-02-12) is proposed for the 2024-02-12 meeting.
     nxt = await _meeting(client, kl["body_id"], "2024-02-12")
@@ -217,18 +214,20 @@ async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAP
     kl = await _kl_meeting(client)
     mid = kl["meeting"]
     version = (await client.get(f"/v1/meetings/{mid}")).json()["version"]
-    _problem(await client.post(f"/v1/meetings/{mid}:approve", headers={"If-Match": '"999"'}), 412)
+    assert_problem(
+        await client.post(f"/v1/meetings/{mid}:approve", headers={"If-Match": '"999"'}), 412
+    )
     ok = await client.post(f"/v1/meetings/{mid}:approve", headers={"If-Match": f'"{version}"'})
     assert ok.status_code == 200 and ok.json()["status"] == "minutes_approved"
 
     writer_token = await create_key(client, ["read", "meetings:write"])
     async with make_client(app, writer_token) as writer:
-        _problem(await writer.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 409)
-        _problem(
+        assert_problem(await writer.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 409)
+        assert_problem(
             await writer.post(f"/v1/meetings/{mid}/items", json={"number": 9, "title": "Övrigt"}),
             409,
         )
-        _problem(
+        assert_problem(
             await writer.post(
                 f"/v1/agenda-items/{kl['items'][0]['id']}/decisions",
                 json={"text": "x", "decided_at": "2024-01-15"},
@@ -236,7 +235,9 @@ async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAP
             409,
         )
     # Admin: needs a reason, which lands in the audit trail.
-    missing = _problem(await client.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 422)
+    missing = assert_problem(
+        await client.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 422
+    )
     assert ["body", "reason"] in _locs(missing)
     fixed = await client.patch(
         f"/v1/meetings/{mid}", json={"place": "Malmö", "reason": "Fel plats i protokollet"}
@@ -323,7 +324,7 @@ async def test_generate_is_idempotent(client: httpx.AsyncClient) -> None:
     r = await client.post(f"/v1/bodies/{tertial}/meetings:generate", params={"until": "2024-12-31"})
     assert r.json() == {"created": 3}
     no_schedule = await _body(client, people, name="Regionstyrelsen")
-    _problem(
+    assert_problem(
         await client.post(
             f"/v1/bodies/{no_schedule}/meetings:generate", params={"until": "2024-12-31"}
         ),
@@ -336,13 +337,13 @@ async def test_bad_input(client: httpx.AsyncClient) -> None:
     mid, people = kl["meeting"], kl["people"]
     before = (await client.get(f"/v1/meetings/{mid}/items")).json()
 
-    dup = _problem(
+    dup = assert_problem(
         await client.post(f"/v1/meetings/{mid}/items", json={"number": 1, "title": "X"}), 422
     )
     assert ["body", "number"] in _locs(dup)
 
     unknown = "00000000-0000-0000-0000-000000000001"
-    p = _problem(
+    p = assert_problem(
         await client.post(
             f"/v1/agenda-items/{kl['items'][0]['id']}/assignments",
             json={"assignee_id": unknown, "text": "x"},
@@ -351,7 +352,7 @@ async def test_bad_input(client: httpx.AsyncClient) -> None:
     )
     assert ["body", "assignee_id"] in _locs(p)
 
-    p = _problem(
+    p = assert_problem(
         await client.post(
             f"/v1/bodies/{kl['body_id']}/meetings",
             json={"starts_at": "2024-03-01T12:00:00Z", "ends_at": "2024-03-01T11:00:00Z"},
@@ -361,7 +362,7 @@ async def test_bad_input(client: httpx.AsyncClient) -> None:
     assert ["body", "ends_at"] in _locs(p)
 
     twice = [{"person_id": people["TL"], "role": "member"}] * 2
-    p = _problem(
+    p = assert_problem(
         await client.post(
             f"/v1/bodies/{kl['body_id']}/meetings",
             json={
@@ -378,7 +379,7 @@ async def test_bad_input(client: httpx.AsyncClient) -> None:
     other_item = await client.post(
         f"/v1/meetings/{other['id']}/items", json={"number": 1, "title": "Annat möte"}
     )
-    p = _problem(
+    p = assert_problem(
         await client.patch(
             f"/v1/meetings/{mid}",
             json={
@@ -407,14 +408,14 @@ async def test_other_units_get_404(client: httpx.AsyncClient, app: FastAPI) -> N
     kl = await _kl_meeting(client)
     token = await create_key(client, ["read", "meetings:write"], org_unit="PV")
     async with make_client(app, token) as pv:
-        _problem(await pv.get(f"/v1/bodies/{kl['body_id']}"), 404)
-        _problem(await pv.get(f"/v1/meetings/{kl['meeting']}"), 404)
-        _problem(await pv.get(f"/v1/meetings/{kl['meeting']}/minutes"), 404)
-        _problem(await pv.get(f"/v1/assignments/{kl['assignment']['id']}"), 404)
+        assert_problem(await pv.get(f"/v1/bodies/{kl['body_id']}"), 404)
+        assert_problem(await pv.get(f"/v1/meetings/{kl['meeting']}"), 404)
+        assert_problem(await pv.get(f"/v1/meetings/{kl['meeting']}/minutes"), 404)
+        assert_problem(await pv.get(f"/v1/assignments/{kl['assignment']['id']}"), 404)
         assert (await pv.get("/v1/meetings")).json()["items"] == []
     reader = await create_key(client, ["read"])
     async with make_client(app, reader) as r:
-        _problem(await r.post("/v1/bodies", json={"name": "X", "org_unit": "RS"}), 403)
+        assert_problem(await r.post("/v1/bodies", json={"name": "X", "org_unit": "RS"}), 403)
 
 
 async def test_reminders_once_each(
@@ -446,9 +447,6 @@ async def test_prepare_proposes_overdue_actions_and_breached_targets(
 ) -> None:
     from datetime import date as day_
 
-    from tests.factories import seed_tree
-    from tests.kpi_helpers import feed, recalculate, shifts
-
     await seed_tree(client)
     body = await client.post(
         "/v1/bodies", json={"name": "Ledningsgrupp SUS", "short_name": "LG-SUS", "org_unit": "SUS"}
@@ -479,17 +477,7 @@ async def test_prepare_proposes_overdue_actions_and_breached_targets(
         f"/v1/action-plans/{plan_id}/actions",
         json={"code": "1.2", "title": "Schemaöversyn", "due_date": "2024-05-31"},
     )
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "sick_leave_pct",
-            "org_unit": "SUS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "5",
-            "valid_from": "2024-01",
-        },
-    )
+    target = await create_target(client, "sick_leave_pct", "SUS", "5")
     march = [day_(2024, 3, d) for d in range(1, 11)]
     records = []
     for n in range(5):
@@ -509,8 +497,6 @@ async def test_bodies_and_agenda_items_can_be_changed_and_links_must_exist(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     import uuid as uuid_
-
-    from tests.factories import create_key, seed_tree
 
     await seed_tree(client)
     chair = await client.post("/v1/people", json={"name": "Lena Ågren", "initials": "LÅR"})
@@ -555,7 +541,6 @@ async def test_bodies_and_agenda_items_can_be_changed_and_links_must_exist(
     assert fine.status_code == 200
     assert (await client.post(f"/v1/meetings/{mid}:approve")).status_code == 200
     writer = await create_key(client, ["meetings:write", "read"])
-    from tests.conftest import make_client
 
     async with make_client(app, writer) as w:
         assert (await w.patch(item_url, json={"notes": "x"})).status_code == 409
@@ -566,8 +551,6 @@ async def test_bodies_and_agenda_items_can_be_changed_and_links_must_exist(
 
 async def test_a_plan_decided_by_a_meeting_decision(client: httpx.AsyncClient) -> None:
     import uuid as uuid_
-
-    from tests.factories import seed_tree
 
     await seed_tree(client)
     body = await client.post(
@@ -608,8 +591,6 @@ async def test_a_plan_decided_by_a_meeting_decision(client: httpx.AsyncClient) -
 
 async def test_an_assignment_may_name_an_existing_action_only(client: httpx.AsyncClient) -> None:
     import uuid as uuid_
-
-    from tests.factories import seed_tree
 
     await seed_tree(client)
     person = await client.post("/v1/people", json={"name": "Jonas Hansson", "initials": "JH"})

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from tests.conftest import make_client
 from tests.factories import create_key, create_unit, seed_tree
+from tests.problems import assert_problem
 
 
 async def codes(client: httpx.AsyncClient, url: str) -> list[str]:
@@ -74,9 +75,7 @@ async def test_moving_a_unit_moves_its_subtree(client: httpx.AsyncClient) -> Non
 async def test_moving_under_own_descendant_is_a_cycle(client: httpx.AsyncClient) -> None:
     await seed_tree(client)
     response = await client.patch("/v1/org-units/SUS", json={"parent_code": "SUS-AKUT"})
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["errors"][0]["code"] == "cycle"
+    assert assert_problem(response, 422)["errors"][0]["code"] == "cycle"
     assert (await client.get("/v1/org-units/SUS")).json()["parent_code"] == "RS"
 
 
@@ -85,8 +84,7 @@ async def test_duplicate_code_is_409_and_changes_nothing(client: httpx.AsyncClie
     again = await client.post(
         "/v1/org-units", json={"code": "RS", "name": "Annan", "kind": "region"}
     )
-    assert again.status_code == 409
-    assert again.json()["code"] == "org_unit_code_taken"
+    assert_problem(again, 409, "org_unit_code_taken")
     assert (await client.get("/v1/org-units/RS")).json()["name"] == "Region Skåne"
 
 
@@ -104,8 +102,7 @@ async def test_unknown_parent_is_422_naming_the_field(client: httpx.AsyncClient)
 async def test_deleting_a_unit_with_children_is_409(client: httpx.AsyncClient) -> None:
     await seed_tree(client)
     response = await client.delete("/v1/org-units/SUS")
-    assert response.status_code == 409
-    assert response.json()["code"] == "org_unit_has_children"
+    assert_problem(response, 409, "org_unit_has_children")
 
 
 async def test_bulk_upsert_with_parents_later_in_the_list(client: httpx.AsyncClient) -> None:

@@ -10,8 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import make_client
-from tests.factories import create_key
-from tests.plan_factories import create_person, create_plan, seed_rjh_tree
+from tests.factories import create_key, create_person, create_plan, seed_rjh_tree
 
 
 def _error(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -17,10 +17,9 @@ from services.api.app import create_app
 from services.core.config import Settings
 from tests.api_process import running_api
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
+from tests.factories import create_key, feed, seed_tree, time_record
 from tests.harness import ADMIN_TOKEN
-from tests.kpi_helpers import feed
-from tests.timedata_factories import time_record
+from tests.problems import assert_problem
 
 LIMIT = 40
 
@@ -31,9 +30,7 @@ def minute_windows(started: float, finished: float) -> int:
 
 
 def assert_rate_limited(response: httpx.Response, answered_at: float) -> None:
-    assert response.status_code == 429, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "rate_limited"
+    assert_problem(response, 429, "rate_limited")
     # Seconds until the window the answer was given in ends: the next request after it is let
     # through.
     retry_after = int(response.headers["retry-after"])

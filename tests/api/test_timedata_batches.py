@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.config import Settings
 from services.core.timedata.validator import NICENESS, BatchValidator
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
+from tests.factories import create_key, employment, personnel_cost, seed_tree, time_record
 from tests.harness import PSEUDONYM_KEY
-from tests.timedata_factories import employment, personnel_cost, time_record
+from tests.problems import assert_problem
 
 BATCH = "/v1/time-records:batch"
 
@@ -180,8 +180,7 @@ async def test_atomic_stores_nothing_when_any_record_is_bad(
 
 async def test_batch_limits(client: httpx.AsyncClient) -> None:
     response = await client.post(BATCH, json={"records": [{}] * 10_001})
-    assert response.status_code == 413
-    assert response.json()["code"] == "batch_too_large"
+    assert_problem(response, 413, "batch_too_large")
     not_a_list = await client.post(BATCH, json={"records": {"a": 1}})
     assert not_a_list.status_code == 422
 

@@ -4,8 +4,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import seed_tree
-from tests.timedata_factories import time_record
+from tests.factories import seed_tree, time_record
 
 MAPPINGS = "/v1/sources/heroma/code-mappings"
 

@@ -9,21 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests import webhook_fixtures as fx
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
-from tests.webhook_fixtures import subscribe
-
-wh_settings, wh_app, wh_client = fx.wh_settings, fx.wh_app, fx.wh_client
+from tests.factories import create_key, seed_tree, subscribe
+from tests.problems import assert_problem
 
 URL = "https://hooks.example.org/puls"
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def test_create_read_update_delete(client: httpx.AsyncClient) -> None:
@@ -47,7 +37,7 @@ async def test_create_read_update_delete(client: httpx.AsyncClient) -> None:
     stale = await client.patch(
         f"/v1/webhooks/{body['id']}", json={"enabled": False}, headers={"If-Match": '"7"'}
     )
-    _problem(stale, 412)
+    assert_problem(stale, 412)
     changed = await client.patch(
         f"/v1/webhooks/{body['id']}", json={"enabled": False}, headers={"If-Match": '"1"'}
     )
@@ -57,7 +47,7 @@ async def test_create_read_update_delete(client: httpx.AsyncClient) -> None:
 
     deleted = await client.delete(f"/v1/webhooks/{body['id']}", headers={"If-Match": '"2"'})
     assert deleted.status_code == 204
-    _problem(await client.get(f"/v1/webhooks/{body['id']}"), 404)
+    assert_problem(await client.get(f"/v1/webhooks/{body['id']}"), 404)
     mirror = await client.get("/v1/webhooks", params={"updated_since": "2000-01-01T00:00:00Z"})
     assert mirror.json()["items"] == [
         {"id": body["id"], "deleted": True, "updated_at": mirror.json()["items"][0]["updated_at"]}
@@ -113,7 +103,7 @@ async def test_rotate_returns_a_new_secret_once(client: httpx.AsyncClient) -> No
     ],
 )
 async def test_refused_urls(client: httpx.AsyncClient, body: dict[str, Any], code: str) -> None:
-    problem = _problem(await client.post("/v1/webhooks", json=body), 422)
+    problem = assert_problem(await client.post("/v1/webhooks", json=body), 422)
     assert problem["errors"][0]["loc"] == ["body", "url"]
     assert problem["errors"][0]["code"] == code, problem
 
@@ -123,15 +113,15 @@ async def test_refused_urls(client: httpx.AsyncClient, body: dict[str, Any], cod
     [[], ["nonsense.*"], ["kpi"], ["KPI.*"], ["kpi.target_breached", 3], ["kpi.*.x"]],
 )
 async def test_refused_event_types(client: httpx.AsyncClient, types: list[Any]) -> None:
-    problem = _problem(
+    problem = assert_problem(
         await client.post("/v1/webhooks", json={"url": URL, "event_types": types}), 422
     )
     assert problem["errors"][0]["loc"][:2] == ["body", "event_types"]
 
 
 async def test_unknown_fields_and_missing_fields_are_refused(client: httpx.AsyncClient) -> None:
-    _problem(await client.post("/v1/webhooks", json={"url": URL}), 422)
-    _problem(
+    assert_problem(await client.post("/v1/webhooks", json={"url": URL}), 422)
+    assert_problem(
         await client.post(
             "/v1/webhooks", json={"url": URL, "event_types": ["kpi.*"], "secret": "whsec_x"}
         ),
@@ -141,7 +131,7 @@ async def test_unknown_fields_and_missing_fields_are_refused(client: httpx.Async
 
 async def test_changing_to_a_forbidden_url_is_refused(client: httpx.AsyncClient) -> None:
     sub = (await client.post("/v1/webhooks", json={"url": URL, "event_types": ["*"]})).json()
-    problem = _problem(
+    problem = assert_problem(
         await client.patch(f"/v1/webhooks/{sub['id']}", json={"url": "https://10.0.0.1/"}), 422
     )
     assert problem["errors"][0]["code"] == "forbidden_address"
@@ -151,7 +141,7 @@ async def test_http_and_private_addresses_when_allowed(wh_client: httpx.AsyncCli
     sub = await subscribe(wh_client, "http://127.0.0.1:9/hook")
     assert sub["url"] == "http://127.0.0.1:9/hook"
     # Metadata addresses stay refused even in development.
-    problem = _problem(
+    problem = assert_problem(
         await wh_client.post(
             "/v1/webhooks",
             json={"url": "http://169.254.169.254/latest/meta-data", "event_types": ["*"]},
@@ -171,19 +161,19 @@ async def test_scopes_and_org_confinement(app: FastAPI, client: httpx.AsyncClien
     ).json()
     reader = await create_key(client, ["read"])
     async with make_client(app, reader) as c:
-        _problem(await c.get("/v1/webhooks"), 403)
-        _problem(await c.post("/v1/webhooks", json={"url": URL, "event_types": ["*"]}), 403)
+        assert_problem(await c.get("/v1/webhooks"), 403)
+        assert_problem(await c.post("/v1/webhooks", json={"url": URL, "event_types": ["*"]}), 403)
     pv_admin = await create_key(client, ["webhooks:admin"], org_unit="PV")
     async with make_client(app, pv_admin) as c:
         assert (await c.get("/v1/webhooks")).json()["items"] == []
-        _problem(await c.get(f"/v1/webhooks/{region['id']}"), 404)
-        _problem(await c.get(f"/v1/webhooks/{sus['id']}"), 404)
-        _problem(await c.get(f"/v1/webhooks/{sus['id']}/deliveries"), 404)
-        _problem(await c.post(f"/v1/webhooks/{sus['id']}:rotate-secret", json={}), 404)
-        _problem(await c.post(f"/v1/webhooks/{sus['id']}/test"), 404)
-        _problem(await c.delete(f"/v1/webhooks/{sus['id']}"), 404)
-        _problem(await c.post("/v1/webhooks", json={"url": URL, "event_types": ["*"]}), 422)
-        _problem(
+        assert_problem(await c.get(f"/v1/webhooks/{region['id']}"), 404)
+        assert_problem(await c.get(f"/v1/webhooks/{sus['id']}"), 404)
+        assert_problem(await c.get(f"/v1/webhooks/{sus['id']}/deliveries"), 404)
+        assert_problem(await c.post(f"/v1/webhooks/{sus['id']}:rotate-secret", json={}), 404)
+        assert_problem(await c.post(f"/v1/webhooks/{sus['id']}/test"), 404)
+        assert_problem(await c.delete(f"/v1/webhooks/{sus['id']}"), 404)
+        assert_problem(await c.post("/v1/webhooks", json={"url": URL, "event_types": ["*"]}), 422)
+        assert_problem(
             await c.post(
                 "/v1/webhooks", json={"url": URL, "event_types": ["*"], "org_unit": "SUS"}
             ),
@@ -204,7 +194,7 @@ async def test_test_ping_on_a_disabled_subscription_is_a_conflict(
     sub = (
         await client.post("/v1/webhooks", json={"url": URL, "event_types": ["*"], "enabled": False})
     ).json()
-    problem = _problem(await client.post(f"/v1/webhooks/{sub['id']}/test"), 409)
+    problem = assert_problem(await client.post(f"/v1/webhooks/{sub['id']}/test"), 409)
     assert problem["code"] == "webhook_disabled"
 
 
@@ -222,7 +212,7 @@ async def test_deliveries_page(client: httpx.AsyncClient) -> None:
     ids = [d["id"] for d in first["items"] + rest["items"]]
     assert ids == sorted(ids, reverse=True) and len(ids) == 3
     assert rest["next_cursor"] is None
-    _problem(
+    assert_problem(
         await client.get(f"/v1/webhooks/{sub['id']}/deliveries", params={"cursor": "garbage"}),
         422,
     )

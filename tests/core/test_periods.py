@@ -38,24 +38,28 @@ def test_year_before() -> None:
     assert parse("2024-03-R12").year_before().label == "2023-03-R12"
 
 
+NOT_A_LABEL = "is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024 or 2024-03-R12"
+
+
 @pytest.mark.parametrize(
-    "label",
+    ("label", "message"),
     [
-        "2024-Q5",
-        "2024-13",
-        "2024-00",
-        "2024-T4",
-        "24-01",
-        "2024-1",
-        "",
-        "2024-Q0",
-        "1800",
-        "2024-03-R6",
+        ("2024-Q5", "'2024-Q5': quarter 5 is not 1–4"),
+        ("2024-13", "'2024-13': month 13 is not 01–12"),
+        ("2024-00", "'2024-00': month 0 is not 01–12"),
+        ("2024-T4", "'2024-T4': tertial 4 is not 1–3"),
+        ("24-01", f"'24-01' {NOT_A_LABEL}"),
+        ("2024-1", f"'2024-1' {NOT_A_LABEL}"),
+        ("", f"'' {NOT_A_LABEL}"),
+        ("2024-Q0", "'2024-Q0': quarter 0 is not 1–4"),
+        ("1800", "year 1800 is out of range"),
+        ("2024-03-R6", f"'2024-03-R6' {NOT_A_LABEL}"),
     ],
 )
-def test_bad_labels_say_what_is_wrong(label: str) -> None:
-    with pytest.raises(PeriodError):
+def test_bad_labels_say_what_is_wrong(label: str, message: str) -> None:
+    with pytest.raises(PeriodError) as raised:
         parse(label)
+    assert str(raised.value) == message
 
 
 def test_series_of_each_grain() -> None:

@@ -20,10 +20,9 @@ import redis
 
 from services.core.config import Settings
 from tests.api_process import api_process, start_worker, stop_process
-from tests.factories import seed_tree
+from tests.factories import seed_tree, time_record
 from tests.faults.servers import PrivateRedis, wait_for
 from tests.harness import ADMIN_TOKEN
-from tests.timedata_factories import time_record
 
 KEY = "nightly-2024-03-batch-7"
 RECORDS = [

@@ -15,10 +15,9 @@ from services.api.app import create_app
 from services.core.config import Settings
 from services.worker.tasks import kpis as kpi_tasks
 from tests.conftest import make_client
-from tests.factories import seed_tree
+from tests.factories import seed_tree, time_record
 from tests.faults.servers import PrivateRedis
-from tests.kpi_helpers import worker_ctx
-from tests.timedata_factories import time_record
+from tests.jobs import worker_ctx
 
 
 @pytest.fixture

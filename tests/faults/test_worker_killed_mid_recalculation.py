@@ -19,8 +19,9 @@ from services.core.kpis.models import MEASURE_COLUMNS
 from services.core.queue import DeferredJob, enqueue_jobs
 from services.worker.tasks import kpis as kpi_tasks
 from tests.api_process import start_worker, stop_process
+from tests.factories import load_demo_region
 from tests.faults.servers import wait_for
-from tests.kpi_helpers import load_demo_region, recalculate
+from tests.jobs import recalculate
 
 FACTS = (
     "SELECT org_unit_id, month, kind, profession, staff_kind, gender, age_band, employees, "

@@ -17,41 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
 from services.core.timedata import files, imports, ingest
-from services.worker.main import create_worker
-from tests.factories import seed_tree
-
-HEADER = (
-    "source;external_id;org_unit_code;employee_ref;profession;staff_kind;time_type;"
-    "work_date;hours;cost_sek\n"
-)
-
-
-async def run_worker(settings: Settings, via: str = "thread") -> None:
-    """`via="process"` makes the worker validate every file in a child process, as it does
-    for large files."""
-    if via == "process":
-        settings = settings.model_copy(update={"import_process_min_bytes": 0})
-    worker = create_worker(settings, burst=True, serve_metrics=False)
-    try:
-        await worker.async_run()
-    finally:
-        await worker.close()
+from tests.factories import IMPORT_HEADER, seed_tree, upload
+from tests.jobs import run_worker
 
 
 @pytest.fixture(params=["thread", "process"])
 def via(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-async def upload(
-    client: httpx.AsyncClient, body: bytes, media: str = "text/csv", kind: str = "time-records"
-) -> httpx.Response:
-    return await client.post(
-        "/v1/imports",
-        params={"kind": kind, "source": "heroma"},
-        content=body,
-        headers={"content-type": media},
-    )
 
 
 async def test_csv_with_bom_semicolons_and_decimal_commas(
@@ -63,7 +35,7 @@ async def test_csv_with_bom_semicolons_and_decimal_commas(
         for i in range(12_000)
     )
     bad = "heroma;BAD;NOWHERE;E;nurse;own;worked;2024-03-01;8;\n"
-    response = await upload(client, ("\ufeff" + HEADER + rows + bad).encode())
+    response = await upload(client, ("\ufeff" + IMPORT_HEADER + rows + bad).encode())
     assert response.status_code == 202, response.text
     location = response.headers["location"]
     assert response.json()["status"] == "queued"
@@ -126,7 +98,7 @@ async def test_unreadable_files_fail_cleanly_and_store_nothing(
     stray_quote = await upload(
         client,
         (
-            HEADER + 'heroma;T1;SUS-AKUT;E;nurse;own;worked;2024-03-01;8;"\n'
+            IMPORT_HEADER + 'heroma;T1;SUS-AKUT;E;nurse;own;worked;2024-03-01;8;"\n'
             "heroma;T2;SUS-AKUT;E;nurse;own;worked;2024-03-02;8;\n"
         ).encode(),
     )
@@ -151,7 +123,7 @@ async def test_a_file_spoiled_after_its_first_chunk_fails_and_keeps_nothing(
         f"heroma;T{i};SUS-AKUT;E{i};nurse;own;worked;2024-03-01;8;\n"
         for i in range(files.CHUNK_ROWS + 10)
     )
-    spoiled = HEADER + rows + 'heroma;TX;SUS-AKUT;E;nurse;own;worked;2024-03-01;8;"\n'
+    spoiled = IMPORT_HEADER + rows + 'heroma;TX;SUS-AKUT;E;nurse;own;worked;2024-03-01;8;"\n'
     response = await upload(client, spoiled.encode())
     await run_worker(settings, via)
     status = (await client.get(response.headers["location"])).json()
@@ -191,7 +163,7 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
     rows = "".join(
         f"heroma;T{i};SUS-AKUT;E{i};nurse;own;worked;2024-03-01;8;\n" for i in range(total)
     )
-    response = await upload(client, (HEADER + rows).encode())
+    response = await upload(client, (IMPORT_HEADER + rows).encode())
     import_id = uuid.UUID(response.json()["id"])
     await app.state.arq.flushdb()  # the job is lost, as if Redis had been flushed
 
@@ -229,7 +201,7 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
 async def _import(
     client: httpx.AsyncClient, settings: Settings, via: str, body: str
 ) -> dict[str, object]:
-    response = await upload(client, (HEADER + body).encode())
+    response = await upload(client, (IMPORT_HEADER + body).encode())
     assert response.status_code == 202, response.text
     await run_worker(settings, via)
     status: dict[str, object] = (await client.get(response.headers["location"])).json()
@@ -309,7 +281,7 @@ async def test_a_file_sent_again_is_skipped_line_by_line_and_changes_still_land(
     # Only lines that match what is stored are skipped: ask for chunk positions directly.
     keys = [("heroma", "R5"), ("heroma", "R3"), ("heroma", "NEW"), None]
     line = lines[5].rstrip("\n").split(";")
-    signature = "\x1f".join(["heroma", *HEADER.strip().split(";"), ""])
+    signature = "\x1f".join(["heroma", *IMPORT_HEADER.strip().split(";"), ""])
     same = ingest.content_hash(signature + "\x1f".join(line))
     skip = await ingest.unchanged(
         session, ingest.TIME_RECORDS, keys, [same, same, same, same], scope=None
@@ -353,7 +325,7 @@ async def test_a_validator_process_is_kept_for_the_next_file(
     lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
     settings = settings.model_copy(update={"import_process_min_bytes": 0})
     good = tmp_path / "good.csv"
-    good.write_text(HEADER + "heroma;T1;SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n")
+    good.write_text(IMPORT_HEADER + "heroma;T1;SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n")
     spoiled = tmp_path / "spoiled.csv"
     spoiled.write_text("no;such;columns\n1;2;3\n")
 

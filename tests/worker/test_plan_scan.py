@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from services.core import clock
 from services.core.config import Settings
 from services.core.queue import DeferredJob, enqueue_jobs
-from services.worker.main import create_worker
 from services.worker.tasks.plans import scan_due_actions
-from tests.plan_factories import REMAINING, build_seed_003_plan
+from tests.factories import REMAINING, build_seed_003_plan
+from tests.jobs import run_worker
 
 SetClock = Callable[[str], None]
 
@@ -135,11 +135,7 @@ async def test_the_worker_runs_the_registered_scan(
     await build_seed_003_plan(client)
     set_clock("2019-01-15T08:00:00+00:00")
     assert await enqueue_jobs(app.state.arq, [DeferredJob("scan_due_actions")]) == []
-    worker = create_worker(settings, burst=True, serve_metrics=False)
-    try:
-        await worker.async_run()
-    finally:
-        await worker.close()
+    worker = await run_worker(settings)
     assert len(await _events(client, "action.overdue")) == 4
     flagged = worker.ctx["metrics"].plan_actions_flagged.labels("overdue")._value.get()
     assert flagged == 4

@@ -14,13 +14,10 @@ from fastapi import FastAPI
 
 from services.cli.main import ROOT
 from services.core.config import Settings
-from services.worker.main import create_worker
-from tests import webhook_fixtures as fx
+from tests.factories import make_events, subscribe
 from tests.harness import ADMIN_TOKEN, PSEUDONYM_KEY
-from tests.webhook_fixtures import deliveries, make_events, subscribe
+from tests.jobs import deliveries, run_worker
 from tests.webhook_receiver import Answer, Received, Receiver, verify
-
-wh_settings, wh_app, wh_client, receiver = fx.wh_settings, fx.wh_app, fx.wh_client, fx.receiver
 
 
 async def test_a_committed_event_wakes_the_worker(
@@ -30,11 +27,7 @@ async def test_a_committed_event_wakes_the_worker(
     await make_events(wh_client, 2)
     queued = await wh_app.state.arq.zcard(wh_settings.queue_name)
     assert queued >= 1  # one wake-up per second at most, however many events
-    worker = create_worker(wh_settings, burst=True, serve_metrics=False)
-    try:
-        await worker.async_run()
-    finally:
-        await worker.close()
+    worker = await run_worker(wh_settings)
     assert worker.jobs_failed == 0
     got = await receiver.wait_for("/woken", 2)
     assert [verify(sub["secret"], r)["data"]["code"] for r in got] == ["U000", "U001"]

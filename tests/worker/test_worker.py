@@ -14,6 +14,7 @@ from services.cli.main import ROOT
 from services.core.config import Settings
 from services.core.queue import DeferredJob, create_arq_pool, enqueue_jobs
 from services.worker.main import create_worker
+from tests.jobs import run_worker
 
 
 async def test_job_enqueued_by_the_api_side_runs_in_the_worker(
@@ -23,11 +24,7 @@ async def test_job_enqueued_by_the_api_side_runs_in_the_worker(
     assert failed == []
     assert await app.state.arq.zcard(settings.queue_name) == 1
 
-    worker = create_worker(settings, burst=True, serve_metrics=False)
-    try:
-        await worker.async_run()
-    finally:
-        await worker.close()
+    worker = await run_worker(settings)
 
     assert worker.jobs_complete == 1 and worker.jobs_failed == 0
     beat = await app.state.arq.get(f"{settings.redis_prefix}:worker:heartbeat")

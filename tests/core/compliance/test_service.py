@@ -28,23 +28,12 @@ from services.core.compliance.schemas import (
 from services.core.crud import Window
 from services.core.errors import ValidationFailed
 from services.core.kpis import facts, recalculation_service
-from services.core.principal import Principal
-from tests.api.test_compliance_detection import shift
-from tests.factories import seed_tree
-from tests.kpi_helpers import feed, recalculate
+from services.core.principal import Scope
+from tests.factories import confined_to, feed, seed_tree, shift
+from tests.jobs import recalculate
 
 ADMIN = bootstrap_principal()
 AGENCY_NURSE = {"staff": "agency", "profession": "nurse"}
-
-
-async def _admin_of(session: AsyncSession, code: str) -> Principal:
-    """An admin key confined to the unit `code`'s subtree."""
-    path = (
-        await session.execute(sa.text("SELECT path FROM org_units WHERE code = :c"), {"c": code})
-    ).scalar_one()
-    return Principal(
-        key_id=uuid.uuid4(), name=f"{code} admin", scopes=frozenset({"admin"}), org_path=path
-    )
 
 
 def _policy(unit: str) -> PolicyCreate:
@@ -92,7 +81,7 @@ async def test_another_units_rules_policies_and_exemptions_are_not_found(
     exemption = await compliance_service.create_exemption(
         session, ADMIN, uuid.UUID(policy.id), _exemption("SUS-AKUT")
     )
-    pv = await _admin_of(session, "PV")
+    pv = await confined_to(session, "PV", Scope.admin)
     policy_id, rule_id = uuid.UUID(policy.id), uuid.UUID(rule.id)
     with pytest.raises(PolicyNotFound):
         await compliance_service.read_policy(session, pv, policy_id)
@@ -118,7 +107,7 @@ async def test_another_units_rules_policies_and_exemptions_are_not_found(
     pv_rules = (await compliance_service.list_rules(session, pv, window)).items
     assert rule.id not in {r.id for r in pv_rules}
     assert pv_rules, "region-wide rules bind every subtree, so PV sees them"
-    sus = await _admin_of(session, "SUS")
+    sus = await confined_to(session, "SUS", Scope.admin)
     assert (await compliance_service.read_policy(session, sus, policy_id)).org_unit == "SUS"
     assert rule.id in {
         r.id for r in (await compliance_service.list_rules(session, sus, window)).items

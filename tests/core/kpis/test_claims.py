@@ -17,9 +17,8 @@ from fastapi import FastAPI
 from services.cli import demo
 from services.core.kpis import facts
 from services.core.kpis import recalculation_service as kpis_service
-from tests.factories import seed_tree
-from tests.kpi_helpers import days, load_demo_region, recalculate, series, shifts, values
-from tests.timedata_factories import time_record
+from tests.factories import days, load_demo_region, seed_tree, shifts, time_record
+from tests.jobs import recalculate, series, values, worker_ctx
 
 BATCH = "/v1/time-records:batch"
 
@@ -262,7 +261,6 @@ async def test_a_feeds_batches_are_recalculated_together_at_most_once_per_interv
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from services.worker.tasks import kpis as kpi_tasks
-    from tests.kpi_helpers import worker_ctx
 
     await seed_tree(client)
     response = await client.post(BATCH, json={"records": [sick_day(1)]})

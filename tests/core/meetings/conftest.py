@@ -28,26 +28,16 @@ from services.core.meetings.schemas import (
     MeetingRead,
     Schedule,
 )
-from services.core.orgs import service as orgs_service
 from services.core.people import service as people_service
 from services.core.people.schemas import PersonCreate
 from services.core.principal import Principal, Scope
-from tests.factories import seed_tree
-
-ADMIN = Principal(key_id=None, name="test admin", scopes=frozenset({Scope.admin.value}))
+from tests.factories import ADMIN, seed_tree
+from tests.factories import confined_to as confined_key
 
 
 async def confined_to(session: AsyncSession, code: str, *scopes: Scope) -> Principal:
     """A key confined to `code`'s subtree with `scopes` (read and meetings:write by default)."""
-    unit = await orgs_service.get_visible(session, ADMIN, code)
-    wanted = scopes or (Scope.read, Scope.meetings_write)
-    return Principal(
-        key_id=uuid.uuid4(),
-        name=f"key of {code}",
-        scopes=frozenset(s.value for s in wanted),
-        org_path=unit.path,
-        org_unit_code=code,
-    )
+    return await confined_key(session, code, *(scopes or (Scope.read, Scope.meetings_write)))
 
 
 async def person(session: AsyncSession, name: str, initials: str) -> uuid.UUID:

@@ -24,7 +24,8 @@ from services.core.meetings.schemas import (
     DecisionCreate,
 )
 from services.core.plans.references import meeting_lookups
-from tests.core.meetings.conftest import ADMIN, codes, confined_to, hold_meeting, meeting_on
+from tests.core.meetings.conftest import codes, confined_to, hold_meeting, meeting_on
+from tests.factories import ADMIN
 
 pytestmark = pytest.mark.usefixtures("region")
 

@@ -19,7 +19,8 @@ from services.core.meetings.schemas import (
     MeetingRead,
     Schedule,
 )
-from tests.core.meetings.conftest import ADMIN, codes
+from tests.core.meetings.conftest import codes
+from tests.factories import ADMIN
 
 pytestmark = pytest.mark.usefixtures("region")
 

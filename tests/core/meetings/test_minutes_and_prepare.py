@@ -29,7 +29,8 @@ from services.core.meetings.schemas import (
     ItemKind,
     MeetingUpdate,
 )
-from tests.core.meetings.conftest import ADMIN, hold_meeting, meeting_on, person
+from tests.core.meetings.conftest import hold_meeting, meeting_on, person
+from tests.factories import ADMIN
 
 pytestmark = pytest.mark.usefixtures("region")
 

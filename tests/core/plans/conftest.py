@@ -11,13 +11,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.orgs import service as orgs_service
 from services.core.plans import plan_service
 from services.core.plans.schemas import PlanCreate, PlanRead
 from services.core.principal import Principal, Scope
-from tests.factories import seed_tree
-
-ADMIN = Principal(key_id=None, name="test-admin", scopes=frozenset({Scope.admin.value}))
+from tests.factories import ADMIN, confined_to, seed_tree
 
 MakePlan = Callable[..., Awaitable[PlanRead]]
 
@@ -31,14 +28,7 @@ async def tree(client: httpx.AsyncClient) -> None:
 @pytest.fixture
 async def pv_writer(tree: None, session: AsyncSession) -> Principal:
     """A plans writer confined to Primärvården's subtree."""
-    unit = await orgs_service.get_visible(session, ADMIN, "PV")
-    return Principal(
-        key_id=None,
-        name="pv-writer",
-        scopes=frozenset({Scope.read.value, Scope.plans_write.value}),
-        org_path=unit.path,
-        org_unit_code="PV",
-    )
+    return await confined_to(session, "PV", Scope.read, Scope.plans_write)
 
 
 @pytest.fixture

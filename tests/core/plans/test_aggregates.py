@@ -42,7 +42,8 @@ from services.core.plans.schemas import (
     Rag,
 )
 from services.core.principal import Principal
-from tests.core.plans.conftest import ADMIN, MakePlan
+from tests.core.plans.conftest import MakePlan
+from tests.factories import ADMIN
 
 WINDOW = Window(limit=100)
 

@@ -14,7 +14,8 @@ from services.core.events.models import Event
 from services.core.orgs import service as orgs_service
 from services.core.plans import action_service, due_scan
 from services.core.plans.schemas import ActionCreate, ActionRead, ActionUpdate
-from tests.core.plans.conftest import ADMIN, MakePlan
+from tests.core.plans.conftest import MakePlan
+from tests.factories import ADMIN
 
 TODAY = date(2026, 3, 15)
 

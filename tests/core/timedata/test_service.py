@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.crud import Window
 from services.core.errors import ValidationFailed
-from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Tombstone
 from services.core.principal import Principal, Scope
@@ -21,22 +20,9 @@ from services.core.timedata import imports
 from services.core.timedata import service as timedata_service
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.schemas import CodeMappings, ProfessionIn, TimeRecordRead
-from tests.factories import seed_tree
-from tests.timedata_factories import time_record
+from tests.factories import ADMIN, confined_to, seed_tree, time_record
 
-ADMIN = Principal(key_id=None, name="test-admin", scopes=frozenset({Scope.admin.value}))
 BATCH = "/v1/time-records:batch"
-
-
-async def confined_to(session: AsyncSession, code: str) -> Principal:
-    unit = await orgs_service.get_visible(session, ADMIN, code)
-    return Principal(
-        key_id=uuid.uuid4(),
-        name=f"key of {code}",
-        scopes=frozenset({Scope.read.value, Scope.timedata_write.value}),
-        org_path=unit.path,
-        org_unit_code=code,
-    )
 
 
 async def time_records(
@@ -150,7 +136,7 @@ async def test_a_confined_key_lists_only_its_subtree_and_other_units_are_not_fou
         time_record("PV-1", org_unit_code="PV-MALMO"),
     ]
     assert (await client.post(BATCH, json={"records": records})).json()["inserted"] == 3
-    sus = await confined_to(session, "SUS")
+    sus = await confined_to(session, "SUS", Scope.read, Scope.timedata_write)
 
     assert {r.id for r in await time_records(session, ADMIN)} == {
         "heroma:AKUT-1",
@@ -176,7 +162,7 @@ async def test_a_confined_mirror_sees_its_own_tombstones_only(
     gone = [{"source": "heroma", "external_id": key, "deleted": True} for key in ("AKUT-1", "PV-1")]
     assert (await client.post(BATCH, json={"records": gone})).json()["deleted"] == 2
 
-    sus = await confined_to(session, "SUS")
+    sus = await confined_to(session, "SUS", Scope.read, Scope.timedata_write)
     assert await time_records(session, sus) == []
     changes = await time_records(session, sus, window=Window(limit=100, updated_since=since))
     assert [(type(c), c.id) for c in changes] == [(Tombstone, "heroma:AKUT-1")]
@@ -188,7 +174,10 @@ async def test_an_import_is_not_found_outside_the_subtree_that_sent_it(
     client: httpx.AsyncClient, session: AsyncSession, tmp_path: Path
 ) -> None:
     await seed_tree(client)
-    sus, pv = await confined_to(session, "SUS"), await confined_to(session, "PV")
+    sus, pv = (
+        await confined_to(session, "SUS", Scope.read, Scope.timedata_write),
+        await confined_to(session, "PV", Scope.read, Scope.timedata_write),
+    )
     created = await imports.create(
         session,
         sus,

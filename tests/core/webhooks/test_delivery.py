@@ -14,11 +14,9 @@ from services.core.config import Settings
 from services.core.events import service as events_service
 from services.core.metrics import WorkerMetrics
 from services.core.webhooks import delivery
-from tests import webhook_fixtures as fx
-from tests.webhook_fixtures import deliver, deliveries, make_events, subscribe
+from tests.factories import make_events, subscribe
+from tests.jobs import deliver, deliveries
 from tests.webhook_receiver import Answer, Receiver, verify
-
-wh_settings, wh_app, wh_client, receiver = fx.wh_settings, fx.wh_app, fx.wh_client, fx.receiver
 
 
 async def test_every_message_is_signed_per_standard_webhooks(

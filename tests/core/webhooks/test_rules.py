@@ -111,7 +111,7 @@ def test_our_signatures_verify_with_the_standard_library() -> None:
     "types", [["*"], ["kpi.*"], ["kpi.target_breached", "action.overdue"], ["webhook.*"]]
 )
 def test_valid_event_types(types: list[str]) -> None:
-    WebhookCreate(url="https://x.example.org/", event_types=types)
+    assert WebhookCreate(url="https://x.example.org/", event_types=types).event_types == types
 
 
 @pytest.mark.parametrize(

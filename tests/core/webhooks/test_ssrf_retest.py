@@ -14,11 +14,10 @@ from fastapi import FastAPI
 
 from services.core.config import Settings
 from services.core.webhooks import ssrf, transport
-from tests import webhook_fixtures as fx
-from tests.webhook_fixtures import deliver, deliveries, make_events, subscribe
+from tests.factories import make_events, subscribe
+from tests.jobs import deliver, deliveries
 from tests.webhook_receiver import Answer, Receiver, running_receiver
 
-wh_settings, wh_app, wh_client, receiver = fx.wh_settings, fx.wh_app, fx.wh_client, fx.receiver
 NAME = "hooks.region.test"
 PUBLIC = "93.184.216.34"
 

@@ -17,11 +17,10 @@ from fastapi import FastAPI
 
 from services.core.config import Settings
 from services.core.webhooks import ssrf
-from tests import webhook_fixtures as fx
-from tests.webhook_fixtures import deliver, deliveries, make_events, subscribe
+from tests.factories import make_events, subscribe
+from tests.jobs import deliver, deliveries
 from tests.webhook_receiver import Receiver, running_receiver, verify
 
-wh_settings, wh_app, wh_client = fx.wh_settings, fx.wh_app, fx.wh_client
 NAME = "hooks.puls.test"
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

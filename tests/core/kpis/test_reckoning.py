@@ -16,9 +16,8 @@ import pytest
 from fastapi import FastAPI
 
 from services.core.kpis.catalogue import ABSENCE_TYPES, CATALOGUE
-from tests.factories import seed_tree
-from tests.kpi_helpers import days, feed, recalculate, series
-from tests.timedata_factories import employment, personnel_cost, time_record
+from tests.factories import days, employment, feed, personnel_cost, seed_tree, time_record
+from tests.jobs import recalculate, series
 
 FIRST, LAST = date(2024, 1, 1), date(2024, 4, 30)
 UNITS = {"SUS-AKUT": ("RS", "SUS"), "SUS-MED": ("RS", "SUS"), "PV-MALMO": ("RS", "PV")}

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,39 +14,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import seed_tree
-from tests.kpi_helpers import feed, recalculate, series
-from tests.timedata_factories import time_record
-
-LOCAL = ZoneInfo("Europe/Stockholm")
-
-
-def shift(
-    employee: str,
-    start: datetime,
-    hours: float,
-    *,
-    kind: str = "worked",
-    staff: str = "own",
-    profession: str = "doctor",
-    unit: str = "SUS-AKUT",
-    **extra: Any,
-) -> dict[str, Any]:
-    begin = start.replace(tzinfo=LOCAL)
-    end = (begin.astimezone(ZoneInfo("UTC")) + timedelta(hours=hours)).astimezone(LOCAL)
-    return time_record(
-        f"{employee}-{begin:%Y%m%d%H%M}-{kind}",
-        employee_ref=employee,
-        org_unit_code=unit,
-        profession=profession,
-        staff_kind=staff,
-        time_type=kind,
-        work_date=begin.date().isoformat(),
-        hours=f"{hours:.2f}",
-        start=begin.isoformat(),
-        end=end.isoformat(),
-        **extra,
-    )
+from tests.factories import LOCAL, create_target, feed, seed_tree, shift, time_record
+from tests.jobs import recalculate, recalculate_everything, series
 
 
 async def violations(session: AsyncSession) -> list[tuple[str, str, float]]:
@@ -262,18 +230,7 @@ async def test_a_month_that_kept_the_rules_has_none_broken_not_no_data(
 ) -> None:
     await seed_tree(client)
     await _agency_policies(session)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "rest_violations",
-            "org_unit": "RS",
-            "comparator": "lte",
-            "bound": "absolute",
-            "value": "0",
-            "valid_from": "2024-01",
-        },  # fmt: skip
-    )
-    assert target.status_code == 201, target.text
+    await create_target(client, "rest_violations", "RS", "0")
     agency = {"staff": "agency", "profession": "nurse"}
     await feed(
         client,
@@ -500,14 +457,7 @@ async def test_detection_is_idempotent(
     )
     await recalculate(app)
     first = await violations(session)
-    await session.execute(
-        sa.text(
-            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-            "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals"
-        )
-    )
-    await session.commit()
-    await recalculate(app)
+    await recalculate_everything(app)
     assert await violations(session) == first
     events = (
         await client.get("/v1/events", params={"types": "compliance.violation_detected"})

@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.api.test_compliance_detection import LOCAL, shift
-from tests.factories import seed_tree
-from tests.kpi_helpers import feed, recalculate
+from tests.factories import LOCAL, feed, seed_tree, shift
+from tests.jobs import recalculate
 
 UNITS = {"SUS-AKUT": "/RS/SUS/", "SUS-MED": "/RS/SUS/", "PV-MALMO": "/RS/PV/"}
 POLICIES: list[dict[str, Any]] = [

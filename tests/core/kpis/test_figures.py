@@ -10,9 +10,17 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import make_client
-from tests.factories import create_key, seed_tree
-from tests.kpi_helpers import days, feed, recalculate, series, shifts, values
-from tests.timedata_factories import personnel_cost
+from tests.factories import (
+    create_key,
+    create_target,
+    days,
+    employment,
+    feed,
+    personnel_cost,
+    seed_tree,
+    shifts,
+)
+from tests.jobs import recalculate, series, values
 
 MARCH = [date(2024, 3, d) for d in range(1, 32)]
 
@@ -160,20 +168,17 @@ async def test_seed_003_agency_cost_table_reproduced_from_personnel_costs(
                 )
     await feed(client, "personnel-costs", records)
     await recalculate(app)
-    target = await client.post(
-        "/v1/kpi-targets",
-        json={
-            "kpi": "agency_cost_sek",
-            "org_unit": "JH",
-            "comparator": "lte",
-            "bound": "baseline",
-            "baseline_period": "2015",
-            "factor": "1",
-            "valid_from": "2016-01",
-            "description": "Beroendet av hyrpersonal ska minska till 2015 års nivå",
-        },
+    target = await create_target(
+        client,
+        "agency_cost_sek",
+        "JH",
+        None,
+        bound="baseline",
+        baseline_period="2015",
+        factor="1",
+        valid_from="2016-01",
+        description="Beroendet av hyrpersonal ska minska till 2015 års nivå",
     )
-    assert target.status_code == 201, target.text
 
     def msek(x: float | None) -> float:
         assert x is not None
@@ -269,7 +274,6 @@ async def test_a_change_early_in_a_spell_renumbers_the_months_after_it(
 async def test_headcount_turnover_and_shares_from_employments(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    from tests.timedata_factories import employment
 
     await seed_tree(client)
     people = [
@@ -316,7 +320,6 @@ async def test_an_employment_arriving_after_the_time_records_splits_them_in_ever
     """Gender and age band come from the employee's latest employment: when it arrives (or
     changes, or goes) after the time records, every cell of those records is computed again,
     also in units and months the employment does not cover."""
-    from tests.timedata_factories import employment
 
     await seed_tree(client)
     records = []
