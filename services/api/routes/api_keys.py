@@ -5,7 +5,7 @@ import uuid
 from fastapi import Response
 
 from services.api.deps import Admin, IdempotencyDep, SessionDep, api_router
-from services.api.problems import error_responses
+from services.api.operations import deletes, operation, reads
 from services.api.responses import no_content
 from services.core.auth import service as auth_service
 from services.core.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
@@ -15,10 +15,9 @@ router = api_router(prefix="/api-keys", tags=["api-keys"])
 
 @router.post(
     "",
-    status_code=201,
-    summary="Create an API key",
-    response_model=ApiKeyCreated,
-    responses=error_responses(400, 401, 403, 404, 415, 422),
+    **operation(
+        "Create an API key", ApiKeyCreated, problems=(400, 401, 403, 404, 415, 422), status=201
+    ),
 )
 async def create_api_key(
     data: ApiKeyCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
@@ -31,32 +30,17 @@ async def create_api_key(
     return await idem.respond(session, 201, created, {"Location": f"/v1/api-keys/{created.id}"})
 
 
-@router.get(
-    "",
-    summary="List API keys",
-    response_model=list[ApiKeyRead],
-    responses=error_responses(401, 403),
-)
+@router.get("", **operation("List API keys", list[ApiKeyRead], problems=(401, 403)))
 async def list_api_keys(session: SessionDep, principal: Admin) -> list[ApiKeyRead]:
     return await auth_service.list_keys(session, principal)
 
 
-@router.get(
-    "/{key_id}",
-    summary="Get an API key",
-    response_model=ApiKeyRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/{key_id}", **reads("Get an API key", ApiKeyRead))
 async def get_api_key(key_id: uuid.UUID, session: SessionDep, principal: Admin) -> ApiKeyRead:
     return await auth_service.get_key(session, principal, key_id)
 
 
-@router.delete(
-    "/{key_id}",
-    status_code=204,
-    summary="Revoke an API key",
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.delete("/{key_id}", **deletes("Revoke an API key"))
 async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
     """Revocation takes effect on the next request made with the key."""
     await auth_service.revoke_key(session, principal, key_id)

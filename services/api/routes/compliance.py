@@ -19,7 +19,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import creates, deletes, lists, reads, updates
 from services.api.responses import no_content, versioned
 from services.core.compliance import service as compliance_service
 from services.core.compliance.schemas import (
@@ -43,12 +43,7 @@ FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or afte
 ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
 
 
-@router.get(
-    "/rules",
-    summary="List working-time rules",
-    response_model=Page[RuleRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/rules", **lists("List working-time rules", Page[RuleRead | Tombstone]))
 async def list_rules(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
@@ -56,13 +51,7 @@ async def list_rules(
     return await compliance_service.list_rules(session, principal, page.window(updated_since))
 
 
-@router.post(
-    "/rules",
-    status_code=201,
-    summary="Add a working-time rule",
-    response_model=RuleRead,
-    responses=error_responses(400, 401, 403, 413, 415, 422),
-)
+@router.post("/rules", **creates("Add a working-time rule", RuleRead))
 async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -> Any:
     """Rest rules need `min_rest_hours` (at most the period's length) and
     `period_start_hour`; overtime caps need `max_hours`. Optionally for some professions and
@@ -71,12 +60,7 @@ async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -
     return versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
 
 
-@router.patch(
-    "/rules/{rule_id}",
-    summary="Change a working-time rule",
-    response_model=RuleRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/rules/{rule_id}", **updates("Change a working-time rule", RuleRead))
 async def update_rule(
     rule_id: uuid.UUID,
     data: RuleUpdate,
@@ -89,25 +73,14 @@ async def update_rule(
     )
 
 
-@router.get(
-    "/agency-policies",
-    summary="List agency-staff policies",
-    response_model=Page[PolicyRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/agency-policies", **lists("List agency-staff policies", Page[PolicyRead | Tombstone]))
 async def list_policies(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
     return await compliance_service.list_policies(session, principal, page.window(updated_since))
 
 
-@router.post(
-    "/agency-policies",
-    status_code=201,
-    summary="Ban or limit agency staff",
-    response_model=PolicyRead,
-    responses=error_responses(400, 401, 403, 413, 415, 422),
-)
+@router.post("/agency-policies", **creates("Ban or limit agency staff", PolicyRead))
 async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admin) -> Any:
     """Agency staff of the professions in the org subtree may not work from `valid_from`:
     at all, or within `banned_windows` (local weekdays 1–7 and times; a window whose `to` is
@@ -116,21 +89,13 @@ async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admi
     return versioned(policy, 201, f"/v1/compliance/agency-policies/{policy.id}")
 
 
-@router.get(
-    "/agency-policies/{policy_id}",
-    summary="Get an agency-staff policy",
-    response_model=PolicyRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/agency-policies/{policy_id}", **reads("Get an agency-staff policy", PolicyRead))
 async def get_policy(policy_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await compliance_service.read_policy(session, principal, policy_id))
 
 
 @router.patch(
-    "/agency-policies/{policy_id}",
-    summary="Change an agency-staff policy",
-    response_model=PolicyRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+    "/agency-policies/{policy_id}", **updates("Change an agency-staff policy", PolicyRead)
 )
 async def update_policy(
     policy_id: uuid.UUID,
@@ -146,12 +111,7 @@ async def update_policy(
     )
 
 
-@router.delete(
-    "/agency-policies/{policy_id}",
-    status_code=204,
-    summary="Withdraw an agency-staff policy",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/agency-policies/{policy_id}", **deletes("Withdraw an agency-staff policy", 412))
 async def delete_policy(
     policy_id: uuid.UUID, session: SessionDep, principal: Admin, if_match: IfMatch = None
 ) -> Response:
@@ -161,9 +121,7 @@ async def delete_policy(
 
 @router.get(
     "/agency-policies/{policy_id}/exemptions",
-    summary="List a policy's exemptions",
-    response_model=list[ExemptionRead],
-    responses=error_responses(401, 403, 404, 422),
+    **lists("List a policy's exemptions", list[ExemptionRead], 404),
 )
 async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return await compliance_service.list_exemptions(session, principal, policy_id)
@@ -171,10 +129,7 @@ async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: 
 
 @router.post(
     "/agency-policies/{policy_id}/exemptions",
-    status_code=201,
-    summary="Exempt units and days from a policy",
-    response_model=ExemptionRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    **creates("Exempt units and days from a policy", ExemptionRead, 404, 409),
 )
 async def create_exemption(
     policy_id: uuid.UUID, data: ExemptionCreate, session: SessionDep, principal: Admin
@@ -184,12 +139,7 @@ async def create_exemption(
     return await compliance_service.create_exemption(session, principal, policy_id, data)
 
 
-@router.delete(
-    "/exemptions/{exemption_id}",
-    status_code=204,
-    summary="Withdraw an exemption",
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.delete("/exemptions/{exemption_id}", **deletes("Withdraw an exemption"))
 async def delete_exemption(
     exemption_id: uuid.UUID, session: SessionDep, principal: Admin
 ) -> Response:
@@ -197,12 +147,7 @@ async def delete_exemption(
     return no_content()
 
 
-@router.get(
-    "/violations",
-    summary="Violations found in the time data",
-    response_model=ViolationPage,
-    responses=error_responses(401, 403, 404, 422, 429),
-)
+@router.get("/violations", **lists("Violations found in the time data", ViolationPage, 404, 429))
 async def list_violations(
     session: SessionDep,
     settings: SettingsDep,
@@ -232,12 +177,7 @@ async def list_violations(
     )
 
 
-@router.get(
-    "/summary",
-    summary="Violations per unit and month",
-    response_model=Summary,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/summary", **reads("Violations per unit and month", Summary))
 async def get_summary(
     session: SessionDep,
     principal: Reader,

@@ -5,19 +5,14 @@ from typing import Annotated
 from fastapi import Query
 
 from services.api.deps import Reader, SessionDep, api_router
-from services.api.problems import error_responses
+from services.api.operations import lists
 from services.core.events import service as events_service
 from services.core.events.schemas import EventFeed
 
 router = api_router(prefix="/events", tags=["events"])
 
 
-@router.get(
-    "",
-    summary="Poll the event feed",
-    response_model=EventFeed,
-    responses=error_responses(401, 403, 422),
-)
+@router.get("", **lists("Poll the event feed", EventFeed))
 async def list_events(
     session: SessionDep,
     principal: Reader,

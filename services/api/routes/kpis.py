@@ -22,7 +22,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import creates, deletes, lists, reads, updates
 from services.api.responses import no_content, versioned
 from services.core.kpis import (
     catalogue_service,
@@ -91,24 +91,13 @@ def _point_cells(point: Point) -> list[Any]:
     return [getattr(point, name) for name in _POINT_COLUMNS]
 
 
-@router.get(
-    "/kpis",
-    summary="The KPI catalogue",
-    response_model=list[KpiRead],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/kpis", **lists("The KPI catalogue", list[KpiRead]))
 async def list_kpis(session: SessionDep, principal: Reader) -> Any:
     """Every KPI Puls computes (DESIGN.md's table) and every manual KPI admins have added."""
     return await catalogue_service.list_kpis(session)
 
 
-@router.post(
-    "/kpis",
-    status_code=201,
-    summary="Add a manual KPI",
-    response_model=KpiRead,
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
-)
+@router.post("/kpis", **creates("Add a manual KPI", KpiRead, 409))
 async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principal: Admin) -> Any:
     """A KPI whose values are entered by hand (an engagement index, a survey outcome), per
     org unit and period, with who entered them and when. Admin only."""
@@ -118,23 +107,12 @@ async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principa
     )
 
 
-@router.get(
-    "/kpis/{code}",
-    summary="One KPI",
-    response_model=KpiRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/kpis/{code}", **reads("One KPI", KpiRead))
 async def get_kpi(code: Code, session: SessionDep, principal: Reader) -> Any:
     return (await catalogue_service.definition(session, code)).read()
 
 
-@router.post(
-    "/kpis/{code}/values",
-    status_code=201,
-    summary="Enter a manual KPI's value",
-    response_model=ManualValueRead,
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
-)
+@router.post("/kpis/{code}/values", **creates("Enter a manual KPI's value", ManualValueRead, 404))
 async def post_manual_value(
     code: Code, data: ManualValueIn, session: SessionDep, principal: KpisWriter
 ) -> Any:
@@ -145,9 +123,9 @@ async def post_manual_value(
 
 @router.get(
     "/kpis/{code}/series",
-    summary="A KPI's series for an org unit",
-    response_model=Series | SeriesSet,
-    responses={**error_responses(401, 403, 404, 422), 200: {"content": _CSV}},
+    **reads(
+        "A KPI's series for an org unit", Series | SeriesSet, responses={200: {"content": _CSV}}
+    ),
 )
 async def get_series(
     code: Code,
@@ -199,9 +177,11 @@ async def get_series(
 
 @router.get(
     "/org-units/{code}/scorecard",
-    summary="Every KPI with a target for a unit and period",
-    response_model=Scorecard,
-    responses={**error_responses(401, 403, 404, 422), 200: {"content": _CSV}},
+    **reads(
+        "Every KPI with a target for a unit and period",
+        Scorecard,
+        responses={200: {"content": _CSV}},
+    ),
 )
 async def get_scorecard(
     code: Code,
@@ -222,12 +202,7 @@ async def get_scorecard(
     )
 
 
-@router.get(
-    "/kpi-targets",
-    summary="List targets",
-    response_model=Page[TargetRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/kpi-targets", **lists("List targets", Page[TargetRead | Tombstone]))
 async def list_targets(
     session: SessionDep,
     principal: Reader,
@@ -240,13 +215,7 @@ async def list_targets(
     )
 
 
-@router.post(
-    "/kpi-targets",
-    status_code=201,
-    summary="Set a target",
-    response_model=TargetRead,
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
-)
+@router.post("/kpi-targets", **creates("Set a target", TargetRead, 404))
 async def create_target(
     data: TargetCreate, session: SessionDep, settings: SettingsDep, principal: KpisWriter
 ) -> Any:
@@ -258,22 +227,12 @@ async def create_target(
     return versioned(target, 201, location=f"/v1/kpi-targets/{target.id}")
 
 
-@router.get(
-    "/kpi-targets/{target_id}",
-    summary="Get a target",
-    response_model=TargetRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/kpi-targets/{target_id}", **reads("Get a target", TargetRead))
 async def get_target(target_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await target_service.read_target(session, principal, target_id))
 
 
-@router.patch(
-    "/kpi-targets/{target_id}",
-    summary="Change a target",
-    response_model=TargetRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/kpi-targets/{target_id}", **updates("Change a target", TargetRead))
 async def update_target(
     target_id: uuid.UUID,
     data: TargetUpdate,
@@ -287,12 +246,7 @@ async def update_target(
     return versioned(target)
 
 
-@router.delete(
-    "/kpi-targets/{target_id}",
-    status_code=204,
-    summary="Remove a target",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/kpi-targets/{target_id}", **deletes("Remove a target", 412))
 async def delete_target(
     target_id: uuid.UUID, session: SessionDep, principal: KpisWriter, if_match: IfMatch = None
 ) -> Response:
@@ -300,13 +254,7 @@ async def delete_target(
     return no_content()
 
 
-@router.post(
-    "/recalculations",
-    status_code=202,
-    summary="Recalculate KPIs",
-    response_model=RecalculationRead,
-    responses=error_responses(400, 401, 403, 413, 415, 422),
-)
+@router.post("/recalculations", **creates("Recalculate KPIs", RecalculationRead, status=202))
 async def create_recalculation(
     data: RecalculationCreate, session: SessionDep, principal: Admin
 ) -> Any:
@@ -319,10 +267,7 @@ async def create_recalculation(
 
 
 @router.get(
-    "/recalculations/{recalculation_id}",
-    summary="A recalculation's status",
-    response_model=RecalculationRead,
-    responses=error_responses(401, 403, 404, 422),
+    "/recalculations/{recalculation_id}", **reads("A recalculation's status", RecalculationRead)
 )
 async def get_recalculation(
     recalculation_id: uuid.UUID, session: SessionDep, principal: Admin

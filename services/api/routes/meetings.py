@@ -16,7 +16,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import acts_on, creates, lists, reads, updates
 from services.api.responses import versioned
 from services.core.meetings import (
     agenda_service,
@@ -56,12 +56,7 @@ EditReason = Annotated[
 ]
 
 
-@router.get(
-    "/bodies",
-    summary="List bodies",
-    response_model=Page[BodyRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/bodies", **lists("List bodies", Page[BodyRead | Tombstone]))
 async def list_bodies(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Page[BodyRead | Tombstone]:
@@ -69,34 +64,18 @@ async def list_bodies(
     return await body_service.list_bodies(session, principal, window=page.window(updated_since))
 
 
-@router.post(
-    "/bodies",
-    status_code=201,
-    summary="Create a body",
-    response_model=BodyRead,
-    responses=error_responses(400, 401, 403, 413, 415, 422),
-)
+@router.post("/bodies", **creates("Create a body", BodyRead))
 async def create_body(data: BodyCreate, session: SessionDep, principal: MeetingsWriter) -> Any:
     body = await body_service.create_body(session, principal, data)
     return versioned(body, 201, f"/v1/bodies/{body.id}")
 
 
-@router.get(
-    "/bodies/{body_id}",
-    summary="Get a body",
-    response_model=BodyRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/bodies/{body_id}", **reads("Get a body", BodyRead))
 async def get_body(body_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await body_service.read_body(session, principal, body_id))
 
 
-@router.patch(
-    "/bodies/{body_id}",
-    summary="Change a body: name, members, schedule",
-    response_model=BodyRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/bodies/{body_id}", **updates("Change a body: name, members, schedule", BodyRead))
 async def update_body(
     body_id: uuid.UUID,
     data: BodyUpdate,
@@ -111,22 +90,14 @@ async def update_body(
 
 
 @router.get(
-    "/meetings/{meeting_id}/decisions",
-    summary="A meeting's decisions",
-    response_model=list[DecisionRead],
-    responses=error_responses(401, 403, 404, 422),
+    "/meetings/{meeting_id}/decisions", **lists("A meeting's decisions", list[DecisionRead], 404)
 )
 async def list_decisions(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     """In agenda order; a correction is a new decision (the minutes keep what was decided)."""
     return await agenda_service.list_decisions(session, principal, meeting_id)
 
 
-@router.patch(
-    "/agenda-items/{item_id}",
-    summary="Change an agenda item",
-    response_model=AgendaItemRead,
-    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
-)
+@router.patch("/agenda-items/{item_id}", **updates("Change an agenda item", AgendaItemRead, 409))
 async def update_item(
     item_id: uuid.UUID,
     data: AgendaItemUpdate,
@@ -143,11 +114,10 @@ async def update_item(
 
 @router.post(
     "/bodies/{body_id}/meetings:generate",
-    summary="Generate the planned meetings of a body's schedule",
-    responses={
-        200: {"content": {"application/json": {"example": {"created": 4}}}},
-        **error_responses(401, 403, 404, 422),
-    },
+    **acts_on(
+        "Generate the planned meetings of a body's schedule",
+        responses={200: {"content": {"application/json": {"example": {"created": 4}}}}},
+    ),
 )
 async def generate_meetings(
     body_id: uuid.UUID,
@@ -159,12 +129,7 @@ async def generate_meetings(
     return {"created": await meeting_service.generate(session, principal, body_id, until)}
 
 
-@router.get(
-    "/meetings",
-    summary="List meetings",
-    response_model=Page[MeetingRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/meetings", **lists("List meetings", Page[MeetingRead | Tombstone]))
 async def list_meetings(
     session: SessionDep,
     principal: Reader,
@@ -182,13 +147,7 @@ async def list_meetings(
     )
 
 
-@router.post(
-    "/bodies/{body_id}/meetings",
-    status_code=201,
-    summary="Create a meeting",
-    response_model=MeetingRead,
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422),
-)
+@router.post("/bodies/{body_id}/meetings", **creates("Create a meeting", MeetingRead, 404))
 async def create_meeting(
     body_id: uuid.UUID, data: MeetingCreate, session: SessionDep, principal: MeetingsWriter
 ) -> Any:
@@ -196,22 +155,12 @@ async def create_meeting(
     return versioned(meeting, 201, f"/v1/meetings/{meeting.id}")
 
 
-@router.get(
-    "/meetings/{meeting_id:uuid}",
-    summary="Get a meeting",
-    response_model=MeetingRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/meetings/{meeting_id:uuid}", **reads("Get a meeting", MeetingRead))
 async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await meeting_service.read_meeting(session, principal, meeting_id))
 
 
-@router.patch(
-    "/meetings/{meeting_id:uuid}",
-    summary="Change a meeting",
-    response_model=MeetingRead,
-    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
-)
+@router.patch("/meetings/{meeting_id:uuid}", **updates("Change a meeting", MeetingRead, 409))
 async def update_meeting(
     meeting_id: uuid.UUID,
     data: MeetingUpdate,
@@ -227,10 +176,7 @@ async def update_meeting(
 
 
 @router.post(
-    "/meetings/{meeting_id}:approve",
-    summary="Approve the minutes",
-    response_model=MeetingRead,
-    responses=error_responses(401, 403, 404, 409, 412, 422),
+    "/meetings/{meeting_id}:approve", **acts_on("Approve the minutes", MeetingRead, 409, 412)
 )
 async def approve_minutes(
     meeting_id: uuid.UUID, session: SessionDep, principal: MeetingsWriter, if_match: IfMatch = None
@@ -243,9 +189,7 @@ async def approve_minutes(
 
 @router.get(
     "/meetings/{meeting_id}/items",
-    summary="List a meeting's agenda items",
-    response_model=list[AgendaItemRead],
-    responses=error_responses(401, 403, 404, 422),
+    **lists("List a meeting's agenda items", list[AgendaItemRead], 404),
 )
 async def list_items(
     meeting_id: uuid.UUID, session: SessionDep, principal: Reader
@@ -254,11 +198,7 @@ async def list_items(
 
 
 @router.post(
-    "/meetings/{meeting_id}/items",
-    status_code=201,
-    summary="Add an agenda item",
-    response_model=AgendaItemRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    "/meetings/{meeting_id}/items", **creates("Add an agenda item", AgendaItemRead, 404, 409)
 )
 async def create_item(
     meeting_id: uuid.UUID,
@@ -274,11 +214,7 @@ async def create_item(
 
 
 @router.post(
-    "/agenda-items/{item_id}/decisions",
-    status_code=201,
-    summary="Record a decision",
-    response_model=DecisionRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    "/agenda-items/{item_id}/decisions", **creates("Record a decision", DecisionRead, 404, 409)
 )
 async def create_decision(
     item_id: uuid.UUID,
@@ -296,10 +232,7 @@ async def create_decision(
 
 @router.post(
     "/agenda-items/{item_id}/assignments",
-    status_code=201,
-    summary="Record an assignment",
-    response_model=AssignmentRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    **creates("Record an assignment", AssignmentRead, 404, 409),
 )
 async def create_assignment(
     item_id: uuid.UUID,
@@ -314,12 +247,7 @@ async def create_assignment(
     return versioned(assignment, 201, f"/v1/assignments/{assignment.id}")
 
 
-@router.get(
-    "/assignments",
-    summary="List assignments",
-    response_model=Page[AssignmentRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/assignments", **lists("List assignments", Page[AssignmentRead | Tombstone]))
 async def list_assignments(
     session: SessionDep,
     principal: Reader,
@@ -340,22 +268,12 @@ async def list_assignments(
     )
 
 
-@router.get(
-    "/assignments/{assignment_id}",
-    summary="Get an assignment",
-    response_model=AssignmentRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/assignments/{assignment_id}", **reads("Get an assignment", AssignmentRead))
 async def get_assignment(assignment_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await assignment_service.read_assignment(session, principal, assignment_id))
 
 
-@router.patch(
-    "/assignments/{assignment_id}",
-    summary="Follow up an assignment",
-    response_model=AssignmentRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/assignments/{assignment_id}", **updates("Follow up an assignment", AssignmentRead))
 async def update_assignment(
     assignment_id: uuid.UUID,
     data: AssignmentUpdate,
@@ -371,9 +289,7 @@ async def update_assignment(
 
 @router.get(
     "/meetings/{meeting_id}/prepare",
-    summary="Propose agenda items for an upcoming meeting",
-    response_model=PrepareRead,
-    responses=error_responses(401, 403, 404, 422),
+    **reads("Propose agenda items for an upcoming meeting", PrepareRead),
 )
 async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> PrepareRead:
     """Open assignments of the body due by the meeting (more sources as domains arrive)."""
@@ -382,17 +298,20 @@ async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader)
 
 @router.get(
     "/meetings/{meeting_id}/minutes",
-    summary="Export the minutes",
-    responses={
-        200: {
-            "content": {
-                "application/json": {"example": {"meeting_id": "…", "items": []}},
-                "text/markdown": {"example": "# Mötesanteckningar: Koncernledningen (KL)\n"},
-                "text/html": {"example": "<!DOCTYPE html>…"},
-            }
+    **reads(
+        "Export the minutes",
+        None,
+        406,
+        responses={
+            200: {
+                "content": {
+                    "application/json": {"example": {"meeting_id": "…", "items": []}},
+                    "text/markdown": {"example": "# Mötesanteckningar: Koncernledningen (KL)\n"},
+                    "text/html": {"example": "<!DOCTYPE html>…"},
+                }
+            },
         },
-        **error_responses(401, 403, 404, 406, 422),
-    },
+    ),
 )
 async def get_minutes(
     meeting_id: uuid.UUID,

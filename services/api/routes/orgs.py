@@ -14,7 +14,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import creates, lists, operation, updates, upserts
 from services.api.responses import created, no_content, versioned
 from services.core.orgs import service as orgs_service
 from services.core.orgs.schemas import (
@@ -40,14 +40,10 @@ _EXAMPLE_UNIT = {
     "updated_at": "2026-11-25T08:00:00Z",
     "version": 1,
 }
+_UNIT_ANSWER = {"content": {"application/json": {"example": _EXAMPLE_UNIT}}}
 
 
-@router.get(
-    "",
-    summary="List org units",
-    response_model=Page[OrgUnitRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("", **lists("List org units", Page[OrgUnitRead | Tombstone], 404))
 async def list_org_units(
     session: SessionDep,
     principal: Reader,
@@ -67,16 +63,7 @@ async def list_org_units(
     )
 
 
-@router.post(
-    "",
-    status_code=201,
-    summary="Create an org unit",
-    response_model=OrgUnitRead,
-    responses={
-        201: {"content": {"application/json": {"example": _EXAMPLE_UNIT}}},
-        **error_responses(400, 401, 403, 409, 413, 415, 422),
-    },
-)
+@router.post("", **creates("Create an org unit", OrgUnitRead, 409, responses={201: _UNIT_ANSWER}))
 async def create_org_unit(
     data: OrgUnitCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> Response:
@@ -87,12 +74,7 @@ async def create_org_unit(
     return await created(idem, session, unit, f"/v1/org-units/{unit.code}")
 
 
-@router.put(
-    "",
-    summary="Upsert many org units by code",
-    response_model=OrgUnitBulkResult,
-    responses=error_responses(400, 401, 403, 413, 415, 422),
-)
+@router.put("", **upserts("Upsert many org units by code", OrgUnitBulkResult, 413))
 async def upsert_org_units(
     session: SessionDep,
     principal: Admin,
@@ -122,23 +104,15 @@ async def upsert_org_units(
 
 @router.get(
     "/{code}",
-    summary="Get an org unit",
-    response_model=OrgUnitRead,
-    responses={
-        200: {"content": {"application/json": {"example": _EXAMPLE_UNIT}}},
-        **error_responses(401, 403, 404),
-    },
+    **operation(
+        "Get an org unit", OrgUnitRead, problems=(401, 403, 404), responses={200: _UNIT_ANSWER}
+    ),
 )
 async def get_org_unit(code: str, session: SessionDep, principal: Reader) -> Any:
     return versioned(await orgs_service.read(session, principal, code))
 
 
-@router.patch(
-    "/{code}",
-    summary="Change an org unit",
-    response_model=OrgUnitRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/{code}", **updates("Change an org unit", OrgUnitRead))
 async def update_org_unit(
     code: str, data: OrgUnitUpdate, session: SessionDep, principal: Admin, if_match: IfMatch = None
 ) -> Any:
@@ -149,10 +123,7 @@ async def update_org_unit(
 
 
 @router.delete(
-    "/{code}",
-    status_code=204,
-    summary="Delete an org unit",
-    responses=error_responses(401, 403, 404, 409, 412),
+    "/{code}", **operation("Delete an org unit", problems=(401, 403, 404, 409, 412), status=204)
 )
 async def delete_org_unit(
     code: str, session: SessionDep, principal: Admin, if_match: IfMatch = None
@@ -162,12 +133,7 @@ async def delete_org_unit(
     return no_content()
 
 
-@router.get(
-    "/{code}/subtree",
-    summary="A unit and everything below it",
-    response_model=Page[OrgUnitRead],
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/{code}/subtree", **lists("A unit and everything below it", Page[OrgUnitRead], 404))
 async def get_org_unit_subtree(
     code: str, session: SessionDep, principal: Reader, page: PageDep
 ) -> Page[OrgUnitRead]:

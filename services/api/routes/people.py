@@ -15,7 +15,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import creates, deletes, lists, reads, updates
 from services.api.responses import created, no_content, versioned
 from services.core.pagination import Page, Tombstone
 from services.core.people import service as people_service
@@ -24,12 +24,7 @@ from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
 router = api_router(prefix="/people", tags=["people"])
 
 
-@router.get(
-    "",
-    summary="List people",
-    response_model=Page[PersonRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("", **lists("List people", Page[PersonRead | Tombstone]))
 async def list_people(
     session: SessionDep,
     principal: Reader,
@@ -43,13 +38,7 @@ async def list_people(
     )
 
 
-@router.post(
-    "",
-    status_code=201,
-    summary="Register a person",
-    response_model=PersonRead,
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
-)
+@router.post("", **creates("Register a person", PersonRead, 409))
 async def create_person(
     data: PersonCreate, session: SessionDep, principal: PeopleWriter, idem: IdempotencyDep
 ) -> Response:
@@ -60,22 +49,12 @@ async def create_person(
     return await created(idem, session, person, f"/v1/people/{person.id}")
 
 
-@router.get(
-    "/{person_id}",
-    summary="Get a person",
-    response_model=PersonRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/{person_id}", **reads("Get a person", PersonRead))
 async def get_person(person_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await people_service.read(session, principal, person_id))
 
 
-@router.patch(
-    "/{person_id}",
-    summary="Change a person",
-    response_model=PersonRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/{person_id}", **updates("Change a person", PersonRead))
 async def update_person(
     person_id: uuid.UUID,
     data: PersonUpdate,
@@ -87,12 +66,7 @@ async def update_person(
     return versioned(person)
 
 
-@router.delete(
-    "/{person_id}",
-    status_code=204,
-    summary="Remove a person",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/{person_id}", **deletes("Remove a person", 412))
 async def delete_person(
     person_id: uuid.UUID, session: SessionDep, principal: PeopleWriter, if_match: IfMatch = None
 ) -> Response:

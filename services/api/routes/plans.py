@@ -21,7 +21,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import creates, deletes, lists, operation, reads, updates, upserts
 from services.api.responses import created, no_content, versioned
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
@@ -65,21 +65,14 @@ router = api_router(tags=["action-plans"])
 
 @router.get(
     "/action-areas",
-    summary="List the action area catalogue",
-    response_model=list[AreaRead],
-    responses=error_responses(401, 403),
+    **operation("List the action area catalogue", list[AreaRead], problems=(401, 403)),
 )
 async def list_action_areas(session: SessionDep, principal: Reader) -> list[AreaRead]:
     """Areas an action belongs to (seed 003's: recruitment, task shifting, scheduling, …)."""
     return await plan_service.list_areas(session)
 
 
-@router.put(
-    "/action-areas/{code}",
-    summary="Add or rename an action area",
-    response_model=AreaRead,
-    responses=error_responses(400, 401, 403, 415, 422),
-)
+@router.put("/action-areas/{code}", **upserts("Add or rename an action area", AreaRead))
 async def put_action_area(
     code: Code, data: AreaIn, session: SessionDep, principal: Admin
 ) -> AreaRead:
@@ -90,12 +83,7 @@ async def put_action_area(
 # --- plans -----------------------------------------------------------------------------------
 
 
-@router.get(
-    "/action-plans",
-    summary="List action plans",
-    response_model=Page[PlanRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/action-plans", **lists("List action plans", Page[PlanRead | Tombstone], 404))
 async def list_action_plans(
     session: SessionDep,
     principal: Reader,
@@ -119,13 +107,7 @@ async def list_action_plans(
     )
 
 
-@router.post(
-    "/action-plans",
-    status_code=201,
-    summary="Create an action plan",
-    response_model=PlanRead,
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
-)
+@router.post("/action-plans", **creates("Create an action plan", PlanRead, 409))
 async def create_action_plan(
     data: PlanCreate, session: SessionDep, principal: PlansWriter, idem: IdempotencyDep
 ) -> Response:
@@ -138,22 +120,12 @@ async def create_action_plan(
     return await created(idem, session, plan, f"/v1/action-plans/{plan.id}")
 
 
-@router.get(
-    "/action-plans/{plan_id}",
-    summary="Get an action plan",
-    response_model=PlanRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/action-plans/{plan_id}", **reads("Get an action plan", PlanRead))
 async def get_action_plan(plan_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await plan_service.read_plan(session, principal, plan_id))
 
 
-@router.patch(
-    "/action-plans/{plan_id}",
-    summary="Change an action plan",
-    response_model=PlanRead,
-    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
-)
+@router.patch("/action-plans/{plan_id}", **updates("Change an action plan", PlanRead, 409))
 async def update_action_plan(
     plan_id: uuid.UUID,
     data: PlanUpdate,
@@ -168,12 +140,7 @@ async def update_action_plan(
     return versioned(plan)
 
 
-@router.delete(
-    "/action-plans/{plan_id}",
-    status_code=204,
-    summary="Delete an action plan",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/action-plans/{plan_id}", **deletes("Delete an action plan", 412))
 async def delete_action_plan(
     plan_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
@@ -182,12 +149,7 @@ async def delete_action_plan(
     return no_content()
 
 
-@router.get(
-    "/action-plans/{plan_id}/summary",
-    summary="Summarise an action plan",
-    response_model=PlanSummary,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/action-plans/{plan_id}/summary", **reads("Summarise an action plan", PlanSummary))
 async def get_action_plan_summary(
     plan_id: uuid.UUID, session: SessionDep, settings: SettingsDep, principal: Reader
 ) -> PlanSummary:
@@ -199,9 +161,7 @@ async def get_action_plan_summary(
 
 @router.get(
     "/action-plans/{plan_id}/history",
-    summary="Read an action plan's change history",
-    response_model=Page[HistoryEntry],
-    responses=error_responses(401, 403, 404, 422),
+    **lists("Read an action plan's change history", Page[HistoryEntry], 404),
 )
 async def get_action_plan_history(
     plan_id: uuid.UUID,
@@ -224,9 +184,7 @@ async def get_action_plan_history(
 
 @router.get(
     "/action-plans/{plan_id}/packages",
-    summary="List a plan's action packages",
-    response_model=Page[PackageRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
+    **lists("List a plan's action packages", Page[PackageRead | Tombstone], 404),
 )
 async def list_action_packages(
     plan_id: uuid.UUID,
@@ -246,11 +204,7 @@ async def list_action_packages(
 
 
 @router.post(
-    "/action-plans/{plan_id}/packages",
-    status_code=201,
-    summary="Create an action package",
-    response_model=PackageRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    "/action-plans/{plan_id}/packages", **creates("Create an action package", PackageRead, 404, 409)
 )
 async def create_action_package(
     plan_id: uuid.UUID,
@@ -267,22 +221,12 @@ async def create_action_package(
     return await created(idem, session, package, f"/v1/action-packages/{package.id}")
 
 
-@router.get(
-    "/action-packages/{package_id}",
-    summary="Get an action package",
-    response_model=PackageRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/action-packages/{package_id}", **reads("Get an action package", PackageRead))
 async def get_action_package(package_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await package_service.read_package(session, principal, package_id))
 
 
-@router.patch(
-    "/action-packages/{package_id}",
-    summary="Change an action package",
-    response_model=PackageRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/action-packages/{package_id}", **updates("Change an action package", PackageRead))
 async def update_action_package(
     package_id: uuid.UUID,
     data: PackageUpdate,
@@ -296,12 +240,7 @@ async def update_action_package(
     return versioned(package)
 
 
-@router.delete(
-    "/action-packages/{package_id}",
-    status_code=204,
-    summary="Delete an action package",
-    responses=error_responses(401, 403, 404, 409, 412, 422),
-)
+@router.delete("/action-packages/{package_id}", **deletes("Delete an action package", 409, 412))
 async def delete_action_package(
     package_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
@@ -326,15 +265,17 @@ def _wants_csv(request: Request) -> bool:
 
 @router.get(
     "/action-plans/{plan_id}/actions",
-    summary="List a plan's actions (JSON or CSV)",
-    response_model=Page[ActionRead | Tombstone],
-    responses={
-        200: {
-            "description": "A page of actions, or with `Accept: text/csv` all of them as CSV.",
-            "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}},
+    **lists(
+        "List a plan's actions (JSON or CSV)",
+        Page[ActionRead | Tombstone],
+        404,
+        responses={
+            200: {
+                "description": "A page of actions, or with `Accept: text/csv` all of them as CSV.",
+                "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}},
+            },
         },
-        **error_responses(401, 403, 404, 422),
-    },
+    ),
 )
 async def list_actions(
     plan_id: uuid.UUID,
@@ -387,9 +328,7 @@ async def list_actions(
 
 @router.put(
     "/action-plans/{plan_id}/actions",
-    summary="Upsert a plan's actions by code",
-    response_model=ActionBulkResult,
-    responses=error_responses(400, 401, 403, 404, 412, 413, 415, 422),
+    **upserts("Upsert a plan's actions by code", ActionBulkResult, 404, 412, 413),
 )
 async def upsert_actions(
     plan_id: uuid.UUID,
@@ -436,13 +375,7 @@ async def upsert_actions(
     )
 
 
-@router.post(
-    "/action-plans/{plan_id}/actions",
-    status_code=201,
-    summary="Create an action",
-    response_model=ActionRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
-)
+@router.post("/action-plans/{plan_id}/actions", **creates("Create an action", ActionRead, 404, 409))
 async def create_action(
     plan_id: uuid.UUID,
     data: ActionCreate,
@@ -458,12 +391,7 @@ async def create_action(
     return await created(idem, session, action, f"/v1/actions/{action.id}")
 
 
-@router.get(
-    "/actions",
-    summary="List actions across plans",
-    response_model=Page[ActionRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/actions", **lists("List actions across plans", Page[ActionRead | Tombstone], 404))
 async def list_actions_across_plans(
     session: SessionDep,
     principal: Reader,
@@ -500,22 +428,12 @@ async def list_actions_across_plans(
     )
 
 
-@router.get(
-    "/actions/{action_id}",
-    summary="Get an action",
-    response_model=ActionRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/actions/{action_id}", **reads("Get an action", ActionRead))
 async def get_action(action_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await action_service.read_action(session, principal, action_id))
 
 
-@router.patch(
-    "/actions/{action_id}",
-    summary="Change an action",
-    response_model=ActionRead,
-    responses=error_responses(400, 401, 403, 404, 409, 412, 415, 422),
-)
+@router.patch("/actions/{action_id}", **updates("Change an action", ActionRead, 409))
 async def update_action(
     action_id: uuid.UUID,
     data: ActionUpdate,
@@ -533,12 +451,7 @@ async def update_action(
     return versioned(action)
 
 
-@router.delete(
-    "/actions/{action_id}",
-    status_code=204,
-    summary="Delete an action",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/actions/{action_id}", **deletes("Delete an action", 412))
 async def delete_action(
     action_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:
@@ -552,9 +465,7 @@ async def delete_action(
 
 @router.get(
     "/action-plans/{plan_id}/follow-ups",
-    summary="List a plan's follow-ups",
-    response_model=Page[FollowUpRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
+    **lists("List a plan's follow-ups", Page[FollowUpRead | Tombstone], 404),
 )
 async def list_follow_ups(
     plan_id: uuid.UUID,
@@ -576,11 +487,7 @@ async def list_follow_ups(
 
 
 @router.post(
-    "/action-plans/{plan_id}/follow-ups",
-    status_code=201,
-    summary="Report a follow-up",
-    response_model=FollowUpRead,
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    "/action-plans/{plan_id}/follow-ups", **creates("Report a follow-up", FollowUpRead, 404, 409)
 )
 async def create_follow_up(
     plan_id: uuid.UUID,
@@ -597,22 +504,12 @@ async def create_follow_up(
     return await created(idem, session, follow_up, f"/v1/follow-ups/{follow_up.id}")
 
 
-@router.get(
-    "/follow-ups/{follow_up_id}",
-    summary="Get a follow-up",
-    response_model=FollowUpRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/follow-ups/{follow_up_id}", **reads("Get a follow-up", FollowUpRead))
 async def get_follow_up(follow_up_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
     return versioned(await follow_up_service.read_follow_up(session, principal, follow_up_id))
 
 
-@router.patch(
-    "/follow-ups/{follow_up_id}",
-    summary="Change a follow-up",
-    response_model=FollowUpRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
-)
+@router.patch("/follow-ups/{follow_up_id}", **updates("Change a follow-up", FollowUpRead))
 async def update_follow_up(
     follow_up_id: uuid.UUID,
     data: FollowUpUpdate,
@@ -626,12 +523,7 @@ async def update_follow_up(
     return versioned(follow_up)
 
 
-@router.delete(
-    "/follow-ups/{follow_up_id}",
-    status_code=204,
-    summary="Delete a follow-up",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/follow-ups/{follow_up_id}", **deletes("Delete a follow-up", 412))
 async def delete_follow_up(
     follow_up_id: uuid.UUID, session: SessionDep, principal: PlansWriter, if_match: IfMatch = None
 ) -> Response:

@@ -23,7 +23,7 @@ from services.api.deps import (
     get_metrics,
     require_any,
 )
-from services.api.problems import error_responses
+from services.api.operations import creates, lists, operation, reads, upserts
 from services.core.pagination import Page, Tombstone
 from services.core.principal import Principal, Scope
 from services.core.timedata import imports
@@ -105,9 +105,7 @@ for _kind, _model, _name in (
         _batch_endpoint(_kind, _model),
         methods=["POST"],
         name=_name,
-        summary=f"Upsert a batch of {_kind.replace('-', ' ')}",
-        response_model=BatchResult,
-        responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+        **upserts(f"Upsert a batch of {_kind.replace('-', ' ')}", BatchResult, 409, 413),
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -130,10 +128,7 @@ ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before t
 
 
 @router.get(
-    "/time-records",
-    summary="List time records",
-    response_model=Page[TimeRecordRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422, 429),
+    "/time-records", **lists("List time records", Page[TimeRecordRead | Tombstone], 404, 429)
 )
 async def list_time_records(
     session: SessionDep,
@@ -169,12 +164,7 @@ async def list_time_records(
     )
 
 
-@router.get(
-    "/employments",
-    summary="List employments",
-    response_model=Page[EmploymentRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422, 429),
-)
+@router.get("/employments", **lists("List employments", Page[EmploymentRead | Tombstone], 404, 429))
 async def list_employments(
     session: SessionDep,
     principal: PersonDataReader,
@@ -206,10 +196,7 @@ async def list_employments(
 
 
 @router.get(
-    "/personnel-costs",
-    summary="List personnel costs",
-    response_model=Page[PersonnelCostRead | Tombstone],
-    responses=error_responses(401, 403, 404, 422),
+    "/personnel-costs", **lists("List personnel costs", Page[PersonnelCostRead | Tombstone], 404)
 )
 async def list_personnel_costs(
     session: SessionDep,
@@ -245,9 +232,7 @@ SourcePath = Annotated[SourceName, Path(description="The sending system, e.g. `h
 
 @router.get(
     "/sources/{source}/code-mappings",
-    summary="Get a source's code mappings",
-    response_model=CodeMappings,
-    responses=error_responses(401, 403, 422),
+    **operation("Get a source's code mappings", CodeMappings, problems=(401, 403, 422)),
 )
 async def get_code_mappings(
     source: SourcePath, session: SessionDep, principal: Admin
@@ -258,9 +243,7 @@ async def get_code_mappings(
 
 @router.put(
     "/sources/{source}/code-mappings",
-    summary="Replace a source's code mappings",
-    response_model=CodeMappingsResult,
-    responses=error_responses(400, 401, 403, 413, 415, 422),
+    **upserts("Replace a source's code mappings", CodeMappingsResult, 413),
 )
 async def put_code_mappings(
     source: SourcePath, data: CodeMappings, session: SessionDep, principal: Admin
@@ -272,20 +255,13 @@ async def put_code_mappings(
 
 @router.get(
     "/professions",
-    summary="List the profession catalogue",
-    response_model=list[ProfessionRead],
-    responses=error_responses(401, 403),
+    **operation("List the profession catalogue", list[ProfessionRead], problems=(401, 403)),
 )
 async def list_professions(session: SessionDep, principal: Reader) -> list[ProfessionRead]:
     return await timedata_service.list_professions(session)
 
 
-@router.put(
-    "/professions/{code}",
-    summary="Add or rename a profession",
-    response_model=ProfessionRead,
-    responses=error_responses(400, 401, 403, 415, 422),
-)
+@router.put("/professions/{code}", **upserts("Add or rename a profession", ProfessionRead))
 async def put_profession(
     code: Code, data: ProfessionIn, session: SessionDep, principal: Admin
 ) -> ProfessionRead:
@@ -302,10 +278,7 @@ _CSV_EXAMPLE = (
 
 @router.post(
     "/imports",
-    status_code=202,
-    summary="Import a CSV or NDJSON file",
-    response_model=ImportRead,
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
+    **creates("Import a CSV or NDJSON file", ImportRead, 409, status=202),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -348,12 +321,7 @@ async def create_import(
     return await idem.respond(session, 202, created, {"Location": f"/v1/imports/{created.id}"})
 
 
-@router.get(
-    "/imports/{import_id}",
-    summary="Get an import's status",
-    response_model=ImportRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/imports/{import_id}", **reads("Get an import's status", ImportRead))
 async def get_import(
     import_id: uuid.UUID, session: SessionDep, principal: TimedataReader
 ) -> ImportRead:

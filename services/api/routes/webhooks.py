@@ -15,7 +15,7 @@ from services.api.deps import (
     WebhooksAdmin,
     api_router,
 )
-from services.api.problems import error_responses
+from services.api.operations import acts_on, creates, deletes, lists, reads, updates
 from services.api.responses import created, no_content, versioned
 from services.core.pagination import Page, Tombstone
 from services.core.webhooks import service as webhooks_service
@@ -32,13 +32,7 @@ from services.core.webhooks.schemas import (
 router = api_router(tags=["webhooks"])
 
 
-@router.post(
-    "/webhooks",
-    status_code=201,
-    summary="Subscribe a URL to events",
-    response_model=WebhookCreated,
-    responses=error_responses(400, 401, 403, 409, 413, 415, 422),
-)
+@router.post("/webhooks", **creates("Subscribe a URL to events", WebhookCreated, 409))
 async def create_webhook(
     data: WebhookCreate,
     session: SessionDep,
@@ -60,12 +54,7 @@ async def create_webhook(
     return await created(idem, session, webhook, f"/v1/webhooks/{webhook.id}")
 
 
-@router.get(
-    "/webhooks",
-    summary="List webhook subscriptions",
-    response_model=Page[WebhookRead | Tombstone],
-    responses=error_responses(401, 403, 422),
-)
+@router.get("/webhooks", **lists("List webhook subscriptions", Page[WebhookRead | Tombstone]))
 async def list_webhooks(
     session: SessionDep,
     principal: WebhooksAdmin,
@@ -82,21 +71,13 @@ async def list_webhooks(
     )
 
 
-@router.get(
-    "/webhooks/{webhook_id:uuid}",
-    summary="Get a webhook subscription",
-    response_model=WebhookRead,
-    responses=error_responses(401, 403, 404, 422),
-)
+@router.get("/webhooks/{webhook_id:uuid}", **reads("Get a webhook subscription", WebhookRead))
 async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin) -> Any:
     return versioned(await webhooks_service.read(session, principal, webhook_id))
 
 
 @router.patch(
-    "/webhooks/{webhook_id:uuid}",
-    summary="Change a webhook subscription",
-    response_model=WebhookRead,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+    "/webhooks/{webhook_id:uuid}", **updates("Change a webhook subscription", WebhookRead)
 )
 async def update_webhook(
     webhook_id: uuid.UUID,
@@ -114,12 +95,7 @@ async def update_webhook(
     return versioned(webhook)
 
 
-@router.delete(
-    "/webhooks/{webhook_id:uuid}",
-    status_code=204,
-    summary="Delete a webhook subscription",
-    responses=error_responses(401, 403, 404, 412, 422),
-)
+@router.delete("/webhooks/{webhook_id:uuid}", **deletes("Delete a webhook subscription", 412))
 async def delete_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, if_match: IfMatch = None
 ) -> Response:
@@ -129,10 +105,7 @@ async def delete_webhook(
 
 
 @router.post(
-    "/webhooks/{webhook_id}:rotate-secret",
-    summary="Rotate the signing secret",
-    response_model=SecretRotated,
-    responses=error_responses(400, 401, 403, 404, 412, 415, 422),
+    "/webhooks/{webhook_id}:rotate-secret", **updates("Rotate the signing secret", SecretRotated)
 )
 async def rotate_webhook_secret(
     webhook_id: uuid.UUID,
@@ -151,11 +124,7 @@ async def rotate_webhook_secret(
 
 
 @router.post(
-    "/webhooks/{webhook_id}/test",
-    status_code=202,
-    summary="Send a test ping",
-    response_model=DeliveryRead,
-    responses=error_responses(401, 403, 404, 409, 422),
+    "/webhooks/{webhook_id}/test", **acts_on("Send a test ping", DeliveryRead, 409, status=202)
 )
 async def test_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: WebhooksAdmin, idem: IdempotencyDep
@@ -170,9 +139,7 @@ async def test_webhook(
 
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
-    summary="List a subscription's deliveries and attempts",
-    response_model=Page[DeliveryRead],
-    responses=error_responses(401, 403, 404, 422),
+    **lists("List a subscription's deliveries and attempts", Page[DeliveryRead], 404),
 )
 async def list_webhook_deliveries(
     webhook_id: uuid.UUID,
@@ -193,10 +160,7 @@ async def list_webhook_deliveries(
 
 @router.post(
     "/deliveries/{delivery_id}:redeliver",
-    status_code=202,
-    summary="Send a delivery again",
-    response_model=DeliveryRead,
-    responses=error_responses(401, 403, 404, 422),
+    **acts_on("Send a delivery again", DeliveryRead, status=202),
 )
 async def redeliver_webhook_delivery(
     delivery_id: int, session: SessionDep, principal: WebhooksAdmin
