@@ -26,7 +26,7 @@ from services.core.metrics import ApiMetrics
 from services.core.principal import Principal, Scope
 from services.core.queue import unit_of_work
 from services.core.timedata.validator import BatchValidator
-from services.core.validation import Rfc3339Time, loads_strict
+from services.core.validation import IsoDate, Rfc3339Time, loads_strict
 
 log = logging.getLogger(__name__)
 
@@ -358,3 +358,6 @@ UpdatedSince = Annotated[
         "as tombstones, ordered by change time."
     ),
 ]
+# A date range over records (time data, violations): `from` and `to`, both inclusive.
+FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
+ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]

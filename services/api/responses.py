@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,3 +31,8 @@ async def created(idem: Idempotency, session: AsyncSession, model: Any, location
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+def wants_csv(request: Request) -> bool:
+    """The client asked for CSV (`Accept: text/csv`) rather than the default JSON."""
+    return "text/csv" in request.headers.get("accept", "")

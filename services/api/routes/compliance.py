@@ -10,12 +10,14 @@ from fastapi import Query, Response
 
 from services.api.deps import (
     Admin,
+    FromDate,
     IfMatch,
     PageDep,
     PersonDataReader,
     Reader,
     SessionDep,
     SettingsDep,
+    ToDate,
     UpdatedSince,
     api_router,
 )
@@ -35,12 +37,9 @@ from services.core.compliance.schemas import (
     ViolationPage,
 )
 from services.core.pagination import Page, Tombstone
-from services.core.validation import Code, IsoDate
+from services.core.validation import Code
 
 router = api_router(prefix="/compliance", tags=["compliance"])
-
-FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
-ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
 
 
 @router.get("/rules", **lists("List working-time rules", Page[RuleRead | Tombstone]))

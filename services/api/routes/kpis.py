@@ -23,7 +23,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.operations import creates, deletes, lists, reads, updates
-from services.api.responses import no_content, versioned
+from services.api.responses import no_content, versioned, wants_csv
 from services.core.kpis import (
     catalogue_service,
     recalculation_service,
@@ -69,10 +69,6 @@ _POINT_COLUMNS = [
     "suppressed",
     "reason",
 ]
-
-
-def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
 
 
 def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
@@ -165,7 +161,7 @@ async def get_series(
         },
         children=children,
     )
-    if not _wants_csv(request):
+    if not wants_csv(request):
         return result
     all_series = result.series if isinstance(result, SeriesSet) else [result]
     return _csv(
@@ -193,7 +189,7 @@ async def get_scorecard(
 ) -> Any:
     """The table an annual report prints: value, target, status and trend of each KPI."""
     card = await series_service.scorecard(session, settings, principal, code, period)
-    if not _wants_csv(request):
+    if not wants_csv(request):
         return card
     return _csv(
         ["kpi", "name_sv", "profession", *_POINT_COLUMNS],

@@ -22,7 +22,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.operations import creates, deletes, lists, operation, reads, updates, upserts
-from services.api.responses import created, no_content, versioned
+from services.api.responses import created, no_content, versioned, wants_csv
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
 from services.core.plans import (
@@ -259,8 +259,11 @@ _CSV_EXAMPLE = (
 )
 
 
-def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
+# The filters both action lists (a plan's and across plans) take.
+Overdue = Annotated[
+    bool | None, Query(description="Only actions the scan marked overdue (or not).")
+]
+DueBefore = Annotated[LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")]
 
 
 @router.get(
@@ -288,12 +291,8 @@ async def list_actions(
     package_id: uuid.UUID | None = None,
     responsible_id: uuid.UUID | None = None,
     area: Code | None = None,
-    overdue: Annotated[
-        bool | None, Query(description="Only actions the scan marked overdue (or not).")
-    ] = None,
-    due_before: Annotated[
-        LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")
-    ] = None,
+    overdue: Overdue = None,
+    due_before: DueBefore = None,
 ) -> Response:
     """The ETag is the version of the whole collection: send it as `If-Match` with
     `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
@@ -306,7 +305,7 @@ async def list_actions(
         "overdue": overdue,
         "due_before": due_before,
     }
-    if _wants_csv(request):
+    if wants_csv(request):
         text, version = await action_sync.export_actions_csv(session, principal, plan_id, filters)
         return Response(
             text,
@@ -403,12 +402,8 @@ async def list_actions_across_plans(
     status: ActionStatus | None = None,
     responsible_id: uuid.UUID | None = None,
     area: Code | None = None,
-    overdue: Annotated[
-        bool | None, Query(description="Only actions the scan marked overdue (or not).")
-    ] = None,
-    due_before: Annotated[
-        LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")
-    ] = None,
+    overdue: Overdue = None,
+    due_before: DueBefore = None,
 ) -> Page[ActionRead | Tombstone]:
     """Every plan's actions the key may see: one person's actions, everything overdue in a
     division, or a mirror of all actions with `updated_since`."""

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Query, Request, Response
 
 from services.api.deps import (
     Admin,
+    FromDate,
     IdempotencyDep,
     PageDep,
     PersonDataReader,
@@ -17,6 +18,7 @@ from services.api.deps import (
     SessionDep,
     SettingsDep,
     TimedataWriter,
+    ToDate,
     UpdatedSince,
     api_router,
     get_batch_validator,
@@ -123,8 +125,6 @@ for _kind, _model, _name in (
     )
 
 OrgUnitFilter = Annotated[Code | None, Query(description="Only this unit and its subtree.")]
-FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
-ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
 
 
 @router.get(
