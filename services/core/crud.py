@@ -1,5 +1,5 @@
 """The plumbing every aggregate's CRUD repeats, written once: a row the caller may see or a 404,
-a collection page mirrored with tombstones, read schemas built from rows, and the update and
+a collection page mirrored with tombstones, read schemas built from rows, and the insert, update and
 soft-delete steps of a versioned resource.
 
 Repositories call `fetch_mirrored` (the SQL); services call the rest. Nothing here commits."""
@@ -20,6 +20,7 @@ from services.core.errors import PulsError
 from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
 
 R = TypeVar("R")
+T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
 V = TypeVar("V", bound=Versioned)
 
@@ -94,6 +95,14 @@ def read_as(schema: type[S], obj: Any, **overrides: Any) -> S:
 def snapshot(obj: Any, fields: Sequence[str]) -> dict[str, Any]:
     """The named fields of a row, as history and audit entries record them."""
     return {field: getattr(obj, field) for field in fields}
+
+
+async def insert(session: AsyncSession, obj: T) -> T:
+    """Stores a new row and reloads it (the database gave it its id, times and defaults)."""
+    session.add(obj)
+    await session.flush()
+    await session.refresh(obj)
+    return obj
 
 
 async def apply_update(session: AsyncSession, obj: V, changes: dict[str, Any]) -> V:

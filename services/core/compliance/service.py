@@ -39,7 +39,15 @@ from services.core.compliance.schemas import (
     ViolationRead,
 )
 from services.core.config import Settings
-from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
+from services.core.crud import (
+    Window,
+    apply_update,
+    insert,
+    page_of,
+    read_as,
+    soft_delete,
+    visible_or_404,
+)
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import inputs, recalculation_service
@@ -52,12 +60,6 @@ REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
     return None if code is None else await inputs.body_org_unit(session, principal, code)
-
-
-async def _inserted(session: AsyncSession, row: Any) -> None:
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
 
 
 async def _changed(
@@ -140,7 +142,7 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
         enabled=True if data.enabled is None else data.enabled,
     )
     _check_rule(rule)
-    await _inserted(session, rule)
+    await insert(session, rule)
     scope = unit.path if unit else None
     await _changed(session, principal, "rule.create", rule, scope=scope, since=rule.valid_from)
     return _rule_read(rule, unit.code if unit else None)
@@ -234,7 +236,7 @@ async def create_policy(
         else None,
         decision_ref=data.decision_ref,
     )
-    await _inserted(session, policy)
+    await insert(session, policy)
     await _changed(
         session,
         principal,
@@ -319,7 +321,7 @@ async def create_exemption(
         reason=data.reason,
         decision_ref=data.decision_ref,
     )
-    await _inserted(session, exemption)
+    await insert(session, exemption)
     await _changed(
         session,
         principal,

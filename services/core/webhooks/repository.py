@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, insert
 from services.core.events.models import Event
 from services.core.tree import OrgUnit, in_subtree
 from services.core.webhooks.models import (
@@ -76,13 +76,12 @@ async def cancel_pending_of_deleted(session: AsyncSession) -> int:
 async def insert_ping(
     session: AsyncSession, subscription_id: uuid.UUID, payload: dict[str, Any]
 ) -> WebhookDelivery:
-    delivery = WebhookDelivery(
-        subscription_id=subscription_id, event_type="webhook.ping", payload=payload
+    return await insert(
+        session,
+        WebhookDelivery(
+            subscription_id=subscription_id, event_type="webhook.ping", payload=payload
+        ),
     )
-    session.add(delivery)
-    await session.flush()
-    await session.refresh(delivery)
-    return delivery
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int, *, for_update: bool = False) -> Any:
