@@ -2,7 +2,8 @@
 a collection page mirrored with tombstones, read schemas built from rows, and the insert, update and
 soft-delete steps of a versioned resource.
 
-Repositories call `fetch_mirrored` (the SQL); services call the rest. Nothing here commits."""
+Repositories call `fetch_mirrored` and `live_row` (the SQL); services call the rest, and
+`insert` stores a new row for either. Nothing here commits."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from services.core.db import Versioned
 from services.core.errors import PulsError
@@ -45,6 +47,17 @@ async def fetch_mirrored(
         await session.execute(keyset(stmt, order, window.cursor, window.limit))
     ).all()
     return rows
+
+
+async def live_row(
+    session: AsyncSession, stmt: Any, model: Any, row_id: Any, *, for_update: bool
+) -> Any:
+    """The row of `stmt` (which selects `model` first) with this id, unless deleted, or None;
+    with `for_update` the `model` row is locked (other joined rows are not)."""
+    stmt = stmt.where(col(model.id) == row_id, col(model.deleted_at).is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    return (await session.execute(stmt)).first()
 
 
 def page_of(

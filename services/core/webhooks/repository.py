@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, insert
+from services.core.crud import Window, fetch_mirrored, insert, live_row
 from services.core.events.models import Event
-from services.core.tree import OrgUnit, in_subtree
+from services.core.tree import OrgUnit, in_subtree, with_unit
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -24,21 +24,16 @@ from services.core.webhooks.models import (
 LOCK_NAMESPACE = 808
 
 
-def _with_org() -> Any:
-    stmt: Any = sa.select(WebhookSubscription, col(OrgUnit.code), col(OrgUnit.path))
-    return stmt.outerjoin(OrgUnit, col(OrgUnit.id) == col(WebhookSubscription.org_unit_id))
-
-
 async def get(
     session: AsyncSession, subscription_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    stmt = _with_org().where(
-        col(WebhookSubscription.id) == subscription_id,
-        col(WebhookSubscription.deleted_at).is_(None),
+    return await live_row(
+        session,
+        with_unit(WebhookSubscription, outer=True),
+        WebhookSubscription,
+        subscription_id,
+        for_update=for_update,
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=WebhookSubscription)
-    return (await session.execute(stmt)).first()
 
 
 async def list_page(
@@ -48,7 +43,7 @@ async def list_page(
     enabled: bool | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _with_org()
+    stmt = with_unit(WebhookSubscription, outer=True)
     if scope_path is not None:
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
     if enabled is not None:
