@@ -2,7 +2,7 @@
 a collection page mirrored with tombstones, read schemas built from rows, and the insert, update and
 soft-delete steps of a versioned resource.
 
-Repositories call `fetch_mirrored` and `live_row` (the SQL); services call the rest, and
+Repositories call `scoped`, `fetch_mirrored` and `live_row` (the SQL); services call the rest, and
 `insert` stores a new row for either. Nothing here commits."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlmodel import col
 from services.core.db import Versioned
 from services.core.errors import PulsError
 from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
+from services.core.tree import OrgUnit, in_subtree
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -47,6 +48,18 @@ async def fetch_mirrored(
         await session.execute(keyset(stmt, order, window.cursor, window.limit))
     ).all()
     return rows
+
+
+def scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
+    """A list statement (joined to the org unit it is scoped by) narrowed to the caller's
+    subtree and to each `(column, value)` filter the caller gave (a value of None filters
+    nothing)."""
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
 
 
 async def live_row(

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row
+from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.kpis.catalogue import MEASURE_OF
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
-from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_unit
+from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,7 @@ async def target_page(
     stmt: Any = sa.select(KpiTarget, col(OrgUnit.code)).join(
         OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id)
     )
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if kpi is not None:
-        stmt = stmt.where(col(KpiTarget.kpi) == kpi)
+    stmt = scoped(stmt, scope_path, (col(KpiTarget.kpi), kpi))
     return await fetch_mirrored(session, stmt, KpiTarget, window)
 
 

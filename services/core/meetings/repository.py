@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row
+from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.meetings.models import (
     AgendaItem,
     Assignment,
@@ -24,7 +24,7 @@ from services.core.meetings.models import (
     MeetingBodyMember,
 )
 from services.core.people.models import Person
-from services.core.tree import OrgUnit, in_subtree, with_unit
+from services.core.tree import OrgUnit, with_unit
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,6 @@ members = OwnedRows(MeetingBodyMember, col(MeetingBodyMember.body_id))
 attendees = OwnedRows(MeetingAttendee, col(MeetingAttendee.meeting_id))
 
 
-def _scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
-    """A list statement narrowed to the caller's subtree and to each `(column, value)` filter
-    the caller gave (a value of None filters nothing)."""
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    for column, value in filters:
-        if value is not None:
-            stmt = stmt.where(column == value)
-    return stmt
-
-
 async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: bool = False) -> Any:
     return await live_row(
         session, with_unit(MeetingBody), MeetingBody, body_id, for_update=for_update
@@ -79,7 +68,7 @@ async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: boo
 async def list_bodies(
     session: AsyncSession, *, scope_path: str | None, window: Window
 ) -> Sequence[Any]:
-    stmt = _scoped(with_unit(MeetingBody), scope_path)
+    stmt = scoped(with_unit(MeetingBody), scope_path)
     return await fetch_mirrored(session, stmt, MeetingBody, window)
 
 
@@ -103,7 +92,7 @@ async def list_meetings(
     status: str | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _scoped(
+    stmt = scoped(
         _meeting_with_org(),
         scope_path,
         (col(Meeting.body_id), body_id),
@@ -246,7 +235,7 @@ async def list_assignments(
     body_id: uuid.UUID | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _scoped(
+    stmt = scoped(
         _assignment_with_org(),
         scope_path,
         (col(Assignment.assignee_id), assignee_id),

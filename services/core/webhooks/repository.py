@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, insert, live_row
+from services.core.crud import Window, fetch_mirrored, insert, live_row, scoped
 from services.core.events.models import Event
-from services.core.tree import OrgUnit, in_subtree, with_unit
+from services.core.tree import OrgUnit, with_unit
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -43,9 +43,7 @@ async def list_page(
     enabled: bool | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = with_unit(WebhookSubscription, outer=True)
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    stmt = scoped(with_unit(WebhookSubscription, outer=True), scope_path)
     if enabled is not None:
         stmt = stmt.where(col(WebhookSubscription.enabled).is_(enabled))
     return await fetch_mirrored(session, stmt, WebhookSubscription, window)
@@ -153,29 +151,24 @@ _MATCH = """
          OR (eo.path >= so.path AND eo.path < left(so.path, -1) || '0'))
 """
 
-_FAN_OUT_RANGE = sa.text(f"""
+
+def _fan_out(events: str) -> sa.TextClause:
+    """One delivery per (matching subscription, event) for the `events` condition."""
+    return sa.text(f"""
 INSERT INTO webhook_deliveries (subscription_id, event_id, event_type)
 SELECT s.id, e.id, e.type
 FROM events e
 LEFT JOIN org_units eo ON eo.id = e.org_unit_id
 JOIN webhook_subscriptions s ON true
 LEFT JOIN org_units so ON so.id = s.org_unit_id
-WHERE e.id > :after AND e.id <= :upto AND {_MATCH}
+WHERE {events} AND {_MATCH}
 ORDER BY e.id, s.id
 ON CONFLICT (subscription_id, event_id) DO NOTHING
 """)
 
-_FAN_OUT_IDS = sa.text(f"""
-INSERT INTO webhook_deliveries (subscription_id, event_id, event_type)
-SELECT s.id, e.id, e.type
-FROM events e
-LEFT JOIN org_units eo ON eo.id = e.org_unit_id
-JOIN webhook_subscriptions s ON true
-LEFT JOIN org_units so ON so.id = s.org_unit_id
-WHERE e.id = ANY(CAST(:ids AS bigint[])) AND {_MATCH}
-ORDER BY e.id, s.id
-ON CONFLICT (subscription_id, event_id) DO NOTHING
-""")
+
+_FAN_OUT_RANGE = _fan_out("e.id > :after AND e.id <= :upto")
+_FAN_OUT_IDS = _fan_out("e.id = ANY(CAST(:ids AS bigint[]))")
 
 
 async def lock_cursor(session: AsyncSession) -> int | None:
