@@ -4,7 +4,7 @@ goes through the plan's org unit and the caller's scope, so another unit's ids a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
@@ -30,8 +30,13 @@ from services.core.plans.common import (
     record_change,
     refuse_nulls,
 )
-from services.core.plans.errors import InvalidTransition, PlanNotFound
-from services.core.plans.models import ActionPlan
+from services.core.plans.errors import (
+    FollowUpNotFound,
+    InvalidTransition,
+    PackageNotFound,
+    PlanNotFound,
+)
+from services.core.plans.models import ActionPackage, ActionPlan, FollowUp
 from services.core.plans.repository import Part
 from services.core.plans.schemas import (
     PLAN_TRANSITIONS,
@@ -112,18 +117,25 @@ async def plan_of_part(
     return plan
 
 
+# The 404 of a package or follow-up looked up by its own id.
+_PART_NOT_FOUND: dict[type[Any], Callable[[uuid.UUID], PulsError]] = {
+    ActionPackage: lambda part_id: PackageNotFound(f"No action package with id {part_id}"),
+    FollowUp: lambda part_id: FollowUpNotFound(f"No follow-up with id {part_id}"),
+}
+
+
 async def visible_part(
     session: AsyncSession,
     principal: Principal,
     model: type[Part],
     part_id: uuid.UUID,
-    not_found: PulsError,
     *,
-    for_update: bool,
+    for_update: bool = False,
 ) -> tuple[Part, ActionPlan]:
-    """A live package or follow-up and its plan, if the caller may see the plan."""
+    """A live package or follow-up and its plan, if the caller may see the plan; the part's
+    404 otherwise."""
     part = await repository.get_part(session, model, part_id, for_update=for_update)
-    plan = await plan_of_part(session, principal, part, not_found)
+    plan = await plan_of_part(session, principal, part, _PART_NOT_FOUND[model](part_id))
     assert part is not None
     return part, plan
 
