@@ -20,6 +20,7 @@ from sqlmodel import col
 from services.core.db import Versioned
 from services.core.errors import PulsError
 from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
+from services.core.principal import Principal
 from services.core.tree import OrgUnit, in_subtree
 
 R = TypeVar("R")
@@ -96,6 +97,12 @@ def visible_or_404(row: R | None, visible: Callable[[R], bool], not_found: PulsE
     if row is None or not visible(row):
         raise not_found
     return row
+
+
+def in_scope_or_404(row: Any, principal: Principal, not_found: PulsError) -> Any:
+    """A scoped lookup's row (as `tree.with_unit` selects it: the resource first, its unit's
+    path third) if the caller sees that path; otherwise `not_found`, as for a missing row."""
+    return visible_or_404(row, lambda r: principal.sees_path(r[2]), not_found)
 
 
 class _Attributes:

@@ -42,6 +42,7 @@ from services.core.config import Settings
 from services.core.crud import (
     Window,
     apply_update,
+    in_scope_or_404,
     insert,
     page_of,
     read_as,
@@ -199,9 +200,9 @@ def _policy_read(policy: AgencyPolicy, code: str) -> PolicyRead:
 async def _visible_policy(
     session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[AgencyPolicy, str, str]:
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get(session, AgencyPolicy, policy_id, for_update=for_update),
-        lambda r: principal.sees_path(r[2]),
+        principal,
         PolicyNotFound(f"No agency policy with id {policy_id}"),
     )
     return row[0], row[1], row[2]
@@ -337,9 +338,9 @@ async def create_exemption(
 async def delete_exemption(
     session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
 ) -> None:
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get(session, AgencyExemption, exemption_id, for_update=True),
-        lambda r: principal.sees_path(r[2]),
+        principal,
         ExemptionNotFound(f"No exemption with id {exemption_id}"),
     )
     exemption: AgencyExemption = row[0]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import Window, page_of, read_as, visible_or_404
+from services.core.crud import Window, in_scope_or_404, page_of, read_as
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import inputs, points, repository
@@ -78,9 +78,9 @@ async def create_target(
 async def _visible_target(
     session: AsyncSession, principal: Principal, target_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[KpiTarget, str]:
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get_target(session, target_id, for_update=for_update),
-        lambda r: principal.sees_path(r[2]),
+        principal,
         TargetNotFound(f"No target with id {target_id}"),
     )
     return row[0], row[1]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.crud import Window, apply_update, page_of, read_as, snapshot, visible_or_404
+from services.core.crud import Window, apply_update, in_scope_or_404, page_of, read_as, snapshot
 from services.core.errors import PulsError, ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.kpis import target_service
@@ -79,7 +79,7 @@ async def _plan_row(
     row = None
     if plan_id is not None:
         row = await repository.get_plan(session, plan_id, for_update=for_update)
-    return visible_or_404(row, lambda r: principal.sees_path(r[2]), not_found)
+    return in_scope_or_404(row, principal, not_found)
 
 
 async def get_visible_plan(
