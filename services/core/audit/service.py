@@ -1,3 +1,7 @@
+"""The audit trail: `record` appends a row in the caller's transaction; the audited writes
+(`add_audited`, `update_audited`, `delete_audited`) are the create, update and soft-delete steps
+of a resource together with their `<resource_type>.<verb>` row."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -37,8 +41,6 @@ async def record(
 
 
 # --- audited writes --------------------------------------------------------------------------
-# The create, update and delete steps of a resource, each with its audit row
-# `<resource_type>.<verb>` naming the row's id.
 
 
 async def add_audited(
