@@ -1,8 +1,9 @@
 """The plumbing every aggregate's CRUD repeats, written once: a row the caller may see or a 404,
-a collection page mirrored with tombstones, read schemas built from rows, and the update and
+a collection page mirrored with tombstones, read schemas built from rows, and the insert, update and
 soft-delete steps of a versioned resource.
 
-Repositories call `fetch_mirrored` (the SQL); services call the rest. Nothing here commits."""
+Repositories call `scoped`, `fetch_mirrored` and `live_row` (the SQL); services call the rest, and
+`insert` stores a new row for either. Nothing here commits."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from services.core.db import Versioned
 from services.core.errors import PulsError
 from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
+from services.core.principal import Principal
+from services.core.tree import OrgUnit, in_subtree
 
 R = TypeVar("R")
+T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
 V = TypeVar("V", bound=Versioned)
 
@@ -44,6 +49,29 @@ async def fetch_mirrored(
         await session.execute(keyset(stmt, order, window.cursor, window.limit))
     ).all()
     return rows
+
+
+def scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
+    """A list statement (joined to the org unit it is scoped by) narrowed to the caller's
+    subtree and to each `(column, value)` filter the caller gave (a value of None filters
+    nothing)."""
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+async def live_row(
+    session: AsyncSession, stmt: Any, model: Any, row_id: Any, *, for_update: bool
+) -> Any:
+    """The row of `stmt` (which selects `model` first) with this id, unless deleted, or None;
+    with `for_update` the `model` row is locked (other joined rows are not)."""
+    stmt = stmt.where(col(model.id) == row_id, col(model.deleted_at).is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    return (await session.execute(stmt)).first()
 
 
 def page_of(
@@ -71,6 +99,12 @@ def visible_or_404(row: R | None, visible: Callable[[R], bool], not_found: PulsE
     return row
 
 
+def in_scope_or_404(row: Any, principal: Principal, not_found: PulsError) -> Any:
+    """A scoped lookup's row (as `tree.with_unit` selects it: the resource first, its unit's
+    path third) if the caller sees that path; otherwise `not_found`, as for a missing row."""
+    return visible_or_404(row, lambda r: principal.sees_path(r[2]), not_found)
+
+
 class _Attributes:
     """An object's attributes with some replaced, for `from_attributes` validation."""
 
@@ -94,6 +128,14 @@ def read_as(schema: type[S], obj: Any, **overrides: Any) -> S:
 def snapshot(obj: Any, fields: Sequence[str]) -> dict[str, Any]:
     """The named fields of a row, as history and audit entries record them."""
     return {field: getattr(obj, field) for field in fields}
+
+
+async def insert(session: AsyncSession, obj: T) -> T:
+    """Stores a new row and reloads it (the database gave it its id, times and defaults)."""
+    session.add(obj)
+    await session.flush()
+    await session.refresh(obj)
+    return obj
 
 
 async def apply_update(session: AsyncSession, obj: V, changes: dict[str, Any]) -> V:

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from services.core.db import Versioned
 
@@ -55,3 +55,12 @@ class OrgUnit(Versioned, table=True):
     depth: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
     valid_from: date | None = None
     valid_to: date | None = None
+
+
+def with_unit(model: Any, *, outer: bool = False) -> Any:
+    """`select(model, unit code, unit path)` joined on the row's `org_unit_id`: the shape of the
+    rows the domains' scoped lookups return, whose path the caller's scope is checked against.
+    `outer` keeps rows without a unit (region-wide ones), with None for code and path."""
+    stmt: Any = sa.select(model, col(OrgUnit.code), col(OrgUnit.path))
+    join = stmt.outerjoin if outer else stmt.join
+    return join(OrgUnit, col(OrgUnit.id) == col(model.org_unit_id))

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.auth.models import ApiKey
-from services.core.tree import OrgUnit
+from services.core.tree import OrgUnit, with_unit
 
 
 async def find_active_by_hash(session: AsyncSession, token_hash: str) -> Any:
@@ -22,20 +22,12 @@ async def find_active_by_hash(session: AsyncSession, token_hash: str) -> Any:
 
 
 async def get_with_org(session: AsyncSession, key_id: uuid.UUID) -> Any:
-    stmt = (
-        sa.select(ApiKey, col(OrgUnit.code), col(OrgUnit.path))
-        .outerjoin(OrgUnit, col(OrgUnit.id) == col(ApiKey.org_unit_id))
-        .where(col(ApiKey.id) == key_id)
-    )
+    stmt = with_unit(ApiKey, outer=True).where(col(ApiKey.id) == key_id)
     return (await session.execute(stmt)).first()
 
 
 async def list_keys(session: AsyncSession, org_path: str | None) -> Sequence[Any]:
-    stmt = (
-        sa.select(ApiKey, col(OrgUnit.code), col(OrgUnit.path))
-        .outerjoin(OrgUnit, col(OrgUnit.id) == col(ApiKey.org_unit_id))
-        .order_by(col(ApiKey.created_at), col(ApiKey.id))
-    )
+    stmt = with_unit(ApiKey, outer=True).order_by(col(ApiKey.created_at), col(ApiKey.id))
     if org_path is not None:
         stmt = stmt.where(col(OrgUnit.path).startswith(org_path))
     return (await session.execute(stmt)).all()

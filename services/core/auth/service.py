@@ -105,15 +105,11 @@ async def create_key(
         expires_at=data.expires_at,
         created_by=principal.actor,
     )
-    session.add(key)
-    await session.flush()
-    await session.refresh(key)
-    await audit_service.record(
+    await audit_service.add_audited(
         session,
         principal,
-        "api_key.create",
+        key,
         "api_key",
-        str(key.id),
         org_unit_id=org_unit_id,
         details={"name": key.name, "scopes": key.scopes},
     )

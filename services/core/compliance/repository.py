@@ -12,29 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.compliance.models import AgencyExemption, WorkingTimeRule
-from services.core.crud import Window, fetch_mirrored
-from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound
-
-
-def _with_unit(model: Any, *, outer: bool = False) -> Any:
-    stmt: Any = sa.select(model, col(OrgUnit.code), col(OrgUnit.path))
-    join = stmt.outerjoin if outer else stmt.join
-    return join(OrgUnit, col(OrgUnit.id) == model.org_unit_id)
+from services.core.crud import Window, fetch_mirrored, live_row
+from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_unit
 
 
 async def get(session: AsyncSession, model: Any, item_id: uuid.UUID, *, for_update: bool) -> Any:
-    stmt = _with_unit(model, outer=model is WorkingTimeRule).where(
-        model.id == item_id, model.deleted_at.is_(None)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=model)
-    return (await session.execute(stmt)).first()
+    stmt = with_unit(model, outer=model is WorkingTimeRule)
+    return await live_row(session, stmt, model, item_id, for_update=for_update)
 
 
 async def page(
     session: AsyncSession, model: Any, scope_path: str | None, window: Window
 ) -> Sequence[Any]:
-    stmt = _with_unit(model, outer=model is WorkingTimeRule)
+    stmt = with_unit(model, outer=model is WorkingTimeRule)
     if scope_path is not None:
         # Region-wide rules (no unit) bind every subtree, so every key sees them.
         stmt = stmt.where(
@@ -45,7 +35,7 @@ async def page(
 
 async def exemptions(session: AsyncSession, policy_id: uuid.UUID) -> list[Any]:
     stmt = (
-        _with_unit(AgencyExemption)
+        with_unit(AgencyExemption)
         .where(
             col(AgencyExemption.policy_id) == policy_id, col(AgencyExemption.deleted_at).is_(None)
         )

@@ -39,7 +39,16 @@ from services.core.compliance.schemas import (
     ViolationRead,
 )
 from services.core.config import Settings
-from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
+from services.core.crud import (
+    Window,
+    apply_update,
+    in_scope_or_404,
+    insert,
+    page_of,
+    read_as,
+    soft_delete,
+    visible_or_404,
+)
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import inputs, recalculation_service
@@ -52,12 +61,6 @@ REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
 
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
     return None if code is None else await inputs.body_org_unit(session, principal, code)
-
-
-async def _inserted(session: AsyncSession, row: Any) -> None:
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
 
 
 async def _changed(
@@ -140,7 +143,7 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
         enabled=True if data.enabled is None else data.enabled,
     )
     _check_rule(rule)
-    await _inserted(session, rule)
+    await insert(session, rule)
     scope = unit.path if unit else None
     await _changed(session, principal, "rule.create", rule, scope=scope, since=rule.valid_from)
     return _rule_read(rule, unit.code if unit else None)
@@ -197,9 +200,9 @@ def _policy_read(policy: AgencyPolicy, code: str) -> PolicyRead:
 async def _visible_policy(
     session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[AgencyPolicy, str, str]:
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get(session, AgencyPolicy, policy_id, for_update=for_update),
-        lambda r: principal.sees_path(r[2]),
+        principal,
         PolicyNotFound(f"No agency policy with id {policy_id}"),
     )
     return row[0], row[1], row[2]
@@ -234,7 +237,7 @@ async def create_policy(
         else None,
         decision_ref=data.decision_ref,
     )
-    await _inserted(session, policy)
+    await insert(session, policy)
     await _changed(
         session,
         principal,
@@ -319,7 +322,7 @@ async def create_exemption(
         reason=data.reason,
         decision_ref=data.decision_ref,
     )
-    await _inserted(session, exemption)
+    await insert(session, exemption)
     await _changed(
         session,
         principal,
@@ -335,9 +338,9 @@ async def create_exemption(
 async def delete_exemption(
     session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
 ) -> None:
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get(session, AgencyExemption, exemption_id, for_update=True),
-        lambda r: principal.sees_path(r[2]),
+        principal,
         ExemptionNotFound(f"No exemption with id {exemption_id}"),
     )
     exemption: AgencyExemption = row[0]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import read_as, visible_or_404
+from services.core.crud import insert, read_as, visible_or_404
 from services.core.errors import invalid_field
 from services.core.kpis import facts, inputs, repository
 from services.core.kpis.errors import RecalculationNotFound
@@ -98,9 +98,7 @@ async def request_recalculation(
         status="queued",
         requested_by=principal.actor,
     )
-    session.add(record)
-    await session.flush()
-    await session.refresh(record)
+    await insert(session, record)
     await audit_service.record(
         session, principal, "kpi.recalculate", "recalculation", str(record.id)
     )

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.kpis.catalogue import MEASURE_OF
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
-from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound
+from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,7 @@ async def children(session: AsyncSession, parent_id: int) -> list[OrgUnit]:
 async def targets_for_kpi(session: AsyncSession, kpi: str | None = None) -> list[Any]:
     """Live targets (with their org unit's code and path), for one KPI or all."""
     stmt = (
-        sa.select(KpiTarget, col(OrgUnit.code), col(OrgUnit.path))
-        .join(OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id))
+        with_unit(KpiTarget)
         .where(col(KpiTarget.deleted_at).is_(None))
         .order_by(col(KpiTarget.created_at))
     )
@@ -132,14 +131,9 @@ async def targets_for_kpi(session: AsyncSession, kpi: str | None = None) -> list
 async def get_target(
     session: AsyncSession, target_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    stmt = (
-        sa.select(KpiTarget, col(OrgUnit.code), col(OrgUnit.path))
-        .join(OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id))
-        .where(col(KpiTarget.id) == target_id, col(KpiTarget.deleted_at).is_(None))
+    return await live_row(
+        session, with_unit(KpiTarget), KpiTarget, target_id, for_update=for_update
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=KpiTarget)
-    return (await session.execute(stmt)).first()
 
 
 async def target_page(
@@ -148,10 +142,7 @@ async def target_page(
     stmt: Any = sa.select(KpiTarget, col(OrgUnit.code)).join(
         OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id)
     )
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if kpi is not None:
-        stmt = stmt.where(col(KpiTarget.kpi) == kpi)
+    stmt = scoped(stmt, scope_path, (col(KpiTarget.kpi), kpi))
     return await fetch_mirrored(session, stmt, KpiTarget, window)
 
 
@@ -226,9 +217,7 @@ async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> Manu
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:
     return (
         await session.execute(
-            sa.select(Recalculation, col(OrgUnit.code), col(OrgUnit.path))
-            .outerjoin(OrgUnit, col(OrgUnit.id) == col(Recalculation.org_unit_id))
-            .where(col(Recalculation.id) == rid)
+            with_unit(Recalculation, outer=True).where(col(Recalculation.id) == rid)
         )
     ).first()
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
+from services.core.crud import Window, in_scope_or_404, page_of, read_as
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import inputs, points, repository
@@ -71,21 +71,16 @@ async def create_target(
         valid_to=valid_to,
         description=data.description,
     )
-    session.add(target)
-    await session.flush()
-    await session.refresh(target)
-    await audit_service.record(
-        session, principal, "kpi_target.create", "kpi_target", str(target.id), org_unit_id=unit.id
-    )
+    await audit_service.add_audited(session, principal, target, "kpi_target", org_unit_id=unit.id)
     return _target_read(target, unit.code)
 
 
 async def _visible_target(
     session: AsyncSession, principal: Principal, target_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[KpiTarget, str]:
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get_target(session, target_id, for_update=for_update),
-        lambda r: principal.sees_path(r[2]),
+        principal,
         TargetNotFound(f"No target with id {target_id}"),
     )
     return row[0], row[1]
@@ -128,15 +123,14 @@ async def update_target(
         raise invalid_field(["body", "value"], f"a {target.bound} target needs a value", "null")
     if "comparator" in changes and changes["comparator"] is None:
         raise invalid_field(["body", "comparator"], "comparator cannot be null", "null")
-    await apply_update(session, target, changes)
-    await audit_service.record(
+    await audit_service.update_audited(
         session,
         principal,
-        "kpi_target.update",
+        target,
+        changes,
         "kpi_target",
-        str(target.id),
+        fields=changes,
         org_unit_id=target.org_unit_id,
-        details={"fields": sorted(changes)},
     )
     return _target_read(target, code)
 
@@ -146,7 +140,4 @@ async def delete_target(
 ) -> None:
     target, _ = await _visible_target(session, principal, target_id, for_update=True)
     check_if_match(if_match, target.version)
-    await soft_delete(session, target)
-    await audit_service.record(
-        session, principal, "kpi_target.delete", "kpi_target", str(target.id)
-    )
+    await audit_service.delete_audited(session, principal, target, "kpi_target")

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.crud import Window, page_of, read_as, visible_or_404
+from services.core.crud import Window, in_scope_or_404, page_of, read_as
 from services.core.errors import invalid_field
 from services.core.events import service as events_service
 from services.core.http import check_if_match
@@ -44,9 +44,9 @@ async def _visible_row(
     for_update: bool = False,
 ) -> Any:
     """(assignment, meeting, unit path, unit id), if the caller sees the body's unit."""
-    return visible_or_404(
+    return in_scope_or_404(
         await repository.get_assignment_scoped(session, assignment_id, for_update=for_update),
-        lambda row: principal.sees_path(row[2]),
+        principal,
         AssignmentNotFound(f"No assignment with id {assignment_id}"),
     )
 

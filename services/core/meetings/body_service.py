@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.crud import Window, page_of, read_as, visible_or_404
+from services.core.crud import Window, in_scope_or_404, page_of, read_as
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.meetings import repository
@@ -30,9 +30,9 @@ async def get_body_visible(
     session: AsyncSession, principal: Principal, body_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[MeetingBody, str, str]:
     """The body, its unit's code and path, if the caller sees the unit; 404 otherwise."""
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get_body(session, body_id, for_update=for_update),
-        lambda row: principal.sees_path(row[2]),
+        principal,
         BodyNotFound(f"No body with id {body_id}"),
     )
     return row[0], row[1], row[2]

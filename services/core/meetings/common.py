@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.crud import apply_update
 from services.core.errors import invalid_field
 from services.core.kpis import catalogue_service, target_service
 from services.core.kpis.errors import KpiNotFound, TargetNotFound
@@ -140,20 +139,10 @@ async def add_audited(
 ) -> None:
     """Stores a new row and audits `<resource_type>.create`; a row `within` a meeting (an item,
     a decision, an assignment) gives the meeting a new version, as its minutes changed."""
-    session.add(row)
     if within is not None:
         # Flushed with the row, so later reads in this transaction see the new version.
         within.touch()
-    await session.flush()
-    await session.refresh(row)
-    await audit_service.record(
-        session,
-        principal,
-        f"{resource_type}.create",
-        resource_type,
-        str(row.id),
-        org_unit_id=org_unit_id,
-    )
+    await audit_service.add_audited(session, principal, row, resource_type, org_unit_id=org_unit_id)
 
 
 async def update_audited(
@@ -168,13 +157,12 @@ async def update_audited(
     """Applies a PATCH's changes (new version) and audits `<resource_type>.update` with the
     fields the caller sent. Enum members are stored as their values."""
     plain = {f: v.value if isinstance(v, Enum) else v for f, v in changes.items()}
-    await apply_update(session, row, plain)
-    await audit_service.record(
+    await audit_service.update_audited(
         session,
         principal,
-        f"{resource_type}.update",
+        row,
+        plain,
         resource_type,
-        str(row.id),
+        fields=data.model_fields_set,
         org_unit_id=org_unit_id,
-        details={"fields": sorted(data.model_fields_set)},
     )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.crud import Window, apply_update, page_of, read_as, visible_or_404
+from services.core.crud import Window, apply_update, in_scope_or_404, page_of, read_as
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.meetings import repository
@@ -47,9 +47,9 @@ async def get_meeting_visible(
     session: AsyncSession, principal: Principal, meeting_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[Meeting, MeetingBody]:
     """The meeting and its body, if the caller sees the body's unit; 404 otherwise."""
-    row = visible_or_404(
+    row = in_scope_or_404(
         await repository.get_meeting(session, meeting_id, for_update=for_update),
-        lambda row: principal.sees_path(row[2]),
+        principal,
         MeetingNotFound(f"No meeting with id {meeting_id}"),
     )
     return row[0], row[1]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.meetings.models import (
     AgendaItem,
     Assignment,
@@ -24,7 +24,7 @@ from services.core.meetings.models import (
     MeetingBodyMember,
 )
 from services.core.people.models import Person
-from services.core.tree import OrgUnit, in_subtree
+from services.core.tree import OrgUnit, with_unit
 
 
 @dataclass(frozen=True)
@@ -59,41 +59,16 @@ members = OwnedRows(MeetingBodyMember, col(MeetingBodyMember.body_id))
 attendees = OwnedRows(MeetingAttendee, col(MeetingAttendee.meeting_id))
 
 
-async def _live_row(
-    session: AsyncSession, stmt: Any, model: Any, row_id: uuid.UUID, for_update: bool
-) -> Any:
-    """The row of `stmt` (which selects `model` first) with this id, unless deleted; with
-    `for_update` the `model` row is locked (other joined rows are not)."""
-    stmt = stmt.where(col(model.id) == row_id, col(model.deleted_at).is_(None))
-    if for_update:
-        stmt = stmt.with_for_update(of=model)
-    return (await session.execute(stmt)).first()
-
-
-def _scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
-    """A list statement narrowed to the caller's subtree and to each `(column, value)` filter
-    the caller gave (a value of None filters nothing)."""
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    for column, value in filters:
-        if value is not None:
-            stmt = stmt.where(column == value)
-    return stmt
-
-
-def _body_with_org() -> Any:
-    stmt: Any = sa.select(MeetingBody, col(OrgUnit.code), col(OrgUnit.path))
-    return stmt.join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
-
-
 async def get_body(session: AsyncSession, body_id: uuid.UUID, *, for_update: bool = False) -> Any:
-    return await _live_row(session, _body_with_org(), MeetingBody, body_id, for_update)
+    return await live_row(
+        session, with_unit(MeetingBody), MeetingBody, body_id, for_update=for_update
+    )
 
 
 async def list_bodies(
     session: AsyncSession, *, scope_path: str | None, window: Window
 ) -> Sequence[Any]:
-    stmt = _scoped(_body_with_org(), scope_path)
+    stmt = scoped(with_unit(MeetingBody), scope_path)
     return await fetch_mirrored(session, stmt, MeetingBody, window)
 
 
@@ -106,7 +81,7 @@ def _meeting_with_org() -> Any:
 async def get_meeting(
     session: AsyncSession, meeting_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    return await _live_row(session, _meeting_with_org(), Meeting, meeting_id, for_update)
+    return await live_row(session, _meeting_with_org(), Meeting, meeting_id, for_update=for_update)
 
 
 async def list_meetings(
@@ -117,7 +92,7 @@ async def list_meetings(
     status: str | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _scoped(
+    stmt = scoped(
         _meeting_with_org(),
         scope_path,
         (col(Meeting.body_id), body_id),
@@ -201,7 +176,7 @@ async def get_assignment_scoped(
     session: AsyncSession, assignment_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
     stmt = _assignment_with_org(Meeting, col(OrgUnit.path), col(MeetingBody.org_unit_id))
-    return await _live_row(session, stmt, Assignment, assignment_id, for_update)
+    return await live_row(session, stmt, Assignment, assignment_id, for_update=for_update)
 
 
 async def open_assignments_due_by(
@@ -260,7 +235,7 @@ async def list_assignments(
     body_id: uuid.UUID | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _scoped(
+    stmt = scoped(
         _assignment_with_org(),
         scope_path,
         (col(Assignment.assignee_id), assignee_id),

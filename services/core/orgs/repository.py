@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, scoped
 from services.core.pagination import keyset
 from services.core.tree import OrgUnit, in_subtree
 
@@ -46,13 +46,12 @@ async def list_page(
     kind: str | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _with_parent_code()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
-    if parent_id is not None:
-        stmt = stmt.where(col(OrgUnit.parent_id) == parent_id)
-    if kind is not None:
-        stmt = stmt.where(col(OrgUnit.kind) == kind)
+    stmt = scoped(
+        _with_parent_code(),
+        scope_path,
+        (col(OrgUnit.parent_id), parent_id),
+        (col(OrgUnit.kind), kind),
+    )
     return await fetch_mirrored(session, stmt, OrgUnit, window)
 
 

@@ -8,21 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, live_row
 from services.core.people.models import Person
-from services.core.tree import OrgUnit, in_subtree
-
-
-def _with_org() -> Any:
-    stmt: Any = sa.select(Person, col(OrgUnit.code), col(OrgUnit.path))
-    return stmt.outerjoin(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
+from services.core.tree import OrgUnit, in_subtree, with_unit
 
 
 async def get(session: AsyncSession, person_id: uuid.UUID, *, for_update: bool = False) -> Any:
-    stmt = _with_org().where(col(Person.id) == person_id, col(Person.deleted_at).is_(None))
-    if for_update:
-        stmt = stmt.with_for_update(of=Person)
-    return (await session.execute(stmt)).first()
+    return await live_row(
+        session, with_unit(Person, outer=True), Person, person_id, for_update=for_update
+    )
 
 
 async def list_page(
@@ -32,7 +26,7 @@ async def list_page(
     q: str | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _with_org()
+    stmt = with_unit(Person, outer=True)
     if scope_path is not None:
         # People without a unit are shared officials (e.g. region management): visible to all.
         stmt = stmt.where(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
+from services.core.crud import Window, page_of, read_as, visible_or_404
 from services.core.errors import ValidationFailed
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
@@ -92,12 +92,7 @@ async def create(session: AsyncSession, principal: Principal, data: PersonCreate
         email=data.email,
         org_unit_id=org_unit_id,
     )
-    session.add(person)
-    await session.flush()
-    await session.refresh(person)
-    await audit_service.record(
-        session, principal, "person.create", "person", str(person.id), org_unit_id=org_unit_id
-    )
+    await audit_service.add_audited(session, principal, person, "person", org_unit_id=org_unit_id)
     return _to_read(person, org_code)
 
 
@@ -119,14 +114,8 @@ async def update(
         )
     if "org_unit" in changes:
         person.org_unit_id, _ = await _org_unit_id(session, principal, changes.pop("org_unit"))
-    await apply_update(session, person, changes)
-    await audit_service.record(
-        session,
-        principal,
-        "person.update",
-        "person",
-        str(person.id),
-        details={"fields": sorted(data.model_fields_set)},
+    await audit_service.update_audited(
+        session, principal, person, changes, "person", fields=data.model_fields_set
     )
     return await read(session, principal, person_id)
 
@@ -136,5 +125,4 @@ async def delete(
 ) -> None:
     person = await get_visible(session, principal, person_id, for_update=True)
     check_if_match(if_match, person.version)
-    await soft_delete(session, person)
-    await audit_service.record(session, principal, "person.delete", "person", str(person.id))
+    await audit_service.delete_audited(session, principal, person, "person")

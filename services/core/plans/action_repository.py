@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, live_row
 from services.core.plans.models import Action, ActionPackage, ActionPlan
 from services.core.plans.schemas import OverdueAction
 from services.core.tree import OrgUnit, in_subtree
@@ -48,12 +48,10 @@ async def get_action(
     fresh: bool = False,
 ) -> Any:
     """`fresh` overwrites what the session holds of the row (after a write around the ORM)."""
-    stmt = _action_with_org().where(col(Action.id) == action_id, col(Action.deleted_at).is_(None))
+    stmt = _action_with_org()
     if fresh:
         stmt = stmt.execution_options(populate_existing=True)
-    if for_update:
-        stmt = stmt.with_for_update(of=Action)
-    return (await session.execute(stmt)).first()
+    return await live_row(session, stmt, Action, action_id, for_update=for_update)
 
 
 async def package_has_actions(session: AsyncSession, package_id: uuid.UUID) -> bool:

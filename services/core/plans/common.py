@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.crud import apply_update, snapshot, soft_delete
+from services.core.crud import apply_update, insert, snapshot, soft_delete
 from services.core.errors import field_error
 from services.core.logging import request_id_var
 from services.core.orgs import service as orgs_service
@@ -114,9 +114,7 @@ async def add_recorded(
     session: AsyncSession, principal: Principal, plan: ActionPlan, part: V, fields: Sequence[str]
 ) -> V:
     """Stores a new part of the plan and records its history `fields`."""
-    session.add(part)
-    await session.flush()
-    await session.refresh(part)
+    await insert(session, part)
     await record_change(session, principal, plan, part, "create", None, snapshot(part, fields))
     return part
 

@@ -20,8 +20,7 @@ from services.core.plans.common import (
     refuse_nulls,
     update_recorded,
 )
-from services.core.plans.errors import FollowUpNotFound
-from services.core.plans.models import ActionPlan, FollowUp
+from services.core.plans.models import FollowUp
 from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from services.core.principal import Principal
@@ -29,19 +28,10 @@ from services.core.principal import Principal
 _FIELDS = ("action_id", "reported_on", "ongoing_work", "result", "rag", "meeting_id")
 
 
-async def _visible(
-    session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID, *, for_update: bool
-) -> tuple[FollowUp, ActionPlan]:
-    not_found = FollowUpNotFound(f"No follow-up with id {follow_up_id}")
-    return await visible_part(
-        session, principal, FollowUp, follow_up_id, not_found, for_update=for_update
-    )
-
-
 async def read_follow_up(
     session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID
 ) -> FollowUpRead:
-    follow_up, _ = await _visible(session, principal, follow_up_id, for_update=False)
+    follow_up, _ = await visible_part(session, principal, FollowUp, follow_up_id)
     return read_as(FollowUpRead, follow_up)
 
 
@@ -91,7 +81,9 @@ async def update_follow_up(
     *,
     if_match: str | None,
 ) -> FollowUpRead:
-    follow_up, plan = await _visible(session, principal, follow_up_id, for_update=True)
+    follow_up, plan = await visible_part(
+        session, principal, FollowUp, follow_up_id, for_update=True
+    )
     check_if_match(if_match, follow_up.version)
     changes = data.model_dump(exclude_unset=True)
     refuse_nulls(changes, ("reported_on", "rag"))
@@ -106,6 +98,8 @@ async def update_follow_up(
 async def delete_follow_up(
     session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID, *, if_match: str | None
 ) -> None:
-    follow_up, plan = await _visible(session, principal, follow_up_id, for_update=True)
+    follow_up, plan = await visible_part(
+        session, principal, FollowUp, follow_up_id, for_update=True
+    )
     check_if_match(if_match, follow_up.version)
     await delete_recorded(session, principal, plan, follow_up, snapshot(follow_up, _FIELDS))

@@ -19,8 +19,8 @@ from services.core.plans.common import (
     refuse_nulls,
     update_recorded,
 )
-from services.core.plans.errors import PackageInUse, PackageNotFound
-from services.core.plans.models import ActionPackage, ActionPlan
+from services.core.plans.errors import PackageInUse
+from services.core.plans.models import ActionPackage
 from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import PackageCreate, PackageRead, PackageUpdate
 from services.core.principal import Principal
@@ -28,19 +28,10 @@ from services.core.principal import Principal
 _FIELDS = ("name", "description", "owner_id", "due_date", "cost_goal")
 
 
-async def _visible(
-    session: AsyncSession, principal: Principal, package_id: uuid.UUID, *, for_update: bool
-) -> tuple[ActionPackage, ActionPlan]:
-    not_found = PackageNotFound(f"No action package with id {package_id}")
-    return await visible_part(
-        session, principal, ActionPackage, package_id, not_found, for_update=for_update
-    )
-
-
 async def read_package(
     session: AsyncSession, principal: Principal, package_id: uuid.UUID
 ) -> PackageRead:
-    package, _ = await _visible(session, principal, package_id, for_update=False)
+    package, _ = await visible_part(session, principal, ActionPackage, package_id)
     return read_as(PackageRead, package)
 
 
@@ -76,7 +67,9 @@ async def update_package(
     *,
     if_match: str | None,
 ) -> PackageRead:
-    package, plan = await _visible(session, principal, package_id, for_update=True)
+    package, plan = await visible_part(
+        session, principal, ActionPackage, package_id, for_update=True
+    )
     check_if_match(if_match, package.version)
     changes = data.model_dump(exclude_unset=True)
     refuse_nulls(changes, ("name",))
@@ -92,7 +85,9 @@ async def delete_package(
     session: AsyncSession, principal: Principal, package_id: uuid.UUID, *, if_match: str | None
 ) -> None:
     """Only an empty package: one that still holds live actions is refused."""
-    package, plan = await _visible(session, principal, package_id, for_update=True)
+    package, plan = await visible_part(
+        session, principal, ActionPackage, package_id, for_update=True
+    )
     check_if_match(if_match, package.version)
     if await action_repository.package_has_actions(session, package.id):
         raise PackageInUse("Move or delete the package's actions first")

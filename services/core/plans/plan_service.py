@@ -4,7 +4,7 @@ goes through the plan's org unit and the caller's scope, so another unit's ids a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.crud import Window, apply_update, page_of, read_as, snapshot, visible_or_404
+from services.core.crud import Window, apply_update, in_scope_or_404, page_of, read_as, snapshot
 from services.core.errors import PulsError, ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.kpis import target_service
@@ -30,8 +30,13 @@ from services.core.plans.common import (
     record_change,
     refuse_nulls,
 )
-from services.core.plans.errors import InvalidTransition, PlanNotFound
-from services.core.plans.models import ActionPlan
+from services.core.plans.errors import (
+    FollowUpNotFound,
+    InvalidTransition,
+    PackageNotFound,
+    PlanNotFound,
+)
+from services.core.plans.models import ActionPackage, ActionPlan, FollowUp
 from services.core.plans.repository import Part
 from services.core.plans.schemas import (
     PLAN_TRANSITIONS,
@@ -74,7 +79,7 @@ async def _plan_row(
     row = None
     if plan_id is not None:
         row = await repository.get_plan(session, plan_id, for_update=for_update)
-    return visible_or_404(row, lambda r: principal.sees_path(r[2]), not_found)
+    return in_scope_or_404(row, principal, not_found)
 
 
 async def get_visible_plan(
@@ -112,18 +117,25 @@ async def plan_of_part(
     return plan
 
 
+# The 404 of a package or follow-up looked up by its own id.
+_PART_NOT_FOUND: dict[type[Any], Callable[[uuid.UUID], PulsError]] = {
+    ActionPackage: lambda part_id: PackageNotFound(f"No action package with id {part_id}"),
+    FollowUp: lambda part_id: FollowUpNotFound(f"No follow-up with id {part_id}"),
+}
+
+
 async def visible_part(
     session: AsyncSession,
     principal: Principal,
     model: type[Part],
     part_id: uuid.UUID,
-    not_found: PulsError,
     *,
-    for_update: bool,
+    for_update: bool = False,
 ) -> tuple[Part, ActionPlan]:
-    """A live package or follow-up and its plan, if the caller may see the plan."""
+    """A live package or follow-up and its plan, if the caller may see the plan; the part's
+    404 otherwise."""
     part = await repository.get_part(session, model, part_id, for_update=for_update)
-    plan = await plan_of_part(session, principal, part, not_found)
+    plan = await plan_of_part(session, principal, part, _PART_NOT_FOUND[model](part_id))
     assert part is not None
     return part, plan
 

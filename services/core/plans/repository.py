@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, live_row
 from services.core.pagination import keyset
 from services.core.people.models import Person
 from services.core.plans.models import (
@@ -22,7 +22,7 @@ from services.core.plans.models import (
     FollowUp,
     PlanHistory,
 )
-from services.core.tree import OrgUnit, in_subtree
+from services.core.tree import OrgUnit, in_subtree, with_unit
 
 # The parts of a plan looked up by their own id.
 Part = TypeVar("Part", ActionPackage, FollowUp)
@@ -119,18 +119,10 @@ async def package_plans(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid
 # --- plans ---------------------------------------------------------------------------------
 
 
-def _plan_with_org() -> Any:
-    stmt: Any = sa.select(ActionPlan, col(OrgUnit.code), col(OrgUnit.path))
-    return stmt.join(OrgUnit, col(OrgUnit.id) == col(ActionPlan.org_unit_id))
-
-
 async def get_plan(session: AsyncSession, plan_id: uuid.UUID, *, for_update: bool = False) -> Any:
-    stmt = _plan_with_org().where(
-        col(ActionPlan.id) == plan_id, col(ActionPlan.deleted_at).is_(None)
+    return await live_row(
+        session, with_unit(ActionPlan), ActionPlan, plan_id, for_update=for_update
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=ActionPlan)
-    return (await session.execute(stmt)).first()
 
 
 async def target_ids(
@@ -172,7 +164,7 @@ async def list_plans(
     window: Window,
 ) -> Sequence[Any]:
     """Plans whose unit lies under every path of `within`."""
-    stmt = _plan_with_org().where(*[in_subtree(col(OrgUnit.path), p) for p in within])
+    stmt = with_unit(ActionPlan).where(*[in_subtree(col(OrgUnit.path), p) for p in within])
     stmt = _where_equal(stmt, ActionPlan, {"status": status, "owner_id": owner_id})
     return await fetch_mirrored(session, stmt, ActionPlan, window)
 

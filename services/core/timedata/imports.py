@@ -119,15 +119,11 @@ async def create(
         created_by=principal.actor,
         status="queued",
     )
-    session.add(record)
-    await session.flush()
-    await session.refresh(record)
-    await audit_service.record(
+    await audit_service.add_audited(
         session,
         principal,
-        "import.create",
+        record,
         "import",
-        str(record.id),
         details={"kind": kind, "source": source, "bytes": size},
     )
     defer_job(session, "run_import", str(record.id), job_id=f"import:{record.id}")

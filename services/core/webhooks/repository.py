@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, fetch_mirrored, insert, live_row, scoped
 from services.core.events.models import Event
-from services.core.tree import OrgUnit, in_subtree
+from services.core.tree import OrgUnit, with_unit
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -24,21 +24,16 @@ from services.core.webhooks.models import (
 LOCK_NAMESPACE = 808
 
 
-def _with_org() -> Any:
-    stmt: Any = sa.select(WebhookSubscription, col(OrgUnit.code), col(OrgUnit.path))
-    return stmt.outerjoin(OrgUnit, col(OrgUnit.id) == col(WebhookSubscription.org_unit_id))
-
-
 async def get(
     session: AsyncSession, subscription_id: uuid.UUID, *, for_update: bool = False
 ) -> Any:
-    stmt = _with_org().where(
-        col(WebhookSubscription.id) == subscription_id,
-        col(WebhookSubscription.deleted_at).is_(None),
+    return await live_row(
+        session,
+        with_unit(WebhookSubscription, outer=True),
+        WebhookSubscription,
+        subscription_id,
+        for_update=for_update,
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=WebhookSubscription)
-    return (await session.execute(stmt)).first()
 
 
 async def list_page(
@@ -48,9 +43,7 @@ async def list_page(
     enabled: bool | None,
     window: Window,
 ) -> Sequence[Any]:
-    stmt = _with_org()
-    if scope_path is not None:
-        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    stmt = scoped(with_unit(WebhookSubscription, outer=True), scope_path)
     if enabled is not None:
         stmt = stmt.where(col(WebhookSubscription.enabled).is_(enabled))
     return await fetch_mirrored(session, stmt, WebhookSubscription, window)
@@ -76,13 +69,12 @@ async def cancel_pending_of_deleted(session: AsyncSession) -> int:
 async def insert_ping(
     session: AsyncSession, subscription_id: uuid.UUID, payload: dict[str, Any]
 ) -> WebhookDelivery:
-    delivery = WebhookDelivery(
-        subscription_id=subscription_id, event_type="webhook.ping", payload=payload
+    return await insert(
+        session,
+        WebhookDelivery(
+            subscription_id=subscription_id, event_type="webhook.ping", payload=payload
+        ),
     )
-    session.add(delivery)
-    await session.flush()
-    await session.refresh(delivery)
-    return delivery
 
 
 async def get_delivery(session: AsyncSession, delivery_id: int, *, for_update: bool = False) -> Any:
@@ -159,29 +151,24 @@ _MATCH = """
          OR (eo.path >= so.path AND eo.path < left(so.path, -1) || '0'))
 """
 
-_FAN_OUT_RANGE = sa.text(f"""
+
+def _fan_out(events: str) -> sa.TextClause:
+    """One delivery per (matching subscription, event) for the `events` condition."""
+    return sa.text(f"""
 INSERT INTO webhook_deliveries (subscription_id, event_id, event_type)
 SELECT s.id, e.id, e.type
 FROM events e
 LEFT JOIN org_units eo ON eo.id = e.org_unit_id
 JOIN webhook_subscriptions s ON true
 LEFT JOIN org_units so ON so.id = s.org_unit_id
-WHERE e.id > :after AND e.id <= :upto AND {_MATCH}
+WHERE {events} AND {_MATCH}
 ORDER BY e.id, s.id
 ON CONFLICT (subscription_id, event_id) DO NOTHING
 """)
 
-_FAN_OUT_IDS = sa.text(f"""
-INSERT INTO webhook_deliveries (subscription_id, event_id, event_type)
-SELECT s.id, e.id, e.type
-FROM events e
-LEFT JOIN org_units eo ON eo.id = e.org_unit_id
-JOIN webhook_subscriptions s ON true
-LEFT JOIN org_units so ON so.id = s.org_unit_id
-WHERE e.id = ANY(CAST(:ids AS bigint[])) AND {_MATCH}
-ORDER BY e.id, s.id
-ON CONFLICT (subscription_id, event_id) DO NOTHING
-""")
+
+_FAN_OUT_RANGE = _fan_out("e.id > :after AND e.id <= :upto")
+_FAN_OUT_IDS = _fan_out("e.id = ANY(CAST(:ids AS bigint[]))")
 
 
 async def lock_cursor(session: AsyncSession) -> int | None:

@@ -16,7 +16,7 @@ from services.core import queue
 from services.core.audit import service as audit_service
 from services.core.clock import utcnow
 from services.core.config import Settings
-from services.core.crud import Window, apply_update, page_of, read_as, soft_delete, visible_or_404
+from services.core.crud import Window, apply_update, page_of, read_as, visible_or_404
 from services.core.errors import ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
@@ -129,12 +129,7 @@ async def create(
         starts_after_event_id=await repository.max_event_id(session),
         created_by=principal.actor,
     )
-    session.add(sub)
-    await session.flush()
-    await session.refresh(sub)
-    await audit_service.record(
-        session, principal, "webhook.create", "webhook", str(sub.id), org_unit_id=org_unit_id
-    )
+    await audit_service.add_audited(session, principal, sub, "webhook", org_unit_id=org_unit_id)
     return WebhookCreated(**_to_read(sub, org_code).model_dump(), secret=secret)
 
 
@@ -187,14 +182,8 @@ async def update(
     if changes.get("enabled") is False and sub.enabled:
         sub.disabled_reason = "disabled by an administrator"
         sub.disabled_at = utcnow()
-    await apply_update(session, sub, changes)
-    await audit_service.record(
-        session,
-        principal,
-        "webhook.update",
-        "webhook",
-        str(sub.id),
-        details={"fields": sorted(data.model_fields_set)},
+    await audit_service.update_audited(
+        session, principal, sub, changes, "webhook", fields=data.model_fields_set
     )
     if sub.enabled:
         request_delivery(session)
@@ -206,9 +195,8 @@ async def delete(
 ) -> None:
     sub = await _for_change(session, principal, subscription_id, if_match)
     sub.enabled = False
-    await soft_delete(session, sub)
     # Its pending messages are cancelled by the worker's sweep (see delivery.cancel_deleted).
-    await audit_service.record(session, principal, "webhook.delete", "webhook", str(sub.id))
+    await audit_service.delete_audited(session, principal, sub, "webhook")
 
 
 async def rotate_secret(
