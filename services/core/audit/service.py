@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.audit.models import AuditEntry
+from services.core.audit import repository
 from services.core.crud import apply_update, insert, soft_delete
 from services.core.logging import request_id_var
 from services.core.principal import Principal
@@ -27,16 +26,15 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Appends an audit row in the caller's transaction (so a rolled-back change leaves none)."""
-    await session.execute(
-        sa.insert(AuditEntry).values(
-            actor=principal.actor if principal else "system",
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            org_unit_id=org_unit_id,
-            request_id=request_id_var.get(),
-            details=details,
-        )
+    await repository.append(
+        session,
+        actor=principal.actor if principal else "system",
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        org_unit_id=org_unit_id,
+        request_id=request_id_var.get(),
+        details=details,
     )
 
 

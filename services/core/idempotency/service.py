@@ -9,13 +9,12 @@ A claim whose request died before committing is taken over after `in_flight_seco
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.idempotency import repository
 from services.core.idempotency.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 
 
@@ -50,27 +49,14 @@ async def claim(
     in_flight_seconds: int,
 ) -> Claim | StoredResponse:
     async with sessionmaker() as session, session.begin():
-        inserted = await session.execute(
-            sa.text(
-                "INSERT INTO idempotency_keys (owner, key, method, path, request_hash, state) "
-                "VALUES (:owner, :key, :method, :path, :hash, 'in_flight') "
-                "ON CONFLICT (owner, key) DO NOTHING RETURNING id"
-            ),
-            {"owner": owner, "key": key, "method": method, "path": path, "hash": fingerprint},
+        new_id = await repository.insert_claim(
+            session, owner=owner, key=key, method=method, path=path, fingerprint=fingerprint
         )
-        new_id = inserted.scalar()
         if new_id is not None:
-            return Claim(int(new_id))
-        row = (
-            await session.execute(
-                sa.text(
-                    "SELECT id, request_hash, state, response_status, response_body, "
-                    "response_headers, created_at < now() - make_interval(secs => :secs) AS stale "
-                    "FROM idempotency_keys WHERE owner = :owner AND key = :key FOR UPDATE"
-                ),
-                {"owner": owner, "key": key, "secs": in_flight_seconds},
-            )
-        ).one()
+            return Claim(new_id)
+        row = await repository.existing_for_update(
+            session, owner=owner, key=key, in_flight_seconds=in_flight_seconds
+        )
         if row.request_hash != fingerprint:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was already used with a different request; "
@@ -87,40 +73,21 @@ async def claim(
                 "A request with this Idempotency-Key is in progress; retry later",
                 headers={"Retry-After": "1"},
             )
-        await session.execute(
-            sa.text("UPDATE idempotency_keys SET created_at = now() WHERE id = :id"),
-            {"id": row.id},
-        )
+        await repository.renew_claim(session, row.id)
         return Claim(int(row.id))
 
 
 async def complete(
     session: AsyncSession, claim_: Claim, status: int, body: bytes, headers: dict[str, Any]
 ) -> None:
-    await session.execute(
-        sa.text(
-            "UPDATE idempotency_keys SET state = 'completed', response_status = :status, "
-            "response_body = :body, response_headers = CAST(:headers AS jsonb), "
-            "completed_at = now() WHERE id = :id"
-        ),
-        {"id": claim_.id, "status": status, "body": body, "headers": json.dumps(headers)},
-    )
+    await repository.store_response(session, claim_.id, status, body, headers)
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], claim_: Claim) -> None:
     """Drops an unfinished claim after a failed request, so the client may retry at once."""
     async with sessionmaker() as session, session.begin():
-        await session.execute(
-            sa.text("DELETE FROM idempotency_keys WHERE id = :id AND state = 'in_flight'"),
-            {"id": claim_.id},
-        )
+        await repository.delete_in_flight(session, claim_.id)
 
 
 async def purge_expired(session: AsyncSession, *, older_than_hours: int = 24) -> int:
-    result = await session.execute(
-        sa.text(
-            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => :h)"
-        ),
-        {"h": older_than_hours},
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await repository.delete_older_than(session, older_than_hours)

@@ -15,6 +15,7 @@ from services.core.meetings import repository
 from services.core.meetings.meeting_service import get_meeting_visible
 from services.core.meetings.models import Meeting
 from services.core.meetings.schemas import ItemKind, Link, PrepareRead, Proposal
+from services.core.people import service as people_service
 from services.core.plans import due_scan
 from services.core.principal import Principal
 
@@ -108,7 +109,7 @@ async def minutes(
     person_ids = {a.person_id for a in attendees} | {a.assignee_id for a in assignments}
     for i in items:
         person_ids.update(i.presenter_ids)
-    people = await repository.people(session, list(person_ids))
+    people = await people_service.by_ids(session, list(person_ids))
     number_of = {i.id: i.number for i in items}
 
     def who(pid: uuid.UUID) -> dict[str, Any]:

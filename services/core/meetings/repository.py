@@ -23,7 +23,6 @@ from services.core.meetings.models import (
     MeetingBody,
     MeetingBodyMember,
 )
-from services.core.people.models import Person
 from services.core.tree import OrgUnit, with_unit
 
 
@@ -154,11 +153,6 @@ async def assignments(session: AsyncSession, item_ids: Sequence[uuid.UUID]) -> S
         col(Assignment.agenda_item_id).in_(item_ids), col(Assignment.deleted_at).is_(None)
     )
     return (await session.execute(stmt.order_by(col(Assignment.created_at)))).scalars().all()
-
-
-async def people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
-    stmt = sa.select(Person).where(col(Person.id).in_(ids))
-    return {p.id: p for p in (await session.execute(stmt)).scalars().all()}
 
 
 def _assignment_with_org(*columns: Any) -> Any:

@@ -67,6 +67,19 @@ async def subtree_page(
     return rows
 
 
+async def live_by_codes(session: AsyncSession, codes: set[str]) -> Sequence[OrgUnit]:
+    rows = await session.execute(
+        sa.select(OrgUnit).where(col(OrgUnit.code).in_(codes), col(OrgUnit.deleted_at).is_(None))
+    )
+    return rows.scalars().all()
+
+
+async def lock_tree(session: AsyncSession) -> None:
+    """Every other writer of org units waits until the transaction ends (readers do not): a
+    bulk upsert validates the tree as it stands and must not race another change to it."""
+    await session.execute(sa.text("LOCK TABLE org_units IN SHARE ROW EXCLUSIVE MODE"))
+
+
 async def has_live_children(session: AsyncSession, unit_id: int) -> bool:
     stmt = sa.select(
         sa.exists().where(col(OrgUnit.parent_id) == unit_id, col(OrgUnit.deleted_at).is_(None))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
@@ -84,13 +83,8 @@ async def resolve_codes(
     """Looks up many codes at once; unknown or out-of-scope codes are simply absent."""
     if not codes:
         return {}
-    rows = await session.execute(
-        sa.select(OrgUnit).where(
-            OrgUnit.code.in_(set(codes)),  # type: ignore[attr-defined]
-            OrgUnit.deleted_at.is_(None),  # type: ignore[union-attr]
-        )
-    )
-    return {u.code: u for u in rows.scalars() if principal.sees_path(u.path)}
+    units = await repository.live_by_codes(session, set(codes))
+    return {u.code: u for u in units if principal.sees_path(u.path)}
 
 
 async def read(session: AsyncSession, principal: Principal, code: str) -> OrgUnitRead:
@@ -312,7 +306,7 @@ async def bulk_upsert(
     single bad unit (unknown parent, cycle, duplicate) rejects the list and changes nothing."""
     if principal.org_path is not None:
         raise OrgTreeInvalid("Bulk upsert of the org tree needs an unscoped admin key")
-    await session.execute(sa.text("LOCK TABLE org_units IN SHARE ROW EXCLUSIVE MODE"))
+    await repository.lock_tree(session)
     links = await repository.parent_links(session)
     errors = _check_bulk_tree(units, links)
     if errors:

@@ -38,3 +38,28 @@ async def list_page(
             sa.or_(col(Person.name).ilike(pattern), col(Person.initials).ilike(pattern))
         )
     return await fetch_mirrored(session, stmt, Person, window)
+
+
+async def visible_ids(
+    session: AsyncSession, ids: set[uuid.UUID], scope_path: str | None
+) -> set[uuid.UUID]:
+    """The ids among `ids` that are live people the caller may see (people without a unit are
+    shared officials, visible to every key)."""
+    if not ids:
+        return set()
+    stmt: Any = (
+        sa.select(col(Person.id))
+        .outerjoin(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
+        .where(col(Person.id).in_(ids), col(Person.deleted_at).is_(None))
+    )
+    if scope_path is not None:
+        stmt = stmt.where(
+            sa.or_(col(Person.org_unit_id).is_(None), in_subtree(col(OrgUnit.path), scope_path))
+        )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
+    """People by id, deleted ones too (minutes name whoever was there)."""
+    rows = await session.execute(sa.select(Person).where(col(Person.id).in_(ids)))
+    return {p.id: p for p in rows.scalars()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,3 +127,15 @@ async def delete(
     person = await get_visible(session, principal, person_id, for_update=True)
     check_if_match(if_match, person.version)
     await audit_service.delete_audited(session, principal, person, "person")
+
+
+async def visible_ids(
+    session: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """For other domains checking many references at once: the ids the caller may see."""
+    return await repository.visible_ids(session, ids, principal.org_path)
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
+    """For other domains naming people they stored (deleted ones too)."""
+    return await repository.by_ids(session, ids)

@@ -20,6 +20,7 @@ from services.core.errors import field_error
 from services.core.logging import request_id_var
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
+from services.core.people import service as people_service
 from services.core.plans import repository
 from services.core.plans.errors import PlanInvalid
 from services.core.plans.models import Action, ActionPackage, ActionPlan, FollowUp
@@ -192,7 +193,7 @@ async def check_people(
 ) -> list[dict[str, Any]]:
     """An error per (location, person id) whose person the caller does not see."""
     ids = {ref for _, ref in refs if ref is not None}
-    found = await repository.visible_people(session, ids, principal.org_path)
+    found = await people_service.visible_ids(session, principal, ids)
     return [
         field_error(loc, f"unknown person {ref}", "unknown_person")
         for loc, ref in refs

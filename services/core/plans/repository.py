@@ -13,7 +13,6 @@ from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored, live_row
 from services.core.pagination import keyset
-from services.core.people.models import Person
 from services.core.plans.models import (
     ActionArea,
     ActionPackage,
@@ -83,25 +82,6 @@ async def existing_areas(session: AsyncSession, codes: set[str]) -> set[str]:
 
 
 # --- lookups shared by the write paths -----------------------------------------------------
-
-
-async def visible_people(
-    session: AsyncSession, ids: set[uuid.UUID], scope_path: str | None
-) -> set[uuid.UUID]:
-    """The ids among `ids` that are live people the caller may see (people without a unit are
-    shared officials, visible to every key)."""
-    if not ids:
-        return set()
-    stmt: Any = (
-        sa.select(col(Person.id))
-        .outerjoin(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
-        .where(col(Person.id).in_(ids), col(Person.deleted_at).is_(None))
-    )
-    if scope_path is not None:
-        stmt = stmt.where(
-            sa.or_(col(Person.org_unit_id).is_(None), in_subtree(col(OrgUnit.path), scope_path))
-        )
-    return set((await session.execute(stmt)).scalars())
 
 
 async def package_plans(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -15,11 +15,9 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
@@ -29,7 +27,7 @@ from services.core.events import service as events_service
 from services.core.kpis import recalculation_service
 from services.core.principal import Principal
 from services.core.queue import defer_job
-from services.core.timedata import files, ingest
+from services.core.timedata import files, ingest, repository
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.models import Import
 from services.core.timedata.schemas import ImportRead
@@ -147,16 +145,11 @@ async def read(session: AsyncSession, principal: Principal, import_id: uuid.UUID
 PROGRESS_SECONDS = 0.5
 
 
-def _set(import_id: uuid.UUID, **values: Any) -> sa.Update:
-    """The statement that changes one import's row."""
-    return sa.update(Import).where(col(Import.id) == import_id).values(**values)
-
-
 async def _progress(
     sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID, rows: int
 ) -> None:
     async with sessionmaker() as s, s.begin():
-        await s.execute(_set(import_id, rows_read=rows, heartbeat_at=sa.func.now()))
+        await repository.update_import(s, import_id, rows_read=rows, heartbeat_at=sa.func.now())
 
 
 async def run(
@@ -169,25 +162,20 @@ async def run(
     """Applies an import inside the caller's transaction. Returns its final status, or None
     when another worker holds it or it is already finished. A large file is validated by one
     of `validators` (the worker keeps one started)."""
-    locked = (
-        await session.execute(
-            sa.text("SELECT pg_try_advisory_xact_lock(hashtext(:id))"), {"id": str(import_id)}
-        )
-    ).scalar()
+    locked = await repository.try_lock_import(session, import_id)
     record = await session.get(Import, import_id)
     if not locked or record is None or record.status in ("succeeded", "failed"):
         return None
     # On its own connection: the import's transaction must not hold the row, or progress
     # updates (also on their own connection) would wait for it to commit.
     async with sessionmaker() as marker, marker.begin():
-        await marker.execute(
-            _set(
-                import_id,
-                status="running",
-                started_at=sa.func.now(),
-                heartbeat_at=sa.func.now(),
-                attempts=Import.attempts + 1,
-            )
+        await repository.update_import(
+            marker,
+            import_id,
+            status="running",
+            started_at=sa.func.now(),
+            heartbeat_at=sa.func.now(),
+            attempts=Import.attempts + 1,
         )
     kind = ingest.KINDS[record.kind]
     lookups = await ingest.load_lookups(session, None, record.org_path, codes=None, sources=None)
@@ -261,16 +249,15 @@ async def run(
             work.exception()
         chunks.close()
     status = "succeeded"
-    await session.execute(
-        _set(
-            import_id,
-            status=status,
-            finished_at=sa.func.clock_timestamp(),
-            rows_read=rows_read,
-            counts=outcome.counts(),
-            error_count=outcome.rejected,
-            errors=[e.model_dump() for e in outcome.errors],
-        )
+    await repository.update_import(
+        session,
+        import_id,
+        status=status,
+        finished_at=sa.func.clock_timestamp(),
+        rows_read=rows_read,
+        counts=outcome.counts(),
+        error_count=outcome.rejected,
+        errors=[e.model_dump() for e in outcome.errors],
     )
     await events_service.publish(
         session,
@@ -287,14 +274,13 @@ async def _fail(session: AsyncSession, record: Import, reason: str, rows_read: i
     import_id, kind, file_path = record.id, record.kind, record.file_path
     # Nothing of the file is kept: roll back what the chunks wrote, then record the failure.
     await session.rollback()
-    await session.execute(
-        _set(
-            import_id,
-            status="failed",
-            finished_at=sa.func.clock_timestamp(),
-            failure=reason,
-            rows_read=rows_read,
-        )
+    await repository.update_import(
+        session,
+        import_id,
+        status="failed",
+        finished_at=sa.func.clock_timestamp(),
+        failure=reason,
+        rows_read=rows_read,
     )
     await events_service.publish(
         session, "import.failed", {"import_id": str(import_id), "kind": kind, "reason": reason}
@@ -306,11 +292,4 @@ async def _fail(session: AsyncSession, record: Import, reason: str, rows_read: i
 async def stalled(session: AsyncSession, *, stale_seconds: int) -> list[str]:
     """Imports whose job was lost (Redis flushed, worker killed): queued or running with no
     heartbeat for `stale_seconds`. The sweep queues them again."""
-    rows = await session.execute(
-        sa.text(
-            "SELECT id FROM imports WHERE status IN ('queued', 'running') AND "
-            "coalesce(heartbeat_at, created_at) < now() - make_interval(secs => :s)"
-        ),
-        {"s": stale_seconds},
-    )
-    return [str(r) for r in rows.scalars()]
+    return await repository.stalled_imports(session, stale_seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -12,7 +13,14 @@ from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored
 from services.core.kpis import repository as kpis_repository
-from services.core.timedata.models import CodeMapping, Employment, PersonnelCost, TimeRecord
+from services.core.timedata.models import (
+    CodeMapping,
+    Employment,
+    Import,
+    PersonnelCost,
+    Profession,
+    TimeRecord,
+)
 from services.core.tree import OrgUnit, in_subtree
 
 Model = type[TimeRecord] | type[Employment] | type[PersonnelCost]
@@ -130,3 +138,45 @@ async def remap(session: AsyncSession, source: str) -> int:
         {"source": source},
     )
     return total + int(result.scalar_one())
+
+
+async def profession_codes(session: AsyncSession) -> set[str]:
+    return set((await session.execute(sa.select(col(Profession.code)))).scalars())
+
+
+async def professions(session: AsyncSession) -> Sequence[Profession]:
+    rows = await session.execute(sa.select(Profession).order_by(col(Profession.code)))
+    return rows.scalars().all()
+
+
+async def put_profession(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
+    await session.execute(
+        sa.text(
+            "INSERT INTO professions (code, name_en, name_sv) VALUES (:c, :en, :sv) "
+            "ON CONFLICT (code) DO UPDATE SET name_en = :en, name_sv = :sv"
+        ),
+        {"c": code, "en": name_en, "sv": name_sv},
+    )
+
+
+async def try_lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:
+    """One worker runs an import: the others skip it while this transaction holds it."""
+    locked = await session.execute(
+        sa.text("SELECT pg_try_advisory_xact_lock(hashtext(:id))"), {"id": str(import_id)}
+    )
+    return bool(locked.scalar())
+
+
+async def update_import(session: AsyncSession, import_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(sa.update(Import).where(col(Import.id) == import_id).values(**values))
+
+
+async def stalled_imports(session: AsyncSession, stale_seconds: int) -> list[str]:
+    rows = await session.execute(
+        sa.text(
+            "SELECT id FROM imports WHERE status IN ('queued', 'running') AND "
+            "coalesce(heartbeat_at, created_at) < now() - make_interval(secs => :s)"
+        ),
+        {"s": stale_seconds},
+    )
+    return [str(r) for r in rows.scalars()]

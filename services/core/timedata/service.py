@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
@@ -20,7 +18,7 @@ from services.core.pagination import Page
 from services.core.principal import Principal
 from services.core.timedata import ingest, repository
 from services.core.timedata.errors import BatchRejected, BatchTooLarge
-from services.core.timedata.models import Employment, PersonnelCost, Profession, TimeRecord
+from services.core.timedata.models import Employment, PersonnelCost, TimeRecord
 from services.core.timedata.schemas import (
     BatchResult,
     CodeMappings,
@@ -160,7 +158,7 @@ async def get_mappings(session: AsyncSession, source: str) -> CodeMappings:
 async def put_mappings(
     session: AsyncSession, principal: Principal, source: str, data: CodeMappings
 ) -> CodeMappingsResult:
-    known = set((await session.execute(sa.text("SELECT code FROM professions"))).scalars())
+    known = await repository.profession_codes(session)
     unknown = {
         code: target for code, target in data.profession_codes.items() if target not in known
     }
@@ -198,21 +196,12 @@ async def put_mappings(
 
 
 async def list_professions(session: AsyncSession) -> list[ProfessionRead]:
-    rows = await session.execute(sa.select(Profession).order_by(col(Profession.code)))
-    return [
-        ProfessionRead(code=p.code, name_en=p.name_en, name_sv=p.name_sv) for p in rows.scalars()
-    ]
+    return [read_as(ProfessionRead, p) for p in await repository.professions(session)]
 
 
 async def put_profession(
     session: AsyncSession, principal: Principal, code: str, data: ProfessionIn
 ) -> ProfessionRead:
-    await session.execute(
-        sa.text(
-            "INSERT INTO professions (code, name_en, name_sv) VALUES (:c, :en, :sv) "
-            "ON CONFLICT (code) DO UPDATE SET name_en = :en, name_sv = :sv"
-        ),
-        {"c": code, "en": data.name_en, "sv": data.name_sv},
-    )
+    await repository.put_profession(session, code, data.name_en, data.name_sv)
     await audit_service.record(session, principal, "profession.put", "profession", code)
     return ProfessionRead(code=code, **data.model_dump())

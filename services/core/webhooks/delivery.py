@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.clock import utcnow
@@ -244,17 +243,7 @@ def signing_secrets(sub: WebhookSubscription, now: datetime) -> list[str]:
 async def _disable(
     session: AsyncSession, sub: WebhookSubscription, reason: str, now: datetime
 ) -> None:
-    await session.execute(
-        sa.update(WebhookSubscription)
-        .where(WebhookSubscription.id == sub.id)  # type: ignore[arg-type]
-        .values(
-            enabled=False,
-            disabled_reason=reason,
-            disabled_at=now,
-            version=WebhookSubscription.version + 1,
-            updated_at=sa.func.now(),
-        )
-    )
+    await repository.disable_subscription(session, sub.id, reason, now)
     await events_service.publish(
         session,
         "webhook.subscription_disabled",
@@ -377,11 +366,7 @@ async def deliver_batch(
         await repository.record_attempts(session, attempts)
         await repository.update_deliveries(session, updates)
         if failing_since != sub.failing_since:
-            await session.execute(
-                sa.update(WebhookSubscription)
-                .where(WebhookSubscription.id == sub.id)  # type: ignore[arg-type]
-                .values(failing_since=failing_since)
-            )
+            await repository.set_failing_since(session, sub.id, failing_since)
         if disable_reason is not None:
             await _disable(session, sub, disable_reason, utcnow())
             more = False

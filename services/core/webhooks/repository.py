@@ -417,3 +417,30 @@ async def purge_finished(session: AsyncSession, older_than_days: int, limit: int
         {"days": older_than_days, "limit": limit},
     )
     return int(result.rowcount or 0)
+
+
+async def disable_subscription(
+    session: AsyncSession, subscription_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    """A new version too: a client holding the old ETag must see that the subscription changed."""
+    await session.execute(
+        sa.update(WebhookSubscription)
+        .where(col(WebhookSubscription.id) == subscription_id)
+        .values(
+            enabled=False,
+            disabled_reason=reason,
+            disabled_at=now,
+            version=WebhookSubscription.version + 1,
+            updated_at=sa.func.now(),
+        )
+    )
+
+
+async def set_failing_since(
+    session: AsyncSession, subscription_id: uuid.UUID, since: datetime | None
+) -> None:
+    await session.execute(
+        sa.update(WebhookSubscription)
+        .where(col(WebhookSubscription.id) == subscription_id)
+        .values(failing_since=since)
+    )
