@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -271,9 +273,6 @@ class Idempotency:
         content: Any,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        from fastapi.encoders import jsonable_encoder
-        from fastapi.responses import JSONResponse
-
         # What jsonable_encoder makes of a model, without its second walk over the result.
         encoded = (
             content.model_dump(mode="json", by_alias=True)

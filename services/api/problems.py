@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from services.core.errors import PulsError
 from services.core.logging import request_id_var
@@ -175,8 +180,6 @@ def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    from starlette.routing import Match, Route
-
     methods: set[str] = set()
     for route in flat_routes(request.app.routes):
         if isinstance(route, Route) and route.methods:
@@ -227,9 +230,6 @@ def unexpected_problem(exc: BaseException) -> tuple[int, str, str, str, dict[str
 def _is_rejected_value(exc: BaseException) -> bool:
     """A value the database refused as data (out of range, bad encoding): the client's input,
     a 422, whichever endpoint let it through."""
-    import asyncpg
-    from sqlalchemy.exc import DBAPIError
-
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, asyncpg.DataError):
@@ -241,8 +241,6 @@ def _is_rejected_value(exc: BaseException) -> bool:
 def _is_write_conflict(exc: BaseException) -> bool:
     """A deadlock or serialization failure: the transaction was rolled back whole, so a retry
     is safe and will most likely succeed."""
-    import asyncpg
-
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, asyncpg.TransactionRollbackError):
@@ -252,12 +250,6 @@ def _is_write_conflict(exc: BaseException) -> bool:
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:
-    import asyncio
-
-    import asyncpg
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
     if isinstance(
         exc,
         PoolTimeout

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -189,8 +190,6 @@ async def manual_values(
 
 
 async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> ManualValue:
-    from sqlalchemy.dialects.postgresql import insert
-
     insert_stmt = insert(ManualValue).values(
         kpi=value.kpi,
         org_unit_id=value.org_unit_id,
