@@ -4,8 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, Name
 
 Initials = Annotated[str, StringConstraints(pattern=r"^[A-ZÅÄÖa-zåäö]{1,6}$")]
@@ -15,19 +16,14 @@ Email = Annotated[
 
 
 class PersonCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "Jonas Hansson",
-                    "initials": "JH",
-                    "title": "HR-direktör",
-                    "email": "jonas.hansson@example.org",
-                    "org_unit": "RS",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "name": "Jonas Hansson",
+            "initials": "JH",
+            "title": "HR-direktör",
+            "email": "jonas.hansson@example.org",
+            "org_unit": "RS",
+        }
     )
 
     name: Name
@@ -38,9 +34,7 @@ class PersonCreate(BaseModel):
 
 
 class PersonUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"title": "HR-chef"}]}
-    )
+    model_config = request_config({"title": "HR-chef"})
 
     name: Name | None = None
     initials: Initials | None = None
@@ -50,21 +44,15 @@ class PersonUpdate(BaseModel):
 
 
 class PersonRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
-                    "name": "Jonas Hansson",
-                    "initials": "JH",
-                    "title": "HR-direktör",
-                    "email": "jonas.hansson@example.org",
-                    "org_unit": "RS",
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+            "name": "Jonas Hansson",
+            "initials": "JH",
+            "title": "HR-direktör",
+            "email": "jonas.hansson@example.org",
+            "org_unit": "RS",
+            **VERSIONED_EXAMPLE,
         }
     )
 

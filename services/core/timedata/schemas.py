@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.core.contract import request_config, response_config
 from services.core.timedata.models import TimeType
 from services.core.validation import Code, Money, Rfc3339Time
 
@@ -37,25 +38,20 @@ class RecordKey(BaseModel):
 
 
 class TimeRecordIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "heroma",
-                    "external_id": "TR-2024-000123",
-                    "org_unit_code": "SUS-AKUT",
-                    "employee_ref": "19790312-XXXX",
-                    "profession": "nurse",
-                    "staff_kind": "own",
-                    "time_type": "worked",
-                    "work_date": "2024-03-04",
-                    "hours": "8.00",
-                    "start": "2024-03-04T07:00:00+01:00",
-                    "end": "2024-03-04T15:30:00+01:00",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "source": "heroma",
+            "external_id": "TR-2024-000123",
+            "org_unit_code": "SUS-AKUT",
+            "employee_ref": "19790312-XXXX",
+            "profession": "nurse",
+            "staff_kind": "own",
+            "time_type": "worked",
+            "work_date": "2024-03-04",
+            "hours": "8.00",
+            "start": "2024-03-04T07:00:00+01:00",
+            "end": "2024-03-04T15:30:00+01:00",
+        }
     )
 
     source: SourceName
@@ -99,26 +95,21 @@ class TimeRecordIn(BaseModel):
 
 
 class EmploymentIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "heroma",
-                    "external_id": "EMP-4711-1",
-                    "employee_ref": "19790312-XXXX",
-                    "org_unit_code": "SUS-AKUT",
-                    "profession": "nurse",
-                    "contract": "permanent",
-                    "fte": "0.75",
-                    "is_manager": False,
-                    "start_date": "2019-08-19",
-                    "end_date": None,
-                    "gender": "female",
-                    "birth_year": 1979,
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "source": "heroma",
+            "external_id": "EMP-4711-1",
+            "employee_ref": "19790312-XXXX",
+            "org_unit_code": "SUS-AKUT",
+            "profession": "nurse",
+            "contract": "permanent",
+            "fte": "0.75",
+            "is_manager": False,
+            "start_date": "2019-08-19",
+            "end_date": None,
+            "gender": "female",
+            "birth_year": 1979,
+        }
     )
 
     source: SourceName
@@ -151,21 +142,16 @@ class EmploymentIn(BaseModel):
 
 
 class PersonnelCostIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "raindance",
-                    "external_id": "2018-12/HELAR/agency/doctor",
-                    "period": "2018-12",
-                    "org_unit_code": "HELAR",
-                    "profession": "doctor",
-                    "category": "agency",
-                    "amount_sek": "9058333.33",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "source": "raindance",
+            "external_id": "2018-12/HELAR/agency/doctor",
+            "period": "2018-12",
+            "org_unit_code": "HELAR",
+            "profession": "doctor",
+            "category": "agency",
+            "amount_sek": "9058333.33",
+        }
     )
 
     source: SourceName
@@ -201,30 +187,26 @@ class RecordError(BaseModel):
 
 
 class BatchResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "inserted": 9_870,
+            "updated": 112,
+            "deleted": 3,
+            "unchanged": 14,
+            "rejected": 1,
+            "errors": [
                 {
-                    "inserted": 9_870,
-                    "updated": 112,
-                    "deleted": 3,
-                    "unchanged": 14,
-                    "rejected": 1,
+                    "index": 17,
+                    "external_id": "TR-2024-000140",
                     "errors": [
                         {
-                            "index": 17,
-                            "external_id": "TR-2024-000140",
-                            "errors": [
-                                {
-                                    "loc": ["org_unit_code"],
-                                    "msg": "unknown org unit 'X9'",
-                                    "code": "unknown_org_unit",
-                                }
-                            ],
+                            "loc": ["org_unit_code"],
+                            "msg": "unknown org unit 'X9'",
+                            "code": "unknown_org_unit",
                         }
                     ],
                 }
-            ]
+            ],
         }
     )
 
@@ -247,30 +229,26 @@ class _FedRecordRead(BaseModel):
 
 
 class TimeRecordRead(_FedRecordRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "heroma:TR-2024-000123",
-                    "source": "heroma",
-                    "external_id": "TR-2024-000123",
-                    "org_unit": "SUS-AKUT",
-                    "employee": "3f9c…(HMAC-SHA256)",
-                    "profession": "nurse",
-                    "staff_kind": "own",
-                    "time_type": "worked",
-                    "work_date": "2024-03-04",
-                    "hours": "8.00",
-                    "start": "2024-03-04T06:00:00Z",
-                    "end": "2024-03-04T14:30:00Z",
-                    "cost_sek": None,
-                    "agency": None,
-                    "assignment_ref": None,
-                    "time_code": None,
-                    "profession_code": None,
-                    "updated_at": "2026-11-25T02:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "heroma:TR-2024-000123",
+            "source": "heroma",
+            "external_id": "TR-2024-000123",
+            "org_unit": "SUS-AKUT",
+            "employee": "3f9c…(HMAC-SHA256)",
+            "profession": "nurse",
+            "staff_kind": "own",
+            "time_type": "worked",
+            "work_date": "2024-03-04",
+            "hours": "8.00",
+            "start": "2024-03-04T06:00:00Z",
+            "end": "2024-03-04T14:30:00Z",
+            "cost_sek": None,
+            "agency": None,
+            "assignment_ref": None,
+            "time_code": None,
+            "profession_code": None,
+            "updated_at": "2026-11-25T02:00:00Z",
         }
     )
 
@@ -291,28 +269,24 @@ class TimeRecordRead(_FedRecordRead):
 
 
 class EmploymentRead(_FedRecordRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "heroma:EMP-4711-1",
-                    "source": "heroma",
-                    "external_id": "EMP-4711-1",
-                    "org_unit": "SUS-AKUT",
-                    "employee": "3f9c…",
-                    "profession": "nurse",
-                    "contract": "permanent",
-                    "fte": "0.750",
-                    "is_manager": False,
-                    "start_date": "2019-08-19",
-                    "end_date": None,
-                    "end_reason": None,
-                    "gender": "female",
-                    "birth_year": 1979,
-                    "profession_code": None,
-                    "updated_at": "2026-11-25T02:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "heroma:EMP-4711-1",
+            "source": "heroma",
+            "external_id": "EMP-4711-1",
+            "org_unit": "SUS-AKUT",
+            "employee": "3f9c…",
+            "profession": "nurse",
+            "contract": "permanent",
+            "fte": "0.750",
+            "is_manager": False,
+            "start_date": "2019-08-19",
+            "end_date": None,
+            "end_reason": None,
+            "gender": "female",
+            "birth_year": 1979,
+            "profession_code": None,
+            "updated_at": "2026-11-25T02:00:00Z",
         }
     )
 
@@ -331,22 +305,18 @@ class EmploymentRead(_FedRecordRead):
 
 
 class PersonnelCostRead(_FedRecordRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "raindance:2018-12/HELAR/agency/doctor",
-                    "source": "raindance",
-                    "external_id": "2018-12/HELAR/agency/doctor",
-                    "org_unit": "HELAR",
-                    "period": "2018-12",
-                    "profession": "doctor",
-                    "category": "agency",
-                    "amount_sek": "9058333.33",
-                    "profession_code": None,
-                    "updated_at": "2026-11-25T02:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "raindance:2018-12/HELAR/agency/doctor",
+            "source": "raindance",
+            "external_id": "2018-12/HELAR/agency/doctor",
+            "org_unit": "HELAR",
+            "period": "2018-12",
+            "profession": "doctor",
+            "category": "agency",
+            "amount_sek": "9058333.33",
+            "profession_code": None,
+            "updated_at": "2026-11-25T02:00:00Z",
         }
     )
 
@@ -359,21 +329,16 @@ class PersonnelCostRead(_FedRecordRead):
 
 
 class CodeMappings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "time_codes": {
-                        "SJK": "sick",
-                        "ARB": "worked",
-                        "OT1": "overtime",
-                        "SEM": "vacation",
-                    },
-                    "profession_codes": {"SSK": "nurse", "USK": "assistant_nurse", "LAK": "doctor"},
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "time_codes": {
+                "SJK": "sick",
+                "ARB": "worked",
+                "OT1": "overtime",
+                "SEM": "vacation",
+            },
+            "profession_codes": {"SSK": "nurse", "USK": "assistant_nurse", "LAK": "doctor"},
+        }
     )
 
     time_codes: dict[SenderCode, TimeType] = Field(default_factory=dict)
@@ -389,10 +354,7 @@ class CodeMappingsResult(CodeMappings):
 
 
 class ProfessionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"name_en": "Midwife", "name_sv": "Barnmorska"}]},
-    )
+    model_config = request_config({"name_en": "Midwife", "name_sv": "Barnmorska"})
 
     name_en: Annotated[
         str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -403,48 +365,42 @@ class ProfessionIn(BaseModel):
 
 
 class ProfessionRead(ProfessionIn):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"code": "nurse", "name_en": "Nurse", "name_sv": "Sjuksköterska"}]
-        }
+    model_config = response_config(
+        {"code": "nurse", "name_en": "Nurse", "name_sv": "Sjuksköterska"}
     )
 
     code: str
 
 
 class ImportRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "id": "6f1d0c2e-8b8a-4c1e-9a55-1b2c3d4e5f60",
+            "kind": "time-records",
+            "source": "heroma",
+            "status": "succeeded",
+            "format": "csv",
+            "bytes": 104857600,
+            "rows_read": 1000000,
+            "counts": {
+                "inserted": 999998,
+                "updated": 0,
+                "deleted": 0,
+                "unchanged": 0,
+                "rejected": 2,
+            },
+            "error_count": 2,
+            "errors": [
                 {
-                    "id": "6f1d0c2e-8b8a-4c1e-9a55-1b2c3d4e5f60",
-                    "kind": "time-records",
-                    "source": "heroma",
-                    "status": "succeeded",
-                    "format": "csv",
-                    "bytes": 104857600,
-                    "rows_read": 1000000,
-                    "counts": {
-                        "inserted": 999998,
-                        "updated": 0,
-                        "deleted": 0,
-                        "unchanged": 0,
-                        "rejected": 2,
-                    },
-                    "error_count": 2,
-                    "errors": [
-                        {
-                            "index": 18,
-                            "external_id": "TR-17",
-                            "errors": [{"loc": ["hours"], "msg": "…", "code": "less_than_equal"}],
-                        }
-                    ],
-                    "failure": None,
-                    "created_at": "2026-11-25T02:00:00Z",
-                    "started_at": "2026-11-25T02:00:01Z",
-                    "finished_at": "2026-11-25T02:00:40Z",
+                    "index": 18,
+                    "external_id": "TR-17",
+                    "errors": [{"loc": ["hours"], "msg": "…", "code": "less_than_equal"}],
                 }
-            ]
+            ],
+            "failure": None,
+            "created_at": "2026-11-25T02:00:00Z",
+            "started_at": "2026-11-25T02:00:01Z",
+            "finished_at": "2026-11-25T02:00:40Z",
         }
     )
 
