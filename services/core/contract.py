@@ -3,7 +3,7 @@ configured with its example, and the example values of the versioned fields read
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import ConfigDict
 
@@ -15,12 +15,12 @@ VERSIONED_EXAMPLE: dict[str, Any] = {
 }
 
 
-def request_config(example: dict[str, Any]) -> ConfigDict:
+def request_config(example: dict[str, Any], **options: Unpack[ConfigDict]) -> ConfigDict:
     """A request body: unknown fields are refused (a misspelt field is an error, not silently
     ignored), and `example` is shown in the contract."""
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}, **options)
 
 
-def response_config(example: dict[str, Any]) -> ConfigDict:
+def response_config(example: dict[str, Any], **options: Unpack[ConfigDict]) -> ConfigDict:
     """A response body with `example` shown in the contract."""
-    return ConfigDict(json_schema_extra={"examples": [example]})
+    return ConfigDict(json_schema_extra={"examples": [example]}, **options)

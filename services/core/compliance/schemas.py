@@ -106,23 +106,16 @@ class Window(BaseModel):
 
 
 class PolicyCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "Hyrsjuksköterskor endast kvällar, nätter och helger",
-                    "professions": ["nurse"],
-                    "org_unit": "RS",
-                    "valid_from": "2023-10-01",
-                    "banned_windows": [
-                        {"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}
-                    ],
-                    "decision_ref": "KL 2023-09-18 § 4",
-                }
-            ]
+    model_config = request_config(
+        {
+            "name": "Hyrsjuksköterskor endast kvällar, nätter och helger",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2023-10-01",
+            "banned_windows": [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}],
+            "decision_ref": "KL 2023-09-18 § 4",
         },
+        populate_by_name=True,
     )
 
     name: Name
@@ -178,17 +171,18 @@ class PolicyRead(BaseModel):
     version: int
 
 
+_EXEMPTION_EXAMPLE: dict[str, Any] = {
+    "org_unit": "SUS-AKUT",
+    "valid_from": "2024-01-15",
+    "valid_to": "2024-02-29",
+    "decided_by": "Koncernledningen",
+    "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
+    "decision_ref": "KL 2024-01-15 § 3",
+}
+
+
 class ExemptionCreate(BaseModel):
-    model_config = request_config(
-        {
-            "org_unit": "SUS-AKUT",
-            "valid_from": "2024-01-15",
-            "valid_to": "2024-02-29",
-            "decided_by": "Koncernledningen",
-            "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
-            "decision_ref": "KL 2024-01-15 § 3",
-        }
-    )
+    model_config = request_config(_EXEMPTION_EXAMPLE)
 
     org_unit: Code
     valid_from: IsoDate
@@ -209,11 +203,7 @@ class ExemptionRead(BaseModel):
         {
             "id": "7a9d…",
             "policy_id": "2f0c…",
-            "org_unit": "SUS-AKUT",
-            "valid_from": "2024-01-15",
-            "valid_to": "2024-02-29",
-            "decided_by": "Koncernledningen",
-            "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
+            **_EXEMPTION_EXAMPLE,
             "decision_ref": None,
         }
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, Name, Text
@@ -67,10 +67,16 @@ class ManualKpiCreate(BaseModel):
     description: Text | None = None
 
 
+_MANUAL_VALUE_EXAMPLE: dict[str, Any] = {
+    "org_unit": "SUS-AKUT",
+    "period": "2024",
+    "value": "78.5",
+    "comment": "HME 2024",
+}
+
+
 class ManualValueIn(BaseModel):
-    model_config = request_config(
-        {"org_unit": "SUS-AKUT", "period": "2024", "value": "78.5", "comment": "HME 2024"}
-    )
+    model_config = request_config(_MANUAL_VALUE_EXAMPLE)
 
     org_unit: Code
     period: Annotated[
@@ -84,10 +90,7 @@ class ManualValueRead(BaseModel):
     model_config = response_config(
         {
             "kpi": "engagement_index",
-            "org_unit": "SUS-AKUT",
-            "period": "2024",
-            "value": "78.5",
-            "comment": "HME 2024",
+            **_MANUAL_VALUE_EXAMPLE,
             "entered_by": "key:Survey import",
             "entered_at": "2026-11-25T08:00:00Z",
         }
@@ -329,8 +332,11 @@ class TargetRead(BaseModel):
     version: int
 
 
+_RECALCULATION_EXAMPLE: dict[str, Any] = {"org_unit": "SUS", "from": "2024-01", "to": "2024-06"}
+
+
 class RecalculationCreate(BaseModel):
-    model_config = request_config({"org_unit": "SUS", "from": "2024-01", "to": "2024-06"})
+    model_config = request_config(_RECALCULATION_EXAMPLE)
 
     org_unit: Code | None = None
     from_: Annotated[str | None, Field(alias="from", max_length=16)] = None
@@ -338,21 +344,15 @@ class RecalculationCreate(BaseModel):
 
 
 class RecalculationRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "5d1e…",
-                    "status": "succeeded",
-                    "org_unit": "SUS",
-                    "from": "2024-01",
-                    "to": "2024-06",
-                    "cells": 120,
-                    "error": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "finished_at": "2026-11-25T08:00:02Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "5d1e…",
+            "status": "succeeded",
+            **_RECALCULATION_EXAMPLE,
+            "cells": 120,
+            "error": None,
+            "created_at": "2026-11-25T08:00:00Z",
+            "finished_at": "2026-11-25T08:00:02Z",
         },
         populate_by_name=True,
     )

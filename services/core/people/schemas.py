@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -15,16 +15,17 @@ Email = Annotated[
 ]
 
 
+_EXAMPLE: dict[str, Any] = {
+    "name": "Jonas Hansson",
+    "initials": "JH",
+    "title": "HR-direktör",
+    "email": "jonas.hansson@example.org",
+    "org_unit": "RS",
+}
+
+
 class PersonCreate(BaseModel):
-    model_config = request_config(
-        {
-            "name": "Jonas Hansson",
-            "initials": "JH",
-            "title": "HR-direktör",
-            "email": "jonas.hansson@example.org",
-            "org_unit": "RS",
-        }
-    )
+    model_config = request_config(_EXAMPLE)
 
     name: Name
     initials: Initials | None = None
@@ -45,15 +46,7 @@ class PersonUpdate(BaseModel):
 
 class PersonRead(BaseModel):
     model_config = response_config(
-        {
-            "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
-            "name": "Jonas Hansson",
-            "initials": "JH",
-            "title": "HR-direktör",
-            "email": "jonas.hansson@example.org",
-            "org_unit": "RS",
-            **VERSIONED_EXAMPLE,
-        }
+        {"id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44", **_EXAMPLE, **VERSIONED_EXAMPLE}
     )
 
     id: uuid.UUID

@@ -37,7 +37,21 @@ class RecordKey(BaseModel):
     deleted: Literal[True]
 
 
-class TimeRecordIn(BaseModel):
+class _FedRecordIn(BaseModel):
+    """What every fed record is sent with: its key in the sender's system (with `deleted: true`
+    the record is a `RecordKey`, a removal)."""
+
+    source: SourceName
+    external_id: ExternalId
+    deleted: Literal[False] = False
+
+
+def _one_profession(record: Any) -> None:
+    if (record.profession is None) == (record.profession_code is None):
+        raise ValueError("send exactly one of profession and profession_code")
+
+
+class TimeRecordIn(_FedRecordIn):
     model_config = request_config(
         {
             "source": "heroma",
@@ -54,9 +68,6 @@ class TimeRecordIn(BaseModel):
         }
     )
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[False] = False
     org_unit_code: Code
     employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
     profession: Code | None = None
@@ -82,8 +93,7 @@ class TimeRecordIn(BaseModel):
     def _consistent(self) -> Self:
         if (self.time_type is None) == (self.time_code is None):
             raise ValueError("send exactly one of time_type and time_code")
-        if (self.profession is None) == (self.profession_code is None):
-            raise ValueError("send exactly one of profession and profession_code")
+        _one_profession(self)
         if (self.start is None) != (self.end is None):
             raise ValueError("send both start and end, or neither")
         if self.start is not None and self.end is not None:
@@ -94,7 +104,7 @@ class TimeRecordIn(BaseModel):
         return self
 
 
-class EmploymentIn(BaseModel):
+class EmploymentIn(_FedRecordIn):
     model_config = request_config(
         {
             "source": "heroma",
@@ -112,9 +122,6 @@ class EmploymentIn(BaseModel):
         }
     )
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[False] = False
     employee_ref: Ref
     org_unit_code: Code
     profession: Code | None = None
@@ -132,8 +139,7 @@ class EmploymentIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if (self.profession is None) == (self.profession_code is None):
-            raise ValueError("send exactly one of profession and profession_code")
+        _one_profession(self)
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
         if self.end_reason is not None and self.end_date is None:
@@ -141,7 +147,7 @@ class EmploymentIn(BaseModel):
         return self
 
 
-class PersonnelCostIn(BaseModel):
+class PersonnelCostIn(_FedRecordIn):
     model_config = request_config(
         {
             "source": "raindance",
@@ -154,9 +160,6 @@ class PersonnelCostIn(BaseModel):
         }
     )
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[False] = False
     period: PeriodMonth
     org_unit_code: Code
     profession: Code | None = None
@@ -166,8 +169,7 @@ class PersonnelCostIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if (self.profession is None) == (self.profession_code is None):
-            raise ValueError("send exactly one of profession and profession_code")
+        _one_profession(self)
         return self
 
 
