@@ -107,6 +107,14 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+class NamedCode(SQLModel):
+    """A catalogue entry: a code and its name in English and Swedish."""
+
+    code: str = Field(sa_type=sa.Text, primary_key=True)
+    name_en: str = Field(sa_type=sa.Text, nullable=False)
+    name_sv: str = Field(sa_type=sa.Text, nullable=False)
+
+
 class Timestamps(SQLModel):
     """created_at / updated_at kept by the database clock, so every writer agrees on them."""
 

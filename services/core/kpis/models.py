@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from services.core.db import Versioned, org_unit_fk, timestamptz, timestamptz_now, uuid_pk
+from services.core.db import (
+    NamedCode,
+    Versioned,
+    org_unit_fk,
+    timestamptz,
+    timestamptz_now,
+    uuid_pk,
+)
 
 # What the recalculation measures per cell, by the kind of row that carries it. A KPI reads one
 # kind's measures (the catalogue says which): one wide row per cell and split instead of one row
@@ -170,15 +177,12 @@ class KpiTargetState(SQLModel, table=True):
     changed_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
-class ManualKpi(Versioned, table=True):
+class ManualKpi(Versioned, NamedCode, table=True):
     """A hand-entered KPI (an engagement index, a survey outcome): values are posted, not
     computed."""
 
     __tablename__ = "manual_kpis"
 
-    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     unit: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     better: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     grains: list[str] = Field(

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from services.core.db import (
+    NamedCode,
     Versioned,
     identity_pk,
     one_of,
@@ -31,14 +32,10 @@ def _money() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.Numeric(16, 2)))
 
 
-class ActionArea(SQLModel, table=True):
+class ActionArea(NamedCode, table=True):
     """The area catalogue (seed 003's 17 areas are seeded); admins extend it."""
 
     __tablename__ = "action_areas"
-
-    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
 class ActionPlan(Versioned, table=True):

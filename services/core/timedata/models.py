@@ -14,9 +14,9 @@ from sqlmodel import Field, SQLModel
 
 from services.core.db import (
     Mirrored,
+    NamedCode,
     identity_pk,
     one_of,
-    org_unit_fk,
     timestamptz,
     timestamptz_now,
     uuid_pk,
@@ -32,26 +32,22 @@ GENDERS = ("female", "male", "other")
 COST_CATEGORIES = ("own_staff", "agency")
 
 
-def _profession_fk() -> Any:
-    return sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
-
-
 class _Fed(Mirrored):
-    """Columns every fed record has: its key in the sender's system and mirror timestamps."""
+    """Columns every fed record has: its key in the sender's system, its org unit and
+    profession (and the sender's profession code it was mapped from), and mirror timestamps."""
 
     source: str = Field(sa_type=sa.Text, nullable=False)
     external_id: str = Field(sa_type=sa.Text, nullable=False)
+    org_unit_id: int = Field(sa_type=sa.BigInteger, foreign_key="org_units.id", nullable=False)
+    profession: str = Field(sa_type=sa.Text, foreign_key="professions.code", nullable=False)
+    profession_code: str | None = Field(default=None, sa_type=sa.Text)
     # A hash of the record as a file sent it: an unchanged line sent again is skipped before
     # validation. NULL when the record came another way (a JSON batch).
     content_hash: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
-class Profession(SQLModel, table=True):
+class Profession(NamedCode, table=True):
     __tablename__ = "professions"
-
-    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
 class TimeRecord(_Fed, table=True):
@@ -70,9 +66,7 @@ class TimeRecord(_Fed, table=True):
     )
 
     id: int | None = identity_pk()
-    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
     employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    profession: str = Field(sa_column=_profession_fk())
     staff_kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     time_type: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     work_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
@@ -83,7 +77,6 @@ class TimeRecord(_Fed, table=True):
     agency: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     assignment_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     time_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class Employment(_Fed, table=True):
@@ -103,9 +96,7 @@ class Employment(_Fed, table=True):
     )
 
     id: int | None = identity_pk()
-    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
     employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    profession: str = Field(sa_column=_profession_fk())
     contract: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     fte: Decimal = Field(sa_column=sa.Column(sa.Numeric(4, 3), nullable=False))
     is_manager: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
@@ -114,7 +105,6 @@ class Employment(_Fed, table=True):
     end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     gender: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     birth_year: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class PersonnelCost(_Fed, table=True):
@@ -128,12 +118,9 @@ class PersonnelCost(_Fed, table=True):
     )
 
     id: int | None = identity_pk()
-    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
     period: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
-    profession: str = Field(sa_column=_profession_fk())
     category: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
-    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class CodeMapping(SQLModel, table=True):
