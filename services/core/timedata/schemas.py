@@ -25,6 +25,9 @@ Hours = Annotated[Decimal, Field(gt=0, le=24, max_digits=5, decimal_places=2, ex
 PeriodMonth = Annotated[
     str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(examples=["2024-03"])
 ]
+ProfessionName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -358,12 +361,8 @@ class CodeMappingsResult(CodeMappings):
 class ProfessionIn(BaseModel):
     model_config = request_config({"name_en": "Midwife", "name_sv": "Barnmorska"})
 
-    name_en: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    ]
-    name_sv: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    ]
+    name_en: ProfessionName
+    name_sv: ProfessionName
 
 
 class ProfessionRead(ProfessionIn):
