@@ -6,10 +6,18 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+# The schemes each service URL may have, and what an operator who sets another one is told.
+_URL_SCHEMES: dict[str, tuple[tuple[str, ...], str]] = {
+    "database_url": (
+        ("postgresql://", "postgresql+asyncpg://", "postgres://"),
+        "must be a postgresql:// URL; Puls runs on PostgreSQL only",
+    ),
+    "redis_url": (("redis://", "rediss://", "unix://"), "must be a redis:// or rediss:// URL"),
+}
 
 
 class Settings(BaseSettings):
@@ -108,18 +116,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     data_dir: str = ".puls"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "redis_url")
     @classmethod
-    def _postgres_only(cls, value: str) -> str:
-        if not value.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL; Puls runs on PostgreSQL only")
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_only(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis:// or rediss:// URL")
+    def _known_scheme(cls, value: str, info: ValidationInfo) -> str:
+        schemes, refusal = _URL_SCHEMES[str(info.field_name)]
+        if not value.startswith(schemes):
+            raise ValueError(refusal)
         return value
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ Engines are built by the API lifespan, the worker's on_startup and the CLI, neve
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -69,8 +70,49 @@ async def transaction(
             raise
 
 
+# Column declarations every model repeats. Each call builds a new Column: a Column belongs to
+# one table. Pass the column's own options (nullable, index, primary_key) as keyword arguments.
+
+
+def uuid_pk() -> Any:
+    """A uuid primary key: made by the service, or by the database for rows SQL inserts."""
+    return Field(
+        default_factory=uuid.uuid4,
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+    )
+
+
+def identity_pk() -> Any:
+    """A bigint primary key the database numbers (rows kept in insertion order)."""
+    return Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
+
+
 def timestamptz(**kwargs: Any) -> Any:
-    return Field(sa_type=sa.DateTime(timezone=True), **kwargs)
+    """An instant (times are UTC; the column keeps the offset)."""
+    return sa.Column(sa.DateTime(timezone=True), **kwargs)
+
+
+def timestamptz_now(**kwargs: Any) -> Any:
+    """An instant the database clock sets on insert, so every writer agrees on it."""
+    return timestamptz(nullable=False, server_default=sa.func.now(), **kwargs)
+
+
+def org_unit_fk(**kwargs: Any) -> Any:
+    """The org unit a row belongs to (org units are never hard-deleted)."""
+    return sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), **kwargs)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a check constraint that `column` holds one of `values`."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class NamedCode(SQLModel):
+    """A catalogue entry: a code and its name in English and Swedish."""
+
+    code: str = Field(sa_type=sa.Text, primary_key=True)
+    name_en: str = Field(sa_type=sa.Text, nullable=False)
+    name_sv: str = Field(sa_type=sa.Text, nullable=False)
 
 
 class Timestamps(SQLModel):
@@ -88,14 +130,20 @@ class Timestamps(SQLModel):
     )
 
 
-class Versioned(Timestamps):
-    """Optimistic concurrency (ETag = version) and soft deletion (tombstones for mirrors)."""
+class Mirrored(Timestamps):
+    """A row `updated_since` mirrors follow: its change time, and `deleted_at` for the
+    tombstone a soft-deleted row leaves."""
 
-    version: int = Field(default=1, sa_column_kwargs={"server_default": "1", "nullable": False})
     deleted_at: datetime | None = Field(
         default=None,
         sa_type=sa.DateTime(timezone=True),
     )
+
+
+class Versioned(Mirrored):
+    """Optimistic concurrency (ETag = version) and soft deletion (tombstones for mirrors)."""
+
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1", "nullable": False})
 
     def touch(self) -> None:
         """A change: a new ETag and a new change time (the database's clock)."""

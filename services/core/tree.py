@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, col
 
-from services.core.db import Versioned
+from services.core.db import Versioned, identity_pk
 
 
 def subtree_upper_bound(prefix: str) -> str:
@@ -38,10 +38,7 @@ class OrgUnit(Versioned, table=True):
         sa.Index("ix_org_units_updated_at_id", "updated_at", "id"),
     )
 
-    id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True),
-    )
+    id: int | None = identity_pk()
     code: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

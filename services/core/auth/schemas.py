@@ -3,19 +3,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue
 
+from services.core.contract import request_config, response_config
 from services.core.principal import Scope
 from services.core.validation import Code, Name
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"name": "Heroma nightly feed", "scopes": ["timedata:write"]}]
-        },
-    )
+    model_config = request_config({"name": "Heroma nightly feed", "scopes": ["timedata:write"]})
 
     name: Name = Field(examples=["Heroma nightly feed"])
     scopes: list[Scope] = Field(min_length=1, examples=[["timedata:write"]])
@@ -39,7 +35,7 @@ _KEY_EXAMPLE: dict[str, JsonValue] = {
 
 
 class ApiKeyRead(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_KEY_EXAMPLE]})
+    model_config = response_config(_KEY_EXAMPLE)
 
     id: uuid.UUID
     name: str
@@ -53,8 +49,6 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{**_KEY_EXAMPLE, "token": "puls_Xy3kQ9…"}]}
-    )
+    model_config = response_config({**_KEY_EXAMPLE, "token": "puls_Xy3kQ9…"})
 
     token: str = Field(description="The secret. Shown once; Puls keeps only its hash.")

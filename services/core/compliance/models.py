@@ -12,14 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from services.core.db import Versioned
-
-
-def _uuid_pk() -> Any:
-    return Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+from services.core.db import Versioned, identity_pk, org_unit_fk, timestamptz_now, uuid_pk
 
 
 class WorkingTimeRule(Versioned, table=True):
@@ -31,7 +24,7 @@ class WorkingTimeRule(Versioned, table=True):
         ),
     )
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     # Rest rules: the least consecutive rest in each period, and the local hour periods start.
@@ -42,9 +35,7 @@ class WorkingTimeRule(Versioned, table=True):
     professions: list[str] | None = Field(
         default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Text))
     )
-    org_unit_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"))
-    )
+    org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk())
     valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     enabled: bool = Field(
@@ -58,12 +49,10 @@ class AgencyPolicy(Versioned, table=True):
 
     __tablename__ = "agency_policies"
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     professions: list[str] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Text), nullable=False))
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
     valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     # [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]; null bans every hour.
@@ -79,13 +68,11 @@ class AgencyPolicy(Versioned, table=True):
 class AgencyExemption(Versioned, table=True):
     __tablename__ = "agency_exemptions"
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     policy_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("agency_policies.id"), nullable=False)
     )
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
     valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     valid_to: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     decided_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
@@ -100,9 +87,7 @@ class Violation(SQLModel, table=True):
         sa.Index("ix_compliance_violations_unit_date", "org_unit_id", "work_date"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
+    id: int | None = identity_pk()
     kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     # The rule or policy broken.
     source_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
@@ -113,12 +98,7 @@ class Violation(SQLModel, table=True):
     hours: Decimal = Field(sa_column=sa.Column(sa.Numeric(8, 2), nullable=False))
     cost_sek: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(14, 2)))
     details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
-    detected_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-    )
+    detected_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
 class Uncheckable(SQLModel, table=True):

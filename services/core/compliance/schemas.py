@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.core.contract import request_config, response_config
 from services.core.validation import Code, IsoDate, Name, Text
 
 RuleKind = Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year"]
@@ -29,20 +30,15 @@ class RuleFields(BaseModel):
 
 
 class RuleCreate(RuleFields):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "kind": "daily_rest",
-                    "name": "Dygnsvila för läkare enligt nya arbetstidsregler",
-                    "min_rest_hours": "11",
-                    "period_start_hour": 7,
-                    "professions": ["doctor", "resident_doctor"],
-                    "valid_from": "2024-01-15",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "kind": "daily_rest",
+            "name": "Dygnsvila för läkare enligt nya arbetstidsregler",
+            "min_rest_hours": "11",
+            "period_start_hour": 7,
+            "professions": ["doctor", "resident_doctor"],
+            "valid_from": "2024-01-15",
+        }
     )
 
     kind: RuleKind
@@ -51,32 +47,25 @@ class RuleCreate(RuleFields):
 
 
 class RuleUpdate(RuleFields):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"period_start_hour": 7, "enabled": True}]},
-    )
+    model_config = request_config({"period_start_hour": 7, "enabled": True})
 
 
 class RuleRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "8c1e0f52-2f1b-4d0e-9a7e-0f1d2c3b4a59",
-                    "kind": "daily_rest",
-                    "name": "Dygnsvila: 11 timmar i varje 24-timmarsperiod",
-                    "min_rest_hours": "11.00",
-                    "period_start_hour": 0,
-                    "max_hours": None,
-                    "professions": None,
-                    "org_unit": None,
-                    "valid_from": "2000-01-01",
-                    "valid_to": None,
-                    "enabled": True,
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "8c1e0f52-2f1b-4d0e-9a7e-0f1d2c3b4a59",
+            "kind": "daily_rest",
+            "name": "Dygnsvila: 11 timmar i varje 24-timmarsperiod",
+            "min_rest_hours": "11.00",
+            "period_start_hour": 0,
+            "max_hours": None,
+            "professions": None,
+            "org_unit": None,
+            "valid_from": "2000-01-01",
+            "valid_to": None,
+            "enabled": True,
+            "updated_at": "2026-11-25T08:00:00Z",
+            "version": 1,
         }
     )
 
@@ -117,23 +106,16 @@ class Window(BaseModel):
 
 
 class PolicyCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "Hyrsjuksköterskor endast kvällar, nätter och helger",
-                    "professions": ["nurse"],
-                    "org_unit": "RS",
-                    "valid_from": "2023-10-01",
-                    "banned_windows": [
-                        {"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}
-                    ],
-                    "decision_ref": "KL 2023-09-18 § 4",
-                }
-            ]
+    model_config = request_config(
+        {
+            "name": "Hyrsjuksköterskor endast kvällar, nätter och helger",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2023-10-01",
+            "banned_windows": [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}],
+            "decision_ref": "KL 2023-09-18 § 4",
         },
+        populate_by_name=True,
     )
 
     name: Name
@@ -154,9 +136,7 @@ class PolicyCreate(BaseModel):
 
 
 class PolicyUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"valid_to": "2024-06-30"}]}
-    )
+    model_config = request_config({"valid_to": "2024-06-30"})
 
     name: Name | None = None
     valid_to: IsoDate | None = None
@@ -164,22 +144,18 @@ class PolicyUpdate(BaseModel):
 
 
 class PolicyRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "2f0c…",
-                    "name": "Stopp för hyrsjuksköterskor",
-                    "professions": ["nurse"],
-                    "org_unit": "RS",
-                    "valid_from": "2024-01-15",
-                    "valid_to": None,
-                    "banned_windows": None,
-                    "decision_ref": "KL 2024-01-15 § 3",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "2f0c…",
+            "name": "Stopp för hyrsjuksköterskor",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2024-01-15",
+            "valid_to": None,
+            "banned_windows": None,
+            "decision_ref": "KL 2024-01-15 § 3",
+            "updated_at": "2026-11-25T08:00:00Z",
+            "version": 1,
         }
     )
 
@@ -195,22 +171,18 @@ class PolicyRead(BaseModel):
     version: int
 
 
+_EXEMPTION_EXAMPLE: dict[str, Any] = {
+    "org_unit": "SUS-AKUT",
+    "valid_from": "2024-01-15",
+    "valid_to": "2024-02-29",
+    "decided_by": "Koncernledningen",
+    "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
+    "decision_ref": "KL 2024-01-15 § 3",
+}
+
+
 class ExemptionCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "org_unit": "SUS-AKUT",
-                    "valid_from": "2024-01-15",
-                    "valid_to": "2024-02-29",
-                    "decided_by": "Koncernledningen",
-                    "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
-                    "decision_ref": "KL 2024-01-15 § 3",
-                }
-            ]
-        },
-    )
+    model_config = request_config(_EXEMPTION_EXAMPLE)
 
     org_unit: Code
     valid_from: IsoDate
@@ -227,20 +199,12 @@ class ExemptionCreate(BaseModel):
 
 
 class ExemptionRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "7a9d…",
-                    "policy_id": "2f0c…",
-                    "org_unit": "SUS-AKUT",
-                    "valid_from": "2024-01-15",
-                    "valid_to": "2024-02-29",
-                    "decided_by": "Koncernledningen",
-                    "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
-                    "decision_ref": None,
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "7a9d…",
+            "policy_id": "2f0c…",
+            **_EXEMPTION_EXAMPLE,
+            "decision_ref": None,
         }
     )
 
@@ -268,28 +232,24 @@ class ViolationRead(BaseModel):
 
 
 class ViolationPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "items": [
                 {
-                    "items": [
-                        {
-                            "id": 17,
-                            "kind": "daily_rest",
-                            "rule_id": "8c1e…",
-                            "org_unit": "SUS-AKUT",
-                            "date": "2024-03-05",
-                            "employee": None,
-                            "profession": "doctor",
-                            "hours": "3.00",
-                            "cost_sek": None,
-                            "details": {"longest_rest_hours": 8.0, "required_rest_hours": 11},
-                        }
-                    ],
-                    "next_cursor": None,
-                    "suppressed": False,
+                    "id": 17,
+                    "kind": "daily_rest",
+                    "rule_id": "8c1e…",
+                    "org_unit": "SUS-AKUT",
+                    "date": "2024-03-05",
+                    "employee": None,
+                    "profession": "doctor",
+                    "hours": "3.00",
+                    "cost_sek": None,
+                    "details": {"longest_rest_hours": 8.0, "required_rest_hours": 11},
                 }
-            ]
+            ],
+            "next_cursor": None,
+            "suppressed": False,
         }
     )
 
@@ -311,24 +271,20 @@ class SummaryRow(BaseModel):
 
 
 class Summary(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "org_unit": "RS",
+            "rows": [
                 {
-                    "org_unit": "RS",
-                    "rows": [
-                        {
-                            "org_unit": "SUS-AKUT",
-                            "month": "2024-03",
-                            "kind": "daily_rest",
-                            "violations": 4,
-                            "hours": "9.50",
-                            "employees": None,
-                        }
-                    ],
-                    "uncheckable": [{"org_unit": "SUS-AKUT", "month": "2024-03", "records": 12}],
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-03",
+                    "kind": "daily_rest",
+                    "violations": 4,
+                    "hours": "9.50",
+                    "employees": None,
                 }
-            ]
+            ],
+            "uncheckable": [{"org_unit": "SUS-AKUT", "month": "2024-03", "records": 12}],
         }
     )
 

@@ -7,6 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from services.core.db import identity_pk, org_unit_fk, timestamptz_now
+
 
 class Event(SQLModel, table=True):
     """The outbox: one row per domain event, written in the transaction of the change that
@@ -15,17 +17,8 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (sa.Index("ix_events_type_id", "type", "id"),)
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
+    id: int | None = identity_pk()
     type: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    occurred_at: datetime = Field(
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        )
-    )
-    org_unit_id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), index=True),
-    )
+    occurred_at: datetime = Field(sa_column=timestamptz_now())
+    org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk(index=True))
     data: dict[str, Any] = Field(sa_column=sa.Column(postgresql.JSONB, nullable=False))

@@ -3,21 +3,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from services.core.contract import response_config
 
 
 class EventRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 42,
-                    "type": "org_unit.created",
-                    "occurred_at": "2026-11-25T08:00:00Z",
-                    "org_unit": "RS-MED",
-                    "data": {"code": "RS-MED"},
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": 42,
+            "type": "org_unit.created",
+            "occurred_at": "2026-11-25T08:00:00Z",
+            "org_unit": "RS-MED",
+            "data": {"code": "RS-MED"},
         }
     )
 
@@ -29,22 +27,18 @@ class EventRead(BaseModel):
 
 
 class EventFeed(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "items": [
                 {
-                    "items": [
-                        {
-                            "id": 42,
-                            "type": "org_unit.created",
-                            "occurred_at": "2026-11-25T08:00:00Z",
-                            "org_unit": "RS-MED",
-                            "data": {"code": "RS-MED"},
-                        }
-                    ],
-                    "next_after": 42,
+                    "id": 42,
+                    "type": "org_unit.created",
+                    "occurred_at": "2026-11-25T08:00:00Z",
+                    "org_unit": "RS-MED",
+                    "data": {"code": "RS-MED"},
                 }
-            ]
+            ],
+            "next_after": 42,
         }
     )
 

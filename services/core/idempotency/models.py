@@ -7,14 +7,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from services.core.db import identity_pk, timestamptz, timestamptz_now
+
 
 class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
     __table_args__ = (sa.UniqueConstraint("owner", "key"),)
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
+    id: int | None = identity_pk()
     owner: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     key: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     method: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
@@ -26,11 +26,5 @@ class IdempotencyRecord(SQLModel, table=True):
     response_headers: dict[str, Any] | None = Field(
         default=None, sa_column=sa.Column(postgresql.JSONB)
     )
-    created_at: datetime = Field(
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now(), index=True
-        )
-    )
-    completed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    created_at: datetime = Field(sa_column=timestamptz_now(index=True))
+    completed_at: datetime | None = Field(default=None, sa_column=timestamptz())

@@ -12,12 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from services.core.db import Versioned
-
-
-def _ts(**kwargs: Any) -> Any:
-    return sa.Column(sa.DateTime(timezone=True), **kwargs)
-
+from services.core.db import (
+    NamedCode,
+    Versioned,
+    org_unit_fk,
+    timestamptz,
+    timestamptz_now,
+    uuid_pk,
+)
 
 # What the recalculation measures per cell, by the kind of row that carries it. A KPI reads one
 # kind's measures (the catalogue says which): one wide row per cell and split instead of one row
@@ -129,9 +131,7 @@ class KpiFactsVersion(SQLModel, table=True):
         default=True, sa_column=sa.Column(sa.Boolean, primary_key=True, server_default=sa.true())
     )
     version: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
-    changed_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
+    changed_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
 class KpiTarget(Versioned, table=True):
@@ -143,14 +143,9 @@ class KpiTarget(Versioned, table=True):
         sa.Index("ix_kpi_targets_updated_at_id", "updated_at", "id"),
     )
 
-    id: uuid.UUID = Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+    id: uuid.UUID = uuid_pk()
     kpi: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
     include_subtree: bool = Field(
         default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="true")
     )
@@ -179,20 +174,15 @@ class KpiTargetState(SQLModel, table=True):
     )
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     status: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    changed_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
+    changed_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
-class ManualKpi(Versioned, table=True):
+class ManualKpi(Versioned, NamedCode, table=True):
     """A hand-entered KPI (an engagement index, a survey outcome): values are posted, not
     computed."""
 
     __tablename__ = "manual_kpis"
 
-    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     unit: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     better: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     grains: list[str] = Field(
@@ -207,16 +197,12 @@ class ManualValue(SQLModel, table=True):
     kpi: str = Field(
         sa_column=sa.Column(sa.Text, sa.ForeignKey("manual_kpis.code"), primary_key=True)
     )
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(primary_key=True))
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     value: Decimal = Field(sa_column=sa.Column(sa.Numeric, nullable=False))
     comment: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     entered_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    entered_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
+    entered_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
 class Recalculation(SQLModel, table=True):
@@ -224,13 +210,8 @@ class Recalculation(SQLModel, table=True):
 
     __tablename__ = "kpi_recalculations"
 
-    id: uuid.UUID = Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
-    org_unit_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"))
-    )
+    id: uuid.UUID = uuid_pk()
+    org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk())
     from_month: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     to_month: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     status: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
@@ -240,10 +221,8 @@ class Recalculation(SQLModel, table=True):
     requested_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
-    created_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
-    finished_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    finished_at: datetime | None = Field(default=None, sa_column=timestamptz())
 
 
 class DirtyCell(SQLModel, table=True):
@@ -252,10 +231,6 @@ class DirtyCell(SQLModel, table=True):
 
     __tablename__ = "kpi_dirty_cells"
 
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), primary_key=True)
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(primary_key=True))
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
-    marked_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
+    marked_at: datetime | None = Field(default=None, sa_column=timestamptz_now())

@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, Name, Text
 
 UnitName = Literal["percent", "hours", "weeks", "sek", "count", "ratio"]
@@ -17,22 +18,18 @@ Number = Annotated[Decimal, Field(max_digits=20, decimal_places=6)]
 
 
 class KpiRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "code": "sick_leave_pct",
-                    "kind": "computed",
-                    "name_en": "Sick leave",
-                    "name_sv": "Sjukfrånvaro",
-                    "unit": "percent",
-                    "better": "lower",
-                    "formula": "100 × own sick hours / own scheduled hours",
-                    "dimensions": ["profession", "staff_kind", "gender", "age_band"],
-                    "grains": ["month", "quarter", "tertial", "year", "rolling12"],
-                    "person_based": True,
-                }
-            ]
+    model_config = response_config(
+        {
+            "code": "sick_leave_pct",
+            "kind": "computed",
+            "name_en": "Sick leave",
+            "name_sv": "Sjukfrånvaro",
+            "unit": "percent",
+            "better": "lower",
+            "formula": "100 × own sick hours / own scheduled hours",
+            "dimensions": ["profession", "staff_kind", "gender", "age_band"],
+            "grains": ["month", "quarter", "tertial", "year", "rolling12"],
+            "person_based": True,
         }
     )
 
@@ -49,21 +46,16 @@ class KpiRead(BaseModel):
 
 
 class ManualKpiCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "code": "engagement_index",
-                    "name_en": "Engagement index",
-                    "name_sv": "Hållbart medarbetarengagemang (HME)",
-                    "unit": "ratio",
-                    "better": "higher",
-                    "grains": ["year"],
-                    "description": "From the yearly staff survey.",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "code": "engagement_index",
+            "name_en": "Engagement index",
+            "name_sv": "Hållbart medarbetarengagemang (HME)",
+            "unit": "ratio",
+            "better": "higher",
+            "grains": ["year"],
+            "description": "From the yearly staff survey.",
+        }
     )
 
     code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
@@ -75,15 +67,16 @@ class ManualKpiCreate(BaseModel):
     description: Text | None = None
 
 
+_MANUAL_VALUE_EXAMPLE: dict[str, Any] = {
+    "org_unit": "SUS-AKUT",
+    "period": "2024",
+    "value": "78.5",
+    "comment": "HME 2024",
+}
+
+
 class ManualValueIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"org_unit": "SUS-AKUT", "period": "2024", "value": "78.5", "comment": "HME 2024"}
-            ]
-        },
-    )
+    model_config = request_config(_MANUAL_VALUE_EXAMPLE)
 
     org_unit: Code
     period: Annotated[
@@ -94,19 +87,12 @@ class ManualValueIn(BaseModel):
 
 
 class ManualValueRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "kpi": "engagement_index",
-                    "org_unit": "SUS-AKUT",
-                    "period": "2024",
-                    "value": "78.5",
-                    "comment": "HME 2024",
-                    "entered_by": "key:Survey import",
-                    "entered_at": "2026-11-25T08:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "kpi": "engagement_index",
+            **_MANUAL_VALUE_EXAMPLE,
+            "entered_by": "key:Survey import",
+            "entered_at": "2026-11-25T08:00:00Z",
         }
     )
 
@@ -168,19 +154,15 @@ _POINT_EXAMPLE: dict[str, Any] = {
 
 
 class Series(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "kpi": "agency_cost_sek",
-                    "org_unit": "HELAR",
-                    "org_unit_name": "Hälso- och sjukvård",
-                    "grain": "year",
-                    "filters": {},
-                    "unit": "sek",
-                    "points": [_POINT_EXAMPLE],
-                }
-            ]
+    model_config = response_config(
+        {
+            "kpi": "agency_cost_sek",
+            "org_unit": "HELAR",
+            "org_unit_name": "Hälso- och sjukvård",
+            "grain": "year",
+            "filters": {},
+            "unit": "sek",
+            "points": [_POINT_EXAMPLE],
         }
     )
 
@@ -196,25 +178,21 @@ class Series(BaseModel):
 class SeriesSet(BaseModel):
     """One series for the unit itself (`org_unit` rows of its own) and one per child unit."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "kpi": "sick_leave_pct",
+            "grain": "month",
+            "series": [
                 {
                     "kpi": "sick_leave_pct",
+                    "org_unit": "SUS-AKUT",
+                    "org_unit_name": "Akutmottagningen",
                     "grain": "month",
-                    "series": [
-                        {
-                            "kpi": "sick_leave_pct",
-                            "org_unit": "SUS-AKUT",
-                            "org_unit_name": "Akutmottagningen",
-                            "grain": "month",
-                            "filters": {},
-                            "unit": "percent",
-                            "points": [{**_POINT_EXAMPLE, "period": "2024-03"}],
-                        }
-                    ],
+                    "filters": {},
+                    "unit": "percent",
+                    "points": [{**_POINT_EXAMPLE, "period": "2024-03"}],
                 }
-            ]
+            ],
         }
     )
 
@@ -233,24 +211,20 @@ class ScorecardRow(BaseModel):
 
 
 class Scorecard(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "org_unit": "HELAR",
+            "period": "2018",
+            "rows": [
                 {
-                    "org_unit": "HELAR",
-                    "period": "2018",
-                    "rows": [
-                        {
-                            "kpi": "agency_cost_sek",
-                            "name_en": "Agency staff cost",
-                            "name_sv": "Kostnad för inhyrd personal",
-                            "unit": "sek",
-                            "profession": None,
-                            "point": _POINT_EXAMPLE,
-                        }
-                    ],
+                    "kpi": "agency_cost_sek",
+                    "name_en": "Agency staff cost",
+                    "name_sv": "Kostnad för inhyrd personal",
+                    "unit": "sek",
+                    "profession": None,
+                    "point": _POINT_EXAMPLE,
                 }
-            ]
+            ],
         }
     )
 
@@ -287,24 +261,19 @@ class TargetBase(BaseModel):
 
 
 class TargetCreate(TargetBase):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "kpi": "agency_cost_sek",
-                    "org_unit": "HELAR",
-                    "include_subtree": True,
-                    "comparator": "lte",
-                    "bound": "baseline",
-                    "baseline_period": "2015",
-                    "factor": "1.0",
-                    "valid_from": "2016-01",
-                    "valid_to": "2018-12",
-                    "description": "Agency costs back to the 2015 level",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "kpi": "agency_cost_sek",
+            "org_unit": "HELAR",
+            "include_subtree": True,
+            "comparator": "lte",
+            "bound": "baseline",
+            "baseline_period": "2015",
+            "factor": "1.0",
+            "valid_from": "2016-01",
+            "valid_to": "2018-12",
+            "description": "Agency costs back to the 2015 level",
+        }
     )
 
     kpi: Annotated[str, Field(max_length=64)]
@@ -314,10 +283,7 @@ class TargetCreate(TargetBase):
 
 
 class TargetUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"value": "3.5", "description": "Lowered for 2025"}]},
-    )
+    model_config = request_config({"value": "3.5", "description": "Lowered for 2025"})
 
     comparator: Literal["lte", "gte"] | None = None
     value: Number | None = None
@@ -327,29 +293,23 @@ class TargetUpdate(BaseModel):
 
 
 class TargetRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0b7f3c1e-6d0a-4a51-9a43-0d2b7c1f2e11",
-                    "kpi": "sick_leave_pct",
-                    "org_unit": "RS",
-                    "include_subtree": True,
-                    "profession": None,
-                    "comparator": "lte",
-                    "bound": "absolute",
-                    "value": "3.0",
-                    "per_grain": None,
-                    "baseline_period": None,
-                    "factor": None,
-                    "valid_from": "2024-01",
-                    "valid_to": None,
-                    "description": "Sick leave at most 3 %",
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "0b7f3c1e-6d0a-4a51-9a43-0d2b7c1f2e11",
+            "kpi": "sick_leave_pct",
+            "org_unit": "RS",
+            "include_subtree": True,
+            "profession": None,
+            "comparator": "lte",
+            "bound": "absolute",
+            "value": "3.0",
+            "per_grain": None,
+            "baseline_period": None,
+            "factor": None,
+            "valid_from": "2024-01",
+            "valid_to": None,
+            "description": "Sick leave at most 3 %",
+            **VERSIONED_EXAMPLE,
         }
     )
 
@@ -372,11 +332,11 @@ class TargetRead(BaseModel):
     version: int
 
 
+_RECALCULATION_EXAMPLE: dict[str, Any] = {"org_unit": "SUS", "from": "2024-01", "to": "2024-06"}
+
+
 class RecalculationCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"org_unit": "SUS", "from": "2024-01", "to": "2024-06"}]},
-    )
+    model_config = request_config(_RECALCULATION_EXAMPLE)
 
     org_unit: Code | None = None
     from_: Annotated[str | None, Field(alias="from", max_length=16)] = None
@@ -384,21 +344,15 @@ class RecalculationCreate(BaseModel):
 
 
 class RecalculationRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "5d1e…",
-                    "status": "succeeded",
-                    "org_unit": "SUS",
-                    "from": "2024-01",
-                    "to": "2024-06",
-                    "cells": 120,
-                    "error": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "finished_at": "2026-11-25T08:00:02Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "5d1e…",
+            "status": "succeeded",
+            **_RECALCULATION_EXAMPLE,
+            "cells": 120,
+            "error": None,
+            "created_at": "2026-11-25T08:00:00Z",
+            "finished_at": "2026-11-25T08:00:02Z",
         },
         populate_by_name=True,
     )

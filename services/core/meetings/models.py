@@ -8,11 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from services.core.db import Versioned
-
-
-def _uuid_pk() -> Any:
-    return sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+from services.core.db import Versioned, org_unit_fk, timestamptz, uuid_pk
 
 
 # The key of a row a body or meeting owns per person (members, attendees): the owner, whose
@@ -33,14 +29,10 @@ class MeetingBody(Versioned, table=True):
     __tablename__ = "meeting_bodies"
     __table_args__ = (sa.Index("ix_meeting_bodies_updated_at_id", "updated_at", "id"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    id: uuid.UUID = uuid_pk()
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     short_name: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    org_unit_id: int = Field(
-        sa_column=sa.Column(
-            sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False, index=True
-        )
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False, index=True))
     # {"frequency": "weekly"|"monthly"|"tertial", "weekday": 0-6, "day": 1-28, "time": "HH:MM",
     #  "duration_minutes": n, "kind": "pulse", "place": "..."}; generation reads it.
     schedule: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
@@ -63,18 +55,16 @@ class Meeting(Versioned, table=True):
         sa.CheckConstraint("ends_at > starts_at", name="end_after_start"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    id: uuid.UUID = uuid_pk()
     body_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meeting_bodies.id"), nullable=False)
     )
-    starts_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    ends_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    starts_at: datetime = Field(sa_column=timestamptz(nullable=False))
+    ends_at: datetime = Field(sa_column=timestamptz(nullable=False))
     place: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     status: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    approved_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    approved_at: datetime | None = Field(default=None, sa_column=timestamptz())
 
 
 class MeetingAttendee(SQLModel, table=True):
@@ -95,7 +85,7 @@ class AgendaItem(Versioned, table=True):
     __tablename__ = "agenda_items"
     __table_args__ = (sa.UniqueConstraint("meeting_id", "number"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    id: uuid.UUID = uuid_pk()
     meeting_id: uuid.UUID = Field(
         sa_column=sa.Column(
             sa.Uuid, sa.ForeignKey("meetings.id", ondelete="CASCADE"), nullable=False
@@ -131,7 +121,7 @@ def _agenda_item_key() -> Any:
 class Decision(Versioned, table=True):
     __tablename__ = "decisions"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    id: uuid.UUID = uuid_pk()
     agenda_item_id: uuid.UUID = Field(sa_column=_agenda_item_key())
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     decided_at: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
@@ -142,7 +132,7 @@ class Assignment(Versioned, table=True):
     __tablename__ = "assignments"
     __table_args__ = (sa.Index("ix_assignments_status_due_date", "status", "due_date"),)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=_uuid_pk())
+    id: uuid.UUID = uuid_pk()
     agenda_item_id: uuid.UUID = Field(sa_column=_agenda_item_key())
     assignee_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), nullable=False)
@@ -156,9 +146,5 @@ class Assignment(Versioned, table=True):
     reported_in_meeting_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meetings.id"))
     )
-    due_soon_notified_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
-    overdue_notified_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    due_soon_notified_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    overdue_notified_at: datetime | None = Field(default=None, sa_column=timestamptz())

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, IsoDate, Name, Text
 
 
@@ -100,7 +101,7 @@ BODY_EXAMPLE: dict[str, Any] = {
 
 
 class BodyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [BODY_EXAMPLE]})
+    model_config = request_config(BODY_EXAMPLE)
     name: Name
     short_name: Code | None = None
     org_unit: Code
@@ -109,10 +110,7 @@ class BodyCreate(BaseModel):
 
 
 class BodyUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"name": "Koncernledningen (KL)", "members": []}]},
-    )
+    model_config = request_config({"name": "Koncernledningen (KL)", "members": []})
     name: Name | None = None
     short_name: Code | None = None
     members: list[Member] | None = Field(default=None, max_length=200)
@@ -120,17 +118,11 @@ class BodyUpdate(BaseModel):
 
 
 class BodyRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                BODY_EXAMPLE
-                | {
-                    "id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        BODY_EXAMPLE
+        | {
+            "id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
+            **VERSIONED_EXAMPLE,
         }
     )
     id: uuid.UUID
@@ -166,7 +158,7 @@ MEETING_EXAMPLE: dict[str, Any] = {
 
 
 class MeetingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [MEETING_EXAMPLE]})
+    model_config = request_config(MEETING_EXAMPLE)
     starts_at: datetime
     ends_at: datetime
     place: Name | None = None
@@ -175,7 +167,7 @@ class MeetingCreate(BaseModel):
 
 
 class MeetingUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "held"}]})
+    model_config = request_config({"status": "held"})
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     place: Name | None = None
@@ -190,20 +182,14 @@ class MeetingUpdate(BaseModel):
 
 
 class MeetingRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                MEETING_EXAMPLE
-                | {
-                    "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                    "body_id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
-                    "status": "planned",
-                    "approved_at": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        MEETING_EXAMPLE
+        | {
+            "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "body_id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
+            "status": "planned",
+            "approved_at": None,
+            **VERSIONED_EXAMPLE,
         }
     )
     id: uuid.UUID
@@ -237,7 +223,7 @@ ITEM_EXAMPLE: dict[str, Any] = {
 
 
 class AgendaItemCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ITEM_EXAMPLE]})
+    model_config = request_config(ITEM_EXAMPLE)
     number: int = Field(ge=1, le=999)
     title: Name
     kind: ItemKind = ItemKind.information
@@ -247,10 +233,7 @@ class AgendaItemCreate(BaseModel):
 
 
 class AgendaItemUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"notes": "Underlag bifogat", "reason": None}]},
-    )
+    model_config = request_config({"notes": "Underlag bifogat", "reason": None})
     number: int | None = Field(default=None, ge=1, le=999)
     title: Name | None = None
     kind: ItemKind | None = None
@@ -263,16 +246,12 @@ class AgendaItemUpdate(BaseModel):
 
 
 class AgendaItemRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                ITEM_EXAMPLE
-                | {
-                    "id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-                    "meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        ITEM_EXAMPLE
+        | {
+            "id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            "meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "version": 1,
         }
     )
     id: uuid.UUID
@@ -294,22 +273,18 @@ DECISION_EXAMPLE: dict[str, Any] = {
 
 
 class DecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DECISION_EXAMPLE]})
+    model_config = request_config(DECISION_EXAMPLE)
     text: Text
     decided_at: IsoDate
     effective_date: IsoDate | None = None
 
 
 class DecisionRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                DECISION_EXAMPLE
-                | {
-                    "id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
-                    "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-                }
-            ]
+    model_config = response_config(
+        DECISION_EXAMPLE
+        | {
+            "id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+            "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
         }
     )
     id: uuid.UUID
@@ -328,7 +303,7 @@ ASSIGNMENT_EXAMPLE: dict[str, Any] = {
 
 
 class AssignmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ASSIGNMENT_EXAMPLE]})
+    model_config = request_config(ASSIGNMENT_EXAMPLE)
     assignee_id: uuid.UUID
     text: Text
     due_date: date | None = None
@@ -336,9 +311,7 @@ class AssignmentCreate(BaseModel):
 
 
 class AssignmentUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"status": "reported"}]}
-    )
+    model_config = request_config({"status": "reported"})
     status: AssignmentStatus | None = None
     due_date: date | None = None
     text: Text | None = None
@@ -346,18 +319,14 @@ class AssignmentUpdate(BaseModel):
 
 
 class AssignmentRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                ASSIGNMENT_EXAMPLE
-                | {
-                    "id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
-                    "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-                    "status": "open",
-                    "reported_in_meeting_id": None,
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        ASSIGNMENT_EXAMPLE
+        | {
+            "id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
+            "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            "status": "open",
+            "reported_in_meeting_id": None,
+            "version": 1,
         }
     )
     id: uuid.UUID
@@ -372,17 +341,13 @@ class AssignmentRead(BaseModel):
 
 
 class Proposal(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "open_assignments",
-                    "title": "Återrapport: Ta fram underlag om bemanningsläget.",
-                    "kind": "follow_up",
-                    "links": [],
-                    "assignment_id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
-                }
-            ]
+    model_config = response_config(
+        {
+            "source": "open_assignments",
+            "title": "Återrapport: Ta fram underlag om bemanningsläget.",
+            "kind": "follow_up",
+            "links": [],
+            "assignment_id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
         }
     )
     source: str
@@ -393,10 +358,8 @@ class Proposal(BaseModel):
 
 
 class PrepareRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "proposals": []}]
-        }
+    model_config = response_config(
+        {"meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "proposals": []}
     )
     meeting_id: uuid.UUID
     proposals: list[Proposal]

@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, Field, JsonValue, model_validator
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, Name
 
 OrgUnitKind = Literal["region", "administration", "division", "area", "unit"]
@@ -28,10 +29,7 @@ class _ValidRange(BaseModel):
 
 
 class OrgUnitCreate(_ValidRange):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [_EXAMPLE]},
-    )
+    model_config = request_config(_EXAMPLE)
 
     code: Code = Field(description="The cost-centre code HR and finance systems use.")
     name: Name
@@ -44,9 +42,7 @@ class OrgUnitCreate(_ValidRange):
 class OrgUnitUpdate(_ValidRange):
     """Fields to change. Send `parent_code: null` to make a unit a root."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"name": "Medicinsk service Syd"}]}
-    )
+    model_config = request_config({"name": "Medicinsk service Syd"})
 
     name: Name | None = None
     kind: OrgUnitKind | None = None
@@ -56,19 +52,13 @@ class OrgUnitUpdate(_ValidRange):
 
 
 class OrgUnitRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_EXAMPLE,
-                    "depth": 1,
-                    "valid_from": "2024-01-01",
-                    "valid_to": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            **_EXAMPLE,
+            "depth": 1,
+            "valid_from": "2024-01-01",
+            "valid_to": None,
+            **VERSIONED_EXAMPLE,
         }
     )
 
@@ -85,9 +75,7 @@ class OrgUnitRead(BaseModel):
 
 
 class OrgUnitBulkResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"inserted": 12, "updated": 3, "unchanged": 185}]}
-    )
+    model_config = response_config({"inserted": 12, "updated": 3, "unchanged": 185})
 
     inserted: int
     updated: int

@@ -5,7 +5,7 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from services.core.db import Versioned
+from services.core.db import Versioned, org_unit_fk, uuid_pk
 
 
 class Person(Versioned, table=True):
@@ -15,15 +15,9 @@ class Person(Versioned, table=True):
     __tablename__ = "people"
     __table_args__ = (sa.Index("ix_people_updated_at_id", "updated_at", "id"),)
 
-    id: uuid.UUID = Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+    id: uuid.UUID = uuid_pk()
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     initials: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     title: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     email: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    org_unit_id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), index=True),
-    )
+    org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk(index=True))

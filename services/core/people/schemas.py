@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, Name
 
 Initials = Annotated[str, StringConstraints(pattern=r"^[A-ZÅÄÖa-zåäö]{1,6}$")]
@@ -14,21 +15,17 @@ Email = Annotated[
 ]
 
 
+_EXAMPLE: dict[str, Any] = {
+    "name": "Jonas Hansson",
+    "initials": "JH",
+    "title": "HR-direktör",
+    "email": "jonas.hansson@example.org",
+    "org_unit": "RS",
+}
+
+
 class PersonCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "Jonas Hansson",
-                    "initials": "JH",
-                    "title": "HR-direktör",
-                    "email": "jonas.hansson@example.org",
-                    "org_unit": "RS",
-                }
-            ]
-        },
-    )
+    model_config = request_config(_EXAMPLE)
 
     name: Name
     initials: Initials | None = None
@@ -38,9 +35,7 @@ class PersonCreate(BaseModel):
 
 
 class PersonUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"title": "HR-chef"}]}
-    )
+    model_config = request_config({"title": "HR-chef"})
 
     name: Name | None = None
     initials: Initials | None = None
@@ -50,22 +45,8 @@ class PersonUpdate(BaseModel):
 
 
 class PersonRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
-                    "name": "Jonas Hansson",
-                    "initials": "JH",
-                    "title": "HR-direktör",
-                    "email": "jonas.hansson@example.org",
-                    "org_unit": "RS",
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
-        }
+    model_config = response_config(
+        {"id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44", **_EXAMPLE, **VERSIONED_EXAMPLE}
     )
 
     id: uuid.UUID

@@ -12,63 +12,51 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from services.core.db import Versioned
+from services.core.db import (
+    NamedCode,
+    Versioned,
+    identity_pk,
+    one_of,
+    org_unit_fk,
+    timestamptz,
+    timestamptz_now,
+    uuid_pk,
+)
 
 PLAN_STATUSES = ("draft", "decided", "active", "completed", "cancelled")
 ACTION_STATUSES = ("not_started", "in_progress", "done", "postponed", "cancelled")
 RAG_STATUSES = ("green", "amber", "red")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _uuid_pk() -> Any:
-    return Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
-
-
 def _money() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.Numeric(16, 2)))
 
 
-class ActionArea(SQLModel, table=True):
+class ActionArea(NamedCode, table=True):
     """The area catalogue (seed 003's 17 areas are seeded); admins extend it."""
 
     __tablename__ = "action_areas"
-
-    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
 class ActionPlan(Versioned, table=True):
     __tablename__ = "action_plans"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", PLAN_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("status", PLAN_STATUSES), name="status"),
         sa.CheckConstraint("period_end >= period_start", name="period"),
         sa.Index("ix_action_plans_updated_at_id", "updated_at", "id"),
     )
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     title: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     purpose: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    org_unit_id: int = Field(
-        sa_column=sa.Column(
-            sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False, index=True
-        )
-    )
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False, index=True))
     owner_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), index=True)
     )
     period_start: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     period_end: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     status: str = Field(default="draft", sa_column=sa.Column(sa.Text, nullable=False))
-    decided_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    decided_at: datetime | None = Field(default=None, sa_column=timestamptz())
     # The meeting decision that adopted the plan.
     decided_by: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("decisions.id"))
@@ -102,7 +90,7 @@ class ActionPackage(Versioned, table=True):
     __tablename__ = "action_packages"
     __table_args__ = (sa.Index("ix_action_packages_updated_at_id", "updated_at", "id"),)
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     plan_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False, index=True)
     )
@@ -119,7 +107,7 @@ class Action(Versioned, table=True):
     __tablename__ = "actions"
     __table_args__ = (
         sa.UniqueConstraint("plan_id", "code"),
-        sa.CheckConstraint(_in("status", ACTION_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("status", ACTION_STATUSES), name="status"),
         sa.CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         sa.CheckConstraint(
             "due_date IS NULL OR start_date IS NULL OR due_date >= start_date", name="dates"
@@ -133,7 +121,7 @@ class Action(Versioned, table=True):
         ),
     )
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     plan_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False)
     )
@@ -149,9 +137,7 @@ class Action(Versioned, table=True):
     responsible_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"))
     )
-    org_unit_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"))
-    )
+    org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk())
     start_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     due_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     status: str = Field(default="not_started", sa_column=sa.Column(sa.Text, nullable=False))
@@ -168,11 +154,11 @@ class FollowUp(Versioned, table=True):
 
     __tablename__ = "follow_ups"
     __table_args__ = (
-        sa.CheckConstraint(_in("rag", RAG_STATUSES), name="rag"),
+        sa.CheckConstraint(one_of("rag", RAG_STATUSES), name="rag"),
         sa.Index("ix_follow_ups_updated_at_id", "updated_at", "id"),
     )
 
-    id: uuid.UUID = _uuid_pk()
+    id: uuid.UUID = uuid_pk()
     plan_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False, index=True)
     )
@@ -197,9 +183,7 @@ class PlanHistory(SQLModel, table=True):
     __tablename__ = "action_plan_history"
     __table_args__ = (sa.Index("ix_action_plan_history_plan_id_id", "plan_id", "id"),)
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
+    id: int | None = identity_pk()
     plan_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("action_plans.id"), nullable=False)
     )
@@ -207,11 +191,7 @@ class PlanHistory(SQLModel, table=True):
     entity_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
     operation: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     actor: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    at: datetime = Field(
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        )
-    )
+    at: datetime = Field(sa_column=timestamptz_now())
     request_id: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     before: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
     after: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))

@@ -8,8 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, LocalDate, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
@@ -66,22 +67,15 @@ _TARGET_ID = "e9d8c7b6-a5f4-4e3d-8c2b-1a0f9e8d7c6b"
 
 
 class AreaIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"name_en": "Recruitment", "name_sv": "Rekrytering"}]},
-    )
+    model_config = request_config({"name_en": "Recruitment", "name_sv": "Rekrytering"})
 
     name_en: Name
     name_sv: Name
 
 
 class AreaRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"code": "recruitment", "name_en": "Recruitment", "name_sv": "Rekrytering"}
-            ]
-        }
+    model_config = response_config(
+        {"code": "recruitment", "name_en": "Recruitment", "name_sv": "Rekrytering"}
     )
 
     code: str
@@ -105,9 +99,7 @@ _PLAN_CREATE_EXAMPLE: dict[str, Any] = {
 
 
 class PlanCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [_PLAN_CREATE_EXAMPLE]}
-    )
+    model_config = request_config(_PLAN_CREATE_EXAMPLE)
 
     title: Name
     purpose: Text | None = None
@@ -129,9 +121,7 @@ class PlanCreate(BaseModel):
 
 
 class PlanUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"status": "active"}]}
-    )
+    model_config = request_config({"status": "active"})
 
     title: Name | None = None
     purpose: Text | None = None
@@ -149,19 +139,13 @@ class PlanUpdate(BaseModel):
 
 
 class PlanRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_PLAN_CREATE_EXAMPLE,
-                    "id": _PLAN_ID,
-                    "decided_at": None,
-                    "decided_by": None,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            **_PLAN_CREATE_EXAMPLE,
+            "id": _PLAN_ID,
+            "decided_at": None,
+            "decided_by": None,
+            **VERSIONED_EXAMPLE,
         }
     )
 
@@ -194,7 +178,7 @@ _PACKAGE_EXAMPLE: dict[str, Any] = {
 
 
 class PackageCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PACKAGE_EXAMPLE]})
+    model_config = request_config(_PACKAGE_EXAMPLE)
 
     name: Name
     description: Text | None = None
@@ -204,9 +188,7 @@ class PackageCreate(BaseModel):
 
 
 class PackageUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"due_date": "2019-03-31"}]}
-    )
+    model_config = request_config({"due_date": "2019-03-31"})
 
     name: Name | None = None
     description: Text | None = None
@@ -216,18 +198,12 @@ class PackageUpdate(BaseModel):
 
 
 class PackageRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_PACKAGE_EXAMPLE,
-                    "id": _PACKAGE_ID,
-                    "plan_id": _PLAN_ID,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            **_PACKAGE_EXAMPLE,
+            "id": _PACKAGE_ID,
+            "plan_id": _PLAN_ID,
+            **VERSIONED_EXAMPLE,
         }
     )
 
@@ -261,7 +237,7 @@ _ACTION_EXAMPLE: dict[str, Any] = {
 class ActionCreate(BaseModel):
     """Also one row of `PUT …/actions`: every field is written, left-out ones reset."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ACTION_EXAMPLE]})
+    model_config = request_config(_ACTION_EXAMPLE)
 
     code: ActionCode = Field(description='Unique within the plan, e.g. "3.2".')
     title: Name
@@ -277,9 +253,7 @@ class ActionCreate(BaseModel):
 
 
 class ActionUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"status": "done", "progress": 100}]}
-    )
+    model_config = request_config({"status": "done", "progress": 100})
 
     code: ActionCode | None = None
     title: Name | None = None
@@ -295,21 +269,15 @@ class ActionUpdate(BaseModel):
 
 
 class ActionRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_ACTION_EXAMPLE,
-                    "id": _ACTION_ID,
-                    "plan_id": _PLAN_ID,
-                    "overdue": False,
-                    "overdue_since": None,
-                    "warnings": [],
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            **_ACTION_EXAMPLE,
+            "id": _ACTION_ID,
+            "plan_id": _PLAN_ID,
+            "overdue": False,
+            "overdue_since": None,
+            "warnings": [],
+            **VERSIONED_EXAMPLE,
         }
     )
 
@@ -337,10 +305,8 @@ class ActionRead(BaseModel):
 
 
 class ActionBulkResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"inserted": 60, "updated": 4, "unchanged": 1, "actions_version": 7}]
-        }
+    model_config = response_config(
+        {"inserted": 60, "updated": 4, "unchanged": 1, "actions_version": 7}
     )
 
     inserted: int
@@ -360,7 +326,7 @@ _FOLLOW_UP_EXAMPLE: dict[str, Any] = {
 
 
 class FollowUpCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_FOLLOW_UP_EXAMPLE]})
+    model_config = request_config(_FOLLOW_UP_EXAMPLE)
 
     action_id: uuid.UUID | None = Field(
         default=None, description="An action of the plan; none for a report on the whole plan."
@@ -375,7 +341,7 @@ class FollowUpCreate(BaseModel):
 
 
 class FollowUpUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rag": "green"}]})
+    model_config = request_config({"rag": "green"})
 
     reported_on: LocalDate | None = None
     ongoing_work: Text | None = None
@@ -385,18 +351,12 @@ class FollowUpUpdate(BaseModel):
 
 
 class FollowUpRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_FOLLOW_UP_EXAMPLE,
-                    "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
-                    "plan_id": _PLAN_ID,
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "updated_at": "2026-11-25T08:00:00Z",
-                    "version": 1,
-                }
-            ]
+    model_config = response_config(
+        {
+            **_FOLLOW_UP_EXAMPLE,
+            "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "plan_id": _PLAN_ID,
+            **VERSIONED_EXAMPLE,
         }
     )
 
@@ -414,20 +374,16 @@ class FollowUpRead(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 42,
-                    "at": "2026-11-25T08:00:00Z",
-                    "actor": "key:0b7e5a8e-3c1f-4a55-9a8e-2f0c1d6b9e11",
-                    "entity_type": "action",
-                    "entity_id": _ACTION_ID,
-                    "operation": "update",
-                    "before": {"status": "in_progress", "progress": 60},
-                    "after": {"status": "done", "progress": 100},
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": 42,
+            "at": "2026-11-25T08:00:00Z",
+            "actor": "key:0b7e5a8e-3c1f-4a55-9a8e-2f0c1d6b9e11",
+            "entity_type": "action",
+            "entity_id": _ACTION_ID,
+            "operation": "update",
+            "before": {"status": "in_progress", "progress": 60},
+            "after": {"status": "done", "progress": 100},
         }
     )
 
@@ -463,51 +419,47 @@ class TargetEffect(BaseModel):
 
 
 class PlanSummary(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "plan_id": _PLAN_ID,
+            "status": "completed",
+            "actions": 65,
+            "done": 61,
+            "by_status": {
+                "not_started": 0,
+                "in_progress": 4,
+                "done": 61,
+                "postponed": 0,
+                "cancelled": 0,
+            },
+            "overdue": 4,
+            "overdue_action_ids": [_ACTION_ID],
+            "done_with_progress_below_100": 0,
+            "packages": [
                 {
-                    "plan_id": _PLAN_ID,
-                    "status": "completed",
-                    "actions": 65,
-                    "done": 61,
-                    "by_status": {
-                        "not_started": 0,
-                        "in_progress": 4,
-                        "done": 61,
-                        "postponed": 0,
-                        "cancelled": 0,
-                    },
-                    "overdue": 4,
-                    "overdue_action_ids": [_ACTION_ID],
-                    "done_with_progress_below_100": 0,
-                    "packages": [
-                        {
-                            "package_id": _PACKAGE_ID,
-                            "name": "Inhyrda läkare i primärvården",
-                            "owner_id": _PERSON_ID,
-                            "due_date": "2018-12-31",
-                            "actions": 10,
-                            "done": 10,
-                            "average_progress": "100.00",
-                            "overdue": 0,
-                        }
-                    ],
-                    "cost_estimate_sek": "2500000.00",
-                    "expected_saving_sek": "62000000.00",
-                    "net_saving_sek": "59500000.00",
-                    "calculation_basis": "Hyrkostnad 2017 mot 2015 års nivå.",
-                    "targets": [
-                        {
-                            "kpi_target_id": _TARGET_ID,
-                            "kpi": None,
-                            "value_at_start": None,
-                            "value_now": None,
-                            "change": None,
-                        }
-                    ],
+                    "package_id": _PACKAGE_ID,
+                    "name": "Inhyrda läkare i primärvården",
+                    "owner_id": _PERSON_ID,
+                    "due_date": "2018-12-31",
+                    "actions": 10,
+                    "done": 10,
+                    "average_progress": "100.00",
+                    "overdue": 0,
                 }
-            ]
+            ],
+            "cost_estimate_sek": "2500000.00",
+            "expected_saving_sek": "62000000.00",
+            "net_saving_sek": "59500000.00",
+            "calculation_basis": "Hyrkostnad 2017 mot 2015 års nivå.",
+            "targets": [
+                {
+                    "kpi_target_id": _TARGET_ID,
+                    "kpi": None,
+                    "value_at_start": None,
+                    "value_now": None,
+                    "change": None,
+                }
+            ],
         }
     )
 

@@ -12,6 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from services.core.db import (
+    Mirrored,
+    NamedCode,
+    identity_pk,
+    one_of,
+    timestamptz,
+    timestamptz_now,
+    uuid_pk,
+)
 from services.core.kpis.catalogue import AbsenceType
 
 TimeType = Literal["scheduled", "worked", "overtime", "extra_time", AbsenceType]
@@ -23,52 +32,30 @@ GENDERS = ("female", "male", "other")
 COST_CATEGORIES = ("own_staff", "agency")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _ts(**kwargs: Any) -> Any:
-    return sa.Column(sa.DateTime(timezone=True), **kwargs)
-
-
-class _Fed(SQLModel):
-    """Columns every fed record has: its key in the sender's system and mirror timestamps."""
+class _Fed(Mirrored):
+    """Columns every fed record has: its key in the sender's system, its org unit and
+    profession (and the sender's profession code it was mapped from), and mirror timestamps."""
 
     source: str = Field(sa_type=sa.Text, nullable=False)
     external_id: str = Field(sa_type=sa.Text, nullable=False)
-    created_at: datetime | None = Field(
-        default=None,
-        sa_type=sa.DateTime(timezone=True),
-        sa_column_kwargs={"server_default": sa.func.now(), "nullable": False},
-    )
-    updated_at: datetime | None = Field(
-        default=None,
-        sa_type=sa.DateTime(timezone=True),
-        sa_column_kwargs={"server_default": sa.func.now(), "nullable": False},
-    )
-    deleted_at: datetime | None = Field(
-        default=None,
-        sa_type=sa.DateTime(timezone=True),
-    )
+    org_unit_id: int = Field(sa_type=sa.BigInteger, foreign_key="org_units.id", nullable=False)
+    profession: str = Field(sa_type=sa.Text, foreign_key="professions.code", nullable=False)
+    profession_code: str | None = Field(default=None, sa_type=sa.Text)
     # A hash of the record as a file sent it: an unchanged line sent again is skipped before
     # validation. NULL when the record came another way (a JSON batch).
     content_hash: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
-class Profession(SQLModel, table=True):
+class Profession(NamedCode, table=True):
     __tablename__ = "professions"
-
-    code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
-    name_en: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    name_sv: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
 class TimeRecord(_Fed, table=True):
     __tablename__ = "time_records"
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id"),
-        sa.CheckConstraint(_in("staff_kind", STAFF_KINDS), name="staff_kind"),
-        sa.CheckConstraint(_in("time_type", TIME_TYPES), name="time_type"),
+        sa.CheckConstraint(one_of("staff_kind", STAFF_KINDS), name="staff_kind"),
+        sa.CheckConstraint(one_of("time_type", TIME_TYPES), name="time_type"),
         sa.CheckConstraint("hours > 0 AND hours <= 24", name="hours"),
         sa.CheckConstraint(
             "end_at IS NULL OR start_at IS NULL OR end_at > start_at", name="start_before_end"
@@ -78,38 +65,29 @@ class TimeRecord(_Fed, table=True):
         sa.Index("ix_time_records_updated_at_id", "updated_at", "id"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
-    )
+    id: int | None = identity_pk()
     employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    profession: str = Field(
-        sa_column=sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
-    )
     staff_kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     time_type: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     work_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     hours: Decimal = Field(sa_column=sa.Column(sa.Numeric(5, 2), nullable=False))
-    start_at: datetime | None = Field(default=None, sa_column=_ts())
-    end_at: datetime | None = Field(default=None, sa_column=_ts())
+    start_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    end_at: datetime | None = Field(default=None, sa_column=timestamptz())
     cost_sek: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(14, 2)))
     agency: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     assignment_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     time_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class Employment(_Fed, table=True):
     __tablename__ = "employments"
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id"),
-        sa.CheckConstraint(_in("contract", CONTRACTS), name="contract"),
+        sa.CheckConstraint(one_of("contract", CONTRACTS), name="contract"),
         sa.CheckConstraint(
-            f"end_reason IS NULL OR {_in('end_reason', END_REASONS)}", name="end_reason"
+            f"end_reason IS NULL OR {one_of('end_reason', END_REASONS)}", name="end_reason"
         ),
-        sa.CheckConstraint(f"gender IS NULL OR {_in('gender', GENDERS)}", name="gender"),
+        sa.CheckConstraint(f"gender IS NULL OR {one_of('gender', GENDERS)}", name="gender"),
         sa.CheckConstraint("fte >= 0 AND fte <= 1", name="fte"),
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
         sa.Index("ix_employments_org_unit_id_start_date", "org_unit_id", "start_date"),
@@ -117,16 +95,8 @@ class Employment(_Fed, table=True):
         sa.Index("ix_employments_updated_at_id", "updated_at", "id"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
-    )
+    id: int | None = identity_pk()
     employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    profession: str = Field(
-        sa_column=sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
-    )
     contract: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     fte: Decimal = Field(sa_column=sa.Column(sa.Numeric(4, 3), nullable=False))
     is_manager: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
@@ -135,32 +105,22 @@ class Employment(_Fed, table=True):
     end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     gender: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     birth_year: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
-    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class PersonnelCost(_Fed, table=True):
     __tablename__ = "personnel_costs"
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id"),
-        sa.CheckConstraint(_in("category", COST_CATEGORIES), name="category"),
+        sa.CheckConstraint(one_of("category", COST_CATEGORIES), name="category"),
         sa.CheckConstraint("extract(day FROM period) = 1", name="period_is_month"),
         sa.Index("ix_personnel_costs_org_unit_id_period", "org_unit_id", "period"),
         sa.Index("ix_personnel_costs_updated_at_id", "updated_at", "id"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
-    org_unit_id: int = Field(
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), nullable=False)
-    )
+    id: int | None = identity_pk()
     period: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
-    profession: str = Field(
-        sa_column=sa.Column(sa.Text, sa.ForeignKey("professions.code"), nullable=False)
-    )
     category: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
-    profession_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class CodeMapping(SQLModel, table=True):
@@ -173,9 +133,7 @@ class CodeMapping(SQLModel, table=True):
     kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     code: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     target: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    updated_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
+    updated_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
 class Import(SQLModel, table=True):
@@ -187,10 +145,7 @@ class Import(SQLModel, table=True):
         sa.Index("ix_imports_status_created_at", "status", "created_at"),
     )
 
-    id: uuid.UUID = Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+    id: uuid.UUID = uuid_pk()
     kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     status: str = Field(sa_column=sa.Column(sa.Text, nullable=False, server_default="queued"))
@@ -208,12 +163,10 @@ class Import(SQLModel, table=True):
     failure: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     org_path: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     created_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    heartbeat_at: datetime | None = Field(default=None, sa_column=_ts())
+    heartbeat_at: datetime | None = Field(default=None, sa_column=timestamptz())
     attempts: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
-    created_at: datetime | None = Field(
-        default=None, sa_column=_ts(nullable=False, server_default=sa.func.now())
-    )
-    started_at: datetime | None = Field(default=None, sa_column=_ts())
-    finished_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    started_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    finished_at: datetime | None = Field(default=None, sa_column=timestamptz())

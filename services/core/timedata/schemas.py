@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.core.contract import request_config, response_config
 from services.core.timedata.models import TimeType
 from services.core.validation import Code, Money, Rfc3339Time
 
@@ -24,6 +25,9 @@ Hours = Annotated[Decimal, Field(gt=0, le=24, max_digits=5, decimal_places=2, ex
 PeriodMonth = Annotated[
     str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(examples=["2024-03"])
 ]
+ProfessionName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -36,31 +40,37 @@ class RecordKey(BaseModel):
     deleted: Literal[True]
 
 
-class TimeRecordIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "heroma",
-                    "external_id": "TR-2024-000123",
-                    "org_unit_code": "SUS-AKUT",
-                    "employee_ref": "19790312-XXXX",
-                    "profession": "nurse",
-                    "staff_kind": "own",
-                    "time_type": "worked",
-                    "work_date": "2024-03-04",
-                    "hours": "8.00",
-                    "start": "2024-03-04T07:00:00+01:00",
-                    "end": "2024-03-04T15:30:00+01:00",
-                }
-            ]
-        },
-    )
+class _FedRecordIn(BaseModel):
+    """What every fed record is sent with: its key in the sender's system (with `deleted: true`
+    the record is a `RecordKey`, a removal)."""
 
     source: SourceName
     external_id: ExternalId
     deleted: Literal[False] = False
+
+
+def _one_profession(record: Any) -> None:
+    if (record.profession is None) == (record.profession_code is None):
+        raise ValueError("send exactly one of profession and profession_code")
+
+
+class TimeRecordIn(_FedRecordIn):
+    model_config = request_config(
+        {
+            "source": "heroma",
+            "external_id": "TR-2024-000123",
+            "org_unit_code": "SUS-AKUT",
+            "employee_ref": "19790312-XXXX",
+            "profession": "nurse",
+            "staff_kind": "own",
+            "time_type": "worked",
+            "work_date": "2024-03-04",
+            "hours": "8.00",
+            "start": "2024-03-04T07:00:00+01:00",
+            "end": "2024-03-04T15:30:00+01:00",
+        }
+    )
+
     org_unit_code: Code
     employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
     profession: Code | None = None
@@ -86,8 +96,7 @@ class TimeRecordIn(BaseModel):
     def _consistent(self) -> Self:
         if (self.time_type is None) == (self.time_code is None):
             raise ValueError("send exactly one of time_type and time_code")
-        if (self.profession is None) == (self.profession_code is None):
-            raise ValueError("send exactly one of profession and profession_code")
+        _one_profession(self)
         if (self.start is None) != (self.end is None):
             raise ValueError("send both start and end, or neither")
         if self.start is not None and self.end is not None:
@@ -98,32 +107,24 @@ class TimeRecordIn(BaseModel):
         return self
 
 
-class EmploymentIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "heroma",
-                    "external_id": "EMP-4711-1",
-                    "employee_ref": "19790312-XXXX",
-                    "org_unit_code": "SUS-AKUT",
-                    "profession": "nurse",
-                    "contract": "permanent",
-                    "fte": "0.75",
-                    "is_manager": False,
-                    "start_date": "2019-08-19",
-                    "end_date": None,
-                    "gender": "female",
-                    "birth_year": 1979,
-                }
-            ]
-        },
+class EmploymentIn(_FedRecordIn):
+    model_config = request_config(
+        {
+            "source": "heroma",
+            "external_id": "EMP-4711-1",
+            "employee_ref": "19790312-XXXX",
+            "org_unit_code": "SUS-AKUT",
+            "profession": "nurse",
+            "contract": "permanent",
+            "fte": "0.75",
+            "is_manager": False,
+            "start_date": "2019-08-19",
+            "end_date": None,
+            "gender": "female",
+            "birth_year": 1979,
+        }
     )
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[False] = False
     employee_ref: Ref
     org_unit_code: Code
     profession: Code | None = None
@@ -141,8 +142,7 @@ class EmploymentIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if (self.profession is None) == (self.profession_code is None):
-            raise ValueError("send exactly one of profession and profession_code")
+        _one_profession(self)
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
         if self.end_reason is not None and self.end_date is None:
@@ -150,27 +150,19 @@ class EmploymentIn(BaseModel):
         return self
 
 
-class PersonnelCostIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "source": "raindance",
-                    "external_id": "2018-12/HELAR/agency/doctor",
-                    "period": "2018-12",
-                    "org_unit_code": "HELAR",
-                    "profession": "doctor",
-                    "category": "agency",
-                    "amount_sek": "9058333.33",
-                }
-            ]
-        },
+class PersonnelCostIn(_FedRecordIn):
+    model_config = request_config(
+        {
+            "source": "raindance",
+            "external_id": "2018-12/HELAR/agency/doctor",
+            "period": "2018-12",
+            "org_unit_code": "HELAR",
+            "profession": "doctor",
+            "category": "agency",
+            "amount_sek": "9058333.33",
+        }
     )
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[False] = False
     period: PeriodMonth
     org_unit_code: Code
     profession: Code | None = None
@@ -180,8 +172,7 @@ class PersonnelCostIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if (self.profession is None) == (self.profession_code is None):
-            raise ValueError("send exactly one of profession and profession_code")
+        _one_profession(self)
         return self
 
 
@@ -201,30 +192,26 @@ class RecordError(BaseModel):
 
 
 class BatchResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "inserted": 9_870,
+            "updated": 112,
+            "deleted": 3,
+            "unchanged": 14,
+            "rejected": 1,
+            "errors": [
                 {
-                    "inserted": 9_870,
-                    "updated": 112,
-                    "deleted": 3,
-                    "unchanged": 14,
-                    "rejected": 1,
+                    "index": 17,
+                    "external_id": "TR-2024-000140",
                     "errors": [
                         {
-                            "index": 17,
-                            "external_id": "TR-2024-000140",
-                            "errors": [
-                                {
-                                    "loc": ["org_unit_code"],
-                                    "msg": "unknown org unit 'X9'",
-                                    "code": "unknown_org_unit",
-                                }
-                            ],
+                            "loc": ["org_unit_code"],
+                            "msg": "unknown org unit 'X9'",
+                            "code": "unknown_org_unit",
                         }
                     ],
                 }
-            ]
+            ],
         }
     )
 
@@ -247,30 +234,26 @@ class _FedRecordRead(BaseModel):
 
 
 class TimeRecordRead(_FedRecordRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "heroma:TR-2024-000123",
-                    "source": "heroma",
-                    "external_id": "TR-2024-000123",
-                    "org_unit": "SUS-AKUT",
-                    "employee": "3f9c…(HMAC-SHA256)",
-                    "profession": "nurse",
-                    "staff_kind": "own",
-                    "time_type": "worked",
-                    "work_date": "2024-03-04",
-                    "hours": "8.00",
-                    "start": "2024-03-04T06:00:00Z",
-                    "end": "2024-03-04T14:30:00Z",
-                    "cost_sek": None,
-                    "agency": None,
-                    "assignment_ref": None,
-                    "time_code": None,
-                    "profession_code": None,
-                    "updated_at": "2026-11-25T02:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "heroma:TR-2024-000123",
+            "source": "heroma",
+            "external_id": "TR-2024-000123",
+            "org_unit": "SUS-AKUT",
+            "employee": "3f9c…(HMAC-SHA256)",
+            "profession": "nurse",
+            "staff_kind": "own",
+            "time_type": "worked",
+            "work_date": "2024-03-04",
+            "hours": "8.00",
+            "start": "2024-03-04T06:00:00Z",
+            "end": "2024-03-04T14:30:00Z",
+            "cost_sek": None,
+            "agency": None,
+            "assignment_ref": None,
+            "time_code": None,
+            "profession_code": None,
+            "updated_at": "2026-11-25T02:00:00Z",
         }
     )
 
@@ -291,28 +274,24 @@ class TimeRecordRead(_FedRecordRead):
 
 
 class EmploymentRead(_FedRecordRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "heroma:EMP-4711-1",
-                    "source": "heroma",
-                    "external_id": "EMP-4711-1",
-                    "org_unit": "SUS-AKUT",
-                    "employee": "3f9c…",
-                    "profession": "nurse",
-                    "contract": "permanent",
-                    "fte": "0.750",
-                    "is_manager": False,
-                    "start_date": "2019-08-19",
-                    "end_date": None,
-                    "end_reason": None,
-                    "gender": "female",
-                    "birth_year": 1979,
-                    "profession_code": None,
-                    "updated_at": "2026-11-25T02:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "heroma:EMP-4711-1",
+            "source": "heroma",
+            "external_id": "EMP-4711-1",
+            "org_unit": "SUS-AKUT",
+            "employee": "3f9c…",
+            "profession": "nurse",
+            "contract": "permanent",
+            "fte": "0.750",
+            "is_manager": False,
+            "start_date": "2019-08-19",
+            "end_date": None,
+            "end_reason": None,
+            "gender": "female",
+            "birth_year": 1979,
+            "profession_code": None,
+            "updated_at": "2026-11-25T02:00:00Z",
         }
     )
 
@@ -331,22 +310,18 @@ class EmploymentRead(_FedRecordRead):
 
 
 class PersonnelCostRead(_FedRecordRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "raindance:2018-12/HELAR/agency/doctor",
-                    "source": "raindance",
-                    "external_id": "2018-12/HELAR/agency/doctor",
-                    "org_unit": "HELAR",
-                    "period": "2018-12",
-                    "profession": "doctor",
-                    "category": "agency",
-                    "amount_sek": "9058333.33",
-                    "profession_code": None,
-                    "updated_at": "2026-11-25T02:00:00Z",
-                }
-            ]
+    model_config = response_config(
+        {
+            "id": "raindance:2018-12/HELAR/agency/doctor",
+            "source": "raindance",
+            "external_id": "2018-12/HELAR/agency/doctor",
+            "org_unit": "HELAR",
+            "period": "2018-12",
+            "profession": "doctor",
+            "category": "agency",
+            "amount_sek": "9058333.33",
+            "profession_code": None,
+            "updated_at": "2026-11-25T02:00:00Z",
         }
     )
 
@@ -359,21 +334,16 @@ class PersonnelCostRead(_FedRecordRead):
 
 
 class CodeMappings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "time_codes": {
-                        "SJK": "sick",
-                        "ARB": "worked",
-                        "OT1": "overtime",
-                        "SEM": "vacation",
-                    },
-                    "profession_codes": {"SSK": "nurse", "USK": "assistant_nurse", "LAK": "doctor"},
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "time_codes": {
+                "SJK": "sick",
+                "ARB": "worked",
+                "OT1": "overtime",
+                "SEM": "vacation",
+            },
+            "profession_codes": {"SSK": "nurse", "USK": "assistant_nurse", "LAK": "doctor"},
+        }
     )
 
     time_codes: dict[SenderCode, TimeType] = Field(default_factory=dict)
@@ -389,62 +359,49 @@ class CodeMappingsResult(CodeMappings):
 
 
 class ProfessionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"name_en": "Midwife", "name_sv": "Barnmorska"}]},
-    )
+    model_config = request_config({"name_en": "Midwife", "name_sv": "Barnmorska"})
 
-    name_en: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    ]
-    name_sv: Annotated[
-        str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    ]
+    name_en: ProfessionName
+    name_sv: ProfessionName
 
 
 class ProfessionRead(ProfessionIn):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"code": "nurse", "name_en": "Nurse", "name_sv": "Sjuksköterska"}]
-        }
+    model_config = response_config(
+        {"code": "nurse", "name_en": "Nurse", "name_sv": "Sjuksköterska"}
     )
 
     code: str
 
 
 class ImportRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "id": "6f1d0c2e-8b8a-4c1e-9a55-1b2c3d4e5f60",
+            "kind": "time-records",
+            "source": "heroma",
+            "status": "succeeded",
+            "format": "csv",
+            "bytes": 104857600,
+            "rows_read": 1000000,
+            "counts": {
+                "inserted": 999998,
+                "updated": 0,
+                "deleted": 0,
+                "unchanged": 0,
+                "rejected": 2,
+            },
+            "error_count": 2,
+            "errors": [
                 {
-                    "id": "6f1d0c2e-8b8a-4c1e-9a55-1b2c3d4e5f60",
-                    "kind": "time-records",
-                    "source": "heroma",
-                    "status": "succeeded",
-                    "format": "csv",
-                    "bytes": 104857600,
-                    "rows_read": 1000000,
-                    "counts": {
-                        "inserted": 999998,
-                        "updated": 0,
-                        "deleted": 0,
-                        "unchanged": 0,
-                        "rejected": 2,
-                    },
-                    "error_count": 2,
-                    "errors": [
-                        {
-                            "index": 18,
-                            "external_id": "TR-17",
-                            "errors": [{"loc": ["hours"], "msg": "…", "code": "less_than_equal"}],
-                        }
-                    ],
-                    "failure": None,
-                    "created_at": "2026-11-25T02:00:00Z",
-                    "started_at": "2026-11-25T02:00:01Z",
-                    "finished_at": "2026-11-25T02:00:40Z",
+                    "index": 18,
+                    "external_id": "TR-17",
+                    "errors": [{"loc": ["hours"], "msg": "…", "code": "less_than_equal"}],
                 }
-            ]
+            ],
+            "failure": None,
+            "created_at": "2026-11-25T02:00:00Z",
+            "started_at": "2026-11-25T02:00:01Z",
+            "finished_at": "2026-11-25T02:00:40Z",
         }
     )
 

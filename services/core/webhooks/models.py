@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from services.core.db import Versioned
+from services.core.db import (
+    Versioned,
+    identity_pk,
+    org_unit_fk,
+    timestamptz,
+    timestamptz_now,
+    uuid_pk,
+)
 
 
 class WebhookSubscription(Versioned, table=True):
@@ -21,32 +28,20 @@ class WebhookSubscription(Versioned, table=True):
     __tablename__ = "webhook_subscriptions"
     __table_args__ = (sa.Index("ix_webhook_subscriptions_updated_at_id", "updated_at", "id"),)
 
-    id: uuid.UUID = Field(
-        default_factory=uuid.uuid4,
-        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
-    )
+    id: uuid.UUID = uuid_pk()
     url: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     event_types: list[str] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Text), nullable=False))
-    org_unit_id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), index=True),
-    )
+    org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk(index=True))
     description: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     enabled: bool = Field(
         default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true())
     )
     secret: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     previous_secret: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    previous_secret_expires_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=timestamptz())
     disabled_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    disabled_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
-    failing_since: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    disabled_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    failing_since: datetime | None = Field(default=None, sa_column=timestamptz())
     # Events up to this outbox id happened before the subscription existed and are not sent.
     starts_after_event_id: int = Field(
         default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
@@ -74,9 +69,7 @@ class WebhookDelivery(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
+    id: int | None = identity_pk()
     subscription_id: uuid.UUID = Field(
         sa_column=sa.Column(
             sa.Uuid,
@@ -97,24 +90,10 @@ class WebhookDelivery(SQLModel, table=True):
     attempts: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
-    next_attempt_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-    )
-    created_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-    )
-    last_attempt_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
-    delivered_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    next_attempt_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    created_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    last_attempt_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    delivered_at: datetime | None = Field(default=None, sa_column=timestamptz())
     last_status_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
@@ -124,9 +103,7 @@ class WebhookAttempt(SQLModel, table=True):
 
     __tablename__ = "webhook_attempts"
 
-    id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
-    )
+    id: int | None = identity_pk()
     delivery_id: int = Field(
         sa_column=sa.Column(
             sa.BigInteger,
@@ -135,14 +112,12 @@ class WebhookAttempt(SQLModel, table=True):
             index=True,
         )
     )
-    attempted_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    attempted_at: datetime = Field(sa_column=timestamptz(nullable=False))
     status_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     duration_ms: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     outcome: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    next_retry_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
-    )
+    next_retry_at: datetime | None = Field(default=None, sa_column=timestamptz())
 
 
 class WebhookOutboxCursor(SQLModel, table=True):
@@ -161,12 +136,7 @@ class WebhookOutboxGap(SQLModel, table=True):
     __tablename__ = "webhook_outbox_gaps"
 
     event_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
-    first_seen_at: datetime | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-    )
+    first_seen_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
     # pg_snapshot_xmax when the gap was seen: once every older transaction has ended and the
     # row is still missing, its transaction rolled back and the gap is dropped.
     xmax_at_seen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))

@@ -5,8 +5,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, JsonValue, StringConstraints
 
+from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.validation import Code, Text
 
 # Families of events Puls publishes (DESIGN.md and the issues that publish them). A subscription
@@ -60,18 +61,13 @@ Description = Annotated[Text, StringConstraints(max_length=1000)]
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "url": "https://intranet.example.org/hooks/puls",
-                    "event_types": ["kpi.*", "action.overdue"],
-                    "org_unit": "SUS",
-                    "description": "Intranet news for Skånes universitetssjukhus",
-                }
-            ]
-        },
+    model_config = request_config(
+        {
+            "url": "https://intranet.example.org/hooks/puls",
+            "event_types": ["kpi.*", "action.overdue"],
+            "org_unit": "SUS",
+            "description": "Intranet news for Skånes universitetssjukhus",
+        }
     )
 
     url: WebhookUrl = Field(description="https URL receiving POSTs (http only in development).")
@@ -84,10 +80,7 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"enabled": True, "event_types": ["kpi.*"]}]},
-    )
+    model_config = request_config({"enabled": True, "event_types": ["kpi.*"]})
 
     url: WebhookUrl | None = None
     event_types: EventTypes | None = None
@@ -99,9 +92,7 @@ class WebhookUpdate(BaseModel):
 
 
 class RotateSecret(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
-    )
+    model_config = request_config({"overlap_seconds": 86400})
 
     overlap_seconds: int | None = Field(
         default=None,
@@ -122,14 +113,12 @@ _WEBHOOK_EXAMPLE: dict[str, JsonValue] = {
     "disabled_at": None,
     "failing_since": None,
     "previous_secret_expires_at": None,
-    "created_at": "2026-11-25T08:00:00Z",
-    "updated_at": "2026-11-25T08:00:00Z",
-    "version": 1,
+    **VERSIONED_EXAMPLE,
 }
 
 
 class WebhookRead(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
+    model_config = response_config(_WEBHOOK_EXAMPLE)
 
     id: uuid.UUID
     url: str
@@ -151,15 +140,11 @@ class WebhookRead(BaseModel):
 
 
 class WebhookCreated(WebhookRead):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_WEBHOOK_EXAMPLE,
-                    "event_types": ["kpi.*", "action.overdue"],
-                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
-                }
-            ]
+    model_config = response_config(
+        {
+            **_WEBHOOK_EXAMPLE,
+            "event_types": ["kpi.*", "action.overdue"],
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
         }
     )
 
@@ -170,15 +155,11 @@ class WebhookCreated(WebhookRead):
 
 
 class SecretRotated(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
-                    "previous_secret_expires_at": "2026-11-26T08:00:00Z",
-                    "version": 3,
-                }
-            ]
+    model_config = response_config(
+        {
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
+            "previous_secret_expires_at": "2026-11-26T08:00:00Z",
+            "version": 3,
         }
     )
 
@@ -202,34 +183,30 @@ class AttemptRead(BaseModel):
 
 
 class DeliveryRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = response_config(
+        {
+            "id": 812,
+            "webhook_id": "msg_812",
+            "subscription_id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
+            "event_id": 4711,
+            "event_type": "kpi.target_breached",
+            "status": "pending",
+            "attempt_count": 2,
+            "next_attempt_at": "2026-11-25T08:35:05Z",
+            "delivered_at": None,
+            "last_status_code": 503,
+            "last_error": "HTTP 503",
+            "created_at": "2026-11-25T08:00:00Z",
+            "attempts": [
                 {
-                    "id": 812,
-                    "webhook_id": "msg_812",
-                    "subscription_id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
-                    "event_id": 4711,
-                    "event_type": "kpi.target_breached",
-                    "status": "pending",
-                    "attempt_count": 2,
-                    "next_attempt_at": "2026-11-25T08:35:05Z",
-                    "delivered_at": None,
-                    "last_status_code": 503,
-                    "last_error": "HTTP 503",
-                    "created_at": "2026-11-25T08:00:00Z",
-                    "attempts": [
-                        {
-                            "attempted_at": "2026-11-25T08:00:00Z",
-                            "status_code": 503,
-                            "duration_ms": 41,
-                            "outcome": "retry",
-                            "error": "HTTP 503",
-                            "next_retry_at": "2026-11-25T08:00:05Z",
-                        }
-                    ],
+                    "attempted_at": "2026-11-25T08:00:00Z",
+                    "status_code": 503,
+                    "duration_ms": 41,
+                    "outcome": "retry",
+                    "error": "HTTP 503",
+                    "next_retry_at": "2026-11-25T08:00:05Z",
                 }
-            ]
+            ],
         }
     )
 
