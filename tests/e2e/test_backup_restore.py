@@ -1,5 +1,5 @@
-"""The README's backup and restore procedure (pg_dump -Fc / pg_restore) round-trips every table
-of a populated database."""
+"""The backup and restore procedure of docs/operations.md (pg_dump -Fc / pg_restore)
+round-trips every table of a populated database."""
 
 from __future__ import annotations
 
