@@ -59,6 +59,8 @@ async def test_cli_keys_create_prints_a_working_token(app: FastAPI, settings: Se
             "ops",
             "--scope",
             "read",
+            "--scope",
+            "persondata:read",
         ],
         cwd=ROOT,
         env=env,
@@ -71,6 +73,7 @@ async def test_cli_keys_create_prints_a_working_token(app: FastAPI, settings: Se
     assert token.startswith("puls_")
     async with make_client(app, token) as client:
         assert (await client.get("/v1/events")).status_code == 200
+        assert (await client.get("/v1/time-records")).status_code == 200
         assert (await client.post("/v1/api-keys", json={})).status_code == 403
 
 

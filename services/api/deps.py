@@ -190,12 +190,13 @@ Reader = Annotated[Principal, Depends(require(Scope.read))]
 
 async def require_person_data_read(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Scope.read))],
+    principal: Annotated[Principal, Depends(require(Scope.persondata_read))],
     settings: SettingsDep,
 ) -> Principal:
-    """`read`, and a stricter per-key limit of its own (OWASP API6): a key that pages through
-    pseudonymous person-level records (sick leave is health data) is slowed down long before
-    the general limit would, and every page is audited."""
+    """`persondata:read` (`read` does not imply it: sick leave is health data, GDPR art. 9),
+    and a stricter per-key limit of its own (OWASP API6): a key that pages through
+    pseudonymous person-level records is slowed down long before the general limit would, and
+    every page is audited."""
     await _rate_limit(
         request,
         principal,

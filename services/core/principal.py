@@ -9,7 +9,12 @@ from enum import StrEnum
 
 
 class Scope(StrEnum):
+    """What a key may do. `read` is every aggregated read (org units, KPIs, plans, meetings,
+    compliance summaries); person-level records (time records, employments, violations) need
+    `persondata:read`, which no other scope but `admin` implies."""
+
     read = "read"
+    persondata_read = "persondata:read"
     timedata_write = "timedata:write"
     plans_write = "plans:write"
     meetings_write = "meetings:write"

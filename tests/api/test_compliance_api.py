@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import make_client
 from tests.factories import create_key, feed, seed_tree, shift
 from tests.jobs import recalculate
+from tests.problems import assert_problem
 
 WEEKDAY_DAYTIME = [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]
 
@@ -149,7 +150,7 @@ async def test_policies_and_exemptions(app: FastAPI, client: httpx.AsyncClient) 
     assert (await client.delete(url, headers={"If-Match": '"1"'})).status_code == 204
 
 
-async def test_violations_are_audited_withheld_and_suppressed_for_readers(
+async def test_violations_need_persondata_read_show_per_key_pseudonyms_and_are_audited(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await seed_tree(client)
@@ -157,29 +158,44 @@ async def test_violations_are_audited_withheld_and_suppressed_for_readers(
     await recalculate(app)
     admin = (await client.get("/v1/compliance/violations", params={"org_unit": "RS"})).json()
     assert len(admin["items"]) == 3 and all(v["employee"] for v in admin["items"])
-    token = await create_key(client, ["read"])
-    async with make_client(app, token) as reader:
-        few = (await reader.get("/v1/compliance/violations", params={"org_unit": "RS"})).json()
-        assert few == {"items": [], "next_cursor": None, "suppressed": True}
-        await _rest_breakers(client, 6)
-        await recalculate(app)
-        many = (
-            await reader.get("/v1/compliance/violations", params={"org_unit": "RS", "limit": 4})
+    stored = set(
+        (await session.execute(sa.text("SELECT employee FROM compliance_violations"))).scalars()
+    )
+    reader = await create_key(client, ["read"])
+    async with make_client(app, reader) as c:
+        # Each row is one employee's working time: `read` gets 403 and keeps the aggregates.
+        refused = await c.get("/v1/compliance/violations", params={"org_unit": "RS"})
+        assert_problem(refused, 403, "missing_scope")
+        summary = await c.get("/v1/compliance/summary", params={"org_unit": "RS"})
+        assert summary.status_code == 200
+    token = await create_key(client, ["persondata:read"])
+    async with make_client(app, token) as c:
+        # Fewer employees than the minimum group size: a person-level key sees them all.
+        first = (
+            await c.get("/v1/compliance/violations", params={"org_unit": "RS", "limit": 2})
         ).json()
-        assert len(many["items"]) == 4 and many["next_cursor"]
-        assert all(v["employee"] is None for v in many["items"])
+        assert len(first["items"]) == 2 and first["next_cursor"]
         rest = (
-            await reader.get(
+            await c.get(
                 "/v1/compliance/violations",
-                params={"org_unit": "RS", "limit": 4, "cursor": many["next_cursor"]},
+                params={"org_unit": "RS", "limit": 2, "cursor": first["next_cursor"]},
             )
         ).json()
-        assert len(rest["items"]) == 2
-        assert (await reader.post("/v1/compliance/rules", json={})).status_code == 403
+        assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+        mine = {v["id"]: v["employee"] for v in first["items"] + rest["items"]}
+        again = (await c.get("/v1/compliance/violations", params={"org_unit": "RS"})).json()
+        assert {v["id"]: v["employee"] for v in again["items"]} == mine
+        assert (await c.post("/v1/compliance/rules", json={})).status_code == 403
+    theirs = {v["id"]: v["employee"] for v in admin["items"]}
+    assert len(set(mine.values())) == 3
+    assert all(mine[i] != theirs[i] for i in mine) and not stored & set(mine.values())
     reads = await session.execute(
-        sa.text("SELECT count(*) FROM audit_log WHERE action = 'compliance.violations.read'")
+        sa.text(
+            "SELECT details->>'rows' FROM audit_log "
+            "WHERE action = 'compliance.violations.read' ORDER BY id"
+        )
     )
-    assert reads.scalar_one() == 4
+    assert reads.scalars().all() == ["3", "2", "1", "3"]
 
 
 async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -193,7 +209,7 @@ async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClien
             "valid_from": "2024-01-15",
         },
     )
-    token = await create_key(client, ["read"], org_unit="PV")
+    token = await create_key(client, ["read", "persondata:read"], org_unit="PV")
     async with make_client(app, token) as pv:
         assert (await pv.get(policy.headers["location"])).status_code == 404
         hidden = await pv.get("/v1/compliance/violations", params={"org_unit": "SUS"})

@@ -104,8 +104,8 @@ async def test_person_level_reads_have_a_stricter_limit_and_every_page_is_audite
             for n in range(600)
         ]
         await feed(admin, "time-records", records)
-        exporter_token = await create_key(admin, ["read"], name="mass exporter")
-        other_token = await create_key(admin, ["read"], name="other integration")
+        exporter_token = await create_key(admin, ["read", "persondata:read"], name="mass exporter")
+        other_token = await create_key(admin, ["persondata:read"], name="other integration")
         async with make_client(app, exporter_token) as exporter:
             started = time.time()
             pages: list[dict[str, Any]] = []

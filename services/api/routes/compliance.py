@@ -159,9 +159,11 @@ async def list_violations(
     | None = None,
     profession: Code | None = None,
 ) -> Any:
-    """Person-level, so every read is audited and the stricter per-key limit of person-level
-    reads applies (see `GET /v1/time-records`); keys without `admin` see no pseudonyms and
-    nothing at all when the selection covers fewer employees than the minimum group size."""
+    """Person-level: each row is one employee's working time, so the key needs
+    `persondata:read` (`read` gets 403; dashboards use `GET /v1/compliance/summary` and the
+    violation KPIs, which `read` may see). Every read is audited, `employee` is this key's own
+    pseudonym (see `GET /v1/time-records`) and the stricter per-key limit of person-level reads
+    applies."""
     return await compliance_service.list_violations(
         session,
         settings,
@@ -184,7 +186,8 @@ async def get_summary(
     date_from: FromDate = None,
     date_to: ToDate = None,
 ) -> Any:
-    """Counts and hours by kind, and the shifts that could not be checked (no times)."""
+    """Counts and hours by kind, and the shifts that could not be checked (no times):
+    aggregated, so `read` suffices (the violations themselves need `persondata:read`)."""
     return await compliance_service.summary(
         session, principal, org_unit=org_unit, first=date_from, last=date_to
     )

@@ -132,6 +132,7 @@ OrgUnitFilter = Annotated[Code | None, Query(description="Only this unit and its
 )
 async def list_time_records(
     session: SessionDep,
+    settings: SettingsDep,
     principal: PersonDataReader,
     page: PageDep,
     updated_since: UpdatedSince = None,
@@ -143,12 +144,16 @@ async def list_time_records(
     time_type: Annotated[str | None, Query(max_length=32)] = None,
     source: SourceName | None = None,
 ) -> Page[Any]:
-    """Person-level (pseudonymous) records for integrations and audits; every call is written
-    to the audit log. `employee` is the HMAC pseudonym, never the sender's id. Person-level
-    reads have a stricter per-key limit of their own (`PULS_PERSON_DATA_RATE_LIMIT_PER_MINUTE`,
-    120 pages a minute by default): 429 with `Retry-After` above it."""
+    """Person-level (pseudonymous) records for integrations and audits: the key needs
+    `persondata:read` (`read` is not enough), and every call is written to the audit log.
+    `employee` is this key's own pseudonym of the employee, never the sender's id: stable for
+    this key, different for every other key, so two consumers cannot join their extracts on it.
+    Person-level reads have a stricter per-key limit of their own
+    (`PULS_PERSON_DATA_RATE_LIMIT_PER_MINUTE`, 120 pages a minute by default): 429 with
+    `Retry-After` above it."""
     return await timedata_service.list_records(
         session,
+        settings,
         principal,
         "time-records",
         org_unit=org_unit,
@@ -167,6 +172,7 @@ async def list_time_records(
 @router.get("/employments", **lists("List employments", Page[EmploymentRead | Tombstone], 404, 429))
 async def list_employments(
     session: SessionDep,
+    settings: SettingsDep,
     principal: PersonDataReader,
     page: PageDep,
     updated_since: UpdatedSince = None,
@@ -181,10 +187,12 @@ async def list_employments(
     contract: Annotated[str | None, Query(pattern="^(permanent|fixed_term|hourly)$")] = None,
     source: SourceName | None = None,
 ) -> Page[Any]:
-    """Person-level (pseudonymous) employments; every call is written to the audit log, and
-    the stricter per-key limit of person-level reads applies (see `GET /v1/time-records`)."""
+    """Person-level (pseudonymous) employments: `persondata:read`, per-key pseudonyms, every
+    call audited and the stricter per-key limit of person-level reads, as for
+    `GET /v1/time-records`."""
     return await timedata_service.list_records(
         session,
+        settings,
         principal,
         "employments",
         org_unit=org_unit,
@@ -200,6 +208,7 @@ async def list_employments(
 )
 async def list_personnel_costs(
     session: SessionDep,
+    settings: SettingsDep,
     principal: Reader,
     page: PageDep,
     updated_since: UpdatedSince = None,
@@ -214,9 +223,11 @@ async def list_personnel_costs(
     category: Annotated[str | None, Query(pattern="^(own_staff|agency)$")] = None,
     source: SourceName | None = None,
 ) -> Page[Any]:
-    """Monthly personnel cost per cost centre, profession and category, as finance sent it."""
+    """Monthly personnel cost per cost centre, profession and category, as finance sent it
+    (amounts per group, no employees: `read` suffices)."""
     return await timedata_service.list_records(
         session,
+        settings,
         principal,
         "personnel-costs",
         org_unit=org_unit,

@@ -224,7 +224,11 @@ class ViolationRead(BaseModel):
     rule_id: str
     org_unit: str
     date: date
-    employee: str | None = Field(description="The pseudonym; null for keys without admin.")
+    employee: str = Field(
+        description="The employee as this API key sees them: its own pseudonym (HMAC-SHA256 of "
+        "the stored one with a key derived for this API key), stable for this key and unrelated "
+        "to what any other key sees, as in `GET /v1/time-records`."
+    )
     profession: str
     hours: Decimal
     cost_sek: Decimal | None
@@ -241,7 +245,7 @@ class ViolationPage(BaseModel):
                     "rule_id": "8c1e…",
                     "org_unit": "SUS-AKUT",
                     "date": "2024-03-05",
-                    "employee": None,
+                    "employee": "5be0…(this key's pseudonym)",
                     "profession": "doctor",
                     "hours": "3.00",
                     "cost_sek": None,
@@ -249,16 +253,11 @@ class ViolationPage(BaseModel):
                 }
             ],
             "next_cursor": None,
-            "suppressed": False,
         }
     )
 
     items: list[ViolationRead]
     next_cursor: str | None
-    suppressed: bool = Field(
-        description="True when the selection covers fewer employees than the minimum group "
-        "size and the key has no admin scope: nothing is listed."
-    )
 
 
 class SummaryRow(BaseModel):

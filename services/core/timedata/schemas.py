@@ -233,6 +233,12 @@ class _FedRecordRead(BaseModel):
     org_unit: str
 
 
+_EMPLOYEE = (
+    "The employee as this API key sees them: HMAC-SHA256 of Puls's stored pseudonym with a key "
+    "derived for this API key alone. Stable for this key, unrelated to what any other key sees."
+)
+
+
 class TimeRecordRead(_FedRecordRead):
     model_config = response_config(
         {
@@ -240,7 +246,7 @@ class TimeRecordRead(_FedRecordRead):
             "source": "heroma",
             "external_id": "TR-2024-000123",
             "org_unit": "SUS-AKUT",
-            "employee": "3f9c…(HMAC-SHA256)",
+            "employee": "3f9c…(this key's pseudonym)",
             "profession": "nurse",
             "staff_kind": "own",
             "time_type": "worked",
@@ -257,7 +263,7 @@ class TimeRecordRead(_FedRecordRead):
         }
     )
 
-    employee: str = Field(description="Pseudonym: HMAC-SHA256 of the sender's employee ref.")
+    employee: str = Field(description=_EMPLOYEE)
     profession: str
     staff_kind: str
     time_type: str
@@ -280,7 +286,7 @@ class EmploymentRead(_FedRecordRead):
             "source": "heroma",
             "external_id": "EMP-4711-1",
             "org_unit": "SUS-AKUT",
-            "employee": "3f9c…",
+            "employee": "3f9c…(this key's pseudonym)",
             "profession": "nurse",
             "contract": "permanent",
             "fte": "0.750",
@@ -295,7 +301,7 @@ class EmploymentRead(_FedRecordRead):
         }
     )
 
-    employee: str
+    employee: str = Field(description=_EMPLOYEE)
     profession: str
     contract: str
     fte: Decimal

@@ -3,6 +3,7 @@ profession catalogue."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,7 @@ from services.core.principal import Principal
 from services.core.timedata import ingest, repository
 from services.core.timedata.errors import BatchRejected, BatchTooLarge
 from services.core.timedata.models import Employment, PersonnelCost, TimeRecord
+from services.core.timedata.pseudonym import viewer_pseudonymizer
 from services.core.timedata.schemas import (
     BatchResult,
     CodeMappings,
@@ -77,16 +79,25 @@ def _key(row: Any) -> str:
     return f"{row.source}:{row.external_id}"
 
 
-def _time_read(row: Any) -> TimeRecordRead:
+def _time_read(row: Any, shown: Callable[[str], str]) -> TimeRecordRead:
     r: TimeRecord = row[0]
-    return read_as(TimeRecordRead, r, id=_key(r), org_unit=row[1], start=r.start_at, end=r.end_at)
+    return read_as(
+        TimeRecordRead,
+        r,
+        id=_key(r),
+        org_unit=row[1],
+        employee=shown(r.employee),
+        start=r.start_at,
+        end=r.end_at,
+    )
 
 
-def _employment_read(row: Any) -> EmploymentRead:
-    return read_as(EmploymentRead, row[0], id=_key(row[0]), org_unit=row[1])
+def _employment_read(row: Any, shown: Callable[[str], str]) -> EmploymentRead:
+    r: Employment = row[0]
+    return read_as(EmploymentRead, r, id=_key(r), org_unit=row[1], employee=shown(r.employee))
 
 
-def _cost_read(row: Any) -> PersonnelCostRead:
+def _cost_read(row: Any, shown: Callable[[str], str]) -> PersonnelCostRead:
     r: PersonnelCost = row[0]
     return read_as(PersonnelCostRead, r, id=_key(r), org_unit=row[1], period=f"{r.period:%Y-%m}")
 
@@ -100,6 +111,7 @@ _READS: dict[str, tuple[Any, str, Any]] = {
 
 async def list_records(
     session: AsyncSession,
+    settings: Settings,
     principal: Principal,
     kind_name: str,
     *,
@@ -109,6 +121,8 @@ async def list_records(
     filters: dict[str, str | None],
     window: Window,
 ) -> Page[Any]:
+    """A page of fed records. Employees appear as the caller's own pseudonyms (a per-key
+    HMAC of the stored one), so two keys' extracts cannot be joined on them."""
     model, date_column, to_read = _READS[kind_name]
     unit_path = None
     if org_unit is not None:
@@ -124,7 +138,8 @@ async def list_records(
         filters=filters,
         window=window,
     )
-    page: Page[Any] = page_of(rows, window, to_read, tombstone_id=_key)
+    shown = viewer_pseudonymizer(settings, principal)
+    page: Page[Any] = page_of(rows, window, lambda row: to_read(row, shown), tombstone_id=_key)
     if model is not PersonnelCost:
         # Person-level data (pseudonymous, but sick leave is health data): every read is logged.
         await audit_service.record(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.config import Settings
 from services.core.crud import Window
 from services.core.errors import ValidationFailed
 from services.core.orgs.errors import OrgUnitNotFound
@@ -21,6 +22,7 @@ from services.core.timedata import service as timedata_service
 from services.core.timedata.errors import ImportNotFound
 from services.core.timedata.schemas import CodeMappings, ProfessionIn, TimeRecordRead
 from tests.factories import ADMIN, confined_to, seed_tree, time_record
+from tests.harness import PSEUDONYM_KEY
 
 BATCH = "/v1/time-records:batch"
 
@@ -34,6 +36,7 @@ async def time_records(
 ) -> list[Any]:
     page = await timedata_service.list_records(
         session,
+        Settings(pseudonym_key=PSEUDONYM_KEY),
         principal,
         "time-records",
         org_unit=org_unit,
