@@ -4,6 +4,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,6 +70,9 @@ async def clean_state(
     if "settings" in request.fixturenames or "app" in request.fixturenames:
         await harness.reset_database(database[0], database[1])
         settings: Settings = request.getfixturevalue("settings")
+        # Upload files of imports a test left queued: the next test starts with none.
+        for leftover in Path(settings.import_dir).glob("*"):
+            leftover.unlink(missing_ok=True)
         client = aioredis.Redis.from_url(settings.redis_url)
         try:
             await client.flushdb()

@@ -3,13 +3,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
 from services.cli.main import ROOT
-from services.core.config import Settings, describe_settings_error
+from services.core.config import MIN_SECRET_LENGTH, Settings, describe_settings_error
 from tests.conftest import make_client
 
 
@@ -21,10 +22,40 @@ def test_bad_values_are_named_clearly() -> None:
     assert "PULS_API_PORT" in message and "PULS_ENV" in message
 
 
+LONG_ENOUGH = "k" * MIN_SECRET_LENGTH
+
+
 def test_production_requires_a_pseudonym_key() -> None:
     with pytest.raises(ValidationError, match="PULS_PSEUDONYM_KEY is required"):
         Settings(env="production")
-    assert Settings(env="production", pseudonym_key="k").env == "production"
+    assert Settings(env="production", pseudonym_key=LONG_ENOUGH).env == "production"
+
+
+@pytest.mark.parametrize("variable", ["pseudonym_key", "bootstrap_api_key"])
+def test_production_refuses_short_secrets_naming_the_variable(variable: str) -> None:
+    secrets: dict[str, Any] = {
+        "pseudonym_key": LONG_ENOUGH,
+        variable: "k" * (MIN_SECRET_LENGTH - 1),
+    }
+    with pytest.raises(ValidationError) as caught:
+        Settings(env="production", **secrets)
+    message = describe_settings_error(caught.value)
+    assert f"PULS_{variable.upper()} must be at least {MIN_SECRET_LENGTH} characters" in message
+    # Development and tests keep short keys (make run, the test harness).
+    assert Settings(env="development", **secrets).env == "development"
+    assert Settings(env="production", **{**secrets, variable: LONG_ENOUGH}).env == "production"
+
+
+def test_production_serves_no_docs_unless_enabled() -> None:
+    production = Settings(env="production", pseudonym_key=LONG_ENOUGH)
+    assert not production.serves_docs
+    assert Settings(env="production", pseudonym_key=LONG_ENOUGH, docs_enabled=True).serves_docs
+    assert Settings(env="development").serves_docs
+    assert not Settings(env="development", docs_enabled=False).serves_docs
+
+
+def test_the_worker_metrics_listen_on_loopback_unless_configured() -> None:
+    assert Settings().worker_metrics_host == "127.0.0.1"
 
 
 def test_cli_exits_with_the_message_on_bad_settings() -> None:

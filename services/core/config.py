@@ -10,6 +10,9 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+# The shortest bootstrap API key and pseudonym key production accepts (secrets.token_urlsafe(32)
+# gives 43 characters: 256 bits).
+MIN_SECRET_LENGTH = 32
 # The schemes each service URL may have, and what an operator who sets another one is told.
 _URL_SCHEMES: dict[str, tuple[tuple[str, ...], str]] = {
     "database_url": (
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
 
     bootstrap_api_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
+    # Raised with each new PULS_PSEUDONYM_KEY (docs/security.md, Rotating the pseudonym key);
+    # version 1's pseudonyms are those of the key before versions existed.
+    pseudonym_key_version: int = Field(default=1, ge=1, le=999)
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -80,6 +86,17 @@ class Settings(BaseSettings):
         default="",
         description="Where uploaded files wait for the worker; defaults to <data_dir>/imports.",
     )
+    import_max_line_length: int = Field(
+        default=65_536,
+        ge=1_024,
+        description="A longer line of an import file (CSV header included) fails the import "
+        "with its line number instead of being read whole.",
+    )
+    import_max_active_per_key: int = Field(
+        default=3,
+        ge=1,
+        description="Imports a key may have queued or running at once; one more is 429.",
+    )
 
     queue_name: str = "puls:queue"
     redis_prefix: str = "puls"
@@ -112,7 +129,8 @@ class Settings(BaseSettings):
     plans_due_soon_days: int = Field(default=7, ge=0, le=365)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    docs_enabled: bool = True
+    # None: served except in production, where only PULS_DOCS_ENABLED=true serves them.
+    docs_enabled: bool | None = None
     cors_origins: list[str] = Field(default_factory=list)
     data_dir: str = ".puls"
 
@@ -126,9 +144,28 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
-        if self.env == "production" and self.pseudonym_key is None:
+        if self.env != "production":
+            return self
+        if self.pseudonym_key is None:
             raise ValueError("PULS_PSEUDONYM_KEY is required when PULS_ENV=production")
+        for name, secret in (
+            ("PULS_PSEUDONYM_KEY", self.pseudonym_key),
+            ("PULS_BOOTSTRAP_API_KEY", self.bootstrap_api_key),
+        ):
+            if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"{name} must be at least {MIN_SECRET_LENGTH} characters when "
+                    "PULS_ENV=production (make one with: python3 -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))')"
+                )
         return self
+
+    @property
+    def serves_docs(self) -> bool:
+        """`/docs` and `/openapi.json`: off in production unless PULS_DOCS_ENABLED=true."""
+        if self.docs_enabled is None:
+            return self.env != "production"
+        return self.docs_enabled
 
     @property
     def async_database_url(self) -> str:

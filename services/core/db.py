@@ -41,6 +41,9 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         # A restarted PostgreSQL leaves dead connections in the pool; pre-ping replaces them.
         pool_pre_ping=True,
         pool_timeout=10,
+        # A failed statement's error (logged, and raised into tracebacks) shows its SQL but not
+        # its bound values, which may be person-level data (pseudonyms, sick-leave hours).
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "application_name": "puls",

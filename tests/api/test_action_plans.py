@@ -253,6 +253,27 @@ async def test_bulk_sync_is_set_based_and_idempotent_and_exports_csv(
     assert before == 1 + 6 + 65 + 1
 
 
+async def test_csv_export_escapes_cells_a_spreadsheet_would_run(client: httpx.AsyncClient) -> None:
+    """CSV injection: text from one user starting with = + - @ opens as text, not a formula,
+    on the machine of whoever opens the export."""
+    await seed_rjh_tree(client)
+    plan = await create_plan(client)
+    texts = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "Vanlig text"]
+    for n, title in enumerate(texts, start=1):
+        created = await client.post(
+            f"/v1/action-plans/{plan['id']}/actions",
+            json={"code": str(n), "title": title, "description": title},
+        )
+        assert created.status_code == 201, created.text
+    exported = await client.get(
+        f"/v1/action-plans/{plan['id']}/actions", headers={"Accept": "text/csv"}
+    )
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    expected = ["'" + t for t in texts[:4]] + ["Vanlig text"]
+    assert [r["title"] for r in table] == [r["description"] for r in table] == expected
+    assert [r["progress"] for r in table] == ["0"] * 5
+
+
 async def test_paging_filters_updated_since_and_tombstones(client: httpx.AsyncClient) -> None:
     built = await build_seed_003_plan(client)
     plan_id = built["plan"]["id"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -215,3 +218,22 @@ async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClien
         hidden = await pv.get("/v1/compliance/violations", params={"org_unit": "SUS"})
         assert hidden.status_code == 404
         assert (await pv.get("/v1/compliance/agency-policies")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["x"], [None], [1.5], [True], [-1], [2**63], ["1"], [{"id": 1}]],
+)
+async def test_a_malformed_violations_cursor_is_422_not_500(
+    client: httpx.AsyncClient, values: list[Any]
+) -> None:
+    """A cursor that decodes to something other than a violation id (a forged or garbled one)
+    is the same problem as any malformed cursor."""
+    await seed_tree(client)
+    forged = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    for cursor in (forged, "not base64 at all!"):
+        response = await client.get(
+            "/v1/compliance/violations", params={"org_unit": "RS", "cursor": cursor}
+        )
+        problem = assert_problem(response, 422, "validation_failed")
+        assert problem["errors"][0]["code"] == "invalid_cursor"

@@ -4,6 +4,8 @@ recalculation requests, CSV, scorecards, scoping and every class of bad input.""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from datetime import date
 from typing import Any
 
@@ -328,3 +330,41 @@ async def test_sums_are_kept_until_the_facts_or_the_org_tree_change(
     moved = await client.patch("/v1/org-units/SUS-MED", json={"parent_code": "PV"})
     assert moved.status_code == 200, moved.text
     assert await sus() == 4.0 and reads == 3  # SUS-MED's facts count under PV now
+
+
+async def test_csv_cells_that_would_run_as_formulas_are_escaped(client: httpx.AsyncClient) -> None:
+    """CSV injection: a KPI named `=HYPERLINK(…)` opens as text in a spreadsheet; numbers,
+    negative ones included, stay numbers."""
+    await seed_tree(client)
+    formula = '=HYPERLINK("https://evil.test","Klicka")'
+    created = await client.post(
+        "/v1/kpis",
+        json={
+            "code": "engagement_index",
+            "name_en": "Engagement index",
+            "name_sv": formula,
+            "unit": "ratio",
+            "better": "higher",
+            "grains": ["year"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    for period, value in (("2023", "80"), ("2024", "78.5")):
+        posted = await client.post(
+            "/v1/kpis/engagement_index/values",
+            json={"org_unit": "SUS-AKUT", "period": period, "value": value},
+        )
+        assert posted.status_code == 201, posted.text
+    await create_target(
+        client, "engagement_index", "SUS-AKUT", "90", comparator="gte", valid_from="2023-01"
+    )
+    card = await client.get(
+        "/v1/org-units/SUS-AKUT/scorecard",
+        params={"period": "2024"},
+        headers={"Accept": "text/csv"},
+    )
+    assert card.status_code == 200, card.text
+    rows = list(csv.DictReader(io.StringIO(card.text), delimiter=";"))
+    (cells,) = [r for r in rows if r["kpi"] == "engagement_index"]
+    assert cells["name_sv"] == "'" + formula
+    assert cells["change"] == "-1.5"  # a number, not escaped

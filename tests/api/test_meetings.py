@@ -162,7 +162,10 @@ async def test_seed_000_minutes_in_three_formats_and_prepare(client: httpx.Async
     assert "Lars-Åke Rudin (LÅR)" in md.text and "Frånvarande" in md.text
     assert "adjungerad §2" in md.text
     assert "### 1. Inledning (LÅR)" in md.text
-    assert DECISION in md.text and "gäller från 2024-01-15" in md.text
+    # User text is escaped: "<inom>" is text in a Markdown viewer, not an HTML tag.
+    escaped = DECISION.replace("<", "\\<").replace(">", "\\>").replace("&", "\\&")
+    assert escaped in md.text and "<inom>" not in md.text
+    assert "gäller från 2024-01-15" in md.text
     assert f"JH fick i uppdrag att: {ASSIGNMENT} (senast 2024-02-12)" in md.text
     assert md.text.index("### 1.") < md.text.index("### 2.")
 
@@ -234,6 +237,24 @@ async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAP
             ),
             409,
         )
+        # The assignments are part of the minutes: what they say is locked too, while their
+        # follow-up (status) goes on.
+        assignment_url = f"/v1/assignments/{kl['assignment']['id']}"
+        for change in ({"text": "Omskrivet i efterhand"}, {"due_date": "2030-01-01"}):
+            locked = assert_problem(await writer.patch(assignment_url, json=change), 409)
+            assert locked["code"] == "meeting_locked"
+        followed_up = await writer.patch(assignment_url, json={"status": "in_progress"})
+        assert followed_up.status_code == 200, followed_up.text
+        same_text = {"text": kl["assignment"]["text"], "status": "reported"}
+        assert (await writer.patch(assignment_url, json=same_text)).status_code == 200
+    kept = (await client.get(assignment_url)).json()
+    assert (kept["text"], kept["due_date"]) == (ASSIGNMENT, "2024-02-12")
+    no_reason = await client.patch(assignment_url, json={"text": "Rättad uppgift"})
+    assert ["body", "reason"] in _locs(assert_problem(no_reason, 422))
+    corrected = await client.patch(
+        assignment_url, json={"text": "Rättad uppgift", "reason": "Felskrivet uppdrag"}
+    )
+    assert corrected.status_code == 200 and corrected.json()["text"] == "Rättad uppgift"
     # Admin: needs a reason, which lands in the audit trail.
     missing = assert_problem(
         await client.patch(f"/v1/meetings/{mid}", json={"place": "Malmö"}), 422
@@ -261,6 +282,7 @@ async def test_approval_locks_the_meeting(client: httpx.AsyncClient, app: FastAP
     assert sorted(r[0]["reason"] for r in rows) == [
         "Beslut saknades i protokollet",
         "Fel plats i protokollet",
+        "Felskrivet uppdrag",
     ]
 
 

@@ -89,6 +89,16 @@ async def test_docs_can_be_switched_off(settings: Settings) -> None:
         assert (await client.get("/openapi.json")).status_code == 404
 
 
+@pytest.mark.parametrize(("enabled", "served"), [(None, False), (True, True), (False, False)])
+async def test_production_serves_docs_only_when_enabled(
+    settings: Settings, enabled: bool | None, served: bool
+) -> None:
+    production = settings.model_copy(update={"env": "production", "docs_enabled": enabled})
+    async with make_client(create_app(production)) as client:
+        for path in ("/docs", "/openapi.json"):
+            assert ((await client.get(path)).status_code == 200) is served, path
+
+
 def test_several_api_processes_report_their_metrics_together(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -210,12 +210,22 @@ async def test_scope_and_subtree(app: FastAPI, client: httpx.AsyncClient) -> Non
     # A record of another unit cannot be taken over by a confined key.
     await client.post(BATCH, json={"records": [time_record("PV1", org_unit_code="PV-MALMO")]})
     async with make_client(app, feed) as c:
-        for record in (
-            time_record("PV1", org_unit_code="SUS-MED"),
-            {"source": "heroma", "external_id": "PV1", "deleted": True},
-        ):
-            hijack = (await c.post(BATCH, json={"records": [record]})).json()
-            assert hijack["errors"][0]["errors"][0]["code"] == "unknown_record"
+        hijack = (await c.post(BATCH, json={"records": [time_record("PV1")]})).json()
+        (error,) = hijack["errors"][0]["errors"]
+        assert error["code"] == "unknown_record"
+        # The refusal does not tell that the record exists, nor where.
+        assert "subtree" not in error["msg"] and "belongs" not in error["msg"]
+        assert "PV-MALMO" not in str(hijack)
+        # A delete of it answers exactly like the delete of a key never sent.
+        deletes = [
+            (await c.post(BATCH, json={"records": [gone]})).json()
+            for gone in (
+                {"source": "heroma", "external_id": "PV1", "deleted": True},
+                {"source": "heroma", "external_id": "NEVER-SENT", "deleted": True},
+            )
+        ]
+        assert deletes[0] == deletes[1]
+        assert deletes[0]["unchanged"] == 1 and deletes[0]["errors"] == []
     stored = (await client.get("/v1/time-records", params={"org_unit": "PV"})).json()["items"]
     assert [r["external_id"] for r in stored] == ["PV1"]
 

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
 from services.core.timedata import files, imports, ingest
-from tests.factories import IMPORT_HEADER, seed_tree, upload
+from tests.conftest import make_client
+from tests.factories import IMPORT_HEADER, create_key, seed_tree, upload
 from tests.jobs import run_worker
+from tests.problems import assert_problem
 
 
 @pytest.fixture(params=["thread", "process"])
@@ -186,7 +188,8 @@ async def test_a_worker_dying_mid_import_leaves_nothing_and_the_sweep_finishes_i
     await session.commit()
     from services.worker.tasks.timedata import sweep_imports
 
-    assert await sweep_imports({"sessionmaker": app.state.sessionmaker, "arq": app.state.arq}) == 1
+    ctx = {"sessionmaker": app.state.sessionmaker, "arq": app.state.arq, "settings": settings}
+    assert await sweep_imports(ctx) == 1
     await run_worker(settings)
     status = (await client.get(f"/v1/imports/{import_id}")).json()
     assert status["status"] == "succeeded" and status["counts"]["inserted"] == total
@@ -368,3 +371,122 @@ async def test_a_validator_process_is_kept_for_the_next_file(
         assert rows == 1 and replaced not in (first, pid)
     finally:
         processes.close()
+
+
+def _uploads(settings: Settings) -> list[Path]:
+    return sorted(imports.import_dir(settings).glob("*.upload"))
+
+
+@pytest.mark.parametrize(
+    ("media", "body", "line"),
+    [
+        ("text/csv", IMPORT_HEADER.rstrip("\n") + ";" + "x" * 2_000 + "\n", 1),
+        (
+            "text/csv",
+            IMPORT_HEADER
+            + "heroma;T1;SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n"
+            + "heroma;T2;SUS-AKUT;E1;nurse;own;worked;2024-03-02;8;"
+            + "y" * 5_000,  # no line break to the end of the file
+            3,
+        ),
+        (
+            "application/x-ndjson",
+            '{"external_id": "N1"}\n{"external_id": "' + "z" * 3_000 + '"}\n',
+            2,
+        ),
+    ],
+)
+async def test_a_line_longer_than_the_limit_fails_the_import_with_its_number(
+    client: httpx.AsyncClient, settings: Settings, media: str, body: str, line: int
+) -> None:
+    """A file without line breaks (or a runaway line) is not read into memory whole: the
+    import fails at that line, stores nothing and its file is removed."""
+    await seed_tree(client)
+    response = await upload(client, body.encode(), media)
+    assert response.status_code == 202, response.text
+    await run_worker(settings.model_copy(update={"import_max_line_length": 1_024}))
+    status = (await client.get(response.headers["location"])).json()
+    assert status["status"] == "failed", status
+    assert status["failure"].startswith(f"line {line} is longer than 1024 characters"), status
+    assert (await client.get("/v1/time-records")).json()["items"] == []
+    assert _uploads(settings) == []
+
+
+async def test_a_key_has_at_most_a_few_imports_at_work_and_refusals_keep_no_file(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    line = "heroma;T{};SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n"
+    feeder = await create_key(client, ["timedata:write", "read"])
+    async with make_client(app, feeder) as feed:
+        for n in range(settings.import_max_active_per_key):
+            queued = await upload(feed, (IMPORT_HEADER + line.format(n)).encode())
+            assert queued.status_code == 202, queued.text
+        refused = await upload(feed, (IMPORT_HEADER + line.format(99)).encode())
+        problem = assert_problem(refused, 429, "too_many_imports")
+        assert "PULS_IMPORT_MAX_ACTIVE_PER_KEY" in problem["detail"]
+        assert int(refused.headers["retry-after"]) > 0
+        # Another key is not held up by this one's imports.
+        assert (await upload(client, (IMPORT_HEADER + line.format(7)).encode())).status_code == 202
+        assert len(_uploads(settings)) == settings.import_max_active_per_key + 1
+        await run_worker(settings)
+        again = await upload(feed, (IMPORT_HEADER + line.format(99)).encode())
+        assert again.status_code == 202, again.text
+
+
+async def test_an_idempotency_conflict_keeps_no_upload_file(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await seed_tree(client)
+    key = {"Idempotency-Key": "nightly-file-2024-03-05"}
+    body = IMPORT_HEADER + "heroma;T1;SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n"
+
+    async def send(text: str) -> httpx.Response:
+        return await client.post(
+            "/v1/imports",
+            params={"kind": "time-records", "source": "heroma"},
+            content=text.encode(),
+            headers={"content-type": "text/csv", **key},
+        )
+
+    first = await send(body)
+    assert first.status_code == 202, first.text
+    kept = _uploads(settings)
+    assert len(kept) == 1
+    replayed = await send(body)
+    assert replayed.status_code == 202 and replayed.json()["id"] == first.json()["id"]
+    other_body = await send(body.replace("T1", "T2"))
+    assert_problem(other_body, 422)
+    assert _uploads(settings) == kept  # neither the replay's file nor the refused one's
+
+
+async def test_the_sweep_removes_upload_files_no_live_import_holds(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A request that died between receiving its file and committing, or a worker that died
+    after finishing an import, leaves a file behind: the import sweep removes it once it has
+    been left untouched for a while, and never a queued import's file or one being written."""
+    await seed_tree(client)
+    queued = await upload(
+        client, (IMPORT_HEADER + "heroma;T1;SUS-AKUT;E1;nurse;own;worked;2024-03-01;8;\n").encode()
+    )
+    (live,) = _uploads(settings)
+    directory = imports.import_dir(settings)
+    orphan, fresh = directory / f"{uuid.uuid4()}.upload", directory / f"{uuid.uuid4()}.upload"
+    orphan.write_bytes(b"left by a request that died")
+    fresh.write_bytes(b"an upload under way")
+    other = directory / "not-an-upload.txt"
+    other.write_bytes(b"not ours")
+    long_ago = orphan.stat().st_mtime - 3_600
+    for path in (orphan, live, other):
+        os.utime(path, (long_ago, long_ago))
+    from services.worker.tasks.timedata import sweep_imports
+
+    ctx = {"sessionmaker": app.state.sessionmaker, "arq": app.state.arq, "settings": settings}
+    await sweep_imports(ctx)
+    assert sorted(directory.iterdir()) == sorted([live, fresh, other])
+    other.unlink()
+    fresh.unlink()
+    await run_worker(settings)
+    status = (await client.get(queued.headers["location"])).json()
+    assert status["status"] == "succeeded" and _uploads(settings) == []

@@ -47,6 +47,7 @@ from services.core.kpis.schemas import (
     as_json,
 )
 from services.core.pagination import Page, Tombstone
+from services.core.spreadsheets import safe_row
 from services.core.validation import Code
 
 router = api_router(prefix="", tags=["kpis"])
@@ -75,7 +76,7 @@ def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    writer.writerows(safe_row(row) for row in rows)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

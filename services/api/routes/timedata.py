@@ -289,7 +289,7 @@ _CSV_EXAMPLE = (
 
 @router.post(
     "/imports",
-    **creates("Import a CSV or NDJSON file", ImportRead, 409, status=202),
+    **creates("Import a CSV or NDJSON file", ImportRead, 409, 429, status=202),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -316,20 +316,31 @@ async def create_import(
     decimal comma accepted) or NDJSON, one record per line, same fields as the batch
     endpoints. The file is streamed to disk and imported by the worker in one transaction:
     all good rows or, if the file itself is unreadable, none. Returns 202 with the import's
-    `Location`; poll it for status, progress and the first 1 000 line-numbered errors."""
+    `Location`; poll it for status, progress and the first 1 000 line-numbered errors. A line
+    longer than `PULS_IMPORT_MAX_LINE_LENGTH` characters (64 Ki) fails the import with its
+    number. A key may have `PULS_IMPORT_MAX_ACTIVE_PER_KEY` (3) imports queued or running;
+    one more is 429 with `Retry-After`."""
     fmt = imports.file_format(request.headers.get("content-type"))
+    # Refused before a byte is stored; checked again, under a lock, when the import is queued.
+    await imports.check_capacity(session, settings, principal)
     declared = request.headers.get("content-length")
     path, size, digest = await imports.receive_file(
         request.stream(), settings, int(declared) if declared else None
     )
-    replay = await idem.replay(body_digest=f"{kind}:{source}:{fmt}:{digest}")
-    if replay is not None:
+    try:
+        replay = await idem.replay(body_digest=f"{kind}:{source}:{fmt}:{digest}")
+        if replay is not None:
+            path.unlink(missing_ok=True)
+            return replay
+        created = await imports.create(
+            session, settings, principal, kind=kind, source=source, path=path, size=size, fmt=fmt
+        )
+        return await idem.respond(session, 202, created, {"Location": f"/v1/imports/{created.id}"})
+    except BaseException:
+        # A refused or failed request keeps no file (a replay conflict, too many imports, a
+        # database error); one that dies before its commit leaves it to the worker's sweep.
         path.unlink(missing_ok=True)
-        return replay
-    created = await imports.create(
-        session, principal, kind=kind, source=source, path=path, size=size, fmt=fmt
-    )
-    return await idem.respond(session, 202, created, {"Location": f"/v1/imports/{created.id}"})
+        raise
 
 
 @router.get("/imports/{import_id}", **reads("Get an import's status", ImportRead))

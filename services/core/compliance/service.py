@@ -49,7 +49,7 @@ from services.core.crud import (
     soft_delete,
     visible_or_404,
 )
-from services.core.errors import invalid_field
+from services.core.errors import ValidationFailed, field_error, invalid_field
 from services.core.http import check_if_match
 from services.core.kpis import inputs, recalculation_service
 from services.core.orgs import service as orgs_service
@@ -359,6 +359,18 @@ async def delete_exemption(
 # ---- reads ---------------------------------------------------------------------------------
 
 
+def _violation_cursor(cursor: str) -> int:
+    """The id a violations cursor continues after; any other value, however it decodes, is
+    the same 422 as every malformed cursor (not a 500 from int() or the database)."""
+    (after,) = decode_cursor(cursor, [col(Violation.id)])
+    if type(after) is not int or not 0 <= after < 2**63:
+        raise ValidationFailed(
+            "The cursor is not one this service issued",
+            errors=[field_error(["query", "cursor"], "invalid cursor", "invalid_cursor")],
+        )
+    return after
+
+
 async def list_violations(
     session: AsyncSession,
     settings: Settings,
@@ -377,7 +389,7 @@ async def list_violations(
     no small-group rule applies here (a row list would leak it by differencing anyway); the
     aggregated counts a dashboard needs are `summary`, readable with `read`."""
     unit = await orgs_service.get_visible(session, principal, org_unit)
-    after = int(decode_cursor(cursor, [col(Violation.id)])[0]) if cursor else 0
+    after = _violation_cursor(cursor) if cursor else 0
     rows = await repository.violations(
         session,
         path=unit.path,

@@ -19,6 +19,7 @@ from services.core.meetings.agenda_service import item_for_write
 from services.core.meetings.common import (
     action_exists,
     add_audited,
+    check_unlocked,
     refuse_nulls,
     update_audited,
 )
@@ -34,6 +35,9 @@ from services.core.meetings.schemas import (
 from services.core.pagination import Page, Tombstone
 from services.core.people import service as people_service
 from services.core.principal import Principal
+
+# The fields of an assignment its meeting's minutes print (the assignee cannot be changed).
+MINUTES_FIELDS = frozenset({"text", "due_date"})
 
 
 async def _visible_row(
@@ -117,12 +121,16 @@ async def update_assignment(
     *,
     if_match: str | None,
 ) -> AssignmentRead:
-    """Status follow-up goes on after the meeting's minutes are approved: no lock here."""
+    """What the minutes say (`text`, `due_date`) is locked with them once they are approved,
+    like the rest of the minutes; status follow-up (`status`, `reported_in_meeting_id`) goes on
+    after approval."""
     row = await _visible_row(session, principal, assignment_id, for_update=True)
     assignment: Assignment = row[0]
     check_if_match(if_match, assignment.version)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, exclude={"reason"})
     refuse_nulls(changes, ["status", "text"])
+    if any(changes[f] != getattr(assignment, f) for f in MINUTES_FIELDS & changes.keys()):
+        await check_unlocked(session, principal, row[1], row[3], data.reason)
     if changes.get("reported_in_meeting_id") is not None:
         try:
             await get_meeting_visible(session, principal, changes["reported_in_meeting_id"])

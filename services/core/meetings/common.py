@@ -111,6 +111,17 @@ async def check_editable(
     reason: str | None,
 ) -> None:
     """After approval only an admin may edit, and only with a reason kept in the audit trail."""
+    await check_unlocked(session, principal, meeting, body.org_unit_id, reason)
+
+
+async def check_unlocked(
+    session: AsyncSession,
+    principal: Principal,
+    meeting: Meeting,
+    org_unit_id: int,
+    reason: str | None,
+) -> None:
+    """`check_editable` for a row that knows its body's unit but not the body."""
     if meeting.status != LOCKED:
         return
     if not principal.is_admin:
@@ -123,7 +134,7 @@ async def check_editable(
         "meeting.edit_after_approval",
         "meeting",
         str(meeting.id),
-        org_unit_id=body.org_unit_id,
+        org_unit_id=org_unit_id,
         details={"reason": reason},
     )
 

@@ -3,8 +3,24 @@ presenters' initials, then each item's decisions and assignments."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
+
+# Characters that make Markdown (or the HTML it may hold) out of text wherever they stand, and
+# what makes a block (heading, list, quote, rule, setext underline) at the start of a line.
+_INLINE = re.compile(r"([\\`*_\[\]<>|~&])")
+_LINE_START = re.compile(r"^(\s*)([#>+=-])", re.MULTILINE)
+_ORDERED = re.compile(r"^(\s*\d+)([.)])", re.MULTILINE)
+
+
+def md_text(text: str) -> str:
+    """User text as Markdown that renders as exactly that text: links, images, HTML, emphasis,
+    headings and lists written into a title or a note stay text. A backslash escape is valid
+    before any ASCII punctuation (CommonMark), so the rendered text is unchanged."""
+    escaped = _INLINE.sub(r"\\\1", text)
+    escaped = _ORDERED.sub(r"\1\\\2", escaped)  # "1. " → "1\. " (a digit takes no escape)
+    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped)
 
 
 def _initials(person: dict[str, Any]) -> str:
@@ -36,35 +52,37 @@ def _decision(d: dict[str, Any]) -> str:
 
 
 def markdown(data: dict[str, Any]) -> str:
-    """Markdown; user text is left as written (Markdown viewers render it as text mostly)."""
+    """Markdown with every user-supplied string escaped (`md_text`), as `html` escapes it."""
+    e = md_text
     body = data["body"]
     title = body["name"] + (f" ({body['short_name']})" if body["short_name"] else "")
     lines = [
-        f"# Mötesanteckningar: {title}",
+        f"# Mötesanteckningar: {e(title)}",
         "",
-        f"- **Tid:** {_time(data)}",
-        f"- **Plats:** {data['place'] or '–'}",
+        f"- **Tid:** {e(_time(data))}",
+        f"- **Plats:** {e(data['place'] or '–')}",
         "",
         "## Närvaro",
         "",
     ]
-    lines += [f"- {_attendee(a)}" for a in data["attendees"] if a["present"]]
+    lines += [f"- {e(_attendee(a))}" for a in data["attendees"] if a["present"]]
     absent = [a for a in data["attendees"] if not a["present"]]
     if absent:
-        lines += ["", "### Frånvarande", ""] + [f"- {_attendee(a)}" for a in absent]
+        lines += ["", "### Frånvarande", ""] + [f"- {e(_attendee(a))}" for a in absent]
     lines += ["", "## Ärenden", ""]
     for item in data["items"]:
         presenters = ", ".join(_initials(p) for p in item["presenters"])
         lines.append(
-            f"### {item['number']}. {item['title']}" + (f" ({presenters})" if presenters else "")
+            f"### {int(item['number'])}. {e(item['title'])}"
+            + (f" ({e(presenters)})" if presenters else "")
         )
         lines.append("")
         if item["notes"]:
-            lines += [item["notes"], ""]
+            lines += [e(item["notes"]), ""]
         for d in item["decisions"]:
-            lines.append(f"- **Beslut:** {_decision(d)}")
+            lines.append(f"- **Beslut:** {e(_decision(d))}")
         for a in item["assignments"]:
-            lines.append(f"- **Uppdrag:** {_assignment(a)}")
+            lines.append(f"- **Uppdrag:** {e(_assignment(a))}")
         if item["decisions"] or item["assignments"]:
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

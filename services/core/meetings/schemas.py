@@ -316,6 +316,11 @@ class AssignmentUpdate(BaseModel):
     due_date: date | None = None
     text: Text | None = None
     reported_in_meeting_id: uuid.UUID | None = None
+    reason: Text | None = Field(
+        default=None,
+        description="Required for an admin's change of `text` or `due_date` after the minutes "
+        "are approved (status follow-up needs none).",
+    )
 
 
 class AssignmentRead(BaseModel):

@@ -22,6 +22,7 @@ from services.core.plans.common import invalid, local_today
 from services.core.plans.plan_service import get_visible_plan
 from services.core.plans.schemas import ActionBulkResult, ActionCreate
 from services.core.principal import Principal
+from services.core.spreadsheets import safe_row
 
 CSV_COLUMNS = (
     "code",
@@ -60,21 +61,23 @@ async def export_actions_csv(
     writer.writerow(CSV_COLUMNS)
     for action, org_code, package_name in rows:
         writer.writerow(
-            [
-                action.code,
-                action.title,
-                action.description or "",
-                action.area_code or "",
-                action.package_id or "",
-                package_name or "",
-                action.responsible_id or "",
-                org_code or "",
-                action.start_date or "",
-                action.due_date or "",
-                action.status,
-                action.progress,
-                "true" if action.overdue_since is not None else "false",
-            ]
+            safe_row(
+                [
+                    action.code,
+                    action.title,
+                    action.description or "",
+                    action.area_code or "",
+                    action.package_id or "",
+                    package_name or "",
+                    action.responsible_id or "",
+                    org_code or "",
+                    action.start_date or "",
+                    action.due_date or "",
+                    action.status,
+                    action.progress,
+                    "true" if action.overdue_since is not None else "false",
+                ]
+            )
         )
     return out.getvalue(), plan.actions_version
 

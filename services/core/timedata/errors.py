@@ -1,4 +1,10 @@
-from services.core.errors import NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from services.core.errors import (
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 
 class BatchTooLarge(PayloadTooLarge):
@@ -24,3 +30,8 @@ class ImportNotFound(NotFound):
 class UnknownProfession(ValidationFailed):
     code = "unknown_profession"
     title = "Unknown profession"
+
+
+class TooManyImports(RateLimited):
+    code = "too_many_imports"
+    title = "Too many imports queued or running for this key"

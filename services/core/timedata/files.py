@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 
 from services.core.config import Settings
 from services.core.timedata import ingest
+from services.core.timedata.pseudonym import version_prefix
 from services.core.timedata.schemas import RecordError
 from services.core.timedata.validator import NICENESS
 from services.core.validation import loads_strict
@@ -40,6 +41,39 @@ class ImportFileError(Exception):
     """The file as a whole cannot be read (wrong header, broken quoting): the import fails."""
 
 
+class _Lines:
+    """The lines of a text file, each read at most `limit` characters at a time: a longer line
+    (a file without line breaks, a runaway quoted field) fails the import with its number
+    instead of being read into memory whole. Iterating gives the lines csv.reader asks for."""
+
+    def __init__(self, handle: IO[str], limit: int | None) -> None:
+        self.handle, self.limit, self.number = handle, limit, 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def readline(self) -> str:
+        if self.limit is None:
+            line = self.handle.readline()
+        else:
+            # Room for the line break ("\r\n" at most) after `limit` characters.
+            line = self.handle.readline(self.limit + 2)
+            if len(line) > self.limit and len(line.rstrip("\r\n")) > self.limit:
+                raise ImportFileError(
+                    f"line {self.number + 1} is longer than {self.limit} characters "
+                    "(PULS_IMPORT_MAX_LINE_LENGTH); is it the right file, with line breaks?"
+                )
+        if line:
+            self.number += 1
+        return line
+
+
 def _csv_value(column: str, value: str) -> Any:
     if column in _DECIMAL_COLUMNS:
         return value.replace(",", ".")
@@ -53,7 +87,7 @@ def _csv_value(column: str, value: str) -> Any:
 
 
 def _csv_rows(
-    handle: IO[str], kind: ingest.FeedKind, source: str
+    handle: _Lines, kind: ingest.FeedKind, source: str, salt: str = ""
 ) -> Iterator[tuple[int, Any, int | None]]:
     header_line = handle.readline()
     if not header_line.strip():
@@ -70,7 +104,7 @@ def _csv_rows(
         )
     reader = csv.reader(handle, delimiter=delimiter, strict=True)
     # The same values under another header (or another default source) are another record.
-    signature = "\x1f".join([source, *header, ""])
+    signature = salt + "\x1f".join([source, *header, ""])
     converted = [c for c in header if c in _DECIMAL_COLUMNS | _BOOLEAN_COLUMNS]
     try:
         for values in reader:
@@ -91,7 +125,9 @@ def _csv_rows(
         raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
 
 
-def _ndjson_rows(handle: IO[str], source: str) -> Iterator[tuple[int, Any, int | None]]:
+def _ndjson_rows(
+    handle: _Lines, source: str, salt: str = ""
+) -> Iterator[tuple[int, Any, int | None]]:
     for line_number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
@@ -102,7 +138,7 @@ def _ndjson_rows(handle: IO[str], source: str) -> Iterator[tuple[int, Any, int |
             continue
         if isinstance(row, dict):
             row.setdefault("source", source)
-        yield line_number, row, ingest.content_hash(f"{source}\x1f{text.strip()}")
+        yield line_number, row, ingest.content_hash(f"{salt}{source}\x1f{text.strip()}")
 
 
 @dataclass
@@ -122,11 +158,34 @@ class Chunk:
         ]
 
 
+def hash_salt(settings: Settings, kind: ingest.FeedKind) -> str:
+    """Mixed into the content hash of a line with an employee, so a line sent again after the
+    pseudonym key was rotated is stored again (under the new pseudonym), not skipped as
+    unchanged. Empty for key version 1, whose hashes are those stored before versions."""
+    if not any(name == "employee" for name, _ in kind.columns):
+        return ""
+    return version_prefix(settings.pseudonym_key_version)
+
+
 def chunks(
-    path: Path, fmt: str, kind: ingest.FeedKind, source: str, size: int = CHUNK_ROWS
+    path: Path,
+    fmt: str,
+    kind: ingest.FeedKind,
+    source: str,
+    size: int = CHUNK_ROWS,
+    *,
+    salt: str = "",
+    max_line: int | None = None,
 ) -> Iterator[Chunk]:
+    """The file's rows in chunks of `size`; a line longer than `max_line` characters fails
+    the file (ImportFileError) when it is reached."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        rows = _csv_rows(handle, kind, source) if fmt == "csv" else _ndjson_rows(handle, source)
+        lines = _Lines(handle, max_line)
+        rows = (
+            _csv_rows(lines, kind, source, salt)
+            if fmt == "csv"
+            else _ndjson_rows(lines, source, salt)
+        )
         chunk = Chunk([], [])
         for line_number, row, content_hash in rows:
             chunk.lines.append(line_number)
@@ -208,7 +267,14 @@ class _Source:
         lookups: ingest.Lookups,
     ) -> None:
         self.settings, self.kind, self.lookups = settings, kind, lookups
-        self.rows = chunks(path, fmt, kind, source)
+        self.rows = chunks(
+            path,
+            fmt,
+            kind,
+            source,
+            salt=hash_salt(settings, kind),
+            max_line=settings.import_max_line_length,
+        )
         self.chunk: Chunk | None = None
         self.error: BaseException | None = None
         self.advance()

@@ -28,11 +28,14 @@ from services.core.kpis import recalculation_service
 from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import files, ingest, repository
-from services.core.timedata.errors import ImportNotFound
+from services.core.timedata.errors import ImportNotFound, TooManyImports
 from services.core.timedata.models import Import
 from services.core.timedata.schemas import ImportRead
 
 MAX_KEPT_ERRORS = 1_000
+# When a key with too many imports at work may try again: about how long a small import takes.
+RETRY_AFTER_SECONDS = 30
+UPLOAD_SUFFIX = ".upload"
 MEDIA_TYPES = {
     "text/csv": "csv",
     "application/csv": "csv",
@@ -62,7 +65,7 @@ async def receive_file(
 ) -> tuple[Path, int, str]:
     """Streams the body to a new file; returns its path, size and SHA-256. A body shorter than
     its Content-Length (a dropped connection) is refused and the partial file removed."""
-    path = import_dir(settings) / f"{uuid.uuid4()}.upload"
+    path = import_dir(settings) / f"{uuid.uuid4()}{UPLOAD_SUFFIX}"
     digest = hashlib.sha256()
     size = 0
     try:
@@ -97,8 +100,26 @@ def to_read(record: Import) -> ImportRead:
     )
 
 
+async def check_capacity(
+    session: AsyncSession, settings: Settings, principal: Principal, *, lock: bool = False
+) -> None:
+    """At most PULS_IMPORT_MAX_ACTIVE_PER_KEY imports of one key queued or running: a key that
+    sends file after file without waiting cannot fill the disk or the queue (429 above it).
+    The route asks before receiving the file (no lock: the upload may take minutes); `create`
+    asks again with the key's lock held to its commit."""
+    active = await repository.active_imports_of(session, principal.actor, lock=lock)
+    limit = settings.import_max_active_per_key
+    if active >= limit:
+        raise TooManyImports(
+            f"This key has {active} imports queued or running (at most {limit}, "
+            "PULS_IMPORT_MAX_ACTIVE_PER_KEY); wait for one to finish (GET /v1/imports/{id})",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
 async def create(
     session: AsyncSession,
+    settings: Settings,
     principal: Principal,
     *,
     kind: str,
@@ -107,6 +128,9 @@ async def create(
     size: int,
     fmt: str,
 ) -> ImportRead:
+    """Queues the import of the file at `path`. The caller removes the file when this raises
+    (or the request's transaction does not commit; the sweep removes what a crash left)."""
+    await check_capacity(session, settings, principal, lock=True)
     record = Import(
         kind=kind,
         source=source,
@@ -287,6 +311,29 @@ async def _fail(session: AsyncSession, record: Import, reason: str, rows_read: i
     )
     Path(file_path).unlink(missing_ok=True)
     return "failed"
+
+
+async def remove_orphan_files(
+    session: AsyncSession, settings: Settings, *, older_than_seconds: float
+) -> int:
+    """Removes upload files no queued or running import holds: those of a request that died
+    between receiving the file and committing its import, or of an import whose worker died
+    after finishing it. Files written to in the last `older_than_seconds` are left alone (an
+    upload under way has no import yet). Returns how many were removed."""
+    directory = import_dir(settings)
+    # By name: the API and the worker may spell the same directory differently.
+    live = {Path(p).name for p in await repository.live_import_files(session)}
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for path in directory.glob(f"*{UPLOAD_SUFFIX}"):
+        try:
+            if path.name in live or path.stat().st_mtime > cutoff:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
 
 
 async def stalled(session: AsyncSession, *, stale_seconds: int) -> list[str]:

@@ -811,18 +811,20 @@ async def store(
     """The database half: refuses records another subtree owns, then stages the rows with COPY
     and applies them in one set-based upsert (and one delete) that also marks the dirty cells."""
     checked, rows, deletes = prepared.checked, prepared.rows, prepared.deletes
-    if scope is not None and (rows or deletes):
-        keys = [(row[0], row[1]) for row in rows] + deletes
+    if scope is not None and rows:
+        # A confined key may not take over another subtree's record. The refusal names
+        # neither the other unit nor that the record exists there; a delete of such a record
+        # is not refused at all: the scoped delete leaves it, and it counts as unchanged, like
+        # a delete of a key never sent.
+        keys = [(row[0], row[1]) for row in rows]
         foreign = await _foreign_keys(session, kind, keys, scope)
         if foreign:
-            for position, key in zip(
-                [*checked.row_positions, *checked.delete_positions], keys, strict=True
-            ):
+            for position, key in zip(checked.row_positions, keys, strict=True):
                 if key in foreign:
                     checked.reject(
                         position,
                         ["external_id"],
-                        "this record belongs to an org unit outside your key's subtree",
+                        "this source and external_id cannot be written with your key",
                         "unknown_record",
                     )
     encoded = prepared.encoded

@@ -1,6 +1,11 @@
 """Employees are known to Puls only as HMAC-SHA256(PULS_PSEUDONYM_KEY, employee_ref): stable for
 joins across feeds, meaningless without the key, never reversible by Puls itself. No API key is
-shown that stored value: each sees its own per-key pseudonym of it (`viewer_pseudonymizer`)."""
+shown that stored value: each sees its own per-key pseudonym of it (`viewer_pseudonymizer`).
+
+The key carries a version (PULS_PSEUDONYM_KEY_VERSION) so it can be rotated: version 1's
+pseudonyms are the bare hex digest (those of every key before versions existed, so they stay
+valid); a later version's start with `v<version>.`, so the rows still under an older key can be
+told apart and counted while the history is sent again (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -19,12 +24,13 @@ def pseudonymizer(settings: Settings) -> Callable[[str], str]:
             "Set PULS_PSEUDONYM_KEY before feeding person-level data (make run keeps one)"
         )
     keyed = hmac.new(settings.pseudonym_key.get_secret_value().encode(), digestmod=hashlib.sha256)
+    prefix = version_prefix(settings.pseudonym_key_version)
 
     def pseudonym(employee_ref: str) -> str:
         # Copying the keyed state skips re-hashing the key for every record.
         mac = keyed.copy()
         mac.update(employee_ref.encode())
-        return mac.hexdigest()
+        return prefix + mac.hexdigest()
 
     return pseudonym
 
@@ -55,3 +61,8 @@ def viewer_pseudonymizer(settings: Settings, principal: Principal) -> Callable[[
         return mac.hexdigest()
 
     return shown
+
+
+def version_prefix(version: int) -> str:
+    """What a pseudonym of key `version` starts with: nothing for version 1 (today's)."""
+    return "" if version == 1 else f"v{version}."

@@ -180,3 +180,28 @@ async def stalled_imports(session: AsyncSession, stale_seconds: int) -> list[str
         {"s": stale_seconds},
     )
     return [str(r) for r in rows.scalars()]
+
+
+async def active_imports_of(session: AsyncSession, created_by: str, *, lock: bool) -> int:
+    """The imports `created_by` has queued or running. With `lock`, counted after that key's
+    other transactions that counted with it have ended (a transaction-scoped lock), so two
+    uploads at once cannot both take the last place."""
+    if lock:
+        await session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext('imports-of:' || :actor))"),
+            {"actor": created_by},
+        )
+    count = await session.execute(
+        sa.select(sa.func.count())
+        .select_from(Import)
+        .where(col(Import.created_by) == created_by, col(Import.status).in_(["queued", "running"]))
+    )
+    return int(count.scalar_one())
+
+
+async def live_import_files(session: AsyncSession) -> set[str]:
+    """The files of imports still queued or running: every other upload file is an orphan."""
+    rows = await session.execute(
+        sa.select(col(Import.file_path)).where(col(Import.status).in_(["queued", "running"]))
+    )
+    return set(rows.scalars())

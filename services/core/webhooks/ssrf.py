@@ -18,6 +18,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
+# NAT64 (RFC 6052's well-known prefix): the last 32 bits are the IPv4 address a NAT64 gateway
+# connects to, so 64:ff9b::7f00:1 reaches 127.0.0.1 through it.
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
 class UrlRefused(ValueError):
@@ -75,10 +78,23 @@ def literal_address(host: str) -> IPAddress | None:
         return None
 
 
+def embedded_ipv4(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address carries to its destination (IPv4-mapped, NAT64, 6to4),
+    which is what the checks must judge; other addresses as they are."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    return address
+
+
 def address_refusal(address: IPAddress, *, allow_private: bool) -> str | None:
     """Why `address` may not receive webhooks, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = embedded_ipv4(address)
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_multicast:

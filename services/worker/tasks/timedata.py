@@ -25,9 +25,14 @@ async def run_import(ctx: dict[str, Any], import_id: str) -> str | None:
 
 
 async def sweep_imports(ctx: dict[str, Any]) -> int:
-    """A killed worker or a flushed Redis must not strand an import until arq's timeout."""
+    """A killed worker or a flushed Redis must not strand an import until arq's timeout, nor
+    a request or worker that died between receiving a file and finishing with it leave the
+    file on disk (an upload untouched for STALE_SECONDS that no live import holds)."""
     async with transaction(ctx["sessionmaker"]) as session:
         stalled = await imports.stalled(session, stale_seconds=STALE_SECONDS)
+        await imports.remove_orphan_files(
+            session, ctx["settings"], older_than_seconds=STALE_SECONDS
+        )
     slot = int(time.time() // STALE_SECONDS)
     for import_id in stalled:
         await ctx["arq"].enqueue_job("run_import", import_id, _job_id=f"import:{import_id}:{slot}")

@@ -201,3 +201,49 @@ async def test_prepare_proposes_the_actions_overdue_in_the_bodys_subtree(
     assert proposals[0].title == (
         "Försenad åtgärd 1.1 Åtgärd 1 (Sjukfrånvaro SUS-AKUT, senast 2024-03-31)"
     )
+
+
+def test_markdown_minutes_escape_user_text() -> None:
+    """A title, note, decision or name typed into Puls renders as that text in a Markdown
+    viewer: no link, image, HTML, heading, list or emphasis of its own."""
+    hostile = (
+        "[Klicka](https://evil.test) ![x](https://evil.test/p.png) <img src=x onerror=alert(1)>"
+    )
+    data = {
+        "body": {"name": "KL **fet**", "short_name": "_KL_"},
+        "starts_at": "2024-01-15T12:00:00+00:00",
+        "ends_at": "2024-01-15T16:00:00+00:00",
+        "place": "<script>alert(1)</script>",
+        "attendees": [
+            {"id": "p1", "name": "Eva `kod`", "initials": "EV", "role": "member", "present": True}
+        ],
+        "items": [
+            {
+                "number": 1,
+                "title": hostile,
+                "presenters": [],
+                "notes": "# Inte en rubrik\n- inte en lista\n1. inte numrerad\n===",
+                "decisions": [{"text": "Beslut | tabell ~~struken~~", "effective_date": None}],
+                "assignments": [
+                    {
+                        "assignee": {"id": "p1", "initials": "EV"},
+                        "text": "*Gör* det",
+                        "due_date": None,
+                    }
+                ],
+            }
+        ],
+    }
+    text = minutes_render.markdown(data)
+    assert "# Mötesanteckningar: KL \\*\\*fet\\*\\* (\\_KL\\_)" in text
+    assert "\\<script\\>alert(1)\\</script\\>" in text
+    assert "\\[Klicka\\](https://evil.test) !\\[x\\]" in text
+    assert "\\<img src=x onerror=alert(1)\\>" in text
+    assert "\\# Inte en rubrik\n\\- inte en lista\n1\\. inte numrerad\n\\===" in text
+    assert "Beslut \\| tabell \\~\\~struken\\~\\~" in text
+    assert "EV fick i uppdrag att: \\*Gör\\* det" in text
+    assert "Eva \\`kod\\`" in text
+    # The structure Puls writes itself is untouched.
+    assert "### 1. " in text and "- **Beslut:** " in text
+    for raw in ("[Klicka](", "**fet**", "(_KL_)"):
+        assert raw not in text

@@ -174,7 +174,7 @@ async def test_a_confined_mirror_sees_its_own_tombstones_only(
 
 
 async def test_an_import_is_not_found_outside_the_subtree_that_sent_it(
-    client: httpx.AsyncClient, session: AsyncSession, tmp_path: Path
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, tmp_path: Path
 ) -> None:
     await seed_tree(client)
     sus, pv = (
@@ -183,6 +183,7 @@ async def test_an_import_is_not_found_outside_the_subtree_that_sent_it(
     )
     created = await imports.create(
         session,
+        settings,
         sus,
         kind="time-records",
         source="heroma",
@@ -199,6 +200,7 @@ async def test_an_import_is_not_found_outside_the_subtree_that_sent_it(
     # An import a region-wide key sent is not a subtree's to see.
     region_wide = await imports.create(
         session,
+        settings,
         ADMIN,
         kind="time-records",
         source="heroma",

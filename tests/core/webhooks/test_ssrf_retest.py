@@ -98,6 +98,8 @@ async def test_a_redirect_to_an_internal_address_is_not_followed(
         ["fe80::1"],
         ["fc00::1"],
         ["fd00:ec2::254"],
+        ["64:ff9b::a00:1"],  # 10.0.0.1 through a NAT64 gateway
+        ["2002:a00:1::1"],  # 10.0.0.1 through 6to4
         [PUBLIC, "127.0.0.1"],  # one bad record among good ones refuses the name
         ["127.0.0.1", PUBLIC],
     ],
@@ -152,6 +154,8 @@ async def test_metadata_addresses_are_refused_even_where_private_ones_are_allowe
         "127.1",  # short form
         "[0:0:0:0:0:ffff:7f00:1]",
         "[::ffff:a9fe:a9fe]",  # 169.254.169.254, IPv4-mapped
+        "[64:ff9b::7f00:1]",  # NAT64
+        "[2002:7f00:1::]",  # 6to4
         "localhost.",
     ],
 )
@@ -163,3 +167,23 @@ async def test_loopback_in_disguise_is_refused_at_registration(
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["code"] == "forbidden_address"
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),  # NAT64 of 169.254.169.254
+        ("2002:a9fe:a9fe::1", "a cloud metadata address"),  # 6to4 of 169.254.169.254
+        ("64:ff9b::7f00:1", "a loopback address"),
+        ("2002:c0a8:101::", "a private address"),  # 192.168.1.1
+        ("64:ff9b::5db8:d822", None),  # a public address through NAT64 is public
+        ("2002:5db8:d822::1", None),
+    ],
+)
+def test_nat64_and_6to4_addresses_are_judged_by_the_ipv4_address_they_carry(
+    address: str, reason: str | None
+) -> None:
+    assert ssrf.address_refusal(ipaddress.ip_address(address), allow_private=False) == reason
+    wrapped_metadata = reason == "a cloud metadata address"
+    allowed = ssrf.address_refusal(ipaddress.ip_address(address), allow_private=True)
+    assert allowed == (reason if wrapped_metadata else None)
