@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from services.api.auth_throttle import AuthFailureThrottle
 from services.api.deps import StrictJsonRoute
 from services.api.middleware import (
     BodyLimitMiddleware,
@@ -39,7 +40,10 @@ and KPI series fed by the region's HR and finance systems.
 
 **Auth**: `Authorization: Bearer <api key>`. Keys carry scopes (`read`, `timedata:write`,
 `plans:write`, `meetings:write`, `kpis:write`, `webhooks:admin`, `admin`) and may be confined to an
-org-unit subtree; anything outside it answers 404.
+org-unit subtree; anything outside it answers 404, and region-wide objects (catalogues, code
+mappings, rules and people without a unit) answer such a key's writes with 403. The key is
+checked before the body is read; more than a few requests a minute without a valid key from one
+address are answered 429.
 
 **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `code` and,
 for validation, `errors: [{loc, msg, code}]`.
@@ -140,6 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.arq = None
+    app.state.auth_throttle = AuthFailureThrottle(
+        limit=settings.auth_failure_limit_per_minute, redis_prefix=settings.redis_prefix
+    )
     install_problem_handlers(app)
 
     def openapi() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.auth_throttle import AuthFailureThrottle
 from services.core.auth import service as auth_service
 from services.core.auth.errors import InvalidApiKey
 from services.core.config import Settings
@@ -43,14 +44,26 @@ class StrictJsonRequest(Request):
 class StrictJsonRoute(APIRoute):
     """Every route parses JSON bodies strictly (duplicate keys and deep nesting are refused) and
     refuses query parameters it does not know: a misspelt filter (`update_since`) must not
-    quietly return everything."""
+    quietly return everything.
+
+    FastAPI reads and parses a route's body before it solves the route's dependencies, so the
+    key would be checked only after the server had read and parsed whatever an anonymous
+    client sent (up to `PULS_MAX_BODY_BYTES`). A route with a body, or a request the route
+    refuses for its query, is therefore authorised here first: the key, the failed-key
+    throttle, the per-key limit and the route's scopes; `get_principal` then takes the
+    principal found instead of looking the key up again."""
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         original = super().get_route_handler()
         known = _query_names(self.dependant)
+        needs_key = _depends_on(self.dependant, get_principal)
+        reads_body = self.body_field is not None
+        scope_groups = _scope_groups(self.dependant)
 
         async def handler(request: Request) -> Response:
             unknown = sorted(set(request.query_params) - known)
+            if needs_key and (reads_body or unknown):
+                await _authorize_first(request, scope_groups)
             if unknown:
                 raise ValidationFailed(
                     f"Unknown query parameter {', '.join(map(repr, unknown))}; "
@@ -71,6 +84,36 @@ def _query_names(dependant: Dependant) -> set[str]:
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def _scope_groups(dependant: Dependant) -> list[tuple[str, ...]]:
+    """The scopes each of the route's scope dependencies asks for (any one of a group
+    suffices, `admin` always does), as `require` and `require_any` check them."""
+    groups: list[tuple[str, ...]] = []
+    for sub in dependant.dependencies:
+        scopes = tuple(getattr(sub.call, "required_scopes", None) or ())
+        if scopes and scopes not in groups:
+            groups.append(scopes)
+        groups += [group for group in _scope_groups(sub) if group not in groups]
+    return groups
+
+
+async def _authorize_first(request: Request, scope_groups: list[tuple[str, ...]]) -> None:
+    """Authenticates on a short session of its own (the request's session is opened later,
+    by the route's dependencies), before a byte of the body is read."""
+    settings: Settings = request.app.state.settings
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        principal = await _authenticate(
+            request, settings, session, request.headers.get("authorization")
+        )
+    for group in scope_groups:
+        if not any(principal.has_scope(scope) for scope in group):
+            auth_service.require_scope(principal, Scope(group[0]))
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -140,6 +183,37 @@ async def get_principal(
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known  # authorised by StrictJsonRoute before the body was read
+    return await _authenticate(request, settings, session, authorization)
+
+
+def _client_address(request: Request) -> str:
+    # Behind a proxy, uvicorn's --forwarded-allow-ips makes this the client's own address.
+    return request.client.host if request.client else "unknown"
+
+
+async def _authenticate(
+    request: Request, settings: Settings, session: AsyncSession, authorization: str | None
+) -> Principal:
+    """The caller, with the failed-key throttle around the lookup and the per-key limit."""
+    throttle: AuthFailureThrottle = request.app.state.auth_throttle
+    address = _client_address(request)
+    throttle.check(address)
+    try:
+        principal = await _principal_of(session, settings, authorization)
+    except InvalidApiKey:
+        await throttle.failed(request.app.state.arq, address)
+        raise
+    request.state.principal = principal
+    await _rate_limit(request, principal, settings)
+    return principal
+
+
+async def _principal_of(
+    session: AsyncSession, settings: Settings, authorization: str | None
+) -> Principal:
     if not authorization:
         raise InvalidApiKey(
             "Send an API key as 'Authorization: Bearer <key>'",
@@ -154,10 +228,7 @@ async def get_principal(
     bootstrap = (
         settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else None
     )
-    principal = await auth_service.authenticate(session, token.strip(), bootstrap_token=bootstrap)
-    request.state.principal = principal
-    await _rate_limit(request, principal, settings)
-    return principal
+    return await auth_service.authenticate(session, token.strip(), bootstrap_token=bootstrap)
 
 
 def require(scope: Scope) -> Callable[..., Any]:

@@ -125,7 +125,11 @@ class RequestContextMiddleware:
 
 class BodyLimitMiddleware:
     """413 before reading when Content-Length is over the limit, and while reading when a
-    chunked body grows past it. File uploads (`/v1/imports`) have their own, larger limit."""
+    chunked body grows past it. File uploads (`/v1/imports`) have their own, larger limit.
+
+    The 413 for a declared length is raised when the route first asks for the body, not here:
+    the route authorises the caller before it reads (`StrictJsonRoute`), so a request without
+    a valid key is a 401 whatever it declares, and still no byte of it is read."""
 
     def __init__(
         self, app: ASGIApp, *, max_body: int, max_upload: int, upload_prefixes: tuple[str, ...]
@@ -147,20 +151,13 @@ class BodyLimitMiddleware:
                     send, scope, 400, "bad_request", "Bad request", "Content-Length is not a number"
                 )
                 return
-            if int(declared) > limit:
-                await _send_problem(
-                    send,
-                    scope,
-                    413,
-                    "payload_too_large",
-                    "Payload too large",
-                    f"The request body exceeds the limit of {limit} bytes",
-                )
-                return
+        too_large = declared is not None and int(declared) > limit
         received = 0
 
         async def limited_receive() -> Message:
             nonlocal received
+            if too_large:
+                raise BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

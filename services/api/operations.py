@@ -4,7 +4,8 @@ the response model, the status and the problems the contract documents for it.
     @router.get("/kpi-targets/{target_id}", **reads("Get a target", TargetRead))
     @router.post("/action-plans", **creates("Create an action plan", PlanRead, 409))
 
-Every kind answers 401 (no or a bad key) and 403 (a scope missing); beyond that:
+Every kind answers 401 (no or a bad key), 403 (a scope missing) and 429 (the key's rate, or
+too many requests without a valid key from the client's address); beyond that:
 
 | kind | what the route does | its problems besides 401 and 403 |
 | --- | --- | --- |
@@ -51,9 +52,11 @@ def operation(
 ) -> Operation:
     """A route's declaration with its problem statuses given whole. `model` is left out when
     None, so FastAPI still takes the model from the route's return annotation; `responses`
-    are further documented answers (examples, other media types) beside the problems."""
+    are further documented answers (examples, other media types) beside the problems. An
+    operation that takes a key (401) is rate limited too (429)."""
     declared = Operation(summary=summary, responses={**(responses or {})})
-    declared["responses"].update(error_responses(*sorted(set(problems))))
+    statuses = set(problems) | ({429} if 401 in problems else set())
+    declared["responses"].update(error_responses(*sorted(statuses)))
     if model is not None:
         declared["response_model"] = model
     if status is not None:

@@ -13,6 +13,8 @@ Environment = Literal["development", "test", "production"]
 # The shortest bootstrap API key and pseudonym key production accepts (secrets.token_urlsafe(32)
 # gives 43 characters: 256 bits).
 MIN_SECRET_LENGTH = 32
+# Records in one batch request at most: the contract's `maxItems` of `records`.
+MAX_BATCH_RECORDS = 10_000
 # The schemes each service URL may have, and what an operator who sets another one is told.
 _URL_SCHEMES: dict[str, tuple[tuple[str, ...], str]] = {
     "database_url": (
@@ -58,8 +60,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024)
-    max_batch_records: int = Field(default=10_000, ge=1)
+    # The batch schemas' `maxItems`; a lower setting refuses longer batches with 413.
+    max_batch_records: int = Field(default=MAX_BATCH_RECORDS, ge=1, le=MAX_BATCH_RECORDS)
     rate_limit_per_minute: int = Field(default=6_000, ge=1)
+    # Requests without a valid key from one client address per minute; beyond them 429.
+    auth_failure_limit_per_minute: int = Field(default=30, ge=1)
     # Pages of person-level records (time records, employments, violations) per key (API6).
     person_data_rate_limit_per_minute: int = Field(default=120, ge=1)
     min_group_size: int = Field(default=5, ge=1)

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from services.core.errors import Forbidden
+
 
 class Scope(StrEnum):
     """What a key may do. `read` is every aggregated read (org units, KPIs, plans, meetings,
@@ -48,3 +50,18 @@ class Principal:
 
     def sees_path(self, path: str) -> bool:
         return self.org_path is None or path.startswith(self.org_path)
+
+    def require_whole_region(self, what: str) -> None:
+        """Region-wide objects (catalogues, code mappings, rules and people of no unit, a
+        recalculation of everything) bind every subtree: a key confined to one may read them
+        but never create or change them (403, like a missing scope: there is nothing to hide)."""
+        if self.org_path is not None:
+            raise RegionWideWrite(
+                f"{what} belongs to the whole region; this key is confined to "
+                f"{self.org_unit_code or 'a subtree'}"
+            )
+
+
+class RegionWideWrite(Forbidden):
+    code = "region_wide_write"
+    title = "Only a key of the whole region may change this"

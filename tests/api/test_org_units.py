@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 from fastapi import FastAPI
@@ -198,3 +199,57 @@ async def test_key_confined_to_a_subtree_sees_only_it(
             "/v1/org-units", json={"code": "X", "name": "X", "kind": "unit", "parent_code": "SUS"}
         )
         assert created.status_code == 201
+
+
+async def test_a_confined_key_cannot_take_a_code_from_outside_its_subtree(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # A deleted unit keeps its id and its records; reviving it under another parent would
+    # carry another subtree's data into the confined key's reach (OWASP API1).
+    await seed_tree(client)
+    lund = await create_unit(client, "PV-LUND", parent="PV")
+    assert (await client.delete("/v1/org-units/PV-LUND")).status_code == 204
+    token = await create_key(client, ["admin"], org_unit="SUS")
+    async with make_client(app, token) as scoped:
+        problems: dict[str, str] = {}
+        for code in ("PV-LUND", "PV-MALMO", "RS"):  # deleted, live, an ancestor: all outside
+            response = await scoped.post(
+                "/v1/org-units",
+                json={"code": code, "name": "Tagen", "kind": "unit", "parent_code": "SUS-MED"},
+            )
+            problem = assert_problem(response, 422, "org_tree_invalid")
+            problems[code] = json.dumps([problem["detail"], problem["errors"]]).replace(code, "?")
+        # Nothing tells a live unit from a deleted one, or from one above the key's subtree.
+        assert problems["PV-LUND"] == problems["PV-MALMO"] == problems["RS"]
+        assert json.loads(problems["RS"])[1] == [
+            {
+                "loc": ["body", "code"],
+                "msg": "code '?' cannot be used by this key",
+                "code": "code_unavailable",
+            }
+        ]
+        assert set(await codes(scoped, "/v1/org-units")) == {"SUS", "SUS-AKUT", "SUS-MED"}
+        # Inside its own subtree a live code is still a plain conflict.
+        taken = await scoped.post(
+            "/v1/org-units",
+            json={"code": "SUS-AKUT", "name": "x", "kind": "unit", "parent_code": "SUS"},
+        )
+        assert_problem(taken, 409, "org_unit_code_taken")
+    # Nothing moved: the deleted unit is still deleted, and comes back only where it was.
+    assert (await client.get("/v1/org-units/PV-LUND")).status_code == 404
+    assert (await client.get("/v1/org-units/PV-MALMO")).json()["parent_code"] == "PV"
+    revived = await create_unit(client, "PV-LUND", parent="PV")
+    assert revived["created_at"] == lund["created_at"]
+
+
+async def test_a_confined_key_revives_a_deleted_code_of_its_own_subtree(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    first = await create_unit(client, "SUS-IVA", parent="SUS-MED")
+    assert (await client.delete("/v1/org-units/SUS-IVA")).status_code == 204
+    token = await create_key(client, ["admin"], org_unit="SUS")
+    async with make_client(app, token) as scoped:
+        revived = await create_unit(scoped, "SUS-IVA", parent="SUS")
+    assert revived["created_at"] == first["created_at"]
+    assert revived["parent_code"] == "SUS"

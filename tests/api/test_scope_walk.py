@@ -58,7 +58,7 @@ async def test_every_scoped_operation_refuses_other_scopes(
     assert len(operations) >= 15
     tokens = {s.value: await create_key(client, [s.value]) for s in Scope if s is not Scope.admin}
     failures = []
-    for method, path, required, operation in operations:
+    for number, (method, path, required, operation) in enumerate(operations):
         url = _concrete(path, operation)
         kwargs = _request_kwargs(method, operation)
         for scope, token in tokens.items():
@@ -68,7 +68,12 @@ async def test_every_scoped_operation_refuses_other_scopes(
                 response = await c.request(method, url, **kwargs)  # type: ignore[arg-type]
             if response.status_code != 403:
                 failures.append(f"{method} {path} with {scope}: {response.status_code}")
-        async with make_client(app, token=None) as anon:
+        # Each from its own address: more than PULS_AUTH_FAILURE_LIMIT_PER_MINUTE requests
+        # without a key from one address are throttled (429).
+        transport = httpx.ASGITransport(
+            app=app, client=(f"10.0.{number // 250}.{number % 250 + 1}", 1)
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://puls.test") as anon:
             response = await anon.request(method, url, **kwargs)  # type: ignore[arg-type]
         if response.status_code != 401:
             failures.append(f"{method} {path} without a key: {response.status_code}")

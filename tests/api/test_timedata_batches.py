@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.app import create_app
 from services.core.config import Settings
 from services.core.timedata.validator import NICENESS, BatchValidator
 from tests.conftest import make_client
@@ -180,11 +181,27 @@ async def test_atomic_stores_nothing_when_any_record_is_bad(
     assert (await client.get("/v1/time-records")).json()["items"] == []
 
 
-async def test_batch_limits(client: httpx.AsyncClient) -> None:
+async def test_batch_limits(client: httpx.AsyncClient, settings: Settings) -> None:
+    # The contract says how many records a batch may hold; the schema refuses more unread.
+    contract = (await client.get("/openapi.json")).json()["components"]["schemas"]["Batch"]
+    assert contract["properties"]["records"]["maxItems"] == settings.max_batch_records
     response = await client.post(BATCH, json={"records": [{}] * 10_001})
-    assert_problem(response, 413, "batch_too_large")
+    problem = assert_problem(response, 422, "validation_failed")
+    assert problem["errors"] == [
+        {"loc": ["body", "records"], "msg": problem["errors"][0]["msg"], "code": "too_long"}
+    ]
     not_a_list = await client.post(BATCH, json={"records": {"a": 1}})
     assert not_a_list.status_code == 422
+    assert (await client.get("/v1/time-records")).json()["items"] == []
+
+
+async def test_a_lower_batch_limit_is_413(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_batch_records": 2}))
+    async with app.router.lifespan_context(app), make_client(app) as client:
+        await seed_tree(client)
+        records = [time_record(f"R{n}") for n in range(3)]
+        assert_problem(await client.post(BATCH, json={"records": records}), 413, "batch_too_large")
+        assert (await client.post(BATCH, json={"records": records[:2]})).status_code == 200
 
 
 async def test_scope_and_subtree(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -1,4 +1,4 @@
-from services.core.errors import Forbidden, Unauthorized
+from services.core.errors import Forbidden, RateLimited, Unauthorized
 
 
 class InvalidApiKey(Unauthorized):
@@ -9,3 +9,8 @@ class InvalidApiKey(Unauthorized):
 class MissingScope(Forbidden):
     code = "missing_scope"
     title = "The API key lacks the scope this operation needs"
+
+
+class TooManyFailedAuthentications(RateLimited):
+    code = "auth_failures_throttled"
+    title = "Too many requests without a valid API key"

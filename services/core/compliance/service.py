@@ -130,6 +130,8 @@ async def list_rules(
 
 
 async def create_rule(session: AsyncSession, principal: Principal, data: RuleCreate) -> RuleRead:
+    if data.org_unit is None:
+        principal.require_whole_region("A rule without an org unit")
     unit = await _unit(session, principal, data.org_unit)
     rule = WorkingTimeRule(
         kind=data.kind,
@@ -165,8 +167,12 @@ async def update_rule(
         RuleNotFound(f"No rule with id {rule_id}"),
     )
     rule: WorkingTimeRule = row[0]
-    check_if_match(if_match, rule.version)
     changes = data.model_dump(exclude_unset=True)
+    # Every key sees the region-wide rules, but only keys of the whole region change them or
+    # make a rule region-wide.
+    if row[2] is None or ("org_unit" in changes and changes["org_unit"] is None):
+        principal.require_whole_region("A rule without an org unit")
+    check_if_match(if_match, rule.version)
     since = min(rule.valid_from, changes.get("valid_from") or rule.valid_from)
     code = row[1]
     if "org_unit" in changes:
@@ -184,7 +190,7 @@ async def update_rule(
         principal,
         "rule.update",
         rule,
-        scope=None,
+        scope=principal.org_path,  # a confined key's rule stays inside its subtree
         since=since,
         details={"fields": sorted(changes)},
     )

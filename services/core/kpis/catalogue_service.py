@@ -100,6 +100,7 @@ async def list_kpis(session: AsyncSession) -> list[KpiRead]:
 async def create_manual_kpi(
     session: AsyncSession, principal: Principal, data: ManualKpiCreate
 ) -> KpiRead:
+    principal.require_whole_region("The KPI catalogue")
     if data.code in CATALOGUE or await session.get(ManualKpi, data.code) is not None:
         raise KpiExists(f"A KPI {data.code!r} exists already")
     kpi = ManualKpi(

@@ -85,7 +85,9 @@ async def request_recalculation(
     session: AsyncSession, principal: Principal, data: RecalculationCreate
 ) -> RecalculationRead:
     unit = None
-    if data.org_unit is not None:
+    if data.org_unit is None:
+        principal.require_whole_region("A recalculation without an org unit")
+    else:
         unit = await inputs.body_org_unit(session, principal, data.org_unit)
     first = inputs.period(data.from_, ["body", "from"]).first if data.from_ else None
     last = inputs.period(data.to, ["body", "to"]).last if data.to else None

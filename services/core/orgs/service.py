@@ -151,11 +151,28 @@ async def _parent_for(
         ) from None
 
 
+def _code_unavailable(code: str) -> OrgTreeInvalid:
+    """The same answer for every code a confined key may not take, live or deleted, so the
+    answer does not tell which units exist elsewhere in the region."""
+    msg = f"code {code!r} cannot be used by this key"
+    return OrgTreeInvalid(
+        f"Org unit code {code!r} cannot be used by this key; choose another code",
+        errors=[field_error(["body", "code"], msg, "code_unavailable")],
+    )
+
+
 async def create(session: AsyncSession, principal: Principal, data: OrgUnitCreate) -> OrgUnitRead:
+    """Creates a unit, or brings a deleted code back to life (keeping its id, so its history
+    joins again). A key confined to a subtree may only revive a code inside that subtree."""
     parent = await _parent_for(session, principal, data.parent_code)
     existing = await repository.get_by_code(
         session, data.code, for_update=True, include_deleted=True
     )
+    if existing is not None and not principal.sees_path(existing.path):
+        # Codes are unique across the region, so a confined key cannot have this one; but a
+        # unit outside its subtree, live or deleted, must neither be pulled into the subtree
+        # (a deleted one would bring its records along) nor confirmed by a 409.
+        raise _code_unavailable(data.code)
     if existing is not None and existing.deleted_at is None:
         raise OrgUnitCodeTaken(f"Org unit code {data.code!r} is already in use")
     if existing is not None:

@@ -84,7 +84,13 @@ async def list_people(
     return page_of(rows, window, lambda r: _to_read(r[0], r[1]))
 
 
+def _shared_official(principal: Principal) -> None:
+    principal.require_whole_region("A person without an org unit (a shared official)")
+
+
 async def create(session: AsyncSession, principal: Principal, data: PersonCreate) -> PersonRead:
+    if data.org_unit is None:
+        _shared_official(principal)
     org_unit_id, org_code = await _org_unit_id(session, principal, data.org_unit)
     person = Person(
         name=data.name,
@@ -106,8 +112,11 @@ async def update(
     if_match: str | None,
 ) -> PersonRead:
     person = await get_visible(session, principal, person_id, for_update=True)
-    check_if_match(if_match, person.version)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    # Every key sees the shared officials; only keys of the whole region change them.
+    if person.org_unit_id is None or ("org_unit" in changes and changes["org_unit"] is None):
+        _shared_official(principal)
+    check_if_match(if_match, person.version)
     if "name" in changes and changes["name"] is None:
         raise ValidationFailed(
             "name cannot be null",
@@ -125,6 +134,8 @@ async def delete(
     session: AsyncSession, principal: Principal, person_id: uuid.UUID, *, if_match: str | None
 ) -> None:
     person = await get_visible(session, principal, person_id, for_update=True)
+    if person.org_unit_id is None:
+        _shared_official(principal)
     check_if_match(if_match, person.version)
     await audit_service.delete_audited(session, principal, person, "person")
 

@@ -60,6 +60,7 @@ async def list_areas(session: AsyncSession) -> list[AreaRead]:
 async def put_area(
     session: AsyncSession, principal: Principal, code: str, data: AreaIn
 ) -> AreaRead:
+    principal.require_whole_region("The action area catalogue")
     await repository.put_area(session, code, data.name_en, data.name_sv)
     await audit_service.record(session, principal, "action_area.put", "action_area", code)
     return AreaRead(code=code, name_en=data.name_en, name_sv=data.name_sv)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.core.config import MAX_BATCH_RECORDS
 from services.core.contract import request_config, response_config
 from services.core.timedata.models import TimeType
 from services.core.validation import Code, Money, Rfc3339Time
@@ -182,7 +183,9 @@ class Batch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    records: list[dict[str, Any]] = Field(description="The records, validated one by one.")
+    records: list[dict[str, Any]] = Field(
+        description="The records, validated one by one.", max_length=MAX_BATCH_RECORDS
+    )
 
 
 class RecordError(BaseModel):

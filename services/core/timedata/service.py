@@ -173,6 +173,7 @@ async def get_mappings(session: AsyncSession, source: str) -> CodeMappings:
 async def put_mappings(
     session: AsyncSession, principal: Principal, source: str, data: CodeMappings
 ) -> CodeMappingsResult:
+    principal.require_whole_region("A source's code mappings")
     known = await repository.profession_codes(session)
     unknown = {
         code: target for code, target in data.profession_codes.items() if target not in known
@@ -217,6 +218,7 @@ async def list_professions(session: AsyncSession) -> list[ProfessionRead]:
 async def put_profession(
     session: AsyncSession, principal: Principal, code: str, data: ProfessionIn
 ) -> ProfessionRead:
+    principal.require_whole_region("The profession catalogue")
     await repository.put_profession(session, code, data.name_en, data.name_sv)
     await audit_service.record(session, principal, "profession.put", "profession", code)
     return ProfessionRead(code=code, **data.model_dump())

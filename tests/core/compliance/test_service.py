@@ -168,3 +168,45 @@ async def test_detection_is_registered_and_runs_in_a_recalculation(
         sa.text("SELECT violation_hours FROM kpi_facts WHERE kind = 'agency_policy'")
     )
     assert [float(v) for v in fact.scalars()] == [8.0]
+
+
+async def test_a_confined_keys_rule_change_marks_only_its_subtree(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # Marking every cell of the region dirty is a region-wide write too: a unit manager's rule
+    # change must not make the worker recompute everybody else's figures.
+    await seed_tree(client)
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("A1", datetime(2024, 3, 4, 7), 8),
+            shift("B1", datetime(2024, 3, 4, 7), 8, unit="PV-MALMO"),
+        ],
+    )
+    rule = await compliance_service.create_rule(
+        session,
+        ADMIN,
+        RuleCreate.model_validate(
+            {
+                "kind": "daily_rest",
+                "name": "Dygnsvila akuten",
+                "min_rest_hours": "11",
+                "period_start_hour": 0,
+                "org_unit": "SUS-AKUT",
+                "valid_from": "2024-01-01",
+            }  # fmt: skip
+        ),
+    )
+    await session.execute(sa.text("DELETE FROM kpi_dirty_cells"))
+    sus = await confined_to(session, "SUS", Scope.admin)
+    await compliance_service.update_rule(
+        session, sus, uuid.UUID(rule.id), RuleUpdate(org_unit="SUS-MED"), if_match=None
+    )
+    marked = await session.execute(
+        sa.text(
+            "SELECT DISTINCT o.code FROM kpi_dirty_cells d JOIN org_units o ON o.id = d.org_unit_id"
+        )
+    )
+    assert set(marked.scalars()) == {"SUS-AKUT"}
+    await session.rollback()
