@@ -5,6 +5,8 @@ back instead of failing them."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -90,12 +92,22 @@ async def test_a_key_rotation_keeps_signing_end_to_end(
 
 
 async def test_a_secret_under_no_configured_key_holds_its_messages(
-    wh_app: FastAPI, wh_client: httpx.AsyncClient, wh_settings: Settings, receiver: Receiver
+    wh_app: FastAPI,
+    wh_client: httpx.AsyncClient,
+    wh_settings: Settings,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sub = await subscribe(wh_client, receiver.url("/held"))
     await make_events(wh_client, 1)
     wrong = _with_keys(wh_settings, Fernet.generate_key())
-    await deliver(wh_app, wrong)
+    with caplog.at_level(logging.ERROR, logger="puls.webhooks"):
+        await deliver(wh_app, wrong)
+    # Said as the configuration error it is (no traceback of a "failed delivery").
+    logged = [r for r in caplog.records if r.name == "puls.webhooks"]
+    assert logged and all(
+        "unreadable with PULS_SECRETS_KEY" in r.getMessage() and not r.exc_info for r in logged
+    )
     assert receiver.at("/held") == []
     (item,) = await deliveries(wh_client, sub["id"])
     assert item["status"] == "pending" and item["attempts"] == []
