@@ -6,6 +6,9 @@ back instead of failing them."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -14,6 +17,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from services.cli.main import ROOT
 from services.core.config import Settings
 from services.core.webhooks import secret_box
 from services.core.webhooks import service as webhooks_service
@@ -119,3 +123,39 @@ async def test_a_secret_under_no_configured_key_holds_its_messages(
     await deliver(wh_app, wh_settings)  # the key is back: sent, nothing lost
     (request,) = await receiver.wait_for("/held", 1)
     verify(sub["secret"], request)
+
+
+def _reseal_cli(settings: Settings, secrets_key: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "PULS_SECRETS_KEY": secrets_key,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "webhooks", "reseal-secrets"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_puls_webhooks_reseal_secrets_moves_them_to_the_newest_key(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    sub = await subscribe(client, "https://hooks.example.org/puls")
+    old_key = settings.secrets_keys[0].decode()
+    new_key = Fernet.generate_key().decode()
+
+    refused = _reseal_cli(settings, Fernet.generate_key().decode())
+    assert refused.returncode == 1 and "nothing changed" in refused.stderr
+    ((unchanged, _),) = await _stored(app)
+    assert secret_box.unseal(settings, unchanged) == sub["secret"]
+
+    done = _reseal_cli(settings, f"{new_key},{old_key}")
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted the secrets of 1 webhook subscriptions" in done.stdout
+    ((sealed, _),) = await _stored(app)
+    assert Fernet(new_key.encode()).decrypt(sealed.encode()).decode() == sub["secret"]
