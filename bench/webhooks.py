@@ -29,7 +29,7 @@ import httpx
 from services.cli.main import alembic_upgrade
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker
-from services.core.webhooks import delivery, signing, ssrf, transport
+from services.core.webhooks import delivery, secret_box, signing, ssrf, transport
 from tests import harness
 
 SUBSCRIPTIONS = 10
@@ -172,10 +172,10 @@ async def run(
                 await asyncio.sleep(0.1)
         for i in range(SUBSCRIPTIONS):
             await conn.execute(
-                "INSERT INTO webhook_subscriptions (url, event_types, secret) "
+                "INSERT INTO webhook_subscriptions (url, event_types, encrypted_secret) "
                 "VALUES ($1, ARRAY['kpi.*'], $2)",
                 f"http://127.0.0.1:{port}/hook/{i}",
-                signing.generate_secret(),
+                secret_box.seal(settings, signing.generate_secret()),
             )
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)

@@ -12,6 +12,7 @@ from alembic.config import Config
 
 from services.cli.main import ROOT
 from services.core.config import Settings
+from services.core.webhooks import secret_box
 from tests import harness
 
 
@@ -191,3 +192,62 @@ def test_plans_and_meetings_refer_to_each_other_by_foreign_key(
         "'fk_assignments_action_id_actions') ORDER BY 1",
     )
     assert len(keys) == 3
+
+
+def test_webhook_secrets_are_encrypted_and_stored_answers_lose_their_secrets(
+    empty_database: tuple[str, str],
+) -> None:
+    """Secrets stored in the clear are encrypted under PULS_SECRETS_KEY (and decrypted back on
+    a downgrade); the idempotency store's answers to key and subscription creation keep the
+    resource without the token or secret, other answers stay as they were."""
+    url = empty_database[0]
+    config = _config(url)
+    command.upgrade(config, "20261206_0800_audit_append_only")
+    answer = (
+        "INSERT INTO idempotency_keys (owner, key, method, path, request_hash, state, "
+        "response_status, response_body, response_headers) VALUES ('key:ops', '{key}', 'POST', "
+        "'{path}', 'h', 'completed', 201, convert_to('{body}', 'UTF8'), "
+        """'{{"Location": "/x", "content-type": "application/json"}}')"""
+    )
+    _sql(
+        url,
+        "INSERT INTO webhook_subscriptions (id, url, event_types, secret, previous_secret, "
+        "previous_secret_expires_at) VALUES "
+        "('00000000-0000-0000-0000-000000000001', 'https://a.example.org/', ARRAY['*'], "
+        "'whsec_current', 'whsec_previous', now() + interval '1 hour'), "
+        "('00000000-0000-0000-0000-000000000002', 'https://b.example.org/', ARRAY['*'], "
+        "'whsec_only', NULL, NULL)",
+        answer.format(key="a", path="/v1/api-keys", body='{"id": "1", "token": "puls_clear"}'),
+        answer.format(key="b", path="/v1/webhooks", body='{"id": "2", "secret": "whsec_only"}'),
+        answer.format(key="c", path="/v1/org-units", body='{"code": "RS", "token": "kept"}'),
+        "SELECT 1",
+    )
+    command.upgrade(config, "20261206_0815_sealed_secrets")
+
+    settings = Settings()  # the same environment the migration read its key from
+    sealed = _sql(
+        url,
+        "SELECT encrypted_secret, encrypted_previous_secret FROM webhook_subscriptions ORDER BY id",
+    )
+    assert all("whsec_" not in value for row in sealed for value in row if value is not None)
+    clear = [
+        tuple(None if v is None else secret_box.unseal(settings, v) for v in row) for row in sealed
+    ]
+    assert clear == [("whsec_current", "whsec_previous"), ("whsec_only", None)]
+    answers = _sql(
+        url,
+        "SELECT key, convert_from(response_body, 'UTF8')::jsonb::text, "
+        "response_headers ->> 'Secret-Redacted', response_headers ->> 'Location' "
+        "FROM idempotency_keys ORDER BY key",
+    )
+    assert answers == [
+        ("a", '{"id": "1", "token": null}', "token", "/x"),
+        ("b", '{"id": "2", "secret": null}', "secret", "/x"),
+        ("c", '{"code": "RS", "token": "kept"}', None, "/x"),
+    ]
+
+    command.downgrade(config, "20261206_0800_audit_append_only")
+    assert _sql(url, "SELECT secret, previous_secret FROM webhook_subscriptions ORDER BY id") == [
+        ("whsec_current", "whsec_previous"),
+        ("whsec_only", None),
+    ]

@@ -353,11 +353,14 @@ class Idempotency:
         )
         response = JSONResponse(encoded, status_code=status, headers=headers)
         if self.claim is not None:
-            stored = dict(headers or {})
-            stored["content-type"] = "application/json"
-            await idempotency_service.complete(
-                session, self.claim, status, bytes(response.body), stored
+            # A secret in the answer (`secret_fields` of its model) is shown now and never kept.
+            stored_content, stored = idempotency_service.redacted(
+                encoded,
+                {**(headers or {}), "content-type": "application/json"},
+                getattr(content, "secret_fields", ()),
             )
+            body = response.body if stored_content is encoded else JSONResponse(stored_content).body
+            await idempotency_service.complete(session, self.claim, status, bytes(body), stored)
             self.claim = None
         return response
 
@@ -393,6 +396,28 @@ async def get_idempotency(
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+
+
+def secret_shown_once(status: int, field: str) -> dict[int | str, dict[str, Any]]:
+    """The contract's note on an answer whose `field` holds a secret: the idempotency store
+    keeps it without the secret, so a replay says so (give it as the route's `responses`)."""
+    return {
+        status: {
+            "headers": {
+                idempotency_service.SECRET_REDACTED_HEADER: {
+                    "description": f"Only in a replay of the same `Idempotency-Key`: `{field}`, "
+                    f"whose value is then null. The {field} is shown once, in the first answer; "
+                    "Puls does not keep it (rotate or create anew if it was lost).",
+                    "schema": {"type": "string", "enum": [field]},
+                },
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored answer of an earlier request "
+                    "with the same `Idempotency-Key`.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            }
+        }
+    }
 
 
 def api_router(*, prefix: str = "", **kwargs: Any) -> APIRouter:

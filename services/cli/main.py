@@ -79,6 +79,7 @@ def keys_create(
                 created = await auth_service.create_key(
                     session, auth_service.bootstrap_principal(), data
                 )
+                assert created.token is not None  # a new key's answer always holds it
                 return created.token
         finally:
             await engine.dispose()

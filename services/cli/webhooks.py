@@ -1,5 +1,7 @@
 """`puls webhooks listen`: a receiver for people wiring up a subscription. It verifies each
-message's Standard Webhooks signature with the subscription's secret and prints it."""
+message's Standard Webhooks signature with the subscription's secret and prints it.
+`puls webhooks reseal-secrets`: re-encrypts the stored signing secrets with the newest key of
+PULS_SECRETS_KEY (a key rotation, docs/security.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from typing import Annotated
 
 import typer
 
-from services.core.webhooks import signing
+from services.core.config import describe_settings_error, get_settings
+from services.core.db import create_engine, create_sessionmaker, transaction
+from services.core.webhooks import secret_box, signing
+from services.core.webhooks import service as webhooks_service
 
 app = typer.Typer(no_args_is_help=True, help="Webhook tools.")
 TOLERANCE_SECONDS = 300
@@ -101,3 +106,29 @@ def listen(
         asyncio.run(main())
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+@app.command("reseal-secrets")
+def reseal_secrets() -> None:
+    """Re-encrypt every stored signing secret with the first key of PULS_SECRETS_KEY, so the
+    older keys after it can be dropped (docs/security.md, rotating PULS_SECRETS_KEY)."""
+    try:
+        settings = get_settings()
+    except Exception as exc:
+        typer.echo(describe_settings_error(exc), err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> int:
+        engine = create_engine(settings, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                return await webhooks_service.reseal_secrets(session, settings)
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except secret_box.SecretUnreadable as exc:
+        typer.echo(f"nothing changed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"re-encrypted the secrets of {count} webhook subscriptions")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from datetime import date
 from functools import lru_cache
 from typing import Literal
@@ -24,9 +27,38 @@ _URL_SCHEMES: dict[str, tuple[tuple[str, ...], str]] = {
     "redis_url": (("redis://", "rediss://", "unix://"), "must be a redis:// or rediss:// URL"),
 }
 
+_NEW_KEY_HINT = (
+    "make one with: python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'"
+)
+_DEVELOPMENT_SECRETS_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"puls development and test secrets key, not secret").digest()
+)
+
+
+def _fernet_keys(value: str) -> list[bytes]:
+    """Each comma-separated entry must be a Fernet key: 32 bytes in url-safe base64."""
+    entries = [entry.strip() for entry in value.split(",")]
+    keys: list[bytes] = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            raw = base64.b64decode(entry.encode(), altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                f"key {number} of {len(entries)} is not a Fernet key (32 bytes in url-safe "
+                f"base64, keys separated by commas, the newest first); {_NEW_KEY_HINT}"
+            )
+        keys.append(entry.encode())
+    return keys
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PULS_", extra="ignore", populate_by_name=True)
+    # Errors never echo a value: a malformed key or a URL with a password stays out of logs.
+    model_config = SettingsConfigDict(
+        env_prefix="PULS_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     env: Environment = "development"
     # The two URLs are read without the PULS_ prefix because every tool in the ecosystem uses them.
@@ -48,6 +80,9 @@ class Settings(BaseSettings):
     # Raised with each new PULS_PSEUDONYM_KEY (docs/security.md, Rotating the pseudonym key);
     # version 1's pseudonyms are those of the key before versions existed.
     pseudonym_key_version: int = Field(default=1, ge=1, le=999)
+    # Fernet keys that encrypt webhook signing secrets at rest, comma-separated, newest first:
+    # the first encrypts, every one decrypts (rotation). Required in production.
+    secrets_key: SecretStr | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -146,6 +181,30 @@ class Settings(BaseSettings):
         if not value.startswith(schemes):
             raise ValueError(refusal)
         return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _valid_secrets_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _fernet_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets_key(self) -> Settings:
+        if self.env == "production" and self.secrets_key is None:
+            raise ValueError(
+                f"PULS_SECRETS_KEY is required when PULS_ENV=production; {_NEW_KEY_HINT}"
+            )
+        return self
+
+    @property
+    def secrets_keys(self) -> list[bytes]:
+        """The Fernet keys of `PULS_SECRETS_KEY`, newest first. Development and test, when it is
+        unset, use one derived from a fixed label: stable across restarts (what they stored stays
+        readable) and no secret at all, which production (the key is required there) never uses."""
+        if self.secrets_key is None:
+            return [_DEVELOPMENT_SECRETS_KEY]
+        return _fernet_keys(self.secrets_key.get_secret_value())
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import Response
 
-from services.api.deps import Admin, IdempotencyDep, SessionDep, api_router
+from services.api.deps import Admin, IdempotencyDep, SessionDep, api_router, secret_shown_once
 from services.api.operations import deletes, operation, reads
 from services.api.responses import no_content
 from services.core.auth import service as auth_service
@@ -16,14 +16,19 @@ router = api_router(prefix="/api-keys", tags=["api-keys"])
 @router.post(
     "",
     **operation(
-        "Create an API key", ApiKeyCreated, problems=(400, 401, 403, 404, 415, 422), status=201
+        "Create an API key",
+        ApiKeyCreated,
+        problems=(400, 401, 403, 404, 415, 422),
+        status=201,
+        responses=secret_shown_once(201, "token"),
     ),
 )
 async def create_api_key(
     data: ApiKeyCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> Response:
-    """Returns the token once; Puls stores only its SHA-256 hash. Give the key the fewest
-    scopes that work and, for a unit's own systems, confine it with `org_unit`."""
+    """Returns the token once; Puls stores only its SHA-256 hash (a replay of the same
+    `Idempotency-Key` answers with `token: null` and `Secret-Redacted: token`). Give the key the
+    fewest scopes that work and, for a unit's own systems, confine it with `org_unit`."""
     if (replay := await idem.replay()) is not None:
         return replay
     created = await auth_service.create_key(session, principal, data)

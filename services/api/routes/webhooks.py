@@ -14,9 +14,11 @@ from services.api.deps import (
     UpdatedSince,
     WebhooksAdmin,
     api_router,
+    secret_shown_once,
 )
-from services.api.operations import acts_on, creates, deletes, lists, reads, updates
+from services.api.operations import acts_on, creates, deletes, lists, operation, reads, updates
 from services.api.responses import created, no_content, versioned
+from services.core.http import etag
 from services.core.pagination import Page, Tombstone
 from services.core.webhooks import service as webhooks_service
 from services.core.webhooks.schemas import (
@@ -32,7 +34,15 @@ from services.core.webhooks.schemas import (
 router = api_router(tags=["webhooks"])
 
 
-@router.post("/webhooks", **creates("Subscribe a URL to events", WebhookCreated, 409))
+@router.post(
+    "/webhooks",
+    **creates(
+        "Subscribe a URL to events",
+        WebhookCreated,
+        409,
+        responses=secret_shown_once(201, "secret"),
+    ),
+)
 async def create_webhook(
     data: WebhookCreate,
     session: SessionDep,
@@ -44,10 +54,11 @@ async def create_webhook(
     Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`), with the
     body `{"type", "timestamp", "data"}`, at least once and in order per subscription.
 
-    The response holds the signing `secret` (`whsec_…`): it is shown only here. The URL must be
-    https and must not point to loopback, private, link-local or metadata addresses; it may not
-    contain credentials. `event_types` takes exact types (`kpi.target_breached`), families
-    (`kpi.*`) or `*`. Accepts `Idempotency-Key`."""
+    The response holds the signing `secret` (`whsec_…`): it is shown only here (a replay of the
+    same `Idempotency-Key` answers with `secret: null` and `Secret-Redacted: secret`). The URL
+    must be https and must not point to loopback, private, link-local or metadata addresses; it
+    may not contain credentials. `event_types` takes exact types (`kpi.target_breached`),
+    families (`kpi.*`) or `*`. Accepts `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
     webhook = await webhooks_service.create(session, principal, data, settings)
@@ -105,22 +116,33 @@ async def delete_webhook(
 
 
 @router.post(
-    "/webhooks/{webhook_id}:rotate-secret", **updates("Rotate the signing secret", SecretRotated)
+    "/webhooks/{webhook_id}:rotate-secret",
+    **operation(
+        "Rotate the signing secret",
+        SecretRotated,
+        problems=(400, 401, 403, 404, 409, 412, 415, 422),
+        responses=secret_shown_once(200, "secret"),
+    ),
 )
 async def rotate_webhook_secret(
     webhook_id: uuid.UUID,
     session: SessionDep,
     principal: WebhooksAdmin,
     settings: SettingsDep,
+    idem: IdempotencyDep,
     data: RotateSecret | None = None,
     if_match: IfMatch = None,
-) -> Any:
+) -> Response:
     """Returns the new secret once. Until `previous_secret_expires_at` every message carries
-    two signatures (`v1,<new> v1,<old>`), so receivers can switch secrets without losing any."""
+    two signatures (`v1,<new> v1,<old>`), so receivers can switch secrets without losing any.
+    Accepts `Idempotency-Key`, so a retry does not rotate twice; its replay answers with
+    `secret: null` and `Secret-Redacted: secret` (rotate again if the first answer was lost)."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     rotated = await webhooks_service.rotate_secret(
         session, principal, webhook_id, data or RotateSecret(), settings, if_match=if_match
     )
-    return versioned(rotated)
+    return await idem.respond(session, 200, rotated, {"ETag": etag(rotated.version)})
 
 
 @router.post(

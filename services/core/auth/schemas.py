@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, Field, JsonValue
 
@@ -51,4 +52,10 @@ class ApiKeyRead(BaseModel):
 class ApiKeyCreated(ApiKeyRead):
     model_config = response_config({**_KEY_EXAMPLE, "token": "puls_Xy3kQ9…"})
 
-    token: str = Field(description="The secret. Shown once; Puls keeps only its hash.")
+    # The idempotency store keeps this answer with these fields null (see `Secret-Redacted`).
+    secret_fields: ClassVar[tuple[str, ...]] = ("token",)
+
+    token: str | None = Field(
+        description="The secret. Shown once; Puls keeps only its hash. null in a replay of the "
+        "same `Idempotency-Key` (header `Secret-Redacted: token`)."
+    )

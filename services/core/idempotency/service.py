@@ -4,11 +4,17 @@ again; same key + other body → 422; still in flight → 409).
 The claim is committed on its own connection first, so a concurrent duplicate sees it at once.
 The stored response is written in the request's own transaction: if the process dies after the
 commit but before answering, the client's retry gets the stored answer, never a second write.
-A claim whose request died before committing is taken over after `in_flight_seconds`."""
+A claim whose request died before committing is taken over after `in_flight_seconds`.
+
+An answer that carries a secret (a new API key's token, a webhook signing secret) is stored
+without it: a replay gives the resource with the secret null and `Secret-Redacted` naming the
+field, since a secret is shown once and the store must not keep what Puls itself only hashes
+or encrypts."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.idempotency import repository
 from services.core.idempotency.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+
+SECRET_REDACTED_HEADER = "Secret-Redacted"
+
+
+def redacted(
+    content: dict[str, Any], headers: dict[str, Any], secret_fields: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answer as the store keeps it: the secret fields null, and the header naming them."""
+    if not secret_fields:
+        return content, headers
+    return (
+        {**content, **dict.fromkeys(secret_fields)},
+        {**headers, SECRET_REDACTED_HEADER: ", ".join(secret_fields)},
+    )
 
 
 @dataclass(frozen=True)

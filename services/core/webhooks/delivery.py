@@ -33,7 +33,7 @@ from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.db import transaction
 from services.core.events import service as events_service
-from services.core.webhooks import repository, signing, ssrf, transport
+from services.core.webhooks import repository, secret_box, signing, ssrf, transport
 from services.core.webhooks.models import WebhookSubscription
 from services.core.webhooks.schemas import message_id, payload
 
@@ -229,14 +229,16 @@ def _body(row: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def signing_secrets(sub: WebhookSubscription, now: datetime) -> list[str]:
-    secrets_ = [sub.secret]
+def signing_secrets(sub: WebhookSubscription, now: datetime, settings: Settings) -> list[str]:
+    """The secrets that sign now, decrypted: the current one, and the previous one during a
+    rotation's overlap."""
+    secrets_ = [secret_box.unseal(settings, sub.encrypted_secret)]
     if (
-        sub.previous_secret
+        sub.encrypted_previous_secret
         and sub.previous_secret_expires_at is not None
         and sub.previous_secret_expires_at > now
     ):
-        secrets_.append(sub.previous_secret)
+        secrets_.append(secret_box.unseal(settings, sub.encrypted_previous_secret))
     return secrets_
 
 
@@ -271,7 +273,16 @@ async def deliver_batch(
         if not batch:
             return 0, False
         now = utcnow()
-        secrets_ = signing_secrets(sub, now)
+        try:
+            secrets_ = signing_secrets(sub, now, settings)
+        except secret_box.SecretUnreadable:
+            # A configuration error: nothing is sent or counted as failed, the messages wait
+            # (in order) until the missing key is back in PULS_SECRETS_KEY.
+            log.error(
+                "webhook secret unreadable with PULS_SECRETS_KEY; subscription skipped",
+                extra={"subscription": str(sub.id)},
+            )
+            return 0, False
         refusal: str | None = None
         target: ssrf.Target | None = None
         address: ssrf.IPAddress | None = None

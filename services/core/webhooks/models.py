@@ -22,8 +22,9 @@ from services.core.db import (
 
 
 class WebhookSubscription(Versioned, table=True):
-    """Where to send which events. The secrets are kept in the clear (the worker must sign with
-    them, so a one-way hash cannot work); they never leave the service after creation/rotation."""
+    """Where to send which events. The signing secrets are stored encrypted (`secret_box`: the
+    worker must sign with them, so a one-way hash cannot work); they leave the service only in
+    the answer to their creation or rotation."""
 
     __tablename__ = "webhook_subscriptions"
     __table_args__ = (sa.Index("ix_webhook_subscriptions_updated_at_id", "updated_at", "id"),)
@@ -36,8 +37,8 @@ class WebhookSubscription(Versioned, table=True):
     enabled: bool = Field(
         default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true())
     )
-    secret: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    previous_secret: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    encrypted_secret: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    encrypted_previous_secret: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     previous_secret_expires_at: datetime | None = Field(default=None, sa_column=timestamptz())
     disabled_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     disabled_at: datetime | None = Field(default=None, sa_column=timestamptz())

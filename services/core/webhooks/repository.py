@@ -49,6 +49,31 @@ async def list_page(
     return await fetch_mirrored(session, stmt, WebhookSubscription, window)
 
 
+async def all_secrets_for_update(session: AsyncSession) -> Sequence[Any]:
+    """Every subscription's encrypted secrets (deleted ones too), locked, for re-encryption."""
+    rows = await session.execute(
+        sa.select(
+            col(WebhookSubscription.id),
+            col(WebhookSubscription.encrypted_secret),
+            col(WebhookSubscription.encrypted_previous_secret),
+        )
+        .order_by(col(WebhookSubscription.id))
+        .with_for_update()
+    )
+    return rows.all()
+
+
+async def set_encrypted_secrets(
+    session: AsyncSession, subscription_id: uuid.UUID, secret: str, previous: str | None
+) -> None:
+    """Re-encrypted secrets: the same values, so the subscription's version stays."""
+    await session.execute(
+        sa.update(WebhookSubscription)
+        .where(col(WebhookSubscription.id) == subscription_id)
+        .values(encrypted_secret=secret, encrypted_previous_secret=previous)
+    )
+
+
 async def max_event_id(session: AsyncSession) -> int:
     value = (await session.execute(sa.select(sa.func.max(col(Event.id))))).scalar()
     return int(value or 0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, JsonValue, StringConstraints
 
@@ -148,8 +148,12 @@ class WebhookCreated(WebhookRead):
         }
     )
 
-    secret: str = Field(
-        description="The signing secret (`whsec_…`). Shown only now; rotate to get a new one.",
+    # The idempotency store keeps this answer with these fields null (see `Secret-Redacted`).
+    secret_fields: ClassVar[tuple[str, ...]] = ("secret",)
+
+    secret: str | None = Field(
+        description="The signing secret (`whsec_…`). Shown only now; rotate to get a new one. "
+        "null in a replay of the same `Idempotency-Key` (header `Secret-Redacted: secret`).",
         examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo="],
     )
 
@@ -163,7 +167,12 @@ class SecretRotated(BaseModel):
         }
     )
 
-    secret: str = Field(description="The new secret. Shown only now.")
+    secret_fields: ClassVar[tuple[str, ...]] = ("secret",)
+
+    secret: str | None = Field(
+        description="The new secret. Shown only now: null in a replay of the same "
+        "`Idempotency-Key` (header `Secret-Redacted: secret`)."
+    )
     version: int = Field(description="The subscription's new version (its ETag).")
     previous_secret_expires_at: datetime = Field(
         description="Until then messages carry two signatures, one per secret."

@@ -22,7 +22,7 @@ from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, Tombstone, decode_cursor, split_page
 from services.core.principal import Principal
-from services.core.webhooks import repository, signing, ssrf
+from services.core.webhooks import repository, secret_box, signing, ssrf
 from services.core.webhooks.errors import (
     DeliveryNotFound,
     WebhookDisabled,
@@ -53,7 +53,7 @@ def request_delivery(session: AsyncSession) -> None:
 
 def _to_read(sub: WebhookSubscription, org_code: str | None) -> WebhookRead:
     # The old secret's expiry means nothing once the overlap is over and the secret is gone.
-    expires = sub.previous_secret_expires_at if sub.previous_secret is not None else None
+    expires = sub.previous_secret_expires_at if sub.encrypted_previous_secret is not None else None
     return read_as(WebhookRead, sub, org_unit=org_code, previous_secret_expires_at=expires)
 
 
@@ -125,7 +125,7 @@ async def create(
         org_unit_id=org_unit_id,
         description=data.description,
         enabled=data.enabled,
-        secret=secret,
+        encrypted_secret=secret_box.seal(settings, secret),
         starts_after_event_id=await repository.max_event_id(session),
         created_by=principal.actor,
     )
@@ -220,13 +220,30 @@ async def rotate_secret(
         session,
         sub,
         {
-            "previous_secret": sub.secret,
+            # Still encrypted as it was (with an older key, if one was rotated meanwhile).
+            "encrypted_previous_secret": sub.encrypted_secret,
             "previous_secret_expires_at": expires,
-            "secret": new_secret,
+            "encrypted_secret": secret_box.seal(settings, new_secret),
         },
     )
     await audit_service.record(session, principal, "webhook.rotate_secret", "webhook", str(sub.id))
     return SecretRotated(secret=new_secret, previous_secret_expires_at=expires, version=sub.version)
+
+
+async def reseal_secrets(session: AsyncSession, settings: Settings) -> int:
+    """Re-encrypts every stored signing secret with the newest key of PULS_SECRETS_KEY (the
+    middle step of a key rotation: afterwards the older keys can be dropped). Returns how many
+    subscriptions it re-encrypted; raises `secret_box.SecretUnreadable` (and changes nothing,
+    the caller's transaction rolls back) when a secret is under none of the keys."""
+    rows = await repository.all_secrets_for_update(session)
+    for subscription_id, secret, previous in rows:
+        await repository.set_encrypted_secrets(
+            session,
+            subscription_id,
+            secret_box.reseal(settings, secret),
+            None if previous is None else secret_box.reseal(settings, previous),
+        )
+    return len(rows)
 
 
 def _delivery_read(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryRead:

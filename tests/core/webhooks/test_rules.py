@@ -130,15 +130,16 @@ def test_duplicate_types_collapse() -> None:
 async def test_the_log_is_purged_after_retention(app: FastAPI, settings: Settings) -> None:
     import sqlalchemy as sa
 
-    from services.core.webhooks import delivery
+    from services.core.webhooks import delivery, secret_box
 
     async with app.state.sessionmaker() as session:
         sub_id = (
             await session.execute(
                 sa.text(
-                    "INSERT INTO webhook_subscriptions (url, event_types, secret) "
-                    "VALUES ('https://x.example.org/', ARRAY['*'], 'whsec_x') RETURNING id"
-                )
+                    "INSERT INTO webhook_subscriptions (url, event_types, encrypted_secret) "
+                    "VALUES ('https://x.example.org/', ARRAY['*'], :secret) RETURNING id"
+                ),
+                {"secret": secret_box.seal(settings, signing.generate_secret())},
             )
         ).scalar()
         await session.execute(
