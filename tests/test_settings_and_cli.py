@@ -31,7 +31,10 @@ SECRETS_KEY = "dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy0tLS0tLS0="
 def test_production_requires_a_pseudonym_key() -> None:
     with pytest.raises(ValidationError, match="PULS_PSEUDONYM_KEY is required"):
         Settings(env="production", secrets_key=SECRETS_KEY)
-    assert Settings(env="production", pseudonym_key=LONG_ENOUGH, secrets_key=SECRETS_KEY).env == "production"
+    assert (
+        Settings(env="production", pseudonym_key=LONG_ENOUGH, secrets_key=SECRETS_KEY).env
+        == "production"
+    )
 
 
 @pytest.mark.parametrize("variable", ["pseudonym_key", "bootstrap_api_key"])

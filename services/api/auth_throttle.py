@@ -22,6 +22,21 @@ from services.core.auth.errors import TooManyFailedAuthentications
 _MAX_BLOCKED = 100_000
 
 
+async def count_this_minute(redis: ArqRedis, key: str) -> tuple[int, int] | None:
+    """Adds one to `key`'s counter of the current fixed one-minute window and returns the count
+    with the window's number, or None when Redis cannot be reached (callers fail open). The
+    per-key rate limits count with it too."""
+    window = int(time.time() // 60)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.incr(f"{key}:{window}")
+        pipe.expire(f"{key}:{window}", 61)
+        count, _ = await pipe.execute()
+    except Exception:
+        return None
+    return int(count), window
+
+
 @dataclass
 class AuthFailureThrottle:
     limit: int
@@ -44,19 +59,10 @@ class AuthFailureThrottle:
         failed more than `limit` times in this window."""
         if redis is None:
             return
-        now = time.time()
-        window = int(now // 60)
-        key = f"{self.redis_prefix}:auth-failures:{address}:{window}"
-        try:
-            pipe = redis.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, 61)
-            count, _ = await pipe.execute()
-        except Exception:
+        counted = await count_this_minute(redis, f"{self.redis_prefix}:auth-failures:{address}")
+        if counted is None or counted[0] <= self.limit:
             return
-        if int(count) <= self.limit:
-            return
-        until = (window + 1) * 60.0
+        now, until = time.time(), (counted[1] + 1) * 60.0
         self._remember(address, until, now)
         raise self._refusal(until - now)
 

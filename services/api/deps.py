@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.auth_throttle import AuthFailureThrottle
+from services.api.auth_throttle import AuthFailureThrottle, count_this_minute
 from services.core.auth import service as auth_service
 from services.core.auth.errors import InvalidApiKey
 from services.core.config import Settings
@@ -160,16 +160,10 @@ async def _rate_limit(
     if arq is None:
         return
     limit = settings.rate_limit_per_minute if limit is None else limit
-    window = int(time.time() // 60)
-    key = f"{settings.redis_prefix}:{bucket}:{principal.key_id or principal.name}:{window}"
-    try:
-        pipe = arq.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 61)
-        count, _ = await pipe.execute()
-    except Exception:
-        return
-    if int(count) > limit:
+    counted = await count_this_minute(
+        arq, f"{settings.redis_prefix}:{bucket}:{principal.key_id or principal.name}"
+    )
+    if counted is not None and counted[0] > limit:
         retry_after = 60 - int(time.time() % 60)
         raise RateLimited(
             f"Rate limit of {limit} {what} per minute exceeded",
