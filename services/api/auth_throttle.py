@@ -22,14 +22,15 @@ from services.core.auth.errors import TooManyFailedAuthentications
 _MAX_BLOCKED = 100_000
 
 
-async def count_this_minute(redis: ArqRedis, key: str) -> tuple[int, int] | None:
-    """Adds one to `key`'s counter of the current fixed one-minute window and returns the count
-    with the window's number, or None when Redis cannot be reached (callers fail open). The
-    per-key rate limits count with it too."""
+async def count_this_minute(redis: ArqRedis, key: str, amount: int = 1) -> tuple[int, int] | None:
+    """Adds `amount` (one request, or the weight of an expensive one) to `key`'s counter of the
+    current fixed one-minute window and returns the count with the window's number, or None
+    when Redis cannot be reached (callers fail open). The per-key rate limits count with it
+    too."""
     window = int(time.time() // 60)
     try:
         pipe = redis.pipeline(transaction=False)
-        pipe.incr(f"{key}:{window}")
+        pipe.incrby(f"{key}:{window}", amount)
         pipe.expire(f"{key}:{window}", 61)
         count, _ = await pipe.execute()
     except Exception:

@@ -153,15 +153,17 @@ async def _rate_limit(
     bucket: str = "rl",
     limit: int | None = None,
     what: str = "requests",
+    cost: int = 1,
 ) -> None:
-    """Fixed one-minute window per key in Redis. Fails open: Redis being down must not stop
-    feeds (DESIGN.md: losing Redis loses no data and blocks no writes)."""
+    """Fixed one-minute window per key in Redis; a request adds `cost` units. Fails open: Redis
+    being down must not stop feeds (DESIGN.md: losing Redis loses no data and blocks no
+    writes)."""
     arq: ArqRedis | None = request.app.state.arq
     if arq is None:
         return
     limit = settings.rate_limit_per_minute if limit is None else limit
     counted = await count_this_minute(
-        arq, f"{settings.redis_prefix}:{bucket}:{principal.key_id or principal.name}"
+        arq, f"{settings.redis_prefix}:{bucket}:{principal.key_id or principal.name}", cost
     )
     if counted is not None and counted[0] > limit:
         retry_after = 60 - int(time.time() % 60)
@@ -169,6 +171,15 @@ async def _rate_limit(
             f"Rate limit of {limit} {what} per minute exceeded",
             headers={"Retry-After": str(max(retry_after, 1))},
         )
+
+
+async def charge_expensive_read(request: Request, principal: Principal, settings: Settings) -> None:
+    """An expensive read (`children=true` series, the scorecard) counts `expensive_read_cost`
+    units of the key's per-minute limit instead of one (OWASP API4): authentication already
+    counted one, this adds the rest, before any work is done."""
+    extra = settings.expensive_read_cost - 1
+    if extra > 0:
+        await _rate_limit(request, principal, settings, cost=extra)
 
 
 async def get_principal(

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     auth_failure_limit_per_minute: int = Field(default=30, ge=1)
     # Pages of person-level records (time records, employments, violations) per key (API6).
     person_data_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # Units of the per-key limit that a `children=true` series or a scorecard costs (API4).
+    # Each computes one series per child unit or one point per KPI with a target, typically
+    # 10-30 of them, where a plain read computes one; 20 is that typical size, so a key gets
+    # rate_limit_per_minute / 20 (300 by default) of them a minute.
+    expensive_read_cost: int = Field(default=20, ge=1)
+    # Child units a `children=true` series computes at most; above it 422 naming the cap.
+    max_child_series: int = Field(default=300, ge=1)
     min_group_size: int = Field(default=5, ge=1)
     # Working-time periods and agency-policy windows are in the region's local time.
     local_timezone: str = "Europe/Stockholm"

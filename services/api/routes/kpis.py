@@ -21,6 +21,7 @@ from services.api.deps import (
     SettingsDep,
     UpdatedSince,
     api_router,
+    charge_expensive_read,
 )
 from services.api.operations import creates, deletes, lists, reads, updates
 from services.api.responses import no_content, versioned, wants_csv
@@ -144,7 +145,11 @@ async def get_series(
     period. Each point has its target, deviation, status, change against the year before and
     trend, and `rule` (the target and tolerance that produced them). Values from fewer than
     the minimum group size of employees are `null` with `suppressed: true` unless the key has
-    `admin`. `Accept: text/csv` for spreadsheets."""
+    `admin`. `Accept: text/csv` for spreadsheets. With `children=true` the request counts as
+    several against the key's rate limit, and a unit with more child units than the cap is
+    refused (422)."""
+    if children:
+        await charge_expensive_read(request, principal, settings)
     result = await series_service.series(
         session,
         settings,
@@ -188,7 +193,9 @@ async def get_scorecard(
     principal: Reader,
     period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],
 ) -> Any:
-    """The table an annual report prints: value, target, status and trend of each KPI."""
+    """The table an annual report prints: value, target, status and trend of each KPI. Counts
+    as several requests against the key's rate limit."""
+    await charge_expensive_read(request, principal, settings)
     card = await series_service.scorecard(session, settings, principal, code, period)
     if not wants_csv(request):
         return card

@@ -92,6 +92,14 @@ async def series(
     if not children:
         return _series(d, unit, g, filters, await points.points(ctx, wanted))
     kids = await repository.children(session, inputs.unit_id(unit))
+    if len(kids) > settings.max_child_series:
+        raise invalid_field(
+            ["query", "children"],
+            f"{unit.code} has {len(kids)} child units, more than the cap of "
+            f"{settings.max_child_series} series per request (PULS_MAX_CHILD_SERIES); "
+            "ask for the child units one at a time",
+            "too_many_children",
+        )
     out: list[Series] = []
     data: points.Sums = {}
     if d.computed is not None:
