@@ -28,6 +28,18 @@ LONG_ENOUGH = "k" * MIN_SECRET_LENGTH
 SECRETS_KEY = "dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy0tLS0tLS0="
 
 
+def _puls(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The `puls` command in a process of its own, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_production_requires_a_pseudonym_key() -> None:
     with pytest.raises(ValidationError, match="PULS_PSEUDONYM_KEY is required"):
         Settings(env="production", secrets_key=SECRETS_KEY)
@@ -102,28 +114,14 @@ def test_secrets_keys_newest_first_and_a_stable_development_key() -> None:
 def test_cli_refuses_to_start_in_production_without_a_secrets_key() -> None:
     env = {**os.environ, "PULS_ENV": "production", "PULS_PSEUDONYM_KEY": "k" * 32}
     env.pop("PULS_SECRETS_KEY", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _puls("db", "upgrade", env=env)
     assert result.returncode == 2
     assert "PULS_SECRETS_KEY is required" in result.stderr
 
 
 def test_cli_exits_with_the_message_on_bad_settings() -> None:
     env = {**os.environ, "PULS_API_PORT": "not-a-port"}
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _puls("db", "upgrade", env=env)
     assert result.returncode == 2
     assert "Invalid configuration:" in result.stderr
     assert "PULS_API_PORT" in result.stderr
@@ -135,25 +133,8 @@ async def test_cli_keys_create_prints_a_working_token(app: FastAPI, settings: Se
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli.main",
-            "keys",
-            "create",
-            "--name",
-            "ops",
-            "--scope",
-            "read",
-            "--scope",
-            "persondata:read",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = _puls(
+        "keys", "create", "--name", "ops", "--scope", "read", "--scope", "persondata:read", env=env
     )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
@@ -166,13 +147,7 @@ async def test_cli_keys_create_prints_a_working_token(app: FastAPI, settings: Se
 
 def test_openapi_command_writes_the_contract(tmp_path: object) -> None:
     out = os.path.join(str(tmp_path), "openapi.json")
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "openapi", "--out", out],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _puls("openapi", "--out", out)
     assert result.returncode == 0, result.stderr
     with open(out) as written, open(ROOT / "openapi" / "openapi.json") as committed:
         assert written.read() == committed.read()
