@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 from sqlmodel import col
 
-from services.core.db import Versioned
+from services.core.db import NamedCode, Versioned
 from services.core.errors import PulsError
 from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
 from services.core.principal import Principal
@@ -27,6 +29,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
 V = TypeVar("V", bound=Versioned)
+N = TypeVar("N", bound=NamedCode)
 
 
 @dataclass(frozen=True)
@@ -153,3 +156,22 @@ async def soft_delete(session: AsyncSession, obj: V) -> None:
     """Marks the row deleted (mirrors see a tombstone; references keep working)."""
     obj.mark_deleted()
     await session.flush()
+
+
+async def catalogue(session: AsyncSession, model: type[N]) -> Sequence[N]:
+    """Every entry of a code catalogue (`db.NamedCode`: professions, action areas), by code."""
+    rows = await session.execute(sa.select(model).order_by(col(model.code)))
+    return rows.scalars().all()
+
+
+async def put_catalogue_entry(
+    session: AsyncSession, model: type[NamedCode], code: str, name_en: str, name_sv: str
+) -> None:
+    """Adds a catalogue entry or renames it (its code is its key)."""
+    stmt = pg_insert(model).values(code=code, name_en=name_en, name_sv=name_sv)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["code"],
+            set_={"name_en": stmt.excluded.name_en, "name_sv": stmt.excluded.name_sv},
+        )
+    )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row
+from services.core.crud import Window, catalogue, fetch_mirrored, live_row, put_catalogue_entry
 from services.core.pagination import keyset
 from services.core.plans.models import (
     ActionArea,
@@ -58,18 +58,11 @@ def _where_equal(stmt: Any, model: Any, equal: dict[str, Any]) -> Any:
 
 
 async def list_areas(session: AsyncSession) -> Sequence[ActionArea]:
-    rows = await session.execute(sa.select(ActionArea).order_by(col(ActionArea.code)))
-    return rows.scalars().all()
+    return await catalogue(session, ActionArea)
 
 
 async def put_area(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
-    await session.execute(
-        sa.text(
-            "INSERT INTO action_areas (code, name_en, name_sv) VALUES (:c, :en, :sv) "
-            "ON CONFLICT (code) DO UPDATE SET name_en = :en, name_sv = :sv"
-        ),
-        {"c": code, "en": name_en, "sv": name_sv},
-    )
+    await put_catalogue_entry(session, ActionArea, code, name_en, name_sv)
 
 
 async def existing_areas(session: AsyncSession, codes: set[str]) -> set[str]:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored
+from services.core.crud import Window, catalogue, fetch_mirrored, put_catalogue_entry
 from services.core.kpis import repository as kpis_repository
 from services.core.timedata.models import (
     CodeMapping,
@@ -145,18 +145,11 @@ async def profession_codes(session: AsyncSession) -> set[str]:
 
 
 async def professions(session: AsyncSession) -> Sequence[Profession]:
-    rows = await session.execute(sa.select(Profession).order_by(col(Profession.code)))
-    return rows.scalars().all()
+    return await catalogue(session, Profession)
 
 
 async def put_profession(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
-    await session.execute(
-        sa.text(
-            "INSERT INTO professions (code, name_en, name_sv) VALUES (:c, :en, :sv) "
-            "ON CONFLICT (code) DO UPDATE SET name_en = :en, name_sv = :sv"
-        ),
-        {"c": code, "en": name_en, "sv": name_sv},
-    )
+    await put_catalogue_entry(session, Profession, code, name_en, name_sv)
 
 
 async def try_lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:
