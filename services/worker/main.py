@@ -71,6 +71,38 @@ async def after_job_end(ctx: dict[str, Any]) -> None:
     metrics.job_duration.labels(name).observe(time.perf_counter() - ctx.get("job_started", 0))
 
 
+def did_work(result: object) -> bool:
+    """Whether a job's result says it did something: a non-zero count, or a mapping with one.
+    Only those get a log line at INFO; a cron tick that found nothing to do stays quiet."""
+    if isinstance(result, bool) or result is None:
+        return bool(result)
+    if isinstance(result, int | float):
+        return result != 0
+    if isinstance(result, dict):
+        return any(did_work(value) for value in result.values())
+    return True
+
+
+def _log_summary(name: str, result: object, started: float) -> None:
+    if did_work(result):
+        elapsed = round(time.perf_counter() - started, 3)
+        log.info("job did work", extra={"job": name, "result": result, "seconds": elapsed})
+
+
+def _summarised(function: Any) -> Any:
+    """A cron job that logs a summary line when it did work (arq's per-tick lines are off)."""
+
+    async def run(ctx: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        result = await function(ctx)
+        _log_summary(function.__name__, result, started)
+        return result
+
+    run.__name__ = function.__name__
+    run.__qualname__ = function.__qualname__
+    return run
+
+
 def _instrumented(
     function: Any, *, timeout: int, max_tries: int = 3, keep_result: int = 0
 ) -> Function:
@@ -80,6 +112,7 @@ def _instrumented(
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         ctx["job_name"] = name
         metrics: WorkerMetrics = ctx["metrics"]
+        started = time.perf_counter()
         try:
             result = await function(ctx, *args, **kwargs)
         except asyncio.CancelledError:
@@ -89,6 +122,7 @@ def _instrumented(
             metrics.jobs.labels(name, "failed").inc()
             raise
         metrics.jobs.labels(name, "succeeded").inc()
+        _log_summary(name, result, started)
         return result
 
     run.__name__ = name
@@ -135,6 +169,9 @@ CRON_JOBS = [
     ),
     cron(meeting_tasks.notify_assignments_cron, minute={41}, second={0}, timeout=120, unique=True),
 ]
+# Every cron job logs a summary when it did work, instead of arq's line per tick.
+for _job in CRON_JOBS:
+    _job.coroutine = _summarised(_job.coroutine)
 
 
 class _Worker(Worker):
@@ -185,5 +222,5 @@ def create_worker(
 def main() -> None:
     """Runs the worker until SIGTERM/SIGINT."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, as_json=settings.logs_as_json)
     create_worker(settings).run()

@@ -16,5 +16,5 @@ async def notify_assignments(ctx: dict[str, Any]) -> dict[str, int]:
         return await assignment_service.notify_due(session, today)
 
 
-async def notify_assignments_cron(ctx: dict[str, Any]) -> None:
-    await notify_assignments(ctx)
+async def notify_assignments_cron(ctx: dict[str, Any]) -> dict[str, int]:
+    return await notify_assignments(ctx)

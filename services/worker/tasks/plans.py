@@ -27,5 +27,5 @@ async def scan_due_actions(ctx: dict[str, Any]) -> dict[str, int]:
     return result
 
 
-async def scan_due_actions_cron(ctx: dict[str, Any]) -> None:
-    await scan_due_actions(ctx)
+async def scan_due_actions_cron(ctx: dict[str, Any]) -> dict[str, int]:
+    return await scan_due_actions(ctx)

@@ -29,5 +29,5 @@ async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
         return await idempotency_service.purge_expired(session)
 
 
-async def purge_idempotency_keys_cron(ctx: dict[str, Any]) -> None:
-    await purge_idempotency_keys(ctx)
+async def purge_idempotency_keys_cron(ctx: dict[str, Any]) -> int:
+    return await purge_idempotency_keys(ctx)

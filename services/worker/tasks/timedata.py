@@ -39,5 +39,5 @@ async def sweep_imports(ctx: dict[str, Any]) -> int:
     return len(stalled)
 
 
-async def sweep_imports_cron(ctx: dict[str, Any]) -> None:
-    await sweep_imports(ctx)
+async def sweep_imports_cron(ctx: dict[str, Any]) -> int:
+    return await sweep_imports(ctx)

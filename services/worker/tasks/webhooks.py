@@ -25,16 +25,17 @@ async def deliver_webhooks(ctx: dict[str, Any]) -> dict[str, int]:
     )
 
 
-async def deliver_webhooks_cron(ctx: dict[str, Any]) -> None:
-    await deliver_webhooks(ctx)
+async def deliver_webhooks_cron(ctx: dict[str, Any]) -> dict[str, int]:
+    sent = await deliver_webhooks(ctx)
     await delivery.cancel_deleted(ctx["sessionmaker"])
     if "metrics" in ctx:
         await delivery.refresh_gauges(ctx["sessionmaker"], ctx["metrics"])
+    return sent
 
 
 async def purge_webhook_log(ctx: dict[str, Any]) -> int:
     return await delivery.purge_delivery_log(ctx["sessionmaker"], ctx["settings"])
 
 
-async def purge_webhook_log_cron(ctx: dict[str, Any]) -> None:
-    await purge_webhook_log(ctx)
+async def purge_webhook_log_cron(ctx: dict[str, Any]) -> int:
+    return await purge_webhook_log(ctx)
