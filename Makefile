@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: help install run test test-slow lint format openapi bench clean
+.PHONY: help install run test test-slow lint format openapi bench browser clean
 
 help:
 	@echo "make run        start Puls (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint       ruff + mypy + import contracts"
 	@echo "make openapi    regenerate openapi/openapi.json"
 	@echo "make bench      run the benchmarks in bench/"
+	@echo "make browser    install Debian's Chromium for the browser test of /docs (as root)"
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
@@ -42,8 +43,9 @@ format: install
 # shards run side by side instead, each its own test process (the second one's report follows
 # the first's).
 FUZZ = $(UV) run --frozen pytest -m "not slow" tests/fuzz
+# -rs prints why a test was skipped (the browser test without Chromium says how to get it).
 test: lint
-	$(UV) run --frozen pytest -m "not slow" -n 2 --dist loadfile --ignore=tests/fuzz
+	$(UV) run --frozen pytest -m "not slow" -n 2 --dist loadfile -rs --ignore=tests/fuzz
 	@log=$$(mktemp); \
 	PULS_FUZZ_SHARD=1/2 PULS_TEST_WORKER=gw3 $(FUZZ) >$$log 2>&1 & second=$$!; \
 	PULS_FUZZ_SHARD=0/2 PULS_TEST_WORKER=gw2 $(FUZZ); first=$$?; \
@@ -52,6 +54,13 @@ test: lint
 
 test-slow: install
 	$(UV) run --frozen pytest -m slow || [ $$? -eq 5 ]  # 5: none marked slow yet
+
+# The browser test of /docs drives Debian's Chromium through chromedriver; without them it is
+# skipped with this hint.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		&& echo "chromium and chromedriver are installed" \
+		|| { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y chromium chromium-driver; }
 
 openapi: install
 	$(UV) run --frozen puls openapi

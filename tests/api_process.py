@@ -53,7 +53,8 @@ def api_process(settings: Settings, **env: str) -> Iterator[tuple[str, subproces
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded machine two uvicorn processes took over 30 s to answer.
+        deadline = time.monotonic() + 90
         while True:
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:

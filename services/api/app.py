@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 
 from services.api.auth_throttle import AuthFailureThrottle
 from services.api.deps import StrictJsonRoute
+from services.api.docs_page import DOCS, install_docs
 from services.api.middleware import (
     BodyLimitMiddleware,
     JsonContentTypeMiddleware,
@@ -135,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        docs_url="/docs" if settings.serves_docs else None,
+        docs_url=None,  # served from local assets below
         redoc_url=None,
         openapi_url="/openapi.json" if settings.serves_docs else None,
         generate_unique_id_function=operation_id,
@@ -164,6 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    if settings.serves_docs:
+        install_docs(app, openapi_url="/openapi.json")
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router)
@@ -190,7 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
         )
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, docs_paths={"/docs", "/openapi.json"}
+        RequestContextMiddleware, metrics=metrics, docs_prefixes=(DOCS, "/openapi.json")
     )
     return app
 

@@ -58,10 +58,12 @@ class RequestContextMiddleware:
     """Request id in and out, metrics by route template, one JSON access-log line per request,
     and the security headers every API response carries."""
 
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics, *, docs_paths: set[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: ApiMetrics, *, docs_prefixes: tuple[str, ...]
+    ) -> None:
         self.app = app
         self.metrics = metrics
-        self.docs_paths = docs_paths
+        self.docs_prefixes = docs_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +74,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status_holder = {"status": 500, "started": 0}
-        is_docs = scope["path"] in self.docs_paths
+        is_docs = scope["path"].startswith(self.docs_prefixes)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -136,3 +137,13 @@ async def test_startup_objects_are_frozen_out_of_the_collectors_sight(settings: 
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         assert gc.get_freeze_count() > 0
+
+
+async def test_the_docs_page_loads_its_assets_from_puls(anon: httpx.AsyncClient) -> None:
+    """Without a browser: the page names only Puls's own asset paths, and they are served."""
+    page = (await anon.get("/docs")).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:
+        answer = await anon.get(asset)
+        assert answer.status_code == 200 and answer.content, asset
