@@ -313,9 +313,16 @@ async def computed_points(
     if data is None:
         data = await month_sums(ctx, wanted)
     first = periods.add_months(wanted[0].first, -12)
-    root = ctx.unit.parent_id is None and not ctx.filters and not own
-    # A root's whole-tree group is no member of any line: only its own size counts.
-    hidden = set() if root else await ctx.hidden_months(first, wanted[-1].last, own=own)
+    hidden: set[date] = set()
+    if ctx.suppresses:
+        # The small months themselves (a root's whole tree is in no line of the passes)
+        hidden = {
+            m
+            for (k, m), s in data.items()
+            if k == key and (s.employees or 0) < ctx.settings.min_group_size
+        }
+        if ctx.unit.parent_id is not None or ctx.filters or own:
+            hidden |= await ctx.hidden_months(first, wanted[-1].last, own=own)
     return [await _point(ctx, data, key, p, hidden) for p in wanted]
 
 

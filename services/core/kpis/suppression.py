@@ -31,7 +31,9 @@ from services.core.kpis import repository
 
 Combo = tuple[str, ...]
 # A table's cell: the member (child unit id as text, '' for the unit's own facts) and the
-# categories of the pass's dimensions.
+# categories of the pass's dimensions. An unknown category ('', no gender on file) is a cell
+# like the others: no filter selects it, but it is derivable from the units that have only
+# unknowns, so it is never counted as hidden unless it is.
 Cell = tuple[str, Combo]
 Hidden = dict[date, set[Cell]]
 
@@ -46,12 +48,6 @@ def parent_of(path: str) -> tuple[str, str]:
     """The pass a unit is a row of: its parent's path ('/' for a root) and its id as text."""
     parts = path.strip("/").split("/")
     return ("/" + "/".join(parts[:-1]) + "/").replace("//", "/"), parts[-1]
-
-
-def _readable(cell: Cell) -> bool:
-    # '' is an unknown category (no gender on file): no filter selects it, so its group is
-    # concealed anyway, though derivable when it is the only one.
-    return all(cell[1])
 
 
 def protect(
@@ -81,21 +77,25 @@ def protect(
         of_cell[cell] = keys
     # A cell alone in one of its lines equals that line's sum; hiding it protects nothing
     # where the sum is shown, so it is the last choice.
-    alone = {cell for cell, keys in of_cell.items() if any(len(lines[k]) == 1 for k in keys)}
+    alone = {
+        cell
+        for cell, keys in of_cell.items()
+        if any(len(lines[k]) == 1 and totals[k] is False for k in keys)
+    }
     queue = deque(lines)
     while queue:
         key = queue.popleft()
         members, total_hidden = lines[key], totals[key]
         if total_hidden is None:
             continue
-        concealed = [c for c in members if c in hidden or not _readable(c)]
+        concealed = sum(1 for c in members if c in hidden)
         if total_hidden:
             short = not concealed  # the members would add up to the hidden sum
         else:
-            short = len(members) > 1 and len(concealed) == 1 and concealed[0] in hidden
+            short = len(members) > 1 and concealed == 1
         if not short:
             continue
-        candidates = [c for c in members if c not in hidden and _readable(c)]
+        candidates = [c for c in members if c not in hidden]
         if not candidates:
             continue
         pick = min(candidates, key=lambda c: (c in alone, cells[c].employees, cells[c].code, c))
