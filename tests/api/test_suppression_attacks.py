@@ -289,3 +289,19 @@ async def test_target_events_carry_no_hidden_value(app: FastAPI, client: httpx.A
         assert data[month]["value"] is None and data[month]["suppressed"] is True
         assert data[month]["target"] == "1.000000"
     assert data["2024-03"]["value"] is not None and data["2024-03"]["suppressed"] is False
+
+
+async def test_a_confined_key_gets_the_same_decisions(
+    app: FastAPI, client: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    # Decided over the whole tree, not over what the key sees: a key confined to the clinic
+    # cannot see the emergency unit, yet the clinic stays hidden for it (or the clinic's value
+    # and a colleague's key on the hospital would give the emergency unit away together).
+    token = await create_key(client, ["read"], org_unit="SUS-MED")
+    async with make_client(app, token) as confined:
+        for unit in ("SUS-MED", "MED-1", "MED-2"):
+            mine = (await _read(confined, unit, "2024-02"))["points"][0]
+            theirs = (await _read(reader, unit, "2024-02"))["points"][0]
+            assert mine == theirs, unit
+        kids = (await _read(confined, "SUS-MED", "2024-02", children="true"))["series"]
+        assert [s["points"][0]["suppressed"] for s in kids] == [True, False]
