@@ -19,7 +19,7 @@ def test_a_lone_small_member_takes_the_next_smallest_with_it() -> None:
 
 
 def test_ties_go_by_code_and_the_answer_never_depends_on_the_order() -> None:
-    sizes = {("1", ()): 2, ("7", ()): 8, ("3", ()): 8}
+    sizes: dict[Cell, int] = {("1", ()): 2, ("7", ()): 8, ("3", ()): 8}
     hidden = protect(_cells(sizes), MIN, {(): False}, [])
     assert hidden == {("1", ()), ("3", ())}  # U3 before U7
     backwards = dict(reversed(list(_cells(sizes).items())))
@@ -56,7 +56,7 @@ def test_units_and_categories_are_decided_together() -> None:
             ("2", ("male",)): 6,
         }
     )
-    rows = {("1", ()): False, ("2", ()): False}
+    rows: dict[Cell, bool] = {("1", ()): False, ("2", ()): False}
     hidden = protect(cells, MIN, {("female",): False, ("male",): False}, [rows])
     assert hidden == set(cells)
     for line in (("1", "female"), ("2", "female"), ("1", "male"), ("2", "male")):
