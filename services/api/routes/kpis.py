@@ -145,9 +145,11 @@ async def get_series(
     period. Each point has its target, deviation, status, change against the year before and
     trend, and `rule` (the target and tolerance that produced them). Values from fewer than
     the minimum group size of employees are `null` with `suppressed: true` unless the key has
-    `admin`. `Accept: text/csv` for spreadsheets. With `children=true` the request counts as
-    several against the key's rate limit, and a unit with more child units than the cap is
-    refused (422)."""
+    `admin`, and so are the figures that would give them away by subtraction (the next
+    smallest sibling unit or category, periods holding a hidden month, `change` when either
+    year is hidden: docs/privacy.md). `Accept: text/csv` for spreadsheets. With
+    `children=true` the request counts as several against the key's rate limit, and a unit
+    with more child units than the cap is refused (422)."""
     if children:
         await charge_expensive_read(request, principal, settings)
     result = await series_service.series(
@@ -226,7 +228,8 @@ async def create_target(
     """A bound for a KPI at an org unit (and its subtree unless `include_subtree` is false),
     optionally one profession, valid over a month range: `absolute` (≤ 3 %), `baseline` (the
     KPI's value in a baseline period times a factor: "back to the 2015 level"; that period
-    must have data) or `count` (< 700 weeks per year, scaled to the series' grain)."""
+    must have data, and for keys without `admin` must not be a suppressed small group: 422
+    `baseline_suppressed`) or `count` (< 700 weeks per year, scaled to the series' grain)."""
     target = await target_service.create_target(session, settings, principal, data)
     return versioned(target, 201, location=f"/v1/kpi-targets/{target.id}")
 

@@ -22,6 +22,7 @@ from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess
 from services.core.kpis.models import KpiTarget, ManualValue
 from services.core.kpis.repository import MonthSum
 from services.core.kpis.schemas import Point, Rule
+from services.core.kpis.suppression import Suppressor
 from services.core.periods import Grain, Period
 from services.core.principal import Principal
 from services.core.tree import OrgUnit
@@ -105,7 +106,22 @@ class Context:
     unit: OrgUnit
     filters: dict[str, str]
     targets: list[Any]
+    suppressor: Suppressor
     baselines: dict[tuple[str, str], Decimal | None] = field(default_factory=dict)
+
+    @property
+    def suppresses(self) -> bool:
+        """Whether small groups are hidden from this caller for this KPI."""
+        return self.definition.person_based and not self.principal.is_admin
+
+    async def hidden_months(self, first: date, last: date, *, own: bool = False) -> set[date]:
+        """The months in [first, last] in which this unit's group is hidden, primary and
+        secondary (suppression.py); empty for admins and KPIs that are not person-based."""
+        if not self.suppresses:
+            return set()
+        return await self.suppressor.hidden_months(
+            self.unit.path, self.filters, first, last, own=own
+        )
 
     def target_for(self, period: Period) -> KpiTarget | None:
         """The most specific live target for this unit, profession and period."""
@@ -136,6 +152,9 @@ class Context:
         base = None
         if target.bound == "baseline":
             assert target.baseline_period is not None
+            if await self.baseline_hidden(target.baseline_period):
+                # baseline × factor would give the hidden group's value away
+                return None
             base = await self.baseline(target.baseline_period)
         return bound_value(target, period, base, additive=self.definition.additive)
 
@@ -155,6 +174,11 @@ class Context:
             self.baselines[key] = pooled(self.definition.computed, data, "", base).value
         return self.baselines[key]
 
+    async def baseline_hidden(self, label: str) -> bool:
+        """Whether this unit's group is hidden in the baseline period from this caller."""
+        base = periods.parse(label)
+        return bool(await self.hidden_months(base.first, base.last))
+
 
 async def context(
     session: AsyncSession,
@@ -165,7 +189,8 @@ async def context(
     filters: dict[str, str],
 ) -> Context:
     targets = await repository.targets_for_kpi(session, d.code)
-    return Context(session, settings, principal, d, unit, filters, targets)
+    suppressor = Suppressor(session, d.code, settings.min_group_size)
+    return Context(session, settings, principal, d, unit, filters, targets, suppressor)
 
 
 def _float(value: Decimal | None, places: int = 6) -> float | None:
@@ -200,26 +225,30 @@ async def _assessed(
     )
 
 
-async def _point(ctx: Context, data: Sums, key: str, period: Period) -> Point:
+async def _point(ctx: Context, data: Sums, key: str, period: Period, hidden: set[date]) -> Point:
     d = ctx.definition
     assert d.computed is not None
     current = pooled(d.computed, data, key, period)
     before = pooled(d.computed, data, key, period.year_before())
-    suppressed = (
-        d.person_based
-        and current.has_data
-        and not ctx.principal.is_admin
-        and (current.employees or 0) < ctx.settings.min_group_size
-    )
+
+    def suppressed(value: Value, p: Period) -> bool:
+        # A period is hidden with any of its months: a quarter minus its shown months would
+        # otherwise give the hidden one away (suppression.py).
+        small = (value.employees or 0) < ctx.settings.min_group_size
+        return value.has_data and (small or any(m in hidden for m in p.months))
+
+    hide = ctx.suppresses and suppressed(current, period)
+    # `change` is the value minus the year before's: shown only when both are.
+    hide_before = hide or (ctx.suppresses and suppressed(before, period.year_before()))
     return await _assessed(
         ctx,
         period,
-        None if suppressed else current.value,
-        None if suppressed else before.value,
-        numerator=None if suppressed else _float(current.numerator),
-        denominator=None if suppressed else _float(current.denominator),
-        suppressed=suppressed,
-        reason="suppressed" if suppressed else current.reason,
+        None if hide else current.value,
+        None if hide_before else before.value,
+        numerator=None if hide else _float(current.numerator),
+        denominator=None if hide else _float(current.denominator),
+        suppressed=hide,
+        reason="suppressed" if hide else current.reason,
         computed_at=current.computed_at,
     )
 
@@ -272,11 +301,29 @@ async def month_sums(ctx: Context, wanted: list[Period], *, by_child: bool = Fal
 
 
 async def computed_points(
-    ctx: Context, wanted: list[Period], data: Sums | None = None, key: str = ""
+    ctx: Context,
+    wanted: list[Period],
+    data: Sums | None = None,
+    key: str = "",
+    *,
+    own: bool = False,
 ) -> list[Point]:
+    """The points of the unit's subtree (from `data` under `key`), or with `own` those of the
+    facts booked on the unit itself (`data` grouped by child, key '')."""
     if data is None:
         data = await month_sums(ctx, wanted)
-    return [await _point(ctx, data, key, p) for p in wanted]
+    first = periods.add_months(wanted[0].first, -12)
+    hidden: set[date] = set()
+    if ctx.suppresses:
+        # The small months themselves (a root's whole tree is in no line of the passes)
+        hidden = {
+            m
+            for (k, m), s in data.items()
+            if k == key and (s.employees or 0) < ctx.settings.min_group_size
+        }
+        if ctx.unit.parent_id is not None or ctx.filters or own:
+            hidden |= await ctx.hidden_months(first, wanted[-1].last, own=own)
+    return [await _point(ctx, data, key, p, hidden) for p in wanted]
 
 
 async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:

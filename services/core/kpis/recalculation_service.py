@@ -54,7 +54,7 @@ async def recalculate(
     if not cells:
         return 0
     await facts.recompute_claimed(session, settings, cells)
-    await evaluate_targets(session, cells)
+    await evaluate_targets(session, cells, min_group_size=settings.min_group_size)
     await facts.release_claimed(session)
     await facts.bump_version(session)
     return len(cells)

@@ -93,6 +93,63 @@ async def monthly(
     }
 
 
+# The dimensions a split can be grouped by (interpolated into SQL, so only these names).
+SPLIT_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
+
+
+async def split_employees(
+    session: AsyncSession,
+    kpi: str,
+    prefix: str,
+    first: date,
+    last: date,
+    dims: tuple[str, ...],
+) -> list[Any]:
+    """For small-group suppression: (child id as text, '' for the unit's own facts; month; the
+    categories of `dims`; employees; the child's code) of every group with facts in `prefix`'s
+    subtree. `employees` counts as `monthly` does (per unit-month, the largest unit behind the
+    group), so a group here is suppressed exactly when its series is. `prefix` '/' groups by
+    the roots."""
+    assert all(d in SPLIT_DIMENSIONS for d in dims)
+    measure = MEASURE_OF[kpi]
+    cats = "".join(f", c.{d}" for d in dims)
+    if dims:
+        source = f"""(
+            SELECT f.org_unit_id, f.month{cats.replace("c.", "f.")}, sum(f.employees) AS employees
+            FROM kpi_facts f
+            WHERE f.kind = :kind AND f.month BETWEEN :first AND :last
+            GROUP BY f.org_unit_id, f.month{cats.replace("c.", "f.")}
+        )"""
+    else:
+        source = """(
+            SELECT org_unit_id, month, employees FROM kpi_cell_totals
+            WHERE kind = :kind AND month BETWEEN :first AND :last
+        )"""
+    groups = ", ".join(str(n) for n in range(1, len(dims) + 3))
+    rows = await session.execute(
+        sa.text(
+            f"""
+            SELECT s.*, k.code FROM (
+                SELECT split_part(substr(o.path, :plen + 1), '/', 1) AS child, c.month{cats},
+                       coalesce(max(c.employees), 0) AS employees
+                FROM {source} c JOIN org_units o ON o.id = c.org_unit_id
+                WHERE o.path >= :lo AND o.path < :hi
+                GROUP BY {groups}
+            ) s LEFT JOIN org_units k ON k.id::text = s.child
+            """
+        ),
+        {
+            "kind": measure.kind,
+            "first": first,
+            "last": last,
+            "lo": prefix,
+            "hi": subtree_upper_bound(prefix),
+            "plen": len(prefix),
+        },
+    )
+    return list(rows.all())
+
+
 async def facts_token(session: AsyncSession) -> tuple[Any, ...] | None:
     """What the sums of `monthly` depend on besides their arguments: the facts' version and
     the org tree (a moved unit changes which subtree its facts count in). None before the
@@ -333,13 +390,14 @@ async def target_month_sums(
 
 async def targets_by_id(
     session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[KpiTarget, str]]:
+) -> dict[uuid.UUID, tuple[KpiTarget, str, str]]:
+    """Each target with its org unit's code and path."""
     rows = await session.execute(
-        sa.select(KpiTarget, col(OrgUnit.code))
+        sa.select(KpiTarget, col(OrgUnit.code), col(OrgUnit.path))
         .join(OrgUnit, col(OrgUnit.id) == col(KpiTarget.org_unit_id))
         .where(col(KpiTarget.id).in_(ids))
     )
-    return {target.id: (target, code) for target, code in rows.all()}
+    return {target.id: (target, code, path) for target, code, path in rows.all()}
 
 
 async def save_target_states(

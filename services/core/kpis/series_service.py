@@ -106,7 +106,7 @@ async def series(
         # One query grouped by child serves the unit's own facts and every child's.
         data = await points.month_sums(ctx, wanted, by_child=True)
         if any(key == "" for key, _ in data):  # facts booked on the unit itself
-            own = await points.computed_points(ctx, wanted, data)
+            own = await points.computed_points(ctx, wanted, data, own=True)
             out.append(_series(d, unit, g, filters, own))
     for kid in kids:
         kid_ctx = replace(ctx, unit=kid, baselines={})

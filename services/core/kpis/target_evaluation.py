@@ -1,7 +1,9 @@
 """Target evaluation on recalculation: a recomputed month that moves a target's own unit (its
 subtree pooled) across the bound publishes `kpi.target_breached` or `kpi.target_recovered`,
 once per crossing. Every target the claimed cells touch is evaluated together: one statement
-sums their KPIs, one more their baselines, one saves the changed states."""
+sums their KPIs, one more their baselines, one saves the changed states. Events are readable by
+`read` keys and go to webhooks, so an event about a group hidden from such keys (suppression.py)
+carries no `value`, and a baseline target's bound none when its baseline group is hidden."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from services.core.kpis.catalogue_service import computed_definition
 from services.core.kpis.models import KpiTarget
 from services.core.kpis.points import Sums, bound_value, pooled
 from services.core.kpis.repository import MonthSum
+from services.core.kpis.suppression import Suppressor
 from services.core.periods import Grain
 
 
@@ -48,18 +51,52 @@ async def _baselines(
     return {i: pooled(kpis[i], data[i], "", p).value for i, p in spans.items()}
 
 
-async def evaluate_targets(session: AsyncSession, cells: Sequence[tuple[int, date]]) -> int:
+class _Hidden:
+    """What `read` keys may not see, asked only for the few targets that publish an event."""
+
+    def __init__(self, session: AsyncSession, min_size: int, first: date, last: date) -> None:
+        self.session, self.min_size, self.first, self.last = session, min_size, first, last
+        self.by_kpi: dict[str, Suppressor] = {}
+
+    def _suppressor(self, kpi: str) -> Suppressor | None:
+        if not computed_definition(CATALOGUE[kpi]).person_based:
+            return None
+        if kpi not in self.by_kpi:
+            # No cache: these facts are newer than the facts version that would name them.
+            self.by_kpi[kpi] = Suppressor(self.session, kpi, self.min_size, cache=False)
+        return self.by_kpi[kpi]
+
+    async def months(
+        self, target: KpiTarget, path: str, first: date | None = None, last: date | None = None
+    ) -> set[date]:
+        found = self._suppressor(target.kpi)
+        if found is None:
+            return set()
+        filters = {"profession": target.profession} if target.profession else {}
+        return await found.hidden_months(path, filters, first or self.first, last or self.last)
+
+    async def baseline(self, target: KpiTarget, path: str) -> bool:
+        if target.bound != "baseline":
+            return False
+        assert target.baseline_period is not None
+        base = periods.parse(target.baseline_period)
+        return bool(await self.months(target, path, base.first, base.last))
+
+
+async def evaluate_targets(
+    session: AsyncSession, cells: Sequence[tuple[int, date]], *, min_group_size: int
+) -> int:
     """Publishes `kpi.target_breached` / `kpi.target_recovered` when a recomputed month moves a
     target's own unit across its bound, once per crossing (not on every recomputation)."""
     due = await repository.due_target_months(session, cells)
     if not due:
         return 0
     targets = await repository.targets_by_id(session, sorted({row[0] for row in due}))
-    baselines = await _baselines(session, [t for t, _ in targets.values()])
+    baselines = await _baselines(session, [t for t, _, _ in targets.values()])
     changed: list[tuple[uuid.UUID, date, str]] = []
     events = []
     for target_id, month, numerator, denominator, previous in due:
-        target, code = targets[target_id]
+        target, code, path = targets[target_id]
         p = periods.period_ending(Grain.month, month)
         kpi = CATALOGUE[target.kpi]
         value = pooled(kpi, _sums(numerator, denominator, month), "", p).value
@@ -74,24 +111,28 @@ async def evaluate_targets(session: AsyncSession, cells: Sequence[tuple[int, dat
         changed.append((target.id, p.first, status))
         if previous is None and met:
             continue  # first evaluation and fine: nothing happened worth telling
-        events.append(
-            (
-                "kpi.target_breached" if not met else "kpi.target_recovered",
-                {
-                    "target_id": str(target.id),
-                    "kpi": target.kpi,
-                    "org_unit": code,
-                    "profession": target.profession,
-                    "period": p.label,
-                    "value": str(round(value, 6)),
-                    "target": str(round(bound, 6)),
-                    "comparator": target.comparator,
-                },
-                target.org_unit_id,
-            )
-        )
+        events.append((target, code, path, p, value, bound, met))
     if changed:
         await repository.save_target_states(session, changed)
-    for kind, data, org_unit_id in events:
-        await events_service.publish(session, kind, data, org_unit_id=org_unit_id)
+    hidden = _Hidden(session, min_group_size, min(r[1] for r in due), max(r[1] for r in due))
+    for target, code, path, p, value, bound, met in events:
+        value_hidden = p.first in await hidden.months(target, path)
+        bound_hidden = await hidden.baseline(target, path)
+        data = {
+            "target_id": str(target.id),
+            "kpi": target.kpi,
+            "org_unit": code,
+            "profession": target.profession,
+            "period": p.label,
+            "value": None if value_hidden else str(round(value, 6)),
+            "target": None if bound_hidden else str(round(bound, 6)),
+            "comparator": target.comparator,
+            "suppressed": value_hidden or bound_hidden,
+        }
+        await events_service.publish(
+            session,
+            "kpi.target_breached" if not met else "kpi.target_recovered",
+            data,
+            org_unit_id=target.org_unit_id,
+        )
     return len(events)

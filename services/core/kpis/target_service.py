@@ -56,6 +56,16 @@ async def create_target(
                 "load that period's data first, or choose another baseline",
                 "baseline_without_data",
             )
+        if await ctx.baseline_hidden(data.baseline_period):
+            # The target's value on every series would be the hidden group's value × factor.
+            raise invalid_field(
+                ["body", "baseline_period"],
+                f"{d.code} for {unit.code} in {data.baseline_period} is a group hidden by the "
+                f"small-group rule (fewer than PULS_MIN_GROUP_SIZE = {settings.min_group_size} "
+                "distinct employees, or hidden to protect such a group): an admin key may "
+                "set this target, or choose a larger group or another baseline",
+                "baseline_suppressed",
+            )
     target = KpiTarget(
         kpi=d.code,
         org_unit_id=inputs.unit_id(unit),
