@@ -24,6 +24,7 @@ from services.api.middleware import (
 )
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
+from services.core import tracing
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.logging import configure_logging
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        tracing.instrument_engine(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.batch_validator = BatchValidator(settings)
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.arq is not None:
                 await app.state.arq.aclose()
             await engine.dispose()
+            tracing.shutdown()
 
     app = FastAPI(
         title="Puls",
@@ -142,6 +145,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.router.route_class = StrictJsonRoute
+    tracing.start("puls-api")
+    if tracing.enabled():
+        # Outermost, so the request's span is current in every middleware and route.
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.arq = None

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.problems import unexpected_problem
+from services.core import tracing
 from services.core.logging import request_id_var
 from services.core.metrics import ApiMetrics
 
@@ -72,6 +73,7 @@ class RequestContextMiddleware:
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        tracing.tag_request(request_id)
         started = time.perf_counter()
         status_holder = {"status": 500, "started": 0}
         is_docs = scope["path"].startswith(self.docs_prefixes)

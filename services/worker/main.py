@@ -13,6 +13,7 @@ from typing import Any
 from arq import cron
 from arq.worker import Function, Worker, func
 
+from services.core import tracing
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.logging import configure_logging
@@ -32,6 +33,8 @@ log = logging.getLogger("puls.worker")
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ctx["engine"] = create_engine(settings, pool_size=5)
+    tracing.start("puls-worker")
+    tracing.instrument_engine(ctx["engine"])
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
     ctx["metrics"] = WorkerMetrics()
     # A pool of our own for enqueueing follow-up jobs with the JSON serializer.
@@ -58,6 +61,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await ctx["arq"].aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
+    tracing.shutdown()
     log.info("worker stopped")
 
 
@@ -94,7 +98,8 @@ def _summarised(function: Any) -> Any:
 
     async def run(ctx: dict[str, Any]) -> Any:
         started = time.perf_counter()
-        result = await function(ctx)
+        with tracing.job_span(function.__name__, ctx.get("job_id")):
+            result = await function(ctx)
         _log_summary(function.__name__, result, started)
         return result
 
@@ -114,7 +119,8 @@ def _instrumented(
         metrics: WorkerMetrics = ctx["metrics"]
         started = time.perf_counter()
         try:
-            result = await function(ctx, *args, **kwargs)
+            with tracing.job_span(name, ctx.get("job_id")):
+                result = await function(ctx, *args, **kwargs)
         except asyncio.CancelledError:
             metrics.jobs.labels(name, "cancelled").inc()
             raise
