@@ -5,10 +5,11 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: help install run test test-slow lint format openapi bench browser clean
+.PHONY: help install run demo test test-slow lint format openapi bench browser clean
 
 help:
 	@echo "make run        start Puls (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make demo       make run, loading a small demo region into an empty Puls"
 	@echo "make test       lint + the whole test suite against real PostgreSQL and Redis"
 	@echo "make test-slow  the tests marked slow (over a minute each)"
 	@echo "make lint       ruff + mypy + import contracts"
@@ -27,6 +28,10 @@ install: .venv/.installed
 
 run: install
 	$(UV) run --frozen puls run
+
+# `make run` with the demo region loaded into an empty Puls through the API.
+demo: install
+	PULS_DEMO=1 $(UV) run --frozen puls run
 
 lint: install
 	$(UV) run --frozen ruff check services tests migrations bench

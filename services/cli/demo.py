@@ -14,6 +14,7 @@ import asyncio
 import csv
 import json
 import random
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -485,26 +486,84 @@ def load_command(
 
     async def load() -> int:
         async with feed.api_client(url, key) as client:
-            response = await client.put(
-                "/v1/org-units", json=json.loads((directory / ORG_UNITS_FILE).read_text())
-            )
-            if response.status_code != 200:
-                typer.echo(f"org units: {response.status_code} {response.text}", err=True)
+            return await _send_files(client, directory, concurrency)
+
+    raise typer.Exit(asyncio.run(load()))
+
+
+async def _send_files(client: Any, directory: Path, concurrency: int) -> int:
+    """The org tree, then employments, time records and personnel costs as JSON batches;
+    the exit code (1 when a record was rejected, 2 when the tree was)."""
+    response = await client.put(
+        "/v1/org-units", json=json.loads((directory / ORG_UNITS_FILE).read_text())
+    )
+    if response.status_code != 200:
+        typer.echo(f"org units: {response.status_code} {response.text}", err=True)
+        return 2
+    typer.echo(f"org units: {response.json()}")
+    rejected = 0
+    for kind, name in FILES.items():
+        source = SOURCE_FINANCE if kind == "personnel-costs" else SOURCE_HR
+        summary = await feed.feed_file(
+            client,
+            directory / name,
+            kind=kind,
+            source=source,
+            concurrency=concurrency,
+            show_progress=True,
+        )
+        feed.print_summary(summary, kind)
+        rejected += summary.rejected
+    return 1 if rejected else 0
+
+
+# The demo region of `make demo`: small enough to load in well under a minute on a laptop
+# (about 50 000 time records), big enough that every figure has a few units behind it.
+DEMO_SPEC = {"units": 12, "employees": 120, "months": 12}
+
+
+@app.command("region")
+def region_command(
+    url: Annotated[str, typer.Option(envvar="PULS_URL")] = "http://127.0.0.1:8000",
+    key: Annotated[str, typer.Option(envvar="PULS_API_KEY", help="An admin key.")] = "",
+    employees: Annotated[int, typer.Option(min=10, hidden=True)] = DEMO_SPEC["employees"],
+) -> None:
+    """Load the demo region into an empty Puls through its API: the last twelve months of a
+    small region's time data, KPI targets, an action plan and a management team's meetings.
+    Refuses when Puls already holds org units (it would mix the demo into real data)."""
+    if not key:
+        raise typer.BadParameter("an admin API key is needed", param_hint="--key")
+    from services.cli import demo_story  # the story needs the generator's names
+
+    today = date.today()
+    first = add_months(today.replace(day=1), -DEMO_SPEC["months"])
+
+    async def load() -> int:
+        async with feed.api_client(url, key) as client:
+            existing = await client.get("/v1/org-units", params={"limit": 1})
+            if existing.status_code != 200:
+                typer.echo(f"Puls answered {existing.status_code}: {existing.text}", err=True)
                 return 2
-            typer.echo(f"org units: {response.json()}")
-            rejected = 0
-            for kind, name in FILES.items():
-                source = SOURCE_FINANCE if kind == "personnel-costs" else SOURCE_HR
-                summary = await feed.feed_file(
-                    client,
-                    directory / name,
-                    kind=kind,
-                    source=source,
-                    concurrency=concurrency,
-                    show_progress=True,
+            if existing.json()["items"]:
+                typer.echo(
+                    "The demo region is loaded only into an empty Puls, and this one already "
+                    "holds org units. Start with an empty data directory "
+                    "(PULS_DATA_DIR=.puls-demo make demo) to see the demo beside your data.",
+                    err=True,
                 )
-                feed.print_summary(summary, kind)
-                rejected += summary.rejected
-            return 1 if rejected else 0
+                return 3
+            with tempfile.TemporaryDirectory(prefix="puls-demo-") as folder:
+                spec = Spec(start=first, seed=1, **(DEMO_SPEC | {"employees": employees}))
+                generate(spec, Path(folder))
+                code = await _send_files(client, Path(folder), concurrency=2)
+            if code:
+                return code
+            try:
+                told = await demo_story.tell(client, first_month=first, today=today)
+            except demo_story.StoryError as exc:
+                typer.echo(str(exc), err=True)
+                return 2
+            typer.echo("demo region: " + ", ".join(f"{n} {k}" for k, n in told.items()))
+            return 0
 
     raise typer.Exit(asyncio.run(load()))

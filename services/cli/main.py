@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -199,6 +200,10 @@ def run() -> None:
             f"Try: curl -H 'Authorization: Bearer {admin_key}' {base}/v1/org-units\n"
             f"Ctrl-C stops everything.\n"
         )
+        demo_wanted = os.environ.get("PULS_DEMO", "") in {"1", "true", "yes"}
+        threading.Thread(
+            target=_after_start, args=(base, admin_key, demo_wanted, env), daemon=True
+        ).start()
         _wait_for_children(children)
     finally:
         for child in children:
@@ -212,6 +217,42 @@ def run() -> None:
                 child.kill()
         stack.stop()
         typer.echo("Puls stopped.")
+
+
+def _after_start(base: str, admin_key: str, demo_wanted: bool, env: dict[str, str]) -> None:
+    """Once the API answers: load the demo region (PULS_DEMO=1), or say how when Puls is
+    empty, so a first `make run` does not leave a new user in front of empty lists."""
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    else:
+        return
+    if demo_wanted:
+        typer.echo("Loading the demo region through the API …")
+        command = [sys.executable, "-m", "services.cli.main", "demo", "region"]
+        subprocess.run([*command, "--url", base, "--key", admin_key], env=env, cwd=ROOT)
+        return
+    try:
+        units = httpx.get(
+            f"{base}/v1/org-units",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=10,
+        )
+    except httpx.TransportError:
+        return
+    if units.status_code == 200 and not units.json()["items"]:
+        typer.echo(
+            "Puls is empty. To look around with data, stop it and run `make demo` "
+            "(a small demo region, loaded through the API in under a minute)."
+        )
 
 
 def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:
