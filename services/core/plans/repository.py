@@ -47,6 +47,16 @@ async def list_parts(
     return await fetch_mirrored(session, stmt, model, window)
 
 
+async def list_packages(
+    session: AsyncSession, plan_id: uuid.UUID, window: Window, *, owner_id: uuid.UUID | None
+) -> Sequence[Any]:
+    """A page of a plan's packages; with `owner_id`, those the person is one of the owners of."""
+    stmt = sa.select(ActionPackage).where(col(ActionPackage.plan_id) == plan_id)
+    if owner_id is not None:
+        stmt = stmt.where(col(ActionPackage.owner_ids).contains([owner_id]))
+    return await fetch_mirrored(session, stmt, ActionPackage, window)
+
+
 def _where_equal(stmt: Any, model: Any, equal: dict[str, Any]) -> Any:
     for name, value in equal.items():
         if value is not None:
