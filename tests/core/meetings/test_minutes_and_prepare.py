@@ -168,6 +168,9 @@ async def _plan_with_actions(client: httpx.AsyncClient, unit: str, due: list[str
             "org_unit": unit,
             "period_start": "2024-01-01",
             "period_end": "2024-12-31",
+            # Seed 000: decided only with an economic calculation.
+            "no_cost_impact": True,
+            "no_cost_impact_reason": "Inom befintlig ram.",
         },
     )
     assert plan.status_code == 201, plan.text
