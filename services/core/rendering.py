@@ -41,3 +41,15 @@ _MONTHS = (
 def swedish_date(day: date) -> str:
     """A date as Swedish minutes and reports write it: "15 januari 2024"."""
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def swedish_month(day: date) -> str:
+    """The month of a date as Swedish reports name it: "december 2016"."""
+    return f"{_MONTHS[day.month - 1]} {day.year}"
+
+
+def swedish_list(items: list[str]) -> str:
+    """Names as Swedish text lists them: A; A och B; A, B och C."""
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " och " + items[-1]

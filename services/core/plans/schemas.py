@@ -537,3 +537,116 @@ class OverdueAction(NamedTuple):
     title: str
     due_date: date
     plan_title: str
+
+
+# --- the follow-up report (seed 004's columns, seed 003's packages and summary) -------------
+
+
+class ReportItem(BaseModel):
+    """One row of the report: an action (ärende) with its newest follow-up."""
+
+    action_id: uuid.UUID
+    code: str
+    title: str
+    status: ActionStatus
+    due_date: date | None
+    responsible: str | None = Field(description="The responsible person's name.")
+    ongoing_work: str | None = Field(description="Pågående arbete, from the newest follow-up.")
+    result: str | None = Field(description="Resultat, from the newest follow-up.")
+    reported_on: date | None = Field(description="The newest follow-up's date.")
+    rag: Rag | None
+
+
+class ReportPackage(BaseModel):
+    package_id: uuid.UUID | None = Field(description="Null for the actions in no package.")
+    name: str
+    owners: list[str] = Field(description="The owners' names, in order.")
+    due_date: date | None
+    cost_goal: str | None
+    actions: int
+    done: int
+    items: list[ReportItem]
+
+
+class ReportTarget(BaseModel):
+    """A linked KPI target's value in the month the plan started and this month."""
+
+    kpi_target_id: uuid.UUID
+    kpi: str | None
+    name: str | None = Field(description="The KPI's Swedish name.")
+    unit: str | None
+    value_at_start: Decimal | None
+    value_now: Decimal | None
+    change: Decimal | None
+
+
+class PlanReport(BaseModel):
+    model_config = response_config(
+        {
+            "plan_id": _PLAN_ID,
+            "title": "Bemanningsprojektet 2016–2018",
+            "org_unit": "RJH",
+            "status": "active",
+            "period_start": "2016-12-01",
+            "period_end": "2018-12-31",
+            "as_of": "2018-12-31",
+            "actions": 65,
+            "done": 61,
+            "summary": "61 av 65 klara",
+            "packages": [
+                {
+                    "package_id": _PACKAGE_ID,
+                    "name": "Nära vård i samverkan",
+                    "owners": ["Anna Granevärn", "Anita Secher"],
+                    "due_date": "2018-12-31",
+                    "cost_goal": None,
+                    "actions": 10,
+                    "done": 10,
+                    "items": [
+                        {
+                            "action_id": _ACTION_ID,
+                            "code": "5",
+                            "title": "Digitalisering av sjukvård och sjukvårdstjänster",
+                            "status": "done",
+                            "due_date": "2018-12-31",
+                            "responsible": "Anna Granevärn",
+                            "ongoing_work": "Distansmottagning införd på tre hälsocentraler.",
+                            "result": "Minskat behov av stafetter.",
+                            "reported_on": "2018-11-30",
+                            "rag": None,
+                        }
+                    ],
+                }
+            ],
+            "plan_follow_up": None,
+            "targets": [
+                {
+                    "kpi_target_id": _TARGET_ID,
+                    "kpi": "agency_cost_share_pct",
+                    "name": "Andel hyrpersonalkostnad",
+                    "unit": "%",
+                    "value_at_start": "5.2",
+                    "value_now": "3.7",
+                    "change": "-1.5",
+                }
+            ],
+        }
+    )
+
+    plan_id: uuid.UUID
+    title: str
+    org_unit: str
+    status: PlanStatus
+    period_start: date
+    period_end: date
+    as_of: date = Field(description="The region's today, when the report was made.")
+    actions: int = Field(description="Live actions of the plan.")
+    done: int
+    summary: str = Field(description='"61 av 65 klara".')
+    packages: list[ReportPackage] = Field(
+        description="In the order the packages were made; the actions in no package last."
+    )
+    plan_follow_up: FollowUpRead | None = Field(
+        description="The newest follow-up on the plan as a whole, if any."
+    )
+    targets: list[ReportTarget]
