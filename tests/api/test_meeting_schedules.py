@@ -104,3 +104,14 @@ async def test_a_bad_schedule_is_a_422_naming_the_field(
         f"/v1/bodies/{body_id}", json={"schedule": {**schedule, "starts_on": "2024-01-01"}}
     )
     assert [e["loc"][: len(loc)] for e in assert_problem(patched, 422)["errors"]] == [loc]
+
+
+async def test_a_meeting_time_without_an_offset_is_refused(client: httpx.AsyncClient) -> None:
+    """A time alone could be UTC or local time; the API takes instants only."""
+    await seed_tree(client)
+    body_id = (await _body(client, None)).json()["id"]
+    naive = await client.post(
+        f"/v1/bodies/{body_id}/meetings",
+        json={"starts_at": "2024-01-15T13:00:00", "ends_at": "2024-01-15T17:00:00+01:00"},
+    )
+    assert [e["loc"] for e in assert_problem(naive, 422)["errors"]] == [["body", "starts_at"]]

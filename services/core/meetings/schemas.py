@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, IsoDate, Name, Text
+from services.core.validation import Code, IsoDate, Name, Rfc3339Time, Text
 
 
 class BodyRole(StrEnum):
@@ -185,10 +185,16 @@ MEETING_EXAMPLE: dict[str, Any] = {
 }
 
 
+_INSTANT = (
+    "An RFC 3339 time with its offset (`Z`, `+01:00`): a time without one would be ambiguous "
+    "between UTC and the region's local time. Returned in UTC."
+)
+
+
 class MeetingCreate(BaseModel):
     model_config = request_config(MEETING_EXAMPLE)
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Rfc3339Time = Field(description=_INSTANT)
+    ends_at: Rfc3339Time = Field(description=_INSTANT)
     place: Name | None = None
     kind: MeetingKind = MeetingKind.regular
     attendees: list[Attendee] = Field(default_factory=list, max_length=200)
@@ -196,8 +202,8 @@ class MeetingCreate(BaseModel):
 
 class MeetingUpdate(BaseModel):
     model_config = request_config({"status": "held"})
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Rfc3339Time | None = Field(default=None, description=_INSTANT)
+    ends_at: Rfc3339Time | None = Field(default=None, description=_INSTANT)
     place: Name | None = None
     kind: MeetingKind | None = None
     status: MeetingStatus | None = Field(
