@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from tests.conftest import make_client
 from tests.factories import (
     build_seed_003_plan,
+    create_key,
     create_target,
     created_body,
     feed,
@@ -157,8 +159,8 @@ async def test_the_seed_003_report_in_html_and_markdown(
     assert "<img" not in text.replace("\\<img", ""), "only the escaped tag is left"
 
 
-async def test_the_report_refuses_other_formats_and_unknown_plans(
-    client: httpx.AsyncClient,
+async def test_the_report_refuses_other_formats_unknown_plans_and_other_units(
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await seed_rjh_tree(client)
     plan = created_body(
@@ -178,3 +180,9 @@ async def test_the_report_refuses_other_formats_and_unknown_plans(
     assert_problem(await _report(client, plan["id"], "image/png"), 406, "not_acceptable")
     unknown = "00000000-0000-4000-8000-000000000000"
     assert_problem(await _report(client, unknown, "text/html"), 404, "action_plan_not_found")
+
+    # A key confined to Primärvården does not see a region-level plan: the same 404.
+    token = await create_key(client, ["read"], org_unit="RJH-PV")
+    async with make_client(app, token) as pv:
+        hidden = await _report(pv, plan["id"], "text/html")
+        assert_problem(hidden, 404, "action_plan_not_found")

@@ -38,7 +38,7 @@ from services.core.principal import Principal
 NO_PACKAGE = "Övriga åtgärder"
 
 
-def _code_order(code: str) -> tuple[tuple[int, int | str], ...]:
+def code_order(code: str) -> tuple[tuple[int, int | str], ...]:
     """Numbers compare as numbers: 2 before 10, 3.2 before 3.10."""
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-]", code))
 
@@ -108,7 +108,7 @@ async def report(
     plan, org_code = await get_visible_plan(session, principal, plan_id)
     packages = await repository.live_packages(session, plan.id)
     actions = [r[0] for r in await action_repository.all_actions(session, plan.id, {})]
-    actions.sort(key=lambda a: _code_order(a.code))
+    actions.sort(key=lambda a: code_order(a.code))
     latest = {f.action_id: f for f in await repository.latest_follow_ups(session, plan.id)}
     people = {a.responsible_id for a in actions if a.responsible_id}
     people.update(o for p in packages for o in p.owner_ids)
