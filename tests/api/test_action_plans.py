@@ -85,6 +85,8 @@ async def test_seed_003_plan_and_its_summary(client: httpx.AsyncClient) -> None:
     assert [p["done"] for p in body["packages"]] == [10] * 6
     assert {p["average_progress"] for p in body["packages"]} == {"100.00"}
     assert body["packages"][4]["name"] == "Inhyrda läkare i primärvården"
+    assert body["packages"][0]["owner_ids"] == [granevarn, secher]
+    assert body["packages"][5]["owner_ids"] == [] and body["packages"][5]["owner_id"] is None
     assert body["cost_estimate_sek"] == "2500000.00"
     assert body["expected_saving_sek"] == "62000000.00"
     assert body["net_saving_sek"] == "59500000.00"
