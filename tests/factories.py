@@ -164,13 +164,15 @@ AREAS = [
     "compensation",
     "risk_analysis",
 ]
-PACKAGES = [
-    ("Nära vård i samverkan", "Anna Granevärn", "2018-12-31", None),
-    ("Ny struktur för vårdplatser", "Anna-Karin Andersson", "2018-12-31", None),
-    ("Genomgång av mottagningar", "Ingela Eckerdal", "2018-06-01", None),
-    ("Se över läkarstrukturen på sjukhuset", "Annika Jonsson", "2018-12-31", None),
-    ("Inhyrda läkare i primärvården", "Anna Granevärn", "2018-12-31", "Nyttja < 700 veckor"),
-    ("Administrativ samordning", None, "2018-12-31", None),
+# Seed 003's six packages: name, owners ("Ansvariga: Anna Granevärn och Anita Secher"; package
+# 6's is "Ej utsedd"), due date and cost goal.
+PACKAGES: list[tuple[str, tuple[str, ...], str, str | None]] = [
+    ("Nära vård i samverkan", ("Anna Granevärn", "Anita Secher"), "2018-12-31", None),
+    ("Ny struktur för vårdplatser", ("Anna-Karin Andersson",), "2018-12-31", None),
+    ("Genomgång av mottagningar", ("Ingela Eckerdal",), "2018-06-01", None),
+    ("Se över läkarstrukturen på sjukhuset", ("Annika Jonsson",), "2018-12-31", None),
+    ("Inhyrda läkare i primärvården", ("Anna Granevärn",), "2018-12-31", "Nyttja < 700 veckor"),
+    ("Administrativ samordning", (), "2018-12-31", None),
 ]
 
 
@@ -220,14 +222,14 @@ def action_rows(package_ids: list[str]) -> list[dict[str, Any]]:
 async def build_seed_003_plan(client: httpx.AsyncClient) -> dict[str, Any]:
     """The whole plan, active. Returns ids: plan, packages (in order), people by name."""
     await seed_rjh_tree(client)
-    names = {owner for _, owner, _, _ in PACKAGES if owner} | {"Camilla Simonsson"}
+    names = {owner for _, owners, _, _ in PACKAGES for owner in owners} | {"Camilla Simonsson"}
     people = {name: await create_person(client, name) for name in sorted(names)}
     plan = await create_plan(client, owner_id=people["Camilla Simonsson"], status="decided")
     packages = []
-    for name, owner, due, goal in PACKAGES:
+    for name, owners, due, goal in PACKAGES:
         body = {
             "name": name,
-            "owner_id": people[owner] if owner else None,
+            "owner_ids": [people[owner] for owner in owners],
             "due_date": due,
             "cost_goal": goal,
         }

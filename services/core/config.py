@@ -8,6 +8,7 @@ import hashlib
 from datetime import date
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -110,7 +111,8 @@ class Settings(BaseSettings):
     # Child units a `children=true` series computes at most; above it 422 naming the cap.
     max_child_series: int = Field(default=300, ge=1)
     min_group_size: int = Field(default=5, ge=1)
-    # Working-time periods and agency-policy windows are in the region's local time.
+    # The region's local time (an IANA zone): working-time periods, agency-policy windows,
+    # meeting schedules and the times printed in minutes. API timestamps stay RFC 3339 in UTC.
     local_timezone: str = "Europe/Stockholm"
     idempotency_in_flight_seconds: int = Field(default=120, ge=1)
 
@@ -191,6 +193,20 @@ class Settings(BaseSettings):
         if not value.startswith(schemes):
             raise ValueError(refusal)
         return value
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name such as Europe/Stockholm") from None
+        return value
+
+    @property
+    def local_zone(self) -> ZoneInfo:
+        """`local_timezone` as a zone: meeting schedules and minutes use it."""
+        return ZoneInfo(self.local_timezone)
 
     @field_validator("secrets_key")
     @classmethod

@@ -46,6 +46,10 @@ class PreconditionFailed(PulsError):
     status, code, title = 412, "precondition_failed", "Precondition failed"
 
 
+class NotAcceptable(PulsError):
+    status, code, title = 406, "not_acceptable", "Not acceptable"
+
+
 class PayloadTooLarge(PulsError):
     status, code, title = 413, "payload_too_large", "Payload too large"
 

@@ -56,6 +56,13 @@ async def test_seed_003_plan_and_its_summary(client: httpx.AsyncClient) -> None:
     granevarn = built["people"]["Anna Granevärn"]
     hers = await client.get(f"/v1/action-plans/{plan_id}/packages", params={"owner_id": granevarn})
     assert len(hers.json()["items"]) == 2  # packages 1 and 5
+    # Package 1 has two owners, "Anna Granevärn och Anita Secher"; the deprecated single
+    # `owner_id` is the first of them.
+    secher = built["people"]["Anita Secher"]
+    first = next(p for p in packages if p["name"] == "Nära vård i samverkan")
+    assert (first["owner_ids"], first["owner_id"]) == ([granevarn, secher], granevarn)
+    theirs = await client.get(f"/v1/action-plans/{plan_id}/packages", params={"owner_id": secher})
+    assert [p["name"] for p in theirs.json()["items"]] == ["Nära vård i samverkan"]
     assert all(p["due_date"] for p in packages)
 
     summary = await client.get(f"/v1/action-plans/{plan_id}/summary")
@@ -78,6 +85,8 @@ async def test_seed_003_plan_and_its_summary(client: httpx.AsyncClient) -> None:
     assert [p["done"] for p in body["packages"]] == [10] * 6
     assert {p["average_progress"] for p in body["packages"]} == {"100.00"}
     assert body["packages"][4]["name"] == "Inhyrda läkare i primärvården"
+    assert body["packages"][0]["owner_ids"] == [granevarn, secher]
+    assert body["packages"][5]["owner_ids"] == [] and body["packages"][5]["owner_id"] is None
     assert body["cost_estimate_sek"] == "2500000.00"
     assert body["expected_saving_sek"] == "62000000.00"
     assert body["net_saving_sek"] == "59500000.00"
@@ -348,6 +357,12 @@ async def test_status_transitions_and_the_done_below_100_flag(client: httpx.Asyn
     assert _locs(assert_problem(bad_plan, 409)) == [
         (["body", "status"], "invalid_status_transition")
     ]
+    # Seed 000: a plan is decided with a time plan, a due date on every action included.
+    undated = await client.patch(f"/v1/action-plans/{plan['id']}", json={"status": "decided"})
+    assert _locs(assert_problem(undated, 422, "action_plan_not_decidable")) == [
+        (["actions", "1", "due_date"], "due_date_required")
+    ]
+    assert (await client.patch(url, json={"due_date": "2018-12-31"})).status_code == 200
     decided = await client.patch(f"/v1/action-plans/{plan['id']}", json={"status": "decided"})
     assert decided.json()["decided_at"] is not None
 

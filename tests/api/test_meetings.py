@@ -485,6 +485,9 @@ async def test_prepare_proposes_overdue_actions_and_breached_targets(
             "org_unit": "SUS-AKUT",
             "period_start": "2024-01-01",
             "period_end": "2024-12-31",
+            # Seed 000: decided only with an economic calculation.
+            "no_cost_impact": True,
+            "no_cost_impact_reason": "Inom befintlig ram.",
         },
     )
     plan_id = plan.json()["id"]

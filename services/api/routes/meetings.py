@@ -13,6 +13,7 @@ from services.api.deps import (
     PageDep,
     Reader,
     SessionDep,
+    SettingsDep,
     UpdatedSince,
     api_router,
 )
@@ -123,10 +124,16 @@ async def generate_meetings(
     body_id: uuid.UUID,
     session: SessionDep,
     principal: MeetingsWriter,
+    settings: SettingsDep,
     until: Annotated[date, Query(description="Last day to plan meetings for (inclusive).")],
 ) -> dict[str, int]:
-    """Idempotent: meetings already planned at a slot are left alone."""
-    return {"created": await meeting_service.generate(session, principal, body_id, until)}
+    """Idempotent: meetings already planned at a slot are left alone. The schedule's time is
+    the region's local time (`PULS_LOCAL_TIMEZONE`): a weekly 13:00 meeting stays at 13:00
+    across the change to and from summer time; `starts_at` is returned in UTC as always."""
+    created = await meeting_service.generate(
+        session, principal, body_id, until, zone=settings.local_zone
+    )
+    return {"created": created}
 
 
 @router.get("/meetings", **lists("List meetings", Page[MeetingRead | Tombstone]))
@@ -317,10 +324,15 @@ async def get_minutes(
     meeting_id: uuid.UUID,
     session: SessionDep,
     principal: Reader,
+    settings: SettingsDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """`Accept: text/markdown`, `text/html` or `application/json` (the default)."""
-    data = await minutes_service.minutes(session, principal, meeting_id)
+    """`Accept: text/markdown`, `text/html` or `application/json` (the default). Markdown and
+    HTML print the meeting's time in the region's local time as minutes do ("15 januari 2024,
+    kl. 13.00–17.00"); JSON keeps `starts_at`/`ends_at` in UTC and names the `time_zone`."""
+    data = await minutes_service.minutes(
+        session, principal, meeting_id, time_zone=settings.local_timezone
+    )
     wanted = (accept or "application/json").lower()
     if "text/markdown" in wanted:
         return Response(minutes_render.markdown(data), media_type="text/markdown; charset=utf-8")

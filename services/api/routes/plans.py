@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Body, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Body, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.api.deps import (
     Admin,
@@ -23,6 +23,7 @@ from services.api.deps import (
 )
 from services.api.operations import creates, deletes, lists, operation, reads, updates, upserts
 from services.api.responses import created, no_content, versioned, wants_csv
+from services.core.errors import NotAcceptable
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
 from services.core.plans import (
@@ -31,8 +32,10 @@ from services.core.plans import (
     follow_up_service,
     package_service,
     plan_service,
+    report_service,
     summary_service,
 )
+from services.core.plans import report as report_render
 from services.core.plans.schemas import (
     ActionBulkResult,
     ActionCreate,
@@ -50,6 +53,7 @@ from services.core.plans.schemas import (
     PackageUpdate,
     PlanCreate,
     PlanRead,
+    PlanReport,
     PlanStatus,
     PlanSummary,
     PlanUpdate,
@@ -157,6 +161,49 @@ async def get_action_plan_summary(
     package, cost estimate against expected saving, and per linked KPI target its value at
     the plan's start and this month."""
     return await summary_service.summary(session, settings, principal, plan_id)
+
+
+@router.get(
+    "/action-plans/{plan_id}/report",
+    **reads(
+        "The follow-up report of an action plan",
+        PlanReport,
+        406,
+        responses={
+            200: {
+                "content": {
+                    "text/html": {"example": "<!DOCTYPE html>…"},
+                    "text/markdown": {
+                        "example": "# Uppföljning: Bemanningsprojektet 2016–2018\n\n"
+                        "- **Sammanfattning:** 61 av 65 klara\n"
+                    },
+                }
+            }
+        },
+    ),
+)
+async def get_action_plan_report(
+    plan_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The report a management team follows the plan up with, in Swedish (`Accept:
+    text/html`, `text/markdown` or `application/json`, the default): per package its owners
+    and due date, each action as an ärende with the ongoing work (pågående arbete) and result
+    (resultat) of its newest follow-up, the linked KPI targets' values at the plan's start and
+    this month, and the summary ("61 av 65 klara"). Text entered into Puls is escaped in both
+    HTML and Markdown."""
+    report = await report_service.report(session, settings, principal, plan_id)
+    wanted = (accept or "application/json").lower()
+    if "text/html" in wanted:
+        return HTMLResponse(report_render.html(report))
+    if "text/markdown" in wanted:
+        return Response(report_render.markdown(report), media_type="text/markdown; charset=utf-8")
+    if "application/json" in wanted or "*/*" in wanted:
+        return JSONResponse(report.model_dump(mode="json"))
+    raise NotAcceptable("The report comes as text/html, text/markdown or application/json")
 
 
 @router.get(

@@ -15,7 +15,14 @@ from services.core.meetings import repository
 from services.core.meetings.common import add_audited, refuse_nulls, require_people, update_audited
 from services.core.meetings.errors import BodyNotFound
 from services.core.meetings.models import MeetingBody
-from services.core.meetings.schemas import BodyCreate, BodyRead, BodyUpdate, Member, Schedule
+from services.core.meetings.schemas import (
+    BodyCreate,
+    BodyRead,
+    BodyUpdate,
+    Frequency,
+    Member,
+    Schedule,
+)
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
 from services.core.pagination import Page, Tombstone
@@ -56,7 +63,42 @@ async def _replace_members(
 
 
 def _schedule_json(schedule: Schedule | None) -> dict[str, Any] | None:
-    return schedule.model_dump(mode="json") if schedule else None
+    if schedule is None:
+        return None
+    _check_schedule(schedule)
+    return schedule.model_dump(mode="json")
+
+
+def _check_schedule(schedule: Schedule) -> None:
+    """A field the frequency does not use is refused when it holds anything but its default,
+    rather than ignored: a monthly schedule sent `weekday: 2` without `week_of_month` would
+    otherwise quietly meet on day 1. (A schedule read back and sent again holds the defaults.)"""
+    loc: list[str | int] = ["body", "schedule"]
+    monthly = schedule.frequency is Frequency.monthly
+    if schedule.week_of_month is not None and not monthly:
+        raise invalid_field(
+            [*loc, "week_of_month"],
+            f"a {schedule.frequency.value} schedule has no week of the month; "
+            "only a monthly one does",
+            "invalid_schedule",
+        )
+    on_weekday = schedule.frequency in (Frequency.weekly, Frequency.biweekly) or (
+        monthly and schedule.week_of_month is not None
+    )
+    if on_weekday and schedule.day != Schedule.model_fields["day"].default:
+        raise invalid_field(
+            [*loc, "day"],
+            "this schedule meets on `weekday`; `day` is for monthly schedules without "
+            "`week_of_month` and tertial ones",
+            "invalid_schedule",
+        )
+    if not on_weekday and schedule.weekday != Schedule.model_fields["weekday"].default:
+        raise invalid_field(
+            [*loc, "weekday"],
+            f"a {schedule.frequency.value} schedule meets on `day`; give `week_of_month` "
+            "(monthly) to meet on a weekday such as the first Monday",
+            "invalid_schedule",
+        )
 
 
 async def create_body(session: AsyncSession, principal: Principal, data: BodyCreate) -> BodyRead:

@@ -1,4 +1,5 @@
-from services.core.errors import Conflict, NotFound, PulsError
+from services.core.errors import Conflict, NotFound
+from services.core.errors import NotAcceptable as NotAcceptable  # the minutes' 406, shared
 
 
 class BodyNotFound(NotFound):
@@ -24,7 +25,3 @@ class AssignmentNotFound(NotFound):
 class MeetingLocked(Conflict):
     code = "meeting_locked"
     title = "Minutes approved: the meeting is locked"
-
-
-class NotAcceptable(PulsError):
-    status, code, title = 406, "not_acceptable", "Not acceptable"

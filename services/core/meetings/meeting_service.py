@@ -6,8 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
@@ -66,45 +68,81 @@ async def meeting_visible(
     return True
 
 
+def _nth_weekday(year: int, month: int, weekday: int, week: int) -> date:
+    """The `week`th `weekday` of the month (1-4), or its last one (-1)."""
+    if week == -1:
+        last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+        return last - timedelta(days=(last.weekday() - weekday) % 7)
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (week - 1))
+
+
 def _occurrences(schedule: Schedule, until: date) -> list[date]:
+    """The local meeting days from `starts_on` to `until` (inclusive)."""
     days: list[date] = []
     start = schedule.starts_on
-    if schedule.frequency is Frequency.weekly:
+    if schedule.frequency in (Frequency.weekly, Frequency.biweekly):
+        # Every other week counts from the first meeting day on or after `starts_on`.
+        step = timedelta(days=7 if schedule.frequency is Frequency.weekly else 14)
         day = start + timedelta(days=(schedule.weekday - start.weekday()) % 7)
         while day <= until:
             days.append(day)
-            day += timedelta(days=7)
+            day += step
         return days
-    step = 1 if schedule.frequency is Frequency.monthly else 4
+    step_months = 1 if schedule.frequency is Frequency.monthly else 4
     year, month = start.year, start.month
-    while True:
-        day = date(year, month, schedule.day)
-        if day > until:
-            return days
-        if day >= start:
+    while date(year, month, 1) <= until:
+        if schedule.week_of_month is not None:
+            day = _nth_weekday(year, month, schedule.weekday, schedule.week_of_month)
+        else:
+            day = date(year, month, schedule.day)
+        if start <= day <= until:
             days.append(day)
-        month += step
+        month += step_months
         year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return days
+
+
+def _stored_schedule(body: MeetingBody) -> Schedule:
+    if body.schedule is None:
+        raise invalid_field(["path", "body_id"], "the body has no schedule", "no_schedule")
+    try:
+        return Schedule.model_validate(body.schedule)
+    except ValidationError:
+        # Stored before a rule it breaks existed; a PATCH with a valid schedule mends it.
+        raise invalid_field(
+            ["path", "body_id"],
+            "the body's stored schedule is no longer valid; PATCH the body with a new one",
+            "invalid_schedule",
+        ) from None
 
 
 async def generate(
-    session: AsyncSession, principal: Principal, body_id: uuid.UUID, until: date
+    session: AsyncSession,
+    principal: Principal,
+    body_id: uuid.UUID,
+    until: date,
+    *,
+    zone: ZoneInfo,
 ) -> int:
-    """Creates the planned meetings of the body's schedule up to `until`; repeatable."""
+    """Creates the planned meetings of the body's schedule up to `until`; repeatable. The
+    schedule's time is local time in `zone`: a 13:00 meeting is 12:00 UTC in winter and 11:00
+    UTC in summer. A local time that does not exist on the day summer time starts (02:30)
+    is read with the offset before the jump (PEP 495), so that meeting starts at 03:30."""
     body, _, _ = await get_body_visible(session, principal, body_id)
-    if body.schedule is None:
-        raise invalid_field(["path", "body_id"], "the body has no schedule", "no_schedule")
-    schedule = Schedule.model_validate(body.schedule)
+    schedule = _stored_schedule(body)
     if until > schedule.starts_on + timedelta(days=3 * 366):
         raise invalid_field(["query", "until"], "at most three years ahead", "too_far")
     at = time.fromisoformat(schedule.time)
     rows = []
     for day in _occurrences(schedule, until):
-        starts = datetime.combine(day, at, tzinfo=UTC)
+        starts = datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
         rows.append(
             {
                 "body_id": body.id,
                 "starts_at": starts,
+                # The duration is elapsed time: a meeting over the night clocks change lasts
+                # as long as any other.
                 "ends_at": starts + timedelta(minutes=schedule.duration_minutes),
                 "place": schedule.place,
                 "kind": schedule.kind.value,

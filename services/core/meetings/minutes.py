@@ -3,24 +3,12 @@ presenters' initials, then each item's decisions and assignments."""
 
 from __future__ import annotations
 
-import re
+from datetime import datetime
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
-# Characters that make Markdown (or the HTML it may hold) out of text wherever they stand, and
-# what makes a block (heading, list, quote, rule, setext underline) at the start of a line.
-_INLINE = re.compile(r"([\\`*_\[\]<>|~&])")
-_LINE_START = re.compile(r"^(\s*)([#>+=-])", re.MULTILINE)
-_ORDERED = re.compile(r"^(\s*\d+)([.)])", re.MULTILINE)
-
-
-def md_text(text: str) -> str:
-    """User text as Markdown that renders as exactly that text: links, images, HTML, emphasis,
-    headings and lists written into a title or a note stay text. A backslash escape is valid
-    before any ASCII punctuation (CommonMark), so the rendered text is unchanged."""
-    escaped = _INLINE.sub(r"\\\1", text)
-    escaped = _ORDERED.sub(r"\1\\\2", escaped)  # "1. " → "1\. " (a digit takes no escape)
-    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped)
+from services.core.rendering import md_text, swedish_date
 
 
 def _initials(person: dict[str, Any]) -> str:
@@ -38,7 +26,17 @@ def _attendee(a: dict[str, Any]) -> str:
 
 
 def _time(data: dict[str, Any]) -> str:
-    return f"{data['starts_at'][:16].replace('T', ' ')}–{data['ends_at'][11:16]} UTC"
+    """The meeting's time in the region's local time, as seed 000 prints it: "15 januari
+    2024, kl. 13.00–17.00" (a meeting past midnight names both days)."""
+    zone = ZoneInfo(data["time_zone"])
+    start = datetime.fromisoformat(data["starts_at"]).astimezone(zone)
+    end = datetime.fromisoformat(data["ends_at"]).astimezone(zone)
+    if start.date() == end.date():
+        return f"{swedish_date(start.date())}, kl. {start:%H.%M}–{end:%H.%M}"
+    return (
+        f"{swedish_date(start.date())} kl. {start:%H.%M} – "
+        f"{swedish_date(end.date())} kl. {end:%H.%M}"
+    )
 
 
 def _assignment(a: dict[str, Any]) -> str:

@@ -97,9 +97,10 @@ async def prepare(
 
 
 async def minutes(
-    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID, *, time_zone: str
 ) -> dict[str, Any]:
-    """The minutes as plain data; the renderers in `minutes.py` lay it out like seed 000."""
+    """The minutes as plain data; the renderers in `minutes.py` lay it out like seed 000.
+    Times stay UTC instants; `time_zone` (the region's) is what the renderers print them in."""
     meeting, body = await get_meeting_visible(session, principal, meeting_id)
     attendees = await repository.attendees.of(session, [meeting.id])
     items = await repository.items(session, meeting.id)
@@ -125,6 +126,7 @@ async def minutes(
         "body": {"id": str(body.id), "name": body.name, "short_name": body.short_name},
         "starts_at": meeting.starts_at.isoformat(),
         "ends_at": meeting.ends_at.isoformat(),
+        "time_zone": time_zone,
         "place": meeting.place,
         "status": meeting.status,
         "attendees": [

@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, IsoDate, Name, Text
+from services.core.validation import Code, IsoDate, Name, Rfc3339Time, Text
 
 
 class BodyRole(StrEnum):
@@ -62,6 +62,7 @@ class AssignmentStatus(StrEnum):
 
 class Frequency(StrEnum):
     weekly = "weekly"
+    biweekly = "biweekly"
     monthly = "monthly"
     tertial = "tertial"
 
@@ -73,11 +74,38 @@ class Member(BaseModel):
 
 
 class Schedule(BaseModel):
+    """When a body meets. Times are the region's local time (`PULS_LOCAL_TIMEZONE`), so a
+    13:00 meeting stays at 13:00 across the change to and from summer time."""
+
     model_config = ConfigDict(extra="forbid")
-    frequency: Frequency
-    weekday: int = Field(default=0, ge=0, le=6, description="0 = Monday (weekly).")
-    day: int = Field(default=1, ge=1, le=28, description="Day of month (monthly, tertial).")
-    time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="UTC.")
+    frequency: Frequency = Field(
+        description="`weekly`, `biweekly` (every other week from `starts_on`), `monthly` or "
+        "`tertial` (every fourth month from `starts_on`)."
+    )
+    weekday: int = Field(
+        default=0,
+        ge=0,
+        le=6,
+        description="0 = Monday. The meeting day of weekly and biweekly schedules, and of "
+        "monthly ones with `week_of_month`.",
+    )
+    day: int = Field(
+        default=1,
+        ge=1,
+        le=28,
+        description="Day of month (monthly without `week_of_month`, tertial).",
+    )
+    week_of_month: Literal[-1, 1, 2, 3, 4] | None = Field(
+        default=None,
+        description="Monthly only: the `weekday` in this week of the month, 1–4, or -1 for the "
+        'last one (`{"frequency": "monthly", "weekday": 0, "week_of_month": 1}`: the first '
+        "Monday of the month).",
+    )
+    time: str = Field(
+        default="09:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Local time (`PULS_LOCAL_TIMEZONE`), HH:MM.",
+    )
     duration_minutes: int = Field(default=60, ge=5, le=1440)
     kind: MeetingKind = MeetingKind.regular
     place: Name | None = None
@@ -157,10 +185,16 @@ MEETING_EXAMPLE: dict[str, Any] = {
 }
 
 
+_INSTANT = (
+    "An RFC 3339 time with its offset (`Z`, `+01:00`): a time without one would be ambiguous "
+    "between UTC and the region's local time. Returned in UTC."
+)
+
+
 class MeetingCreate(BaseModel):
     model_config = request_config(MEETING_EXAMPLE)
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Rfc3339Time = Field(description=_INSTANT)
+    ends_at: Rfc3339Time = Field(description=_INSTANT)
     place: Name | None = None
     kind: MeetingKind = MeetingKind.regular
     attendees: list[Attendee] = Field(default_factory=list, max_length=200)
@@ -168,8 +202,8 @@ class MeetingCreate(BaseModel):
 
 class MeetingUpdate(BaseModel):
     model_config = request_config({"status": "held"})
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Rfc3339Time | None = Field(default=None, description=_INSTANT)
+    ends_at: Rfc3339Time | None = Field(default=None, description=_INSTANT)
     place: Name | None = None
     kind: MeetingKind | None = None
     status: MeetingStatus | None = Field(

@@ -284,6 +284,21 @@ async def status_counts(session: AsyncSession, plan_id: uuid.UUID) -> dict[str, 
     return {r[0]: r[1] for r in rows.all()}
 
 
+async def codes_without_due_date(session: AsyncSession, plan_id: uuid.UUID) -> list[str]:
+    """The codes of the plan's live actions, other than cancelled ones, without a due date."""
+    rows = await session.execute(
+        sa.select(col(Action.code))
+        .where(
+            col(Action.plan_id) == plan_id,
+            col(Action.deleted_at).is_(None),
+            col(Action.due_date).is_(None),
+            col(Action.status) != "cancelled",
+        )
+        .order_by(col(Action.code))
+    )
+    return list(rows.scalars().all())
+
+
 def _is_overdue(today: date) -> Any:
     return sa.and_(col(Action.due_date) < today, col(Action.status).in_(OPEN_STATUSES))
 
@@ -344,6 +359,7 @@ async def package_progress(session: AsyncSession, plan_id: uuid.UUID, today: dat
         sa.select(
             col(ActionPackage.id).label("package_id"),
             col(ActionPackage.name),
+            col(ActionPackage.owner_ids),
             col(ActionPackage.owner_id),
             col(ActionPackage.due_date),
             sa.func.count(col(Action.id)).label("actions"),

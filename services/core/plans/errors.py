@@ -26,6 +26,13 @@ class PlanInvalid(ValidationFailed):
     title = "Action plan input is invalid"
 
 
+class PlanNotDecidable(ValidationFailed):
+    """Seed 000: "Handlingsplanerna måste tidsättas och förses med en ekonomisk kalkyl"."""
+
+    code = "action_plan_not_decidable"
+    title = "A decided plan needs a time plan and an economic calculation"
+
+
 class ActionCodeTaken(Conflict):
     code = "action_code_taken"
     title = "Action code already used in this plan"

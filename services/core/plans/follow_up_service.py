@@ -1,5 +1,6 @@
-"""Follow-ups: report-backs on a plan or one of its actions, with a RAG status and, if it was
-reported in one, the meeting. A follow-up is visible when its plan is."""
+"""Follow-ups: report-backs on a plan or one of its actions (ongoing work, result), with a RAG
+status if the reporter gives one and, if it was reported in one, the meeting. A follow-up is
+visible when its plan is."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ async def create_follow_up(
                 ]
             )
     follow_up = FollowUp(plan_id=plan.id, **data.model_dump())
-    follow_up.rag = str(data.rag)
+    follow_up.rag = data.rag.value if data.rag is not None else None
     await add_recorded(session, principal, plan, follow_up, _FIELDS)
     return read_as(FollowUpRead, follow_up)
 
@@ -86,10 +87,11 @@ async def update_follow_up(
     )
     check_if_match(if_match, follow_up.version)
     changes = data.model_dump(exclude_unset=True)
-    refuse_nulls(changes, ("reported_on", "rag"))
+    # `rag: null` clears the colour: a follow-up may have none (seed 004).
+    refuse_nulls(changes, ("reported_on",))
     if errors := await check_meeting_refs(session, principal, meeting_id=changes.get("meeting_id")):
         raise invalid(errors)
-    if "rag" in changes:
+    if changes.get("rag") is not None:
         changes["rag"] = str(changes["rag"])
     await update_recorded(session, principal, plan, follow_up, changes, _FIELDS)
     return read_as(FollowUpRead, follow_up)

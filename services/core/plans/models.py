@@ -43,6 +43,10 @@ class ActionPlan(Versioned, table=True):
     __table_args__ = (
         sa.CheckConstraint(one_of("status", PLAN_STATUSES), name="status"),
         sa.CheckConstraint("period_end >= period_start", name="period"),
+        sa.CheckConstraint(
+            "NOT no_cost_impact OR no_cost_impact_reason IS NOT NULL",
+            name="no_cost_impact_reason",
+        ),
         sa.Index("ix_action_plans_updated_at_id", "updated_at", "id"),
     )
 
@@ -64,6 +68,13 @@ class ActionPlan(Versioned, table=True):
     cost_estimate_sek: Decimal | None = _money()
     expected_saving_sek: Decimal | None = _money()
     calculation_basis: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # The economic calculation's third form (seed 000: every plan needs one before it is
+    # decided): the plan neither costs nor saves, and why.
+    no_cost_impact: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    no_cost_impact_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     # Bumped by every change to the plan's actions: the ETag of the actions collection, so a
     # spreadsheet sync (PUT …/actions) cannot overwrite edits it has not seen.
     actions_version: int = Field(
@@ -96,8 +107,15 @@ class ActionPackage(Versioned, table=True):
     )
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     description: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # Deprecated (one version): the first of `owner_ids`, kept for readers of the old field.
     owner_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"))
+    )
+    # In order; seed 003's package 1 has two ("Anna Granevärn och Anita Secher"). People are
+    # only ever soft-deleted, so an id here never dangles.
+    owner_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False, server_default="{}"),
     )
     due_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     cost_goal: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
@@ -168,7 +186,8 @@ class FollowUp(Versioned, table=True):
     reported_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     ongoing_work: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     result: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    rag: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # Optional: seed 004's reports give ongoing work and a result without a colour.
+    rag: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     # The meeting it was reported in.
     meeting_id: uuid.UUID | None = Field(
         default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("meetings.id"))

@@ -19,7 +19,7 @@ from services.core.http import check_if_match
 from services.core.kpis import target_service
 from services.core.kpis.errors import TargetNotFound
 from services.core.pagination import Page, Tombstone
-from services.core.plans import repository
+from services.core.plans import action_repository, repository
 from services.core.plans.common import (
     check_meeting_refs,
     check_owner,
@@ -34,6 +34,7 @@ from services.core.plans.errors import (
     FollowUpNotFound,
     InvalidTransition,
     PackageNotFound,
+    PlanNotDecidable,
     PlanNotFound,
 )
 from services.core.plans.models import ActionPackage, ActionPlan, FollowUp
@@ -170,6 +171,8 @@ _PLAN_FIELDS = (
     "cost_estimate_sek",
     "expected_saving_sek",
     "calculation_basis",
+    "no_cost_impact",
+    "no_cost_impact_reason",
 )
 
 
@@ -194,6 +197,95 @@ def _check_period(start: date, end: date) -> list[dict[str, Any]]:
             )
         ]
     return []
+
+
+# The statuses of a plan that has been decided; entering one needs what a decision needs.
+DECIDED = ("decided", "active", "completed")
+_CALCULATION = (
+    "cost_estimate_sek",
+    "expected_saving_sek",
+    "no_cost_impact",
+    "no_cost_impact_reason",
+)
+# How many actions without a due date a refusal names one by one.
+_LISTED_ACTIONS = 20
+
+
+def _check_no_cost_impact(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """`no_cost_impact` is an economic calculation of its own: it says why, and it does not
+    stand beside a cost or a saving."""
+    if not values["no_cost_impact"]:
+        return []
+    if not values["no_cost_impact_reason"]:
+        return [
+            field_error(
+                ["body", "no_cost_impact_reason"],
+                "no_cost_impact needs a reason",
+                "required",
+            )
+        ]
+    if values["cost_estimate_sek"] is not None or values["expected_saving_sek"] is not None:
+        return [
+            field_error(
+                ["body", "no_cost_impact"],
+                "a plan with no cost impact has no cost_estimate_sek or expected_saving_sek",
+                "conflicts_with_calculation",
+            )
+        ]
+    return []
+
+
+async def _check_decidable(
+    session: AsyncSession, plan_id: uuid.UUID | None, values: dict[str, Any], *, entering: bool
+) -> None:
+    """Seed 000: "Handlingsplanerna måste tidsättas och förses med en ekonomisk kalkyl." A plan
+    entering a decided status needs a time plan (`period_end`, a due date on every action that
+    is not cancelled) and an economic calculation (`cost_estimate_sek`, `expected_saving_sek`
+    or `no_cost_impact` with its reason); a decided plan keeps its calculation. The 422 names
+    each missing piece."""
+    errors: list[dict[str, Any]] = []
+    if values["period_end"] is None:
+        errors.append(
+            field_error(["body", "period_end"], "a decided plan needs an end date", "required")
+        )
+    if entering and plan_id is not None:
+        codes = await action_repository.codes_without_due_date(session, plan_id)
+        errors += [
+            field_error(
+                ["actions", code, "due_date"],
+                f"action {code} has no due date",
+                "due_date_required",
+            )
+            for code in codes[:_LISTED_ACTIONS]
+        ]
+        if len(codes) > _LISTED_ACTIONS:
+            errors.append(
+                field_error(
+                    ["actions"],
+                    f"{len(codes) - _LISTED_ACTIONS} more actions have no due date",
+                    "due_date_required",
+                )
+            )
+    if (
+        values["cost_estimate_sek"] is None
+        and values["expected_saving_sek"] is None
+        and not values["no_cost_impact"]
+    ):
+        errors.append(
+            field_error(
+                ["body", "cost_estimate_sek"],
+                "a decided plan needs an economic calculation: cost_estimate_sek, "
+                "expected_saving_sek, or no_cost_impact with no_cost_impact_reason",
+                "economic_calculation_required",
+            )
+        )
+    if errors:
+        missing = sorted({e["code"] for e in errors})
+        raise PlanNotDecidable(
+            "The plan cannot be decided without a time plan and an economic calculation; "
+            f"missing: {', '.join(missing)}",
+            errors=errors,
+        )
 
 
 def _check_transition(old: str, new: str) -> None:
@@ -258,10 +350,13 @@ async def list_plans(
 
 async def create_plan(session: AsyncSession, principal: Principal, data: PlanCreate) -> PlanRead:
     errors = _check_period(data.period_start, data.period_end)
+    errors += _check_no_cost_impact(data.model_dump())
     errors += await check_owner(session, principal, data.owner_id)
     errors += await check_meeting_refs(session, principal, decided_by=data.decided_by)
     if errors:
         raise invalid(errors)
+    if data.status in DECIDED:
+        await _check_decidable(session, None, data.model_dump(), entering=True)
     org_unit_id, org_code = await org_unit(session, principal, data.org_unit, ["body", "org_unit"])
     decided_at = data.decided_at
     if decided_at is None and data.status not in ("draft", "cancelled"):
@@ -305,10 +400,16 @@ async def update_plan(
         errors += await check_owner(session, principal, data.owner_id)
     if changes.get("decided_by") is not None:
         errors += await check_meeting_refs(session, principal, decided_by=changes["decided_by"])
+    resulting = {f: changes.get(f, getattr(plan, f)) for f in (*_CALCULATION, "period_end")}
+    errors += _check_no_cost_impact(resulting)
     if errors:
         raise invalid(errors)
     if "status" in changes:
         _check_transition(plan.status, changes["status"])
+    status = changes.get("status", plan.status)
+    entering = status in DECIDED and plan.status not in DECIDED
+    if entering or (status in DECIDED and any(f in changes for f in _CALCULATION)):
+        await _check_decidable(session, plan.id, resulting, entering=entering)
         if changes["status"] == "decided" and plan.decided_at is None:
             changes.setdefault("decided_at", clock.utcnow())
     if "org_unit" in changes:

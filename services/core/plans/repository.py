@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -45,6 +46,43 @@ async def list_parts(
     their values (a None value filters nothing)."""
     stmt = _where_equal(sa.select(model).where(col(model.plan_id) == plan_id), model, equal)
     return await fetch_mirrored(session, stmt, model, window)
+
+
+async def list_packages(
+    session: AsyncSession, plan_id: uuid.UUID, window: Window, *, owner_id: uuid.UUID | None
+) -> Sequence[Any]:
+    """A page of a plan's packages; with `owner_id`, those the person is one of the owners of."""
+    stmt = sa.select(ActionPackage).where(col(ActionPackage.plan_id) == plan_id)
+    if owner_id is not None:
+        stmt = stmt.where(col(ActionPackage.owner_ids).contains([owner_id]))
+    return await fetch_mirrored(session, stmt, ActionPackage, window)
+
+
+async def live_packages(session: AsyncSession, plan_id: uuid.UUID) -> Sequence[ActionPackage]:
+    """The plan's live packages in the order they were made (seed 003's numbering)."""
+    stmt = (
+        sa.select(ActionPackage)
+        .where(col(ActionPackage.plan_id) == plan_id, col(ActionPackage.deleted_at).is_(None))
+        .order_by(col(ActionPackage.created_at), col(ActionPackage.id))
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def latest_follow_ups(session: AsyncSession, plan_id: uuid.UUID) -> Sequence[FollowUp]:
+    """The newest live follow-up of each of the plan's actions, and of the plan as a whole
+    (`action_id` null): what the report prints as ongoing work and result."""
+    stmt = (
+        sa.select(FollowUp)
+        .where(col(FollowUp.plan_id) == plan_id, col(FollowUp.deleted_at).is_(None))
+        .ext(distinct_on(col(FollowUp.action_id)))
+        .order_by(
+            col(FollowUp.action_id),
+            col(FollowUp.reported_on).desc(),
+            col(FollowUp.created_at).desc(),
+            col(FollowUp.id).desc(),
+        )
+    )
+    return (await session.execute(stmt)).scalars().all()
 
 
 def _where_equal(stmt: Any, model: Any, equal: dict[str, Any]) -> Any:

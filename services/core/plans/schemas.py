@@ -117,6 +117,14 @@ class PlanCreate(BaseModel):
     calculation_basis: Text | None = Field(
         default=None, description="How cost and saving were calculated (seed 000 requires one)."
     )
+    no_cost_impact: bool = Field(
+        default=False,
+        description="The plan neither costs nor saves money: with `no_cost_impact_reason`, the "
+        "economic calculation of a plan without `cost_estimate_sek` or `expected_saving_sek`.",
+    )
+    no_cost_impact_reason: Text | None = Field(
+        default=None, description="Why the plan has no cost impact; required with it."
+    )
     kpi_target_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 
 
@@ -135,6 +143,8 @@ class PlanUpdate(BaseModel):
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
     calculation_basis: Text | None = None
+    no_cost_impact: bool | None = None
+    no_cost_impact_reason: Text | None = None
     kpi_target_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
 
 
@@ -145,6 +155,8 @@ class PlanRead(BaseModel):
             "id": _PLAN_ID,
             "decided_at": None,
             "decided_by": None,
+            "no_cost_impact": False,
+            "no_cost_impact_reason": None,
             **VERSIONED_EXAMPLE,
         }
     )
@@ -162,6 +174,8 @@ class PlanRead(BaseModel):
     cost_estimate_sek: Decimal | None
     expected_saving_sek: Decimal | None
     calculation_basis: str | None
+    no_cost_impact: bool
+    no_cost_impact_reason: str | None
     kpi_target_ids: list[uuid.UUID]
     created_at: datetime
     updated_at: datetime
@@ -169,12 +183,32 @@ class PlanRead(BaseModel):
 
 
 _PACKAGE_EXAMPLE: dict[str, Any] = {
-    "name": "Inhyrda läkare i primärvården",
-    "description": "Tak på max 15 stafetter per vecka.",
-    "owner_id": _PERSON_ID,
+    "name": "Nära vård i samverkan",
+    "description": "Utökad samverkan och standardiserade arbetssätt.",
+    "owner_ids": [_PERSON_ID, "6e2d1a9b-8c3f-4d7e-a1b2-3c4d5e6f7a8b"],
     "due_date": "2018-12-31",
-    "cost_goal": "Nyttja < 700 veckor",
+    "cost_goal": None,
 }
+# Marked deprecated in the contract only: pydantic's own `deprecated` warns on every access.
+_DEPRECATED: dict[str, Any] = {"deprecated": True}
+
+
+def _owner_ids() -> Any:
+    return Field(
+        default=None,
+        max_length=20,
+        description="The package's owners (ansvariga), people from /v1/people, in order.",
+    )
+
+
+def _owner_id() -> Any:
+    return Field(
+        default=None,
+        json_schema_extra=_DEPRECATED,
+        description="Deprecated, removed in the next version: one owner; use `owner_ids`. "
+        "Sent alone it sets `owner_ids` to that one person; sent with `owner_ids` it must be "
+        "their first.",
+    )
 
 
 class PackageCreate(BaseModel):
@@ -182,7 +216,8 @@ class PackageCreate(BaseModel):
 
     name: Name
     description: Text | None = None
-    owner_id: uuid.UUID | None = None
+    owner_ids: list[uuid.UUID] | None = _owner_ids()
+    owner_id: uuid.UUID | None = _owner_id()
     due_date: LocalDate | None = None
     cost_goal: Name | None = Field(default=None, description='Free text, e.g. "< 700 weeks".')
 
@@ -192,7 +227,8 @@ class PackageUpdate(BaseModel):
 
     name: Name | None = None
     description: Text | None = None
-    owner_id: uuid.UUID | None = None
+    owner_ids: list[uuid.UUID] | None = _owner_ids()
+    owner_id: uuid.UUID | None = _owner_id()
     due_date: LocalDate | None = None
     cost_goal: Name | None = None
 
@@ -201,6 +237,7 @@ class PackageRead(BaseModel):
     model_config = response_config(
         {
             **_PACKAGE_EXAMPLE,
+            "owner_id": _PERSON_ID,
             "id": _PACKAGE_ID,
             "plan_id": _PLAN_ID,
             **VERSIONED_EXAMPLE,
@@ -211,7 +248,11 @@ class PackageRead(BaseModel):
     plan_id: uuid.UUID
     name: str
     description: str | None
-    owner_id: uuid.UUID | None
+    owner_ids: list[uuid.UUID]
+    owner_id: uuid.UUID | None = Field(
+        json_schema_extra=_DEPRECATED,
+        description="Deprecated, removed in the next version: the first of `owner_ids`.",
+    )
     due_date: date | None
     cost_goal: str | None
     created_at: datetime
@@ -334,7 +375,9 @@ class FollowUpCreate(BaseModel):
     reported_on: LocalDate
     ongoing_work: Text | None = None
     result: Text | None = None
-    rag: Rag
+    rag: Rag | None = Field(
+        default=None, description="Optional: seed 004's reports give no colour."
+    )
     meeting_id: uuid.UUID | None = Field(
         default=None, description="The meeting it was reported in (issue 7), if any."
     )
@@ -366,7 +409,7 @@ class FollowUpRead(BaseModel):
     reported_on: date
     ongoing_work: str | None
     result: str | None
-    rag: Rag
+    rag: Rag | None
     meeting_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
@@ -400,7 +443,10 @@ class HistoryEntry(BaseModel):
 class PackageProgress(BaseModel):
     package_id: uuid.UUID
     name: str
-    owner_id: uuid.UUID | None
+    owner_ids: list[uuid.UUID]
+    owner_id: uuid.UUID | None = Field(
+        json_schema_extra=_DEPRECATED, description="Deprecated: the first of `owner_ids`."
+    )
     due_date: date | None
     actions: int
     done: int
@@ -439,6 +485,7 @@ class PlanSummary(BaseModel):
                 {
                     "package_id": _PACKAGE_ID,
                     "name": "Inhyrda läkare i primärvården",
+                    "owner_ids": [_PERSON_ID],
                     "owner_id": _PERSON_ID,
                     "due_date": "2018-12-31",
                     "actions": 10,
@@ -490,3 +537,116 @@ class OverdueAction(NamedTuple):
     title: str
     due_date: date
     plan_title: str
+
+
+# --- the follow-up report (seed 004's columns, seed 003's packages and summary) -------------
+
+
+class ReportItem(BaseModel):
+    """One row of the report: an action (ärende) with its newest follow-up."""
+
+    action_id: uuid.UUID
+    code: str
+    title: str
+    status: ActionStatus
+    due_date: date | None
+    responsible: str | None = Field(description="The responsible person's name.")
+    ongoing_work: str | None = Field(description="Pågående arbete, from the newest follow-up.")
+    result: str | None = Field(description="Resultat, from the newest follow-up.")
+    reported_on: date | None = Field(description="The newest follow-up's date.")
+    rag: Rag | None
+
+
+class ReportPackage(BaseModel):
+    package_id: uuid.UUID | None = Field(description="Null for the actions in no package.")
+    name: str
+    owners: list[str] = Field(description="The owners' names, in order.")
+    due_date: date | None
+    cost_goal: str | None
+    actions: int
+    done: int
+    items: list[ReportItem]
+
+
+class ReportTarget(BaseModel):
+    """A linked KPI target's value in the month the plan started and this month."""
+
+    kpi_target_id: uuid.UUID
+    kpi: str | None
+    name: str | None = Field(description="The KPI's Swedish name.")
+    unit: str | None
+    value_at_start: Decimal | None
+    value_now: Decimal | None
+    change: Decimal | None
+
+
+class PlanReport(BaseModel):
+    model_config = response_config(
+        {
+            "plan_id": _PLAN_ID,
+            "title": "Bemanningsprojektet 2016–2018",
+            "org_unit": "RJH",
+            "status": "active",
+            "period_start": "2016-12-01",
+            "period_end": "2018-12-31",
+            "as_of": "2018-12-31",
+            "actions": 65,
+            "done": 61,
+            "summary": "61 av 65 klara",
+            "packages": [
+                {
+                    "package_id": _PACKAGE_ID,
+                    "name": "Nära vård i samverkan",
+                    "owners": ["Anna Granevärn", "Anita Secher"],
+                    "due_date": "2018-12-31",
+                    "cost_goal": None,
+                    "actions": 10,
+                    "done": 10,
+                    "items": [
+                        {
+                            "action_id": _ACTION_ID,
+                            "code": "5",
+                            "title": "Digitalisering av sjukvård och sjukvårdstjänster",
+                            "status": "done",
+                            "due_date": "2018-12-31",
+                            "responsible": "Anna Granevärn",
+                            "ongoing_work": "Distansmottagning införd på tre hälsocentraler.",
+                            "result": "Minskat behov av stafetter.",
+                            "reported_on": "2018-11-30",
+                            "rag": None,
+                        }
+                    ],
+                }
+            ],
+            "plan_follow_up": None,
+            "targets": [
+                {
+                    "kpi_target_id": _TARGET_ID,
+                    "kpi": "agency_cost_share_pct",
+                    "name": "Andel hyrpersonalkostnad",
+                    "unit": "%",
+                    "value_at_start": "5.2",
+                    "value_now": "3.7",
+                    "change": "-1.5",
+                }
+            ],
+        }
+    )
+
+    plan_id: uuid.UUID
+    title: str
+    org_unit: str
+    status: PlanStatus
+    period_start: date
+    period_end: date
+    as_of: date = Field(description="The region's today, when the report was made.")
+    actions: int = Field(description="Live actions of the plan.")
+    done: int
+    summary: str = Field(description='"61 av 65 klara".')
+    packages: list[ReportPackage] = Field(
+        description="In the order the packages were made; the actions in no package last."
+    )
+    plan_follow_up: FollowUpRead | None = Field(
+        description="The newest follow-up on the plan as a whole, if any."
+    )
+    targets: list[ReportTarget]

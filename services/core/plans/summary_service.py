@@ -46,7 +46,7 @@ async def history(
     return Page(items=[read_as(HistoryEntry, h) for h in page_rows], next_cursor=next_cursor)
 
 
-async def _kpi_effects(
+async def kpi_effects(
     session: AsyncSession,
     settings: Settings,
     principal: Principal,
@@ -95,5 +95,5 @@ async def summary(
         expected_saving_sek=plan.expected_saving_sek,
         net_saving_sek=net,
         calculation_basis=plan.calculation_basis,
-        targets=await _kpi_effects(session, settings, principal, plan, targets),
+        targets=await kpi_effects(session, settings, principal, plan, targets),
     )

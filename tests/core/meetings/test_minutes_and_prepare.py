@@ -4,6 +4,7 @@ proposes for the next one: assignments due by then and actions that will be over
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
@@ -103,7 +104,7 @@ async def test_the_minutes_of_seed_000s_kl_meeting(session: AsyncSession) -> Non
         AssignmentCreate(assignee_id=people["JH"], text=ASSIGNMENT, due_date=date(2024, 2, 12)),
     )
 
-    data = await minutes_service.minutes(session, ADMIN, meeting.id)
+    data = await minutes_service.minutes(session, ADMIN, meeting.id, time_zone="Europe/Stockholm")
 
     assert data["body"]["short_name"] == "KL" and data["place"] == "Teams"
     assert (data["starts_at"], data["ends_at"]) == (
@@ -123,6 +124,9 @@ async def test_the_minutes_of_seed_000s_kl_meeting(session: AsyncSession) -> Non
     assert data["items"][0]["decisions"] == data["items"][0]["assignments"] == []
 
     text = minutes_render.markdown(data)
+    # Seed 000 prints "Tid: kl 13.00-17.00": the region's local time (CET in January).
+    assert "- **Tid:** 15 januari 2024, kl. 13.00–17.00" in text and "UTC" not in text
+    assert "<strong>Tid:</strong> 15 januari 2024, kl. 13.00–17.00" in minutes_render.html(data)
     assert "### 1. Inledning (LÅR)" in text and "adjungerad §2" in text
     assert f"JH fick i uppdrag att: {ASSIGNMENT} (senast 2024-02-12)" in text
 
@@ -164,6 +168,9 @@ async def _plan_with_actions(client: httpx.AsyncClient, unit: str, due: list[str
             "org_unit": unit,
             "period_start": "2024-01-01",
             "period_end": "2024-12-31",
+            # Seed 000: decided only with an economic calculation.
+            "no_cost_impact": True,
+            "no_cost_impact_reason": "Inom befintlig ram.",
         },
     )
     assert plan.status_code == 201, plan.text
@@ -213,6 +220,7 @@ def test_markdown_minutes_escape_user_text() -> None:
         "body": {"name": "KL **fet**", "short_name": "_KL_"},
         "starts_at": "2024-01-15T12:00:00+00:00",
         "ends_at": "2024-01-15T16:00:00+00:00",
+        "time_zone": "Europe/Stockholm",
         "place": "<script>alert(1)</script>",
         "attendees": [
             {"id": "p1", "name": "Eva `kod`", "initials": "EV", "role": "member", "present": True}
@@ -247,3 +255,18 @@ def test_markdown_minutes_escape_user_text() -> None:
     assert "### 1. " in text and "- **Beslut:** " in text
     for raw in ("[Klicka](", "**fet**", "(_KL_)"):
         assert raw not in text
+
+
+def test_minutes_print_summer_time_and_a_meeting_past_midnight_in_local_time() -> None:
+    base: dict[str, Any] = {"body": {"name": "KL", "short_name": None}, "place": None}
+    summer = {
+        **base,
+        "starts_at": "2024-06-10T11:00:00+00:00",
+        "ends_at": "2024-06-10T15:00:00+00:00",
+        "time_zone": "Europe/Stockholm",
+        "attendees": [],
+        "items": [],
+    }
+    assert "**Tid:** 10 juni 2024, kl. 13.00–17.00" in minutes_render.markdown(summer)
+    late = {**summer, "starts_at": "2024-06-10T20:00:00+00:00", "ends_at": "2024-06-10T23:30:00Z"}
+    assert "10 juni 2024 kl. 22.00 – 11 juni 2024 kl. 01.30" in minutes_render.markdown(late)

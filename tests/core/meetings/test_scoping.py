@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,13 +33,15 @@ from tests.core.meetings.conftest import Held, confined_to, hold_meeting
 
 pytestmark = pytest.mark.usefixtures("region")
 
+UTC_ZONE = ZoneInfo("UTC")
+
 Call = Callable[[AsyncSession, Principal, Held], Awaitable[Any]]
 
 CALLS: list[tuple[str, Call, type[NotFound]]] = [
     ("read_body", lambda s, p, h: body_service.read_body(s, p, h.body.id), BodyNotFound),
     (
         "generate",
-        lambda s, p, h: meeting_service.generate(s, p, h.body.id, date(2024, 6, 1)),
+        lambda s, p, h: meeting_service.generate(s, p, h.body.id, date(2024, 6, 1), zone=UTC_ZONE),
         BodyNotFound,
     ),
     (
@@ -53,7 +56,11 @@ CALLS: list[tuple[str, Call, type[NotFound]]] = [
         MeetingNotFound,
     ),
     ("prepare", lambda s, p, h: minutes_service.prepare(s, p, h.meeting.id), MeetingNotFound),
-    ("minutes", lambda s, p, h: minutes_service.minutes(s, p, h.meeting.id), MeetingNotFound),
+    (
+        "minutes",
+        lambda s, p, h: minutes_service.minutes(s, p, h.meeting.id, time_zone="UTC"),
+        MeetingNotFound,
+    ),
     (
         "update_item",
         lambda s, p, h: agenda_service.update_item(

@@ -39,6 +39,8 @@ def make_plan(tree: None, session: AsyncSession) -> MakePlan:
             "org_unit": "SUS",
             "period_start": "2026-01-01",
             "period_end": "2026-12-31",
+            # Seed 000: a plan is decided only with an economic calculation.
+            "cost_estimate_sek": "250000.00",
             **overrides,
         }
         return await plan_service.create_plan(session, principal, PlanCreate.model_validate(body))

@@ -208,11 +208,16 @@ async def test_a_follow_up_is_reported_and_changed_with_its_history(
         await follow_up_service.update_follow_up(
             session, ADMIN, created.id, FollowUpUpdate(result="x"), if_match=etag(created.version)
         )
+    # The colour may be cleared (seed 004's reports have none); the date may not.
+    cleared = await follow_up_service.update_follow_up(
+        session, ADMIN, created.id, FollowUpUpdate(rag=None), if_match=None
+    )
+    assert cleared.rag is None and cleared.result == "-52 %"
     with pytest.raises(PlanInvalid) as nulled:
         await follow_up_service.update_follow_up(
-            session, ADMIN, created.id, FollowUpUpdate(rag=None), if_match=None
+            session, ADMIN, created.id, FollowUpUpdate(reported_on=None), if_match=None
         )
-    assert _locs(nulled.value) == [(["body", "rag"], "null")]
+    assert _locs(nulled.value) == [(["body", "reported_on"], "null")]
 
     other_plan = await make_plan(title="Another plan")
     with pytest.raises(PlanInvalid) as foreign:
@@ -233,6 +238,7 @@ async def test_a_follow_up_is_reported_and_changed_with_its_history(
             },
         ),
         ("update", {"rag": "amber"}, {"rag": "green"}),
+        ("update", {"rag": "green"}, {"rag": None}),
     ]
 
 
