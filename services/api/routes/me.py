@@ -15,7 +15,7 @@ router = api_router(prefix="/me", tags=["me"])
 Authenticated = Annotated[Principal, Depends(get_principal)]
 
 
-@router.get("", **operation("Who am I", MeRead, problems=(401,)))
+@router.get("", **operation("Who am I", MeRead, problems=(401, 403, 422)))
 async def get_me(session: SessionDep, principal: Authenticated) -> MeRead:
     """The caller as Puls sees them: how they authenticated (`oidc`, `api_key` or
     `bootstrap_key`), the signed-in person, the scopes and the subtree they are confined to.
