@@ -237,8 +237,12 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
             if operation is None:
                 continue
             if not scopes and depends_on(route.dependant, get_principal):
-                # Any valid credential, no scope (`GET /v1/me`).
+                # Any valid credential, no scope (`GET /v1/me`): an empty list, said so.
+                operation["x-required-scopes"] = []
                 operation["security"] = [{"apiKey": []}]
+                note = "Needs no scope: any valid API key or access token."
+                description = operation.get("description", "").strip()
+                operation["description"] = f"{description}\n\n{note}".strip()
                 continue
             if not scopes:
                 continue

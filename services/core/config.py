@@ -206,8 +206,10 @@ class Settings(BaseSettings):
     # A claim holding an org unit code that confines the caller to its subtree; unset (or
     # absent from a token), the person's own unit does, and a person without one sees all.
     oidc_unit_claim: str | None = None
-    # A person without a subject is linked by a verified `email` claim equal to theirs.
-    oidc_link_by_email: bool = True
+    # A person without a subject is found by a verified `email` claim equal to theirs. Off by
+    # default: a key that may edit people (plans:write) could otherwise set someone's e-mail
+    # to an address it controls at the identity provider and sign in as them.
+    oidc_link_by_email: bool = False
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
     oidc_jwks_cache_seconds: int = Field(default=3600, ge=1)
     # An unknown `kid` refetches the JWKS at most this often (a flood of made-up kids must

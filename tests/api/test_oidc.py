@@ -140,13 +140,17 @@ async def test_a_subject_no_person_has_is_refused(
 ) -> None:
     async with as_bearer(oidc_app, token_from(issuer, "JH")) as jh:
         assert_problem(await jh.get("/v1/me"), 403, "person_not_linked")
-    # A person without a subject is linked by the token's verified e-mail.
+    # A person without a subject but with the token's e-mail is not linked by default …
     person_id = await create_person(admin, JH.name, email=JH.email.upper())
     async with as_bearer(oidc_app, token_from(issuer, "JH")) as jh:
-        assert (await jh.get("/v1/me")).json()["person"]["id"] == person_id
-    # … unless linking by e-mail is off.
-    application = create_app(oidc_settings(admin_settings(admin), issuer, oidc_link_by_email=False))
+        assert_problem(await jh.get("/v1/me"), 403, "person_not_linked")
+    # … but is with PULS_OIDC_LINK_BY_EMAIL, when the issuer has verified the address.
+    application = create_app(oidc_settings(admin_settings(admin), issuer, oidc_link_by_email=True))
     async with application.router.lifespan_context(application):
+        async with as_bearer(application, token_from(issuer, "JH")) as jh:
+            assert (await jh.get("/v1/me")).json()["person"]["id"] == person_id
+        # Two people with that address: neither is chosen.
+        await create_person(admin, "Namne", email=JH.email)
         async with as_bearer(application, token_from(issuer, "JH")) as jh:
             assert_problem(await jh.get("/v1/me"), 403, "person_not_linked")
 

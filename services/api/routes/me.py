@@ -18,8 +18,8 @@ Authenticated = Annotated[Principal, Depends(get_principal)]
 @router.get("", **operation("Who am I", MeRead, problems=(401, 403, 422)))
 async def get_me(session: SessionDep, principal: Authenticated) -> MeRead:
     """The caller as Puls sees them: how they authenticated (`oidc`, `api_key` or
-    `bootstrap_key`), the signed-in person, the scopes and the subtree they are confined to.
-    Needs no scope: any valid API key or access token may ask."""
+    `bootstrap_key`), the signed-in person, the scopes and the subtree they are confined to
+    (a frontend shows a person whose roles give no scope why they see nothing)."""
     return await me_service.me(session, principal)
 
 
