@@ -23,10 +23,19 @@ from services.devissuer.app import DEV_ROLE_SCOPES, PEOPLE, DevIssuer
 from tests.api_process import free_port
 from tests.conftest import make_client
 from tests.dev_issuer import running_issuer, token_from
-from tests.factories import create_key, create_person, seed_tree
+from tests.factories import create_key, create_person, created_body, seed_tree
 from tests.problems import assert_problem
 
 JH = PEOPLE["JH"]
+
+
+def plan_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "title": "Bemanningsprojektet 2016–2018",
+        "period_start": "2016-12-01",
+        "period_end": "2018-12-31",
+        **overrides,
+    }
 
 
 @pytest.fixture
@@ -84,6 +93,10 @@ async def test_a_signed_in_person_is_who_puls_says(
         # Audit rows and history name the person, not a key.
         created = await jh.post("/v1/people", json={"name": "Eva Berg", "initials": "EB"})
         assert created.status_code == 201, created.text
+        await seed_tree(admin)
+        plan = created_body(await jh.post("/v1/action-plans", json=plan_body(org_unit="RS")))
+        history = (await jh.get(f"/v1/action-plans/{plan['id']}/history")).json()["items"]
+        assert [h["actor"] for h in history] == [f"person:{person_id}"]
     actor = (
         await session.execute(
             sa.text("SELECT actor FROM audit_log WHERE resource_id = :id"),

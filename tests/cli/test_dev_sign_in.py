@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.api.app import create_app
-from services.cli.main import ROOT
+from services.cli.main import ROOT, _with_dev_issuer
 from services.core.config import MIN_SECRET_LENGTH, Settings
 from services.devissuer.app import DEV_ROLE_SCOPES, refuse_outside_development
 from tests.conftest import make_client
@@ -97,3 +97,19 @@ async def test_puls_dev_token_signs_a_test_person_in(settings: Settings) -> None
             me = (await jh.get("/v1/me")).json()
     assert me["auth_method"] == "oidc" and me["scopes"] == ["admin"]
     assert me["person"]["initials"] == "JH" and me["person"]["subject"] == "dev-jh"
+
+
+def test_make_run_points_the_api_at_the_development_issuer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env: dict[str, str] = {}
+    assert _with_dev_issuer(env) is True
+    assert env["PULS_OIDC_ISSUER"] == "http://127.0.0.1:8001"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.oidc_audience == "puls" and settings.oidc_unit_claim == "puls_unit"
+    assert settings.oidc_role_scopes == DEV_ROLE_SCOPES
+    # An issuer of the operator's own, or production: no development issuer.
+    assert _with_dev_issuer({"PULS_OIDC_ISSUER": "https://login.example.org"}) is False
+    assert _with_dev_issuer({"PULS_ENV": "production"}) is False
