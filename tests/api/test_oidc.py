@@ -283,7 +283,14 @@ async def test_an_unreachable_issuer_is_503_not_401(settings: Settings) -> None:
             assert_problem(await caller.get("/v1/me"), 401, "token_algorithm")
         header = _b64(json.dumps({"alg": "RS256", "kid": "k1"}).encode())
         async with as_bearer(application, f"{header}.{_b64(b'{}')}.{_b64(b'x')}") as caller:
-            assert_problem(await caller.get("/v1/me"), 503, "identity_provider_unavailable")
+            first = await caller.get("/v1/me")
+            assert_problem(first, 503, "identity_provider_unavailable")
+            failed_at = application.state.oidc.failed_at
+            # Within the refetch budget the next request does not knock again.
+            again = await caller.get("/v1/me")
+            assert_problem(again, 503, "identity_provider_unavailable")
+            assert again.headers["retry-after"] == "10"
+            assert application.state.oidc.failed_at == failed_at
 
 
 async def test_linking_a_subject_needs_admin_and_is_unique(

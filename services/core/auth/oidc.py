@@ -57,6 +57,7 @@ class OidcVerifier:
     fetched_at: float | None = None
     refetched_at: float | None = None
     fetches: int = 0
+    failed_at: float | None = None
     _jwks_uri: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -128,6 +129,10 @@ class OidcVerifier:
 
     async def _key(self, kid: str | None) -> dict[str, Any] | None:
         now = time.monotonic()
+        if self.fetched_at is None and self.failed_at is not None:
+            # The issuer was unreachable a moment ago: do not ask it again for every request.
+            if now - self.failed_at < min(self.settings.oidc_jwks_min_refetch_seconds, 10.0):
+                raise _unavailable()
         if self.fetched_at is None or now - self.fetched_at > self.settings.oidc_jwks_cache_seconds:
             async with self._lock:
                 if self.fetched_at is None or (
@@ -181,10 +186,8 @@ class OidcVerifier:
             self.fetched_at = time.monotonic()  # retried after the cache period, not per token
             log.warning("oidc: fetching the issuer's keys failed: %s", type(exc).__name__)
             if required:
-                self.fetched_at = None
-                raise IdentityProviderUnavailable(
-                    "The identity provider's keys could not be fetched; try again shortly"
-                ) from None
+                self.fetched_at, self.failed_at = None, time.monotonic()
+                raise _unavailable() from None
             return
         self.fetches += 1
         keys: dict[str, dict[str, Any]] = {}
@@ -209,6 +212,13 @@ class OidcVerifier:
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
         return document
+
+
+def _unavailable() -> IdentityProviderUnavailable:
+    return IdentityProviderUnavailable(
+        "The identity provider's keys could not be fetched; try again shortly",
+        headers={"Retry-After": "10"},
+    )
 
 
 def claim(claims: dict[str, Any], path: str) -> Any:
