@@ -326,3 +326,29 @@ async def test_no_token_ends_up_in_the_logs(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     for token in (good, expired):
         assert token not in logged and token.split(".")[2] not in logged
+
+
+async def test_forged_tokens_are_throttled_expired_ones_are_not(
+    settings: Settings, admin: httpx.AsyncClient, issuer: DevIssuer
+) -> None:
+    await link(admin)
+    application = create_app(oidc_settings(settings, issuer, auth_failure_limit_per_minute=3))
+    expired = token_from(issuer, "JH", expires_in="-120")
+    forged = unsigned(valid_claims(issuer))
+
+    def from_address(address: str, token: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=application, client=(address, 1))
+        return httpx.AsyncClient(
+            transport=transport,
+            base_url="http://puls.test",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async with application.router.lifespan_context(application):
+        async with from_address("10.9.0.1", expired) as late:
+            for _ in range(5):
+                assert_problem(await late.get("/v1/me"), 401, "token_expired")
+        async with from_address("10.9.0.2", forged) as forger:
+            for _ in range(3):
+                assert_problem(await forger.get("/v1/me"), 401, "token_algorithm")
+            assert_problem(await forger.get("/v1/me"), 429, "auth_failures_throttled")
