@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -247,7 +248,9 @@ async def _principal_of(
         settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else None
     )
     token = token.strip()
-    if oidc is not None and looks_like_jwt(token):
+    # A bootstrap key chosen by hand may hold dots; it stays a key.
+    is_bootstrap = bootstrap is not None and hmac.compare_digest(token.encode(), bootstrap.encode())
+    if oidc is not None and looks_like_jwt(token) and not is_bootstrap:
         return await auth_service.authenticate_token(session, oidc, token)
     return await auth_service.authenticate(session, token, bootstrap_token=bootstrap)
 

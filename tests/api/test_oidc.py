@@ -15,6 +15,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.app import create_app
@@ -352,3 +353,13 @@ async def test_forged_tokens_are_throttled_expired_ones_are_not(
             for _ in range(3):
                 assert_problem(await forger.get("/v1/me"), 401, "token_algorithm")
             assert_problem(await forger.get("/v1/me"), 429, "auth_failures_throttled")
+
+
+async def test_a_bootstrap_key_with_dots_stays_a_key(settings: Settings, issuer: DevIssuer) -> None:
+    dotted = "first.second.third-bootstrap-key-of-the-operator"
+    application = create_app(oidc_settings(settings, issuer, bootstrap_api_key=SecretStr(dotted)))
+    async with application.router.lifespan_context(application):
+        async with as_bearer(application, dotted) as operator:
+            assert (await operator.get("/v1/me")).json()["auth_method"] == "bootstrap_key"
+        async with as_bearer(application, dotted + "x") as guesser:
+            assert_problem(await guesser.get("/v1/me"), 401, "token_malformed")
