@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from services.api.auth_throttle import AuthFailureThrottle
-from services.api.deps import StrictJsonRoute
+from services.api.deps import StrictJsonRoute, depends_on, get_principal
 from services.api.docs_page import DOCS, install_docs
 from services.api.middleware import (
     BodyLimitMiddleware,
@@ -25,6 +26,7 @@ from services.api.middleware import (
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core import tracing
+from services.core.auth.oidc import OidcVerifier
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.logging import configure_logging
@@ -40,7 +42,9 @@ DESCRIPTION = """
 Puls is the follow-up service of a Swedish healthcare region: action plans, management meetings
 and KPI series fed by the region's HR and finance systems.
 
-**Auth**: `Authorization: Bearer <api key>`. Keys carry scopes (`read`, `timedata:write`,
+**Auth**: `Authorization: Bearer <api key>`, or `Bearer <access token>` from the region's identity
+provider (OIDC, when configured): the token's subject is a person (`/v1/people`, `subject`) and
+its roles give the scopes. Keys carry scopes (`read`, `timedata:write`,
 `plans:write`, `meetings:write`, `kpis:write`, `webhooks:admin`, `admin`) and may be confined to an
 org-unit subtree; anything outside it answers 404, and region-wide objects (catalogues, code
 mappings, rules and people without a unit) answer such a key's writes with 403. The key is
@@ -88,6 +92,11 @@ TAGS = [
     {"name": "events", "description": "The pollable feed of everything that happened."},
     {"name": "webhooks", "description": "Subscriptions that push events to other systems."},
     {"name": "ops", "description": "Health, readiness and metrics for operators."},
+    {
+        "name": "me",
+        "description": "The caller themself: who signed in, and their assignments, actions, "
+        "follow-ups and meetings.",
+    },
 ]
 
 
@@ -123,9 +132,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Redis down at start: the API still serves and writes; /readyz reports it.
             log.warning("redis unavailable at startup; enqueueing disabled until restart")
             app.state.arq = None
+        http = None
+        if settings.oidc_issuer is not None:
+            # Only for the identity provider's discovery document and keys.
+            http = httpx.AsyncClient(follow_redirects=False)
+            app.state.oidc = OidcVerifier(settings, http)
         try:
             yield
         finally:
+            if http is not None:
+                await http.aclose()
             app.state.batch_validator.close()
             if app.state.arq is not None:
                 await app.state.arq.aclose()
@@ -154,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.arq = None
+    app.state.oidc = None
     app.state.auth_throttle = AuthFailureThrottle(
         limit=settings.auth_failure_limit_per_minute, redis_prefix=settings.redis_prefix
     )
@@ -220,7 +237,8 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API key from `POST /v1/api-keys` or `puls keys create`.",
+        "description": "An API key from `POST /v1/api-keys` or `puls keys create`, or an "
+        "access token (JWT) of the configured OIDC issuer (PULS_OIDC_ISSUER).",
     }
     for route in flat_routes(routes):
         if not isinstance(route, APIRoute) or not route.include_in_schema:
@@ -228,7 +246,17 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
         scopes = _scopes_of(route.dependant)
         for method in route.methods or ():
             operation = spec["paths"].get(route.path_format, {}).get(method.lower())
-            if operation is None or not scopes:
+            if operation is None:
+                continue
+            if not scopes and depends_on(route.dependant, get_principal):
+                # Any valid credential, no scope (`GET /v1/me`): an empty list, said so.
+                operation["x-required-scopes"] = []
+                operation["security"] = [{"apiKey": []}]
+                note = "Needs no scope: any valid API key or access token."
+                description = operation.get("description", "").strip()
+                operation["description"] = f"{description}\n\n{note}".strip()
+                continue
+            if not scopes:
                 continue
             operation["x-required-scopes"] = scopes
             operation["security"] = [{"apiKey": []}]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -20,11 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.auth_throttle import AuthFailureThrottle, count_this_minute
 from services.core.auth import service as auth_service
-from services.core.auth.errors import InvalidApiKey
+from services.core.auth.errors import InvalidApiKey, TokenExpired
+from services.core.auth.oidc import OidcVerifier, looks_like_jwt
 from services.core.config import Settings
 from services.core.crud import Window
-from services.core.errors import RateLimited, ValidationFailed
+from services.core.errors import RateLimited, Unauthorized, ValidationFailed, field_error
 from services.core.idempotency import service as idempotency_service
+from services.core.me import service as me_service
 from services.core.metrics import ApiMetrics
 from services.core.principal import Principal, Scope
 from services.core.queue import unit_of_work
@@ -56,7 +60,7 @@ class StrictJsonRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Any]:
         original = super().get_route_handler()
         known = _query_names(self.dependant)
-        needs_key = _depends_on(self.dependant, get_principal)
+        needs_key = depends_on(self.dependant, get_principal)
         reads_body = self.body_field is not None
         scope_groups = _scope_groups(self.dependant)
 
@@ -86,8 +90,8 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)
 
 
 def _scope_groups(dependant: Dependant) -> list[tuple[str, ...]]:
@@ -163,7 +167,7 @@ async def _rate_limit(
         return
     limit = settings.rate_limit_per_minute if limit is None else limit
     counted = await count_this_minute(
-        arq, f"{settings.redis_prefix}:{bucket}:{principal.key_id or principal.name}", cost
+        arq, f"{settings.redis_prefix}:{bucket}:{_limited_as(principal)}", cost
     )
     if counted is not None and counted[0] > limit:
         retry_after = 60 - int(time.time() % 60)
@@ -171,6 +175,11 @@ async def _rate_limit(
             f"Rate limit of {limit} {what} per minute exceeded",
             headers={"Retry-After": str(max(retry_after, 1))},
         )
+
+
+def _limited_as(principal: Principal) -> str:
+    # A person is limited as a person, whichever of their tokens they send.
+    return str(principal.person_id or principal.key_id or principal.name)
 
 
 async def charge_expensive_read(request: Request, principal: Principal, settings: Settings) -> None:
@@ -207,8 +216,10 @@ async def _authenticate(
     address = _client_address(request)
     throttle.check(address)
     try:
-        principal = await _principal_of(session, settings, authorization)
-    except InvalidApiKey:
+        principal = await _principal_of(session, settings, authorization, request.app.state.oidc)
+    except TokenExpired:
+        raise  # signed by the issuer: a client that did not refresh, not a guesser
+    except Unauthorized:
         await throttle.failed(request.app.state.arq, address)
         raise
     request.state.principal = principal
@@ -217,7 +228,10 @@ async def _authenticate(
 
 
 async def _principal_of(
-    session: AsyncSession, settings: Settings, authorization: str | None
+    session: AsyncSession,
+    settings: Settings,
+    authorization: str | None,
+    oidc: OidcVerifier | None,
 ) -> Principal:
     if not authorization:
         raise InvalidApiKey(
@@ -233,7 +247,12 @@ async def _principal_of(
     bootstrap = (
         settings.bootstrap_api_key.get_secret_value() if settings.bootstrap_api_key else None
     )
-    return await auth_service.authenticate(session, token.strip(), bootstrap_token=bootstrap)
+    token = token.strip()
+    # A bootstrap key chosen by hand may hold dots; it stays a key.
+    is_bootstrap = bootstrap is not None and hmac.compare_digest(token.encode(), bootstrap.encode())
+    if oidc is not None and looks_like_jwt(token) and not is_bootstrap:
+        return await auth_service.authenticate_token(session, oidc, token)
+    return await auth_service.authenticate(session, token, bootstrap_token=bootstrap)
 
 
 def require(scope: Scope) -> Callable[..., Any]:
@@ -462,3 +481,24 @@ UpdatedSince = Annotated[
 # A date range over records (time data, violations): `from` and `to`, both inclusive.
 FromDate = Annotated[IsoDate | None, Query(alias="from", description="On or after this date.")]
 ToDate = Annotated[IsoDate | None, Query(alias="to", description="On or before this date.")]
+
+
+MeFilter = Annotated[
+    Literal["me"] | None,
+    Query(description="`me`: the signed-in person (an OIDC sign-in; an API key is no person)."),
+]
+
+
+def me_or(
+    principal: Principal, me: str | None, person_id: uuid.UUID | None, name: str
+) -> uuid.UUID | None:
+    """A person filter given as `<name>=me` or as `<name>_id`: the signed-in person's id for
+    `me` (422 `no_person` for an API key, 422 when both are given)."""
+    if me is None:
+        return person_id
+    if person_id is not None:
+        raise ValidationFailed(
+            f"Give {name} or {name}_id, not both",
+            errors=[field_error(["query", name], f"{name}_id given too", "conflicting_filters")],
+        )
+    return me_service.person_of(principal, ["query", name])

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli import demo, feed
+from services.cli import demo, dev, feed
 from services.cli import webhooks as webhooks_cli
 from services.core.auth import service as auth_service
 from services.core.auth.schemas import ApiKeyCreate
@@ -31,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(demo.app, name="demo")
+app.add_typer(dev.app, name="dev")
 app.command("feed")(feed.feed_command)
 
 
@@ -175,12 +176,19 @@ def run() -> None:
     admin_key = env.setdefault(
         "PULS_BOOTSTRAP_API_KEY", embedded.persistent_secret(data_dir / "dev-admin-key", "puls_")
     )
+    dev_issuer = _with_dev_issuer(env)
     os.environ.update(env)
     get_settings.cache_clear()
     settings = load_settings()
     children: list[subprocess.Popen[bytes]] = []
     try:
         alembic_upgrade(settings.database_url, "heads")
+        if dev_issuer:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "services.cli.main", "dev", "issuer"], env=env, cwd=ROOT
+                )
+            )
         children.append(
             subprocess.Popen([sys.executable, "-m", "services.cli.main", "api"], env=env, cwd=ROOT)
         )
@@ -190,12 +198,18 @@ def run() -> None:
             )
         )
         base = f"http://{settings.api_host}:{settings.api_port}"
+        sign_in = (
+            f"  dev sign-in     {settings.oidc_issuer} (puls dev token --person JH)\n"
+            if dev_issuer
+            else ""
+        )
         typer.echo(
             f"\nPuls is starting.\n"
             f"  API docs        {base}/docs\n"
             f"  API metrics     {base}/metrics\n"
             f"  worker metrics  http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics\n"
             f"  admin key       {admin_key}\n"
+            f"{sign_in}"
             f"  data            {data_dir}\n"
             f"Try: curl -H 'Authorization: Bearer {admin_key}' {base}/v1/org-units\n"
             f"Ctrl-C stops everything.\n"
@@ -253,6 +267,21 @@ def _after_start(base: str, admin_key: str, demo_wanted: bool, env: dict[str, st
             "Puls is empty. To look around with data, stop it and run `make demo` "
             "(a small demo region, loaded through the API in under a minute)."
         )
+
+
+def _with_dev_issuer(env: dict[str, str]) -> bool:
+    """Sign-in for development: unless an issuer is configured (or this is production), the
+    development issuer runs on 127.0.0.1 and the API trusts it, with its test roles mapped."""
+    from services.devissuer.app import DEFAULT_AUDIENCE, DEV_ROLE_SCOPES
+
+    if "PULS_OIDC_ISSUER" in env or env.get("PULS_ENV") == "production":
+        return False
+    port = env.setdefault("PULS_DEV_ISSUER_PORT", "8001")
+    env["PULS_OIDC_ISSUER"] = f"http://127.0.0.1:{port}"
+    env.setdefault("PULS_OIDC_AUDIENCE", DEFAULT_AUDIENCE)
+    env.setdefault("PULS_OIDC_ROLE_SCOPES", json.dumps(DEV_ROLE_SCOPES))
+    env.setdefault("PULS_OIDC_UNIT_CLAIM", "puls_unit")
+    return True
 
 
 def _wait_for_children(children: list[subprocess.Popen[bytes]]) -> None:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.core.principal import Scope
+
 Environment = Literal["development", "test", "production"]
 # The shortest bootstrap API key and pseudonym key production accepts (secrets.token_urlsafe(32)
 # gives 43 characters: 256 bits).
@@ -27,6 +29,22 @@ _URL_SCHEMES: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "redis_url": (("redis://", "rediss://", "unix://"), "must be a redis:// or rediss:// URL"),
 }
+
+# The signature algorithms PULS_OIDC_ALGORITHMS may name: public-key ones only.
+OIDC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+# The scopes a role may map to.
+KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
 
 _NEW_KEY_HINT = (
     "make one with: python -c 'from cryptography.fernet import Fernet; "
@@ -177,6 +195,32 @@ class Settings(BaseSettings):
     # Action plans (issue 6): `action.due_soon` is published this many days before a due date.
     plans_due_soon_days: int = Field(default=7, ge=0, le=365)
 
+    # Sign-in with the region's identity provider (issue 23): bearer JWT access tokens from
+    # this issuer, beside API keys. Unset: API keys only.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    # Never `none` or HS*: a shared secret would let anyone holding the public key sign.
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
+    # A claim holding the caller's roles; dotted for nested ones (`realm_access.roles`).
+    oidc_role_claim: str = "roles"
+    # role → scopes, e.g. {"puls-planner": ["read", "plans:write"]}; unmapped roles give none.
+    oidc_role_scopes: dict[str, list[str]] = Field(default_factory=dict)
+    # A claim holding an org unit code that confines the caller to its subtree; unset (or
+    # absent from a token), the person's own unit does, and a person without one sees all.
+    oidc_unit_claim: str | None = None
+    # A person without a subject is found by a verified `email` claim equal to theirs. Off by
+    # default: a key that may edit people (plans:write) could otherwise set someone's e-mail
+    # to an address it controls at the identity provider and sign in as them.
+    oidc_link_by_email: bool = False
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    oidc_jwks_cache_seconds: int = Field(default=3600, ge=1)
+    # An unknown `kid` refetches the JWKS at most this often (a flood of made-up kids must
+    # not become a flood of requests to the identity provider).
+    oidc_jwks_min_refetch_seconds: float = Field(default=60.0, ge=0)
+    oidc_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The development issuer `puls run` starts (never in production, only on 127.0.0.1).
+    dev_issuer_port: int = Field(default=8001, ge=1, le=65535)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # None: human-readable lines in development and test, JSON lines in production (for a log
     # shipper); either may be forced.
@@ -214,6 +258,44 @@ class Settings(BaseSettings):
         if value is not None:
             _fernet_keys(value.get_secret_value())
         return value
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_algorithms(cls, value: list[str]) -> list[str]:
+        allowed = set(OIDC_ALGORITHMS)
+        for name in value:
+            if name not in allowed:
+                raise ValueError(
+                    f"{name!r} is not allowed; use asymmetric algorithms only "
+                    f"({', '.join(OIDC_ALGORITHMS)})"
+                )
+        if not value:
+            raise ValueError("name at least one algorithm")
+        return value
+
+    @field_validator("oidc_role_scopes")
+    @classmethod
+    def _known_scopes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, scopes in value.items():
+            unknown = sorted(set(scopes) - KNOWN_SCOPES)
+            if unknown:
+                raise ValueError(
+                    f"role {role!r} maps to unknown scopes {', '.join(unknown)}; "
+                    f"known: {', '.join(sorted(KNOWN_SCOPES))}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_audience:
+            raise ValueError("PULS_OIDC_AUDIENCE is required when PULS_OIDC_ISSUER is set")
+        if self.env == "production" and not self.oidc_issuer.startswith("https://"):
+            raise ValueError("PULS_OIDC_ISSUER must be an https:// URL when PULS_ENV=production")
+        if not self.oidc_issuer.startswith(("https://", "http://")):
+            raise ValueError("PULS_OIDC_ISSUER must be an http(s):// URL")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_secrets_key(self) -> Settings:

@@ -27,14 +27,16 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's id (None for the bootstrap key), its scopes and the org subtree
-    it is confined to (a materialized path prefix; None means the whole region)."""
+    """Who is calling: the key's id (None for the bootstrap key and for people), its scopes and
+    the org subtree it is confined to (a materialized path prefix; None means the whole region).
+    `person_id` is set when the caller signed in with an OIDC token mapped to a person."""
 
     key_id: uuid.UUID | None
     name: str
     scopes: frozenset[str]
     org_path: str | None = None
     org_unit_code: str | None = None
+    person_id: uuid.UUID | None = None
 
     def has_scope(self, scope: Scope | str) -> bool:
         return Scope.admin in self.scopes or str(scope) in self.scopes
@@ -45,8 +47,18 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How audit rows and history name the caller."""
+        """How audit rows, history and `entered_by` name the caller: the person who signed in,
+        else the key."""
+        if self.person_id is not None:
+            return f"person:{self.person_id}"
         return f"key:{self.key_id}" if self.key_id else f"key:{self.name}"
+
+    @property
+    def auth_method(self) -> str:
+        """How the caller authenticated: `oidc` (a person's token), `api_key` or `bootstrap_key`."""
+        if self.person_id is not None:
+            return "oidc"
+        return "api_key" if self.key_id is not None else "bootstrap_key"
 
     def sees_path(self, path: str) -> bool:
         return self.org_path is None or path.startswith(self.org_path)

@@ -23,7 +23,7 @@ def _operations() -> list[tuple[str, str, list[str], dict[str, object]]]:
     found = []
     for path, item in SPEC["paths"].items():
         for method, operation in item.items():
-            if "x-required-scopes" in operation:
+            if operation.get("x-required-scopes"):
                 found.append((method.upper(), path, operation["x-required-scopes"], operation))
     return found
 
@@ -88,3 +88,21 @@ def test_every_v1_operation_names_its_scopes() -> None:
         if path.startswith("/v1/") and "x-required-scopes" not in operation
     ]
     assert unnamed == []
+
+
+async def test_the_operations_without_a_scope_still_need_a_credential(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """`x-required-scopes: []`: any valid key or token, whatever its scopes, and never none."""
+    open_to_all = [
+        (method.upper(), path)
+        for path, item in SPEC["paths"].items()
+        for method, operation in item.items()
+        if operation.get("x-required-scopes") == []
+    ]
+    assert open_to_all == [("GET", "/v1/me")]
+    token = await create_key(client, [Scope.timedata_write.value])
+    async with make_client(app, token) as keyed:
+        assert (await keyed.get("/v1/me")).status_code == 200
+    async with make_client(app, None) as anon:
+        assert (await anon.get("/v1/me")).status_code == 401

@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, compliance, events, kpis, meetings, orgs, people, timedata
+from services.api.routes import (
+    api_keys,
+    compliance,
+    events,
+    kpis,
+    me,
+    meetings,
+    orgs,
+    people,
+    timedata,
+)
 from services.api.routes import plans as plans_routes
 from services.api.routes import webhooks as webhooks_routes
 
@@ -17,4 +27,5 @@ ROUTERS: list[APIRouter] = [
     webhooks_routes.router,
     api_keys.router,
     events.router,
+    me.router,
 ]

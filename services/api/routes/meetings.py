@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from services.api.deps import (
     IfMatch,
     MeetingsWriter,
+    MeFilter,
     PageDep,
     Reader,
     SessionDep,
     SettingsDep,
     UpdatedSince,
     api_router,
+    me_or,
 )
 from services.api.operations import acts_on, creates, lists, reads, updates
 from services.api.responses import versioned
@@ -263,12 +265,14 @@ async def list_assignments(
     assignee_id: uuid.UUID | None = None,
     status: AssignmentStatus | None = None,
     body_id: uuid.UUID | None = None,
+    assignee: MeFilter = None,
 ) -> Page[AssignmentRead | Tombstone]:
-    """Who was tasked with what by when, across the caller's bodies."""
+    """Who was tasked with what by when, across the caller's bodies. `assignee=me`: the
+    signed-in person's (422 `no_person` for an API key)."""
     return await assignment_service.list_assignments(
         session,
         principal,
-        assignee_id=assignee_id,
+        assignee_id=me_or(principal, assignee, assignee_id, "assignee"),
         status=status,
         body_id=body_id,
         window=page.window(updated_since),

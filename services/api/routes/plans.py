@@ -13,6 +13,7 @@ from services.api.deps import (
     Admin,
     IdempotencyDep,
     IfMatch,
+    MeFilter,
     PageDep,
     PlansWriter,
     Reader,
@@ -20,6 +21,7 @@ from services.api.deps import (
     SettingsDep,
     UpdatedSince,
     api_router,
+    me_or,
 )
 from services.api.operations import creates, deletes, lists, operation, reads, updates, upserts
 from services.api.responses import created, no_content, versioned, wants_csv
@@ -340,6 +342,7 @@ async def list_actions(
     area: Code | None = None,
     overdue: Overdue = None,
     due_before: DueBefore = None,
+    responsible: MeFilter = None,
 ) -> Response:
     """The ETag is the version of the whole collection: send it as `If-Match` with
     `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
@@ -347,7 +350,7 @@ async def list_actions(
     filters = {
         "status": status,
         "package_id": package_id,
-        "responsible_id": responsible_id,
+        "responsible_id": me_or(principal, responsible, responsible_id, "responsible"),
         "area": area,
         "overdue": overdue,
         "due_before": due_before,
@@ -451,12 +454,13 @@ async def list_actions_across_plans(
     area: Code | None = None,
     overdue: Overdue = None,
     due_before: DueBefore = None,
+    responsible: MeFilter = None,
 ) -> Page[ActionRead | Tombstone]:
     """Every plan's actions the key may see: one person's actions, everything overdue in a
     division, or a mirror of all actions with `updated_since`."""
     filters = {
         "status": status,
-        "responsible_id": responsible_id,
+        "responsible_id": me_or(principal, responsible, responsible_id, "responsible"),
         "area": area,
         "overdue": overdue,
         "due_before": due_before,

@@ -14,8 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.auth import repository
-from services.core.auth.errors import InvalidApiKey, MissingScope
+from services.core.auth.errors import (
+    InvalidApiKey,
+    MissingScope,
+    PersonNotLinked,
+    TokenUnitUnknown,
+)
 from services.core.auth.models import ApiKey
+from services.core.auth.oidc import OidcVerifier, claim
 from services.core.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -25,6 +31,8 @@ from services.core.clock import utcnow
 from services.core.crud import read_as, visible_or_404
 from services.core.errors import NotFound, ValidationFailed, field_error
 from services.core.orgs import service as orgs_service
+from services.core.orgs.errors import OrgUnitNotFound
+from services.core.people import service as people_service
 from services.core.principal import Principal, Scope
 
 TOKEN_PREFIX = "puls_"
@@ -65,6 +73,57 @@ async def authenticate(
         scopes=frozenset(key.scopes),
         org_path=org_path,
         org_unit_code=org_code,
+    )
+
+
+async def authenticate_token(
+    session: AsyncSession, verifier: OidcVerifier, token: str
+) -> Principal:
+    """A person signed in at the identity provider: the token verified, its subject mapped to
+    a person, its roles to scopes (`PULS_OIDC_ROLE_SCOPES`) and its subtree taken from the
+    unit claim (`PULS_OIDC_UNIT_CLAIM`) or else the person's own unit."""
+    settings = verifier.settings
+    claims = await verifier.verify(token)
+    email = claim(claims, "email")
+    linkable = (
+        settings.oidc_link_by_email
+        and isinstance(email, str)
+        and claim(claims, "email_verified") is True
+    )
+    person = await people_service.for_sign_in(
+        session, claims["sub"], email=email if linkable else None
+    )
+    if person is None:
+        raise PersonNotLinked(
+            "No person in Puls has this sign-in's subject; an administrator sets it "
+            "(`subject` on /v1/people)"
+        )
+    org_path, org_code = person.org_unit_path, person.org_unit_code
+    unit_code = claim(claims, settings.oidc_unit_claim) if settings.oidc_unit_claim else None
+    if isinstance(unit_code, str):
+        try:
+            unit = await orgs_service.get_visible(session, bootstrap_principal(), unit_code)
+        except OrgUnitNotFound:
+            raise TokenUnitUnknown("The token's org unit is not known to Puls") from None
+        org_path, org_code = unit.path, unit.code
+    return Principal(
+        key_id=None,
+        name=person.name,
+        scopes=_scopes_of_roles(claim(claims, settings.oidc_role_claim), settings.oidc_role_scopes),
+        org_path=org_path,
+        org_unit_code=org_code,
+        person_id=person.id,
+    )
+
+
+def _scopes_of_roles(roles: Any, mapping: dict[str, list[str]]) -> frozenset[str]:
+    """The scopes of the token's roles: a list of role names, or one name."""
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list):
+        return frozenset()
+    return frozenset(
+        scope for role in roles if isinstance(role, str) for scope in mapping.get(role, ())
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -237,3 +237,94 @@ async def list_assignments(
         (col(Meeting.body_id), body_id),
     )
     return await fetch_mirrored(session, stmt, Assignment, window)
+
+
+# --- a person's work (GET /v1/me/work) -----------------------------------------------------
+
+
+async def open_assignments_of(
+    session: AsyncSession, person_id: uuid.UUID, scope_path: str | None, limit: int
+) -> Sequence[Any]:
+    """The person's open or in-progress assignments in the caller's subtree, by due date, each
+    with its meeting's id."""
+    stmt = scoped(_assignment_with_org(col(Meeting.id)), scope_path).where(
+        col(Assignment.assignee_id) == person_id,
+        col(Assignment.deleted_at).is_(None),
+        col(Assignment.status).in_(["open", "in_progress"]),
+    )
+    stmt = stmt.order_by(col(Assignment.due_date).asc().nulls_last(), col(Assignment.id))
+    return (await session.execute(stmt.limit(limit))).all()
+
+
+async def upcoming_meetings_of(
+    session: AsyncSession,
+    person_id: uuid.UUID,
+    scope_path: str | None,
+    *,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> Sequence[Any]:
+    """Planned meetings in `[since, until)` the person attends or whose body they belong to,
+    with their body, in the caller's subtree, by start time."""
+    attends = sa.exists().where(
+        col(MeetingAttendee.meeting_id) == col(Meeting.id),
+        col(MeetingAttendee.person_id) == person_id,
+    )
+    member = sa.exists().where(
+        col(MeetingBodyMember.body_id) == col(Meeting.body_id),
+        col(MeetingBodyMember.person_id) == person_id,
+    )
+    stmt = scoped(_meeting_with_org(), scope_path).where(
+        col(Meeting.deleted_at).is_(None),
+        col(MeetingBody.deleted_at).is_(None),
+        col(Meeting.status) == "planned",
+        col(Meeting.starts_at) >= since,
+        col(Meeting.starts_at) < until,
+        sa.or_(attends, member),
+    )
+    stmt = stmt.order_by(col(Meeting.starts_at), col(Meeting.id))
+    return (await session.execute(stmt.limit(limit))).all()
+
+
+async def follow_ups_presented_by(
+    session: AsyncSession,
+    person_id: uuid.UUID,
+    scope_path: str | None,
+    *,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> Sequence[Any]:
+    """Follow-up agenda items of planned meetings in `[since, until)` that the person presents
+    (the report-backs they owe), with their meeting, in the caller's subtree."""
+    stmt: Any = (
+        sa.select(AgendaItem, Meeting)
+        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
+        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(MeetingBody.org_unit_id))
+    )
+    stmt = scoped(stmt, scope_path).where(
+        col(AgendaItem.deleted_at).is_(None),
+        col(AgendaItem.kind) == "follow_up",
+        col(AgendaItem.presenter_ids).contains([person_id]),
+        col(Meeting.deleted_at).is_(None),
+        col(Meeting.status) == "planned",
+        col(Meeting.starts_at) >= since,
+        col(Meeting.starts_at) < until,
+    )
+    stmt = stmt.order_by(col(Meeting.starts_at), col(AgendaItem.number))
+    return (await session.execute(stmt.limit(limit))).all()
+
+
+async def agendas(
+    session: AsyncSession, meeting_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AgendaItem]]:
+    """The live agenda items of several meetings, in number order."""
+    stmt = sa.select(AgendaItem).where(
+        col(AgendaItem.meeting_id).in_(meeting_ids), col(AgendaItem.deleted_at).is_(None)
+    )
+    grouped: dict[uuid.UUID, list[AgendaItem]] = {}
+    for item in (await session.execute(stmt.order_by(col(AgendaItem.number)))).scalars():
+        grouped.setdefault(item.meeting_id, []).append(item)
+    return grouped

@@ -63,3 +63,28 @@ async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.U
     """People by id, deleted ones too (minutes name whoever was there)."""
     rows = await session.execute(sa.select(Person).where(col(Person.id).in_(ids)))
     return {p.id: p for p in rows.scalars()}
+
+
+async def sign_in_candidates(
+    session: AsyncSession, subject: str, email: str | None
+) -> Sequence[Any]:
+    """The live person with this subject, and (when `email` is given) the live people without
+    a subject whose e-mail equals it (case-insensitive); each with its unit's code and path."""
+    stmt = with_unit(Person, outer=True).where(col(Person.deleted_at).is_(None))
+    match = col(Person.subject) == subject
+    if email is not None:
+        match = sa.or_(
+            match,
+            sa.and_(
+                col(Person.subject).is_(None),
+                sa.func.lower(col(Person.email)) == email.lower(),
+            ),
+        )
+    return (await session.execute(stmt.where(match).limit(3))).all()
+
+
+async def subject_holder(session: AsyncSession, subject: str) -> uuid.UUID | None:
+    stmt = sa.select(col(Person.id)).where(
+        col(Person.subject) == subject, col(Person.deleted_at).is_(None)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -14,6 +14,13 @@ Email = Annotated[
     str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s]+$")
 ]
 
+# An OIDC `sub`: printable, no spaces (Entra ID object ids, Keycloak UUIDs, opaque strings).
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+_SUBJECT_DOC = (
+    "The `sub` claim of the person's access tokens at the region's identity provider: signing "
+    "in with such a token acts as this person. Setting or changing it needs `admin`."
+)
+
 
 _EXAMPLE: dict[str, Any] = {
     "name": "Jonas Hansson",
@@ -21,6 +28,7 @@ _EXAMPLE: dict[str, Any] = {
     "title": "HR-direktör",
     "email": "jonas.hansson@example.org",
     "org_unit": "RS",
+    "subject": "3f1e6b52-8c0d-4a77-9d1e-2b7f0c4a9e15",
 }
 
 
@@ -32,6 +40,7 @@ class PersonCreate(BaseModel):
     title: Name | None = None
     email: Email | None = None
     org_unit: Code | None = Field(default=None, description="Where the person works.")
+    subject: Subject | None = Field(default=None, description=_SUBJECT_DOC)
 
 
 class PersonUpdate(BaseModel):
@@ -42,6 +51,7 @@ class PersonUpdate(BaseModel):
     title: Name | None = None
     email: Email | None = None
     org_unit: Code | None = None
+    subject: Subject | None = Field(default=None, description=_SUBJECT_DOC)
 
 
 class PersonRead(BaseModel):
@@ -55,6 +65,7 @@ class PersonRead(BaseModel):
     title: str | None
     email: str | None
     org_unit: str | None
+    subject: str | None
     created_at: datetime
     updated_at: datetime
     version: int

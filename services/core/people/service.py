@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,10 +16,20 @@ from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, Tombstone
 from services.core.people import repository
-from services.core.people.errors import PersonNotFound
+from services.core.people.errors import PersonNotFound, SubjectNeedsAdmin, SubjectTaken
 from services.core.people.models import Person
 from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
-from services.core.principal import Principal
+from services.core.principal import Principal, Scope
+
+
+@dataclass(frozen=True)
+class SignInPerson:
+    """The person a sign-in token maps to, with their unit (code and path) if any."""
+
+    id: uuid.UUID
+    name: str
+    org_unit_code: str | None
+    org_unit_path: str | None
 
 
 def _to_read(person: Person, org_code: str | None) -> PersonRead:
@@ -88,9 +99,26 @@ def _shared_official(principal: Principal) -> None:
     principal.require_whole_region("A person without an org unit (a shared official)")
 
 
+async def _check_subject(
+    session: AsyncSession, principal: Principal, subject: str | None, person_id: uuid.UUID | None
+) -> None:
+    """Linking a sign-in identity is an admin's act: whoever holds tokens with this subject
+    acts as the person (and sees the person's subtree), so a key that may only edit people must
+    not be able to give itself someone else's identity."""
+    if not principal.has_scope(Scope.admin):
+        raise SubjectNeedsAdmin("Setting a person's subject needs the 'admin' scope")
+    if subject is None:
+        return
+    holder = await repository.subject_holder(session, subject)
+    if holder is not None and holder != person_id:
+        raise SubjectTaken("Another person already has this subject")
+
+
 async def create(session: AsyncSession, principal: Principal, data: PersonCreate) -> PersonRead:
     if data.org_unit is None:
         _shared_official(principal)
+    if data.subject is not None:
+        await _check_subject(session, principal, data.subject, None)
     org_unit_id, org_code = await _org_unit_id(session, principal, data.org_unit)
     person = Person(
         name=data.name,
@@ -98,6 +126,7 @@ async def create(session: AsyncSession, principal: Principal, data: PersonCreate
         title=data.title,
         email=data.email,
         org_unit_id=org_unit_id,
+        subject=data.subject,
     )
     await audit_service.add_audited(session, principal, person, "person", org_unit_id=org_unit_id)
     return _to_read(person, org_code)
@@ -122,6 +151,8 @@ async def update(
             "name cannot be null",
             errors=[{"loc": ["body", "name"], "msg": "cannot be null", "code": "null"}],
         )
+    if "subject" in changes:
+        await _check_subject(session, principal, changes["subject"], person.id)
     if "org_unit" in changes:
         person.org_unit_id, _ = await _org_unit_id(session, principal, changes.pop("org_unit"))
     await audit_service.update_audited(
@@ -150,3 +181,24 @@ async def visible_ids(
 async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
     """For other domains naming people they stored (deleted ones too)."""
     return await repository.by_ids(session, ids)
+
+
+async def for_sign_in(
+    session: AsyncSession, subject: str, *, email: str | None
+) -> SignInPerson | None:
+    """The live person a token's subject maps to; failing that, with `email` (a verified
+    e-mail claim, when linking by e-mail is on), the one live person without a subject who has
+    that address. Two such people are ambiguous: neither is chosen."""
+    rows = await repository.sign_in_candidates(session, subject, email)
+    by_subject = [r for r in rows if r[0].subject == subject]
+    chosen = by_subject if by_subject else rows
+    if len(chosen) != 1:
+        return None
+    person, code, path = chosen[0]
+    return SignInPerson(id=person.id, name=person.name, org_unit_code=code, org_unit_path=path)
+
+
+async def read_signed_in(session: AsyncSession, person_id: uuid.UUID) -> PersonRead | None:
+    """The signed-in person themself, whatever subtree their token confines them to."""
+    row = await repository.get(session, person_id)
+    return None if row is None else _to_read(row[0], row[1])

@@ -456,3 +456,27 @@ async def mark_due_soon(session: AsyncSession, today: date, horizon: date) -> Se
         await session.execute(_MARK_DUE_SOON, {"today": today, "horizon": horizon})
     ).all()
     return rows
+
+
+async def open_actions_of(
+    session: AsyncSession, person_id: uuid.UUID, within: Sequence[str], limit: int
+) -> Sequence[Any]:
+    """The person's unfinished actions with a due date, of live plans that are not finished
+    (completed or cancelled), under every path of `within`, by due date; with the plan's
+    title."""
+    stmt: Any = (
+        sa.select(Action, col(ActionPlan.title))
+        .join(ActionPlan, col(ActionPlan.id) == col(Action.plan_id))
+        .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
+        .where(
+            col(Action.responsible_id) == person_id,
+            col(Action.deleted_at).is_(None),
+            col(Action.status).in_(OPEN_STATUSES),
+            col(Action.due_date).is_not(None),
+            col(ActionPlan.deleted_at).is_(None),
+            col(ActionPlan.status).not_in(["completed", "cancelled"]),
+            *[in_subtree(col(PlanUnit.path), p) for p in within],
+        )
+        .order_by(col(Action.due_date), col(Action.id))
+    )
+    return (await session.execute(stmt.limit(limit))).all()
