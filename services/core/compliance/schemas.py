@@ -13,6 +13,16 @@ from services.core.contract import request_config, response_config
 from services.core.validation import Code, IsoDate, Name, Text
 
 RuleKind = Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year"]
+RestPeriod = Literal["rolling", "fixed"]
+# What detection finds: a rule's kind, a breach before the rule is enforced, an agency ban.
+ViolationKind = Literal[
+    "daily_rest",
+    "weekly_rest",
+    "overtime_month",
+    "overtime_year",
+    "agency_policy",
+    "agreement_deviation",
+]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 Professions = Annotated[list[Code], Field(min_length=1, max_length=50)]
 
@@ -20,7 +30,20 @@ Professions = Annotated[list[Code], Field(min_length=1, max_length=50)]
 class RuleFields(BaseModel):
     name: Name | None = None
     min_rest_hours: Annotated[Decimal, Field(gt=0, max_digits=5, decimal_places=2)] | None = None
-    period_start_hour: Annotated[int, Field(ge=0, le=23)] | None = None
+    period: RestPeriod | None = Field(
+        default=None,
+        description="Rest rules: `rolling` (default), the 24 hours (7 × 24 for weekly rest) "
+        "from every shift's start; `fixed`, local periods from `period_start_hour` (the "
+        "dygnsbryt). Either must hold `min_rest_hours` off inside it.",
+    )
+    period_start_hour: Annotated[int, Field(ge=0, le=23)] | None = Field(
+        default=None, description="The local hour a fixed period starts; only with `fixed`."
+    )
+    enforced_from: IsoDate | None = Field(
+        default=None,
+        description="Rest rules: before this day a breach is reported as an "
+        "`agreement_deviation` (lower severity), not a violation.",
+    )
     max_hours: Annotated[Decimal, Field(gt=0, max_digits=7, decimal_places=2)] | None = None
     professions: Professions | None = None
     org_unit: Code | None = None
@@ -35,9 +58,10 @@ class RuleCreate(RuleFields):
             "kind": "daily_rest",
             "name": "Dygnsvila för läkare enligt nya arbetstidsregler",
             "min_rest_hours": "11",
-            "period_start_hour": 7,
+            "period": "rolling",
             "professions": ["doctor", "resident_doctor"],
-            "valid_from": "2024-01-15",
+            "valid_from": "2000-01-01",
+            "enforced_from": "2024-02-01",
         }
     )
 
@@ -47,7 +71,7 @@ class RuleCreate(RuleFields):
 
 
 class RuleUpdate(RuleFields):
-    model_config = request_config({"period_start_hour": 7, "enabled": True})
+    model_config = request_config({"period": "fixed", "period_start_hour": 7, "enabled": True})
 
 
 class RuleRead(BaseModel):
@@ -55,14 +79,16 @@ class RuleRead(BaseModel):
         {
             "id": "8c1e0f52-2f1b-4d0e-9a7e-0f1d2c3b4a59",
             "kind": "daily_rest",
-            "name": "Dygnsvila: 11 timmar i varje 24-timmarsperiod",
+            "name": "Dygnsvila: 11 timmar i de 24 timmarna från varje pass",
             "min_rest_hours": "11.00",
-            "period_start_hour": 0,
+            "period": "rolling",
+            "period_start_hour": None,
             "max_hours": None,
             "professions": None,
             "org_unit": None,
             "valid_from": "2000-01-01",
             "valid_to": None,
+            "enforced_from": None,
             "enabled": True,
             "updated_at": "2026-11-25T08:00:00Z",
             "version": 1,
@@ -73,12 +99,14 @@ class RuleRead(BaseModel):
     kind: RuleKind
     name: str
     min_rest_hours: Decimal | None
+    period: RestPeriod
     period_start_hour: int | None
     max_hours: Decimal | None
     professions: list[str] | None
     org_unit: str | None
     valid_from: date
     valid_to: date | None
+    enforced_from: date | None
     enabled: bool
     updated_at: datetime
     version: int

@@ -57,7 +57,10 @@ from services.core.pagination import Page, Tombstone, decode_cursor, encode_curs
 from services.core.principal import Principal
 from services.core.timedata.pseudonym import viewer_pseudonymizer
 
+# The hours a rest rule's window holds: rolling, and fixed (a local period is an hour shorter
+# on the night the clocks go forward).
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
+FIXED_REST_LIMIT = {"daily_rest": 23, "weekly_rest": 167}
 
 
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
@@ -100,15 +103,20 @@ def _rule_read(rule: WorkingTimeRule, code: str | None) -> RuleRead:
 
 def _check_rule(rule: WorkingTimeRule) -> None:
     if rule.kind in REST_LIMIT:
-        if rule.min_rest_hours is None or rule.period_start_hour is None:
+        if rule.min_rest_hours is None:
+            raise invalid_field(["body", "min_rest_hours"], f"a {rule.kind} rule needs min_rest_hours")
+        fixed = rule.period == "fixed"
+        if fixed and rule.period_start_hour is None:
             raise invalid_field(
-                ["body", "min_rest_hours"],
-                f"a {rule.kind} rule needs min_rest_hours and period_start_hour",
+                ["body", "period_start_hour"],
+                "a fixed period needs period_start_hour (the local hour it starts, the dygnsbryt)",
             )
-        if rule.min_rest_hours > REST_LIMIT[rule.kind]:
+        limit = (FIXED_REST_LIMIT if fixed else REST_LIMIT)[rule.kind]
+        if rule.min_rest_hours > limit:
+            window = f"a {'fixed period' if fixed else 'rolling window'} of {limit} h"
             raise invalid_field(
                 ["body", "min_rest_hours"],
-                f"{rule.min_rest_hours} h of rest cannot fit in a {REST_LIMIT[rule.kind]} h period",
+                f"{rule.min_rest_hours} h of rest cannot fit in {window}",
                 "impossible",
             )
         if rule.max_hours is not None:
@@ -116,10 +124,17 @@ def _check_rule(rule: WorkingTimeRule) -> None:
     else:
         if rule.max_hours is None:
             raise invalid_field(["body", "max_hours"], f"a {rule.kind} rule needs max_hours")
-        if rule.min_rest_hours is not None:
-            raise invalid_field(["body", "min_rest_hours"], "min_rest_hours belongs to a rest rule")
+        for name in ("min_rest_hours", "period_start_hour", "enforced_from"):
+            if getattr(rule, name) is not None:
+                raise invalid_field(["body", name], f"{name} belongs to a rest rule")
+        if rule.period != "rolling":
+            raise invalid_field(["body", "period"], "period belongs to a rest rule")
     if rule.valid_to is not None and rule.valid_to < rule.valid_from:
         raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
+    if rule.enforced_from is not None and rule.enforced_from < rule.valid_from:
+        raise invalid_field(
+            ["body", "enforced_from"], "enforced_from is before valid_from", "range"
+        )
 
 
 async def list_rules(
@@ -137,7 +152,9 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
         kind=data.kind,
         name=data.name,
         min_rest_hours=data.min_rest_hours,
+        period=data.period or "rolling",
         period_start_hour=data.period_start_hour,
+        enforced_from=data.enforced_from,
         max_hours=data.max_hours,
         professions=data.professions,
         org_unit_id=unit.id if unit else None,
@@ -178,7 +195,7 @@ async def update_rule(
     if "org_unit" in changes:
         unit = await _unit(session, principal, changes.pop("org_unit"))
         rule.org_unit_id, code = (unit.id, unit.code) if unit else (None, None)
-    for name in ("name", "valid_from", "enabled"):
+    for name in ("name", "valid_from", "enabled", "period"):
         if name in changes and changes[name] is None:
             raise invalid_field(["body", name], f"{name} cannot be null", "null")
     for name, value in changes.items():
