@@ -24,10 +24,10 @@ WEEKDAY_DAYTIME = [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}
 async def _rest_breakers(client: httpx.AsyncClient, employees: int) -> None:
     records = []
     for n in range(employees):
+        # A quick return: evening until 21:30, day shift at 07:00.
         records += [
-            shift(f"N{n}", datetime(2024, 3, 4, 21, 30), 10),
-            shift(f"N{n}", datetime(2024, 3, 5, 15, 30), 8),
-            shift(f"N{n}", datetime(2024, 3, 6, 7, 30), 8),
+            shift(f"N{n}", datetime(2024, 3, 4, 13, 0), 8.5),
+            shift(f"N{n}", datetime(2024, 3, 5, 7, 0), 8),
         ]
     await feed(client, "time-records", records)
 
@@ -38,24 +38,75 @@ async def test_the_working_hours_act_is_seeded_and_rules_are_validated(
     rules = (await client.get("/v1/compliance/rules")).json()["items"]
     assert sorted(r["kind"] for r in rules) == [
         "daily_rest",
+        "daily_rest",
         "overtime_month",
         "overtime_year",
         "weekly_rest",
     ]
-    daily = next(r for r in rules if r["kind"] == "daily_rest")
-    assert daily["min_rest_hours"] == "11.00"
-    bad: list[dict[str, Any]] = [
-        {"kind": "daily_rest", "name": "x", "min_rest_hours": "25", "period_start_hour": 0},
-        {"kind": "weekly_rest", "name": "x", "min_rest_hours": "36"},
-        {"kind": "overtime_month", "name": "x"},
-        {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period_start_hour": 24},
-        {"kind": "overtime_year", "name": "x", "max_hours": "200", "valid_to": "1999-01-01"},
+    daily = next(r for r in rules if r["kind"] == "daily_rest" and r["professions"] is None)
+    assert (daily["min_rest_hours"], daily["period"]) == ("11.00", "rolling")
+    # Seed 000: the doctors' new working-time rules from 1 February 2024.
+    doctors = next(r for r in rules if r["kind"] == "daily_rest" and r["professions"])
+    assert doctors["professions"] == ["doctor", "resident_doctor"]
+    assert (doctors["enforced_from"], doctors["period"]) == ("2024-02-01", "rolling")
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "daily_rest", "name": "x", "min_rest_hours": "25"}, "min_rest_hours"),
+        ({"kind": "weekly_rest", "name": "x", "min_rest_hours": "169"}, "min_rest_hours"),
+        # A fixed local day is 23 hours the night the clocks go forward.
+        (
+            {
+                "kind": "daily_rest",
+                "name": "x",
+                "min_rest_hours": "23.5",
+                "period": "fixed",
+                "period_start_hour": 7,
+            },
+            "min_rest_hours",
+        ),
+        (
+            {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period": "fixed"},
+            "period_start_hour",
+        ),
+        ({"kind": "weekly_rest", "name": "x"}, "min_rest_hours"),
+        ({"kind": "overtime_month", "name": "x"}, "max_hours"),
+        (
+            {"kind": "overtime_month", "name": "x", "max_hours": "50", "period": "fixed"},
+            "period",
+        ),
+        (
+            {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period_start_hour": 24},
+            "period_start_hour",
+        ),
+        (
+            {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period": "weekly"},
+            "period",
+        ),
+        (
+            {
+                "kind": "daily_rest",
+                "name": "x",
+                "min_rest_hours": "11",
+                "enforced_from": "2023-01-01",
+            },
+            "enforced_from",
+        ),
+        (
+            {"kind": "overtime_year", "name": "x", "max_hours": "200", "valid_to": "1999-01-01"},
+            "valid_to",
+        ),
     ]
-    for body in bad:
+    for body, field in bad:
         response = await client.post(
             "/v1/compliance/rules", json={"valid_from": "2024-01-01", **body}
         )
-        assert response.status_code == 422, (body, response.text)
+        problem = assert_problem(response, 422)
+        assert problem["errors"][0]["loc"][-1] == field, (body, problem)
+    # Changing a rule so that its window cannot hold the rest is refused the same way.
+    narrowed = await client.patch(
+        f"/v1/compliance/rules/{daily['id']}",
+        json={"period": "fixed", "period_start_hour": 0, "min_rest_hours": "23.5"},
+    )
+    assert assert_problem(narrowed, 422)["errors"][0]["loc"] == ["body", "min_rest_hours"]
     stale = await client.patch(
         f"/v1/compliance/rules/{daily['id']}",
         json={"period_start_hour": 7},
@@ -64,10 +115,11 @@ async def test_the_working_hours_act_is_seeded_and_rules_are_validated(
     assert stale.status_code == 412
     moved = await client.patch(
         f"/v1/compliance/rules/{daily['id']}",
-        json={"period_start_hour": 7},
+        json={"period": "fixed", "period_start_hour": 7},
         headers={"If-Match": '"1"'},
     )
-    assert moved.status_code == 200 and moved.json()["period_start_hour"] == 7
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["period"], moved.json()["period_start_hour"]) == ("fixed", 7)
 
 
 async def test_a_disabled_rule_finds_nothing_after_the_recheck(
@@ -78,10 +130,14 @@ async def test_a_disabled_rule_finds_nothing_after_the_recheck(
     await recalculate(app)
     listed = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
     assert [v["kind"] for v in listed.json()["items"]] == ["daily_rest"]
+    # The doctors' rule applies to them, the general one once it is off too.
     rules = (await client.get("/v1/compliance/rules")).json()["items"]
-    daily = next(r for r in rules if r["kind"] == "daily_rest")
-    await client.patch(f"/v1/compliance/rules/{daily['id']}", json={"enabled": False})
-    await recalculate(app)
+    dailies = [r for r in rules if r["kind"] == "daily_rest"]
+    for n, daily in enumerate(dailies, 1):
+        await client.patch(f"/v1/compliance/rules/{daily['id']}", json={"enabled": False})
+        await recalculate(app)
+        still = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
+        assert len(still.json()["items"]) == (0 if n == len(dailies) else 1)
     again = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
     assert again.json()["items"] == []
 

@@ -34,6 +34,7 @@ from services.core.compliance.schemas import (
     RuleRead,
     RuleUpdate,
     Summary,
+    ViolationKind,
     ViolationPage,
 )
 from services.core.pagination import Page, Tombstone
@@ -155,8 +156,7 @@ async def list_violations(
     org_unit: Annotated[Code, Query(description="The subtree to list.")],
     date_from: FromDate = None,
     date_to: ToDate = None,
-    kind: Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year", "agency_policy"]
-    | None = None,
+    kind: ViolationKind | None = None,
     profession: Code | None = None,
 ) -> Any:
     """Person-level: each row is one employee's working time, so the key needs

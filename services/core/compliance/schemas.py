@@ -248,7 +248,11 @@ class ExemptionRead(BaseModel):
 
 class ViolationRead(BaseModel):
     id: int
-    kind: str
+    kind: ViolationKind
+    severity: Literal["violation", "deviation"] = Field(
+        description="`deviation` for an `agreement_deviation` (a breach before its rule's "
+        "`enforced_from`: reported, not counted by `rest_violations`), else `violation`."
+    )
     rule_id: str
     org_unit: str
     date: date
@@ -270,14 +274,19 @@ class ViolationPage(BaseModel):
                 {
                     "id": 17,
                     "kind": "daily_rest",
+                    "severity": "violation",
                     "rule_id": "8c1e…",
                     "org_unit": "SUS-AKUT",
-                    "date": "2024-03-05",
+                    "date": "2024-03-04",
                     "employee": "5be0…(this key's pseudonym)",
                     "profession": "doctor",
-                    "hours": "3.00",
+                    "hours": "1.50",
                     "cost_sek": None,
-                    "details": {"longest_rest_hours": 8.0, "required_rest_hours": 11},
+                    "details": {
+                        "longest_rest_hours": 9.5,
+                        "shortest_rest_hours": 9.5,
+                        "required_rest_hours": 11,
+                    },
                 }
             ],
             "next_cursor": None,

@@ -438,6 +438,7 @@ async def list_violations(
         ViolationRead(
             id=r[0],
             kind=r[1],
+            severity="deviation" if r[1] == "agreement_deviation" else "violation",
             rule_id=str(r[2]),
             org_unit=r[3],
             date=r[4],

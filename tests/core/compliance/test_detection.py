@@ -53,6 +53,34 @@ async def test_a_night_shift_then_a_day_shift_8_hours_later_breaks_daily_rest(
     assert quick[0]["value"] == 2.0
 
 
+async def test_doctors_rest_before_1_february_2024_is_an_agreement_deviation(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Seed 000: the doctors' new working-time rules from 1 February 2024 ("dygnsvilan måste
+    hållas"); before it a doctor's short rest is reported at a lower severity, not counted as
+    a violation. A nurse's is a violation all along."""
+    quick_return = [(datetime(2024, 1, 29, 13, 0), 8.5), (datetime(2024, 1, 30, 7, 0), 8)]
+    records = [
+        *[shift("DR", at, h) for at, h in quick_return],
+        *[shift("DR", at + timedelta(days=7), h) for at, h in quick_return],
+        *[shift("NU", at, h, profession="nurse") for at, h in quick_return],
+    ]
+    assert await _rest_found(app, client, session, records) == [
+        ("agreement_deviation", "2024-01-29", 1.5),
+        ("daily_rest", "2024-01-29", 1.5),
+        ("daily_rest", "2024-02-05", 1.5),
+    ]
+    january = await series(client, "rest_violations", "RS", "2024-01", "2024-01")
+    assert january[0]["value"] == 1.0  # the nurse's
+    listed = (
+        await client.get(
+            "/v1/compliance/violations",
+            params={"org_unit": "RS", "kind": "agreement_deviation"},
+        )
+    ).json()["items"]
+    assert [(v["profession"], v["severity"]) for v in listed] == [("doctor", "deviation")]
+
+
 async def _rest_found(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, records: list[dict[str, Any]]
 ) -> list[tuple[str, str, float]]:
