@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+import holidays
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -341,7 +342,8 @@ ON CONFLICT DO NOTHING
 """
 
 # Agency policies: hours of agency shifts inside a banned window (or any hour, for a ban),
-# unless an exemption covers the unit and the day.
+# unless a granted exemption covers the unit and the day. A policy with a holiday calendar
+# takes its public holidays for Sundays and their eves for Saturdays (Sundays stay Sundays).
 _AGENCY = """
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
@@ -373,7 +375,11 @@ WITH policies AS (
                              ((d::date + CASE WHEN (w->>'to')::time <= (w->>'from')::time
                                               THEN 1 ELSE 0 END + (w->>'to')::time)::timestamp
                                  AT TIME ZONE :tz) AS we) AS ws
-                    WHERE extract(isodow FROM d)::int IN (
+                    WHERE (CASE WHEN p.holidays IS NULL THEN extract(isodow FROM d)::int
+                                WHEN d::date = ANY(:holidays) THEN 7
+                                WHEN d::date = ANY(:eves) THEN
+                                    greatest(extract(isodow FROM d)::int, 6)
+                                ELSE extract(isodow FROM d)::int END) IN (
                         SELECT jsonb_array_elements_text(w->'weekdays')::int)
                 ) END AS banned
     FROM policies p
@@ -382,7 +388,7 @@ WITH policies AS (
      AND r.work_date >= p.valid_from AND (p.valid_to IS NULL OR r.work_date <= p.valid_to)
     WHERE NOT EXISTS (
         SELECT 1 FROM agency_exemptions x JOIN org_units xo ON xo.id = x.org_unit_id
-        WHERE x.policy_id = p.id AND x.deleted_at IS NULL
+        WHERE x.policy_id = p.id AND x.deleted_at IS NULL AND x.status = 'granted'
           AND r.work_date BETWEEN x.valid_from AND x.valid_to
           AND r.path >= xo.path AND r.path < left(xo.path, -1) || '0'
     )
@@ -498,6 +504,18 @@ async def _detect_rest(session: AsyncSession, months: Sequence[date], tz: str) -
         await session.execute(sa.text(_rest_statement(len(minima))), {"tz": tz, **span, **params})
 
 
+def _swedish_holidays(months: Sequence[date]) -> dict[str, list[date]]:
+    """Sweden's public holidays (not every Sunday, which the library counts by default) in the
+    years around `months`, and their eves: the day before each that is not itself one
+    (trettondagsafton, skärtorsdag, påskafton, valborg, midsommarafton, julafton, nyårsafton…)."""
+    if not months:
+        return {"holidays": [], "eves": []}
+    years = range(min(months).year - 1, max(months).year + 2)
+    days = set(holidays.country_holidays("SE", years=years, include_sundays=False))
+    eves = {day - timedelta(days=1) for day in days} - days
+    return {"holidays": sorted(days), "eves": sorted(eves)}
+
+
 async def detect(
     session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str, many: bool = False
 ) -> int:
@@ -533,7 +551,8 @@ async def detect(
     # The overtime records of many employees: one scan of the table, not an index range per
     # employee and month or year (the planner takes each range for a few records).
     await _execute_without(session, "nestloop" if many else None, _OVERTIME)
-    await session.execute(sa.text(_AGENCY), {"tz": tz})
+    months = [month for _, month in cells]
+    await session.execute(sa.text(_AGENCY), {"tz": tz, **_swedish_holidays(months)})
     await events_service.publish_selected(session, "compliance.violation_detected", _FRESH)
     await session.execute(sa.text(_WITHDRAWN))
     total = await session.execute(

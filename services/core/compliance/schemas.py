@@ -133,6 +133,14 @@ class Window(BaseModel):
         return self
 
 
+HolidayCalendar = Literal["sweden"]
+_HOLIDAYS = (
+    "`sweden`: in `banned_windows` a Swedish public holiday counts as a Sunday (7) and its eve "
+    "(midsommarafton, julafton, the day before a weekday holiday …) as a Saturday (6), so a "
+    "policy allowing weekends allows them too. Omit (null) for plain weekdays."
+)
+
+
 class PolicyCreate(BaseModel):
     model_config = request_config(
         {
@@ -141,6 +149,7 @@ class PolicyCreate(BaseModel):
             "org_unit": "RS",
             "valid_from": "2023-10-01",
             "banned_windows": [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}],
+            "holidays": "sweden",
             "decision_ref": "KL 2023-09-18 § 4",
         },
         populate_by_name=True,
@@ -154,6 +163,7 @@ class PolicyCreate(BaseModel):
     banned_windows: Annotated[list[Window], Field(min_length=1, max_length=20)] | None = Field(
         default=None, description="Omit to ban every hour."
     )
+    holidays: HolidayCalendar | None = Field(default=None, description=_HOLIDAYS)
     decision_ref: Text | None = None
 
     @model_validator(mode="after")
@@ -164,10 +174,11 @@ class PolicyCreate(BaseModel):
 
 
 class PolicyUpdate(BaseModel):
-    model_config = request_config({"valid_to": "2024-06-30"})
+    model_config = request_config({"valid_to": "2024-06-30", "holidays": "sweden"})
 
     name: Name | None = None
     valid_to: IsoDate | None = None
+    holidays: HolidayCalendar | None = Field(default=None, description=_HOLIDAYS)
     decision_ref: Text | None = None
 
 
@@ -181,6 +192,7 @@ class PolicyRead(BaseModel):
             "valid_from": "2024-01-15",
             "valid_to": None,
             "banned_windows": None,
+            "holidays": None,
             "decision_ref": "KL 2024-01-15 § 3",
             "updated_at": "2026-11-25T08:00:00Z",
             "version": 1,
@@ -194,6 +206,7 @@ class PolicyRead(BaseModel):
     valid_from: date
     valid_to: date | None
     banned_windows: list[dict[str, Any]] | None
+    holidays: HolidayCalendar | None
     decision_ref: str | None
     updated_at: datetime
     version: int

@@ -259,6 +259,7 @@ async def create_policy(
         banned_windows=[w.model_dump(by_alias=True) for w in data.banned_windows]
         if data.banned_windows
         else None,
+        holidays=data.holidays,
         decision_ref=data.decision_ref,
     )
     await insert(session, policy)

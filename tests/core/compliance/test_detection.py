@@ -665,3 +665,37 @@ async def test_detection_is_idempotent(
         "kinds": ["daily_rest"],
     }
     _ = date
+
+
+@pytest.mark.parametrize("calendar", ["sweden", None])
+async def test_a_policy_with_swedish_holidays_treats_them_like_the_weekend(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: str | None
+) -> None:
+    await seed_tree(client)
+    created = await client.post(
+        "/v1/compliance/agency-policies",
+        json={
+            "name": "Hyrsjuksköterskor endast kvällar, nätter och helger",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2024-01-01",
+            "banned_windows": [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}],
+            "holidays": calendar,
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["holidays"] == calendar
+    agency = {"staff": "agency", "profession": "nurse"}
+    days = [
+        datetime(2024, 6, 4, 8, 0),  # a Tuesday
+        datetime(2024, 6, 5, 8, 0),  # Wednesday, the eve of the National Day: a Saturday
+        datetime(2024, 6, 6, 8, 0),  # Thursday, the National Day: a Sunday
+        datetime(2024, 6, 21, 8, 0),  # Friday, midsommarafton (the eve of Midsummer Day)
+    ]
+    await feed(client, "time-records", [shift(f"H{n}", at, 8, **agency) for n, at in enumerate(days)])
+    await recalculate(app)
+    banned = [d for k, d, _ in await violations(session) if k == "agency_policy"]
+    if calendar:
+        assert banned == ["2024-06-04"]
+    else:
+        assert banned == ["2024-06-04", "2024-06-05", "2024-06-06", "2024-06-21"]
