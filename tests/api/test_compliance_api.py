@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -293,3 +294,120 @@ async def test_a_malformed_violations_cursor_is_422_not_500(
         )
         problem = assert_problem(response, 422, "validation_failed")
         assert problem["errors"][0]["code"] == "invalid_cursor"
+
+
+async def test_exemption_applications_are_granted_or_rejected_once_and_counted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 000: the management team hears of "fastställd hantering/avslag på inkomna
+    ansökningar av dispenser" when the stop for agency nurses starts on 15 January 2024."""
+    await seed_tree(client)
+    policy = await client.post(
+        "/v1/compliance/agency-policies",
+        json={
+            "name": "Stopp för hyrsjuksköterskor",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2024-01-15",
+            "decision_ref": "KL 2024-01-15",
+        },
+    )
+    url = policy.headers["location"]
+    agency = {"staff": "agency", "profession": "nurse"}
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("X1", datetime(2024, 1, 17, 13, 0), 8, **agency),
+            shift("X2", datetime(2024, 1, 17, 13, 0), 8, unit="SUS-MED", **agency),
+        ],
+    )
+    applications = []
+    for unit in ("SUS-AKUT", "SUS-MED"):
+        applied = await client.post(
+            f"{url}/exemptions",
+            json={
+                "org_unit": unit,
+                "valid_from": "2024-01-15",
+                "valid_to": "2024-02-29",
+                "requested_by": f"Verksamhetschef {unit}",
+                "reason": "Saknar sjuksköterskor vecka 3–8",
+            },
+        )
+        assert applied.status_code == 201, applied.text
+        assert (applied.json()["status"], applied.json()["decided_by"]) == ("requested", None)
+        applications.append(applied.json()["id"])
+    await recalculate(app)
+    # An application allows nothing: both shifts are against the stop.
+    summary = (await client.get("/v1/compliance/summary", params={"org_unit": "RS"})).json()
+    assert sum(r["violations"] for r in summary["rows"]) == 2
+    pending = await client.get("/v1/compliance/exemptions", params={"status": "requested"})
+    assert {x["id"] for x in pending.json()["items"]} == set(applications)
+
+    granted = await client.post(
+        f"/v1/compliance/exemptions/{applications[0]}/decision",
+        json={"decision": "granted", "decided_by": "Koncernledningen", "reason": "Akut läge"},
+    )
+    assert granted.status_code == 200, granted.text
+    body = granted.json()
+    assert (body["status"], body["decided_by"], body["decision_reason"]) == (
+        "granted",
+        "Koncernledningen",
+        "Akut läge",
+    )
+    assert body["decided_at"] is not None
+    rejected = await client.post(
+        f"/v1/compliance/exemptions/{applications[1]}/decision",
+        json={"decision": "rejected", "decided_by": "Koncernledningen", "reason": "Avslag"},
+    )
+    assert rejected.json()["status"] == "rejected"
+    again = await client.post(
+        f"/v1/compliance/exemptions/{applications[1]}/decision",
+        json={"decision": "granted", "decided_by": "HR-direktör", "reason": "Omprövning"},
+    )
+    assert_problem(again, 409, "exemption_already_decided")
+    bad = await client.post(
+        f"/v1/compliance/exemptions/{applications[1]}/decision",
+        json={"decision": "maybe", "decided_by": "x", "reason": "x"},
+    )
+    assert assert_problem(bad, 422)["errors"][0]["loc"][-1] == "decision"
+    missing = await client.post(
+        f"/v1/compliance/exemptions/{uuid.uuid4()}/decision",
+        json={"decision": "granted", "decided_by": "x", "reason": "x"},
+    )
+    assert_problem(missing, 404, "exemption_not_found")
+
+    await recalculate(app)
+    summary = (await client.get("/v1/compliance/summary", params={"org_unit": "RS"})).json()
+    assert [(r["org_unit"], r["violations"]) for r in summary["rows"]] == [("SUS-MED", 1)]
+    listed = await client.get("/v1/compliance/exemptions", params={"status": "rejected"})
+    assert [x["org_unit"] for x in listed.json()["items"]] == ["SUS-MED"]
+    counts = await client.get("/v1/compliance/exemptions/summary", params={"org_unit": "RS"})
+    month = counts.json()["rows"][0]["month"]
+    assert [
+        (r["org_unit"], r["received"], r["requested"], r["granted"], r["rejected"])
+        for r in counts.json()["rows"]
+    ] == [("SUS-AKUT", 1, 0, 1, 0), ("SUS-MED", 1, 0, 0, 1)]
+    later = await client.get(
+        "/v1/compliance/exemptions/summary",
+        params={"org_unit": "RS", "from": "2099-01-01"},
+    )
+    assert later.json()["rows"] == [] and month
+    events = (
+        await client.get("/v1/events", params={"types": "compliance.exemption_decided"})
+    ).json()["items"]
+    assert [(e["data"]["org_unit"], e["data"]["status"]) for e in events] == [
+        ("SUS-AKUT", "granted"),
+        ("SUS-MED", "rejected"),
+    ]
+    # A rejected application does not block a new one for the same days.
+    reapplied = await client.post(
+        f"{url}/exemptions",
+        json={
+            "org_unit": "SUS-MED",
+            "valid_from": "2024-02-01",
+            "valid_to": "2024-02-29",
+            "reason": "Ny ansökan",
+        },
+    )
+    assert reapplied.status_code == 201, reapplied.text

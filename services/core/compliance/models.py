@@ -71,8 +71,9 @@ class AgencyPolicy(Versioned, table=True):
 
     __tablename__ = "agency_policies"
     __table_args__ = (
-        sa.CheckConstraint(f"holidays IS NULL OR {one_of('holidays', HOLIDAY_CALENDARS)}",
-                           name="holidays"),
+        sa.CheckConstraint(
+            f"holidays IS NULL OR {one_of('holidays', HOLIDAY_CALENDARS)}", name="holidays"
+        ),
     )
 
     id: uuid.UUID = uuid_pk()

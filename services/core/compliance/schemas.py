@@ -212,24 +212,31 @@ class PolicyRead(BaseModel):
     version: int
 
 
+ExemptionStatus = Literal["requested", "granted", "rejected"]
+
 _EXEMPTION_EXAMPLE: dict[str, Any] = {
     "org_unit": "SUS-AKUT",
     "valid_from": "2024-01-15",
     "valid_to": "2024-02-29",
-    "decided_by": "Koncernledningen",
+    "requested_by": "Verksamhetschef akutmottagningen",
     "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
-    "decision_ref": "KL 2024-01-15 § 3",
 }
 
 
 class ExemptionCreate(BaseModel):
+    """An application (`requested`); with `decided_by` a decision already taken is recorded
+    as `granted` at once."""
+
     model_config = request_config(_EXEMPTION_EXAMPLE)
 
     org_unit: Code
     valid_from: IsoDate
     valid_to: IsoDate
-    decided_by: Name
-    reason: Text
+    reason: Text = Field(description="Why the exemption is needed.")
+    requested_by: Name | None = Field(default=None, description="Who applied.")
+    decided_by: Name | None = Field(
+        default=None, description="Only to record an exemption already granted."
+    )
     decision_ref: Text | None = None
 
     @model_validator(mode="after")
@@ -239,13 +246,35 @@ class ExemptionCreate(BaseModel):
         return self
 
 
+class ExemptionDecision(BaseModel):
+    model_config = request_config(
+        {
+            "decision": "rejected",
+            "decided_by": "Koncernledningen",
+            "reason": "Fastställd hantering: avslag, bemanningen löses inom förvaltningen",
+            "decision_ref": "KL 2024-01-15 § 2",
+        }
+    )
+
+    decision: Literal["granted", "rejected"]
+    decided_by: Name
+    reason: Text = Field(description="Why it was granted or rejected.")
+    decision_ref: Text | None = None
+
+
 class ExemptionRead(BaseModel):
     model_config = response_config(
         {
             "id": "7a9d…",
             "policy_id": "2f0c…",
             **_EXEMPTION_EXAMPLE,
-            "decision_ref": None,
+            "status": "rejected",
+            "requested_at": "2024-01-10T09:00:00Z",
+            "decided_by": "Koncernledningen",
+            "decided_at": "2024-01-15T14:00:00Z",
+            "decision_reason": "Fastställd hantering: avslag",
+            "decision_ref": "KL 2024-01-15 § 2",
+            "version": 2,
         }
     )
 
@@ -254,9 +283,45 @@ class ExemptionRead(BaseModel):
     org_unit: str
     valid_from: date
     valid_to: date
-    decided_by: str
+    status: ExemptionStatus
+    requested_by: str | None
+    requested_at: datetime
     reason: str
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
     decision_ref: str | None
+    version: int
+
+
+class ExemptionSummaryRow(BaseModel):
+    org_unit: str
+    month: str = Field(description="The month the applications were received (local time).")
+    received: int
+    requested: int = Field(description="Still undecided.")
+    granted: int
+    rejected: int
+
+
+class ExemptionSummary(BaseModel):
+    model_config = response_config(
+        {
+            "org_unit": "RS",
+            "rows": [
+                {
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-01",
+                    "received": 5,
+                    "requested": 1,
+                    "granted": 1,
+                    "rejected": 3,
+                }
+            ],
+        }
+    )
+
+    org_unit: str
+    rows: list[ExemptionSummaryRow]
 
 
 class ViolationRead(BaseModel):

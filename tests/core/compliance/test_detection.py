@@ -242,7 +242,9 @@ def rest_by_hand(
             busy_until = max(busy_until, end)
         off.append((busy_until, always))
 
-        def longest(w_start: datetime, w_end: datetime) -> float:
+        def longest(
+            w_start: datetime, w_end: datetime, off: list[tuple[datetime, datetime]] = off
+        ) -> float:
             return max(
                 [
                     (min(b, w_end) - max(a, w_start)).total_seconds()
@@ -692,7 +694,8 @@ async def test_a_policy_with_swedish_holidays_treats_them_like_the_weekend(
         datetime(2024, 6, 6, 8, 0),  # Thursday, the National Day: a Sunday
         datetime(2024, 6, 21, 8, 0),  # Friday, midsommarafton (the eve of Midsummer Day)
     ]
-    await feed(client, "time-records", [shift(f"H{n}", at, 8, **agency) for n, at in enumerate(days)])
+    records = [shift(f"H{n}", at, 8, **agency) for n, at in enumerate(days)]
+    await feed(client, "time-records", records)
     await recalculate(app)
     banned = [d for k, d, _ in await violations(session) if k == "agency_policy"]
     if calendar:
