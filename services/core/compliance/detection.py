@@ -132,6 +132,12 @@ def _rest_statement(minima: int) -> str:
         f"AND date_part('epoch', end_so_far - start_{k}) > :t{k}"
         for k in range(minima)
     )
+    members = "\n    UNION ALL\n    ".join(
+        f"SELECT b.min_rest_hours, b.b_start, b.b_end, x.*\n    FROM blocks b\n    "
+        f"JOIN rested x ON x.person = b.person AND x.start_{k} = b.b_start\n    "
+        f"WHERE b.min_rest_hours = CAST(:m{k} AS numeric)"
+        for k in range(minima)
+    )
     covers = _RULE_COVERS.format(profession="x.profession", path="xo.path")
     return f"""
 WITH rules AS (
@@ -209,10 +215,9 @@ WITH rules AS (
     -- start.
     {blocks}
 ), members AS MATERIALIZED (
-    -- The shifts of the long blocks, with the stretch off after each.
-    SELECT b.min_rest_hours, b.b_start, b.b_end, x.*
-    FROM blocks b
-    JOIN rested x ON x.person = b.person AND x.s >= b.b_start AND x.s < b.b_end
+    -- The shifts of the long blocks, with the stretch off after each: a shift's block under
+    -- each minimum is its `start_<k>`, so this is an equality join, not a range per block.
+    {members}
 ), windows AS (
     -- Rolling: the window from each shift of a block that its block outlasts by more than
     -- the window less the minimum.
