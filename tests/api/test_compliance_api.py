@@ -124,7 +124,7 @@ async def test_the_working_hours_act_is_seeded_and_rules_are_validated(
 
 
 async def test_a_disabled_rule_finds_nothing_after_the_recheck(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await seed_tree(client)
     await _rest_breakers(client, 1)
@@ -139,6 +139,14 @@ async def test_a_disabled_rule_finds_nothing_after_the_recheck(
         await recalculate(app)
         still = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
         assert len(still.json()["items"]) == (0 if n == len(dailies) else 1)
+    # The violation reported before the rules changed is kept in the history, as reported.
+    kept = (
+        await session.execute(
+            sa.text("SELECT kind, work_date, hours FROM compliance_violation_history")
+        )
+    ).all()
+    await session.commit()
+    assert [(k, d.isoformat(), float(h)) for k, d, h in kept] == [("daily_rest", "2024-03-04", 1.5)]
     again = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
     assert again.json()["items"] == []
 
