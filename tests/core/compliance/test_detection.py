@@ -702,3 +702,26 @@ async def test_a_policy_with_swedish_holidays_treats_them_like_the_weekend(
         assert banned == ["2024-06-04"]
     else:
         assert banned == ["2024-06-04", "2024-06-05", "2024-06-06", "2024-06-21"]
+
+
+async def test_a_fixed_dygnsbryt_needs_the_rest_inside_each_period(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    for rule in (await client.get("/v1/compliance/rules")).json()["items"]:
+        if rule["kind"] == "daily_rest":
+            fixed = {"period": "fixed", "period_start_hour": 7}
+            assert (await client.patch(f"/v1/compliance/rules/{rule['id']}", json=fixed)).is_success
+    monday = date(2024, 3, 4)
+    records = [
+        # Nights 21–07 with the periods starting at 07:00: 14 h off inside each.
+        *_rota("F-NIGHT", monday, [(d, 21, 10) for d in range(5)]),
+        # A quick return: 9.5 h off, all of it inside Monday's period 07:00–07:00.
+        shift("F-QUICK", datetime(2024, 3, 4, 13, 0), 8.5),
+        shift("F-QUICK", datetime(2024, 3, 5, 7, 0), 8),
+    ]
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    found = [v for v in await violations(session) if v[0] == "daily_rest"]
+    assert found == [("daily_rest", "2024-03-04", 1.5)]
+    assert [v for v in rest_by_hand(records, 7) if v[0] == "daily_rest"] == found
