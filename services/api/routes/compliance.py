@@ -50,15 +50,19 @@ router = api_router(prefix="/compliance", tags=["compliance"])
 async def list_rules(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
-    """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults."""
+    """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults
+    and the doctors' daily rest enforced from 2024-02-01 (seed 000)."""
     return await compliance_service.list_rules(session, principal, page.window(updated_since))
 
 
 @router.post("/rules", **creates("Add a working-time rule", RuleRead))
 async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -> Any:
-    """Rest rules need `min_rest_hours` (at most the period's length) and
-    `period_start_hour`; overtime caps need `max_hours`. Optionally for some professions and
-    an org subtree, over a validity range. The time data in scope is checked again."""
+    """Rest rules need `min_rest_hours`, which their window must hold (422 naming the field
+    otherwise): `rolling` (the default) checks the 24 hours, or 7 × 24, from every shift's
+    start; `fixed` needs `period_start_hour` (the dygnsbryt). Before `enforced_from` a breach is
+    an `agreement_deviation`. Overtime caps need `max_hours`. Optionally for some professions
+    (a rule naming the profession replaces one for all) and an org subtree, over a validity
+    range. The time data in scope is checked again."""
     rule = await compliance_service.create_rule(session, principal, data)
     return versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
 
