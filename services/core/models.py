@@ -7,6 +7,7 @@ from services.core.compliance.models import (
     AgencyPolicy,
     Uncheckable,
     Violation,
+    ViolationHistory,
     WorkingTimeRule,
 )
 from services.core.db import metadata
@@ -99,6 +100,7 @@ __all__ = [
     "TimeRecord",
     "Uncheckable",
     "Violation",
+    "ViolationHistory",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookOutboxCursor",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,10 @@ WEEKDAY_DAYTIME = [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}
 async def _rest_breakers(client: httpx.AsyncClient, employees: int) -> None:
     records = []
     for n in range(employees):
+        # A quick return: evening until 21:30, day shift at 07:00.
         records += [
-            shift(f"N{n}", datetime(2024, 3, 4, 21, 30), 10),
-            shift(f"N{n}", datetime(2024, 3, 5, 15, 30), 8),
-            shift(f"N{n}", datetime(2024, 3, 6, 7, 30), 8),
+            shift(f"N{n}", datetime(2024, 3, 4, 13, 0), 8.5),
+            shift(f"N{n}", datetime(2024, 3, 5, 7, 0), 8),
         ]
     await feed(client, "time-records", records)
 
@@ -38,24 +39,75 @@ async def test_the_working_hours_act_is_seeded_and_rules_are_validated(
     rules = (await client.get("/v1/compliance/rules")).json()["items"]
     assert sorted(r["kind"] for r in rules) == [
         "daily_rest",
+        "daily_rest",
         "overtime_month",
         "overtime_year",
         "weekly_rest",
     ]
-    daily = next(r for r in rules if r["kind"] == "daily_rest")
-    assert daily["min_rest_hours"] == "11.00"
-    bad: list[dict[str, Any]] = [
-        {"kind": "daily_rest", "name": "x", "min_rest_hours": "25", "period_start_hour": 0},
-        {"kind": "weekly_rest", "name": "x", "min_rest_hours": "36"},
-        {"kind": "overtime_month", "name": "x"},
-        {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period_start_hour": 24},
-        {"kind": "overtime_year", "name": "x", "max_hours": "200", "valid_to": "1999-01-01"},
+    daily = next(r for r in rules if r["kind"] == "daily_rest" and r["professions"] is None)
+    assert (daily["min_rest_hours"], daily["period"]) == ("11.00", "rolling")
+    # Seed 000: the doctors' new working-time rules from 1 February 2024.
+    doctors = next(r for r in rules if r["kind"] == "daily_rest" and r["professions"])
+    assert doctors["professions"] == ["doctor", "resident_doctor"]
+    assert (doctors["enforced_from"], doctors["period"]) == ("2024-02-01", "rolling")
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "daily_rest", "name": "x", "min_rest_hours": "25"}, "min_rest_hours"),
+        ({"kind": "weekly_rest", "name": "x", "min_rest_hours": "169"}, "min_rest_hours"),
+        # A fixed local day is 23 hours the night the clocks go forward.
+        (
+            {
+                "kind": "daily_rest",
+                "name": "x",
+                "min_rest_hours": "23.5",
+                "period": "fixed",
+                "period_start_hour": 7,
+            },
+            "min_rest_hours",
+        ),
+        (
+            {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period": "fixed"},
+            "period_start_hour",
+        ),
+        ({"kind": "weekly_rest", "name": "x"}, "min_rest_hours"),
+        ({"kind": "overtime_month", "name": "x"}, "max_hours"),
+        (
+            {"kind": "overtime_month", "name": "x", "max_hours": "50", "period": "fixed"},
+            "period",
+        ),
+        (
+            {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period_start_hour": 24},
+            "period_start_hour",
+        ),
+        (
+            {"kind": "daily_rest", "name": "x", "min_rest_hours": "11", "period": "weekly"},
+            "period",
+        ),
+        (
+            {
+                "kind": "daily_rest",
+                "name": "x",
+                "min_rest_hours": "11",
+                "enforced_from": "2023-01-01",
+            },
+            "enforced_from",
+        ),
+        (
+            {"kind": "overtime_year", "name": "x", "max_hours": "200", "valid_to": "1999-01-01"},
+            "valid_to",
+        ),
     ]
-    for body in bad:
+    for body, field in bad:
         response = await client.post(
             "/v1/compliance/rules", json={"valid_from": "2024-01-01", **body}
         )
-        assert response.status_code == 422, (body, response.text)
+        problem = assert_problem(response, 422)
+        assert problem["errors"][0]["loc"][-1] == field, (body, problem)
+    # Changing a rule so that its window cannot hold the rest is refused the same way.
+    narrowed = await client.patch(
+        f"/v1/compliance/rules/{daily['id']}",
+        json={"period": "fixed", "period_start_hour": 0, "min_rest_hours": "23.5"},
+    )
+    assert assert_problem(narrowed, 422)["errors"][0]["loc"] == ["body", "min_rest_hours"]
     stale = await client.patch(
         f"/v1/compliance/rules/{daily['id']}",
         json={"period_start_hour": 7},
@@ -64,24 +116,42 @@ async def test_the_working_hours_act_is_seeded_and_rules_are_validated(
     assert stale.status_code == 412
     moved = await client.patch(
         f"/v1/compliance/rules/{daily['id']}",
-        json={"period_start_hour": 7},
+        json={"period": "fixed", "period_start_hour": 7},
         headers={"If-Match": '"1"'},
     )
-    assert moved.status_code == 200 and moved.json()["period_start_hour"] == 7
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["period"], moved.json()["period_start_hour"]) == ("fixed", 7)
 
 
 async def test_a_disabled_rule_finds_nothing_after_the_recheck(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await seed_tree(client)
     await _rest_breakers(client, 1)
     await recalculate(app)
     listed = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
     assert [v["kind"] for v in listed.json()["items"]] == ["daily_rest"]
+    # The doctors' rule applies to them, the general one once it is off too.
     rules = (await client.get("/v1/compliance/rules")).json()["items"]
-    daily = next(r for r in rules if r["kind"] == "daily_rest")
-    await client.patch(f"/v1/compliance/rules/{daily['id']}", json={"enabled": False})
-    await recalculate(app)
+    dailies = [r for r in rules if r["kind"] == "daily_rest"]
+    for n, daily in enumerate(dailies, 1):
+        await client.patch(f"/v1/compliance/rules/{daily['id']}", json={"enabled": False})
+        await recalculate(app)
+        still = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
+        assert len(still.json()["items"]) == (0 if n == len(dailies) else 1)
+    # The violation reported before the rules changed is kept in the history, as reported:
+    # once per rule that found it (the general rule takes over when the doctors' rule is
+    # disabled first; the rules are listed in id order).
+    kept = (
+        await session.execute(
+            sa.text("SELECT kind, work_date, hours, source_id FROM compliance_violation_history")
+        )
+    ).all()
+    await session.commit()
+    assert {(k, d.isoformat(), float(h)) for k, d, h, _ in kept} == {
+        ("daily_rest", "2024-03-04", 1.5)
+    }
+    assert dailies[-1]["id"] in {str(rule) for *_, rule in kept}
     again = await client.get("/v1/compliance/violations", params={"org_unit": "RS"})
     assert again.json()["items"] == []
 
@@ -237,3 +307,120 @@ async def test_a_malformed_violations_cursor_is_422_not_500(
         )
         problem = assert_problem(response, 422, "validation_failed")
         assert problem["errors"][0]["code"] == "invalid_cursor"
+
+
+async def test_exemption_applications_are_granted_or_rejected_once_and_counted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 000: the management team hears of "fastställd hantering/avslag på inkomna
+    ansökningar av dispenser" when the stop for agency nurses starts on 15 January 2024."""
+    await seed_tree(client)
+    policy = await client.post(
+        "/v1/compliance/agency-policies",
+        json={
+            "name": "Stopp för hyrsjuksköterskor",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2024-01-15",
+            "decision_ref": "KL 2024-01-15",
+        },
+    )
+    url = policy.headers["location"]
+    agency = {"staff": "agency", "profession": "nurse"}
+    await feed(
+        client,
+        "time-records",
+        [
+            shift("X1", datetime(2024, 1, 17, 13, 0), 8, **agency),
+            shift("X2", datetime(2024, 1, 17, 13, 0), 8, unit="SUS-MED", **agency),
+        ],
+    )
+    applications = []
+    for unit in ("SUS-AKUT", "SUS-MED"):
+        applied = await client.post(
+            f"{url}/exemptions",
+            json={
+                "org_unit": unit,
+                "valid_from": "2024-01-15",
+                "valid_to": "2024-02-29",
+                "requested_by": f"Verksamhetschef {unit}",
+                "reason": "Saknar sjuksköterskor vecka 3–8",
+            },
+        )
+        assert applied.status_code == 201, applied.text
+        assert (applied.json()["status"], applied.json()["decided_by"]) == ("requested", None)
+        applications.append(applied.json()["id"])
+    await recalculate(app)
+    # An application allows nothing: both shifts are against the stop.
+    summary = (await client.get("/v1/compliance/summary", params={"org_unit": "RS"})).json()
+    assert sum(r["violations"] for r in summary["rows"]) == 2
+    pending = await client.get("/v1/compliance/exemptions", params={"status": "requested"})
+    assert {x["id"] for x in pending.json()["items"]} == set(applications)
+
+    granted = await client.post(
+        f"/v1/compliance/exemptions/{applications[0]}/decision",
+        json={"decision": "granted", "decided_by": "Koncernledningen", "reason": "Akut läge"},
+    )
+    assert granted.status_code == 200, granted.text
+    body = granted.json()
+    assert (body["status"], body["decided_by"], body["decision_reason"]) == (
+        "granted",
+        "Koncernledningen",
+        "Akut läge",
+    )
+    assert body["decided_at"] is not None
+    rejected = await client.post(
+        f"/v1/compliance/exemptions/{applications[1]}/decision",
+        json={"decision": "rejected", "decided_by": "Koncernledningen", "reason": "Avslag"},
+    )
+    assert rejected.json()["status"] == "rejected"
+    again = await client.post(
+        f"/v1/compliance/exemptions/{applications[1]}/decision",
+        json={"decision": "granted", "decided_by": "HR-direktör", "reason": "Omprövning"},
+    )
+    assert_problem(again, 409, "exemption_already_decided")
+    bad = await client.post(
+        f"/v1/compliance/exemptions/{applications[1]}/decision",
+        json={"decision": "maybe", "decided_by": "x", "reason": "x"},
+    )
+    assert assert_problem(bad, 422)["errors"][0]["loc"][-1] == "decision"
+    missing = await client.post(
+        f"/v1/compliance/exemptions/{uuid.uuid4()}/decision",
+        json={"decision": "granted", "decided_by": "x", "reason": "x"},
+    )
+    assert_problem(missing, 404, "exemption_not_found")
+
+    await recalculate(app)
+    summary = (await client.get("/v1/compliance/summary", params={"org_unit": "RS"})).json()
+    assert [(r["org_unit"], r["violations"]) for r in summary["rows"]] == [("SUS-MED", 1)]
+    listed = await client.get("/v1/compliance/exemptions", params={"status": "rejected"})
+    assert [x["org_unit"] for x in listed.json()["items"]] == ["SUS-MED"]
+    counts = await client.get("/v1/compliance/exemptions/summary", params={"org_unit": "RS"})
+    month = counts.json()["rows"][0]["month"]
+    assert [
+        (r["org_unit"], r["received"], r["requested"], r["granted"], r["rejected"])
+        for r in counts.json()["rows"]
+    ] == [("SUS-AKUT", 1, 0, 1, 0), ("SUS-MED", 1, 0, 0, 1)]
+    later = await client.get(
+        "/v1/compliance/exemptions/summary",
+        params={"org_unit": "RS", "from": "2099-01-01"},
+    )
+    assert later.json()["rows"] == [] and month
+    events = (
+        await client.get("/v1/events", params={"types": "compliance.exemption_decided"})
+    ).json()["items"]
+    assert [(e["data"]["org_unit"], e["data"]["status"]) for e in events] == [
+        ("SUS-AKUT", "granted"),
+        ("SUS-MED", "rejected"),
+    ]
+    # A rejected application does not block a new one for the same days.
+    reapplied = await client.post(
+        f"{url}/exemptions",
+        json={
+            "org_unit": "SUS-MED",
+            "valid_from": "2024-02-01",
+            "valid_to": "2024-02-29",
+            "reason": "Ny ansökan",
+        },
+    )
+    assert reapplied.status_code == 201, reapplied.text

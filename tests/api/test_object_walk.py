@@ -37,6 +37,11 @@ BODIES: dict[str, Any] = {
         "decided_by": "KL",
         "reason": "Vakanser",
     },
+    "/v1/compliance/exemptions/{exemption_id}/decision": {
+        "decision": "rejected",
+        "decided_by": "KL",
+        "reason": "Avslag",
+    },
 }
 GLOBAL = {
     "/v1/kpis/{code}",

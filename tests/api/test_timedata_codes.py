@@ -122,3 +122,30 @@ async def test_profession_catalogue_is_seeded_and_extendable(client: httpx.Async
         "/v1/time-records:batch", json={"records": [time_record("M1", profession="midwife")]}
     )
     assert accepted.json()["inserted"] == 1
+
+
+async def test_on_call_and_standby_codes_map_to_their_time_types(
+    client: httpx.AsyncClient,
+) -> None:
+    """Heroma-like codes for jour (on call at the workplace) and beredskap (standby)."""
+    await seed_tree(client)
+    put = await client.put(
+        MAPPINGS,
+        json={
+            "time_codes": {"JOUR": "on_call", "BER": "standby"},
+            "profession_codes": {"LK": "doctor"},
+        },
+    )
+    assert put.status_code == 200, put.text
+    response = await client.post(
+        "/v1/time-records:batch",
+        json={
+            "records": [
+                heroma_record("J1", time_code="JOUR", profession_code="LK"),
+                heroma_record("B1", time_code="BER", profession_code="LK"),
+            ]
+        },
+    )
+    assert response.json()["inserted"] == 2, response.text
+    stored = (await client.get("/v1/time-records")).json()["items"]
+    assert sorted(r["time_type"] for r in stored) == ["on_call", "standby"]

@@ -4,7 +4,7 @@ worker finds in the time data."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query, Response
 
@@ -21,12 +21,15 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.operations import creates, deletes, lists, reads, updates
+from services.api.operations import acts_on, creates, deletes, lists, reads, updates
 from services.api.responses import no_content, versioned
 from services.core.compliance import service as compliance_service
 from services.core.compliance.schemas import (
     ExemptionCreate,
+    ExemptionDecision,
     ExemptionRead,
+    ExemptionStatus,
+    ExemptionSummary,
     PolicyCreate,
     PolicyRead,
     PolicyUpdate,
@@ -34,6 +37,7 @@ from services.core.compliance.schemas import (
     RuleRead,
     RuleUpdate,
     Summary,
+    ViolationKind,
     ViolationPage,
 )
 from services.core.pagination import Page, Tombstone
@@ -46,15 +50,19 @@ router = api_router(prefix="/compliance", tags=["compliance"])
 async def list_rules(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
-    """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults."""
+    """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults
+    and the doctors' daily rest enforced from 2024-02-01 (seed 000)."""
     return await compliance_service.list_rules(session, principal, page.window(updated_since))
 
 
 @router.post("/rules", **creates("Add a working-time rule", RuleRead))
 async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -> Any:
-    """Rest rules need `min_rest_hours` (at most the period's length) and
-    `period_start_hour`; overtime caps need `max_hours`. Optionally for some professions and
-    an org subtree, over a validity range. The time data in scope is checked again."""
+    """Rest rules need `min_rest_hours`, which their window must hold (422 naming the field
+    otherwise): `rolling` (the default) checks the 24 hours, or 7 × 24, from every shift's
+    start; `fixed` needs `period_start_hour` (the dygnsbryt). Before `enforced_from` a breach is
+    an `agreement_deviation`. Overtime caps need `max_hours`. Optionally for some professions
+    (a rule naming the profession replaces one for all) and an org subtree, over a validity
+    range. The time data in scope is checked again."""
     rule = await compliance_service.create_rule(session, principal, data)
     return versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
 
@@ -128,14 +136,67 @@ async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: 
 
 @router.post(
     "/agency-policies/{policy_id}/exemptions",
-    **creates("Exempt units and days from a policy", ExemptionRead, 404, 409),
+    **creates("Apply for an exemption from a policy", ExemptionRead, 404, 409),
 )
 async def create_exemption(
     policy_id: uuid.UUID, data: ExemptionCreate, session: SessionDep, principal: Admin
 ) -> Any:
-    """Who decided, why, for which subtree and days (optionally the meeting decision). An
-    exemption overlapping another of the same policy is refused (409)."""
+    """An application for a subtree and days, and why (`requested`), decided later with
+    `POST /v1/compliance/exemptions/{id}/decision`; with `decided_by` a decision already taken
+    is recorded as `granted` (optionally the meeting decision). An exemption overlapping
+    another of the same policy, granted or applied for, is refused (409)."""
     return await compliance_service.create_exemption(session, principal, policy_id, data)
+
+
+@router.get(
+    "/exemptions", **lists("List exemptions and applications", Page[ExemptionRead | Tombstone])
+)
+async def list_all_exemptions(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    status: Annotated[
+        ExemptionStatus | None,
+        Query(description="Only applications still `requested`, or those `granted` or `rejected`."),
+    ] = None,
+    updated_since: UpdatedSince = None,
+) -> Any:
+    """Every policy's exemptions and applications in the key's subtree, with who applied,
+    who decided, when and why."""
+    return await compliance_service.list_all_exemptions(
+        session, principal, status, page.window(updated_since)
+    )
+
+
+@router.get(
+    "/exemptions/summary", **reads("Exemption applications per unit and month", ExemptionSummary)
+)
+async def get_exemption_summary(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    org_unit: Annotated[Code, Query()],
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+) -> Any:
+    """Applications received per unit and local month, and how many are still undecided,
+    granted and rejected: the handling of received applications as a figure."""
+    return await compliance_service.exemption_summary(
+        session, settings, principal, org_unit=org_unit, first=date_from, last=date_to
+    )
+
+
+@router.post(
+    "/exemptions/{exemption_id}/decision",
+    **acts_on("Grant or reject an exemption application", ExemptionRead, 409),
+)
+async def decide_exemption(
+    exemption_id: uuid.UUID, data: ExemptionDecision, session: SessionDep, principal: Admin
+) -> Any:
+    """Records who decided, when (now) and why, and publishes `compliance.exemption_decided`.
+    A granted exemption allows what the policy bans, so the time data in scope is checked
+    again. An exemption already decided is 409: a changed mind is a new application."""
+    return await compliance_service.decide_exemption(session, principal, exemption_id, data)
 
 
 @router.delete("/exemptions/{exemption_id}", **deletes("Withdraw an exemption"))
@@ -155,8 +216,7 @@ async def list_violations(
     org_unit: Annotated[Code, Query(description="The subtree to list.")],
     date_from: FromDate = None,
     date_to: ToDate = None,
-    kind: Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year", "agency_policy"]
-    | None = None,
+    kind: ViolationKind | None = None,
     profession: Code | None = None,
 ) -> Any:
     """Person-level: each row is one employee's working time, so the key needs

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+import holidays
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,9 +37,24 @@ WITH gone AS (
     DELETE FROM compliance_violations v USING kpi_claimed c
     WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
       AND v.work_date < (c.month + interval '1 month')::date
-    RETURNING v.kind, v.source_id, v.employee, v.work_date, v.org_unit_id
+    RETURNING v.*
 )
 INSERT INTO compliance_previous SELECT * FROM gone
+"""
+
+# What the cells held before this round and no longer hold (a record corrected, a rule
+# changed): kept as it was reported, with when it was withdrawn.
+_WITHDRAWN = """
+INSERT INTO compliance_violation_history
+    (violation_id, kind, source_id, org_unit_id, work_date, employee, profession, hours,
+     cost_sek, details, detected_at)
+SELECT p.id, p.kind, p.source_id, p.org_unit_id, p.work_date, p.employee, p.profession,
+       p.hours, p.cost_sek, p.details, p.detected_at
+FROM compliance_previous p
+WHERE NOT EXISTS (
+    SELECT 1 FROM compliance_violations v
+    WHERE v.kind = p.kind AND v.source_id = p.source_id AND v.employee = p.employee
+      AND v.work_date = p.work_date AND v.org_unit_id = p.org_unit_id)
 """
 
 # Per claimed cell and employee, from the KPI engine's one pass over the cells' records: which
@@ -62,22 +78,44 @@ FROM compliance_employees WHERE untimed > 0
 GROUP BY org_unit_id, month
 """
 
-# Rest: each period (a local day, or a week from Monday, starting at the rule's hour) in which
-# the employee works under the rule must touch a stretch off work of at least the rule's
-# minimum. Stretches off lie between the employee's shifts (all of them, in any unit: rest is
-# time off any work) and may cross the period's edges, so a regular day, evening or night rota
-# passes; they are measured between real instants (a DST night is 1 h shorter or longer than
-# the clock says).
+# Rest, as the agreements count it (docs/compliance.md): a rolling rule checks the 24 hours
+# (7 × 24 for weekly rest) from every shift's start, a fixed one each local period from the
+# rule's hour (the "dygnsbryt"); either must hold a stretch off of the rule's minimum *inside*
+# it (clipped to it). Stretches off lie between the employee's shifts, all of them, in any
+# unit (rest is time off any work), measured between real instants (a DST night is an hour
+# shorter or longer than the clock says).
 #
-# A period fails exactly when one block of work, shifts with less than the minimum between
-# them, covers it from edge to edge: a block that starts or ends inside the period leaves a
-# long stretch reaching into it. So one window over each employee's sorted shifts finds the
-# blocks, and only periods inside blocks at least a period long are looked at, not every
-# period of every shift. The window's columns are one per distinct minimum among the rules
-# (`start_<k>`, the latest block start so far under minimum `m<k>`).
+# Checking every window of every shift would be a range join per shift. Instead one window
+# pass over each employee's sorted shifts finds the blocks of work under each minimum (shifts
+# with less than the minimum between them): a rolling window from a shift's start fails exactly
+# when its block's end lies more than (window − minimum) after that start, and a fixed period
+# fails exactly when it lies inside (block start − minimum, block end + minimum). So only
+# blocks longer than a threshold are looked at, with the shifts inside them; those are the
+# breaches themselves, a small set. The window's columns are one per distinct minimum among
+# the rules (`start_<k>`, the latest block start so far under minimum `m<k>`).
 _REST_MINIMA = f"""
-SELECT DISTINCT r.min_rest_hours FROM working_time_rules r WHERE {_LIVE_REST_RULES} ORDER BY 1
+SELECT r.min_rest_hours,
+       min(CASE WHEN r.period = 'fixed'
+                THEN greatest(w.hours - 2 * r.min_rest_hours - 1, 0)
+                ELSE w.hours - r.min_rest_hours END) * 3600 AS threshold,
+       max(w.hours) FILTER (WHERE r.kind = 'daily_rest') IS NOT NULL AS daily
+FROM working_time_rules r
+CROSS JOIN LATERAL (SELECT CASE r.kind WHEN 'weekly_rest' THEN 168 ELSE 24 END AS hours) AS w
+WHERE {_LIVE_REST_RULES}
+GROUP BY 1 ORDER BY 1
 """
+
+# Whether another live rest rule of the same kind covering the shift `x` is more specific
+# than `r` (one naming the profession over one for all; then the deeper org unit): the more
+# specific one applies (an agreement for doctors replaces the general rule for them).
+_OVERRIDDEN = """EXISTS (
+    SELECT 1 FROM rules o
+    WHERE o.kind = r.kind AND o.id <> r.id
+      AND (o.professions IS NULL OR x.profession = ANY(o.professions))
+      AND (o.org_unit_id IS NULL OR (xo.path >= o.lo AND xo.path < o.hi))
+      AND x.work_date BETWEEN o.valid_from AND o.valid_to
+      AND ((o.professions IS NOT NULL AND r.professions IS NULL)
+           OR ((o.professions IS NULL) = (r.professions IS NULL) AND o.depth > r.depth)))"""
 
 
 def _seconds(k: int) -> str:
@@ -91,21 +129,29 @@ def _rest_statement(minima: int) -> str:
     blocks = "\n    UNION ALL\n    ".join(
         f"SELECT CAST(:m{k} AS numeric) AS min_rest_hours, person, start_{k} AS b_start, "
         f"end_so_far AS b_end\n    FROM rested WHERE after >= {_seconds(k)} "
-        f"AND end_so_far - start_{k} >= interval '23 hours'"
+        f"AND date_part('epoch', end_so_far - start_{k}) > :t{k}"
         for k in range(minima)
     )
+    members = "\n    UNION ALL\n    ".join(
+        f"SELECT b.min_rest_hours, b.b_start, b.b_end, x.*\n    FROM blocks b\n    "
+        f"JOIN rested x ON x.person = b.person AND x.start_{k} = b.b_start\n    "
+        f"WHERE b.min_rest_hours = CAST(:m{k} AS numeric)"
+        for k in range(minima)
+    )
+    covers = _RULE_COVERS.format(profession="x.profession", path="xo.path")
     return f"""
-INSERT INTO compliance_violations
-    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
-    SELECT r.id, r.kind,
+    SELECT r.id, r.kind, r.period, r.enforced_from,
            CASE r.kind WHEN 'weekly_rest' THEN 'week' ELSE 'day' END AS unit,
            CASE r.kind WHEN 'weekly_rest' THEN interval '7 days' ELSE interval '1 day' END
                AS days_long,
-           r.min_rest_hours, make_interval(hours => r.period_start_hour) AS shift_by,
+           CASE r.kind WHEN 'weekly_rest' THEN interval '168 hours' ELSE interval '24 hours'
+               END AS window_long,
+           r.min_rest_hours, make_interval(secs => r.min_rest_hours * 3600) AS min_rest,
+           make_interval(hours => coalesce(r.period_start_hour, 0)) AS shift_by,
            r.professions, r.org_unit_id, r.valid_from,
            coalesce(r.valid_to, 'infinity'::date) AS valid_to,
-           o.path AS lo, left(o.path, -1) || '0' AS hi
+           o.path AS lo, left(o.path, -1) || '0' AS hi, coalesce(o.depth, -1) AS depth
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE {_LIVE_REST_RULES}
 ), affected AS (
@@ -114,8 +160,9 @@ WITH rules AS (
     FROM (SELECT DISTINCT employee FROM compliance_employees WHERE shifts) AS a
 ), shifts AS (
     -- Narrow rows, as they are sorted (the unit's path and the pseudonym are looked up for
-    -- the few periods that fail).
-    SELECT affected.person, t.org_unit_id, t.profession, t.start_at AS s, t.end_at AS e
+    -- the few shifts in long blocks).
+    SELECT affected.person, t.org_unit_id, t.profession, t.work_date, t.start_at AS s,
+           t.end_at AS e
     FROM time_records t
     JOIN affected USING (employee)
     WHERE t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT NULL
@@ -145,53 +192,108 @@ WITH rules AS (
         ) AS w
     ) AS g
     WINDOW b AS (PARTITION BY person ORDER BY s, e ROWS UNBOUNDED PRECEDING)
-), blocks AS (
-    -- Each block at its last shift (a long stretch after it), with its first shift's start.
+), quick AS (
+    -- Quick returns: a stretch off between consecutive shifts shorter than the daily rest
+    -- minimum that applies to the shift after it, counted there (the time facts sum them).
+    UPDATE {facts.CELL_PEOPLE} p SET quick_returns = q.n
+    FROM (
+        SELECT x.org_unit_id, date_trunc('month', x.work_date)::date AS month, x.profession,
+               a.employee, count(*) AS n
+        FROM rested x
+        JOIN affected a ON a.person = x.person
+        JOIN org_units xo ON xo.id = x.org_unit_id
+        JOIN rules r ON r.kind = 'daily_rest' AND {covers}
+         AND x.work_date BETWEEN r.valid_from AND r.valid_to
+        WHERE x.before > 0 AND x.before < CAST(:quick AS float8)
+          AND x.before < date_part('epoch', r.min_rest) AND NOT {_OVERRIDDEN}
+        GROUP BY 1, 2, 3, 4
+    ) AS q
+    WHERE p.org_unit_id = q.org_unit_id AND p.month = q.month AND p.profession = q.profession
+      AND p.employee = q.employee AND p.staff_kind = 'own'
+), blocks AS MATERIALIZED (
+    -- Each long block at its last shift (a long stretch after it), with its first shift's
+    -- start.
     {blocks}
-), periods AS MATERIALIZED (
-    -- The rule's periods inside a block from edge to edge (a DST day is 23 or 25 hours).
-    SELECT b.person, r.id AS rule_id, k.day, k.p_start, k.p_end
-    FROM blocks b
-    JOIN rules r ON r.min_rest_hours = b.min_rest_hours
-     AND b.b_end - b.b_start >= r.days_long - interval '1 hour'
-    CROSS JOIN LATERAL (
-        SELECT d::date AS day, (d + r.shift_by) AT TIME ZONE :tz AS p_start,
-               (d + r.days_long + r.shift_by) AT TIME ZONE :tz AS p_end
-        FROM generate_series(
-            date_trunc(r.unit, ((b.b_start AT TIME ZONE :tz) - r.shift_by)::date::timestamp),
-            date_trunc(r.unit, ((b.b_end AT TIME ZONE :tz) - r.shift_by)::date::timestamp),
-            r.days_long) AS d
-    ) AS k
-    WHERE k.p_start >= b.b_start AND k.p_end <= b.b_end
-      AND k.day BETWEEN r.valid_from AND r.valid_to
-), hits AS (
-    -- The shifts in each such period: those the rule covers place it; the stretches off
-    -- reaching into it (all shorter than the minimum) give its longest rest.
-    SELECT p.person, p.rule_id, p.day, r.kind, r.min_rest_hours, x.s, x.e, x.org_unit_id,
-           a.employee, x.profession,
-           x.s < p.p_end AND x.e > p.p_start
-               AND {_RULE_COVERS.format(profession="x.profession", path="o.path")} AS placed,
-           CASE WHEN x.s > p.p_start AND x.prev_end < p.p_end THEN x.before ELSE 0 END AS gap
-    FROM periods p
+), members AS MATERIALIZED (
+    -- The shifts of the long blocks, with the stretch off after each: a shift's block under
+    -- each minimum is its `start_<k>`, so this is an equality join, not a range per block.
+    {members}
+), windows AS (
+    -- Rolling: the window from each shift of a block that its block outlasts by more than
+    -- the window less the minimum.
+    SELECT x.person, x.min_rest_hours, x.b_start, r.id AS rule_id, r.kind, r.enforced_from,
+           x.work_date AS day, x.s AS w_start, x.s + r.window_long AS w_end,
+           x.org_unit_id, x.profession, x.s
+    FROM members x
+    JOIN org_units xo ON xo.id = x.org_unit_id
+    JOIN rules r ON r.min_rest_hours = x.min_rest_hours AND r.period = 'rolling'
+     AND x.s < x.b_end - (r.window_long - r.min_rest)
+     AND x.work_date BETWEEN r.valid_from AND r.valid_to
+     AND {covers}
+    WHERE NOT {_OVERRIDDEN}
+    UNION ALL
+    -- Fixed: each period inside (block start − minimum, block end + minimum), a DST day
+    -- being 23 or 25 hours, at its first shift under the rule.
+    (SELECT DISTINCT ON (p.person, p.rule_id, p.day)
+           p.person, p.min_rest_hours, p.b_start, p.rule_id, p.kind, p.enforced_from, p.day,
+           p.p_start, p.p_end, x.org_unit_id, x.profession, x.s
+    FROM (
+        SELECT b.person, b.min_rest_hours, b.b_start, r.id AS rule_id, r.kind, r.enforced_from,
+               k.day, k.p_start, k.p_end
+        FROM blocks b
+        JOIN rules r ON r.min_rest_hours = b.min_rest_hours AND r.period = 'fixed'
+        CROSS JOIN LATERAL (
+            SELECT d::date AS day, (d + r.shift_by) AT TIME ZONE :tz AS p_start,
+                   (d + r.days_long + r.shift_by) AT TIME ZONE :tz AS p_end
+            FROM generate_series(
+                date_trunc(r.unit, (((b.b_start - r.min_rest) AT TIME ZONE :tz)
+                                    - r.shift_by)::date::timestamp),
+                date_trunc(r.unit, (((b.b_end + r.min_rest) AT TIME ZONE :tz)
+                                    - r.shift_by)::date::timestamp),
+                r.days_long) AS d
+        ) AS k
+        WHERE k.p_start > b.b_start - r.min_rest AND k.p_end < b.b_end + r.min_rest
+          AND k.day BETWEEN r.valid_from AND r.valid_to
+    ) AS p
     JOIN rules r ON r.id = p.rule_id
-    JOIN affected a ON a.person = p.person
-    JOIN rested x ON x.person = p.person
-     AND ((x.s < p.p_end AND x.e > p.p_start) OR (x.s > p.p_start AND x.prev_end < p.p_end))
-    JOIN org_units o ON o.id = x.org_unit_id
+    JOIN members x ON x.person = p.person AND x.min_rest_hours = p.min_rest_hours
+     AND x.b_start = p.b_start AND x.s < p.p_end AND x.e > p.p_start
+    JOIN org_units xo ON xo.id = x.org_unit_id
+    WHERE {covers} AND NOT {_OVERRIDDEN}
+    ORDER BY p.person, p.rule_id, p.day, x.s, x.e, x.org_unit_id, x.profession)
+), rests AS (
+    -- The stretches off inside each window, clipped to it: the one before the block reaching
+    -- into a fixed period, and those after each of the block's shifts. The shortest is the
+    -- shortest whole stretch between consecutive shifts that begins in the window.
+    SELECT w.person, w.rule_id, w.day, w.kind, w.enforced_from, w.min_rest_hours,
+           w.org_unit_id, w.profession, w.s,
+           greatest(date_part('epoch', least(w.b_start, w.w_end) - w.w_start), 0,
+                    max(date_part('epoch', least(coalesce(g.next_start, 'infinity'), w.w_end)
+                                           - greatest(g.end_so_far, w.w_start)))
+                        FILTER (WHERE g.end_so_far IS NOT NULL)) AS longest,
+           min(g.after) FILTER (WHERE g.end_so_far >= w.w_start AND g.next_start IS NOT NULL)
+               AS shortest
+    FROM windows w
+    LEFT JOIN members g ON g.person = w.person AND g.min_rest_hours = w.min_rest_hours
+     AND g.b_start = w.b_start AND g.after > 0 AND g.end_so_far < w.w_end
+     AND coalesce(g.next_start, 'infinity') > w.w_start
+    GROUP BY w.person, w.rule_id, w.day, w.kind, w.enforced_from, w.min_rest_hours,
+             w.org_unit_id, w.profession, w.s, w.b_start, w.w_start, w.w_end
 ), found AS (
-    -- A violation is dated and placed where its period's first shift under the rule is
-    -- (unit, profession).
+    -- One per employee, rule and day: its worst window.
     SELECT DISTINCT ON (person, rule_id, day)
-           kind, rule_id, org_unit_id, day, employee, profession, min_rest_hours,
-           CAST(longest AS numeric) / 3600 AS rest
-    FROM (SELECT h.*, max(gap) OVER (PARTITION BY person, rule_id, day) AS longest
-          FROM hits h) AS h
-    WHERE placed
-    ORDER BY person, rule_id, day, s, e, org_unit_id, profession
+           CASE WHEN day < enforced_from THEN 'agreement_deviation' ELSE kind END AS kind,
+           rule_id, org_unit_id, day, a.employee, profession, min_rest_hours,
+           CAST(longest AS numeric) / 3600 AS rest, CAST(shortest AS numeric) / 3600 AS shortest
+    FROM rests JOIN affected a USING (person)
+    ORDER BY person, rule_id, day, longest, s
 )
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
        jsonb_build_object('longest_rest_hours', round(rest, 2),
+                          'shortest_rest_hours', round(shortest, 2),
                           'required_rest_hours', min_rest_hours)
 FROM found
 WHERE (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
@@ -245,7 +347,8 @@ ON CONFLICT DO NOTHING
 """
 
 # Agency policies: hours of agency shifts inside a banned window (or any hour, for a ban),
-# unless an exemption covers the unit and the day.
+# unless a granted exemption covers the unit and the day. A policy with a holiday calendar
+# takes its public holidays for Sundays and their eves for Saturdays (Sundays stay Sundays).
 _AGENCY = """
 INSERT INTO compliance_violations
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
@@ -277,7 +380,11 @@ WITH policies AS (
                              ((d::date + CASE WHEN (w->>'to')::time <= (w->>'from')::time
                                               THEN 1 ELSE 0 END + (w->>'to')::time)::timestamp
                                  AT TIME ZONE :tz) AS we) AS ws
-                    WHERE extract(isodow FROM d)::int IN (
+                    WHERE (CASE WHEN p.holidays IS NULL THEN extract(isodow FROM d)::int
+                                WHEN d::date = ANY(:holidays) THEN 7
+                                WHEN d::date = ANY(:eves) THEN
+                                    greatest(extract(isodow FROM d)::int, 6)
+                                ELSE extract(isodow FROM d)::int END) IN (
                         SELECT jsonb_array_elements_text(w->'weekdays')::int)
                 ) END AS banned
     FROM policies p
@@ -286,7 +393,7 @@ WITH policies AS (
      AND r.work_date >= p.valid_from AND (p.valid_to IS NULL OR r.work_date <= p.valid_to)
     WHERE NOT EXISTS (
         SELECT 1 FROM agency_exemptions x JOIN org_units xo ON xo.id = x.org_unit_id
-        WHERE x.policy_id = p.id AND x.deleted_at IS NULL
+        WHERE x.policy_id = p.id AND x.deleted_at IS NULL AND x.status = 'granted'
           AND r.work_date BETWEEN x.valid_from AND x.valid_to
           AND r.path >= xo.path AND r.path < left(xo.path, -1) || '0'
     )
@@ -390,12 +497,32 @@ async def _detect_rest(session: AsyncSession, months: Sequence[date], tz: str) -
     """The rest rules over the claimed months' shifts and those up to 9 days either side (a
     week's period and a stretch off cross month ends), bound as values so that the planner
     sees how many shifts they are."""
-    minima = (await session.execute(sa.text(_REST_MINIMA))).scalars().all()
+    minima = (await session.execute(sa.text(_REST_MINIMA))).all()
     if minima and months:
-        params = {f"m{k}": minimum for k, minimum in enumerate(minima)}
+        params: dict[str, Any] = {f"m{k}": m for k, (m, _, _) in enumerate(minima)}
+        params |= {f"t{k}": float(t) for k, (_, t, _) in enumerate(minima)}
+        # Stretches shorter than the largest daily minimum are the candidate quick returns.
+        daily = [m for m, _, is_daily in minima if is_daily]
+        params["quick"] = float(max(daily)) * 3600 if daily else 0.0
         after_last = (max(months) + timedelta(days=32)).replace(day=1)
         span = {"first": min(months) - timedelta(days=9), "last": after_last + timedelta(days=9)}
-        await session.execute(sa.text(_rest_statement(len(minima))), {"tz": tz, **span, **params})
+        # The blocks' members are joined on equal block starts, which the planner takes for a
+        # handful of rows; a nested loop over them then scans every member per window.
+        await _execute_without(
+            session, "nestloop", _rest_statement(len(minima)), {"tz": tz, **span, **params}
+        )
+
+
+def _swedish_holidays(months: Sequence[date]) -> dict[str, list[date]]:
+    """Sweden's public holidays (not every Sunday, which the library counts by default) in the
+    years around `months`, and their eves: the day before each that is not itself one
+    (trettondagsafton, skärtorsdag, påskafton, valborg, midsommarafton, julafton, nyårsafton…)."""
+    if not months:
+        return {"holidays": [], "eves": []}
+    years = range(min(months).year - 1, max(months).year + 2)
+    days = set(holidays.country_holidays("SE", years=years, include_sundays=False))
+    eves = {day - timedelta(days=1) for day in days} - days
+    return {"holidays": sorted(days), "eves": sorted(eves)}
 
 
 async def detect(
@@ -407,8 +534,8 @@ async def detect(
     cells are a backlog (their records are scanned, not looked up)."""
     await session.execute(
         sa.text(
-            "CREATE TEMP TABLE IF NOT EXISTS compliance_previous (kind text, source_id uuid, "
-            "employee text, work_date date, org_unit_id bigint) ON COMMIT DROP"
+            "CREATE TEMP TABLE IF NOT EXISTS compliance_previous "
+            "(LIKE compliance_violations) ON COMMIT DROP"
         )
     )
     await session.execute(
@@ -433,8 +560,10 @@ async def detect(
     # The overtime records of many employees: one scan of the table, not an index range per
     # employee and month or year (the planner takes each range for a few records).
     await _execute_without(session, "nestloop" if many else None, _OVERTIME)
-    await session.execute(sa.text(_AGENCY), {"tz": tz})
+    months = [month for _, month in cells]
+    await session.execute(sa.text(_AGENCY), {"tz": tz, **_swedish_holidays(months)})
     await events_service.publish_selected(session, "compliance.violation_detected", _FRESH)
+    await session.execute(sa.text(_WITHDRAWN))
     total = await session.execute(
         sa.text(
             "SELECT count(*) FROM kpi_claimed c JOIN compliance_violations v "

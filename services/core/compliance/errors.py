@@ -17,3 +17,7 @@ class ExemptionNotFound(NotFound):
 
 class OverlappingExemption(Conflict):
     code, title = "overlapping_exemption", "Overlapping exemption"
+
+
+class ExemptionAlreadyDecided(Conflict):
+    code, title = "exemption_already_decided", "Exemption already decided"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.compliance.models import AgencyExemption, WorkingTimeRule
-from services.core.crud import Window, fetch_mirrored, live_row
+from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_unit
 
 
@@ -47,12 +47,13 @@ async def exemptions(session: AsyncSession, policy_id: uuid.UUID) -> list[Any]:
 async def overlapping_exemption(
     session: AsyncSession, policy_id: uuid.UUID, path: str, first: date, last: date
 ) -> bool:
-    """Another live exemption of the policy covering some of the same units and days."""
+    """Another live exemption of the policy, granted or applied for, covering some of the same
+    units and days (a rejected application does not stand in the way of a new one)."""
     found = await session.execute(
         sa.text(
             """
             SELECT 1 FROM agency_exemptions x JOIN org_units o ON o.id = x.org_unit_id
-            WHERE x.policy_id = :policy AND x.deleted_at IS NULL
+            WHERE x.policy_id = :policy AND x.deleted_at IS NULL AND x.status <> 'rejected'
               AND x.valid_from <= :last AND x.valid_to >= :first
               AND (starts_with(o.path, :path) OR starts_with(:path, o.path))
             LIMIT 1
@@ -132,3 +133,37 @@ async def summary(
         params,
     )
     return list(rows.all()), list(unchecked.all())
+
+
+async def exemption_page(
+    session: AsyncSession, scope_path: str | None, status: str | None, window: Window
+) -> Sequence[Any]:
+    """A page of exemptions of every policy in the caller's subtree, of one status if given."""
+    stmt = scoped(with_unit(AgencyExemption), scope_path, (col(AgencyExemption.status), status))
+    return await fetch_mirrored(session, stmt, AgencyExemption, window)
+
+
+async def exemption_summary(
+    session: AsyncSession, path: str, first: date | None, last: date | None, tz: str
+) -> list[Any]:
+    """Applications per unit and the local month they were received, by status."""
+    rows = await session.execute(
+        sa.text(
+            """
+            SELECT o.code, to_char(x.month, 'YYYY-MM'), count(*),
+                   count(*) FILTER (WHERE x.status = 'requested'),
+                   count(*) FILTER (WHERE x.status = 'granted'),
+                   count(*) FILTER (WHERE x.status = 'rejected')
+            FROM (SELECT *, date_trunc('month', created_at AT TIME ZONE :tz)::date AS month
+                  FROM agency_exemptions WHERE deleted_at IS NULL) AS x
+            JOIN org_units o ON o.id = x.org_unit_id
+            WHERE o.path >= :lo AND o.path < :hi
+              AND (CAST(:first AS date) IS NULL
+                   OR x.month >= date_trunc('month', CAST(:first AS date)))
+              AND (CAST(:last AS date) IS NULL OR x.month <= :last)
+            GROUP BY o.code, x.month ORDER BY x.month, o.code
+            """
+        ),
+        {"lo": path, "hi": subtree_upper_bound(path), "first": first, "last": last, "tz": tz},
+    )
+    return list(rows.all())

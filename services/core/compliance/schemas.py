@@ -13,6 +13,16 @@ from services.core.contract import request_config, response_config
 from services.core.validation import Code, IsoDate, Name, Text
 
 RuleKind = Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year"]
+RestPeriod = Literal["rolling", "fixed"]
+# What detection finds: a rule's kind, a breach before the rule is enforced, an agency ban.
+ViolationKind = Literal[
+    "daily_rest",
+    "weekly_rest",
+    "overtime_month",
+    "overtime_year",
+    "agency_policy",
+    "agreement_deviation",
+]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 Professions = Annotated[list[Code], Field(min_length=1, max_length=50)]
 
@@ -20,7 +30,20 @@ Professions = Annotated[list[Code], Field(min_length=1, max_length=50)]
 class RuleFields(BaseModel):
     name: Name | None = None
     min_rest_hours: Annotated[Decimal, Field(gt=0, max_digits=5, decimal_places=2)] | None = None
-    period_start_hour: Annotated[int, Field(ge=0, le=23)] | None = None
+    period: RestPeriod | None = Field(
+        default=None,
+        description="Rest rules: `rolling` (default), the 24 hours (7 × 24 for weekly rest) "
+        "from every shift's start; `fixed`, local periods from `period_start_hour` (the "
+        "dygnsbryt). Either must hold `min_rest_hours` off inside it.",
+    )
+    period_start_hour: Annotated[int, Field(ge=0, le=23)] | None = Field(
+        default=None, description="The local hour a fixed period starts; only with `fixed`."
+    )
+    enforced_from: IsoDate | None = Field(
+        default=None,
+        description="Rest rules: before this day a breach is reported as an "
+        "`agreement_deviation` (lower severity), not a violation.",
+    )
     max_hours: Annotated[Decimal, Field(gt=0, max_digits=7, decimal_places=2)] | None = None
     professions: Professions | None = None
     org_unit: Code | None = None
@@ -35,9 +58,10 @@ class RuleCreate(RuleFields):
             "kind": "daily_rest",
             "name": "Dygnsvila för läkare enligt nya arbetstidsregler",
             "min_rest_hours": "11",
-            "period_start_hour": 7,
+            "period": "rolling",
             "professions": ["doctor", "resident_doctor"],
-            "valid_from": "2024-01-15",
+            "valid_from": "2000-01-01",
+            "enforced_from": "2024-02-01",
         }
     )
 
@@ -47,7 +71,7 @@ class RuleCreate(RuleFields):
 
 
 class RuleUpdate(RuleFields):
-    model_config = request_config({"period_start_hour": 7, "enabled": True})
+    model_config = request_config({"period": "fixed", "period_start_hour": 7, "enabled": True})
 
 
 class RuleRead(BaseModel):
@@ -55,14 +79,16 @@ class RuleRead(BaseModel):
         {
             "id": "8c1e0f52-2f1b-4d0e-9a7e-0f1d2c3b4a59",
             "kind": "daily_rest",
-            "name": "Dygnsvila: 11 timmar i varje 24-timmarsperiod",
+            "name": "Dygnsvila: 11 timmar i de 24 timmarna från varje pass",
             "min_rest_hours": "11.00",
-            "period_start_hour": 0,
+            "period": "rolling",
+            "period_start_hour": None,
             "max_hours": None,
             "professions": None,
             "org_unit": None,
             "valid_from": "2000-01-01",
             "valid_to": None,
+            "enforced_from": None,
             "enabled": True,
             "updated_at": "2026-11-25T08:00:00Z",
             "version": 1,
@@ -73,12 +99,14 @@ class RuleRead(BaseModel):
     kind: RuleKind
     name: str
     min_rest_hours: Decimal | None
+    period: RestPeriod
     period_start_hour: int | None
     max_hours: Decimal | None
     professions: list[str] | None
     org_unit: str | None
     valid_from: date
     valid_to: date | None
+    enforced_from: date | None
     enabled: bool
     updated_at: datetime
     version: int
@@ -105,6 +133,14 @@ class Window(BaseModel):
         return self
 
 
+HolidayCalendar = Literal["sweden"]
+_HOLIDAYS = (
+    "`sweden`: in `banned_windows` a Swedish public holiday counts as a Sunday (7) and its eve "
+    "(midsommarafton, julafton, the day before a weekday holiday …) as a Saturday (6), so a "
+    "policy allowing weekends allows them too. Omit (null) for plain weekdays."
+)
+
+
 class PolicyCreate(BaseModel):
     model_config = request_config(
         {
@@ -113,6 +149,7 @@ class PolicyCreate(BaseModel):
             "org_unit": "RS",
             "valid_from": "2023-10-01",
             "banned_windows": [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}],
+            "holidays": "sweden",
             "decision_ref": "KL 2023-09-18 § 4",
         },
         populate_by_name=True,
@@ -126,6 +163,7 @@ class PolicyCreate(BaseModel):
     banned_windows: Annotated[list[Window], Field(min_length=1, max_length=20)] | None = Field(
         default=None, description="Omit to ban every hour."
     )
+    holidays: HolidayCalendar | None = Field(default=None, description=_HOLIDAYS)
     decision_ref: Text | None = None
 
     @model_validator(mode="after")
@@ -136,10 +174,11 @@ class PolicyCreate(BaseModel):
 
 
 class PolicyUpdate(BaseModel):
-    model_config = request_config({"valid_to": "2024-06-30"})
+    model_config = request_config({"valid_to": "2024-06-30", "holidays": "sweden"})
 
     name: Name | None = None
     valid_to: IsoDate | None = None
+    holidays: HolidayCalendar | None = Field(default=None, description=_HOLIDAYS)
     decision_ref: Text | None = None
 
 
@@ -153,6 +192,7 @@ class PolicyRead(BaseModel):
             "valid_from": "2024-01-15",
             "valid_to": None,
             "banned_windows": None,
+            "holidays": None,
             "decision_ref": "KL 2024-01-15 § 3",
             "updated_at": "2026-11-25T08:00:00Z",
             "version": 1,
@@ -166,29 +206,37 @@ class PolicyRead(BaseModel):
     valid_from: date
     valid_to: date | None
     banned_windows: list[dict[str, Any]] | None
+    holidays: HolidayCalendar | None
     decision_ref: str | None
     updated_at: datetime
     version: int
 
 
+ExemptionStatus = Literal["requested", "granted", "rejected"]
+
 _EXEMPTION_EXAMPLE: dict[str, Any] = {
     "org_unit": "SUS-AKUT",
     "valid_from": "2024-01-15",
     "valid_to": "2024-02-29",
-    "decided_by": "Koncernledningen",
+    "requested_by": "Verksamhetschef akutmottagningen",
     "reason": "Akutmottagningen saknar sjuksköterskor under vecka 3–8",
-    "decision_ref": "KL 2024-01-15 § 3",
 }
 
 
 class ExemptionCreate(BaseModel):
+    """An application (`requested`); with `decided_by` a decision already taken is recorded
+    as `granted` at once."""
+
     model_config = request_config(_EXEMPTION_EXAMPLE)
 
     org_unit: Code
     valid_from: IsoDate
     valid_to: IsoDate
-    decided_by: Name
-    reason: Text
+    reason: Text = Field(description="Why the exemption is needed.")
+    requested_by: Name | None = Field(default=None, description="Who applied.")
+    decided_by: Name | None = Field(
+        default=None, description="Only to record an exemption already granted."
+    )
     decision_ref: Text | None = None
 
     @model_validator(mode="after")
@@ -198,13 +246,35 @@ class ExemptionCreate(BaseModel):
         return self
 
 
+class ExemptionDecision(BaseModel):
+    model_config = request_config(
+        {
+            "decision": "rejected",
+            "decided_by": "Koncernledningen",
+            "reason": "Fastställd hantering: avslag, bemanningen löses inom förvaltningen",
+            "decision_ref": "KL 2024-01-15 § 2",
+        }
+    )
+
+    decision: Literal["granted", "rejected"]
+    decided_by: Name
+    reason: Text = Field(description="Why it was granted or rejected.")
+    decision_ref: Text | None = None
+
+
 class ExemptionRead(BaseModel):
     model_config = response_config(
         {
             "id": "7a9d…",
             "policy_id": "2f0c…",
             **_EXEMPTION_EXAMPLE,
-            "decision_ref": None,
+            "status": "rejected",
+            "requested_at": "2024-01-10T09:00:00Z",
+            "decided_by": "Koncernledningen",
+            "decided_at": "2024-01-15T14:00:00Z",
+            "decision_reason": "Fastställd hantering: avslag",
+            "decision_ref": "KL 2024-01-15 § 2",
+            "version": 2,
         }
     )
 
@@ -213,14 +283,54 @@ class ExemptionRead(BaseModel):
     org_unit: str
     valid_from: date
     valid_to: date
-    decided_by: str
+    status: ExemptionStatus
+    requested_by: str | None
+    requested_at: datetime
     reason: str
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
     decision_ref: str | None
+    version: int
+
+
+class ExemptionSummaryRow(BaseModel):
+    org_unit: str
+    month: str = Field(description="The month the applications were received (local time).")
+    received: int
+    requested: int = Field(description="Still undecided.")
+    granted: int
+    rejected: int
+
+
+class ExemptionSummary(BaseModel):
+    model_config = response_config(
+        {
+            "org_unit": "RS",
+            "rows": [
+                {
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-01",
+                    "received": 5,
+                    "requested": 1,
+                    "granted": 1,
+                    "rejected": 3,
+                }
+            ],
+        }
+    )
+
+    org_unit: str
+    rows: list[ExemptionSummaryRow]
 
 
 class ViolationRead(BaseModel):
     id: int
-    kind: str
+    kind: ViolationKind
+    severity: Literal["violation", "deviation"] = Field(
+        description="`deviation` for an `agreement_deviation` (a breach before its rule's "
+        "`enforced_from`: reported, not counted by `rest_violations`), else `violation`."
+    )
     rule_id: str
     org_unit: str
     date: date
@@ -242,14 +352,19 @@ class ViolationPage(BaseModel):
                 {
                     "id": 17,
                     "kind": "daily_rest",
+                    "severity": "violation",
                     "rule_id": "8c1e…",
                     "org_unit": "SUS-AKUT",
-                    "date": "2024-03-05",
+                    "date": "2024-03-04",
                     "employee": "5be0…(this key's pseudonym)",
                     "profession": "doctor",
-                    "hours": "3.00",
+                    "hours": "1.50",
                     "cost_sek": None,
-                    "details": {"longest_rest_hours": 8.0, "required_rest_hours": 11},
+                    "details": {
+                        "longest_rest_hours": 9.5,
+                        "shortest_rest_hours": 9.5,
+                        "required_rest_hours": 11,
+                    },
                 }
             ],
             "next_cursor": None,

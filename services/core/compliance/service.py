@@ -4,7 +4,7 @@ affect dirty, so the worker re-detects them with the KPI recalculation."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,7 @@ from sqlmodel import col
 from services.core.audit import service as audit_service
 from services.core.compliance import repository
 from services.core.compliance.errors import (
+    ExemptionAlreadyDecided,
     ExemptionNotFound,
     OverlappingExemption,
     PolicyNotFound,
@@ -26,7 +27,10 @@ from services.core.compliance.models import (
 )
 from services.core.compliance.schemas import (
     ExemptionCreate,
+    ExemptionDecision,
     ExemptionRead,
+    ExemptionSummary,
+    ExemptionSummaryRow,
     PolicyCreate,
     PolicyRead,
     PolicyUpdate,
@@ -50,6 +54,7 @@ from services.core.crud import (
     visible_or_404,
 )
 from services.core.errors import ValidationFailed, field_error, invalid_field
+from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.kpis import inputs, recalculation_service
 from services.core.orgs import service as orgs_service
@@ -57,7 +62,10 @@ from services.core.pagination import Page, Tombstone, decode_cursor, encode_curs
 from services.core.principal import Principal
 from services.core.timedata.pseudonym import viewer_pseudonymizer
 
+# The hours a rest rule's window holds: rolling, and fixed (a local period is an hour shorter
+# on the night the clocks go forward).
 REST_LIMIT = {"daily_rest": 24, "weekly_rest": 168}
+FIXED_REST_LIMIT = {"daily_rest": 23, "weekly_rest": 167}
 
 
 async def _unit(session: AsyncSession, principal: Principal, code: str | None) -> Any:
@@ -74,9 +82,11 @@ async def _changed(
     since: date,
     org_unit_id: int | None = None,
     details: dict[str, Any] | None = None,
+    recheck: bool = True,
 ) -> None:
     """Audits a change to a rule, policy or exemption (`action`: "<resource type>.<verb>") and
-    marks every cell it can affect, in `scope` (an org path; None: all) from `since`'s month."""
+    (`recheck`) marks every cell it can affect, in `scope` (an org path; None: all) from
+    `since`'s month."""
     resource_type = action.split(".")[0]
     await audit_service.record(
         session,
@@ -87,8 +97,9 @@ async def _changed(
         org_unit_id=org_unit_id,
         details=details,
     )
-    await recalculation_service.mark_scope(session, scope, since.replace(day=1), None)
-    recalculation_service.wake_recalculation(session)
+    if recheck:
+        await recalculation_service.mark_scope(session, scope, since.replace(day=1), None)
+        recalculation_service.wake_recalculation(session)
 
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -100,15 +111,22 @@ def _rule_read(rule: WorkingTimeRule, code: str | None) -> RuleRead:
 
 def _check_rule(rule: WorkingTimeRule) -> None:
     if rule.kind in REST_LIMIT:
-        if rule.min_rest_hours is None or rule.period_start_hour is None:
+        if rule.min_rest_hours is None:
             raise invalid_field(
-                ["body", "min_rest_hours"],
-                f"a {rule.kind} rule needs min_rest_hours and period_start_hour",
+                ["body", "min_rest_hours"], f"a {rule.kind} rule needs min_rest_hours"
             )
-        if rule.min_rest_hours > REST_LIMIT[rule.kind]:
+        fixed = rule.period == "fixed"
+        if fixed and rule.period_start_hour is None:
+            raise invalid_field(
+                ["body", "period_start_hour"],
+                "a fixed period needs period_start_hour (the local hour it starts, the dygnsbryt)",
+            )
+        limit = (FIXED_REST_LIMIT if fixed else REST_LIMIT)[rule.kind]
+        if rule.min_rest_hours > limit:
+            window = f"a {'fixed period' if fixed else 'rolling window'} of {limit} h"
             raise invalid_field(
                 ["body", "min_rest_hours"],
-                f"{rule.min_rest_hours} h of rest cannot fit in a {REST_LIMIT[rule.kind]} h period",
+                f"{rule.min_rest_hours} h of rest cannot fit in {window}",
                 "impossible",
             )
         if rule.max_hours is not None:
@@ -116,10 +134,17 @@ def _check_rule(rule: WorkingTimeRule) -> None:
     else:
         if rule.max_hours is None:
             raise invalid_field(["body", "max_hours"], f"a {rule.kind} rule needs max_hours")
-        if rule.min_rest_hours is not None:
-            raise invalid_field(["body", "min_rest_hours"], "min_rest_hours belongs to a rest rule")
+        for name in ("min_rest_hours", "period_start_hour", "enforced_from"):
+            if getattr(rule, name) is not None:
+                raise invalid_field(["body", name], f"{name} belongs to a rest rule")
+        if rule.period != "rolling":
+            raise invalid_field(["body", "period"], "period belongs to a rest rule")
     if rule.valid_to is not None and rule.valid_to < rule.valid_from:
         raise invalid_field(["body", "valid_to"], "valid_to is before valid_from", "range")
+    if rule.enforced_from is not None and rule.enforced_from < rule.valid_from:
+        raise invalid_field(
+            ["body", "enforced_from"], "enforced_from is before valid_from", "range"
+        )
 
 
 async def list_rules(
@@ -137,7 +162,9 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
         kind=data.kind,
         name=data.name,
         min_rest_hours=data.min_rest_hours,
+        period=data.period or "rolling",
         period_start_hour=data.period_start_hour,
+        enforced_from=data.enforced_from,
         max_hours=data.max_hours,
         professions=data.professions,
         org_unit_id=unit.id if unit else None,
@@ -178,7 +205,7 @@ async def update_rule(
     if "org_unit" in changes:
         unit = await _unit(session, principal, changes.pop("org_unit"))
         rule.org_unit_id, code = (unit.id, unit.code) if unit else (None, None)
-    for name in ("name", "valid_from", "enabled"):
+    for name in ("name", "valid_from", "enabled", "period"):
         if name in changes and changes[name] is None:
             raise invalid_field(["body", name], f"{name} cannot be null", "null")
     for name, value in changes.items():
@@ -242,6 +269,7 @@ async def create_policy(
         banned_windows=[w.model_dump(by_alias=True) for w in data.banned_windows]
         if data.banned_windows
         else None,
+        holidays=data.holidays,
         decision_ref=data.decision_ref,
     )
     await insert(session, policy)
@@ -291,7 +319,14 @@ async def delete_policy(
 
 
 def _exemption_read(x: AgencyExemption, code: str) -> ExemptionRead:
-    return read_as(ExemptionRead, x, id=str(x.id), policy_id=str(x.policy_id), org_unit=code)
+    return read_as(
+        ExemptionRead,
+        x,
+        id=str(x.id),
+        policy_id=str(x.policy_id),
+        org_unit=code,
+        requested_at=x.created_at,
+    )
 
 
 async def list_exemptions(
@@ -305,9 +340,17 @@ async def list_exemptions(
     ]
 
 
+async def list_all_exemptions(
+    session: AsyncSession, principal: Principal, status: str | None, window: Window
+) -> Page[ExemptionRead | Tombstone]:
+    rows = await repository.exemption_page(session, principal.org_path, status, window)
+    return page_of(rows, window, lambda r: _exemption_read(r[0], r[1]))
+
+
 async def create_exemption(
     session: AsyncSession, principal: Principal, policy_id: uuid.UUID, data: ExemptionCreate
 ) -> ExemptionRead:
+    """An application (`requested`), or with `decided_by` an exemption already granted."""
     policy, _, policy_path = await _visible_policy(session, principal, policy_id, for_update=True)
     unit = await _unit(session, principal, data.org_unit)
     if not unit.path.startswith(policy_path):
@@ -318,15 +361,20 @@ async def create_exemption(
         session, policy.id, unit.path, data.valid_from, data.valid_to
     ):
         raise OverlappingExemption(
-            "Another exemption of this policy already covers some of these units and days"
+            "Another exemption of this policy, granted or applied for, already covers some of "
+            "these units and days"
         )
+    granted = data.decided_by is not None
     exemption = AgencyExemption(
         policy_id=policy.id,
         org_unit_id=unit.id,
         valid_from=data.valid_from,
         valid_to=data.valid_to,
-        decided_by=data.decided_by,
+        status="granted" if granted else "requested",
+        requested_by=data.requested_by,
         reason=data.reason,
+        decided_by=data.decided_by,
+        decided_at=datetime.now(UTC) if granted else None,
         decision_ref=data.decision_ref,
     )
     await insert(session, exemption)
@@ -338,8 +386,102 @@ async def create_exemption(
         scope=unit.path,
         since=data.valid_from,
         org_unit_id=unit.id,
+        # An application changes nothing the checks see until it is granted.
+        recheck=granted,
     )
     return _exemption_read(exemption, unit.code)
+
+
+async def decide_exemption(
+    session: AsyncSession,
+    principal: Principal,
+    exemption_id: uuid.UUID,
+    data: ExemptionDecision,
+) -> ExemptionRead:
+    """Grants or rejects an application: who, when, why. A decided one is not decided again
+    (409): a changed mind is a new application."""
+    row = in_scope_or_404(
+        await repository.get(session, AgencyExemption, exemption_id, for_update=True),
+        principal,
+        ExemptionNotFound(f"No exemption with id {exemption_id}"),
+    )
+    exemption: AgencyExemption = row[0]
+    if exemption.status != "requested":
+        raise ExemptionAlreadyDecided(
+            f"The exemption was already {exemption.status} by {exemption.decided_by} "
+            f"on {exemption.decided_at:%Y-%m-%d}"
+        )
+    await apply_update(
+        session,
+        exemption,
+        {
+            "status": data.decision,
+            "decided_by": data.decided_by,
+            "decided_at": datetime.now(UTC),
+            "decision_reason": data.reason,
+            "decision_ref": data.decision_ref or exemption.decision_ref,
+        },
+    )
+    read = _exemption_read(exemption, row[1])
+    await _changed(
+        session,
+        principal,
+        "agency_exemption.decide",
+        exemption,
+        scope=row[2],
+        since=exemption.valid_from,
+        org_unit_id=exemption.org_unit_id,
+        details={"status": data.decision},
+        recheck=data.decision == "granted",
+    )
+    await events_service.publish(
+        session,
+        "compliance.exemption_decided",
+        read.model_dump(
+            mode="json",
+            include={
+                "id",
+                "policy_id",
+                "org_unit",
+                "valid_from",
+                "valid_to",
+                "status",
+                "decided_by",
+                "decided_at",
+            },
+        ),
+        org_unit_id=exemption.org_unit_id,
+    )
+    return read
+
+
+async def exemption_summary(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    *,
+    org_unit: str,
+    first: date | None,
+    last: date | None,
+) -> ExemptionSummary:
+    unit = await orgs_service.get_visible(session, principal, org_unit)
+    rows = await repository.exemption_summary(
+        session, unit.path, first, last, settings.local_timezone
+    )
+    return ExemptionSummary(
+        org_unit=unit.code,
+        rows=[
+            ExemptionSummaryRow(
+                org_unit=code,
+                month=month,
+                received=int(received),
+                requested=int(requested),
+                granted=int(granted),
+                rejected=int(rejected),
+            )
+            for code, month, received, requested, granted, rejected in rows
+        ],
+    )
 
 
 async def delete_exemption(
@@ -421,6 +563,7 @@ async def list_violations(
         ViolationRead(
             id=r[0],
             kind=r[1],
+            severity="deviation" if r[1] == "agreement_deviation" else "violation",
             rule_id=str(r[2]),
             org_unit=r[3],
             date=r[4],

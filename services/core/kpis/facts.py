@@ -146,19 +146,21 @@ _INSERT = (
     "age_band, employees, {})"
 )
 
-# The time types that are shifts someone worked (the rest rules check these too).
-SHIFT_TYPES = "('worked', 'overtime', 'extra_time')"
+# The time types that are shifts someone worked (the rest rules check these too): on-call
+# time at the workplace (jour) is working time; standby (beredskap) is not.
+SHIFT_TYPES = "('worked', 'overtime', 'extra_time', 'on_call')"
 _SHIFT = f"t.time_type IN {SHIFT_TYPES}"
 _CELL_PEOPLE_INSERT = f"""
 INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee, scheduled,
-                           sick, absent, overtime, extra_time, worked, timed_shifts, untimed,
-                           untimed_hours)"""
+                           sick, absent, overtime, extra_time, on_call, worked, timed_shifts,
+                           untimed, untimed_hours)"""
 _CELL_PEOPLE_SUMS = f"""
        sum(t.hours) FILTER (WHERE t.time_type = 'scheduled'),
        sum(t.hours) FILTER (WHERE t.time_type = 'sick'),
        sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})),
        sum(t.hours) FILTER (WHERE t.time_type = 'overtime'),
        sum(t.hours) FILTER (WHERE t.time_type = 'extra_time'),
+       sum(t.hours) FILTER (WHERE t.time_type = 'on_call'),
        sum(t.hours) FILTER (WHERE t.time_type = 'worked'),
        bool_or({_SHIFT} AND t.start_at IS NOT NULL),
        count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL),
@@ -219,7 +221,9 @@ SELECT r.org_unit_id, r.month, 'time', r.profession, 'own', coalesce(p.gender, '
        coalesce(sum(x.d60), 0),
        coalesce(sum(r.absent), 0),
        coalesce(sum(r.overtime), 0),
-       coalesce(sum(r.extra_time), 0)
+       coalesce(sum(r.extra_time), 0),
+       coalesce(sum(r.on_call), 0),
+       coalesce(sum(r.quick_returns), 0)
 FROM {CELL_PEOPLE} r LEFT JOIN people p USING (employee)
 LEFT JOIN sick_split x USING (org_unit_id, month, profession, employee)
 WHERE r.staff_kind = 'own'
@@ -372,8 +376,10 @@ async def _prepare(session: AsyncSession) -> None:
             f"CREATE TEMP TABLE IF NOT EXISTS {CELL_PEOPLE} "
             "(org_unit_id bigint, month date, profession text, staff_kind text, employee text, "
             "scheduled numeric, sick numeric, absent numeric, overtime numeric, "
-            "extra_time numeric, worked numeric, timed_shifts boolean, untimed bigint, "
-            "untimed_hours numeric) ON COMMIT DROP"
+            "extra_time numeric, on_call numeric, worked numeric, timed_shifts boolean, "
+            "untimed bigint, untimed_hours numeric, "
+            # Filled by compliance's cell hook (rest stretches too short before a shift).
+            "quick_returns bigint) ON COMMIT DROP"
         )
     )
     await session.execute(

@@ -35,6 +35,10 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "absent",
         "overtime",
         "extra_time",
+        "on_call",
+        # Rest stretches between consecutive shifts shorter than the daily rest rule's minimum,
+        # counted at the shift after them (filled by compliance's cell hook).
+        "quick_returns",
     ),
     # Worked hours of own and agency staff.
     "worked": ("worked", "worked_agency", "worked_agency_doctor"),
@@ -67,6 +71,8 @@ class _Measures(SQLModel):
     absent: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     overtime: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     extra_time: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    on_call: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    quick_returns: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked_agency_doctor: Decimal | None = Field(default=None, sa_type=sa.Numeric)

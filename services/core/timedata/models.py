@@ -23,7 +23,11 @@ from services.core.db import (
 )
 from services.core.kpis.catalogue import AbsenceType
 
-TimeType = Literal["scheduled", "worked", "overtime", "extra_time", AbsenceType]
+# `on_call` (jour, on call at the workplace) is working time and breaks rest; `standby`
+# (beredskap, reachable at home) is not working time: time called in is sent as `worked`.
+TimeType = Literal[
+    "scheduled", "worked", "overtime", "extra_time", "on_call", "standby", AbsenceType
+]
 TIME_TYPES: tuple[str, ...] = get_args(TimeType)
 STAFF_KINDS = ("own", "agency")
 CONTRACTS = ("permanent", "fixed_term", "hourly")

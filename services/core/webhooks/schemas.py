@@ -22,7 +22,7 @@ EVENT_FAMILIES: dict[str, str] = {
     "meeting": "meetings changed",
     "decision": "decision.made",
     "assignment": "assignment.due_soon, assignment.overdue",
-    "compliance": "compliance.violation_detected",
+    "compliance": "compliance.violation_detected, compliance.exemption_decided",
     "webhook": "webhook.subscription_disabled (admin events about subscriptions)",
 }
 _TYPE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*|\*)$")

@@ -42,39 +42,194 @@ async def test_a_night_shift_then_a_day_shift_8_hours_later_breaks_daily_rest(
         ],
     )
     await recalculate(app)
-    assert await violations(session) == [("daily_rest", "2024-03-05", 3.0)]
+    # The 24 hours from the night's start and from the evening's start each hold 8 h off.
+    assert await violations(session) == [
+        ("daily_rest", "2024-03-04", 3.0),
+        ("daily_rest", "2024-03-05", 3.0),
+    ]
     points = await series(client, "rest_violations", "RS", "2024-03", "2024-03")
-    assert points[0]["value"] == 1.0
+    assert points[0]["value"] == 2.0
+    quick = await series(client, "quick_returns", "RS", "2024-03", "2024-03")
+    assert quick[0]["value"] == 2.0
+
+
+async def test_doctors_rest_before_1_february_2024_is_an_agreement_deviation(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Seed 000: the doctors' new working-time rules from 1 February 2024 ("dygnsvilan måste
+    hållas"); before it a doctor's short rest is reported at a lower severity, not counted as
+    a violation. A nurse's is a violation all along."""
+    quick_return = [(datetime(2024, 1, 29, 13, 0), 8.5), (datetime(2024, 1, 30, 7, 0), 8)]
+    records = [
+        *[shift("DR", at, h) for at, h in quick_return],
+        *[shift("DR", at + timedelta(days=7), h) for at, h in quick_return],
+        *[shift("NU", at, h, profession="nurse") for at, h in quick_return],
+    ]
+    assert await _rest_found(app, client, session, records) == [
+        ("agreement_deviation", "2024-01-29", 1.5),
+        ("daily_rest", "2024-01-29", 1.5),
+        ("daily_rest", "2024-02-05", 1.5),
+    ]
+    january = await series(client, "rest_violations", "RS", "2024-01", "2024-01")
+    assert january[0]["value"] == 1.0  # the nurse's
+    listed = (
+        await client.get(
+            "/v1/compliance/violations",
+            params={"org_unit": "RS", "kind": "agreement_deviation"},
+        )
+    ).json()["items"]
+    assert [(v["profession"], v["severity"]) for v in listed] == [("doctor", "deviation")]
+
+
+async def _rest_found(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, records: list[dict[str, Any]]
+) -> list[tuple[str, str, float]]:
+    await seed_tree(client)
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    return await violations(session)
+
+
+async def test_a_quick_return_is_found_though_days_off_follow(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # Evening until 21:30, day shift at 07:00 (9.5 h off), then four days off: under the old
+    # "touches an 11 h stretch" reading the days off hid it.
+    records = [
+        shift("Q1", datetime(2024, 3, 4, 13, 0), 8.5, profession="nurse"),
+        shift("Q1", datetime(2024, 3, 5, 7, 0), 8, profession="nurse"),
+    ]
+    assert await _rest_found(app, client, session, records) == [("daily_rest", "2024-03-04", 1.5)]
+    details = (
+        await session.execute(sa.text("SELECT details FROM compliance_violations"))
+    ).scalar_one()
+    await session.commit()
+    assert details == {
+        "longest_rest_hours": 9.5,
+        "shortest_rest_hours": 9.5,
+        "required_rest_hours": 11,
+    }
+    assert rest_by_hand(records) == [("daily_rest", "2024-03-04", 1.5)]
+
+
+async def test_a_night_then_a_day_shift_7_hours_later(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    records = [
+        shift("Q2", datetime(2024, 3, 4, 21, 0), 10),  # until 07:00
+        shift("Q2", datetime(2024, 3, 5, 14, 0), 8),  # 7 h later, until 22:00
+    ]
+    assert await _rest_found(app, client, session, records) == [("daily_rest", "2024-03-04", 4.0)]
+
+
+async def test_exactly_11_hours_off_keeps_daily_rest(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    records = [
+        shift("Q3", datetime(2024, 3, 4, 13, 0), 8),  # until 21:00
+        shift("Q3", datetime(2024, 3, 5, 8, 0), 8),  # 11 h later
+        shift("Q3", datetime(2024, 3, 6, 6, 59), 8),  # 10 h 59 min after 16:00? no: 14 h 59
+    ]
+    assert await _rest_found(app, client, session, records) == []
+
+
+async def test_a_24_hour_on_call_shift_breaks_daily_rest_and_standby_does_not(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    records = [
+        # Jour at the hospital, 08–08: working time, no rest at all in its 24 hours.
+        shift("J1", datetime(2024, 3, 4, 8, 0), 24, kind="on_call"),
+        # Beredskap at home for a day and a night: not working time; a call-in is `worked`.
+        shift("J2", datetime(2024, 3, 4, 8, 0), 8),
+        shift("J2", datetime(2024, 3, 4, 16, 0), 16, kind="standby"),
+        shift("J2", datetime(2024, 3, 5, 8, 0), 8),
+    ]
+    assert await _rest_found(app, client, session, records) == [("daily_rest", "2024-03-04", 11.0)]
+    on_call = await series(client, "on_call_hours", "RS", "2024-03", "2024-03")
+    assert on_call[0]["value"] == 24.0
+
+
+async def test_dst_nights_count_real_hours_in_the_window(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    records = [
+        # Spring: 21:00 → 08:00 by the clock on 31 March is 10 real hours.
+        shift("T2", datetime(2024, 3, 30, 13, 0), 8),
+        shift("T2", datetime(2024, 3, 31, 8, 0), 8),
+        # Autumn: 22:00 → 08:00 by the clock on 27 October is 11 real hours.
+        shift("T2", datetime(2024, 10, 26, 14, 0), 8),
+        shift("T2", datetime(2024, 10, 27, 8, 0), 8),
+    ]
+    assert await _rest_found(app, client, session, records) == [("daily_rest", "2024-03-30", 1.0)]
+    assert rest_by_hand(records) == [("daily_rest", "2024-03-30", 1.0)]
+
+
+def _rota(employee: str, first: date, pattern: list[tuple[int, int, float]]) -> list[Any]:
+    """A rota from `first`: (day offset, start hour, hours) per shift."""
+    return [
+        shift(employee, datetime.combine(first + timedelta(days=d), time(h)), hours)
+        for d, h, hours in pattern
+    ]
+
+
+async def test_regular_rotas_keep_daily_rest(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    monday = date(2024, 3, 4)
+    records = [
+        # Days 07–16 every day for three weeks.
+        *_rota("R-DAY", monday, [(d, 7, 9) for d in range(21)]),
+        # Nights 21–07, five a week.
+        *_rota("R-NIGHT", monday, [(w * 7 + d, 21, 10) for w in range(3) for d in range(5)]),
+        # Evening 14–22, day 09–17 (11 h between), then a night 21–07.
+        *_rota(
+            "R-ROT",
+            monday,
+            [
+                (w * 7 + d, h, hours)
+                for w in range(3)
+                for d, h, hours in ((0, 14, 8), (1, 9, 8), (2, 21, 10))
+            ],
+        ),
+    ]
+    found = await _rest_found(app, client, session, records)
+    assert [v for v in found if v[0] == "daily_rest"] == []
+    assert [v for v in rest_by_hand(records) if v[0] == "daily_rest"] == []
 
 
 async def test_a_week_without_36_hours_off_breaks_weekly_rest(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await seed_tree(client)
-    # Three weeks on, 16 h off between shifts: the middle week (the others touch days with no
-    # data) never has 36 h off.
+    # Three weeks on, 16 h off between shifts: every 7 × 24 hours from a shift's start that
+    # ends before the last shift lacks 36 h off.
     week = [shift("W1", datetime(2024, 3, d, 7, 0), 8) for d in range(4, 25)]
     await feed(client, "time-records", week)
     await recalculate(app)
-    assert await violations(session) == [("weekly_rest", "2024-03-11", 20.0)]
+    found = await violations(session)
+    assert found == rest_by_hand(week)
+    assert [d for _, d, _ in found] == [f"2024-03-{d:02}" for d in range(4, 19)]
+    assert {h for _, _, h in found} == {20.0}
 
 
 def rest_by_hand(
-    records: list[dict[str, Any]], start_hour: int = 0
+    records: list[dict[str, Any]], start_hour: int | None = None
 ) -> list[tuple[str, str, float]]:
-    """The Working Hours Act's seeded rest rules (11 h in every local day, 36 h in every week
-    from Monday, each period starting at `start_hour`), worked out shift by shift in Python:
-    what the set-based SQL must agree with.
+    """The seeded rest rules (11 h daily, 36 h weekly), worked out window by window in Python:
+    what the set-based SQL must agree with. Rolling (`start_hour` None): the 24 hours (7 × 24)
+    from every shift's start; fixed: local days (weeks from Monday) from `start_hour`.
 
     An employee's stretches off are the times between their shifts, merged (before the first
-    and after the last they are open). A period with work passes when a stretch off of the
-    minimum reaches into it. A violation is dated on the period's first day, with the hours
-    the longest stretch reaching into it falls short, and kept where the period's first shift's
-    unit has records."""
-    shifts: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
+    and after the last they are open). A window passes when a stretch off clipped to it is at
+    least the minimum. A violation is dated on the window's day (its shift's work date, or the
+    period's first day), once per day (its worst window), with the hours the longest stretch
+    falls short, and kept where that shift's unit has records that month."""
+    shifts: dict[str, list[tuple[datetime, datetime, str, str]]] = defaultdict(list)
     for r in records:
+        if r["time_type"] == "standby":
+            continue
         start, end = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
-        shifts[r["employee_ref"]].append((start, end, r["org_unit_code"]))
+        shifts[r["employee_ref"]].append((start, end, r["org_unit_code"], r["work_date"]))
     cells = {(r["org_unit_code"], r["work_date"][:7]) for r in records}
     never, always = datetime.min.replace(tzinfo=LOCAL), datetime.max.replace(tzinfo=LOCAL)
     found = []
@@ -82,49 +237,67 @@ def rest_by_hand(
         employee_shifts.sort(key=lambda x: (x[0], x[1]))
         off = [(never, employee_shifts[0][0])]
         busy_until = employee_shifts[0][1]
-        for start, end, _ in employee_shifts[1:]:
+        for start, end, _, _ in employee_shifts[1:]:
             off.append((busy_until, max(start, busy_until)))
             busy_until = max(busy_until, end)
         off.append((busy_until, always))
-        for kind, days, minimum in (("daily_rest", 1, 11), ("weekly_rest", 7, 36)):
-            first_shift: dict[date, tuple[datetime, datetime, str]] = {}
-            shift_by = timedelta(hours=start_hour)
-            for start, end, unit in employee_shifts:
-                # Local wall-clock times less the start hour give each period's first day.
-                first = (start.astimezone(LOCAL).replace(tzinfo=None) - shift_by).date()
-                last_moment = end.astimezone(LOCAL).replace(tzinfo=None) - shift_by
-                last = (last_moment - timedelta(microseconds=1)).date()
-                if days == 7:
-                    first -= timedelta(days=first.weekday())
-                    last -= timedelta(days=last.weekday())
-                day = first
-                while day <= last:
-                    first_shift.setdefault(day, (start, end, unit))
-                    day += timedelta(days=days)
-            for day, (_, _, unit) in first_shift.items():
-                p_start = datetime.combine(day, time(start_hour), LOCAL)
-                p_end = datetime.combine(day + timedelta(days=days), time(start_hour), LOCAL)
-                rest = max(
-                    float("inf") if never in (a, b) or always in (a, b) else (b - a).total_seconds()
+
+        def longest(
+            w_start: datetime, w_end: datetime, off: list[tuple[datetime, datetime]] = off
+        ) -> float:
+            return max(
+                [
+                    (min(b, w_end) - max(a, w_start)).total_seconds()
                     for a, b in off
-                    if b > p_start and a < p_end
-                )
-                if rest < minimum * 3600 and (unit, day.isoformat()[:7]) in cells:
+                    if b > w_start and a < w_end
+                ]
+                + [0.0]
+            )
+
+        for kind, days, minimum in (("daily_rest", 1, 11), ("weekly_rest", 7, 36)):
+            windows: dict[str, tuple[float, str]] = {}
+            if start_hour is None:
+                for start, _, unit, day in employee_shifts:
+                    rest = longest(start, start + timedelta(days=days))
+                    if day not in windows or rest < windows[day][0]:
+                        windows[day] = (rest, unit)
+            else:
+                first_shift: dict[date, str] = {}
+                shift_by = timedelta(hours=start_hour)
+                for start, end, unit, _ in employee_shifts:
+                    first = (start.astimezone(LOCAL).replace(tzinfo=None) - shift_by).date()
+                    last_moment = end.astimezone(LOCAL).replace(tzinfo=None) - shift_by
+                    last = (last_moment - timedelta(microseconds=1)).date()
+                    if days == 7:
+                        first -= timedelta(days=first.weekday())
+                        last -= timedelta(days=last.weekday())
+                    period = first
+                    while period <= last:
+                        first_shift.setdefault(period, unit)
+                        period += timedelta(days=days)
+                for period, unit in first_shift.items():
+                    p_start = datetime.combine(period, time(start_hour), LOCAL)
+                    p_end = datetime.combine(period + timedelta(days=days), time(start_hour), LOCAL)
+                    windows[period.isoformat()] = (longest(p_start, p_end), unit)
+            for day, (rest, unit) in windows.items():
+                if rest < minimum * 3600 and (unit, day[:7]) in cells:
                     missing = Decimal(minimum) - Decimal(rest) / 3600
                     hours = float(missing.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-                    found.append((kind, day.isoformat(), hours))
+                    found.append((kind, day, hours))
     return sorted(found)
 
 
-@pytest.mark.parametrize("start_hour", [0, 7])
-async def test_rest_rules_agree_with_a_shift_by_shift_reckoning(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, start_hour: int
+@pytest.mark.parametrize("start_hour", [None, 0, 7])
+async def test_rest_rules_agree_with_a_window_by_window_reckoning(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, start_hour: int | None
 ) -> None:
     await seed_tree(client)
-    for rule in (await client.get("/v1/compliance/rules")).json()["items"]:
-        if rule["kind"] in ("daily_rest", "weekly_rest"):
-            moved = {"period_start_hour": start_hour}
-            assert (await client.patch(f"/v1/compliance/rules/{rule['id']}", json=moved)).is_success
+    if start_hour is not None:
+        for rule in (await client.get("/v1/compliance/rules")).json()["items"]:
+            if rule["kind"] in ("daily_rest", "weekly_rest"):
+                moved = {"period": "fixed", "period_start_hour": start_hour}
+                changed = await client.patch(f"/v1/compliance/rules/{rule['id']}", json=moved)
+                assert changed.is_success, changed.text
     rnd = random.Random(20261205)
     records = []
     for n in range(6):
@@ -133,13 +306,13 @@ async def test_rest_rules_agree_with_a_shift_by_shift_reckoning(
         # that start or end at midnight (on a period's edge).
         at = datetime(2024, 10, 14, 0, 0) + timedelta(hours=rnd.randint(0, 23))
         while at < datetime(2024, 11, 4):
-            hours = rnd.choice([2, 4, 8, 8, 8, 10, 12])
+            hours = rnd.choice([2, 4, 8, 8, 8, 10, 12, 24])
             unit = rnd.choice(["SUS-AKUT", "SUS-MED"])
             records.append(shift(f"R{n}", at, hours, unit=unit))
             step = rnd.choice([1, 3, 14, 16, 18, 19, 20, 22, 24, 26, 40, 60])
             at += timedelta(hours=step, minutes=rnd.choice([0, 0, 0, 30, rnd.randint(1, 59)]))
     # A short shift inside a night shift, then 11 h off: that stretch begins when the night
-    # shift ends, the next day, so it cannot rescue the day the short shift lies in.
+    # shift ends, the next day.
     records += [
         shift("NEST", datetime(2024, 10, 21, 18, 0), 8),
         shift("NEST", datetime(2024, 10, 22, 10, 0), 4),
@@ -222,7 +395,11 @@ async def test_a_rest_rule_for_one_profession_and_subtree_counts_rest_from_any_w
     assert [(k, d.isoformat(), float(h), u) for k, d, h, _, u, _ in rows] == [
         ("daily_rest", "2024-03-05", 3.0, "SUS-AKUT")
     ]
-    assert rows[0].details == {"longest_rest_hours": 8.0, "required_rest_hours": 11}
+    assert rows[0].details == {
+        "longest_rest_hours": 8.0,
+        "shortest_rest_hours": 8.0,
+        "required_rest_hours": 11,
+    }
 
 
 async def test_a_month_that_kept_the_rules_has_none_broken_not_no_data(
@@ -292,9 +469,13 @@ async def test_the_year_cap_counts_every_month_of_the_year_under_the_month_cap(
     ]
     await feed(client, "time-records", overtime)
     await recalculate(app)
-    assert await violations(session) == [("overtime_year", "2024-05-05", 25.0)]
+    assert [v for v in await violations(session) if v[0].startswith("overtime")] == [
+        ("overtime_year", "2024-05-05", 25.0)
+    ]
     details = (
-        await session.execute(sa.text("SELECT details FROM compliance_violations"))
+        await session.execute(
+            sa.text("SELECT details FROM compliance_violations WHERE kind = 'overtime_year'")
+        )
     ).scalar_one()
     await session.commit()
     assert details == {"overtime_hours": 225, "cap_hours": 200, "period": "2024"}
@@ -315,8 +496,12 @@ async def test_rest_across_the_spring_dst_change_counts_real_hours(
         ],
     )
     await recalculate(app)
-    # The longest rest touching the 31st is 10.5 h (the 11 h by the clock are 10 h): 0.5 short.
-    assert await violations(session) == [("daily_rest", "2024-03-31", 0.5)]
+    # The 24 hours from the 30th's 17:00 hold 10 h off (the 11 h by the clock), those from
+    # the 31st's 12:00 hold 10.5 h.
+    assert await violations(session) == [
+        ("daily_rest", "2024-03-30", 1.0),
+        ("daily_rest", "2024-03-31", 0.5),
+    ]
 
 
 async def _agency_policies(session: AsyncSession) -> None:
@@ -423,7 +608,7 @@ async def test_a_correction_removes_a_violation_and_shifts_without_times_are_unc
         ],
     )
     await recalculate(app)
-    assert len(await violations(session)) == 1
+    assert len(await violations(session)) == 2
     await feed(
         client,
         "time-records",
@@ -439,7 +624,18 @@ async def test_a_correction_removes_a_violation_and_shifts_without_times_are_unc
     events = (
         await client.get("/v1/events", params={"types": "compliance.violation_detected"})
     ).json()
-    assert [e["data"]["date"] for e in events["items"]] == ["2024-03-05"]
+    assert [e["data"]["date"] for e in events["items"]] == ["2024-03-04", "2024-03-05"]
+    # What was reported is kept, withdrawn, not erased.
+    withdrawn = (
+        await session.execute(
+            sa.text("SELECT kind, work_date FROM compliance_violation_history ORDER BY 2")
+        )
+    ).all()
+    await session.commit()
+    assert [(k, d.isoformat()) for k, d in withdrawn] == [
+        ("daily_rest", "2024-03-04"),
+        ("daily_rest", "2024-03-05"),
+    ]
 
 
 async def test_detection_is_idempotent(
@@ -462,8 +658,8 @@ async def test_detection_is_idempotent(
     events = (
         await client.get("/v1/events", params={"types": "compliance.violation_detected"})
     ).json()
-    assert len(events["items"]) == 1  # one event per unit and day, not per recomputation
-    assert events["items"][0]["data"] == {
+    assert len(events["items"]) == 2  # one event per unit and day, not per recomputation
+    assert events["items"][1]["data"] == {
         "org_unit": "SUS-AKUT",
         "date": "2024-03-05",
         "violations": 1,
@@ -471,3 +667,61 @@ async def test_detection_is_idempotent(
         "kinds": ["daily_rest"],
     }
     _ = date
+
+
+@pytest.mark.parametrize("calendar", ["sweden", None])
+async def test_a_policy_with_swedish_holidays_treats_them_like_the_weekend(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, calendar: str | None
+) -> None:
+    await seed_tree(client)
+    created = await client.post(
+        "/v1/compliance/agency-policies",
+        json={
+            "name": "Hyrsjuksköterskor endast kvällar, nätter och helger",
+            "professions": ["nurse"],
+            "org_unit": "RS",
+            "valid_from": "2024-01-01",
+            "banned_windows": [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}],
+            "holidays": calendar,
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["holidays"] == calendar
+    agency = {"staff": "agency", "profession": "nurse"}
+    days = [
+        datetime(2024, 6, 4, 8, 0),  # a Tuesday
+        datetime(2024, 6, 5, 8, 0),  # Wednesday, the eve of the National Day: a Saturday
+        datetime(2024, 6, 6, 8, 0),  # Thursday, the National Day: a Sunday
+        datetime(2024, 6, 21, 8, 0),  # Friday, midsommarafton (the eve of Midsummer Day)
+    ]
+    records = [shift(f"H{n}", at, 8, **agency) for n, at in enumerate(days)]
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    banned = [d for k, d, _ in await violations(session) if k == "agency_policy"]
+    if calendar:
+        assert banned == ["2024-06-04"]
+    else:
+        assert banned == ["2024-06-04", "2024-06-05", "2024-06-06", "2024-06-21"]
+
+
+async def test_a_fixed_dygnsbryt_needs_the_rest_inside_each_period(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    for rule in (await client.get("/v1/compliance/rules")).json()["items"]:
+        if rule["kind"] == "daily_rest":
+            fixed = {"period": "fixed", "period_start_hour": 7}
+            assert (await client.patch(f"/v1/compliance/rules/{rule['id']}", json=fixed)).is_success
+    monday = date(2024, 3, 4)
+    records = [
+        # Nights 21–07 with the periods starting at 07:00: 14 h off inside each.
+        *_rota("F-NIGHT", monday, [(d, 21, 10) for d in range(5)]),
+        # A quick return: 9.5 h off, all of it inside Monday's period 07:00–07:00.
+        shift("F-QUICK", datetime(2024, 3, 4, 13, 0), 8.5),
+        shift("F-QUICK", datetime(2024, 3, 5, 7, 0), 8),
+    ]
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    found = [v for v in await violations(session) if v[0] == "daily_rest"]
+    assert found == [("daily_rest", "2024-03-04", 1.5)]
+    assert [v for v in rest_by_hand(records, 7) if v[0] == "daily_rest"] == found

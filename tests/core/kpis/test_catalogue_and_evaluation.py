@@ -21,6 +21,9 @@ def test_catalogue_holds_every_kpi_of_the_design() -> None:
         "presence_pct",
         "overtime_hours",
         "extra_time_hours",
+        # Issue 21: on-call time (jour) and quick returns under the daily rest rule.
+        "on_call_hours",
+        "quick_returns",
         "agency_hours_share_pct",
         "agency_doctor_weeks",
         "agency_cost_sek",
