@@ -35,6 +35,7 @@ class Principal:
     scopes: frozenset[str]
     org_path: str | None = None
     org_unit_code: str | None = None
+    person_id: uuid.UUID | None = None
 
     def has_scope(self, scope: Scope | str) -> bool:
         return Scope.admin in self.scopes or str(scope) in self.scopes
