@@ -175,6 +175,33 @@ class Settings(BaseSettings):
     # Action plans (issue 6): `action.due_soon` is published this many days before a due date.
     plans_due_soon_days: int = Field(default=7, ge=0, le=365)
 
+    # E-mail (issue 23): the SMTP server the worker hands mail to. The defaults reach the
+    # catching server `puls run` starts; production sets its relay, TLS mode and credentials.
+    mail_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=8025, ge=1, le=65535)
+    # none: plain (a local relay); starttls: upgrade after connecting (port 587); tls: TLS from
+    # the first byte (port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    mail_from: str = "Puls <puls@localhost>"
+    # Where links in e-mails and calendar events point: the frontend, not the API.
+    frontend_url: str = "http://127.0.0.1:3000"
+    mail_default_language: Literal["sv", "en"] = "sv"
+    # A reminder goes this many days before a due date (actions and assignments).
+    mail_reminder_days: int = Field(default=3, ge=0, le=60)
+    # Invitations go for meetings starting within this many days (a schedule generates a year).
+    mail_invitation_horizon_days: int = Field(default=60, ge=1, le=366)
+    mail_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # SMTP connections one delivery run uses side by side.
+    mail_connections: int = Field(default=4, ge=1, le=32)
+    # Waits before each retry after a temporary failure; after the last the message is failed.
+    mail_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0]
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # None: served except in production, where only PULS_DOCS_ENABLED=true serves them.
     docs_enabled: bool | None = None

@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from services.api.routes import api_keys, compliance, events, kpis, meetings, orgs, people, timedata
+from services.api.routes import (
+    api_keys,
+    compliance,
+    events,
+    kpis,
+    meetings,
+    notifications,
+    orgs,
+    people,
+    timedata,
+)
 from services.api.routes import plans as plans_routes
 from services.api.routes import webhooks as webhooks_routes
 
@@ -14,6 +24,7 @@ ROUTERS: list[APIRouter] = [
     compliance.router,
     plans_routes.router,
     meetings.router,
+    notifications.router,
     webhooks_routes.router,
     api_keys.router,
     events.router,

@@ -100,7 +100,8 @@ class CalendarFeed(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(one_of("kind", FEED_KINDS), name="kind"),
         sa.CheckConstraint(
-            "(kind = 'body') = (body_id IS NOT NULL) AND (kind = 'person') = (person_id IS NOT NULL)",
+            "(kind = 'body') = (body_id IS NOT NULL) "
+            "AND (kind = 'person') = (person_id IS NOT NULL)",
             name="target",
         ),
     )
@@ -117,4 +118,3 @@ class CalendarFeed(SQLModel, table=True):
     created_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
     revoked_at: datetime | None = Field(default=None, sa_column=timestamptz())
-

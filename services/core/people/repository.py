@@ -63,3 +63,9 @@ async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.U
     """People by id, deleted ones too (minutes name whoever was there)."""
     rows = await session.execute(sa.select(Person).where(col(Person.id).in_(ids)))
     return {p.id: p for p in rows.scalars()}
+
+
+async def live(session: AsyncSession) -> Sequence[Person]:
+    """Every person not deleted, by id."""
+    stmt = sa.select(Person).where(col(Person.deleted_at).is_(None)).order_by(col(Person.id))
+    return (await session.execute(stmt)).scalars().all()

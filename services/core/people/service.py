@@ -150,3 +150,8 @@ async def visible_ids(
 async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
     """For other domains naming people they stored (deleted ones too)."""
     return await repository.by_ids(session, ids)
+
+
+async def live_people(session: AsyncSession) -> Sequence[Person]:
+    """For other domains writing to everyone (the weekly digest): every person not deleted."""
+    return await repository.live(session)
