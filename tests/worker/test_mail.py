@@ -1,0 +1,378 @@
+"""E-mail end to end against a real SMTP server on 127.0.0.1: the scans write each message
+once, the worker sends it with its Message-ID, a person without an address is skipped and
+counted, a server that is down keeps the mail queued and gets it later, a 550 gives up with
+the reason, preferences and follows pick the recipients, invitations carry the agenda and
+follow changes and cancellations, and the digest gathers a person's week."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from services.core import clock
+from services.core.config import Settings
+from services.core.db import transaction
+from services.core.metrics import WorkerMetrics
+from services.core.notifications import preference_service
+from services.core.notifications.schemas import ItemType, MailKind, SubscriptionsUpdate
+from services.core.principal import Principal, Scope
+from services.worker.tasks.notifications import deliver_mail, scan_mail, send_digests
+from tests.factories import create_person, create_plan, created_body, seed_rjh_tree
+from tests.smtp_server import free_port, smtp_server
+
+SetClock = Callable[[str], None]
+JH_EMAIL = "johanna.holmberg@example.org"
+
+
+@pytest.fixture
+def set_clock(monkeypatch: pytest.MonkeyPatch) -> SetClock:
+    def set_to(when: str) -> None:
+        fixed = datetime.fromisoformat(when).astimezone(UTC)
+        monkeypatch.setattr(clock, "utcnow", lambda: fixed)
+
+    return set_to
+
+
+def _ctx(app: FastAPI, settings: Settings, port: int, **changes: Any) -> dict[str, Any]:
+    mail_settings = settings.model_copy(
+        update={"smtp_port": port, "frontend_url": "https://puls.example.org", **changes}
+    )
+    return {
+        "settings": mail_settings,
+        "sessionmaker": app.state.sessionmaker,
+        "arq": app.state.arq,
+        "metrics": WorkerMetrics(),
+    }
+
+
+def _metric(ctx: dict[str, Any], kind: str, outcome: str) -> float:
+    value = ctx["metrics"].registry.get_sample_value(
+        "puls_mail_messages_total", {"kind": kind, "outcome": outcome}
+    )
+    return float(value or 0)
+
+
+async def _outbox(app: FastAPI) -> list[dict[str, Any]]:
+    async with transaction(app.state.sessionmaker) as session:
+        rows = await session.execute(
+            sa.text(
+                "SELECT id, kind, person_id, status, attempts, last_error, dedupe_key, "
+                "next_attempt_at FROM mail_messages ORDER BY dedupe_key"
+            )
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+async def _action(
+    client: httpx.AsyncClient, plan_id: str, code: str, responsible: str, due: str
+) -> str:
+    body = {
+        "code": code,
+        "title": "Hyrstopp för sjuksköterskor <inom> Region Skåne",
+        "responsible_id": responsible,
+        "due_date": due,
+    }
+    action = created_body(await client.post(f"/v1/action-plans/{plan_id}/actions", json=body))
+    return str(action["id"])
+
+
+async def _plan_with_actions(client: httpx.AsyncClient) -> dict[str, str]:
+    await seed_rjh_tree(client)
+    jh = await create_person(client, "Johanna Holmberg", initials="JH", email=JH_EMAIL)
+    ap = await create_person(client, "Anna Pettersson", initials="AP")  # no e-mail address
+    plan = await create_plan(client, status="decided", period_end="2027-12-31")
+    return {
+        "jh": jh,
+        "ap": ap,
+        "plan": plan["id"],
+        "jh_action": await _action(client, plan["id"], "1.1", jh, "2026-12-10"),
+        "ap_action": await _action(client, plan["id"], "1.2", ap, "2026-12-10"),
+    }
+
+
+def _text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content()).replace("\r\n", "\n")
+
+
+def _html(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def test_a_reminder_is_sent_once_with_its_message_id(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    ids = await _plan_with_actions(client)
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        set_clock("2026-12-05T09:00:00+01:00")  # five days before: not yet (3 days)
+        assert await scan_mail(ctx) == {}
+
+        set_clock("2026-12-08T07:00:00+01:00")  # two days before
+        assert await scan_mail(ctx) == {"reminder:queued": 1, "reminder:skipped": 1}
+        assert await scan_mail(ctx) == {}, "a second scan adds nothing"
+        assert await deliver_mail(ctx) == {"sent": 1}
+        assert await deliver_mail(ctx) == {}
+
+    assert len(catcher.messages) == 1
+    message = catcher.messages[0]
+    outbox = {row["status"]: row for row in await _outbox(app)}
+    assert set(outbox) == {"sent", "skipped"}
+    assert message["Message-ID"] == f"<{outbox['sent']['id']}@localhost>"
+    assert catcher.recipients[0] == [JH_EMAIL]
+    assert message["Subject"] == (
+        "Påminnelse: 1.1 Hyrstopp för sjuksköterskor <inom> Region Skåne ska vara klar 2026-12-10"
+    )
+    assert "Det här ska vara klart om 2 dagar (2026-12-10)" in _text(message)
+    link = f"https://puls.example.org/actions/{ids['jh_action']}"
+    assert link in _text(message)
+    assert f'href="{link}"' in _html(message)
+    assert "&lt;inom&gt;" in _html(message), "HTML escapes what people typed"
+    # The person without an address: skipped, counted, never retried.
+    assert outbox["skipped"]["last_error"] == "no_email"
+    assert outbox["skipped"]["attempts"] == 0
+    assert _metric(ctx, "reminder", "skipped") == 1
+    assert _metric(ctx, "reminder", "queued") == 1
+    assert _metric(ctx, "reminder", "sent") == 1
+
+
+async def test_overdue_notice_once_in_the_persons_language(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    ids = await _plan_with_actions(client)
+    me = Principal(None, "JH", frozenset({Scope.admin.value}), person_id=_uuid(ids["jh"]))
+    async with transaction(app.state.sessionmaker) as session:
+        await preference_service.update(session, me, settings, SubscriptionsUpdate(language="en"))
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        set_clock("2026-12-11T09:00:00+01:00")  # the day after the due date
+        assert await scan_mail(ctx) == {"overdue:queued": 1, "overdue:skipped": 1}
+        set_clock("2026-12-12T09:00:00+01:00")
+        assert await scan_mail(ctx) == {}
+        assert await deliver_mail(ctx) == {"sent": 1}
+    message = catcher.messages[0]
+    assert message["Subject"].startswith("Overdue: 1.1 Hyrstopp")
+    assert "This was due 2026-12-10 and is still open" in _text(message)
+
+
+def _uuid(value: str) -> Any:
+    import uuid
+
+    return uuid.UUID(value)
+
+
+async def test_a_server_that_is_down_keeps_the_mail_queued_until_it_is_back(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    await _plan_with_actions(client)
+    port = free_port()  # nothing listens here yet
+    ctx = _ctx(app, settings, port, mail_retry_schedule_seconds=[60.0, 60.0])
+    set_clock("2026-12-08T07:00:00+01:00")
+    await scan_mail(ctx)
+    assert await deliver_mail(ctx) == {"retry": 1}
+    [queued] = [r for r in await _outbox(app) if r["status"] == "pending"]
+    assert queued["attempts"] == 1
+    assert queued["last_error"] == "connect: SMTPConnectError"
+    assert queued["next_attempt_at"] > datetime.now(UTC)
+    assert await deliver_mail(ctx) == {}, "not before its retry time"
+    assert _metric(ctx, "reminder", "retry") == 1
+
+    async with transaction(app.state.sessionmaker) as session:
+        await session.execute(sa.text("UPDATE mail_messages SET next_attempt_at = now()"))
+    with smtp_server(port) as (catcher, _):
+        assert await deliver_mail(ctx) == {"sent": 1}
+    assert len(catcher.messages) == 1
+    assert catcher.messages[0]["Message-ID"] == f"<{queued['id']}@localhost>"
+
+
+async def test_retries_end_when_the_schedule_is_used_up(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    await _plan_with_actions(client)
+    ctx = _ctx(app, settings, free_port(), mail_retry_schedule_seconds=[0.0])
+    set_clock("2026-12-08T07:00:00+01:00")
+    await scan_mail(ctx)
+    assert await deliver_mail(ctx) == {"retry": 1}
+    assert await deliver_mail(ctx) == {"failed": 1}
+    [row] = [r for r in await _outbox(app) if r["kind"] == "reminder" and r["attempts"]]
+    assert row["status"] == "failed"
+    assert row["last_error"] == "gave up after 2 attempts: connect: SMTPConnectError"
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "outcome"),
+    [
+        ("550 5.1.1 Mailbox unavailable", "failed", "failed"),
+        ("451 4.3.0 Try again later", "pending", "retry"),
+    ],
+)
+async def test_a_permanent_refusal_gives_up_with_the_reason_a_temporary_one_retries(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    set_clock: SetClock,
+    reply: str,
+    status: str,
+    outcome: str,
+) -> None:
+    await _plan_with_actions(client)
+    with smtp_server() as (catcher, port):
+        catcher.reply = reply
+        ctx = _ctx(app, settings, port)
+        set_clock("2026-12-08T07:00:00+01:00")
+        await scan_mail(ctx)
+        assert await deliver_mail(ctx) == {outcome: 1}
+    [row] = [r for r in await _outbox(app) if r["status"] != "skipped"]
+    assert row["status"] == status
+    assert row["last_error"] == reply
+    assert _metric(ctx, "reminder", outcome) == 1
+
+
+async def test_kinds_turned_off_and_items_unfollowed_or_followed(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    ids = await _plan_with_actions(client)
+    pl = await create_person(client, "Pia Lundbom", initials="PLu", email="pia@example.org")
+    second = await _action(client, ids["plan"], "1.3", ids["jh"], "2026-12-09")
+
+    def as_person(person: str) -> Principal:
+        return Principal(None, person, frozenset({Scope.admin.value}), person_id=_uuid(person))
+
+    async with transaction(app.state.sessionmaker) as session:
+        jh = as_person(ids["jh"])
+        # JH unfollows her second action; PLu follows JH's first.
+        await preference_service.follow(
+            session, jh, settings, ItemType.action, _uuid(second), False
+        )
+        await preference_service.follow(
+            session, as_person(pl), settings, ItemType.action, _uuid(ids["jh_action"]), True
+        )
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        set_clock("2026-12-08T07:00:00+01:00")
+        assert await scan_mail(ctx) == {"reminder:queued": 2, "reminder:skipped": 1}
+        await deliver_mail(ctx)
+    assert sorted(r[0] for r in catcher.recipients) == sorted([JH_EMAIL, "pia@example.org"])
+    assert all("1.1 Hyrstopp" in m["Subject"] for m in catcher.messages)
+
+    # Reminders off: the next due date brings JH nothing.
+    async with transaction(app.state.sessionmaker) as session:
+        await preference_service.update(
+            session,
+            as_person(ids["jh"]),
+            settings,
+            SubscriptionsUpdate(kinds={MailKind.reminder: False}),
+        )
+    await _action(client, ids["plan"], "1.4", ids["jh"], "2026-12-09")
+    assert await scan_mail(ctx) == {"reminder:disabled": 1}
+
+
+async def _body_and_meeting(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, Any]:
+    body = created_body(
+        await client.post(
+            "/v1/bodies",
+            json={
+                "name": "Koncernledningen",
+                "short_name": "KL",
+                "org_unit": "RJH",
+                "members": [
+                    {"person_id": ids["jh"], "role": "chair"},
+                    {"person_id": ids["ap"], "role": "member"},
+                ],
+            },
+        )
+    )
+    meeting = created_body(
+        await client.post(
+            f"/v1/bodies/{body['id']}/meetings",
+            json={
+                "starts_at": "2026-12-15T08:00:00Z",
+                "ends_at": "2026-12-15T12:00:00Z",
+                "place": "Teams",
+            },
+        )
+    )
+    item = await client.post(
+        f"/v1/meetings/{meeting['id']}/items",
+        json={"number": 1, "title": "Hyrstopp: dispenser", "kind": "decision"},
+    )
+    assert item.status_code == 201, item.text
+    return {"body": body, "meeting": meeting}
+
+
+async def test_invitations_with_the_agenda_then_changes_and_cancellation(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    ids = await _plan_with_actions(client)
+    made = await _body_and_meeting(client, ids)
+    meeting_id = made["meeting"]["id"]
+    set_clock("2026-12-01T07:00:00+01:00")
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        assert await scan_mail(ctx) == {"invitation:queued": 1, "invitation:skipped": 1}
+        await deliver_mail(ctx)
+        assert await scan_mail(ctx) == {}
+
+        version = (await client.get(f"/v1/meetings/{meeting_id}")).json()["version"]
+        changed = await client.patch(
+            f"/v1/meetings/{meeting_id}",
+            json={"place": "Sal 4, Regionhuset"},
+            headers={"If-Match": f'"{version}"'},
+        )
+        assert changed.status_code == 200, changed.text
+        assert (await scan_mail(ctx))["invitation:queued"] == 1
+        await deliver_mail(ctx)
+
+        cancelled = await client.patch(
+            f"/v1/meetings/{meeting_id}",
+            json={"status": "cancelled"},
+            headers={"If-Match": f'"{changed.json()["version"]}"'},
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert (await scan_mail(ctx))["invitation:queued"] == 1
+        await deliver_mail(ctx)
+
+    subjects = [m["Subject"] for m in catcher.messages]
+    assert subjects == [
+        "Kallelse: Koncernledningen 2026-12-15 09:00",
+        "Ändrad kallelse: Koncernledningen 2026-12-15 09:00",
+        "Inställt möte: Koncernledningen 2026-12-15 09:00",
+    ]
+    first = _text(catcher.messages[0])
+    assert "§1 Hyrstopp: dispenser" in first
+    assert "2026-12-15 09:00 – 13:00" in first, "local time"
+    assert "Sal 4, Regionhuset" in _text(catcher.messages[1])
+    assert f"https://puls.example.org/meetings/{meeting_id}" in first
+
+
+async def test_the_weekly_digest_gathers_a_persons_week_once(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    ids = await _plan_with_actions(client)
+    await _action(client, ids["plan"], "2.1", ids["jh"], "2026-12-01")  # overdue by then
+    await _body_and_meeting(client, ids)
+    set_clock("2026-12-07T06:00:00+01:00")  # Monday of week 50
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        result = await send_digests(ctx)
+        assert result == {"digest:queued": 1, "digest:skipped": 1}
+        assert await send_digests(ctx) == {}
+        await deliver_mail(ctx)
+    [message] = catcher.messages
+    assert message["Subject"] == "Din vecka i Puls, vecka 50"
+    text = _text(message)
+    overdue, rest = text.split("Dina öppna uppgifter:")
+    assert "2.1 Hyrstopp" in overdue and "klar 2026-12-01" in overdue
+    assert "1.1 Hyrstopp" in rest.split("Dina nästa möten:")[0]
+    assert "2026-12-15 09:00 Koncernledningen, Teams" in rest
+    assert "Nyckeltal i din enhet som inte når målet:\n  Inget." in text
