@@ -24,11 +24,16 @@ from services.core.notifications import preference_service
 from services.core.notifications.schemas import ItemType, MailKind, SubscriptionsUpdate
 from services.core.principal import Principal, Scope
 from services.worker.tasks.notifications import deliver_mail, scan_mail, send_digests
-from tests.factories import create_person, create_plan, created_body, seed_rjh_tree
+from tests.factories import (
+    JH_EMAIL,
+    body_with_meeting,
+    create_action,
+    create_person,
+    plan_with_actions,
+)
 from tests.smtp_server import free_port, smtp_server
 
 SetClock = Callable[[str], None]
-JH_EMAIL = "johanna.holmberg@example.org"
 
 
 @pytest.fixture
@@ -70,33 +75,6 @@ async def _outbox(app: FastAPI) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in rows]
 
 
-async def _action(
-    client: httpx.AsyncClient, plan_id: str, code: str, responsible: str, due: str
-) -> str:
-    body = {
-        "code": code,
-        "title": "Hyrstopp för sjuksköterskor <inom> Region Skåne",
-        "responsible_id": responsible,
-        "due_date": due,
-    }
-    action = created_body(await client.post(f"/v1/action-plans/{plan_id}/actions", json=body))
-    return str(action["id"])
-
-
-async def _plan_with_actions(client: httpx.AsyncClient) -> dict[str, str]:
-    await seed_rjh_tree(client)
-    jh = await create_person(client, "Johanna Holmberg", initials="JH", email=JH_EMAIL)
-    ap = await create_person(client, "Anna Pettersson", initials="AP")  # no e-mail address
-    plan = await create_plan(client, status="decided", period_end="2027-12-31")
-    return {
-        "jh": jh,
-        "ap": ap,
-        "plan": plan["id"],
-        "jh_action": await _action(client, plan["id"], "1.1", jh, "2026-12-10"),
-        "ap_action": await _action(client, plan["id"], "1.2", ap, "2026-12-10"),
-    }
-
-
 def _text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
@@ -112,7 +90,7 @@ def _html(message: EmailMessage) -> str:
 async def test_a_reminder_is_sent_once_with_its_message_id(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    ids = await _plan_with_actions(client)
+    ids = await plan_with_actions(client)
     with smtp_server() as (catcher, port):
         ctx = _ctx(app, settings, port)
         set_clock("2026-12-05T09:00:00+01:00")  # five days before: not yet (3 days)
@@ -149,7 +127,7 @@ async def test_a_reminder_is_sent_once_with_its_message_id(
 async def test_overdue_notice_once_in_the_persons_language(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    ids = await _plan_with_actions(client)
+    ids = await plan_with_actions(client)
     me = Principal(None, "JH", frozenset({Scope.admin.value}), person_id=_uuid(ids["jh"]))
     async with transaction(app.state.sessionmaker) as session:
         await preference_service.update(session, me, settings, SubscriptionsUpdate(language="en"))
@@ -174,7 +152,7 @@ def _uuid(value: str) -> Any:
 async def test_a_server_that_is_down_keeps_the_mail_queued_until_it_is_back(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    await _plan_with_actions(client)
+    await plan_with_actions(client)
     port = free_port()  # nothing listens here yet
     ctx = _ctx(app, settings, port, mail_retry_schedule_seconds=[60.0, 60.0])
     set_clock("2026-12-08T07:00:00+01:00")
@@ -198,7 +176,7 @@ async def test_a_server_that_is_down_keeps_the_mail_queued_until_it_is_back(
 async def test_retries_end_when_the_schedule_is_used_up(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    await _plan_with_actions(client)
+    await plan_with_actions(client)
     ctx = _ctx(app, settings, free_port(), mail_retry_schedule_seconds=[0.0])
     set_clock("2026-12-08T07:00:00+01:00")
     await scan_mail(ctx)
@@ -225,7 +203,7 @@ async def test_a_permanent_refusal_gives_up_with_the_reason_a_temporary_one_retr
     status: str,
     outcome: str,
 ) -> None:
-    await _plan_with_actions(client)
+    await plan_with_actions(client)
     with smtp_server() as (catcher, port):
         catcher.reply = reply
         ctx = _ctx(app, settings, port)
@@ -241,9 +219,9 @@ async def test_a_permanent_refusal_gives_up_with_the_reason_a_temporary_one_retr
 async def test_kinds_turned_off_and_items_unfollowed_or_followed(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    ids = await _plan_with_actions(client)
+    ids = await plan_with_actions(client)
     pl = await create_person(client, "Pia Lundbom", initials="PLu", email="pia@example.org")
-    second = await _action(client, ids["plan"], "1.3", ids["jh"], "2026-12-09")
+    second = await create_action(client, ids["plan"], "1.3", ids["jh"], "2026-12-09")
 
     def as_person(person: str) -> Principal:
         return Principal(None, person, frozenset({Scope.admin.value}), person_id=_uuid(person))
@@ -273,48 +251,15 @@ async def test_kinds_turned_off_and_items_unfollowed_or_followed(
             settings,
             SubscriptionsUpdate(kinds={MailKind.reminder: False}),
         )
-    await _action(client, ids["plan"], "1.4", ids["jh"], "2026-12-09")
+    await create_action(client, ids["plan"], "1.4", ids["jh"], "2026-12-09")
     assert await scan_mail(ctx) == {"reminder:disabled": 1}
-
-
-async def _body_and_meeting(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, Any]:
-    body = created_body(
-        await client.post(
-            "/v1/bodies",
-            json={
-                "name": "Koncernledningen",
-                "short_name": "KL",
-                "org_unit": "RJH",
-                "members": [
-                    {"person_id": ids["jh"], "role": "chair"},
-                    {"person_id": ids["ap"], "role": "member"},
-                ],
-            },
-        )
-    )
-    meeting = created_body(
-        await client.post(
-            f"/v1/bodies/{body['id']}/meetings",
-            json={
-                "starts_at": "2026-12-15T08:00:00Z",
-                "ends_at": "2026-12-15T12:00:00Z",
-                "place": "Teams",
-            },
-        )
-    )
-    item = await client.post(
-        f"/v1/meetings/{meeting['id']}/items",
-        json={"number": 1, "title": "Hyrstopp: dispenser", "kind": "decision"},
-    )
-    assert item.status_code == 201, item.text
-    return {"body": body, "meeting": meeting}
 
 
 async def test_invitations_with_the_agenda_then_changes_and_cancellation(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    ids = await _plan_with_actions(client)
-    made = await _body_and_meeting(client, ids)
+    ids = await plan_with_actions(client)
+    made = await body_with_meeting(client, ids)
     meeting_id = made["meeting"]["id"]
     set_clock("2026-12-01T07:00:00+01:00")
     with smtp_server() as (catcher, port):
@@ -358,9 +303,9 @@ async def test_invitations_with_the_agenda_then_changes_and_cancellation(
 async def test_the_weekly_digest_gathers_a_persons_week_once(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
 ) -> None:
-    ids = await _plan_with_actions(client)
-    await _action(client, ids["plan"], "2.1", ids["jh"], "2026-12-01")  # overdue by then
-    await _body_and_meeting(client, ids)
+    ids = await plan_with_actions(client)
+    await create_action(client, ids["plan"], "2.1", ids["jh"], "2026-12-01")  # overdue by then
+    await body_with_meeting(client, ids)
     set_clock("2026-12-07T06:00:00+01:00")  # Monday of week 50
     with smtp_server() as (catcher, port):
         ctx = _ctx(app, settings, port)

@@ -35,7 +35,7 @@ feeds = APIRouter(tags=["notifications"])
 
 
 @router.get(
-    "/v1/me/subscriptions",
+    "/me/subscriptions",
     **operation("My e-mail subscriptions", SubscriptionsRead, problems=(401, 403, 404)),
 )
 async def get_my_subscriptions(
@@ -50,7 +50,7 @@ async def get_my_subscriptions(
 
 
 @router.patch(
-    "/v1/me/subscriptions",
+    "/me/subscriptions",
     **operation(
         "Change my e-mail subscriptions",
         SubscriptionsRead,
@@ -69,7 +69,7 @@ async def update_my_subscriptions(
 
 
 @router.put(
-    "/v1/me/subscriptions/items/{item_type}/{item_id}",
+    "/me/subscriptions/items/{item_type}/{item_id}",
     **operation(
         "Follow or unfollow an item", SubscriptionsRead, problems=(400, 401, 403, 404, 415, 422)
     ),
@@ -94,7 +94,7 @@ async def follow_item(
 
 
 @router.delete(
-    "/v1/me/subscriptions/items/{item_type}/{item_id}",
+    "/me/subscriptions/items/{item_type}/{item_id}",
     **deletes("Forget following or unfollowing an item"),
 )
 async def forget_item(
@@ -109,7 +109,7 @@ async def forget_item(
 
 
 @router.post(
-    "/v1/calendar-feeds",
+    "/calendar-feeds",
     **operation(
         "Create a calendar feed",
         CalendarFeedCreated,
@@ -137,7 +137,7 @@ async def create_calendar_feed(
 
 
 @router.get(
-    "/v1/calendar-feeds",
+    "/calendar-feeds",
     **operation("List calendar feeds", list[CalendarFeedRead], problems=(401, 403)),
 )
 async def list_calendar_feeds(session: SessionDep, principal: Reader) -> list[CalendarFeedRead]:
@@ -145,7 +145,7 @@ async def list_calendar_feeds(session: SessionDep, principal: Reader) -> list[Ca
     return await calendar_service.list_feeds(session, principal)
 
 
-@router.delete("/v1/calendar-feeds/{feed_id}", **deletes("Revoke a calendar feed"))
+@router.delete("/calendar-feeds/{feed_id}", **deletes("Revoke a calendar feed"))
 async def revoke_calendar_feed(
     feed_id: uuid.UUID, session: SessionDep, principal: Reader
 ) -> Response:

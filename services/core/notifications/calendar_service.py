@@ -45,7 +45,7 @@ def hash_token(token: str) -> str:
 
 
 def feed_path(token: str) -> str:
-    return f"/v1/calendar/{token}"
+    return f"/calendar/{token}.ics"
 
 
 async def create(
