@@ -115,7 +115,7 @@ async def forget_item(
         CalendarFeedCreated,
         problems=(400, 401, 403, 404, 415, 422),
         status=201,
-        responses=secret_shown_once(201, "token"),
+        responses=secret_shown_once(201, "token, url"),
     ),
 )
 async def create_calendar_feed(
