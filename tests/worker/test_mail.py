@@ -7,7 +7,7 @@ follow changes and cancellations, and the digest gathers a person's week."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -29,8 +29,13 @@ from tests.factories import (
     body_with_meeting,
     create_action,
     create_person,
+    create_target,
+    feed,
     plan_with_actions,
+    seed_tree,
+    shifts,
 )
+from tests.jobs import recalculate
 from tests.smtp_server import free_port, smtp_server
 
 SetClock = Callable[[str], None]
@@ -321,3 +326,27 @@ async def test_the_weekly_digest_gathers_a_persons_week_once(
     assert "1.1 Hyrstopp" in rest.split("Dina nästa möten:")[0]
     assert "2026-12-15 09:00 Koncernledningen, Teams" in rest
     assert "Nyckeltal i din enhet som inte når målet:\n  Inget." in text
+
+
+async def test_the_digest_names_the_units_breached_targets(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    await seed_tree(client)
+    await create_person(
+        client, "Thorbjörn Lindhqvist", initials="TL", email="tl@example.org", org_unit="SUS"
+    )
+    await create_target(client, "sick_leave_pct", "SUS", "5")
+    march = [date(2024, 3, d) for d in range(1, 11)]
+    records = []
+    for n in range(5):
+        records += shifts("P", f"E{n}", march, "scheduled", "8")
+    records += shifts("P", "E0", march[:4], "sick", "8")  # 8 % sick leave against at most 5 %
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    set_clock("2024-04-01T06:00:00+02:00")
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        assert await send_digests(ctx) == {"digest:queued": 1}
+        await deliver_mail(ctx)
+    text = _text(catcher.messages[0])
+    assert "Nyckeltal i din enhet som inte når målet:\n  - sick_leave_pct (SUS, 2024-03)" in text
