@@ -36,7 +36,8 @@ from tests.problems import assert_problem
 async def test_subscriptions_need_a_person_not_an_api_key(
     client: httpx.AsyncClient, anon: httpx.AsyncClient
 ) -> None:
-    item = f"/v1/me/subscriptions/items/action/{uuid.uuid4()}"
+    ids = await plan_with_actions(client)
+    item = f"/v1/me/subscriptions/items/action/{ids['jh_action']}"
     for response in [
         await client.get("/v1/me/subscriptions"),
         await client.patch("/v1/me/subscriptions", json={"language": "en"}),
@@ -45,6 +46,12 @@ async def test_subscriptions_need_a_person_not_an_api_key(
     ]:
         body = assert_problem(response, 403, "not_a_person")
         assert "OIDC" in body["detail"]
+    # An item the caller cannot see is 404 first, as for a direct read.
+    unknown = f"/v1/me/subscriptions/items/action/{uuid.uuid4()}"
+    assert_problem(await client.put(unknown, json={"following": True}), 404, "action_not_found")
+    assert_problem(
+        await client.put(f"/v1/me/subscriptions/items/plan/{uuid.uuid4()}", json={}), 422
+    )
     assert_problem(await anon.get("/v1/me/subscriptions"), 401)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.audit import service as audit_service
 from services.core.config import Settings
 from services.core.crud import read_as
+from services.core.errors import NotFound
 from services.core.meetings import body_service, meeting_service
 from services.core.notifications import repository
 from services.core.notifications.errors import FeedForbidden, FeedNotFound
@@ -80,10 +81,25 @@ def _mine(principal: Principal) -> str | None:
     return None if principal.is_admin else principal.actor
 
 
+async def _visible(session: AsyncSession, principal: Principal, feed: CalendarFeed) -> bool:
+    """Whether the caller sees what the feed shows: its body, or its person (an admin
+    confined to a subtree manages only that subtree's feeds)."""
+    try:
+        if feed.body_id is not None:
+            await body_service.get_body_visible(session, principal, feed.body_id)
+        elif feed.person_id is not None:
+            await people_service.get_visible(session, principal, feed.person_id)
+    except NotFound:
+        return False
+    return True
+
+
 async def list_feeds(session: AsyncSession, principal: Principal) -> list[CalendarFeedRead]:
-    """An admin sees every live feed; anyone else the feeds they created."""
+    """An admin sees every live feed of what they see; anyone else the feeds they created."""
     return [
-        read_as(CalendarFeedRead, f) for f in await repository.list_feeds(session, _mine(principal))
+        read_as(CalendarFeedRead, f)
+        for f in await repository.list_feeds(session, _mine(principal))
+        if await _visible(session, principal, f)
     ]
 
 
@@ -91,7 +107,11 @@ async def revoke(session: AsyncSession, principal: Principal, feed_id: uuid.UUID
     """The URL answers 404 from now on."""
     feed = await repository.get_feed(session, feed_id, for_update=True)
     mine = _mine(principal)
-    if feed is None or (mine is not None and feed.created_by != mine):
+    if (
+        feed is None
+        or (mine is not None and feed.created_by != mine)
+        or not await _visible(session, principal, feed)
+    ):
         raise FeedNotFound(f"No calendar feed with id {feed_id}")
     feed.revoked_at = datetime.now(UTC)
     await session.flush()

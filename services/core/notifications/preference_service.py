@@ -87,8 +87,9 @@ async def follow(
     item_id: uuid.UUID,
     following: bool,
 ) -> SubscriptionsRead:
-    person_id = person_of(principal)
+    # What the caller cannot see is 404 before anything else, as for a direct read.
     await _check_item(session, principal, item_type, item_id)
+    person_id = person_of(principal)
     await repository.set_follow(session, person_id, item_type.value, item_id, following)
     return await read(session, principal, settings)
 
@@ -97,5 +98,6 @@ async def forget(
     session: AsyncSession, principal: Principal, item_type: ItemType, item_id: uuid.UUID
 ) -> None:
     """Back to the default for the item (mail if it is yours, none if not)."""
+    await _check_item(session, principal, item_type, item_id)
     if not await repository.delete_follow(session, person_of(principal), item_type.value, item_id):
         raise FollowNotFound(f"You neither follow nor unfollow {item_type.value} {item_id}")
