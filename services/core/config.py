@@ -186,6 +186,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Extra CA bundle for a relay behind a region's own CA (default: the system's trust store).
+    smtp_ca_file: str | None = None
     mail_from: str = "Puls <puls@localhost>"
     # Where links in e-mails and calendar events point: the frontend, not the API.
     frontend_url: str = "http://127.0.0.1:3000"

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.smtp import AuthResult
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from services.core import clock
 from services.core.config import Settings
@@ -36,7 +39,7 @@ from tests.factories import (
     shifts,
 )
 from tests.jobs import recalculate
-from tests.smtp_server import free_port, smtp_server
+from tests.smtp_server import free_port, self_signed, server_tls, smtp_server
 
 SetClock = Callable[[str], None]
 
@@ -350,3 +353,60 @@ async def test_the_digest_names_the_units_breached_targets(
         await deliver_mail(ctx)
     text = _text(catcher.messages[0])
     assert "Nyckeltal i din enhet som inte når målet:\n  - sick_leave_pct (SUS, 2024-03)" in text
+
+
+def _login(password: str) -> Any:
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+        ok = auth.login == b"puls" and auth.password == password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate
+
+
+# aiosmtpd warns that its implicit-TLS server has AUTH without (what it counts as) TLS.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_and_login_as_configured(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    set_clock: SetClock,
+    tmp_path: Path,
+    security: str,
+) -> None:
+    await plan_with_actions(client)
+    cert, key = self_signed(tmp_path)
+    tls = server_tls(cert, key)
+    options: dict[str, Any] = (
+        {"tls_context": tls, "require_starttls": True}
+        if security == "starttls"
+        # aiosmtpd does not count TLS from the first byte as TLS for its AUTH rule.
+        else {"ssl_context": tls, "auth_require_tls": False}
+    )
+    set_clock("2026-12-08T07:00:00+01:00")
+    with smtp_server(authenticator=_login("hemligt"), auth_required=True, **options) as (
+        catcher,
+        port,
+    ):
+        base = {
+            "smtp_security": security,
+            "smtp_ca_file": str(cert),
+            "smtp_username": "puls",
+            "mail_retry_schedule_seconds": [0.0, 0.0],
+        }
+        wrong = _ctx(app, settings, port, **base, smtp_password=SecretStr("gissat"))
+        await scan_mail(wrong)
+        assert await deliver_mail(wrong) == {"retry": 1}
+        [row] = [r for r in await _outbox(app) if r["status"] == "pending"]
+        assert row["last_error"] == "535 authentication failed"
+
+        # Without the region's CA the server's certificate is not trusted: nothing is sent.
+        untrusted = {**base, "smtp_ca_file": None, "smtp_password": SecretStr("hemligt")}
+        assert await deliver_mail(_ctx(app, settings, port, **untrusted)) == {"retry": 1}
+        [row] = [r for r in await _outbox(app) if r["status"] == "pending"]
+        assert row["last_error"].startswith("connect: ")
+        assert catcher.messages == []
+
+        right = _ctx(app, settings, port, **base, smtp_password=SecretStr("hemligt"))
+        assert await deliver_mail(right) == {"sent": 1}
+    assert len(catcher.messages) == 1

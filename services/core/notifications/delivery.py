@@ -64,8 +64,10 @@ def client(settings: Settings) -> aiosmtplib.SMTP:
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         use_tls=settings.smtp_security == "tls",
-        start_tls=True if settings.smtp_security == "starttls" else False,
+        # "none" never upgrades, even when the server offers STARTTLS (a local relay).
+        start_tls=settings.smtp_security == "starttls",
         timeout=settings.smtp_timeout_seconds,
+        cert_bundle=settings.smtp_ca_file,
     )
 
 
