@@ -137,7 +137,10 @@ async def enqueue(
         return outcomes
     person_ids = list({c.person_id for c in fresh})
     prefs = await repository.preferences(session, person_ids)
-    people = await people_service.by_ids(session, person_ids)
+    people: dict[uuid.UUID, Any] = {}
+    # In chunks: the lookup binds one parameter per id, and PostgreSQL allows 32 767.
+    for start in range(0, len(person_ids), 10_000):
+        people.update(await people_service.by_ids(session, person_ids[start : start + 10_000]))
     rows: list[dict[str, Any]] = []
     keys: set[str] = set()
     for c in fresh:

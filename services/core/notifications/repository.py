@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,12 +23,17 @@ from services.core.notifications.models import (
 # ---------------------------------------------------------------- preferences and follows
 
 
+def _uuids(ids: Sequence[uuid.UUID]) -> Any:
+    return sa.cast(sa.literal(list(ids), postgresql.ARRAY(sa.Uuid)), postgresql.ARRAY(sa.Uuid))
+
+
 async def preferences(
     session: AsyncSession, person_ids: Sequence[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, MailPreference]:
     stmt = sa.select(MailPreference)
     if person_ids is not None:
-        stmt = stmt.where(col(MailPreference.person_id).in_(person_ids))
+        # One array parameter, not one per id: a digest asks for every person at once.
+        stmt = stmt.where(col(MailPreference.person_id) == sa.any_(_uuids(person_ids)))
     return {p.person_id: p for p in (await session.execute(stmt)).scalars()}
 
 
@@ -61,7 +67,7 @@ async def follows(
     if person_id is not None:
         stmt = stmt.where(col(MailFollow.person_id) == person_id)
     if item_ids is not None:
-        stmt = stmt.where(col(MailFollow.item_id).in_(item_ids))
+        stmt = stmt.where(col(MailFollow.item_id) == sa.any_(_uuids(item_ids)))
     return (await session.execute(stmt)).scalars().all()
 
 
