@@ -6,6 +6,7 @@ follow changes and cancellations, and the digest gathers a person's week."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -410,3 +411,25 @@ async def test_tls_and_login_as_configured(
         right = _ctx(app, settings, port, **base, smtp_password=SecretStr("hemligt"))
         assert await deliver_mail(right) == {"sent": 1}
     assert len(catcher.messages) == 1
+
+
+async def test_no_address_subject_or_body_reaches_the_log(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    set_clock: SetClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await plan_with_actions(client)
+    caplog.set_level(logging.DEBUG)
+    set_clock("2026-12-08T07:00:00+01:00")
+    with smtp_server() as (catcher, port):
+        catcher.reply = "550 5.1.1 <johanna.holmberg@example.org> unknown"
+        ctx = _ctx(app, settings, port, smtp_username="puls", smtp_password=SecretStr("hemligt"))
+        await scan_mail(ctx)
+        await deliver_mail(ctx)
+    ours = [r for r in caplog.records if r.name.startswith("puls")]
+    assert any(r.getMessage() == "mail delivered" for r in ours)
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    for secret in (JH_EMAIL, "Hyrstopp", "Påminnelse", "hemligt", "Hej Johanna"):
+        assert secret not in logged
