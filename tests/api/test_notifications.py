@@ -52,6 +52,9 @@ async def test_subscriptions_need_a_person_not_an_api_key(
     assert_problem(
         await client.put(f"/v1/me/subscriptions/items/plan/{uuid.uuid4()}", json={}), 422
     )
+    for bad in ({"language": "de"}, {"kinds": {"newsletter": False}}, {"digest": False}):
+        assert_problem(await client.patch("/v1/me/subscriptions", json=bad), 422)
+    assert_problem(await client.put(item, json={"following": "maybe"}), 422)
     assert_problem(await anon.get("/v1/me/subscriptions"), 401)
 
 
