@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     # SMTP connections one delivery run uses side by side.
     mail_connections: int = Field(default=4, ge=1, le=32)
     # Waits before each retry after a temporary failure; after the last the message is failed.
+    # After this many days a sent, failed or skipped e-mail keeps only what it was about (its
+    # key, kind, person, status): address, subject and body are blanked (personal data).
+    mail_body_retention_days: int = Field(default=30, ge=1, le=3650)
     mail_retry_schedule_seconds: list[float] = Field(
         default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0]
     )

@@ -112,6 +112,7 @@ FUNCTIONS: list[Function] = [
     _instrumented(mail_tasks.send_digests, timeout=1800),
     # One try: a delivery run records its own retries in the outbox.
     _instrumented(mail_tasks.deliver_mail, timeout=300, max_tries=1),
+    _instrumented(mail_tasks.forget_mail_bodies, timeout=600),
 ]
 
 CRON_JOBS = [
@@ -156,6 +157,7 @@ CRON_JOBS = [
         timeout=1800,
         unique=True,
     ),
+    cron(mail_tasks.forget_mail_bodies_cron, minute={47}, second={0}, timeout=600, unique=True),
     cron(
         mail_tasks.deliver_mail_cron, second={10, 40}, run_at_startup=True, timeout=300, unique=True
     ),

@@ -27,7 +27,12 @@ from services.core.metrics import WorkerMetrics
 from services.core.notifications import preference_service
 from services.core.notifications.schemas import ItemType, MailKind, SubscriptionsUpdate
 from services.core.principal import Principal, Scope
-from services.worker.tasks.notifications import deliver_mail, scan_mail, send_digests
+from services.worker.tasks.notifications import (
+    deliver_mail,
+    forget_mail_bodies,
+    scan_mail,
+    send_digests,
+)
 from tests.factories import (
     JH_EMAIL,
     body_with_meeting,
@@ -433,3 +438,30 @@ async def test_no_address_subject_or_body_reaches_the_log(
     logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
     for secret in (JH_EMAIL, "Hyrstopp", "Påminnelse", "hemligt", "Hej Johanna"):
         assert secret not in logged
+
+
+async def test_old_mail_keeps_its_key_but_not_its_content(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    await plan_with_actions(client)
+    set_clock("2026-12-08T07:00:00+01:00")
+    with smtp_server() as (_, port):
+        ctx = _ctx(app, settings, port)
+        await scan_mail(ctx)
+        await deliver_mail(ctx)
+    assert await forget_mail_bodies(ctx) == 0, "not yet 30 days old"
+    async with transaction(app.state.sessionmaker) as session:
+        await session.execute(
+            sa.text("UPDATE mail_messages SET created_at = now() - interval '31 days'")
+        )
+    assert await forget_mail_bodies(ctx) == 1  # the sent one; the skipped one had none
+    async with transaction(app.state.sessionmaker) as session:
+        rows = (
+            await session.execute(
+                sa.text(
+                    "SELECT status, to_address, subject, body_text, body_html FROM mail_messages"
+                )
+            )
+        ).all()
+    assert sorted(rows) == [("sent", None, "", "", ""), ("skipped", None, "", "", "")]
+    assert await scan_mail(ctx) == {}, "the key still stands: nothing is sent again"

@@ -336,3 +336,10 @@ async def enqueue_digests(
         }
         candidates.append(Candidate("digest", f"digest:{label}:{p.id}", p.id, _fixed(context)))
     return await enqueue(session, settings, candidates)
+
+
+async def forget_old_bodies(session: AsyncSession, settings: Settings) -> int:
+    """Blanks the address, subject and body of messages done with for
+    `mail_body_retention_days`. The row stays, so its key still keeps the scans from writing
+    the message again. Returns how many were blanked."""
+    return await repository.blank_old_bodies(session, settings.mail_body_retention_days)

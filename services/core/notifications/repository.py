@@ -175,6 +175,18 @@ async def mark_failed(session: AsyncSession, failures: Sequence[tuple[uuid.UUID,
         )
 
 
+async def blank_old_bodies(session: AsyncSession, days: int) -> int:
+    result: Any = await session.execute(
+        sa.text(
+            "UPDATE mail_messages SET to_address = NULL, subject = '', body_text = '', "
+            "body_html = '' WHERE status <> 'pending' AND body_text <> '' "
+            "AND created_at < now() - make_interval(days => :days)"
+        ),
+        {"days": days},
+    )
+    return int(result.rowcount or 0)
+
+
 async def status_counts(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         sa.text("SELECT status, count(*) FROM mail_messages GROUP BY status")

@@ -49,6 +49,15 @@ async def deliver_mail(ctx: dict[str, Any]) -> dict[str, int]:
     return await delivery.run(ctx["sessionmaker"], ctx["settings"], ctx.get("metrics"))
 
 
+async def forget_mail_bodies(ctx: dict[str, Any]) -> int:
+    async with unit_of_work(ctx["sessionmaker"], ctx.get("arq")) as (session, _):
+        return await mail_service.forget_old_bodies(session, ctx["settings"])
+
+
+async def forget_mail_bodies_cron(ctx: dict[str, Any]) -> None:
+    await forget_mail_bodies(ctx)
+
+
 async def scan_mail_cron(ctx: dict[str, Any]) -> None:
     await scan_mail(ctx)
 
