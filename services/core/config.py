@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     mail_default_language: Literal["sv", "en"] = "sv"
     # A reminder goes this many days before a due date (actions and assignments).
     mail_reminder_days: int = Field(default=3, ge=0, le=60)
+    # An overdue notice goes for items at most this many days past due (the weekly digest lists
+    # older ones), so turning mail on does not send a notice for every item late for years.
+    mail_overdue_max_days: int = Field(default=30, ge=1, le=3650)
     # Invitations go for meetings starting within this many days (a schedule generates a year).
     mail_invitation_horizon_days: int = Field(default=60, ge=1, le=366)
     mail_batch_size: int = Field(default=500, ge=1, le=10_000)

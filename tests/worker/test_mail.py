@@ -145,6 +145,8 @@ async def test_overdue_notice_once_in_the_persons_language(
     me = Principal(None, "JH", frozenset({Scope.admin.value}), person_id=_uuid(ids["jh"]))
     async with transaction(app.state.sessionmaker) as session:
         await preference_service.update(session, me, settings, SubscriptionsUpdate(language="en"))
+    # Late for more than PULS_MAIL_OVERDUE_MAX_DAYS (30): left to the digest, no notice.
+    await create_action(client, ids["plan"], "0.9", ids["jh"], "2026-11-10")
     with smtp_server() as (catcher, port):
         ctx = _ctx(app, settings, port)
         set_clock("2026-12-11T09:00:00+01:00")  # the day after the due date

@@ -205,9 +205,15 @@ def _item_candidate(kind: str, item: Item, person_id: uuid.UUID, today: date) ->
 
 async def enqueue_reminders(session: AsyncSession, settings: Settings, today: date) -> Counter[str]:
     """A reminder `mail_reminder_days` before each due date and an overdue notice once it has
-    passed, once per item, due date and person."""
+    passed (for items at most `mail_overdue_max_days` late), once per item, due date and
+    person."""
     horizon = today + timedelta(days=settings.mail_reminder_days + 1)
-    items = [i for i in await open_items(session, settings, due_before=horizon) if i.due_date]
+    oldest = today - timedelta(days=settings.mail_overdue_max_days)
+    items = [
+        i
+        for i in await open_items(session, settings, due_before=horizon)
+        if i.due_date and i.due_date >= oldest
+    ]
     audience = await _audience(session, {(i.type, i.id): {i.person_id} for i in items})
     candidates = [
         _item_candidate(
