@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("dedupe_key", sa.Text(), nullable=False),
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("person_id", sa.Uuid(), nullable=False),
+        sa.Column("item_id", sa.Uuid(), nullable=True),
         sa.Column("to_address", sa.Text(), nullable=True),
         sa.Column("language", sa.Text(), nullable=False),
         sa.Column("subject", sa.Text(), nullable=False),
@@ -126,6 +127,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_mail_messages_person_id"), "mail_messages", ["person_id"], unique=False
     )
+    op.create_index(op.f("ix_mail_messages_item_id"), "mail_messages", ["item_id"], unique=False)
     op.create_table(
         "mail_preferences",
         sa.Column("person_id", sa.Uuid(), nullable=False),
@@ -149,6 +151,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("mail_preferences")
+    op.drop_index(op.f("ix_mail_messages_item_id"), table_name="mail_messages")
     op.drop_index(op.f("ix_mail_messages_person_id"), table_name="mail_messages")
     op.drop_index(
         "ix_mail_messages_pending",

@@ -59,6 +59,7 @@ class Candidate:
     key: str
     person_id: uuid.UUID
     context: Callable[[str], dict[str, Any]] = field(repr=False)
+    item_id: uuid.UUID | None = None
 
 
 def _wake_delivery(session: AsyncSession) -> None:
@@ -158,6 +159,7 @@ async def enqueue(
             "dedupe_key": c.key,
             "kind": c.kind,
             "person_id": c.person_id,
+            "item_id": c.item_id,
             "language": language,
             "to_address": person.email,
         }
@@ -200,7 +202,8 @@ def _item_candidate(kind: str, item: Item, person_id: uuid.UUID, today: date) ->
             "subject_args": {"title": item.title, "due": due.isoformat()},
         }
 
-    return Candidate(kind, f"{kind}:{item.type}:{item.id}:{due}:{person_id}", person_id, context)
+    key = f"{kind}:{item.type}:{item.id}:{due}:{person_id}"
+    return Candidate(kind, key, person_id, context, item.id)
 
 
 async def enqueue_reminders(session: AsyncSession, settings: Settings, today: date) -> Counter[str]:
@@ -276,6 +279,7 @@ async def enqueue_invitations(
                     f"invitation:{m.id}:{version}:{person}",
                     person,
                     _invitation_context(kind_key, view),
+                    m.id,
                 )
             )
     return await enqueue(session, settings, candidates)

@@ -42,6 +42,9 @@ class MailMessage(SQLModel, table=True):
     person_id: uuid.UUID = Field(
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("people.id"), nullable=False, index=True)
     )
+    # The action, assignment or meeting it is about (none for a digest): the invitation scan
+    # looks up who was invited to which meetings by it.
+    item_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid, index=True))
     to_address: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     language: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     subject: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

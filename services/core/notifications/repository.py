@@ -230,9 +230,9 @@ async def invited_before(
         return set()
     rows = await session.execute(
         sa.text(
-            "SELECT split_part(dedupe_key, ':', 2)::uuid, person_id FROM mail_messages "
-            "WHERE kind = 'invitation' AND split_part(dedupe_key, ':', 2) = ANY(:ids)"
+            "SELECT item_id, person_id FROM mail_messages "
+            "WHERE item_id = ANY(:ids) AND kind = 'invitation'"
         ),
-        {"ids": [str(i) for i in meeting_ids]},
+        {"ids": list(meeting_ids)},
     )
     return {(m, p) for m, p in rows.all()}
