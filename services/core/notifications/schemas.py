@@ -112,7 +112,7 @@ class CalendarFeedCreated(CalendarFeedRead):
         {
             **_FEED_EXAMPLE,
             "token": "cal_Q2x…",
-            "url": "https://puls.example.org/v1/calendar/cal_Q2x…",
+            "url": "https://puls.example.org/calendar/cal_Q2x….ics",
         }
     )
 
