@@ -439,3 +439,71 @@ async def confined_to(session: AsyncSession, code: str, *scopes: Scope) -> Princ
         org_path=unit.path,
         org_unit_code=code,
     )
+
+
+# E-mail and calendars
+
+JH_EMAIL = "johanna.holmberg@example.org"
+
+
+async def create_action(
+    client: httpx.AsyncClient, plan_id: str, code: str, responsible: str, due: str
+) -> str:
+    body = {
+        "code": code,
+        "title": "Hyrstopp för sjuksköterskor <inom> Region Skåne",
+        "responsible_id": responsible,
+        "due_date": due,
+    }
+    action = created_body(await client.post(f"/v1/action-plans/{plan_id}/actions", json=body))
+    return str(action["id"])
+
+
+async def plan_with_actions(client: httpx.AsyncClient) -> dict[str, str]:
+    """Seed 003's region, JH (with an e-mail address) and AP (without), a decided plan and an
+    action of each due 2026-12-10."""
+    await seed_rjh_tree(client)
+    jh = await create_person(client, "Johanna Holmberg", initials="JH", email=JH_EMAIL)
+    ap = await create_person(client, "Anna Pettersson", initials="AP")  # no e-mail address
+    plan = await create_plan(client, status="decided", period_end="2027-12-31")
+    return {
+        "jh": jh,
+        "ap": ap,
+        "plan": plan["id"],
+        "jh_action": await create_action(client, plan["id"], "1.1", jh, "2026-12-10"),
+        "ap_action": await create_action(client, plan["id"], "1.2", ap, "2026-12-10"),
+    }
+
+
+async def body_with_meeting(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, Any]:
+    """KL with JH and AP as members and a meeting on 2026-12-15 with one agenda item."""
+    body = created_body(
+        await client.post(
+            "/v1/bodies",
+            json={
+                "name": "Koncernledningen",
+                "short_name": "KL",
+                "org_unit": "RJH",
+                "members": [
+                    {"person_id": ids["jh"], "role": "chair"},
+                    {"person_id": ids["ap"], "role": "member"},
+                ],
+            },
+        )
+    )
+    meeting = created_body(
+        await client.post(
+            f"/v1/bodies/{body['id']}/meetings",
+            json={
+                "starts_at": "2026-12-15T08:00:00Z",
+                "ends_at": "2026-12-15T12:00:00Z",
+                "place": "Teams",
+            },
+        )
+    )
+    item = await client.post(
+        f"/v1/meetings/{meeting['id']}/items",
+        json={"number": 1, "title": "Hyrstopp: dispenser", "kind": "decision"},
+    )
+    assert item.status_code == 201, item.text
+    return {"body": body, "meeting": meeting}

@@ -24,7 +24,7 @@ from services.api.middleware import (
     RequestContextMiddleware,
 )
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
-from services.api.routes import ROUTERS, health
+from services.api.routes import ROUTERS, health, notifications
 from services.core import tracing
 from services.core.auth.oidc import OidcVerifier
 from services.core.config import Settings, get_settings
@@ -87,6 +87,10 @@ TAGS = [
     {
         "name": "meetings",
         "description": "Bodies, meetings, agenda items, decisions, assignments and minutes.",
+    },
+    {
+        "name": "notifications",
+        "description": "E-mail subscriptions of the signed-in person and calendar feeds.",
     },
     {"name": "api-keys", "description": "Keys, scopes and org-unit confinement (admin)."},
     {"name": "events", "description": "The pollable feed of everything that happened."},
@@ -196,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(notifications.feeds)
 
     app.add_middleware(JsonContentTypeMiddleware, exempt_prefixes=UPLOAD_PREFIXES)
     app.add_middleware(

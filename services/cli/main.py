@@ -177,6 +177,13 @@ def run() -> None:
         "PULS_BOOTSTRAP_API_KEY", embedded.persistent_secret(data_dir / "dev-admin-key", "puls_")
     )
     dev_issuer = _with_dev_issuer(env)
+    catcher = None
+    if "PULS_SMTP_HOST" not in env:
+        from services.cli import mailcatcher
+
+        port = embedded.free_port()
+        env["PULS_SMTP_HOST"], env["PULS_SMTP_PORT"] = "127.0.0.1", str(port)
+        catcher = mailcatcher.start(data_dir / "mail", port)
     os.environ.update(env)
     get_settings.cache_clear()
     settings = load_settings()
@@ -211,7 +218,13 @@ def run() -> None:
             f"  admin key       {admin_key}\n"
             f"{sign_in}"
             f"  data            {data_dir}\n"
-            f"Try: curl -H 'Authorization: Bearer {admin_key}' {base}/v1/org-units\n"
+            + (
+                f"  mail            caught on smtp://127.0.0.1:{settings.smtp_port}, "
+                f"stored in {data_dir / 'mail'}\n"
+                if catcher
+                else f"  mail            sent to {settings.smtp_host}:{settings.smtp_port}\n"
+            )
+            + f"Try: curl -H 'Authorization: Bearer {admin_key}' {base}/v1/org-units\n"
             f"Ctrl-C stops everything.\n"
         )
         demo_wanted = os.environ.get("PULS_DEMO", "") in {"1", "true", "yes"}
@@ -229,6 +242,8 @@ def run() -> None:
                 child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 child.kill()
+        if catcher is not None:
+            catcher.stop()
         stack.stop()
         typer.echo("Puls stopped.")
 

@@ -220,6 +220,40 @@ class Settings(BaseSettings):
     oidc_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # The development issuer `puls run` starts (never in production, only on 127.0.0.1).
     dev_issuer_port: int = Field(default=8001, ge=1, le=65535)
+    # E-mail (issue 23): the SMTP server the worker hands mail to. The defaults reach the
+    # catching server `puls run` starts; production sets its relay, TLS mode and credentials.
+    mail_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=8025, ge=1, le=65535)
+    # none: plain (a local relay); starttls: upgrade after connecting (port 587); tls: TLS from
+    # the first byte (port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Extra CA bundle for a relay behind a region's own CA (default: the system's trust store).
+    smtp_ca_file: str | None = None
+    mail_from: str = "Puls <puls@localhost>"
+    # Where links in e-mails and calendar events point: the frontend, not the API.
+    frontend_url: str = "http://127.0.0.1:3000"
+    mail_default_language: Literal["sv", "en"] = "sv"
+    # A reminder goes this many days before a due date (actions and assignments).
+    mail_reminder_days: int = Field(default=3, ge=0, le=60)
+    # An overdue notice goes for items at most this many days past due (the weekly digest lists
+    # older ones), so turning mail on does not send a notice for every item late for years.
+    mail_overdue_max_days: int = Field(default=30, ge=1, le=3650)
+    # Invitations go for meetings starting within this many days (a schedule generates a year).
+    mail_invitation_horizon_days: int = Field(default=60, ge=1, le=366)
+    mail_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # SMTP connections one delivery run uses side by side.
+    mail_connections: int = Field(default=4, ge=1, le=32)
+    # Waits before each retry after a temporary failure; after the last the message is failed.
+    # After this many days a sent, failed or skipped e-mail keeps only what it was about (its
+    # key, kind, person, status): address, subject and body are blanked (personal data).
+    mail_body_retention_days: int = Field(default=30, ge=1, le=3650)
+    mail_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 21600.0, 43200.0]
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # None: human-readable lines in development and test, JSON lines in production (for a log

@@ -112,3 +112,16 @@ class WorkerMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.mail_messages = Counter(
+            "puls_mail_messages_total",
+            "E-mails by kind and outcome: queued, skipped (no address), sent, retry (a temporary "
+            "SMTP error or the server down), failed (a permanent refusal or retries used up).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.mail_outbox = Gauge(
+            "puls_mail_outbox_messages",
+            "Rows of the mail outbox by status (pending is what waits to be sent).",
+            ["status"],
+            registry=self.registry,
+        )

@@ -33,6 +33,12 @@ from services.core.meetings.models import (
     MeetingBody,
     MeetingBodyMember,
 )
+from services.core.notifications.models import (
+    CalendarFeed,
+    MailFollow,
+    MailMessage,
+    MailPreference,
+)
 from services.core.people.models import Person
 from services.core.plans.models import (
     Action,
@@ -79,6 +85,10 @@ __all__ = [
     "MeetingBodyMember",
     "ApiKey",
     "AuditEntry",
+    "CalendarFeed",
+    "MailFollow",
+    "MailMessage",
+    "MailPreference",
     "CodeMapping",
     "DirtyCell",
     "Employment",

@@ -23,6 +23,7 @@ from services.core.timedata import files
 from services.worker import metrics_server
 from services.worker.tasks import kpis as kpi_tasks
 from services.worker.tasks import meetings as meeting_tasks
+from services.worker.tasks import notifications as mail_tasks
 from services.worker.tasks import plans as plan_tasks
 from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
@@ -147,6 +148,11 @@ FUNCTIONS: list[Function] = [
     _instrumented(kpi_tasks.run_recalculation, timeout=3600, max_tries=1),
     _instrumented(plan_tasks.scan_due_actions, timeout=300),
     _instrumented(meeting_tasks.notify_assignments, timeout=120),
+    _instrumented(mail_tasks.scan_mail, timeout=300),
+    _instrumented(mail_tasks.send_digests, timeout=1800),
+    # One try: a delivery run records its own retries in the outbox.
+    _instrumented(mail_tasks.deliver_mail, timeout=300, max_tries=1),
+    _instrumented(mail_tasks.forget_mail_bodies, timeout=600),
 ]
 
 CRON_JOBS = [
@@ -174,6 +180,27 @@ CRON_JOBS = [
         unique=True,
     ),
     cron(meeting_tasks.notify_assignments_cron, minute={41}, second={0}, timeout=120, unique=True),
+    # Every five minutes, so an invitation follows a scheduled meeting soon.
+    cron(
+        mail_tasks.scan_mail_cron,
+        minute=set(range(2, 60, 5)),
+        second={30},
+        timeout=300,
+        unique=True,
+    ),
+    # Mondays, each hour (idempotent per ISO week), so a worker down at dawn still sends it.
+    cron(
+        mail_tasks.send_digests_cron,
+        weekday={0},
+        minute={35},
+        second={0},
+        timeout=1800,
+        unique=True,
+    ),
+    cron(mail_tasks.forget_mail_bodies_cron, minute={47}, second={0}, timeout=600, unique=True),
+    cron(
+        mail_tasks.deliver_mail_cron, second={10, 40}, run_at_startup=True, timeout=300, unique=True
+    ),
 ]
 # Every cron job logs a summary when it did work, instead of arq's line per tick.
 for _job in CRON_JOBS:

@@ -87,6 +87,8 @@ def test_make_run_starts_everything_and_keeps_data(tmp_path: Path) -> None:
     assert f"admin key       {key}" in output
     assert "Puls stopped." in output
     assert (data_dir / "pgdata").is_dir()
+    # The catching SMTP server the worker sends to, and where it keeps the mail.
+    assert f"stored in {data_dir / 'mail'}" in output and (data_dir / "mail").is_dir()
 
     second = _start(data_dir, api_port, metrics_port)
     try:

@@ -173,3 +173,14 @@ async def notify_due(session: AsyncSession, today: date, *, soon_days: int = 7) 
     )
     await _publish_due(session, "assignment.due_soon", soon)
     return {"overdue": len(overdue), "due_soon": len(soon)}
+
+
+async def open_assignments_of_people(
+    session: AsyncSession, *, due_before: date | None = None, person_id: uuid.UUID | None = None
+) -> Sequence[Any]:
+    """For other domains (reminders, digests, calendars): open assignments, due before
+    `due_before` if given, of one assignee if given. Rows of (id, text, due_date, assignee_id,
+    body_name, meeting_id), by due date."""
+    return await repository.open_assignments_of_people(
+        session, due_before=due_before, person_id=person_id
+    )

@@ -298,3 +298,26 @@ async def approve(
         org_unit_id=body.org_unit_id,
     )
     return await read_meeting(session, principal, meeting_id)
+
+
+async def meetings_between(
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    *,
+    body_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+    with_deleted: bool = False,
+) -> Sequence[Any]:
+    """For other domains (invitations, digests, calendars): meetings starting in [start, end),
+    of one body or concerning one person (attendee or member of the body) if given, with
+    `body_name`, `agenda` ([{number, title}]), `participants` (person ids), `version` and
+    `deleted`. No scope check: the caller has decided who may see them."""
+    return await repository.meetings_between(
+        session,
+        start=start,
+        end=end,
+        body_id=body_id,
+        person_id=person_id,
+        with_deleted=with_deleted,
+    )

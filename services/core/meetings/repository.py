@@ -328,3 +328,77 @@ async def agendas(
     for item in (await session.execute(stmt.order_by(col(AgendaItem.number)))).scalars():
         grouped.setdefault(item.meeting_id, []).append(item)
     return grouped
+
+
+_OPEN_ASSIGNMENTS_OF_PEOPLE = sa.text("""
+SELECT a.id, a.text, a.due_date, a.assignee_id, b.name AS body_name, m.id AS meeting_id
+FROM assignments a
+JOIN agenda_items i ON i.id = a.agenda_item_id
+JOIN meetings m ON m.id = i.meeting_id
+JOIN meeting_bodies b ON b.id = m.body_id
+WHERE a.deleted_at IS NULL AND a.status IN ('open', 'in_progress')
+    AND (CAST(:due_before AS date) IS NULL OR a.due_date < CAST(:due_before AS date))
+    AND (CAST(:person AS uuid) IS NULL OR a.assignee_id = CAST(:person AS uuid))
+ORDER BY a.due_date NULLS LAST, a.id
+""")
+
+
+async def open_assignments_of_people(
+    session: AsyncSession, *, due_before: date | None, person_id: uuid.UUID | None
+) -> Sequence[Any]:
+    rows: Sequence[Any] = (
+        await session.execute(
+            _OPEN_ASSIGNMENTS_OF_PEOPLE, {"due_before": due_before, "person": person_id}
+        )
+    ).all()
+    return rows
+
+
+# A meeting with what a mail or a calendar needs: its body, agenda titles and the people it
+# concerns (attendees and the body's members).
+_MEETINGS_BETWEEN = sa.text("""
+SELECT m.id, m.body_id, b.name AS body_name, m.starts_at, m.ends_at, m.place, m.status,
+    m.version, m.deleted_at IS NOT NULL AS deleted, m.updated_at,
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('number', i.number, 'title', i.title)
+                               ORDER BY i.number)
+              FROM agenda_items i WHERE i.meeting_id = m.id AND i.deleted_at IS NULL),
+             '[]'::jsonb) AS agenda,
+    ARRAY(SELECT t.person_id FROM meeting_attendees t WHERE t.meeting_id = m.id
+          UNION SELECT s.person_id FROM meeting_body_members s WHERE s.body_id = m.body_id)
+        AS participants
+FROM meetings m
+JOIN meeting_bodies b ON b.id = m.body_id AND b.deleted_at IS NULL
+WHERE m.starts_at >= :start AND m.starts_at < :end
+    AND (:with_deleted OR m.deleted_at IS NULL)
+    AND (CAST(:body AS uuid) IS NULL OR m.body_id = CAST(:body AS uuid))
+    AND (CAST(:person AS uuid) IS NULL
+         OR EXISTS (SELECT 1 FROM meeting_attendees t
+                    WHERE t.meeting_id = m.id AND t.person_id = CAST(:person AS uuid))
+         OR EXISTS (SELECT 1 FROM meeting_body_members s
+                    WHERE s.body_id = m.body_id AND s.person_id = CAST(:person AS uuid)))
+ORDER BY m.starts_at, m.id
+""")
+
+
+async def meetings_between(
+    session: AsyncSession,
+    *,
+    start: Any,
+    end: Any,
+    body_id: uuid.UUID | None,
+    person_id: uuid.UUID | None,
+    with_deleted: bool,
+) -> Sequence[Any]:
+    rows: Sequence[Any] = (
+        await session.execute(
+            _MEETINGS_BETWEEN,
+            {
+                "start": start,
+                "end": end,
+                "body": body_id,
+                "person": person_id,
+                "with_deleted": with_deleted,
+            },
+        )
+    ).all()
+    return rows

@@ -88,3 +88,9 @@ async def subject_holder(session: AsyncSession, subject: str) -> uuid.UUID | Non
         col(Person.subject) == subject, col(Person.deleted_at).is_(None)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def live(session: AsyncSession) -> Sequence[Person]:
+    """Every person not deleted, by id."""
+    stmt = sa.select(Person).where(col(Person.deleted_at).is_(None)).order_by(col(Person.id))
+    return (await session.execute(stmt)).scalars().all()

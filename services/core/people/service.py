@@ -202,3 +202,8 @@ async def read_signed_in(session: AsyncSession, person_id: uuid.UUID) -> PersonR
     """The signed-in person themself, whatever subtree their token confines them to."""
     row = await repository.get(session, person_id)
     return None if row is None else _to_read(row[0], row[1])
+
+
+async def live_people(session: AsyncSession) -> Sequence[Person]:
+    """For other domains writing to everyone (the weekly digest): every person not deleted."""
+    return await repository.live(session)

@@ -480,3 +480,26 @@ async def open_actions_of(
         .order_by(col(Action.due_date), col(Action.id))
     )
     return (await session.execute(stmt.limit(limit))).all()
+
+
+_OPEN_ACTIONS_OF_PEOPLE = sa.text("""
+SELECT a.id, a.code, a.title, a.due_date, a.responsible_id, p.title AS plan_title
+FROM actions a
+JOIN action_plans p ON p.id = a.plan_id AND p.deleted_at IS NULL
+WHERE a.deleted_at IS NULL AND a.status IN ('not_started', 'in_progress', 'postponed')
+    AND p.status IN ('decided', 'active') AND a.responsible_id IS NOT NULL
+    AND (CAST(:due_before AS date) IS NULL OR a.due_date < CAST(:due_before AS date))
+    AND (CAST(:person AS uuid) IS NULL OR a.responsible_id = CAST(:person AS uuid))
+ORDER BY a.due_date NULLS LAST, a.id
+""")
+
+
+async def open_actions_of_people(
+    session: AsyncSession, *, due_before: date | None, person_id: uuid.UUID | None
+) -> Sequence[Any]:
+    rows: Sequence[Any] = (
+        await session.execute(
+            _OPEN_ACTIONS_OF_PEOPLE, {"due_before": due_before, "person": person_id}
+        )
+    ).all()
+    return rows

@@ -3,6 +3,7 @@ those due soon) as events, and the overdue actions other domains list (a meeting
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -65,3 +66,14 @@ async def overdue_actions_in_subtree(
 ) -> list[OverdueAction]:
     """For other domains: open actions of live plans under a unit, due before `day`."""
     return await action_repository.overdue_actions_in_subtree(session, org_unit_id, day)
+
+
+async def open_actions_of_people(
+    session: AsyncSession, *, due_before: date | None = None, person_id: uuid.UUID | None = None
+) -> Sequence[Any]:
+    """For other domains (reminders, digests, calendars): open actions of live plans that have
+    a responsible person, due before `due_before` if given, of one person if given. Rows of
+    (id, code, title, due_date, responsible_id, plan_title), by due date."""
+    return await action_repository.open_actions_of_people(
+        session, due_before=due_before, person_id=person_id
+    )
