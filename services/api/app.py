@@ -21,6 +21,7 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
+from services.api.openapi import restore_examples
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core.config import Settings, get_settings
@@ -89,6 +90,27 @@ TAGS = [
 ]
 
 
+# One instance per region: the host is the deployment's. Paths carry their `/v1` prefix.
+SERVERS: list[dict[str, Any]] = [
+    {
+        "url": "{scheme}://{host}",
+        "description": "A Puls instance (`make run` serves http://localhost:8000).",
+        "variables": {
+            "scheme": {"default": "https", "enum": ["https", "http"]},
+            "host": {
+                "default": "localhost:8000",
+                "description": "The instance's host name and port.",
+            },
+        },
+    }
+]
+# The service is the region's own; this names the terms the contract is published under.
+LICENSE: dict[str, Any] = {
+    "name": "Proprietary: Puls API description, for integrating with a Puls instance",
+    "identifier": "LicenseRef-Puls-Proprietary",
+}
+
+
 def operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -139,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if settings.serves_docs else None,
         generate_unique_id_function=operation_id,
+        servers=SERVERS,
+        license_info=LICENSE,
     )
     app.router.route_class = StrictJsonRoute
     app.state.settings = settings
@@ -158,7 +182,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
                 tags=app.openapi_tags,
+                servers=app.servers,
+                license_info=app.license_info,
             )
+            spec = restore_examples(spec, flat_routes(app.routes))
             app.openapi_schema = finish_openapi(document_scopes(spec, app.routes))
         return app.openapi_schema
 

@@ -8,7 +8,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 # Bidi overrides/isolates can make a name render as something else; NUL breaks PostgreSQL text.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
@@ -70,11 +77,14 @@ def _iso_date(value: object) -> object:
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 LocalDate = IsoDate  # the name the plans domain uses
 
-_MONEY = re.compile(r"^-?\d{1,14}(\.\d{1,2})?$")
+# Money travels as a decimal string in SEK with at most two decimals ("107800000.00").
+MONEY_PATTERN = r"^-?\d{1,14}(\.\d{1,2})?$"
+_MONEY = re.compile(MONEY_PATTERN)
 
 
 def _money_string(value: object) -> object:
-    # Floats lose öre; money travels as a decimal string ("107800000.00") or a whole number.
+    # Floats lose öre; money travels as a decimal string ("107800000.00"). A whole JSON number
+    # is still taken, as it always was, but the contract promises strings only.
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError('money must be a decimal string such as "1250.50", not a float')
     if isinstance(value, str) and not _MONEY.match(value):
@@ -85,7 +95,70 @@ def _money_string(value: object) -> object:
 Money = Annotated[
     Decimal,
     BeforeValidator(_money_string),
-    Field(max_digits=16, decimal_places=2, examples=["107800000.00"]),
+    Field(max_digits=16, decimal_places=2),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": MONEY_PATTERN,
+            "description": "An amount in SEK as a decimal string with at most 2 decimals "
+            "(never a JSON number: a float loses öre).",
+            "examples": ["107800000.00"],
+        },
+        mode="validation",
+    ),
+]
+
+
+def decimal_pattern(max_digits: int, places: int, *, signed: bool = False) -> str:
+    """The decimal strings with at most `max_digits` digits, `places` of them after the point."""
+    sign = "-?" if signed else ""
+    whole = max_digits - places
+    fraction = f"(\\.\\d{{1,{places}}})?" if places else ""
+    return f"^{sign}\\d{{1,{whole}}}{fraction}$"
+
+
+def decimal_schema(
+    max_digits: int,
+    places: int,
+    *,
+    description: str,
+    example: str,
+    minimum: str | None = None,
+    exclusive_minimum: str | None = None,
+    maximum: str | None = None,
+    signed: bool = False,
+) -> WithJsonSchema:
+    """How a bounded decimal input is published: a decimal string with its pattern, and the
+    numeric bounds (which JSON Schema cannot put on a string) as `x-minimum`,
+    `x-exclusiveMinimum` and `x-maximum` beside the words of `description`."""
+    schema: dict[str, Any] = {
+        "type": "string",
+        "pattern": decimal_pattern(max_digits, places, signed=signed),
+        "description": description,
+        "examples": [example],
+    }
+    for key, bound in (
+        ("x-minimum", minimum),
+        ("x-exclusiveMinimum", exclusive_minimum),
+        ("x-maximum", maximum),
+    ):
+        if bound is not None:
+            schema[key] = bound
+    return WithJsonSchema(schema, mode="validation")
+
+
+# A decimal a response carries: always a string, never a float.
+DecimalOut = Annotated[
+    Decimal,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?\d+(\.\d+)?$",
+            "description": "A decimal number as a string (never a JSON number).",
+            "examples": ["7.50"],
+        },
+        mode="serialization",
+    ),
 ]
 
 
