@@ -29,9 +29,8 @@ def _models() -> Iterator[type[BaseModel]]:
 
 def _declared_examples(model: type[BaseModel]) -> list[Any] | None:
     extra = model.model_config.get("json_schema_extra")
-    if isinstance(extra, dict) and isinstance(extra.get("examples"), list):
-        return extra["examples"]
-    return None
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    return examples if isinstance(examples, list) else None
 
 
 def restore_examples(spec: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:

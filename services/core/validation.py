@@ -34,9 +34,11 @@ def _multi_line(value: str) -> str:
     return value
 
 
+# ASCII, as the contract's pattern always read under JSON Schema's (ECMA 262) rules; Python's
+# and pydantic's `\w` would also take any letter of Unicode.
 Code = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[\w][\w.\-]*$"),
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"),
     Field(examples=["RS-KL"]),
 ]
 # The patterns repeat the checks in the contract, so generated clients and fuzzers know them.
@@ -78,7 +80,7 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 LocalDate = IsoDate  # the name the plans domain uses
 
 # Money travels as a decimal string in SEK with at most two decimals ("107800000.00").
-MONEY_PATTERN = r"^-?\d{1,14}(\.\d{1,2})?$"
+MONEY_PATTERN = r"^-?[0-9]{1,14}(\.[0-9]{1,2})?$"
 _MONEY = re.compile(MONEY_PATTERN)
 
 
@@ -113,8 +115,8 @@ def decimal_pattern(max_digits: int, places: int, *, signed: bool = False) -> st
     """The decimal strings with at most `max_digits` digits, `places` of them after the point."""
     sign = "-?" if signed else ""
     whole = max_digits - places
-    fraction = f"(\\.\\d{{1,{places}}})?" if places else ""
-    return f"^{sign}\\d{{1,{whole}}}{fraction}$"
+    fraction = f"(\\.[0-9]{{1,{places}}})?" if places else ""
+    return f"^{sign}[0-9]{{1,{whole}}}{fraction}$"
 
 
 def decimal_schema(
@@ -153,7 +155,7 @@ DecimalOut = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^-?\d+(\.\d+)?$",
+            "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
             "description": "A decimal number as a string (never a JSON number).",
             "examples": ["7.50"],
         },

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SkipValidation,
@@ -63,7 +64,7 @@ Fte = Annotated[
 ]
 PeriodMonth = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
+    StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
     Field(description="A calendar month, `YYYY-MM`.", examples=["2024-03"]),
 ]
 ProfessionName = Annotated[
@@ -95,6 +96,13 @@ class RecordDeletion(BaseModel):
 RecordKey = RecordDeletion
 
 
+def _boolean(value: Any) -> Any:
+    # `deleted: 0` is neither a removal nor `false`: pydantic would read it as `false`.
+    if not isinstance(value, bool):
+        raise ValueError("deleted must be true or false")
+    return value
+
+
 class _FedRecordIn(BaseModel):
     """What every fed record is sent with: its key in the sender's system (with `deleted: true`
     the record is a `RecordKey`, a removal)."""
@@ -104,7 +112,7 @@ class _FedRecordIn(BaseModel):
         "record's key: sending the same key again replaces the record."
     )
     external_id: ExternalId = Field(description="The record's id in the sending system.")
-    deleted: Literal[False] = Field(
+    deleted: Annotated[Literal[False], BeforeValidator(_boolean)] = Field(
         default=False, description="`false` or absent; a removal is a `RecordDeletion`."
     )
 
