@@ -21,7 +21,7 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
-from services.api.openapi import restore_examples
+from services.api.openapi import document_headers, restore_examples
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core.config import Settings, get_settings
@@ -186,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 license_info=app.license_info,
             )
             spec = restore_examples(spec, flat_routes(app.routes))
-            app.openapi_schema = finish_openapi(document_scopes(spec, app.routes))
+            app.openapi_schema = document_headers(finish_openapi(document_scopes(spec, app.routes)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

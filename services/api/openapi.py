@@ -66,3 +66,69 @@ def _copy_media_examples(declared: Any, rendered: Any) -> None:
         target = rendered.get("content", {}).get(media_type)
         if target is not None and isinstance(media, dict) and "example" in media:
             target["example"] = copy.deepcopy(media["example"])
+
+
+# The headers every answer may carry, described once (`components.headers`) and referenced by
+# each response that carries them.
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "This request's id: the client's own `X-Request-ID` when it is 1–128 of "
+        "`A-Z a-z 0-9 . _ -`, else one Puls made. Problem documents repeat it as `request_id`; "
+        "quote it when reporting a problem.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._\\-]{1,128}$"},
+    },
+    "ETag": {
+        "description": 'The resource\'s version as a strong entity tag, `"<version>"` (the '
+        "`version` field in quotes). Send it back in `If-Match` to change or delete the "
+        "resource only if nobody else has (412 otherwise).",
+        "required": True,
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$', "examples": ['"3"']},
+    },
+    "Location": {
+        "description": "Where the created resource (or the accepted work's status) is read.",
+        "required": True,
+        "schema": {"type": "string", "format": "uri-reference"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$", "examples": ["30"]},
+    },
+}
+# Creating operations whose answer has no resource of its own to point at.
+NO_LOCATION = {"create_exemption", "post_manual_value"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _schema_of(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        found: dict[str, Any] = spec["components"]["schemas"].get(name, {})
+        return found
+    return schema
+
+
+def document_headers(spec: dict[str, Any]) -> dict[str, Any]:
+    """Puts the headers Puls sends into the contract: `X-Request-ID` on every answer, `ETag`
+    on every answer holding a versioned resource (one with `version`), `Location` on 201/202,
+    `Retry-After` on 429 and 503."""
+    spec.setdefault("components", {})["headers"] = HEADERS
+    for path, item in spec.get("paths", {}).items():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                headers["X-Request-ID"] = _ref("X-Request-ID")
+                if status in ("429", "503") and path.startswith("/v1/"):
+                    headers["Retry-After"] = _ref("Retry-After")
+                if status in ("201", "202") and operation["operationId"] not in NO_LOCATION:
+                    headers["Location"] = _ref("Location")
+                if status in ("200", "201") and "version" in _schema_of(spec, response).get(
+                    "properties", {}
+                ):
+                    headers["ETag"] = _ref("ETag")
+    return spec

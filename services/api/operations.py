@@ -4,8 +4,9 @@ the response model, the status and the problems the contract documents for it.
     @router.get("/kpi-targets/{target_id}", **reads("Get a target", TargetRead))
     @router.post("/action-plans", **creates("Create an action plan", PlanRead, 409))
 
-Every kind answers 401 (no or a bad key), 403 (a scope missing) and 429 (the key's rate, or
-too many requests without a valid key from the client's address); beyond that:
+Every kind answers 401 (no or a bad key), 403 (a scope missing), 429 (the key's rate, or
+too many requests without a valid key from the client's address), 500 (a fault of Puls's own)
+and 503 (the database out of reach, or a write conflict to retry); beyond that:
 
 | kind | what the route does | its problems besides 401 and 403 |
 | --- | --- | --- |
@@ -55,7 +56,9 @@ def operation(
     are further documented answers (examples, other media types) beside the problems. An
     operation that takes a key (401) is rate limited too (429)."""
     declared = Operation(summary=summary, responses={**(responses or {})})
-    statuses = set(problems) | ({429} if 401 in problems else set())
+    # Any operation can meet a database that is down or a write conflict (503, with
+    # Retry-After) or a fault of Puls's own (500, quoting the request id).
+    statuses = set(problems) | ({429} if 401 in problems else set()) | {500, 503}
     declared["responses"].update(error_responses(*sorted(statuses)))
     if model is not None:
         declared["response_model"] = model

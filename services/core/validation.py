@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -58,8 +58,8 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+
 
 
 def _rfc3339(value: object) -> object:
-    # pydantic would also take "0.5" as a Unix time; the contract promises RFC 3339 only.
-    if isinstance(value, str) and not _RFC3339.match(value):
+    # pydantic would also take 0 or "0.5" as a Unix time; the contract promises RFC 3339 only.
+    if not isinstance(value, datetime) and not (isinstance(value, str) and _RFC3339.match(value)):
         raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-11-25T08:00:00Z")
     return value
 

@@ -11,6 +11,7 @@ from fastapi import Query, Response
 from services.api.deps import (
     Admin,
     FromDate,
+    IdempotencyDep,
     IfMatch,
     PageDep,
     PersonDataReader,
@@ -22,7 +23,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.operations import creates, deletes, lists, reads, updates
-from services.api.responses import no_content, versioned
+from services.api.responses import created, no_content, versioned
 from services.core.compliance import service as compliance_service
 from services.core.compliance.schemas import (
     ExemptionCreate,
@@ -51,12 +52,23 @@ async def list_rules(
 
 
 @router.post("/rules", **creates("Add a working-time rule", RuleRead))
-async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -> Any:
+async def create_rule(
+    data: RuleCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Any:
     """Rest rules need `min_rest_hours` (at most the period's length) and
     `period_start_hour`; overtime caps need `max_hours`. Optionally for some professions and
     an org subtree, over a validity range. The time data in scope is checked again."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     rule = await compliance_service.create_rule(session, principal, data)
-    return versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
+    return await created(idem, session, rule, f"/v1/compliance/rules/{rule.id}")
+
+
+@router.get("/rules/{rule_id}", **reads("Get a working-time rule", RuleRead))
+async def get_rule(rule_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    """A rule of the caller's subtree or a region-wide one (which binds every subtree); the
+    answer created by `POST /v1/compliance/rules` points here (`Location`)."""
+    return versioned(await compliance_service.read_rule(session, principal, rule_id))
 
 
 @router.patch("/rules/{rule_id}", **updates("Change a working-time rule", RuleRead))
@@ -80,12 +92,16 @@ async def list_policies(
 
 
 @router.post("/agency-policies", **creates("Ban or limit agency staff", PolicyRead))
-async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admin) -> Any:
+async def create_policy(
+    data: PolicyCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Any:
     """Agency staff of the professions in the org subtree may not work from `valid_from`:
     at all, or within `banned_windows` (local weekdays 1–7 and times; a window whose `to` is
     before `from` runs past midnight)."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     policy = await compliance_service.create_policy(session, principal, data)
-    return versioned(policy, 201, f"/v1/compliance/agency-policies/{policy.id}")
+    return await created(idem, session, policy, f"/v1/compliance/agency-policies/{policy.id}")
 
 
 @router.get("/agency-policies/{policy_id}", **reads("Get an agency-staff policy", PolicyRead))
@@ -131,11 +147,18 @@ async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: 
     **creates("Exempt units and days from a policy", ExemptionRead, 404, 409),
 )
 async def create_exemption(
-    policy_id: uuid.UUID, data: ExemptionCreate, session: SessionDep, principal: Admin
+    policy_id: uuid.UUID,
+    data: ExemptionCreate,
+    session: SessionDep,
+    principal: Admin,
+    idem: IdempotencyDep,
 ) -> Any:
     """Who decided, why, for which subtree and days (optionally the meeting decision). An
     exemption overlapping another of the same policy is refused (409)."""
-    return await compliance_service.create_exemption(session, principal, policy_id, data)
+    if (replay := await idem.replay()) is not None:
+        return replay
+    exemption = await compliance_service.create_exemption(session, principal, policy_id, data)
+    return await created(idem, session, exemption, None)
 
 
 @router.delete("/exemptions/{exemption_id}", **deletes("Withdraw an exemption"))

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, IsoDate, Name, Text
+from services.core.validation import Code, IsoDate, Name, Rfc3339Time, Text
 
 
 class BodyRole(StrEnum):
@@ -77,11 +77,13 @@ class Schedule(BaseModel):
     frequency: Frequency
     weekday: int = Field(default=0, ge=0, le=6, description="0 = Monday (weekly).")
     day: int = Field(default=1, ge=1, le=28, description="Day of month (monthly, tertial).")
-    time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="UTC.")
+    time: str = Field(
+        default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="UTC."
+    )
     duration_minutes: int = Field(default=60, ge=5, le=1440)
     kind: MeetingKind = MeetingKind.regular
     place: Name | None = None
-    starts_on: date
+    starts_on: IsoDate
 
 
 BODY_EXAMPLE: dict[str, Any] = {
@@ -159,8 +161,8 @@ MEETING_EXAMPLE: dict[str, Any] = {
 
 class MeetingCreate(BaseModel):
     model_config = request_config(MEETING_EXAMPLE)
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Rfc3339Time
+    ends_at: Rfc3339Time
     place: Name | None = None
     kind: MeetingKind = MeetingKind.regular
     attendees: list[Attendee] = Field(default_factory=list, max_length=200)
@@ -168,8 +170,8 @@ class MeetingCreate(BaseModel):
 
 class MeetingUpdate(BaseModel):
     model_config = request_config({"status": "held"})
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Rfc3339Time | None = None
+    ends_at: Rfc3339Time | None = None
     place: Name | None = None
     kind: MeetingKind | None = None
     status: MeetingStatus | None = Field(
@@ -306,14 +308,14 @@ class AssignmentCreate(BaseModel):
     model_config = request_config(ASSIGNMENT_EXAMPLE)
     assignee_id: uuid.UUID
     text: Text
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     action_id: uuid.UUID | None = None
 
 
 class AssignmentUpdate(BaseModel):
     model_config = request_config({"status": "reported"})
     status: AssignmentStatus | None = None
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     text: Text | None = None
     reported_in_meeting_id: uuid.UUID | None = None
     reason: Text | None = Field(
