@@ -105,7 +105,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _schema_of(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
-    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    schema: dict[str, Any] = response.get("content", {}).get("application/json", {}).get("schema", {})
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[1]
         found: dict[str, Any] = spec["components"]["schemas"].get(name, {})
