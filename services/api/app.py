@@ -21,7 +21,7 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
-from services.api.openapi import document_headers, restore_examples
+from services.api.openapi import document_headers, rename_generated, restore_examples
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core.config import Settings, get_settings
@@ -186,7 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 license_info=app.license_info,
             )
             spec = restore_examples(spec, flat_routes(app.routes))
-            app.openapi_schema = document_headers(finish_openapi(document_scopes(spec, app.routes)))
+            spec = finish_openapi(document_scopes(spec, app.routes))
+            app.openapi_schema = rename_generated(document_headers(spec))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -230,8 +231,9 @@ def _scopes_of(dependant: Any) -> list[str]:
 
 
 def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
-    """Adds `x-required-scopes` (any one of them suffices; `admin` always does) and the bearer
-    security scheme to each authenticated operation, so integrators and tests can read them."""
+    """Adds `x-scopes` (any one of them suffices; `admin` always does) and the bearer security
+    scheme to each authenticated operation, so integrators and tests can read them. The same
+    list stays under its first name, `x-required-scopes`, for one version."""
     spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
         "type": "http",
         "scheme": "bearer",
@@ -245,6 +247,7 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
             operation = spec["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None or not scopes:
                 continue
+            operation["x-scopes"] = scopes
             operation["x-required-scopes"] = scopes
             operation["security"] = [{"apiKey": []}]
             note = f"Requires scope {' or '.join(f'`{s}`' for s in scopes)} (or `admin`)."

@@ -8,6 +8,8 @@ declare them."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -105,7 +107,9 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _schema_of(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
-    schema: dict[str, Any] = response.get("content", {}).get("application/json", {}).get("schema", {})
+    schema: dict[str, Any] = (
+        response.get("content", {}).get("application/json", {}).get("schema", {})
+    )
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[1]
         found: dict[str, Any] = spec["components"]["schemas"].get(name, {})
@@ -132,3 +136,49 @@ def document_headers(spec: dict[str, Any]) -> dict[str, Any]:
                 ):
                     headers["ETag"] = _ref("ETag")
     return spec
+
+
+_GENERATED = re.compile(r"^Page_(?:Union_)?(?P<item>[A-Za-z]+?)(?:Read)?_(?:_Tombstone__)?$")
+
+
+def rename_generated(spec: dict[str, Any]) -> dict[str, Any]:
+    """Gives the pages pydantic names after their generic parameters (`Page_Union_PlanRead__
+    Tombstone__`) the names a client generator should show: `PlanPage`, or `PlanPlainPage` for a
+    page of the same resource without tombstones."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    renames: dict[str, str] = {}
+    for name in sorted(schemas, key=lambda n: ("Union_" not in n, n)):
+        match = _GENERATED.match(name)
+        if match is None:
+            continue
+        new = f"{match['item']}Page"
+        if new in schemas or new in renames.values():
+            new = f"{match['item']}PlainPage"
+        renames[name] = new
+    if not renames:
+        return spec
+    text = json.dumps(spec)
+    for old, new in renames.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    renamed: dict[str, Any] = json.loads(text)
+    components = renamed["components"]["schemas"]
+    for old, new in renames.items():
+        page = components.pop(old)
+        page["title"] = new
+        page.setdefault(
+            "description",
+            f"A page of {match_item(old)}: `items` and the `next_cursor` to send as `cursor` for "
+            "the next page (null on the last one).",
+        )
+        components[new] = page
+    renamed["components"]["schemas"] = dict(sorted(components.items()))
+    return renamed
+
+
+def match_item(name: str) -> str:
+    match = _GENERATED.match(name)
+    item = match["item"] if match else name
+    tombstones = (
+        " (and tombstones of deleted ones, with `updated_since`)" if "Union_" in name else ""
+    )
+    return f"{item} resources{tombstones}"

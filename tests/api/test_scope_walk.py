@@ -23,8 +23,8 @@ def _operations() -> list[tuple[str, str, list[str], dict[str, object]]]:
     found = []
     for path, item in SPEC["paths"].items():
         for method, operation in item.items():
-            if "x-required-scopes" in operation:
-                found.append((method.upper(), path, operation["x-required-scopes"], operation))
+            if "x-scopes" in operation:
+                found.append((method.upper(), path, operation["x-scopes"], operation))
     return found
 
 
@@ -85,6 +85,6 @@ def test_every_v1_operation_names_its_scopes() -> None:
         f"{method.upper()} {path}"
         for path, item in SPEC["paths"].items()
         for method, operation in item.items()
-        if path.startswith("/v1/") and "x-required-scopes" not in operation
+        if path.startswith("/v1/") and "x-scopes" not in operation
     ]
     assert unnamed == []

@@ -43,7 +43,7 @@ class ApiKeyRead(BaseModel):
     id: uuid.UUID
     name: str
     token_prefix: str = Field(description="The first characters of the token, for recognition.")
-    scopes: list[str]
+    scopes: list[Scope]
     org_unit: str | None
     created_at: datetime
     expires_at: datetime | None

@@ -318,10 +318,10 @@ class TargetRead(BaseModel):
     org_unit: str
     include_subtree: bool
     profession: str | None
-    comparator: str
-    bound: str
+    comparator: Literal["lte", "gte"]
+    bound: Literal["absolute", "baseline", "count"]
     value: Decimal | None
-    per_grain: str | None
+    per_grain: GrainName | None
     baseline_period: str | None
     factor: Decimal | None
     valid_from: str

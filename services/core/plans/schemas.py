@@ -115,7 +115,8 @@ class PlanCreate(BaseModel):
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
     calculation_basis: Text | None = Field(
-        default=None, description="How cost and saving were calculated (seed 000 requires one)."
+        default=None,
+        description="How cost and saving were calculated (every plan should state it).",
     )
     kpi_target_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 

@@ -71,7 +71,12 @@ ProfessionName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
 
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
+# The values a record's enumerated fields take, the same in what is sent and what is read.
+StaffKind = Literal["own", "agency"]
+Contract = Literal["permanent", "fixed_term", "hourly"]
+EndReason = Literal["resignation", "retirement", "end_of_contract", "internal_transfer", "other"]
+Gender = Literal["female", "male", "other"]
+CostCategory = Literal["own_staff", "agency"]
 
 
 class RecordDeletion(BaseModel):
@@ -158,9 +163,7 @@ class TimeRecordIn(_FedRecordIn):
     employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
-    staff_kind: Literal["own", "agency"] = Field(
-        description="`own` staff or hired from an `agency`."
-    )
+    staff_kind: StaffKind = Field(description="`own` staff or hired from an `agency`.")
     time_type: TimeType | None = Field(
         default=None, description="What the hours were; send this or `time_code`."
     )
@@ -225,19 +228,17 @@ class EmploymentIn(_FedRecordIn):
     org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
-    contract: Literal["permanent", "fixed_term", "hourly"] = Field(
-        description="The form of employment."
-    )
+    contract: Contract = Field(description="The form of employment.")
     fte: Fte
     is_manager: bool = Field(default=False, description="The employee manages the unit.")
     start_date: IsoDate = Field(description="The first day of the employment, `YYYY-MM-DD`.")
     end_date: IsoDate | None = Field(
         default=None, description="The last day, not before `start_date`; absent while open."
     )
-    end_reason: (
-        Literal["resignation", "retirement", "end_of_contract", "internal_transfer", "other"] | None
-    ) = Field(default=None, description="Why it ended; only with `end_date`.")
-    gender: Literal["female", "male", "other"] | None = Field(
+    end_reason: EndReason | None = Field(
+        default=None, description="Why it ended; only with `end_date`."
+    )
+    gender: Gender | None = Field(
         default=None, description="For the gender breakdowns of staffing KPIs."
     )
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = Field(
@@ -275,9 +276,7 @@ class PersonnelCostIn(_FedRecordIn):
     org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
-    category: Literal["own_staff", "agency"] = Field(
-        description="Cost of `own_staff` or of hired `agency` staff."
-    )
+    category: CostCategory = Field(description="Cost of `own_staff` or of hired `agency` staff.")
     amount_sek: Money = Field(description="The month's cost in SEK, a decimal string.")
 
     @model_validator(mode="after")
@@ -420,8 +419,8 @@ class TimeRecordRead(_FedRecordRead):
 
     employee: str = Field(description=_EMPLOYEE)
     profession: str
-    staff_kind: str
-    time_type: str
+    staff_kind: StaffKind
+    time_type: TimeType
     work_date: date
     hours: DecimalOut
     start: datetime | None
@@ -458,13 +457,13 @@ class EmploymentRead(_FedRecordRead):
 
     employee: str = Field(description=_EMPLOYEE)
     profession: str
-    contract: str
+    contract: Contract
     fte: DecimalOut
     is_manager: bool
     start_date: date
     end_date: date | None
-    end_reason: str | None
-    gender: str | None
+    end_reason: EndReason | None
+    gender: Gender | None
     birth_year: int | None
     profession_code: str | None
     updated_at: datetime
@@ -488,7 +487,7 @@ class PersonnelCostRead(_FedRecordRead):
 
     period: str
     profession: str
-    category: str
+    category: CostCategory
     amount_sek: DecimalOut
     profession_code: str | None
     updated_at: datetime
