@@ -182,3 +182,19 @@ def loads_strict(raw: str | bytes) -> Any:
         return json.loads(raw, object_pairs_hook=no_duplicates)
     except RecursionError:
         raise json.JSONDecodeError("nesting too deep", "", 0) from None
+
+
+# Period labels and clock times, as the contract shows them. The services parse these values
+# themselves (with errors naming what is wrong), so the patterns are published, not enforced
+# twice: `Field(json_schema_extra=...)`.
+PERIOD_LABEL_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-R12)?|-Q[1-4]|-T[1-3])?$"
+PERIOD_LABEL: dict[str, Any] = {
+    "pattern": PERIOD_LABEL_PATTERN,
+    "description": "A period label: a month `2024-03`, a quarter `2024-Q1`, a tertial "
+    "`2024-T1`, a year `2024` or twelve months to a month `2024-03-R12`.",
+}
+YEAR_MONTH: dict[str, Any] = {
+    "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+    "description": "A month, `YYYY-MM`.",
+}
+HH_MM: dict[str, Any] = {"pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"}

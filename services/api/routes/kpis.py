@@ -40,7 +40,7 @@ from services.core.kpis.schemas import (
     RecalculationCreate,
     RecalculationRead,
     Scorecard,
-    Series,
+    SeriesAnswer,
     SeriesSet,
     TargetCreate,
     TargetRead,
@@ -49,7 +49,7 @@ from services.core.kpis.schemas import (
 )
 from services.core.pagination import Page, Tombstone
 from services.core.spreadsheets import safe_row
-from services.core.validation import Code
+from services.core.validation import PERIOD_LABEL, Code
 
 router = api_router(prefix="", tags=["kpis"])
 
@@ -130,9 +130,7 @@ async def post_manual_value(
 
 @router.get(
     "/kpis/{code}/series",
-    **reads(
-        "A KPI's series for an org unit", Series | SeriesSet, responses={200: {"content": _CSV}}
-    ),
+    **reads("A KPI's series for an org unit", SeriesAnswer, responses={200: {"content": _CSV}}),
 )
 async def get_series(
     code: Code,
@@ -141,8 +139,13 @@ async def get_series(
     settings: SettingsDep,
     principal: Reader,
     org_unit: Annotated[Code, Query(description="The unit; its whole subtree is pooled.")],
-    start: Annotated[str, Query(alias="from", max_length=16, examples=["2024-01"])],
-    end: Annotated[str, Query(alias="to", max_length=16, examples=["2024-12"])],
+    start: Annotated[
+        str,
+        Query(alias="from", max_length=16, examples=["2024-01"], json_schema_extra=PERIOD_LABEL),
+    ],
+    end: Annotated[
+        str, Query(alias="to", max_length=16, examples=["2024-12"], json_schema_extra=PERIOD_LABEL)
+    ],
     grain: Literal["month", "quarter", "tertial", "year", "rolling12"] = "month",
     profession: Code | None = None,
     staff_kind: Literal["own", "agency"] | None = None,

@@ -45,6 +45,7 @@ from services.core.meetings.schemas import (
     MeetingRead,
     MeetingStatus,
     MeetingUpdate,
+    Minutes,
     PrepareRead,
 )
 from services.core.pagination import Page, Tombstone
@@ -321,12 +322,12 @@ async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader)
     "/meetings/{meeting_id}/minutes",
     **reads(
         "Export the minutes",
-        None,
+        Minutes,
         406,
         responses={
             200: {
                 "content": {
-                    "application/json": {"example": {"meeting_id": "…", "items": []}},
+                    "application/json": {},
                     "text/markdown": {"example": "# Mötesanteckningar: Koncernledningen (KL)\n"},
                     "text/html": {"example": "<!DOCTYPE html>…"},
                 }

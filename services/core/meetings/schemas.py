@@ -370,3 +370,125 @@ class PrepareRead(BaseModel):
     )
     meeting_id: uuid.UUID
     proposals: list[Proposal]
+
+
+# The minutes as JSON (`GET /v1/meetings/{id}/minutes`, `Accept: application/json`). The
+# service builds them as plain data for its three renderers; these models are their contract,
+# and the API test of the minutes validates an answer against them.
+class MinutesPerson(BaseModel):
+    """A person as the minutes name them (null name and initials: no longer registered)."""
+
+    id: uuid.UUID = Field(description="The person's id (`GET /v1/people/{id}`).")
+    name: str | None = Field(description="Full name.")
+    initials: str | None = Field(description="Initials, as minutes abbreviate people.")
+
+
+class MinutesBody(BaseModel):
+    """The body that met."""
+
+    id: uuid.UUID = Field(description="The body's id (`GET /v1/bodies/{id}`).")
+    name: str = Field(description="The body's name.")
+    short_name: str | None = Field(description="Its abbreviation, e.g. `KL`.")
+
+
+class MinutesAttendee(MinutesPerson):
+    """Who attended, in what role."""
+
+    role: AttendeeRole = Field(description="Their role in this meeting.")
+    present: bool = Field(description="Whether they were there.")
+    co_opted_items: list[int] = Field(
+        description="The numbers of the agenda items a co-opted attendee attended for."
+    )
+
+
+class MinutesDecision(BaseModel):
+    """A decision taken under an item."""
+
+    id: uuid.UUID = Field(description="The decision's id.")
+    text: str = Field(description="What was decided.")
+    decided_at: date = Field(description="The date of the decision.")
+    effective_date: date | None = Field(description="From when it applies, when stated.")
+
+
+class MinutesAssignment(BaseModel):
+    """An assignment given under an item."""
+
+    id: uuid.UUID = Field(description="The assignment's id (`GET /v1/assignments/{id}`).")
+    assignee: MinutesPerson = Field(description="Who is to do it.")
+    text: str = Field(description="What is to be done.")
+    due_date: date | None = Field(description="By when.")
+    status: AssignmentStatus = Field(description="Where it stands.")
+
+
+class MinutesItem(BaseModel):
+    """One agenda item with what was noted, decided and assigned under it."""
+
+    number: int = Field(description="The item's number on the agenda (§).")
+    title: str = Field(description="The item's title.")
+    kind: ItemKind = Field(description="What kind of item it was.")
+    presenters: list[MinutesPerson] = Field(description="Who presented it.")
+    notes: str | None = Field(description="The minutes' notes on it.")
+    decisions: list[MinutesDecision] = Field(description="Decisions taken under it.")
+    assignments: list[MinutesAssignment] = Field(description="Assignments given under it.")
+
+
+class Minutes(BaseModel):
+    """A meeting's minutes: who met, when and where, and each agenda item in order."""
+
+    model_config = response_config(
+        {
+            "meeting_id": "0b7e3c1a-2f4d-4e8a-9c6b-5d1f0e2a3b4c",
+            "body": {
+                "id": "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e1b",
+                "name": "Koncernledningen",
+                "short_name": "KL",
+            },
+            "starts_at": "2024-03-18T08:00:00+00:00",
+            "ends_at": "2024-03-18T10:00:00+00:00",
+            "place": "Regionhuset",
+            "status": "held",
+            "attendees": [
+                {
+                    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+                    "name": "Anna Lind",
+                    "initials": "AL",
+                    "role": "chair",
+                    "present": True,
+                    "co_opted_items": [],
+                }
+            ],
+            "items": [
+                {
+                    "number": 1,
+                    "title": "Bemanningsläget",
+                    "kind": "decision",
+                    "presenters": [
+                        {
+                            "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+                            "name": "Anna Lind",
+                            "initials": "AL",
+                        }
+                    ],
+                    "notes": None,
+                    "decisions": [
+                        {
+                            "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                            "text": "Inhyrd personal ska minska.",
+                            "decided_at": "2024-03-18",
+                            "effective_date": None,
+                        }
+                    ],
+                    "assignments": [],
+                }
+            ],
+        }
+    )
+
+    meeting_id: uuid.UUID = Field(description="The meeting's id (`GET /v1/meetings/{id}`).")
+    body: MinutesBody = Field(description="The body that met.")
+    starts_at: datetime = Field(description="When the meeting began (RFC 3339).")
+    ends_at: datetime = Field(description="When it ended (RFC 3339).")
+    place: str | None = Field(description="Where it was held.")
+    status: MeetingStatus = Field(description="The meeting's status.")
+    attendees: list[MinutesAttendee] = Field(description="Who was invited, and who came.")
+    items: list[MinutesItem] = Field(description="The agenda items in order.")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, LocalDate, Money, Name, Rfc3339Time, Text
+from services.core.validation import Code, DecimalOut, LocalDate, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[\w][\w.\-]*$")
@@ -160,8 +159,8 @@ class PlanRead(BaseModel):
     status: PlanStatus
     decided_at: datetime | None
     decided_by: uuid.UUID | None
-    cost_estimate_sek: Decimal | None
-    expected_saving_sek: Decimal | None
+    cost_estimate_sek: DecimalOut | None
+    expected_saving_sek: DecimalOut | None
     calculation_basis: str | None
     kpi_target_ids: list[uuid.UUID]
     created_at: datetime
@@ -405,7 +404,7 @@ class PackageProgress(BaseModel):
     due_date: date | None
     actions: int
     done: int
-    average_progress: Decimal | None = Field(description="Mean progress of its live actions.")
+    average_progress: DecimalOut | None = Field(description="Mean progress of its live actions.")
     overdue: int
 
 
@@ -414,9 +413,9 @@ class TargetEffect(BaseModel):
 
     kpi_target_id: uuid.UUID
     kpi: str | None
-    value_at_start: Decimal | None
-    value_now: Decimal | None
-    change: Decimal | None
+    value_at_start: DecimalOut | None
+    value_now: DecimalOut | None
+    change: DecimalOut | None
 
 
 class PlanSummary(BaseModel):
@@ -473,9 +472,9 @@ class PlanSummary(BaseModel):
     overdue_action_ids: list[uuid.UUID]
     done_with_progress_below_100: int
     packages: list[PackageProgress]
-    cost_estimate_sek: Decimal | None
-    expected_saving_sek: Decimal | None
-    net_saving_sek: Decimal | None = Field(description="Expected saving minus cost estimate.")
+    cost_estimate_sek: DecimalOut | None
+    expected_saving_sek: DecimalOut | None
+    net_saving_sek: DecimalOut | None = Field(description="Expected saving minus cost estimate.")
     calculation_basis: str | None
     targets: list[TargetEffect] = Field(
         description="Per linked KPI target: its value at the plan's start and now. Values are "
