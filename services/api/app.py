@@ -21,7 +21,12 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
-from services.api.openapi import document_headers, rename_generated, restore_examples
+from services.api.openapi import (
+    describe,
+    document_headers,
+    rename_generated,
+    restore_examples,
+)
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health
 from services.core.config import Settings, get_settings
@@ -187,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             spec = restore_examples(spec, flat_routes(app.routes))
             spec = finish_openapi(document_scopes(spec, app.routes))
-            app.openapi_schema = rename_generated(document_headers(spec))
+            app.openapi_schema = describe(rename_generated(document_headers(spec)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -182,3 +182,153 @@ def match_item(name: str) -> str:
         " (and tombstones of deleted ones, with `updated_since`)" if "Union_" in name else ""
     )
     return f"{item} resources{tombstones}"
+
+
+# What the common properties mean wherever a schema leaves them undescribed: the same name means
+# the same thing across the contract (docs/architecture.md, "API conventions").
+GLOSSARY: dict[str, str] = {
+    "id": "The resource's id; what its URL and other resources refer to it by.",
+    "org_unit": "The org unit's code (`GET /v1/org-units/{code}`).",
+    "org_unit_code": "The org unit's code (`GET /v1/org-units/{code}`).",
+    "parent_code": "The parent unit's code; null for a root.",
+    "name": "The name people see.",
+    "short_name": "A short form of the name, e.g. `KL`.",
+    "code": "A stable code (letters, digits, `_`, `.`, `-`), the resource's key.",
+    "name_en": "The name in English.",
+    "name_sv": "The name in Swedish.",
+    "items": "This page's items.",
+    "next_cursor": "Send as `cursor` for the next page; null on the last page.",
+    "created_at": "When it was created (RFC 3339, UTC).",
+    "updated_at": "When it last changed (RFC 3339, UTC).",
+    "version": 'Increases with every change; the `ETag` is this number in quotes (`"3"`).',
+    "deleted": "`true`: a tombstone of a deleted resource.",
+    "description": "Free text describing it.",
+    "title": "Its title.",
+    "text": "The text.",
+    "notes": "Free-text notes.",
+    "comment": "A free-text comment.",
+    "kind": "What kind it is.",
+    "status": "Where it stands.",
+    "enabled": "Whether it is in force; a disabled one is kept but has no effect.",
+    "valid_from": "The first day it applies (`YYYY-MM-DD`; a month `YYYY-MM` for targets).",
+    "valid_to": "The last day it applies; null while open-ended.",
+    "start_date": "The first day, `YYYY-MM-DD`.",
+    "end_date": "The last day, `YYYY-MM-DD`; null while open.",
+    "due_date": "When it is due, `YYYY-MM-DD`.",
+    "period_start": "The first day of the period, `YYYY-MM-DD`.",
+    "period_end": "The last day of the period, `YYYY-MM-DD`.",
+    "starts_at": "When it begins (RFC 3339).",
+    "ends_at": "When it ends (RFC 3339).",
+    "decided_at": "When it was decided.",
+    "decided_by": "The meeting decision that decided it, if recorded.",
+    "decision_ref": "A reference to the decision behind it, e.g. `KL 2024-01-15 § 3`.",
+    "effective_date": "From when it applies, `YYYY-MM-DD`.",
+    "reported_on": "The day it was reported on.",
+    "expires_at": "When it stops working; null: never.",
+    "revoked_at": "When it was revoked; null while valid.",
+    "disabled_at": "When it was disabled; null while enabled.",
+    "finished_at": "When it finished; null while queued or running.",
+    "entered_at": "When the value was entered.",
+    "entered_by": "Who entered it (`key:<name>` for an API key).",
+    "created_by": "Who created it (`key:<name>` for an API key).",
+    "occurred_at": "When it happened (RFC 3339, UTC).",
+    "kpi": "The KPI's code (`GET /v1/kpis/{code}`).",
+    "profession": "The profession's code in the catalogue (`GET /v1/professions`).",
+    "professions": "Profession codes it is limited to; null: every profession.",
+    "profession_code": "The sender's own profession code, when it sent one.",
+    "source": "The sending system, e.g. `heroma`.",
+    "external_id": "The record's id in the sending system.",
+    "period": "A period label: `2024`, `2024-Q1`, `2024-T1`, `2024-03` or `2024-03-R12`.",
+    "grain": "The period length: `month`, `quarter`, `tertial`, `year` or `rolling12`.",
+    "unit": "What the values are measured in.",
+    "value": "The value, as a decimal string.",
+    "owner_id": "The responsible person's id (`GET /v1/people/{id}`).",
+    "responsible_id": "The responsible person's id (`GET /v1/people/{id}`).",
+    "assignee_id": "The assigned person's id (`GET /v1/people/{id}`).",
+    "person_id": "The person's id (`GET /v1/people/{id}`).",
+    "presenter_ids": "The presenters' person ids.",
+    "plan_id": "The action plan's id (`GET /v1/action-plans/{id}`).",
+    "package_id": "The action package's id (`GET /v1/action-packages/{id}`).",
+    "action_id": "The action's id (`GET /v1/actions/{id}`).",
+    "meeting_id": "The meeting's id (`GET /v1/meetings/{id}`).",
+    "agenda_item_id": "The agenda item's id.",
+    "reported_in_meeting_id": "The meeting it was reported back in.",
+    "policy_id": "The agency policy's id.",
+    "subscription_id": "The webhook subscription's id.",
+    "kpi_target_ids": "The ids of the KPI targets it is meant to move.",
+    "place": "Where it takes place.",
+    "number": "Its number in order (§ on an agenda).",
+    "links": "What it refers to: plans, actions, KPI series, targets.",
+    "members": "Its members and their roles.",
+    "attendees": "Who is invited, in what role, and whether they were there.",
+    "present": "Whether they were there.",
+    "schedule": "When it meets regularly.",
+    "email": "An e-mail address.",
+    "initials": "Initials, as minutes abbreviate people.",
+    "scopes": "What the key may do (`read`, `timedata:write` … `admin`).",
+    "event_types": "The event types it receives (`*` for all).",
+    "event_type": "The event's type, e.g. `decision.made`.",
+    "url": "The HTTPS address events are posted to.",
+    "purpose": "What it is for.",
+    "calculation_basis": "How cost and saving were calculated.",
+    "ongoing_work": "What is being done.",
+    "result": "What came of it.",
+    "area": "The action area's code.",
+    "include_subtree": "Whether it also applies to the unit's whole subtree.",
+    "comparator": "`lte`: the value should be at most the bound; `gte`: at least.",
+    "per_grain": "For a `count` target: the period its value is per.",
+    "period_start_hour": "The hour (0–23) a rule's 24-hour period starts.",
+    "inserted": "Records stored new.",
+    "updated": "Records that replaced a stored one.",
+    "unchanged": "Records identical to the stored one (nothing written).",
+    "rejected": "Records refused (see `errors`).",
+    "errors": "What was wrong, one entry per problem.",
+    "error": "Why it failed; null unless it did.",
+    "reason": "Why (kept in the audit log).",
+    "type": "Its type.",
+    "data": "The event's payload.",
+    "time_codes": "The sender's pay/absence codes and the time types they mean.",
+    "profession_codes": "The sender's profession codes and the catalogue codes they mean.",
+    "rows": "The rows, one per unit (or KPI).",
+    "from": "The first period (a period label).",
+    "to": "The last period (a period label).",
+    "better": "Which direction is better: `lower` or `higher`.",
+    "grains": "The period lengths the KPI can be read at.",
+    "done": "Whether it is done.",
+    "progress": "Progress in percent (0–100).",
+    "overdue_since": "The day it became overdue; null unless overdue.",
+    "cost_goal": "The cost goal in SEK, a decimal string.",
+}
+
+
+def _has_description(prop: dict[str, Any]) -> bool:
+    if prop.get("description") or "$ref" in prop:
+        return True
+    branches = [*prop.get("anyOf", []), *prop.get("oneOf", []), *prop.get("allOf", [])]
+    return any(isinstance(b, dict) and (b.get("description") or "$ref" in b) for b in branches)
+
+
+_ROLES = (
+    ("Create", "What creating {} takes."),
+    ("Update", "The fields of {} to change; a field left out keeps its value."),
+    ("Read", "{} as Puls returns it."),
+    ("In", "{} as a sender sends it."),
+)
+
+
+def describe(spec: dict[str, Any]) -> dict[str, Any]:
+    """Fills the descriptions a schema left out: a property from the glossary of common names,
+    a request or read schema from its role (`PlanCreate`: what creating a plan takes)."""
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        for prop_name, prop in schema.get("properties", {}).items():
+            if not _has_description(prop) and prop_name in GLOSSARY:
+                prop["description"] = GLOSSARY[prop_name]
+        if schema.get("description"):
+            continue
+        for suffix, template in _ROLES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                noun = re.sub(r"(?<!^)(?=[A-Z])", " ", name[: -len(suffix)]).lower()
+                text = template.format(f"a {noun}")
+                schema["description"] = text[0].upper() + text[1:]
+                break
+    return spec

@@ -12,12 +12,16 @@ from services.core.validation import Code, IsoDate, Name, Rfc3339Time, Text
 
 
 class BodyRole(StrEnum):
+    """A member's role in a body."""
+
     chair = "chair"
     member = "member"
     secretary = "secretary"
 
 
 class AttendeeRole(StrEnum):
+    """An attendee's role in one meeting (`co_opted` for some items only)."""
+
     chair = "chair"
     member = "member"
     secretary = "secretary"
@@ -26,6 +30,8 @@ class AttendeeRole(StrEnum):
 
 
 class MeetingKind(StrEnum):
+    """What kind of meeting it is."""
+
     regular = "regular"
     pulse = "pulse"
     follow_up = "follow_up"
@@ -33,6 +39,8 @@ class MeetingKind(StrEnum):
 
 
 class MeetingStatus(StrEnum):
+    """Where a meeting stands: planned, held, its minutes approved, or cancelled."""
+
     planned = "planned"
     held = "held"
     minutes_approved = "minutes_approved"
@@ -40,6 +48,8 @@ class MeetingStatus(StrEnum):
 
 
 class ItemKind(StrEnum):
+    """What an agenda item is for."""
+
     information = "information"
     discussion = "discussion"
     decision = "decision"
@@ -47,6 +57,8 @@ class ItemKind(StrEnum):
 
 
 class LinkKind(StrEnum):
+    """What an agenda item links to."""
+
     action_plan = "action_plan"
     action = "action"
     kpi_series = "kpi_series"
@@ -54,6 +66,8 @@ class LinkKind(StrEnum):
 
 
 class AssignmentStatus(StrEnum):
+    """Where an assignment stands."""
+
     open = "open"
     in_progress = "in_progress"
     reported = "reported"
@@ -61,6 +75,8 @@ class AssignmentStatus(StrEnum):
 
 
 class Frequency(StrEnum):
+    """How often a body meets."""
+
     weekly = "weekly"
     monthly = "monthly"
     tertial = "tertial"

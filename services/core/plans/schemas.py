@@ -19,6 +19,8 @@ Progress = Annotated[int, Field(ge=0, le=100, description="Per cent done, 0–10
 
 
 class PlanStatus(StrEnum):
+    """Where an action plan stands in its life."""
+
     draft = "draft"
     decided = "decided"
     active = "active"
@@ -27,6 +29,8 @@ class PlanStatus(StrEnum):
 
 
 class ActionStatus(StrEnum):
+    """Where an action stands."""
+
     not_started = "not_started"
     in_progress = "in_progress"
     done = "done"
@@ -35,6 +39,8 @@ class ActionStatus(StrEnum):
 
 
 class Rag(StrEnum):
+    """A follow-up's traffic light: `green` on track, `amber` at risk, `red` off track."""
+
     green = "green"
     amber = "amber"
     red = "red"
