@@ -25,20 +25,44 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class FieldError(BaseModel):
-    loc: list[str | int] = Field(examples=[["body", 0, "org_unit_code"]])
-    msg: str = Field(examples=["unknown org unit 'X1'"])
-    code: str = Field(examples=["unknown_org_unit"])
+    """One invalid value of a request."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then field names and list "
+        "positions.",
+        examples=[["body", 0, "org_unit_code"]],
+    )
+    msg: str = Field(description="What is wrong, for a person.", examples=["unknown org unit 'X1'"])
+    code: str = Field(description="A stable code for programs.", examples=["unknown_org_unit"])
 
 
 class Problem(BaseModel):
-    type: str = Field(examples=["/problems/validation_failed"])
-    title: str = Field(examples=["Validation failed"])
-    status: int = Field(examples=[422])
-    detail: str = Field(examples=["1 field is invalid"])
-    instance: str | None = Field(default=None, examples=["/v1/org-units"])
-    code: str = Field(examples=["validation_failed"])
-    request_id: str | None = None
-    errors: list[FieldError] | None = None
+    """An RFC 9457 problem document: every refusal and error Puls answers."""
+
+    type: str = Field(
+        description="A URI reference naming the kind of problem.",
+        examples=["/problems/validation_failed"],
+    )
+    title: str = Field(
+        description="The kind of problem, for a person.", examples=["Validation failed"]
+    )
+    status: int = Field(description="The HTTP status.", examples=[422])
+    detail: str = Field(
+        description="What went wrong this time, for a person.", examples=["1 field is invalid"]
+    )
+    instance: str | None = Field(
+        default=None, description="The request's path.", examples=["/v1/org-units"]
+    )
+    code: str = Field(
+        description="A stable code for programs (the last segment of `type`).",
+        examples=["validation_failed"],
+    )
+    request_id: str | None = Field(
+        default=None, description="The request's `X-Request-ID`; quote it when reporting."
+    )
+    errors: list[FieldError] | None = Field(
+        default=None, description="For validation problems: each invalid value."
+    )
 
 
 _STATUS_CODES = {

@@ -346,6 +346,8 @@ class RecordError(BaseModel):
 
 
 class BatchResult(BaseModel):
+    """What a batch did: counts by outcome and each rejected record with its errors."""
+
     model_config = response_config(
         {
             "inserted": 9_870,
@@ -369,12 +371,12 @@ class BatchResult(BaseModel):
         }
     )
 
-    inserted: int
-    updated: int
-    deleted: int
-    unchanged: int
-    rejected: int
-    errors: list[RecordError]
+    inserted: int = Field(description="Records stored new.")
+    updated: int = Field(description="Records that replaced a stored one.")
+    deleted: int = Field(description="Records removed by a `RecordDeletion`.")
+    unchanged: int = Field(description="Records identical to the stored one (nothing written).")
+    rejected: int = Field(description="Records refused (see `errors`).")
+    errors: list[RecordError] = Field(description="Each rejected record and why.")
 
 
 class _FedRecordRead(BaseModel):
@@ -419,16 +421,16 @@ class TimeRecordRead(_FedRecordRead):
 
     employee: str = Field(description=_EMPLOYEE)
     profession: str
-    staff_kind: StaffKind
-    time_type: TimeType
-    work_date: date
+    staff_kind: StaffKind = Field(description="`own` staff or hired from an `agency`.")
+    time_type: TimeType = Field(description="What the hours were.")
+    work_date: date = Field(description="The local date the hours count for.")
     hours: DecimalOut
-    start: datetime | None
-    end: datetime | None
+    start: datetime | None = Field(description="When the shift began (UTC); null if not sent.")
+    end: datetime | None = Field(description="When the shift ended (UTC); null if not sent.")
     cost_sek: DecimalOut | None
-    agency: str | None
-    assignment_ref: str | None
-    time_code: str | None
+    agency: str | None = Field(description="The staffing agency, for agency staff.")
+    assignment_ref: str | None = Field(description="The agency assignment the hours belong to.")
+    time_code: str | None = Field(description="The sender's own pay/absence code, if it sent one.")
     profession_code: str | None
     updated_at: datetime
 
@@ -457,14 +459,14 @@ class EmploymentRead(_FedRecordRead):
 
     employee: str = Field(description=_EMPLOYEE)
     profession: str
-    contract: Contract
+    contract: Contract = Field(description="The form of employment.")
     fte: DecimalOut
-    is_manager: bool
+    is_manager: bool = Field(description="The employee manages the unit.")
     start_date: date
     end_date: date | None
-    end_reason: EndReason | None
-    gender: Gender | None
-    birth_year: int | None
+    end_reason: EndReason | None = Field(description="Why it ended; null while open.")
+    gender: Gender | None = Field(description="For the gender breakdowns of staffing KPIs.")
+    birth_year: int | None = Field(description="For the age breakdowns of staffing KPIs.")
     profession_code: str | None
     updated_at: datetime
 
@@ -487,13 +489,15 @@ class PersonnelCostRead(_FedRecordRead):
 
     period: str
     profession: str
-    category: CostCategory
+    category: CostCategory = Field(description="Cost of `own_staff` or of hired `agency` staff.")
     amount_sek: DecimalOut
     profession_code: str | None
     updated_at: datetime
 
 
 class CodeMappings(BaseModel):
+    """A source's own codes and what they mean in Puls."""
+
     model_config = request_config(
         {
             "time_codes": {
@@ -511,6 +515,8 @@ class CodeMappings(BaseModel):
 
 
 class CodeMappingsResult(CodeMappings):
+    """The mappings as stored, and how many stored records a changed meaning re-mapped."""
+
     remapped_records: int = Field(
         default=0,
         description="Stored records whose code changed "
@@ -569,13 +575,18 @@ class ImportRead(BaseModel):
     kind: str
     source: str
     status: Literal["queued", "running", "succeeded", "failed"]
-    format: str
-    bytes: int
-    rows_read: int
-    counts: dict[str, int] | None
-    error_count: int
+    format: str = Field(description="`csv` or `ndjson`.")
+    bytes: int = Field(description="The file's size.")
+    rows_read: int = Field(description="Lines read so far (updated while it runs).")
+    counts: dict[str, int] | None = Field(
+        description="When done: records by outcome (inserted, updated, deleted, unchanged, "
+        "rejected)."
+    )
+    error_count: int = Field(description="How many lines were rejected in all.")
     errors: list[RecordError] = Field(description="The first 1 000 rejected lines.")
-    failure: str | None
+    failure: str | None = Field(
+        description="Why the whole file failed (nothing stored); null unless it did."
+    )
     created_at: datetime
-    started_at: datetime | None
+    started_at: datetime | None = Field(description="When the worker began; null while queued.")
     finished_at: datetime | None
