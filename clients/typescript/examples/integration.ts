@@ -41,12 +41,17 @@ export async function sendTimeRecords(): Promise<number> {
   return data.inserted + data.updated;
 }
 
-export async function readSeries(): Promise<unknown> {
+export async function readSeries(): Promise<Array<[string, string | null]>> {
   const { data, error } = await puls.GET("/v1/kpis/{code}/series", {
-    params: { path: { code: "agency_cost_share" }, query: { org_unit: "RS", from: "2024-01", to: "2024-12" } },
+    params: {
+      path: { code: "agency_cost_share" },
+      query: { org_unit: "RS", from: "2024-01", to: "2024-12", children: true },
+    },
   });
   if (error) throw new Error(error.detail);
-  return data;
+  // One series, or one per child unit: `shape` tells them apart.
+  const series = data.shape === "children" ? data.series : [data];
+  return series.flatMap((one) => one.points.map((p): [string, string | null] => [one.org_unit, p.period]));
 }
 
 export async function createPlan(ownerId: string): Promise<string> {

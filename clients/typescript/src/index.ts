@@ -8,7 +8,9 @@ export type Schemas = components["schemas"];
 
 /** A client for one Puls instance, authenticated with an API key. */
 export function pulsClient(baseUrl: string, apiKey: string) {
-  return createClient<paths>({
+  // JSON answers and problem documents; the CSV, Markdown and HTML variants some operations
+  // have are asked for with `Accept` and read as text.
+  return createClient<paths, "application/json" | "application/problem+json">({
     baseUrl,
     headers: { Authorization: `Bearer ${apiKey}` },
   });
