@@ -21,7 +21,7 @@ from services.core.validation import (
 )
 
 RuleKind = Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year"]
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 Professions = Annotated[list[Code], Field(min_length=1, max_length=50)]
 
 
@@ -133,7 +133,7 @@ class Window(BaseModel):
     @field_validator("from_", "to")
     @classmethod
     def _hhmm(cls, value: str) -> str:
-        if not _HHMM.match(value):
+        if not _HHMM.fullmatch(value):
             raise ValueError("must be a time like 07:00")
         return value
 
