@@ -13,10 +13,10 @@ and 503 (the database out of reach, or a write conflict to retry); beyond that:
 | `reads` | GET of one resource (or one view of it) | 404, 422 |
 | `lists` | GET of a collection | 422 |
 | `creates` | POST of a new resource (201 unless `status` says 202) | 400, 413, 415, 422 |
-| `upserts` | PUT by key (or a batch POST): inserts or replaces | 400, 415, 422 |
-| `updates` | PATCH (or a POST that changes) one, with `If-Match` | 400, 404, 412, 415, 422 |
+| `upserts` | PUT by key (or a batch POST): inserts or replaces | 400, 413, 415, 422 |
+| `updates` | PATCH (or a POST that changes) one, with `If-Match` | 400, 404, 412, 413, 415, 422 |
 | `deletes` | DELETE of one resource (204) | 404, 422 |
-| `acts_on` | POST of an action on one resource, without a body | 404, 422 |
+| `acts_on` | POST of an action on one resource, without a body | 404, 415, 422 |
 
 A route's own further problems follow its kind: 404 for a parent or a unit it names, 409 for a
 conflict, 412 for an `If-Match` a delete or an action checks, 413 for a body that can be large,
@@ -101,11 +101,11 @@ def creates(
 
 
 def upserts(summary: str, model: Any, *more: int) -> Operation:
-    return _kind((400, 415, 422), summary, model, more)
+    return _kind((400, 413, 415, 422), summary, model, more)
 
 
 def updates(summary: str, model: Any, *more: int) -> Operation:
-    return _kind((400, 404, 412, 415, 422), summary, model, more)
+    return _kind((400, 404, 412, 413, 415, 422), summary, model, more)
 
 
 def deletes(summary: str, *more: int) -> Operation:
@@ -119,4 +119,5 @@ def acts_on(
     status: int | None = None,
     responses: Responses | None = None,
 ) -> Operation:
-    return _kind((404, 422), summary, model, more, status, responses)
+    # A POST: a body sent anyway must be JSON (415), though the action reads none.
+    return _kind((404, 415, 422), summary, model, more, status, responses)
