@@ -23,6 +23,12 @@ from services.api.middleware import (
     JsonContentTypeMiddleware,
     RequestContextMiddleware,
 )
+from services.api.openapi import (
+    describe,
+    document_headers,
+    rename_generated,
+    restore_examples,
+)
 from services.api.problems import finish_openapi, flat_routes, install_problem_handlers
 from services.api.routes import ROUTERS, health, notifications
 from services.core import tracing
@@ -104,6 +110,27 @@ TAGS = [
 ]
 
 
+# One instance per region: the host is the deployment's. Paths carry their `/v1` prefix.
+SERVERS: list[dict[str, Any]] = [
+    {
+        "url": "{scheme}://{host}",
+        "description": "A Puls instance (`make run` serves http://localhost:8000).",
+        "variables": {
+            "scheme": {"default": "https", "enum": ["https", "http"]},
+            "host": {
+                "default": "localhost:8000",
+                "description": "The instance's host name and port.",
+            },
+        },
+    }
+]
+# The service is the region's own; this names the terms the contract is published under.
+LICENSE: dict[str, Any] = {
+    "name": "Proprietary: Puls API description, for integrating with a Puls instance",
+    "identifier": "LicenseRef-Puls-Proprietary",
+}
+
+
 def operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -163,6 +190,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json" if settings.serves_docs else None,
         generate_unique_id_function=operation_id,
+        servers=SERVERS,
+        license_info=LICENSE,
     )
     app.router.route_class = StrictJsonRoute
     tracing.start("puls-api")
@@ -189,8 +218,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
                 tags=app.openapi_tags,
+                servers=app.servers,
+                license_info=app.license_info,
             )
-            app.openapi_schema = finish_openapi(document_scopes(spec, app.routes))
+            spec = restore_examples(spec, flat_routes(app.routes))
+            spec = finish_openapi(document_scopes(spec, app.routes))
+            app.openapi_schema = describe(rename_generated(document_headers(spec)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -237,8 +270,9 @@ def _scopes_of(dependant: Any) -> list[str]:
 
 
 def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
-    """Adds `x-required-scopes` (any one of them suffices; `admin` always does) and the bearer
-    security scheme to each authenticated operation, so integrators and tests can read them."""
+    """Adds `x-scopes` (any one of them suffices; `admin` always does) and the bearer security
+    scheme to each authenticated operation, so integrators and tests can read them. The same
+    list stays under its first name, `x-required-scopes`, for one version."""
     spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
         "type": "http",
         "scheme": "bearer",
@@ -255,6 +289,7 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
                 continue
             if not scopes and depends_on(route.dependant, get_principal):
                 # Any valid credential, no scope (`GET /v1/me`): an empty list, said so.
+                operation["x-scopes"] = []
                 operation["x-required-scopes"] = []
                 operation["security"] = [{"apiKey": []}]
                 note = "Needs no scope: any valid API key or access token."
@@ -263,6 +298,7 @@ def document_scopes(spec: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
                 continue
             if not scopes:
                 continue
+            operation["x-scopes"] = scopes
             operation["x-required-scopes"] = scopes
             operation["security"] = [{"apiKey": []}]
             note = f"Requires scope {' or '.join(f'`{s}`' for s in scopes)} (or `admin`)."

@@ -314,7 +314,10 @@ PeopleWriter = Annotated[Principal, Depends(require_any(Scope.plans_write, Scope
 
 IfMatch = Annotated[
     str | None,
-    Header(description="The ETag you last read; a stale one gets 412 and changes nothing."),
+    Header(
+        alias="If-Match",
+        description="The ETag you last read; a stale one gets 412 and changes nothing.",
+    ),
 ]
 
 

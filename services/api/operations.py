@@ -4,18 +4,19 @@ the response model, the status and the problems the contract documents for it.
     @router.get("/kpi-targets/{target_id}", **reads("Get a target", TargetRead))
     @router.post("/action-plans", **creates("Create an action plan", PlanRead, 409))
 
-Every kind answers 401 (no or a bad key), 403 (a scope missing) and 429 (the key's rate, or
-too many requests without a valid key from the client's address); beyond that:
+Every kind answers 401 (no or a bad key), 403 (a scope missing), 429 (the key's rate, or
+too many requests without a valid key from the client's address), 500 (a fault of Puls's own)
+and 503 (the database out of reach, or a write conflict to retry); beyond that:
 
 | kind | what the route does | its problems besides 401 and 403 |
 | --- | --- | --- |
 | `reads` | GET of one resource (or one view of it) | 404, 422 |
 | `lists` | GET of a collection | 422 |
 | `creates` | POST of a new resource (201 unless `status` says 202) | 400, 413, 415, 422 |
-| `upserts` | PUT by key (or a batch POST): inserts or replaces | 400, 415, 422 |
-| `updates` | PATCH (or a POST that changes) one, with `If-Match` | 400, 404, 412, 415, 422 |
+| `upserts` | PUT by key (or a batch POST): inserts or replaces | 400, 413, 415, 422 |
+| `updates` | PATCH (or a POST that changes) one, with `If-Match` | 400, 404, 412, 413, 415, 422 |
 | `deletes` | DELETE of one resource (204) | 404, 422 |
-| `acts_on` | POST of an action on one resource, without a body | 404, 422 |
+| `acts_on` | POST of an action on one resource, without a body | 404, 415, 422 |
 
 A route's own further problems follow its kind: 404 for a parent or a unit it names, 409 for a
 conflict, 412 for an `If-Match` a delete or an action checks, 413 for a body that can be large,
@@ -55,7 +56,9 @@ def operation(
     are further documented answers (examples, other media types) beside the problems. An
     operation that takes a key (401) is rate limited too (429)."""
     declared = Operation(summary=summary, responses={**(responses or {})})
-    statuses = set(problems) | ({429} if 401 in problems else set())
+    # Any operation can meet a database that is down or a write conflict (503, with
+    # Retry-After) or a fault of Puls's own (500, quoting the request id).
+    statuses = set(problems) | ({429} if 401 in problems else set()) | {500, 503}
     declared["responses"].update(error_responses(*sorted(statuses)))
     if model is not None:
         declared["response_model"] = model
@@ -98,11 +101,11 @@ def creates(
 
 
 def upserts(summary: str, model: Any, *more: int) -> Operation:
-    return _kind((400, 415, 422), summary, model, more)
+    return _kind((400, 413, 415, 422), summary, model, more)
 
 
 def updates(summary: str, model: Any, *more: int) -> Operation:
-    return _kind((400, 404, 412, 415, 422), summary, model, more)
+    return _kind((400, 404, 412, 413, 415, 422), summary, model, more)
 
 
 def deletes(summary: str, *more: int) -> Operation:
@@ -116,4 +119,5 @@ def acts_on(
     status: int | None = None,
     responses: Responses | None = None,
 ) -> Operation:
-    return _kind((404, 422), summary, model, more, status, responses)
+    # A POST: a body sent anyway must be JSON (415), though the action reads none.
+    return _kind((404, 415, 422), summary, model, more, status, responses)

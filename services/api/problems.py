@@ -25,20 +25,44 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class FieldError(BaseModel):
-    loc: list[str | int] = Field(examples=[["body", 0, "org_unit_code"]])
-    msg: str = Field(examples=["unknown org unit 'X1'"])
-    code: str = Field(examples=["unknown_org_unit"])
+    """One invalid value of a request."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then field names and list "
+        "positions.",
+        examples=[["body", 0, "org_unit_code"]],
+    )
+    msg: str = Field(description="What is wrong, for a person.", examples=["unknown org unit 'X1'"])
+    code: str = Field(description="A stable code for programs.", examples=["unknown_org_unit"])
 
 
 class Problem(BaseModel):
-    type: str = Field(examples=["/problems/validation_failed"])
-    title: str = Field(examples=["Validation failed"])
-    status: int = Field(examples=[422])
-    detail: str = Field(examples=["1 field is invalid"])
-    instance: str | None = Field(default=None, examples=["/v1/org-units"])
-    code: str = Field(examples=["validation_failed"])
-    request_id: str | None = None
-    errors: list[FieldError] | None = None
+    """An RFC 9457 problem document: every refusal and error Puls answers."""
+
+    type: str = Field(
+        description="A URI reference naming the kind of problem.",
+        examples=["/problems/validation_failed"],
+    )
+    title: str = Field(
+        description="The kind of problem, for a person.", examples=["Validation failed"]
+    )
+    status: int = Field(description="The HTTP status.", examples=[422])
+    detail: str = Field(
+        description="What went wrong this time, for a person.", examples=["1 field is invalid"]
+    )
+    instance: str | None = Field(
+        default=None, description="The request's path.", examples=["/v1/org-units"]
+    )
+    code: str = Field(
+        description="A stable code for programs (the last segment of `type`).",
+        examples=["validation_failed"],
+    )
+    request_id: str | None = Field(
+        default=None, description="The request's `X-Request-ID`; quote it when reporting."
+    )
+    errors: list[FieldError] | None = Field(
+        default=None, description="For validation problems: each invalid value."
+    )
 
 
 _STATUS_CODES = {
@@ -103,6 +127,42 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+_BODY_SHAPE_ERRORS = {"model_attributes_type", "model_type", "dict_type", "list_type"}
+_JSON_KINDS = {
+    list: "a JSON array",
+    dict: "a JSON object",
+    str: "a JSON string",
+    bool: "a JSON boolean",
+    int: "a JSON number",
+    float: "a JSON number",
+    type(None): "null",
+}
+
+
+def _wrong_body_shape(request: Request, exc: RequestValidationError) -> str | None:
+    """What to tell a client whose JSON body is a value of the wrong kind as a whole, or None
+    when the body has the right kind (its fields are then checked one by one)."""
+    for error in exc.errors():
+        if error.get("type") in _BODY_SHAPE_ERRORS and list(error.get("loc", ())) == ["body"]:
+            sent = _JSON_KINDS.get(type(error.get("input")), "another JSON value")
+            return f"The body must be {_expected_body(request)}, not {sent}"
+    return None
+
+
+def _expected_body(request: Request) -> str:
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"a JSON object ({annotation.__name__})"
+    origin = getattr(annotation, "__origin__", None)
+    if origin is list:
+        (item,) = getattr(annotation, "__args__", (object,))
+        name = getattr(item, "__name__", None)
+        return f"a JSON array of {name} objects" if name else "a JSON array"
+    return "a JSON object"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(PulsError)
     async def _puls_error(request: Request, exc: PulsError) -> JSONResponse:
@@ -131,13 +191,17 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "Malformed JSON",
                 f"The request body is not valid JSON: {ctx.get('error', 'parse error')}",
             )
-        if any(e["code"] == "model_attributes_type" and e["loc"] == ["body"] for e in errors):
+        shape = _wrong_body_shape(request, exc)
+        if shape is not None:
+            # JSON (the middleware let only JSON through), but not the JSON value expected:
+            # an array sent where an object is expected, or the other way round.
             return problem_response(
                 request,
-                415,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "Send the body as application/json",
+                422,
+                "body_shape",
+                "Body of the wrong shape",
+                shape,
+                errors=[{"loc": ["body"], "msg": shape, "code": "body_shape"}],
             )
         noun = "field is" if len(errors) == 1 else "fields are"
         return problem_response(

@@ -21,12 +21,21 @@ def versioned(model: Any, status: int = 200, location: str | None = None) -> JSO
     return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
 
 
-async def created(idem: Idempotency, session: AsyncSession, model: Any, location: str) -> Response:
-    """201 with `ETag` and `Location`, kept by the idempotency store so a retry with the same
-    `Idempotency-Key` gets this very answer."""
-    return await idem.respond(
-        session, 201, model, {"ETag": etag(model.version), "Location": location}
-    )
+async def created(
+    idem: Idempotency,
+    session: AsyncSession,
+    model: Any,
+    location: str | None,
+    *,
+    status: int = 201,
+) -> Response:
+    """201 (or 202 for work accepted) with `Location` and, for a versioned resource, `ETag`,
+    kept by the idempotency store so a retry with the same `Idempotency-Key` gets this very
+    answer."""
+    headers = {"Location": location} if location else {}
+    if (version := getattr(model, "version", None)) is not None:
+        headers["ETag"] = etag(version)
+    return await idem.respond(session, status, model, headers)
 
 
 def no_content() -> Response:

@@ -20,11 +20,11 @@ class Grain(StrEnum):
     rolling12 = "rolling12"
 
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q(\d)$")
-_TERTIAL = re.compile(r"^(\d{4})-T(\d)$")
-_YEAR = re.compile(r"^(\d{4})$")
-_ROLLING = re.compile(r"^(\d{4})-(\d{2})-R12$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_QUARTER = re.compile(r"^([0-9]{4})-Q([0-9])$")
+_TERTIAL = re.compile(r"^([0-9]{4})-T([0-9])$")
+_YEAR = re.compile(r"^([0-9]{4})$")
+_ROLLING = re.compile(r"^([0-9]{4})-([0-9]{2})-R12$")
 _MONTHS_PER = {
     Grain.month: 1,
     Grain.quarter: 3,
@@ -131,26 +131,29 @@ def period_containing(grain: Grain, month: date) -> Period:
 
 
 def parse(label: str) -> Period:
-    """Parses any label; raises PeriodError naming what is wrong."""
-    text = label.strip()
-    if m := _MONTH.match(text):
+    """Parses any label; raises PeriodError naming what is wrong. Exactly the contract's
+    pattern: no spaces around it."""
+    text = label
+    if text != text.strip():
+        raise PeriodError(f"{label!r}: a period label has no spaces around it")
+    if m := _MONTH.fullmatch(text):
         month = int(m[2])
         if not 1 <= month <= 12:
             raise PeriodError(f"{label!r}: month {month} is not 01–12")
         return period_ending(Grain.month, date(_year(m[1]), month, 1))
-    if m := _QUARTER.match(text):
+    if m := _QUARTER.fullmatch(text):
         q = int(m[2])
         if not 1 <= q <= 4:
             raise PeriodError(f"{label!r}: quarter {q} is not 1–4")
         return period_ending(Grain.quarter, date(_year(m[1]), q * 3, 1))
-    if m := _TERTIAL.match(text):
+    if m := _TERTIAL.fullmatch(text):
         t = int(m[2])
         if not 1 <= t <= 3:
             raise PeriodError(f"{label!r}: tertial {t} is not 1–3")
         return period_ending(Grain.tertial, date(_year(m[1]), t * 4, 1))
-    if m := _YEAR.match(text):
+    if m := _YEAR.fullmatch(text):
         return period_ending(Grain.year, date(_year(m[1]), 12, 1))
-    if m := _ROLLING.match(text):
+    if m := _ROLLING.fullmatch(text):
         month = int(m[2])
         if not 1 <= month <= 12:
             raise PeriodError(f"{label!r}: month {month} is not 01–12")

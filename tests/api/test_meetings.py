@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from services.core import clock
 from services.core.audit.models import AuditEntry
+from services.core.meetings.schemas import Minutes, MinutesItem
 from services.worker.tasks.meetings import notify_assignments
 from tests.conftest import make_client
 from tests.factories import create_key, create_target, feed, seed_tree, shifts
@@ -177,6 +178,10 @@ async def test_seed_000_minutes_in_three_formats_and_prepare(client: httpx.Async
 
     js = await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "application/json"})
     data = js.json()
+    # The JSON is what the contract's `Minutes` schema says, field for field.
+    minutes = Minutes.model_validate(data)
+    assert minutes.model_dump(mode="json").keys() == data.keys()
+    assert set(data["items"][1]) == set(MinutesItem.model_fields)
     assert [i["number"] for i in data["items"]] == [1, 2]
     assert data["items"][1]["decisions"][0]["text"] == DECISION
     assert data["items"][1]["assignments"][0]["assignee"]["initials"] == "JH"

@@ -248,3 +248,28 @@ def test_a_deadlock_is_a_retryable_503_not_a_500() -> None:
     error.__cause__ = asyncpg.DeadlockDetectedError("deadlock detected")
     status, code, _title, _detail, headers = unexpected_problem(error)
     assert (status, code, headers) == (503, "write_conflict", {"Retry-After": "1"})
+
+
+async def test_a_json_body_of_the_wrong_shape_is_422_naming_the_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    # Sent as JSON, so not a media-type problem: the client gets what shape was expected.
+    unit = {"code": "A", "name": "A", "kind": "unit"}
+    response = await client.post("/v1/org-units", json=[unit])
+    body = assert_problem(response, 422, "body_shape")
+    assert body["detail"] == "The body must be a JSON object (OrgUnitCreate), not a JSON array"
+    assert body["errors"] == [{"loc": ["body"], "msg": body["detail"], "code": "body_shape"}]
+    for value, sent in (("A", "a JSON string"), (5, "a JSON number"), (None, "null")):
+        response = await client.post("/v1/org-units", json=value)
+        if value is None:
+            # `null` is no body at all: the object is missing.
+            assert_problem(response, 422, "validation_failed")
+            continue
+        assert assert_problem(response, 422, "body_shape")["detail"].endswith(sent)
+    response = await client.put("/v1/org-units", json=unit)
+    body = assert_problem(response, 422, "body_shape")
+    assert body["detail"].startswith("The body must be a JSON array")
+    assert body["detail"].endswith("not a JSON object")
+    batch = await client.post("/v1/time-records:batch", json=[{"records": []}])
+    assert "(TimeRecordsBatch)" in assert_problem(batch, 422, "body_shape")["detail"]
+    assert await unit_count(client) == 0

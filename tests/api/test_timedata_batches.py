@@ -183,8 +183,10 @@ async def test_atomic_stores_nothing_when_any_record_is_bad(
 
 async def test_batch_limits(client: httpx.AsyncClient, settings: Settings) -> None:
     # The contract says how many records a batch may hold; the schema refuses more unread.
-    contract = (await client.get("/openapi.json")).json()["components"]["schemas"]["Batch"]
-    assert contract["properties"]["records"]["maxItems"] == settings.max_batch_records
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for name in ("TimeRecordsBatch", "EmploymentsBatch", "PersonnelCostsBatch"):
+        records = schemas[name]["properties"]["records"]
+        assert records["maxItems"] == settings.max_batch_records
     response = await client.post(BATCH, json={"records": [{}] * 10_001})
     problem = assert_problem(response, 422, "validation_failed")
     assert problem["errors"] == [

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
 from services.core.periods import Grain, PeriodError, parse, series
+from services.core.validation import PERIOD_LABEL_PATTERN
 
 
 @pytest.mark.parametrize(
@@ -86,3 +88,15 @@ def test_series_refuses_reversed_and_too_long_ranges() -> None:
         series(Grain.month, "2024-05", "2024-04")
     with pytest.raises(PeriodError, match="at most 10 years"):
         series(Grain.month, "2014-12", "2024-12")
+
+
+def test_labels_are_read_exactly_as_the_contract_pattern_says() -> None:
+    # The contract publishes PERIOD_LABEL_PATTERN; what it refuses, parse refuses too.
+    pattern = re.compile(PERIOD_LABEL_PATTERN)
+    for label in (" 2024", "2024 ", "2024-03\n", "٢٠٢٤", "2024-q1", "2024-03-r12"):
+        assert pattern.fullmatch(label) is None
+        with pytest.raises(PeriodError):
+            parse(label)
+    for label in ("2024", "2024-Q1", "2024-T3", "2024-03", "2024-03-R12"):
+        assert pattern.fullmatch(label) is not None
+        assert parse(label).label == label

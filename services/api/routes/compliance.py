@@ -11,6 +11,7 @@ from fastapi import Query, Response
 from services.api.deps import (
     Admin,
     FromDate,
+    IdempotencyDep,
     IfMatch,
     PageDep,
     PersonDataReader,
@@ -22,7 +23,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.operations import acts_on, creates, deletes, lists, reads, updates
-from services.api.responses import no_content, versioned
+from services.api.responses import created, no_content, versioned
 from services.core.compliance import service as compliance_service
 from services.core.compliance.schemas import (
     ExemptionCreate,
@@ -56,15 +57,26 @@ async def list_rules(
 
 
 @router.post("/rules", **creates("Add a working-time rule", RuleRead))
-async def create_rule(data: RuleCreate, session: SessionDep, principal: Admin) -> Any:
+async def create_rule(
+    data: RuleCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Any:
     """Rest rules need `min_rest_hours`, which their window must hold (422 naming the field
     otherwise): `rolling` (the default) checks the 24 hours, or 7 × 24, from every shift's
     start; `fixed` needs `period_start_hour` (the dygnsbryt). Before `enforced_from` a breach is
     an `agreement_deviation`. Overtime caps need `max_hours`. Optionally for some professions
     (a rule naming the profession replaces one for all) and an org subtree, over a validity
     range. The time data in scope is checked again."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     rule = await compliance_service.create_rule(session, principal, data)
-    return versioned(rule, 201, f"/v1/compliance/rules/{rule.id}")
+    return await created(idem, session, rule, f"/v1/compliance/rules/{rule.id}")
+
+
+@router.get("/rules/{rule_id}", **reads("Get a working-time rule", RuleRead))
+async def get_rule(rule_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    """A rule of the caller's subtree or a region-wide one (which binds every subtree); the
+    answer created by `POST /v1/compliance/rules` points here (`Location`)."""
+    return versioned(await compliance_service.read_rule(session, principal, rule_id))
 
 
 @router.patch("/rules/{rule_id}", **updates("Change a working-time rule", RuleRead))
@@ -88,12 +100,16 @@ async def list_policies(
 
 
 @router.post("/agency-policies", **creates("Ban or limit agency staff", PolicyRead))
-async def create_policy(data: PolicyCreate, session: SessionDep, principal: Admin) -> Any:
+async def create_policy(
+    data: PolicyCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Any:
     """Agency staff of the professions in the org subtree may not work from `valid_from`:
     at all, or within `banned_windows` (local weekdays 1–7 and times; a window whose `to` is
     before `from` runs past midnight)."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     policy = await compliance_service.create_policy(session, principal, data)
-    return versioned(policy, 201, f"/v1/compliance/agency-policies/{policy.id}")
+    return await created(idem, session, policy, f"/v1/compliance/agency-policies/{policy.id}")
 
 
 @router.get("/agency-policies/{policy_id}", **reads("Get an agency-staff policy", PolicyRead))
@@ -139,13 +155,20 @@ async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: 
     **creates("Apply for an exemption from a policy", ExemptionRead, 404, 409),
 )
 async def create_exemption(
-    policy_id: uuid.UUID, data: ExemptionCreate, session: SessionDep, principal: Admin
+    policy_id: uuid.UUID,
+    data: ExemptionCreate,
+    session: SessionDep,
+    principal: Admin,
+    idem: IdempotencyDep,
 ) -> Any:
     """An application for a subtree and days, and why (`requested`), decided later with
     `POST /v1/compliance/exemptions/{id}/decision`; with `decided_by` a decision already taken
     is recorded as `granted` (optionally the meeting decision). An exemption overlapping
     another of the same policy, granted or applied for, is refused (409)."""
-    return await compliance_service.create_exemption(session, principal, policy_id, data)
+    if (replay := await idem.replay()) is not None:
+        return replay
+    exemption = await compliance_service.create_exemption(session, principal, policy_id, data)
+    return await created(idem, session, exemption, None)
 
 
 @router.get(

@@ -9,10 +9,10 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     Admin,
+    IdempotencyDep,
     IfMatch,
     KpisWriter,
     PageDep,
@@ -24,7 +24,7 @@ from services.api.deps import (
     charge_expensive_read,
 )
 from services.api.operations import creates, deletes, lists, reads, updates
-from services.api.responses import no_content, versioned, wants_csv
+from services.api.responses import created, no_content, versioned, wants_csv
 from services.core.kpis import (
     catalogue_service,
     recalculation_service,
@@ -40,7 +40,7 @@ from services.core.kpis.schemas import (
     RecalculationCreate,
     RecalculationRead,
     Scorecard,
-    Series,
+    SeriesAnswer,
     SeriesSet,
     TargetCreate,
     TargetRead,
@@ -49,7 +49,7 @@ from services.core.kpis.schemas import (
 )
 from services.core.pagination import Page, Tombstone
 from services.core.spreadsheets import safe_row
-from services.core.validation import Code
+from services.core.validation import PERIOD_LABEL, Code
 
 router = api_router(prefix="", tags=["kpis"])
 
@@ -96,13 +96,15 @@ async def list_kpis(session: SessionDep, principal: Reader) -> Any:
 
 
 @router.post("/kpis", **creates("Add a manual KPI", KpiRead, 409))
-async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principal: Admin) -> Any:
+async def create_manual_kpi(
+    data: ManualKpiCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
+) -> Any:
     """A KPI whose values are entered by hand (an engagement index, a survey outcome), per
     org unit and period, with who entered them and when. Admin only."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     kpi = await catalogue_service.create_manual_kpi(session, principal, data)
-    return JSONResponse(
-        kpi.model_dump(mode="json"), status_code=201, headers={"Location": f"/v1/kpis/{kpi.code}"}
-    )
+    return await created(idem, session, kpi, f"/v1/kpis/{kpi.code}")
 
 
 @router.get("/kpis/{code}", **reads("One KPI", KpiRead))
@@ -112,18 +114,23 @@ async def get_kpi(code: Code, session: SessionDep, principal: Reader) -> Any:
 
 @router.post("/kpis/{code}/values", **creates("Enter a manual KPI's value", ManualValueRead, 404))
 async def post_manual_value(
-    code: Code, data: ManualValueIn, session: SessionDep, principal: KpisWriter
+    code: Code,
+    data: ManualValueIn,
+    session: SessionDep,
+    principal: KpisWriter,
+    idem: IdempotencyDep,
 ) -> Any:
     """Stores the value for the org unit and period (a later post replaces it); the series
     shows who entered it, when, and the comment."""
-    return await catalogue_service.post_manual_value(session, principal, code, data)
+    if (replay := await idem.replay()) is not None:
+        return replay
+    value = await catalogue_service.post_manual_value(session, principal, code, data)
+    return await created(idem, session, value, None)
 
 
 @router.get(
     "/kpis/{code}/series",
-    **reads(
-        "A KPI's series for an org unit", Series | SeriesSet, responses={200: {"content": _CSV}}
-    ),
+    **reads("A KPI's series for an org unit", SeriesAnswer, responses={200: {"content": _CSV}}),
 )
 async def get_series(
     code: Code,
@@ -132,8 +139,13 @@ async def get_series(
     settings: SettingsDep,
     principal: Reader,
     org_unit: Annotated[Code, Query(description="The unit; its whole subtree is pooled.")],
-    start: Annotated[str, Query(alias="from", max_length=16, examples=["2024-01"])],
-    end: Annotated[str, Query(alias="to", max_length=16, examples=["2024-12"])],
+    start: Annotated[
+        str,
+        Query(alias="from", max_length=16, examples=["2024-01"], json_schema_extra=PERIOD_LABEL),
+    ],
+    end: Annotated[
+        str, Query(alias="to", max_length=16, examples=["2024-12"], json_schema_extra=PERIOD_LABEL)
+    ],
     grain: Literal["month", "quarter", "tertial", "year", "rolling12"] = "month",
     profession: Code | None = None,
     staff_kind: Literal["own", "agency"] | None = None,
@@ -223,15 +235,21 @@ async def list_targets(
 
 @router.post("/kpi-targets", **creates("Set a target", TargetRead, 404))
 async def create_target(
-    data: TargetCreate, session: SessionDep, settings: SettingsDep, principal: KpisWriter
+    data: TargetCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: KpisWriter,
+    idem: IdempotencyDep,
 ) -> Any:
     """A bound for a KPI at an org unit (and its subtree unless `include_subtree` is false),
     optionally one profession, valid over a month range: `absolute` (≤ 3 %), `baseline` (the
     KPI's value in a baseline period times a factor: "back to the 2015 level"; that period
     must have data, and for keys without `admin` must not be a suppressed small group: 422
     `baseline_suppressed`) or `count` (< 700 weeks per year, scaled to the series' grain)."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     target = await target_service.create_target(session, settings, principal, data)
-    return versioned(target, 201, location=f"/v1/kpi-targets/{target.id}")
+    return await created(idem, session, target, f"/v1/kpi-targets/{target.id}")
 
 
 @router.get("/kpi-targets/{target_id}", **reads("Get a target", TargetRead))
@@ -263,14 +281,15 @@ async def delete_target(
 
 @router.post("/recalculations", **creates("Recalculate KPIs", RecalculationRead, status=202))
 async def create_recalculation(
-    data: RecalculationCreate, session: SessionDep, principal: Admin
+    data: RecalculationCreate, session: SessionDep, principal: Admin, idem: IdempotencyDep
 ) -> Any:
     """Recomputes every KPI fact in a scope (everything, an org subtree, a month range) in the
     worker. Answers 202 with the status resource in `Location`. Admin only."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     record = await recalculation_service.request_recalculation(session, principal, data)
-    return JSONResponse(
-        as_json(record), status_code=202, headers={"Location": f"/v1/recalculations/{record.id}"}
-    )
+    location = f"/v1/recalculations/{record.id}"
+    return await created(idem, session, as_json(record), location, status=202)
 
 
 @router.get(

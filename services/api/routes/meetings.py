@@ -8,6 +8,7 @@ from fastapi import Header, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.api.deps import (
+    IdempotencyDep,
     IfMatch,
     MeetingsWriter,
     MeFilter,
@@ -20,7 +21,7 @@ from services.api.deps import (
     me_or,
 )
 from services.api.operations import acts_on, creates, lists, reads, updates
-from services.api.responses import versioned
+from services.api.responses import created, versioned
 from services.core.meetings import (
     agenda_service,
     assignment_service,
@@ -47,6 +48,7 @@ from services.core.meetings.schemas import (
     MeetingRead,
     MeetingStatus,
     MeetingUpdate,
+    Minutes,
     PrepareRead,
 )
 from services.core.pagination import Page, Tombstone
@@ -55,7 +57,8 @@ router = api_router(tags=["meetings"])
 
 # Writes under a meeting whose minutes are approved: an admin's reason for the audit trail.
 EditReason = Annotated[
-    str | None, Header(max_length=500, description="Admin edits after approval only.")
+    str | None,
+    Header(alias="X-Edit-Reason", max_length=500, description="Admin edits after approval only."),
 ]
 
 
@@ -68,9 +71,13 @@ async def list_bodies(
 
 
 @router.post("/bodies", **creates("Create a body", BodyRead))
-async def create_body(data: BodyCreate, session: SessionDep, principal: MeetingsWriter) -> Any:
+async def create_body(
+    data: BodyCreate, session: SessionDep, principal: MeetingsWriter, idem: IdempotencyDep
+) -> Any:
+    if (replay := await idem.replay()) is not None:
+        return replay
     body = await body_service.create_body(session, principal, data)
-    return versioned(body, 201, f"/v1/bodies/{body.id}")
+    return await created(idem, session, body, f"/v1/bodies/{body.id}")
 
 
 @router.get("/bodies/{body_id}", **reads("Get a body", BodyRead))
@@ -158,10 +165,16 @@ async def list_meetings(
 
 @router.post("/bodies/{body_id}/meetings", **creates("Create a meeting", MeetingRead, 404))
 async def create_meeting(
-    body_id: uuid.UUID, data: MeetingCreate, session: SessionDep, principal: MeetingsWriter
+    body_id: uuid.UUID,
+    data: MeetingCreate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    idem: IdempotencyDep,
 ) -> Any:
+    if (replay := await idem.replay()) is not None:
+        return replay
     meeting = await meeting_service.create_meeting(session, principal, body_id, data)
-    return versioned(meeting, 201, f"/v1/meetings/{meeting.id}")
+    return await created(idem, session, meeting, f"/v1/meetings/{meeting.id}")
 
 
 @router.get("/meetings/{meeting_id:uuid}", **reads("Get a meeting", MeetingRead))
@@ -214,12 +227,15 @@ async def create_item(
     data: AgendaItemCreate,
     session: SessionDep,
     principal: MeetingsWriter,
+    idem: IdempotencyDep,
     x_edit_reason: EditReason = None,
 ) -> Any:
+    if (replay := await idem.replay()) is not None:
+        return replay
     item = await agenda_service.create_item(
         session, principal, meeting_id, data, reason=x_edit_reason
     )
-    return versioned(item, 201)
+    return await created(idem, session, item, f"/v1/agenda-items/{item.id}")
 
 
 @router.post(
@@ -230,13 +246,16 @@ async def create_decision(
     data: DecisionCreate,
     session: SessionDep,
     principal: MeetingsWriter,
+    idem: IdempotencyDep,
     x_edit_reason: EditReason = None,
 ) -> Any:
     """Publishes `decision.made`."""
+    if (replay := await idem.replay()) is not None:
+        return replay
     decision = await agenda_service.create_decision(
         session, principal, item_id, data, reason=x_edit_reason
     )
-    return JSONResponse(decision.model_dump(mode="json"), status_code=201)
+    return await created(idem, session, decision, f"/v1/decisions/{decision.id}")
 
 
 @router.post(
@@ -248,12 +267,15 @@ async def create_assignment(
     data: AssignmentCreate,
     session: SessionDep,
     principal: MeetingsWriter,
+    idem: IdempotencyDep,
     x_edit_reason: EditReason = None,
 ) -> Any:
+    if (replay := await idem.replay()) is not None:
+        return replay
     assignment = await assignment_service.create_assignment(
         session, principal, item_id, data, reason=x_edit_reason
     )
-    return versioned(assignment, 201, f"/v1/assignments/{assignment.id}")
+    return await created(idem, session, assignment, f"/v1/assignments/{assignment.id}")
 
 
 @router.get("/assignments", **lists("List assignments", Page[AssignmentRead | Tombstone]))
@@ -311,12 +333,12 @@ async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader)
     "/meetings/{meeting_id}/minutes",
     **reads(
         "Export the minutes",
-        None,
+        Minutes,
         406,
         responses={
             200: {
                 "content": {
-                    "application/json": {"example": {"meeting_id": "…", "items": []}},
+                    "application/json": {},
                     "text/markdown": {"example": "# Mötesanteckningar: Koncernledningen (KL)\n"},
                     "text/html": {"example": "<!DOCTYPE html>…"},
                 }
@@ -329,7 +351,7 @@ async def get_minutes(
     session: SessionDep,
     principal: Reader,
     settings: SettingsDep,
-    accept: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, Header(alias="Accept")] = None,
 ) -> Response:
     """`Accept: text/markdown`, `text/html` or `application/json` (the default). Markdown and
     HTML print the meeting's time in the region's local time as minutes do ("15 januari 2024,

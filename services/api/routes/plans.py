@@ -74,7 +74,7 @@ router = api_router(tags=["action-plans"])
     **operation("List the action area catalogue", list[AreaRead], problems=(401, 403)),
 )
 async def list_action_areas(session: SessionDep, principal: Reader) -> list[AreaRead]:
-    """Areas an action belongs to (seed 003's: recruitment, task shifting, scheduling, …)."""
+    """Areas an action belongs to (e.g. recruitment, task shifting, scheduling, …)."""
     return await plan_service.list_areas(session)
 
 
@@ -117,8 +117,8 @@ async def list_action_plans(
 async def create_action_plan(
     data: PlanCreate, session: SessionDep, principal: PlansWriter, idem: IdempotencyDep
 ) -> Response:
-    """A plan with its period, owner, economic calculation (seed 000: every plan states its
-    timing and a calculation) and the KPI targets it is meant to move. Accepts
+    """A plan with its period, owner, economic calculation (every plan states its timing and
+    how its cost and saving were calculated) and the KPI targets it is meant to move. Accepts
     `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
@@ -542,8 +542,8 @@ async def create_follow_up(
     principal: PlansWriter,
     idem: IdempotencyDep,
 ) -> Response:
-    """A report-back on the plan or one of its actions (seed 004: ongoing work and result)
-    with a RAG status. Accepts `Idempotency-Key`."""
+    """A report-back on the plan or one of its actions (ongoing work and result) with a RAG
+    status. Accepts `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
     follow_up = await follow_up_service.create_follow_up(session, principal, plan_id, data)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, JsonValue
 
 from services.core.contract import request_config, response_config
 from services.core.principal import Scope
-from services.core.validation import Code, Name
+from services.core.validation import Code, Name, Rfc3339Time
 
 
 class ApiKeyCreate(BaseModel):
@@ -19,7 +19,9 @@ class ApiKeyCreate(BaseModel):
     org_unit: Code | None = Field(
         default=None, description="Confine the key to this org unit's subtree.", examples=[None]
     )
-    expires_at: datetime | None = None
+    expires_at: Rfc3339Time | None = Field(
+        default=None, description="When the key stops working (RFC 3339); never when absent."
+    )
 
 
 _KEY_EXAMPLE: dict[str, JsonValue] = {
@@ -41,7 +43,7 @@ class ApiKeyRead(BaseModel):
     id: uuid.UUID
     name: str
     token_prefix: str = Field(description="The first characters of the token, for recognition.")
-    scopes: list[str]
+    scopes: list[Scope]
     org_unit: str | None
     created_at: datetime
     expires_at: datetime | None

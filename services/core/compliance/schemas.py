@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.core.contract import request_config, response_config
-from services.core.validation import Code, IsoDate, Name, Text
+from services.core.validation import (
+    HH_MM,
+    Code,
+    DecimalOut,
+    IsoDate,
+    Name,
+    Text,
+    decimal_schema,
+)
 
 RuleKind = Literal["daily_rest", "weekly_rest", "overtime_month", "overtime_year"]
 RestPeriod = Literal["rolling", "fixed"]
@@ -23,13 +31,26 @@ ViolationKind = Literal[
     "agency_policy",
     "agreement_deviation",
 ]
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 Professions = Annotated[list[Code], Field(min_length=1, max_length=50)]
 
 
 class RuleFields(BaseModel):
     name: Name | None = None
-    min_rest_hours: Annotated[Decimal, Field(gt=0, max_digits=5, decimal_places=2)] | None = None
+    min_rest_hours: (
+        Annotated[
+            Decimal,
+            Field(gt=0, max_digits=5, decimal_places=2),
+            decimal_schema(
+                5,
+                2,
+                description="Hours of rest required, a decimal string above 0.",
+                example="11",
+                exclusive_minimum="0",
+            ),
+        ]
+        | None
+    ) = None
     period: RestPeriod | None = Field(
         default=None,
         description="Rest rules: `rolling` (default), the 24 hours (7 × 24 for weekly rest) "
@@ -44,7 +65,20 @@ class RuleFields(BaseModel):
         description="Rest rules: before this day a breach is reported as an "
         "`agreement_deviation` (lower severity), not a violation.",
     )
-    max_hours: Annotated[Decimal, Field(gt=0, max_digits=7, decimal_places=2)] | None = None
+    max_hours: (
+        Annotated[
+            Decimal,
+            Field(gt=0, max_digits=7, decimal_places=2),
+            decimal_schema(
+                7,
+                2,
+                description="The cap in hours, a decimal string above 0.",
+                example="50",
+                exclusive_minimum="0",
+            ),
+        ]
+        | None
+    ) = None
     professions: Professions | None = None
     org_unit: Code | None = None
     valid_from: IsoDate | None = None
@@ -98,10 +132,10 @@ class RuleRead(BaseModel):
     id: str
     kind: RuleKind
     name: str
-    min_rest_hours: Decimal | None
+    min_rest_hours: DecimalOut | None
     period: RestPeriod
     period_start_hour: int | None
-    max_hours: Decimal | None
+    max_hours: DecimalOut | None
     professions: list[str] | None
     org_unit: str | None
     valid_from: date
@@ -116,13 +150,18 @@ class Window(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weekdays: Annotated[list[Annotated[int, Field(ge=1, le=7)]], Field(min_length=1, max_length=7)]
-    from_: Annotated[str, Field(alias="from", description="HH:MM, local time.")]
-    to: Annotated[str, Field(description="HH:MM; before `from` means the next morning.")]
+    from_: Annotated[
+        str, Field(alias="from", description="HH:MM, local time.", json_schema_extra=HH_MM)
+    ]
+    to: Annotated[
+        str,
+        Field(description="HH:MM; before `from` means the next morning.", json_schema_extra=HH_MM),
+    ]
 
     @field_validator("from_", "to")
     @classmethod
     def _hhmm(cls, value: str) -> str:
-        if not _HHMM.match(value):
+        if not _HHMM.fullmatch(value):
             raise ValueError("must be a time like 07:00")
         return value
 
@@ -340,8 +379,8 @@ class ViolationRead(BaseModel):
         "to what any other key sees, as in `GET /v1/time-records`."
     )
     profession: str
-    hours: Decimal
-    cost_sek: Decimal | None
+    hours: DecimalOut
+    cost_sek: DecimalOut | None
     details: dict[str, Any] | None
 
 
@@ -380,7 +419,7 @@ class SummaryRow(BaseModel):
     month: str
     kind: str
     violations: int
-    hours: Decimal
+    hours: DecimalOut
     employees: int | None
 
 

@@ -179,6 +179,16 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleCre
     return _rule_read(rule, unit.code if unit else None)
 
 
+async def read_rule(session: AsyncSession, principal: Principal, rule_id: uuid.UUID) -> RuleRead:
+    # Region-wide rules (no unit) bind every subtree, so every key sees them.
+    row = visible_or_404(
+        await repository.get(session, WorkingTimeRule, rule_id, for_update=False),
+        lambda r: r[2] is None or principal.sees_path(r[2]),
+        RuleNotFound(f"No rule with id {rule_id}"),
+    )
+    return _rule_read(row[0], row[1])
+
+
 async def update_rule(
     session: AsyncSession,
     principal: Principal,

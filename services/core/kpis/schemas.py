@@ -9,12 +9,41 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, Name, Text
+from services.core.validation import (
+    PERIOD_LABEL,
+    YEAR_MONTH,
+    Code,
+    DecimalOut,
+    Name,
+    Text,
+    decimal_schema,
+)
 
 UnitName = Literal["percent", "hours", "weeks", "sek", "count", "ratio"]
 Better = Literal["lower", "higher", "none"]
 GrainName = Literal["month", "quarter", "tertial", "year", "rolling12"]
-Number = Annotated[Decimal, Field(max_digits=20, decimal_places=6)]
+Number = Annotated[
+    Decimal,
+    Field(max_digits=20, decimal_places=6),
+    decimal_schema(
+        20,
+        6,
+        description="A decimal string (at most 14 digits before the point and 6 after).",
+        example="3.5",
+        signed=True,
+    ),
+]
+Factor = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=10, decimal_places=6),
+    decimal_schema(
+        10,
+        6,
+        description="A factor above 0 as a decimal string (at most 6 decimals).",
+        example="0.9",
+        exclusive_minimum="0",
+    ),
+]
 
 
 class KpiRead(BaseModel):
@@ -79,9 +108,7 @@ class ManualValueIn(BaseModel):
     model_config = request_config(_MANUAL_VALUE_EXAMPLE)
 
     org_unit: Code
-    period: Annotated[
-        str, Field(max_length=16, description="A period label, e.g. 2024-03 or 2024.")
-    ]
+    period: Annotated[str, Field(max_length=16, json_schema_extra=PERIOD_LABEL)]
     value: Number
     comment: Text | None = None
 
@@ -99,7 +126,7 @@ class ManualValueRead(BaseModel):
     kpi: str
     org_unit: str
     period: str
-    value: Decimal
+    value: DecimalOut
     comment: str | None
     entered_by: str
     entered_at: datetime
@@ -108,7 +135,7 @@ class ManualValueRead(BaseModel):
 class Rule(BaseModel):
     target_id: str | None = None
     target_version: int | None = None
-    tolerance_pct: Decimal = Decimal(1)
+    tolerance_pct: DecimalOut = Decimal(1)
 
 
 class Point(BaseModel):
@@ -154,8 +181,11 @@ _POINT_EXAMPLE: dict[str, Any] = {
 
 
 class Series(BaseModel):
+    """One KPI's points for one org unit (its whole subtree pooled)."""
+
     model_config = response_config(
         {
+            "shape": "series",
             "kpi": "agency_cost_sek",
             "org_unit": "HELAR",
             "org_unit_name": "Hälso- och sjukvård",
@@ -163,9 +193,15 @@ class Series(BaseModel):
             "filters": {},
             "unit": "sek",
             "points": [_POINT_EXAMPLE],
-        }
+        },
+        json_schema_serialization_defaults_required=True,
     )
 
+    shape: Literal["series"] = Field(
+        default="series",
+        description="`series`: one series (the answer without `children=true`); tells it "
+        "from a `SeriesSet`.",
+    )
     kpi: str
     org_unit: str
     org_unit_name: str
@@ -180,10 +216,12 @@ class SeriesSet(BaseModel):
 
     model_config = response_config(
         {
+            "shape": "children",
             "kpi": "sick_leave_pct",
             "grain": "month",
             "series": [
                 {
+                    "shape": "series",
                     "kpi": "sick_leave_pct",
                     "org_unit": "SUS-AKUT",
                     "org_unit_name": "Akutmottagningen",
@@ -193,12 +231,21 @@ class SeriesSet(BaseModel):
                     "points": [{**_POINT_EXAMPLE, "period": "2024-03"}],
                 }
             ],
-        }
+        },
+        json_schema_serialization_defaults_required=True,
     )
 
+    shape: Literal["children"] = Field(
+        default="children",
+        description="`children`: the answer to `children=true`, one series per unit.",
+    )
     kpi: str
     grain: GrainName
     series: list[Series]
+
+
+# The series endpoint's answer: one series, or one per child unit, told apart by `shape`.
+SeriesAnswer = Annotated[Series | SeriesSet, Field(discriminator="shape")]
 
 
 class ScorecardRow(BaseModel):
@@ -241,10 +288,20 @@ class TargetBase(BaseModel):
     )
     value: Number | None = None
     per_grain: GrainName | None = None
-    baseline_period: Annotated[str, Field(max_length=16)] | None = None
-    factor: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=6)] | None = None
-    valid_from: Annotated[str, Field(description="First month, YYYY-MM.", max_length=7)]
-    valid_to: Annotated[str, Field(description="Last month, YYYY-MM.", max_length=7)] | None = None
+    baseline_period: Annotated[str, Field(max_length=16, json_schema_extra=PERIOD_LABEL)] | None = (
+        None
+    )
+    factor: Factor | None = None
+    valid_from: Annotated[
+        str, Field(description="First month, YYYY-MM.", max_length=7, json_schema_extra=YEAR_MONTH)
+    ]
+    valid_to: (
+        Annotated[
+            str,
+            Field(description="Last month, YYYY-MM.", max_length=7, json_schema_extra=YEAR_MONTH),
+        ]
+        | None
+    ) = None
     description: Text | None = None
 
     @model_validator(mode="after")
@@ -287,7 +344,7 @@ class TargetUpdate(BaseModel):
 
     comparator: Literal["lte", "gte"] | None = None
     value: Number | None = None
-    factor: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=6)] | None = None
+    factor: Factor | None = None
     valid_to: Annotated[str, Field(max_length=7)] | None = None
     description: Text | None = None
 
@@ -318,12 +375,12 @@ class TargetRead(BaseModel):
     org_unit: str
     include_subtree: bool
     profession: str | None
-    comparator: str
-    bound: str
-    value: Decimal | None
-    per_grain: str | None
+    comparator: Literal["lte", "gte"]
+    bound: Literal["absolute", "baseline", "count"]
+    value: DecimalOut | None
+    per_grain: GrainName | None
     baseline_period: str | None
-    factor: Decimal | None
+    factor: DecimalOut | None
     valid_from: str
     valid_to: str | None
     description: str | None

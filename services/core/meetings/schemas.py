@@ -12,12 +12,16 @@ from services.core.validation import Code, IsoDate, Name, Rfc3339Time, Text
 
 
 class BodyRole(StrEnum):
+    """A member's role in a body."""
+
     chair = "chair"
     member = "member"
     secretary = "secretary"
 
 
 class AttendeeRole(StrEnum):
+    """An attendee's role in one meeting (`co_opted` for some items only)."""
+
     chair = "chair"
     member = "member"
     secretary = "secretary"
@@ -26,6 +30,8 @@ class AttendeeRole(StrEnum):
 
 
 class MeetingKind(StrEnum):
+    """What kind of meeting it is."""
+
     regular = "regular"
     pulse = "pulse"
     follow_up = "follow_up"
@@ -33,6 +39,8 @@ class MeetingKind(StrEnum):
 
 
 class MeetingStatus(StrEnum):
+    """Where a meeting stands: planned, held, its minutes approved, or cancelled."""
+
     planned = "planned"
     held = "held"
     minutes_approved = "minutes_approved"
@@ -40,6 +48,8 @@ class MeetingStatus(StrEnum):
 
 
 class ItemKind(StrEnum):
+    """What an agenda item is for."""
+
     information = "information"
     discussion = "discussion"
     decision = "decision"
@@ -47,6 +57,8 @@ class ItemKind(StrEnum):
 
 
 class LinkKind(StrEnum):
+    """What an agenda item links to."""
+
     action_plan = "action_plan"
     action = "action"
     kpi_series = "kpi_series"
@@ -54,6 +66,8 @@ class LinkKind(StrEnum):
 
 
 class AssignmentStatus(StrEnum):
+    """Where an assignment stands."""
+
     open = "open"
     in_progress = "in_progress"
     reported = "reported"
@@ -61,6 +75,8 @@ class AssignmentStatus(StrEnum):
 
 
 class Frequency(StrEnum):
+    """How often a body meets."""
+
     weekly = "weekly"
     biweekly = "biweekly"
     monthly = "monthly"
@@ -109,7 +125,7 @@ class Schedule(BaseModel):
     duration_minutes: int = Field(default=60, ge=5, le=1440)
     kind: MeetingKind = MeetingKind.regular
     place: Name | None = None
-    starts_on: date
+    starts_on: IsoDate
 
 
 BODY_EXAMPLE: dict[str, Any] = {
@@ -340,14 +356,14 @@ class AssignmentCreate(BaseModel):
     model_config = request_config(ASSIGNMENT_EXAMPLE)
     assignee_id: uuid.UUID
     text: Text
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     action_id: uuid.UUID | None = None
 
 
 class AssignmentUpdate(BaseModel):
     model_config = request_config({"status": "reported"})
     status: AssignmentStatus | None = None
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     text: Text | None = None
     reported_in_meeting_id: uuid.UUID | None = None
     reason: Text | None = Field(
@@ -402,3 +418,125 @@ class PrepareRead(BaseModel):
     )
     meeting_id: uuid.UUID
     proposals: list[Proposal]
+
+
+# The minutes as JSON (`GET /v1/meetings/{id}/minutes`, `Accept: application/json`). The
+# service builds them as plain data for its three renderers; these models are their contract,
+# and the API test of the minutes validates an answer against them.
+class MinutesPerson(BaseModel):
+    """A person as the minutes name them (null name and initials: no longer registered)."""
+
+    id: uuid.UUID = Field(description="The person's id (`GET /v1/people/{id}`).")
+    name: str | None = Field(description="Full name.")
+    initials: str | None = Field(description="Initials, as minutes abbreviate people.")
+
+
+class MinutesBody(BaseModel):
+    """The body that met."""
+
+    id: uuid.UUID = Field(description="The body's id (`GET /v1/bodies/{id}`).")
+    name: str = Field(description="The body's name.")
+    short_name: str | None = Field(description="Its abbreviation, e.g. `KL`.")
+
+
+class MinutesAttendee(MinutesPerson):
+    """Who attended, in what role."""
+
+    role: AttendeeRole = Field(description="Their role in this meeting.")
+    present: bool = Field(description="Whether they were there.")
+    co_opted_items: list[int] = Field(
+        description="The numbers of the agenda items a co-opted attendee attended for."
+    )
+
+
+class MinutesDecision(BaseModel):
+    """A decision taken under an item."""
+
+    id: uuid.UUID = Field(description="The decision's id.")
+    text: str = Field(description="What was decided.")
+    decided_at: date = Field(description="The date of the decision.")
+    effective_date: date | None = Field(description="From when it applies, when stated.")
+
+
+class MinutesAssignment(BaseModel):
+    """An assignment given under an item."""
+
+    id: uuid.UUID = Field(description="The assignment's id (`GET /v1/assignments/{id}`).")
+    assignee: MinutesPerson = Field(description="Who is to do it.")
+    text: str = Field(description="What is to be done.")
+    due_date: date | None = Field(description="By when.")
+    status: AssignmentStatus = Field(description="Where it stands.")
+
+
+class MinutesItem(BaseModel):
+    """One agenda item with what was noted, decided and assigned under it."""
+
+    number: int = Field(description="The item's number on the agenda (§).")
+    title: str = Field(description="The item's title.")
+    kind: ItemKind = Field(description="What kind of item it was.")
+    presenters: list[MinutesPerson] = Field(description="Who presented it.")
+    notes: str | None = Field(description="The minutes' notes on it.")
+    decisions: list[MinutesDecision] = Field(description="Decisions taken under it.")
+    assignments: list[MinutesAssignment] = Field(description="Assignments given under it.")
+
+
+class Minutes(BaseModel):
+    """A meeting's minutes: who met, when and where, and each agenda item in order."""
+
+    model_config = response_config(
+        {
+            "meeting_id": "0b7e3c1a-2f4d-4e8a-9c6b-5d1f0e2a3b4c",
+            "body": {
+                "id": "a3c5e7f9-1b2d-4f6a-8c0e-2d4f6a8c0e1b",
+                "name": "Koncernledningen",
+                "short_name": "KL",
+            },
+            "starts_at": "2024-03-18T08:00:00+00:00",
+            "ends_at": "2024-03-18T10:00:00+00:00",
+            "place": "Regionhuset",
+            "status": "held",
+            "attendees": [
+                {
+                    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+                    "name": "Anna Lind",
+                    "initials": "AL",
+                    "role": "chair",
+                    "present": True,
+                    "co_opted_items": [],
+                }
+            ],
+            "items": [
+                {
+                    "number": 1,
+                    "title": "Bemanningsläget",
+                    "kind": "decision",
+                    "presenters": [
+                        {
+                            "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+                            "name": "Anna Lind",
+                            "initials": "AL",
+                        }
+                    ],
+                    "notes": None,
+                    "decisions": [
+                        {
+                            "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                            "text": "Inhyrd personal ska minska.",
+                            "decided_at": "2024-03-18",
+                            "effective_date": None,
+                        }
+                    ],
+                    "assignments": [],
+                }
+            ],
+        }
+    )
+
+    meeting_id: uuid.UUID = Field(description="The meeting's id (`GET /v1/meetings/{id}`).")
+    body: MinutesBody = Field(description="The body that met.")
+    starts_at: datetime = Field(description="When the meeting began (RFC 3339).")
+    ends_at: datetime = Field(description="When it ended (RFC 3339).")
+    place: str | None = Field(description="Where it was held.")
+    status: MeetingStatus = Field(description="The meeting's status.")
+    attendees: list[MinutesAttendee] = Field(description="Who was invited, and who came.")
+    items: list[MinutesItem] = Field(description="The agenda items in order.")

@@ -6,7 +6,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, Name
+from services.core.validation import Code, IsoDate, Name
 
 OrgUnitKind = Literal["region", "administration", "division", "area", "unit"]
 
@@ -35,8 +35,12 @@ class OrgUnitCreate(_ValidRange):
     name: Name
     kind: OrgUnitKind
     parent_code: Code | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: IsoDate | None = Field(
+        default=None, description="The first day the unit exists, `YYYY-MM-DD`."
+    )
+    valid_to: IsoDate | None = Field(
+        default=None, description="The last day the unit exists, `YYYY-MM-DD`."
+    )
 
 
 class OrgUnitUpdate(_ValidRange):
@@ -47,8 +51,12 @@ class OrgUnitUpdate(_ValidRange):
     name: Name | None = None
     kind: OrgUnitKind | None = None
     parent_code: Code | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: IsoDate | None = Field(
+        default=None, description="The first day the unit exists, `YYYY-MM-DD`."
+    )
+    valid_to: IsoDate | None = Field(
+        default=None, description="The last day the unit exists, `YYYY-MM-DD`."
+    )
 
 
 class OrgUnitRead(BaseModel):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
-from services.core.validation import Code, LocalDate, Money, Name, Rfc3339Time, Text
+from services.core.validation import Code, DecimalOut, LocalDate, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
     str, StringConstraints(min_length=1, max_length=32, pattern=r"^[\w][\w.\-]*$")
@@ -20,6 +19,8 @@ Progress = Annotated[int, Field(ge=0, le=100, description="Per cent done, 0–10
 
 
 class PlanStatus(StrEnum):
+    """Where an action plan stands in its life."""
+
     draft = "draft"
     decided = "decided"
     active = "active"
@@ -28,6 +29,8 @@ class PlanStatus(StrEnum):
 
 
 class ActionStatus(StrEnum):
+    """Where an action stands."""
+
     not_started = "not_started"
     in_progress = "in_progress"
     done = "done"
@@ -36,6 +39,8 @@ class ActionStatus(StrEnum):
 
 
 class Rag(StrEnum):
+    """A follow-up's traffic light: `green` on track, `amber` at risk, `red` off track."""
+
     green = "green"
     amber = "amber"
     red = "red"
@@ -115,7 +120,8 @@ class PlanCreate(BaseModel):
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
     calculation_basis: Text | None = Field(
-        default=None, description="How cost and saving were calculated (seed 000 requires one)."
+        default=None,
+        description="How cost and saving were calculated (every plan should state it).",
     )
     no_cost_impact: bool = Field(
         default=False,
@@ -171,8 +177,8 @@ class PlanRead(BaseModel):
     status: PlanStatus
     decided_at: datetime | None
     decided_by: uuid.UUID | None
-    cost_estimate_sek: Decimal | None
-    expected_saving_sek: Decimal | None
+    cost_estimate_sek: DecimalOut | None
+    expected_saving_sek: DecimalOut | None
     calculation_basis: str | None
     no_cost_impact: bool
     no_cost_impact_reason: str | None
@@ -450,7 +456,7 @@ class PackageProgress(BaseModel):
     due_date: date | None
     actions: int
     done: int
-    average_progress: Decimal | None = Field(description="Mean progress of its live actions.")
+    average_progress: DecimalOut | None = Field(description="Mean progress of its live actions.")
     overdue: int
 
 
@@ -459,9 +465,9 @@ class TargetEffect(BaseModel):
 
     kpi_target_id: uuid.UUID
     kpi: str | None
-    value_at_start: Decimal | None
-    value_now: Decimal | None
-    change: Decimal | None
+    value_at_start: DecimalOut | None
+    value_now: DecimalOut | None
+    change: DecimalOut | None
 
 
 class PlanSummary(BaseModel):
@@ -519,9 +525,9 @@ class PlanSummary(BaseModel):
     overdue_action_ids: list[uuid.UUID]
     done_with_progress_below_100: int
     packages: list[PackageProgress]
-    cost_estimate_sek: Decimal | None
-    expected_saving_sek: Decimal | None
-    net_saving_sek: Decimal | None = Field(description="Expected saving minus cost estimate.")
+    cost_estimate_sek: DecimalOut | None
+    expected_saving_sek: DecimalOut | None
+    net_saving_sek: DecimalOut | None = Field(description="Expected saving minus cost estimate.")
     calculation_basis: str | None
     targets: list[TargetEffect] = Field(
         description="Per linked KPI target: its value at the plan's start and now. Values are "
@@ -575,9 +581,9 @@ class ReportTarget(BaseModel):
     kpi: str | None
     name: str | None = Field(description="The KPI's Swedish name.")
     unit: str | None
-    value_at_start: Decimal | None
-    value_now: Decimal | None
-    change: Decimal | None
+    value_at_start: DecimalOut | None
+    value_now: DecimalOut | None
+    change: DecimalOut | None
 
 
 class PlanReport(BaseModel):

@@ -17,10 +17,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import annotated_types
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, StringConstraints, WithJsonSchema
 from pydantic.fields import FieldInfo
 
-from services.core.validation import _money_string, _rfc3339
+from services.core.validation import _iso_date, _money_string, _rfc3339
 
 # Returns the converted value, or raises _Unsure to send the record through the model.
 Check = Callable[[Any], Any]
@@ -147,6 +147,8 @@ def _decimal(metadata: list[Any]) -> Check:
             places = getattr(item, "decimal_places", None)
         elif isinstance(item, BeforeValidator) and item.func is _money_string:
             pass  # the canonical form below is a subset of what money accepts
+        elif isinstance(item, WithJsonSchema):
+            pass  # how the contract shows it; no check
         else:
             raise TypeError(f"no fast path for decimal metadata {item!r}")
 
@@ -225,7 +227,8 @@ def _check_for(annotation: Any, metadata: list[Any]) -> tuple[Check, bool]:
         return _string(constraints[0]), False
     if annotation is Decimal:
         return _decimal(metadata), False
-    if annotation is date and not metadata:
+    if annotation is date and [getattr(m, "func", None) for m in metadata] in ([], [_iso_date]):
+        # The canonical spelling below is what the strict date takes too.
         return _remembering(_parse_date), False
     if annotation is AwareDatetime and [getattr(m, "func", None) for m in metadata] == [_rfc3339]:
         return _remembering(_parse_time), False

@@ -6,12 +6,27 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    StringConstraints,
+    model_validator,
+)
 
 from services.core.config import MAX_BATCH_RECORDS
 from services.core.contract import request_config, response_config
 from services.core.timedata.models import TimeType
-from services.core.validation import Code, Money, Rfc3339Time
+from services.core.validation import (
+    Code,
+    DecimalOut,
+    IsoDate,
+    Money,
+    Rfc3339Time,
+    decimal_schema,
+)
 
 SourceName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
@@ -22,32 +37,89 @@ _SENDER_TEXT = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]+$"
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_SENDER_TEXT)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_SENDER_TEXT)]
 SenderCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_SENDER_TEXT)]
-Hours = Annotated[Decimal, Field(gt=0, le=24, max_digits=5, decimal_places=2, examples=["7.50"])]
+Hours = Annotated[
+    Decimal,
+    Field(gt=0, le=24, max_digits=5, decimal_places=2),
+    decimal_schema(
+        5,
+        2,
+        description="Hours on the work date: a decimal string above 0 and at most 24, with at "
+        "most 2 decimals.",
+        example="7.50",
+        exclusive_minimum="0",
+        maximum="24",
+    ),
+]
+Fte = Annotated[
+    Decimal,
+    Field(ge=0, le=1, max_digits=4, decimal_places=3),
+    decimal_schema(
+        4,
+        3,
+        description="Full-time equivalent: a decimal string from 0 to 1 with at most 3 decimals.",
+        example="0.75",
+        minimum="0",
+        maximum="1",
+    ),
+]
 PeriodMonth = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(examples=["2024-03"])
+    str,
+    StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
+    Field(description="A calendar month, `YYYY-MM`.", examples=["2024-03"]),
 ]
 ProfessionName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
 
-_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
+# The values a record's enumerated fields take, the same in what is sent and what is read.
+StaffKind = Literal["own", "agency"]
+Contract = Literal["permanent", "fixed_term", "hourly"]
+EndReason = Literal["resignation", "retirement", "end_of_contract", "internal_transfer", "other"]
+Gender = Literal["female", "male", "other"]
+CostCategory = Literal["own_staff", "agency"]
 
 
-class RecordKey(BaseModel):
-    model_config = _STRICT
+class RecordDeletion(BaseModel):
+    """Removes the record `(source, external_id)`. Many HR exports send the whole row with a
+    deletion flag: any other field is accepted and ignored (only the key is checked)."""
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[True]
+    model_config = ConfigDict(
+        extra="ignore",
+        str_strip_whitespace=False,
+        json_schema_extra={
+            "examples": [{"source": "heroma", "external_id": "TR-2024-000099", "deleted": True}],
+            "additionalProperties": True,
+        },
+    )
+
+    source: SourceName = Field(description="The sending system, as on the record it removes.")
+    external_id: ExternalId = Field(description="The record's id in the sending system.")
+    deleted: Literal[True] = Field(description="Always `true`: this record is a removal.")
+
+
+# The name the ingest code has used for a removal.
+RecordKey = RecordDeletion
+
+
+def _boolean(value: Any) -> Any:
+    # `deleted: 0` is neither a removal nor `false`: pydantic would read it as `false`.
+    if not isinstance(value, bool):
+        raise ValueError("deleted must be true or false")
+    return value
 
 
 class _FedRecordIn(BaseModel):
     """What every fed record is sent with: its key in the sender's system (with `deleted: true`
     the record is a `RecordKey`, a removal)."""
 
-    source: SourceName
-    external_id: ExternalId
-    deleted: Literal[False] = False
+    source: SourceName = Field(
+        description="The sending system (`heroma`, `raindance` …); with `external_id` the "
+        "record's key: sending the same key again replaces the record."
+    )
+    external_id: ExternalId = Field(description="The record's id in the sending system.")
+    deleted: Annotated[Literal[False], BeforeValidator(_boolean)] = Field(
+        default=False, description="`false` or absent; a removal is a `RecordDeletion`."
+    )
 
 
 def _one_profession(record: Any) -> None:
@@ -55,7 +127,22 @@ def _one_profession(record: Any) -> None:
         raise ValueError("send exactly one of profession and profession_code")
 
 
+_PROFESSION = (
+    "The profession's code in Puls's catalogue (`GET /v1/professions`); send this or "
+    "`profession_code`."
+)
+_PROFESSION_CODE = (
+    "The sender's own profession code, mapped by the source's code mappings "
+    "(`PUT /v1/sources/{source}/code-mappings`); send this or `profession`."
+)
+_ORG_UNIT_CODE = "The org unit's code (`GET /v1/org-units`)."
+
+
 class TimeRecordIn(_FedRecordIn):
+    """One shift or absence of one employee on one work date (an upsert by `(source,
+    external_id)`). Send exactly one of `time_type` and `time_code`, exactly one of
+    `profession` and `profession_code`, and `start` with `end` or neither."""
+
     model_config = request_config(
         {
             "source": "heroma",
@@ -72,26 +159,34 @@ class TimeRecordIn(_FedRecordIn):
         }
     )
 
-    org_unit_code: Code
+    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
     employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
-    profession: Code | None = None
-    profession_code: SenderCode | None = Field(
-        default=None,
-        description="The sender's profession code, mapped by the source's "
-        "code mappings; send this or `profession`.",
+    profession: Code | None = Field(default=None, description=_PROFESSION)
+    profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
+    staff_kind: StaffKind = Field(description="`own` staff or hired from an `agency`.")
+    time_type: TimeType | None = Field(
+        default=None, description="What the hours were; send this or `time_code`."
     )
-    staff_kind: Literal["own", "agency"]
-    time_type: TimeType | None = None
     time_code: SenderCode | None = Field(
-        default=None, description="The sender's pay/absence code; send this or `time_type`."
+        default=None,
+        description="The sender's pay/absence code, mapped by the source's code mappings; "
+        "send this or `time_type`.",
     )
-    work_date: date
+    work_date: IsoDate = Field(description="The local date the hours count for, `YYYY-MM-DD`.")
     hours: Hours
-    start: Rfc3339Time | None = None
-    end: Rfc3339Time | None = None
-    cost_sek: Money | None = None
-    agency: Ref | None = None
-    assignment_ref: Ref | None = None
+    start: Rfc3339Time | None = Field(
+        default=None, description="When the shift began (RFC 3339 with an offset)."
+    )
+    end: Rfc3339Time | None = Field(
+        default=None, description="When the shift ended: after `start`, at most 24 h later."
+    )
+    cost_sek: Money | None = Field(
+        default=None, description="What the hours cost, when the sender knows it."
+    )
+    agency: Ref | None = Field(default=None, description="The staffing agency, for agency staff.")
+    assignment_ref: Ref | None = Field(
+        default=None, description="The agency assignment or order the hours belong to."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -109,6 +204,9 @@ class TimeRecordIn(_FedRecordIn):
 
 
 class EmploymentIn(_FedRecordIn):
+    """One employment of one employee in one org unit (an upsert by `(source, external_id)`).
+    Send exactly one of `profession` and `profession_code`; `end_reason` needs `end_date`."""
+
     model_config = request_config(
         {
             "source": "heroma",
@@ -126,20 +224,26 @@ class EmploymentIn(_FedRecordIn):
         }
     )
 
-    employee_ref: Ref
-    org_unit_code: Code
-    profession: Code | None = None
-    profession_code: SenderCode | None = None
-    contract: Literal["permanent", "fixed_term", "hourly"]
-    fte: Annotated[Decimal, Field(ge=0, le=1, max_digits=4, decimal_places=3)]
-    is_manager: bool = False
-    start_date: date
-    end_date: date | None = None
-    end_reason: (
-        Literal["resignation", "retirement", "end_of_contract", "internal_transfer", "other"] | None
-    ) = None
-    gender: Literal["female", "male", "other"] | None = None
-    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
+    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    profession: Code | None = Field(default=None, description=_PROFESSION)
+    profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
+    contract: Contract = Field(description="The form of employment.")
+    fte: Fte
+    is_manager: bool = Field(default=False, description="The employee manages the unit.")
+    start_date: IsoDate = Field(description="The first day of the employment, `YYYY-MM-DD`.")
+    end_date: IsoDate | None = Field(
+        default=None, description="The last day, not before `start_date`; absent while open."
+    )
+    end_reason: EndReason | None = Field(
+        default=None, description="Why it ended; only with `end_date`."
+    )
+    gender: Gender | None = Field(
+        default=None, description="For the gender breakdowns of staffing KPIs."
+    )
+    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = Field(
+        default=None, description="For the age breakdowns of staffing KPIs (no full birth date)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -152,6 +256,10 @@ class EmploymentIn(_FedRecordIn):
 
 
 class PersonnelCostIn(_FedRecordIn):
+    """A month's personnel cost of one org unit, profession and category from the finance
+    system (an upsert by `(source, external_id)`). Send exactly one of `profession` and
+    `profession_code`."""
+
     model_config = request_config(
         {
             "source": "raindance",
@@ -165,11 +273,11 @@ class PersonnelCostIn(_FedRecordIn):
     )
 
     period: PeriodMonth
-    org_unit_code: Code
-    profession: Code | None = None
-    profession_code: SenderCode | None = None
-    category: Literal["own_staff", "agency"]
-    amount_sek: Money
+    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    profession: Code | None = Field(default=None, description=_PROFESSION)
+    profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
+    category: CostCategory = Field(description="Cost of `own_staff` or of hired `agency` staff.")
+    amount_sek: Money = Field(description="The month's cost in SEK, a decimal string.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -177,24 +285,69 @@ class PersonnelCostIn(_FedRecordIn):
         return self
 
 
-class Batch(BaseModel):
-    """Up to 10 000 records; each is an upsert by (source, external_id), or a removal when it
-    is `{"source", "external_id", "deleted": true}`."""
+# A batch's records are typed in the contract (SkipValidation keeps the schema) but reach the
+# route as the plain objects they were sent as: the ingest validates them, through its fast
+# path where it can, and reports each bad one by its index instead of refusing the batch.
+_RECORDS = "Up to 10 000 records, each an upsert or a `RecordDeletion` (`deleted: true`)."
+
+
+class TimeRecordsBatch(BaseModel):
+    """A batch of time records."""
 
     model_config = ConfigDict(extra="forbid")
 
-    records: list[dict[str, Any]] = Field(
-        description="The records, validated one by one.", max_length=MAX_BATCH_RECORDS
+    records: list[SkipValidation[TimeRecordIn | RecordDeletion]] = Field(
+        description=_RECORDS, max_length=MAX_BATCH_RECORDS
+    )
+
+
+class EmploymentsBatch(BaseModel):
+    """A batch of employments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[SkipValidation[EmploymentIn | RecordDeletion]] = Field(
+        description=_RECORDS, max_length=MAX_BATCH_RECORDS
+    )
+
+
+class PersonnelCostsBatch(BaseModel):
+    """A batch of personnel costs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[SkipValidation[PersonnelCostIn | RecordDeletion]] = Field(
+        description=_RECORDS, max_length=MAX_BATCH_RECORDS
+    )
+
+
+class RecordFieldError(BaseModel):
+    """One thing wrong with a record."""
+
+    loc: list[str | int] = Field(
+        description="Where in the record: a field name (and list positions), empty for the "
+        "record as a whole.",
+        examples=[["org_unit_code"]],
+    )
+    msg: str = Field(description="What is wrong, for a person.", examples=["unknown org unit"])
+    code: str = Field(
+        description="A stable code for programs (`missing`, `unknown_org_unit`, pydantic's "
+        "error types …).",
+        examples=["unknown_org_unit"],
     )
 
 
 class RecordError(BaseModel):
+    """A rejected record and why."""
+
     index: int = Field(description="Position in `records` (0-based) or line in a file.")
-    external_id: str | None
-    errors: list[dict[str, Any]]
+    external_id: str | None = Field(description="The record's `external_id`, when it had one.")
+    errors: list[RecordFieldError] = Field(description="What is wrong with it (at most 20).")
 
 
 class BatchResult(BaseModel):
+    """What a batch did: counts by outcome and each rejected record with its errors."""
+
     model_config = response_config(
         {
             "inserted": 9_870,
@@ -218,12 +371,12 @@ class BatchResult(BaseModel):
         }
     )
 
-    inserted: int
-    updated: int
-    deleted: int
-    unchanged: int
-    rejected: int
-    errors: list[RecordError]
+    inserted: int = Field(description="Records stored new.")
+    updated: int = Field(description="Records that replaced a stored one.")
+    deleted: int = Field(description="Records removed by a `RecordDeletion`.")
+    unchanged: int = Field(description="Records identical to the stored one (nothing written).")
+    rejected: int = Field(description="Records refused (see `errors`).")
+    errors: list[RecordError] = Field(description="Each rejected record and why.")
 
 
 class _FedRecordRead(BaseModel):
@@ -268,16 +421,16 @@ class TimeRecordRead(_FedRecordRead):
 
     employee: str = Field(description=_EMPLOYEE)
     profession: str
-    staff_kind: str
-    time_type: str
-    work_date: date
-    hours: Decimal
-    start: datetime | None
-    end: datetime | None
-    cost_sek: Decimal | None
-    agency: str | None
-    assignment_ref: str | None
-    time_code: str | None
+    staff_kind: StaffKind = Field(description="`own` staff or hired from an `agency`.")
+    time_type: TimeType = Field(description="What the hours were.")
+    work_date: date = Field(description="The local date the hours count for.")
+    hours: DecimalOut
+    start: datetime | None = Field(description="When the shift began (UTC); null if not sent.")
+    end: datetime | None = Field(description="When the shift ended (UTC); null if not sent.")
+    cost_sek: DecimalOut | None
+    agency: str | None = Field(description="The staffing agency, for agency staff.")
+    assignment_ref: str | None = Field(description="The agency assignment the hours belong to.")
+    time_code: str | None = Field(description="The sender's own pay/absence code, if it sent one.")
     profession_code: str | None
     updated_at: datetime
 
@@ -306,14 +459,14 @@ class EmploymentRead(_FedRecordRead):
 
     employee: str = Field(description=_EMPLOYEE)
     profession: str
-    contract: str
-    fte: Decimal
-    is_manager: bool
+    contract: Contract = Field(description="The form of employment.")
+    fte: DecimalOut
+    is_manager: bool = Field(description="The employee manages the unit.")
     start_date: date
     end_date: date | None
-    end_reason: str | None
-    gender: str | None
-    birth_year: int | None
+    end_reason: EndReason | None = Field(description="Why it ended; null while open.")
+    gender: Gender | None = Field(description="For the gender breakdowns of staffing KPIs.")
+    birth_year: int | None = Field(description="For the age breakdowns of staffing KPIs.")
     profession_code: str | None
     updated_at: datetime
 
@@ -336,13 +489,15 @@ class PersonnelCostRead(_FedRecordRead):
 
     period: str
     profession: str
-    category: str
-    amount_sek: Decimal
+    category: CostCategory = Field(description="Cost of `own_staff` or of hired `agency` staff.")
+    amount_sek: DecimalOut
     profession_code: str | None
     updated_at: datetime
 
 
 class CodeMappings(BaseModel):
+    """A source's own codes and what they mean in Puls."""
+
     model_config = request_config(
         {
             "time_codes": {
@@ -360,6 +515,8 @@ class CodeMappings(BaseModel):
 
 
 class CodeMappingsResult(CodeMappings):
+    """The mappings as stored, and how many stored records a changed meaning re-mapped."""
+
     remapped_records: int = Field(
         default=0,
         description="Stored records whose code changed "
@@ -418,13 +575,18 @@ class ImportRead(BaseModel):
     kind: str
     source: str
     status: Literal["queued", "running", "succeeded", "failed"]
-    format: str
-    bytes: int
-    rows_read: int
-    counts: dict[str, int] | None
-    error_count: int
-    errors: list[dict[str, Any]] = Field(description="The first 1 000 rejected lines.")
-    failure: str | None
+    format: str = Field(description="`csv` or `ndjson`.")
+    bytes: int = Field(description="The file's size.")
+    rows_read: int = Field(description="Lines read so far (updated while it runs).")
+    counts: dict[str, int] | None = Field(
+        description="When done: records by outcome (inserted, updated, deleted, unchanged, "
+        "rejected)."
+    )
+    error_count: int = Field(description="How many lines were rejected in all.")
+    errors: list[RecordError] = Field(description="The first 1 000 rejected lines.")
+    failure: str | None = Field(
+        description="Why the whole file failed (nothing stored); null unless it did."
+    )
     created_at: datetime
-    started_at: datetime | None
+    started_at: datetime | None = Field(description="When the worker began; null while queued.")
     finished_at: datetime | None

@@ -57,7 +57,7 @@ async def ingest_batch(
         raise BatchRejected(
             f"{outcome.rejected} of {len(records)} records are bad; nothing was stored",
             errors=[
-                {**error, "loc": ["body", "records", e.index, *error["loc"]]}
+                {**error.model_dump(), "loc": ["body", "records", e.index, *error.loc]}
                 for e in outcome.errors
                 for error in e.errors
             ],
