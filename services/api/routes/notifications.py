@@ -170,6 +170,8 @@ _ICS_EXAMPLE = (
         200: {"content": {"text/calendar": {"example": _ICS_EXAMPLE}}, "description": "iCalendar"},
         **error_responses(404),
     },
+    # The secret token in the path is the credential: calendar clients send no headers.
+    openapi_extra={"security": []},
 )
 async def calendar_feed(token: str, session: SessionDep, settings: SettingsDep) -> Any:
     """The feed behind a secret token from `POST /v1/calendar-feeds`, as iCalendar in local time
