@@ -82,7 +82,7 @@ async def test_worker_process_serves_metrics_runs_jobs_and_stops_on_sigterm(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         output = process.stdout.read().decode() if process.stdout else ""
-        assert '"msg": "worker stopped"' in output
+        assert "worker stopped" in output and "Traceback" not in output
     finally:
         if process.poll() is None:
             process.kill()

@@ -52,7 +52,7 @@ async def list_rules(
     session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
 ) -> Any:
     """Daily and weekly rest and overtime caps, seeded with the Working Hours Act's defaults
-    and the doctors' daily rest enforced from 2024-02-01 (seed 000)."""
+    and the doctors' daily rest enforced from 2024-02-01 (the 2023 agreement)."""
     return await compliance_service.list_rules(session, principal, page.window(updated_since))
 
 

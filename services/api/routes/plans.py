@@ -189,7 +189,7 @@ async def get_action_plan_report(
     session: SessionDep,
     settings: SettingsDep,
     principal: Reader,
-    accept: Annotated[str | None, Header()] = None,
+    accept: Annotated[str | None, Header(alias="Accept")] = None,
 ) -> Response:
     """The report a management team follows the plan up with, in Swedish (`Accept:
     text/html`, `text/markdown` or `application/json`, the default): per package its owners

@@ -140,7 +140,9 @@ class RuleRead(BaseModel):
     org_unit: str | None
     valid_from: date
     valid_to: date | None
-    enforced_from: date | None
+    enforced_from: date | None = Field(
+        description="Before this day a breach is an `agreement_deviation`, not a violation."
+    )
     enabled: bool
     updated_at: datetime
     version: int
@@ -245,7 +247,10 @@ class PolicyRead(BaseModel):
     valid_from: date
     valid_to: date | None
     banned_windows: list[dict[str, Any]] | None
-    holidays: HolidayCalendar | None
+    holidays: HolidayCalendar | None = Field(
+        description="`sweden`: public holidays count as Sundays and their eves as Saturdays "
+        "in the banned windows."
+    )
     decision_ref: str | None
     updated_at: datetime
     version: int
@@ -286,6 +291,8 @@ class ExemptionCreate(BaseModel):
 
 
 class ExemptionDecision(BaseModel):
+    """Granting or rejecting an application, once."""
+
     model_config = request_config(
         {
             "decision": "rejected",
@@ -295,7 +302,7 @@ class ExemptionDecision(BaseModel):
         }
     )
 
-    decision: Literal["granted", "rejected"]
+    decision: Literal["granted", "rejected"] = Field(description="`granted` or `rejected`.")
     decided_by: Name
     reason: Text = Field(description="Why it was granted or rejected.")
     decision_ref: Text | None = None
@@ -323,26 +330,30 @@ class ExemptionRead(BaseModel):
     valid_from: date
     valid_to: date
     status: ExemptionStatus
-    requested_by: str | None
-    requested_at: datetime
+    requested_by: str | None = Field(description="Who applied.")
+    requested_at: datetime = Field(description="When the application was made (RFC 3339).")
     reason: str
     decided_by: str | None
     decided_at: datetime | None
-    decision_reason: str | None
+    decision_reason: str | None = Field(description="Why it was granted or rejected.")
     decision_ref: str | None
     version: int
 
 
 class ExemptionSummaryRow(BaseModel):
+    """One unit's applications in one month."""
+
     org_unit: str
     month: str = Field(description="The month the applications were received (local time).")
-    received: int
+    received: int = Field(description="Applications received in the month.")
     requested: int = Field(description="Still undecided.")
-    granted: int
+    granted: int = Field(description="Of them, granted.")
     rejected: int
 
 
 class ExemptionSummary(BaseModel):
+    """Exemption applications per unit and month."""
+
     model_config = response_config(
         {
             "org_unit": "RS",

@@ -14,6 +14,8 @@ _PERSON_ID = "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44"
 
 
 class AuthMethod(StrEnum):
+    """How the caller authenticated: an API key or an access token."""
+
     oidc = "oidc"
     api_key = "api_key"
     bootstrap_key = "bootstrap_key"
@@ -55,6 +57,8 @@ class MeRead(BaseModel):
 
 
 class WorkKind(StrEnum):
+    """What kind of work an item of `GET /v1/me/work` is."""
+
     assignment = "assignment"
     action = "action"
     follow_up = "follow_up"
@@ -62,6 +66,8 @@ class WorkKind(StrEnum):
 
 
 class AgendaEntry(BaseModel):
+    """One item of an upcoming meeting's agenda."""
+
     id: uuid.UUID
     number: int
     title: str
@@ -70,6 +76,8 @@ class AgendaEntry(BaseModel):
 
 
 class WorkItem(BaseModel):
+    """One thing the signed-in person has to do, with its due date."""
+
     kind: WorkKind
     id: uuid.UUID = Field(
         description="The assignment's, action's, agenda item's (follow-up) or meeting's id."
@@ -79,7 +87,7 @@ class WorkItem(BaseModel):
         description="When it is due; for a meeting and a follow-up, the meeting's local date."
     )
     status: str | None = Field(description="The assignment's or action's status.")
-    overdue: bool
+    overdue: bool = Field(description="Past its due date and not done.")
     plan_id: uuid.UUID | None = None
     meeting_id: uuid.UUID | None = None
     starts_at: datetime | None = Field(default=None, description="Meetings and follow-ups.")

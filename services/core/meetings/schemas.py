@@ -494,6 +494,7 @@ class Minutes(BaseModel):
             "starts_at": "2024-03-18T08:00:00+00:00",
             "ends_at": "2024-03-18T10:00:00+00:00",
             "place": "Regionhuset",
+            "time_zone": "Europe/Stockholm",
             "status": "held",
             "attendees": [
                 {
@@ -537,6 +538,10 @@ class Minutes(BaseModel):
     starts_at: datetime = Field(description="When the meeting began (RFC 3339).")
     ends_at: datetime = Field(description="When it ended (RFC 3339).")
     place: str | None = Field(description="Where it was held.")
+    time_zone: str = Field(
+        description="The region's time zone (IANA), in which the Markdown and HTML minutes print "
+        "the times; `starts_at`/`ends_at` stay UTC."
+    )
     status: MeetingStatus = Field(description="The meeting's status.")
     attendees: list[MinutesAttendee] = Field(description="Who was invited, and who came.")
     items: list[MinutesItem] = Field(description="The agenda items in order.")

@@ -15,6 +15,8 @@ _BODY = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
 
 class MailKind(StrEnum):
+    """A kind of e-mail Puls sends, each of which a person can turn off."""
+
     reminder = "reminder"
     overdue = "overdue"
     invitation = "invitation"
@@ -22,19 +24,23 @@ class MailKind(StrEnum):
 
 
 class ItemType(StrEnum):
+    """What a followed item is."""
+
     action = "action"
     assignment = "assignment"
     meeting = "meeting"
 
 
 class Language(StrEnum):
+    """The language of a person's e-mail."""
+
     sv = "sv"
     en = "en"
 
 
 class FollowRead(BaseModel):
     item_type: ItemType
-    item_id: uuid.UUID
+    item_id: uuid.UUID = Field(description="The followed or unfollowed item's id.")
     following: bool = Field(
         description="true: mail about the item although it is not yours; false: no mail "
         "about it although it is."
@@ -69,7 +75,7 @@ class SubscriptionsUpdate(BaseModel):
 class FollowUpdate(BaseModel):
     model_config = request_config({"following": True})
 
-    following: bool
+    following: bool = Field(description="true to follow the item, false to stop.")
 
 
 class CalendarFeedCreate(BaseModel):
@@ -102,12 +108,16 @@ class CalendarFeedRead(BaseModel):
 
     id: uuid.UUID
     kind: str
-    body_id: uuid.UUID | None
+    body_id: uuid.UUID | None = Field(
+        description="The body whose meetings the feed holds (null for a person's feed)."
+    )
     person_id: uuid.UUID | None
     created_at: datetime
 
 
 class CalendarFeedCreated(CalendarFeedRead):
+    """A new calendar feed with its secret URL, shown once."""
+
     model_config = response_config(
         {
             **_FEED_EXAMPLE,

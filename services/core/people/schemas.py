@@ -65,7 +65,9 @@ class PersonRead(BaseModel):
     title: str | None
     email: str | None
     org_unit: str | None
-    subject: str | None
+    subject: str | None = Field(
+        description="The identity provider's subject (`sub`) this person signs in as."
+    )
     created_at: datetime
     updated_at: datetime
     version: int

@@ -149,8 +149,13 @@ class PlanUpdate(BaseModel):
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
     calculation_basis: Text | None = None
-    no_cost_impact: bool | None = None
-    no_cost_impact_reason: Text | None = None
+    no_cost_impact: bool | None = Field(
+        default=None,
+        description="The plan neither costs nor saves money (with `no_cost_impact_reason`).",
+    )
+    no_cost_impact_reason: Text | None = Field(
+        default=None, description="Why the plan has no economic impact."
+    )
     kpi_target_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
 
 
@@ -180,8 +185,8 @@ class PlanRead(BaseModel):
     cost_estimate_sek: DecimalOut | None
     expected_saving_sek: DecimalOut | None
     calculation_basis: str | None
-    no_cost_impact: bool
-    no_cost_impact_reason: str | None
+    no_cost_impact: bool = Field(description="The plan neither costs nor saves money.")
+    no_cost_impact_reason: str | None = Field(description="Why the plan has no economic impact.")
     kpi_target_ids: list[uuid.UUID]
     created_at: datetime
     updated_at: datetime
@@ -254,7 +259,7 @@ class PackageRead(BaseModel):
     plan_id: uuid.UUID
     name: str
     description: str | None
-    owner_ids: list[uuid.UUID]
+    owner_ids: list[uuid.UUID] = Field(description="The package's owners, in order.")
     owner_id: uuid.UUID | None = Field(
         json_schema_extra=_DEPRECATED,
         description="Deprecated, removed in the next version: the first of `owner_ids`.",
@@ -382,7 +387,7 @@ class FollowUpCreate(BaseModel):
     ongoing_work: Text | None = None
     result: Text | None = None
     rag: Rag | None = Field(
-        default=None, description="Optional: seed 004's reports give no colour."
+        default=None, description="Optional: not every follow-up is rated by colour."
     )
     meeting_id: uuid.UUID | None = Field(
         default=None, description="The meeting it was reported in (issue 7), if any."
@@ -449,7 +454,7 @@ class HistoryEntry(BaseModel):
 class PackageProgress(BaseModel):
     package_id: uuid.UUID
     name: str
-    owner_ids: list[uuid.UUID]
+    owner_ids: list[uuid.UUID] = Field(description="The package's owners, in order.")
     owner_id: uuid.UUID | None = Field(
         json_schema_extra=_DEPRECATED, description="Deprecated: the first of `owner_ids`."
     )
@@ -564,12 +569,14 @@ class ReportItem(BaseModel):
 
 
 class ReportPackage(BaseModel):
+    """A package of the report with its actions."""
+
     package_id: uuid.UUID | None = Field(description="Null for the actions in no package.")
     name: str
     owners: list[str] = Field(description="The owners' names, in order.")
     due_date: date | None
     cost_goal: str | None
-    actions: int
+    actions: int = Field(description="The package's actions with their newest follow-up.")
     done: int
     items: list[ReportItem]
 
@@ -577,7 +584,7 @@ class ReportPackage(BaseModel):
 class ReportTarget(BaseModel):
     """A linked KPI target's value in the month the plan started and this month."""
 
-    kpi_target_id: uuid.UUID
+    kpi_target_id: uuid.UUID = Field(description="The linked target.")
     kpi: str | None
     name: str | None = Field(description="The KPI's Swedish name.")
     unit: str | None
@@ -587,6 +594,8 @@ class ReportTarget(BaseModel):
 
 
 class PlanReport(BaseModel):
+    """The follow-up report of a plan, per package."""
+
     model_config = response_config(
         {
             "plan_id": _PLAN_ID,
@@ -655,4 +664,6 @@ class PlanReport(BaseModel):
     plan_follow_up: FollowUpRead | None = Field(
         description="The newest follow-up on the plan as a whole, if any."
     )
-    targets: list[ReportTarget]
+    targets: list[ReportTarget] = Field(
+        description="The plan's linked targets: the KPI at the start and now."
+    )
