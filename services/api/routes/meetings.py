@@ -13,6 +13,7 @@ from services.api.deps import (
     PageDep,
     Reader,
     SessionDep,
+    SettingsDep,
     UpdatedSince,
     api_router,
 )
@@ -289,11 +290,29 @@ async def update_assignment(
 
 @router.get(
     "/meetings/{meeting_id}/prepare",
-    **reads("Propose agenda items for an upcoming meeting", PrepareRead),
+    **reads(
+        "Propose agenda items for an upcoming meeting",
+        PrepareRead,
+        responses={200: {"content": {"text/html": {"example": "<!DOCTYPE html>…<svg …"}}}},
+    ),
 )
-async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> PrepareRead:
-    """Open assignments of the body due by the meeting (more sources as domains arrive)."""
-    return await minutes_service.prepare(session, principal, meeting_id)
+async def prepare(
+    meeting_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    accept: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Open assignments of the body due by the meeting, overdue actions and breached targets.
+    `Accept: text/html` gives the same proposals as a page with the charts of the breached
+    targets inline (SVG, the twelve months up to the month not met)."""
+    proposed = await minutes_service.prepare(session, principal, meeting_id)
+    if "text/html" not in (accept or "").lower():
+        return proposed
+    charts = await minutes_service.breached_target_charts(session, settings, principal, meeting_id)
+    return HTMLResponse(
+        minutes_render.prepare_html(proposed.model_dump(mode="json")["proposals"], charts)
+    )
 
 
 @router.get(
@@ -316,16 +335,22 @@ async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader)
 async def get_minutes(
     meeting_id: uuid.UUID,
     session: SessionDep,
+    settings: SettingsDep,
     principal: Reader,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """`Accept: text/markdown`, `text/html` or `application/json` (the default)."""
+    """`Accept: text/markdown`, `text/html` or `application/json` (the default). The HTML
+    embeds the charts of the targets in the body's subtree that are not met (inline SVG, as at
+    the time of the export)."""
     data = await minutes_service.minutes(session, principal, meeting_id)
     wanted = (accept or "application/json").lower()
     if "text/markdown" in wanted:
         return Response(minutes_render.markdown(data), media_type="text/markdown; charset=utf-8")
     if "text/html" in wanted:
-        return HTMLResponse(minutes_render.html(data))
+        charts = await minutes_service.breached_target_charts(
+            session, settings, principal, meeting_id
+        )
+        return HTMLResponse(minutes_render.html(data, charts))
     if "application/json" in wanted or "*/*" in wanted:
         return JSONResponse(data)
     raise NotAcceptable("Minutes come as text/markdown, text/html or application/json")
