@@ -139,6 +139,8 @@ async def test_year_series_are_bars_and_text_is_escaped(
     bars = [e for e in svg.by_class(root, "value") if e.tag == f"{svg.NS}rect"]
     assert [b.get("data-period") for b in bars] == ["2015", "2016", "2018"]  # 2017: no data
     assert "per år, mnkr" in svg.texts(root)
+    heading = svg.texts(root)[0]  # the whole name is in <title>; the heading fits the width
+    assert heading.endswith("…") and len(heading) == charts.TITLE_CHARS
     desc = svg.text_of(root, "desc")
     assert "Senaste värde 134,1\u00a0mnkr (2018)" in desc and "1 utan data." in desc
     image = svg.render(answer.text)

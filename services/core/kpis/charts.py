@@ -145,6 +145,7 @@ def _tick_decimals(step: float, scale: Scale) -> int:
 
 WIDTH, HEIGHT = 720, 360
 LEFT, RIGHT, TOP, BOTTOM = 76, 20, 56, 44
+TITLE_CHARS = 58  # bold 16 px text up to the chart's right edge
 
 
 def _summary(series: Series, name_sv: str, scale: Scale) -> str:
@@ -172,6 +173,11 @@ def _summary(series: Series, name_sv: str, scale: Scale) -> str:
             f"högsta {scale.show(high.value)} ({period_sv(high.period)})."  # type: ignore[arg-type]
         )
     return " ".join(parts)
+
+
+def _shortened(text: str, limit: int) -> str:
+    """What fits on the chart; the `<title>` element keeps the whole text."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _empty_text(points: Sequence[Point]) -> str:
@@ -217,7 +223,7 @@ def series_svg(series: Series, name_sv: str, *, element_id: str = "puls-chart") 
         f'<desc id="{did}">{escape(summary)}</desc>',
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
         f'<text x="{LEFT}" y="24" font-size="16" font-weight="bold" fill="#222222">'
-        f"{escape(title)}</text>",
+        f"{escape(_shortened(title, TITLE_CHARS))}</text>",
         f'<text x="{LEFT}" y="42" fill="{AXIS_COLOUR}">'
         f"{escape(GRAIN_SV.get(series.grain, series.grain))}"
         f"{escape(', ' + scale.suffix) if scale.suffix else ''}</text>",
