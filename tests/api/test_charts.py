@@ -4,12 +4,14 @@ target line, and the bad input (empty, all hidden, too many points, children).""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from services.cli.main import ROOT
 from services.core.kpis import charts
 from tests import svg
 from tests.conftest import make_client
@@ -266,3 +268,13 @@ async def test_prepare_view_and_html_minutes_embed_the_charts_of_breached_target
     image.save("/tmp/charts-minutes.png")
     markdown = await client.get(f"/v1/meetings/{mid}/minutes", headers={"Accept": "text/markdown"})
     assert "<svg" not in markdown.text
+
+
+def test_the_contract_documents_the_chart_media_type() -> None:
+    contract = json.loads((ROOT / "openapi" / "openapi.json").read_text())
+    for path in ("/v1/kpis/{code}/series", "/v1/org-units/{code}/scorecard"):
+        content = contract["paths"][path]["get"]["responses"]["200"]["content"]
+        assert {"application/json", "text/csv", "image/svg+xml"} <= set(content), path
+        assert content["image/svg+xml"]["example"].startswith("<svg")
+    prepare = contract["paths"]["/v1/meetings/{meeting_id}/prepare"]["get"]["responses"]["200"]
+    assert "text/html" in prepare["content"]
