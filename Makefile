@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: help install run demo test test-slow lint format openapi contract-check bench browser clean
+.PHONY: help install run demo test test-slow lint format openapi contract-check bench browser promtool clean
 
 help:
 	@echo "make run        start Puls (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
@@ -17,6 +17,7 @@ help:
 	@echo "make contract-check  redocly lint + the generated TypeScript client compiled with tsc --strict"
 	@echo "make bench      run the benchmarks in bench/"
 	@echo "make browser    install Debian's Chromium for the browser test of /docs (as root)"
+	@echo "make promtool   check docker/prometheus's config and alert rules (installs Debian's prometheus for promtool)"
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
@@ -67,6 +68,13 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
 		&& echo "chromium and chromedriver are installed" \
 		|| { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y chromium chromium-driver; }
+
+# promtool (Debian's `prometheus` package) checks the scrape config and the alert rules and runs
+# their unit tests; tests/test_ops_dashboards.py runs the same and is skipped without it.
+promtool:
+	@command -v promtool >/dev/null \
+		|| { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y prometheus; }
+	cd docker/prometheus && promtool check config prometheus.yml && promtool test rules alerts.test.yml
 
 openapi: install
 	$(UV) run --frozen puls openapi

@@ -68,8 +68,16 @@ def test_entrypoint_worker_role_fails_clearly_on_bad_settings() -> None:
 def test_compose_wires_migrate_before_api_and_worker() -> None:
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "api", "worker"}
-    for name in ("postgres", "redis", "api", "worker"):
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "api",
+        "worker",
+        "prometheus",
+        "grafana",
+    }
+    for name in ("postgres", "redis", "api", "worker", "prometheus", "grafana"):
         assert "healthcheck" in services[name], name
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["migrate"]["condition"] == (

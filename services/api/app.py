@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         tracing.instrument_engine(engine)
+        metrics.pool.watch(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.batch_validator = BatchValidator(settings)

@@ -4,6 +4,7 @@ build several apps and the API and worker never mix series. No per-id labels."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,6 +14,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def exposition(registry: CollectorRegistry) -> bytes:
@@ -22,6 +25,39 @@ def exposition(registry: CollectorRegistry) -> bytes:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
+
+
+class PoolGauges:
+    """Database connections in use and the pool's capacity, kept by the pool's own checkout
+    and checkin events, so every API process reports its own pool (summed when several
+    serve) without a query at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.in_use = Gauge(
+            "puls_db_pool_connections_in_use",
+            "Database connections checked out of the pool.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.capacity = Gauge(
+            "puls_db_pool_connections_max",
+            "The pool's size plus its overflow: connections it may open at most.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+
+    def watch(self, engine: AsyncEngine) -> None:
+        pool: Any = engine.sync_engine.pool
+        self.capacity.set(pool.size() + max(getattr(pool, "_max_overflow", 0), 0))
+
+        def checkout(*_: Any) -> None:
+            self.in_use.inc()
+
+        def checkin(*_: Any) -> None:
+            self.in_use.dec()
+
+        event.listen(engine.sync_engine, "checkout", checkout)
+        event.listen(engine.sync_engine, "checkin", checkin)
 
 
 class ApiMetrics:
@@ -58,6 +94,14 @@ class ApiMetrics:
             ["function"],
             registry=self.registry,
         )
+        self.ready = Gauge(
+            "puls_ready",
+            "1 when the dependency (database, redis) answered the last check, else 0.",
+            ["dependency"],
+            registry=self.registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.pool = PoolGauges(self.registry)
 
 
 class WorkerMetrics:
@@ -104,6 +148,28 @@ class WorkerMetrics:
         self.webhook_disabled_subscriptions = Gauge(
             "puls_webhook_disabled_subscriptions",
             "Webhook subscriptions that are disabled (by an admin, a 410 or failing for days).",
+            registry=self.registry,
+        )
+        self.pool = PoolGauges(self.registry)
+        self.dirty_cells = Gauge(
+            "puls_recalculation_dirty_cells",
+            "(Org unit, month) cells marked dirty and waiting for recalculation.",
+            registry=self.registry,
+        )
+        self.recalculation_lag = Gauge(
+            "puls_recalculation_lag_seconds",
+            "Age of the oldest dirty cell: how far the KPI figures lag the data (0 when none).",
+            registry=self.registry,
+        )
+        self.imports = Gauge(
+            "puls_imports",
+            "File imports by status (queued, running).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.import_rows_read = Gauge(
+            "puls_import_rows_read",
+            "Rows read so far by the running imports (its rate is the import speed).",
             registry=self.registry,
         )
         self.plan_actions_flagged = Counter(

@@ -21,11 +21,11 @@ from services.core.metrics import WorkerMetrics
 from services.core.queue import create_arq_pool, job_deserializer, job_serializer, redis_settings
 from services.core.timedata import files
 from services.worker import metrics_server
+from services.worker.tasks import gauges, system, timedata
 from services.worker.tasks import kpis as kpi_tasks
 from services.worker.tasks import meetings as meeting_tasks
 from services.worker.tasks import notifications as mail_tasks
 from services.worker.tasks import plans as plan_tasks
-from services.worker.tasks import system, timedata
 from services.worker.tasks import webhooks as webhook_tasks
 
 log = logging.getLogger("puls.worker")
@@ -38,6 +38,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     tracing.instrument_engine(ctx["engine"])
     ctx["sessionmaker"] = create_sessionmaker(ctx["engine"])
     ctx["metrics"] = WorkerMetrics()
+    ctx["metrics"].pool.watch(ctx["engine"])
     # A pool of our own for enqueueing follow-up jobs with the JSON serializer.
     ctx["arq"] = await create_arq_pool(settings)
     ctx["validators"] = files.ValidatorProcesses()
@@ -158,6 +159,13 @@ FUNCTIONS: list[Function] = [
 CRON_JOBS = [
     cron(
         system.heartbeat_cron, second={0, 15, 30, 45}, run_at_startup=True, timeout=10, unique=True
+    ),
+    cron(
+        gauges.refresh_gauges_cron,
+        second={5, 20, 35, 50},
+        run_at_startup=True,
+        timeout=30,
+        unique=True,
     ),
     cron(system.purge_idempotency_keys_cron, minute={7}, second={0}, timeout=60, unique=True),
     cron(timedata.sweep_imports_cron, second={20}, timeout=60, unique=True),

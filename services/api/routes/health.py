@@ -65,6 +65,15 @@ async def _check_redis(request: Request) -> str:
         return f"down: {type(exc).__name__}"
 
 
+async def _checks(request: Request) -> dict[str, str]:
+    """Both dependencies, checked at once; the `puls_ready` gauge follows the answer."""
+    database, redis = await asyncio.gather(_check_database(request), _check_redis(request))
+    checks = {"database": database, "redis": redis}
+    for name, result in checks.items():
+        request.app.state.metrics.ready.labels(name).set(1 if result == "ok" else 0)
+    return checks
+
+
 @router.get(
     "/readyz",
     summary="Database and Redis reachable",
@@ -74,8 +83,7 @@ async def _check_redis(request: Request) -> str:
 )
 async def readyz(request: Request) -> Any:
     """200 when PostgreSQL and Redis both answer within 2 s; 503 naming what is down."""
-    database, redis = await asyncio.gather(_check_database(request), _check_redis(request))
-    checks = {"database": database, "redis": redis}
+    checks = await _checks(request)
     ok = all(v == "ok" for v in checks.values())
     body = Readiness(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
@@ -94,5 +102,8 @@ async def readyz(request: Request) -> Any:
     openapi_extra=PUBLIC,
 )
 async def metrics(request: Request) -> Response:
-    """Request counts and latency by route template and status, requests in flight."""
+    """Request counts and latency by route template and status, requests in flight, feed
+    records by outcome, database pool use, and `puls_ready` (each dependency checked now, as
+    /readyz does, so an alert needs no separate probe)."""
+    await _checks(request)
     return Response(exposition(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

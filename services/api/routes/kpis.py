@@ -27,6 +27,8 @@ from services.api.operations import creates, deletes, lists, reads, updates
 from services.api.responses import created, no_content, versioned, wants_csv
 from services.core.kpis import (
     catalogue_service,
+    chart_service,
+    charts,
     recalculation_service,
     series_service,
     target_service,
@@ -56,6 +58,12 @@ router = api_router(prefix="", tags=["kpis"])
 KpiCode = Annotated[str, Query(max_length=64)]
 Label = Annotated[str, Query(max_length=16)]
 _CSV = {"text/csv": {"schema": {"type": "string"}, "example": "org_unit;period;value\n"}}
+_SVG_EXAMPLE = (
+    '<svg xmlns="http://www.w3.org/2000/svg" role="img" …><title>Sjukfrånvaro, '
+    "Akutmottagningen</title><desc>Sjukfrånvaro för Akutmottagningen per månad, jan 2024–dec "
+    "2024. 12 perioder, 11 med värde. 1 dolda (för få anställda). …</desc>…</svg>"
+)
+_SVG = {charts.MEDIA_TYPE: {"schema": {"type": "string"}, "example": _SVG_EXAMPLE}}
 _POINT_COLUMNS = [
     "period",
     "value",
@@ -83,6 +91,15 @@ def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _wants_svg(request: Request) -> bool:
+    """The client asked for a chart (`Accept: image/svg+xml`) rather than JSON or CSV."""
+    return charts.MEDIA_TYPE in request.headers.get("accept", "")
+
+
+def _svg(svg: str) -> Response:
+    return Response(svg, media_type=f"{charts.MEDIA_TYPE}; charset=utf-8")
 
 
 def _point_cells(point: Point) -> list[Any]:
@@ -130,7 +147,11 @@ async def post_manual_value(
 
 @router.get(
     "/kpis/{code}/series",
-    **reads("A KPI's series for an org unit", SeriesAnswer, responses={200: {"content": _CSV}}),
+    **reads(
+        "A KPI's series for an org unit",
+        SeriesAnswer,
+        responses={200: {"content": {**_CSV, **_SVG}}},
+    ),
 )
 async def get_series(
     code: Code,
@@ -161,9 +182,35 @@ async def get_series(
     smallest sibling unit or category, periods holding a hidden month, `change` when either
     year is hidden: docs/privacy.md). `Accept: text/csv` for spreadsheets. With
     `children=true` the request counts as several against the key's rate limit, and a unit
-    with more child units than the cap is refused (422)."""
+    with more child units than the cap is refused (422).
+
+    `Accept: image/svg+xml` answers a chart of the series (docs/kpis.md#charts): a line for
+    months and rolling twelve months, bars for quarters, tertials and years, the target as a
+    dashed line, hidden or missing periods as gaps, Swedish labels, and a `<title>` and
+    `<desc>` summarising it. A series with no value is still a chart that says so; more than
+    60 points (`too_many_points`) or `children=true` (`chart_of_one_series`) are 422."""
     if children:
         await charge_expensive_read(request, principal, settings)
+    dimensions: dict[str, str | None] = {
+        "profession": profession,
+        "staff_kind": staff_kind,
+        "gender": gender,
+        "age_band": age_band,
+    }
+    if _wants_svg(request):
+        svg = await chart_service.series_chart(
+            session,
+            settings,
+            principal,
+            code,
+            org_unit=org_unit,
+            grain=grain,
+            start=start,
+            end=end,
+            dimensions=dimensions,
+            children=children,
+        )
+        return _svg(svg)
     result = await series_service.series(
         session,
         settings,
@@ -173,12 +220,7 @@ async def get_series(
         grain=grain,
         start=start,
         end=end,
-        dimensions={
-            "profession": profession,
-            "staff_kind": staff_kind,
-            "gender": gender,
-            "age_band": age_band,
-        },
+        dimensions=dimensions,
         children=children,
     )
     if not wants_csv(request):
@@ -196,7 +238,7 @@ async def get_series(
     **reads(
         "Every KPI with a target for a unit and period",
         Scorecard,
-        responses={200: {"content": _CSV}},
+        responses={200: {"content": {**_CSV, **_SVG}}},
     ),
 )
 async def get_scorecard(
@@ -208,8 +250,11 @@ async def get_scorecard(
     period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],
 ) -> Any:
     """The table an annual report prints: value, target, status and trend of each KPI. Counts
-    as several requests against the key's rate limit."""
+    as several requests against the key's rate limit. `Accept: image/svg+xml` answers the
+    table as an SVG with a sparkline per KPI (its twelve months up to the period)."""
     await charge_expensive_read(request, principal, settings)
+    if _wants_svg(request):
+        return _svg(await chart_service.scorecard_chart(session, settings, principal, code, period))
     card = await series_service.scorecard(session, settings, principal, code, period)
     if not wants_csv(request):
         return card

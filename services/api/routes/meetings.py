@@ -322,11 +322,29 @@ async def update_assignment(
 
 @router.get(
     "/meetings/{meeting_id}/prepare",
-    **reads("Propose agenda items for an upcoming meeting", PrepareRead),
+    **reads(
+        "Propose agenda items for an upcoming meeting",
+        PrepareRead,
+        responses={200: {"content": {"text/html": {"example": "<!DOCTYPE html>…<svg …"}}}},
+    ),
 )
-async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> PrepareRead:
-    """Open assignments of the body due by the meeting (more sources as domains arrive)."""
-    return await minutes_service.prepare(session, principal, meeting_id)
+async def prepare(
+    meeting_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    accept: Annotated[str | None, Header(alias="Accept")] = None,
+) -> Any:
+    """Open assignments of the body due by the meeting, overdue actions and breached targets.
+    `Accept: text/html` gives the same proposals as a page with the charts of the breached
+    targets inline (SVG, the twelve months up to the month not met)."""
+    proposed = await minutes_service.prepare(session, principal, meeting_id)
+    if "text/html" not in (accept or "").lower():
+        return proposed
+    charts = await minutes_service.breached_target_charts(session, settings, principal, meeting_id)
+    return HTMLResponse(
+        minutes_render.prepare_html(proposed.model_dump(mode="json")["proposals"], charts)
+    )
 
 
 @router.get(
@@ -349,13 +367,15 @@ async def prepare(meeting_id: uuid.UUID, session: SessionDep, principal: Reader)
 async def get_minutes(
     meeting_id: uuid.UUID,
     session: SessionDep,
-    principal: Reader,
     settings: SettingsDep,
+    principal: Reader,
     accept: Annotated[str | None, Header(alias="Accept")] = None,
 ) -> Response:
     """`Accept: text/markdown`, `text/html` or `application/json` (the default). Markdown and
     HTML print the meeting's time in the region's local time as minutes do ("15 januari 2024,
-    kl. 13.00–17.00"); JSON keeps `starts_at`/`ends_at` in UTC and names the `time_zone`."""
+    kl. 13.00–17.00"); JSON keeps `starts_at`/`ends_at` in UTC and names the `time_zone`. The
+    HTML embeds the charts of the targets in the body's subtree that are not met (inline SVG, as
+    at the time of the export)."""
     data = await minutes_service.minutes(
         session, principal, meeting_id, time_zone=settings.local_timezone
     )
@@ -363,7 +383,10 @@ async def get_minutes(
     if "text/markdown" in wanted:
         return Response(minutes_render.markdown(data), media_type="text/markdown; charset=utf-8")
     if "text/html" in wanted:
-        return HTMLResponse(minutes_render.html(data))
+        charts = await minutes_service.breached_target_charts(
+            session, settings, principal, meeting_id
+        )
+        return HTMLResponse(minutes_render.html(data, charts))
     if "application/json" in wanted or "*/*" in wanted:
         return JSONResponse(data)
     raise NotAcceptable("Minutes come as text/markdown, text/html or application/json")

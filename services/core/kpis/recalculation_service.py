@@ -65,6 +65,11 @@ async def backlog(session: AsyncSession) -> tuple[int, int]:
     return await facts.dirty_backlog(session)
 
 
+async def lag(session: AsyncSession) -> tuple[int, float]:
+    """Dirty cells, and how many seconds the oldest has waited (the figures' lag)."""
+    return await repository.dirty_state(session)
+
+
 async def cells_waiting(session: AsyncSession) -> bool:
     """Whether a dirty cell waits that no running recalculation holds."""
     return await repository.unclaimed_dirty_cells(session)

@@ -447,3 +447,15 @@ async def unclaimed_dirty_cells(session: AsyncSession) -> bool:
         )
     )
     return bool(found.scalar_one())
+
+
+async def dirty_state(session: AsyncSession) -> tuple[int, float]:
+    """How many cells are dirty, and the age in seconds of the oldest mark (0 when none)."""
+    found = await session.execute(
+        sa.text(
+            "SELECT count(*), coalesce(extract(epoch FROM now() - min(marked_at)), 0) "
+            "FROM kpi_dirty_cells"
+        )
+    )
+    cells, age = found.one()
+    return int(cells), max(float(age), 0.0)

@@ -3,11 +3,13 @@ presenters' initials, then each item's decisions and assignments."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.core.kpis.chart_service import TargetChart
 from services.core.rendering import md_text, swedish_date
 
 
@@ -86,8 +88,22 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def html(data: dict[str, Any]) -> str:
-    """HTML with every user-supplied string escaped."""
+def _figures(charts: Sequence[TargetChart]) -> list[str]:
+    """The charts of breached targets, inline. The SVG is Puls's own drawing (every text in it
+    escaped by `kpis/charts.py`), so it is embedded as it is."""
+    if not charts:
+        return []
+    out = ["<h2>Mål som inte nås</h2>"]
+    for chart in charts:
+        out.append(
+            f'<figure class="kpi-chart" data-target="{escape(chart.target_id)}">'
+            f"{chart.svg}<figcaption>{escape(chart.caption)}</figcaption></figure>"
+        )
+    return out
+
+
+def html(data: dict[str, Any], charts: Sequence[TargetChart] = ()) -> str:
+    """HTML with every user-supplied string escaped, and the charts of breached targets."""
     e = escape
     body = data["body"]
     title = body["name"] + (f" ({body['short_name']})" if body["short_name"] else "")
@@ -126,5 +142,42 @@ def html(data: dict[str, Any]) -> str:
             ]
             out.append("</ul>")
         out.append("</li>")
-    out.append("</ol></body></html>")
+    out.append("</ol>")
+    out += _figures(charts)
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+_SOURCE_SV = {
+    "open_assignments": "Uppdrag att återrapportera",
+    "overdue_actions": "Försenade åtgärder",
+    "breached_targets": "Mål som inte nås",
+}
+
+
+def prepare_html(proposals: Sequence[dict[str, Any]], charts: Sequence[TargetChart]) -> str:
+    """The prepare view for a person: the proposed items by source, then the charts of the
+    breached targets inline."""
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="sv"><head><meta charset="utf-8">',
+        "<title>Förslag till dagordning</title></head><body>",
+        "<h1>Förslag till dagordning</h1>",
+    ]
+    if not proposals:
+        out.append("<p>Inga förslag.</p>")
+    for source, heading in _SOURCE_SV.items():
+        titles = [p["title"] for p in proposals if p["source"] == source]
+        if titles:
+            out.append(f"<h2>{escape(heading)}</h2><ul>")
+            out += [f"<li>{escape(t)}</li>" for t in titles]
+            out.append("</ul>")
+    others = [p["title"] for p in proposals if p["source"] not in _SOURCE_SV]
+    if others:
+        out.append("<h2>Övrigt</h2><ul>" + "".join(f"<li>{escape(t)}</li>" for t in others))
+        out.append("</ul>")
+    if charts:
+        out.append("<h2>Diagram</h2>")
+        out += _figures(charts)[1:]
+    out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.kpis import series_service
+from services.core.config import Settings
+from services.core.kpis import chart_service, series_service
 from services.core.meetings import repository
 from services.core.meetings.meeting_service import get_meeting_visible
 from services.core.meetings.models import Meeting
@@ -91,6 +92,17 @@ async def prepare(
     for source in PROPOSAL_SOURCES:
         proposals.extend(await source(session, principal, body.org_unit_id, meeting))
     return PrepareRead(meeting_id=meeting.id, proposals=proposals)
+
+
+async def breached_target_charts(
+    session: AsyncSession, settings: Settings, principal: Principal, meeting_id: uuid.UUID
+) -> list[chart_service.TargetChart]:
+    """The charts of the targets in the body's subtree whose latest evaluated month is not met
+    (the `breached_targets` proposals), for the HTML prepare view and minutes."""
+    _meeting, body = await get_meeting_visible(session, principal, meeting_id)
+    return await chart_service.breached_target_charts(
+        session, settings, principal, body.org_unit_id
+    )
 
 
 # ---------------------------------------------------------------- minutes

@@ -162,6 +162,12 @@ async def read(session: AsyncSession, principal: Principal, import_id: uuid.UUID
     return to_read(record)
 
 
+async def progress(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    """For the worker's gauges: per status (queued, running), how many imports and the rows
+    they have read so far."""
+    return await repository.import_progress(session)
+
+
 # ---- reading files -------------------------------------------------------------------------
 
 

@@ -198,3 +198,14 @@ async def live_import_files(session: AsyncSession) -> set[str]:
         sa.select(col(Import.file_path)).where(col(Import.status).in_(["queued", "running"]))
     )
     return set(rows.scalars())
+
+
+async def import_progress(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    """Imports queued and running: per status, how many and the rows they have read."""
+    found = await session.execute(
+        sa.text(
+            "SELECT status, count(*), coalesce(sum(rows_read), 0) FROM imports "
+            "WHERE status IN ('queued', 'running') GROUP BY status"
+        )
+    )
+    return {status: (int(n), int(rows)) for status, n, rows in found.all()}
