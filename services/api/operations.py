@@ -10,7 +10,7 @@ too many requests without a valid key from the client's address); beyond that:
 | kind | what the route does | its problems besides 401 and 403 |
 | --- | --- | --- |
 | `reads` | GET of one resource (or one view of it) | 404, 422 |
-| `lists` | GET of a collection | 422 |
+| `lists` | GET of a collection | 400 (a cursor of another list), 422 |
 | `creates` | POST of a new resource (201 unless `status` says 202) | 400, 413, 415, 422 |
 | `upserts` | PUT by key (or a batch POST): inserts or replaces | 400, 415, 422 |
 | `updates` | PATCH (or a POST that changes) one, with `If-Match` | 400, 404, 412, 415, 422 |
@@ -84,7 +84,7 @@ def reads(
 
 
 def lists(summary: str, model: Any, *more: int, responses: Responses | None = None) -> Operation:
-    return _kind((422,), summary, model, more, responses=responses)
+    return _kind((400, 422), summary, model, more, responses=responses)
 
 
 def creates(

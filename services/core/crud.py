@@ -8,7 +8,7 @@ Repositories call `scoped`, `fetch_mirrored` and `live_row` (the SQL); services 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,8 +20,16 @@ from sqlalchemy.sql import Select
 from sqlmodel import col
 
 from services.core.db import NamedCode, Versioned
-from services.core.errors import PulsError
-from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
+from services.core.errors import PulsError, invalid_field
+from services.core.pagination import (
+    Page,
+    Sort,
+    Tombstone,
+    keyset,
+    mirror_page,
+    mirror_query,
+    order_name,
+)
 from services.core.principal import Principal
 from services.core.tree import OrgUnit, in_subtree
 
@@ -40,6 +48,23 @@ class Window:
     limit: int
     cursor: str | None = None
     updated_since: datetime | None = None
+    sort: Sort | None = None
+
+    def sorted_by(self, sort: Sort | None) -> Window:
+        """This window in a named order (None: by id). A mirror's pages come in change order,
+        so a sort together with `updated_since` is refused rather than silently ignored."""
+        if sort is not None and self.updated_since is not None:
+            raise invalid_field(
+                ["query", "sort"],
+                "sort cannot be combined with updated_since (a mirror's pages come in change "
+                "order)",
+                "sort_with_updated_since",
+            )
+        return replace(self, sort=sort)
+
+    def in_order(self, sort: Sort) -> Window:
+        """A list's own order (an agenda by number), which a mirror's change order replaces."""
+        return self if self.updated_since is not None else replace(self, sort=sort)
 
 
 async def fetch_mirrored(
@@ -47,10 +72,11 @@ async def fetch_mirrored(
 ) -> Sequence[Any]:
     """The rows of one page of `stmt` (which selects `model` first): live rows by id, or with
     `updated_since` every row changed since then, deleted ones included, by change time."""
-    stmt, order = mirror_query(stmt, model, window.updated_since)
-    rows: Sequence[Any] = (
-        await session.execute(keyset(stmt, order, window.cursor, window.limit))
-    ).all()
+    stmt, order = mirror_query(stmt, model, window.updated_since, window.sort)
+    on = order_name(model, window.updated_since, window.sort)
+    descending = window.updated_since is None and window.sort is not None and window.sort.descending
+    paged = keyset(stmt, order, window.cursor, window.limit, on=on, descending=descending)
+    rows: Sequence[Any] = (await session.execute(paged)).all()
     return rows
 
 
@@ -64,6 +90,15 @@ def scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None
         if value is not None:
             stmt = stmt.where(column == value)
     return stmt
+
+
+def text_search(stmt: Any, q: str | None, *columns: Any) -> Any:
+    """`q` as a case-insensitive substring of any of `columns` (ILIKE, with the pattern's own
+    wildcards taken literally); no `q` filters nothing."""
+    if not q:
+        return stmt
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+    return stmt.where(sa.or_(*(column.ilike(pattern) for column in columns)))
 
 
 async def live_row(
@@ -91,6 +126,7 @@ def page_of(
         updated_since=window.updated_since,
         tombstone_id=tombstone_id,
         to_read=to_read,
+        sort=window.sort,
     )
 
 

@@ -590,7 +590,7 @@ async def test_a_plan_decided_by_a_meeting_decision(client: httpx.AsyncClient) -
     )
     assert decision.status_code == 201, decision.text
     listed = await client.get(f"/v1/meetings/{mid}/decisions")
-    assert [d["id"] for d in listed.json()] == [decision.json()["id"]]
+    assert [d["id"] for d in listed.json()["items"]] == [decision.json()["id"]]
     plan = {
         "title": "Handlingsplan bemanning",
         "org_unit": "RS",
