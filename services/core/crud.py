@@ -25,10 +25,14 @@ from services.core.pagination import (
     Page,
     Sort,
     Tombstone,
+    changes_name,
+    changes_query,
+    decode_cursor,
     keyset,
     mirror_page,
     mirror_query,
     order_name,
+    split_page,
 )
 from services.core.principal import Principal
 from services.core.tree import OrgUnit, in_subtree
@@ -78,6 +82,71 @@ async def fetch_mirrored(
     paged = keyset(stmt, order, window.cursor, window.limit, on=on, descending=descending)
     rows: Sequence[Any] = (await session.execute(paged)).all()
     return rows
+
+
+async def fetch_changed(
+    session: AsyncSession, stmt: Any, window: Window, *, key: Any, changed: Any, name: str
+) -> Sequence[Any]:
+    """The rows of one page of a list whose rows are never deleted (a log, a catalogue): by
+    `key`, or with `updated_since` those `changed` since then, by change time. `name` names the
+    list in its cursors; `page_from` makes the page with the same name."""
+    stmt, order = changes_query(stmt, key, changed, window.updated_since)
+    on = changes_name(name, window.updated_since)
+    paged = keyset(stmt, order, window.cursor, window.limit, on=on)
+    rows: Sequence[Any] = (await session.execute(paged)).all()
+    return rows
+
+
+def page_from(
+    rows: Sequence[Any],
+    window: Window,
+    to_read: Callable[[Any], R],
+    *,
+    key: Callable[[Any], Any],
+    changed: Callable[[Any], Any],
+    name: str,
+) -> Page[R]:
+    """`fetch_changed`'s rows as the list's page; `key` and `changed` read a row's key and
+    change time (the cursor of the last row)."""
+
+    def cursor_key(row: Any) -> tuple[Any, ...]:
+        return (changed(row), key(row)) if window.updated_since else (key(row),)
+
+    kept, next_cursor = split_page(
+        rows, window.limit, cursor_key, changes_name(name, window.updated_since)
+    )
+    return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)
+
+
+_KEY_COLUMN = sa.column("key", sa.Text)
+_CHANGED_COLUMN = sa.column("changed", sa.DateTime(timezone=True))
+
+
+def page_of_entries(
+    entries: Sequence[T],
+    window: Window,
+    *,
+    key: Callable[[T], str],
+    changed: Callable[[T], datetime | None],
+    name: str,
+) -> Page[T]:
+    """A page of a short list held in memory (a catalogue partly defined in code), with the
+    same cursors and `updated_since` as a list read from a table: by `key` (a text), or the
+    entries with a change time after `updated_since`, by that time."""
+    since = window.updated_since
+    on = changes_name(name, since)
+
+    def sort_key(entry: T) -> tuple[Any, ...]:
+        return (changed(entry), key(entry)) if since is not None else (key(entry),)
+
+    chosen = [e for e in entries if since is None or ((c := changed(e)) is not None and c > since)]
+    chosen.sort(key=sort_key)
+    if window.cursor:
+        columns = [_CHANGED_COLUMN, _KEY_COLUMN] if since is not None else [_KEY_COLUMN]
+        after = tuple(decode_cursor(window.cursor, columns, on))
+        chosen = [e for e in chosen if sort_key(e) > after]
+    kept, next_cursor = split_page(chosen[: window.limit + 1], window.limit, sort_key, on)
+    return Page(items=kept, next_cursor=next_cursor)
 
 
 def scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
@@ -200,14 +269,40 @@ async def catalogue(session: AsyncSession, model: type[N]) -> Sequence[N]:
     return rows.scalars().all()
 
 
-async def put_catalogue_entry(
-    session: AsyncSession, model: type[NamedCode], code: str, name_en: str, name_sv: str
-) -> None:
-    """Adds a catalogue entry or renames it (its code is its key)."""
-    stmt = pg_insert(model).values(code=code, name_en=name_en, name_sv=name_sv)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["code"],
-            set_={"name_en": stmt.excluded.name_en, "name_sv": stmt.excluded.name_sv},
-        )
+async def catalogue_page(session: AsyncSession, model: Any, window: Window) -> Sequence[Any]:
+    """One page of a code catalogue (by code; with `updated_since`, by change time). Entries
+    are never deleted, so there are no tombstones."""
+    return await fetch_changed(
+        session,
+        sa.select(model),
+        window,
+        key=col(model.code),
+        changed=col(model.updated_at),
+        name=model.__tablename__,
     )
+
+
+async def catalogue_entry(session: AsyncSession, model: type[N], code: str) -> N | None:
+    return await session.get(model, code)
+
+
+async def put_catalogue_entry(
+    session: AsyncSession, model: type[N], code: str, name_en: str, name_sv: str
+) -> N:
+    """Adds a catalogue entry or renames it (its code is its key); the entry as stored."""
+    stmt = pg_insert(model).values(code=code, name_en=name_en, name_sv=name_sv)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["code"],
+        set_={
+            "name_en": stmt.excluded.name_en,
+            "name_sv": stmt.excluded.name_sv,
+            "updated_at": sa.func.now(),
+        },
+    )
+    stored: N = (
+        await session.execute(
+            sa.select(model).from_statement(stmt.returning(model)),
+            execution_options={"populate_existing": True},
+        )
+    ).scalar_one()
+    return stored

@@ -202,3 +202,19 @@ def split_page(
     if len(rows) > limit and items:
         return items, encode_cursor(key(items[-1]), on)
     return items, None
+
+
+def changes_query(
+    stmt: Any, key: Any, changed: Any, updated_since: datetime | None
+) -> tuple[Any, list[Any]]:
+    """The filter and keyset order of a list whose rows are never deleted (a log, a catalogue,
+    revoked keys that stay listed): by `key`, or with `updated_since` every row whose `changed`
+    time is later, by that time. Such a list has no tombstones."""
+    if updated_since is not None:
+        return stmt.where(changed > updated_since), [changed, key]
+    return stmt, [key]
+
+
+def changes_name(list_name: str, updated_since: datetime | None) -> str:
+    """What the cursors of a `changes_query` list are `on`."""
+    return f"{list_name}:{'changes' if updated_since is not None else 'key'}"

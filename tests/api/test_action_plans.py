@@ -489,7 +489,7 @@ async def test_another_units_plan_is_not_found(app: FastAPI, client: httpx.Async
 
 
 async def test_area_catalogue_is_seeded_and_admin_extendable(client: httpx.AsyncClient) -> None:
-    areas = {a["code"]: a for a in (await client.get("/v1/action-areas")).json()}
+    areas = {a["code"]: a for a in (await client.get("/v1/action-areas")).json()["items"]}
     assert {"recruitment", "retention", "competence_development", "task_shifting"} <= set(areas)
     assert {"scheduling", "agency_procurement"} <= set(areas)
     assert areas["scheduling"]["name_sv"] == "Schemaläggning"

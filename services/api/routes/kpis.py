@@ -89,10 +89,14 @@ def _point_cells(point: Point) -> list[Any]:
     return [getattr(point, name) for name in _POINT_COLUMNS]
 
 
-@router.get("/kpis", **lists("The KPI catalogue", list[KpiRead]))
-async def list_kpis(session: SessionDep, principal: Reader) -> Any:
-    """Every KPI Puls computes (DESIGN.md's table) and every manual KPI admins have added."""
-    return await catalogue_service.list_kpis(session)
+@router.get("/kpis", **lists("The KPI catalogue", Page[KpiRead]))
+async def list_kpis(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[KpiRead]:
+    """Every KPI Puls computes and every manual KPI admins have added, by code. With
+    `updated_since`: the manual KPIs added or changed since (the computed ones change only with
+    a release; KPIs are never deleted, so there are no tombstones)."""
+    return await catalogue_service.list_kpis(session, window=page.window(updated_since))
 
 
 @router.post("/kpis", **creates("Add a manual KPI", KpiRead, 409))
@@ -108,6 +112,24 @@ async def create_manual_kpi(data: ManualKpiCreate, session: SessionDep, principa
 @router.get("/kpis/{code}", **reads("One KPI", KpiRead))
 async def get_kpi(code: Code, session: SessionDep, principal: Reader) -> Any:
     return (await catalogue_service.definition(session, code)).read()
+
+
+@router.get("/kpis/{code}/values", **lists("A manual KPI's values", Page[ManualValueRead], 404))
+async def list_manual_values(
+    code: Code,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: Annotated[Code | None, Query(description="Only this unit's values.")] = None,
+) -> Page[ManualValueRead]:
+    """The values as entered, with who entered them and when, in the caller's subtree: by
+    unit and period; with `updated_since`, those entered (or re-entered) since, by entry time.
+    Values are replaced, never deleted, so there are no tombstones. A computed KPI has none
+    (422); an unknown KPI or unit is a 404."""
+    return await catalogue_service.list_manual_values(
+        session, principal, code, org_unit=org_unit, window=page.window(updated_since)
+    )
 
 
 @router.post("/kpis/{code}/values", **creates("Enter a manual KPI's value", ManualValueRead, 404))

@@ -21,7 +21,7 @@ from services.api.deps import (
     UpdatedSince,
     api_router,
 )
-from services.api.operations import creates, deletes, lists, operation, reads, updates, upserts
+from services.api.operations import creates, deletes, lists, reads, updates, upserts
 from services.api.responses import created, no_content, versioned, wants_csv
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
@@ -63,13 +63,14 @@ router = api_router(tags=["action-plans"])
 # --- areas -----------------------------------------------------------------------------------
 
 
-@router.get(
-    "/action-areas",
-    **operation("List the action area catalogue", list[AreaRead], problems=(401, 403)),
-)
-async def list_action_areas(session: SessionDep, principal: Reader) -> list[AreaRead]:
-    """Areas an action belongs to (seed 003's: recruitment, task shifting, scheduling, …)."""
-    return await plan_service.list_areas(session)
+@router.get("/action-areas", **lists("List the action area catalogue", Page[AreaRead]))
+async def list_action_areas(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[AreaRead]:
+    """Areas an action belongs to (recruitment, task shifting, scheduling, …), by code.
+    Entries are never deleted, so `updated_since` (added or renamed since) has no
+    tombstones."""
+    return await plan_service.list_areas(session, window=page.window(updated_since))
 
 
 @router.put("/action-areas/{code}", **upserts("Add or rename an action area", AreaRead))

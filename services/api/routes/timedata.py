@@ -264,12 +264,18 @@ async def put_code_mappings(
     return await timedata_service.put_mappings(session, principal, source, data)
 
 
-@router.get(
-    "/professions",
-    **operation("List the profession catalogue", list[ProfessionRead], problems=(401, 403)),
-)
-async def list_professions(session: SessionDep, principal: Reader) -> list[ProfessionRead]:
-    return await timedata_service.list_professions(session)
+@router.get("/professions", **lists("List the profession catalogue", Page[ProfessionRead]))
+async def list_professions(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[ProfessionRead]:
+    """By code. Entries are never deleted, so `updated_since` (added or renamed since) has no
+    tombstones."""
+    return await timedata_service.list_professions(session, window=page.window(updated_since))
+
+
+@router.get("/professions/{code}", **reads("Get a profession", ProfessionRead))
+async def get_profession(code: Code, session: SessionDep, principal: Reader) -> ProfessionRead:
+    return await timedata_service.read_profession(session, code)
 
 
 @router.put("/professions/{code}", **upserts("Add or rename a profession", ProfessionRead))

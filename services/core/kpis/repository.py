@@ -20,6 +20,7 @@ from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.kpis.catalogue import MEASURE_OF
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
+from services.core.pagination import changes_name, keyset
 from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
 
 
@@ -187,6 +188,34 @@ async def manual_values(
         .order_by(col(ManualValue.month))
     )
     return list(rows.scalars())
+
+
+async def manual_values_page(
+    session: AsyncSession,
+    kpi: str,
+    *,
+    scope_path: str | None,
+    org_unit_id: int | None,
+    window: Window,
+) -> Sequence[Any]:
+    """One page of a manual KPI's values in the caller's subtree: (value, unit code) by unit
+    and month, or with `updated_since` those entered since, by entry time. Values are
+    replaced, never deleted."""
+    stmt: Any = (
+        sa.select(ManualValue, col(OrgUnit.code))
+        .join(OrgUnit, col(OrgUnit.id) == col(ManualValue.org_unit_id))
+        .where(col(ManualValue.kpi) == kpi)
+    )
+    stmt = scoped(stmt, scope_path, (col(ManualValue.org_unit_id), org_unit_id))
+    key = [col(ManualValue.org_unit_id), col(ManualValue.month)]
+    order = key if window.updated_since is None else [col(ManualValue.entered_at), *key]
+    if window.updated_since is not None:
+        stmt = stmt.where(col(ManualValue.entered_at) > window.updated_since)
+    on = changes_name(f"manual_kpi_values/{kpi}", window.updated_since)
+    rows: Sequence[Any] = (
+        await session.execute(keyset(stmt, order, window.cursor, window.limit, on=on))
+    ).all()
+    return rows
 
 
 async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> ManualValue:

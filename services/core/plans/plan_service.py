@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.crud import Window, apply_update, in_scope_or_404, page_of, read_as, snapshot
+from services.core.crud import (
+    Window,
+    apply_update,
+    in_scope_or_404,
+    page_from,
+    page_of,
+    read_as,
+    snapshot,
+)
 from services.core.errors import PulsError, ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.kpis import target_service
@@ -53,17 +61,26 @@ S = TypeVar("S", bound=BaseModel)
 # --- areas -----------------------------------------------------------------------------------
 
 
-async def list_areas(session: AsyncSession) -> list[AreaRead]:
-    return [read_as(AreaRead, a) for a in await repository.list_areas(session)]
+async def list_areas(session: AsyncSession, *, window: Window) -> Page[AreaRead]:
+    """By code, or by change time with `updated_since` (entries are never deleted)."""
+    rows = await repository.areas_page(session, window)
+    return page_from(
+        rows,
+        window,
+        lambda r: read_as(AreaRead, r[0]),
+        key=lambda r: r[0].code,
+        changed=lambda r: r[0].updated_at,
+        name="action_areas",
+    )
 
 
 async def put_area(
     session: AsyncSession, principal: Principal, code: str, data: AreaIn
 ) -> AreaRead:
     principal.require_whole_region("The action area catalogue")
-    await repository.put_area(session, code, data.name_en, data.name_sv)
+    stored = await repository.put_area(session, code, data.name_en, data.name_sv)
     await audit_service.record(session, principal, "action_area.put", "action_area", code)
-    return AreaRead(code=code, name_en=data.name_en, name_sv=data.name_sv)
+    return read_as(AreaRead, stored)
 
 
 # --- visibility ------------------------------------------------------------------------------

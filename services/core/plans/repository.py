@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, catalogue, fetch_mirrored, live_row, put_catalogue_entry
+from services.core.crud import (
+    Window,
+    catalogue,
+    catalogue_page,
+    fetch_mirrored,
+    live_row,
+    put_catalogue_entry,
+)
 from services.core.pagination import keyset
 from services.core.plans.models import (
     ActionArea,
@@ -61,8 +68,12 @@ async def list_areas(session: AsyncSession) -> Sequence[ActionArea]:
     return await catalogue(session, ActionArea)
 
 
-async def put_area(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
-    await put_catalogue_entry(session, ActionArea, code, name_en, name_sv)
+async def areas_page(session: AsyncSession, window: Window) -> Sequence[Any]:
+    return await catalogue_page(session, ActionArea, window)
+
+
+async def put_area(session: AsyncSession, code: str, name_en: str, name_sv: str) -> ActionArea:
+    return await put_catalogue_entry(session, ActionArea, code, name_en, name_sv)
 
 
 async def existing_areas(session: AsyncSession, codes: set[str]) -> set[str]:

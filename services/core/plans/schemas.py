@@ -75,10 +75,18 @@ class AreaIn(BaseModel):
 
 class AreaRead(BaseModel):
     model_config = response_config(
-        {"code": "recruitment", "name_en": "Recruitment", "name_sv": "Rekrytering"}
+        {
+            "code": "recruitment",
+            "name_en": "Recruitment",
+            "name_sv": "Rekrytering",
+            "created_at": "2026-11-25T08:00:00Z",
+            "updated_at": "2026-11-25T08:00:00Z",
+        }
     )
 
     code: str
+    created_at: datetime
+    updated_at: datetime = Field(description="When the entry was added or last renamed.")
     name_en: str
     name_sv: str
 

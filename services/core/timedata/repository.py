@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, catalogue, fetch_mirrored, put_catalogue_entry
+from services.core.crud import (
+    Window,
+    catalogue,
+    catalogue_page,
+    fetch_mirrored,
+    put_catalogue_entry,
+)
 from services.core.kpis import repository as kpis_repository
 from services.core.timedata.models import (
     CodeMapping,
@@ -148,8 +154,18 @@ async def professions(session: AsyncSession) -> Sequence[Profession]:
     return await catalogue(session, Profession)
 
 
-async def put_profession(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
-    await put_catalogue_entry(session, Profession, code, name_en, name_sv)
+async def professions_page(session: AsyncSession, window: Window) -> Sequence[Any]:
+    return await catalogue_page(session, Profession, window)
+
+
+async def profession(session: AsyncSession, code: str) -> Profession | None:
+    return await session.get(Profession, code)
+
+
+async def put_profession(
+    session: AsyncSession, code: str, name_en: str, name_sv: str
+) -> Profession:
+    return await put_catalogue_entry(session, Profession, code, name_en, name_sv)
 
 
 async def try_lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:

@@ -376,10 +376,18 @@ class ProfessionIn(BaseModel):
 
 class ProfessionRead(ProfessionIn):
     model_config = response_config(
-        {"code": "nurse", "name_en": "Nurse", "name_sv": "Sjuksköterska"}
+        {
+            "code": "nurse",
+            "name_en": "Nurse",
+            "name_sv": "Sjuksköterska",
+            "created_at": "2026-11-25T08:00:00Z",
+            "updated_at": "2026-11-25T08:00:00Z",
+        }
     )
 
     code: str
+    created_at: datetime
+    updated_at: datetime = Field(description="When the entry was added or last renamed.")
 
 
 class ImportRead(BaseModel):
