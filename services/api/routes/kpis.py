@@ -292,6 +292,24 @@ async def create_recalculation(
     )
 
 
+@router.get("/recalculations", **lists("List recalculations", Page[RecalculationRead]))
+async def list_recalculations(
+    session: SessionDep,
+    principal: Admin,
+    page: PageDep,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed"] | None,
+        Query(description="Only recalculations in this state."),
+    ] = None,
+) -> Page[RecalculationRead]:
+    """Requested recalculations in the caller's subtree (one of everything only for keys of
+    the whole region), newest first. Status resources, never deleted: no `updated_since`.
+    Admin only."""
+    return await recalculation_service.list_recalculations(
+        session, principal, status=status, window=page.window()
+    )
+
+
 @router.get(
     "/recalculations/{recalculation_id}", **reads("A recalculation's status", RecalculationRead)
 )

@@ -169,14 +169,16 @@ async def get_action_plan_history(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
+    updated_since: UpdatedSince = None,
     entity_id: Annotated[
         uuid.UUID | None, Query(description="Only changes of this plan, package or action.")
     ] = None,
 ) -> Page[HistoryEntry]:
     """Every change to the plan, its packages, actions and follow-ups, oldest first: who,
-    when, and the changed fields before and after (`system` for the overdue scan)."""
+    when, and the changed fields before and after (`system` for the overdue scan). With
+    `updated_since`, the changes made since (a log: no tombstones)."""
     return await summary_service.history(
-        session, principal, plan_id, entity_id=entity_id, cursor=page.cursor, limit=page.limit
+        session, principal, plan_id, entity_id=entity_id, window=page.window(updated_since)
     )
 
 

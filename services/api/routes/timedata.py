@@ -349,6 +349,24 @@ async def create_import(
         raise
 
 
+@router.get("/imports", **lists("List imports", Page[ImportRead]))
+async def list_imports(
+    session: SessionDep,
+    principal: TimedataReader,
+    page: PageDep,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed"] | None,
+        Query(description="Only imports in this state."),
+    ] = None,
+    kind: Annotated[ImportKind | None, Query(description="Only imports of this kind.")] = None,
+) -> Page[ImportRead]:
+    """Files sent for import in the caller's subtree, newest first, with their status. Status
+    resources: no `updated_since` (poll `GET /v1/imports/{id}`); never deleted."""
+    return await imports.list_imports(
+        session, principal, status=status, kind=kind, window=page.window()
+    )
+
+
 @router.get("/imports/{import_id}", **reads("Get an import's status", ImportRead))
 async def get_import(
     import_id: uuid.UUID, session: SessionDep, principal: TimedataReader

@@ -21,7 +21,7 @@ from services.core.kpis.catalogue import MEASURE_OF
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
 from services.core.pagination import changes_name, keyset
-from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
+from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_unit
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,25 @@ async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> Manu
         await session.execute(sa.select(ManualValue).from_statement(stmt))
     ).scalar_one()
     return row
+
+
+RECALCULATIONS = "kpi_recalculations"
+
+
+async def recalculations_page(
+    session: AsyncSession, *, scope_path: str | None, status: str | None, window: Window
+) -> Sequence[Any]:
+    """(recalculation, unit code) newest first. A request for everything (no unit) is seen
+    only by keys of the whole region, as `read_recalculation` decides for one."""
+    stmt: Any = with_unit(Recalculation, outer=True)
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    if status is not None:
+        stmt = stmt.where(col(Recalculation.status) == status)
+    order = [col(Recalculation.created_at), col(Recalculation.id)]
+    paged = keyset(stmt, order, window.cursor, window.limit, on=RECALCULATIONS, descending=True)
+    rows: Sequence[Any] = (await session.execute(paged)).all()
+    return rows
 
 
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:

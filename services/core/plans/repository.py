@@ -182,17 +182,24 @@ async def add_history(
     )
 
 
+HISTORY = "action_plan_history"
+
+
 async def list_history(
     session: AsyncSession,
     plan_id: uuid.UUID,
     *,
     entity_id: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[PlanHistory]:
+    """A log: entries are only ever added, in id order, so `updated_since` is a filter on
+    their time and the order stays the same."""
     stmt: Any = sa.select(PlanHistory).where(col(PlanHistory.plan_id) == plan_id)
     if entity_id is not None:
         stmt = stmt.where(col(PlanHistory.entity_id) == entity_id)
-    rows = await session.execute(keyset(stmt, [col(PlanHistory.id)], cursor, limit))
+    if window.updated_since is not None:
+        stmt = stmt.where(col(PlanHistory.at) > window.updated_since)
+    paged = keyset(stmt, [col(PlanHistory.id)], window.cursor, window.limit, on=HISTORY)
+    rows = await session.execute(paged)
     history: Sequence[PlanHistory] = rows.scalars().all()
     return history

@@ -19,6 +19,7 @@ from services.core.crud import (
     put_catalogue_entry,
 )
 from services.core.kpis import repository as kpis_repository
+from services.core.pagination import keyset
 from services.core.timedata.models import (
     CodeMapping,
     Employment,
@@ -214,3 +215,29 @@ async def live_import_files(session: AsyncSession) -> set[str]:
         sa.select(col(Import.file_path)).where(col(Import.status).in_(["queued", "running"]))
     )
     return set(rows.scalars())
+
+
+IMPORTS = "imports"
+
+
+async def imports_page(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    status: str | None,
+    kind: str | None,
+    window: Window,
+) -> Sequence[Import]:
+    """Imports newest first. One sent with a region-wide key (no `org_path`) is seen only by
+    region-wide keys, as `imports.read` decides for one."""
+    stmt: Any = sa.select(Import)
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(Import.org_path), scope_path))
+    if status is not None:
+        stmt = stmt.where(col(Import.status) == status)
+    if kind is not None:
+        stmt = stmt.where(col(Import.kind) == kind)
+    order = [col(Import.created_at), col(Import.id)]
+    paged = keyset(stmt, order, window.cursor, window.limit, on=IMPORTS, descending=True)
+    found: Sequence[Import] = (await session.execute(paged)).scalars().all()
+    return found
