@@ -112,7 +112,10 @@ async def test_scoped_admin_only_manages_keys_inside_its_subtree(
             "/v1/api-keys", json={"name": "x", "scopes": ["read"], "org_unit": "SUS-MED"}
         )
         assert inside.status_code == 201
-        assert {k["org_unit"] for k in (await c.get("/v1/api-keys")).json()["items"]} == {"SUS", "SUS-MED"}
+        assert {k["org_unit"] for k in (await c.get("/v1/api-keys")).json()["items"]} == {
+            "SUS",
+            "SUS-MED",
+        }
 
 
 async def test_changes_are_audited_without_secrets(

@@ -37,6 +37,7 @@ from services.core.plans.schemas import (
     ActionBulkResult,
     ActionCreate,
     ActionRead,
+    ActionSort,
     ActionStatus,
     ActionUpdate,
     AreaIn,
@@ -95,6 +96,9 @@ async def list_action_plans(
     ] = None,
     status: PlanStatus | None = None,
     owner_id: uuid.UUID | None = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="In the title (case-insensitive).")
+    ] = None,
 ) -> Page[PlanRead | Tombstone]:
     """Plans of the units the key may see, by id; with `updated_since`, every change since
     then (tombstones included) in change order."""
@@ -104,6 +108,7 @@ async def list_action_plans(
         org_unit=org_unit,
         status=status,
         owner_id=owner_id,
+        q=q,
         window=page.window(updated_since),
     )
 
@@ -267,6 +272,17 @@ Overdue = Annotated[
     bool | None, Query(description="Only actions the scan marked overdue (or not).")
 ]
 DueBefore = Annotated[LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")]
+ActionSortParam = Annotated[
+    ActionSort | None,
+    Query(
+        description="`due_date` (soonest first, none last) or `-due_date`; by id when left "
+        "out. Not with `updated_since`, whose pages come in change order."
+    ),
+]
+ActionSearch = Annotated[
+    str | None,
+    Query(max_length=100, description="In the code, title or description (case-insensitive)."),
+]
 
 
 @router.get(
@@ -296,6 +312,8 @@ async def list_actions(
     area: Code | None = None,
     overdue: Overdue = None,
     due_before: DueBefore = None,
+    sort: ActionSortParam = None,
+    q: ActionSearch = None,
 ) -> Response:
     """The ETag is the version of the whole collection: send it as `If-Match` with
     `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
@@ -307,6 +325,7 @@ async def list_actions(
         "area": area,
         "overdue": overdue,
         "due_before": due_before,
+        "q": q,
     }
     if wants_csv(request):
         text, version = await action_sync.export_actions_csv(session, principal, plan_id, filters)
@@ -324,6 +343,7 @@ async def list_actions(
         plan_id,
         filters,
         window=page.window(updated_since),
+        sort=sort,
     )
     return JSONResponse(result.model_dump(mode="json"), headers={"ETag": etag(version)})
 
@@ -407,6 +427,8 @@ async def list_actions_across_plans(
     area: Code | None = None,
     overdue: Overdue = None,
     due_before: DueBefore = None,
+    sort: ActionSortParam = None,
+    q: ActionSearch = None,
 ) -> Page[ActionRead | Tombstone]:
     """Every plan's actions the key may see: one person's actions, everything overdue in a
     division, or a mirror of all actions with `updated_since`."""
@@ -416,6 +438,7 @@ async def list_actions_across_plans(
         "area": area,
         "overdue": overdue,
         "due_before": due_before,
+        "q": q,
     }
     return await action_service.list_actions_across_plans(
         session,
@@ -423,6 +446,7 @@ async def list_actions_across_plans(
         org_unit=org_unit,
         filters=filters,
         window=page.window(updated_since),
+        sort=sort,
     )
 
 

@@ -35,6 +35,7 @@ from services.core.plans.schemas import (
     DONE_BELOW_100,
     ActionCreate,
     ActionRead,
+    ActionSort,
     ActionUpdate,
 )
 from services.core.principal import Principal
@@ -207,8 +208,10 @@ async def list_actions(
     filters: dict[str, Any],
     *,
     window: Window,
+    sort: ActionSort | None = None,
 ) -> tuple[Page[ActionRead | Tombstone], int]:
     """A page of the plan's actions and the collection's version (its ETag)."""
+    window = window.sorted_by(action_repository.ACTION_SORTS[sort.value] if sort else None)
     plan, _ = await get_visible_plan(session, principal, plan_id)
     rows = await action_repository.list_actions(session, plan.id, filters, window=window)
     return page_of(rows, window, lambda r: to_read(r[0], r[1])), plan.actions_version
@@ -221,7 +224,9 @@ async def list_actions_across_plans(
     org_unit: str | None,
     filters: dict[str, Any],
     window: Window,
+    sort: ActionSort | None = None,
 ) -> Page[ActionRead | Tombstone]:
+    window = window.sorted_by(action_repository.ACTION_SORTS[sort.value] if sort else None)
     rows = await action_repository.list_actions_across_plans(
         session,
         within=await listed_subtrees(session, principal, org_unit),

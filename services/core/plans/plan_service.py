@@ -260,6 +260,7 @@ async def list_plans(
     org_unit: str | None,
     status: str | None,
     owner_id: uuid.UUID | None,
+    q: str | None = None,
     window: Window,
 ) -> Page[PlanRead | Tombstone]:
     rows = await repository.list_plans(
@@ -267,6 +268,7 @@ async def list_plans(
         within=await listed_subtrees(session, principal, org_unit),
         status=status,
         owner_id=owner_id,
+        q=q,
         window=window,
     )
     targets = await repository.target_ids(session, [r[0].id for r in rows[: window.limit]])

@@ -18,6 +18,7 @@ from services.core.crud import (
     fetch_mirrored,
     live_row,
     put_catalogue_entry,
+    text_search,
 )
 from services.core.pagination import keyset
 from services.core.plans.models import (
@@ -145,11 +146,13 @@ async def list_plans(
     within: Sequence[str],
     status: str | None,
     owner_id: uuid.UUID | None,
+    q: str | None = None,
     window: Window,
 ) -> Sequence[Any]:
     """Plans whose unit lies under every path of `within`."""
     stmt = with_unit(ActionPlan).where(*[in_subtree(col(OrgUnit.path), p) for p in within])
     stmt = _where_equal(stmt, ActionPlan, {"status": status, "owner_id": owner_id})
+    stmt = text_search(stmt, q, col(ActionPlan.title))
     return await fetch_mirrored(session, stmt, ActionPlan, window)
 
 

@@ -35,6 +35,13 @@ class ActionStatus(StrEnum):
     cancelled = "cancelled"
 
 
+class ActionSort(StrEnum):
+    """Orders of an actions list besides the default (by id); no due date sorts last."""
+
+    due_date = "due_date"
+    due_date_desc = "-due_date"
+
+
 class Rag(StrEnum):
     green = "green"
     amber = "amber"
