@@ -204,6 +204,10 @@ async def test_plans_and_actions_search_and_sort(client: httpx.AsyncClient) -> N
     await seed_rjh_tree(client)
     owner = await create_person(client, "Anna Berg", initials="AB")
     staffing = await create_plan(client, owner_id=owner)
+    # People appear with their names where a view shows them.
+    assert staffing["owner"] == {"id": owner, "name": "Anna Berg", "initials": "AB"}
+    listed_plan = (await client.get(f"/v1/action-plans/{staffing['id']}")).json()
+    assert listed_plan["owner"]["name"] == "Anna Berg"
     await create_plan(client, title="Tillgänglighet i primärvården", owner_id=owner)
     assert await _all(client, "/v1/action-plans", key="id", q="bemanning") == [staffing["id"]]
     assert await _all(client, "/v1/action-plans", key="id", q="_") == []
@@ -214,13 +218,22 @@ async def test_plans_and_actions_search_and_sort(client: httpx.AsyncClient) -> N
         ("2", "Schemaläggning", None),
         ("3", "Uppgiftsväxling", "2017-03-31"),
     ]:
-        body: dict[str, Any] = {"code": code, "title": title, "area": "recruitment"}
+        body: dict[str, Any] = {
+            "code": code,
+            "title": title,
+            "area": "recruitment",
+            "responsible_id": owner,
+        }
         if due:
             body["due_date"] = due
         r = await client.post(f"/v1/action-plans/{plan_id}/actions", json=body)
         assert r.status_code == 201, r.text
         made[code] = r.json()["id"]
     by_due = [made["3"], made["1"], made["2"]]
+    one = (await client.get(f"/v1/actions/{made['1']}")).json()
+    assert one["responsible"] == {"id": owner, "name": "Anna Berg", "initials": "AB"}
+    page = (await client.get("/v1/actions")).json()["items"]
+    assert {a["responsible"]["initials"] for a in page} == {"AB"}
     url = f"/v1/action-plans/{plan_id}/actions"
     assert await _all(client, url, key="id", sort="due_date") == by_due
     assert await _all(client, url, key="id", sort="-due_date") == by_due[::-1]

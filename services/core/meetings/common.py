@@ -24,9 +24,9 @@ from services.core.meetings.schemas import (
     AttendeeRead,
     Link,
     MeetingStatus,
-    PersonRef,
 )
 from services.core.people import service as people_service
+from services.core.people.schemas import PersonRef
 from services.core.plans import action_service, plan_service
 from services.core.plans.errors import ActionNotFound, PlanNotFound
 from services.core.principal import Principal
@@ -109,8 +109,7 @@ PersonRefs = dict[uuid.UUID, PersonRef]
 
 async def person_refs(session: AsyncSession, ids: Iterable[uuid.UUID]) -> PersonRefs:
     """The people these ids name (removed ones too: a view names whoever it referred to)."""
-    people = await people_service.by_ids(session, list(set(ids)))
-    return {pid: PersonRef(id=pid, name=p.name, initials=p.initials) for pid, p in people.items()}
+    return await people_service.refs(session, ids)
 
 
 def ref(refs: PersonRefs, person_id: uuid.UUID) -> PersonRef:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
+from services.core.people.schemas import PERSON_REF_EXAMPLE, PersonRef
 from services.core.validation import Code, IsoDate, Name, Text
 
 
@@ -84,22 +85,6 @@ class MeetingExpand(StrEnum):
     items = "items"
     decisions = "decisions"
     assignments = "assignments"
-
-
-PERSON_REF_EXAMPLE: dict[str, Any] = {
-    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
-    "name": "Johanna Holmberg",
-    "initials": "JH",
-}
-
-
-class PersonRef(BaseModel):
-    """A person as a view shows them beside their id (a removed person keeps their name)."""
-
-    model_config = response_config(PERSON_REF_EXAMPLE)
-    id: uuid.UUID
-    name: str | None
-    initials: str | None
 
 
 EDIT_REASON_DESCRIPTION = (

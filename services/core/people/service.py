@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from services.core.pagination import Page, Tombstone
 from services.core.people import repository
 from services.core.people.errors import PersonNotFound
 from services.core.people.models import Person
-from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
+from services.core.people.schemas import PersonCreate, PersonRead, PersonRef, PersonUpdate
 from services.core.principal import Principal
 
 
@@ -150,3 +150,20 @@ async def visible_ids(
 async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
     """For other domains naming people they stored (deleted ones too)."""
     return await repository.by_ids(session, ids)
+
+
+async def refs(
+    session: AsyncSession, ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, PersonRef]:
+    """For other domains' views: the people these ids name, with their names (removed people
+    too: a view names whoever it referred to)."""
+    wanted = list({i for i in ids if i is not None})
+    people = await repository.by_ids(session, wanted) if wanted else {}
+    return {pid: PersonRef(id=pid, name=p.name, initials=p.initials) for pid, p in people.items()}
+
+
+def ref(found: dict[uuid.UUID, PersonRef], person_id: uuid.UUID | None) -> PersonRef | None:
+    """The person an id names, from `refs`' answer (None for no id)."""
+    if person_id is None:
+        return None
+    return found.get(person_id) or PersonRef(id=person_id, name=None, initials=None)

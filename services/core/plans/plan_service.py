@@ -27,6 +27,8 @@ from services.core.http import check_if_match
 from services.core.kpis import target_service
 from services.core.kpis.errors import TargetNotFound
 from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+from services.core.people.schemas import PersonRef
 from services.core.plans import repository
 from services.core.plans.common import (
     check_meeting_refs,
@@ -55,6 +57,8 @@ from services.core.plans.schemas import (
     PlanUpdate,
 )
 from services.core.principal import Principal
+
+PersonRefs = dict[uuid.UUID, PersonRef]
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -194,8 +198,16 @@ def _plan_doc(plan: ActionPlan, org_code: str, targets: list[uuid.UUID]) -> dict
     return {**snapshot(plan, _PLAN_FIELDS), "org_unit": org_code, "kpi_target_ids": sorted(targets)}
 
 
-def _to_read(plan: ActionPlan, org_code: str, targets: list[uuid.UUID]) -> PlanRead:
-    return read_as(PlanRead, plan, org_unit=org_code, kpi_target_ids=sorted(targets))
+def _to_read(
+    plan: ActionPlan, org_code: str, targets: list[uuid.UUID], people: PersonRefs
+) -> PlanRead:
+    return read_as(
+        PlanRead,
+        plan,
+        org_unit=org_code,
+        kpi_target_ids=sorted(targets),
+        owner=people_service.ref(people, plan.owner_id),
+    )
 
 
 async def linked_targets(session: AsyncSession, plan: ActionPlan) -> list[uuid.UUID]:
@@ -250,7 +262,8 @@ async def _check_targets(
 
 async def read_plan(session: AsyncSession, principal: Principal, plan_id: uuid.UUID) -> PlanRead:
     plan, org_code = await get_visible_plan(session, principal, plan_id)
-    return _to_read(plan, org_code, await linked_targets(session, plan))
+    people = await people_service.refs(session, [plan.owner_id])
+    return _to_read(plan, org_code, await linked_targets(session, plan), people)
 
 
 async def list_plans(
@@ -272,7 +285,8 @@ async def list_plans(
         window=window,
     )
     targets = await repository.target_ids(session, [r[0].id for r in rows[: window.limit]])
-    return page_of(rows, window, lambda r: _to_read(r[0], r[1], targets.get(r[0].id, [])))
+    people = await people_service.refs(session, [r[0].owner_id for r in rows])
+    return page_of(rows, window, lambda r: _to_read(r[0], r[1], targets.get(r[0].id, []), people))
 
 
 async def create_plan(session: AsyncSession, principal: Principal, data: PlanCreate) -> PlanRead:
@@ -298,7 +312,7 @@ async def create_plan(session: AsyncSession, principal: Principal, data: PlanCre
     targets = sorted(set(data.kpi_target_ids))
     after = _plan_doc(plan, org_code, targets)
     await record_change(session, principal, plan, plan, "create", None, after)
-    return _to_read(plan, org_code, targets)
+    return _to_read(plan, org_code, targets, await people_service.refs(session, [plan.owner_id]))
 
 
 async def update_plan(
@@ -341,7 +355,7 @@ async def update_plan(
     await apply_update(session, plan, changes)
     after = _plan_doc(plan, org_code, targets)
     await record_change(session, principal, plan, plan, "update", before, after)
-    return _to_read(plan, org_code, targets)
+    return _to_read(plan, org_code, targets, await people_service.refs(session, [plan.owner_id]))
 
 
 async def delete_plan(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
+from services.core.people.schemas import PersonRef
 from services.core.validation import Code, LocalDate, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
@@ -169,6 +170,9 @@ class PlanRead(BaseModel):
     purpose: str | None
     org_unit: str
     owner_id: uuid.UUID | None
+    owner: PersonRef | None = Field(
+        default=None, description="`owner_id` with the person's name and initials."
+    )
     period_start: date
     period_end: date
     status: PlanStatus
@@ -304,6 +308,9 @@ class ActionRead(BaseModel):
     area: str | None
     package_id: uuid.UUID | None
     responsible_id: uuid.UUID | None
+    responsible: PersonRef | None = Field(
+        default=None, description="`responsible_id` with the person's name and initials."
+    )
     org_unit: str | None
     start_date: date | None
     due_date: date | None
