@@ -4,6 +4,8 @@ the event feed; one webhook delivery by id; `sort` and `q` on plans and actions.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -249,3 +251,27 @@ async def test_plans_and_actions_search_and_sort(client: httpx.AsyncClient) -> N
     # A cursor of the due-date order is not one of the id order.
     sorted_page = (await client.get(url, params={"limit": 1, "sort": "due_date"})).json()
     assert_problem(await client.get(url, params={"cursor": sorted_page["next_cursor"]}), 400)
+
+
+async def test_the_actions_csv_names_people_and_follows_the_json(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_rjh_tree(client)
+    owner = await create_person(client, "Anna Berg", initials="AB")
+    plan = await create_plan(client, owner_id=owner)
+    created = await client.post(
+        f"/v1/action-plans/{plan['id']}/actions",
+        json={"code": "1", "title": "Rekrytera", "responsible_id": owner, "progress": 40},
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/action-plans/{plan['id']}/actions"
+    swedish = await client.get(url, headers={"Accept": "text/csv"})
+    assert swedish.content.startswith(b"\xef\xbb\xbf")
+    (row,) = csv.DictReader(io.StringIO(swedish.content.decode("utf-8-sig")), delimiter=";")
+    assert (row["responsible_id"], row["responsible"]) == (owner, "Anna Berg")
+    assert (row["progress"], row["overdue"]) == ("40", "false")
+    json_fields = [f for f in created.json() if f in row]
+    assert json_fields == [f for f in row if f in created.json()]  # the JSON's order
+    machine = await client.get(url, params={"decimal": "point"}, headers={"Accept": "text/csv"})
+    (row,) = csv.DictReader(io.StringIO(machine.text))
+    assert row["responsible"] == "Anna Berg"

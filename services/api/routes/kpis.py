@@ -3,8 +3,6 @@ recalculation requests."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -24,7 +22,7 @@ from services.api.deps import (
     charge_expensive_read,
 )
 from services.api.operations import creates, deletes, lists, reads, updates
-from services.api.responses import no_content, versioned, wants_csv
+from services.api.responses import CsvDecimals, csv_file, no_content, versioned, wants_csv
 from services.core.kpis import (
     catalogue_service,
     recalculation_service,
@@ -48,14 +46,21 @@ from services.core.kpis.schemas import (
     as_json,
 )
 from services.core.pagination import Page, Tombstone
-from services.core.spreadsheets import safe_row
+from services.core.spreadsheets import Decimals, write_csv
 from services.core.validation import Code
 
 router = api_router(prefix="", tags=["kpis"])
 
 KpiCode = Annotated[str, Query(max_length=64)]
 Label = Annotated[str, Query(max_length=16)]
-_CSV = {"text/csv": {"schema": {"type": "string"}, "example": "org_unit;period;value\n"}}
+_CSV = {
+    "text/csv": {
+        "schema": {"type": "string"},
+        "example": "\ufeffkpi;org_unit;org_unit_name;period;value\r\n"
+        "sick_leave_pct;SUS;Skånes universitetssjukhus;2024-03;4,5\r\n",
+    }
+}
+# A point's columns in the order of its JSON fields (`rule`, an object, is left out).
 _POINT_COLUMNS = [
     "period",
     "value",
@@ -70,19 +75,11 @@ _POINT_COLUMNS = [
     "trend",
     "suppressed",
     "reason",
+    "computed_at",
+    "entered_by",
+    "entered_at",
+    "comment",
 ]
-
-
-def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(safe_row(row) for row in rows)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 def _point_cells(point: Point) -> list[Any]:
@@ -162,12 +159,15 @@ async def get_series(
     gender: Literal["female", "male", "other"] | None = None,
     age_band: Literal["-29", "30-49", "50-"] | None = None,
     children: Annotated[bool, Query(description="One series per child unit.")] = False,
+    decimal: CsvDecimals = Decimals.comma,
 ) -> Any:
     """Values pool numerators and denominators up the org tree and over the months of each
     period. Each point has its target, deviation, status, change against the year before and
     trend, and `rule` (the target and tolerance that produced them). Values from fewer than
     the minimum group size of employees are `null` with `suppressed: true` unless the key has
-    `admin`. `Accept: text/csv` for spreadsheets. With `children=true` the request counts as
+    `admin`. `Accept: text/csv` for spreadsheets: the JSON's columns in its order (unit name
+    beside its code), `;` and decimal comma with a byte order mark for Swedish Excel, or
+    `decimal=point` for machines. With `children=true` the request counts as
     several against the key's rate limit, and a unit with more child units than the cap is
     refused (422)."""
     if children:
@@ -192,11 +192,11 @@ async def get_series(
     if not wants_csv(request):
         return result
     all_series = result.series if isinstance(result, SeriesSet) else [result]
-    return _csv(
-        ["kpi", "org_unit", *_POINT_COLUMNS],
-        [[s.kpi, s.org_unit, *_point_cells(p)] for s in all_series for p in s.points],
-        f"{code}.csv",
-    )
+    rows = [
+        [s.kpi, s.org_unit, s.org_unit_name, *_point_cells(p)] for s in all_series for p in s.points
+    ]
+    header = ["kpi", "org_unit", "org_unit_name", *_POINT_COLUMNS]
+    return csv_file(write_csv(header, rows, decimal), f"{code}.csv")
 
 
 @router.get(
@@ -214,18 +214,21 @@ async def get_scorecard(
     settings: SettingsDep,
     principal: Reader,
     period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],
+    decimal: CsvDecimals = Decimals.comma,
 ) -> Any:
     """The table an annual report prints: value, target, status and trend of each KPI. Counts
-    as several requests against the key's rate limit."""
+    as several requests against the key's rate limit. `Accept: text/csv` for spreadsheets:
+    the JSON's columns in its order, Swedish by default (`decimal=point` for machines)."""
     await charge_expensive_read(request, principal, settings)
     card = await series_service.scorecard(session, settings, principal, code, period)
     if not wants_csv(request):
         return card
-    return _csv(
-        ["kpi", "name_sv", "profession", *_POINT_COLUMNS],
-        [[r.kpi, r.name_sv, r.profession, *_point_cells(r.point)] for r in card.rows],
-        f"scorecard-{code}-{period}.csv",
-    )
+    rows = [
+        [r.kpi, r.name_en, r.name_sv, r.unit, r.profession, *_point_cells(r.point)]
+        for r in card.rows
+    ]
+    header = ["kpi", "name_en", "name_sv", "unit", "profession", *_POINT_COLUMNS]
+    return csv_file(write_csv(header, rows, decimal), f"scorecard-{code}-{period}.csv")
 
 
 @router.get("/kpi-targets", **lists("List targets", Page[TargetRead | Tombstone]))

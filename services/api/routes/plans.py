@@ -22,7 +22,7 @@ from services.api.deps import (
     api_router,
 )
 from services.api.operations import creates, deletes, lists, reads, updates, upserts
-from services.api.responses import created, no_content, versioned, wants_csv
+from services.api.responses import CsvDecimals, created, csv_file, no_content, versioned, wants_csv
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
 from services.core.plans import (
@@ -56,6 +56,7 @@ from services.core.plans.schemas import (
     PlanUpdate,
     Rag,
 )
+from services.core.spreadsheets import Decimals
 from services.core.validation import Code, LocalDate
 
 router = api_router(tags=["action-plans"])
@@ -260,9 +261,9 @@ async def delete_action_package(
 # --- actions ---------------------------------------------------------------------------------
 
 _CSV_EXAMPLE = (
-    "code,title,description,area,package_id,package,responsible_id,org_unit,start_date,"
-    "due_date,status,progress,overdue\r\n"
-    "3.2,Ta fram bemanningsplan,,staffing_plan,,,,RS,2017-01-01,2018-12-31,in_progress,60,"
+    "\ufeffcode;title;description;area;package_id;package;responsible_id;responsible;org_unit;"
+    "start_date;due_date;status;progress;overdue\r\n"
+    "3.2;Ta fram bemanningsplan;;staffing_plan;;;;;RS;2017-01-01;2018-12-31;in_progress;60;"
     "false\r\n"
 )
 
@@ -314,10 +315,14 @@ async def list_actions(
     due_before: DueBefore = None,
     sort: ActionSortParam = None,
     q: ActionSearch = None,
+    decimal: CsvDecimals = Decimals.comma,
 ) -> Response:
     """The ETag is the version of the whole collection: send it as `If-Match` with
     `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
-    (UTF-8, comma-separated, header row, in code order; paging does not apply)."""
+    in code order (paging does not apply): the JSON's fields in its order with the package's
+    and the responsible person's names beside their ids, `;`, decimal comma and `true`/`false`
+    in UTF-8 with a byte order mark for Swedish spreadsheets (`decimal=point`: `,` and a
+    decimal point, no byte order mark, for machines)."""
     filters = {
         "status": status,
         "package_id": package_id,
@@ -328,15 +333,10 @@ async def list_actions(
         "q": q,
     }
     if wants_csv(request):
-        text, version = await action_sync.export_actions_csv(session, principal, plan_id, filters)
-        return Response(
-            text,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "ETag": etag(version),
-                "Content-Disposition": f'attachment; filename="actions-{plan_id}.csv"',
-            },
+        text, version = await action_sync.export_actions_csv(
+            session, principal, plan_id, filters, decimal
         )
+        return csv_file(text, f"actions-{plan_id}.csv", {"ETag": etag(version)})
     result, version = await action_service.list_actions(
         session,
         principal,
