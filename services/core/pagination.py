@@ -37,9 +37,12 @@ class Page(BaseModel, Generic[T]):
 class Tombstone(BaseModel):
     """A deleted resource as seen by an `updated_since` mirror."""
 
-    id: str
+    id: str = Field(
+        description="The deleted resource's `id`, or its natural key where it is addressed by "
+        "one: an org unit's `code`; a fed record's `source:external_id`."
+    )
     deleted: bool = True
-    updated_at: datetime
+    updated_at: datetime = Field(description="When it was deleted.")
 
 
 class CursorFromAnotherList(PulsError):

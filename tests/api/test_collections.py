@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
 import httpx
@@ -16,8 +17,10 @@ from tests.factories import (
     create_key,
     create_person,
     create_plan,
+    feed,
     seed_rjh_tree,
     seed_tree,
+    shifts,
     upload,
 )
 from tests.problems import assert_problem
@@ -174,6 +177,9 @@ async def test_one_delivery_by_id(client: httpx.AsyncClient, app: FastAPI) -> No
     assert ping.status_code == 202, ping.text
     got = await client.get(f"/v1/deliveries/{ping.json()['id']}")
     assert got.status_code == 200, got.text
+    # The message id is named for what it is; the old name stays for one version.
+    message = f"msg_{ping.json()['id']}"
+    assert got.json()["message_id"] == got.json()["webhook_id"] == message
     assert got.json()["subscription_id"] == sub["id"] and got.json()["status"] == "pending"
     assert_problem(await client.get("/v1/deliveries/999999"), 404)
     token = await create_key(client, ["webhooks:admin"], org_unit="PV")
@@ -275,3 +281,13 @@ async def test_the_actions_csv_names_people_and_follows_the_json(
     machine = await client.get(url, params={"decimal": "point"}, headers={"Accept": "text/csv"})
     (row,) = csv.DictReader(io.StringIO(machine.text))
     assert row["responsible"] == "Anna Berg"
+
+
+async def test_fed_records_read_back_under_the_names_they_were_sent_with(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_tree(client)
+    await feed(client, "time-records", shifts("SUS-AKUT", "E1", [date(2024, 3, 4)], "worked", "8"))
+    (record,) = (await client.get("/v1/time-records")).json()["items"]
+    assert record["org_unit_code"] == record["org_unit"] == "SUS-AKUT"
+    assert record["employee_pseudonym"] == record["employee"] != "E1"

@@ -207,6 +207,7 @@ def _to_read(
         org_unit=org_code,
         kpi_target_ids=sorted(targets),
         owner=people_service.ref(people, plan.owner_id),
+        decided_by_decision_id=plan.decided_by,
     )
 
 

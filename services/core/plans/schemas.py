@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
 from services.core.people.schemas import PersonRef
@@ -126,7 +126,10 @@ class PlanCreate(BaseModel):
     status: PlanStatus = PlanStatus.draft
     decided_at: Rfc3339Time | None = None
     decided_by: uuid.UUID | None = Field(
-        default=None, description="The meeting decision that decided the plan, if recorded."
+        default=None,
+        validation_alias=AliasChoices("decided_by_decision_id", "decided_by"),
+        description="The meeting decision (`/v1/decisions/{id}`) that decided the plan, if "
+        "recorded. `decided_by` is still accepted for one version.",
     )
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
@@ -147,7 +150,12 @@ class PlanUpdate(BaseModel):
     period_end: LocalDate | None = None
     status: PlanStatus | None = None
     decided_at: Rfc3339Time | None = None
-    decided_by: uuid.UUID | None = None
+    decided_by: uuid.UUID | None = Field(
+        default=None,
+        validation_alias=AliasChoices("decided_by_decision_id", "decided_by"),
+        description="The meeting decision that decided the plan. `decided_by` is still "
+        "accepted for one version.",
+    )
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
     calculation_basis: Text | None = None
@@ -160,6 +168,7 @@ class PlanRead(BaseModel):
             **_PLAN_CREATE_EXAMPLE,
             "id": _PLAN_ID,
             "decided_at": None,
+            "decided_by_decision_id": None,
             "decided_by": None,
             **VERSIONED_EXAMPLE,
         }
@@ -177,7 +186,14 @@ class PlanRead(BaseModel):
     period_end: date
     status: PlanStatus
     decided_at: datetime | None
-    decided_by: uuid.UUID | None
+    decided_by_decision_id: uuid.UUID | None = Field(
+        default=None, description="The meeting decision (`/v1/decisions/{id}`) that decided it."
+    )
+    decided_by: uuid.UUID | None = Field(
+        deprecated=True,
+        description="Deprecated: the same as `decided_by_decision_id`, removed in the next "
+        "version.",
+    )
     cost_estimate_sek: Decimal | None
     expected_saving_sek: Decimal | None
     calculation_basis: str | None

@@ -6,7 +6,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
 
 from services.core.config import MAX_BATCH_RECORDS
 from services.core.contract import request_config, response_config
@@ -235,21 +242,44 @@ class _FedRecordRead(BaseModel):
     external_id: str
     org_unit: str
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The same as `org_unit`, under the name records are sent with, so a "
+        "record read back lines up with the one sent."
+    )
+    @property
+    def org_unit_code(self) -> str:
+        return self.org_unit
 
-_EMPLOYEE = (
-    "The employee as this API key sees them: HMAC-SHA256 of Puls's stored pseudonym with a key "
-    "derived for this API key alone. Stable for this key, unrelated to what any other key sees."
-)
+
+class _PersonLevelRead(_FedRecordRead):
+    employee: str = Field(
+        deprecated=True,
+        description="Deprecated name of `employee_pseudonym` (removed in the next version).",
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The employee as this API key sees them: HMAC-SHA256 of Puls's stored "
+        "pseudonym with a key derived for this API key alone. Stable for this key, unrelated to "
+        "what any other key sees, and never the `employee_ref` that was sent (Puls does not keep "
+        "it)."
+    )
+    @property
+    def employee_pseudonym(self) -> str:
+        # Not `self.employee`: reading a deprecated field warns.
+        pseudonym: str = self.__dict__["employee"]
+        return pseudonym
 
 
-class TimeRecordRead(_FedRecordRead):
+class TimeRecordRead(_PersonLevelRead):
     model_config = response_config(
         {
             "id": "heroma:TR-2024-000123",
             "source": "heroma",
             "external_id": "TR-2024-000123",
             "org_unit": "SUS-AKUT",
+            "org_unit_code": "SUS-AKUT",
             "employee": "3f9c…(this key's pseudonym)",
+            "employee_pseudonym": "3f9c…(this key's pseudonym)",
             "profession": "nurse",
             "staff_kind": "own",
             "time_type": "worked",
@@ -266,7 +296,6 @@ class TimeRecordRead(_FedRecordRead):
         }
     )
 
-    employee: str = Field(description=_EMPLOYEE)
     profession: str
     staff_kind: str
     time_type: str
@@ -282,14 +311,16 @@ class TimeRecordRead(_FedRecordRead):
     updated_at: datetime
 
 
-class EmploymentRead(_FedRecordRead):
+class EmploymentRead(_PersonLevelRead):
     model_config = response_config(
         {
             "id": "heroma:EMP-4711-1",
             "source": "heroma",
             "external_id": "EMP-4711-1",
             "org_unit": "SUS-AKUT",
+            "org_unit_code": "SUS-AKUT",
             "employee": "3f9c…(this key's pseudonym)",
+            "employee_pseudonym": "3f9c…(this key's pseudonym)",
             "profession": "nurse",
             "contract": "permanent",
             "fte": "0.750",
@@ -304,7 +335,6 @@ class EmploymentRead(_FedRecordRead):
         }
     )
 
-    employee: str = Field(description=_EMPLOYEE)
     profession: str
     contract: str
     fte: Decimal

@@ -250,6 +250,7 @@ def _delivery_read(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) ->
     assert delivery.id is not None and delivery.created_at is not None
     return DeliveryRead(
         id=delivery.id,
+        message_id=message_id(delivery.id),
         webhook_id=message_id(delivery.id),
         subscription_id=delivery.subscription_id,
         event_id=delivery.event_id,
