@@ -180,7 +180,8 @@ async def list_webhook_deliveries(
     )
 
 
-@router.get("/deliveries/{delivery_id}", **reads("Get a webhook delivery", DeliveryRead))
+# `:int`, so `/deliveries/{id}:redeliver` is not also this path (a 405's `Allow` would list GET).
+@router.get("/deliveries/{delivery_id:int}", **reads("Get a webhook delivery", DeliveryRead))
 async def get_webhook_delivery(
     delivery_id: int, session: SessionDep, principal: WebhooksAdmin
 ) -> DeliveryRead:
