@@ -11,7 +11,7 @@ and 503 (the database out of reach, or a write conflict to retry); beyond that:
 | kind | what the route does | its problems besides 401 and 403 |
 | --- | --- | --- |
 | `reads` | GET of one resource (or one view of it) | 404, 422 |
-| `lists` | GET of a collection | 422 |
+| `lists` | GET of a collection | 400 (a cursor of another list), 422 |
 | `creates` | POST of a new resource (201 unless `status` says 202) | 400, 413, 415, 422 |
 | `upserts` | PUT by key (or a batch POST): inserts or replaces | 400, 413, 415, 422 |
 | `updates` | PATCH (or a POST that changes) one, with `If-Match` | 400, 404, 412, 413, 415, 422 |
@@ -87,7 +87,7 @@ def reads(
 
 
 def lists(summary: str, model: Any, *more: int, responses: Responses | None = None) -> Operation:
-    return _kind((422,), summary, model, more, responses=responses)
+    return _kind((400, 422), summary, model, more, responses=responses)
 
 
 def creates(

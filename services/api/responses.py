@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.deps import Idempotency
 from services.core.http import etag
+from services.core.spreadsheets import Decimals
 
 
 def versioned(model: Any, status: int = 200, location: str | None = None) -> JSONResponse:
@@ -45,3 +46,23 @@ def no_content() -> Response:
 def wants_csv(request: Request) -> bool:
     """The client asked for CSV (`Accept: text/csv`) rather than the default JSON."""
     return "text/csv" in request.headers.get("accept", "")
+
+
+CsvDecimals = Annotated[
+    Decimals,
+    Query(
+        alias="decimal",
+        description="For `Accept: text/csv` only. `comma` (the default): Swedish spreadsheets, "
+        "`;` between cells, decimal comma, UTF-8 with a byte order mark. `point`: for machines, "
+        "`,` between cells (RFC 4180), decimal point, UTF-8 without a byte order mark.",
+    ),
+]
+
+
+def csv_file(text: str, filename: str, headers: dict[str, str] | None = None) -> Response:
+    """A CSV answer (`spreadsheets.write_csv`'s text), offered as a download named `filename`."""
+    return Response(
+        text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={**(headers or {}), "Content-Disposition": f'attachment; filename="{filename}"'},
+    )

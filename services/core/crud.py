@@ -8,7 +8,7 @@ Repositories call `scoped`, `fetch_mirrored` and `live_row` (the SQL); services 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,8 +20,20 @@ from sqlalchemy.sql import Select
 from sqlmodel import col
 
 from services.core.db import NamedCode, Versioned
-from services.core.errors import PulsError
-from services.core.pagination import Page, Tombstone, keyset, mirror_page, mirror_query
+from services.core.errors import PulsError, invalid_field
+from services.core.pagination import (
+    Page,
+    Sort,
+    Tombstone,
+    changes_name,
+    changes_query,
+    decode_cursor,
+    keyset,
+    mirror_page,
+    mirror_query,
+    order_name,
+    split_page,
+)
 from services.core.principal import Principal
 from services.core.tree import OrgUnit, in_subtree
 
@@ -40,6 +52,23 @@ class Window:
     limit: int
     cursor: str | None = None
     updated_since: datetime | None = None
+    sort: Sort | None = None
+
+    def sorted_by(self, sort: Sort | None) -> Window:
+        """This window in a named order (None: by id). A mirror's pages come in change order,
+        so a sort together with `updated_since` is refused rather than silently ignored."""
+        if sort is not None and self.updated_since is not None:
+            raise invalid_field(
+                ["query", "sort"],
+                "sort cannot be combined with updated_since (a mirror's pages come in change "
+                "order)",
+                "sort_with_updated_since",
+            )
+        return replace(self, sort=sort)
+
+    def in_order(self, sort: Sort) -> Window:
+        """A list's own order (an agenda by number), which a mirror's change order replaces."""
+        return self if self.updated_since is not None else replace(self, sort=sort)
 
 
 async def fetch_mirrored(
@@ -47,11 +76,77 @@ async def fetch_mirrored(
 ) -> Sequence[Any]:
     """The rows of one page of `stmt` (which selects `model` first): live rows by id, or with
     `updated_since` every row changed since then, deleted ones included, by change time."""
-    stmt, order = mirror_query(stmt, model, window.updated_since)
-    rows: Sequence[Any] = (
-        await session.execute(keyset(stmt, order, window.cursor, window.limit))
-    ).all()
+    stmt, order = mirror_query(stmt, model, window.updated_since, window.sort)
+    on = order_name(model, window.updated_since, window.sort)
+    descending = window.updated_since is None and window.sort is not None and window.sort.descending
+    paged = keyset(stmt, order, window.cursor, window.limit, on=on, descending=descending)
+    rows: Sequence[Any] = (await session.execute(paged)).all()
     return rows
+
+
+async def fetch_changed(
+    session: AsyncSession, stmt: Any, window: Window, *, key: Any, changed: Any, name: str
+) -> Sequence[Any]:
+    """The rows of one page of a list whose rows are never deleted (a log, a catalogue): by
+    `key`, or with `updated_since` those `changed` since then, by change time. `name` names the
+    list in its cursors; `page_from` makes the page with the same name."""
+    stmt, order = changes_query(stmt, key, changed, window.updated_since)
+    on = changes_name(name, window.updated_since)
+    paged = keyset(stmt, order, window.cursor, window.limit, on=on)
+    rows: Sequence[Any] = (await session.execute(paged)).all()
+    return rows
+
+
+def page_from(
+    rows: Sequence[Any],
+    window: Window,
+    to_read: Callable[[Any], R],
+    *,
+    key: Callable[[Any], Any],
+    changed: Callable[[Any], Any],
+    name: str,
+) -> Page[R]:
+    """`fetch_changed`'s rows as the list's page; `key` and `changed` read a row's key and
+    change time (the cursor of the last row)."""
+
+    def cursor_key(row: Any) -> tuple[Any, ...]:
+        return (changed(row), key(row)) if window.updated_since else (key(row),)
+
+    kept, next_cursor = split_page(
+        rows, window.limit, cursor_key, changes_name(name, window.updated_since)
+    )
+    return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)
+
+
+_KEY_COLUMN = sa.column("key", sa.Text)
+_CHANGED_COLUMN = sa.column("changed", sa.DateTime(timezone=True))
+
+
+def page_of_entries(
+    entries: Sequence[T],
+    window: Window,
+    *,
+    key: Callable[[T], str],
+    changed: Callable[[T], datetime | None],
+    name: str,
+) -> Page[T]:
+    """A page of a short list held in memory (a catalogue partly defined in code), with the
+    same cursors and `updated_since` as a list read from a table: by `key` (a text), or the
+    entries with a change time after `updated_since`, by that time."""
+    since = window.updated_since
+    on = changes_name(name, since)
+
+    def sort_key(entry: T) -> tuple[Any, ...]:
+        return (changed(entry), key(entry)) if since is not None else (key(entry),)
+
+    chosen = [e for e in entries if since is None or ((c := changed(e)) is not None and c > since)]
+    chosen.sort(key=sort_key)
+    if window.cursor:
+        columns = [_CHANGED_COLUMN, _KEY_COLUMN] if since is not None else [_KEY_COLUMN]
+        after = tuple(decode_cursor(window.cursor, columns, on))
+        chosen = [e for e in chosen if sort_key(e) > after]
+    kept, next_cursor = split_page(chosen[: window.limit + 1], window.limit, sort_key, on)
+    return Page(items=kept, next_cursor=next_cursor)
 
 
 def scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None]) -> Any:
@@ -64,6 +159,15 @@ def scoped(stmt: Any, scope_path: str | None, *filters: tuple[Any, object | None
         if value is not None:
             stmt = stmt.where(column == value)
     return stmt
+
+
+def text_search(stmt: Any, q: str | None, *columns: Any) -> Any:
+    """`q` as a case-insensitive substring of any of `columns` (ILIKE, with the pattern's own
+    wildcards taken literally); no `q` filters nothing."""
+    if not q:
+        return stmt
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+    return stmt.where(sa.or_(*(column.ilike(pattern) for column in columns)))
 
 
 async def live_row(
@@ -91,6 +195,7 @@ def page_of(
         updated_since=window.updated_since,
         tombstone_id=tombstone_id,
         to_read=to_read,
+        sort=window.sort,
     )
 
 
@@ -164,14 +269,40 @@ async def catalogue(session: AsyncSession, model: type[N]) -> Sequence[N]:
     return rows.scalars().all()
 
 
-async def put_catalogue_entry(
-    session: AsyncSession, model: type[NamedCode], code: str, name_en: str, name_sv: str
-) -> None:
-    """Adds a catalogue entry or renames it (its code is its key)."""
-    stmt = pg_insert(model).values(code=code, name_en=name_en, name_sv=name_sv)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["code"],
-            set_={"name_en": stmt.excluded.name_en, "name_sv": stmt.excluded.name_sv},
-        )
+async def catalogue_page(session: AsyncSession, model: Any, window: Window) -> Sequence[Any]:
+    """One page of a code catalogue (by code; with `updated_since`, by change time). Entries
+    are never deleted, so there are no tombstones."""
+    return await fetch_changed(
+        session,
+        sa.select(model),
+        window,
+        key=col(model.code),
+        changed=col(model.updated_at),
+        name=model.__tablename__,
     )
+
+
+async def catalogue_entry(session: AsyncSession, model: type[N], code: str) -> N | None:
+    return await session.get(model, code)
+
+
+async def put_catalogue_entry(
+    session: AsyncSession, model: type[N], code: str, name_en: str, name_sv: str
+) -> N:
+    """Adds a catalogue entry or renames it (its code is its key); the entry as stored."""
+    stmt = pg_insert(model).values(code=code, name_en=name_en, name_sv=name_sv)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["code"],
+        set_={
+            "name_en": stmt.excluded.name_en,
+            "name_sv": stmt.excluded.name_sv,
+            "updated_at": sa.func.now(),
+        },
+    )
+    stored: N = (
+        await session.execute(
+            sa.select(model).from_statement(stmt.returning(model)),
+            execution_options={"populate_existing": True},
+        )
+    ).scalar_one()
+    return stored

@@ -32,6 +32,12 @@ from tests.jobs import recalculate
 from tests.problems import assert_problem
 
 
+def _csv_table(response: httpx.Response) -> list[dict[str, str]]:
+    """A Swedish-spreadsheet CSV answer (BOM, `;`) as rows."""
+    text = response.content.decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text), delimiter=";"))
+
+
 def _locs(problem: dict[str, Any]) -> list[tuple[list[Any], str]]:
     return [(e["loc"], e["code"]) for e in problem["errors"]]
 
@@ -237,7 +243,7 @@ async def test_bulk_sync_is_set_based_and_idempotent_and_exports_csv(
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("text/csv")
     assert exported.headers["ETag"]
-    table = list(csv.DictReader(io.StringIO(exported.text)))
+    table = _csv_table(exported)
     assert [r["code"] for r in table] == [str(n) for n in range(1, 66)]
     assert sum(r["status"] == "done" for r in table) == 61
     assert table[60]["title"] == REMAINING["61"] and table[0]["org_unit"] == "RJH-PV"
@@ -277,7 +283,7 @@ async def test_csv_export_escapes_cells_a_spreadsheet_would_run(client: httpx.As
     exported = await client.get(
         f"/v1/action-plans/{plan['id']}/actions", headers={"Accept": "text/csv"}
     )
-    table = list(csv.DictReader(io.StringIO(exported.text)))
+    table = _csv_table(exported)
     expected = ["'" + t for t in texts[:4]] + ["Vanlig text"]
     assert [r["title"] for r in table] == [r["description"] for r in table] == expected
     assert [r["progress"] for r in table] == ["0"] * 5
@@ -504,7 +510,7 @@ async def test_another_units_plan_is_not_found(app: FastAPI, client: httpx.Async
 
 
 async def test_area_catalogue_is_seeded_and_admin_extendable(client: httpx.AsyncClient) -> None:
-    areas = {a["code"]: a for a in (await client.get("/v1/action-areas")).json()}
+    areas = {a["code"]: a for a in (await client.get("/v1/action-areas")).json()["items"]}
     assert {"recruitment", "retention", "competence_development", "task_shifting"} <= set(areas)
     assert {"scheduling", "agency_procurement"} <= set(areas)
     assert areas["scheduling"]["name_sv"] == "Schemaläggning"

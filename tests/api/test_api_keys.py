@@ -25,7 +25,7 @@ async def test_token_shown_once_and_stored_only_as_hash(
     assert body["token_prefix"] == token[:11]
     assert body["scopes"] == ["read", "timedata:write"]
 
-    listed = (await client.get("/v1/api-keys")).json()
+    listed = (await client.get("/v1/api-keys")).json()["items"]
     assert all("token" not in k and "token_hash" not in k for k in listed)
     fetched = await client.get(f"/v1/api-keys/{body['id']}")
     assert "token" not in fetched.json()
@@ -112,7 +112,10 @@ async def test_scoped_admin_only_manages_keys_inside_its_subtree(
             "/v1/api-keys", json={"name": "x", "scopes": ["read"], "org_unit": "SUS-MED"}
         )
         assert inside.status_code == 201
-        assert {k["org_unit"] for k in (await c.get("/v1/api-keys")).json()} == {"SUS", "SUS-MED"}
+        assert {k["org_unit"] for k in (await c.get("/v1/api-keys")).json()["items"]} == {
+            "SUS",
+            "SUS-MED",
+        }
 
 
 async def test_changes_are_audited_without_secrets(

@@ -17,7 +17,7 @@ async def test_feed_lists_events_in_order_after_a_cursor(client: httpx.AsyncClie
     assert feed["items"][0]["org_unit"] == "RS"
     assert feed["next_after"] == feed["items"][-1]["id"]
     later = (await client.get("/v1/events", params={"after": feed["next_after"]})).json()
-    assert later == {"items": [], "next_after": feed["next_after"]}
+    assert later == {"items": [], "next_cursor": None, "next_after": feed["next_after"]}
 
 
 async def test_types_filter_with_family_wildcard(

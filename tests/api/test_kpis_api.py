@@ -40,7 +40,7 @@ async def _sick_unit(client: httpx.AsyncClient, unit: str, sick_days: int, month
 
 
 async def test_catalogue_lists_every_kpi_of_the_design(client: httpx.AsyncClient) -> None:
-    listed = (await client.get("/v1/kpis")).json()
+    listed = (await client.get("/v1/kpis", params={"limit": 500})).json()["items"]
     assert {k["code"] for k in listed} == set(CATALOGUE)
     sick = (await client.get("/v1/kpis/sick_leave_pct")).json()
     assert sick["name_sv"] == "Sjukfrånvaro" and sick["unit"] == "percent"
@@ -223,9 +223,28 @@ async def test_csv_series_and_scorecard(app: FastAPI, client: httpx.AsyncClient)
         headers={"Accept": "text/csv"},
     )
     assert csv_series.headers["content-type"].startswith("text/csv")
-    header, row = csv_series.text.strip().splitlines()
-    assert header.startswith("kpi;org_unit;period;value") and row.startswith(
-        "sick_leave_pct;RS;2024-03;4.0;"
+    assert csv_series.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    header, row = csv_series.content.decode("utf-8-sig").strip().splitlines()
+    assert header.startswith("kpi;org_unit;org_unit_name;period;value;numerator;denominator")
+    assert row.startswith("sick_leave_pct;RS;Region Skåne;2024-03;4,0;16,0;400,0;")
+    cells = dict(zip(header.split(";"), row.split(";"), strict=True))
+    assert (cells["target"], cells["deviation"], cells["suppressed"]) == ("3,0", "1,0", "false")
+    machine = await client.get(
+        "/v1/kpis/sick_leave_pct/series",
+        params={"org_unit": "RS", "from": "2024-03", "to": "2024-03", "decimal": "point"},
+        headers={"Accept": "text/csv"},
+    )
+    m_header, m_row = machine.text.strip().splitlines()
+    assert not machine.content.startswith(b"\xef\xbb\xbf")
+    assert m_header.startswith("kpi,org_unit,org_unit_name,period,value")
+    assert m_row.startswith("sick_leave_pct,RS,Region Skåne,2024-03,4.0,16.0,400.0,")
+    assert_problem(
+        await client.get(
+            "/v1/kpis/sick_leave_pct/series",
+            params={"org_unit": "RS", "from": "2024-03", "to": "2024-03", "decimal": "dot"},
+            headers={"Accept": "text/csv"},
+        ),
+        422,
     )
     card = await client.get("/v1/org-units/SUS-AKUT/scorecard", params={"period": "2024-03"})
     assert card.status_code == 200, card.text
@@ -236,7 +255,9 @@ async def test_csv_series_and_scorecard(app: FastAPI, client: httpx.AsyncClient)
         params={"period": "2024-03"},
         headers={"Accept": "text/csv"},
     )
-    assert "sick_leave_pct;Sjukfrånvaro" in csv_card.text
+    card_header, card_row = csv_card.content.decode("utf-8-sig").strip().splitlines()
+    assert card_header.startswith("kpi;name_en;name_sv;unit;profession;period;value")
+    assert card_row.startswith("sick_leave_pct;Sick leave;Sjukfrånvaro;percent;;2024-03;")
 
 
 async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -364,7 +385,7 @@ async def test_csv_cells_that_would_run_as_formulas_are_escaped(client: httpx.As
         headers={"Accept": "text/csv"},
     )
     assert card.status_code == 200, card.text
-    rows = list(csv.DictReader(io.StringIO(card.text), delimiter=";"))
+    rows = list(csv.DictReader(io.StringIO(card.content.decode("utf-8-sig")), delimiter=";"))
     (cells,) = [r for r in rows if r["kpi"] == "engagement_index"]
     assert cells["name_sv"] == "'" + formula
-    assert cells["change"] == "-1.5"  # a number, not escaped
+    assert cells["change"] == "-1,5"  # a number (decimal comma), not escaped

@@ -598,20 +598,32 @@ async def test_a_plan_decided_by_a_meeting_decision(client: httpx.AsyncClient) -
     )
     assert decision.status_code == 201, decision.text
     listed = await client.get(f"/v1/meetings/{mid}/decisions")
-    assert [d["id"] for d in listed.json()] == [decision.json()["id"]]
+    assert [d["id"] for d in listed.json()["items"]] == [decision.json()["id"]]
     plan = {
         "title": "Handlingsplan bemanning",
         "org_unit": "RS",
         "period_start": "2024-01-15",
         "period_end": "2024-12-31",
     }
-    unknown = await client.post("/v1/action-plans", json={**plan, "decided_by": str(uuid_.uuid4())})
-    assert unknown.status_code == 422
-    assert unknown.json()["errors"][0]["loc"] == ["body", "decided_by"]
-    decided = await client.post(
-        "/v1/action-plans", json={**plan, "decided_by": decision.json()["id"]}
+    unknown = await client.post(
+        "/v1/action-plans", json={**plan, "decided_by_decision_id": str(uuid_.uuid4())}
     )
-    assert decided.status_code == 201 and decided.json()["decided_by"] == decision.json()["id"]
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["body", "decided_by_decision_id"]
+    decided = await client.post(
+        "/v1/action-plans", json={**plan, "decided_by_decision_id": decision.json()["id"]}
+    )
+    assert decided.status_code == 201, decided.text
+    assert decided.json()["decided_by_decision_id"] == decision.json()["id"]
+    # The old name is still accepted and answered, for one version.
+    old = await client.post(
+        "/v1/action-plans",
+        json={**plan, "title": "Äldre klient", "decided_by": decision.json()["id"]},
+    )
+    assert old.status_code == 201, old.text
+    assert old.json()["decided_by"] == old.json()["decided_by_decision_id"] == decision.json()["id"]
+    changed = await client.patch(f"/v1/action-plans/{old.json()['id']}", json={"decided_by": None})
+    assert changed.status_code == 200 and changed.json()["decided_by_decision_id"] is None
     numeric = await client.post(
         f"/v1/agenda-items/{item.json()['id']}/decisions",
         json={"text": "x", "decided_at": 1705276800},

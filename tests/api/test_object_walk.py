@@ -25,6 +25,7 @@ BODIES: dict[str, Any] = {
         "ends_at": "2024-03-11T09:00:00Z",
     },
     "/v1/meetings/{meeting_id}/items": {"number": 2, "title": "Övrigt"},
+    "/v1/meetings/{meeting_id}/items:reorder": {"item_ids": ["{item_id}"]},
     "/v1/agenda-items/{item_id}/decisions": {"text": "Beslut", "decided_at": "2024-03-04"},
     "/v1/agenda-items/{item_id}/assignments": {"assignee_id": "{person_id}", "text": "Uppdrag"},
     "/v1/action-plans/{plan_id}/actions": {"code": "9.9", "title": "Ny åtgärd"},
@@ -51,6 +52,8 @@ GLOBAL = {
     "/v1/professions/{code}",
     "/v1/sources/{source}/code-mappings",
     "/v1/deliveries/{delivery_id}:redeliver",
+    # Deliveries are walked in test_collections (no subscription here has sent one).
+    "/v1/deliveries/{delivery_id}",
 }
 # A calendar feed's token is the credential itself (calendar clients send no key): whoever has
 # it reads the feed, as intended; revoking it is the control (tests/api/test_notifications.py).
@@ -154,6 +157,11 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
         client,
         f"/v1/agenda-items/{item_id}/assignments",
         {"assignee_id": ids["person_id"], "text": "Ta fram underlag", "due_date": "2024-03-18"},
+    )
+    ids["decision_id"] = await _created(
+        client,
+        f"/v1/agenda-items/{item_id}/decisions",
+        {"text": "Bemanningen förstärks", "decided_at": "2024-03-04"},
     )
     keys = await client.post(
         "/v1/api-keys", json={"name": "sus", "scopes": ["timedata:write"], "org_unit": "SUS"}

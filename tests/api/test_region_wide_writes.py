@@ -36,9 +36,9 @@ async def _state(client: httpx.AsyncClient) -> dict[str, Any]:
     return {
         "rules": sorted((r["id"], r["version"], r["org_unit"]) for r in rules),
         "people": sorted((p["id"], p["version"], p["org_unit"]) for p in people),
-        "professions": (await client.get("/v1/professions")).json(),
-        "areas": (await client.get("/v1/action-areas")).json(),
-        "kpis": [k["code"] for k in (await client.get("/v1/kpis")).json()],
+        "professions": (await client.get("/v1/professions")).json()["items"],
+        "areas": (await client.get("/v1/action-areas")).json()["items"],
+        "kpis": [k["code"] for k in (await client.get("/v1/kpis")).json()["items"]],
         "mappings": (await client.get("/v1/sources/heroma/code-mappings")).json(),
     }
 

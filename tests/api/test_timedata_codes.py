@@ -100,7 +100,10 @@ async def test_mapping_to_an_unknown_profession_or_time_type_is_refused(
 
 
 async def test_profession_catalogue_is_seeded_and_extendable(client: httpx.AsyncClient) -> None:
-    codes = [p["code"] for p in (await client.get("/v1/professions")).json()]
+    codes = [
+        p["code"]
+        for p in (await client.get("/v1/professions", params={"limit": 500})).json()["items"]
+    ]
     assert codes == [
         "administrator",
         "assistant_nurse",

@@ -4,11 +4,20 @@ import uuid
 
 from fastapi import Response
 
-from services.api.deps import Admin, IdempotencyDep, SessionDep, api_router, secret_shown_once
-from services.api.operations import deletes, operation, reads
+from services.api.deps import (
+    Admin,
+    IdempotencyDep,
+    PageDep,
+    SessionDep,
+    UpdatedSince,
+    api_router,
+    secret_shown_once,
+)
+from services.api.operations import deletes, lists, operation, reads
 from services.api.responses import no_content
 from services.core.auth import service as auth_service
 from services.core.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from services.core.pagination import Page
 
 router = api_router(prefix="/api-keys", tags=["api-keys"])
 
@@ -35,9 +44,13 @@ async def create_api_key(
     return await idem.respond(session, 201, created, {"Location": f"/v1/api-keys/{created.id}"})
 
 
-@router.get("", **operation("List API keys", list[ApiKeyRead], problems=(401, 403)))
-async def list_api_keys(session: SessionDep, principal: Admin) -> list[ApiKeyRead]:
-    return await auth_service.list_keys(session, principal)
+@router.get("", **lists("List API keys", Page[ApiKeyRead]))
+async def list_api_keys(
+    session: SessionDep, principal: Admin, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[ApiKeyRead]:
+    """By id; with `updated_since`, the keys created or revoked since (a revoked key stays
+    listed with `revoked_at`: no tombstones)."""
+    return await auth_service.list_keys(session, principal, window=page.window(updated_since))
 
 
 @router.get("/{key_id}", **reads("Get an API key", ApiKeyRead))

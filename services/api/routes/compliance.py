@@ -144,10 +144,20 @@ async def delete_policy(
 
 @router.get(
     "/agency-policies/{policy_id}/exemptions",
-    **lists("List a policy's exemptions", list[ExemptionRead], 404),
+    **lists("List a policy's exemptions", Page[ExemptionRead | Tombstone], 404),
 )
-async def list_exemptions(policy_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return await compliance_service.list_exemptions(session, principal, policy_id)
+async def list_exemptions(
+    policy_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+) -> Page[ExemptionRead | Tombstone]:
+    """In the caller's subtree, by id; with `updated_since`, withdrawn exemptions come back as
+    tombstones."""
+    return await compliance_service.list_exemptions(
+        session, principal, policy_id, window=page.window(updated_since)
+    )
 
 
 @router.post(

@@ -3,8 +3,6 @@ recalculation requests."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -24,7 +22,7 @@ from services.api.deps import (
     charge_expensive_read,
 )
 from services.api.operations import creates, deletes, lists, reads, updates
-from services.api.responses import created, no_content, versioned, wants_csv
+from services.api.responses import CsvDecimals, created, csv_file, no_content, versioned, wants_csv
 from services.core.kpis import (
     catalogue_service,
     chart_service,
@@ -50,20 +48,27 @@ from services.core.kpis.schemas import (
     as_json,
 )
 from services.core.pagination import Page, Tombstone
-from services.core.spreadsheets import safe_row
+from services.core.spreadsheets import Decimals, write_csv
 from services.core.validation import PERIOD_LABEL, Code
 
 router = api_router(prefix="", tags=["kpis"])
 
 KpiCode = Annotated[str, Query(max_length=64)]
 Label = Annotated[str, Query(max_length=16)]
-_CSV = {"text/csv": {"schema": {"type": "string"}, "example": "org_unit;period;value\n"}}
+_CSV = {
+    "text/csv": {
+        "schema": {"type": "string"},
+        "example": "\ufeffkpi;org_unit;org_unit_name;period;value\r\n"
+        "sick_leave_pct;SUS;Skånes universitetssjukhus;2024-03;4,5\r\n",
+    }
+}
 _SVG_EXAMPLE = (
     '<svg xmlns="http://www.w3.org/2000/svg" role="img" …><title>Sjukfrånvaro, '
     "Akutmottagningen</title><desc>Sjukfrånvaro för Akutmottagningen per månad, jan 2024–dec "
     "2024. 12 perioder, 11 med värde. 1 dolda (för få anställda). …</desc>…</svg>"
 )
 _SVG = {charts.MEDIA_TYPE: {"schema": {"type": "string"}, "example": _SVG_EXAMPLE}}
+# A point's columns in the order of its JSON fields (`rule`, an object, is left out).
 _POINT_COLUMNS = [
     "period",
     "value",
@@ -78,19 +83,11 @@ _POINT_COLUMNS = [
     "trend",
     "suppressed",
     "reason",
+    "computed_at",
+    "entered_by",
+    "entered_at",
+    "comment",
 ]
-
-
-def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(safe_row(row) for row in rows)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 def _wants_svg(request: Request) -> bool:
@@ -106,10 +103,14 @@ def _point_cells(point: Point) -> list[Any]:
     return [getattr(point, name) for name in _POINT_COLUMNS]
 
 
-@router.get("/kpis", **lists("The KPI catalogue", list[KpiRead]))
-async def list_kpis(session: SessionDep, principal: Reader) -> Any:
-    """Every KPI Puls computes (DESIGN.md's table) and every manual KPI admins have added."""
-    return await catalogue_service.list_kpis(session)
+@router.get("/kpis", **lists("The KPI catalogue", Page[KpiRead]))
+async def list_kpis(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[KpiRead]:
+    """Every KPI Puls computes and every manual KPI admins have added, by code. With
+    `updated_since`: the manual KPIs added or changed since (the computed ones change only with
+    a release; KPIs are never deleted, so there are no tombstones)."""
+    return await catalogue_service.list_kpis(session, window=page.window(updated_since))
 
 
 @router.post("/kpis", **creates("Add a manual KPI", KpiRead, 409))
@@ -127,6 +128,24 @@ async def create_manual_kpi(
 @router.get("/kpis/{code}", **reads("One KPI", KpiRead))
 async def get_kpi(code: Code, session: SessionDep, principal: Reader) -> Any:
     return (await catalogue_service.definition(session, code)).read()
+
+
+@router.get("/kpis/{code}/values", **lists("A manual KPI's values", Page[ManualValueRead], 404))
+async def list_manual_values(
+    code: Code,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    org_unit: Annotated[Code | None, Query(description="Only this unit's values.")] = None,
+) -> Page[ManualValueRead]:
+    """The values as entered, with who entered them and when, in the caller's subtree: by
+    unit and period; with `updated_since`, those entered (or re-entered) since, by entry time.
+    Values are replaced, never deleted, so there are no tombstones. A computed KPI has none
+    (422); an unknown KPI or unit is a 404."""
+    return await catalogue_service.list_manual_values(
+        session, principal, code, org_unit=org_unit, window=page.window(updated_since)
+    )
 
 
 @router.post("/kpis/{code}/values", **creates("Enter a manual KPI's value", ManualValueRead, 404))
@@ -173,6 +192,7 @@ async def get_series(
     gender: Literal["female", "male", "other"] | None = None,
     age_band: Literal["-29", "30-49", "50-"] | None = None,
     children: Annotated[bool, Query(description="One series per child unit.")] = False,
+    decimal: CsvDecimals = Decimals.comma,
 ) -> Any:
     """Values pool numerators and denominators up the org tree and over the months of each
     period. Each point has its target, deviation, status, change against the year before and
@@ -180,9 +200,11 @@ async def get_series(
     the minimum group size of employees are `null` with `suppressed: true` unless the key has
     `admin`, and so are the figures that would give them away by subtraction (the next
     smallest sibling unit or category, periods holding a hidden month, `change` when either
-    year is hidden: docs/privacy.md). `Accept: text/csv` for spreadsheets. With
-    `children=true` the request counts as several against the key's rate limit, and a unit
-    with more child units than the cap is refused (422).
+    year is hidden: docs/privacy.md). `Accept: text/csv` for spreadsheets: the JSON's columns
+    in its order (unit name beside its code), `;` and decimal comma with a byte order mark for
+    Swedish Excel, or `decimal=point` for machines. With `children=true` the request counts
+    as several against the key's rate limit, and a unit with more child units than the cap is
+    refused (422).
 
     `Accept: image/svg+xml` answers a chart of the series (docs/kpis.md#charts): a line for
     months and rolling twelve months, bars for quarters, tertials and years, the target as a
@@ -226,11 +248,11 @@ async def get_series(
     if not wants_csv(request):
         return result
     all_series = result.series if isinstance(result, SeriesSet) else [result]
-    return _csv(
-        ["kpi", "org_unit", *_POINT_COLUMNS],
-        [[s.kpi, s.org_unit, *_point_cells(p)] for s in all_series for p in s.points],
-        f"{code}.csv",
-    )
+    rows = [
+        [s.kpi, s.org_unit, s.org_unit_name, *_point_cells(p)] for s in all_series for p in s.points
+    ]
+    header = ["kpi", "org_unit", "org_unit_name", *_POINT_COLUMNS]
+    return csv_file(write_csv(header, rows, decimal), f"{code}.csv")
 
 
 @router.get(
@@ -248,21 +270,25 @@ async def get_scorecard(
     settings: SettingsDep,
     principal: Reader,
     period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],
+    decimal: CsvDecimals = Decimals.comma,
 ) -> Any:
     """The table an annual report prints: value, target, status and trend of each KPI. Counts
-    as several requests against the key's rate limit. `Accept: image/svg+xml` answers the
-    table as an SVG with a sparkline per KPI (its twelve months up to the period)."""
+    as several requests against the key's rate limit. `Accept: text/csv` for spreadsheets:
+    the JSON's columns in its order, Swedish by default (`decimal=point` for machines).
+    `Accept: image/svg+xml` answers the table as an SVG with a sparkline per KPI (its twelve
+    months up to the period)."""
     await charge_expensive_read(request, principal, settings)
     if _wants_svg(request):
         return _svg(await chart_service.scorecard_chart(session, settings, principal, code, period))
     card = await series_service.scorecard(session, settings, principal, code, period)
     if not wants_csv(request):
         return card
-    return _csv(
-        ["kpi", "name_sv", "profession", *_POINT_COLUMNS],
-        [[r.kpi, r.name_sv, r.profession, *_point_cells(r.point)] for r in card.rows],
-        f"scorecard-{code}-{period}.csv",
-    )
+    rows = [
+        [r.kpi, r.name_en, r.name_sv, r.unit, r.profession, *_point_cells(r.point)]
+        for r in card.rows
+    ]
+    header = ["kpi", "name_en", "name_sv", "unit", "profession", *_POINT_COLUMNS]
+    return csv_file(write_csv(header, rows, decimal), f"scorecard-{code}-{period}.csv")
 
 
 @router.get("/kpi-targets", **lists("List targets", Page[TargetRead | Tombstone]))
@@ -335,6 +361,24 @@ async def create_recalculation(
     record = await recalculation_service.request_recalculation(session, principal, data)
     location = f"/v1/recalculations/{record.id}"
     return await created(idem, session, as_json(record), location, status=202)
+
+
+@router.get("/recalculations", **lists("List recalculations", Page[RecalculationRead]))
+async def list_recalculations(
+    session: SessionDep,
+    principal: Admin,
+    page: PageDep,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed"] | None,
+        Query(description="Only recalculations in this state."),
+    ] = None,
+) -> Page[RecalculationRead]:
+    """Requested recalculations in the caller's subtree (one of everything only for keys of
+    the whole region), newest first. Status resources, never deleted: no `updated_since`.
+    Admin only."""
+    return await recalculation_service.list_recalculations(
+        session, principal, status=status, window=page.window()
+    )
 
 
 @router.get(

@@ -20,8 +20,9 @@ from services.api.deps import (
     api_router,
     me_or,
 )
-from services.api.operations import acts_on, creates, lists, reads, updates
-from services.api.responses import created, versioned
+from services.api.operations import acts_on, creates, deletes, lists, reads, updates
+from services.api.responses import created, no_content, versioned
+from services.core.errors import ValidationFailed, field_error
 from services.core.meetings import (
     agenda_service,
     assignment_service,
@@ -37,6 +38,7 @@ from services.core.meetings.schemas import (
     AgendaItemUpdate,
     AssignmentCreate,
     AssignmentRead,
+    AssignmentSort,
     AssignmentStatus,
     AssignmentUpdate,
     BodyCreate,
@@ -44,8 +46,13 @@ from services.core.meetings.schemas import (
     BodyUpdate,
     DecisionCreate,
     DecisionRead,
+    DecisionUpdate,
+    ItemsReorder,
     MeetingCreate,
+    MeetingDetail,
+    MeetingExpand,
     MeetingRead,
+    MeetingSort,
     MeetingStatus,
     MeetingUpdate,
     Minutes,
@@ -55,11 +62,46 @@ from services.core.pagination import Page, Tombstone
 
 router = api_router(tags=["meetings"])
 
-# Writes under a meeting whose minutes are approved: an admin's reason for the audit trail.
+# The old way to give an admin's reason for a write after approval; the body's `reason` field
+# replaces it (kept for one version).
 EditReason = Annotated[
     str | None,
-    Header(alias="X-Edit-Reason", max_length=500, description="Admin edits after approval only."),
+    Header(
+        alias="X-Edit-Reason",
+        max_length=500,
+        deprecated=True,
+        description="Deprecated: send `reason` in the body. Admin edits after approval only.",
+    ),
 ]
+MeetingSortParam = Annotated[
+    MeetingSort | None,
+    Query(description="`starts_at` (earliest first) or `-starts_at`; by id when left out."),
+]
+SearchParam = Annotated[
+    str | None, Query(max_length=100, description="Text contained (case-insensitive).")
+]
+Expand = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="Comma-separated parts to include: `items`, `decisions`, `assignments`.",
+        examples=["items,decisions,assignments"],
+    ),
+]
+
+
+def _expand(value: str | None) -> set[MeetingExpand]:
+    allowed = [e.value for e in MeetingExpand]
+    parts = [p.strip() for p in (value or "").split(",") if p.strip()]
+    unknown = [p for p in parts if p not in allowed]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown expand {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}",
+            errors=[
+                field_error(["query", "expand"], f"allowed: {', '.join(allowed)}", "unknown_expand")
+            ],
+        )
+    return {MeetingExpand(p) for p in parts}
 
 
 @router.get("/bodies", **lists("List bodies", Page[BodyRead | Tombstone]))
@@ -99,12 +141,126 @@ async def update_body(
     )
 
 
+@router.delete("/bodies/{body_id}", **deletes("Delete a body", 409, 412))
+async def delete_body(
+    body_id: uuid.UUID, session: SessionDep, principal: MeetingsWriter, if_match: IfMatch = None
+) -> Response:
+    """With its meetings and what they hold (tombstones for mirrors). A body one of whose
+    meetings has approved minutes is a record: 409 `body_has_approved_minutes`."""
+    await body_service.delete_body(session, principal, body_id, if_match=if_match)
+    return no_content()
+
+
 @router.get(
-    "/meetings/{meeting_id}/decisions", **lists("A meeting's decisions", list[DecisionRead], 404)
+    "/bodies/{body_id}/meetings",
+    **lists("List a body's meetings", Page[MeetingRead | Tombstone], 404),
 )
-async def list_decisions(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    """In agenda order; a correction is a new decision (the minutes keep what was decided)."""
-    return await agenda_service.list_decisions(session, principal, meeting_id)
+async def list_body_meetings(
+    body_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+    status: MeetingStatus | None = None,
+    sort: MeetingSortParam = None,
+    q: SearchParam = None,
+) -> Page[MeetingRead | Tombstone]:
+    """As `GET /v1/meetings?body_id=…`, but an unknown (or unseen) body is a 404."""
+    return await meeting_service.list_body_meetings(
+        session,
+        principal,
+        body_id,
+        status=status,
+        window=page.window(updated_since),
+        sort=sort,
+        q=q,
+    )
+
+
+@router.get(
+    "/meetings/{meeting_id}/decisions",
+    **lists("A meeting's decisions", Page[DecisionRead | Tombstone], 404),
+)
+async def list_decisions(
+    meeting_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+) -> Page[DecisionRead | Tombstone]:
+    """In the order they were made (with `updated_since`: change order, tombstones
+    included)."""
+    return await agenda_service.list_decisions(
+        session, principal, meeting_id, window=page.window(updated_since)
+    )
+
+
+@router.get("/decisions/{decision_id}", **reads("Get a decision", DecisionRead))
+async def get_decision(decision_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return versioned(await agenda_service.read_decision(session, principal, decision_id))
+
+
+@router.patch("/decisions/{decision_id}", **updates("Change a decision", DecisionRead, 409))
+async def update_decision(
+    decision_id: uuid.UUID,
+    data: DecisionUpdate,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Any:
+    """Text and dates. After the minutes are approved only an admin may change it, with a
+    `reason` kept in the audit trail (409 otherwise)."""
+    return versioned(
+        await agenda_service.update_decision(
+            session, principal, decision_id, data, if_match=if_match
+        )
+    )
+
+
+@router.delete("/decisions/{decision_id}", **deletes("Delete a decision", 409, 412))
+async def delete_decision(
+    decision_id: uuid.UUID,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Response:
+    """Before the minutes are approved (409 `meeting_locked` after)."""
+    await agenda_service.delete_decision(session, principal, decision_id, if_match=if_match)
+    return no_content()
+
+
+@router.get("/agenda-items/{item_id}", **reads("Get an agenda item", AgendaItemRead))
+async def get_item(item_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    return versioned(await agenda_service.read_item(session, principal, item_id))
+
+
+@router.delete("/agenda-items/{item_id}", **deletes("Delete an agenda item", 409, 412))
+async def delete_item(
+    item_id: uuid.UUID, session: SessionDep, principal: MeetingsWriter, if_match: IfMatch = None
+) -> Response:
+    """With its decisions and assignments; its number is free again. Before the minutes are
+    approved (409 `meeting_locked` after)."""
+    await agenda_service.delete_item(session, principal, item_id, if_match=if_match)
+    return no_content()
+
+
+@router.post(
+    "/meetings/{meeting_id}/items:reorder",
+    **acts_on("Reorder a meeting's agenda", list[AgendaItemRead], 400, 409, 412, 415),
+)
+async def reorder_items(
+    meeting_id: uuid.UUID,
+    data: ItemsReorder,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> list[AgendaItemRead]:
+    """Every live item of the meeting once, in the new order: they are numbered 1, 2, … in one
+    step (swapping two numbers by PATCH would collide). `If-Match` takes the meeting's ETag.
+    After approval only an admin, with a `reason`."""
+    return await agenda_service.reorder_items(
+        session, principal, meeting_id, data, if_match=if_match
+    )
 
 
 @router.patch("/agenda-items/{item_id}", **updates("Change an agenda item", AgendaItemRead, 409))
@@ -153,13 +309,21 @@ async def list_meetings(
     updated_since: UpdatedSince = None,
     body_id: uuid.UUID | None = None,
     status: MeetingStatus | None = None,
+    sort: MeetingSortParam = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="In the place or the body's name.")
+    ] = None,
 ) -> Page[MeetingRead | Tombstone]:
+    """Meetings of the bodies in the caller's subtree. `sort=starts_at` gives a calendar
+    (not with `updated_since`, whose pages come in change order)."""
     return await meeting_service.list_meetings(
         session,
         principal,
         body_id=body_id,
         status=status,
         window=page.window(updated_since),
+        sort=sort,
+        q=q,
     )
 
 
@@ -177,9 +341,27 @@ async def create_meeting(
     return await created(idem, session, meeting, f"/v1/meetings/{meeting.id}")
 
 
-@router.get("/meetings/{meeting_id:uuid}", **reads("Get a meeting", MeetingRead))
-async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
-    return versioned(await meeting_service.read_meeting(session, principal, meeting_id))
+@router.get("/meetings/{meeting_id:uuid}", **reads("Get a meeting", MeetingDetail))
+async def get_meeting(
+    meeting_id: uuid.UUID, session: SessionDep, principal: Reader, expand: Expand = None
+) -> Any:
+    """`expand=items,decisions,assignments` includes the agenda, decisions and assignments
+    (with people's names), so a meeting view is one call; an unknown part is a 422 naming the
+    allowed ones."""
+    parts = _expand(expand)
+    return versioned(
+        await meeting_service.read_meeting_expanded(session, principal, meeting_id, parts)
+    )
+
+
+@router.delete("/meetings/{meeting_id:uuid}", **deletes("Delete a meeting", 409, 412))
+async def delete_meeting(
+    meeting_id: uuid.UUID, session: SessionDep, principal: MeetingsWriter, if_match: IfMatch = None
+) -> Response:
+    """Before its minutes are approved (409 `meeting_locked` after), with its items, decisions
+    and assignments (tombstones for mirrors)."""
+    await meeting_service.delete_meeting(session, principal, meeting_id, if_match=if_match)
+    return no_content()
 
 
 @router.patch("/meetings/{meeting_id:uuid}", **updates("Change a meeting", MeetingRead, 409))
@@ -211,12 +393,19 @@ async def approve_minutes(
 
 @router.get(
     "/meetings/{meeting_id}/items",
-    **lists("List a meeting's agenda items", list[AgendaItemRead], 404),
+    **lists("List a meeting's agenda items", Page[AgendaItemRead | Tombstone], 404),
 )
 async def list_items(
-    meeting_id: uuid.UUID, session: SessionDep, principal: Reader
-) -> list[AgendaItemRead]:
-    return await agenda_service.list_items(session, principal, meeting_id)
+    meeting_id: uuid.UUID,
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    updated_since: UpdatedSince = None,
+) -> Page[AgendaItemRead | Tombstone]:
+    """In agenda order (with `updated_since`: change order, tombstones included)."""
+    return await agenda_service.list_items(
+        session, principal, meeting_id, window=page.window(updated_since)
+    )
 
 
 @router.post(
@@ -230,6 +419,7 @@ async def create_item(
     idem: IdempotencyDep,
     x_edit_reason: EditReason = None,
 ) -> Any:
+    """After approval only an admin, with a `reason`."""
     if (replay := await idem.replay()) is not None:
         return replay
     item = await agenda_service.create_item(
@@ -249,7 +439,7 @@ async def create_decision(
     idem: IdempotencyDep,
     x_edit_reason: EditReason = None,
 ) -> Any:
-    """Publishes `decision.made`."""
+    """Publishes `decision.made`. After approval only an admin, with a `reason`."""
     if (replay := await idem.replay()) is not None:
         return replay
     decision = await agenda_service.create_decision(
@@ -288,6 +478,13 @@ async def list_assignments(
     status: AssignmentStatus | None = None,
     body_id: uuid.UUID | None = None,
     assignee: MeFilter = None,
+    sort: Annotated[
+        AssignmentSort | None,
+        Query(
+            description="`due_date` (soonest first, none last) or `-due_date`; by id if left out."
+        ),
+    ] = None,
+    q: Annotated[str | None, Query(max_length=100, description="In the assignment's text.")] = None,
 ) -> Page[AssignmentRead | Tombstone]:
     """Who was tasked with what by when, across the caller's bodies. `assignee=me`: the
     signed-in person's (422 `no_person` for an API key)."""
@@ -298,6 +495,8 @@ async def list_assignments(
         status=status,
         body_id=body_id,
         window=page.window(updated_since),
+        sort=sort,
+        q=q,
     )
 
 
@@ -318,6 +517,18 @@ async def update_assignment(
         session, principal, assignment_id, data, if_match=if_match
     )
     return versioned(assignment)
+
+
+@router.delete("/assignments/{assignment_id}", **deletes("Delete an assignment", 409, 412))
+async def delete_assignment(
+    assignment_id: uuid.UUID,
+    session: SessionDep,
+    principal: MeetingsWriter,
+    if_match: IfMatch = None,
+) -> Response:
+    """Before its meeting's minutes are approved (409 `meeting_locked` after)."""
+    await assignment_service.delete_assignment(session, principal, assignment_id, if_match=if_match)
+    return no_content()
 
 
 @router.get(

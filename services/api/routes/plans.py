@@ -23,8 +23,8 @@ from services.api.deps import (
     api_router,
     me_or,
 )
-from services.api.operations import creates, deletes, lists, operation, reads, updates, upserts
-from services.api.responses import created, no_content, versioned, wants_csv
+from services.api.operations import creates, deletes, lists, reads, updates, upserts
+from services.api.responses import CsvDecimals, created, csv_file, no_content, versioned, wants_csv
 from services.core.errors import NotAcceptable
 from services.core.http import etag
 from services.core.pagination import Page, Tombstone
@@ -42,6 +42,7 @@ from services.core.plans.schemas import (
     ActionBulkResult,
     ActionCreate,
     ActionRead,
+    ActionSort,
     ActionStatus,
     ActionUpdate,
     AreaIn,
@@ -61,6 +62,7 @@ from services.core.plans.schemas import (
     PlanUpdate,
     Rag,
 )
+from services.core.spreadsheets import Decimals
 from services.core.validation import Code, LocalDate
 
 router = api_router(tags=["action-plans"])
@@ -69,13 +71,14 @@ router = api_router(tags=["action-plans"])
 # --- areas -----------------------------------------------------------------------------------
 
 
-@router.get(
-    "/action-areas",
-    **operation("List the action area catalogue", list[AreaRead], problems=(401, 403)),
-)
-async def list_action_areas(session: SessionDep, principal: Reader) -> list[AreaRead]:
-    """Areas an action belongs to (e.g. recruitment, task shifting, scheduling, …)."""
-    return await plan_service.list_areas(session)
+@router.get("/action-areas", **lists("List the action area catalogue", Page[AreaRead]))
+async def list_action_areas(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[AreaRead]:
+    """Areas an action belongs to (recruitment, task shifting, scheduling, …), by code.
+    Entries are never deleted, so `updated_since` (added or renamed since) has no
+    tombstones."""
+    return await plan_service.list_areas(session, window=page.window(updated_since))
 
 
 @router.put("/action-areas/{code}", **upserts("Add or rename an action area", AreaRead))
@@ -100,6 +103,9 @@ async def list_action_plans(
     ] = None,
     status: PlanStatus | None = None,
     owner_id: uuid.UUID | None = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="In the title (case-insensitive).")
+    ] = None,
 ) -> Page[PlanRead | Tombstone]:
     """Plans of the units the key may see, by id; with `updated_since`, every change since
     then (tombstones included) in change order."""
@@ -109,6 +115,7 @@ async def list_action_plans(
         org_unit=org_unit,
         status=status,
         owner_id=owner_id,
+        q=q,
         window=page.window(updated_since),
     )
 
@@ -217,14 +224,16 @@ async def get_action_plan_history(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
+    updated_since: UpdatedSince = None,
     entity_id: Annotated[
         uuid.UUID | None, Query(description="Only changes of this plan, package or action.")
     ] = None,
 ) -> Page[HistoryEntry]:
     """Every change to the plan, its packages, actions and follow-ups, oldest first: who,
-    when, and the changed fields before and after (`system` for the overdue scan)."""
+    when, and the changed fields before and after (`system` for the overdue scan). With
+    `updated_since`, the changes made since (a log: no tombstones)."""
     return await summary_service.history(
-        session, principal, plan_id, entity_id=entity_id, cursor=page.cursor, limit=page.limit
+        session, principal, plan_id, entity_id=entity_id, window=page.window(updated_since)
     )
 
 
@@ -301,9 +310,9 @@ async def delete_action_package(
 # --- actions ---------------------------------------------------------------------------------
 
 _CSV_EXAMPLE = (
-    "code,title,description,area,package_id,package,responsible_id,org_unit,start_date,"
-    "due_date,status,progress,overdue\r\n"
-    "3.2,Ta fram bemanningsplan,,staffing_plan,,,,RS,2017-01-01,2018-12-31,in_progress,60,"
+    "\ufeffcode;title;description;area;package_id;package;responsible_id;responsible;org_unit;"
+    "start_date;due_date;status;progress;overdue\r\n"
+    "3.2;Ta fram bemanningsplan;;staffing_plan;;;;;RS;2017-01-01;2018-12-31;in_progress;60;"
     "false\r\n"
 )
 
@@ -313,6 +322,17 @@ Overdue = Annotated[
     bool | None, Query(description="Only actions the scan marked overdue (or not).")
 ]
 DueBefore = Annotated[LocalDate | None, Query(description="Only actions due before (YYYY-MM-DD).")]
+ActionSortParam = Annotated[
+    ActionSort | None,
+    Query(
+        description="`due_date` (soonest first, none last) or `-due_date`; by id when left "
+        "out. Not with `updated_since`, whose pages come in change order."
+    ),
+]
+ActionSearch = Annotated[
+    str | None,
+    Query(max_length=100, description="In the code, title or description (case-insensitive)."),
+]
 
 
 @router.get(
@@ -343,10 +363,16 @@ async def list_actions(
     overdue: Overdue = None,
     due_before: DueBefore = None,
     responsible: MeFilter = None,
+    sort: ActionSortParam = None,
+    q: ActionSearch = None,
+    decimal: CsvDecimals = Decimals.comma,
 ) -> Response:
     """The ETag is the version of the whole collection: send it as `If-Match` with
     `PUT …/actions`. With `Accept: text/csv` the filtered actions come back as one CSV file
-    (UTF-8, comma-separated, header row, in code order; paging does not apply)."""
+    in code order (paging does not apply): the JSON's fields in its order with the package's
+    and the responsible person's names beside their ids, `;`, decimal comma and `true`/`false`
+    in UTF-8 with a byte order mark for Swedish spreadsheets (`decimal=point`: `,` and a
+    decimal point, no byte order mark, for machines)."""
     filters = {
         "status": status,
         "package_id": package_id,
@@ -354,23 +380,20 @@ async def list_actions(
         "area": area,
         "overdue": overdue,
         "due_before": due_before,
+        "q": q,
     }
     if wants_csv(request):
-        text, version = await action_sync.export_actions_csv(session, principal, plan_id, filters)
-        return Response(
-            text,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "ETag": etag(version),
-                "Content-Disposition": f'attachment; filename="actions-{plan_id}.csv"',
-            },
+        text, version = await action_sync.export_actions_csv(
+            session, principal, plan_id, filters, decimal
         )
+        return csv_file(text, f"actions-{plan_id}.csv", {"ETag": etag(version)})
     result, version = await action_service.list_actions(
         session,
         principal,
         plan_id,
         filters,
         window=page.window(updated_since),
+        sort=sort,
     )
     return JSONResponse(result.model_dump(mode="json"), headers={"ETag": etag(version)})
 
@@ -455,6 +478,8 @@ async def list_actions_across_plans(
     overdue: Overdue = None,
     due_before: DueBefore = None,
     responsible: MeFilter = None,
+    sort: ActionSortParam = None,
+    q: ActionSearch = None,
 ) -> Page[ActionRead | Tombstone]:
     """Every plan's actions the key may see: one person's actions, everything overdue in a
     division, or a mirror of all actions with `updated_since`."""
@@ -464,6 +489,7 @@ async def list_actions_across_plans(
         "area": area,
         "overdue": overdue,
         "due_before": due_before,
+        "q": q,
     }
     return await action_service.list_actions_across_plans(
         session,
@@ -471,6 +497,7 @@ async def list_actions_across_plans(
         org_unit=org_unit,
         filters=filters,
         window=page.window(updated_since),
+        sort=sort,
     )
 
 

@@ -278,12 +278,18 @@ async def put_code_mappings(
     return await timedata_service.put_mappings(session, principal, source, data)
 
 
-@router.get(
-    "/professions",
-    **operation("List the profession catalogue", list[ProfessionRead], problems=(401, 403)),
-)
-async def list_professions(session: SessionDep, principal: Reader) -> list[ProfessionRead]:
-    return await timedata_service.list_professions(session)
+@router.get("/professions", **lists("List the profession catalogue", Page[ProfessionRead]))
+async def list_professions(
+    session: SessionDep, principal: Reader, page: PageDep, updated_since: UpdatedSince = None
+) -> Page[ProfessionRead]:
+    """By code. Entries are never deleted, so `updated_since` (added or renamed since) has no
+    tombstones."""
+    return await timedata_service.list_professions(session, window=page.window(updated_since))
+
+
+@router.get("/professions/{code}", **reads("Get a profession", ProfessionRead))
+async def get_profession(code: Code, session: SessionDep, principal: Reader) -> ProfessionRead:
+    return await timedata_service.read_profession(session, code)
 
 
 @router.put("/professions/{code}", **upserts("Add or rename a profession", ProfessionRead))
@@ -355,6 +361,24 @@ async def create_import(
         # database error); one that dies before its commit leaves it to the worker's sweep.
         path.unlink(missing_ok=True)
         raise
+
+
+@router.get("/imports", **lists("List imports", Page[ImportRead]))
+async def list_imports(
+    session: SessionDep,
+    principal: TimedataReader,
+    page: PageDep,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed"] | None,
+        Query(description="Only imports in this state."),
+    ] = None,
+    kind: Annotated[ImportKind | None, Query(description="Only imports of this kind.")] = None,
+) -> Page[ImportRead]:
+    """Files sent for import in the caller's subtree, newest first, with their status. Status
+    resources: no `updated_since` (poll `GET /v1/imports/{id}`); never deleted."""
+    return await imports.list_imports(
+        session, principal, status=status, kind=kind, window=page.window()
+    )
 
 
 @router.get("/imports/{import_id}", **reads("Get an import's status", ImportRead))

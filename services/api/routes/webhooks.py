@@ -180,6 +180,16 @@ async def list_webhook_deliveries(
     )
 
 
+# `:int`, so `/deliveries/{id}:redeliver` is not also this path (a 405's `Allow` would list GET).
+@router.get("/deliveries/{delivery_id:int}", **reads("Get a webhook delivery", DeliveryRead))
+async def get_webhook_delivery(
+    delivery_id: int, session: SessionDep, principal: WebhooksAdmin
+) -> DeliveryRead:
+    """One message to one subscription, with its attempts (status code, duration, error and
+    when the next retry is due)."""
+    return await webhooks_service.read_delivery(session, principal, delivery_id)
+
+
 @router.post(
     "/deliveries/{delivery_id}:redeliver",
     **acts_on("Send a delivery again", DeliveryRead, status=202),

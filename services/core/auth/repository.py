@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.auth.models import ApiKey
+from services.core.crud import Window, fetch_changed
 from services.core.tree import OrgUnit, with_unit
 
 
@@ -26,8 +27,15 @@ async def get_with_org(session: AsyncSession, key_id: uuid.UUID) -> Any:
     return (await session.execute(stmt)).first()
 
 
-async def list_keys(session: AsyncSession, org_path: str | None) -> Sequence[Any]:
-    stmt = with_unit(ApiKey, outer=True).order_by(col(ApiKey.created_at), col(ApiKey.id))
+async def list_keys(session: AsyncSession, org_path: str | None, window: Window) -> Sequence[Any]:
+    stmt = with_unit(ApiKey, outer=True)
     if org_path is not None:
         stmt = stmt.where(col(OrgUnit.path).startswith(org_path))
-    return (await session.execute(stmt)).all()
+    return await fetch_changed(
+        session,
+        stmt,
+        window,
+        key=col(ApiKey.id),
+        changed=col(ApiKey.updated_at),
+        name="api_keys",
+    )

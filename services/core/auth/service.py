@@ -28,10 +28,11 @@ from services.core.auth.schemas import (
     ApiKeyRead,
 )
 from services.core.clock import utcnow
-from services.core.crud import read_as, visible_or_404
+from services.core.crud import Window, page_from, read_as, visible_or_404
 from services.core.errors import NotFound, ValidationFailed, field_error
 from services.core.orgs import service as orgs_service
 from services.core.orgs.errors import OrgUnitNotFound
+from services.core.pagination import Page
 from services.core.people import service as people_service
 from services.core.principal import Principal, Scope
 
@@ -176,9 +177,20 @@ async def create_key(
     return ApiKeyCreated(**read.model_dump(), token=token)
 
 
-async def list_keys(session: AsyncSession, principal: Principal) -> list[ApiKeyRead]:
-    rows = await repository.list_keys(session, principal.org_path)
-    return [_to_read(key, code) for key, code, _ in rows]
+async def list_keys(
+    session: AsyncSession, principal: Principal, *, window: Window
+) -> Page[ApiKeyRead]:
+    """By id; with `updated_since`, keys created or revoked since. A revoked key stays
+    listed (with `revoked_at`), so there are no tombstones."""
+    rows = await repository.list_keys(session, principal.org_path, window)
+    return page_from(
+        rows,
+        window,
+        lambda r: _to_read(r[0], r[1]),
+        key=lambda r: r[0].id,
+        changed=lambda r: r[0].updated_at,
+        name="api_keys",
+    )
 
 
 async def _visible_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> Any:
@@ -199,5 +211,6 @@ async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.U
     key: ApiKey = (await _visible_key(session, principal, key_id))[0]
     if key.revoked_at is None:
         key.revoked_at = sa.func.now()  # type: ignore[assignment]
+        key.updated_at = sa.func.now()  # type: ignore[assignment]
         await session.flush()
         await audit_service.record(session, principal, "api_key.revoke", "api_key", str(key.id))

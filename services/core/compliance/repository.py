@@ -33,15 +33,13 @@ async def page(
     return await fetch_mirrored(session, stmt, model, window)
 
 
-async def exemptions(session: AsyncSession, policy_id: uuid.UUID) -> list[Any]:
-    stmt = (
-        with_unit(AgencyExemption)
-        .where(
-            col(AgencyExemption.policy_id) == policy_id, col(AgencyExemption.deleted_at).is_(None)
-        )
-        .order_by(col(AgencyExemption.valid_from))
+async def exemptions(
+    session: AsyncSession, policy_id: uuid.UUID, *, scope_path: str | None, window: Window
+) -> Sequence[Any]:
+    stmt = scoped(
+        with_unit(AgencyExemption), scope_path, (col(AgencyExemption.policy_id), policy_id)
     )
-    return list((await session.execute(stmt)).all())
+    return await fetch_mirrored(session, stmt, AgencyExemption, window)
 
 
 async def overlapping_exemption(

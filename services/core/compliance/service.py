@@ -340,14 +340,15 @@ def _exemption_read(x: AgencyExemption, code: str) -> ExemptionRead:
 
 
 async def list_exemptions(
-    session: AsyncSession, principal: Principal, policy_id: uuid.UUID
-) -> list[ExemptionRead]:
+    session: AsyncSession, principal: Principal, policy_id: uuid.UUID, *, window: Window
+) -> Page[ExemptionRead | Tombstone]:
+    """The policy's exemptions in the caller's subtree, by id (with `updated_since`: change
+    order, withdrawn ones as tombstones)."""
     await _visible_policy(session, principal, policy_id)
-    return [
-        _exemption_read(r[0], r[1])
-        for r in await repository.exemptions(session, policy_id)
-        if principal.sees_path(r[2])
-    ]
+    rows = await repository.exemptions(
+        session, policy_id, scope_path=principal.org_path, window=window
+    )
+    return page_of(rows, window, lambda r: _exemption_read(r[0], r[1]))
 
 
 async def list_all_exemptions(

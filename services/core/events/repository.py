@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +46,7 @@ async def feed(
     types: Sequence[str],
     scope_path: str | None,
     limit: int,
+    occurred_after: datetime | None = None,
 ) -> Sequence[Any]:
     stmt = (
         sa.select(Event, col(OrgUnit.code))
@@ -64,4 +66,6 @@ async def feed(
         )
     if scope_path is not None:
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    if occurred_after is not None:
+        stmt = stmt.where(col(Event.occurred_at) > occurred_after)
     return (await session.execute(stmt)).all()

@@ -38,11 +38,17 @@ class EventFeed(BaseModel):
                     "data": {"code": "RS-MED"},
                 }
             ],
+            "next_cursor": None,
             "next_after": 42,
         }
     )
 
     items: list[EventRead]
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` to get the next page; null once caught up (then poll "
+        "again later with `after=next_after`, or with this page's own cursor).",
+    )
     next_after: int | None = Field(
         description="Pass as `after` to continue; equals the last id, or your `after` when empty."
     )

@@ -4,14 +4,18 @@ event exists if and only if the change that caused it committed."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import queue
 from services.core.crud import read_as
+from services.core.errors import ValidationFailed, field_error
 from services.core.events import repository
+from services.core.events.models import Event
 from services.core.events.schemas import EventFeed, EventRead
+from services.core.pagination import decode_cursor, split_page
 from services.core.principal import Principal
 
 
@@ -50,11 +54,39 @@ async def publish_selected(session: AsyncSession, type_: str, query: str) -> int
     return published
 
 
+FEED = "events"
+
+
 async def feed(
-    session: AsyncSession, principal: Principal, *, after: int, types: list[str], limit: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    after: int,
+    types: list[str],
+    limit: int,
+    cursor: str | None = None,
+    updated_since: datetime | None = None,
 ) -> EventFeed:
+    """Events in id order after `after` (or after `cursor`, which wins). Events are never
+    changed or deleted, so `updated_since` only filters on when they occurred. `next_cursor`
+    is null once caught up (a short page); `next_after` always says where to poll next."""
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, [Event.__table__.c.id], FEED)  # type: ignore[attr-defined]
+        if not isinstance(after, int) or after < 0:
+            raise ValidationFailed(
+                "The cursor is not one this service issued",
+                errors=[field_error(["query", "cursor"], "invalid cursor", "invalid_cursor")],
+            )
     rows = await repository.feed(
-        session, after=after, types=types, scope_path=principal.org_path, limit=limit
+        session,
+        after=after,
+        types=types,
+        scope_path=principal.org_path,
+        limit=limit + 1,
+        occurred_after=updated_since,
     )
-    items = [read_as(EventRead, event, org_unit=code) for event, code in rows]
-    return EventFeed(items=items, next_after=items[-1].id if items else after)
+    kept, next_cursor = split_page(rows, limit, lambda r: (r[0].id,), FEED)
+    items = [read_as(EventRead, event, org_unit=code) for event, code in kept]
+    return EventFeed(
+        items=items, next_cursor=next_cursor, next_after=items[-1].id if items else after
+    )

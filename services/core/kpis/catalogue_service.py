@@ -4,18 +4,22 @@ admins add, one `Definition` each, and the values entered for manual KPIs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
-from services.core.crud import read_as
+from services.core.crud import Window, page_of_entries, read_as
 from services.core.errors import invalid_field
 from services.core.kpis import inputs, repository
 from services.core.kpis.catalogue import CATALOGUE, Direction, KpiDefinition, Temporal
 from services.core.kpis.errors import KpiExists, KpiNotFound
 from services.core.kpis.models import ManualKpi, ManualValue
 from services.core.kpis.schemas import KpiRead, ManualKpiCreate, ManualValueIn, ManualValueRead
-from services.core.periods import Grain
+from services.core.orgs import service as orgs_service
+from services.core.pagination import Page, changes_name, split_page
+from services.core.periods import Grain, period_ending
 from services.core.principal import Principal
 
 ALL_GRAINS = tuple(g.value for g in Grain)
@@ -34,6 +38,8 @@ class Definition:
     grains: tuple[str, ...]
     person_based: bool
     computed: KpiDefinition | None
+    # A manual KPI's change time; the computed ones change only with a release.
+    updated_at: datetime | None = None
 
     @property
     def additive(self) -> bool:
@@ -80,6 +86,7 @@ def _manual(m: ManualKpi) -> Definition:
         tuple(m.grains),
         False,
         None,
+        m.updated_at,
     )
 
 
@@ -92,9 +99,14 @@ async def definition(session: AsyncSession, code: str) -> Definition:
     return _manual(manual)
 
 
-async def list_kpis(session: AsyncSession) -> list[KpiRead]:
+async def list_kpis(session: AsyncSession, *, window: Window) -> Page[KpiRead]:
+    """By code. With `updated_since`, the manual KPIs added or changed since then (the
+    computed ones change only with a release of Puls; KPIs are never deleted)."""
     computed = [computed_definition(d).read() for d in CATALOGUE.values()]
-    return computed + [_manual(m).read() for m in await repository.manual_kpis(session)]
+    entries = computed + [_manual(m).read() for m in await repository.manual_kpis(session)]
+    return page_of_entries(
+        entries, window, key=lambda k: k.code, changed=lambda k: k.updated_at, name="kpis"
+    )
 
 
 async def create_manual_kpi(
@@ -153,3 +165,42 @@ async def post_manual_value(
         details={"period": period.label},
     )
     return read_as(ManualValueRead, stored, org_unit=unit.code, period=period.label)
+
+
+async def list_manual_values(
+    session: AsyncSession,
+    principal: Principal,
+    code: str,
+    *,
+    org_unit: str | None,
+    window: Window,
+) -> Page[ManualValueRead]:
+    """A manual KPI's values as entered (who, when), in the caller's subtree: by unit and
+    period, or with `updated_since` those entered since, by entry time. A value is labelled
+    with the KPI's grain (by month when it takes several)."""
+    d = await definition(session, code)
+    if d.computed is not None:
+        raise invalid_field(["path", "code"], f"{code} is computed from the time data, not entered")
+    unit_id = None
+    if org_unit is not None:
+        unit_id = inputs.unit_id(await orgs_service.get_visible(session, principal, org_unit))
+    rows = await repository.manual_values_page(
+        session, code, scope_path=principal.org_path, org_unit_id=unit_id, window=window
+    )
+    grain = Grain(d.grains[0]) if len(d.grains) == 1 else Grain.month
+
+    def to_read(row: Any) -> ManualValueRead:
+        label = period_ending(grain, row[0].month).label
+        return read_as(ManualValueRead, row[0], org_unit=row[1], period=label)
+
+    def cursor_key(row: Any) -> tuple[Any, ...]:
+        key = (row[0].org_unit_id, row[0].month)
+        return key if window.updated_since is None else (row[0].entered_at, *key)
+
+    kept, next_cursor = split_page(
+        rows,
+        window.limit,
+        cursor_key,
+        changes_name(f"manual_kpi_values/{code}", window.updated_since),
+    )
+    return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)

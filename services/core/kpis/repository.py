@@ -20,7 +20,8 @@ from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.kpis.catalogue import MEASURE_OF
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
-from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
+from services.core.pagination import changes_name, keyset
+from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_unit
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,34 @@ async def manual_values(
     return list(rows.scalars())
 
 
+async def manual_values_page(
+    session: AsyncSession,
+    kpi: str,
+    *,
+    scope_path: str | None,
+    org_unit_id: int | None,
+    window: Window,
+) -> Sequence[Any]:
+    """One page of a manual KPI's values in the caller's subtree: (value, unit code) by unit
+    and month, or with `updated_since` those entered since, by entry time. Values are
+    replaced, never deleted."""
+    stmt: Any = (
+        sa.select(ManualValue, col(OrgUnit.code))
+        .join(OrgUnit, col(OrgUnit.id) == col(ManualValue.org_unit_id))
+        .where(col(ManualValue.kpi) == kpi)
+    )
+    stmt = scoped(stmt, scope_path, (col(ManualValue.org_unit_id), org_unit_id))
+    key = [col(ManualValue.org_unit_id), col(ManualValue.month)]
+    order = key if window.updated_since is None else [col(ManualValue.entered_at), *key]
+    if window.updated_since is not None:
+        stmt = stmt.where(col(ManualValue.entered_at) > window.updated_since)
+    on = changes_name(f"manual_kpi_values/{kpi}", window.updated_since)
+    rows: Sequence[Any] = (
+        await session.execute(keyset(stmt, order, window.cursor, window.limit, on=on))
+    ).all()
+    return rows
+
+
 async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> ManualValue:
     insert_stmt = insert(ManualValue).values(
         kpi=value.kpi,
@@ -268,6 +297,25 @@ async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> Manu
         await session.execute(sa.select(ManualValue).from_statement(stmt))
     ).scalar_one()
     return row
+
+
+RECALCULATIONS = "kpi_recalculations"
+
+
+async def recalculations_page(
+    session: AsyncSession, *, scope_path: str | None, status: str | None, window: Window
+) -> Sequence[Any]:
+    """(recalculation, unit code) newest first. A request for everything (no unit) is seen
+    only by keys of the whole region, as `read_recalculation` decides for one."""
+    stmt: Any = with_unit(Recalculation, outer=True)
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
+    if status is not None:
+        stmt = stmt.where(col(Recalculation.status) == status)
+    order = [col(Recalculation.created_at), col(Recalculation.id)]
+    paged = keyset(stmt, order, window.cursor, window.limit, on=RECALCULATIONS, descending=True)
+    rows: Sequence[Any] = (await session.execute(paged)).all()
+    return rows
 
 
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:

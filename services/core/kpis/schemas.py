@@ -72,6 +72,11 @@ class KpiRead(BaseModel):
     dimensions: list[str]
     grains: list[GrainName]
     person_based: bool
+    updated_at: datetime | None = Field(
+        default=None,
+        description="When a manual KPI was added or last changed; null for the computed KPIs, "
+        "which change only with a release of Puls.",
+    )
 
 
 class ManualKpiCreate(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.crud import Window, in_scope_or_404, page_of, read_as
+from services.core.crud import Window, in_scope_or_404, page_of
 from services.core.errors import invalid_field
 from services.core.events import service as events_service
 from services.core.http import check_if_match
@@ -19,8 +19,12 @@ from services.core.meetings.agenda_service import item_for_write
 from services.core.meetings.common import (
     action_exists,
     add_audited,
+    assignment_read,
     check_unlocked,
+    delete_audited,
+    person_refs,
     refuse_nulls,
+    refuse_when_locked,
     update_audited,
 )
 from services.core.meetings.errors import AssignmentNotFound, MeetingNotFound
@@ -29,6 +33,7 @@ from services.core.meetings.models import Assignment
 from services.core.meetings.schemas import (
     AssignmentCreate,
     AssignmentRead,
+    AssignmentSort,
     AssignmentStatus,
     AssignmentUpdate,
 )
@@ -63,7 +68,8 @@ async def create_assignment(
     *,
     reason: str | None = None,
 ) -> AssignmentRead:
-    item, meeting, body = await item_for_write(session, principal, item_id, reason)
+    """`reason`: the deprecated `X-Edit-Reason` header's value; the body's `reason` wins."""
+    item, meeting, body = await item_for_write(session, principal, item_id, data.reason or reason)
     await people_service.require_person(
         session, principal, data.assignee_id, ["body", "assignee_id"]
     )
@@ -84,13 +90,27 @@ async def create_assignment(
     await add_audited(
         session, principal, assignment, "assignment", body.org_unit_id, within=meeting
     )
-    return read_as(AssignmentRead, assignment)
+    refs = await person_refs(session, [assignment.assignee_id])
+    return assignment_read(assignment, meeting.id, refs)
 
 
 async def read_assignment(
     session: AsyncSession, principal: Principal, assignment_id: uuid.UUID
 ) -> AssignmentRead:
-    return read_as(AssignmentRead, (await _visible_row(session, principal, assignment_id))[0])
+    row = await _visible_row(session, principal, assignment_id)
+    refs = await person_refs(session, [row[0].assignee_id])
+    return assignment_read(row[0], row[1].id, refs)
+
+
+async def delete_assignment(
+    session: AsyncSession, principal: Principal, assignment_id: uuid.UUID, *, if_match: str | None
+) -> None:
+    """Refused once its meeting's minutes are approved (they record it)."""
+    row = await _visible_row(session, principal, assignment_id, for_update=True)
+    assignment: Assignment = row[0]
+    refuse_when_locked(row[1], "an assignment")
+    check_if_match(if_match, assignment.version)
+    await delete_audited(session, principal, assignment, "assignment", row[3], within=row[1])
 
 
 async def list_assignments(
@@ -101,16 +121,21 @@ async def list_assignments(
     status: AssignmentStatus | None,
     body_id: uuid.UUID | None,
     window: Window,
+    sort: AssignmentSort | None = None,
+    q: str | None = None,
 ) -> Page[AssignmentRead | Tombstone]:
+    window = window.sorted_by(repository.ASSIGNMENT_SORTS[sort.value] if sort else None)
     rows = await repository.list_assignments(
         session,
         scope_path=principal.org_path,
         assignee_id=assignee_id,
         status=status.value if status else None,
         body_id=body_id,
+        q=q,
         window=window,
     )
-    return page_of(rows, window, lambda r: read_as(AssignmentRead, r[0]))
+    refs = await person_refs(session, [r[0].assignee_id for r in rows])
+    return page_of(rows, window, lambda r: assignment_read(r[0], r[1], refs))
 
 
 async def update_assignment(

@@ -12,8 +12,14 @@ from services.core.crud import Window, in_scope_or_404, page_of, read_as
 from services.core.errors import invalid_field
 from services.core.http import check_if_match
 from services.core.meetings import repository
-from services.core.meetings.common import add_audited, refuse_nulls, require_people, update_audited
-from services.core.meetings.errors import BodyNotFound
+from services.core.meetings.common import (
+    add_audited,
+    delete_audited,
+    refuse_nulls,
+    require_people,
+    update_audited,
+)
+from services.core.meetings.errors import BodyHasApprovedMinutes, BodyNotFound
 from services.core.meetings.models import MeetingBody
 from services.core.meetings.schemas import (
     BodyCreate,
@@ -153,3 +159,21 @@ async def list_bodies(
     rows = await repository.list_bodies(session, scope_path=principal.org_path, window=window)
     members = await repository.members.by_owner(session, [r[0].id for r in rows])
     return page_of(rows, window, lambda r: _body_read(r[0], r[1], members.get(r[0].id, [])))
+
+
+async def delete_body(
+    session: AsyncSession, principal: Principal, body_id: uuid.UUID, *, if_match: str | None
+) -> None:
+    """Soft-deletes the body with its meetings and what they hold, unless one of its meetings
+    has approved minutes (a record that must stay reachable): then 409."""
+    body, _, _ = await get_body_visible(session, principal, body_id, for_update=True)
+    check_if_match(if_match, body.version)
+    approved = await repository.approved_meeting_of(session, body.id)
+    if approved is not None:
+        raise BodyHasApprovedMinutes(
+            f"Meeting {approved} of this body has approved minutes; a body with minutes on "
+            "record cannot be deleted"
+        )
+    meeting_ids = await repository.soft_delete_meetings_of(session, body.id)
+    await repository.soft_delete_under(session, meeting_ids=meeting_ids)
+    await delete_audited(session, principal, body, "meeting_body", body.org_unit_id)

@@ -4,7 +4,7 @@ and links they refer to, and how a row of theirs is added or changed (new versio
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -12,13 +12,21 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
+from services.core.crud import read_as
 from services.core.errors import invalid_field
 from services.core.kpis import catalogue_service, target_service
 from services.core.kpis.errors import KpiNotFound, TargetNotFound
 from services.core.meetings.errors import MeetingLocked
-from services.core.meetings.models import AgendaItem, Assignment, Meeting, MeetingBody
-from services.core.meetings.schemas import Link, MeetingStatus
+from services.core.meetings.models import AgendaItem, Assignment, Decision, Meeting, MeetingBody
+from services.core.meetings.schemas import (
+    AgendaItemRead,
+    AssignmentRead,
+    AttendeeRead,
+    Link,
+    MeetingStatus,
+)
 from services.core.people import service as people_service
+from services.core.people.schemas import PersonRef
 from services.core.plans import action_service, plan_service
 from services.core.plans.errors import ActionNotFound, PlanNotFound
 from services.core.principal import Principal
@@ -26,7 +34,7 @@ from services.core.principal import Principal
 LOCKED = MeetingStatus.minutes_approved.value
 LinkCheck = Callable[[AsyncSession, Principal, str], Awaitable[bool]]
 # The versioned rows a PATCH changes.
-Changeable = MeetingBody | Meeting | AgendaItem | Assignment
+Changeable = MeetingBody | Meeting | AgendaItem | Decision | Assignment
 
 
 def _found_by(
@@ -96,11 +104,69 @@ async def require_people(
         await people_service.require_person(session, principal, person_id, [*loc, i, *field])
 
 
+PersonRefs = dict[uuid.UUID, PersonRef]
+
+
+async def person_refs(session: AsyncSession, ids: Iterable[uuid.UUID]) -> PersonRefs:
+    """The people these ids name (removed ones too: a view names whoever it referred to)."""
+    return await people_service.refs(session, ids)
+
+
+def ref(refs: PersonRefs, person_id: uuid.UUID) -> PersonRef:
+    return refs.get(person_id) or PersonRef(id=person_id, name=None, initials=None)
+
+
+def item_read(item: AgendaItem, refs: PersonRefs) -> AgendaItemRead:
+    return read_as(AgendaItemRead, item, presenters=[ref(refs, p) for p in item.presenter_ids])
+
+
+def assignment_read(
+    assignment: Assignment, meeting_id: uuid.UUID, refs: PersonRefs
+) -> AssignmentRead:
+    return read_as(
+        AssignmentRead,
+        assignment,
+        meeting_id=meeting_id,
+        assignee=ref(refs, assignment.assignee_id),
+    )
+
+
+def attendee_reads(attendees: Sequence[Any], refs: PersonRefs) -> list[AttendeeRead]:
+    return [read_as(AttendeeRead, a, person=ref(refs, a.person_id)) for a in attendees]
+
+
 def refuse_nulls(changes: dict[str, Any], fields: Sequence[str]) -> None:
     """A PATCH may not clear a required field."""
     for field in fields:
         if field in changes and changes[field] is None:
             raise invalid_field(["body", field], "cannot be null", "null")
+
+
+async def delete_audited(
+    session: AsyncSession,
+    principal: Principal,
+    row: Any,
+    resource_type: str,
+    org_unit_id: int,
+    *,
+    within: Meeting | None = None,
+) -> None:
+    """Soft-deletes a row and audits `<resource_type>.delete`; a row `within` a meeting gives
+    the meeting a new version, as for `add_audited`."""
+    if within is not None:
+        within.touch()
+    await audit_service.delete_audited(
+        session, principal, row, resource_type, org_unit_id=org_unit_id
+    )
+
+
+def refuse_when_locked(meeting: Meeting, what: str) -> None:
+    """Approved minutes are a record: what they hold is corrected (an admin, with a reason),
+    never deleted."""
+    if meeting.status == LOCKED:
+        raise MeetingLocked(
+            f"Minutes of meeting {meeting.id} are approved; {what} cannot be deleted"
+        )
 
 
 async def check_editable(

@@ -17,6 +17,16 @@ class AgendaItemNotFound(NotFound):
     title = "Agenda item not found"
 
 
+class DecisionNotFound(NotFound):
+    code = "decision_not_found"
+    title = "Decision not found"
+
+
+class BodyHasApprovedMinutes(Conflict):
+    code = "body_has_approved_minutes"
+    title = "The body has meetings with approved minutes"
+
+
 class AssignmentNotFound(NotFound):
     code = "assignment_not_found"
     title = "Assignment not found"

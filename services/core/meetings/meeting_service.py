@@ -21,17 +21,27 @@ from services.core.meetings.body_service import get_body_visible
 from services.core.meetings.common import (
     LOCKED,
     add_audited,
+    assignment_read,
+    attendee_reads,
     check_editable,
+    delete_audited,
+    item_read,
+    person_refs,
     refuse_nulls,
+    refuse_when_locked,
     update_audited,
 )
 from services.core.meetings.errors import MeetingLocked, MeetingNotFound
 from services.core.meetings.models import Meeting, MeetingBody
 from services.core.meetings.schemas import (
     Attendee,
+    DecisionRead,
     Frequency,
     MeetingCreate,
+    MeetingDetail,
+    MeetingExpand,
     MeetingRead,
+    MeetingSort,
     MeetingStatus,
     MeetingUpdate,
     Schedule,
@@ -41,8 +51,11 @@ from services.core.people import service as people_service
 from services.core.principal import Principal
 
 
-def _meeting_read(meeting: Meeting, attendees: Sequence[Any]) -> MeetingRead:
-    return read_as(MeetingRead, meeting, attendees=attendees)
+async def _meeting_read(
+    session: AsyncSession, meeting: Meeting, attendees: Sequence[Any]
+) -> MeetingRead:
+    refs = await person_refs(session, [a.person_id for a in attendees])
+    return read_as(MeetingRead, meeting, attendees=attendee_reads(attendees, refs))
 
 
 async def get_meeting_visible(
@@ -223,14 +236,60 @@ async def create_meeting(
     for row in rows:
         row["meeting_id"] = meeting.id
     await repository.attendees.replace(session, meeting.id, rows)
-    return _meeting_read(meeting, await repository.attendees.of(session, [meeting.id]))
+    return await _meeting_read(
+        session, meeting, await repository.attendees.of(session, [meeting.id])
+    )
 
 
 async def read_meeting(
     session: AsyncSession, principal: Principal, meeting_id: uuid.UUID
 ) -> MeetingRead:
     meeting, _ = await get_meeting_visible(session, principal, meeting_id)
-    return _meeting_read(meeting, await repository.attendees.of(session, [meeting.id]))
+    return await _meeting_read(
+        session, meeting, await repository.attendees.of(session, [meeting.id])
+    )
+
+
+async def read_meeting_expanded(
+    session: AsyncSession,
+    principal: Principal,
+    meeting_id: uuid.UUID,
+    expand: set[MeetingExpand],
+) -> MeetingDetail:
+    """The meeting with its agenda, decisions and assignments as `expand` asks: the view a
+    meeting tool shows, in one call."""
+    meeting, _ = await get_meeting_visible(session, principal, meeting_id)
+    attendees = await repository.attendees.of(session, [meeting.id])
+    items = await repository.items(session, meeting.id) if expand else []
+    item_ids = [i.id for i in items]
+    assignments = (
+        await repository.assignments(session, item_ids)
+        if MeetingExpand.assignments in expand
+        else []
+    )
+    refs = await person_refs(
+        session,
+        [a.person_id for a in attendees]
+        + [p for i in items for p in i.presenter_ids]
+        + [a.assignee_id for a in assignments],
+    )
+    detail = MeetingDetail.model_validate(
+        read_as(MeetingRead, meeting, attendees=attendee_reads(attendees, refs)).model_dump()
+    )
+    if MeetingExpand.items in expand:
+        detail.items = [item_read(i, refs) for i in items]
+    if MeetingExpand.decisions in expand:
+        number = {i.id: i.number for i in items}
+        decisions = sorted(
+            await repository.decisions(session, item_ids),
+            key=lambda d: number[d.agenda_item_id],
+        )
+        detail.decisions = [read_as(DecisionRead, d) for d in decisions]
+    if MeetingExpand.assignments in expand:
+        number = {i.id: i.number for i in items}
+        ordered = sorted(assignments, key=lambda a: number[a.agenda_item_id])
+        detail.assignments = [assignment_read(a, meeting.id, refs) for a in ordered]
+    return detail
 
 
 async def list_meetings(
@@ -240,16 +299,55 @@ async def list_meetings(
     body_id: uuid.UUID | None,
     status: MeetingStatus | None,
     window: Window,
+    sort: MeetingSort | None = None,
+    q: str | None = None,
 ) -> Page[MeetingRead | Tombstone]:
+    window = window.sorted_by(repository.MEETING_SORTS[sort.value] if sort else None)
     rows = await repository.list_meetings(
         session,
         scope_path=principal.org_path,
         body_id=body_id,
         status=status.value if status else None,
+        q=q,
         window=window,
     )
     attendees = await repository.attendees.by_owner(session, [r[0].id for r in rows])
-    return page_of(rows, window, lambda r: _meeting_read(r[0], attendees.get(r[0].id, [])))
+    refs = await person_refs(session, [a.person_id for rows_ in attendees.values() for a in rows_])
+
+    def to_read(row: Any) -> MeetingRead:
+        shown = attendees.get(row[0].id, [])
+        return read_as(MeetingRead, row[0], attendees=attendee_reads(shown, refs))
+
+    return page_of(rows, window, to_read)
+
+
+async def list_body_meetings(
+    session: AsyncSession,
+    principal: Principal,
+    body_id: uuid.UUID,
+    *,
+    status: MeetingStatus | None,
+    window: Window,
+    sort: MeetingSort | None = None,
+    q: str | None = None,
+) -> Page[MeetingRead | Tombstone]:
+    """A body's meetings; an unseen body is a 404 (not an empty list)."""
+    body, _, _ = await get_body_visible(session, principal, body_id)
+    return await list_meetings(
+        session, principal, body_id=body.id, status=status, window=window, sort=sort, q=q
+    )
+
+
+async def delete_meeting(
+    session: AsyncSession, principal: Principal, meeting_id: uuid.UUID, *, if_match: str | None
+) -> None:
+    """Before approval only: the meeting with its items, decisions and assignments (all soft,
+    tombstones for mirrors)."""
+    meeting, body = await get_meeting_visible(session, principal, meeting_id, for_update=True)
+    refuse_when_locked(meeting, "the meeting")
+    check_if_match(if_match, meeting.version)
+    await repository.soft_delete_under(session, meeting_ids=[meeting.id])
+    await delete_audited(session, principal, meeting, "meeting", body.org_unit_id)
 
 
 async def update_meeting(

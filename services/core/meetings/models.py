@@ -83,7 +83,16 @@ class MeetingAttendee(SQLModel, table=True):
 
 class AgendaItem(Versioned, table=True):
     __tablename__ = "agenda_items"
-    __table_args__ = (sa.UniqueConstraint("meeting_id", "number"),)
+    __table_args__ = (
+        # Among live items only: a deleted item's number is free again.
+        sa.Index(
+            "ux_agenda_items_live_number",
+            "meeting_id",
+            "number",
+            unique=True,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
+    )
 
     id: uuid.UUID = uuid_pk()
     meeting_id: uuid.UUID = Field(

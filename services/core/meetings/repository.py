@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row, scoped
+from services.core.crud import Window, fetch_mirrored, live_row, scoped, text_search
 from services.core.meetings.models import (
     AgendaItem,
     Assignment,
@@ -23,7 +23,23 @@ from services.core.meetings.models import (
     MeetingBody,
     MeetingBodyMember,
 )
+from services.core.pagination import Sort, SortField
 from services.core.tree import OrgUnit, with_unit
+
+# The named orders of the lists (the API's sort values) and the agenda's own order.
+MEETING_SORTS = {
+    "starts_at": Sort("starts_at", (SortField(col(Meeting.starts_at)),)),
+    "-starts_at": Sort("-starts_at", (SortField(col(Meeting.starts_at)),), descending=True),
+}
+_NO_DUE_DATE = date(9999, 12, 31)
+ASSIGNMENT_SORTS = {
+    "due_date": Sort("due_date", (SortField(col(Assignment.due_date), _NO_DUE_DATE),)),
+    "-due_date": Sort(
+        "-due_date", (SortField(col(Assignment.due_date), _NO_DUE_DATE),), descending=True
+    ),
+}
+AGENDA_ORDER = Sort("number", (SortField(col(AgendaItem.number)),))
+DECISION_ORDER = Sort("created_at", (SortField(col(Decision.created_at)),))
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,7 @@ async def list_meetings(
     scope_path: str | None,
     body_id: uuid.UUID | None,
     status: str | None,
+    q: str | None = None,
     window: Window,
 ) -> Sequence[Any]:
     stmt = scoped(
@@ -96,6 +113,9 @@ async def list_meetings(
         scope_path,
         (col(Meeting.body_id), body_id),
         (col(Meeting.status), status),
+    )
+    stmt = text_search(
+        stmt, q, col(Meeting.place), col(MeetingBody.name), col(MeetingBody.short_name)
     )
     return await fetch_mirrored(session, stmt, Meeting, window)
 
@@ -122,9 +142,120 @@ async def item_ids_of(session: AsyncSession, meeting_id: uuid.UUID) -> set[uuid.
 
 async def number_taken(session: AsyncSession, meeting_id: uuid.UUID, number: int) -> bool:
     stmt = sa.select(sa.literal(1)).where(
-        col(AgendaItem.meeting_id) == meeting_id, col(AgendaItem.number) == number
+        col(AgendaItem.meeting_id) == meeting_id,
+        col(AgendaItem.number) == number,
+        col(AgendaItem.deleted_at).is_(None),
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def renumber(session: AsyncSession, meeting_id: uuid.UUID, order: list[uuid.UUID]) -> None:
+    """Numbers the meeting's live items 1, 2, … in `order` (every live item once), each a new
+    version. Two statements: the unique number is checked row by row, so the items first move
+    out of the way (negative numbers), then to their places."""
+    live = (col(AgendaItem.meeting_id) == meeting_id, col(AgendaItem.deleted_at).is_(None))
+    await session.execute(
+        sa.update(AgendaItem)
+        .where(*live)
+        .values(number=-col(AgendaItem.number))
+        .execution_options(synchronize_session=False)
+    )
+    position = sa.case(
+        {item_id: n for n, item_id in enumerate(order, start=1)}, value=col(AgendaItem.id)
+    )
+    changed = col(AgendaItem.number) != -position
+    await session.execute(
+        sa.update(AgendaItem)
+        .where(*live)
+        .values(
+            number=position,
+            version=sa.case((changed, col(AgendaItem.version) + 1), else_=col(AgendaItem.version)),
+            updated_at=sa.case((changed, sa.func.now()), else_=col(AgendaItem.updated_at)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _tombstone_values(model: Any) -> dict[str, Any]:
+    return {
+        "deleted_at": sa.func.now(),
+        "updated_at": sa.func.now(),
+        "version": model.version + 1,
+    }
+
+
+async def soft_delete_meetings_of(session: AsyncSession, body_id: uuid.UUID) -> list[uuid.UUID]:
+    """Marks the body's live meetings deleted (mirrors see tombstones); their ids."""
+    stmt = (
+        sa.update(Meeting)
+        .where(col(Meeting.body_id) == body_id, col(Meeting.deleted_at).is_(None))
+        .values(_tombstone_values(Meeting))
+        .returning(col(Meeting.id))
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def approved_meeting_of(session: AsyncSession, body_id: uuid.UUID) -> uuid.UUID | None:
+    stmt = sa.select(col(Meeting.id)).where(
+        col(Meeting.body_id) == body_id,
+        col(Meeting.deleted_at).is_(None),
+        col(Meeting.status) == "minutes_approved",
+    )
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none()
+
+
+async def soft_delete_under(
+    session: AsyncSession,
+    *,
+    meeting_ids: Sequence[uuid.UUID] = (),
+    item_ids: Sequence[uuid.UUID] = (),
+) -> None:
+    """Marks deleted, set-based, what hangs off these meetings and items: the meetings' items,
+    and the decisions and assignments of those items (a deleted parent's children leave
+    tombstones too, so a mirror does not keep them)."""
+    items = sa.select(col(AgendaItem.id)).where(
+        sa.or_(col(AgendaItem.meeting_id).in_(meeting_ids), col(AgendaItem.id).in_(item_ids))
+    )
+    for model in (Decision, Assignment):
+        await session.execute(
+            sa.update(model)
+            .where(col(model.agenda_item_id).in_(items), col(model.deleted_at).is_(None))
+            .values(_tombstone_values(model))
+            .execution_options(synchronize_session=False)
+        )
+    if meeting_ids:
+        await session.execute(
+            sa.update(AgendaItem)
+            .where(
+                col(AgendaItem.meeting_id).in_(meeting_ids), col(AgendaItem.deleted_at).is_(None)
+            )
+            .values(_tombstone_values(AgendaItem))
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def list_items(session: AsyncSession, meeting_id: uuid.UUID, window: Window) -> Sequence[Any]:
+    stmt = sa.select(AgendaItem).where(col(AgendaItem.meeting_id) == meeting_id)
+    return await fetch_mirrored(session, stmt, AgendaItem, window)
+
+
+async def list_decisions(
+    session: AsyncSession, meeting_id: uuid.UUID, window: Window
+) -> Sequence[Any]:
+    stmt = (
+        sa.select(Decision)
+        .join(AgendaItem, col(AgendaItem.id) == col(Decision.agenda_item_id))
+        .where(col(AgendaItem.meeting_id) == meeting_id)
+    )
+    return await fetch_mirrored(session, stmt, Decision, window)
+
+
+async def get_decision(
+    session: AsyncSession, decision_id: uuid.UUID, *, for_update: bool = False
+) -> Decision | None:
+    row = await live_row(session, sa.select(Decision), Decision, decision_id, for_update=for_update)
+    return row[0] if row is not None else None
 
 
 async def get_item(session: AsyncSession, item_id: uuid.UUID) -> AgendaItem | None:
@@ -142,6 +273,7 @@ async def items(session: AsyncSession, meeting_id: uuid.UUID) -> Sequence[Agenda
 
 
 async def decisions(session: AsyncSession, item_ids: Sequence[uuid.UUID]) -> Sequence[Decision]:
+    """The live decisions of these items, in the order they were made."""
     stmt = sa.select(Decision).where(
         col(Decision.agenda_item_id).in_(item_ids), col(Decision.deleted_at).is_(None)
     )
@@ -227,10 +359,13 @@ async def list_assignments(
     assignee_id: uuid.UUID | None,
     status: str | None,
     body_id: uuid.UUID | None,
+    q: str | None = None,
     window: Window,
 ) -> Sequence[Any]:
+    # Each row: the assignment, its meeting's id.
+    stmt = text_search(_assignment_with_org(col(Meeting.id)), q, col(Assignment.text))
     stmt = scoped(
-        _assignment_with_org(),
+        stmt,
         scope_path,
         (col(Assignment.assignee_id), assignee_id),
         (col(Assignment.status), status),

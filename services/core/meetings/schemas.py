@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
+from services.core.people.schemas import PERSON_REF_EXAMPLE, PersonRef
 from services.core.validation import Code, IsoDate, Name, Rfc3339Time, Text
 
 
@@ -81,6 +82,32 @@ class Frequency(StrEnum):
     biweekly = "biweekly"
     monthly = "monthly"
     tertial = "tertial"
+
+
+class MeetingSort(StrEnum):
+    """Orders of a meetings list besides the default (by id)."""
+
+    starts_at = "starts_at"
+    starts_at_desc = "-starts_at"
+
+
+class AssignmentSort(StrEnum):
+    """Orders of an assignments list besides the default (by id); no due date sorts last."""
+
+    due_date = "due_date"
+    due_date_desc = "-due_date"
+
+
+class MeetingExpand(StrEnum):
+    items = "items"
+    decisions = "decisions"
+    assignments = "assignments"
+
+
+EDIT_REASON_DESCRIPTION = (
+    "Why the minutes change: required (and kept in the audit trail) for an admin's change of a "
+    "meeting whose minutes are approved; ignored otherwise."
+)
 
 
 class Member(BaseModel):
@@ -190,6 +217,10 @@ class Attendee(BaseModel):
     )
 
 
+class AttendeeRead(Attendee):
+    person: PersonRef
+
+
 MEETING_EXAMPLE: dict[str, Any] = {
     "starts_at": "2024-01-15T08:00:00Z",
     "ends_at": "2024-01-15T11:00:00Z",
@@ -235,6 +266,15 @@ class MeetingRead(BaseModel):
     model_config = response_config(
         MEETING_EXAMPLE
         | {
+            "attendees": [
+                {
+                    "person_id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+                    "role": "chair",
+                    "present": True,
+                    "co_opted_item_ids": [],
+                    "person": PERSON_REF_EXAMPLE,
+                }
+            ],
             "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
             "body_id": "0b7e3c1e-2a4f-4d8e-8f60-1c2d3e4f5a6b",
             "status": "planned",
@@ -250,7 +290,7 @@ class MeetingRead(BaseModel):
     kind: MeetingKind
     status: MeetingStatus
     approved_at: datetime | None
-    attendees: list[Attendee]
+    attendees: list[AttendeeRead] = Field(description="Each with the person's name and initials.")
     created_at: datetime
     updated_at: datetime
     version: int
@@ -280,6 +320,7 @@ class AgendaItemCreate(BaseModel):
     presenter_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
     links: list[Link] = Field(default_factory=list, max_length=50)
     notes: Text | None = None
+    reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
 
 
 class AgendaItemUpdate(BaseModel):
@@ -290,9 +331,7 @@ class AgendaItemUpdate(BaseModel):
     presenter_ids: list[uuid.UUID] | None = Field(default=None, max_length=20)
     links: list[Link] | None = Field(default=None, max_length=50)
     notes: Text | None = None
-    reason: Text | None = Field(
-        default=None, description="Required for an admin's edit after the minutes are approved."
-    )
+    reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
 
 
 class AgendaItemRead(BaseModel):
@@ -301,7 +340,8 @@ class AgendaItemRead(BaseModel):
         | {
             "id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
             "meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-            "version": 1,
+            "presenters": [PERSON_REF_EXAMPLE],
+            **VERSIONED_EXAMPLE,
         }
     )
     id: uuid.UUID
@@ -310,9 +350,29 @@ class AgendaItemRead(BaseModel):
     title: str
     kind: ItemKind
     presenter_ids: list[uuid.UUID]
+    presenters: list[PersonRef] = Field(description="`presenter_ids` with names, in order.")
     links: list[Link]
     notes: str | None
+    created_at: datetime
+    updated_at: datetime
     version: int
+
+
+class ItemsReorder(BaseModel):
+    """The meeting's agenda in its new order: every live item once; they are numbered 1, 2, …
+    in this order."""
+
+    model_config = request_config(
+        {
+            "item_ids": [
+                "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                "0e1d2c3b-4a59-4867-9a8b-7c6d5e4f3a2b",
+            ],
+            "reason": None,
+        }
+    )
+    item_ids: list[uuid.UUID] = Field(min_length=1, max_length=999)
+    reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
 
 
 DECISION_EXAMPLE: dict[str, Any] = {
@@ -327,6 +387,15 @@ class DecisionCreate(BaseModel):
     text: Text
     decided_at: IsoDate
     effective_date: IsoDate | None = None
+    reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
+
+
+class DecisionUpdate(BaseModel):
+    model_config = request_config({"effective_date": "2024-02-01", "reason": None})
+    text: Text | None = None
+    decided_at: IsoDate | None = None
+    effective_date: IsoDate | None = None
+    reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
 
 
 class DecisionRead(BaseModel):
@@ -335,6 +404,7 @@ class DecisionRead(BaseModel):
         | {
             "id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
             "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            **VERSIONED_EXAMPLE,
         }
     )
     id: uuid.UUID
@@ -342,6 +412,9 @@ class DecisionRead(BaseModel):
     text: str
     decided_at: date
     effective_date: date | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
 
 
 ASSIGNMENT_EXAMPLE: dict[str, Any] = {
@@ -358,6 +431,7 @@ class AssignmentCreate(BaseModel):
     text: Text
     due_date: IsoDate | None = None
     action_id: uuid.UUID | None = None
+    reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
 
 
 class AssignmentUpdate(BaseModel):
@@ -379,20 +453,40 @@ class AssignmentRead(BaseModel):
         | {
             "id": "3b4c5d6e-7f8a-4b9c-8d0e-1f2a3b4c5d6e",
             "agenda_item_id": "1f0e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+            "meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "assignee": PERSON_REF_EXAMPLE,
             "status": "open",
             "reported_in_meeting_id": None,
-            "version": 1,
+            **VERSIONED_EXAMPLE,
         }
     )
     id: uuid.UUID
     agenda_item_id: uuid.UUID
+    meeting_id: uuid.UUID = Field(description="The meeting whose agenda item gave it.")
     assignee_id: uuid.UUID
+    assignee: PersonRef
     text: str
     due_date: date | None
     status: AssignmentStatus
     action_id: uuid.UUID | None
     reported_in_meeting_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
     version: int
+
+
+class MeetingDetail(MeetingRead):
+    """A meeting with what `expand` asked for; a part not asked for is null."""
+
+    items: list[AgendaItemRead] | None = Field(
+        default=None, description="With `expand=items`: the agenda in order."
+    )
+    decisions: list[DecisionRead] | None = Field(
+        default=None, description="With `expand=decisions`: in agenda order."
+    )
+    assignments: list[AssignmentRead] | None = Field(
+        default=None, description="With `expand=assignments`: in agenda order."
+    )
 
 
 class Proposal(BaseModel):

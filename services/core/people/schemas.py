@@ -71,3 +71,19 @@ class PersonRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+PERSON_REF_EXAMPLE: dict[str, Any] = {
+    "id": "5d1c0f8a-7b2e-4f7e-9a51-0c9a3e1d2b44",
+    "name": "Johanna Holmberg",
+    "initials": "JH",
+}
+
+
+class PersonRef(BaseModel):
+    """A person as a view shows them beside their id (a removed person keeps their name)."""
+
+    model_config = response_config(PERSON_REF_EXAMPLE)
+    id: uuid.UUID
+    name: str | None
+    initials: str | None

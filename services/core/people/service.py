@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from services.core.pagination import Page, Tombstone
 from services.core.people import repository
 from services.core.people.errors import PersonNotFound, SubjectNeedsAdmin, SubjectTaken
 from services.core.people.models import Person
-from services.core.people.schemas import PersonCreate, PersonRead, PersonUpdate
+from services.core.people.schemas import PersonCreate, PersonRead, PersonRef, PersonUpdate
 from services.core.principal import Principal, Scope
 
 
@@ -207,3 +207,20 @@ async def read_signed_in(session: AsyncSession, person_id: uuid.UUID) -> PersonR
 async def live_people(session: AsyncSession) -> Sequence[Person]:
     """For other domains writing to everyone (the weekly digest): every person not deleted."""
     return await repository.live(session)
+
+
+async def refs(
+    session: AsyncSession, ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, PersonRef]:
+    """For other domains' views: the people these ids name, with their names (removed people
+    too: a view names whoever it referred to)."""
+    wanted = list({i for i in ids if i is not None})
+    people = await repository.by_ids(session, wanted) if wanted else {}
+    return {pid: PersonRef(id=pid, name=p.name, initials=p.initials) for pid, p in people.items()}
+
+
+def ref(found: dict[uuid.UUID, PersonRef], person_id: uuid.UUID | None) -> PersonRef | None:
+    """The person an id names, from `refs`' answer (None for no id)."""
+    if person_id is None:
+        return None
+    return found.get(person_id) or PersonRef(id=person_id, name=None, initials=None)

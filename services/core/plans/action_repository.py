@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row
+from services.core.crud import Window, fetch_mirrored, live_row, text_search
+from services.core.pagination import Sort, SortField
 from services.core.plans.models import Action, ActionPackage, ActionPlan
 from services.core.plans.schemas import OverdueAction
 from services.core.tree import OrgUnit, in_subtree
@@ -74,6 +75,14 @@ async def action_code_taken(
     return bool((await session.execute(stmt)).scalar())
 
 
+ACTION_SORTS = {
+    "due_date": Sort("due_date", (SortField(col(Action.due_date), date(9999, 12, 31)),)),
+    "-due_date": Sort(
+        "-due_date", (SortField(col(Action.due_date), date(9999, 12, 31)),), descending=True
+    ),
+}
+
+
 def _action_filters(
     stmt: Any,
     plan_id: uuid.UUID | None,
@@ -94,7 +103,9 @@ def _action_filters(
         stmt = stmt.where(marked if filters["overdue"] else sa.not_(marked))
     if filters.get("due_before") is not None:
         stmt = stmt.where(col(Action.due_date) < filters["due_before"])
-    return stmt
+    return text_search(
+        stmt, filters.get("q"), col(Action.code), col(Action.title), col(Action.description)
+    )
 
 
 async def list_actions(

@@ -17,6 +17,8 @@ from services.core.http import check_if_match
 from services.core.logging import request_id_var
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+from services.core.people.schemas import PersonRef
 from services.core.plans import action_repository, repository
 from services.core.plans.common import (
     FINISHED,
@@ -35,6 +37,7 @@ from services.core.plans.schemas import (
     DONE_BELOW_100,
     ActionCreate,
     ActionRead,
+    ActionSort,
     ActionUpdate,
 )
 from services.core.principal import Principal
@@ -56,7 +59,11 @@ def _doc(action: Action, org_code: str | None) -> dict[str, Any]:
     return {**snapshot(action, _FIELDS), "area": action.area_code, "org_unit": org_code}
 
 
-def to_read(action: Action, org_code: str | None) -> ActionRead:
+def to_read(
+    action: Action, org_code: str | None, people: dict[uuid.UUID, PersonRef] | None = None
+) -> ActionRead:
+    """`people` (from `people_service.refs`) names the responsible person; without it the
+    read carries the id only."""
     warnings = [DONE_BELOW_100] if action.status == "done" and action.progress < 100 else []
     return read_as(
         ActionRead,
@@ -65,7 +72,14 @@ def to_read(action: Action, org_code: str | None) -> ActionRead:
         org_unit=org_code,
         overdue=action.overdue_since is not None,
         warnings=warnings,
+        responsible=people_service.ref(people, action.responsible_id)
+        if people is not None
+        else None,
     )
+
+
+async def _named(session: AsyncSession, action: Action, org_code: str | None) -> ActionRead:
+    return to_read(action, org_code, await people_service.refs(session, [action.responsible_id]))
 
 
 # --- the rules of an action row, one by one or in a synced list --------------------------------
@@ -197,7 +211,7 @@ async def read_action(
 ) -> ActionRead:
     """The action if the caller sees its plan; 404 otherwise (also for other domains)."""
     action, org_code, _ = await _visible(session, principal, action_id, for_update=False)
-    return to_read(action, org_code)
+    return await _named(session, action, org_code)
 
 
 async def list_actions(
@@ -207,11 +221,14 @@ async def list_actions(
     filters: dict[str, Any],
     *,
     window: Window,
+    sort: ActionSort | None = None,
 ) -> tuple[Page[ActionRead | Tombstone], int]:
     """A page of the plan's actions and the collection's version (its ETag)."""
+    window = window.sorted_by(action_repository.ACTION_SORTS[sort.value] if sort else None)
     plan, _ = await get_visible_plan(session, principal, plan_id)
     rows = await action_repository.list_actions(session, plan.id, filters, window=window)
-    return page_of(rows, window, lambda r: to_read(r[0], r[1])), plan.actions_version
+    people = await people_service.refs(session, [r[0].responsible_id for r in rows])
+    return page_of(rows, window, lambda r: to_read(r[0], r[1], people)), plan.actions_version
 
 
 async def list_actions_across_plans(
@@ -221,14 +238,17 @@ async def list_actions_across_plans(
     org_unit: str | None,
     filters: dict[str, Any],
     window: Window,
+    sort: ActionSort | None = None,
 ) -> Page[ActionRead | Tombstone]:
+    window = window.sorted_by(action_repository.ACTION_SORTS[sort.value] if sort else None)
     rows = await action_repository.list_actions_across_plans(
         session,
         within=await listed_subtrees(session, principal, org_unit),
         filters=filters,
         window=window,
     )
-    return page_of(rows, window, lambda r: to_read(r[0], r[1]))
+    people = await people_service.refs(session, [r[0].responsible_id for r in rows])
+    return page_of(rows, window, lambda r: to_read(r[0], r[1], people))
 
 
 async def create_action(
@@ -262,7 +282,7 @@ async def create_action(
         org_unit_id=plan.org_unit_id,
         details={"plan_id": str(plan.id)},
     )
-    return to_read(row[0], row[1])
+    return await _named(session, row[0], row[1])
 
 
 async def update_action(
@@ -308,7 +328,7 @@ async def update_action(
     await action_repository.bump_actions_version(session, plan.id)
     after = _doc(action, org_code)
     await record_change(session, principal, plan, action, "update", before, after)
-    return to_read(action, org_code)
+    return await _named(session, action, org_code)
 
 
 async def delete_action(

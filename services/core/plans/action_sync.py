@@ -3,8 +3,6 @@ and exported as CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import uuid
 from collections.abc import Sequence
@@ -16,14 +14,17 @@ from services.core.audit import service as audit_service
 from services.core.errors import field_error
 from services.core.http import check_if_match
 from services.core.logging import request_id_var
+from services.core.people import service as people_service
 from services.core.plans import action_repository
 from services.core.plans.action_service import db_row, row_values, transition_error, validate_rows
 from services.core.plans.common import invalid, local_today
 from services.core.plans.plan_service import get_visible_plan
 from services.core.plans.schemas import ActionBulkResult, ActionCreate
 from services.core.principal import Principal
-from services.core.spreadsheets import safe_row
+from services.core.spreadsheets import Decimals, write_csv
 
+# The JSON's fields in its order, with names beside the ids a reader cannot read (the package,
+# the responsible person).
 CSV_COLUMNS = (
     "code",
     "title",
@@ -32,6 +33,7 @@ CSV_COLUMNS = (
     "package_id",
     "package",
     "responsible_id",
+    "responsible",
     "org_unit",
     "start_date",
     "due_date",
@@ -47,39 +49,45 @@ def _natural_key(code: str) -> list[tuple[int, Any]]:
 
 
 async def export_actions_csv(
-    session: AsyncSession, principal: Principal, plan_id: uuid.UUID, filters: dict[str, Any]
+    session: AsyncSession,
+    principal: Principal,
+    plan_id: uuid.UUID,
+    filters: dict[str, Any],
+    decimals: Decimals = Decimals.comma,
 ) -> tuple[str, int]:
-    """The plan's filtered actions as one CSV file in code order, and the collection's
-    version (its ETag)."""
+    """The plan's filtered actions as one CSV file in code order (`spreadsheets.write_csv`'s
+    dialect), and the collection's version (its ETag)."""
     plan, _ = await get_visible_plan(session, principal, plan_id)
     rows = sorted(
         await action_repository.all_actions(session, plan.id, filters),
         key=lambda r: _natural_key(r[0].code),
     )
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for action, org_code, package_name in rows:
-        writer.writerow(
-            safe_row(
-                [
-                    action.code,
-                    action.title,
-                    action.description or "",
-                    action.area_code or "",
-                    action.package_id or "",
-                    package_name or "",
-                    action.responsible_id or "",
-                    org_code or "",
-                    action.start_date or "",
-                    action.due_date or "",
-                    action.status,
-                    action.progress,
-                    "true" if action.overdue_since is not None else "false",
-                ]
-            )
-        )
-    return out.getvalue(), plan.actions_version
+    people = await people_service.refs(session, [r[0].responsible_id for r in rows])
+
+    def name(person_id: uuid.UUID | None) -> str | None:
+        found = people_service.ref(people, person_id)
+        return found.name if found else None
+
+    table = [
+        [
+            action.code,
+            action.title,
+            action.description,
+            action.area_code,
+            action.package_id,
+            package_name,
+            action.responsible_id,
+            name(action.responsible_id),
+            org_code,
+            action.start_date,
+            action.due_date,
+            action.status,
+            action.progress,
+            action.overdue_since is not None,
+        ]
+        for action, org_code, package_name in rows
+    ]
+    return write_csv(CSV_COLUMNS, table, decimals), plan.actions_version
 
 
 def _duplicate_codes(values: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -223,7 +223,9 @@ async def check_meeting_refs(
     ):
         errors.append(
             field_error(
-                ["body", "decided_by"], f"unknown decision {decided_by}", "unknown_decision"
+                ["body", "decided_by_decision_id"],
+                f"unknown decision {decided_by}",
+                "unknown_decision",
             )
         )
     if meeting_id is not None and not await lookups.meeting_visible(session, principal, meeting_id):

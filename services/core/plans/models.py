@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from services.core.db import (
     NamedCode,
+    Timestamps,
     Versioned,
     identity_pk,
     one_of,
@@ -32,7 +33,7 @@ def _money() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.Numeric(16, 2)))
 
 
-class ActionArea(NamedCode, table=True):
+class ActionArea(Timestamps, NamedCode, table=True):
     """The area catalogue (seed 003's 17 areas are seeded); admins extend it."""
 
     __tablename__ = "action_areas"

@@ -13,12 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import clock
 from services.core.audit import service as audit_service
-from services.core.crud import Window, apply_update, in_scope_or_404, page_of, read_as, snapshot
+from services.core.crud import (
+    Window,
+    apply_update,
+    in_scope_or_404,
+    page_from,
+    page_of,
+    read_as,
+    snapshot,
+)
 from services.core.errors import PulsError, ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.kpis import target_service
 from services.core.kpis.errors import TargetNotFound
 from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+from services.core.people.schemas import PersonRef
 from services.core.plans import action_repository, repository
 from services.core.plans.common import (
     check_meeting_refs,
@@ -49,22 +59,33 @@ from services.core.plans.schemas import (
 )
 from services.core.principal import Principal
 
+PersonRefs = dict[uuid.UUID, PersonRef]
+
 S = TypeVar("S", bound=BaseModel)
 
 # --- areas -----------------------------------------------------------------------------------
 
 
-async def list_areas(session: AsyncSession) -> list[AreaRead]:
-    return [read_as(AreaRead, a) for a in await repository.list_areas(session)]
+async def list_areas(session: AsyncSession, *, window: Window) -> Page[AreaRead]:
+    """By code, or by change time with `updated_since` (entries are never deleted)."""
+    rows = await repository.areas_page(session, window)
+    return page_from(
+        rows,
+        window,
+        lambda r: read_as(AreaRead, r[0]),
+        key=lambda r: r[0].code,
+        changed=lambda r: r[0].updated_at,
+        name="action_areas",
+    )
 
 
 async def put_area(
     session: AsyncSession, principal: Principal, code: str, data: AreaIn
 ) -> AreaRead:
     principal.require_whole_region("The action area catalogue")
-    await repository.put_area(session, code, data.name_en, data.name_sv)
+    stored = await repository.put_area(session, code, data.name_en, data.name_sv)
     await audit_service.record(session, principal, "action_area.put", "action_area", code)
-    return AreaRead(code=code, name_en=data.name_en, name_sv=data.name_sv)
+    return read_as(AreaRead, stored)
 
 
 # --- visibility ------------------------------------------------------------------------------
@@ -180,8 +201,17 @@ def _plan_doc(plan: ActionPlan, org_code: str, targets: list[uuid.UUID]) -> dict
     return {**snapshot(plan, _PLAN_FIELDS), "org_unit": org_code, "kpi_target_ids": sorted(targets)}
 
 
-def _to_read(plan: ActionPlan, org_code: str, targets: list[uuid.UUID]) -> PlanRead:
-    return read_as(PlanRead, plan, org_unit=org_code, kpi_target_ids=sorted(targets))
+def _to_read(
+    plan: ActionPlan, org_code: str, targets: list[uuid.UUID], people: PersonRefs
+) -> PlanRead:
+    return read_as(
+        PlanRead,
+        plan,
+        org_unit=org_code,
+        kpi_target_ids=sorted(targets),
+        owner=people_service.ref(people, plan.owner_id),
+        decided_by_decision_id=plan.decided_by,
+    )
 
 
 async def linked_targets(session: AsyncSession, plan: ActionPlan) -> list[uuid.UUID]:
@@ -325,7 +355,8 @@ async def _check_targets(
 
 async def read_plan(session: AsyncSession, principal: Principal, plan_id: uuid.UUID) -> PlanRead:
     plan, org_code = await get_visible_plan(session, principal, plan_id)
-    return _to_read(plan, org_code, await linked_targets(session, plan))
+    people = await people_service.refs(session, [plan.owner_id])
+    return _to_read(plan, org_code, await linked_targets(session, plan), people)
 
 
 async def list_plans(
@@ -335,6 +366,7 @@ async def list_plans(
     org_unit: str | None,
     status: str | None,
     owner_id: uuid.UUID | None,
+    q: str | None = None,
     window: Window,
 ) -> Page[PlanRead | Tombstone]:
     rows = await repository.list_plans(
@@ -342,10 +374,12 @@ async def list_plans(
         within=await listed_subtrees(session, principal, org_unit),
         status=status,
         owner_id=owner_id,
+        q=q,
         window=window,
     )
     targets = await repository.target_ids(session, [r[0].id for r in rows[: window.limit]])
-    return page_of(rows, window, lambda r: _to_read(r[0], r[1], targets.get(r[0].id, [])))
+    people = await people_service.refs(session, [r[0].owner_id for r in rows])
+    return page_of(rows, window, lambda r: _to_read(r[0], r[1], targets.get(r[0].id, []), people))
 
 
 async def create_plan(session: AsyncSession, principal: Principal, data: PlanCreate) -> PlanRead:
@@ -374,7 +408,7 @@ async def create_plan(session: AsyncSession, principal: Principal, data: PlanCre
     targets = sorted(set(data.kpi_target_ids))
     after = _plan_doc(plan, org_code, targets)
     await record_change(session, principal, plan, plan, "create", None, after)
-    return _to_read(plan, org_code, targets)
+    return _to_read(plan, org_code, targets, await people_service.refs(session, [plan.owner_id]))
 
 
 async def update_plan(
@@ -423,7 +457,7 @@ async def update_plan(
     await apply_update(session, plan, changes)
     after = _plan_doc(plan, org_code, targets)
     await record_change(session, principal, plan, plan, "update", before, after)
-    return _to_read(plan, org_code, targets)
+    return _to_read(plan, org_code, targets, await people_service.refs(session, [plan.owner_id]))
 
 
 async def delete_plan(

@@ -12,7 +12,15 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, catalogue, fetch_mirrored, live_row, put_catalogue_entry
+from services.core.crud import (
+    Window,
+    catalogue,
+    catalogue_page,
+    fetch_mirrored,
+    live_row,
+    put_catalogue_entry,
+    text_search,
+)
 from services.core.pagination import keyset
 from services.core.plans.models import (
     ActionArea,
@@ -99,8 +107,12 @@ async def list_areas(session: AsyncSession) -> Sequence[ActionArea]:
     return await catalogue(session, ActionArea)
 
 
-async def put_area(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
-    await put_catalogue_entry(session, ActionArea, code, name_en, name_sv)
+async def areas_page(session: AsyncSession, window: Window) -> Sequence[Any]:
+    return await catalogue_page(session, ActionArea, window)
+
+
+async def put_area(session: AsyncSession, code: str, name_en: str, name_sv: str) -> ActionArea:
+    return await put_catalogue_entry(session, ActionArea, code, name_en, name_sv)
 
 
 async def existing_areas(session: AsyncSession, codes: set[str]) -> set[str]:
@@ -172,11 +184,13 @@ async def list_plans(
     within: Sequence[str],
     status: str | None,
     owner_id: uuid.UUID | None,
+    q: str | None = None,
     window: Window,
 ) -> Sequence[Any]:
     """Plans whose unit lies under every path of `within`."""
     stmt = with_unit(ActionPlan).where(*[in_subtree(col(OrgUnit.path), p) for p in within])
     stmt = _where_equal(stmt, ActionPlan, {"status": status, "owner_id": owner_id})
+    stmt = text_search(stmt, q, col(ActionPlan.title))
     return await fetch_mirrored(session, stmt, ActionPlan, window)
 
 
@@ -209,17 +223,24 @@ async def add_history(
     )
 
 
+HISTORY = "action_plan_history"
+
+
 async def list_history(
     session: AsyncSession,
     plan_id: uuid.UUID,
     *,
     entity_id: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Sequence[PlanHistory]:
+    """A log: entries are only ever added, in id order, so `updated_since` is a filter on
+    their time and the order stays the same."""
     stmt: Any = sa.select(PlanHistory).where(col(PlanHistory.plan_id) == plan_id)
     if entity_id is not None:
         stmt = stmt.where(col(PlanHistory.entity_id) == entity_id)
-    rows = await session.execute(keyset(stmt, [col(PlanHistory.id)], cursor, limit))
+    if window.updated_since is not None:
+        stmt = stmt.where(col(PlanHistory.at) > window.updated_since)
+    paged = keyset(stmt, [col(PlanHistory.id)], window.cursor, window.limit, on=HISTORY)
+    rows = await session.execute(paged)
     history: Sequence[PlanHistory] = rows.scalars().all()
     return history

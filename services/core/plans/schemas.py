@@ -7,9 +7,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, Field, StringConstraints
 
 from services.core.contract import VERSIONED_EXAMPLE, request_config, response_config
+from services.core.people.schemas import PersonRef
 from services.core.validation import Code, DecimalOut, LocalDate, Money, Name, Rfc3339Time, Text
 
 ActionCode = Annotated[
@@ -36,6 +37,13 @@ class ActionStatus(StrEnum):
     done = "done"
     postponed = "postponed"
     cancelled = "cancelled"
+
+
+class ActionSort(StrEnum):
+    """Orders of an actions list besides the default (by id); no due date sorts last."""
+
+    due_date = "due_date"
+    due_date_desc = "-due_date"
 
 
 class Rag(StrEnum):
@@ -80,10 +88,18 @@ class AreaIn(BaseModel):
 
 class AreaRead(BaseModel):
     model_config = response_config(
-        {"code": "recruitment", "name_en": "Recruitment", "name_sv": "Rekrytering"}
+        {
+            "code": "recruitment",
+            "name_en": "Recruitment",
+            "name_sv": "Rekrytering",
+            "created_at": "2026-11-25T08:00:00Z",
+            "updated_at": "2026-11-25T08:00:00Z",
+        }
     )
 
     code: str
+    created_at: datetime
+    updated_at: datetime = Field(description="When the entry was added or last renamed.")
     name_en: str
     name_sv: str
 
@@ -115,7 +131,10 @@ class PlanCreate(BaseModel):
     status: PlanStatus = PlanStatus.draft
     decided_at: Rfc3339Time | None = None
     decided_by: uuid.UUID | None = Field(
-        default=None, description="The meeting decision that decided the plan, if recorded."
+        default=None,
+        validation_alias=AliasChoices("decided_by_decision_id", "decided_by"),
+        description="The meeting decision (`/v1/decisions/{id}`) that decided the plan, if "
+        "recorded. `decided_by` is still accepted for one version.",
     )
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
@@ -145,7 +164,12 @@ class PlanUpdate(BaseModel):
     period_end: LocalDate | None = None
     status: PlanStatus | None = None
     decided_at: Rfc3339Time | None = None
-    decided_by: uuid.UUID | None = None
+    decided_by: uuid.UUID | None = Field(
+        default=None,
+        validation_alias=AliasChoices("decided_by_decision_id", "decided_by"),
+        description="The meeting decision that decided the plan. `decided_by` is still "
+        "accepted for one version.",
+    )
     cost_estimate_sek: Money | None = None
     expected_saving_sek: Money | None = None
     calculation_basis: Text | None = None
@@ -165,6 +189,7 @@ class PlanRead(BaseModel):
             **_PLAN_CREATE_EXAMPLE,
             "id": _PLAN_ID,
             "decided_at": None,
+            "decided_by_decision_id": None,
             "decided_by": None,
             "no_cost_impact": False,
             "no_cost_impact_reason": None,
@@ -177,11 +202,21 @@ class PlanRead(BaseModel):
     purpose: str | None
     org_unit: str
     owner_id: uuid.UUID | None
+    owner: PersonRef | None = Field(
+        default=None, description="`owner_id` with the person's name and initials."
+    )
     period_start: date
     period_end: date
     status: PlanStatus
     decided_at: datetime | None
-    decided_by: uuid.UUID | None
+    decided_by_decision_id: uuid.UUID | None = Field(
+        default=None, description="The meeting decision (`/v1/decisions/{id}`) that decided it."
+    )
+    decided_by: uuid.UUID | None = Field(
+        deprecated=True,
+        description="Deprecated: the same as `decided_by_decision_id`, removed in the next "
+        "version.",
+    )
     cost_estimate_sek: DecimalOut | None
     expected_saving_sek: DecimalOut | None
     calculation_basis: str | None
@@ -341,6 +376,9 @@ class ActionRead(BaseModel):
     area: str | None
     package_id: uuid.UUID | None
     responsible_id: uuid.UUID | None
+    responsible: PersonRef | None = Field(
+        default=None, description="`responsible_id` with the person's name and initials."
+    )
     org_unit: str | None
     start_date: date | None
     due_date: date | None

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
-from services.core.crud import read_as
+from services.core.crud import Window, read_as
 from services.core.kpis import series_service
 from services.core.pagination import Page, split_page
 from services.core.plans import action_repository, repository
@@ -34,15 +34,13 @@ async def history(
     plan_id: uuid.UUID,
     *,
     entity_id: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Page[HistoryEntry]:
-    """Every change to the plan and its parts, oldest first."""
+    """Every change to the plan and its parts, oldest first (with `updated_since`, those made
+    since; entries are never changed or deleted, so there are no tombstones)."""
     await get_visible_plan(session, principal, plan_id)
-    rows = await repository.list_history(
-        session, plan_id, entity_id=entity_id, cursor=cursor, limit=limit
-    )
-    page_rows, next_cursor = split_page(rows, limit, lambda h: (h.id,))
+    rows = await repository.list_history(session, plan_id, entity_id=entity_id, window=window)
+    page_rows, next_cursor = split_page(rows, window.limit, lambda h: (h.id,), repository.HISTORY)
     return Page(items=[read_as(HistoryEntry, h) for h in page_rows], next_cursor=next_cursor)
 
 

@@ -27,6 +27,11 @@ class ImportNotFound(NotFound):
     title = "Import not found"
 
 
+class ProfessionNotFound(NotFound):
+    code = "profession_not_found"
+    title = "Profession not found"
+
+
 class UnknownProfession(ValidationFailed):
     code = "unknown_profession"
     title = "Unknown profession"

@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import read_as, visible_or_404
+from services.core.crud import Window, read_as, visible_or_404
 from services.core.errors import UnsupportedMediaType, ValidationFailed, field_error
 from services.core.events import service as events_service
 from services.core.kpis import recalculation_service
+from services.core.pagination import Page, split_page
 from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import files, ingest, repository
@@ -166,6 +167,25 @@ async def progress(session: AsyncSession) -> dict[str, tuple[int, int]]:
     """For the worker's gauges: per status (queued, running), how many imports and the rows
     they have read so far."""
     return await repository.import_progress(session)
+
+
+async def list_imports(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    kind: str | None,
+    window: Window,
+) -> Page[ImportRead]:
+    """Newest first. Imports are status resources, never changed by a client nor deleted
+    (their files are), so the list takes no `updated_since`: poll one by id."""
+    rows = await repository.imports_page(
+        session, scope_path=principal.org_path, status=status, kind=kind, window=window
+    )
+    kept, next_cursor = split_page(
+        rows, window.limit, lambda r: (r.created_at, r.id), repository.IMPORTS
+    )
+    return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)
 
 
 # ---- reading files -------------------------------------------------------------------------

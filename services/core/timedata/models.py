@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 from services.core.db import (
     Mirrored,
     NamedCode,
+    Timestamps,
     identity_pk,
     one_of,
     timestamptz,
@@ -50,7 +51,7 @@ class _Fed(Mirrored):
     content_hash: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
-class Profession(NamedCode, table=True):
+class Profession(Timestamps, NamedCode, table=True):
     __tablename__ = "professions"
 
 

@@ -11,8 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, catalogue, fetch_mirrored, put_catalogue_entry
+from services.core.crud import (
+    Window,
+    catalogue,
+    catalogue_page,
+    fetch_mirrored,
+    put_catalogue_entry,
+)
 from services.core.kpis import repository as kpis_repository
+from services.core.pagination import keyset
 from services.core.timedata.models import (
     CodeMapping,
     Employment,
@@ -148,8 +155,18 @@ async def professions(session: AsyncSession) -> Sequence[Profession]:
     return await catalogue(session, Profession)
 
 
-async def put_profession(session: AsyncSession, code: str, name_en: str, name_sv: str) -> None:
-    await put_catalogue_entry(session, Profession, code, name_en, name_sv)
+async def professions_page(session: AsyncSession, window: Window) -> Sequence[Any]:
+    return await catalogue_page(session, Profession, window)
+
+
+async def profession(session: AsyncSession, code: str) -> Profession | None:
+    return await session.get(Profession, code)
+
+
+async def put_profession(
+    session: AsyncSession, code: str, name_en: str, name_sv: str
+) -> Profession:
+    return await put_catalogue_entry(session, Profession, code, name_en, name_sv)
 
 
 async def try_lock_import(session: AsyncSession, import_id: uuid.UUID) -> bool:
@@ -209,3 +226,29 @@ async def import_progress(session: AsyncSession) -> dict[str, tuple[int, int]]:
         )
     )
     return {status: (int(n), int(rows)) for status, n, rows in found.all()}
+
+
+IMPORTS = "imports"
+
+
+async def imports_page(
+    session: AsyncSession,
+    *,
+    scope_path: str | None,
+    status: str | None,
+    kind: str | None,
+    window: Window,
+) -> Sequence[Import]:
+    """Imports newest first. One sent with a region-wide key (no `org_path`) is seen only by
+    region-wide keys, as `imports.read` decides for one."""
+    stmt: Any = sa.select(Import)
+    if scope_path is not None:
+        stmt = stmt.where(in_subtree(col(Import.org_path), scope_path))
+    if status is not None:
+        stmt = stmt.where(col(Import.status) == status)
+    if kind is not None:
+        stmt = stmt.where(col(Import.kind) == kind)
+    order = [col(Import.created_at), col(Import.id)]
+    paged = keyset(stmt, order, window.cursor, window.limit, on=IMPORTS, descending=True)
+    found: Sequence[Import] = (await session.execute(paged)).scalars().all()
+    return found

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     SkipValidation,
     StringConstraints,
+    computed_field,
     model_validator,
 )
 
@@ -388,21 +389,44 @@ class _FedRecordRead(BaseModel):
     external_id: str
     org_unit: str
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The same as `org_unit`, under the name records are sent with, so a "
+        "record read back lines up with the one sent."
+    )
+    @property
+    def org_unit_code(self) -> str:
+        return self.org_unit
 
-_EMPLOYEE = (
-    "The employee as this API key sees them: HMAC-SHA256 of Puls's stored pseudonym with a key "
-    "derived for this API key alone. Stable for this key, unrelated to what any other key sees."
-)
+
+class _PersonLevelRead(_FedRecordRead):
+    employee: str = Field(
+        deprecated=True,
+        description="Deprecated name of `employee_pseudonym` (removed in the next version).",
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The employee as this API key sees them: HMAC-SHA256 of Puls's stored "
+        "pseudonym with a key derived for this API key alone. Stable for this key, unrelated to "
+        "what any other key sees, and never the `employee_ref` that was sent (Puls does not keep "
+        "it)."
+    )
+    @property
+    def employee_pseudonym(self) -> str:
+        # Not `self.employee`: reading a deprecated field warns.
+        pseudonym: str = self.__dict__["employee"]
+        return pseudonym
 
 
-class TimeRecordRead(_FedRecordRead):
+class TimeRecordRead(_PersonLevelRead):
     model_config = response_config(
         {
             "id": "heroma:TR-2024-000123",
             "source": "heroma",
             "external_id": "TR-2024-000123",
             "org_unit": "SUS-AKUT",
+            "org_unit_code": "SUS-AKUT",
             "employee": "3f9c…(this key's pseudonym)",
+            "employee_pseudonym": "3f9c…(this key's pseudonym)",
             "profession": "nurse",
             "staff_kind": "own",
             "time_type": "worked",
@@ -419,7 +443,6 @@ class TimeRecordRead(_FedRecordRead):
         }
     )
 
-    employee: str = Field(description=_EMPLOYEE)
     profession: str
     staff_kind: StaffKind = Field(description="`own` staff or hired from an `agency`.")
     time_type: TimeType = Field(description="What the hours were.")
@@ -435,14 +458,16 @@ class TimeRecordRead(_FedRecordRead):
     updated_at: datetime
 
 
-class EmploymentRead(_FedRecordRead):
+class EmploymentRead(_PersonLevelRead):
     model_config = response_config(
         {
             "id": "heroma:EMP-4711-1",
             "source": "heroma",
             "external_id": "EMP-4711-1",
             "org_unit": "SUS-AKUT",
+            "org_unit_code": "SUS-AKUT",
             "employee": "3f9c…(this key's pseudonym)",
+            "employee_pseudonym": "3f9c…(this key's pseudonym)",
             "profession": "nurse",
             "contract": "permanent",
             "fte": "0.750",
@@ -457,7 +482,6 @@ class EmploymentRead(_FedRecordRead):
         }
     )
 
-    employee: str = Field(description=_EMPLOYEE)
     profession: str
     contract: Contract = Field(description="The form of employment.")
     fte: DecimalOut
@@ -533,10 +557,18 @@ class ProfessionIn(BaseModel):
 
 class ProfessionRead(ProfessionIn):
     model_config = response_config(
-        {"code": "nurse", "name_en": "Nurse", "name_sv": "Sjuksköterska"}
+        {
+            "code": "nurse",
+            "name_en": "Nurse",
+            "name_sv": "Sjuksköterska",
+            "created_at": "2026-11-25T08:00:00Z",
+            "updated_at": "2026-11-25T08:00:00Z",
+        }
     )
 
     code: str
+    created_at: datetime
+    updated_at: datetime = Field(description="When the entry was added or last renamed.")
 
 
 class ImportRead(BaseModel):

@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import Window, page_of, read_as
+from services.core.crud import Window, page_from, page_of, read_as
 from services.core.errors import ValidationFailed, field_error
 from services.core.kpis import recalculation_service
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page
 from services.core.principal import Principal
 from services.core.timedata import ingest, repository
-from services.core.timedata.errors import BatchRejected, BatchTooLarge
+from services.core.timedata.errors import BatchRejected, BatchTooLarge, ProfessionNotFound
 from services.core.timedata.models import Employment, PersonnelCost, TimeRecord
 from services.core.timedata.pseudonym import viewer_pseudonymizer
 from services.core.timedata.schemas import (
@@ -211,14 +211,30 @@ async def put_mappings(
     return CodeMappingsResult(**data.model_dump(), remapped_records=remapped)
 
 
-async def list_professions(session: AsyncSession) -> list[ProfessionRead]:
-    return [read_as(ProfessionRead, p) for p in await repository.professions(session)]
+async def list_professions(session: AsyncSession, *, window: Window) -> Page[ProfessionRead]:
+    """By code, or by change time with `updated_since` (entries are never deleted)."""
+    rows = await repository.professions_page(session, window)
+    return page_from(
+        rows,
+        window,
+        lambda r: read_as(ProfessionRead, r[0]),
+        key=lambda r: r[0].code,
+        changed=lambda r: r[0].updated_at,
+        name="professions",
+    )
+
+
+async def read_profession(session: AsyncSession, code: str) -> ProfessionRead:
+    profession = await repository.profession(session, code)
+    if profession is None:
+        raise ProfessionNotFound(f"No profession with code {code!r}")
+    return read_as(ProfessionRead, profession)
 
 
 async def put_profession(
     session: AsyncSession, principal: Principal, code: str, data: ProfessionIn
 ) -> ProfessionRead:
     principal.require_whole_region("The profession catalogue")
-    await repository.put_profession(session, code, data.name_en, data.name_sv)
+    stored = await repository.put_profession(session, code, data.name_en, data.name_sv)
     await audit_service.record(session, principal, "profession.put", "profession", code)
-    return ProfessionRead(code=code, **data.model_dump())
+    return read_as(ProfessionRead, stored)

@@ -195,6 +195,7 @@ class DeliveryRead(BaseModel):
     model_config = response_config(
         {
             "id": 812,
+            "message_id": "msg_812",
             "webhook_id": "msg_812",
             "subscription_id": "4f0c9a52-3f0e-4d7b-9a55-6f0d1f6d8e21",
             "event_id": 4711,
@@ -220,7 +221,15 @@ class DeliveryRead(BaseModel):
     )
 
     id: int
-    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
+    message_id: str = Field(
+        description="The message's id, sent as the `webhook-id` header: the same on every "
+        "attempt and redelivery (receivers deduplicate on it)."
+    )
+    webhook_id: str = Field(
+        deprecated=True,
+        description="Deprecated: the same as `message_id` (it is not a subscription's id); "
+        "removed in the next version.",
+    )
     subscription_id: uuid.UUID
     event_id: int | None = Field(description="The outbox event; null for a test ping.")
     event_type: str

@@ -250,6 +250,7 @@ def _delivery_read(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) ->
     assert delivery.id is not None and delivery.created_at is not None
     return DeliveryRead(
         id=delivery.id,
+        message_id=message_id(delivery.id),
         webhook_id=message_id(delivery.id),
         subscription_id=delivery.subscription_id,
         event_id=delivery.event_id,
@@ -288,6 +289,9 @@ async def send_test(
     return _delivery_read(delivery, [])
 
 
+DELIVERIES = "webhook_deliveries"
+
+
 async def list_deliveries(
     session: AsyncSession,
     principal: Principal,
@@ -300,7 +304,11 @@ async def list_deliveries(
     await _get_visible(session, principal, subscription_id, for_update=False)
     before = None
     if cursor:
-        (before,) = decode_cursor(cursor, [WebhookDelivery.__table__.c.id])  # type: ignore[attr-defined]
+        (before,) = decode_cursor(
+            cursor,
+            [WebhookDelivery.__table__.c.id],  # type: ignore[attr-defined]
+            DELIVERIES,
+        )
         if not isinstance(before, int):
             raise ValidationFailed(
                 "The cursor is not one this service issued",
@@ -309,7 +317,7 @@ async def list_deliveries(
     rows = await repository.deliveries_page(
         session, subscription_id, status=status, before=before, limit=limit
     )
-    page_rows, next_cursor = split_page(rows, limit, lambda d: (d.id,))
+    page_rows, next_cursor = split_page(rows, limit, lambda d: (d.id,), DELIVERIES)
     attempts = await repository.attempts_of(session, [d.id for d in page_rows if d.id is not None])
     return Page(
         items=[_delivery_read(d, attempts.get(d.id or 0, [])) for d in page_rows],
@@ -317,14 +325,30 @@ async def list_deliveries(
     )
 
 
-async def redeliver(session: AsyncSession, principal: Principal, delivery_id: int) -> DeliveryRead:
-    """Queues the message again with the same `webhook-id`, at the head of its subscription's
-    order (it is the oldest pending one), due now."""
+async def _visible_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: int, *, for_update: bool
+) -> WebhookDelivery:
     delivery: WebhookDelivery = visible_or_404(
-        await repository.get_delivery(session, delivery_id, for_update=True),
+        await repository.get_delivery(session, delivery_id, for_update=for_update),
         lambda row: _visible(principal, row[1]),
         DeliveryNotFound(f"No webhook delivery with id {delivery_id}"),
     )[0]
+    return delivery
+
+
+async def read_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: int
+) -> DeliveryRead:
+    """One delivery with its attempts, if the caller sees its subscription."""
+    delivery = await _visible_delivery(session, principal, delivery_id, for_update=False)
+    attempts = await repository.attempts_of(session, [delivery_id])
+    return _delivery_read(delivery, attempts.get(delivery_id, []))
+
+
+async def redeliver(session: AsyncSession, principal: Principal, delivery_id: int) -> DeliveryRead:
+    """Queues the message again with the same `webhook-id`, at the head of its subscription's
+    order (it is the oldest pending one), due now."""
+    delivery = await _visible_delivery(session, principal, delivery_id, for_update=True)
     delivery.status = "pending"
     delivery.next_attempt_at = sa.func.now()  # type: ignore[assignment]
     await session.flush()

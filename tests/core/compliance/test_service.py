@@ -92,7 +92,7 @@ async def test_another_units_rules_policies_and_exemptions_are_not_found(
     with pytest.raises(PolicyNotFound):
         await compliance_service.delete_policy(session, pv, policy_id, if_match=None)
     with pytest.raises(PolicyNotFound):
-        await compliance_service.list_exemptions(session, pv, policy_id)
+        await compliance_service.list_exemptions(session, pv, policy_id, window=Window(limit=10))
     with pytest.raises(ExemptionNotFound):
         await compliance_service.delete_exemption(session, pv, uuid.UUID(exemption.id))
     with pytest.raises(RuleNotFound):

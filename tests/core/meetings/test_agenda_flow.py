@@ -37,11 +37,13 @@ async def test_item_decision_and_assignment_each_change_the_meeting(
 
     meeting = await meeting_service.read_meeting(session, ADMIN, held.meeting.id)
     assert (held.meeting.version, meeting.version) == (1, 4)  # item, decision, assignment
-    assert [i.id for i in await agenda_service.list_items(session, ADMIN, meeting.id)] == [
-        held.item.id
-    ]
-    decisions = await agenda_service.list_decisions(session, ADMIN, meeting.id)
-    assert [(d.id, d.agenda_item_id, d.text) for d in decisions] == [
+    window = Window(limit=10)
+    items = await agenda_service.list_items(session, ADMIN, meeting.id, window=window)
+    assert [i.id for i in items.items] == [held.item.id]
+    decisions = (
+        await agenda_service.list_decisions(session, ADMIN, meeting.id, window=window)
+    ).items
+    assert [(d.id, d.agenda_item_id, d.text) for d in decisions] == [  # type: ignore[union-attr]
         (held.decision.id, held.item.id, "Hyrstopp för sjuksköterskor.")
     ]
     assert (held.assignment.status, held.assignment.version) == (AssignmentStatus.open, 1)

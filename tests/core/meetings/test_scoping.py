@@ -25,9 +25,16 @@ from services.core.meetings.errors import (
     AgendaItemNotFound,
     AssignmentNotFound,
     BodyNotFound,
+    DecisionNotFound,
     MeetingNotFound,
 )
-from services.core.meetings.schemas import AgendaItemUpdate, AssignmentCreate, DecisionCreate
+from services.core.meetings.schemas import (
+    AgendaItemUpdate,
+    AssignmentCreate,
+    DecisionCreate,
+    DecisionUpdate,
+    ItemsReorder,
+)
 from services.core.principal import Principal
 from tests.core.meetings.conftest import Held, confined_to, hold_meeting
 
@@ -49,11 +56,67 @@ CALLS: list[tuple[str, Call, type[NotFound]]] = [
         lambda s, p, h: meeting_service.read_meeting(s, p, h.meeting.id),
         MeetingNotFound,
     ),
-    ("list_items", lambda s, p, h: agenda_service.list_items(s, p, h.meeting.id), MeetingNotFound),
+    (
+        "list_items",
+        lambda s, p, h: agenda_service.list_items(s, p, h.meeting.id, window=Window(limit=5)),
+        MeetingNotFound,
+    ),
     (
         "list_decisions",
-        lambda s, p, h: agenda_service.list_decisions(s, p, h.meeting.id),
+        lambda s, p, h: agenda_service.list_decisions(s, p, h.meeting.id, window=Window(limit=5)),
         MeetingNotFound,
+    ),
+    (
+        "list_body_meetings",
+        lambda s, p, h: meeting_service.list_body_meetings(
+            s, p, h.body.id, status=None, window=Window(limit=5)
+        ),
+        BodyNotFound,
+    ),
+    ("read_item", lambda s, p, h: agenda_service.read_item(s, p, h.item.id), AgendaItemNotFound),
+    (
+        "read_decision",
+        lambda s, p, h: agenda_service.read_decision(s, p, h.decision.id),
+        DecisionNotFound,
+    ),
+    (
+        "update_decision",
+        lambda s, p, h: agenda_service.update_decision(
+            s, p, h.decision.id, DecisionUpdate(text="Rättat"), if_match=None
+        ),
+        DecisionNotFound,
+    ),
+    (
+        "reorder_items",
+        lambda s, p, h: agenda_service.reorder_items(
+            s, p, h.meeting.id, ItemsReorder(item_ids=[h.item.id]), if_match=None
+        ),
+        MeetingNotFound,
+    ),
+    (
+        "delete_decision",
+        lambda s, p, h: agenda_service.delete_decision(s, p, h.decision.id, if_match=None),
+        DecisionNotFound,
+    ),
+    (
+        "delete_assignment",
+        lambda s, p, h: assignment_service.delete_assignment(s, p, h.assignment.id, if_match=None),
+        AssignmentNotFound,
+    ),
+    (
+        "delete_item",
+        lambda s, p, h: agenda_service.delete_item(s, p, h.item.id, if_match=None),
+        AgendaItemNotFound,
+    ),
+    (
+        "delete_meeting",
+        lambda s, p, h: meeting_service.delete_meeting(s, p, h.meeting.id, if_match=None),
+        MeetingNotFound,
+    ),
+    (
+        "delete_body",
+        lambda s, p, h: body_service.delete_body(s, p, h.body.id, if_match=None),
+        BodyNotFound,
     ),
     ("prepare", lambda s, p, h: minutes_service.prepare(s, p, h.meeting.id), MeetingNotFound),
     (

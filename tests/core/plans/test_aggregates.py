@@ -65,7 +65,7 @@ async def _action(session: AsyncSession, plan_id: uuid.UUID, **fields: Any) -> A
 
 async def _history(session: AsyncSession, plan_id: uuid.UUID, entity_id: uuid.UUID) -> list[Any]:
     page = await summary_service.history(
-        session, ADMIN, plan_id, entity_id=entity_id, cursor=None, limit=100
+        session, ADMIN, plan_id, entity_id=entity_id, window=Window(limit=100)
     )
     return [(h.operation, h.before, h.after) for h in page.items]
 
