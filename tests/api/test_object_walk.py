@@ -168,7 +168,7 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
     )
     ids["key_id"] = keys.json()["id"]
     ids["feed_id"] = await _created(client, "/v1/calendar-feeds", {"body_id": body_id})
-    ids["item_type"], ids["item_id"] = "action", ids["action_id"]
+    ids["item_type"] = "action"  # the followed item of /v1/me/subscriptions is the action
     async with make_client(app, keys.json()["token"]) as sus:
         upload = await sus.post(
             "/v1/imports",
@@ -179,6 +179,10 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
         assert upload.status_code == 202, upload.text
         ids["import_id"] = upload.json()["id"]
     return ids
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids[m[1]], path)
 
 
 async def test_every_object_of_another_subtree_is_404(
@@ -199,7 +203,9 @@ async def test_every_object_of_another_subtree_is_404(
                 names = re.findall(r"\{(\w+)\}", path)
                 missing = [n for n in names if n not in ids]
                 assert not missing, f"{method.upper()} {path}: no object for {missing}"
-                url = re.sub(r"\{(\w+)\}", lambda m: ids[m[1]], path)
+                # A followed item is named by type and id: here the action, not the agenda item.
+                named = ids | {"item_id": ids["action_id"]} if "{item_type}" in path else ids
+                url = _fill(path, named)
                 kwargs: dict[str, Any] = {}
                 if method in ("post", "put", "patch"):
                     kwargs["json"] = json.loads(

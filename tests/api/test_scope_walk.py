@@ -29,14 +29,17 @@ def _operations() -> list[tuple[str, str, list[str], dict[str, object]]]:
 
 
 def _concrete(path: str, operation: dict[str, object]) -> str:
-    formats = {
-        p["name"]: p.get("schema", {}).get("format")
+    schemas = {
+        p["name"]: p.get("schema", {})
         for p in operation.get("parameters", [])  # type: ignore[attr-defined]
         if p["in"] == "path"
     }
 
     def value(match: re.Match[str]) -> str:
-        return str(uuid.uuid4()) if formats.get(match[1]) == "uuid" else "X1"
+        schema = schemas.get(match[1], {})
+        if schema.get("format") == "uuid":
+            return str(uuid.uuid4())
+        return "1" if schema.get("type") == "integer" else "X1"
 
     return re.sub(r"\{(\w+)\}", value, path)
 

@@ -283,13 +283,13 @@ class MeetingRead(BaseModel):
         }
     )
     id: uuid.UUID
-    body_id: uuid.UUID
+    body_id: uuid.UUID = Field(description="The body that meets (`/v1/bodies/{id}`).")
     starts_at: datetime
     ends_at: datetime
     place: str | None
     kind: MeetingKind
     status: MeetingStatus
-    approved_at: datetime | None
+    approved_at: datetime | None = Field(description="When the minutes were approved (RFC 3339).")
     attendees: list[AttendeeRead] = Field(description="Each with the person's name and initials.")
     created_at: datetime
     updated_at: datetime
@@ -371,7 +371,11 @@ class ItemsReorder(BaseModel):
             "reason": None,
         }
     )
-    item_ids: list[uuid.UUID] = Field(min_length=1, max_length=999)
+    item_ids: list[uuid.UUID] = Field(
+        min_length=1,
+        max_length=999,
+        description="Every live item of the meeting once, in the new order (numbered 1, 2, …).",
+    )
     reason: Text | None = Field(default=None, description=EDIT_REASON_DESCRIPTION)
 
 
