@@ -502,6 +502,7 @@ class PersonnelCostRead(_FedRecordRead):
             "source": "raindance",
             "external_id": "2018-12/HELAR/agency/doctor",
             "org_unit": "HELAR",
+            "org_unit_code": "HELAR",
             "period": "2018-12",
             "profession": "doctor",
             "category": "agency",
