@@ -71,3 +71,18 @@ export async function createPlan(ownerId: string): Promise<string> {
   console.log(response.headers.get("ETag"), response.headers.get("Location"));
   return data.id;
 }
+
+// A meeting tool's view in one call: the meeting with its agenda, decisions and assignments,
+// people named beside their ids.
+export async function openMeeting(meetingId: string): Promise<string[]> {
+  const { data, error } = await puls.GET("/v1/meetings/{meeting_id}", {
+    params: { path: { meeting_id: meetingId }, query: { expand: "items,decisions,assignments" } },
+  });
+  if (error) throw new Error(error.detail);
+  const agenda = (data.items ?? []).map((item) => `${item.number}. ${item.title}`);
+  const decided = (data.decisions ?? []).map((decision) => decision.text);
+  const tasked = (data.assignments ?? []).map(
+    (assignment) => `${assignment.assignee?.name ?? "?"}: ${assignment.text}`,
+  );
+  return [...agenda, ...decided, ...tasked];
+}
