@@ -139,6 +139,10 @@ async def get_series(
     staff_kind: Literal["own", "agency"] | None = None,
     gender: Literal["female", "male", "other"] | None = None,
     age_band: Literal["-29", "30-49", "50-"] | None = None,
+    pay_form: Annotated[
+        Literal["monthly", "hourly"] | None,
+        Query(description="Staff KPIs count monthly-paid staff unless asked for hourly-paid."),
+    ] = None,
     children: Annotated[bool, Query(description="One series per child unit.")] = False,
 ) -> Any:
     """Values pool numerators and denominators up the org tree and over the months of each
@@ -164,6 +168,7 @@ async def get_series(
             "staff_kind": staff_kind,
             "gender": gender,
             "age_band": age_band,
+            "pay_form": pay_form,
         },
         children=children,
     )

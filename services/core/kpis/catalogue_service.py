@@ -61,7 +61,7 @@ def computed_definition(d: KpiDefinition) -> Definition:
         d.better,
         d.formula,
         d.dimensions,
-        ALL_GRAINS,
+        d.grains or ALL_GRAINS,
         d.person_based,
         d,
     )

@@ -35,10 +35,15 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "absent",
         "overtime",
         "extra_time",
+        # Worked hours inside the schedule (per employee and day, at most the scheduled).
+        "present",
+        "scheduled_monthly",
+        "worked_hourly",
     ),
     # Worked hours of own and agency staff.
     "worked": ("worked", "worked_agency", "worked_agency_doctor"),
-    # Employments at the month's end (ended: during the month).
+    # Employments at the month's end (ended, hires: during the month; summer_staff,
+    # recovered: in August, of the summer).
     "staff": (
         "headcount",
         "fte",
@@ -48,8 +53,14 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "full_time",
         "managers",
         "ended",
+        "non_managers",
+        "women",
+        "women_managers",
+        "hires",
+        "summer_staff",
+        "recovered",
     ),
-    "cost": ("cost_agency", "cost_total"),
+    "cost": ("cost_agency", "cost_total", "cost_consultant"),
     "rest": ("violations",),
     "agency_policy": ("violation_hours",),
 }
@@ -67,6 +78,9 @@ class _Measures(SQLModel):
     absent: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     overtime: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     extra_time: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    present: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    scheduled_monthly: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    worked_hourly: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked_agency_doctor: Decimal | None = Field(default=None, sa_type=sa.Numeric)
@@ -78,8 +92,15 @@ class _Measures(SQLModel):
     full_time: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     managers: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     ended: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    non_managers: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    women: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    women_managers: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    hires: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    summer_staff: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    recovered: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     cost_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     cost_total: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    cost_consultant: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     violations: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     violation_hours: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     computed_at: datetime | None = Field(
@@ -105,6 +126,11 @@ class KpiFact(_Measures, table=True):
     staff_kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     gender: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     age_band: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    # 'monthly' | 'hourly' for staff rows, '' for the others. Hourly-paid rows are left out of
+    # every read that does not ask for them (the reports count monthly-paid staff).
+    pay_form: str = Field(
+        default="", sa_column=sa.Column(sa.Text, primary_key=True, server_default="")
+    )
 
 
 class KpiCellTotal(_Measures, table=True):
@@ -137,7 +163,7 @@ class KpiFactsVersion(SQLModel, table=True):
 class KpiTarget(Versioned, table=True):
     __tablename__ = "kpi_targets"
     __table_args__ = (
-        sa.CheckConstraint("comparator IN ('lte', 'gte')", name="comparator"),
+        sa.CheckConstraint("comparator IN ('lte', 'gte', 'lt', 'gt')", name="comparator"),
         sa.CheckConstraint("bound IN ('absolute', 'baseline', 'count')", name="bound"),
         sa.Index("ix_kpi_targets_kpi", "kpi"),
         sa.Index("ix_kpi_targets_updated_at_id", "updated_at", "id"),
@@ -159,6 +185,10 @@ class KpiTarget(Versioned, table=True):
     valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     description: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # A bound to reach by a period: from the KPI's value in `start_period` in a straight line
+    # to the bound at `reach_by`, each period judged against the line's value there.
+    reach_by: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    start_period: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class KpiTargetState(SQLModel, table=True):
@@ -234,3 +264,9 @@ class DirtyCell(SQLModel, table=True):
     org_unit_id: int = Field(sa_column=org_unit_fk(primary_key=True))
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     marked_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    # Marked by a recalculation because a sick spell it recomputed reaches into this month,
+    # not because its data changed: recomputing it marks no further months (or marks would
+    # chase each other back and forth along a spell forever).
+    spill: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )

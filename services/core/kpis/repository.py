@@ -54,6 +54,8 @@ async def monthly(
     if filters:
         # Splits are summed per unit and month first, so `employees` stays per unit-month.
         where = "".join(f" AND f.{name} = :{name}" for name in filters)
+        if "pay_form" not in filters:
+            where += " AND f.pay_form <> 'hourly'"  # as the cell totals: monthly-paid staff
         source = f"""(
             SELECT f.org_unit_id, f.month, sum({num}) AS numerator, sum({den}) AS denominator,
                    sum(f.employees) AS employees, max(f.computed_at) AS computed_at
@@ -248,7 +250,11 @@ def _target_sums(due: str) -> str:
         GROUP BY s.id, s.month"""
     measures = {"num": _NUMERATOR, "den": _DENOMINATOR, "kind": _KIND}
     totals = sums.format(table="kpi_cell_totals", where="WHERE s.profession IS NULL", **measures)
-    split = sums.format(table="kpi_facts", where="AND x.profession = s.profession", **measures)
+    split = sums.format(
+        table="kpi_facts",
+        where="AND x.profession = s.profession AND x.pay_form <> 'hourly'",
+        **measures,
+    )
     return f"""
     WITH {due}, units AS (
         SELECT d.id, d.kpi, d.profession, d.month, u.id AS unit
@@ -371,11 +377,12 @@ def mark_dirty(cells: str) -> str:
     statement that changes the rows marks their cells in the same pass, instead of returning
     them to be marked in another round trip. In the order every writer marks cells (no two
     writers wait for each other's marks in opposite orders); a mark made again gets a new row
-    version, so a recalculation holding the cell computes it once more."""
+    version, so a recalculation holding the cell computes it once more, as a change of its data
+    (not a spill)."""
     return f"""
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
         SELECT DISTINCT org_unit_id, month FROM {cells} ORDER BY org_unit_id, month
-        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now(), spill = false
 """
 
 

@@ -83,7 +83,7 @@ def _time_row(
 
 
 def _employment_row(
-    r: EmploymentIn, unit: int, employee: str | None, profession: str, _: str | None
+    r: EmploymentIn, unit: int, employee: str | None, profession: str, pay_form: str | None
 ) -> tuple[Any, ...]:
     return (
         unit,
@@ -98,6 +98,8 @@ def _employment_row(
         r.gender,
         r.birth_year,
         r.profession_code,
+        pay_form,
+        r.pay_form_code,
     )
 
 
@@ -152,6 +154,8 @@ EMPLOYMENTS = FeedKind(
         ("gender", "text"),
         ("birth_year", "integer"),
         ("profession_code", "text"),
+        ("pay_form", "text"),
+        ("pay_form_code", "text"),
         ("content_hash", "bigint"),
     ),
     date_columns=("start_date", "end_date"),
@@ -163,7 +167,7 @@ EMPLOYMENTS = FeedKind(
         "CAST(:today AS date))), interval '1 month') AS m"
     ),
     to_row=_employment_row,
-    person_columns=("employee", "gender", "birth_year", "start_date"),
+    person_columns=("employee", "gender", "birth_year", "start_date", "pay_form"),
 )
 
 PERSONNEL_COSTS = FeedKind(
@@ -746,7 +750,21 @@ def prepare(
             checked.reject(
                 position, ["profession"], f"unknown profession {profession!r}", "unknown_profession"
             )
+        # The code a time record's type or an employment's pay form is mapped from.
         time_type = None
+        if kind is EMPLOYMENTS:
+            time_type = r.pay_form
+            if time_type is None and r.pay_form_code is not None:
+                time_type = mappings.get((r.source, "pay_form", r.pay_form_code))
+                if time_type is None:
+                    checked.reject(
+                        position,
+                        ["pay_form_code"],
+                        f"pay form code {r.pay_form_code!r} has no mapping for source {r.source!r}",
+                        "unmapped_code",
+                    )
+            if time_type is None:
+                time_type = "hourly" if r.contract == "hourly" else "monthly"
         if kind.time_code:
             time_type = r.time_type
             if time_type is None:

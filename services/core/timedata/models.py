@@ -29,7 +29,8 @@ STAFF_KINDS = ("own", "agency")
 CONTRACTS = ("permanent", "fixed_term", "hourly")
 END_REASONS = ("resignation", "retirement", "end_of_contract", "internal_transfer", "other")
 GENDERS = ("female", "male", "other")
-COST_CATEGORIES = ("own_staff", "agency")
+COST_CATEGORIES = ("own_staff", "agency", "consultant")
+PAY_FORMS = ("monthly", "hourly")
 
 
 class _Fed(Mirrored):
@@ -89,6 +90,7 @@ class Employment(_Fed, table=True):
         ),
         sa.CheckConstraint(f"gender IS NULL OR {one_of('gender', GENDERS)}", name="gender"),
         sa.CheckConstraint("fte >= 0 AND fte <= 1", name="fte"),
+        sa.CheckConstraint(one_of("pay_form", PAY_FORMS), name="pay_form"),
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
         sa.Index("ix_employments_org_unit_id_start_date", "org_unit_id", "start_date"),
         sa.Index("ix_employments_employee", "employee"),
@@ -105,6 +107,13 @@ class Employment(_Fed, table=True):
     end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     gender: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     birth_year: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    # Monthly-paid (månadsavlönad) or hourly-paid (timavlönad): the reports count monthly-paid
+    # staff. Sent, mapped from the sender's code, or else taken from the contract.
+    pay_form: str = Field(
+        default="monthly",
+        sa_column=sa.Column(sa.Text, nullable=False, server_default="monthly"),
+    )
+    pay_form_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class PersonnelCost(_Fed, table=True):
@@ -127,7 +136,9 @@ class CodeMapping(SQLModel, table=True):
     """The sender's own codes (pay/absence codes, profession codes) mapped to Puls's."""
 
     __tablename__ = "code_mappings"
-    __table_args__ = (sa.CheckConstraint("kind IN ('time', 'profession')", name="kind"),)
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('time', 'profession', 'pay_form')", name="kind"),
+    )
 
     source: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))

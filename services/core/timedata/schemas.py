@@ -140,10 +140,23 @@ class EmploymentIn(_FedRecordIn):
     ) = None
     gender: Literal["female", "male", "other"] | None = None
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    pay_form: Annotated[
+        Literal["monthly", "hourly"] | None,
+        Field(
+            description="Monthly-paid or hourly-paid. Without it (and without "
+            "`pay_form_code`), an `hourly` contract is hourly-paid and the others monthly-paid."
+        ),
+    ] = None
+    pay_form_code: Annotated[
+        SenderCode | None,
+        Field(description="The sender's pay form code, mapped by the source's `pay_form_codes`."),
+    ] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _one_profession(self)
+        if self.pay_form is not None and self.pay_form_code is not None:
+            raise ValueError("send pay_form or pay_form_code, not both")
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
         if self.end_reason is not None and self.end_date is None:
@@ -168,7 +181,7 @@ class PersonnelCostIn(_FedRecordIn):
     org_unit_code: Code
     profession: Code | None = None
     profession_code: SenderCode | None = None
-    category: Literal["own_staff", "agency"]
+    category: Literal["own_staff", "agency", "consultant"]
     amount_sek: Money
 
     @model_validator(mode="after")
@@ -300,6 +313,8 @@ class EmploymentRead(_FedRecordRead):
             "gender": "female",
             "birth_year": 1979,
             "profession_code": None,
+            "pay_form": "monthly",
+            "pay_form_code": None,
             "updated_at": "2026-11-25T02:00:00Z",
         }
     )
@@ -315,6 +330,8 @@ class EmploymentRead(_FedRecordRead):
     gender: str | None
     birth_year: int | None
     profession_code: str | None
+    pay_form: str
+    pay_form_code: str | None
     updated_at: datetime
 
 
@@ -352,11 +369,13 @@ class CodeMappings(BaseModel):
                 "SEM": "vacation",
             },
             "profession_codes": {"SSK": "nurse", "USK": "assistant_nurse", "LAK": "doctor"},
+            "pay_form_codes": {"M": "monthly", "T": "hourly"},
         }
     )
 
     time_codes: dict[SenderCode, TimeType] = Field(default_factory=dict)
     profession_codes: dict[SenderCode, Code] = Field(default_factory=dict)
+    pay_form_codes: dict[SenderCode, Literal["monthly", "hourly"]] = Field(default_factory=dict)
 
 
 class CodeMappingsResult(CodeMappings):

@@ -1,0 +1,158 @@
+"""the annual report's figures: presence and absence, pay form, spells of 60+ days, new KPIs
+
+Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
+existing `hourly` contracts become hourly-paid. Staff facts are split by pay form (a new key
+column of `kpi_facts`, '' for the other kinds). New measures: worked hours inside the schedule,
+monthly-paid scheduled and hourly-paid worked hours, non-managers, women, women managers, hires,
+summer staff and their recovery, consultant cost. Personnel costs take the category
+`consultant`; code mappings the kind `pay_form`; targets the strict comparators `lt` / `gt` and
+a trajectory (`reach_by`, `start_period`). A dirty mark knows whether a recalculation made it
+(`spill`). The survey indices of the annual reports are predefined manual KPIs.
+
+The facts are derived: after upgrading, one `POST /v1/recalculations` recomputes them with the
+new definitions (CHANGELOG.md).
+
+Revision ID: 20261206_1100_kpi_report_figures
+Revises: 20261206_0815_sealed_secrets
+Create Date: 2026-12-06 11:00:00+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "20261206_1100_kpi_report_figures"
+down_revision: str | Sequence[str] | None = "20261206_0815_sealed_secrets"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_MEASURES = (
+    "present",
+    "scheduled_monthly",
+    "worked_hourly",
+    "non_managers",
+    "women",
+    "women_managers",
+    "hires",
+    "summer_staff",
+    "recovered",
+    "cost_consultant",
+)
+
+# (code, name_en, name_sv, unit, description): the staff survey's indices as seed 002 prints
+# them, entered yearly by each unit.
+SURVEY_KPIS = (
+    ("hme_index", "Sustainable employee engagement (HME)", "Hållbart medarbetarengagemang (HME)",
+     "ratio", "HME total index, 0–100, from the yearly staff survey."),
+    ("hme_leadership", "HME: leadership", "HME: ledarskap", "ratio",
+     "HME sub-index leadership, 0–100."),
+    ("hme_motivation", "HME: motivation", "HME: motivation", "ratio",
+     "HME sub-index motivation, 0–100."),
+    ("hme_governance", "HME: governance", "HME: styrning", "ratio",
+     "HME sub-index governance, 0–100."),
+    ("survey_response_rate_pct", "Staff survey response rate", "Svarsfrekvens medarbetarenkät",
+     "percent", "Share of employees who answered the staff survey."),
+    ("would_recommend_pct", "Would recommend the workplace",
+     "Kan rekommendera sin arbetsplats", "percent",
+     "Share of respondents who would recommend their workplace."),
+    ("development_talk_pct", "Development talks held", "Genomförda medarbetarsamtal",
+     "percent", "Share of respondents whose development talk led to an individual plan."),
+)  # fmt: skip
+
+
+def upgrade() -> None:
+    op.add_column(
+        "employments",
+        sa.Column("pay_form", sa.Text(), server_default="monthly", nullable=False),
+    )
+    op.add_column("employments", sa.Column("pay_form_code", sa.Text(), nullable=True))
+    op.execute("UPDATE employments SET pay_form = 'hourly' WHERE contract = 'hourly'")
+    op.create_check_constraint("pay_form", "employments", "pay_form IN ('monthly', 'hourly')")
+    op.drop_constraint(op.f("ck_personnel_costs_category"), "personnel_costs", type_="check")
+    op.create_check_constraint(
+        "category", "personnel_costs", "category IN ('own_staff', 'agency', 'consultant')"
+    )
+    op.drop_constraint(op.f("ck_code_mappings_kind"), "code_mappings", type_="check")
+    op.create_check_constraint(
+        "kind", "code_mappings", "kind IN ('time', 'profession', 'pay_form')"
+    )
+    op.drop_constraint(op.f("ck_kpi_targets_comparator"), "kpi_targets", type_="check")
+    op.create_check_constraint(
+        "comparator", "kpi_targets", "comparator IN ('lte', 'gte', 'lt', 'gt')"
+    )
+    op.add_column("kpi_targets", sa.Column("reach_by", sa.Text(), nullable=True))
+    op.add_column("kpi_targets", sa.Column("start_period", sa.Text(), nullable=True))
+    op.add_column(
+        "kpi_dirty_cells",
+        sa.Column("spill", sa.Boolean(), server_default="false", nullable=False),
+    )
+    for table in ("kpi_facts", "kpi_cell_totals"):
+        for measure in _MEASURES:
+            op.add_column(table, sa.Column(measure, sa.Numeric(), nullable=True))
+    op.add_column("kpi_facts", sa.Column("pay_form", sa.Text(), server_default="", nullable=False))
+    op.drop_constraint(op.f("pk_kpi_facts"), "kpi_facts", type_="primary")
+    op.create_primary_key(
+        "pk_kpi_facts",
+        "kpi_facts",
+        ["org_unit_id", "month", "kind", "profession", "staff_kind", "gender", "age_band",
+         "pay_form"],
+    )  # fmt: skip
+    manual = sa.table(
+        "manual_kpis",
+        sa.column("code", sa.Text),
+        sa.column("name_en", sa.Text),
+        sa.column("name_sv", sa.Text),
+        sa.column("unit", sa.Text),
+        sa.column("better", sa.Text),
+        sa.column("grains", sa.ARRAY(sa.Text)),
+        sa.column("description", sa.Text),
+    )
+    op.execute(
+        sa.insert(manual).values(
+            [
+                {
+                    "code": code,
+                    "name_en": name_en,
+                    "name_sv": name_sv,
+                    "unit": unit,
+                    "better": "higher",
+                    "grains": ["year"],
+                    "description": description,
+                }
+                for code, name_en, name_sv, unit, description in SURVEY_KPIS
+            ]
+        )
+    )
+
+
+def downgrade() -> None:
+    codes = ", ".join(f"'{k[0]}'" for k in SURVEY_KPIS)
+    op.execute(f"DELETE FROM manual_kpi_values WHERE kpi IN ({codes})")
+    op.execute(f"DELETE FROM manual_kpis WHERE code IN ({codes})")
+    op.execute("DELETE FROM kpi_facts WHERE pay_form = 'hourly'")
+    op.drop_constraint(op.f("pk_kpi_facts"), "kpi_facts", type_="primary")
+    op.drop_column("kpi_facts", "pay_form")
+    op.create_primary_key(
+        "pk_kpi_facts",
+        "kpi_facts",
+        ["org_unit_id", "month", "kind", "profession", "staff_kind", "gender", "age_band"],
+    )
+    for table in ("kpi_facts", "kpi_cell_totals"):
+        for measure in _MEASURES:
+            op.drop_column(table, measure)
+    op.drop_column("kpi_dirty_cells", "spill")
+    op.drop_column("kpi_targets", "start_period")
+    op.drop_column("kpi_targets", "reach_by")
+    op.execute("DELETE FROM kpi_targets WHERE comparator IN ('lt', 'gt')")
+    op.drop_constraint(op.f("ck_kpi_targets_comparator"), "kpi_targets", type_="check")
+    op.create_check_constraint("comparator", "kpi_targets", "comparator IN ('lte', 'gte')")
+    op.execute("DELETE FROM code_mappings WHERE kind = 'pay_form'")
+    op.drop_constraint(op.f("ck_code_mappings_kind"), "code_mappings", type_="check")
+    op.create_check_constraint("kind", "code_mappings", "kind IN ('time', 'profession')")
+    op.execute("DELETE FROM personnel_costs WHERE category = 'consultant'")
+    op.drop_constraint(op.f("ck_personnel_costs_category"), "personnel_costs", type_="check")
+    op.create_check_constraint("category", "personnel_costs", "category IN ('own_staff', 'agency')")
+    op.drop_constraint(op.f("ck_employments_pay_form"), "employments", type_="check")
+    op.drop_column("employments", "pay_form_code")
+    op.drop_column("employments", "pay_form")
