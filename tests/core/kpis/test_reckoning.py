@@ -153,12 +153,12 @@ def reckon(
         if keep(r) and r["staff_kind"] == "own" and r["time_type"] in ("worked", "scheduled"):
             key = (r["org_unit_code"], r["profession"], r["employee_ref"], r["work_date"])
             day_hours[key][r["time_type"]] += float(r["hours"])
-    for (unit_code, _, _, day_text), hours in day_hours.items():
-        if "worked" not in hours or "scheduled" not in hours:
+    for (unit_code, _, _, day_text), on_day in day_hours.items():
+        if "worked" not in on_day or "scheduled" not in on_day:
             continue
         month = day_text[:7]
         quarter = f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}"
-        inside = min(hours["worked"], hours["scheduled"])
+        inside = min(on_day["worked"], on_day["scheduled"])
         for unit, period in product((unit_code, *UNITS[unit_code]), (month, quarter)):
             sums[unit, period]["present"] += inside
     for r in records.values():
