@@ -1,0 +1,211 @@
+"""The annual reports' figures (issue 22): presence and absence, monthly-paid staff, spells of
+60 days or more, recovery, hires and the survey indices, with seed 002's real numbers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.factories import days, employment, feed, seed_tree, shifts
+from tests.jobs import recalculate, series, values
+
+
+def _weekdays(first: date, last: date) -> list[date]:
+    return [d for d in days(first, last) if d.weekday() < 5]
+
+
+async def test_seed_002_presence_absence_extended_presence_and_employees_per_manager(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 002 (Koncernkontoret 2023): presence 78.5 %, extended presence 0.7 %, absence
+    20.7 % (not adding up to 100) and 11 employees per manager. Ten monthly-paid employees
+    are scheduled 10 h on ten days (1 000 h): 785 h worked inside the schedule, 207 h absent,
+    and 3 h overtime, 2 h extra time and an hourly-paid colleague's 2 h beyond it. 22
+    monthly-paid non-managers and 2 managers (and the hourly-paid one, who does not count)."""
+    await seed_tree(client)
+    work = [date(2023, 3, d) for d in range(6, 11)] + [date(2023, 3, d) for d in range(13, 18)]
+    records = []
+    for n in range(10):
+        records += shifts("S", f"E{n}", work, "scheduled", "10.00")
+    for n in range(3, 10):
+        records += shifts("S", f"E{n}", work, "worked", "10.00")
+    records += shifts("S", "E3", work[:1], "extra_time", "2.00")  # beyond the schedule
+    records += shifts("S", "E4", work[1:2], "overtime", "3.00")
+    records += shifts("S", "E0", work, "sick", "10.00")
+    records += shifts("S", "E1", work, "vacation", "10.00")
+    # E2: eight full days, then 3 h worked and 7 h parental leave, then 2 h worked.
+    records += shifts("S", "E2", work[:8], "worked", "10.00")
+    records += shifts("S", "E2", work[8:9], "worked", "3.00")
+    records += shifts("S", "E2", work[8:9], "parental_leave", "7.00")
+    records += shifts("S", "E2", work[9:], "worked", "2.00")
+    # E5's first day is 12 h worked: 10 h of it inside the schedule.
+    records = [r for r in records if r["external_id"] != "S-E5-20230306-worked"]
+    records += shifts("S", "E5", work[:1], "worked", "12.00")
+    records += shifts("S", "H1", work[:1], "worked", "2.00")  # hourly-paid, no schedule
+    await feed(client, "time-records", records)
+    people = [
+        employment(f"EMP-{ref}", employee_ref=ref, start_date="2022-01-01")
+        for ref in [f"E{n}" for n in range(10)] + [f"N{n}" for n in range(12)]
+    ]
+    people += [
+        employment(f"EMP-M{n}", employee_ref=f"M{n}", start_date="2022-01-01", is_manager=True)
+        for n in range(2)
+    ]
+    people.append(
+        employment("EMP-H1", employee_ref="H1", start_date="2022-01-01", contract="hourly")
+    )
+    await feed(client, "employments", people)
+    await recalculate(app)
+
+    year = "2023"
+    presence = (await series(client, "presence_pct", "RS", year, year, grain="year"))[0]
+    absence = (await series(client, "absence_pct", "RS", year, year, grain="year"))[0]
+    extended = (await series(client, "extended_presence_pct", "RS", year, year, grain="year"))[0]
+    assert (presence["numerator"], presence["denominator"]) == (785.0, 1000.0)
+    assert presence["value"] == pytest.approx(78.5)
+    assert (absence["numerator"], absence["value"]) == (207.0, pytest.approx(20.7))
+    assert (extended["numerator"], extended["denominator"]) == (7.0, 1000.0)
+    assert extended["value"] == pytest.approx(0.7)
+    december = "2023-12"
+    ratio = (await series(client, "employees_per_manager", "RS", december, december))[0]
+    assert (ratio["numerator"], ratio["denominator"], ratio["value"]) == (22.0, 2.0, 11.0)
+    assert values(await series(client, "headcount", "RS", december, december)) == {december: 24}
+    hourly = await series(client, "headcount", "RS", december, december, pay_form="hourly")
+    assert values(hourly) == {december: 1}
+
+
+async def test_spells_of_60_days_count_all_their_hours_also_in_the_months_before(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A spell from 3 December to 31 January lasts 60 days: every hour of it counts as long
+    sick leave in the statute's sense, December's too, once January's days arrive. One from
+    4 December lasts 59 days and never counts."""
+    await seed_tree(client)
+
+    def spell(employee: str, first: date, last: date) -> list[dict[str, object]]:
+        return shifts("L", employee, days(first, last), "sick", "8.00")
+
+    sixty = spell("A", date(2023, 12, 3), date(2024, 1, 31))
+    fifty_nine = spell("B", date(2023, 12, 4), date(2024, 1, 31))
+    december = [r for r in sixty + fifty_nine if str(r["work_date"]) < "2024"]
+    january = [r for r in sixty + fifty_nine if str(r["work_date"]) >= "2024"]
+    await feed(client, "time-records", december)
+    await recalculate(app)
+    kpi = "sick_leave_60plus_share_pct"
+    before = (await series(client, kpi, "RS", "2023-12", "2023-12"))[0]
+    assert (before["numerator"], before["denominator"]) == (0.0, 29 * 8 + 28 * 8)
+
+    await feed(client, "time-records", january)
+    await recalculate(app)
+    points = await series(client, kpi, "RS", "2023-12", "2024-01")
+    assert [(p["numerator"], p["denominator"]) for p in points] == [
+        (29 * 8, 29 * 8 + 28 * 8),  # A's December hours, now of a 60-day spell
+        (31 * 8, 31 * 8 * 2),
+    ]
+    assert values(points)["2023-12"] == pytest.approx(100 * 29 / 57)
+    # Withdrawing A's last day makes the spell 59 days: December drops out again.
+    last = next(r for r in january if r["external_id"] == "L-A-20240131-sick")
+    gone = {"source": last["source"], "external_id": last["external_id"], "deleted": True}
+    await feed(client, "time-records", [gone])
+    await recalculate(app)
+    points = await series(client, kpi, "RS", "2023-12", "2024-01")
+    assert [p["numerator"] for p in points] == [0.0, 0.0]
+
+
+async def test_recovery_counts_four_consecutive_weeks_of_summer_vacation(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Semesterlagen 12 §: of the monthly-paid employees employed all summer, the share with
+    four consecutive weeks of vacation in June–August. R1 takes 1–26 July (four Monday-to-
+    Friday weeks, counted); R2 three weeks and one more week later (not); R3 none; a colleague
+    starting in July and an hourly-paid one are not employed all summer as monthly-paid."""
+    await seed_tree(client)
+    people = [
+        employment(f"EMP-R{n}", employee_ref=f"R{n}", start_date="2023-01-01") for n in (1, 2, 3)
+    ]
+    people.append(employment("EMP-LATE", employee_ref="LATE", start_date="2024-07-01"))
+    people.append(
+        employment("EMP-HOUR", employee_ref="HOUR", start_date="2023-01-01", contract="hourly")
+    )
+    await feed(client, "employments", people)
+    await recalculate(app)
+    vacation = shifts("V", "R1", _weekdays(date(2024, 7, 1), date(2024, 7, 26)), "vacation", "8")
+    vacation += shifts("V", "R2", _weekdays(date(2024, 7, 1), date(2024, 7, 19)), "vacation", "8")
+    vacation += shifts("V", "R2", _weekdays(date(2024, 8, 5), date(2024, 8, 9)), "vacation", "8")
+    vacation += shifts(
+        "V", "LATE", _weekdays(date(2024, 7, 1), date(2024, 7, 26)), "vacation", "8"
+    )
+    await feed(client, "time-records", vacation)
+    await recalculate(app)  # July's vacation reaches August's count
+    point = (await series(client, "recovery_pct", "RS", "2024", "2024", grain="year"))[0]
+    assert (point["numerator"], point["denominator"]) == (1.0, 3.0)
+    assert point["value"] == pytest.approx(100 / 3)
+    monthly = {"org_unit": "RS", "from": "2024-01", "to": "2024-12"}
+    response = await client.get("/v1/kpis/recovery_pct/series", params=monthly)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "grain_not_available"
+
+
+async def test_new_hires_leave_out_internal_transfers(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 000 follows where nurses were hired: a nurse hired in March counts, one moving
+    from another unit (her employment there ended as an internal transfer) does not."""
+    await seed_tree(client)
+    await feed(
+        client,
+        "employments",
+        [
+            employment("H-NEW", employee_ref="NEW", start_date="2024-03-11"),
+            employment(
+                "H-OLD",
+                employee_ref="MOVER",
+                org_unit_code="SUS-MED",
+                start_date="2020-01-01",
+                end_date="2024-02-29",
+                end_reason="internal_transfer",
+            ),
+            employment("H-MOVED", employee_ref="MOVER", start_date="2024-03-01"),
+        ],
+    )
+    await recalculate(app)
+    hires = await series(client, "new_hires", "SUS-AKUT", "2024-02", "2024-03")
+    assert values(hires) == {"2024-02": None, "2024-03": 1}  # no staff there in February
+    quarter = await series(client, "new_hires", "RS", "2024-Q1", "2024-Q1", grain="quarter")
+    assert values(quarter) == {"2024-Q1": 1}
+
+
+async def test_the_survey_indices_are_predefined_yearly_manual_kpis(
+    client: httpx.AsyncClient,
+) -> None:
+    """Seed 002 prints HME 77, response rate 91.4 % and 86 % who would recommend their
+    workplace: a region only enters the values."""
+    await seed_tree(client)
+    listed = {k["code"]: k for k in (await client.get("/v1/kpis")).json()}
+    for code in (
+        "hme_index",
+        "hme_leadership",
+        "hme_motivation",
+        "hme_governance",
+        "survey_response_rate_pct",
+        "would_recommend_pct",
+        "development_talk_pct",
+    ):
+        assert listed[code]["kind"] == "manual" and listed[code]["grains"] == ["year"], code
+        assert listed[code]["better"] == "higher"
+    for code, value in (("hme_index", "77"), ("survey_response_rate_pct", "91.4")):
+        response = await client.post(
+            f"/v1/kpis/{code}/values", json={"org_unit": "RS", "period": "2023", "value": value}
+        )
+        assert response.status_code in (200, 201), response.text
+        got = await series(client, code, "RS", "2023", "2023", grain="year")
+        assert values(got) == {"2023": float(value)}
+    monthly = await client.post(
+        "/v1/kpis/hme_index/values", json={"org_unit": "RS", "period": "2023-05", "value": "70"}
+    )
+    assert monthly.status_code == 422
+    assert monthly.json()["errors"][0]["code"] == "grain_not_available"
+
