@@ -135,9 +135,7 @@ async def test_recovery_counts_four_consecutive_weeks_of_summer_vacation(
     vacation = shifts("V", "R1", _weekdays(date(2024, 7, 1), date(2024, 7, 26)), "vacation", "8")
     vacation += shifts("V", "R2", _weekdays(date(2024, 7, 1), date(2024, 7, 19)), "vacation", "8")
     vacation += shifts("V", "R2", _weekdays(date(2024, 8, 5), date(2024, 8, 9)), "vacation", "8")
-    vacation += shifts(
-        "V", "LATE", _weekdays(date(2024, 7, 1), date(2024, 7, 26)), "vacation", "8"
-    )
+    vacation += shifts("V", "LATE", _weekdays(date(2024, 7, 1), date(2024, 7, 26)), "vacation", "8")
     await feed(client, "time-records", vacation)
     await recalculate(app)  # July's vacation reaches August's count
     point = (await series(client, "recovery_pct", "RS", "2024", "2024", grain="year"))[0]
@@ -208,4 +206,3 @@ async def test_the_survey_indices_are_predefined_yearly_manual_kpis(
     )
     assert monthly.status_code == 422
     assert monthly.json()["errors"][0]["code"] == "grain_not_available"
-
