@@ -41,7 +41,18 @@ async def _sick_unit(client: httpx.AsyncClient, unit: str, sick_days: int, month
 
 async def test_catalogue_lists_every_kpi_of_the_design(client: httpx.AsyncClient) -> None:
     listed = (await client.get("/v1/kpis")).json()
-    assert {k["code"] for k in listed} == set(CATALOGUE)
+    computed = {k["code"] for k in listed if k["kind"] == "computed"}
+    assert computed == set(CATALOGUE)
+    # The staff survey's indices come predefined, to be entered (seed 002).
+    assert {k["code"] for k in listed if k["kind"] == "manual"} == {
+        "hme_index",
+        "hme_leadership",
+        "hme_motivation",
+        "hme_governance",
+        "survey_response_rate_pct",
+        "would_recommend_pct",
+        "development_talk_pct",
+    }
     sick = (await client.get("/v1/kpis/sick_leave_pct")).json()
     assert sick["name_sv"] == "Sjukfrånvaro" and sick["unit"] == "percent"
     assert sick["better"] == "lower" and "profession" in sick["dimensions"]
