@@ -61,6 +61,34 @@ SURVEY_KPIS = (
 )  # fmt: skip
 
 
+# Every measure column of the facts, as of this revision (the week facts have them all).
+_ALL_MEASURES = (
+    "scheduled", "sick", "sick_short", "sick_long", "sick_60", "absent", "overtime",
+    "extra_time", "worked", "worked_agency", "worked_agency_doctor", "headcount", "fte",
+    "permanent", "fixed_term", "monthly_paid", "full_time", "managers", "ended", "cost_agency",
+    "cost_total", "violations", "violation_hours", *_MEASURES,
+)  # fmt: skip
+
+
+def _create_week_facts() -> None:
+    op.create_table(
+        "kpi_week_facts",
+        sa.Column("employees", sa.Integer(), nullable=True),
+        *[sa.Column(m, sa.Numeric(), nullable=True) for m in _ALL_MEASURES],
+        sa.Column(
+            "computed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column("org_unit_id", sa.BigInteger(), nullable=False),
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("profession", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_unit_id", "week", "kind", "profession", name=op.f("pk_kpi_week_facts")
+        ),
+    )
+    op.create_index("ix_kpi_week_facts_kind_week", "kpi_week_facts", ["kind", "week"])
+
+
 def upgrade() -> None:
     op.add_column(
         "employments",
@@ -98,6 +126,7 @@ def upgrade() -> None:
         ["org_unit_id", "month", "kind", "profession", "staff_kind", "gender", "age_band",
          "pay_form"],
     )  # fmt: skip
+    _create_week_facts()
     manual = sa.table(
         "manual_kpis",
         sa.column("code", sa.Text),
@@ -127,6 +156,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("kpi_week_facts")
     codes = ", ".join(f"'{k[0]}'" for k in SURVEY_KPIS)
     op.execute(f"DELETE FROM manual_kpi_values WHERE kpi IN ({codes})")
     op.execute(f"DELETE FROM manual_kpis WHERE code IN ({codes})")

@@ -134,7 +134,7 @@ async def get_series(
     org_unit: Annotated[Code, Query(description="The unit; its whole subtree is pooled.")],
     start: Annotated[str, Query(alias="from", max_length=16, examples=["2024-01"])],
     end: Annotated[str, Query(alias="to", max_length=16, examples=["2024-12"])],
-    grain: Literal["month", "quarter", "tertial", "year", "rolling12"] = "month",
+    grain: Literal["month", "quarter", "tertial", "year", "rolling12", "ytd", "week"] = "month",
     profession: Code | None = None,
     staff_kind: Literal["own", "agency"] | None = None,
     gender: Literal["female", "male", "other"] | None = None,

@@ -8,11 +8,14 @@ permanent headcount of the period's month-ends."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Literal, get_args
+
+from services.core.kpis.models import WEEK_MEASURES
 
 
 class Unit(Enum):
@@ -457,3 +460,12 @@ MEASURE_OF: dict[str, Measure] = {
     "agency_policy_violation_hours": Measure("agency_policy", "violation_hours"),
 }
 assert MEASURE_OF.keys() == CATALOGUE.keys(), "every computed KPI needs its measure"
+
+
+def _weekly(m: Measure) -> bool:
+    names = set(re.findall(r"[a-z_0-9]+", f"{m.numerator} {m.denominator or ''}"))
+    return names <= set(WEEK_MEASURES.get(m.kind, ()))
+
+
+# The KPIs with a `week` grain: those whose measures the week facts keep.
+WEEKLY = frozenset(code for code, m in MEASURE_OF.items() if _weekly(m))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
 from services.core.kpis.catalogue import ABSENCE_TYPES
-from services.core.kpis.models import MEASURES
+from services.core.kpis.models import MEASURES, WEEK_MEASURES
 from services.core.tree import subtree_upper_bound
 
 CLAIMED = "kpi_claimed"
@@ -175,9 +175,12 @@ _CELL_PEOPLE_DAY_SUMS = f"""
        count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed,
        sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed_hours"""
 _CELL_PEOPLE_SUMS = """
-       sum(scheduled), sum(sick), sum(absent), sum(overtime), sum(extra_time), sum(worked),
-       bool_or(timed_shifts), sum(untimed), sum(untimed_hours),
+       sum(scheduled) AS scheduled, sum(sick) AS sick, sum(absent) AS absent,
+       sum(overtime) AS overtime, sum(extra_time) AS extra_time, sum(worked) AS worked,
+       bool_or(timed_shifts) AS timed_shifts, sum(untimed) AS untimed,
+       sum(untimed_hours) AS untimed_hours,
        sum(least(worked, scheduled)) FILTER (WHERE worked IS NOT NULL AND scheduled IS NOT NULL)
+           AS present
 """
 # A few cells: their records by index, cell by cell.
 _CELL_PEOPLE = f"""
@@ -412,6 +415,65 @@ EXCEPT
 SELECT org_unit_id, month FROM {CLAIMED}
 """
 
+# The ISO weeks the claimed cells touch (a week straddling a month's end is in both months):
+# recomputed whole, from every record of the week in the unit, the neighbouring month's too.
+_CLAIMED_WEEKS = f"""
+INSERT INTO kpi_claimed_weeks (org_unit_id, week)
+SELECT DISTINCT c.org_unit_id, w::date
+FROM {CLAIMED} c, generate_series(date_trunc('week', c.month),
+                                  date_trunc('week', c.month + interval '1 month - 1 day'),
+                                  interval '1 week') AS w
+"""
+_DELETE_WEEKS = """
+DELETE FROM kpi_week_facts f USING kpi_claimed_weeks w
+WHERE f.org_unit_id = w.org_unit_id AND f.week = w.week
+"""
+# Per unit, week, profession and employee, summed per day first (presence inside the
+# schedule), as the monthly cells are.
+_WEEK_PEOPLE = f"""
+CREATE TEMP TABLE kpi_week_people ON COMMIT DROP AS
+SELECT d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee, {_CELL_PEOPLE_SUMS}
+FROM (
+    SELECT w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee,
+           {_CELL_PEOPLE_DAY_SUMS}
+    FROM kpi_claimed_weeks w
+    JOIN time_records t ON t.org_unit_id = w.org_unit_id
+     AND t.work_date >= w.week AND t.work_date < w.week + 7
+    WHERE t.deleted_at IS NULL
+    GROUP BY w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee, t.work_date
+) AS d
+GROUP BY d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee
+"""
+_WEEK_TIME = f"""
+INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees,
+                            {", ".join(WEEK_MEASURES["time"])})
+WITH people AS (
+    SELECT DISTINCT ON (e.employee) e.employee, e.pay_form
+    FROM employments e
+    WHERE e.deleted_at IS NULL
+      AND e.employee IN (SELECT employee FROM kpi_week_people WHERE staff_kind = 'own')
+    ORDER BY e.employee, e.start_date DESC
+)
+SELECT r.org_unit_id, r.week, 'time', r.profession, count(*),
+       coalesce(sum(r.scheduled), 0), coalesce(sum(r.sick), 0), coalesce(sum(r.absent), 0),
+       coalesce(sum(r.overtime), 0), coalesce(sum(r.extra_time), 0),
+       coalesce(sum(r.present), 0),
+       coalesce(sum(r.scheduled) FILTER (WHERE p.pay_form IS DISTINCT FROM 'hourly'), 0),
+       coalesce(sum(r.worked) FILTER (WHERE p.pay_form = 'hourly'), 0)
+FROM kpi_week_people r LEFT JOIN people p USING (employee)
+WHERE r.staff_kind = 'own'
+GROUP BY r.org_unit_id, r.week, r.profession
+"""
+_WEEK_WORKED = f"""
+INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees,
+                            {", ".join(WEEK_MEASURES["worked"])})
+SELECT org_unit_id, week, 'worked', profession, count(DISTINCT employee), sum(worked),
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0),
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
+FROM kpi_week_people WHERE worked IS NOT NULL
+GROUP BY org_unit_id, week, profession
+"""
+
 Cells = list[tuple[int, Any]]
 CellHook = Callable[[AsyncSession, Cells, Settings], Awaitable[Any]]
 
@@ -497,8 +559,14 @@ async def _prepare(session: AsyncSession) -> None:
     )
     await session.execute(
         sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS kpi_claimed_weeks (org_unit_id bigint, week date) "
+            "ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
             f"TRUNCATE {CLAIMED}, {CELL_PEOPLE}, {CLAIMED_EMPLOYEES}, {FORWARD}, kpi_sick_days, "
-            "kpi_new_facts"
+            "kpi_new_facts, kpi_claimed_weeks"
         )
     )
 
@@ -605,6 +673,15 @@ async def recompute_claimed(session: AsyncSession, settings: Settings, cells: Ce
     )
     for statement in _TOTALS:
         await session.execute(sa.text(statement))
+    await _recompute_weeks(session)
+
+
+async def _recompute_weeks(session: AsyncSession) -> None:
+    for statement in (_CLAIMED_WEEKS, _DELETE_WEEKS, "DROP TABLE IF EXISTS kpi_week_people"):
+        await session.execute(sa.text(statement))
+    await session.execute(sa.text(_WEEK_PEOPLE))
+    await session.execute(sa.text(_WEEK_TIME))
+    await session.execute(sa.text(_WEEK_WORKED))
 
 
 async def mark_scope(

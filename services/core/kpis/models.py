@@ -65,6 +65,20 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "agency_policy": ("violation_hours",),
 }
 MEASURE_COLUMNS: tuple[str, ...] = tuple(m for ms in MEASURES.values() for m in ms)
+# The measures kept per ISO week too (kpi_week_facts): plain sums of hours, no sick spells.
+WEEK_MEASURES: dict[str, tuple[str, ...]] = {
+    "time": (
+        "scheduled",
+        "sick",
+        "absent",
+        "overtime",
+        "extra_time",
+        "present",
+        "scheduled_monthly",
+        "worked_hourly",
+    ),
+    "worked": MEASURES["worked"],
+}
 
 
 class _Measures(SQLModel):
@@ -131,6 +145,21 @@ class KpiFact(_Measures, table=True):
     pay_form: str = Field(
         default="", sa_column=sa.Column(sa.Text, primary_key=True, server_default="")
     )
+
+
+class KpiWeekFact(_Measures, table=True):
+    """The time and worked-hours measures of one leaf unit, ISO week (its Monday) and
+    profession: the `week` grain of the time KPIs (seed 003 follows locum use per week). A
+    recalculated month recomputes every week it touches, reading the neighbouring months'
+    days of the weeks that straddle its ends."""
+
+    __tablename__ = "kpi_week_facts"
+    __table_args__ = (sa.Index("ix_kpi_week_facts_kind_week", "kind", "week"),)
+
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    week: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    profession: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
 
 
 class KpiCellTotal(_Measures, table=True):

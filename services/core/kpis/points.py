@@ -29,14 +29,15 @@ from services.core.tree import OrgUnit
 Sums = dict[tuple[str, date], MonthSum]
 
 
-def _months_ratio(period: Period, per: Period | int) -> Decimal:
-    months = per if isinstance(per, int) else per.month_count
-    return Decimal(period.month_count) / Decimal(months)
+def _months_ratio(period: Period, per: Period | Decimal) -> Decimal:
+    months = per if isinstance(per, Decimal) else per.length_in_months
+    return period.length_in_months / months
 
 
-def _months_in(grain: str) -> int:
-    # December ends a period of every grain; only the length matters here.
-    return periods.period_ending(Grain(grain), date(2000, 12, 1)).month_count
+def _months_in(grain: str) -> Decimal:
+    # December ends a period of every grain; only the length matters here (a week's in
+    # months, a year to date's through December: twelve).
+    return periods.period_ending(Grain(grain), date(2000, 12, 1)).length_in_months
 
 
 def bound_value(
@@ -151,6 +152,7 @@ class Context:
                 base.first,
                 base.last,
                 self.filters,
+                weekly=base.grain is Grain.week,
             )
             self.baselines[key] = pooled(self.definition.computed, data, "", base).value
         return self.baselines[key]
@@ -240,18 +242,20 @@ async def _monthly(
     filters: dict[str, str],
     *,
     by_child: bool = False,
+    weekly: bool = False,
 ) -> Sums:
     """repository.monthly, kept while the facts and the org tree stay as they were. Callers
-    must not change what it returns (it may be handed to the next caller too)."""
+    must not change what it returns (it may be handed to the next caller too). `weekly`:
+    the sums per ISO week (keyed by its Monday) instead."""
     args = (session, kpi, prefix, first, last, filters)
     token = await repository.facts_token(session)
     if token is None:
-        return await repository.monthly(*args, by_child=by_child)
-    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), by_child)
+        return await repository.monthly(*args, by_child=by_child, weekly=weekly)
+    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), by_child, weekly)
     if (kept := _SUMS.get(key)) is not None:
         _SUMS.move_to_end(key)
         return kept
-    sums = await repository.monthly(*args, by_child=by_child)
+    sums = await repository.monthly(*args, by_child=by_child, weekly=weekly)
     _SUMS[key] = sums
     if len(_SUMS) > SUMS_KEPT:
         _SUMS.popitem(last=False)
@@ -259,15 +263,17 @@ async def _monthly(
 
 
 async def month_sums(ctx: Context, wanted: list[Period], *, by_child: bool = False) -> Sums:
-    """The months of `wanted` and of the year before them (for change and trend)."""
+    """The months (or weeks) of `wanted` and of the year before them (for change and
+    trend)."""
     return await _monthly(
         ctx.session,
         ctx.definition.code,
         ctx.unit.path,
-        periods.add_months(wanted[0].first, -12),
+        min(wanted[0].year_before().first, periods.add_months(wanted[0].first, -12)),
         wanted[-1].last,
         ctx.filters,
         by_child=by_child,
+        weekly=wanted[0].grain is Grain.week,
     )
 
 

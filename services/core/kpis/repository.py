@@ -42,16 +42,28 @@ async def monthly(
     filters: dict[str, str],
     *,
     by_child: bool = False,
+    weekly: bool = False,
 ) -> dict[tuple[str, date], MonthSum]:
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
     text, '' for the unit itself) of the facts in the subtree. A month with facts of the KPI's
     kind has data, zeros included: a unit that reported its hours and had no overtime had 0
-    overtime hours (a ratio over a zero denominator is then null with its reason)."""
+    overtime hours (a ratio over a zero denominator is then null with its reason). `weekly`:
+    per ISO week from the week facts (keyed by the week's Monday; a profession filter only)."""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
     measure = MEASURE_OF[kpi]
     num = measure.numerator
     den = measure.denominator or "NULL::numeric"
-    if filters:
+    if weekly:
+        where = " AND f.profession = :profession" if "profession" in filters else ""
+        source = f"""(
+            SELECT f.org_unit_id, f.week AS month, sum({num}) AS numerator,
+                   sum({den}) AS denominator, sum(f.employees) AS employees,
+                   max(f.computed_at) AS computed_at
+            FROM kpi_week_facts f
+            WHERE f.kind = :kind AND f.week BETWEEN :first AND :last {where}
+            GROUP BY f.org_unit_id, f.week
+        )"""
+    elif filters:
         # Splits are summed per unit and month first, so `employees` stays per unit-month.
         where = "".join(f" AND f.{name} = :{name}" for name in filters)
         if "pay_form" not in filters:

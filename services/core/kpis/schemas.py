@@ -13,7 +13,9 @@ from services.core.validation import Code, Name, Text
 
 UnitName = Literal["percent", "hours", "weeks", "sek", "count", "ratio"]
 Better = Literal["lower", "higher", "none"]
-GrainName = Literal["month", "quarter", "tertial", "year", "rolling12"]
+GrainName = Literal["month", "quarter", "tertial", "year", "rolling12", "ytd", "week"]
+# Values entered by hand are per month or longer (a week's would need weekly storage).
+ManualGrainName = Literal["month", "quarter", "tertial", "year", "rolling12", "ytd"]
 Number = Annotated[Decimal, Field(max_digits=20, decimal_places=6)]
 
 
@@ -63,7 +65,7 @@ class ManualKpiCreate(BaseModel):
     name_sv: Name
     unit: UnitName
     better: Better
-    grains: Annotated[list[GrainName], Field(min_length=1, max_length=5)]
+    grains: Annotated[list[ManualGrainName], Field(min_length=1, max_length=6)]
     description: Text | None = None
 
 

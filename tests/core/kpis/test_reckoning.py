@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.core.kpis.catalogue import ABSENCE_TYPES, CATALOGUE
+from services.core.kpis.catalogue import ABSENCE_TYPES, CATALOGUE, WEEKLY
 from tests.factories import days, employment, feed, personnel_cost, seed_tree, time_record
 from tests.jobs import recalculate, series
 
@@ -121,6 +121,11 @@ BORN = {f"OWN{n}": (1995, 1980, 1960)[n % 3] for n in range(10)}
 HOURLY = {"OWN9"}
 
 
+def iso_week(day: str) -> str:
+    iso = date.fromisoformat(day).isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
 def reckon(
     records: dict[str, dict[str, Any]], keep: Callable[[dict[str, Any]], bool] = lambda r: True
 ) -> dict[tuple[str, str], dict[str, float]]:
@@ -159,7 +164,8 @@ def reckon(
         month = day_text[:7]
         quarter = f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}"
         inside = min(on_day["worked"], on_day["scheduled"])
-        for unit, period in product((unit_code, *UNITS[unit_code]), (month, quarter)):
+        week = iso_week(day_text)
+        for unit, period in product((unit_code, *UNITS[unit_code]), (month, quarter, week)):
             sums[unit, period]["present"] += inside
     for r in records.values():
         if not keep(r):
@@ -168,7 +174,7 @@ def reckon(
         month = r["work_date"][:7]
         quarter = f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}"
         for unit, period in product((r["org_unit_code"], *UNITS[r["org_unit_code"]]),
-                                    (month, quarter)):  # fmt: skip
+                                    (month, quarter, iso_week(r["work_date"]))):  # fmt: skip
             cell = sums[unit, period]
             # What gives a cell data for the time KPIs (any own record) and the worked ones.
             cell["own_records"] += own
@@ -249,6 +255,16 @@ async def test_time_kpis_agree_with_a_record_by_record_reckoning(
                 assert_points(kpi, child["org_unit"], child["points"], expected)
         quarters = await series(client, kpi, "RS", "2024-Q1", "2024-Q2", grain="quarter")
         assert_points(kpi, "RS", quarters, expected)
+        if kpi in WEEKLY:  # ISO weeks, a week straddling two months' ends included
+            for unit in ("RS", "SUS-AKUT"):
+                weeks = await series(client, kpi, unit, MONTHS[0], MONTHS[-1], grain="week")
+                assert [w["period"] for w in weeks][::17] == ["2024-W01", "2024-W18"]
+                assert_points(kpi, unit, weeks, expected)
+            if "profession" in CATALOGUE[kpi].dimensions:
+                nurse_weeks = await series(
+                    client, kpi, "RS", "2024-W05", "2024-W10", grain="week", profession="nurse"
+                )
+                assert_points(kpi, "RS", nurse_weeks, nurses)
         splits = [("profession", "nurse", nurses), ("gender", "female", women)]
         splits.append(("age_band", "30-49", middle))
         for name, value, sums in splits:

@@ -206,3 +206,64 @@ async def test_the_survey_indices_are_predefined_yearly_manual_kpis(
     )
     assert monthly.status_code == 422
     assert monthly.json()["errors"][0]["code"] == "grain_not_available"
+
+
+async def test_agency_hours_per_iso_week_as_seed_003_follows_locums(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 003 caps locums per week: agency doctor hours per ISO week, a week straddling the
+    turn of the month whole (2024-W05: 29 January – 4 February), fed in two months."""
+    await seed_tree(client)
+    locum = {"staff_kind": "agency", "profession": "doctor"}
+    january = shifts("W", "L", days(date(2024, 1, 22), date(2024, 1, 31)), "worked", "10", **locum)
+    february = shifts("W", "L", days(date(2024, 2, 1), date(2024, 2, 4)), "worked", "10", **locum)
+    await feed(client, "time-records", january)
+    await recalculate(app)
+    await feed(client, "time-records", february)
+    await recalculate(app)
+    weeks = await series(client, "agency_hours", "RS", "2024-W04", "2024-W06", grain="week")
+    assert values(weeks) == {"2024-W04": 70.0, "2024-W05": 70.0, "2024-W06": None}
+    doctor_weeks = await series(
+        client, "agency_doctor_weeks", "RS", "2024-W05", "2024-W05", grain="week"
+    )
+    assert values(doctor_weeks) == {"2024-W05": pytest.approx(70 / 40)}
+    # Weeks for the KPIs that have them, split by profession only.
+    split = await client.get(
+        "/v1/kpis/sick_leave_pct/series",
+        params={"org_unit": "RS", "from": "2024-W05", "to": "2024-W06", "grain": "week",
+                "gender": "female"},
+    )  # fmt: skip
+    assert split.status_code == 422
+    assert split.json()["errors"][0]["loc"] == ["query", "gender"]
+    spells = await client.get(
+        "/v1/kpis/sick_leave_long_pct/series",
+        params={"org_unit": "RS", "from": "2024-W05", "to": "2024-W06", "grain": "week"},
+    )
+    assert spells.status_code == 422
+    assert spells.json()["errors"][0]["code"] == "grain_not_available"
+
+
+async def test_year_to_date_pools_the_months_and_compares_with_the_same_months_before(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The "delår" January–August: overtime summed over eight months, compared with January–
+    August of the year before (not the whole year before)."""
+    await seed_tree(client)
+    records = []
+    for year, hours in ((2023, "2.00"), (2024, "3.00")):
+        for month in range(1, 13):
+            records += shifts("Y", "OT", [date(year, month, 10)], "overtime", hours)
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    points = await series(client, "overtime_hours", "RS", "2024-YTD07", "2024-YTD08", grain="ytd")
+    assert values(points) == {"2024-YTD07": 21.0, "2024-YTD08": 24.0}
+    assert (points[1]["change"], points[1]["change_pct"]) == (8.0, 50.0)  # against 16 h
+    card = await client.get("/v1/org-units/RS/scorecard", params={"period": "2024-YTD08"})
+    assert card.status_code == 200, card.text
+    bad = await client.get(
+        "/v1/kpis/overtime_hours/series",
+        params={"org_unit": "RS", "from": "2024-YTD13", "to": "2024-YTD13", "grain": "ytd"},
+    )
+    assert bad.status_code == 422
+    error = bad.json()["errors"][0]
+    assert error["loc"] == ["query", "from"] and "month 13" in error["msg"]
