@@ -194,7 +194,9 @@ async def test_series_bad_input_is_a_clear_problem(client: httpx.AsyncClient) ->
         ({**base, "to": "2024-13"}, 422),
         ({**base, "from": "2024-06", "to": "2024-01"}, 422),
         ({**base, "from": "2000-01", "to": "2024-01"}, 422),
-        ({**base, "grain": "week"}, 422),
+        ({**base, "grain": "fortnight"}, 422),
+        ({**base, "grain": "ytd", "from": "2024-YTD13"}, 422),
+        ({**base, "grain": "week", "gender": "female"}, 422),
         ({**base, "org_unit": "NOPE"}, 404),
         ({**base, "staff_kind": "robot"}, 422),
     ]

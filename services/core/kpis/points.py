@@ -18,7 +18,7 @@ from services.core.config import Settings
 from services.core.kpis import inputs, repository
 from services.core.kpis.catalogue import KpiDefinition
 from services.core.kpis.catalogue_service import Definition
-from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess
+from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess, on_line
 from services.core.kpis.models import KpiTarget, ManualValue
 from services.core.kpis.repository import MonthSum
 from services.core.kpis.schemas import Point, Rule
@@ -57,6 +57,41 @@ def bound_value(
     if additive:
         value *= _months_ratio(period, periods.parse(target.baseline_period))
     return value
+
+
+def progress(start: Period, reach: Period, period: Period) -> Decimal:
+    """How far `period` is along the way from `start` to `reach` (0 at the start period, 1 at
+    the one to reach the bound by): by months, or by days when weeks are involved."""
+    if Grain.week in (start.grain, reach.grain, period.grain):
+        span = (reach.end_date - start.end_date).days
+        gone = (period.end_date - start.end_date).days
+    else:
+        span = periods.month_index(reach.last) - periods.month_index(start.last)
+        gone = periods.month_index(period.last) - periods.month_index(start.last)
+    return Decimal(gone) / Decimal(span)
+
+
+def target_bound(
+    target: KpiTarget,
+    period: Period,
+    baseline: Decimal | None,
+    start: Decimal | None,
+    *,
+    additive: bool,
+) -> Decimal | None:
+    """The bound `period` is judged against: `bound_value`, or with `reach_by` the value on
+    the straight line from the KPI's value in `start_period` (`start`, scaled to the period's
+    length for an amount) to that bound at `reach_by`."""
+    end = bound_value(target, period, baseline, additive=additive)
+    if target.reach_by is None or end is None:
+        return end
+    if start is None:
+        return None
+    assert target.start_period is not None
+    begins = periods.parse(target.start_period)
+    if additive:
+        start *= _months_ratio(period, begins)
+    return on_line(start, end, progress(begins, periods.parse(target.reach_by), period))
 
 
 @dataclass
@@ -134,11 +169,13 @@ class Context:
         return best[1] if best else None
 
     async def target_value(self, target: KpiTarget, period: Period) -> Decimal | None:
-        base = None
+        base = start = None
         if target.bound == "baseline":
             assert target.baseline_period is not None
             base = await self.baseline(target.baseline_period)
-        return bound_value(target, period, base, additive=self.definition.additive)
+        if target.start_period is not None:
+            start = await self.baseline(target.start_period)
+        return target_bound(target, period, base, start, additive=self.definition.additive)
 
     async def baseline(self, label: str) -> Decimal | None:
         key = (self.unit.path, label)

@@ -235,8 +235,14 @@ class Scorecard(BaseModel):
     rows: list[ScorecardRow]
 
 
+Comparator = Annotated[
+    Literal["lte", "gte", "lt", "gt"],
+    Field(description='lte ≤, gte ≥, lt < ("below 585 weeks"), gt > the bound.'),
+]
+
+
 class TargetBase(BaseModel):
-    comparator: Literal["lte", "gte"]
+    comparator: Comparator
     bound: Literal["absolute", "baseline", "count"] = Field(
         description="absolute: `value`; baseline: the KPI's value in `baseline_period` × "
         "`factor`; count: `value` per `per_grain` period (scaled to the series' grain)."
@@ -248,9 +254,24 @@ class TargetBase(BaseModel):
     valid_from: Annotated[str, Field(description="First month, YYYY-MM.", max_length=7)]
     valid_to: Annotated[str, Field(description="Last month, YYYY-MM.", max_length=7)] | None = None
     description: Text | None = None
+    reach_by: Annotated[
+        str | None,
+        Field(
+            max_length=16,
+            description="A period label: the bound is to be reached by then, on a straight "
+            "line from the KPI's value in `start_period`; each period is judged against the "
+            "line's value for it (the bound itself from `reach_by` on).",
+        ),
+    ] = None
+    start_period: Annotated[
+        str | None,
+        Field(max_length=16, description="Where the line to `reach_by` starts: a period label."),
+    ] = None
 
     @model_validator(mode="after")
     def _bound_fields(self) -> Self:
+        if (self.reach_by is None) != (self.start_period is None):
+            raise ValueError("`reach_by` and `start_period` go together")
         if self.bound in ("absolute", "count") and self.value is None:
             raise ValueError(f"a {self.bound} target needs `value`")
         if self.bound == "count" and self.per_grain is None:
@@ -287,7 +308,7 @@ class TargetCreate(TargetBase):
 class TargetUpdate(BaseModel):
     model_config = request_config({"value": "3.5", "description": "Lowered for 2025"})
 
-    comparator: Literal["lte", "gte"] | None = None
+    comparator: Comparator | None = None
     value: Number | None = None
     factor: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=6)] | None = None
     valid_to: Annotated[str, Field(max_length=7)] | None = None
@@ -311,6 +332,8 @@ class TargetRead(BaseModel):
             "valid_from": "2024-01",
             "valid_to": None,
             "description": "Sick leave at most 3 %",
+            "reach_by": None,
+            "start_period": None,
             **VERSIONED_EXAMPLE,
         }
     )
@@ -329,6 +352,8 @@ class TargetRead(BaseModel):
     valid_from: str
     valid_to: str | None
     description: str | None
+    reach_by: str | None
+    start_period: str | None
     created_at: datetime
     updated_at: datetime
     version: int

@@ -103,3 +103,16 @@ def test_trend_tolerance_and_direction() -> None:
     )
     assert assess(D("5"), None, D("3"), Comparator.lte, Direction.lower).trend is None
     assert assess(None, D("3"), D("3"), Comparator.lte, Direction.lower).status is Status.not_met
+
+
+def test_strict_comparators_and_the_line_to_a_dated_target() -> None:
+    from services.core.kpis.evaluation import meets, on_line
+
+    assert meets(D("585"), D("585"), Comparator.lte)
+    assert not meets(D("585"), D("585"), Comparator.lt)  # "below 585 weeks"
+    assert meets(D("3.1"), D("3"), Comparator.gt) and not meets(D("3"), D("3"), Comparator.gt)
+    on_track = assess(D("146"), D("150"), D("146.25"), Comparator.lt, Direction.lower)
+    assert on_track.status is Status.met and on_track.trend is Trend.positive
+    # A third of the way from 7 % to 3 %; before the start and after the end the line holds.
+    assert on_line(D(7), D(3), D(1) / 3) == D(7) - D(4) / 3
+    assert on_line(D(7), D(3), D(-1)) == D(7) and on_line(D(7), D(3), D(2)) == D(3)

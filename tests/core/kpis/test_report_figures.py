@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import days, employment, feed, seed_tree, shifts
+from tests.factories import (
+    create_target,
+    days,
+    employment,
+    feed,
+    personnel_cost,
+    seed_tree,
+    shifts,
+)
 from tests.jobs import recalculate, series, values
+from tests.problems import assert_problem
 
 
 def _weekdays(first: date, last: date) -> list[date]:
@@ -267,3 +276,140 @@ async def test_year_to_date_pools_the_months_and_compares_with_the_same_months_b
     assert bad.status_code == 422
     error = bad.json()["errors"][0]
     assert error["loc"] == ["query", "from"] and "month 13" in error["msg"]
+
+
+async def test_seed_003_nurse_agency_share_at_most_3_pct_by_q3_2018_on_a_straight_line(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 003: "Andelen hyrsjuksköterskor ska vara högst 3 % av personalkostnaden för
+    sjuksköterskor vid utgången av kvartal 3 2018". From 7 % in 2017-Q4 the line runs through
+    5.67 % (Q1) and 4.33 % (Q2) to 3 % (Q3): 5 % in Q1 is on track, 4.5 % in Q2 is not, 2.9 %
+    in Q3 is; after Q3 the bound itself holds."""
+    await seed_tree(client)
+    shares = {"2017-12": "7", "2018-03": "5", "2018-06": "4.5", "2018-09": "2.9", "2018-12": "3"}
+    rows = []
+    for month, share in shares.items():
+        agency = f"{float(share) * 1000:.2f}"
+        own = f"{(100 - float(share)) * 1000:.2f}"
+        for category, amount in (("agency", agency), ("own_staff", own)):
+            rows.append(
+                personnel_cost(
+                    f"{month}-{category}",
+                    period=month,
+                    profession="nurse",
+                    category=category,
+                    amount_sek=amount,
+                )
+            )
+    await feed(client, "personnel-costs", rows)
+    await recalculate(app)
+    target = await create_target(
+        client,
+        "agency_cost_share_pct",
+        "RS",
+        "3",
+        profession="nurse",
+        valid_from="2018-01",
+        reach_by="2018-Q3",
+        start_period="2017-Q4",
+    )
+    assert (target.json()["reach_by"], target.json()["start_period"]) == ("2018-Q3", "2017-Q4")
+    points = await series(
+        client,
+        "agency_cost_share_pct",
+        "RS",
+        "2018-Q1",
+        "2018-Q4",
+        grain="quarter",
+        profession="nurse",
+    )
+    assert [p["target"] for p in points] == [
+        pytest.approx(7 - 4 / 3),
+        pytest.approx(7 - 8 / 3),
+        pytest.approx(3),
+        pytest.approx(3),
+    ]
+    assert [p["status"] for p in points] == ["met", "not_met", "met", "met"]
+
+
+async def test_seed_003_below_585_agency_doctor_weeks_by_q3_is_strict(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 003: "Primärvården ska ha mindre än 585 hyrläkarveckor vid utgången av kvartal 3
+    2018": a rate of fewer than 585 weeks a year (146.25 a quarter), reached by Q3 from 2017's
+    800 weeks (200 a quarter). Exactly 146.25 weeks in Q3 is not below it: `lt` is strict."""
+    await seed_tree(client)
+    weeks = {2017: ["200", "200", "200", "200"], 2018: ["180", "170", "146.25"]}
+    records = []
+    for year, per_quarter in weeks.items():
+        for quarter, count in enumerate(per_quarter):
+            # 50 locums on ten days of the quarter's first month.
+            first = date(year, quarter * 3 + 1, 1)
+            hours = f"{float(count) * 40 / 500:.2f}"
+            for n in range(50):
+                records += shifts(
+                    f"Q{year}{quarter}",
+                    f"LOCUM{n}",
+                    days(first, first + timedelta(days=9)),
+                    "worked",
+                    hours,
+                    staff_kind="agency",
+                    profession="doctor",
+                    unit="PV-MALMO",
+                )
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    await create_target(
+        client,
+        "agency_doctor_weeks",
+        "PV",
+        "585",
+        comparator="lt",
+        bound="count",
+        per_grain="year",
+        valid_from="2018-01",
+        reach_by="2018-Q3",
+        start_period="2017",
+    )
+    points = await series(
+        client, "agency_doctor_weeks", "PV", "2018-Q1", "2018-Q3", grain="quarter"
+    )
+    assert [p["value"] for p in points] == [180.0, 170.0, 146.25]
+    assert [p["target"] for p in points] == [
+        pytest.approx(200 - 53.75 / 3),
+        pytest.approx(200 - 2 * 53.75 / 3),
+        pytest.approx(146.25),
+    ]
+    assert [p["status"] for p in points] == ["met", "not_met", "not_met"]
+
+
+async def test_trajectory_targets_refuse_a_reach_by_before_the_start(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await seed_tree(client)
+    await feed(client, "personnel-costs", [personnel_cost("C1", period="2017-12")])
+    await recalculate(app)
+    body = {
+        "kpi": "agency_cost_sek",
+        "org_unit": "RS",
+        "comparator": "lt",
+        "bound": "absolute",
+        "value": "100",
+        "valid_from": "2018-01",
+    }
+    early = await client.post(
+        "/v1/kpi-targets", json={**body, "reach_by": "2017-Q3", "start_period": "2017-Q4"}
+    )
+    assert_problem(early, 422, "validation_failed")
+    assert early.json()["errors"][0]["loc"] == ["body", "reach_by"]
+    assert early.json()["errors"][0]["code"] == "reach_by_before_start"
+    unparsed = await client.post(
+        "/v1/kpi-targets", json={**body, "reach_by": "2018-Q5", "start_period": "2017-Q4"}
+    )
+    assert unparsed.json()["errors"][0]["loc"] == ["body", "reach_by"]
+    empty = await client.post(
+        "/v1/kpi-targets", json={**body, "reach_by": "2018-Q3", "start_period": "2016"}
+    )
+    assert empty.json()["errors"][0]["loc"] == ["body", "start_period"]
+    alone = await client.post("/v1/kpi-targets", json={**body, "reach_by": "2018-Q3"})
+    assert alone.status_code == 422
