@@ -1,6 +1,6 @@
 """the annual report's figures: presence and absence, pay form, spells of 60+ days, new KPIs
 
-Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
+Cost budgets are a new feed (`budgets`). Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
 existing `hourly` contracts become hourly-paid. Staff facts are split by pay form (a new key
 column of `kpi_facts`, '' for the other kinds). New measures: worked hours inside the schedule,
 monthly-paid scheduled and hourly-paid worked hours, non-managers, women, women managers, hires,
@@ -38,6 +38,9 @@ _MEASURES = (
     "summer_staff",
     "recovered",
     "cost_consultant",
+    "budget_total",
+    "budget_agency",
+    "budget_consultant",
 )
 
 # (code, name_en, name_sv, unit, description): the staff survey's indices as seed 002 prints
@@ -127,6 +130,35 @@ def upgrade() -> None:
          "pay_form"],
     )  # fmt: skip
     _create_week_facts()
+    op.create_table(
+        "budgets",
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
+                  nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
+                  nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("external_id", sa.Text(), nullable=False),
+        sa.Column("org_unit_id", sa.BigInteger(), nullable=False),
+        sa.Column("period", sa.Text(), nullable=False),
+        sa.Column("first_month", sa.Date(), nullable=False),
+        sa.Column("last_month", sa.Date(), nullable=False),
+        sa.Column("category", sa.Text(), nullable=False),
+        sa.Column("amount_sek", sa.Numeric(16, 2), nullable=False),
+        sa.Column("content_hash", sa.BigInteger(), nullable=True),
+        sa.CheckConstraint(
+            "category IN ('personnel', 'own_staff', 'agency', 'consultant')",
+            name=op.f("ck_budgets_category"),
+        ),
+        sa.CheckConstraint("first_month <= last_month", name=op.f("ck_budgets_months")),
+        sa.ForeignKeyConstraint(
+            ["org_unit_id"], ["org_units.id"], name=op.f("fk_budgets_org_unit_id_org_units")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_budgets")),
+        sa.UniqueConstraint("source", "external_id", name=op.f("uq_budgets_source_external_id")),
+    )  # fmt: skip
+    op.create_index("ix_budgets_org_unit_id_first_month", "budgets", ["org_unit_id", "first_month"])
     manual = sa.table(
         "manual_kpis",
         sa.column("code", sa.Text),
@@ -157,6 +189,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("kpi_week_facts")
+    op.drop_table("budgets")
     codes = ", ".join(f"'{k[0]}'" for k in SURVEY_KPIS)
     op.execute(f"DELETE FROM manual_kpi_values WHERE kpi IN ({codes})")
     op.execute(f"DELETE FROM manual_kpis WHERE code IN ({codes})")

@@ -19,6 +19,7 @@ from services.core.kpis.models import (
     KpiFactsVersion,
     KpiTarget,
     KpiTargetState,
+    KpiWeekFact,
     ManualKpi,
     ManualValue,
     Recalculation,
@@ -43,6 +44,7 @@ from services.core.plans.models import (
     PlanHistory,
 )
 from services.core.timedata.models import (
+    Budget,
     CodeMapping,
     Employment,
     Import,
@@ -85,6 +87,8 @@ __all__ = [
     "IdempotencyRecord",
     "Import",
     "KpiCellTotal",
+    "KpiWeekFact",
+    "Budget",
     "KpiFact",
     "KpiFactsVersion",
     "KpiTarget",

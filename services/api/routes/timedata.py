@@ -33,6 +33,7 @@ from services.core.timedata import service as timedata_service
 from services.core.timedata.schemas import (
     Batch,
     BatchResult,
+    BudgetIn,
     CodeMappings,
     CodeMappingsResult,
     EmploymentIn,
@@ -101,6 +102,7 @@ for _kind, _model, _name in (
     ("time-records", TimeRecordIn, "post_time_records_batch"),
     ("employments", EmploymentIn, "post_employments_batch"),
     ("personnel-costs", PersonnelCostIn, "post_personnel_costs_batch"),
+    ("budgets", BudgetIn, "post_budgets_batch"),
 ):
     router.add_api_route(
         f"/{_kind}:batch",

@@ -469,3 +469,10 @@ def _weekly(m: Measure) -> bool:
 
 # The KPIs with a `week` grain: those whose measures the week facts keep.
 WEEKLY = frozenset(code for code, m in MEASURE_OF.items() if _weekly(m))
+
+# The cost KPIs' budgets: the cost facts' measure holding each one's budget.
+BUDGET_OF: dict[str, str] = {
+    "personnel_cost_sek": "budget_total",
+    "agency_cost_sek": "budget_agency",
+    "consultant_cost_sek": "budget_consultant",
+}

@@ -364,17 +364,36 @@ FROM people
 GROUP BY org_unit_id, month, profession, gender, age_band, pay_form
 """
 
-# Personnel cost is own staff and agency staff; consultants are a cost of their own.
+# Personnel cost is own staff and agency staff; consultants are a cost of their own. The
+# unit's budgets (no profession) are spread evenly over their months: a month with a budget and
+# no outcome yet has an outcome of 0.
 _COST_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["cost"]))}
-SELECT p.org_unit_id, c.month, 'cost', p.profession, '', '', '', NULL,
-       coalesce(sum(p.amount_sek) FILTER (WHERE p.category = 'agency'), 0),
-       coalesce(sum(p.amount_sek) FILTER (WHERE p.category <> 'consultant'), 0),
-       coalesce(sum(p.amount_sek) FILTER (WHERE p.category = 'consultant'), 0)
-FROM {CLAIMED} c
-JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
-WHERE p.deleted_at IS NULL
-GROUP BY p.org_unit_id, c.month, p.profession
+WITH amounts AS (
+    SELECT p.org_unit_id, c.month, p.profession, p.category, p.amount_sek AS amount,
+           false AS budget
+    FROM {CLAIMED} c
+    JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
+    WHERE p.deleted_at IS NULL
+    UNION ALL
+    SELECT b.org_unit_id, c.month, '', b.category,
+           b.amount_sek / ((extract(year FROM age(b.last_month, b.first_month)) * 12
+                            + extract(month FROM age(b.last_month, b.first_month)) + 1)),
+           true
+    FROM {CLAIMED} c
+    JOIN budgets b ON b.org_unit_id = c.org_unit_id
+     AND c.month BETWEEN b.first_month AND b.last_month
+    WHERE b.deleted_at IS NULL
+)
+SELECT org_unit_id, month, 'cost', profession, '', '', '', NULL,
+       coalesce(sum(amount) FILTER (WHERE NOT budget AND category = 'agency'), 0),
+       coalesce(sum(amount) FILTER (WHERE NOT budget AND category <> 'consultant'), 0),
+       coalesce(sum(amount) FILTER (WHERE NOT budget AND category = 'consultant'), 0),
+       coalesce(sum(amount) FILTER (WHERE budget AND category <> 'consultant'), 0),
+       coalesce(sum(amount) FILTER (WHERE budget AND category = 'agency'), 0),
+       coalesce(sum(amount) FILTER (WHERE budget AND category = 'consultant'), 0)
+FROM amounts
+GROUP BY org_unit_id, month, profession
 """
 
 # Per kind, summing only its own measures: a sum of a column that is null in every row is
@@ -699,6 +718,10 @@ async def mark_scope(
                 FROM time_records WHERE deleted_at IS NULL
                 UNION
                 SELECT org_unit_id, period FROM personnel_costs WHERE deleted_at IS NULL
+                UNION
+                SELECT b.org_unit_id, m::date FROM budgets b,
+                    generate_series(b.first_month, b.last_month, interval '1 month') AS m
+                WHERE b.deleted_at IS NULL
                 UNION
                 SELECT e.org_unit_id, m::date FROM employments e, generate_series(
                     date_trunc('month', e.start_date),

@@ -60,7 +60,15 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "summer_staff",
         "recovered",
     ),
-    "cost": ("cost_agency", "cost_total", "cost_consultant"),
+    # Budgets: a year's spread evenly over its months (`personnel` counts in budget_total).
+    "cost": (
+        "cost_agency",
+        "cost_total",
+        "cost_consultant",
+        "budget_total",
+        "budget_agency",
+        "budget_consultant",
+    ),
     "rest": ("violations",),
     "agency_policy": ("violation_hours",),
 }
@@ -115,6 +123,9 @@ class _Measures(SQLModel):
     cost_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     cost_total: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     cost_consultant: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    budget_total: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    budget_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    budget_consultant: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     violations: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     violation_hours: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     computed_at: datetime | None = Field(

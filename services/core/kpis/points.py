@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import periods
 from services.core.config import Settings
 from services.core.kpis import inputs, repository
-from services.core.kpis.catalogue import KpiDefinition
+from services.core.kpis.catalogue import BUDGET_OF, KpiDefinition
 from services.core.kpis.catalogue_service import Definition
 from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess, on_line
 from services.core.kpis.models import KpiTarget, ManualValue
@@ -280,6 +280,7 @@ async def _monthly(
     *,
     by_child: bool = False,
     weekly: bool = False,
+    budget: bool = False,
 ) -> Sums:
     """repository.monthly, kept while the facts and the org tree stay as they were. Callers
     must not change what it returns (it may be handed to the next caller too). `weekly`:
@@ -287,12 +288,13 @@ async def _monthly(
     args = (session, kpi, prefix, first, last, filters)
     token = await repository.facts_token(session)
     if token is None:
-        return await repository.monthly(*args, by_child=by_child, weekly=weekly)
-    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), by_child, weekly)
+        return await repository.monthly(*args, by_child=by_child, weekly=weekly, budget=budget)
+    flags = (by_child, weekly, budget)
+    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), *flags)
     if (kept := _SUMS.get(key)) is not None:
         _SUMS.move_to_end(key)
         return kept
-    sums = await repository.monthly(*args, by_child=by_child, weekly=weekly)
+    sums = await repository.monthly(*args, by_child=by_child, weekly=weekly, budget=budget)
     _SUMS[key] = sums
     if len(_SUMS) > SUMS_KEPT:
         _SUMS.popitem(last=False)
@@ -319,7 +321,44 @@ async def computed_points(
 ) -> list[Point]:
     if data is None:
         data = await month_sums(ctx, wanted)
-    return [await _point(ctx, data, key, p) for p in wanted]
+    found = [await _point(ctx, data, key, p) for p in wanted]
+    if ctx.definition.code in BUDGET_OF and wanted[0].grain is not Grain.week:
+        found = await _with_budgets(ctx, wanted, found)
+    return found
+
+
+async def _with_budgets(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
+    """Outcome against budget (seed 002's table): each period's budget over the unit's
+    subtree, summed over its months, and the value's deviation from it."""
+    budgets = await _monthly(
+        ctx.session,
+        ctx.definition.code,
+        ctx.unit.path,
+        wanted[0].first,
+        wanted[-1].last,
+        ctx.filters,
+        budget=True,
+    )
+    out = []
+    for p, point in zip(wanted, found, strict=True):
+        months = [budgets["", m] for m in p.months if ("", m) in budgets]
+        amount = sum((m.numerator for m in months), Decimal(0)) if months else None
+        if not amount:
+            out.append(point)
+            continue
+        deviation = None if point.value is None else Decimal(str(point.value)) - amount
+        out.append(
+            point.model_copy(
+                update={
+                    "budget": _float(amount),
+                    "budget_deviation": _float(deviation),
+                    "budget_deviation_pct": _float(
+                        None if deviation is None else 100 * deviation / amount, 4
+                    ),
+                }
+            )
+        )
+    return out
 
 
 async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored, live_row, scoped
-from services.core.kpis.catalogue import MEASURE_OF
+from services.core.kpis.catalogue import BUDGET_OF, MEASURE_OF, Measure
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
 from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
@@ -43,14 +43,16 @@ async def monthly(
     *,
     by_child: bool = False,
     weekly: bool = False,
+    budget: bool = False,
 ) -> dict[tuple[str, date], MonthSum]:
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
     text, '' for the unit itself) of the facts in the subtree. A month with facts of the KPI's
     kind has data, zeros included: a unit that reported its hours and had no overtime had 0
     overtime hours (a ratio over a zero denominator is then null with its reason). `weekly`:
-    per ISO week from the week facts (keyed by the week's Monday; a profession filter only)."""
+    per ISO week from the week facts (keyed by the week's Monday; a profession filter only).
+    `budget`: a cost KPI's budget instead of its value."""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
-    measure = MEASURE_OF[kpi]
+    measure = Measure("cost", BUDGET_OF[kpi]) if budget else MEASURE_OF[kpi]
     num = measure.numerator
     den = measure.denominator or "NULL::numeric"
     if weekly:

@@ -134,6 +134,15 @@ class Point(BaseModel):
     entered_by: str | None = None
     entered_at: datetime | None = None
     comment: str | None = None
+    budget: float | None = Field(
+        default=None,
+        description="Cost KPIs: the unit's budget for the period (yearly budgets spread evenly "
+        "over their months).",
+    )
+    budget_deviation: float | None = Field(default=None, description="value − budget")
+    budget_deviation_pct: float | None = Field(
+        default=None, description="100 × budget_deviation / budget"
+    )
 
 
 _POINT_EXAMPLE: dict[str, Any] = {
@@ -152,6 +161,9 @@ _POINT_EXAMPLE: dict[str, Any] = {
     "reason": None,
     "computed_at": "2026-11-25T08:00:00Z",
     "rule": {"target_id": "0b7f…", "target_version": 1, "tolerance_pct": "1"},
+    "budget": 120000000.0,
+    "budget_deviation": 14100000.0,
+    "budget_deviation_pct": 11.75,
 }
 
 

@@ -30,6 +30,8 @@ CONTRACTS = ("permanent", "fixed_term", "hourly")
 END_REASONS = ("resignation", "retirement", "end_of_contract", "internal_transfer", "other")
 GENDERS = ("female", "male", "other")
 COST_CATEGORIES = ("own_staff", "agency", "consultant")
+# `personnel` budgets own staff and agency staff together, as annual reports do.
+BUDGET_CATEGORIES = ("personnel", "own_staff", "agency", "consultant")
 PAY_FORMS = ("monthly", "hourly")
 
 
@@ -130,6 +132,30 @@ class PersonnelCost(_Fed, table=True):
     period: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     category: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
+
+
+class Budget(Mirrored, table=True):
+    """A cost budget of an org unit for a year or a month (seed 002's outcome against budget),
+    fed like the personnel costs and spread evenly over its months."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.CheckConstraint(one_of("category", BUDGET_CATEGORIES), name="category"),
+        sa.CheckConstraint("first_month <= last_month", name="months"),
+        sa.Index("ix_budgets_org_unit_id_first_month", "org_unit_id", "first_month"),
+    )
+
+    id: int | None = identity_pk()
+    source: str = Field(sa_type=sa.Text, nullable=False)
+    external_id: str = Field(sa_type=sa.Text, nullable=False)
+    org_unit_id: int = Field(sa_type=sa.BigInteger, foreign_key="org_units.id", nullable=False)
+    period: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    first_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    last_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    category: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
+    content_hash: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 class CodeMapping(SQLModel, table=True):

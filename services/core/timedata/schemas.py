@@ -190,6 +190,31 @@ class PersonnelCostIn(_FedRecordIn):
         return self
 
 
+class BudgetIn(_FedRecordIn):
+    model_config = request_config(
+        {
+            "source": "raindance",
+            "external_id": "2023/KK/personnel",
+            "org_unit_code": "KK",
+            "period": "2023",
+            "category": "personnel",
+            "amount_sek": "777700000.00",
+        }
+    )
+
+    org_unit_code: Code
+    period: Annotated[
+        str,
+        StringConstraints(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$"),
+        Field(description="A year (`2023`) or a month (`2023-03`).", examples=["2023"]),
+    ]
+    category: Annotated[
+        Literal["personnel", "own_staff", "agency", "consultant"],
+        Field(description="`personnel` is own staff and agency staff together."),
+    ]
+    amount_sek: Money
+
+
 class Batch(BaseModel):
     """Up to 10 000 records; each is an upsert by (source, external_id), or a removal when it
     is `{"source", "external_id", "deleted": true}`."""

@@ -413,3 +413,93 @@ async def test_trajectory_targets_refuse_a_reach_by_before_the_start(
     assert empty.json()["errors"][0]["loc"] == ["body", "start_period"]
     alone = await client.post("/v1/kpi-targets", json={**body, "reach_by": "2018-Q3"})
     assert alone.status_code == 422
+
+
+def _budget(external_id: str, **fields: object) -> dict[str, object]:
+    return {
+        "source": "raindance",
+        "external_id": external_id,
+        "org_unit_code": "SUS-AKUT",
+        "period": "2023",
+        **fields,
+    }
+
+
+async def test_seed_002_outcome_against_budget_for_personnel_and_consultants(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 002's table (MSEK, 2023): personnel costs −757.1 against a budget of −777.7
+    (20.6 under), consultants −99.3 against −81.0 (18.3 over; the report prints −18.2 from
+    unrounded figures). Costs are positive amounts in Puls: deviation = outcome − budget."""
+    await seed_tree(client)
+    costs = []
+    for month in range(1, 13):
+        own = "64100000.00" if month == 12 else "63000000.00"
+        consultants = "11300000.00" if month == 12 else "8000000.00"
+        period = f"2023-{month:02d}"
+        costs.append(
+            personnel_cost(f"P{month}", period=period, category="own_staff", amount_sek=own)
+        )
+        costs.append(
+            personnel_cost(
+                f"K{month}", period=period, category="consultant", amount_sek=consultants
+            )
+        )
+    await feed(client, "personnel-costs", costs)
+    budgets = [
+        _budget("B-P", category="personnel", amount_sek="777700000.00"),
+        _budget("B-K", category="consultant", amount_sek="81000000.00"),
+    ]
+    response = await client.post("/v1/budgets:batch", json={"records": budgets})
+    assert response.status_code == 200, response.text
+    assert response.json()["inserted"] == 2
+    await recalculate(app)
+
+    rows = {}
+    for kpi in ("personnel_cost_sek", "consultant_cost_sek"):
+        point = (await series(client, kpi, "SUS", "2023", "2023", grain="year"))[0]
+        rows[kpi] = tuple(round(point[f] / 1e6, 1) for f in ("value", "budget", "budget_deviation"))
+    assert rows == {
+        "personnel_cost_sek": (757.1, 777.7, -20.6),
+        "consultant_cost_sek": (99.3, 81.0, 18.3),
+    }
+    # A year's budget is spread over its months; a year to date gets its months' share.
+    march = (await series(client, "personnel_cost_sek", "RS", "2023-03", "2023-03"))[0]
+    assert march["budget"] == pytest.approx(777_700_000 / 12)
+    ytd = (await series(client, "consultant_cost_sek", "RS", "2023-YTD06", "2023-YTD06",
+                        grain="ytd"))[0]  # fmt: skip
+    assert (ytd["value"], ytd["budget"]) == (48_000_000.0, 40_500_000.0)
+    assert ytd["budget_deviation_pct"] == pytest.approx(100 * 7.5 / 40.5, abs=1e-3)
+    # The scorecard carries the budget beside the target.
+    await create_target(client, "personnel_cost_sek", "SUS", "780000000", valid_from="2023-01")
+    card = await client.get("/v1/org-units/SUS/scorecard", params={"period": "2023"})
+    assert card.status_code == 200, card.text
+    (row,) = card.json()["rows"]
+    assert row["point"]["budget"] == pytest.approx(777_700_000)
+    assert row["point"]["status"] == "met"
+
+    # Withdrawn, the budget is gone after the recalculation.
+    gone = {"source": "raindance", "external_id": "B-K", "deleted": True}
+    response = await client.post("/v1/budgets:batch", json={"records": [gone]})
+    assert response.json()["deleted"] == 1
+    await recalculate(app)
+    point = (await series(client, "consultant_cost_sek", "SUS", "2023", "2023", grain="year"))[0]
+    assert (point["value"], point["budget"]) == (99_300_000.0, None)
+
+
+async def test_bad_budgets_are_refused_naming_the_field(client: httpx.AsyncClient) -> None:
+    await seed_tree(client)
+    bad = [
+        _budget("X1", org_unit_code="NOPE", category="personnel", amount_sek="1.00"),
+        _budget("X2", category="travel", amount_sek="1.00"),
+        _budget("X3", category="personnel", amount_sek="1.00", period="2023-13"),
+    ]
+    response = await client.post("/v1/budgets:batch", json={"records": bad})
+    assert response.status_code == 200, response.text
+    errors = {e["external_id"]: e["errors"][0] for e in response.json()["errors"]}
+    assert errors["X1"]["loc"] == ["org_unit_code"]
+    assert errors["X1"]["code"] == "unknown_org_unit"
+    assert errors["X2"]["loc"] == ["category"]
+    assert errors["X3"]["loc"] == ["period"]
+    atomic = await client.post("/v1/budgets:batch?atomic=true", json={"records": bad})
+    assert_problem(atomic, 422)
