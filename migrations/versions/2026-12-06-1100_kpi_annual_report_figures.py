@@ -1,6 +1,7 @@
 """the annual report's figures: presence and absence, pay form, spells of 60+ days, new KPIs
 
-Cost budgets are a new feed (`budgets`). Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
+Cost budgets are a new feed (`budgets`); units write analyses of a KPI's figure
+(`kpi_analyses`, every version kept). Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
 existing `hourly` contracts become hourly-paid. Staff facts are split by pay form (a new key
 column of `kpi_facts`, '' for the other kinds). New measures: worked hours inside the schedule,
 monthly-paid scheduled and hourly-paid worked hours, non-managers, women, women managers, hires,
@@ -131,6 +132,25 @@ def upgrade() -> None:
     )  # fmt: skip
     _create_week_facts()
     op.create_table(
+        "kpi_analyses",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("kpi", sa.Text(), nullable=False),
+        sa.Column("org_unit_id", sa.BigInteger(), nullable=False),
+        sa.Column("period", sa.Text(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("author", sa.Text(), nullable=False),
+        sa.Column(
+            "written_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_unit_id"], ["org_units.id"], name=op.f("fk_kpi_analyses_org_unit_id_org_units")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kpi_analyses")),
+    )
+    op.create_index(
+        "ix_kpi_analyses_kpi_org_unit_id_period", "kpi_analyses", ["kpi", "org_unit_id", "period"]
+    )
+    op.create_table(
         "budgets",
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
                   nullable=False),
@@ -190,6 +210,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("kpi_week_facts")
     op.drop_table("budgets")
+    op.drop_table("kpi_analyses")
     codes = ", ".join(f"'{k[0]}'" for k in SURVEY_KPIS)
     op.execute(f"DELETE FROM manual_kpi_values WHERE kpi IN ({codes})")
     op.execute(f"DELETE FROM manual_kpis WHERE code IN ({codes})")

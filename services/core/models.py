@@ -14,6 +14,7 @@ from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.kpis.models import (
     DirtyCell,
+    KpiAnalysis,
     KpiCellTotal,
     KpiFact,
     KpiFactsVersion,
@@ -87,6 +88,7 @@ __all__ = [
     "IdempotencyRecord",
     "Import",
     "KpiCellTotal",
+    "KpiAnalysis",
     "KpiWeekFact",
     "Budget",
     "KpiFact",

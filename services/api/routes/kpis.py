@@ -8,7 +8,7 @@ import io
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.api.deps import (
@@ -23,15 +23,18 @@ from services.api.deps import (
     api_router,
     charge_expensive_read,
 )
-from services.api.operations import creates, deletes, lists, reads, updates
+from services.api.operations import creates, deletes, lists, reads, updates, upserts
 from services.api.responses import no_content, versioned, wants_csv
 from services.core.kpis import (
+    analysis_service,
     catalogue_service,
     recalculation_service,
     series_service,
     target_service,
 )
 from services.core.kpis.schemas import (
+    AnalysisIn,
+    AnalysisRead,
     KpiRead,
     ManualKpiCreate,
     ManualValueIn,
@@ -117,6 +120,36 @@ async def post_manual_value(
     """Stores the value for the org unit and period (a later post replaces it); the series
     shows who entered it, when, and the comment."""
     return await catalogue_service.post_manual_value(session, principal, code, data)
+
+
+_ANALYSIS = "/kpis/{code}/analyses/{org_unit}/{period}"
+
+
+@router.put(_ANALYSIS, **upserts("Write a unit's analysis of a KPI's figure", AnalysisRead, 404))
+async def put_analysis(
+    code: Code,
+    org_unit: Code,
+    period: Annotated[str, Path(max_length=16, examples=["2023", "2024-T2"])],
+    data: AnalysisIn,
+    session: SessionDep,
+    principal: KpisWriter,
+) -> Any:
+    """The unit's written analysis of the KPI's figure for the period, as an annual report
+    prints it beside the figure. Writing again makes a new version (the earlier ones stay in
+    `history`); the series point and the scorecard show the latest with its author and time."""
+    return await analysis_service.put_analysis(session, principal, code, org_unit, period, data)
+
+
+@router.get(_ANALYSIS, **reads("A unit's analysis of a KPI for a period", AnalysisRead))
+async def get_analysis(
+    code: Code,
+    org_unit: Code,
+    period: Annotated[str, Path(max_length=16, examples=["2023"])],
+    session: SessionDep,
+    principal: Reader,
+) -> Any:
+    """The current analysis and its earlier versions, newest first."""
+    return await analysis_service.get_analysis(session, principal, code, org_unit, period)
 
 
 @router.get(

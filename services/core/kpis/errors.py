@@ -17,3 +17,7 @@ class RecalculationNotFound(NotFound):
 
 class KpiExists(Conflict):
     code, title = "kpi_exists", "KPI exists"
+
+
+class AnalysisNotFound(NotFound):
+    code, title = "analysis_not_found", "Analysis not found"

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 from services.core.db import (
     NamedCode,
     Versioned,
+    identity_pk,
     org_unit_fk,
     timestamptz,
     timestamptz_now,
@@ -310,3 +311,21 @@ class DirtyCell(SQLModel, table=True):
     spill: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
     )
+
+
+class KpiAnalysis(SQLModel, table=True):
+    """A unit's written analysis of a KPI for a period, printed beside the figure (seed 002).
+    Every version is kept; the latest is the current one."""
+
+    __tablename__ = "kpi_analyses"
+    __table_args__ = (
+        sa.Index("ix_kpi_analyses_kpi_org_unit_id_period", "kpi", "org_unit_id", "period"),
+    )
+
+    id: int | None = identity_pk()
+    kpi: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
+    period: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    author: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    written_at: datetime | None = Field(default=None, sa_column=timestamptz_now())

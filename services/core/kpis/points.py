@@ -19,9 +19,9 @@ from services.core.kpis import inputs, repository
 from services.core.kpis.catalogue import BUDGET_OF, KpiDefinition
 from services.core.kpis.catalogue_service import Definition
 from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess, on_line
-from services.core.kpis.models import KpiTarget, ManualValue
+from services.core.kpis.models import KpiAnalysis, KpiTarget, ManualValue
 from services.core.kpis.repository import MonthSum
-from services.core.kpis.schemas import Point, Rule
+from services.core.kpis.schemas import AnalysisVersion, Point, Rule
 from services.core.periods import Grain, Period
 from services.core.principal import Principal
 from services.core.tree import OrgUnit
@@ -396,7 +396,29 @@ async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:
 
 
 async def points(ctx: Context, wanted: list[Period]) -> list[Point]:
-    """The unit's own points, computed or entered as the KPI is."""
+    """The unit's own points, computed or entered as the KPI is, with the unit's analysis of
+    each."""
     if ctx.definition.computed is None:
-        return await manual_points(ctx, wanted)
-    return await computed_points(ctx, wanted)
+        found = await manual_points(ctx, wanted)
+    else:
+        found = await computed_points(ctx, wanted)
+    return await with_analyses(ctx, wanted, found)
+
+
+async def with_analyses(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
+    written = await repository.current_analyses(
+        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), [p.label for p in wanted]
+    )
+    if not written:
+        return found
+    return [
+        point.model_copy(update={"analysis": _analysis(written[p.label])})
+        if p.label in written
+        else point
+        for p, point in zip(wanted, found, strict=True)
+    ]
+
+
+def _analysis(row: KpiAnalysis) -> AnalysisVersion:
+    assert row.written_at is not None
+    return AnalysisVersion(text=row.text, author=row.author, written_at=row.written_at)

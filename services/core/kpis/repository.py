@@ -12,14 +12,20 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored, live_row, scoped
 from services.core.kpis.catalogue import BUDGET_OF, MEASURE_OF, Measure
 from services.core.kpis.facts import UNIT_LOCK
-from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
+from services.core.kpis.models import (
+    KpiAnalysis,
+    KpiTarget,
+    ManualKpi,
+    ManualValue,
+    Recalculation,
+)
 from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
 
 
@@ -227,6 +233,44 @@ async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> Manu
         await session.execute(sa.select(ManualValue).from_statement(stmt))
     ).scalar_one()
     return row
+
+
+async def add_analysis(session: AsyncSession, analysis: KpiAnalysis) -> None:
+    session.add(analysis)
+    await session.flush()
+
+
+async def analyses(
+    session: AsyncSession, kpi: str, org_unit_id: int, period: str
+) -> list[KpiAnalysis]:
+    """Every version of a unit's analysis of a KPI for a period, newest first."""
+    rows = await session.execute(
+        sa.select(KpiAnalysis)
+        .where(
+            col(KpiAnalysis.kpi) == kpi,
+            col(KpiAnalysis.org_unit_id) == org_unit_id,
+            col(KpiAnalysis.period) == period,
+        )
+        .order_by(col(KpiAnalysis.id).desc())
+    )
+    return list(rows.scalars())
+
+
+async def current_analyses(
+    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
+) -> dict[str, KpiAnalysis]:
+    """The latest analysis of each of `periods` that has one."""
+    rows = await session.execute(
+        sa.select(KpiAnalysis)
+        .where(
+            col(KpiAnalysis.kpi) == kpi,
+            col(KpiAnalysis.org_unit_id) == org_unit_id,
+            col(KpiAnalysis.period).in_(periods),
+        )
+        .order_by(col(KpiAnalysis.period), col(KpiAnalysis.id).desc())
+        .ext(distinct_on(col(KpiAnalysis.period)))
+    )
+    return {a.period: a for a in rows.scalars()}
 
 
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:

@@ -113,6 +113,49 @@ class Rule(BaseModel):
     tolerance_pct: Decimal = Decimal(1)
 
 
+class AnalysisVersion(BaseModel):
+    model_config = response_config(
+        {
+            "text": "Presence is high and staffing good, so extended presence stays low.",
+            "author": "key:hr-controller",
+            "written_at": "2024-02-10T09:00:00Z",
+        }
+    )
+
+    text: str
+    author: str
+    written_at: datetime
+
+
+class AnalysisIn(BaseModel):
+    model_config = request_config(
+        {"text": "Presence is high and staffing good, so extended presence stays low."}
+    )
+
+    text: Annotated[Text, Field(min_length=1)]
+
+
+class AnalysisRead(AnalysisVersion):
+    model_config = response_config(
+        {
+            "kpi": "extended_presence_pct",
+            "org_unit": "KK",
+            "period": "2023",
+            "text": "Presence is high and staffing good, so extended presence stays low.",
+            "author": "key:hr-controller",
+            "written_at": "2024-02-10T09:00:00Z",
+            "history": [],
+        }
+    )
+
+    kpi: str
+    org_unit: str
+    period: str
+    history: list[AnalysisVersion] = Field(
+        description="Earlier versions, newest first (the current one is not repeated)."
+    )
+
+
 class Point(BaseModel):
     period: str
     value: float | None
@@ -134,6 +177,9 @@ class Point(BaseModel):
     entered_by: str | None = None
     entered_at: datetime | None = None
     comment: str | None = None
+    analysis: AnalysisVersion | None = Field(
+        default=None, description="The unit's written analysis of the figure for the period."
+    )
     budget: float | None = Field(
         default=None,
         description="Cost KPIs: the unit's budget for the period (yearly budgets spread evenly "

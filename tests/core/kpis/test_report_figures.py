@@ -503,3 +503,41 @@ async def test_bad_budgets_are_refused_naming_the_field(client: httpx.AsyncClien
     assert errors["X3"]["loc"] == ["period"]
     atomic = await client.post("/v1/budgets:batch?atomic=true", json={"records": bad})
     assert_problem(atomic, 422)
+
+
+async def test_a_units_analysis_stands_beside_its_figure_with_its_history(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 002 prints an analysis beside each KPI ("Förvaltningen har en hög närvaro och god
+    bemanning vilket leder till att den utökade närvaron är låg")."""
+    await seed_tree(client)
+    await feed(client, "time-records", shifts("A", "E1", [date(2023, 3, 6)], "scheduled", "8"))
+    await recalculate(app)
+    url = "/v1/kpis/extended_presence_pct/analyses/RS/2023"
+    first = await client.put(url, json={"text": "Utökad närvaro låg."})
+    assert first.status_code == 200, first.text
+    text = "Hög närvaro och god bemanning: den utökade närvaron är låg."
+    second = await client.put(url, json={"text": text})
+    body = second.json()
+    assert (body["text"], body["period"], body["org_unit"]) == (text, "2023", "RS")
+    assert body["author"] and body["written_at"]
+    assert [h["text"] for h in body["history"]] == ["Utökad närvaro låg."]
+    assert (await client.get(url)).json() == body
+
+    point = (await series(client, "extended_presence_pct", "RS", "2023", "2023", grain="year"))[0]
+    assert point["analysis"]["text"] == text
+    month = (await series(client, "extended_presence_pct", "RS", "2023-03", "2023-03"))[0]
+    assert month["analysis"] is None  # written for the year, not the month
+    await create_target(client, "extended_presence_pct", "RS", "1", valid_from="2023-01")
+    card = (await client.get("/v1/org-units/RS/scorecard", params={"period": "2023"})).json()
+    assert card["rows"][0]["point"]["analysis"]["text"] == text
+
+    bad = await client.put("/v1/kpis/extended_presence_pct/analyses/RS/2023-13", json={"text": "x"})
+    assert_problem(bad, 422, "validation_failed")
+    assert bad.json()["errors"][0]["loc"] == ["path", "period"]
+    weekly = await client.put("/v1/kpis/turnover_pct/analyses/RS/2023-W05", json={"text": "x"})
+    assert weekly.json()["errors"][0]["code"] == "grain_not_available"
+    assert_problem(await client.put("/v1/kpis/nope/analyses/RS/2023", json={"text": "x"}), 404)
+    assert_problem(await client.get("/v1/kpis/turnover_pct/analyses/RS/2023"), 404)
+    empty = await client.put(url, json={"text": ""})
+    assert_problem(empty, 422)
