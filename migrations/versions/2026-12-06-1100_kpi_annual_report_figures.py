@@ -1,7 +1,8 @@
 """the annual report's figures: presence and absence, pay form, spells of 60+ days, new KPIs
 
 Cost budgets are a new feed (`budgets`); units write analyses of a KPI's figure
-(`kpi_analyses`, every version kept). Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
+(`kpi_analyses`, every version kept); closing a period publishes its figures
+(`kpi_period_closures`, `kpi_published`). Employments carry their pay form (`monthly` | `hourly`, and the sender's `pay_form_code`);
 existing `hourly` contracts become hourly-paid. Staff facts are split by pay form (a new key
 column of `kpi_facts`, '' for the other kinds). New measures: worked hours inside the schedule,
 monthly-paid scheduled and hourly-paid worked hours, non-managers, women, women managers, hires,
@@ -132,6 +133,39 @@ def upgrade() -> None:
     )  # fmt: skip
     _create_week_facts()
     op.create_table(
+        "kpi_period_closures",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("period", sa.Text(), nullable=False),
+        sa.Column("closed_by", sa.Text(), nullable=False),
+        sa.Column(
+            "closed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column("reopened_by", sa.Text(), nullable=True),
+        sa.Column("reopened_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reopen_reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kpi_period_closures")),
+    )
+    op.create_index(
+        "uq_kpi_period_closures_open",
+        "kpi_period_closures",
+        ["period"],
+        unique=True,
+        postgresql_where=sa.text("reopened_at IS NULL"),
+    )
+    op.create_table(
+        "kpi_published",
+        sa.Column("period", sa.Text(), nullable=False),
+        sa.Column("kpi", sa.Text(), nullable=False),
+        sa.Column("org_unit_id", sa.BigInteger(), nullable=False),
+        sa.Column("numerator", sa.Numeric(), nullable=True),
+        sa.Column("denominator", sa.Numeric(), nullable=True),
+        sa.Column(
+            "published_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("period", "kpi", "org_unit_id", name=op.f("pk_kpi_published")),
+    )  # fmt: skip
+    op.create_table(
         "kpi_analyses",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("kpi", sa.Text(), nullable=False),
@@ -211,6 +245,8 @@ def downgrade() -> None:
     op.drop_table("kpi_week_facts")
     op.drop_table("budgets")
     op.drop_table("kpi_analyses")
+    op.drop_table("kpi_published")
+    op.drop_table("kpi_period_closures")
     codes = ", ".join(f"'{k[0]}'" for k in SURVEY_KPIS)
     op.execute(f"DELETE FROM manual_kpi_values WHERE kpi IN ({codes})")
     op.execute(f"DELETE FROM manual_kpis WHERE code IN ({codes})")

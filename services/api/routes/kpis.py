@@ -23,11 +23,12 @@ from services.api.deps import (
     api_router,
     charge_expensive_read,
 )
-from services.api.operations import creates, deletes, lists, reads, updates, upserts
+from services.api.operations import acts_on, creates, deletes, lists, reads, updates, upserts
 from services.api.responses import no_content, versioned, wants_csv
 from services.core.kpis import (
     analysis_service,
     catalogue_service,
+    period_service,
     recalculation_service,
     series_service,
     target_service,
@@ -39,9 +40,11 @@ from services.core.kpis.schemas import (
     ManualKpiCreate,
     ManualValueIn,
     ManualValueRead,
+    PeriodClosureRead,
     Point,
     RecalculationCreate,
     RecalculationRead,
+    ReopenIn,
     Scorecard,
     Series,
     SeriesSet,
@@ -120,6 +123,33 @@ async def post_manual_value(
     """Stores the value for the org unit and period (a later post replaces it); the series
     shows who entered it, when, and the comment."""
     return await catalogue_service.post_manual_value(session, principal, code, data)
+
+
+PeriodLabel = Annotated[str, Path(max_length=16, examples=["2023", "2024-YTD08"])]
+
+
+@router.post(
+    "/periods/{label}:close",
+    **acts_on("Close a period and publish its figures", PeriodClosureRead, 409),
+)
+async def close_period(label: PeriodLabel, session: SessionDep, principal: Admin) -> Any:
+    """Publishes every computed KPI's point of the period for every org unit (its subtree
+    pooled), with the time. Later corrections from the feeds still change the live figures;
+    the series then shows `published_value` and `revision` (live − published) beside the
+    value, so the period's report can be reproduced exactly. 409 when it is closed already."""
+    return await period_service.close(session, principal, label)
+
+
+@router.post(
+    "/periods/{label}:reopen",
+    **acts_on("Reopen a closed period", PeriodClosureRead, 409),
+)
+async def reopen_period(
+    label: PeriodLabel, data: ReopenIn, session: SessionDep, principal: Admin
+) -> Any:
+    """Ends the closure, with the reason (audited). The published figures stay what was
+    reported until the period is closed again, which publishes anew."""
+    return await period_service.reopen(session, principal, label, data)
 
 
 _ANALYSIS = "/kpis/{code}/analyses/{org_unit}/{period}"

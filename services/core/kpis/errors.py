@@ -21,3 +21,11 @@ class KpiExists(Conflict):
 
 class AnalysisNotFound(NotFound):
     code, title = "analysis_not_found", "Analysis not found"
+
+
+class PeriodClosed(Conflict):
+    code, title = "period_closed", "Period already closed"
+
+
+class PeriodNotClosed(Conflict):
+    code, title = "period_not_closed", "Period not closed"

@@ -329,3 +329,42 @@ class KpiAnalysis(SQLModel, table=True):
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     author: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     written_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+
+
+class KpiPeriodClosure(SQLModel, table=True):
+    """A period closed for reporting: its figures were published (`kpi_published`) at
+    `closed_at`. Reopening (with a reason) ends the closure; the published figures stay what
+    was reported until the period is closed again."""
+
+    __tablename__ = "kpi_period_closures"
+    __table_args__ = (
+        sa.Index(
+            "uq_kpi_period_closures_open",
+            "period",
+            unique=True,
+            postgresql_where=sa.text("reopened_at IS NULL"),
+        ),
+    )
+
+    id: int | None = identity_pk()
+    period: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    closed_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    reopened_by: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    reopened_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    reopen_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class KpiPublished(SQLModel, table=True):
+    """A computed KPI's point as published when its period was closed: per org unit (its
+    subtree pooled, no split), the numerator and denominator, so the report can be reproduced
+    while the live figures keep improving."""
+
+    __tablename__ = "kpi_published"
+
+    period: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    kpi: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    numerator: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric))
+    denominator: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric))
+    published_at: datetime | None = Field(default=None, sa_column=timestamptz_now())

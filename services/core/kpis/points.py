@@ -401,8 +401,40 @@ async def points(ctx: Context, wanted: list[Period]) -> list[Point]:
     if ctx.definition.computed is None:
         found = await manual_points(ctx, wanted)
     else:
-        found = await computed_points(ctx, wanted)
+        found = await with_published(ctx, wanted, await computed_points(ctx, wanted))
     return await with_analyses(ctx, wanted, found)
+
+
+async def with_published(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
+    """The value published when each period was closed beside the live one (a point without
+    splits: what was published)."""
+    computed = ctx.definition.computed
+    if ctx.filters or computed is None:
+        return found
+    published = await repository.published(
+        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), [p.label for p in wanted]
+    )
+    out = []
+    for p, point in zip(wanted, found, strict=True):
+        row = published.get(p.label)
+        if row is None or point.suppressed:
+            out.append(point)
+            continue
+        assert row.numerator is not None
+        value = _float(computed.value(row.numerator, row.denominator))
+        revision = None
+        if value is not None and point.value is not None:
+            revision = _float(Decimal(str(point.value)) - Decimal(str(value)))
+        out.append(
+            point.model_copy(
+                update={
+                    "published_value": value,
+                    "published_at": row.published_at,
+                    "revision": revision,
+                }
+            )
+        )
+    return out
 
 
 async def with_analyses(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:

@@ -17,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored, live_row, scoped
-from services.core.kpis.catalogue import BUDGET_OF, MEASURE_OF, Measure
+from services.core.kpis.catalogue import BUDGET_OF, CATALOGUE, MEASURE_OF, Measure, Temporal
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import (
+    MEASURES,
     KpiAnalysis,
+    KpiPeriodClosure,
+    KpiPublished,
     KpiTarget,
     ManualKpi,
     ManualValue,
@@ -454,3 +457,84 @@ async def unclaimed_dirty_cells(session: AsyncSession) -> bool:
         )
     )
     return bool(found.scalar_one())
+
+
+# ---- published figures ---------------------------------------------------------------------
+
+
+def _pooled(temporal: Temporal | None, expression: str | None) -> str:
+    """SQL pooling a measure expression over a period's months as KpiDefinition.pooled does
+    (a month without facts counts as zero)."""
+    if temporal is None or expression is None:
+        return "NULL::numeric"
+    match temporal:
+        case Temporal.flow:
+            return f"coalesce(sum({expression}), 0)"
+        case Temporal.stock:
+            return f"coalesce(sum({expression}) FILTER (WHERE month = :last), 0)"
+        case Temporal.mean:
+            return f"coalesce(sum({expression}), 0) / :months"
+    raise AssertionError(temporal)  # pragma: no cover
+
+
+_ALL_MEASURES = ", ".join(f"sum(t.{m}) AS {m}" for ms in MEASURES.values() for m in ms)
+# Every computed KPI's point for every live org unit (its subtree pooled), in one statement:
+# the cell totals summed per unit, kind and month over each unit's subtree, then pooled.
+_PUBLISH = f"""
+INSERT INTO kpi_published (period, kpi, org_unit_id, numerator, denominator)
+WITH sums AS MATERIALIZED (
+    SELECT a.id AS org_unit_id, t.kind, t.month, {_ALL_MEASURES}
+    FROM kpi_cell_totals t
+    JOIN org_units d ON d.id = t.org_unit_id
+    JOIN org_units a ON starts_with(d.path, a.path) AND a.deleted_at IS NULL
+    WHERE t.month BETWEEN :first AND :last
+    GROUP BY a.id, t.kind, t.month
+)
+""" + "\nUNION ALL\n".join(
+    f"SELECT :period, '{code}', org_unit_id, "
+    f"{_pooled(d.numerator, MEASURE_OF[code].numerator)}, "
+    f"{_pooled(d.denominator, MEASURE_OF[code].denominator)} "
+    f"FROM sums WHERE kind = '{MEASURE_OF[code].kind}' GROUP BY org_unit_id"
+    for code, d in CATALOGUE.items()
+)
+
+
+async def publish(session: AsyncSession, period: str, first: date, last: date, months: int) -> int:
+    """Replaces the published figures of `period` with the live ones; how many points."""
+    await session.execute(sa.delete(KpiPublished).where(col(KpiPublished.period) == period))
+    result = await session.execute(
+        sa.text(_PUBLISH),
+        {"period": period, "first": first, "last": last, "months": months},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def open_closure(
+    session: AsyncSession, period: str, *, for_update: bool = False
+) -> KpiPeriodClosure | None:
+    stmt = sa.select(KpiPeriodClosure).where(
+        col(KpiPeriodClosure.period) == period, col(KpiPeriodClosure.reopened_at).is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_closure(session: AsyncSession, closure: KpiPeriodClosure) -> KpiPeriodClosure:
+    session.add(closure)
+    await session.flush()
+    await session.refresh(closure)
+    return closure
+
+
+async def published(
+    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
+) -> dict[str, KpiPublished]:
+    rows = await session.execute(
+        sa.select(KpiPublished).where(
+            col(KpiPublished.kpi) == kpi,
+            col(KpiPublished.org_unit_id) == org_unit_id,
+            col(KpiPublished.period).in_(periods),
+        )
+    )
+    return {p.period: p for p in rows.scalars()}

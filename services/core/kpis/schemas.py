@@ -180,6 +180,15 @@ class Point(BaseModel):
     analysis: AnalysisVersion | None = Field(
         default=None, description="The unit's written analysis of the figure for the period."
     )
+    published_value: float | None = Field(
+        default=None,
+        description="The value published when the period was closed (null: never closed, or "
+        "split by a dimension).",
+    )
+    published_at: datetime | None = None
+    revision: float | None = Field(
+        default=None, description="value − published_value: how later corrections moved it."
+    )
     budget: float | None = Field(
         default=None,
         description="Cost KPIs: the unit's budget for the period (yearly budgets spread evenly "
@@ -455,3 +464,34 @@ class RecalculationRead(BaseModel):
 
 def as_json(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True)
+
+
+_CLOSURE_EXAMPLE: dict[str, Any] = {
+    "period": "2023",
+    "closed_by": "key:admin",
+    "closed_at": "2024-02-15T10:00:00Z",
+    "reopened_by": None,
+    "reopened_at": None,
+    "reopen_reason": None,
+    "published_points": 5812,
+}
+
+
+class PeriodClosureRead(BaseModel):
+    model_config = response_config(_CLOSURE_EXAMPLE)
+
+    period: str
+    closed_by: str
+    closed_at: datetime
+    reopened_by: str | None
+    reopened_at: datetime | None
+    reopen_reason: str | None
+    published_points: int | None = Field(
+        default=None, description="KPI points published by this close (on closing)."
+    )
+
+
+class ReopenIn(BaseModel):
+    model_config = request_config({"reason": "Sick leave of March corrected after an audit"})
+
+    reason: Annotated[Text, Field(min_length=1)]

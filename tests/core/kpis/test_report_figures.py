@@ -541,3 +541,53 @@ async def test_a_units_analysis_stands_beside_its_figure_with_its_history(
     assert_problem(await client.get("/v1/kpis/turnover_pct/analyses/RS/2023"), 404)
     empty = await client.put(url, json={"text": ""})
     assert_problem(empty, 422)
+
+
+async def test_a_closed_period_keeps_its_published_figures_beside_the_revised_ones(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Closing 2023 publishes its figures; a late sick record then revises the live value,
+    and the series shows both with the difference, so the annual report is reproducible."""
+    await seed_tree(client)
+    march = [date(2023, 3, d) for d in range(6, 11)]
+    records = []
+    for n in range(5):
+        records += shifts("P", f"E{n}", march, "scheduled", "8.00")
+    records += shifts("P", "E0", march[:2], "sick", "8.00")
+    await feed(client, "time-records", records)
+    await recalculate(app)
+
+    closed = await client.post("/v1/periods/2023:close")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["period"] == "2023" and closed.json()["published_points"] > 0
+    again = await client.post("/v1/periods/2023:close")
+    assert_problem(again, 409, "period_closed")
+
+    await feed(client, "time-records", shifts("P", "E1", march[:1], "sick", "8.00"))
+    await recalculate(app)
+    for unit in ("RS", "SUS-AKUT"):
+        point = (await series(client, "sick_leave_pct", unit, "2023", "2023", grain="year"))[0]
+        assert point["value"] == pytest.approx(100 * 24 / 200)
+        assert point["published_value"] == pytest.approx(100 * 16 / 200)
+        assert point["revision"] == pytest.approx(4.0) and point["published_at"]
+    month = (await series(client, "sick_leave_pct", "RS", "2023-03", "2023-03"))[0]
+    assert month["published_value"] is None  # the month itself was not closed
+    overtime = (await series(client, "overtime_hours", "RS", "2023", "2023", grain="year"))[0]
+    assert (overtime["value"], overtime["published_value"]) == (0.0, 0.0)
+
+    no_reason = await client.post("/v1/periods/2023:reopen", json={"reason": ""})
+    assert_problem(no_reason, 422)
+    reopened = await client.post("/v1/periods/2023:reopen", json={"reason": "March corrected"})
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["reopen_reason"] == "March corrected"
+    assert_problem(
+        await client.post("/v1/periods/2023:reopen", json={"reason": "again"}),
+        409,
+        "period_not_closed",
+    )
+    assert (await client.post("/v1/periods/2023:close")).status_code == 200
+    point = (await series(client, "sick_leave_pct", "RS", "2023", "2023", grain="year"))[0]
+    assert (point["published_value"], point["revision"]) == (pytest.approx(12.0), 0.0)
+    bad = await client.post("/v1/periods/2023-13:close")
+    assert_problem(bad, 422)
+    assert bad.json()["errors"][0]["loc"] == ["path", "label"]
