@@ -12,14 +12,23 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored, live_row, scoped
-from services.core.kpis.catalogue import MEASURE_OF
+from services.core.kpis.catalogue import BUDGET_OF, CATALOGUE, MEASURE_OF, Measure, Temporal
 from services.core.kpis.facts import UNIT_LOCK
-from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
+from services.core.kpis.models import (
+    MEASURES,
+    KpiAnalysis,
+    KpiPeriodClosure,
+    KpiPublished,
+    KpiTarget,
+    ManualKpi,
+    ManualValue,
+    Recalculation,
+)
 from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
 
 
@@ -42,18 +51,34 @@ async def monthly(
     filters: dict[str, str],
     *,
     by_child: bool = False,
+    weekly: bool = False,
+    budget: bool = False,
 ) -> dict[tuple[str, date], MonthSum]:
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
     text, '' for the unit itself) of the facts in the subtree. A month with facts of the KPI's
     kind has data, zeros included: a unit that reported its hours and had no overtime had 0
-    overtime hours (a ratio over a zero denominator is then null with its reason)."""
+    overtime hours (a ratio over a zero denominator is then null with its reason). `weekly`:
+    per ISO week from the week facts (keyed by the week's Monday; a profession filter only).
+    `budget`: a cost KPI's budget instead of its value."""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
-    measure = MEASURE_OF[kpi]
+    measure = Measure("cost", BUDGET_OF[kpi]) if budget else MEASURE_OF[kpi]
     num = measure.numerator
     den = measure.denominator or "NULL::numeric"
-    if filters:
+    if weekly:
+        where = " AND f.profession = :profession" if "profession" in filters else ""
+        source = f"""(
+            SELECT f.org_unit_id, f.week AS month, sum({num}) AS numerator,
+                   sum({den}) AS denominator, sum(f.employees) AS employees,
+                   max(f.computed_at) AS computed_at
+            FROM kpi_week_facts f
+            WHERE f.kind = :kind AND f.week BETWEEN :first AND :last {where}
+            GROUP BY f.org_unit_id, f.week
+        )"""
+    elif filters:
         # Splits are summed per unit and month first, so `employees` stays per unit-month.
         where = "".join(f" AND f.{name} = :{name}" for name in filters)
+        if "pay_form" not in filters:
+            where += " AND f.pay_form <> 'hourly'"  # as the cell totals: monthly-paid staff
         source = f"""(
             SELECT f.org_unit_id, f.month, sum({num}) AS numerator, sum({den}) AS denominator,
                    sum(f.employees) AS employees, max(f.computed_at) AS computed_at
@@ -270,6 +295,44 @@ async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> Manu
     return row
 
 
+async def add_analysis(session: AsyncSession, analysis: KpiAnalysis) -> None:
+    session.add(analysis)
+    await session.flush()
+
+
+async def analyses(
+    session: AsyncSession, kpi: str, org_unit_id: int, period: str
+) -> list[KpiAnalysis]:
+    """Every version of a unit's analysis of a KPI for a period, newest first."""
+    rows = await session.execute(
+        sa.select(KpiAnalysis)
+        .where(
+            col(KpiAnalysis.kpi) == kpi,
+            col(KpiAnalysis.org_unit_id) == org_unit_id,
+            col(KpiAnalysis.period) == period,
+        )
+        .order_by(col(KpiAnalysis.id).desc())
+    )
+    return list(rows.scalars())
+
+
+async def current_analyses(
+    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
+) -> dict[str, KpiAnalysis]:
+    """The latest analysis of each of `periods` that has one."""
+    rows = await session.execute(
+        sa.select(KpiAnalysis)
+        .where(
+            col(KpiAnalysis.kpi) == kpi,
+            col(KpiAnalysis.org_unit_id) == org_unit_id,
+            col(KpiAnalysis.period).in_(periods),
+        )
+        .order_by(col(KpiAnalysis.period), col(KpiAnalysis.id).desc())
+        .ext(distinct_on(col(KpiAnalysis.period)))
+    )
+    return {a.period: a for a in rows.scalars()}
+
+
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:
     return (
         await session.execute(
@@ -305,7 +368,11 @@ def _target_sums(due: str) -> str:
         GROUP BY s.id, s.month"""
     measures = {"num": _NUMERATOR, "den": _DENOMINATOR, "kind": _KIND}
     totals = sums.format(table="kpi_cell_totals", where="WHERE s.profession IS NULL", **measures)
-    split = sums.format(table="kpi_facts", where="AND x.profession = s.profession", **measures)
+    split = sums.format(
+        table="kpi_facts",
+        where="AND x.profession = s.profession AND x.pay_form <> 'hourly'",
+        **measures,
+    )
     return f"""
     WITH {due}, units AS (
         SELECT d.id, d.kpi, d.profession, d.month, u.id AS unit
@@ -429,11 +496,12 @@ def mark_dirty(cells: str) -> str:
     statement that changes the rows marks their cells in the same pass, instead of returning
     them to be marked in another round trip. In the order every writer marks cells (no two
     writers wait for each other's marks in opposite orders); a mark made again gets a new row
-    version, so a recalculation holding the cell computes it once more."""
+    version, so a recalculation holding the cell computes it once more, as a change of its data
+    (not a spill)."""
     return f"""
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
         SELECT DISTINCT org_unit_id, month FROM {cells} ORDER BY org_unit_id, month
-        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now(), spill = false
 """
 
 
@@ -447,3 +515,84 @@ async def unclaimed_dirty_cells(session: AsyncSession) -> bool:
         )
     )
     return bool(found.scalar_one())
+
+
+# ---- published figures ---------------------------------------------------------------------
+
+
+def _pooled(temporal: Temporal | None, expression: str | None) -> str:
+    """SQL pooling a measure expression over a period's months as KpiDefinition.pooled does
+    (a month without facts counts as zero)."""
+    if temporal is None or expression is None:
+        return "NULL::numeric"
+    match temporal:
+        case Temporal.flow:
+            return f"coalesce(sum({expression}), 0)"
+        case Temporal.stock:
+            return f"coalesce(sum({expression}) FILTER (WHERE month = :last), 0)"
+        case Temporal.mean:
+            return f"coalesce(sum({expression}), 0) / :months"
+    raise AssertionError(temporal)  # pragma: no cover
+
+
+_ALL_MEASURES = ", ".join(f"sum(t.{m}) AS {m}" for ms in MEASURES.values() for m in ms)
+# Every computed KPI's point for every live org unit (its subtree pooled), in one statement:
+# the cell totals summed per unit, kind and month over each unit's subtree, then pooled.
+_PUBLISH = f"""
+INSERT INTO kpi_published (period, kpi, org_unit_id, numerator, denominator)
+WITH sums AS MATERIALIZED (
+    SELECT a.id AS org_unit_id, t.kind, t.month, {_ALL_MEASURES}
+    FROM kpi_cell_totals t
+    JOIN org_units d ON d.id = t.org_unit_id
+    JOIN org_units a ON starts_with(d.path, a.path) AND a.deleted_at IS NULL
+    WHERE t.month BETWEEN :first AND :last
+    GROUP BY a.id, t.kind, t.month
+)
+""" + "\nUNION ALL\n".join(
+    f"SELECT :period, '{code}', org_unit_id, "
+    f"{_pooled(d.numerator, MEASURE_OF[code].numerator)}, "
+    f"{_pooled(d.denominator, MEASURE_OF[code].denominator)} "
+    f"FROM sums WHERE kind = '{MEASURE_OF[code].kind}' GROUP BY org_unit_id"
+    for code, d in CATALOGUE.items()
+)
+
+
+async def publish(session: AsyncSession, period: str, first: date, last: date, months: int) -> int:
+    """Replaces the published figures of `period` with the live ones; how many points."""
+    await session.execute(sa.delete(KpiPublished).where(col(KpiPublished.period) == period))
+    result = await session.execute(
+        sa.text(_PUBLISH),
+        {"period": period, "first": first, "last": last, "months": months},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def open_closure(
+    session: AsyncSession, period: str, *, for_update: bool = False
+) -> KpiPeriodClosure | None:
+    stmt = sa.select(KpiPeriodClosure).where(
+        col(KpiPeriodClosure.period) == period, col(KpiPeriodClosure.reopened_at).is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_closure(session: AsyncSession, closure: KpiPeriodClosure) -> KpiPeriodClosure:
+    session.add(closure)
+    await session.flush()
+    await session.refresh(closure)
+    return closure
+
+
+async def published(
+    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
+) -> dict[str, KpiPublished]:
+    rows = await session.execute(
+        sa.select(KpiPublished).where(
+            col(KpiPublished.kpi) == kpi,
+            col(KpiPublished.org_unit_id) == org_unit_id,
+            col(KpiPublished.period).in_(periods),
+        )
+    )
+    return {p.period: p for p in rows.scalars()}
