@@ -379,9 +379,13 @@ class SummaryRow(BaseModel):
     org_unit: str
     month: str
     kind: str
-    violations: int
-    hours: Decimal
+    # null with `suppressed` for keys without `admin` when the row's group is small or hides
+    # another (docs/privacy.md#compliance-summary)
+    violations: int | None
+    hours: Decimal | None
+    # distinct employees with violations in the row: `admin` only
     employees: int | None
+    suppressed: bool = False
 
 
 class Summary(BaseModel):
@@ -393,10 +397,29 @@ class Summary(BaseModel):
                     "org_unit": "SUS-AKUT",
                     "month": "2024-03",
                     "kind": "daily_rest",
-                    "violations": 4,
-                    "hours": "9.50",
+                    "violations": None,
+                    "hours": None,
                     "employees": None,
-                }
+                    "suppressed": True,
+                },
+                {
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-03",
+                    "kind": "overtime_month",
+                    "violations": 12,
+                    "hours": "41.50",
+                    "employees": None,
+                    "suppressed": False,
+                },
+                {
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-03",
+                    "kind": "weekly_rest",
+                    "violations": None,
+                    "hours": None,
+                    "employees": None,
+                    "suppressed": True,
+                },
             ],
             "uncheckable": [{"org_unit": "SUS-AKUT", "month": "2024-03", "records": 12}],
         }
