@@ -59,7 +59,7 @@ async def monthly(
             SELECT f.org_unit_id, f.month, sum({num}) {FIRST} AS numerator,
                    sum({den}) {FIRST} AS denominator, {HEADS} AS employees,
                    max(f.computed_at) AS computed_at
-            FROM kpi_facts f {PEOPLE}
+            FROM kpi_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.month BETWEEN :first AND :last {where}
             GROUP BY f.org_unit_id, f.month
         )"""
@@ -103,6 +103,8 @@ async def monthly(
 PEOPLE = "LEFT JOIN LATERAL unnest(f.people) WITH ORDINALITY AS u(person, nth) ON true"
 FIRST = "FILTER (WHERE u.nth IS NULL OR u.nth = 1)"
 HEADS = "CASE WHEN bool_or(f.employees IS NOT NULL) THEN count(DISTINCT u.person) END"
+# Only the subtree's facts are unnested (the outer query restricts to it again).
+SUBTREE = "JOIN org_units t ON t.id = f.org_unit_id AND t.path >= :lo AND t.path < :hi"
 
 
 # The dimensions a split can be grouped by (interpolated into SQL, so only these names).
@@ -128,7 +130,7 @@ async def split_employees(
     if dims:
         source = f"""(
             SELECT f.org_unit_id, f.month{cats.replace("c.", "f.")}, {HEADS} AS employees
-            FROM kpi_facts f {PEOPLE}
+            FROM kpi_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.month BETWEEN :first AND :last
             GROUP BY f.org_unit_id, f.month{cats.replace("c.", "f.")}
         )"""
