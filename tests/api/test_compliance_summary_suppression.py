@@ -130,3 +130,15 @@ async def test_admin_sees_every_row(client: httpx.AsyncClient, reader: httpx.Asy
     rows = await _rows(client)
     assert len(rows) == 3
     assert all(r["suppressed"] is False and r["violations"] for r in rows.values())
+
+
+async def test_the_events_add_up_to_nothing(reader: httpx.AsyncClient) -> None:
+    # One event per unit and day with violations, readable by `read` keys and sent to
+    # webhooks: with counts and hours, a month's events would add up to the hidden rows.
+    response = await reader.get(
+        "/v1/events", params={"types": "compliance.violation_detected", "limit": 500}
+    )
+    assert response.status_code == 200, response.text
+    akut = [e["data"] for e in response.json()["items"] if e["data"]["org_unit"] == "SUS-AKUT"]
+    assert akut and all(set(data) == {"org_unit", "date", "kinds"} for data in akut)
+    assert {k for data in akut for k in data["kinds"]} == {"daily_rest", "weekly_rest"}

@@ -464,10 +464,12 @@ FROM checked c FULL JOIN found f USING (org_unit_id, month, kind, profession)
 
 
 # One event per org unit and day with violations the cells did not hold before this round.
+# Without counts or hours: events go to `read` keys and webhooks, and a unit-day's figures are
+# one or two employees' (summed over a month they would undo the summary's small-group rule,
+# docs/privacy.md#compliance-summary); the figures are read where that rule applies.
 _FRESH = """
 SELECT v.org_unit_id,
-       jsonb_build_object('org_unit', o.code, 'date', v.work_date, 'violations', count(*),
-                          'hours', sum(v.hours)::text,
+       jsonb_build_object('org_unit', o.code, 'date', v.work_date,
                           'kinds', array_agg(DISTINCT v.kind ORDER BY v.kind)) AS data
 FROM kpi_claimed c
 JOIN compliance_violations v ON v.org_unit_id = c.org_unit_id
