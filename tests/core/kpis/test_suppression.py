@@ -81,8 +81,8 @@ def test_parent_of_gives_the_pass_a_unit_is_a_row_of() -> None:
 
 def test_overlapping_lines_are_protected_until_none_has_one_hidden() -> None:
     # The compliance summary's rows of one unit-month: all kinds, and daily + weekly rest.
-    groups = {k: Group(n, k) for k, n in
-              {"daily_rest": 6, "weekly_rest": 2, "overtime_month": 9, "agency_policy": 7}.items()}  # fmt: skip
+    sizes = {"daily_rest": 6, "weekly_rest": 2, "overtime_month": 9, "agency_policy": 7}
+    groups = {kind: Group(n, kind) for kind, n in sizes.items()}
     everything = list(groups)
     rest = ["daily_rest", "weekly_rest"]
     # The rest line hides daily rest with weekly; all kinds then has two hidden: enough.
