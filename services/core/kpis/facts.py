@@ -147,12 +147,28 @@ _AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
      WHEN date_part('year', {month}::timestamp)::int - {birth} <= 49 THEN '30-49'
      ELSE '50-' END"""
 
+# An employee as a 32-bit number for the facts' `people` (the distinct employees of a row): the
+# first 32 bits of the pseudonym's MD5, stable across PostgreSQL versions (hashtext is not
+# promised to be). Two employees sharing a number count as one: the count can only come out
+# smaller, and suppression errs toward hiding.
+PERSON_ID = "('x' || left(md5({employee}), 8))::bit(32)::int"
+
+
+def people_of(employee: str, where: str = "true") -> str:
+    """The aggregate of a fact row's `people`: the distinct employees among its rows that
+    pass `where`, sorted (empty, not null, when none do)."""
+    return (
+        f"coalesce(array_agg(DISTINCT {PERSON_ID.format(employee=employee)}) "
+        f"FILTER (WHERE {where}), '{{}}')"
+    )
+
+
 # Sources write into a temporary table first: the facts and the cell totals are then two
 # plain inserts from it, with no join back into the (large) facts table. Each writes its own
 # kind's measures (never null in its rows) and leaves the others null.
 _INSERT = (
     "INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, "
-    "age_band, employees, {})"
+    "age_band, employees, people, {})"
 )
 
 # The time types that are shifts someone worked (the rest rules check these too): on-call
@@ -243,6 +259,7 @@ WITH sick_split AS (
 SELECT r.org_unit_id, r.month, 'time', r.profession, 'own', coalesce(p.gender, ''),
        {_AGE_BAND.format(birth="p.birth_year", month="r.month")},
        count(*),
+       {people_of("r.employee")},
        coalesce(sum(r.scheduled), 0),
        coalesce(sum(r.sick), 0),
        coalesce(sum(x.short), 0),
@@ -265,6 +282,7 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7
 _WORKED_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["worked"]))}
 SELECT org_unit_id, month, 'worked', profession, '', '', '', count(DISTINCT employee),
+       {people_of("employee")},
        sum(worked) AS worked,
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0) AS worked_agency,
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
@@ -284,7 +302,7 @@ GROUP BY org_unit_id, month, profession
 # calendar days (four Monday-to-Friday weeks), in any unit.
 _EMPLOYMENT_FACTS = f"""
 INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, age_band,
-                           pay_form, employees, {", ".join(MEASURES["staff"])})
+                           pay_form, employees, people, {", ".join(MEASURES["staff"])})
 WITH spans AS (
     SELECT c.org_unit_id, c.month, e.employee, e.profession, e.contract, e.fte, e.is_manager,
            e.pay_form, e.end_date, e.end_reason, coalesce(e.gender, '') AS gender,
@@ -350,6 +368,7 @@ WITH spans AS (
 )
 SELECT org_unit_id, month, 'staff', profession, '', gender, age_band, pay_form,
        count(*) FILTER (WHERE active),
+       {people_of("employee", "active")},
        count(*) FILTER (WHERE active),
        coalesce(sum(fte), 0),
        count(*) FILTER (WHERE permanent),
@@ -389,7 +408,7 @@ WITH amounts AS (
      AND c.month BETWEEN b.first_month AND b.last_month
     WHERE b.deleted_at IS NULL
 )
-SELECT org_unit_id, month, 'cost', profession, '', '', '', NULL,
+SELECT org_unit_id, month, 'cost', profession, '', '', '', NULL, NULL,
        coalesce(sum(amount) FILTER (WHERE NOT budget AND category = 'agency'), 0),
        coalesce(sum(amount) FILTER (WHERE NOT budget AND category <> 'consultant'), 0),
        coalesce(sum(amount) FILTER (WHERE NOT budget AND category = 'consultant'), 0),
@@ -402,15 +421,26 @@ GROUP BY org_unit_id, month, profession
 
 # Per kind, summing only its own measures: a sum of a column that is null in every row is
 # still work per row. The totals are of monthly-paid staff (what a read without a pay form
-# filter shows).
+# filter shows). `employees` counts the distinct employees of the cell's facts (one with two
+# professions is one), null for money.
 _TOTALS = [
     f"""
 INSERT INTO kpi_cell_totals (org_unit_id, month, kind, employees, {", ".join(measures)},
                              computed_at)
-SELECT org_unit_id, month, kind, sum(employees), {", ".join(f"sum({m})" for m in measures)},
-       max(computed_at)
-FROM kpi_new_facts WHERE kind = '{kind}' AND pay_form <> 'hourly'
-GROUP BY org_unit_id, month, kind
+WITH cells AS (
+    SELECT org_unit_id, month, kind, bool_or(people IS NOT NULL) AS counted,
+           {", ".join(f"sum({m}) AS {m}" for m in measures)}, max(computed_at) AS computed_at
+    FROM kpi_new_facts WHERE kind = '{kind}' AND pay_form <> 'hourly'
+    GROUP BY org_unit_id, month, kind
+), heads AS (
+    SELECT f.org_unit_id, f.month, count(DISTINCT p) AS employees
+    FROM kpi_new_facts f CROSS JOIN LATERAL unnest(f.people) AS p
+    WHERE f.kind = '{kind}' AND f.pay_form <> 'hourly' GROUP BY f.org_unit_id, f.month
+)
+SELECT c.org_unit_id, c.month, c.kind,
+       CASE WHEN c.counted THEN coalesce(h.employees, 0) END,
+       {", ".join(f"c.{m}" for m in measures)}, c.computed_at
+FROM cells c LEFT JOIN heads h USING (org_unit_id, month)
 """
     for kind, measures in MEASURES.items()
 ]
@@ -468,7 +498,7 @@ FROM (
 GROUP BY d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee
 """
 _WEEK_TIME = f"""
-INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees,
+INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees, people,
                             {", ".join(WEEK_MEASURES["time"])})
 WITH people AS (
     SELECT DISTINCT ON (e.employee) e.employee, e.pay_form
@@ -477,7 +507,7 @@ WITH people AS (
       AND e.employee IN (SELECT employee FROM kpi_week_people WHERE staff_kind = 'own')
     ORDER BY e.employee, e.start_date DESC
 )
-SELECT r.org_unit_id, r.week, 'time', r.profession, count(*),
+SELECT r.org_unit_id, r.week, 'time', r.profession, count(*), {people_of("r.employee")},
        coalesce(sum(r.scheduled), 0), coalesce(sum(r.sick), 0), coalesce(sum(r.absent), 0),
        coalesce(sum(r.overtime), 0), coalesce(sum(r.extra_time), 0),
        coalesce(sum(r.on_call), 0), coalesce(sum(r.present), 0),
@@ -488,9 +518,10 @@ WHERE r.staff_kind = 'own'
 GROUP BY r.org_unit_id, r.week, r.profession
 """
 _WEEK_WORKED = f"""
-INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees,
+INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees, people,
                             {", ".join(WEEK_MEASURES["worked"])})
-SELECT org_unit_id, week, 'worked', profession, count(DISTINCT employee), sum(worked),
+SELECT org_unit_id, week, 'worked', profession, count(DISTINCT employee),
+       {people_of("employee")}, sum(worked),
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0),
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
 FROM kpi_week_people WHERE worked IS NOT NULL

@@ -165,6 +165,13 @@ class KpiFact(_Measures, table=True):
         default="", sa_column=sa.Column(sa.Text, primary_key=True, server_default="")
     )
 
+    # The distinct employees behind the row as 32-bit numbers (facts.PERSON_ID, sorted, None
+    # for money), so any filter and any combination of rows counts distinct employees, never a
+    # sum over split rows: an employee with two professions in a month is one person.
+    people: list[int] | None = Field(
+        default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Integer))
+    )
+
 
 class KpiWeekFact(_Measures, table=True):
     """The time and worked-hours measures of one leaf unit, ISO week (its Monday) and
@@ -179,11 +186,17 @@ class KpiWeekFact(_Measures, table=True):
     week: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     profession: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    # As KpiFact's: the distinct employees behind the row, so a week read over professions
+    # counts an employee with two of them once.
+    people: list[int] | None = Field(
+        default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Integer))
+    )
 
 
 class KpiCellTotal(_Measures, table=True):
     """The facts of a cell and kind summed over their dimensions: unfiltered series (the
-    dashboards' usual question) read one row per unit and month instead of every split."""
+    dashboards' usual question) read one row per unit and month instead of every split.
+    `employees` is the distinct employees of the cell (the union of its facts' `people`)."""
 
     __tablename__ = "kpi_cell_totals"
     __table_args__ = (sa.Index("ix_kpi_cell_totals_kind_month", "kind", "month"),)

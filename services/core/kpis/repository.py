@@ -36,8 +36,9 @@ from services.core.tree import OrgUnit, subtree_upper_bound, with_unit
 class MonthSum:
     numerator: Decimal
     denominator: Decimal | None
-    # The largest number of employees behind any one unit-month summed here: at least that
-    # many distinct employees stand behind the sum (suppression errs toward hiding).
+    # The largest number of distinct employees behind any one unit-month summed here (under
+    # the filters): at least that many distinct employees stand behind the sum, however many
+    # split rows an employee has (suppression errs toward hiding).
     employees: int | None
     computed_at: datetime | None
 
@@ -67,10 +68,10 @@ async def monthly(
     if weekly:
         where = " AND f.profession = :profession" if "profession" in filters else ""
         source = f"""(
-            SELECT f.org_unit_id, f.week AS month, sum({num}) AS numerator,
-                   sum({den}) AS denominator, sum(f.employees) AS employees,
+            SELECT f.org_unit_id, f.week AS month, sum({num}) {FIRST} AS numerator,
+                   sum({den}) {FIRST} AS denominator, {HEADS} AS employees,
                    max(f.computed_at) AS computed_at
-            FROM kpi_week_facts f
+            FROM kpi_week_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.week BETWEEN :first AND :last {where}
             GROUP BY f.org_unit_id, f.week
         )"""
@@ -80,9 +81,10 @@ async def monthly(
         if "pay_form" not in filters:
             where += " AND f.pay_form <> 'hourly'"  # as the cell totals: monthly-paid staff
         source = f"""(
-            SELECT f.org_unit_id, f.month, sum({num}) AS numerator, sum({den}) AS denominator,
-                   sum(f.employees) AS employees, max(f.computed_at) AS computed_at
-            FROM kpi_facts f
+            SELECT f.org_unit_id, f.month, sum({num}) {FIRST} AS numerator,
+                   sum({den}) {FIRST} AS denominator, {HEADS} AS employees,
+                   max(f.computed_at) AS computed_at
+            FROM kpi_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.month BETWEEN :first AND :last {where}
             GROUP BY f.org_unit_id, f.month
         )"""
@@ -118,6 +120,18 @@ async def monthly(
     }
 
 
+# Distinct employees of a group of fact rows: each row joined with its `people`, one line per
+# employee (one line of nulls for a row without), so the rows' measures are summed over their
+# FIRST line only and HEADS counts distinct employees (an employee in two split rows of a
+# unit-month, two professions, is one). A row without `people` (money, or facts from before
+# they were kept) adds no one: the count can only come out smaller.
+PEOPLE = "LEFT JOIN LATERAL unnest(f.people) WITH ORDINALITY AS u(person, nth) ON true"
+FIRST = "FILTER (WHERE u.nth IS NULL OR u.nth = 1)"
+HEADS = "CASE WHEN bool_or(f.employees IS NOT NULL) THEN count(DISTINCT u.person) END"
+# Only the subtree's facts are unnested (the outer query restricts to it again).
+SUBTREE = "JOIN org_units t ON t.id = f.org_unit_id AND t.path >= :lo AND t.path < :hi"
+
+
 # The dimensions a split can be grouped by (interpolated into SQL, so only these names).
 SPLIT_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
 
@@ -132,16 +146,16 @@ async def split_employees(
 ) -> list[Any]:
     """For small-group suppression: (child id as text, '' for the unit's own facts; month; the
     categories of `dims`; employees; the child's code) of every group with facts in `prefix`'s
-    subtree. `employees` counts as `monthly` does (per unit-month, the largest unit behind the
-    group), so a group here is suppressed exactly when its series is. `prefix` '/' groups by
-    the roots."""
+    subtree. `employees` counts as `monthly` does (distinct employees per unit-month, the
+    largest unit behind the group), so a group here is suppressed exactly when its series is.
+    `prefix` '/' groups by the roots."""
     assert all(d in SPLIT_DIMENSIONS for d in dims)
     measure = MEASURE_OF[kpi]
     cats = "".join(f", c.{d}" for d in dims)
     if dims:
         source = f"""(
-            SELECT f.org_unit_id, f.month{cats.replace("c.", "f.")}, sum(f.employees) AS employees
-            FROM kpi_facts f
+            SELECT f.org_unit_id, f.month{cats.replace("c.", "f.")}, {HEADS} AS employees
+            FROM kpi_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.month BETWEEN :first AND :last
             GROUP BY f.org_unit_id, f.month{cats.replace("c.", "f.")}
         )"""
