@@ -15,11 +15,15 @@ from services.core.events.models import Event
 from services.core.idempotency.models import IdempotencyRecord
 from services.core.kpis.models import (
     DirtyCell,
+    KpiAnalysis,
     KpiCellTotal,
     KpiFact,
     KpiFactsVersion,
+    KpiPeriodClosure,
+    KpiPublished,
     KpiTarget,
     KpiTargetState,
+    KpiWeekFact,
     ManualKpi,
     ManualValue,
     Recalculation,
@@ -50,6 +54,7 @@ from services.core.plans.models import (
     PlanHistory,
 )
 from services.core.timedata.models import (
+    Budget,
     CodeMapping,
     Employment,
     Import,
@@ -96,6 +101,11 @@ __all__ = [
     "IdempotencyRecord",
     "Import",
     "KpiCellTotal",
+    "KpiAnalysis",
+    "KpiPeriodClosure",
+    "KpiPublished",
+    "KpiWeekFact",
+    "Budget",
     "KpiFact",
     "KpiFactsVersion",
     "KpiTarget",

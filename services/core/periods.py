@@ -2,13 +2,16 @@
 
 Every figure is stored per month; a period is just the set of months it sums over:
 month `2024-03`, quarter `2024-Q1`, tertial `2024-T1` (Jan–Apr, May–Aug, Sep–Dec), year `2024`,
-rolling twelve months `2024-03-R12` (Apr 2023 – Mar 2024)."""
+rolling twelve months `2024-03-R12` (Apr 2023 – Mar 2024), year to date `2024-YTD08` (January to
+August, the "delår"). An ISO week `2024-W05` is the one period that is not made of months: its
+`first` and `last` are its Monday, and the time KPIs keep weekly facts for it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -18,6 +21,8 @@ class Grain(StrEnum):
     tertial = "tertial"
     year = "year"
     rolling12 = "rolling12"
+    ytd = "ytd"
+    week = "week"
 
 
 _MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
@@ -25,6 +30,10 @@ _QUARTER = re.compile(r"^([0-9]{4})-Q([0-9])$")
 _TERTIAL = re.compile(r"^([0-9]{4})-T([0-9])$")
 _YEAR = re.compile(r"^([0-9]{4})$")
 _ROLLING = re.compile(r"^([0-9]{4})-([0-9]{2})-R12$")
+_YTD = re.compile(r"^([0-9]{4})-YTD([0-9]{2})$")
+_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})$")
+# A week in months, for scaling a bound per month or year to a week (and back).
+WEEK_IN_MONTHS = Decimal(12) * 7 / Decimal("365.2425")
 _MONTHS_PER = {
     Grain.month: 1,
     Grain.quarter: 3,
@@ -32,6 +41,7 @@ _MONTHS_PER = {
     Grain.year: 12,
     Grain.rolling12: 12,
 }
+# (ytd has no fixed length; week is not made of months)
 MAX_YEARS_PER_REQUEST = 10
 
 
@@ -67,6 +77,11 @@ class Period:
     def label(self) -> str:
         y, m = self.last.year, self.last.month
         match self.grain:
+            case Grain.week:
+                iso = self.first.isocalendar()
+                return f"{iso.year}-W{iso.week:02d}"
+            case Grain.ytd:
+                return f"{y}-YTD{m:02d}"
             case Grain.month:
                 return f"{y}-{m:02d}"
             case Grain.quarter:
@@ -81,6 +96,9 @@ class Period:
 
     @property
     def months(self) -> list[date]:
+        """The months it sums over; a week's one key is its Monday (weekly facts)."""
+        if self.grain is Grain.week:
+            return [self.first]
         return [
             month_from_index(i) for i in range(month_index(self.first), month_index(self.last) + 1)
         ]
@@ -90,13 +108,31 @@ class Period:
         return month_index(self.last) - month_index(self.first) + 1
 
     @property
+    def length_in_months(self) -> Decimal:
+        """How long it is, for scaling a bound set per another grain."""
+        if self.grain is Grain.week:
+            return WEEK_IN_MONTHS
+        return Decimal(self.month_count)
+
+    @property
+    def start_date(self) -> date:
+        return self.first
+
+    @property
     def end_date(self) -> date:
+        if self.grain is Grain.week:
+            return self.first + timedelta(days=6)
         return last_day(self.last)
 
     def year_before(self) -> Period:
+        if self.grain is Grain.week:
+            iso = self.first.isocalendar()
+            return week_of(iso.year - 1, iso.week)
         return Period(add_months(self.last, -12), self.grain, add_months(self.first, -12))
 
     def next(self) -> Period:
+        if self.grain is Grain.week:
+            return week_containing(self.first + timedelta(days=7))
         return period_ending(self.grain, add_months(self.last, _step(self.grain)))
 
     def __str__(self) -> str:
@@ -104,7 +140,21 @@ class Period:
 
 
 def _step(grain: Grain) -> int:
-    return 1 if grain is Grain.rolling12 else _MONTHS_PER[grain]
+    return 1 if grain in (Grain.rolling12, Grain.ytd) else _MONTHS_PER[grain]
+
+
+def week_containing(day: date) -> Period:
+    monday = day - timedelta(days=day.weekday())
+    return Period(monday, Grain.week, monday)
+
+
+def week_of(year: int, week: int) -> Period:
+    """ISO week `week` of `year`; week 53 of a year that has none is its week 52."""
+    try:
+        monday = date.fromisocalendar(year, week, 1)
+    except ValueError:
+        monday = date.fromisocalendar(year, 52, 1)
+    return Period(monday, Grain.week, monday)
 
 
 def _year(text: str) -> int:
@@ -115,7 +165,12 @@ def _year(text: str) -> int:
 
 
 def period_ending(grain: Grain, last_month: date) -> Period:
-    """The period of `grain` whose last month is `last_month` (aligned for calendar grains)."""
+    """The period of `grain` whose last month is `last_month` (aligned for calendar grains;
+    a week: the week containing that day)."""
+    if grain is Grain.week:
+        return week_containing(last_month)
+    if grain is Grain.ytd:
+        return Period(last_month, grain, date(last_month.year, 1, 1))
     span = _MONTHS_PER[grain]
     if grain is not Grain.rolling12 and last_month.month % span != 0:
         raise PeriodError(f"{last_month:%Y-%m} does not end a {grain.value}")
@@ -123,7 +178,7 @@ def period_ending(grain: Grain, last_month: date) -> Period:
 
 
 def period_containing(grain: Grain, month: date) -> Period:
-    if grain in (Grain.month, Grain.rolling12):
+    if grain in (Grain.month, Grain.rolling12, Grain.ytd, Grain.week):
         return period_ending(grain, month)
     span = _MONTHS_PER[grain]
     end_month = ((month.month - 1) // span + 1) * span
@@ -158,20 +213,44 @@ def parse(label: str) -> Period:
         if not 1 <= month <= 12:
             raise PeriodError(f"{label!r}: month {month} is not 01–12")
         return period_ending(Grain.rolling12, date(_year(m[1]), month, 1))
+    if m := _YTD.fullmatch(text):
+        month = int(m[2])
+        if not 1 <= month <= 12:
+            raise PeriodError(f"{label!r}: year to date through month {month} is not 01–12")
+        return period_ending(Grain.ytd, date(_year(m[1]), month, 1))
+    if m := _WEEK.fullmatch(text):
+        year, week = _year(m[1]), int(m[2])
+        weeks = date(year, 12, 28).isocalendar().week  # 52 or 53
+        if not 1 <= week <= weeks:
+            raise PeriodError(f"{label!r}: ISO year {year} has weeks 01–{weeks}")
+        return week_of(year, week)
     raise PeriodError(
-        f"{label!r} is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024 or 2024-03-R12"
+        f"{label!r} is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024, 2024-03-R12, "
+        "2024-YTD08 or 2024-W05"
     )
 
 
 def series(grain: Grain, start: str, end: str) -> list[Period]:
     """The periods of `grain` from the one containing `start` to the one containing `end`
-    (both any label; their months decide). At most ten years of months."""
-    first = parse(start).first
-    last = parse(end).last
+    (both any label; their months decide, or their days for weeks; a year to date counts as
+    its last month). At most ten years."""
+    begins, ends = parse(start), parse(end)
+    # A year to date names its last month (2024-YTD07 is the July figure, not January's).
+    first = begins.last if begins.grain is Grain.ytd else begins.first
+    last = ends.last
+    if grain is Grain.week or Grain.week in (begins.grain, ends.grain):
+        first, last = begins.start_date, ends.end_date
     if last < first:
         raise PeriodError(f"from {start!r} is after to {end!r}")
     if month_index(last) - month_index(first) + 1 > MAX_YEARS_PER_REQUEST * 12:
         raise PeriodError(f"at most {MAX_YEARS_PER_REQUEST} years per request")
+    if grain is Grain.week:
+        weeks = [week_containing(first)]
+        while weeks[-1].end_date < last:
+            weeks.append(weeks[-1].next())
+        return weeks
+    first = date(first.year, first.month, 1)
+    last = date(last.year, last.month, 1)
     periods = [period_containing(grain, first)]
     while periods[-1].last < last:
         periods.append(periods[-1].next())

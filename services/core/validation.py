@@ -187,11 +187,15 @@ def loads_strict(raw: str | bytes) -> Any:
 # Period labels and clock times, as the contract shows them. The services parse these values
 # themselves (with errors naming what is wrong), so the patterns are published, not enforced
 # twice: `Field(json_schema_extra=...)`.
-PERIOD_LABEL_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-R12)?|-Q[1-4]|-T[1-3])?$"
+PERIOD_LABEL_PATTERN = (
+    r"^[0-9]{4}(-(0[1-9]|1[0-2])(-R12)?|-Q[1-4]|-T[1-3]|-YTD(0[1-9]|1[0-2])"
+    r"|-W(0[1-9]|[1-4][0-9]|5[0-3]))?$"
+)
 PERIOD_LABEL: dict[str, Any] = {
     "pattern": PERIOD_LABEL_PATTERN,
     "description": "A period label: a month `2024-03`, a quarter `2024-Q1`, a tertial "
-    "`2024-T1`, a year `2024` or twelve months to a month `2024-03-R12`.",
+    "`2024-T1`, a year `2024`, twelve months to a month `2024-03-R12`, a year to date "
+    "`2024-YTD08` (January to August) or an ISO week `2024-W05`.",
 }
 YEAR_MONTH: dict[str, Any] = {
     "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$",

@@ -41,7 +41,18 @@ async def _sick_unit(client: httpx.AsyncClient, unit: str, sick_days: int, month
 
 async def test_catalogue_lists_every_kpi_of_the_design(client: httpx.AsyncClient) -> None:
     listed = (await client.get("/v1/kpis", params={"limit": 500})).json()["items"]
-    assert {k["code"] for k in listed} == set(CATALOGUE)
+    computed = {k["code"] for k in listed if k["kind"] == "computed"}
+    assert computed == set(CATALOGUE)
+    # The staff survey's indices come predefined, to be entered (seed 002).
+    assert {k["code"] for k in listed if k["kind"] == "manual"} == {
+        "hme_index",
+        "hme_leadership",
+        "hme_motivation",
+        "hme_governance",
+        "survey_response_rate_pct",
+        "would_recommend_pct",
+        "development_talk_pct",
+    }
     sick = (await client.get("/v1/kpis/sick_leave_pct")).json()
     assert sick["name_sv"] == "Sjukfrånvaro" and sick["unit"] == "percent"
     assert sick["better"] == "lower" and "profession" in sick["dimensions"]
@@ -183,7 +194,9 @@ async def test_series_bad_input_is_a_clear_problem(client: httpx.AsyncClient) ->
         ({**base, "to": "2024-13"}, 422),
         ({**base, "from": "2024-06", "to": "2024-01"}, 422),
         ({**base, "from": "2000-01", "to": "2024-01"}, 422),
-        ({**base, "grain": "week"}, 422),
+        ({**base, "grain": "fortnight"}, 422),
+        ({**base, "grain": "ytd", "from": "2024-YTD13"}, 422),
+        ({**base, "grain": "week", "gender": "female"}, 422),
         ({**base, "org_unit": "NOPE"}, 404),
         ({**base, "staff_kind": "robot"}, 422),
     ]

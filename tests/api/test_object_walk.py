@@ -54,10 +54,14 @@ GLOBAL = {
     "/v1/deliveries/{delivery_id}:redeliver",
     # Deliveries are walked in test_collections (no subscription here has sent one).
     "/v1/deliveries/{delivery_id}",
+    # Closing a period publishes the whole region's figures (admin of the whole region).
+    "/v1/periods/{label}:close",
+    "/v1/periods/{label}:reopen",
 }
 # A calendar feed's token is the credential itself (calendar clients send no key): whoever has
 # it reads the feed, as intended; revoking it is the control (tests/api/test_notifications.py).
 CAPABILITIES = {"/calendar/{token}.ics"}
+ANALYSIS = "/v1/kpis/{code}/analyses/{org_unit}/{period}"
 
 
 async def _created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> str:
@@ -135,6 +139,10 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
         {"url": "https://intranet.example.org/hooks", "event_types": ["kpi.*"], "org_unit": "SUS"},
     )
     ids["recalculation_id"] = await _created(client, "/v1/recalculations", {"org_unit": "SUS"})
+    written = await client.put(
+        "/v1/kpis/overtime_hours/analyses/SUS/2024", json={"text": "Övertiden minskar."}
+    )
+    assert written.status_code == 200, written.text
     ids["body_id"] = body_id = await _created(
         client,
         "/v1/bodies",
@@ -181,8 +189,8 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
     return ids
 
 
-def _fill(path: str, ids: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: ids[m[1]], path)
+def _fill(path: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], path)
 
 
 async def test_every_object_of_another_subtree_is_404(
@@ -200,12 +208,17 @@ async def test_every_object_of_another_subtree_is_404(
             if "{" not in path or path in GLOBAL or path in CAPABILITIES:
                 continue
             for method in item:
+                if path == ANALYSIS:  # the object is the unit's analysis
+                    path_ids = {**ids, "code": "overtime_hours", "org_unit": "SUS"}
+                else:
+                    path_ids = ids
                 names = re.findall(r"\{(\w+)\}", path)
-                missing = [n for n in names if n not in ids]
+                missing = [n for n in names if n not in path_ids and n != "period"]
                 assert not missing, f"{method.upper()} {path}: no object for {missing}"
                 # A followed item is named by type and id: here the action, not the agenda item.
-                named = ids | {"item_id": ids["action_id"]} if "{item_type}" in path else ids
-                url = _fill(path, named)
+                if "{item_type}" in path:
+                    path_ids = path_ids | {"item_id": ids["action_id"]}
+                url = _fill(path, {**path_ids, "period": "2024"})
                 kwargs: dict[str, Any] = {}
                 if method in ("post", "put", "patch"):
                     kwargs["json"] = json.loads(
@@ -218,6 +231,8 @@ async def test_every_object_of_another_subtree_is_404(
                     if method == "put" and path.endswith("/actions"):
                         kwargs["json"] = [BODIES[path]]
                 params: dict[str, str] = {}
+                if path == ANALYSIS:
+                    kwargs["json"] = {"text": "Annan enhets analys."}
                 if path.endswith("/scorecard"):
                     params = {"period": "2024"}
                 if path.endswith("/meetings:generate"):

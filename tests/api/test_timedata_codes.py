@@ -29,6 +29,7 @@ async def test_sender_codes_are_mapped_and_kept(client: httpx.AsyncClient) -> No
     assert (await client.get(MAPPINGS)).json() == {
         "time_codes": {"ARB": "worked", "SJK": "sick"},
         "profession_codes": {"SSK": "nurse"},
+        "pay_form_codes": {},
     }
     response = await client.post(
         "/v1/time-records:batch",

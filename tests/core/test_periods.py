@@ -20,6 +20,11 @@ from services.core.validation import PERIOD_LABEL_PATTERN
         ("2024-T3", date(2024, 9, 1), date(2024, 12, 1), Grain.tertial),
         ("2024", date(2024, 1, 1), date(2024, 12, 1), Grain.year),
         ("2024-03-R12", date(2023, 4, 1), date(2024, 3, 1), Grain.rolling12),
+        ("2024-YTD08", date(2024, 1, 1), date(2024, 8, 1), Grain.ytd),
+        ("2024-YTD01", date(2024, 1, 1), date(2024, 1, 1), Grain.ytd),
+        # A week is keyed by its Monday: 2024-W05 is 29 January – 4 February.
+        ("2024-W05", date(2024, 1, 29), date(2024, 1, 29), Grain.week),
+        ("2025-W01", date(2024, 12, 30), date(2024, 12, 30), Grain.week),
     ],
 )
 def test_labels_cover_their_months(label: str, first: date, last: date, grain: Grain) -> None:
@@ -38,9 +43,23 @@ def test_rolling_twelve_spans_the_year_boundary_and_ends_on_the_last_day() -> No
 def test_year_before() -> None:
     assert parse("2018-T2").year_before().label == "2017-T2"
     assert parse("2024-03-R12").year_before().label == "2023-03-R12"
+    # The same months of the year before; the same ISO week (week 52 when it had no 53).
+    assert parse("2024-YTD08").year_before().months == parse("2023-YTD08").months
+    assert parse("2024-W05").year_before().label == "2023-W05"
+    assert parse("2026-W53").year_before().label == "2025-W52"
+    assert parse("2020-W53").year_before().label == "2019-W52"
 
 
-NOT_A_LABEL = "is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024 or 2024-03-R12"
+def test_weeks_end_on_sunday_and_scale_by_their_share_of_a_year() -> None:
+    week = parse("2024-W05")
+    assert week.end_date == date(2024, 2, 4) and week.next().label == "2024-W06"
+    assert float(week.length_in_months * 52) == pytest.approx(11.96, abs=0.01)
+
+
+NOT_A_LABEL = (
+    "is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024, 2024-03-R12, 2024-YTD08 or "
+    "2024-W05"
+)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +75,10 @@ NOT_A_LABEL = "is not a period label; use 2024-03, 2024-Q1, 2024-T1, 2024 or 202
         ("2024-Q0", "'2024-Q0': quarter 0 is not 1–4"),
         ("1800", "year 1800 is out of range"),
         ("2024-03-R6", f"'2024-03-R6' {NOT_A_LABEL}"),
+        ("2024-YTD13", "'2024-YTD13': year to date through month 13 is not 01–12"),
+        ("2024-YTD00", "'2024-YTD00': year to date through month 0 is not 01–12"),
+        ("2024-W53", "'2024-W53': ISO year 2024 has weeks 01–52"),
+        ("2024-W00", "'2024-W00': ISO year 2024 has weeks 01–52"),
     ],
 )
 def test_bad_labels_say_what_is_wrong(label: str, message: str) -> None:
@@ -80,6 +103,21 @@ def test_series_of_each_grain() -> None:
         "2024-02-R12",
         "2024-03-R12",
     ]
+    # Year to date runs on into the next year's January.
+    assert [p.label for p in series(Grain.ytd, "2023-11", "2024-02")] == [
+        "2023-YTD11",
+        "2023-YTD12",
+        "2024-YTD01",
+        "2024-YTD02",
+    ]
+    assert [p.label for p in series(Grain.week, "2024-02", "2024-02")] == [
+        "2024-W05",
+        "2024-W06",
+        "2024-W07",
+        "2024-W08",
+        "2024-W09",
+    ]
+    assert [p.label for p in series(Grain.month, "2024-W05", "2024-W06")] == ["2024-01", "2024-02"]
     assert len(series(Grain.month, "2015", "2024")) == 120
 
 
@@ -93,10 +131,30 @@ def test_series_refuses_reversed_and_too_long_ranges() -> None:
 def test_labels_are_read_exactly_as_the_contract_pattern_says() -> None:
     # The contract publishes PERIOD_LABEL_PATTERN; what it refuses, parse refuses too.
     pattern = re.compile(PERIOD_LABEL_PATTERN)
-    for label in (" 2024", "2024 ", "2024-03\n", "٢٠٢٤", "2024-q1", "2024-03-r12"):
+    for label in (
+        " 2024",
+        "2024 ",
+        "2024-03\n",
+        "٢٠٢٤",
+        "2024-q1",
+        "2024-03-r12",
+        "2024-YTD13",
+        "2024-ytd08",
+        "2024-W00",
+        "2024-W05\n",
+    ):
         assert pattern.fullmatch(label) is None
         with pytest.raises(PeriodError):
             parse(label)
-    for label in ("2024", "2024-Q1", "2024-T3", "2024-03", "2024-03-R12"):
+    for label in (
+        "2024",
+        "2024-Q1",
+        "2024-T3",
+        "2024-03",
+        "2024-03-R12",
+        "2024-YTD08",
+        "2024-W05",
+        "2020-W53",
+    ):
         assert pattern.fullmatch(label) is not None
         assert parse(label).label == label

@@ -274,13 +274,18 @@ async def list_violations(
 @router.get("/summary", **reads("Violations per unit and month", Summary))
 async def get_summary(
     session: SessionDep,
+    settings: SettingsDep,
     principal: Reader,
     org_unit: Annotated[Code, Query()],
     date_from: FromDate = None,
     date_to: ToDate = None,
 ) -> Any:
     """Counts and hours by kind, and the shifts that could not be checked (no times):
-    aggregated, so `read` suffices (the violations themselves need `persondata:read`)."""
+    aggregated, so `read` suffices (the violations themselves need `persondata:read`). For
+    keys without `admin` the small-group rule applies: a row from fewer than
+    `PULS_MIN_GROUP_SIZE` distinct employees has `violations` and `hours` null and
+    `suppressed` true, and so has the next smallest row of its unit and month where one hidden
+    row could otherwise be subtracted from a total; `from`/`to` are widened to whole months."""
     return await compliance_service.summary(
-        session, principal, org_unit=org_unit, first=date_from, last=date_to
+        session, settings, principal, org_unit=org_unit, first=date_from, last=date_to
     )

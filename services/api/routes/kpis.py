@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from services.api.deps import (
     Admin,
@@ -21,24 +21,30 @@ from services.api.deps import (
     api_router,
     charge_expensive_read,
 )
-from services.api.operations import creates, deletes, lists, reads, updates
+from services.api.operations import acts_on, creates, deletes, lists, reads, updates, upserts
 from services.api.responses import CsvDecimals, created, csv_file, no_content, versioned, wants_csv
 from services.core.kpis import (
+    analysis_service,
     catalogue_service,
     chart_service,
     charts,
+    period_service,
     recalculation_service,
     series_service,
     target_service,
 )
 from services.core.kpis.schemas import (
+    AnalysisIn,
+    AnalysisRead,
     KpiRead,
     ManualKpiCreate,
     ManualValueIn,
     ManualValueRead,
+    PeriodClosureRead,
     Point,
     RecalculationCreate,
     RecalculationRead,
+    ReopenIn,
     Scorecard,
     SeriesAnswer,
     SeriesSet,
@@ -164,6 +170,67 @@ async def post_manual_value(
     return await created(idem, session, value, None)
 
 
+PeriodLabel = Annotated[
+    str, Path(max_length=16, examples=["2023", "2024-YTD08"], json_schema_extra=PERIOD_LABEL)
+]
+
+
+@router.post(
+    "/periods/{label}:close",
+    **acts_on("Close a period and publish its figures", PeriodClosureRead, 409),
+)
+async def close_period(label: PeriodLabel, session: SessionDep, principal: Admin) -> Any:
+    """Publishes every computed KPI's point of the period for every org unit (its subtree
+    pooled), with the time. Later corrections from the feeds still change the live figures;
+    the series then shows `published_value` and `revision` (live − published) beside the
+    value, so the period's report can be reproduced exactly. 409 when it is closed already."""
+    return await period_service.close(session, principal, label)
+
+
+@router.post(
+    "/periods/{label}:reopen",
+    **acts_on("Reopen a closed period", PeriodClosureRead, 409),
+)
+async def reopen_period(
+    label: PeriodLabel, data: ReopenIn, session: SessionDep, principal: Admin
+) -> Any:
+    """Ends the closure, with the reason (audited). The published figures stay what was
+    reported until the period is closed again, which publishes anew."""
+    return await period_service.reopen(session, principal, label, data)
+
+
+_ANALYSIS = "/kpis/{code}/analyses/{org_unit}/{period}"
+
+
+@router.put(_ANALYSIS, **upserts("Write a unit's analysis of a KPI's figure", AnalysisRead, 404))
+async def put_analysis(
+    code: Code,
+    org_unit: Code,
+    period: Annotated[
+        str, Path(max_length=16, examples=["2023", "2024-T2"], json_schema_extra=PERIOD_LABEL)
+    ],
+    data: AnalysisIn,
+    session: SessionDep,
+    principal: KpisWriter,
+) -> Any:
+    """The unit's written analysis of the KPI's figure for the period, as an annual report
+    prints it beside the figure. Writing again makes a new version (the earlier ones stay in
+    `history`); the series point and the scorecard show the latest with its author and time."""
+    return await analysis_service.put_analysis(session, principal, code, org_unit, period, data)
+
+
+@router.get(_ANALYSIS, **reads("A unit's analysis of a KPI for a period", AnalysisRead))
+async def get_analysis(
+    code: Code,
+    org_unit: Code,
+    period: Annotated[str, Path(max_length=16, examples=["2023"], json_schema_extra=PERIOD_LABEL)],
+    session: SessionDep,
+    principal: Reader,
+) -> Any:
+    """The current analysis and its earlier versions, newest first."""
+    return await analysis_service.get_analysis(session, principal, code, org_unit, period)
+
+
 @router.get(
     "/kpis/{code}/series",
     **reads(
@@ -186,11 +253,15 @@ async def get_series(
     end: Annotated[
         str, Query(alias="to", max_length=16, examples=["2024-12"], json_schema_extra=PERIOD_LABEL)
     ],
-    grain: Literal["month", "quarter", "tertial", "year", "rolling12"] = "month",
+    grain: Literal["month", "quarter", "tertial", "year", "rolling12", "ytd", "week"] = "month",
     profession: Code | None = None,
     staff_kind: Literal["own", "agency"] | None = None,
     gender: Literal["female", "male", "other"] | None = None,
     age_band: Literal["-29", "30-49", "50-"] | None = None,
+    pay_form: Annotated[
+        Literal["monthly", "hourly"] | None,
+        Query(description="Staff KPIs count monthly-paid staff unless asked for hourly-paid."),
+    ] = None,
     children: Annotated[bool, Query(description="One series per child unit.")] = False,
     decimal: CsvDecimals = Decimals.comma,
 ) -> Any:
@@ -218,6 +289,7 @@ async def get_series(
         "staff_kind": staff_kind,
         "gender": gender,
         "age_band": age_band,
+        "pay_form": pay_form,
     }
     if _wants_svg(request):
         svg = await chart_service.series_chart(

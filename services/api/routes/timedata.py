@@ -34,6 +34,8 @@ from services.core.timedata import imports
 from services.core.timedata import service as timedata_service
 from services.core.timedata.schemas import (
     BatchResult,
+    BudgetIn,
+    BudgetsBatch,
     CodeMappings,
     CodeMappingsResult,
     EmploymentIn,
@@ -115,6 +117,7 @@ for _kind, _model, _batch, _name in (
     ("time-records", TimeRecordIn, TimeRecordsBatch, "post_time_records_batch"),
     ("employments", EmploymentIn, EmploymentsBatch, "post_employments_batch"),
     ("personnel-costs", PersonnelCostIn, PersonnelCostsBatch, "post_personnel_costs_batch"),
+    ("budgets", BudgetIn, BudgetsBatch, "post_budgets_batch"),
 ):
     router.add_api_route(
         f"/{_kind}:batch",

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.config import Settings
 from services.core.events import service as events_service
 from services.core.kpis import facts
-from services.core.kpis.facts import SHIFT_TYPES
+from services.core.kpis.facts import SHIFT_TYPES, people_of
 
 # Whether a working-time rule `r` covers a record: its professions (all when null) and its org
 # subtree (the whole region when null; `lo`/`hi` are the subtree's path bounds in the rules CTE).
@@ -413,11 +413,11 @@ ON CONFLICT DO NOTHING
 # not missing. `employees`, for suppression, counts the group's employees, as for the time KPIs.
 FACTS = f"""
 INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, age_band,
-                           employees, violations, violation_hours)
+                           employees, people, violations, violation_hours)
 WITH groups AS (
     SELECT p.org_unit_id, p.month, p.profession, o.path,
            CASE p.staff_kind WHEN 'own' THEN 'rest' ELSE 'agency_policy' END AS kind,
-           count(DISTINCT p.employee) AS employees
+           count(DISTINCT p.employee) AS employees, {people_of("p.employee")} AS people
     FROM kpi_cell_people p JOIN org_units o ON o.id = p.org_unit_id
     WHERE (p.staff_kind = 'own' AND p.timed_shifts)
        OR (p.staff_kind = 'agency' AND p.worked IS NOT NULL)
@@ -433,7 +433,7 @@ WITH groups AS (
     FROM agency_policies a JOIN org_units o ON o.id = a.org_unit_id
     WHERE a.deleted_at IS NULL
 ), checked AS (
-    SELECT g.org_unit_id, g.month, g.kind, g.profession, g.employees FROM groups g
+    SELECT g.org_unit_id, g.month, g.kind, g.profession, g.employees, g.people FROM groups g
     WHERE EXISTS (
         SELECT 1 FROM rules r
         WHERE r.kind = g.kind AND {_RULE_COVERS.format(profession="g.profession", path="g.path")}
@@ -441,7 +441,7 @@ WITH groups AS (
           AND (r.valid_to IS NULL OR r.valid_to >= g.month))
 ), found AS (
     SELECT org_unit_id, month, kind, profession, count(DISTINCT employee) AS violators,
-           count(*) AS violations, sum(hours) AS hours
+           {people_of("employee")} AS violator_people, count(*) AS violations, sum(hours) AS hours
     FROM (
         SELECT v.org_unit_id, date_trunc('month', v.work_date)::date AS month, v.profession,
                v.employee, v.hours,
@@ -456,6 +456,7 @@ WITH groups AS (
 -- A violation dated in a month where its group has no records (a night shift's week that
 -- begins in the next month) still counts, with its employees.
 SELECT org_unit_id, month, kind, profession, '', '', '', coalesce(c.employees, f.violators),
+       coalesce(c.people, f.violator_people),
        CASE kind WHEN 'rest' THEN coalesce(f.violations, 0) END,
        CASE kind WHEN 'agency_policy' THEN coalesce(f.hours, 0) END
 FROM checked c FULL JOIN found f USING (org_unit_id, month, kind, profession)
@@ -463,10 +464,12 @@ FROM checked c FULL JOIN found f USING (org_unit_id, month, kind, profession)
 
 
 # One event per org unit and day with violations the cells did not hold before this round.
+# Without counts or hours: events go to `read` keys and webhooks, and a unit-day's figures are
+# one or two employees' (summed over a month they would undo the summary's small-group rule,
+# docs/privacy.md#compliance-summary); the figures are read where that rule applies.
 _FRESH = """
 SELECT v.org_unit_id,
-       jsonb_build_object('org_unit', o.code, 'date', v.work_date, 'violations', count(*),
-                          'hours', sum(v.hours)::text,
+       jsonb_build_object('org_unit', o.code, 'date', v.work_date,
                           'kinds', array_agg(DISTINCT v.kind ORDER BY v.kind)) AS data
 FROM kpi_claimed c
 JOIN compliance_violations v ON v.org_unit_id = c.org_unit_id

@@ -429,9 +429,22 @@ class SummaryRow(BaseModel):
     org_unit: str
     month: str
     kind: str
-    violations: int
-    hours: DecimalOut
-    employees: int | None
+    # null with `suppressed` for keys without `admin` when the row's group is small or hides
+    # another (docs/privacy.md#compliance-summary)
+    violations: int | None = Field(
+        description="Violations in the row; null with `suppressed` (small group)."
+    )
+    hours: DecimalOut | None = Field(
+        description="Their hours; null with `suppressed` (small group)."
+    )
+    employees: int | None = Field(
+        description="Distinct employees with violations in the row: `admin` keys only, else null."
+    )
+    suppressed: bool = Field(
+        default=False,
+        description="The row is hidden by the small-group rule (docs/privacy.md), for keys "
+        "without `admin`.",
+    )
 
 
 class Summary(BaseModel):
@@ -443,10 +456,29 @@ class Summary(BaseModel):
                     "org_unit": "SUS-AKUT",
                     "month": "2024-03",
                     "kind": "daily_rest",
-                    "violations": 4,
-                    "hours": "9.50",
+                    "violations": None,
+                    "hours": None,
                     "employees": None,
-                }
+                    "suppressed": True,
+                },
+                {
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-03",
+                    "kind": "overtime_month",
+                    "violations": 12,
+                    "hours": "41.50",
+                    "employees": None,
+                    "suppressed": False,
+                },
+                {
+                    "org_unit": "SUS-AKUT",
+                    "month": "2024-03",
+                    "kind": "weekly_rest",
+                    "violations": None,
+                    "hours": None,
+                    "employees": None,
+                    "suppressed": True,
+                },
             ],
             "uncheckable": [{"org_unit": "SUS-AKUT", "month": "2024-03", "records": 12}],
         }

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core import periods
 from services.core.audit import service as audit_service
 from services.core.compliance import repository
 from services.core.compliance.errors import (
@@ -57,6 +58,7 @@ from services.core.errors import ValidationFailed, field_error, invalid_field
 from services.core.events import service as events_service
 from services.core.http import check_if_match
 from services.core.kpis import inputs, recalculation_service
+from services.core.kpis.suppression import Group, protect_lines
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, Tombstone, decode_cursor, encode_cursor
 from services.core.principal import Principal
@@ -592,14 +594,30 @@ async def list_violations(
 
 async def summary(
     session: AsyncSession,
+    settings: Settings,
     principal: Principal,
     *,
     org_unit: str,
     first: date | None,
     last: date | None,
 ) -> Summary:
+    """Violations per booked unit, month and kind. For keys without `admin` the small-group
+    rule of the KPIs (docs/privacy.md): a row from fewer than `PULS_MIN_GROUP_SIZE` distinct
+    employees is hidden, and so is the next smallest row of its unit and month wherever that
+    would leave exactly one hidden row beside a readable total (`_SUM_LINES`). Their window is
+    whole months, so two windows inside one month cannot be subtracted either."""
     unit = await orgs_service.get_visible(session, principal, org_unit)
+    admin = principal.is_admin
+    if not admin:
+        first = first.replace(day=1) if first else None
+        last = periods.last_day(last.replace(day=1)) if last else None
     rows, unchecked = await repository.summary(session, unit.path, first, last)
+    hidden: set[tuple[str, str, str]] = set()
+    if not admin:
+        groups = {
+            (code, month, kind): Group(int(people), kind) for code, month, kind, *_, people in rows
+        }
+        hidden = protect_lines(groups, _summary_lines(groups), settings.min_group_size)
     return Summary(
         org_unit=unit.code,
         rows=[
@@ -607,9 +625,10 @@ async def summary(
                 org_unit=code,
                 month=month,
                 kind=kind,
-                violations=int(count),
-                hours=hours,
-                employees=int(people) if principal.is_admin else None,
+                violations=None if (code, month, kind) in hidden else int(count),
+                hours=None if (code, month, kind) in hidden else hours,
+                employees=int(people) if admin else None,
+                suppressed=(code, month, kind) in hidden,
             )
             for code, month, kind, count, hours, people in rows
         ],
@@ -618,3 +637,22 @@ async def summary(
             for code, month, n, h in unchecked
         ],
     )
+
+
+# The sums of a unit-month's summary rows another read shows or could show: all its kinds
+# together, and its rest violations (daily and weekly), the `rest_violations` KPI of the
+# unit's own facts (`children=true`).
+_SUM_LINES: tuple[frozenset[str] | None, ...] = (None, frozenset({"daily_rest", "weekly_rest"}))
+
+
+def _summary_lines(
+    groups: dict[tuple[str, str, str], Group],
+) -> list[list[tuple[str, str, str]]]:
+    by_cell: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for key in sorted(groups):
+        by_cell.setdefault(key[:2], []).append(key)
+    return [
+        [key for key in keys if kinds is None or key[2] in kinds]
+        for keys in by_cell.values()
+        for kinds in _SUM_LINES
+    ]

@@ -8,11 +8,14 @@ permanent headcount of the period's month-ends."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Literal, get_args
+
+from services.core.kpis.models import WEEK_MEASURES
 
 
 class Unit(Enum):
@@ -48,7 +51,9 @@ AbsenceType = Literal[
 ]
 ABSENCE_TYPES: tuple[str, ...] = get_args(AbsenceType)
 TIME_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
-PERSON_DIMENSIONS = ("profession", "gender", "age_band")
+# Staff facts are split by pay form; a read without a `pay_form` filter counts monthly-paid
+# staff (as the annual reports do: "905 monthly-paid").
+PERSON_DIMENSIONS = ("profession", "gender", "age_band", "pay_form")
 COST_DIMENSIONS = ("profession",)
 
 
@@ -66,6 +71,8 @@ class KpiDefinition:
     denominator: Temporal | None = Temporal.flow  # None: the value is the numerator alone
     # A KPI whose value counts people can identify them when the group is small.
     person_based: bool = True
+    # The grains it has values for (None: every grain).
+    grains: tuple[str, ...] | None = None
 
     def pooled(self, months: Sequence[tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal | None]:
         """Numerator and denominator of a period from its months' (n, d), oldest first."""
@@ -138,7 +145,8 @@ CATALOGUE: dict[str, KpiDefinition] = {
             "Andel sjukfrånvaro 60 dagar eller mer",
             Unit.percent,
             Direction.lower,
-            "100 × own sick hours on day 60+ of a spell / all own sick hours",
+            "100 × own sick hours of spells lasting 60 calendar days or more (all of the "
+            "spell's hours) / all own sick hours",
             TIME_DIMENSIONS,
             _PCT,
         ),
@@ -148,7 +156,29 @@ CATALOGUE: dict[str, KpiDefinition] = {
             "Närvaro",
             Unit.percent,
             Direction.higher,
-            "100 × (own scheduled − own absence hours) / own scheduled hours",
+            "100 × own worked hours inside the schedule (each day at most its scheduled "
+            "hours) / own scheduled hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "absence_pct",
+            "Absence",
+            "Frånvaro",
+            Unit.percent,
+            Direction.lower,
+            "100 × own absence hours (every absence type) / own scheduled hours",
+            TIME_DIMENSIONS,
+            _PCT,
+        ),
+        _D(
+            "extended_presence_pct",
+            "Extended presence",
+            "Utökad närvaro",
+            Unit.percent,
+            Direction.lower,
+            "100 × (own overtime + extra time + hourly-paid staff's worked hours) / "
+            "monthly-paid staff's scheduled hours",
             TIME_DIMENSIONS,
             _PCT,
         ),
@@ -204,6 +234,16 @@ CATALOGUE: dict[str, KpiDefinition] = {
             _PCT,
         ),
         _D(
+            "agency_hours",
+            "Agency staff hours",
+            "Timmar inhyrd personal",
+            Unit.hours,
+            Direction.lower,
+            "agency worked hours",
+            ("profession",),
+            denominator=None,
+        ),
+        _D(
             "agency_doctor_weeks",
             "Agency doctor weeks",
             "Hyrläkarveckor",
@@ -248,12 +288,23 @@ CATALOGUE: dict[str, KpiDefinition] = {
             person_based=False,
         ),
         _D(
+            "consultant_cost_sek",
+            "Consultant cost",
+            "Konsultkostnad",
+            Unit.sek,
+            Direction.lower,
+            "cost of category consultant",
+            COST_DIMENSIONS,
+            denominator=None,
+            person_based=False,
+        ),
+        _D(
             "headcount",
             "Headcount",
             "Antal anställda",
             Unit.count,
             Direction.none,
-            "employees with an active employment on the month's last day",
+            "monthly-paid employees with an active employment on the month's last day",
             PERSON_DIMENSIONS,
             numerator=Temporal.stock,
             denominator=None,
@@ -264,7 +315,7 @@ CATALOGUE: dict[str, KpiDefinition] = {
             "Årsarbetare",
             Unit.count,
             Direction.none,
-            "sum of fte of employees active on the month's last day",
+            "sum of fte of monthly-paid employees active on the month's last day",
             PERSON_DIMENSIONS,
             numerator=Temporal.stock,
             denominator=None,
@@ -299,8 +350,8 @@ CATALOGUE: dict[str, KpiDefinition] = {
             "Antal medarbetare per chef",
             Unit.ratio,
             Direction.lower,
-            "headcount / managers",
-            ("profession",),
+            "monthly-paid non-managers / managers",
+            ("profession", "pay_form"),
             numerator=Temporal.stock,
             denominator=Temporal.stock,
         ),
@@ -316,6 +367,52 @@ CATALOGUE: dict[str, KpiDefinition] = {
             _PCT,
             numerator=Temporal.flow,
             denominator=Temporal.mean,
+        ),
+        _D(
+            "new_hires",
+            "New hires",
+            "Nyanställda",
+            Unit.count,
+            Direction.none,
+            "employments starting in the period, not after an internal transfer",
+            PERSON_DIMENSIONS,
+            denominator=None,
+        ),
+        _D(
+            "women_share_pct",
+            "Women",
+            "Andel kvinnor",
+            Unit.percent,
+            Direction.none,
+            "100 × women / headcount",
+            ("profession", "age_band", "pay_form"),
+            _PCT,
+            numerator=Temporal.stock,
+            denominator=Temporal.stock,
+        ),
+        _D(
+            "women_managers_share_pct",
+            "Women among managers",
+            "Andel kvinnor bland chefer",
+            Unit.percent,
+            Direction.none,
+            "100 × women managers / managers",
+            ("profession", "age_band", "pay_form"),
+            _PCT,
+            numerator=Temporal.stock,
+            denominator=Temporal.stock,
+        ),
+        _D(
+            "recovery_pct",
+            "Recovery",
+            "Återhämtning",
+            Unit.percent,
+            Direction.higher,
+            "100 × monthly-paid employees employed all summer with four consecutive weeks of "
+            "vacation in June–August / monthly-paid employees employed all summer",
+            PERSON_DIMENSIONS,
+            _PCT,
+            grains=("year",),
         ),
         _D(
             "rest_violations",
@@ -356,23 +453,49 @@ MEASURE_OF: dict[str, Measure] = {
     "sick_leave_short_pct": Measure("time", "sick_short", "scheduled"),
     "sick_leave_long_pct": Measure("time", "sick_long", "scheduled"),
     "sick_leave_60plus_share_pct": Measure("time", "sick_60", "sick"),
-    "presence_pct": Measure("time", "scheduled - absent", "scheduled"),
+    "presence_pct": Measure("time", "present", "scheduled"),
+    "absence_pct": Measure("time", "absent", "scheduled"),
+    "extended_presence_pct": Measure(
+        "time", "overtime + extra_time + worked_hourly", "scheduled_monthly"
+    ),
     "overtime_hours": Measure("time", "overtime"),
     "extra_time_hours": Measure("time", "extra_time"),
     "on_call_hours": Measure("time", "on_call"),
     "quick_returns": Measure("time", "quick_returns"),
     "agency_hours_share_pct": Measure("worked", "worked_agency", "worked"),
+    "agency_hours": Measure("worked", "worked_agency"),
     "agency_doctor_weeks": Measure("worked", "worked_agency_doctor"),
     "agency_cost_sek": Measure("cost", "cost_agency"),
     "agency_cost_share_pct": Measure("cost", "cost_agency", "cost_total"),
     "personnel_cost_sek": Measure("cost", "cost_total"),
+    "consultant_cost_sek": Measure("cost", "cost_consultant"),
     "headcount": Measure("staff", "headcount"),
     "fte": Measure("staff", "fte"),
     "permanent_share_pct": Measure("staff", "permanent", "permanent + fixed_term"),
     "full_time_share_pct": Measure("staff", "full_time", "monthly_paid"),
-    "employees_per_manager": Measure("staff", "headcount", "managers"),
+    "employees_per_manager": Measure("staff", "non_managers", "managers"),
     "turnover_pct": Measure("staff", "ended", "permanent"),
+    "new_hires": Measure("staff", "hires"),
+    "women_share_pct": Measure("staff", "women", "headcount"),
+    "women_managers_share_pct": Measure("staff", "women_managers", "managers"),
+    "recovery_pct": Measure("staff", "recovered", "summer_staff"),
     "rest_violations": Measure("rest", "violations"),
     "agency_policy_violation_hours": Measure("agency_policy", "violation_hours"),
 }
 assert MEASURE_OF.keys() == CATALOGUE.keys(), "every computed KPI needs its measure"
+
+
+def _weekly(m: Measure) -> bool:
+    names = set(re.findall(r"[a-z_0-9]+", f"{m.numerator} {m.denominator or ''}"))
+    return names <= set(WEEK_MEASURES.get(m.kind, ()))
+
+
+# The KPIs with a `week` grain: those whose measures the week facts keep.
+WEEKLY = frozenset(code for code, m in MEASURE_OF.items() if _weekly(m))
+
+# The cost KPIs' budgets: the cost facts' measure holding each one's budget.
+BUDGET_OF: dict[str, str] = {
+    "personnel_cost_sek": "budget_total",
+    "agency_cost_sek": "budget_agency",
+    "consultant_cost_sek": "budget_consultant",
+}

@@ -13,7 +13,7 @@ from services.core.audit import service as audit_service
 from services.core.crud import Window, page_of_entries, read_as
 from services.core.errors import invalid_field
 from services.core.kpis import inputs, repository
-from services.core.kpis.catalogue import CATALOGUE, Direction, KpiDefinition, Temporal
+from services.core.kpis.catalogue import CATALOGUE, WEEKLY, Direction, KpiDefinition, Temporal
 from services.core.kpis.errors import KpiExists, KpiNotFound
 from services.core.kpis.models import ManualKpi, ManualValue
 from services.core.kpis.schemas import KpiRead, ManualKpiCreate, ManualValueIn, ManualValueRead
@@ -67,7 +67,7 @@ def computed_definition(d: KpiDefinition) -> Definition:
         d.better,
         d.formula,
         d.dimensions,
-        ALL_GRAINS,
+        tuple(g for g in d.grains or ALL_GRAINS if g != Grain.week or d.code in WEEKLY),
         d.person_based,
         d,
     )

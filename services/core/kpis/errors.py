@@ -17,3 +17,15 @@ class RecalculationNotFound(NotFound):
 
 class KpiExists(Conflict):
     code, title = "kpi_exists", "KPI exists"
+
+
+class AnalysisNotFound(NotFound):
+    code, title = "analysis_not_found", "Analysis not found"
+
+
+class PeriodClosed(Conflict):
+    code, title = "period_closed", "Period already closed"
+
+
+class PeriodNotClosed(Conflict):
+    code, title = "period_not_closed", "Period not closed"

@@ -15,6 +15,32 @@ TREND_TOLERANCE = Decimal("0.01")  # 1 % relative change is noise, not a trend
 class Comparator(StrEnum):
     lte = "lte"
     gte = "gte"
+    lt = "lt"
+    gt = "gt"
+
+    @property
+    def lower_is_toward(self) -> bool:
+        return self in (Comparator.lte, Comparator.lt)
+
+
+def meets(value: Decimal, bound: Decimal, comparator: Comparator) -> bool:
+    match comparator:
+        case Comparator.lte:
+            return value <= bound
+        case Comparator.gte:
+            return value >= bound
+        case Comparator.lt:
+            return value < bound
+        case Comparator.gt:
+            return value > bound
+    raise AssertionError(comparator)  # pragma: no cover
+
+
+def on_line(start: Decimal, end: Decimal, done: Decimal) -> Decimal:
+    """The value a straight line from `start` to `end` has when `done` (0–1, clamped) of the
+    way is gone: a target to be reached by a period, judged on the way there."""
+    done = min(max(done, Decimal(0)), Decimal(1))
+    return start + (end - start) * done
 
 
 class Status(StrEnum):
@@ -59,7 +85,7 @@ def assess(
         )
     status, deviation, deviation_pct = Status.no_target, None, None
     if target is not None and comparator is not None:
-        met = value <= target if comparator is Comparator.lte else value >= target
+        met = meets(value, target, comparator)
         status = Status.met if met else Status.not_met
         deviation = value - target
         deviation_pct = _pct(deviation, target)
@@ -70,7 +96,7 @@ def assess(
         change_pct = _pct(change, year_before)
         direction = better
         if comparator is not None:
-            direction = Direction.lower if comparator is Comparator.lte else Direction.higher
+            direction = Direction.lower if comparator.lower_is_toward else Direction.higher
         if direction is Direction.none:
             trend = Trend.neutral
         elif year_before == 0:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
 from services.core.kpis.catalogue import ABSENCE_TYPES
-from services.core.kpis.models import MEASURES
+from services.core.kpis.models import MEASURES, WEEK_MEASURES
 from services.core.tree import subtree_upper_bound
 
 CLAIMED = "kpi_claimed"
@@ -53,7 +53,7 @@ UNIT_LOCK = "pg_try_advisory_xact_lock(hashtextextended('kpi_unit:' || {unit}, 0
 UNITS_PER_ROUND = 500
 
 _CLAIM = f"""
-INSERT INTO {CLAIMED} (org_unit_id, month, mark)
+INSERT INTO {CLAIMED} (org_unit_id, month, mark, spill)
 WITH units AS MATERIALIZED (
     SELECT org_unit_id, min(month) AS first, count(*) AS cells FROM kpi_dirty_cells
     GROUP BY org_unit_id
@@ -70,7 +70,8 @@ WITH units AS MATERIALIZED (
     WHERE CASE WHEN before < :limit THEN {UNIT_LOCK.format(unit="org_unit_id")} ELSE false END
     LIMIT :units
 )
-SELECT d.org_unit_id, d.month, d.xmin FROM kpi_dirty_cells d JOIN locked USING (org_unit_id)
+SELECT d.org_unit_id, d.month, d.xmin, d.spill
+FROM kpi_dirty_cells d JOIN locked USING (org_unit_id)
 ORDER BY d.month, d.org_unit_id
 LIMIT :limit
 """
@@ -80,11 +81,15 @@ LIMIT :limit
 # its cells in that order too, so neither ever holds a mark the other needs first: taking the
 # later months' marks earlier in the round deadlocked with a feed that had marked a claimed
 # cell. (DO UPDATE … WHERE false locks an existing mark without making a new version of it.)
+# A new mark of a spell's other month is a `spill`: recomputing it marks nothing further.
 _LOCK_MARKS = f"""
-INSERT INTO kpi_dirty_cells (org_unit_id, month)
-SELECT org_unit_id, month FROM {CLAIMED}
-UNION
-SELECT org_unit_id, month FROM {FORWARD}
+INSERT INTO kpi_dirty_cells (org_unit_id, month, spill)
+SELECT org_unit_id, month, bool_and(spill) FROM (
+    SELECT org_unit_id, month, false AS spill FROM {CLAIMED}
+    UNION ALL
+    SELECT org_unit_id, month, true FROM {FORWARD}
+) AS m
+GROUP BY 1, 2
 ORDER BY 1, 2
 ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = EXCLUDED.marked_at WHERE false
 """
@@ -105,15 +110,18 @@ WHERE d.org_unit_id = done.org_unit_id AND d.month = done.month
 # Every own sick day of the employees who have one in a claimed cell (per unit and profession
 # where a day has records in several), numbered within its spell: a spell continues while the
 # next sick day is at most 5 calendar days after the previous one, and a spell that began
-# before the claimed month counts from its real first day.
+# before the claimed month counts from its real first day. `spell_days` is the whole spell's
+# length in calendar days (first to last day), `changed` whether the day lies in a claimed cell
+# whose data changed (not a spill).
 _SICK_DAYS = f"""
 INSERT INTO kpi_sick_days (employee, work_date, org_unit_id, profession, hours, spell, day_no,
-                           claimed)
+                           claimed, spell_days, changed)
 WITH affected AS (
     SELECT employee FROM {CLAIMED_EMPLOYEES} WHERE sick
 ), days AS (
     SELECT t.employee, t.work_date, t.org_unit_id, t.profession, sum(t.hours) AS hours,
-           bool_or(c.org_unit_id IS NOT NULL) AS claimed
+           bool_or(c.org_unit_id IS NOT NULL) AS claimed,
+           coalesce(bool_or(NOT c.spill), false) AS changed
     FROM time_records t
     JOIN affected a USING (employee)
     LEFT JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
@@ -129,8 +137,9 @@ WITH affected AS (
     FROM starts
 )
 SELECT employee, work_date, org_unit_id, profession, hours, spell,
-       work_date - min(work_date) OVER (PARTITION BY employee, spell) + 1, claimed
-FROM spells
+       work_date - min(work_date) OVER s + 1, claimed,
+       max(work_date) OVER s - min(work_date) OVER s + 1, changed
+FROM spells WINDOW s AS (PARTITION BY employee, spell)
 """
 
 _AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
@@ -138,12 +147,28 @@ _AGE_BAND = """CASE WHEN {birth} IS NULL THEN ''
      WHEN date_part('year', {month}::timestamp)::int - {birth} <= 49 THEN '30-49'
      ELSE '50-' END"""
 
+# An employee as a 32-bit number for the facts' `people` (the distinct employees of a row): the
+# first 32 bits of the pseudonym's MD5, stable across PostgreSQL versions (hashtext is not
+# promised to be). Two employees sharing a number count as one: the count can only come out
+# smaller, and suppression errs toward hiding.
+PERSON_ID = "('x' || left(md5({employee}), 8))::bit(32)::int"
+
+
+def people_of(employee: str, where: str = "true") -> str:
+    """The aggregate of a fact row's `people`: the distinct employees among its rows that
+    pass `where`, sorted (empty, not null, when none do)."""
+    return (
+        f"coalesce(array_agg(DISTINCT {PERSON_ID.format(employee=employee)}) "
+        f"FILTER (WHERE {where}), '{{}}')"
+    )
+
+
 # Sources write into a temporary table first: the facts and the cell totals are then two
 # plain inserts from it, with no join back into the (large) facts table. Each writes its own
 # kind's measures (never null in its rows) and leaves the others null.
 _INSERT = (
     "INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, "
-    "age_band, employees, {})"
+    "age_band, employees, people, {})"
 )
 
 # The time types that are shifts someone worked (the rest rules check these too): on-call
@@ -153,28 +178,42 @@ _SHIFT = f"t.time_type IN {SHIFT_TYPES}"
 _CELL_PEOPLE_INSERT = f"""
 INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee, scheduled,
                            sick, absent, overtime, extra_time, on_call, worked, timed_shifts,
-                           untimed, untimed_hours)"""
-_CELL_PEOPLE_SUMS = f"""
-       sum(t.hours) FILTER (WHERE t.time_type = 'scheduled'),
-       sum(t.hours) FILTER (WHERE t.time_type = 'sick'),
-       sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})),
-       sum(t.hours) FILTER (WHERE t.time_type = 'overtime'),
-       sum(t.hours) FILTER (WHERE t.time_type = 'extra_time'),
-       sum(t.hours) FILTER (WHERE t.time_type = 'on_call'),
-       sum(t.hours) FILTER (WHERE t.time_type = 'worked'),
-       bool_or({_SHIFT} AND t.start_at IS NOT NULL),
-       count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL),
-       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL)"""
+                           untimed, untimed_hours, present)"""
+# Summed per day first: presence counts the worked hours inside the schedule, at most a day's
+# scheduled hours each day; the day sums are then summed per month.
+_CELL_PEOPLE_DAY_SUMS = f"""
+       sum(t.hours) FILTER (WHERE t.time_type = 'scheduled') AS scheduled,
+       sum(t.hours) FILTER (WHERE t.time_type = 'sick') AS sick,
+       sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})) AS absent,
+       sum(t.hours) FILTER (WHERE t.time_type = 'overtime') AS overtime,
+       sum(t.hours) FILTER (WHERE t.time_type = 'extra_time') AS extra_time,
+       sum(t.hours) FILTER (WHERE t.time_type = 'on_call') AS on_call,
+       sum(t.hours) FILTER (WHERE t.time_type = 'worked') AS worked,
+       bool_or({_SHIFT} AND t.start_at IS NOT NULL) AS timed_shifts,
+       count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed,
+       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed_hours"""
+_CELL_PEOPLE_SUMS = """
+       sum(scheduled) AS scheduled, sum(sick) AS sick, sum(absent) AS absent,
+       sum(overtime) AS overtime, sum(extra_time) AS extra_time, sum(on_call) AS on_call,
+       sum(worked) AS worked, bool_or(timed_shifts) AS timed_shifts, sum(untimed) AS untimed,
+       sum(untimed_hours) AS untimed_hours,
+       sum(least(worked, scheduled)) FILTER (WHERE worked IS NOT NULL AND scheduled IS NOT NULL)
+           AS present
+"""
 # A few cells: their records by index, cell by cell.
 _CELL_PEOPLE = f"""
 {_CELL_PEOPLE_INSERT}
-SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, {_CELL_PEOPLE_SUMS}
-FROM {CLAIMED} c
-JOIN time_records t ON t.org_unit_id = c.org_unit_id
- AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
- AND date_trunc('month', t.work_date::timestamp)::date = c.month
-WHERE t.deleted_at IS NULL
-GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee
+SELECT org_unit_id, month, profession, staff_kind, employee, {_CELL_PEOPLE_SUMS}
+FROM (
+    SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, {_CELL_PEOPLE_DAY_SUMS}
+    FROM {CLAIMED} c
+    JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
+     AND date_trunc('month', t.work_date::timestamp)::date = c.month
+    WHERE t.deleted_at IS NULL
+    GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, t.work_date
+) AS d
+GROUP BY org_unit_id, month, profession, staff_kind, employee
 """
 # Many cells: one scan of the claimed units' records in the claimed months' range, summed by
 # cell, then the claimed cells kept. Joining every record with its cell first cost more than
@@ -182,12 +221,17 @@ GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee
 _CELL_PEOPLE_SCAN = f"""
 {_CELL_PEOPLE_INSERT}
 SELECT * FROM (
-    SELECT t.org_unit_id, date_trunc('month', t.work_date::timestamp)::date AS month,
-           t.profession, t.staff_kind, t.employee, {_CELL_PEOPLE_SUMS}
-    FROM time_records t
-    WHERE t.deleted_at IS NULL
-      AND t.org_unit_id = ANY(:units) AND t.work_date >= :first
-      AND t.work_date < (CAST(:last AS date) + interval '1 month')::date
+    SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month,
+           profession, staff_kind, employee, {_CELL_PEOPLE_SUMS}
+    FROM (
+        SELECT t.org_unit_id, t.work_date, t.profession, t.staff_kind, t.employee,
+               {_CELL_PEOPLE_DAY_SUMS}
+        FROM time_records t
+        WHERE t.deleted_at IS NULL
+          AND t.org_unit_id = ANY(:units) AND t.work_date >= :first
+          AND t.work_date < (CAST(:last AS date) + interval '1 month')::date
+        GROUP BY 1, 2, 3, 4, 5
+    ) AS d
     GROUP BY 1, 2, 3, 4, 5
 ) AS x
 WHERE (x.org_unit_id, x.month) IN (SELECT org_unit_id, month FROM {CLAIMED})
@@ -201,12 +245,13 @@ WITH sick_split AS (
     SELECT org_unit_id, date_trunc('month', work_date)::date AS month, profession, employee,
            sum(hours) FILTER (WHERE day_no <= 14) AS short,
            sum(hours) FILTER (WHERE day_no >= 15) AS long,
-           sum(hours) FILTER (WHERE day_no >= 60) AS d60
+           sum(hours) FILTER (WHERE spell_days >= 60) AS d60
     FROM kpi_sick_days WHERE claimed
     GROUP BY 1, 2, 3, 4
 ), people AS (
-    -- Gender and birth year where the employee's employments carry them (the latest one).
-    SELECT DISTINCT ON (e.employee) e.employee, e.gender, e.birth_year
+    -- Gender, birth year and pay form where the employee's employments carry them (the
+    -- latest one).
+    SELECT DISTINCT ON (e.employee) e.employee, e.gender, e.birth_year, e.pay_form
     FROM employments e
     WHERE e.deleted_at IS NULL AND e.employee IN (SELECT employee FROM {CLAIMED_EMPLOYEES})
     ORDER BY e.employee, e.start_date DESC
@@ -214,6 +259,7 @@ WITH sick_split AS (
 SELECT r.org_unit_id, r.month, 'time', r.profession, 'own', coalesce(p.gender, ''),
        {_AGE_BAND.format(birth="p.birth_year", month="r.month")},
        count(*),
+       {people_of("r.employee")},
        coalesce(sum(r.scheduled), 0),
        coalesce(sum(r.sick), 0),
        coalesce(sum(x.short), 0),
@@ -223,7 +269,10 @@ SELECT r.org_unit_id, r.month, 'time', r.profession, 'own', coalesce(p.gender, '
        coalesce(sum(r.overtime), 0),
        coalesce(sum(r.extra_time), 0),
        coalesce(sum(r.on_call), 0),
-       coalesce(sum(r.quick_returns), 0)
+       coalesce(sum(r.quick_returns), 0),
+       coalesce(sum(r.present), 0),
+       coalesce(sum(r.scheduled) FILTER (WHERE p.pay_form IS DISTINCT FROM 'hourly'), 0),
+       coalesce(sum(r.worked) FILTER (WHERE p.pay_form = 'hourly'), 0)
 FROM {CELL_PEOPLE} r LEFT JOIN people p USING (employee)
 LEFT JOIN sick_split x USING (org_unit_id, month, profession, employee)
 WHERE r.staff_kind = 'own'
@@ -233,6 +282,7 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7
 _WORKED_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["worked"]))}
 SELECT org_unit_id, month, 'worked', profession, '', '', '', count(DISTINCT employee),
+       {people_of("employee")},
        sum(worked) AS worked,
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0) AS worked_agency,
        coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
@@ -243,23 +293,62 @@ GROUP BY org_unit_id, month, profession
 
 # Employments per cell and employee first (one may hold several in a month), so the groups
 # count employees by plain counts over a hash aggregate instead of sorted DISTINCT counts.
+# Split by pay form: the reads leave hourly-paid rows out unless asked for them. A hire is an
+# employment starting in the month that does not follow an internal transfer (the same
+# employee's employment ending as one in the week before). Recovery (Semesterlagen 12 §) is
+# counted in August: staff employed in the unit all summer (1 June – 31 August), and those of
+# them with four consecutive weeks of vacation in June–August: a run of vacation days each at
+# most 4 calendar days after the previous (a weekend or holiday between) spanning at least 26
+# calendar days (four Monday-to-Friday weeks), in any unit.
 _EMPLOYMENT_FACTS = f"""
-{_INSERT.format(", ".join(MEASURES["staff"]))}
+INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, age_band,
+                           pay_form, employees, people, {", ".join(MEASURES["staff"])})
 WITH spans AS (
     SELECT c.org_unit_id, c.month, e.employee, e.profession, e.contract, e.fte, e.is_manager,
-           e.end_date, e.end_reason, coalesce(e.gender, '') AS gender,
+           e.pay_form, e.end_date, e.end_reason, coalesce(e.gender, '') AS gender,
            {_AGE_BAND.format(birth="e.birth_year", month="c.month")} AS age_band,
            e.end_date IS NULL OR e.end_date >= (c.month + interval '1 month - 1 day')::date
                AS active,
            e.contract = 'permanent' AND e.end_date >= c.month
                AND e.end_date < (c.month + interval '1 month')::date
-               AND coalesce(e.end_reason, '') <> 'internal_transfer' AS ended
+               AND coalesce(e.end_reason, '') <> 'internal_transfer' AS ended,
+           e.start_date >= c.month AND e.start_date < (c.month + interval '1 month')::date
+               AND NOT EXISTS (
+                   SELECT 1 FROM employments t
+                   WHERE t.employee = e.employee AND t.deleted_at IS NULL
+                     AND t.end_reason = 'internal_transfer'
+                     AND t.end_date BETWEEN e.start_date - 7 AND e.start_date
+               ) AS hired,
+           extract(month FROM c.month) = 8
+               AND e.start_date <= c.month - interval '2 months'
+               AND (e.end_date IS NULL
+                    OR e.end_date >= (c.month + interval '1 month - 1 day')::date) AS summer
     FROM {CLAIMED} c
     JOIN employments e ON e.org_unit_id = c.org_unit_id AND e.deleted_at IS NULL
      AND e.start_date <= (c.month + interval '1 month - 1 day')::date
      AND (e.end_date IS NULL OR e.end_date >= c.month)
+), vacation AS (
+    SELECT t.employee, t.work_date, extract(year FROM t.work_date)::int AS year
+    FROM time_records t
+    JOIN (SELECT DISTINCT employee, month FROM spans WHERE summer) s
+      ON s.employee = t.employee
+     AND t.work_date BETWEEN s.month - interval '2 months' AND s.month + interval '30 days'
+    WHERE t.time_type = 'vacation' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+    GROUP BY t.employee, t.work_date
+), runs AS (
+    SELECT employee, year, work_date,
+           sum(new_run) OVER (PARTITION BY employee ORDER BY work_date) AS run
+    FROM (
+        SELECT *, CASE WHEN work_date - lag(work_date) OVER (PARTITION BY employee, year
+                                                             ORDER BY work_date) <= 4
+                       THEN 0 ELSE 1 END AS new_run
+        FROM vacation
+    ) AS v
+), rested AS (
+    SELECT DISTINCT employee, year FROM runs GROUP BY employee, year, run
+    HAVING max(work_date) - min(work_date) + 1 >= 26
 ), people AS (
-    SELECT org_unit_id, month, profession, gender, age_band, employee,
+    SELECT s.org_unit_id, s.month, s.profession, s.gender, s.age_band, s.pay_form, s.employee,
            bool_or(active) AS active,
            sum(fte) FILTER (WHERE active) AS fte,
            bool_or(active AND contract = 'permanent') AS permanent,
@@ -268,12 +357,18 @@ WITH spans AS (
            bool_or(active AND contract IN ('permanent', 'fixed_term') AND fte >= 1)
                AS full_time,
            bool_or(active AND is_manager) AS manager,
-           count(*) FILTER (WHERE ended) AS ended
-    FROM spans
-    GROUP BY org_unit_id, month, profession, gender, age_band, employee
+           count(*) FILTER (WHERE ended) AS ended,
+           count(*) FILTER (WHERE hired) AS hired,
+           bool_or(summer) AS summer,
+           bool_or(summer) AND bool_or(r.employee IS NOT NULL) AS recovered
+    FROM spans s
+    LEFT JOIN rested r ON r.employee = s.employee AND s.summer
+     AND r.year = extract(year FROM s.month)::int
+    GROUP BY s.org_unit_id, s.month, s.profession, s.gender, s.age_band, s.pay_form, s.employee
 )
-SELECT org_unit_id, month, 'staff', profession, '', gender, age_band,
+SELECT org_unit_id, month, 'staff', profession, '', gender, age_band, pay_form,
        count(*) FILTER (WHERE active),
+       {people_of("employee", "active")},
        count(*) FILTER (WHERE active),
        coalesce(sum(fte), 0),
        count(*) FILTER (WHERE permanent),
@@ -281,47 +376,156 @@ SELECT org_unit_id, month, 'staff', profession, '', gender, age_band,
        count(*) FILTER (WHERE monthly_paid),
        count(*) FILTER (WHERE full_time),
        count(*) FILTER (WHERE manager),
-       sum(ended)
+       sum(ended),
+       count(*) FILTER (WHERE active AND NOT manager),
+       count(*) FILTER (WHERE active AND gender = 'female'),
+       count(*) FILTER (WHERE manager AND gender = 'female'),
+       sum(hired),
+       count(*) FILTER (WHERE summer),
+       count(*) FILTER (WHERE recovered)
 FROM people
-GROUP BY org_unit_id, month, profession, gender, age_band
+GROUP BY org_unit_id, month, profession, gender, age_band, pay_form
 """
 
+# Personnel cost is own staff and agency staff; consultants are a cost of their own. The
+# unit's budgets (no profession) are spread evenly over their months: a month with a budget and
+# no outcome yet has an outcome of 0.
 _COST_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["cost"]))}
-SELECT p.org_unit_id, c.month, 'cost', p.profession, '', '', '', NULL,
-       coalesce(sum(p.amount_sek) FILTER (WHERE p.category = 'agency'), 0),
-       sum(p.amount_sek)
-FROM {CLAIMED} c
-JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
-WHERE p.deleted_at IS NULL
-GROUP BY p.org_unit_id, c.month, p.profession
+WITH amounts AS (
+    SELECT p.org_unit_id, c.month, p.profession, p.category, p.amount_sek AS amount,
+           false AS budget
+    FROM {CLAIMED} c
+    JOIN personnel_costs p ON p.org_unit_id = c.org_unit_id AND p.period = c.month
+    WHERE p.deleted_at IS NULL
+    UNION ALL
+    SELECT b.org_unit_id, c.month, '', b.category,
+           b.amount_sek / ((extract(year FROM age(b.last_month, b.first_month)) * 12
+                            + extract(month FROM age(b.last_month, b.first_month)) + 1)),
+           true
+    FROM {CLAIMED} c
+    JOIN budgets b ON b.org_unit_id = c.org_unit_id
+     AND c.month BETWEEN b.first_month AND b.last_month
+    WHERE b.deleted_at IS NULL
+)
+SELECT org_unit_id, month, 'cost', profession, '', '', '', NULL, NULL,
+       coalesce(sum(amount) FILTER (WHERE NOT budget AND category = 'agency'), 0),
+       coalesce(sum(amount) FILTER (WHERE NOT budget AND category <> 'consultant'), 0),
+       coalesce(sum(amount) FILTER (WHERE NOT budget AND category = 'consultant'), 0),
+       coalesce(sum(amount) FILTER (WHERE budget AND category <> 'consultant'), 0),
+       coalesce(sum(amount) FILTER (WHERE budget AND category = 'agency'), 0),
+       coalesce(sum(amount) FILTER (WHERE budget AND category = 'consultant'), 0)
+FROM amounts
+GROUP BY org_unit_id, month, profession
 """
 
 # Per kind, summing only its own measures: a sum of a column that is null in every row is
-# still work per row.
+# still work per row. The totals are of monthly-paid staff (what a read without a pay form
+# filter shows). `employees` counts the distinct employees of the cell's facts (one with two
+# professions is one), null for money.
 _TOTALS = [
     f"""
 INSERT INTO kpi_cell_totals (org_unit_id, month, kind, employees, {", ".join(measures)},
                              computed_at)
-SELECT org_unit_id, month, kind, sum(employees), {", ".join(f"sum({m})" for m in measures)},
-       max(computed_at)
-FROM kpi_new_facts WHERE kind = '{kind}' GROUP BY org_unit_id, month, kind
+WITH cells AS (
+    SELECT org_unit_id, month, kind, bool_or(people IS NOT NULL) AS counted,
+           {", ".join(f"sum({m}) AS {m}" for m in measures)}, max(computed_at) AS computed_at
+    FROM kpi_new_facts WHERE kind = '{kind}' AND pay_form <> 'hourly'
+    GROUP BY org_unit_id, month, kind
+), heads AS (
+    SELECT f.org_unit_id, f.month, count(DISTINCT p) AS employees
+    FROM kpi_new_facts f CROSS JOIN LATERAL unnest(f.people) AS p
+    WHERE f.kind = '{kind}' AND f.pay_form <> 'hourly' GROUP BY f.org_unit_id, f.month
+)
+SELECT c.org_unit_id, c.month, c.kind,
+       CASE WHEN c.counted THEN coalesce(h.employees, 0) END,
+       {", ".join(f"c.{m}" for m in measures)}, c.computed_at
+FROM cells c LEFT JOIN heads h USING (org_unit_id, month)
 """
     for kind, measures in MEASURES.items()
 ]
 
-# A changed sick day can renumber the rest of its spell in later months (and other units):
-# those cells are marked dirty for the next round (at the release, see _LOCK_MARKS). Only
-# forward, so marking ends.
+# A changed sick day can renumber the rest of its spell in later months (and other units), and
+# lengthen or shorten the spell across 60 days, which counts every month of it: the spell's
+# other cells are marked dirty for the next round (at the release, see _LOCK_MARKS) as spills.
+# Only cells whose data changed spill, so marking ends. A change in June or July of a cell
+# with absences changes the summer's recovery, counted in August.
 _FORWARD_SPELLS = f"""
 INSERT INTO {FORWARD} (org_unit_id, month)
 WITH touched AS (
-    SELECT employee, spell, date_trunc('month', max(work_date) FILTER (WHERE claimed)) AS last
-    FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(claimed)
+    SELECT employee, spell FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(changed)
 )
 SELECT DISTINCT s.org_unit_id, date_trunc('month', s.work_date)::date
 FROM kpi_sick_days s JOIN touched t USING (employee, spell)
-WHERE date_trunc('month', s.work_date) > t.last
+WHERE NOT s.claimed
+UNION
+SELECT c.org_unit_id, make_date(extract(year FROM c.month)::int, 8, 1) FROM {CLAIMED} c
+WHERE extract(month FROM c.month) IN (6, 7) AND NOT c.spill
+  AND make_date(extract(year FROM c.month)::int, 8, 1) <= current_date
+  AND EXISTS (SELECT 1 FROM {CELL_PEOPLE} p WHERE p.org_unit_id = c.org_unit_id
+              AND p.month = c.month AND p.absent IS NOT NULL)
+EXCEPT
+SELECT org_unit_id, month FROM {CLAIMED}
+"""
+
+# The ISO weeks the claimed cells touch (a week straddling a month's end is in both months):
+# recomputed whole, from every record of the week in the unit, the neighbouring month's too.
+_CLAIMED_WEEKS = f"""
+INSERT INTO kpi_claimed_weeks (org_unit_id, week)
+SELECT DISTINCT c.org_unit_id, w::date
+FROM {CLAIMED} c, generate_series(date_trunc('week', c.month),
+                                  date_trunc('week', c.month + interval '1 month - 1 day'),
+                                  interval '1 week') AS w
+"""
+_DELETE_WEEKS = """
+DELETE FROM kpi_week_facts f USING kpi_claimed_weeks w
+WHERE f.org_unit_id = w.org_unit_id AND f.week = w.week
+"""
+# Per unit, week, profession and employee, summed per day first (presence inside the
+# schedule), as the monthly cells are.
+_WEEK_PEOPLE = f"""
+CREATE TEMP TABLE kpi_week_people ON COMMIT DROP AS
+SELECT d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee, {_CELL_PEOPLE_SUMS}
+FROM (
+    SELECT w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee,
+           {_CELL_PEOPLE_DAY_SUMS}
+    FROM kpi_claimed_weeks w
+    JOIN time_records t ON t.org_unit_id = w.org_unit_id
+     AND t.work_date >= w.week AND t.work_date < w.week + 7
+    WHERE t.deleted_at IS NULL
+    GROUP BY w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee, t.work_date
+) AS d
+GROUP BY d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee
+"""
+_WEEK_TIME = f"""
+INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees, people,
+                            {", ".join(WEEK_MEASURES["time"])})
+WITH people AS (
+    SELECT DISTINCT ON (e.employee) e.employee, e.pay_form
+    FROM employments e
+    WHERE e.deleted_at IS NULL
+      AND e.employee IN (SELECT employee FROM kpi_week_people WHERE staff_kind = 'own')
+    ORDER BY e.employee, e.start_date DESC
+)
+SELECT r.org_unit_id, r.week, 'time', r.profession, count(*), {people_of("r.employee")},
+       coalesce(sum(r.scheduled), 0), coalesce(sum(r.sick), 0), coalesce(sum(r.absent), 0),
+       coalesce(sum(r.overtime), 0), coalesce(sum(r.extra_time), 0),
+       coalesce(sum(r.on_call), 0), coalesce(sum(r.present), 0),
+       coalesce(sum(r.scheduled) FILTER (WHERE p.pay_form IS DISTINCT FROM 'hourly'), 0),
+       coalesce(sum(r.worked) FILTER (WHERE p.pay_form = 'hourly'), 0)
+FROM kpi_week_people r LEFT JOIN people p USING (employee)
+WHERE r.staff_kind = 'own'
+GROUP BY r.org_unit_id, r.week, r.profession
+"""
+_WEEK_WORKED = f"""
+INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees, people,
+                            {", ".join(WEEK_MEASURES["worked"])})
+SELECT org_unit_id, week, 'worked', profession, count(DISTINCT employee),
+       {people_of("employee")}, sum(worked),
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency'), 0),
+       coalesce(sum(worked) FILTER (WHERE staff_kind = 'agency' AND profession = 'doctor'), 0)
+FROM kpi_week_people WHERE worked IS NOT NULL
+GROUP BY org_unit_id, week, profession
 """
 
 Cells = list[tuple[int, Any]]
@@ -367,7 +571,8 @@ async def _prepare(session: AsyncSession) -> None:
     await session.execute(
         sa.text(
             f"CREATE TEMP TABLE IF NOT EXISTS {CLAIMED} "
-            "(org_unit_id bigint, month date, mark xid, PRIMARY KEY (org_unit_id, month)) "
+            "(org_unit_id bigint, month date, mark xid, spill boolean, "
+            "PRIMARY KEY (org_unit_id, month)) "
             "ON COMMIT DROP"
         )
     )
@@ -377,7 +582,7 @@ async def _prepare(session: AsyncSession) -> None:
             "(org_unit_id bigint, month date, profession text, staff_kind text, employee text, "
             "scheduled numeric, sick numeric, absent numeric, overtime numeric, "
             "extra_time numeric, on_call numeric, worked numeric, timed_shifts boolean, "
-            "untimed bigint, untimed_hours numeric, "
+            "untimed bigint, untimed_hours numeric, present numeric, "
             # Filled by compliance's cell hook (rest stretches too short before a shift).
             "quick_returns bigint) ON COMMIT DROP"
         )
@@ -386,7 +591,8 @@ async def _prepare(session: AsyncSession) -> None:
         sa.text(
             "CREATE TEMP TABLE IF NOT EXISTS kpi_sick_days "
             "(employee text, work_date date, org_unit_id bigint, profession text, "
-            "hours numeric, spell bigint, day_no int, claimed boolean) ON COMMIT DROP"
+            "hours numeric, spell bigint, day_no int, claimed boolean, spell_days int, "
+            "changed boolean) ON COMMIT DROP"
         )
     )
     await session.execute(
@@ -409,8 +615,14 @@ async def _prepare(session: AsyncSession) -> None:
     )
     await session.execute(
         sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS kpi_claimed_weeks (org_unit_id bigint, week date) "
+            "ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
             f"TRUNCATE {CLAIMED}, {CELL_PEOPLE}, {CLAIMED_EMPLOYEES}, {FORWARD}, kpi_sick_days, "
-            "kpi_new_facts"
+            "kpi_new_facts, kpi_claimed_weeks"
         )
     )
 
@@ -517,6 +729,15 @@ async def recompute_claimed(session: AsyncSession, settings: Settings, cells: Ce
     )
     for statement in _TOTALS:
         await session.execute(sa.text(statement))
+    await _recompute_weeks(session)
+
+
+async def _recompute_weeks(session: AsyncSession) -> None:
+    for statement in (_CLAIMED_WEEKS, _DELETE_WEEKS, "DROP TABLE IF EXISTS kpi_week_people"):
+        await session.execute(sa.text(statement))
+    await session.execute(sa.text(_WEEK_PEOPLE))
+    await session.execute(sa.text(_WEEK_TIME))
+    await session.execute(sa.text(_WEEK_WORKED))
 
 
 async def mark_scope(
@@ -535,6 +756,10 @@ async def mark_scope(
                 UNION
                 SELECT org_unit_id, period FROM personnel_costs WHERE deleted_at IS NULL
                 UNION
+                SELECT b.org_unit_id, m::date FROM budgets b,
+                    generate_series(b.first_month, b.last_month, interval '1 month') AS m
+                WHERE b.deleted_at IS NULL
+                UNION
                 SELECT e.org_unit_id, m::date FROM employments e, generate_series(
                     date_trunc('month', e.start_date),
                     date_trunc('month', least(coalesce(e.end_date, current_date), current_date)),
@@ -546,7 +771,7 @@ async def mark_scope(
             WHERE (CAST(:from_month AS date) IS NULL OR x.month >= :from_month)
               AND (CAST(:to_month AS date) IS NULL OR x.month <= :to_month) {scope}
             ORDER BY 1, 2
-            ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+            ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now(), spill = false
             """
         ),
         {"from_month": from_month, "to_month": to_month, **bounds},

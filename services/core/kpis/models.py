@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 from services.core.db import (
     NamedCode,
     Versioned,
+    identity_pk,
     org_unit_fk,
     timestamptz,
     timestamptz_now,
@@ -39,10 +40,15 @@ MEASURES: dict[str, tuple[str, ...]] = {
         # Rest stretches between consecutive shifts shorter than the daily rest rule's minimum,
         # counted at the shift after them (filled by compliance's cell hook).
         "quick_returns",
+        # Worked hours inside the schedule (per employee and day, at most the scheduled).
+        "present",
+        "scheduled_monthly",
+        "worked_hourly",
     ),
     # Worked hours of own and agency staff.
     "worked": ("worked", "worked_agency", "worked_agency_doctor"),
-    # Employments at the month's end (ended: during the month).
+    # Employments at the month's end (ended, hires: during the month; summer_staff,
+    # recovered: in August, of the summer).
     "staff": (
         "headcount",
         "fte",
@@ -52,12 +58,41 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "full_time",
         "managers",
         "ended",
+        "non_managers",
+        "women",
+        "women_managers",
+        "hires",
+        "summer_staff",
+        "recovered",
     ),
-    "cost": ("cost_agency", "cost_total"),
+    # Budgets: a year's spread evenly over its months (`personnel` counts in budget_total).
+    "cost": (
+        "cost_agency",
+        "cost_total",
+        "cost_consultant",
+        "budget_total",
+        "budget_agency",
+        "budget_consultant",
+    ),
     "rest": ("violations",),
     "agency_policy": ("violation_hours",),
 }
 MEASURE_COLUMNS: tuple[str, ...] = tuple(m for ms in MEASURES.values() for m in ms)
+# The measures kept per ISO week too (kpi_week_facts): plain sums of hours, no sick spells.
+WEEK_MEASURES: dict[str, tuple[str, ...]] = {
+    "time": (
+        "scheduled",
+        "sick",
+        "absent",
+        "overtime",
+        "extra_time",
+        "on_call",
+        "present",
+        "scheduled_monthly",
+        "worked_hourly",
+    ),
+    "worked": MEASURES["worked"],
+}
 
 
 class _Measures(SQLModel):
@@ -73,6 +108,9 @@ class _Measures(SQLModel):
     extra_time: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     on_call: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     quick_returns: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    present: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    scheduled_monthly: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    worked_hourly: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     worked_agency_doctor: Decimal | None = Field(default=None, sa_type=sa.Numeric)
@@ -84,8 +122,18 @@ class _Measures(SQLModel):
     full_time: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     managers: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     ended: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    non_managers: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    women: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    women_managers: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    hires: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    summer_staff: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    recovered: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     cost_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     cost_total: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    cost_consultant: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    budget_total: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    budget_agency: Decimal | None = Field(default=None, sa_type=sa.Numeric)
+    budget_consultant: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     violations: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     violation_hours: Decimal | None = Field(default=None, sa_type=sa.Numeric)
     computed_at: datetime | None = Field(
@@ -111,11 +159,44 @@ class KpiFact(_Measures, table=True):
     staff_kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     gender: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     age_band: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    # 'monthly' | 'hourly' for staff rows, '' for the others. Hourly-paid rows are left out of
+    # every read that does not ask for them (the reports count monthly-paid staff).
+    pay_form: str = Field(
+        default="", sa_column=sa.Column(sa.Text, primary_key=True, server_default="")
+    )
+
+    # The distinct employees behind the row as 32-bit numbers (facts.PERSON_ID, sorted, None
+    # for money), so any filter and any combination of rows counts distinct employees, never a
+    # sum over split rows: an employee with two professions in a month is one person.
+    people: list[int] | None = Field(
+        default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Integer))
+    )
+
+
+class KpiWeekFact(_Measures, table=True):
+    """The time and worked-hours measures of one leaf unit, ISO week (its Monday) and
+    profession: the `week` grain of the time KPIs (seed 003 follows locum use per week). A
+    recalculated month recomputes every week it touches, reading the neighbouring months'
+    days of the weeks that straddle its ends."""
+
+    __tablename__ = "kpi_week_facts"
+    __table_args__ = (sa.Index("ix_kpi_week_facts_kind_week", "kind", "week"),)
+
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    week: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    profession: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    # As KpiFact's: the distinct employees behind the row, so a week read over professions
+    # counts an employee with two of them once.
+    people: list[int] | None = Field(
+        default=None, sa_column=sa.Column(postgresql.ARRAY(sa.Integer))
+    )
 
 
 class KpiCellTotal(_Measures, table=True):
     """The facts of a cell and kind summed over their dimensions: unfiltered series (the
-    dashboards' usual question) read one row per unit and month instead of every split."""
+    dashboards' usual question) read one row per unit and month instead of every split.
+    `employees` is the distinct employees of the cell (the union of its facts' `people`)."""
 
     __tablename__ = "kpi_cell_totals"
     __table_args__ = (sa.Index("ix_kpi_cell_totals_kind_month", "kind", "month"),)
@@ -143,7 +224,7 @@ class KpiFactsVersion(SQLModel, table=True):
 class KpiTarget(Versioned, table=True):
     __tablename__ = "kpi_targets"
     __table_args__ = (
-        sa.CheckConstraint("comparator IN ('lte', 'gte')", name="comparator"),
+        sa.CheckConstraint("comparator IN ('lte', 'gte', 'lt', 'gt')", name="comparator"),
         sa.CheckConstraint("bound IN ('absolute', 'baseline', 'count')", name="bound"),
         sa.Index("ix_kpi_targets_kpi", "kpi"),
         sa.Index("ix_kpi_targets_updated_at_id", "updated_at", "id"),
@@ -165,6 +246,10 @@ class KpiTarget(Versioned, table=True):
     valid_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     valid_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     description: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # A bound to reach by a period: from the KPI's value in `start_period` in a straight line
+    # to the bound at `reach_by`, each period judged against the line's value there.
+    reach_by: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    start_period: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class KpiTargetState(SQLModel, table=True):
@@ -240,3 +325,66 @@ class DirtyCell(SQLModel, table=True):
     org_unit_id: int = Field(sa_column=org_unit_fk(primary_key=True))
     month: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     marked_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    # Marked by a recalculation because a sick spell it recomputed reaches into this month,
+    # not because its data changed: recomputing it marks no further months (or marks would
+    # chase each other back and forth along a spell forever).
+    spill: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )
+
+
+class KpiAnalysis(SQLModel, table=True):
+    """A unit's written analysis of a KPI for a period, printed beside the figure (seed 002).
+    Every version is kept; the latest is the current one."""
+
+    __tablename__ = "kpi_analyses"
+    __table_args__ = (
+        sa.Index("ix_kpi_analyses_kpi_org_unit_id_period", "kpi", "org_unit_id", "period"),
+    )
+
+    id: int | None = identity_pk()
+    kpi: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    org_unit_id: int = Field(sa_column=org_unit_fk(nullable=False))
+    period: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    author: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    written_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+
+
+class KpiPeriodClosure(SQLModel, table=True):
+    """A period closed for reporting: its figures were published (`kpi_published`) at
+    `closed_at`. Reopening (with a reason) ends the closure; the published figures stay what
+    was reported until the period is closed again."""
+
+    __tablename__ = "kpi_period_closures"
+    __table_args__ = (
+        sa.Index(
+            "uq_kpi_period_closures_open",
+            "period",
+            unique=True,
+            postgresql_where=sa.text("reopened_at IS NULL"),
+        ),
+    )
+
+    id: int | None = identity_pk()
+    period: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    closed_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    reopened_by: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    reopened_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    reopen_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class KpiPublished(SQLModel, table=True):
+    """A computed KPI's point as published when its period was closed: per org unit (its
+    subtree pooled, no split), the numerator and denominator, so the report can be reproduced
+    while the live figures keep improving."""
+
+    __tablename__ = "kpi_published"
+
+    period: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    kpi: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    org_unit_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    numerator: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric))
+    denominator: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric))
+    published_at: datetime | None = Field(default=None, sa_column=timestamptz_now())

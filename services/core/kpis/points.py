@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core import periods
 from services.core.config import Settings
 from services.core.kpis import inputs, repository
-from services.core.kpis.catalogue import KpiDefinition
+from services.core.kpis.catalogue import BUDGET_OF, KpiDefinition
 from services.core.kpis.catalogue_service import Definition
-from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess
-from services.core.kpis.models import KpiTarget, ManualValue
+from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess, on_line
+from services.core.kpis.models import KpiAnalysis, KpiTarget, ManualValue
 from services.core.kpis.repository import MonthSum
-from services.core.kpis.schemas import Point, Rule
+from services.core.kpis.schemas import AnalysisVersion, Point, Rule
 from services.core.kpis.suppression import Suppressor
 from services.core.periods import Grain, Period
 from services.core.principal import Principal
@@ -30,14 +30,15 @@ from services.core.tree import OrgUnit
 Sums = dict[tuple[str, date], MonthSum]
 
 
-def _months_ratio(period: Period, per: Period | int) -> Decimal:
-    months = per if isinstance(per, int) else per.month_count
-    return Decimal(period.month_count) / Decimal(months)
+def _months_ratio(period: Period, per: Period | Decimal) -> Decimal:
+    months = per if isinstance(per, Decimal) else per.length_in_months
+    return period.length_in_months / months
 
 
-def _months_in(grain: str) -> int:
-    # December ends a period of every grain; only the length matters here.
-    return periods.period_ending(Grain(grain), date(2000, 12, 1)).month_count
+def _months_in(grain: str) -> Decimal:
+    # December ends a period of every grain; only the length matters here (a week's in
+    # months, a year to date's through December: twelve).
+    return periods.period_ending(Grain(grain), date(2000, 12, 1)).length_in_months
 
 
 def bound_value(
@@ -57,6 +58,41 @@ def bound_value(
     if additive:
         value *= _months_ratio(period, periods.parse(target.baseline_period))
     return value
+
+
+def progress(start: Period, reach: Period, period: Period) -> Decimal:
+    """How far `period` is along the way from `start` to `reach` (0 at the start period, 1 at
+    the one to reach the bound by): by months, or by days when weeks are involved."""
+    if Grain.week in (start.grain, reach.grain, period.grain):
+        span = (reach.end_date - start.end_date).days
+        gone = (period.end_date - start.end_date).days
+    else:
+        span = periods.month_index(reach.last) - periods.month_index(start.last)
+        gone = periods.month_index(period.last) - periods.month_index(start.last)
+    return Decimal(gone) / Decimal(span)
+
+
+def target_bound(
+    target: KpiTarget,
+    period: Period,
+    baseline: Decimal | None,
+    start: Decimal | None,
+    *,
+    additive: bool,
+) -> Decimal | None:
+    """The bound `period` is judged against: `bound_value`, or with `reach_by` the value on
+    the straight line from the KPI's value in `start_period` (`start`, scaled to the period's
+    length for an amount) to that bound at `reach_by`."""
+    end = bound_value(target, period, baseline, additive=additive)
+    if target.reach_by is None or end is None:
+        return end
+    if start is None:
+        return None
+    assert target.start_period is not None
+    begins = periods.parse(target.start_period)
+    if additive:
+        start *= _months_ratio(period, begins)
+    return on_line(start, end, progress(begins, periods.parse(target.reach_by), period))
 
 
 @dataclass
@@ -149,14 +185,19 @@ class Context:
         return best[1] if best else None
 
     async def target_value(self, target: KpiTarget, period: Period) -> Decimal | None:
-        base = None
+        base = start = None
         if target.bound == "baseline":
             assert target.baseline_period is not None
             if await self.baseline_hidden(target.baseline_period):
                 # baseline × factor would give the hidden group's value away
                 return None
             base = await self.baseline(target.baseline_period)
-        return bound_value(target, period, base, additive=self.definition.additive)
+        if target.start_period is not None:
+            if await self.baseline_hidden(target.start_period):
+                # the line from the start value would give the hidden group's value away
+                return None
+            start = await self.baseline(target.start_period)
+        return target_bound(target, period, base, start, additive=self.definition.additive)
 
     async def baseline(self, label: str) -> Decimal | None:
         key = (self.unit.path, label)
@@ -170,12 +211,14 @@ class Context:
                 base.first,
                 base.last,
                 self.filters,
+                weekly=base.grain is Grain.week,
             )
             self.baselines[key] = pooled(self.definition.computed, data, "", base).value
         return self.baselines[key]
 
     async def baseline_hidden(self, label: str) -> bool:
-        """Whether this unit's group is hidden in the baseline period from this caller."""
+        """Whether this unit's group is hidden in the period (a target's baseline or start)
+        from this caller."""
         base = periods.parse(label)
         return bool(await self.hidden_months(base.first, base.last))
 
@@ -225,6 +268,15 @@ async def _assessed(
     )
 
 
+def _hiding_keys(p: Period) -> list[date]:
+    """The keys of `hidden` that hide the period: its months, or a week's Monday and the
+    months the week lies in (the secondary passes decide per month: a week of a hidden month
+    is hidden with it)."""
+    if p.grain is Grain.week:
+        return [p.first, periods.add_months(p.first, 0), periods.add_months(p.end_date, 0)]
+    return p.months
+
+
 async def _point(ctx: Context, data: Sums, key: str, period: Period, hidden: set[date]) -> Point:
     d = ctx.definition
     assert d.computed is not None
@@ -235,7 +287,7 @@ async def _point(ctx: Context, data: Sums, key: str, period: Period, hidden: set
         # A period is hidden with any of its months: a quarter minus its shown months would
         # otherwise give the hidden one away (suppression.py).
         small = (value.employees or 0) < ctx.settings.min_group_size
-        return value.has_data and (small or any(m in hidden for m in p.months))
+        return value.has_data and (small or any(m in hidden for m in _hiding_keys(p)))
 
     hide = ctx.suppresses and suppressed(current, period)
     # `change` is the value minus the year before's: shown only when both are.
@@ -269,18 +321,22 @@ async def _monthly(
     filters: dict[str, str],
     *,
     by_child: bool = False,
+    weekly: bool = False,
+    budget: bool = False,
 ) -> Sums:
     """repository.monthly, kept while the facts and the org tree stay as they were. Callers
-    must not change what it returns (it may be handed to the next caller too)."""
+    must not change what it returns (it may be handed to the next caller too). `weekly`:
+    the sums per ISO week (keyed by its Monday) instead."""
     args = (session, kpi, prefix, first, last, filters)
     token = await repository.facts_token(session)
     if token is None:
-        return await repository.monthly(*args, by_child=by_child)
-    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), by_child)
+        return await repository.monthly(*args, by_child=by_child, weekly=weekly, budget=budget)
+    flags = (by_child, weekly, budget)
+    key = (token, kpi, prefix, first, last, tuple(sorted(filters.items())), *flags)
     if (kept := _SUMS.get(key)) is not None:
         _SUMS.move_to_end(key)
         return kept
-    sums = await repository.monthly(*args, by_child=by_child)
+    sums = await repository.monthly(*args, by_child=by_child, weekly=weekly, budget=budget)
     _SUMS[key] = sums
     if len(_SUMS) > SUMS_KEPT:
         _SUMS.popitem(last=False)
@@ -288,15 +344,17 @@ async def _monthly(
 
 
 async def month_sums(ctx: Context, wanted: list[Period], *, by_child: bool = False) -> Sums:
-    """The months of `wanted` and of the year before them (for change and trend)."""
+    """The months (or weeks) of `wanted` and of the year before them (for change and
+    trend)."""
     return await _monthly(
         ctx.session,
         ctx.definition.code,
         ctx.unit.path,
-        periods.add_months(wanted[0].first, -12),
+        min(wanted[0].year_before().first, periods.add_months(wanted[0].first, -12)),
         wanted[-1].last,
         ctx.filters,
         by_child=by_child,
+        weekly=wanted[0].grain is Grain.week,
     )
 
 
@@ -322,8 +380,46 @@ async def computed_points(
             if k == key and (s.employees or 0) < ctx.settings.min_group_size
         }
         if ctx.unit.parent_id is not None or ctx.filters or own:
-            hidden |= await ctx.hidden_months(first, wanted[-1].last, own=own)
-    return [await _point(ctx, data, key, p, hidden) for p in wanted]
+            last = periods.add_months(wanted[-1].end_date, 0)
+            hidden |= await ctx.hidden_months(first, last, own=own)
+    found = [await _point(ctx, data, key, p, hidden) for p in wanted]
+    if ctx.definition.code in BUDGET_OF and wanted[0].grain is not Grain.week:
+        found = await _with_budgets(ctx, wanted, found)
+    return found
+
+
+async def _with_budgets(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
+    """Outcome against budget (seed 002's table): each period's budget over the unit's
+    subtree, summed over its months, and the value's deviation from it."""
+    budgets = await _monthly(
+        ctx.session,
+        ctx.definition.code,
+        ctx.unit.path,
+        wanted[0].first,
+        wanted[-1].last,
+        ctx.filters,
+        budget=True,
+    )
+    out = []
+    for p, point in zip(wanted, found, strict=True):
+        months = [budgets["", m] for m in p.months if ("", m) in budgets]
+        amount = sum((m.numerator for m in months), Decimal(0)) if months else None
+        if not amount:
+            out.append(point)
+            continue
+        deviation = None if point.value is None else Decimal(str(point.value)) - amount
+        out.append(
+            point.model_copy(
+                update={
+                    "budget": _float(amount),
+                    "budget_deviation": _float(deviation),
+                    "budget_deviation_pct": _float(
+                        None if deviation is None else 100 * deviation / amount, 4
+                    ),
+                }
+            )
+        )
+    return out
 
 
 async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:
@@ -361,7 +457,61 @@ async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:
 
 
 async def points(ctx: Context, wanted: list[Period]) -> list[Point]:
-    """The unit's own points, computed or entered as the KPI is."""
+    """The unit's own points, computed or entered as the KPI is, with the unit's analysis of
+    each."""
     if ctx.definition.computed is None:
-        return await manual_points(ctx, wanted)
-    return await computed_points(ctx, wanted)
+        found = await manual_points(ctx, wanted)
+    else:
+        found = await with_published(ctx, wanted, await computed_points(ctx, wanted))
+    return await with_analyses(ctx, wanted, found)
+
+
+async def with_published(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
+    """The value published when each period was closed beside the live one (a point without
+    splits: what was published)."""
+    computed = ctx.definition.computed
+    if ctx.filters or computed is None:
+        return found
+    published = await repository.published(
+        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), [p.label for p in wanted]
+    )
+    out = []
+    for p, point in zip(wanted, found, strict=True):
+        row = published.get(p.label)
+        if row is None or point.suppressed:
+            out.append(point)
+            continue
+        assert row.numerator is not None
+        value = _float(computed.value(row.numerator, row.denominator))
+        revision = None
+        if value is not None and point.value is not None:
+            revision = _float(Decimal(str(point.value)) - Decimal(str(value)))
+        out.append(
+            point.model_copy(
+                update={
+                    "published_value": value,
+                    "published_at": row.published_at,
+                    "revision": revision,
+                }
+            )
+        )
+    return out
+
+
+async def with_analyses(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
+    written = await repository.current_analyses(
+        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), [p.label for p in wanted]
+    )
+    if not written:
+        return found
+    return [
+        point.model_copy(update={"analysis": _analysis(written[p.label])})
+        if p.label in written
+        else point
+        for p, point in zip(wanted, found, strict=True)
+    ]
+
+
+def _analysis(row: KpiAnalysis) -> AnalysisVersion:
+    assert row.written_at is not None
+    return AnalysisVersion(text=row.text, author=row.author, written_at=row.written_at)

@@ -12,14 +12,23 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.crud import Window, fetch_mirrored, live_row, scoped
-from services.core.kpis.catalogue import MEASURE_OF
+from services.core.kpis.catalogue import BUDGET_OF, CATALOGUE, MEASURE_OF, Measure, Temporal
 from services.core.kpis.facts import UNIT_LOCK
-from services.core.kpis.models import KpiTarget, ManualKpi, ManualValue, Recalculation
+from services.core.kpis.models import (
+    MEASURES,
+    KpiAnalysis,
+    KpiPeriodClosure,
+    KpiPublished,
+    KpiTarget,
+    ManualKpi,
+    ManualValue,
+    Recalculation,
+)
 from services.core.pagination import changes_name, keyset
 from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_unit
 
@@ -28,8 +37,9 @@ from services.core.tree import OrgUnit, in_subtree, subtree_upper_bound, with_un
 class MonthSum:
     numerator: Decimal
     denominator: Decimal | None
-    # The largest number of employees behind any one unit-month summed here: at least that
-    # many distinct employees stand behind the sum (suppression errs toward hiding).
+    # The largest number of distinct employees behind any one unit-month summed here (under
+    # the filters): at least that many distinct employees stand behind the sum, however many
+    # split rows an employee has (suppression errs toward hiding).
     employees: int | None
     computed_at: datetime | None
 
@@ -43,22 +53,39 @@ async def monthly(
     filters: dict[str, str],
     *,
     by_child: bool = False,
+    weekly: bool = False,
+    budget: bool = False,
 ) -> dict[tuple[str, date], MonthSum]:
     """Sums per month (and per child of `prefix` when `by_child`, keyed by the child's id as
     text, '' for the unit itself) of the facts in the subtree. A month with facts of the KPI's
     kind has data, zeros included: a unit that reported its hours and had no overtime had 0
-    overtime hours (a ratio over a zero denominator is then null with its reason)."""
+    overtime hours (a ratio over a zero denominator is then null with its reason). `weekly`:
+    per ISO week from the week facts (keyed by the week's Monday; a profession filter only).
+    `budget`: a cost KPI's budget instead of its value."""
     child = "split_part(substr(o.path, :plen + 1), '/', 1)" if by_child else "''"
-    measure = MEASURE_OF[kpi]
+    measure = Measure("cost", BUDGET_OF[kpi]) if budget else MEASURE_OF[kpi]
     num = measure.numerator
     den = measure.denominator or "NULL::numeric"
-    if filters:
+    if weekly:
+        where = " AND f.profession = :profession" if "profession" in filters else ""
+        source = f"""(
+            SELECT f.org_unit_id, f.week AS month, sum({num}) {FIRST} AS numerator,
+                   sum({den}) {FIRST} AS denominator, {HEADS} AS employees,
+                   max(f.computed_at) AS computed_at
+            FROM kpi_week_facts f {SUBTREE} {PEOPLE}
+            WHERE f.kind = :kind AND f.week BETWEEN :first AND :last {where}
+            GROUP BY f.org_unit_id, f.week
+        )"""
+    elif filters:
         # Splits are summed per unit and month first, so `employees` stays per unit-month.
         where = "".join(f" AND f.{name} = :{name}" for name in filters)
+        if "pay_form" not in filters:
+            where += " AND f.pay_form <> 'hourly'"  # as the cell totals: monthly-paid staff
         source = f"""(
-            SELECT f.org_unit_id, f.month, sum({num}) AS numerator, sum({den}) AS denominator,
-                   sum(f.employees) AS employees, max(f.computed_at) AS computed_at
-            FROM kpi_facts f
+            SELECT f.org_unit_id, f.month, sum({num}) {FIRST} AS numerator,
+                   sum({den}) {FIRST} AS denominator, {HEADS} AS employees,
+                   max(f.computed_at) AS computed_at
+            FROM kpi_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.month BETWEEN :first AND :last {where}
             GROUP BY f.org_unit_id, f.month
         )"""
@@ -94,6 +121,18 @@ async def monthly(
     }
 
 
+# Distinct employees of a group of fact rows: each row joined with its `people`, one line per
+# employee (one line of nulls for a row without), so the rows' measures are summed over their
+# FIRST line only and HEADS counts distinct employees (an employee in two split rows of a
+# unit-month, two professions, is one). A row without `people` (money, or facts from before
+# they were kept) adds no one: the count can only come out smaller.
+PEOPLE = "LEFT JOIN LATERAL unnest(f.people) WITH ORDINALITY AS u(person, nth) ON true"
+FIRST = "FILTER (WHERE u.nth IS NULL OR u.nth = 1)"
+HEADS = "CASE WHEN bool_or(f.employees IS NOT NULL) THEN count(DISTINCT u.person) END"
+# Only the subtree's facts are unnested (the outer query restricts to it again).
+SUBTREE = "JOIN org_units t ON t.id = f.org_unit_id AND t.path >= :lo AND t.path < :hi"
+
+
 # The dimensions a split can be grouped by (interpolated into SQL, so only these names).
 SPLIT_DIMENSIONS = ("profession", "staff_kind", "gender", "age_band")
 
@@ -108,16 +147,16 @@ async def split_employees(
 ) -> list[Any]:
     """For small-group suppression: (child id as text, '' for the unit's own facts; month; the
     categories of `dims`; employees; the child's code) of every group with facts in `prefix`'s
-    subtree. `employees` counts as `monthly` does (per unit-month, the largest unit behind the
-    group), so a group here is suppressed exactly when its series is. `prefix` '/' groups by
-    the roots."""
+    subtree. `employees` counts as `monthly` does (distinct employees per unit-month, the
+    largest unit behind the group), so a group here is suppressed exactly when its series is.
+    `prefix` '/' groups by the roots."""
     assert all(d in SPLIT_DIMENSIONS for d in dims)
     measure = MEASURE_OF[kpi]
     cats = "".join(f", c.{d}" for d in dims)
     if dims:
         source = f"""(
-            SELECT f.org_unit_id, f.month{cats.replace("c.", "f.")}, sum(f.employees) AS employees
-            FROM kpi_facts f
+            SELECT f.org_unit_id, f.month{cats.replace("c.", "f.")}, {HEADS} AS employees
+            FROM kpi_facts f {SUBTREE} {PEOPLE}
             WHERE f.kind = :kind AND f.month BETWEEN :first AND :last
             GROUP BY f.org_unit_id, f.month{cats.replace("c.", "f.")}
         )"""
@@ -318,6 +357,44 @@ async def recalculations_page(
     return rows
 
 
+async def add_analysis(session: AsyncSession, analysis: KpiAnalysis) -> None:
+    session.add(analysis)
+    await session.flush()
+
+
+async def analyses(
+    session: AsyncSession, kpi: str, org_unit_id: int, period: str
+) -> list[KpiAnalysis]:
+    """Every version of a unit's analysis of a KPI for a period, newest first."""
+    rows = await session.execute(
+        sa.select(KpiAnalysis)
+        .where(
+            col(KpiAnalysis.kpi) == kpi,
+            col(KpiAnalysis.org_unit_id) == org_unit_id,
+            col(KpiAnalysis.period) == period,
+        )
+        .order_by(col(KpiAnalysis.id).desc())
+    )
+    return list(rows.scalars())
+
+
+async def current_analyses(
+    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
+) -> dict[str, KpiAnalysis]:
+    """The latest analysis of each of `periods` that has one."""
+    rows = await session.execute(
+        sa.select(KpiAnalysis)
+        .where(
+            col(KpiAnalysis.kpi) == kpi,
+            col(KpiAnalysis.org_unit_id) == org_unit_id,
+            col(KpiAnalysis.period).in_(periods),
+        )
+        .order_by(col(KpiAnalysis.period), col(KpiAnalysis.id).desc())
+        .ext(distinct_on(col(KpiAnalysis.period)))
+    )
+    return {a.period: a for a in rows.scalars()}
+
+
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:
     return (
         await session.execute(
@@ -353,7 +430,11 @@ def _target_sums(due: str) -> str:
         GROUP BY s.id, s.month"""
     measures = {"num": _NUMERATOR, "den": _DENOMINATOR, "kind": _KIND}
     totals = sums.format(table="kpi_cell_totals", where="WHERE s.profession IS NULL", **measures)
-    split = sums.format(table="kpi_facts", where="AND x.profession = s.profession", **measures)
+    split = sums.format(
+        table="kpi_facts",
+        where="AND x.profession = s.profession AND x.pay_form <> 'hourly'",
+        **measures,
+    )
     return f"""
     WITH {due}, units AS (
         SELECT d.id, d.kpi, d.profession, d.month, u.id AS unit
@@ -477,11 +558,12 @@ def mark_dirty(cells: str) -> str:
     statement that changes the rows marks their cells in the same pass, instead of returning
     them to be marked in another round trip. In the order every writer marks cells (no two
     writers wait for each other's marks in opposite orders); a mark made again gets a new row
-    version, so a recalculation holding the cell computes it once more."""
+    version, so a recalculation holding the cell computes it once more, as a change of its data
+    (not a spill)."""
     return f"""
         INSERT INTO kpi_dirty_cells (org_unit_id, month)
         SELECT DISTINCT org_unit_id, month FROM {cells} ORDER BY org_unit_id, month
-        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now()
+        ON CONFLICT (org_unit_id, month) DO UPDATE SET marked_at = now(), spill = false
 """
 
 
@@ -507,3 +589,84 @@ async def dirty_state(session: AsyncSession) -> tuple[int, float]:
     )
     cells, age = found.one()
     return int(cells), max(float(age), 0.0)
+
+
+# ---- published figures ---------------------------------------------------------------------
+
+
+def _pooled(temporal: Temporal | None, expression: str | None) -> str:
+    """SQL pooling a measure expression over a period's months as KpiDefinition.pooled does
+    (a month without facts counts as zero)."""
+    if temporal is None or expression is None:
+        return "NULL::numeric"
+    match temporal:
+        case Temporal.flow:
+            return f"coalesce(sum({expression}), 0)"
+        case Temporal.stock:
+            return f"coalesce(sum({expression}) FILTER (WHERE month = :last), 0)"
+        case Temporal.mean:
+            return f"coalesce(sum({expression}), 0) / :months"
+    raise AssertionError(temporal)  # pragma: no cover
+
+
+_ALL_MEASURES = ", ".join(f"sum(t.{m}) AS {m}" for ms in MEASURES.values() for m in ms)
+# Every computed KPI's point for every live org unit (its subtree pooled), in one statement:
+# the cell totals summed per unit, kind and month over each unit's subtree, then pooled.
+_PUBLISH = f"""
+INSERT INTO kpi_published (period, kpi, org_unit_id, numerator, denominator)
+WITH sums AS MATERIALIZED (
+    SELECT a.id AS org_unit_id, t.kind, t.month, {_ALL_MEASURES}
+    FROM kpi_cell_totals t
+    JOIN org_units d ON d.id = t.org_unit_id
+    JOIN org_units a ON starts_with(d.path, a.path) AND a.deleted_at IS NULL
+    WHERE t.month BETWEEN :first AND :last
+    GROUP BY a.id, t.kind, t.month
+)
+""" + "\nUNION ALL\n".join(
+    f"SELECT :period, '{code}', org_unit_id, "
+    f"{_pooled(d.numerator, MEASURE_OF[code].numerator)}, "
+    f"{_pooled(d.denominator, MEASURE_OF[code].denominator)} "
+    f"FROM sums WHERE kind = '{MEASURE_OF[code].kind}' GROUP BY org_unit_id"
+    for code, d in CATALOGUE.items()
+)
+
+
+async def publish(session: AsyncSession, period: str, first: date, last: date, months: int) -> int:
+    """Replaces the published figures of `period` with the live ones; how many points."""
+    await session.execute(sa.delete(KpiPublished).where(col(KpiPublished.period) == period))
+    result = await session.execute(
+        sa.text(_PUBLISH),
+        {"period": period, "first": first, "last": last, "months": months},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def open_closure(
+    session: AsyncSession, period: str, *, for_update: bool = False
+) -> KpiPeriodClosure | None:
+    stmt = sa.select(KpiPeriodClosure).where(
+        col(KpiPeriodClosure.period) == period, col(KpiPeriodClosure.reopened_at).is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_closure(session: AsyncSession, closure: KpiPeriodClosure) -> KpiPeriodClosure:
+    session.add(closure)
+    await session.flush()
+    await session.refresh(closure)
+    return closure
+
+
+async def published(
+    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
+) -> dict[str, KpiPublished]:
+    rows = await session.execute(
+        sa.select(KpiPublished).where(
+            col(KpiPublished.kpi) == kpi,
+            col(KpiPublished.org_unit_id) == org_unit_id,
+            col(KpiPublished.period).in_(periods),
+        )
+    )
+    return {p.period: p for p in rows.scalars()}

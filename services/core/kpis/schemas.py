@@ -21,7 +21,9 @@ from services.core.validation import (
 
 UnitName = Literal["percent", "hours", "weeks", "sek", "count", "ratio"]
 Better = Literal["lower", "higher", "none"]
-GrainName = Literal["month", "quarter", "tertial", "year", "rolling12"]
+GrainName = Literal["month", "quarter", "tertial", "year", "rolling12", "ytd", "week"]
+# Values entered by hand are per month or longer (a week's would need weekly storage).
+ManualGrainName = Literal["month", "quarter", "tertial", "year", "rolling12", "ytd"]
 Number = Annotated[
     Decimal,
     Field(max_digits=20, decimal_places=6),
@@ -97,7 +99,7 @@ class ManualKpiCreate(BaseModel):
     name_sv: Name
     unit: UnitName
     better: Better
-    grains: Annotated[list[GrainName], Field(min_length=1, max_length=5)]
+    grains: Annotated[list[ManualGrainName], Field(min_length=1, max_length=6)]
     description: Text | None = None
 
 
@@ -143,6 +145,49 @@ class Rule(BaseModel):
     tolerance_pct: DecimalOut = Decimal(1)
 
 
+class AnalysisVersion(BaseModel):
+    model_config = response_config(
+        {
+            "text": "Presence is high and staffing good, so extended presence stays low.",
+            "author": "key:hr-controller",
+            "written_at": "2024-02-10T09:00:00Z",
+        }
+    )
+
+    text: str = Field(description="The analysis, as written.")
+    author: str = Field(description="Who wrote this version (`key:<name>` or `person:<id>`).")
+    written_at: datetime = Field(description="When this version was written.")
+
+
+class AnalysisIn(BaseModel):
+    model_config = request_config(
+        {"text": "Presence is high and staffing good, so extended presence stays low."}
+    )
+
+    text: Annotated[Text, Field(min_length=1)]
+
+
+class AnalysisRead(AnalysisVersion):
+    model_config = response_config(
+        {
+            "kpi": "extended_presence_pct",
+            "org_unit": "KK",
+            "period": "2023",
+            "text": "Presence is high and staffing good, so extended presence stays low.",
+            "author": "key:hr-controller",
+            "written_at": "2024-02-10T09:00:00Z",
+            "history": [],
+        }
+    )
+
+    kpi: str
+    org_unit: str
+    period: str
+    history: list[AnalysisVersion] = Field(
+        description="Earlier versions, newest first (the current one is not repeated)."
+    )
+
+
 class Point(BaseModel):
     period: str
     value: float | None
@@ -164,6 +209,30 @@ class Point(BaseModel):
     entered_by: str | None = None
     entered_at: datetime | None = None
     comment: str | None = None
+    analysis: AnalysisVersion | None = Field(
+        default=None, description="The unit's written analysis of the figure for the period."
+    )
+    published_value: float | None = Field(
+        default=None,
+        description="The value published when the period was closed (null: never closed, or "
+        "split by a dimension).",
+    )
+    published_at: datetime | None = Field(
+        default=None,
+        description="When the period's figures were published (closed); null if never.",
+    )
+    revision: float | None = Field(
+        default=None, description="value − published_value: how later corrections moved it."
+    )
+    budget: float | None = Field(
+        default=None,
+        description="Cost KPIs: the unit's budget for the period (yearly budgets spread evenly "
+        "over their months).",
+    )
+    budget_deviation: float | None = Field(default=None, description="value − budget")
+    budget_deviation_pct: float | None = Field(
+        default=None, description="100 × budget_deviation / budget"
+    )
 
 
 _POINT_EXAMPLE: dict[str, Any] = {
@@ -182,6 +251,9 @@ _POINT_EXAMPLE: dict[str, Any] = {
     "reason": None,
     "computed_at": "2026-11-25T08:00:00Z",
     "rule": {"target_id": "0b7f…", "target_version": 1, "tolerance_pct": "1"},
+    "budget": 120000000.0,
+    "budget_deviation": 14100000.0,
+    "budget_deviation_pct": 11.75,
 }
 
 
@@ -285,8 +357,14 @@ class Scorecard(BaseModel):
     rows: list[ScorecardRow]
 
 
+Comparator = Annotated[
+    Literal["lte", "gte", "lt", "gt"],
+    Field(description='lte ≤, gte ≥, lt < ("below 585 weeks"), gt > the bound.'),
+]
+
+
 class TargetBase(BaseModel):
-    comparator: Literal["lte", "gte"]
+    comparator: Comparator
     bound: Literal["absolute", "baseline", "count"] = Field(
         description="absolute: `value`; baseline: the KPI's value in `baseline_period` × "
         "`factor`; count: `value` per `per_grain` period (scaled to the series' grain)."
@@ -308,9 +386,29 @@ class TargetBase(BaseModel):
         | None
     ) = None
     description: Text | None = None
+    reach_by: Annotated[
+        str | None,
+        Field(
+            max_length=16,
+            json_schema_extra=PERIOD_LABEL,
+            description="A period label: the bound is to be reached by then, on a straight "
+            "line from the KPI's value in `start_period`; each period is judged against the "
+            "line's value for it (the bound itself from `reach_by` on).",
+        ),
+    ] = None
+    start_period: Annotated[
+        str | None,
+        Field(
+            max_length=16,
+            json_schema_extra=PERIOD_LABEL,
+            description="Where the line to `reach_by` starts: a period label.",
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _bound_fields(self) -> Self:
+        if (self.reach_by is None) != (self.start_period is None):
+            raise ValueError("`reach_by` and `start_period` go together")
         if self.bound in ("absolute", "count") and self.value is None:
             raise ValueError(f"a {self.bound} target needs `value`")
         if self.bound == "count" and self.per_grain is None:
@@ -347,7 +445,7 @@ class TargetCreate(TargetBase):
 class TargetUpdate(BaseModel):
     model_config = request_config({"value": "3.5", "description": "Lowered for 2025"})
 
-    comparator: Literal["lte", "gte"] | None = None
+    comparator: Comparator | None = None
     value: Number | None = None
     factor: Factor | None = None
     valid_to: Annotated[str, Field(max_length=7)] | None = None
@@ -371,6 +469,8 @@ class TargetRead(BaseModel):
             "valid_from": "2024-01",
             "valid_to": None,
             "description": "Sick leave at most 3 %",
+            "reach_by": None,
+            "start_period": None,
             **VERSIONED_EXAMPLE,
         }
     )
@@ -380,7 +480,7 @@ class TargetRead(BaseModel):
     org_unit: str
     include_subtree: bool
     profession: str | None
-    comparator: Literal["lte", "gte"]
+    comparator: Comparator
     bound: Literal["absolute", "baseline", "count"]
     value: DecimalOut | None
     per_grain: GrainName | None
@@ -389,6 +489,13 @@ class TargetRead(BaseModel):
     valid_from: str
     valid_to: str | None
     description: str | None
+    reach_by: str | None = Field(
+        description="The period by which the bound is to be reached on a straight line; null "
+        "for a plain bound."
+    )
+    start_period: str | None = Field(
+        description="Where the line to `reach_by` starts (a period label); null without one."
+    )
     created_at: datetime
     updated_at: datetime
     version: int
@@ -432,3 +539,34 @@ class RecalculationRead(BaseModel):
 
 def as_json(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True)
+
+
+_CLOSURE_EXAMPLE: dict[str, Any] = {
+    "period": "2023",
+    "closed_by": "key:admin",
+    "closed_at": "2024-02-15T10:00:00Z",
+    "reopened_by": None,
+    "reopened_at": None,
+    "reopen_reason": None,
+    "published_points": 5812,
+}
+
+
+class PeriodClosureRead(BaseModel):
+    model_config = response_config(_CLOSURE_EXAMPLE)
+
+    period: str = Field(description="The closed period's label.")
+    closed_by: str = Field(description="Who closed it (`key:<name>` or `person:<id>`).")
+    closed_at: datetime = Field(description="When it was closed.")
+    reopened_by: str | None = Field(description="Who reopened it; null while closed.")
+    reopened_at: datetime | None = Field(description="When it was reopened; null while closed.")
+    reopen_reason: str | None = Field(description="Why it was reopened; null while closed.")
+    published_points: int | None = Field(
+        default=None, description="KPI points published by this close (on closing)."
+    )
+
+
+class ReopenIn(BaseModel):
+    model_config = request_config({"reason": "Sick leave of March corrected after an audit"})
+
+    reason: Annotated[Text, Field(min_length=1)]

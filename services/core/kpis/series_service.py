@@ -86,6 +86,10 @@ async def series(
     d = await definition(session, code)
     g = _grain(d, grain)
     filters = _filters(d, dimensions)
+    for name in filters.keys() - {"profession"} if g is Grain.week else ():
+        raise invalid_field(
+            ["query", name], "weekly figures can be split by profession only", "not_a_dimension"
+        )
     wanted = _periods(g, start, end)
     unit = await orgs_service.get_visible(session, principal, org_unit)
     ctx = await points.context(session, settings, principal, d, unit, filters)

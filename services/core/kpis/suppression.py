@@ -21,9 +21,10 @@ year is."""
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,6 +102,28 @@ def protect(
         pick = min(candidates, key=lambda c: (c in alone, cells[c].employees, cells[c].code, c))
         hidden.add(pick)
         queue.extend(of_cell[pick])
+    return hidden
+
+
+K = TypeVar("K")
+
+
+def protect_lines(groups: Mapping[K, Group], lines: Iterable[Sequence[K]], min_size: int) -> set[K]:
+    """The hidden groups of a table whose lines' totals can all be read elsewhere (another
+    domain's figures that are sums of these groups): the groups below `min_size` (primary),
+    then in every line left with exactly one hidden member the next smallest member too (fewest
+    employees, ties by code), until no line is. Depends on the groups only, never on what was
+    asked, so every request decides the same."""
+    hidden = {key for key, group in groups.items() if group.employees < min_size}
+    readable = [list(line) for line in lines if len(line) > 1]
+    changed = True
+    while changed:
+        changed = False
+        for line in readable:
+            shown = [key for key in line if key not in hidden]
+            if len(line) - len(shown) == 1 and shown:
+                hidden.add(min(shown, key=lambda k: (groups[k].employees, groups[k].code)))
+                changed = True
     return hidden
 
 

@@ -19,8 +19,9 @@ from services.core.events import service as events_service
 from services.core.kpis import repository
 from services.core.kpis.catalogue import CATALOGUE
 from services.core.kpis.catalogue_service import computed_definition
+from services.core.kpis.evaluation import Comparator, meets
 from services.core.kpis.models import KpiTarget
-from services.core.kpis.points import Sums, bound_value, pooled
+from services.core.kpis.points import Sums, pooled, target_bound
 from services.core.kpis.repository import MonthSum
 from services.core.kpis.suppression import Suppressor
 from services.core.periods import Grain
@@ -31,14 +32,15 @@ def _sums(numerator: Decimal, denominator: Decimal | None, month: date) -> Sums:
 
 
 async def _baselines(
-    session: AsyncSession, targets: Sequence[KpiTarget]
+    session: AsyncSession, targets: Sequence[KpiTarget], *, starts: bool = False
 ) -> dict[uuid.UUID, Decimal | None]:
-    """Each baseline target's KPI in its baseline period (None without data)."""
+    """Each baseline target's KPI in its baseline period (None without data); with `starts`,
+    each trajectory target's KPI in its start period."""
     spans = {}
     for t in targets:
-        if t.bound == "baseline":
-            assert t.baseline_period is not None
-            spans[t.id] = periods.parse(t.baseline_period)
+        label = t.start_period if starts else t.baseline_period if t.bound == "baseline" else None
+        if label is not None:
+            spans[t.id] = periods.parse(label)
     if not spans:
         return {}
     data: dict[uuid.UUID, Sums] = {target_id: {} for target_id in spans}
@@ -76,11 +78,17 @@ class _Hidden:
         return await found.hidden_months(path, filters, first or self.first, last or self.last)
 
     async def baseline(self, target: KpiTarget, path: str) -> bool:
-        if target.bound != "baseline":
-            return False
-        assert target.baseline_period is not None
-        base = periods.parse(target.baseline_period)
-        return bool(await self.months(target, path, base.first, base.last))
+        """Whether the bound would give a hidden group away: it is the baseline period's value
+        times a factor, or lies on a line from the start period's value."""
+        labels = [target.start_period] if target.start_period is not None else []
+        if target.bound == "baseline":
+            assert target.baseline_period is not None
+            labels.append(target.baseline_period)
+        for label in labels:
+            span = periods.parse(label)
+            if await self.months(target, path, span.first, span.last):
+                return True
+        return False
 
 
 async def evaluate_targets(
@@ -93,6 +101,7 @@ async def evaluate_targets(
         return 0
     targets = await repository.targets_by_id(session, sorted({row[0] for row in due}))
     baselines = await _baselines(session, [t for t, _, _ in targets.values()])
+    starts = await _baselines(session, [t for t, _, _ in targets.values()], starts=True)
     changed: list[tuple[uuid.UUID, date, str]] = []
     events = []
     for target_id, month, numerator, denominator, previous in due:
@@ -101,10 +110,12 @@ async def evaluate_targets(
         kpi = CATALOGUE[target.kpi]
         value = pooled(kpi, _sums(numerator, denominator, month), "", p).value
         additive = computed_definition(kpi).additive
-        bound = bound_value(target, p, baselines.get(target.id), additive=additive)
+        bound = target_bound(
+            target, p, baselines.get(target.id), starts.get(target.id), additive=additive
+        )
         if value is None or bound is None:
             continue
-        met = value <= bound if target.comparator == "lte" else value >= bound
+        met = meets(value, bound, Comparator(target.comparator))
         status = "met" if met else "not_met"
         if previous == status:
             continue

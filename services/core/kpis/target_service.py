@@ -66,6 +66,10 @@ async def create_target(
                 "set this target, or choose a larger group or another baseline",
                 "baseline_suppressed",
             )
+    if data.reach_by is not None and data.start_period is not None:
+        filters = {"profession": data.profession} if data.profession else {}
+        ctx = await points.context(session, settings, principal, d, unit, filters)
+        await _check_trajectory(ctx, data.start_period, data.reach_by)
     target = KpiTarget(
         kpi=d.code,
         org_unit_id=inputs.unit_id(unit),
@@ -80,9 +84,40 @@ async def create_target(
         valid_from=valid_from,
         valid_to=valid_to,
         description=data.description,
+        reach_by=data.reach_by,
+        start_period=data.start_period,
     )
     await audit_service.add_audited(session, principal, target, "kpi_target", org_unit_id=unit.id)
     return _target_read(target, unit.code)
+
+
+async def _check_trajectory(ctx: points.Context, start_label: str, reach_label: str) -> None:
+    """The line runs from a period with data to a later one."""
+    start = inputs.period(start_label, ["body", "start_period"])
+    reach = inputs.period(reach_label, ["body", "reach_by"])
+    if reach.end_date <= start.end_date:
+        raise invalid_field(
+            ["body", "reach_by"],
+            f"reach_by {reach.label} is not after start_period {start.label}",
+            "reach_by_before_start",
+        )
+    if await ctx.baseline(start.label) is None:
+        raise invalid_field(
+            ["body", "start_period"],
+            f"{ctx.definition.code} has no value for {ctx.unit.code} in {start.label}: load "
+            "that period's data first, or choose another start",
+            "start_without_data",
+        )
+    if await ctx.baseline_hidden(start.label):
+        # The line's value on every series would give the hidden group's value away.
+        raise invalid_field(
+            ["body", "start_period"],
+            f"{ctx.definition.code} for {ctx.unit.code} in {start.label} is a group hidden by "
+            f"the small-group rule (fewer than PULS_MIN_GROUP_SIZE = "
+            f"{ctx.settings.min_group_size} distinct employees, or hidden to protect such a "
+            "group): an admin key may set this target, or choose a larger group or another start",
+            "baseline_suppressed",
+        )
 
 
 async def _visible_target(

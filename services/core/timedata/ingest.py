@@ -29,6 +29,7 @@ from services.core.principal import Principal
 from services.core.timedata import fastpath
 from services.core.timedata.pseudonym import pseudonymizer
 from services.core.timedata.schemas import (
+    BudgetIn,
     EmploymentIn,
     PersonnelCostIn,
     RecordError,
@@ -83,7 +84,7 @@ def _time_row(
 
 
 def _employment_row(
-    r: EmploymentIn, unit: int, employee: str | None, profession: str, _: str | None
+    r: EmploymentIn, unit: int, employee: str | None, profession: str, pay_form: str | None
 ) -> tuple[Any, ...]:
     return (
         unit,
@@ -98,6 +99,8 @@ def _employment_row(
         r.gender,
         r.birth_year,
         r.profession_code,
+        pay_form,
+        r.pay_form_code,
     )
 
 
@@ -152,6 +155,8 @@ EMPLOYMENTS = FeedKind(
         ("gender", "text"),
         ("birth_year", "integer"),
         ("profession_code", "text"),
+        ("pay_form", "text"),
+        ("pay_form_code", "text"),
         ("content_hash", "bigint"),
     ),
     date_columns=("start_date", "end_date"),
@@ -163,7 +168,7 @@ EMPLOYMENTS = FeedKind(
         "CAST(:today AS date))), interval '1 month') AS m"
     ),
     to_row=_employment_row,
-    person_columns=("employee", "gender", "birth_year", "start_date"),
+    person_columns=("employee", "gender", "birth_year", "start_date", "pay_form"),
 )
 
 PERSONNEL_COSTS = FeedKind(
@@ -184,7 +189,38 @@ PERSONNEL_COSTS = FeedKind(
     to_row=_cost_row,
 )
 
-KINDS = {k.name: k for k in (TIME_RECORDS, EMPLOYMENTS, PERSONNEL_COSTS)}
+
+def _budget_row(r: BudgetIn, unit: int, _e: str | None, _p: str, _t: str | None) -> tuple[Any, ...]:
+    year = int(r.period[:4])
+    first = last = date(year, int(r.period[5:]), 1) if len(r.period) > 4 else None
+    if first is None:
+        first, last = date(year, 1, 1), date(year, 12, 1)
+    return (unit, r.period, first, last, r.category, r.amount_sek)
+
+
+BUDGETS = FeedKind(
+    name="budgets",
+    table="budgets",
+    model=BudgetIn,
+    columns=(
+        ("org_unit_id", "bigint"),
+        ("period", "text"),
+        ("first_month", "date"),
+        ("last_month", "date"),
+        ("category", "text"),
+        ("amount_sek", "numeric(16,2)"),
+        ("content_hash", "bigint"),
+    ),
+    date_columns=("first_month", "last_month"),
+    # Budgets are spread over their months in the cost facts.
+    cells_sql=(
+        "SELECT t.org_unit_id, m::date AS month FROM touched t, "
+        "generate_series(t.first_month, t.last_month, interval '1 month') AS m"
+    ),
+    to_row=_budget_row,
+)
+
+KINDS = {k.name: k for k in (TIME_RECORDS, EMPLOYMENTS, PERSONNEL_COSTS, BUDGETS)}
 _KEYS = TypeAdapter(list[RecordKey])
 
 
@@ -714,7 +750,7 @@ def prepare(
             first_seen[key] = position
 
     units, professions, mappings = lookups.units, lookups.professions, lookups.mappings
-    needs_employee = kind is not PERSONNEL_COSTS
+    needs_employee = kind not in (PERSONNEL_COSTS, BUDGETS)
     pseudonym = pseudonymizer(settings) if needs_employee and checked.upserts else None
     earliest = settings.accepted_from_date
     latest = utcnow().date() + timedelta(days=settings.accepted_days_ahead)
@@ -732,7 +768,8 @@ def prepare(
                 f"unknown org unit {r.org_unit_code!r}",
                 "unknown_org_unit",
             )
-        profession = r.profession
+        # A budget is the unit's, not a profession's.
+        profession = "" if kind is BUDGETS else r.profession
         if profession is None:
             profession = mappings.get((r.source, "profession", r.profession_code))
             if profession is None:
@@ -742,11 +779,25 @@ def prepare(
                     f"profession code {r.profession_code!r} has no mapping for source {r.source!r}",
                     "unmapped_code",
                 )
-        if profession is not None and profession not in professions:
+        if kind is not BUDGETS and profession is not None and profession not in professions:
             checked.reject(
                 position, ["profession"], f"unknown profession {profession!r}", "unknown_profession"
             )
+        # The code a time record's type or an employment's pay form is mapped from.
         time_type = None
+        if kind is EMPLOYMENTS:
+            time_type = r.pay_form
+            if time_type is None and r.pay_form_code is not None:
+                time_type = mappings.get((r.source, "pay_form", r.pay_form_code))
+                if time_type is None:
+                    checked.reject(
+                        position,
+                        ["pay_form_code"],
+                        f"pay form code {r.pay_form_code!r} has no mapping for source {r.source!r}",
+                        "unmapped_code",
+                    )
+            if time_type is None:
+                time_type = "hourly" if r.contract == "hourly" else "monthly"
         if kind.time_code:
             time_type = r.time_type
             if time_type is None:

@@ -34,7 +34,10 @@ STAFF_KINDS = ("own", "agency")
 CONTRACTS = ("permanent", "fixed_term", "hourly")
 END_REASONS = ("resignation", "retirement", "end_of_contract", "internal_transfer", "other")
 GENDERS = ("female", "male", "other")
-COST_CATEGORIES = ("own_staff", "agency")
+COST_CATEGORIES = ("own_staff", "agency", "consultant")
+# `personnel` budgets own staff and agency staff together, as annual reports do.
+BUDGET_CATEGORIES = ("personnel", "own_staff", "agency", "consultant")
+PAY_FORMS = ("monthly", "hourly")
 
 
 class _Fed(Mirrored):
@@ -94,6 +97,7 @@ class Employment(_Fed, table=True):
         ),
         sa.CheckConstraint(f"gender IS NULL OR {one_of('gender', GENDERS)}", name="gender"),
         sa.CheckConstraint("fte >= 0 AND fte <= 1", name="fte"),
+        sa.CheckConstraint(one_of("pay_form", PAY_FORMS), name="pay_form"),
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
         sa.Index("ix_employments_org_unit_id_start_date", "org_unit_id", "start_date"),
         sa.Index("ix_employments_employee", "employee"),
@@ -110,6 +114,13 @@ class Employment(_Fed, table=True):
     end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     gender: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     birth_year: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    # Monthly-paid (månadsavlönad) or hourly-paid (timavlönad): the reports count monthly-paid
+    # staff. Sent, mapped from the sender's code, or else taken from the contract.
+    pay_form: str = Field(
+        default="monthly",
+        sa_column=sa.Column(sa.Text, nullable=False, server_default="monthly"),
+    )
+    pay_form_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class PersonnelCost(_Fed, table=True):
@@ -128,11 +139,37 @@ class PersonnelCost(_Fed, table=True):
     amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
 
 
+class Budget(Mirrored, table=True):
+    """A cost budget of an org unit for a year or a month (seed 002's outcome against budget),
+    fed like the personnel costs and spread evenly over its months."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.CheckConstraint(one_of("category", BUDGET_CATEGORIES), name="category"),
+        sa.CheckConstraint("first_month <= last_month", name="months"),
+        sa.Index("ix_budgets_org_unit_id_first_month", "org_unit_id", "first_month"),
+    )
+
+    id: int | None = identity_pk()
+    source: str = Field(sa_type=sa.Text, nullable=False)
+    external_id: str = Field(sa_type=sa.Text, nullable=False)
+    org_unit_id: int = Field(sa_type=sa.BigInteger, foreign_key="org_units.id", nullable=False)
+    period: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    first_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    last_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    category: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    amount_sek: Decimal = Field(sa_column=sa.Column(sa.Numeric(16, 2), nullable=False))
+    content_hash: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+
 class CodeMapping(SQLModel, table=True):
     """The sender's own codes (pay/absence codes, profession codes) mapped to Puls's."""
 
     __tablename__ = "code_mappings"
-    __table_args__ = (sa.CheckConstraint("kind IN ('time', 'profession')", name="kind"),)
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('time', 'profession', 'pay_form')", name="kind"),
+    )
 
     source: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
     kind: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))

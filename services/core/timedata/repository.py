@@ -124,27 +124,34 @@ async def remap(session: AsyncSession, source: str) -> int:
             {"source": source, "kind": kind},
         )
         total += int(result.scalar_one())
-    # Employments: profession changes move headcount between professions in every month.
-    result = await session.execute(
-        sa.text(f"""
-        WITH changed AS (
-            UPDATE employments r SET profession = m.target, updated_at = now()
-            FROM code_mappings m
-            WHERE r.source = :source AND m.source = r.source AND m.kind = 'profession'
-              AND m.code = r.profession_code AND r.profession IS DISTINCT FROM m.target
-              AND r.deleted_at IS NULL
-            RETURNING r.org_unit_id, r.start_date, r.end_date
-        ), cells AS (
-            SELECT c.org_unit_id, m::date AS month FROM changed c, generate_series(
-                date_trunc('month', c.start_date),
-                date_trunc('month', least(coalesce(c.end_date, current_date), current_date)),
-                interval '1 month') AS m
-        ), mark AS ({_MARK_CELLS})
-        SELECT count(*) FROM changed
-        """),
-        {"source": source},
-    )
-    return total + int(result.scalar_one())
+    # Employments: profession and pay form changes move headcount between groups in every
+    # month (a pay form also the employee's time records' extended presence, recomputed with
+    # the next full recalculation).
+    for target_col, code_col, kind in (
+        ("profession", "profession_code", "profession"),
+        ("pay_form", "pay_form_code", "pay_form"),
+    ):
+        result = await session.execute(
+            sa.text(f"""
+            WITH changed AS (
+                UPDATE employments r SET {target_col} = m.target, updated_at = now()
+                FROM code_mappings m
+                WHERE r.source = :source AND m.source = r.source AND m.kind = :kind
+                  AND m.code = r.{code_col} AND r.{target_col} IS DISTINCT FROM m.target
+                  AND r.deleted_at IS NULL
+                RETURNING r.org_unit_id, r.start_date, r.end_date
+            ), cells AS (
+                SELECT c.org_unit_id, m::date AS month FROM changed c, generate_series(
+                    date_trunc('month', c.start_date),
+                    date_trunc('month', least(coalesce(c.end_date, current_date), current_date)),
+                    interval '1 month') AS m
+            ), mark AS ({_MARK_CELLS})
+            SELECT count(*) FROM changed
+            """),
+            {"source": source, "kind": kind},
+        )
+        total += int(result.scalar_one())
+    return total
 
 
 async def profession_codes(session: AsyncSession) -> set[str]:

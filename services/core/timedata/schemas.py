@@ -77,7 +77,10 @@ StaffKind = Literal["own", "agency"]
 Contract = Literal["permanent", "fixed_term", "hourly"]
 EndReason = Literal["resignation", "retirement", "end_of_contract", "internal_transfer", "other"]
 Gender = Literal["female", "male", "other"]
-CostCategory = Literal["own_staff", "agency"]
+CostCategory = Literal["own_staff", "agency", "consultant"]
+BudgetCategory = Literal["personnel", "own_staff", "agency", "consultant"]
+PayForm = Literal["monthly", "hourly"]
+_COST_CATEGORY = "Cost of `own_staff`, of hired `agency` staff or of hired `consultant`s."
 
 
 class RecordDeletion(BaseModel):
@@ -245,10 +248,21 @@ class EmploymentIn(_FedRecordIn):
     birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = Field(
         default=None, description="For the age breakdowns of staffing KPIs (no full birth date)."
     )
+    pay_form: PayForm | None = Field(
+        default=None,
+        description="Monthly-paid or hourly-paid. Without it (and without `pay_form_code`), an "
+        "`hourly` contract is hourly-paid and the others monthly-paid.",
+    )
+    pay_form_code: SenderCode | None = Field(
+        default=None,
+        description="The sender's pay form code, mapped by the source's `pay_form_codes`.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _one_profession(self)
+        if self.pay_form is not None and self.pay_form_code is not None:
+            raise ValueError("send pay_form or pay_form_code, not both")
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date must not be before start_date")
         if self.end_reason is not None and self.end_date is None:
@@ -277,13 +291,43 @@ class PersonnelCostIn(_FedRecordIn):
     org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
-    category: CostCategory = Field(description="Cost of `own_staff` or of hired `agency` staff.")
+    category: CostCategory = Field(description=_COST_CATEGORY)
     amount_sek: Money = Field(description="The month's cost in SEK, a decimal string.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _one_profession(self)
         return self
+
+
+class BudgetIn(_FedRecordIn):
+    """A budget of one org unit and category for a year or a month from the finance system
+    (an upsert by `(source, external_id)`): a year's is spread over its months."""
+
+    model_config = request_config(
+        {
+            "source": "raindance",
+            "external_id": "2023/KK/personnel",
+            "org_unit_code": "KK",
+            "period": "2023",
+            "category": "personnel",
+            "amount_sek": "777700000.00",
+        }
+    )
+
+    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    period: Annotated[
+        str,
+        StringConstraints(pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"),
+        Field(description="A year (`2023`) or a month (`2023-03`).", examples=["2023"]),
+    ]
+    category: BudgetCategory = Field(
+        description="`personnel` is own staff and agency staff together."
+    )
+    amount_sek: Money = Field(
+        description="The budget in SEK for the period (a year's is spread over its months), "
+        "a decimal string."
+    )
 
 
 # A batch's records are typed in the contract (SkipValidation keeps the schema) but reach the
@@ -318,6 +362,16 @@ class PersonnelCostsBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     records: list[SkipValidation[PersonnelCostIn | RecordDeletion]] = Field(
+        description=_RECORDS, max_length=MAX_BATCH_RECORDS
+    )
+
+
+class BudgetsBatch(BaseModel):
+    """A batch of budgets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[SkipValidation[BudgetIn | RecordDeletion]] = Field(
         description=_RECORDS, max_length=MAX_BATCH_RECORDS
     )
 
@@ -478,6 +532,8 @@ class EmploymentRead(_PersonLevelRead):
             "gender": "female",
             "birth_year": 1979,
             "profession_code": None,
+            "pay_form": "monthly",
+            "pay_form_code": None,
             "updated_at": "2026-11-25T02:00:00Z",
         }
     )
@@ -492,6 +548,8 @@ class EmploymentRead(_PersonLevelRead):
     gender: Gender | None = Field(description="For the gender breakdowns of staffing KPIs.")
     birth_year: int | None = Field(description="For the age breakdowns of staffing KPIs.")
     profession_code: str | None
+    pay_form: PayForm = Field(description="Monthly-paid or hourly-paid.")
+    pay_form_code: str | None = Field(description="The sender's pay form code, when it sent one.")
     updated_at: datetime
 
 
@@ -514,7 +572,7 @@ class PersonnelCostRead(_FedRecordRead):
 
     period: str
     profession: str
-    category: CostCategory = Field(description="Cost of `own_staff` or of hired `agency` staff.")
+    category: CostCategory = Field(description=_COST_CATEGORY)
     amount_sek: DecimalOut
     profession_code: str | None
     updated_at: datetime
@@ -532,11 +590,17 @@ class CodeMappings(BaseModel):
                 "SEM": "vacation",
             },
             "profession_codes": {"SSK": "nurse", "USK": "assistant_nurse", "LAK": "doctor"},
+            "pay_form_codes": {"M": "monthly", "T": "hourly"},
         }
     )
 
     time_codes: dict[SenderCode, TimeType] = Field(default_factory=dict)
     profession_codes: dict[SenderCode, Code] = Field(default_factory=dict)
+    pay_form_codes: dict[SenderCode, PayForm] = Field(
+        default_factory=dict,
+        description="The sender's pay form codes (an employment's `pay_form_code`) and the pay "
+        "form each means.",
+    )
 
 
 class CodeMappingsResult(CodeMappings):

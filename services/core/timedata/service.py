@@ -167,6 +167,7 @@ async def get_mappings(session: AsyncSession, source: str) -> CodeMappings:
     return CodeMappings(
         time_codes={m.code: m.target for m in rows if m.kind == "time"},  # type: ignore[misc,unused-ignore]
         profession_codes={m.code: m.target for m in rows if m.kind == "profession"},
+        pay_form_codes={m.code: m.target for m in rows if m.kind == "pay_form"},  # type: ignore[misc,unused-ignore]
     )
 
 
@@ -192,6 +193,7 @@ async def put_mappings(
         )
     pairs: list[tuple[str, str, str]] = [("time", c, str(t)) for c, t in data.time_codes.items()]
     pairs += [("profession", c, t) for c, t in data.profession_codes.items()]
+    pairs += [("pay_form", c, str(t)) for c, t in data.pay_form_codes.items()]
     await repository.replace_mappings(session, source, pairs)
     remapped = await repository.remap(session, source)
     if remapped:
@@ -205,6 +207,7 @@ async def put_mappings(
         details={
             "time_codes": len(data.time_codes),
             "profession_codes": len(data.profession_codes),
+            "pay_form_codes": len(data.pay_form_codes),
             "remapped": remapped,
         },
     )

@@ -122,7 +122,9 @@ async def test_an_exemption_lifts_its_policys_violations(
     policy = await compliance_service.create_policy(session, ADMIN, _policy("RS"))
     await session.commit()
     await recalculate(app)
-    found = await compliance_service.summary(session, ADMIN, org_unit="RS", first=None, last=None)
+    found = await compliance_service.summary(
+        session, app.state.settings, ADMIN, org_unit="RS", first=None, last=None
+    )
     assert [(r.kind, r.violations, r.hours) for r in found.rows] == [
         ("agency_policy", 1, Decimal(6))
     ]
@@ -137,7 +139,9 @@ async def test_an_exemption_lifts_its_policys_violations(
     )
     await session.commit()
     await recalculate(app)
-    lifted = await compliance_service.summary(session, ADMIN, org_unit="RS", first=None, last=None)
+    lifted = await compliance_service.summary(
+        session, app.state.settings, ADMIN, org_unit="RS", first=None, last=None
+    )
     assert lifted.rows == []
 
 

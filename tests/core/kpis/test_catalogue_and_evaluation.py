@@ -19,6 +19,8 @@ def test_catalogue_holds_every_kpi_of_the_design() -> None:
         "sick_leave_long_pct",
         "sick_leave_60plus_share_pct",
         "presence_pct",
+        "absence_pct",
+        "extended_presence_pct",
         "overtime_hours",
         "extra_time_hours",
         # Issue 21: on-call time (jour) and quick returns under the daily rest rule.
@@ -26,7 +28,13 @@ def test_catalogue_holds_every_kpi_of_the_design() -> None:
         "quick_returns",
         "agency_hours_share_pct",
         "agency_doctor_weeks",
+        "agency_hours",
         "agency_cost_sek",
+        "consultant_cost_sek",
+        "new_hires",
+        "women_share_pct",
+        "women_managers_share_pct",
+        "recovery_pct",
         "agency_cost_share_pct",
         "personnel_cost_sek",
         "headcount",
@@ -98,3 +106,16 @@ def test_trend_tolerance_and_direction() -> None:
     )
     assert assess(D("5"), None, D("3"), Comparator.lte, Direction.lower).trend is None
     assert assess(None, D("3"), D("3"), Comparator.lte, Direction.lower).status is Status.not_met
+
+
+def test_strict_comparators_and_the_line_to_a_dated_target() -> None:
+    from services.core.kpis.evaluation import meets, on_line
+
+    assert meets(D("585"), D("585"), Comparator.lte)
+    assert not meets(D("585"), D("585"), Comparator.lt)  # "below 585 weeks"
+    assert meets(D("3.1"), D("3"), Comparator.gt) and not meets(D("3"), D("3"), Comparator.gt)
+    on_track = assess(D("146"), D("150"), D("146.25"), Comparator.lt, Direction.lower)
+    assert on_track.status is Status.met and on_track.trend is Trend.positive
+    # A third of the way from 7 % to 3 %; before the start and after the end the line holds.
+    assert on_line(D(7), D(3), D(1) / 3) == D(7) - D(4) / 3
+    assert on_line(D(7), D(3), D(-1)) == D(7) and on_line(D(7), D(3), D(2)) == D(3)

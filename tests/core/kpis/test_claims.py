@@ -296,7 +296,8 @@ async def facts_now(app: FastAPI) -> list[tuple[str, ...]]:
         rows = await session.execute(
             sa.text(
                 "SELECT (to_jsonb(f) - 'computed_at')::text FROM kpi_facts f "
-                "ORDER BY org_unit_id, month, kind, profession, staff_kind, gender, age_band"
+                "ORDER BY org_unit_id, month, kind, profession, staff_kind, gender, age_band, "
+                "pay_form"
             )
         )
         return [tuple(r) for r in rows.all()]

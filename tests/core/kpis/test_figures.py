@@ -304,14 +304,29 @@ async def test_headcount_turnover_and_shares_from_employments(
             "turnover_pct",
         )
     }
+    # Monthly-paid staff, as the annual reports count them: D is hourly-paid.
     assert got == {
-        "headcount": 4.0,
-        "fte": 2.95,
+        "headcount": 3.0,
+        "fte": 2.75,
         "permanent_share_pct": pytest.approx(100 * 2 / 3),
         "full_time_share_pct": pytest.approx(100 * 2 / 3),
-        "employees_per_manager": 4.0,
+        "employees_per_manager": 2.0,  # B and C to A
         "turnover_pct": 50.0,  # one permanent ended of two permanent at the month's end
     }
+    # The pay form dimension shows the others; a mapped pay form code decides over the contract.
+    hourly = await series(client, "headcount", "RS", month, month, pay_form="hourly")
+    assert (hourly[0]["value"], hourly[0]["numerator"]) == (1.0, 1.0)
+    response = await client.put(
+        "/v1/sources/heroma/code-mappings", json={"pay_form_codes": {"TIM": "hourly"}}
+    )
+    assert response.status_code == 200, response.text
+    await feed(client, "employments", [employment("B", employee_ref="B", pay_form_code="TIM")])
+    await recalculate(app)
+    assert values(await series(client, "headcount", "RS", month, month)) == {month: 2.0}
+    unmapped = employment("X", employee_ref="X", pay_form_code="NOPE")
+    response = await client.post("/v1/employments:batch", json={"records": [unmapped]})
+    assert response.status_code == 200, response.text
+    assert response.json()["errors"][0]["errors"][0]["loc"] == ["pay_form_code"]
 
 
 async def test_an_employment_arriving_after_the_time_records_splits_them_in_every_unit(

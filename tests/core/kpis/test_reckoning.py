@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.core.kpis.catalogue import ABSENCE_TYPES, CATALOGUE
+from services.core.kpis.catalogue import ABSENCE_TYPES, CATALOGUE, WEEKLY
 from tests.factories import days, employment, feed, personnel_cost, seed_tree, time_record
 from tests.jobs import recalculate, series
 
@@ -31,10 +31,13 @@ KPIS = {
     "sick_leave_long_pct": ("long", "scheduled"),
     "sick_leave_60plus_share_pct": ("d60", "sick"),
     "presence_pct": ("present", "scheduled"),
+    "absence_pct": ("absent", "scheduled"),
+    "extended_presence_pct": ("extended", "scheduled_monthly"),
     "overtime_hours": ("overtime", None),
     "extra_time_hours": ("extra_time", None),
     "agency_hours_share_pct": ("worked_agency", "worked"),
     "agency_doctor_weeks": ("agency_doctor", None),
+    "agency_hours": ("worked_agency", None),
 }
 
 
@@ -114,6 +117,13 @@ def corrections(rnd: random.Random, records: list[dict[str, Any]]) -> list[dict[
 # The own employees' gender and birth year, as their employments carry them.
 GENDER = {f"OWN{n}": ("female", "male")[n % 2] for n in range(10)}
 BORN = {f"OWN{n}": (1995, 1980, 1960)[n % 3] for n in range(10)}
+# Hourly-paid: their worked hours are extended presence, their scheduled hours not its base.
+HOURLY = {"OWN9"}
+
+
+def iso_week(day: str) -> str:
+    iso = date.fromisoformat(day).isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
 
 
 def reckon(
@@ -121,20 +131,42 @@ def reckon(
 ) -> dict[tuple[str, str], dict[str, float]]:
     """Sums per (org unit, month) and per quarter, and per ancestor for the pooled values; of
     the records `keep` keeps (their sick days numbered within all the employee's spells)."""
+    sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     sick_days: dict[str, set[date]] = defaultdict(set)
     for r in records.values():
         if r["time_type"] == "sick" and r["staff_kind"] == "own":
             sick_days[r["employee_ref"]].add(date.fromisoformat(r["work_date"]))
     day_no: dict[tuple[str, date], int] = {}
+    # Each sick day's whole spell's length in calendar days.
+    spell_days: dict[tuple[str, date], int] = {}
     for employee, sick in sick_days.items():
-        start = previous = None
+        spells: list[list[date]] = []
         for day in sorted(sick):
-            if previous is None or (day - previous).days > 5:
-                start = day
-            assert start is not None
-            day_no[employee, day] = (day - start).days + 1
-            previous = day
-    sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+            if not spells or (day - spells[-1][-1]).days > 5:
+                spells.append([])
+            spells[-1].append(day)
+        for spell in spells:
+            for day in spell:
+                day_no[employee, day] = (day - spell[0]).days + 1
+                spell_days[employee, day] = (spell[-1] - spell[0]).days + 1
+    # Worked hours inside the schedule: per unit, profession, employee and day, at most the
+    # day's scheduled hours.
+    day_hours: dict[tuple[str, str, str, str], dict[str, float]] = defaultdict(
+        lambda: defaultdict(float)
+    )
+    for r in records.values():
+        if keep(r) and r["staff_kind"] == "own" and r["time_type"] in ("worked", "scheduled"):
+            key = (r["org_unit_code"], r["profession"], r["employee_ref"], r["work_date"])
+            day_hours[key][r["time_type"]] += float(r["hours"])
+    for (unit_code, _, _, day_text), on_day in day_hours.items():
+        if "worked" not in on_day or "scheduled" not in on_day:
+            continue
+        month = day_text[:7]
+        quarter = f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}"
+        inside = min(on_day["worked"], on_day["scheduled"])
+        week = iso_week(day_text)
+        for unit, period in product((unit_code, *UNITS[unit_code]), (month, quarter, week)):
+            sums[unit, period]["present"] += inside
     for r in records.values():
         if not keep(r):
             continue
@@ -142,7 +174,7 @@ def reckon(
         month = r["work_date"][:7]
         quarter = f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}"
         for unit, period in product((r["org_unit_code"], *UNITS[r["org_unit_code"]]),
-                                    (month, quarter)):  # fmt: skip
+                                    (month, quarter, iso_week(r["work_date"]))):  # fmt: skip
             cell = sums[unit, period]
             # What gives a cell data for the time KPIs (any own record) and the worked ones.
             cell["own_records"] += own
@@ -154,16 +186,19 @@ def reckon(
                     cell["agency_doctor"] += hours if r["profession"] == "doctor" else 0
             if not own:
                 continue
+            hourly = r["employee_ref"] in HOURLY
             if kind in ("scheduled", "overtime", "extra_time", "sick"):
                 cell[kind] += hours
-            if kind == "scheduled":
-                cell["present"] += hours
+            if kind == "scheduled" and not hourly:
+                cell["scheduled_monthly"] += hours
+            if kind in ("overtime", "extra_time") or (kind == "worked" and hourly):
+                cell["extended"] += hours
             if kind in ABSENCE_TYPES:
-                cell["present"] -= hours
+                cell["absent"] += hours
             if kind == "sick":
-                number = day_no[r["employee_ref"], date.fromisoformat(r["work_date"])]
-                cell["short" if number <= 14 else "long"] += hours
-                cell["d60"] += hours if number >= 60 else 0
+                sick_day = (r["employee_ref"], date.fromisoformat(r["work_date"]))
+                cell["short" if day_no[sick_day] <= 14 else "long"] += hours
+                cell["d60"] += hours if spell_days[sick_day] >= 60 else 0
     return sums
 
 
@@ -179,6 +214,7 @@ async def test_time_kpis_agree_with_a_record_by_record_reckoning(
             gender=GENDER[employee],
             birth_year=BORN[employee],
             start_date="2020-01-01",
+            contract="hourly" if employee in HOURLY else "permanent",
         )  # fmt: skip
         for employee in GENDER
     ]
@@ -219,6 +255,16 @@ async def test_time_kpis_agree_with_a_record_by_record_reckoning(
                 assert_points(kpi, child["org_unit"], child["points"], expected)
         quarters = await series(client, kpi, "RS", "2024-Q1", "2024-Q2", grain="quarter")
         assert_points(kpi, "RS", quarters, expected)
+        if kpi in WEEKLY:  # ISO weeks, a week straddling two months' ends included
+            for unit in ("RS", "SUS-AKUT"):
+                weeks = await series(client, kpi, unit, MONTHS[0], MONTHS[-1], grain="week")
+                assert [w["period"] for w in weeks][::17] == ["2024-W01", "2024-W18"]
+                assert_points(kpi, unit, weeks, expected)
+            if "profession" in CATALOGUE[kpi].dimensions:
+                nurse_weeks = await series(
+                    client, kpi, "RS", "2024-W05", "2024-W10", grain="week", profession="nurse"
+                )
+                assert_points(kpi, "RS", nurse_weeks, nurses)
         splits = [("profession", "nurse", nurses), ("gender", "female", women)]
         splits.append(("age_band", "30-49", middle))
         for name, value, sums in splits:
@@ -260,8 +306,11 @@ STAFF_KPIS = {
     "fte": ("fte", None, 1),
     "permanent_share_pct": ("permanent", "monthly_paid", 100),
     "full_time_share_pct": ("full_time", "monthly_paid", 100),
-    "employees_per_manager": ("headcount", "managers", 1),
+    "employees_per_manager": ("non_managers", "managers", 1),
     "turnover_pct": ("ended", "permanent", 100),
+    "new_hires": ("hires", None, 1),
+    "women_share_pct": ("women", "headcount", 100),
+    "women_managers_share_pct": ("women_managers", "managers", 100),
 }
 
 
@@ -314,9 +363,15 @@ def random_employments(rnd: random.Random) -> list[dict[str, Any]]:
 def reckon_staff(
     records: dict[str, dict[str, Any]], gender: str | None = None
 ) -> dict[tuple[str, str], dict[str, float]]:
-    """Counts at each month's end (an employee once per unit and profession, as in every
-    group the facts are split by) and endings in it, per unit, ancestor, month and quarter:
-    stocks read at the quarter's last month, turnover over the mean permanent headcount."""
+    """Counts of monthly-paid staff at each month's end (an employee once per unit and
+    profession, as in every group the facts are split by) and endings and hires in it, per
+    unit, ancestor, month and quarter: stocks read at the quarter's last month, turnover over
+    the mean permanent headcount. Hourly contracts are hourly-paid, left out."""
+    transfers = [
+        (r["employee_ref"], date.fromisoformat(r["end_date"]))
+        for r in records.values()
+        if r.get("end_reason") == "internal_transfer"
+    ]
     months: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for label in MONTHS:
         first = date.fromisoformat(f"{label}-01")
@@ -324,6 +379,8 @@ def reckon_staff(
         people: dict[tuple[str, str, str], dict[str, bool]] = defaultdict(lambda: defaultdict(bool))
         for r in records.values():
             if gender is not None and r.get("gender") != gender:
+                continue
+            if r["contract"] == "hourly":
                 continue
             start = date.fromisoformat(r["start_date"])
             end = date.fromisoformat(r["end_date"]) if r.get("end_date") else None
@@ -336,13 +393,24 @@ def reckon_staff(
                 flags["monthly_paid"] |= paid
                 flags["full_time"] |= paid and float(r["fte"]) >= 1
                 flags["managers"] |= r["is_manager"]
+                flags["female"] |= r.get("gender") == "female"
                 for unit in units:
                     months[unit, label]["fte"] += float(r["fte"])
+            transferred = any(
+                who == r["employee_ref"] and 0 <= (start - ended_on).days <= 7
+                for who, ended_on in transfers
+            )
+            if first <= start <= last and not transferred:
+                for unit in units:
+                    months[unit, label]["hires"] += 1
             ended = end is not None and first <= end <= last
             if ended and r["contract"] == "permanent" and r["end_reason"] != "internal_transfer":
                 for unit in units:
                     months[unit, label]["ended"] += 1
         for (home, _, _), flags in people.items():
+            flags["non_managers"] = not flags["managers"]
+            flags["women"] = flags.pop("female")
+            flags["women_managers"] = flags["women"] and flags["managers"]
             for unit in (home, *UNITS[home]):
                 for name, flag in flags.items():
                     months[unit, label][name] += flag
@@ -351,6 +419,7 @@ def reckon_staff(
         q1 = [months[unit, label] for label in MONTHS[:3]]
         quarter = dict(q1[-1])
         quarter["ended"] = sum(m["ended"] for m in q1)
+        quarter["hires"] = sum(m["hires"] for m in q1)
         # Turnover's denominator: the mean permanent headcount of the quarter's month-ends.
         quarter["mean_permanent"] = sum(m["permanent"] for m in q1) / 3
         sums[unit, "2024-Q1"] = defaultdict(float, quarter)
@@ -414,6 +483,7 @@ COST_KPIS = {
     "agency_cost_sek": ("agency", None),
     "agency_cost_share_pct": ("agency", "total"),
     "personnel_cost_sek": ("total", None),
+    "consultant_cost_sek": ("consultant", None),
 }
 
 
@@ -428,7 +498,7 @@ async def test_cost_kpis_agree_with_a_row_by_row_reckoning(
             period=rnd.choice(MONTHS),
             org_unit_code=rnd.choice(list(UNITS)),
             profession=rnd.choice(["doctor", "nurse"]),
-            category=rnd.choice(["own_staff", "own_staff", "agency"]),
+            category=rnd.choice(["own_staff", "own_staff", "agency", "consultant"]),
             amount_sek=f"{rnd.randint(1, 500_000)}.{rnd.randint(0, 99):02d}",
         )
         for n in range(120)
@@ -458,10 +528,12 @@ async def test_cost_kpis_agree_with_a_row_by_row_reckoning(
             month = r["period"]
             periods = (month, f"{month[:4]}-Q{(int(month[5:]) + 2) // 3}", month[:4])
             for unit, period in product((r["org_unit_code"], *UNITS[r["org_unit_code"]]), periods):
-                cells[unit, period]["total"] += float(r["amount_sek"])
-                cells[unit, period]["agency"] += (r["category"] == "agency") * float(
-                    r["amount_sek"]
-                )
+                # Personnel cost is own and agency staff; consultants are a cost of their own.
+                amount, category = float(r["amount_sek"]), r["category"]
+                cells[unit, period]["rows"] += 1
+                cells[unit, period]["total"] += amount if category != "consultant" else 0
+                cells[unit, period]["agency"] += amount if category == "agency" else 0
+                cells[unit, period]["consultant"] += amount if category == "consultant" else 0
         return cells
 
     everyone, doctors = sums(None), sums("doctor")
@@ -477,7 +549,7 @@ async def test_cost_kpis_agree_with_a_row_by_row_reckoning(
         for unit, start, end, params, cells in checks:
             for point in await series(client, kpi, unit, start, end, **params):
                 cell, where = cells[unit, point["period"]], (kpi, unit, point["period"], params)
-                if not cell["total"] and point["period"] in MONTHS:
+                if not cell["rows"] and point["period"] in MONTHS:
                     assert point["reason"] == "no_data", where
                     continue
                 assert float(point["numerator"]) == pytest.approx(cell[numerator]), where

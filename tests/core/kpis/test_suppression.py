@@ -4,7 +4,7 @@ a unit's lines and a category's lines meet (docs/privacy.md)."""
 
 from __future__ import annotations
 
-from services.core.kpis.suppression import Cell, Group, parent_of, protect
+from services.core.kpis.suppression import Cell, Group, parent_of, protect, protect_lines
 
 MIN = 5
 
@@ -77,3 +77,20 @@ def test_an_unknown_category_is_an_ordinary_member() -> None:
 def test_parent_of_gives_the_pass_a_unit_is_a_row_of() -> None:
     assert parent_of("/1/7/42/") == ("/1/7/", "42")
     assert parent_of("/1/") == ("/", "1")
+
+
+def test_overlapping_lines_are_protected_until_none_has_one_hidden() -> None:
+    # The compliance summary's rows of one unit-month: all kinds, and daily + weekly rest.
+    sizes = {"daily_rest": 6, "weekly_rest": 2, "overtime_month": 9, "agency_policy": 7}
+    groups = {kind: Group(n, kind) for kind, n in sizes.items()}
+    everything = list(groups)
+    rest = ["daily_rest", "weekly_rest"]
+    # The rest line hides daily rest with weekly; all kinds then has two hidden: enough.
+    assert protect_lines(groups, [everything, rest], MIN) == set(rest)
+    # Alone in a line of its own, a small member hides no one (its total equals it anyway).
+    assert protect_lines({"x": Group(2, "x")}, [["x"]], MIN) == {"x"}
+    # Only the all-kinds line: the next smallest (daily rest, 6) goes with weekly rest, or with
+    # eight daily rests the next is the agency policy (7).
+    assert protect_lines(groups, [everything], MIN) == {"weekly_rest", "daily_rest"}
+    small = {**groups, "daily_rest": Group(8, "daily_rest")}
+    assert protect_lines(small, [everything], MIN) == {"weekly_rest", "agency_policy"}
