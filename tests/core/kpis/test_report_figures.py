@@ -191,7 +191,9 @@ async def test_the_survey_indices_are_predefined_yearly_manual_kpis(
     """Seed 002 prints HME 77, response rate 91.4 % and 86 % who would recommend their
     workplace: a region only enters the values."""
     await seed_tree(client)
-    listed = {k["code"]: k for k in (await client.get("/v1/kpis")).json()}
+    listed = {
+        k["code"]: k for k in (await client.get("/v1/kpis", params={"limit": 500})).json()["items"]
+    }
     for code in (
         "hme_index",
         "hme_leadership",
