@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     if settings.serves_docs:
-        install_docs(app, openapi_url="/openapi.json")
+        install_docs(app)
     app.include_router(health.router)
     for router in ROUTERS:
         app.include_router(router)
