@@ -52,6 +52,8 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
+    """A new API key, with its token (shown only in this answer)."""
+
     model_config = response_config({**_KEY_EXAMPLE, "token": "puls_Xy3kQ9…"})
 
     # The idempotency store keeps this answer with these fields null (see `Secret-Redacted`).

@@ -149,9 +149,18 @@ class RuleRead(BaseModel):
 
 
 class Window(BaseModel):
+    """A banned time window: from `from` to `to` on each of `weekdays`."""
+
     model_config = ConfigDict(extra="forbid")
 
-    weekdays: Annotated[list[Annotated[int, Field(ge=1, le=7)]], Field(min_length=1, max_length=7)]
+    weekdays: Annotated[
+        list[Annotated[int, Field(ge=1, le=7)]],
+        Field(
+            min_length=1,
+            max_length=7,
+            description="The days the window starts on: 1 = Monday … 7 = Sunday.",
+        ),
+    ]
     from_: Annotated[
         str, Field(alias="from", description="HH:MM, local time.", json_schema_extra=HH_MM)
     ]
@@ -246,7 +255,10 @@ class PolicyRead(BaseModel):
     org_unit: str
     valid_from: date
     valid_to: date | None
-    banned_windows: list[dict[str, Any]] | None
+    banned_windows: list[dict[str, Any]] | None = Field(
+        description="When the professions may not work as agency staff: windows of `weekdays` "
+        "(1 = Monday … 7 = Sunday), `from` and `to` (HH:MM, local time); null bans every hour."
+    )
     holidays: HolidayCalendar | None = Field(
         description="`sweden`: public holidays count as Sundays and their eves as Saturdays "
         "in the banned windows."
@@ -381,9 +393,9 @@ class ViolationRead(BaseModel):
         description="`deviation` for an `agreement_deviation` (a breach before its rule's "
         "`enforced_from`: reported, not counted by `rest_violations`), else `violation`."
     )
-    rule_id: str
+    rule_id: str = Field(description="The rest rule or agency policy broken.")
     org_unit: str
-    date: date
+    date: Annotated[date, Field(description="The work day of the breach.")]
     employee: str = Field(
         description="The employee as this API key sees them: its own pseudonym (HMAC-SHA256 of "
         "the stored one with a key derived for this API key), stable for this key and unrelated "
@@ -392,10 +404,16 @@ class ViolationRead(BaseModel):
     profession: str
     hours: DecimalOut
     cost_sek: DecimalOut | None
-    details: dict[str, Any] | None
+    details: dict[str, Any] | None = Field(
+        description="Figures behind it, by kind: rest (`longest_rest_hours`, "
+        "`shortest_rest_hours`, `required_rest_hours`), overtime (`overtime_hours`, "
+        "`cap_hours`, `period`), agency policy (`shifts`)."
+    )
 
 
 class ViolationPage(BaseModel):
+    """One page of violations."""
+
     model_config = response_config(
         {
             "items": [
@@ -426,8 +444,10 @@ class ViolationPage(BaseModel):
 
 
 class SummaryRow(BaseModel):
+    """Violations of one kind in one org unit and month."""
+
     org_unit: str
-    month: str
+    month: str = Field(description="YYYY-MM.")
     kind: str
     # null with `suppressed` for keys without `admin` when the row's group is small or hides
     # another (docs/privacy.md#compliance-summary)
@@ -448,6 +468,9 @@ class SummaryRow(BaseModel):
 
 
 class Summary(BaseModel):
+    """Violations per org unit, month and kind in a unit's subtree, and the shifts the rest
+    rules could not check."""
+
     model_config = response_config(
         {
             "org_unit": "RS",
@@ -486,4 +509,7 @@ class Summary(BaseModel):
 
     org_unit: str
     rows: list[SummaryRow]
-    uncheckable: list[dict[str, Any]]
+    uncheckable: list[dict[str, Any]] = Field(
+        description="Per org unit and month, the records the rest rules could not check "
+        "(shifts without start and end times): `org_unit`, `month`, `records`, `hours`."
+    )

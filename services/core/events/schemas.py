@@ -27,6 +27,8 @@ class EventRead(BaseModel):
 
 
 class EventFeed(BaseModel):
+    """One page of events, oldest first, and where to continue."""
+
     model_config = response_config(
         {
             "items": [

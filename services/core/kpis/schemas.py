@@ -70,10 +70,17 @@ class KpiRead(BaseModel):
     name_sv: str
     unit: UnitName
     better: Better
-    formula: str
-    dimensions: list[str]
+    formula: str = Field(
+        description="How the value is computed, in words; for a manual KPI its description."
+    )
+    dimensions: list[str] = Field(
+        description="What its series can be filtered by (query parameters); empty for none."
+    )
     grains: list[GrainName]
-    person_based: bool
+    person_based: bool = Field(
+        description="Its values count people, so groups smaller than the minimum group size "
+        "are hidden from keys without `admin`."
+    )
     updated_at: datetime | None = Field(
         default=None,
         description="When a manual KPI was added or last changed; null for the computed KPIs, "
@@ -140,12 +147,20 @@ class ManualValueRead(BaseModel):
 
 
 class Rule(BaseModel):
-    target_id: str | None = None
-    target_version: int | None = None
+    """What the point was judged by: the target applied and the trend's tolerance."""
+
+    target_id: str | None = Field(
+        default=None, description="The target applied to the period; null without one."
+    )
+    target_version: int | None = Field(
+        default=None, description="That target's version; null without one."
+    )
     tolerance_pct: DecimalOut = Decimal(1)
 
 
 class AnalysisVersion(BaseModel):
+    """One version of a unit's written analysis of a KPI's figure for a period."""
+
     model_config = response_config(
         {
             "text": "Presence is high and staffing good, so extended presence stays low.",
@@ -189,22 +204,50 @@ class AnalysisRead(AnalysisVersion):
 
 
 class Point(BaseModel):
+    """A KPI's value for one period, judged against its target and the same period a year
+    before."""
+
     period: str
     value: float | None
-    numerator: float | None
-    denominator: float | None
-    target: float | None
-    deviation: float | None
-    deviation_pct: float | None
+    numerator: float | None = Field(
+        description="The value's numerator for the period; null when `value` is hidden or "
+        "there is no data."
+    )
+    denominator: float | None = Field(
+        description="The value's denominator; null for a KPI that is a plain amount, when "
+        "`value` is hidden or there is no data."
+    )
+    target: float | None = Field(
+        description="The bound the period is judged against (on the line to `reach_by` where "
+        "the target has one); null without a target."
+    )
+    deviation: float | None = Field(description="value − target; null without both.")
+    deviation_pct: float | None = Field(
+        description="100 × deviation / target; null without a deviation or with a zero target."
+    )
     status: Literal["met", "not_met", "no_target"]
-    change: float | None
-    change_pct: float | None
-    trend: Literal["positive", "neutral", "negative"] | None
-    suppressed: bool
+    change: float | None = Field(
+        description="value − the value of the same period a year before; null without both."
+    )
+    change_pct: float | None = Field(
+        description="100 × change / the year before's value; null without a change or when "
+        "that value is zero."
+    )
+    trend: Literal["positive", "neutral", "negative"] | None = Field(
+        description="The change judged: toward the target (without one, in the KPI's better "
+        "direction) is positive; within `rule.tolerance_pct` % of the year before's value is "
+        "neutral. Null without a change."
+    )
+    suppressed: bool = Field(
+        description="The value is hidden: the group is smaller than the minimum group size "
+        "(keys without `admin`)."
+    )
     reason: str | None = Field(
         default=None, description="Why `value` is null: no_data, zero_denominator or suppressed."
     )
-    computed_at: datetime | None
+    computed_at: datetime | None = Field(
+        description="When the figures behind the value were last computed; null without them."
+    )
     rule: Rule
     entered_by: str | None = None
     entered_at: datetime | None = None
@@ -281,11 +324,13 @@ class Series(BaseModel):
     )
     kpi: str
     org_unit: str
-    org_unit_name: str
+    org_unit_name: str = Field(description="The org unit's name.")
     grain: GrainName
-    filters: dict[str, str]
+    filters: dict[str, str] = Field(
+        description="The dimension filters applied (dimension: value); empty for none."
+    )
     unit: UnitName
-    points: list[Point]
+    points: list[Point] = Field(description="One per period, oldest first.")
 
 
 class SeriesSet(BaseModel):
@@ -318,7 +363,10 @@ class SeriesSet(BaseModel):
     )
     kpi: str
     grain: GrainName
-    series: list[Series]
+    series: list[Series] = Field(
+        description="The unit's own series first (when data is booked on the unit itself), "
+        "then one per child unit."
+    )
 
 
 # The series endpoint's answer: one series, or one per child unit, told apart by `shape`.
@@ -326,6 +374,9 @@ SeriesAnswer = Annotated[Series | SeriesSet, Field(discriminator="shape")]
 
 
 class ScorecardRow(BaseModel):
+    """One KPI (and profession) with a target for the scorecard's unit: its point for the
+    period."""
+
     kpi: str
     name_en: str
     name_sv: str
@@ -335,6 +386,9 @@ class ScorecardRow(BaseModel):
 
 
 class Scorecard(BaseModel):
+    """Every KPI with a target for one org unit and period, with its point: the table an
+    annual report prints."""
+
     model_config = response_config(
         {
             "org_unit": "HELAR",
@@ -481,10 +535,15 @@ class TargetRead(BaseModel):
     include_subtree: bool
     profession: str | None
     comparator: Comparator
-    bound: Literal["absolute", "baseline", "count"]
+    bound: Literal["absolute", "baseline", "count"] = Field(
+        description="absolute: `value`; baseline: the KPI's value in `baseline_period` × "
+        "`factor`; count: `value` per `per_grain` period (scaled to the series' grain)."
+    )
     value: DecimalOut | None
     per_grain: GrainName | None
-    baseline_period: str | None
+    baseline_period: str | None = Field(
+        description="The period whose value a `baseline` bound starts from; null otherwise."
+    )
     factor: DecimalOut | None
     valid_from: str
     valid_to: str | None
@@ -531,7 +590,10 @@ class RecalculationRead(BaseModel):
     org_unit: str | None
     from_: str | None = Field(alias="from")
     to: str | None
-    cells: int
+    cells: int = Field(
+        description="How many org unit months with data it marked for recomputing (0 until "
+        "it runs)."
+    )
     error: str | None
     created_at: datetime
     finished_at: datetime | None

@@ -111,6 +111,8 @@ EDIT_REASON_DESCRIPTION = (
 
 
 class Member(BaseModel):
+    """A person who belongs to a body, and their role in it."""
+
     model_config = ConfigDict(extra="forbid")
     person_id: uuid.UUID
     role: BodyRole
@@ -149,10 +151,15 @@ class Schedule(BaseModel):
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
         description="Local time (`PULS_LOCAL_TIMEZONE`), HH:MM.",
     )
-    duration_minutes: int = Field(default=60, ge=5, le=1440)
+    duration_minutes: int = Field(
+        default=60, ge=5, le=1440, description="How long each meeting lasts, in minutes."
+    )
     kind: MeetingKind = MeetingKind.regular
     place: Name | None = None
-    starts_on: IsoDate
+    starts_on: IsoDate = Field(
+        description="The first day the schedule applies from (YYYY-MM-DD); biweekly and "
+        "tertial schedules count from it."
+    )
 
 
 BODY_EXAMPLE: dict[str, Any] = {
@@ -208,6 +215,8 @@ class BodyRead(BaseModel):
 
 
 class Attendee(BaseModel):
+    """A person at a meeting, their role and whether they were present."""
+
     model_config = ConfigDict(extra="forbid")
     person_id: uuid.UUID
     role: AttendeeRole
@@ -297,6 +306,8 @@ class MeetingRead(BaseModel):
 
 
 class Link(BaseModel):
+    """What an agenda item links to: its kind and the linked resource's id."""
+
     model_config = ConfigDict(extra="forbid")
     kind: LinkKind
     id: str = Field(max_length=100)
@@ -494,6 +505,9 @@ class MeetingDetail(MeetingRead):
 
 
 class Proposal(BaseModel):
+    """A suggested agenda item for the meeting (`source`): an open assignment due by the
+    meeting day, an action that will be overdue by then, or a KPI target not met."""
+
     model_config = response_config(
         {
             "source": "open_assignments",
@@ -507,7 +521,11 @@ class Proposal(BaseModel):
     title: str
     kind: ItemKind
     links: list[Link] = Field(default_factory=list)
-    assignment_id: uuid.UUID | None = None
+    assignment_id: uuid.UUID | None = Field(
+        default=None,
+        description="The open assignment to report back on (`source` `open_assignments`); "
+        "null otherwise.",
+    )
 
 
 class PrepareRead(BaseModel):
@@ -515,7 +533,7 @@ class PrepareRead(BaseModel):
         {"meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "proposals": []}
     )
     meeting_id: uuid.UUID
-    proposals: list[Proposal]
+    proposals: list[Proposal] = Field(description="Suggested agenda items; empty for none.")
 
 
 # The minutes as JSON (`GET /v1/meetings/{id}/minutes`, `Accept: application/json`). The

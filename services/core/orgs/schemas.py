@@ -83,6 +83,9 @@ class OrgUnitRead(BaseModel):
 
 
 class OrgUnitBulkResult(BaseModel):
+    """What a bulk write of org units did: how many it inserted, updated and left as they
+    were."""
+
     model_config = response_config({"inserted": 12, "updated": 3, "unchanged": 185})
 
     inserted: int

@@ -395,6 +395,9 @@ class ActionRead(BaseModel):
 
 
 class ActionBulkResult(BaseModel):
+    """What a bulk write of a plan's actions did: how many it inserted, updated and left as
+    they were."""
+
     model_config = response_config(
         {"inserted": 60, "updated": 4, "unchanged": 1, "actions_version": 7}
     )
@@ -466,6 +469,9 @@ class FollowUpRead(BaseModel):
 
 
 class HistoryEntry(BaseModel):
+    """One change to a plan or one of its parts: who changed what, and the changed fields
+    before and after."""
+
     model_config = response_config(
         {
             "id": 42,
@@ -480,16 +486,23 @@ class HistoryEntry(BaseModel):
     )
 
     id: int
-    at: datetime
-    actor: str
+    at: datetime = Field(description="When the change was made.")
+    actor: str = Field(
+        description="Who made it: `person:<id>` for a signed-in person, else `key:` and the "
+        "API key's id (or name)."
+    )
     entity_type: str = Field(description="plan, package, action or follow_up")
-    entity_id: uuid.UUID
+    entity_id: uuid.UUID = Field(
+        description="The id of the changed plan, package, action or follow-up."
+    )
     operation: str = Field(description="create, update or delete")
     before: dict[str, Any] | None = Field(description="The changed fields before; null on create.")
     after: dict[str, Any] | None = Field(description="The changed fields after; null on delete.")
 
 
 class PackageProgress(BaseModel):
+    """One live package of the plan and how far its actions have come."""
+
     package_id: uuid.UUID
     name: str
     owner_ids: list[uuid.UUID] = Field(description="The package's owners, in order.")
@@ -497,16 +510,18 @@ class PackageProgress(BaseModel):
         json_schema_extra=_DEPRECATED, description="Deprecated: the first of `owner_ids`."
     )
     due_date: date | None
-    actions: int
+    actions: int = Field(description="The package's live actions.")
     done: int
     average_progress: DecimalOut | None = Field(description="Mean progress of its live actions.")
-    overdue: int
+    overdue: int = Field(
+        description="Its actions past due and neither done nor cancelled, as of today."
+    )
 
 
 class TargetEffect(BaseModel):
     """A linked KPI target's value at the plan's start and now: the plan's effect."""
 
-    kpi_target_id: uuid.UUID
+    kpi_target_id: uuid.UUID = Field(description="The linked KPI target.")
     kpi: str | None
     value_at_start: DecimalOut | None
     value_now: DecimalOut | None
@@ -514,6 +529,9 @@ class TargetEffect(BaseModel):
 
 
 class PlanSummary(BaseModel):
+    """The plan as a whole: its actions by status, the overdue ones, progress per package,
+    the economic calculation and the linked KPI targets' effect."""
+
     model_config = response_config(
         {
             "plan_id": _PLAN_ID,
@@ -563,11 +581,13 @@ class PlanSummary(BaseModel):
     status: PlanStatus
     actions: int = Field(description="Live actions of the plan.")
     done: int
-    by_status: dict[str, int]
+    by_status: dict[str, int] = Field(description="Live actions per status.")
     overdue: int = Field(description="Past due and neither done nor cancelled, as of today.")
-    overdue_action_ids: list[uuid.UUID]
-    done_with_progress_below_100: int
-    packages: list[PackageProgress]
+    overdue_action_ids: list[uuid.UUID] = Field(description="The overdue actions, by due date.")
+    done_with_progress_below_100: int = Field(
+        description="Live actions marked done while their progress is under 100."
+    )
+    packages: list[PackageProgress] = Field(description="Per live package, oldest first.")
     cost_estimate_sek: DecimalOut | None
     expected_saving_sek: DecimalOut | None
     net_saving_sek: DecimalOut | None = Field(description="Expected saving minus cost estimate.")

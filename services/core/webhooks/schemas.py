@@ -92,6 +92,8 @@ class WebhookUpdate(BaseModel):
 
 
 class RotateSecret(BaseModel):
+    """A request for a new signing secret; the old one keeps signing for an overlap."""
+
     model_config = request_config({"overlap_seconds": 86400})
 
     overlap_seconds: int | None = Field(
@@ -140,6 +142,8 @@ class WebhookRead(BaseModel):
 
 
 class WebhookCreated(WebhookRead):
+    """A new subscription, with its signing secret (shown only in this answer)."""
+
     model_config = response_config(
         {
             **_WEBHOOK_EXAMPLE,
@@ -159,6 +163,8 @@ class WebhookCreated(WebhookRead):
 
 
 class SecretRotated(BaseModel):
+    """The new signing secret after a rotation, and until when the previous one signs too."""
+
     model_config = response_config(
         {
             "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJCNvdTR0Gfo=",
@@ -183,12 +189,17 @@ DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
 
 
 class AttemptRead(BaseModel):
-    attempted_at: datetime
+    attempted_at: datetime = Field(description="When the request was sent.")
     status_code: int | None = Field(description="The receiver's status; null when none came.")
-    duration_ms: int
-    outcome: Literal["delivered", "retry", "failed"]
+    duration_ms: int = Field(description="How long the attempt took, in milliseconds.")
+    outcome: Literal["delivered", "retry", "failed"] = Field(
+        description="`delivered` (a 2xx answer), `retry` (another attempt is scheduled) or "
+        "`failed` (final: no more attempts)."
+    )
     error: str | None
-    next_retry_at: datetime | None
+    next_retry_at: datetime | None = Field(
+        description="When the next attempt is due after a `retry`; null otherwise."
+    )
 
 
 class DeliveryRead(BaseModel):
@@ -234,11 +245,17 @@ class DeliveryRead(BaseModel):
     event_id: int | None = Field(description="The outbox event; null for a test ping.")
     event_type: str
     status: DeliveryStatus
-    attempt_count: int
+    attempt_count: int = Field(description="How many attempts were made so far.")
     next_attempt_at: datetime | None = Field(description="Next retry while pending.")
-    delivered_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
+    delivered_at: datetime | None = Field(
+        description="When the receiver accepted it (a 2xx answer); null until then."
+    )
+    last_status_code: int | None = Field(
+        description="The receiver's status in the latest attempt; null when none came."
+    )
+    last_error: str | None = Field(
+        description="What went wrong in the latest attempt; null if nothing did."
+    )
     created_at: datetime
     attempts: list[AttemptRead] = Field(description="Every attempt, oldest first (up to 50).")
 
