@@ -24,8 +24,8 @@ from tests.faults.servers import wait_for
 from tests.jobs import recalculate
 
 FACTS = (
-    "SELECT org_unit_id, month, kind, profession, staff_kind, gender, age_band, employees, "
-    f"{', '.join(MEASURE_COLUMNS)} FROM kpi_facts ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    "SELECT org_unit_id, month, kind, profession, staff_kind, gender, age_band, pay_form, "
+    f"employees, {', '.join(MEASURE_COLUMNS)} FROM kpi_facts ORDER BY 1, 2, 3, 4, 5, 6, 7, 8"
 )
 TOTALS = (
     f"SELECT org_unit_id, month, kind, employees, {', '.join(MEASURE_COLUMNS)} "
