@@ -221,7 +221,7 @@ async def get_exemption_summary(
 
 @router.post(
     "/exemptions/{exemption_id}/decision",
-    **acts_on("Grant or reject an exemption application", ExemptionRead, 409),
+    **acts_on("Grant or reject an exemption application", ExemptionRead, 400, 409),
 )
 async def decide_exemption(
     exemption_id: uuid.UUID, data: ExemptionDecision, session: SessionDep, principal: Admin
@@ -232,7 +232,8 @@ async def decide_exemption(
     return await compliance_service.decide_exemption(session, principal, exemption_id, data)
 
 
-@router.delete("/exemptions/{exemption_id}", **deletes("Withdraw an exemption"))
+# `:uuid`, so `/exemptions/summary` is not also this path (a 405's `Allow` would list DELETE).
+@router.delete("/exemptions/{exemption_id:uuid}", **deletes("Withdraw an exemption"))
 async def delete_exemption(
     exemption_id: uuid.UUID, session: SessionDep, principal: Admin
 ) -> Response:

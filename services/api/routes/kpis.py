@@ -189,7 +189,7 @@ async def close_period(label: PeriodLabel, session: SessionDep, principal: Admin
 
 @router.post(
     "/periods/{label}:reopen",
-    **acts_on("Reopen a closed period", PeriodClosureRead, 409),
+    **acts_on("Reopen a closed period", PeriodClosureRead, 400, 409),
 )
 async def reopen_period(
     label: PeriodLabel, data: ReopenIn, session: SessionDep, principal: Admin
