@@ -192,9 +192,10 @@ PERSONNEL_COSTS = FeedKind(
 
 def _budget_row(r: BudgetIn, unit: int, _e: str | None, _p: str, _t: str | None) -> tuple[Any, ...]:
     year = int(r.period[:4])
-    first = last = date(year, int(r.period[5:]), 1) if len(r.period) > 4 else None
-    if first is None:
+    if len(r.period) == 4:  # a year's budget: spread over its twelve months
         first, last = date(year, 1, 1), date(year, 12, 1)
+    else:
+        first = last = date(year, int(r.period[5:]), 1)
     return (unit, r.period, first, last, r.category, r.amount_sek)
 
 
