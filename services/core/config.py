@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         default=date(2000, 1, 1), description="Fed records dated earlier are rejected."
     )
     accepted_days_ahead: int = Field(default=366, ge=0, le=3660)
+    time_records_retention_years: int | None = Field(
+        default=None,
+        ge=1,
+        description="Monthly partitions of time records wholly older than this many years are "
+        "detached and dropped by the worker's cron (default: keep all).",
+    )
     batch_process_min_records: int = Field(
         default=1_000,
         ge=1,
