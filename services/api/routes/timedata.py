@@ -59,6 +59,8 @@ _BATCH_DOC = """Upserts up to 10 000 records by `(source, external_id)`; a recor
 one is reported by its index with its errors, unless `atomic=true`. Resending the same records
 changes nothing (`unchanged`). Accepts `Idempotency-Key`: a retried request gets the first
 answer. Every change marks its (org unit, month) cells for KPI recalculation.
+Time records are stored in monthly partitions made as records need them; when one cannot
+be made the batch is refused whole with 503 `partition_unavailable` (send it again).
 
 Example record: `{example}`"""
 
@@ -107,7 +109,7 @@ for _kind, _model, _name in (
         _batch_endpoint(_kind, _model),
         methods=["POST"],
         name=_name,
-        **upserts(f"Upsert a batch of {_kind.replace('-', ' ')}", BatchResult, 409, 413),
+        **upserts(f"Upsert a batch of {_kind.replace('-', ' ')}", BatchResult, 409, 413, 503),
         openapi_extra={
             "requestBody": {
                 "content": {

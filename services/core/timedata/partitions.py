@@ -122,9 +122,7 @@ async def drop_older_than(engine: AsyncEngine, cutoff: date) -> list[str]:
         async with engine.begin() as conn:
             await conn.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
             await conn.execute(
-                sa.text(
-                    "DELETE FROM time_record_keys WHERE work_date >= :lo AND work_date < :hi"
-                ),
+                sa.text("DELETE FROM time_record_keys WHERE work_date >= :lo AND work_date < :hi"),
                 {"lo": month, "hi": next_month(month)},
             )
             await conn.execute(sa.text(f"ALTER TABLE {TABLE} DETACH PARTITION {name}"))
