@@ -191,6 +191,39 @@ async def get_read_session(
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+async def get_replica_session(
+    request: Request,
+    response: Response,
+    seen: Annotated[
+        datetime | None,
+        Header(
+            alias="Puls-Seen-Facts-Changed-At",
+            description="The `Puls-Facts-Changed-At` of an answer this client has seen: "
+            "a read replica behind it is not read from.",
+        ),
+    ] = None,
+) -> AsyncIterator[AsyncSession | None]:
+    """The replica's session for a read whose route also writes to the primary (a mirror
+    list's audit row), or None: then the route reads on its primary session."""
+    replica: Replica | None = request.app.state.replica
+    if replica is None:
+        yield None
+        return
+    choice = await replica.choose(seen)
+    if choice.session is None:
+        response.headers[READ_SOURCE] = f"primary; reason={choice.reason}"
+        yield None
+        return
+    response.headers[READ_SOURCE] = "replica"
+    try:
+        yield choice.session
+    finally:
+        await choice.session.close()
+
+
+ReplicaSessionDep = Annotated[AsyncSession | None, Depends(get_replica_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

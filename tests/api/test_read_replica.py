@@ -163,6 +163,20 @@ async def test_reads_go_to_the_replica_and_fall_back_to_the_primary(
             raise AssertionError(f"replica state: {state}") from None
         assert first is not None
 
+        # A mirror list reads on the replica and writes its audit row on the primary.
+        listed = await client.get("/v1/time-records", params={"limit": 5})
+        assert listed.status_code == 200, listed.text
+        assert listed.headers["puls-read-source"] == "replica"
+        assert len(listed.json()["items"]) == 5
+        primary = await asyncpg.connect(database[0])
+        try:
+            audited = await primary.fetchval(
+                "SELECT count(*) FROM audit_log WHERE action = 'time-records.read'"
+            )
+        finally:
+            await primary.close()
+        assert audited == 1
+
         # The client has seen a later recalculation than the replica holds.
         later = (datetime.now().astimezone() + timedelta(days=1)).isoformat()
         found, value = await _source(client, **{"Puls-Seen-Facts-Changed-At": later})

@@ -15,6 +15,7 @@ from services.api.deps import (
     PageDep,
     PersonDataReader,
     Reader,
+    ReplicaSessionDep,
     SessionDep,
     SettingsDep,
     TimedataWriter,
@@ -134,6 +135,7 @@ OrgUnitFilter = Annotated[Code | None, Query(description="Only this unit and its
 )
 async def list_time_records(
     session: SessionDep,
+    reads: ReplicaSessionDep,
     settings: SettingsDep,
     principal: PersonDataReader,
     page: PageDep,
@@ -158,6 +160,7 @@ async def list_time_records(
         settings,
         principal,
         "time-records",
+        reads=reads,
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
@@ -174,6 +177,7 @@ async def list_time_records(
 @router.get("/employments", **lists("List employments", Page[EmploymentRead | Tombstone], 404, 429))
 async def list_employments(
     session: SessionDep,
+    reads: ReplicaSessionDep,
     settings: SettingsDep,
     principal: PersonDataReader,
     page: PageDep,
@@ -197,6 +201,7 @@ async def list_employments(
         settings,
         principal,
         "employments",
+        reads=reads,
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
@@ -210,6 +215,7 @@ async def list_employments(
 )
 async def list_personnel_costs(
     session: SessionDep,
+    reads: ReplicaSessionDep,
     settings: SettingsDep,
     principal: Reader,
     page: PageDep,
@@ -232,6 +238,7 @@ async def list_personnel_costs(
         settings,
         principal,
         "personnel-costs",
+        reads=reads,
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
