@@ -5,6 +5,7 @@ ahead and drops those past the retention."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import httpx
@@ -158,3 +159,17 @@ async def test_the_cron_makes_partitions_ahead_and_drops_those_past_the_retentio
     keys = await session.execute(sa.text("SELECT external_id FROM time_record_keys"))
     assert keys.scalars().all() == ["R2"]
     await session.commit()
+
+
+async def test_two_batches_needing_one_new_month_both_store(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await seed_tree(client)
+    await _drop(session, date(2003, 9, 1))
+    first, second = await asyncio.gather(
+        client.post(BATCH, json={"records": [time_record("C1", work_date="2003-09-01")]}),
+        client.post(BATCH, json={"records": [time_record("C2", work_date="2003-09-30")]}),
+    )
+    assert (first.status_code, second.status_code) == (200, 200), first.text + second.text
+    assert await _stored(session, "C1") == [("time_records_p200309", date(2003, 9, 1))]
+    assert await _stored(session, "C2") == [("time_records_p200309", date(2003, 9, 30))]
