@@ -251,3 +251,65 @@ def test_webhook_secrets_are_encrypted_and_stored_answers_lose_their_secrets(
         ("whsec_current", "whsec_previous"),
         ("whsec_only", None),
     ]
+
+
+def test_partitioning_time_records_moves_every_row_and_back(
+    empty_database: tuple[str, str],
+) -> None:
+    """The rows of a populated time_records move into monthly partitions, each key into
+    time_record_keys, the identity goes on after the highest id; a downgrade moves them back."""
+    url = empty_database[0]
+    config = _config(url)
+    command.upgrade(config, "20261206_1130_fact_people")
+    rows = (
+        "SELECT id, source, external_id, org_unit_id, employee, profession, staff_kind, "
+        "time_type, work_date, hours, start_at, end_at, cost_sek, agency, content_hash, "
+        "created_at, updated_at, deleted_at FROM time_records ORDER BY id"
+    )
+    before = _sql(
+        url,
+        "INSERT INTO org_units (id, code, name, kind, path, depth) "
+        "VALUES (1, 'RS', 'Region Skåne', 'region', '/1/', 0)",
+        "INSERT INTO professions (code, name_en, name_sv) "
+        "VALUES ('nurse_x', 'Nurse', 'Sjuksköterska') ON CONFLICT DO NOTHING",
+        "INSERT INTO time_records (source, external_id, org_unit_id, employee, profession, "
+        "staff_kind, time_type, work_date, hours, start_at, end_at, cost_sek, agency, "
+        "content_hash, deleted_at) SELECT 'heroma', 'T' || n, 1, 'p' || (n % 7), 'nurse_x', "
+        "CASE WHEN n % 5 = 0 THEN 'agency' ELSE 'own' END, "
+        "CASE WHEN n % 9 = 0 THEN 'sick' ELSE 'worked' END, DATE '2024-01-01' + n, 7.5, "
+        "NULL, NULL, CASE WHEN n % 5 = 0 THEN 9000.50 END, NULL, n * 31, "
+        "CASE WHEN n % 50 = 0 THEN now() END FROM generate_series(1, 400) AS n",
+        rows,
+    )
+    assert len(before) == 400
+
+    command.upgrade(config, "20261206_1160_scale_partitions")
+    assert _sql(url, rows) == before
+    keys = _sql(
+        url,
+        "SELECT count(*) FROM time_record_keys k JOIN time_records r "
+        "USING (source, external_id, work_date)",
+    )
+    assert keys == [(400,)]
+    partitions = _sql(
+        url,
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'time_records'::regclass "
+        "AND inhrelid::regclass::text BETWEEN 'time_records_p202401' AND 'time_records_p202502'",
+    )
+    assert partitions == [(14,)]  # 2024-01-02 … 2025-02-04
+    new_id = _sql(
+        url,
+        "INSERT INTO time_records (source, external_id, org_unit_id, employee, profession, "
+        "staff_kind, time_type, work_date, hours) VALUES ('heroma', 'NEW', 1, 'p', 'nurse_x', "
+        "'own', 'worked', '2024-03-03', 8) RETURNING id",
+    )
+    assert new_id == [(401,)]
+    _sql(url, "DELETE FROM time_records WHERE external_id = 'NEW'", "SELECT 1")
+
+    command.downgrade(config, "20261206_1130_fact_people")
+    assert _sql(url, rows) == before
+    unique = _sql(
+        url,
+        "SELECT count(*) FROM pg_constraint WHERE conname = 'uq_time_records_source_external_id'",
+    )
+    assert unique == [(1,)]

@@ -38,6 +38,7 @@ from services.core.db import create_engine, create_sessionmaker
 from services.core.logging import configure_logging
 from services.core.metrics import ApiMetrics
 from services.core.queue import create_arq_pool
+from services.core.replica import Replica
 from services.core.timedata.validator import BatchValidator
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.pool.watch(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.replica = Replica(settings) if settings.database_read_url else None
         app.state.batch_validator = BatchValidator(settings)
         _freeze_startup_objects()
         try:
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.arq is not None:
                 await app.state.arq.aclose()
             await engine.dispose()
+            if app.state.replica is not None:
+                await app.state.replica.dispose()
             tracing.shutdown()
 
     app = FastAPI(
@@ -204,6 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.arq = None
+    app.state.replica = None
     app.state.oidc = None
     app.state.auth_throttle = AuthFailureThrottle(
         limit=settings.auth_failure_limit_per_minute, redis_prefix=settings.redis_prefix

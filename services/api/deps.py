@@ -32,6 +32,7 @@ from services.core.me import service as me_service
 from services.core.metrics import ApiMetrics
 from services.core.principal import Principal, Scope
 from services.core.queue import unit_of_work
+from services.core.replica import Replica, facts_changed_at
 from services.core.timedata.validator import BatchValidator
 from services.core.validation import IsoDate, Rfc3339Time, loads_strict
 
@@ -146,6 +147,83 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+READ_SOURCE = "Puls-Read-Source"
+FACTS_CHANGED_AT = "Puls-Facts-Changed-At"
+
+
+async def get_read_session(
+    request: Request,
+    response: Response,
+    seen: Annotated[
+        datetime | None,
+        Header(
+            alias="Puls-Seen-Facts-Changed-At",
+            description="The `Puls-Facts-Changed-At` of an answer this client has seen: "
+            "a read replica behind it is not read from.",
+        ),
+    ] = None,
+) -> AsyncIterator[AsyncSession]:
+    """A read-only session for the heavy reads: the replica's when DATABASE_READ_URL is set
+    and the replica is close enough, else the primary's. `Puls-Read-Source` says which
+    (`primary; reason=lag|behind|unavailable` on a fallback) and `Puls-Facts-Changed-At`
+    which recalculation the answer holds."""
+    replica: Replica | None = request.app.state.replica
+    if replica is not None:
+        choice = await replica.choose(seen)
+        if choice.session is not None:
+            response.headers[READ_SOURCE] = "replica"
+            if choice.facts_changed_at is not None:
+                response.headers[FACTS_CHANGED_AT] = choice.facts_changed_at.isoformat()
+            try:
+                yield choice.session
+            finally:
+                await choice.session.close()
+            return
+        response.headers[READ_SOURCE] = f"primary; reason={choice.reason}"
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with unit_of_work(sessionmaker, request.app.state.arq) as (session, _failed):
+        if replica is not None:
+            changed_at = await facts_changed_at(session)
+            if changed_at is not None:
+                response.headers[FACTS_CHANGED_AT] = changed_at.isoformat()
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+async def get_replica_session(
+    request: Request,
+    response: Response,
+    seen: Annotated[
+        datetime | None,
+        Header(
+            alias="Puls-Seen-Facts-Changed-At",
+            description="The `Puls-Facts-Changed-At` of an answer this client has seen: "
+            "a read replica behind it is not read from.",
+        ),
+    ] = None,
+) -> AsyncIterator[AsyncSession | None]:
+    """The replica's session for a read whose route also writes to the primary (a mirror
+    list's audit row), or None: then the route reads on its primary session."""
+    replica: Replica | None = request.app.state.replica
+    if replica is None:
+        yield None
+        return
+    choice = await replica.choose(seen)
+    if choice.session is None:
+        response.headers[READ_SOURCE] = f"primary; reason={choice.reason}"
+        yield None
+        return
+    response.headers[READ_SOURCE] = "replica"
+    try:
+        yield choice.session
+    finally:
+        await choice.session.close()
+
+
+ReplicaSessionDep = Annotated[AsyncSession | None, Depends(get_replica_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

@@ -86,6 +86,20 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    # A streaming replica for the heavy reads (series, scorecards); unset: every read on the
+    # primary. Writes, idempotency and audit always go to DATABASE_URL.
+    database_read_url: str | None = Field(default=None, validation_alias="DATABASE_READ_URL")
+    read_replica_max_lag_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="A replica further behind the primary than this is not read from.",
+    )
+    read_replica_retry_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="After the replica failed to answer, reads go to the primary this long "
+        "before it is tried again.",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Recalculation rounds a worker runs side by side on disjoint org units: PostgreSQL runs
     # each round's statements on one core, so a full recalculation wants one per core.
@@ -138,6 +152,12 @@ class Settings(BaseSettings):
         default=date(2000, 1, 1), description="Fed records dated earlier are rejected."
     )
     accepted_days_ahead: int = Field(default=366, ge=0, le=3660)
+    time_records_retention_years: int | None = Field(
+        default=None,
+        ge=1,
+        description="Monthly partitions of time records wholly older than this many years are "
+        "detached and dropped by the worker's cron (default: keep all).",
+    )
     batch_process_min_records: int = Field(
         default=1_000,
         ge=1,

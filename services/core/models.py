@@ -61,6 +61,7 @@ from services.core.timedata.models import (
     PersonnelCost,
     Profession,
     TimeRecord,
+    TimeRecordKey,
 )
 from services.core.tree import OrgUnit
 from services.core.webhooks.models import (
@@ -118,6 +119,7 @@ __all__ = [
     "Profession",
     "Recalculation",
     "TimeRecord",
+    "TimeRecordKey",
     "Uncheckable",
     "Violation",
     "ViolationHistory",

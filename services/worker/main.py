@@ -143,6 +143,7 @@ FUNCTIONS: list[Function] = [
     _instrumented(system.purge_idempotency_keys, timeout=60),
     _instrumented(timedata.run_import, timeout=3600, max_tries=3),
     _instrumented(timedata.sweep_imports, timeout=60),
+    _instrumented(timedata.maintain_partitions, timeout=600),
     _instrumented(webhook_tasks.deliver_webhooks, timeout=120, max_tries=1),
     _instrumented(webhook_tasks.purge_webhook_log, timeout=600),
     _instrumented(kpi_tasks.recalculate, timeout=3600, max_tries=3),
@@ -169,6 +170,14 @@ CRON_JOBS = [
     ),
     cron(system.purge_idempotency_keys_cron, minute={7}, second={0}, timeout=60, unique=True),
     cron(timedata.sweep_imports_cron, second={20}, timeout=60, unique=True),
+    cron(
+        timedata.maintain_partitions_cron,
+        minute={17},
+        second={0},
+        run_at_startup=True,
+        timeout=600,
+        unique=True,
+    ),
     cron(
         webhook_tasks.deliver_webhooks_cron,
         second=set(range(0, 60, 2)),

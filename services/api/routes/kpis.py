@@ -15,6 +15,7 @@ from services.api.deps import (
     KpisWriter,
     PageDep,
     Reader,
+    ReadSessionDep,
     SessionDep,
     SettingsDep,
     UpdatedSince,
@@ -242,7 +243,7 @@ async def get_analysis(
 async def get_series(
     code: Code,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Reader,
     org_unit: Annotated[Code, Query(description="The unit; its whole subtree is pooled.")],
@@ -338,7 +339,7 @@ async def get_series(
 async def get_scorecard(
     code: Code,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Reader,
     period: Annotated[str, Query(max_length=16, examples=["2024", "2024-T2"])],

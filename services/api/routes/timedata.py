@@ -17,6 +17,7 @@ from services.api.deps import (
     PageDep,
     PersonDataReader,
     Reader,
+    ReplicaSessionDep,
     SessionDep,
     SettingsDep,
     TimedataWriter,
@@ -65,6 +66,8 @@ _BATCH_DOC = """Upserts up to 10 000 records by `(source, external_id)`; a recor
 one is reported by its index with its errors, unless `atomic=true`. Resending the same records
 changes nothing (`unchanged`). Accepts `Idempotency-Key`: a retried request gets the first
 answer. Every change marks its (org unit, month) cells for KPI recalculation.
+Time records are stored in monthly partitions made as records need them; when one cannot
+be made the batch is refused whole with 503 `partition_unavailable` (send it again).
 
 Example record: `{example}`"""
 
@@ -124,7 +127,7 @@ for _kind, _model, _batch, _name in (
         _batch_endpoint(_kind, _model, _batch),
         methods=["POST"],
         name=_name,
-        **upserts(f"Upsert a batch of {_kind.replace('-', ' ')}", BatchResult, 409, 413),
+        **upserts(f"Upsert a batch of {_kind.replace('-', ' ')}", BatchResult, 409, 413, 503),
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -149,6 +152,7 @@ OrgUnitFilter = Annotated[Code | None, Query(description="Only this unit and its
 )
 async def list_time_records(
     session: SessionDep,
+    reads: ReplicaSessionDep,
     settings: SettingsDep,
     principal: PersonDataReader,
     page: PageDep,
@@ -173,6 +177,7 @@ async def list_time_records(
         settings,
         principal,
         "time-records",
+        reads=reads,
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
@@ -189,6 +194,7 @@ async def list_time_records(
 @router.get("/employments", **lists("List employments", Page[EmploymentRead | Tombstone], 404, 429))
 async def list_employments(
     session: SessionDep,
+    reads: ReplicaSessionDep,
     settings: SettingsDep,
     principal: PersonDataReader,
     page: PageDep,
@@ -212,6 +218,7 @@ async def list_employments(
         settings,
         principal,
         "employments",
+        reads=reads,
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,
@@ -225,6 +232,7 @@ async def list_employments(
 )
 async def list_personnel_costs(
     session: SessionDep,
+    reads: ReplicaSessionDep,
     settings: SettingsDep,
     principal: Reader,
     page: PageDep,
@@ -247,6 +255,7 @@ async def list_personnel_costs(
         settings,
         principal,
         "personnel-costs",
+        reads=reads,
         org_unit=org_unit,
         date_from=date_from,
         date_to=date_to,

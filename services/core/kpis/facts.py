@@ -630,10 +630,16 @@ async def _prepare(session: AsyncSession) -> None:
 # The fed tables whose statistics are stale: a bulk load far ahead of autovacuum. Planned on
 # a table that looks empty, the rest rules join a million records with nested loops and run
 # for minutes; ANALYZE samples a fixed number of rows, a fraction of a second.
+# time_records is partitioned by month: its changes are counted on the partitions, and
+# ANALYZE of the parent samples the whole (the join estimates) and each partition.
 _STALE = """
 SELECT relname FROM pg_stat_user_tables
-WHERE relname IN ('time_records', 'employments', 'personnel_costs')
+WHERE relname IN ('employments', 'personnel_costs')
   AND n_mod_since_analyze > greatest(10000, n_live_tup / 5)
+UNION ALL
+SELECT 'time_records' FROM pg_stat_user_tables s
+JOIN pg_inherits i ON i.inhrelid = s.relid AND i.inhparent = CAST('time_records' AS regclass)
+HAVING sum(s.n_mod_since_analyze) > greatest(10000, sum(s.n_live_tup) / 5)
 """
 
 

@@ -40,3 +40,8 @@ class UnknownProfession(ValidationFailed):
 class TooManyImports(RateLimited):
     code = "too_many_imports"
     title = "Too many imports queued or running for this key"
+
+
+class PartitionUnavailable(ServiceUnavailable):
+    code = "partition_unavailable"
+    title = "A month's partition of time records could not be created; nothing was stored"

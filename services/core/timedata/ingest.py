@@ -26,7 +26,7 @@ from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.kpis import repository as kpis_repository
 from services.core.principal import Principal
-from services.core.timedata import fastpath
+from services.core.timedata import fastpath, partitions
 from services.core.timedata.pseudonym import pseudonymizer
 from services.core.timedata.schemas import (
     BudgetIn,
@@ -390,6 +390,13 @@ async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
             "ON COMMIT DROP"
         )
     )
+    if kind.table == partitions.TABLE:
+        await session.execute(
+            sa.text(
+                f"CREATE TEMP TABLE {_stage_name(kind, 'fresh')} "
+                "(source text, external_id text) ON COMMIT DROP"
+            )
+        )
     created.add(kind.table)
 
 
@@ -435,6 +442,11 @@ def _upsert_sql(kind: FeedKind) -> str:
     assign = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
     current = ", ".join(f"t.{n}" for n in content)
     incoming = ", ".join(f"EXCLUDED.{n}" for n in content)
+    # A partitioned table's unique key holds the partition key (_MOVE_SQL keeps the record
+    # key unique on its own).
+    conflict = "source, external_id" + (
+        ", " + ", ".join(kind.date_columns) if kind.table == partitions.TABLE else ""
+    )
     person, people = "", ""
     if kind.person_columns:
         person = "".join(f", t.{c}" for c in kind.person_columns if c not in kind.date_columns)
@@ -446,21 +458,28 @@ def _upsert_sql(kind: FeedKind) -> str:
             "CROSS JOIN LATERAL (VALUES (u.employee), (o.employee)) AS x(employee) "
             f"WHERE u.inserted OR o.deleted_at IS NOT NULL OR ({old}) IS DISTINCT FROM ({new})"
         )
+    up, inserted, fresh = "up", ", (xmax = 0) AS inserted", ""
+    if kind.table == partitions.TABLE:
+        up, inserted = "upserted", ""
+        fresh = f"""), up AS (
+        SELECT u.source, u.external_id, u.org_unit_id, {u_dates}{person.replace("t.", "u.")},
+            f.source IS NOT NULL AS inserted
+        FROM upserted u LEFT JOIN {_stage_name(kind, "fresh")} f USING (source, external_id)"""
     return f"""
-    WITH up AS (
+    WITH {up} AS (
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
         SELECT source, external_id, {cols} FROM {_stage_name(kind, "up")}
         -- One lock order for every writer, so concurrent batches with the same keys queue
         -- behind each other instead of deadlocking. Bytewise: the same order for all of
         -- them, and far cheaper to sort than the database's collation.
         ORDER BY source COLLATE "C", external_id COLLATE "C"
-        ON CONFLICT (source, external_id) DO UPDATE SET {assign},
+        ON CONFLICT ({conflict}) DO UPDATE SET {assign},
             updated_at = now(), deleted_at = NULL
         WHERE ({current}, t.deleted_at IS NULL) IS DISTINCT FROM ({incoming}, true)
             OR (EXCLUDED.content_hash IS NOT NULL
                 AND t.content_hash IS DISTINCT FROM EXCLUDED.content_hash)
-        RETURNING t.source, t.external_id, t.org_unit_id, {dates}, (xmax = 0) AS inserted{person}
-    ), touched AS (
+        RETURNING t.source, t.external_id, t.org_unit_id, {dates}{inserted}{person}
+    {fresh}), touched AS (
         SELECT org_unit_id, {dates} FROM up
         UNION ALL
         -- Every part of one statement reads the same snapshot: this is the row as it was
@@ -472,6 +491,60 @@ def _upsert_sql(kind: FeedKind) -> str:
     ), cells AS ({kind.cells_sql}{people}), mark AS ({_MARK_SQL})
     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
     """
+
+
+async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> int:
+    """Before the upsert of staged time records: makes the partitions of their months (the
+    validator kept only dates in the accepted window), claims their keys and deletes the rows
+    of records moved to another month from the old partition, marking the old cells. How many
+    moved."""
+    stage = _stage_name(kind, "up")
+    months = (
+        await session.execute(
+            sa.text(f"SELECT DISTINCT date_trunc('month', work_date)::date FROM {stage}")
+        )
+    ).scalars()
+    await partitions.ensure_for_session(session, list(months))
+    fresh = _stage_name(kind, "fresh")
+    _filled_stages(session).add(fresh)
+    moved = await session.execute(sa.text(_MOVE_SQL.format(stage=stage, fresh=fresh)))
+    return int(moved.scalar_one())
+
+
+# The key table's row lock orders writers of one key, as the upsert's did before partitioning
+# (bytewise order); a key whose month changed has its row deleted from the old partition.
+_MOVE_SQL = (
+    """
+    WITH k AS (
+        INSERT INTO time_record_keys AS k (source, external_id, work_date)
+        SELECT source, external_id, work_date FROM {stage}
+        ORDER BY source COLLATE "C", external_id COLLATE "C"
+        ON CONFLICT (source, external_id) DO UPDATE SET work_date = EXCLUDED.work_date
+        WHERE k.work_date <> EXCLUDED.work_date
+        RETURNING k.source, k.external_id, k.work_date, (xmax = 0) AS inserted
+    ), moved AS (
+        DELETE FROM time_records o USING k
+        WHERE NOT k.inserted AND o.source = k.source AND o.external_id = k.external_id
+            AND o.work_date <> k.work_date
+        RETURNING o.source, o.external_id, o.org_unit_id, o.work_date, o.employee
+    ), fresh AS (
+        -- The keys whose row the upsert will insert (RETURNING cannot tell on a partitioned
+        -- table: it has no xmax there).
+        INSERT INTO {fresh} (source, external_id)
+        SELECT source, external_id FROM k WHERE inserted
+        UNION ALL
+        SELECT source, external_id FROM moved
+    ), cells AS (
+        SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM moved
+        UNION ALL
+        SELECT r.org_unit_id, date_trunc('month', r.work_date)::date FROM time_records r
+        WHERE r.employee IN (SELECT employee FROM moved) AND r.deleted_at IS NULL
+    ), mark AS ("""
+    + kpis_repository.mark_dirty("cells").replace("{", "{{").replace("}", "}}")
+    + """)
+    SELECT count(*) FROM moved
+    """
+)
 
 
 def _person_cells(employees: str) -> str:
@@ -913,8 +986,13 @@ async def store(
             await _copy_text(session, _stage_name(kind, "up"), columns, b"".join(encoded))
         else:
             await _copy(session, _stage_name(kind, "up"), columns, rows)
+        moved = 0
+        if kind.table == partitions.TABLE:
+            moved = await _prepare_partitions(session, kind)
         inserted, updated = (await session.execute(sa.text(_upsert_sql(kind)), params)).one()
-        outcome.inserted, outcome.updated = int(inserted), int(updated)
+        # A record moved to another month is a new row in that month's partition, and an
+        # update for the sender.
+        outcome.inserted, outcome.updated = int(inserted) - moved, int(updated) + moved
         outcome.unchanged += len(rows) - outcome.inserted - outcome.updated
     if deletes:
         await _copy(session, _stage_name(kind, "del"), ["source", "external_id"], deletes)

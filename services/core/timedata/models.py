@@ -59,9 +59,13 @@ class Profession(Timestamps, NamedCode, table=True):
 
 
 class TimeRecord(_Fed, table=True):
+    """Partitioned by month on `work_date` (partitions.py makes and drops the partitions). A
+    unique key must hold the partition key, so `(source, external_id)` is unique through
+    `time_record_keys`, and here only with the date: the upsert's conflict target."""
+
     __tablename__ = "time_records"
     __table_args__ = (
-        sa.UniqueConstraint("source", "external_id"),
+        sa.UniqueConstraint("source", "external_id", "work_date"),
         sa.CheckConstraint(one_of("staff_kind", STAFF_KINDS), name="staff_kind"),
         sa.CheckConstraint(one_of("time_type", TIME_TYPES), name="time_type"),
         sa.CheckConstraint("hours > 0 AND hours <= 24", name="hours"),
@@ -71,13 +75,14 @@ class TimeRecord(_Fed, table=True):
         sa.Index("ix_time_records_org_unit_id_work_date", "org_unit_id", "work_date"),
         sa.Index("ix_time_records_employee_work_date", "employee", "work_date"),
         sa.Index("ix_time_records_updated_at_id", "updated_at", "id"),
+        {"postgresql_partition_by": "RANGE (work_date)"},
     )
 
     id: int | None = identity_pk()
     employee: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     staff_kind: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     time_type: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    work_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    work_date: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     hours: Decimal = Field(sa_column=sa.Column(sa.Numeric(5, 2), nullable=False))
     start_at: datetime | None = Field(default=None, sa_column=timestamptz())
     end_at: datetime | None = Field(default=None, sa_column=timestamptz())
@@ -85,6 +90,18 @@ class TimeRecord(_Fed, table=True):
     agency: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     assignment_ref: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     time_code: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class TimeRecordKey(SQLModel, table=True):
+    """Where each `(source, external_id)` of time_records lives: its one month. Its primary key
+    is the record key's uniqueness across partitions, and its row lock orders writers of one
+    key (a record moved to another month is deleted from the old partition)."""
+
+    __tablename__ = "time_record_keys"
+
+    source: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    external_id: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    work_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
 
 
 class Employment(_Fed, table=True):

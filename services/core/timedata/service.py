@@ -120,15 +120,18 @@ async def list_records(
     date_to: date | None,
     filters: dict[str, str | None],
     window: Window,
+    reads: AsyncSession | None = None,
 ) -> Page[Any]:
-    """A page of fed records. Employees appear as the caller's own pseudonyms (a per-key
-    HMAC of the stored one), so two keys' extracts cannot be joined on them."""
+    """A page of fed records, read on `reads` (a replica's session) when given; the audit
+    row is written on `session` (the primary). Employees appear as the caller's own
+    pseudonyms (a per-key HMAC of the stored one), so two keys' extracts cannot be joined."""
     model, date_column, to_read = _READS[kind_name]
+    reader = reads if reads is not None else session
     unit_path = None
     if org_unit is not None:
-        unit_path = (await orgs_service.get_visible(session, principal, org_unit)).path
+        unit_path = (await orgs_service.get_visible(reader, principal, org_unit)).path
     rows = await repository.list_page(
-        session,
+        reader,
         model,
         scope_path=principal.org_path,
         unit_path=unit_path,

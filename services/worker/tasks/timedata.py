@@ -6,9 +6,10 @@ import time
 import uuid
 from typing import Any
 
+from services.core.clock import utcnow
 from services.core.db import transaction
 from services.core.queue import unit_of_work
-from services.core.timedata import imports
+from services.core.timedata import imports, partitions
 
 STALE_SECONDS = 120
 
@@ -41,3 +42,14 @@ async def sweep_imports(ctx: dict[str, Any]) -> int:
 
 async def sweep_imports_cron(ctx: dict[str, Any]) -> int:
     return await sweep_imports(ctx)
+
+
+async def maintain_partitions(ctx: dict[str, Any]) -> int:
+    """Time records' monthly partitions made ahead and dropped past the retention; how many
+    partitions were made or dropped."""
+    made, dropped = await partitions.maintain(ctx["engine"], ctx["settings"], utcnow().date())
+    return made + len(dropped)
+
+
+async def maintain_partitions_cron(ctx: dict[str, Any]) -> int:
+    return await maintain_partitions(ctx)
