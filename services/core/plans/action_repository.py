@@ -178,8 +178,8 @@ _ACTION_JSON = """jsonb_build_object(
     'code', {a}.code, 'title', {a}.title, 'description', {a}.description,
     'area', {a}.area_code, 'package_id', {a}.package_id, 'responsible_id', {a}.responsible_id,
     'org_unit', (SELECT code FROM org_units WHERE id = {a}.org_unit_id),
-    'start_date', {a}.start_date, 'due_date', {a}.due_date, 'status', {a}.status,
-    'progress', {a}.progress)"""
+    'start_date', {a}.start_date, 'due_date', {a}.due_date,
+    'follow_up_due_on', {a}.follow_up_due_on, 'status', {a}.status, 'progress', {a}.progress)"""
 
 # Upsert by code and write one history row per inserted or changed action, in one statement:
 # every CTE reads the snapshot from before the upsert, so `old` holds the values replaced.
@@ -189,9 +189,10 @@ WITH incoming AS (
         CAST(:codes AS text[]), CAST(:titles AS text[]), CAST(:descriptions AS text[]),
         CAST(:areas AS text[]), CAST(:package_ids AS uuid[]), CAST(:responsible_ids AS uuid[]),
         CAST(:org_unit_ids AS bigint[]), CAST(:start_dates AS date[]), CAST(:due_dates AS date[]),
-        CAST(:statuses AS text[]), CAST(:progresses AS smallint[])
+        CAST(:statuses AS text[]), CAST(:progresses AS smallint[]),
+        CAST(:follow_up_due_ons AS date[])
     ) AS t(code, title, description, area_code, package_id, responsible_id, org_unit_id,
-           start_date, due_date, status, progress)
+           start_date, due_date, status, progress, follow_up_due_on)
 ),
 old AS (
     SELECT a.id, a.deleted_at IS NOT NULL AS was_deleted, {_ACTION_JSON.format(a="a")} AS doc
@@ -200,9 +201,9 @@ old AS (
 ),
 upserted AS (
     INSERT INTO actions AS a (plan_id, code, title, description, area_code, package_id,
-        responsible_id, org_unit_id, start_date, due_date, status, progress)
+        responsible_id, org_unit_id, start_date, due_date, status, progress, follow_up_due_on)
     SELECT :plan_id, code, title, description, area_code, package_id, responsible_id,
-        org_unit_id, start_date, due_date, status, progress
+        org_unit_id, start_date, due_date, status, progress, follow_up_due_on
     FROM incoming
     ON CONFLICT (plan_id, code) DO UPDATE SET
         title = EXCLUDED.title, description = EXCLUDED.description,
@@ -210,19 +211,23 @@ upserted AS (
         responsible_id = EXCLUDED.responsible_id, org_unit_id = EXCLUDED.org_unit_id,
         start_date = EXCLUDED.start_date, due_date = EXCLUDED.due_date,
         status = EXCLUDED.status, progress = EXCLUDED.progress,
+        follow_up_due_on = EXCLUDED.follow_up_due_on,
         overdue_since = CASE
             WHEN EXCLUDED.status IN ('done', 'cancelled') OR EXCLUDED.due_date IS NULL
                 OR EXCLUDED.due_date >= :today THEN NULL
             ELSE a.overdue_since END,
         deleted_at = NULL, updated_at = now(), version = a.version + 1
     WHERE (a.title, a.description, a.area_code, a.package_id, a.responsible_id, a.org_unit_id,
-           a.start_date, a.due_date, a.status, a.progress, a.deleted_at IS NULL)
+           a.start_date, a.due_date, a.status, a.progress, a.follow_up_due_on,
+           a.deleted_at IS NULL)
         IS DISTINCT FROM
           (EXCLUDED.title, EXCLUDED.description, EXCLUDED.area_code, EXCLUDED.package_id,
            EXCLUDED.responsible_id, EXCLUDED.org_unit_id, EXCLUDED.start_date,
-           EXCLUDED.due_date, EXCLUDED.status, EXCLUDED.progress, true)
+           EXCLUDED.due_date, EXCLUDED.status, EXCLUDED.progress, EXCLUDED.follow_up_due_on,
+           true)
     RETURNING a.id, a.code, a.title, a.description, a.area_code, a.package_id,
-        a.responsible_id, a.org_unit_id, a.start_date, a.due_date, a.status, a.progress
+        a.responsible_id, a.org_unit_id, a.start_date, a.due_date, a.status, a.progress,
+        a.follow_up_due_on
 ),
 changes AS (
     SELECT u.id, o.id IS NULL OR o.was_deleted AS created,
@@ -277,6 +282,7 @@ async def bulk_upsert_actions(
             "due_dates": column("due_date"),
             "statuses": column("status"),
             "progresses": column("progress"),
+            "follow_up_due_ons": column("follow_up_due_on"),
         },
     )
     operations = [r[0] for r in result.all()]
