@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.config import Settings
 from services.core.meetings import assignment_service, meeting_service
 from services.core.notifications import repository
-from services.core.notifications.errors import FollowNotFound, NotAPerson
+from services.core.errors import NotAPerson
+from services.core.notifications.errors import FollowNotFound
 from services.core.notifications.schemas import (
     FollowRead,
     ItemType,

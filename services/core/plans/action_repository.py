@@ -520,3 +520,90 @@ async def open_actions_of_people(
         )
     ).all()
     return rows
+
+
+# --- report-backs owed (follow_up_due_on) ----------------------------------------------------
+
+# An action's report-back is owed by its responsible while the action is live and not
+# cancelled (a done action may still owe its final report); a plan's by its owner.
+_OWED_REPORT_BACKS = sa.text("""
+SELECT 'action' AS about, a.id, a.plan_id, a.code || ' ' || a.title AS title,
+    a.follow_up_due_on AS due_on, a.responsible_id AS person_id, p.title AS plan_title
+FROM actions a
+JOIN action_plans p ON p.id = a.plan_id AND p.deleted_at IS NULL
+WHERE a.follow_up_due_on IS NOT NULL AND a.deleted_at IS NULL AND a.status <> 'cancelled'
+    AND a.responsible_id IS NOT NULL AND p.status IN ('decided', 'active')
+    AND (CAST(:due_before AS date) IS NULL OR a.follow_up_due_on < CAST(:due_before AS date))
+    AND (CAST(:person AS uuid) IS NULL OR a.responsible_id = CAST(:person AS uuid))
+UNION ALL
+SELECT 'plan', p.id, p.id, p.title, p.follow_up_due_on, p.owner_id, p.title
+FROM action_plans p
+WHERE p.follow_up_due_on IS NOT NULL AND p.deleted_at IS NULL
+    AND p.owner_id IS NOT NULL AND p.status IN ('decided', 'active')
+    AND (CAST(:due_before AS date) IS NULL OR p.follow_up_due_on < CAST(:due_before AS date))
+    AND (CAST(:person AS uuid) IS NULL OR p.owner_id = CAST(:person AS uuid))
+ORDER BY due_on, about, id
+""")
+
+
+async def owed_report_backs_of_people(
+    session: AsyncSession, *, due_before: date | None, person_id: uuid.UUID | None
+) -> Sequence[Any]:
+    """Report-backs owed on actions and plans of decided or active plans, due before
+    `due_before` if given, by one person if given: rows of (about, id, plan_id, title, due_on,
+    person_id, plan_title), by due date."""
+    rows: Sequence[Any] = (
+        await session.execute(
+            _OWED_REPORT_BACKS, {"due_before": due_before, "person": person_id}
+        )
+    ).all()
+    return rows
+
+
+async def owed_report_backs_of(
+    session: AsyncSession, person_id: uuid.UUID, within: Sequence[str], limit: int
+) -> Sequence[Any]:
+    """The report-backs the person owes on actions and plans that are not finished (completed
+    or cancelled), under every path of `within`, earliest due first: rows of (about, id,
+    plan_id, title, due_on), at most `limit`."""
+    live_plan = (
+        col(ActionPlan.deleted_at).is_(None),
+        col(ActionPlan.status).not_in(["completed", "cancelled"]),
+        *[in_subtree(col(PlanUnit.path), p) for p in within],
+    )
+    actions: Any = (
+        sa.select(
+            sa.literal("action").label("about"),
+            col(Action.id),
+            col(Action.plan_id),
+            (col(Action.code) + " " + col(Action.title)).label("title"),
+            col(Action.follow_up_due_on).label("due_on"),
+        )
+        .join(ActionPlan, col(ActionPlan.id) == col(Action.plan_id))
+        .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
+        .where(
+            col(Action.responsible_id) == person_id,
+            col(Action.follow_up_due_on).is_not(None),
+            col(Action.deleted_at).is_(None),
+            col(Action.status) != "cancelled",
+            *live_plan,
+        )
+    )
+    plans: Any = (
+        sa.select(
+            sa.literal("plan").label("about"),
+            col(ActionPlan.id),
+            col(ActionPlan.id).label("plan_id"),
+            col(ActionPlan.title),
+            col(ActionPlan.follow_up_due_on).label("due_on"),
+        )
+        .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
+        .where(
+            col(ActionPlan.owner_id) == person_id,
+            col(ActionPlan.follow_up_due_on).is_not(None),
+            *live_plan,
+        )
+    )
+    union = sa.union_all(actions, plans).subquery()
+    stmt = sa.select(union).order_by(union.c.due_on, union.c.about, union.c.id).limit(limit)
+    return (await session.execute(stmt)).all()
