@@ -276,9 +276,9 @@ async def test_owed_follow_ups_are_listed_by_their_due_date(
     )
     assert plan_report.status_code == 201, plan_report.text
     assert (await admin.get(f"/v1/action-plans/{plan}")).json()["follow_up_due_on"] is None
-    assert (await admin.get(f"/v1/actions/{actions['1.1']}")).json()[
-        "follow_up_due_on"
-    ] == day(20).isoformat()
+    assert (await admin.get(f"/v1/actions/{actions['1.1']}")).json()["follow_up_due_on"] == day(
+        20
+    ).isoformat()
     assert await owed() == [
         (actions["1.2"], day(-2).isoformat(), True, actions["1.2"]),
         (actions["1.1"], day(20).isoformat(), False, actions["1.1"]),

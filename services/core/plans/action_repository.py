@@ -553,9 +553,7 @@ async def owed_report_backs_of_people(
     `due_before` if given, by one person if given: rows of (about, id, plan_id, title, due_on,
     person_id, plan_title), by due date."""
     rows: Sequence[Any] = (
-        await session.execute(
-            _OWED_REPORT_BACKS, {"due_before": due_before, "person": person_id}
-        )
+        await session.execute(_OWED_REPORT_BACKS, {"due_before": due_before, "person": person_id})
     ).all()
     return rows
 

@@ -21,7 +21,7 @@ from services.core.plans.common import (
     refuse_nulls,
     update_recorded,
 )
-from services.core.plans.models import Action, ActionPlan, FollowUp
+from services.core.plans.models import Action, FollowUp
 from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from services.core.principal import Principal
@@ -86,12 +86,12 @@ async def create_follow_up(
     follow_up = FollowUp(plan_id=plan.id, **data.model_dump(exclude={"next_follow_up_due_on"}))
     follow_up.rag = data.rag.value if data.rag is not None else None
     await add_recorded(session, principal, plan, follow_up, _FIELDS)
-    owed: ActionPlan | Action = action if action is not None else plan
-    if owed.follow_up_due_on != next_due:
-        changes = {"follow_up_due_on": next_due}
-        await update_recorded(session, principal, plan, owed, changes, ("follow_up_due_on",))
-        if action is not None:
-            await action_repository.bump_actions_version(session, plan.id)
+    changes = {"follow_up_due_on": next_due}
+    if action is not None and action.follow_up_due_on != next_due:
+        await update_recorded(session, principal, plan, action, changes, ("follow_up_due_on",))
+        await action_repository.bump_actions_version(session, plan.id)
+    elif action is None and plan.follow_up_due_on != next_due:
+        await update_recorded(session, principal, plan, plan, changes, ("follow_up_due_on",))
     return read_as(FollowUpRead, follow_up)
 
 

@@ -20,14 +20,14 @@ Progress = Annotated[int, Field(ge=0, le=100, description="Per cent done, 0–10
 
 
 def _follow_up_due_on(owner: str, *, read: bool = False) -> Any:
-    # A read always carries the field (null or a date); a write may leave it out.
-    return Field(
-        **({} if read else {"default": None}),
-        description=f"The next report-back (återrapportering) due: a follow-up {owner} owes by "
-        "this date. Puls reminds them before it and sends an overdue notice after it; "
-        "recording a follow-up on it settles it (see `next_follow_up_due_on` of a follow-up). "
-        "Null: none owed.",
+    description = (
+        f"The next report-back (återrapportering) due: a follow-up {owner} owes by this date. "
+        "Puls reminds them before it and sends an overdue notice after it; recording a "
+        "follow-up on it settles it (see `next_follow_up_due_on` of a follow-up). Null: none "
+        "owed."
     )
+    # A read always carries the field (null or a date); a write may leave it out.
+    return Field(description=description) if read else Field(None, description=description)
 
 
 _ACTION_FOLLOW_UP_DUE = "the action's responsible"
