@@ -574,7 +574,7 @@ def me_or(
     principal: Principal, me: str | None, person_id: uuid.UUID | None, name: str
 ) -> uuid.UUID | None:
     """A person filter given as `<name>=me` or as `<name>_id`: the signed-in person's id for
-    `me` (422 `no_person` for an API key, 422 when both are given)."""
+    `me` (403 `not_a_person` for an API key, 422 when both are given)."""
     if me is None:
         return person_id
     if person_id is not None:

@@ -34,6 +34,15 @@ class Forbidden(PulsError):
     status, code, title = 403, "forbidden", "Missing scope"
 
 
+class NotAPerson(Forbidden):
+    """The credentials name no person (an API key): there is no "me". One answer wherever
+    "me" is used (`/v1/me/work`, `/v1/me/subscriptions`, `assignee=me`, `responsible=me`): the
+    request is well formed, the caller is not someone it can be about."""
+
+    code = "not_a_person"
+    title = "These credentials belong to no person"
+
+
 class NotFound(PulsError):
     status, code, title = 404, "not_found", "Not found"
 

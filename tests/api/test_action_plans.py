@@ -829,3 +829,50 @@ async def test_actions_across_plans_by_person_overdue_and_unit(
         seen = (await oss.get("/v1/actions")).json()["items"]
         assert [a["code"] for a in seen] == ["2"]
         assert_problem(await oss.get("/v1/actions", params={"org_unit": "RJH"}), 404)
+
+
+async def test_a_report_back_owed_goes_through_the_sync_the_csv_and_the_history(
+    client: httpx.AsyncClient,
+) -> None:
+    """`follow_up_due_on` is a field of a sync row like any other (a row without it clears
+    it), exported in the CSV, and recording the follow-up that settles it is in the action's
+    history and bumps the collection's version."""
+    await seed_rjh_tree(client)
+    plan = await create_plan(client)
+    url = f"/v1/action-plans/{plan['id']}/actions"
+    rows = [
+        {"code": "1", "title": "Åtgärd 1", "follow_up_due_on": "2017-06-30"},
+        {"code": "2", "title": "Åtgärd 2"},
+    ]
+    synced = await client.put(url, json=rows)
+    assert synced.json()["inserted"] == 2, synced.text
+    table = _csv_table(await client.get(url, headers={"Accept": "text/csv"}))
+    assert [(r["code"], r["follow_up_due_on"]) for r in table] == [("1", "2017-06-30"), ("2", "")]
+    again = await client.put(url, json=rows)
+    assert again.json()["unchanged"] == 2
+    action = (await _actions(client, plan["id"]))[0]
+    assert action["follow_up_due_on"] == "2017-06-30"
+
+    version = (await client.get(url)).headers["ETag"]
+    made = await client.post(
+        f"/v1/action-plans/{plan['id']}/follow-ups",
+        json={
+            "action_id": action["id"],
+            "reported_on": "2017-06-28",
+            "next_follow_up_due_on": "2017-09-30",
+        },
+    )
+    assert made.status_code == 201, made.text
+    assert (await client.get(url)).headers["ETag"] != version
+    after = (await client.get(f"/v1/actions/{action['id']}")).json()
+    assert after["follow_up_due_on"] == "2017-09-30" and after["version"] == action["version"] + 1
+    history = (await client.get(f"/v1/action-plans/{plan['id']}/history")).json()["items"]
+    [settled] = [h for h in history if h["entity_type"] == "action" and h["operation"] == "update"]
+    assert (settled["before"], settled["after"]) == (
+        {"follow_up_due_on": "2017-06-30"},
+        {"follow_up_due_on": "2017-09-30"},
+    )
+
+    # The sync writes what it is sent: a row without the field clears it.
+    await client.put(url, json=[rows[0] | {"follow_up_due_on": None}, rows[1]])
+    assert (await client.get(f"/v1/actions/{action['id']}")).json()["follow_up_due_on"] is None

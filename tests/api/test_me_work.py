@@ -208,7 +208,86 @@ async def test_an_api_key_is_no_person(admin: httpx.AsyncClient, oidc_app: FastA
             ("/v1/assignments", {"assignee": "me"}),
             ("/v1/actions", {"responsible": "me"}),
         ]:
-            problem = assert_problem(await keyed.get(path, params=params), 422, "no_person")
+            problem = assert_problem(await keyed.get(path, params=params), 403, "not_a_person")
             assert "API key" in problem["detail"]
     # The bootstrap key neither.
-    assert_problem(await admin.get("/v1/me/work"), 422, "no_person")
+    assert_problem(await admin.get("/v1/me/work"), 403, "not_a_person")
+
+
+async def test_owed_follow_ups_are_listed_by_their_due_date(
+    oidc_app: FastAPI, admin: httpx.AsyncClient, issuer: DevIssuer
+) -> None:
+    """A report-back owed on an action (its responsible's) or a plan (its owner's) is listed
+    as `owed_follow_up` on its `follow_up_due_on`, among the rest; recording the follow-up
+    settles it, or moves it to `next_follow_up_due_on`."""
+    seeded = await seed_work(admin)
+    plan, actions = seeded["plan"], seeded["actions"]
+    for code, due in [("1.1", 2), ("1.2", -2), ("1.4", 1)]:
+        patched = await admin.patch(
+            f"/v1/actions/{actions[code]}", json={"follow_up_due_on": day(due).isoformat()}
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["follow_up_due_on"] == day(due).isoformat()
+    owned = await admin.patch(
+        f"/v1/action-plans/{plan}",
+        json={"owner_id": seeded["jh"], "follow_up_due_on": day(8).isoformat()},
+    )
+    assert owned.json()["follow_up_due_on"] == day(8).isoformat(), owned.text
+
+    async def owed() -> list[tuple[str, str, bool, str | None]]:
+        async with make_client(oidc_app, token_from(issuer, "JH")) as jh:
+            items = (await jh.get("/v1/me/work")).json()["items"]
+        return [
+            (i["id"], i["due_date"], i["overdue"], i["action_id"])
+            for i in items
+            if i["kind"] == "owed_follow_up"
+        ]
+
+    async with make_client(oidc_app, token_from(issuer, "JH")) as jh:
+        kinds = [(i["kind"], i["due_date"]) for i in (await jh.get("/v1/me/work")).json()["items"]]
+    # Sorted with the rest: TL's owed report-back (1.4) is not JH's; a done action (1.2)
+    # still owes its final report.
+    assert kinds == [
+        ("owed_follow_up", day(-2).isoformat()),
+        ("assignment", day(-1).isoformat()),
+        ("owed_follow_up", day(2).isoformat()),
+        ("follow_up", day(3).isoformat()),
+        ("meeting", day(3).isoformat()),
+        ("action", day(5).isoformat()),
+        ("owed_follow_up", day(8).isoformat()),
+        ("assignment", day(10).isoformat()),
+    ]
+    assert await owed() == [
+        (actions["1.2"], day(-2).isoformat(), True, actions["1.2"]),
+        (actions["1.1"], day(2).isoformat(), False, actions["1.1"]),
+        (plan, day(8).isoformat(), False, None),
+    ]
+
+    # Reporting back on 1.1 with the next report due in 20 days moves it; on the plan
+    # without a next date settles it.
+    report = {"action_id": actions["1.1"], "reported_on": day(0).isoformat()}
+    made = await admin.post(
+        f"/v1/action-plans/{plan}/follow-ups",
+        json=report | {"next_follow_up_due_on": day(20).isoformat()},
+    )
+    assert made.status_code == 201, made.text
+    plan_report = await admin.post(
+        f"/v1/action-plans/{plan}/follow-ups", json={"reported_on": day(0).isoformat()}
+    )
+    assert plan_report.status_code == 201, plan_report.text
+    assert (await admin.get(f"/v1/action-plans/{plan}")).json()["follow_up_due_on"] is None
+    assert (await admin.get(f"/v1/actions/{actions['1.1']}")).json()["follow_up_due_on"] == day(
+        20
+    ).isoformat()
+    assert await owed() == [
+        (actions["1.2"], day(-2).isoformat(), True, actions["1.2"]),
+        (actions["1.1"], day(20).isoformat(), False, actions["1.1"]),
+    ]
+
+    # The next report-back must come after this one.
+    same_day = await admin.post(
+        f"/v1/action-plans/{plan}/follow-ups",
+        json=report | {"next_follow_up_due_on": day(0).isoformat()},
+    )
+    body = assert_problem(same_day, 422)
+    assert body["errors"][0]["code"] == "next_follow_up_not_after_report"

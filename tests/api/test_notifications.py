@@ -19,7 +19,7 @@ from services.core.db import transaction
 from services.core.notifications import preference_service
 from services.core.notifications.errors import FollowNotFound
 from services.core.notifications.schemas import ItemType, MailKind, SubscriptionsUpdate
-from services.core.plans.errors import ActionNotFound
+from services.core.plans.errors import ActionNotFound, PlanNotFound
 from services.core.principal import Principal, Scope
 from tests.conftest import make_client
 from tests.factories import (
@@ -100,6 +100,10 @@ async def test_a_person_sets_kinds_language_and_follows(
             await preference_service.follow(
                 session, me, settings, ItemType.action, uuid.uuid4(), True
             )
+        # A plan, for the report-backs owed on it.
+        plan = uuid.UUID(ids["plan"])
+        followed = await preference_service.follow(session, me, settings, ItemType.plan, plan, True)
+        assert [(f.item_type, f.item_id) for f in followed.items] == [(ItemType.plan, plan)]
 
 
 async def test_one_follows_only_what_one_sees(
@@ -112,6 +116,10 @@ async def test_one_follows_only_what_one_sees(
         with pytest.raises(ActionNotFound):
             await preference_service.follow(
                 session, skane, settings, ItemType.action, uuid.UUID(ids["jh_action"]), True
+            )
+        with pytest.raises(PlanNotFound):
+            await preference_service.follow(
+                session, skane, settings, ItemType.plan, uuid.UUID(ids["plan"]), True
             )
 
 
@@ -185,6 +193,11 @@ async def test_a_person_feed_has_their_meetings_and_due_dates(
 ) -> None:
     ids = await plan_with_actions(client)
     made = await body_with_meeting(client, ids)
+    # The report-back JH owes on her action is a due date of hers too.
+    owed = await client.patch(
+        f"/v1/actions/{ids['jh_action']}", json={"follow_up_due_on": "2026-12-20"}
+    )
+    assert owed.status_code == 200, owed.text
     feed = (await client.post("/v1/calendar-feeds", json={"person_id": ids["jh"]})).json()
     answer = await anon.get(f"/calendar/{feed['token']}.ics")
     assert answer.status_code == 200, answer.text
@@ -192,7 +205,11 @@ async def test_a_person_feed_has_their_meetings_and_due_dates(
     assert set(events) == {
         f"meeting-{made['meeting']['id']}@puls",
         f"action-{ids['jh_action']}-due@puls",
+        f"report_back-{ids['jh_action']}-due@puls",
     }
+    report_back = events[f"report_back-{ids['jh_action']}-due@puls"]
+    assert b"DTSTART;VALUE=DATE:20261220" in answer.content
+    assert str(report_back["summary"]).startswith("Återrapportering: 1.1 Hyrstopp")
     due = events[f"action-{ids['jh_action']}-due@puls"]
     assert b"DTSTART;VALUE=DATE:20261210" in answer.content
     assert str(due["summary"]).startswith("Åtgärd: 1.1 Hyrstopp")

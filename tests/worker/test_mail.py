@@ -467,3 +467,184 @@ async def test_old_mail_keeps_its_key_but_not_its_content(
         ).all()
     assert sorted(rows) == [("sent", None, "", "", ""), ("skipped", None, "", "", "")]
     assert await scan_mail(ctx) == {}, "the key still stands: nothing is sent again"
+
+
+# ---------------------------------------------------------------- report-backs (follow-ups)
+
+
+async def _owe(client: httpx.AsyncClient, path: str, due: str, **more: Any) -> None:
+    """Sets the report-back owed on an action or plan (`follow_up_due_on`)."""
+    patched = await client.patch(path, json={"follow_up_due_on": due, **more})
+    assert patched.status_code == 200, patched.text
+
+
+def _as_person(person: str) -> Principal:
+    return Principal(None, person, frozenset({Scope.admin.value}), person_id=_uuid(person))
+
+
+async def test_owed_report_backs_are_reminded_then_overdue_each_once(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    """The plan's owner and each action's responsible are reminded 3 days before the
+    report-back is due and told once it is overdue; a report-back made settles it; a person
+    without an address is skipped and counted; followers hear too; a kind turned off is
+    respected."""
+    ids = await plan_with_actions(client)
+    plan = ids["plan"]
+    pl = await create_person(client, "Pia Lundbom", initials="PLu", email="pia@example.org")
+    await _owe(client, f"/v1/action-plans/{plan}", "2026-12-03", owner_id=ids["jh"])
+    await _owe(client, f"/v1/actions/{ids['jh_action']}", "2026-12-05")
+    await _owe(client, f"/v1/actions/{ids['ap_action']}", "2026-12-05")
+    async with transaction(app.state.sessionmaker) as session:
+        # PLu follows JH's action; JH turns overdue notices off.
+        await preference_service.follow(
+            session, _as_person(pl), settings, ItemType.action, _uuid(ids["jh_action"]), True
+        )
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        set_clock("2026-12-01T09:00:00+01:00")  # the plan's in 2 days, the actions' in 4
+        assert await scan_mail(ctx) == {"reminder:queued": 1}
+        assert await scan_mail(ctx) == {}, "a second scan adds nothing"
+        await deliver_mail(ctx)
+        set_clock("2026-12-03T09:00:00+01:00")  # the actions' in 2 days; the plan's today
+        assert await scan_mail(ctx) == {"reminder:queued": 2, "reminder:skipped": 1}
+        assert await scan_mail(ctx) == {}
+        await deliver_mail(ctx)
+
+        # JH reports back on the plan (nothing more owed) and on nothing else.
+        made = await client.post(
+            f"/v1/action-plans/{plan}/follow-ups", json={"reported_on": "2026-12-03"}
+        )
+        assert made.status_code == 201, made.text
+        async with transaction(app.state.sessionmaker) as session:
+            await preference_service.update(
+                session,
+                _as_person(ids["jh"]),
+                settings,
+                SubscriptionsUpdate(kinds={MailKind.overdue: False}),
+            )
+        set_clock("2026-12-06T09:00:00+01:00")  # the actions' report-backs are a day late
+        assert await scan_mail(ctx) == {
+            "overdue:queued": 1,
+            "overdue:skipped": 1,
+            "overdue:disabled": 1,
+        }
+        set_clock("2026-12-06T18:00:00+01:00")
+        # Turned off, JH's is not written (so it is counted again); the others are not resent.
+        assert await scan_mail(ctx) == {"overdue:disabled": 1}, "an overdue notice is sent once"
+        assert await deliver_mail(ctx) == {"sent": 1}
+
+    keys = [r["dedupe_key"] for r in await _outbox(app)]
+    assert all(k.split(":")[1] == "report_back" for k in keys)
+    assert _metric(ctx, "reminder", "skipped") == 1
+    assert _metric(ctx, "overdue", "skipped") == 1
+    subjects = sorted((m["To"], m["Subject"]) for m in catcher.messages)
+    title = "1.1 Hyrstopp för sjuksköterskor <inom> Region Skåne"
+    assert subjects == [
+        (JH_EMAIL, f"Påminnelse: återrapportering om {title} senast 2026-12-05"),
+        (
+            JH_EMAIL,
+            "Påminnelse: återrapportering om Bemanningsprojektet 2016–2018 senast 2026-12-03",
+        ),
+        ("pia@example.org", f"Försenad återrapportering: {title} (senast 2026-12-05)"),
+        ("pia@example.org", f"Påminnelse: återrapportering om {title} senast 2026-12-05"),
+    ]
+    by_subject = {(m["To"], m["Subject"]): m for m in catcher.messages}
+    plan_reminder = by_subject[subjects[1]]
+    action_reminder = by_subject[subjects[0]]
+    overdue = by_subject[subjects[2]]
+    assert "En återrapportering ska lämnas om 2 dagar (2026-12-03)" in _text(plan_reminder)
+    assert f"https://puls.example.org/action-plans/{plan}" in _text(plan_reminder)
+    assert f"Återrapportering: {title} (Bemanningsprojektet 2016–2018)" in _text(action_reminder)
+    assert f'href="https://puls.example.org/actions/{ids["jh_action"]}"' in _html(action_reminder)
+    assert "skulle ha lämnats 2026-12-05 och har inte kommit in" in _text(overdue)
+
+
+async def test_presenting_a_follow_up_is_reminded_to_its_presenters_once(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    """A follow-up agenda item reminds its presenters 3 days before the meeting, once; one
+    who unfollowed the meeting is left out, and a follower of the meeting who does not
+    present gets its invitation but no such reminder."""
+    ids = await plan_with_actions(client)
+    made = await body_with_meeting(client, ids)
+    meeting_id = made["meeting"]["id"]
+    pl = await create_person(client, "Pia Lundbom", initials="PLu", email="pia@example.org")
+    ka = await create_person(client, "Karin Ahl", initials="KA", email="karin@example.org")
+    item = await client.post(
+        f"/v1/meetings/{meeting_id}/items",
+        json={
+            "number": 2,
+            "title": "Återrapport: bemanningsläget",
+            "kind": "follow_up",
+            "presenter_ids": [ids["jh"], ids["ap"], pl],
+        },
+    )
+    assert item.status_code == 201, item.text
+    async with transaction(app.state.sessionmaker) as session:
+        meeting = _uuid(meeting_id)
+        await preference_service.follow(
+            session, _as_person(pl), settings, ItemType.meeting, meeting, False
+        )
+        await preference_service.follow(
+            session, _as_person(ka), settings, ItemType.meeting, meeting, True
+        )
+
+    def presentations(rows: list[dict[str, Any]]) -> list[tuple[Any, str]]:
+        return sorted(
+            (str(r["person_id"]), r["status"])
+            for r in rows
+            if r["dedupe_key"].startswith("reminder:presentation:")
+        )
+
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        set_clock("2026-12-11T09:00:00+01:00")  # four days before the meeting: not yet
+        await scan_mail(ctx)
+        assert presentations(await _outbox(app)) == []
+        set_clock("2026-12-12T09:00:00+01:00")  # three days before
+        await scan_mail(ctx)
+        await scan_mail(ctx)
+        expected = sorted([(ids["jh"], "pending"), (ids["ap"], "skipped")])
+        assert presentations(await _outbox(app)) == expected
+        await deliver_mail(ctx)
+
+    [message] = [m for m in catcher.messages if "på mötet" in str(m["Subject"])]
+    assert message["To"] == JH_EMAIL
+    assert message["Subject"] == (
+        "Påminnelse: återrapportera Återrapport: bemanningsläget på mötet 2026-12-15"
+    )
+    text = _text(message)
+    assert "Uppföljningen ska presenteras på mötet om 3 dagar (2026-12-15)" in text
+    assert "Uppföljning att presentera: Återrapport: bemanningsläget" in text
+    assert "(Koncernledningen 2026-12-15 09:00)" in text
+    assert f"https://puls.example.org/meetings/{meeting_id}" in text
+    # KA follows the meeting: its invitation, not the presenters' reminder.
+    assert {m["To"] for m in catcher.messages if "karin" in str(m["To"])} == {"karin@example.org"}
+    assert all(
+        "presentera" not in str(m["Subject"]) for m in catcher.messages if m["To"] != JH_EMAIL
+    )
+
+
+async def test_the_digest_lists_owed_report_backs(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, set_clock: SetClock
+) -> None:
+    ids = await plan_with_actions(client)
+    await _owe(client, f"/v1/actions/{ids['jh_action']}", "2026-12-01")
+    await _owe(client, f"/v1/action-plans/{ids['plan']}", "2026-12-20", owner_id=ids["jh"])
+    set_clock("2026-12-07T06:00:00+01:00")  # Monday of week 50
+    with smtp_server() as (catcher, port):
+        ctx = _ctx(app, settings, port)
+        assert await send_digests(ctx) == {"digest:queued": 1, "digest:skipped": 1}
+        await deliver_mail(ctx)
+    [message] = [m for m in catcher.messages if m["To"] == JH_EMAIL]
+    text = _text(message)
+    overdue, rest = text.split("Dina öppna uppgifter:")
+    assert (
+        "Återrapportering: 1.1 Hyrstopp för sjuksköterskor <inom> Region Skåne, klar 2026-12-01"
+        in overdue
+    )
+    open_items = rest.split("Dina nästa möten:")[0]
+    assert "Återrapportering: Bemanningsprojektet 2016–2018, klar 2026-12-20" in open_items
+    assert "Åtgärd: 1.1 Hyrstopp" in open_items
+    assert "<strong>Återrapportering</strong>: <a" in _html(message)

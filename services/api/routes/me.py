@@ -35,7 +35,9 @@ async def get_my_work(
 ) -> WorkRead:
     """The signed-in person's work in one call, sorted by due date: open assignments,
     unfinished actions with a due date (of plans not completed or cancelled), the follow-ups
-    they present at upcoming meetings and the meetings they attend or whose body they belong
-    to, with their agendas. Only what the caller's subtree shows. An API key is no person:
-    422 `no_person`."""
+    they present at upcoming meetings (`follow_up`, due at the meeting's start), the
+    report-backs they owe on actions and plans (`owed_follow_up`, due on the action's or
+    plan's `follow_up_due_on`) and the meetings they attend or whose body they belong to,
+    with their agendas. Only what the caller's subtree shows. An API key is no person: 403
+    `not_a_person`."""
     return await me_service.work(session, principal, days=days, timezone=settings.local_timezone)

@@ -487,7 +487,7 @@ async def list_assignments(
     q: Annotated[str | None, Query(max_length=100, description="In the assignment's text.")] = None,
 ) -> Page[AssignmentRead | Tombstone]:
     """Who was tasked with what by when, across the caller's bodies. `assignee=me`: the
-    signed-in person's (422 `no_person` for an API key)."""
+    signed-in person's (403 `not_a_person` for an API key)."""
     return await assignment_service.list_assignments(
         session,
         principal,

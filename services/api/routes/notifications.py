@@ -83,8 +83,10 @@ async def follow_item(
     settings: SettingsDep,
 ) -> SubscriptionsRead:
     """`following: true` sends you the item's reminders, overdue notices or invitations
-    although it is not yours; `false` stops them although it is. An item you cannot see is
-    404.
+    although it is not yours; `false` stops them although it is. An action or a plan
+    (`plan`) also brings the reminders and overdue notices of the report-backs owed on it
+    (`follow_up_due_on`); unfollowing a meeting also stops the reminders to present a
+    follow-up at it. An item you cannot see is 404.
 
     Needs credentials that name a person (an OIDC access token); an API key gets 403
     `not_a_person`."""

@@ -570,7 +570,10 @@ async def create_follow_up(
     idem: IdempotencyDep,
 ) -> Response:
     """A report-back on the plan or one of its actions (ongoing work and result) with a RAG
-    status. Accepts `Idempotency-Key`."""
+    status. It settles the report-back owed: the action's (without `action_id`, the plan's)
+    `follow_up_due_on` becomes `next_follow_up_due_on`, or null when that is left out (422
+    `next_follow_up_not_after_report` when it is not after `reported_on`). Accepts
+    `Idempotency-Key`."""
     if (replay := await idem.replay()) is not None:
         return replay
     follow_up = await follow_up_service.create_follow_up(session, principal, plan_id, data)

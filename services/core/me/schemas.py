@@ -57,11 +57,14 @@ class MeRead(BaseModel):
 
 
 class WorkKind(StrEnum):
-    """What kind of work an item of `GET /v1/me/work` is."""
+    """What kind of work an item of `GET /v1/me/work` is: `follow_up` a follow-up agenda item
+    the person presents at a meeting, `owed_follow_up` a report-back they owe on an action or a
+    plan by its `follow_up_due_on`."""
 
     assignment = "assignment"
     action = "action"
     follow_up = "follow_up"
+    owed_follow_up = "owed_follow_up"
     meeting = "meeting"
 
 
@@ -80,15 +83,20 @@ class WorkItem(BaseModel):
 
     kind: WorkKind
     id: uuid.UUID = Field(
-        description="The assignment's, action's, agenda item's (follow-up) or meeting's id."
+        description="The assignment's, action's, agenda item's (follow-up) or meeting's id; "
+        "for an owed follow-up the action's (with `action_id`) or the plan's."
     )
     title: str
     due_date: date | None = Field(
-        description="When it is due; for a meeting and a follow-up, the meeting's local date."
+        description="When it is due; for a meeting and a follow-up, the meeting's local date; "
+        "for an owed follow-up, the action's or plan's `follow_up_due_on`."
     )
     status: str | None = Field(description="The assignment's or action's status.")
     overdue: bool = Field(description="Past its due date and not done.")
     plan_id: uuid.UUID | None = None
+    action_id: uuid.UUID | None = Field(
+        default=None, description="Owed follow-ups on an action: the action."
+    )
     meeting_id: uuid.UUID | None = None
     starts_at: datetime | None = Field(default=None, description="Meetings and follow-ups.")
     ends_at: datetime | None = None
@@ -109,6 +117,16 @@ _WORK_EXAMPLE: dict[str, Any] = {
             "overdue": False,
             "plan_id": None,
             "meeting_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        },
+        {
+            "kind": "owed_follow_up",
+            "id": "9e8d7c6b-5a49-4382-a1b0-c9d8e7f6a5b4",
+            "title": "3.2 Ta fram bemanningsplan med måltal för antal AT, ST",
+            "due_date": "2026-12-07",
+            "status": None,
+            "overdue": False,
+            "plan_id": "0f1e2d3c-4b5a-4697-8a9b-0c1d2e3f4a5b",
+            "action_id": "9e8d7c6b-5a49-4382-a1b0-c9d8e7f6a5b4",
         },
         {
             "kind": "meeting",
@@ -143,7 +161,8 @@ class WorkRead(BaseModel):
     until: date = Field(description="Meetings and follow-ups are listed up to this local date.")
     items: list[WorkItem] = Field(
         description="Open assignments, unfinished actions with a due date, follow-ups the "
-        "person presents and upcoming meetings, by due date (then kind)."
+        "person presents, report-backs they owe (`owed_follow_up`) and upcoming meetings, by "
+        "due date (then kind)."
     )
     truncated: bool = Field(
         description="A kind had more items than the limit; each kind lists its earliest."

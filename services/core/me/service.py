@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.clock import utcnow
-from services.core.errors import ValidationFailed, field_error
+from services.core.errors import NotAPerson, field_error
 from services.core.me.schemas import AgendaEntry, AuthMethod, MeRead, WorkItem, WorkKind, WorkRead
 from services.core.meetings import person_work as meetings_work
 from services.core.people import service as people_service
@@ -22,16 +22,12 @@ WORK_LIMIT_PER_KIND = 200
 _FAR_FUTURE = date.max
 
 
-class NoPerson(ValidationFailed):
-    code = "no_person"
-    title = "The caller is not a person"
-
-
 def person_of(principal: Principal, loc: list[str | int]) -> uuid.UUID:
-    """The signed-in person's id for `me` in a filter; an API key is no person (422)."""
+    """The signed-in person's id for `me`; an API key is no person (403 `not_a_person`, the
+    answer `/v1/me/subscriptions` gives too), `loc` naming where `me` was asked for."""
     if principal.person_id is None:
         msg = "'me' needs a person's sign-in (an OIDC token); an API key is no person"
-        raise NoPerson(msg, errors=[field_error(loc, msg, "no_person")])
+        raise NotAPerson(msg, errors=[field_error(loc, msg, "not_a_person")])
     return principal.person_id
 
 
@@ -66,6 +62,7 @@ async def work(
         session, principal, person_id, since=now, until=until_at, limit=limit
     )
     actions = await plans_work.open_actions_of(session, principal, person_id, limit=limit)
+    owed = await plans_work.owed_report_backs_of(session, principal, person_id, limit=limit)
     items = [
         WorkItem(
             kind=WorkKind.assignment,
@@ -105,6 +102,19 @@ async def work(
     ]
     items += [
         WorkItem(
+            kind=WorkKind.owed_follow_up,
+            id=o.id,
+            title=o.title,
+            due_date=o.due_on,
+            status=None,
+            overdue=o.due_on < today,
+            plan_id=o.plan_id,
+            action_id=o.id if o.about == "action" else None,
+        )
+        for o in owed
+    ]
+    items += [
+        WorkItem(
             kind=WorkKind.meeting,
             id=m.id,
             title=m.body_name,
@@ -127,6 +137,7 @@ async def work(
         len(meetings.assignments),
         len(actions),
         len(meetings.follow_ups),
+        len(owed),
         len(meetings.meetings),
     )
     return WorkRead(

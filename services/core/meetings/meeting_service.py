@@ -398,6 +398,15 @@ async def approve(
     return await read_meeting(session, principal, meeting_id)
 
 
+async def follow_ups_presented_between(
+    session: AsyncSession, since: datetime, until: datetime
+) -> Sequence[Any]:
+    """For other domains (reminders): the follow-up agenda items people present at planned
+    meetings starting in [since, until), with (id, title, presenter_ids, meeting_id,
+    starts_at, body_name). No scope check."""
+    return await repository.follow_ups_presented_between(session, since=since, until=until)
+
+
 async def meetings_between(
     session: AsyncSession,
     start: datetime,

@@ -452,6 +452,36 @@ async def follow_ups_presented_by(
     return (await session.execute(stmt.limit(limit))).all()
 
 
+async def follow_ups_presented_between(
+    session: AsyncSession, *, since: datetime, until: datetime
+) -> Sequence[Any]:
+    """Every follow-up agenda item with presenters at a planned meeting starting in
+    `[since, until)`: rows of (id, title, presenter_ids, meeting_id, starts_at, body_name)."""
+    stmt: Any = (
+        sa.select(
+            col(AgendaItem.id),
+            col(AgendaItem.title),
+            col(AgendaItem.presenter_ids),
+            col(Meeting.id).label("meeting_id"),
+            col(Meeting.starts_at),
+            col(MeetingBody.name).label("body_name"),
+        )
+        .join(Meeting, col(Meeting.id) == col(AgendaItem.meeting_id))
+        .join(MeetingBody, col(MeetingBody.id) == col(Meeting.body_id))
+        .where(
+            col(AgendaItem.deleted_at).is_(None),
+            col(AgendaItem.kind) == "follow_up",
+            sa.func.cardinality(col(AgendaItem.presenter_ids)) > 0,
+            col(Meeting.deleted_at).is_(None),
+            col(Meeting.status) == "planned",
+            col(Meeting.starts_at) >= since,
+            col(Meeting.starts_at) < until,
+        )
+        .order_by(col(Meeting.starts_at), col(AgendaItem.number))
+    )
+    return (await session.execute(stmt)).all()
+
+
 async def agendas(
     session: AsyncSession, meeting_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AgendaItem]]:

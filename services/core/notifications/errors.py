@@ -3,13 +3,6 @@ from __future__ import annotations
 from services.core.errors import Forbidden, NotFound
 
 
-class NotAPerson(Forbidden):
-    """The credentials name no person (an API key): there is no "me" to subscribe."""
-
-    code = "not_a_person"
-    title = "These credentials belong to no person"
-
-
 class FeedNotFound(NotFound):
     code = "calendar_feed_not_found"
     title = "No such calendar feed"

@@ -10,7 +10,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,15 +33,24 @@ _DIGEST_MEETING_DAYS = 14
 
 @dataclass(frozen=True)
 class Item:
-    """An action or assignment someone owes."""
+    """Something a person owes by a date: an action, an assignment, a report-back owed on an
+    action or a plan (`report_back`), or a follow-up to present at a meeting
+    (`presentation`)."""
 
-    type: str  # action | assignment
+    type: str  # action | assignment | report_back | presentation
     id: uuid.UUID
     title: str
     due_date: date | None
     person_id: uuid.UUID
     context: str  # its plan's title, or its body's name
     link: str
+    # What one follows or unfollows to hear about it (`/v1/me/subscriptions`): the item
+    # itself, or for a report-back its action or plan, for a presentation its meeting.
+    follow: tuple[str, uuid.UUID] | None = None
+
+    @property
+    def followed_as(self) -> tuple[str, uuid.UUID]:
+        return self.follow or (self.type, self.id)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -73,7 +84,8 @@ async def open_items(
     due_before: date | None = None,
     person_id: uuid.UUID | None = None,
 ) -> list[Item]:
-    """Open actions and assignments with the person who owes them, by due date."""
+    """Open actions and assignments, and the report-backs owed on actions and plans, with the
+    person who owes them, by due date."""
     base = settings.frontend_url.rstrip("/")
     items = [
         Item(
@@ -103,15 +115,33 @@ async def open_items(
             session, due_before=due_before, person_id=person_id
         )
     ]
+    items += [
+        Item(
+            "report_back",
+            r.id,
+            r.title,
+            r.due_on,
+            r.person_id,
+            r.plan_title if r.about == "action" else "",
+            f"{base}/{'actions' if r.about == 'action' else 'action-plans'}/{r.id}",
+            follow=(r.about, r.id),
+        )
+        for r in await due_scan.owed_report_backs_of_people(
+            session, due_before=due_before, person_id=person_id
+        )
+    ]
     items.sort(key=lambda i: (i.due_date or date.max, i.type, i.id))
     return items
 
 
 async def _audience(
-    session: AsyncSession, owners: dict[tuple[str, uuid.UUID], set[uuid.UUID]]
+    session: AsyncSession,
+    owners: dict[tuple[str, uuid.UUID], set[uuid.UUID]],
+    *,
+    with_followers: bool = True,
 ) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
-    """Who hears about each item: its people, plus those following it, minus those who
-    unfollowed it."""
+    """Who hears about each item: its people, plus those following it (unless
+    `with_followers` is false), minus those who unfollowed it."""
     follows = await repository.follows(session, item_ids=[item_id for _, item_id in owners])
     audience = {key: set(people) for key, people in owners.items()}
     for f in follows:
@@ -119,7 +149,8 @@ async def _audience(
         if key not in audience:
             continue
         if f.following:
-            audience[key].add(f.person_id)
+            if with_followers:
+                audience[key].add(f.person_id)
         else:
             audience[key].discard(f.person_id)
     return audience
@@ -190,15 +221,22 @@ async def enqueue(
 # ---------------------------------------------------------------- reminders and overdue
 
 
+# Items whose e-mails have words of their own (`<kind>_<type>_subject`, `…_intro`); actions
+# and assignments share the kind's.
+_OWN_WORDS = ("report_back", "presentation")
+
+
 def _item_candidate(kind: str, item: Item, person_id: uuid.UUID, today: date) -> Candidate:
     due = item.due_date
     assert due is not None
     days_left = (due - today).days
 
     def context(_language: str) -> dict[str, Any]:
+        words = f"{kind}_{item.type}" if item.type in _OWN_WORDS else kind
         return {
             "item": item.view(),
             "days_left": days_left,
+            "subject_key": f"{words}_subject",
             "subject_args": {"title": item.title, "due": due.isoformat()},
         }
 
@@ -206,10 +244,47 @@ def _item_candidate(kind: str, item: Item, person_id: uuid.UUID, today: date) ->
     return Candidate(kind, key, person_id, context, item.id)
 
 
+def _owners(items: Iterable[Item]) -> dict[tuple[str, uuid.UUID], set[uuid.UUID]]:
+    owners: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = {}
+    for i in items:
+        owners.setdefault(i.followed_as, set()).add(i.person_id)
+    return owners
+
+
+async def presentations(
+    session: AsyncSession, settings: Settings, today: date, until: date
+) -> list[Item]:
+    """The follow-up agenda items people present at planned meetings on local days
+    [today, until], one per presenter, due on the meeting's local date."""
+    zone = ZoneInfo(settings.local_timezone)
+    base = settings.frontend_url.rstrip("/")
+    rows = await meeting_service.follow_ups_presented_between(
+        session,
+        datetime.combine(today, day_time(), tzinfo=zone),
+        datetime.combine(until + timedelta(days=1), day_time(), tzinfo=zone),
+    )
+    return [
+        Item(
+            "presentation",
+            r.id,
+            r.title,
+            r.starts_at.astimezone(zone).date(),
+            person,
+            f"{r.body_name} {local_time(r.starts_at, settings.local_timezone)}",
+            f"{base}/meetings/{r.meeting_id}",
+            follow=("meeting", r.meeting_id),
+        )
+        for r in rows
+        for person in r.presenter_ids
+    ]
+
+
 async def enqueue_reminders(session: AsyncSession, settings: Settings, today: date) -> Counter[str]:
     """A reminder `mail_reminder_days` before each due date and an overdue notice once it has
     passed (for items at most `mail_overdue_max_days` late), once per item, due date and
-    person."""
+    person; for report-backs owed on actions and plans too. A follow-up agenda item gets a
+    reminder to its presenters `mail_reminder_days` before the meeting (no overdue notice:
+    the meeting is its end)."""
     horizon = today + timedelta(days=settings.mail_reminder_days + 1)
     oldest = today - timedelta(days=settings.mail_overdue_max_days)
     items = [
@@ -217,13 +292,24 @@ async def enqueue_reminders(session: AsyncSession, settings: Settings, today: da
         for i in await open_items(session, settings, due_before=horizon)
         if i.due_date and i.due_date >= oldest
     ]
-    audience = await _audience(session, {(i.type, i.id): {i.person_id} for i in items})
+    audience = await _audience(session, _owners(items))
+    # A presentation is its presenters' business: following the meeting brings its
+    # invitations, not reminders to others; unfollowing it stops them.
+    presented = await presentations(
+        session, settings, today, today + timedelta(days=settings.mail_reminder_days)
+    )
+    audience |= await _audience(session, _owners(presented), with_followers=False)
     candidates = [
         _item_candidate(
             "overdue" if i.due_date and i.due_date < today else "reminder", i, person, today
         )
         for i in items
-        for person in sorted(audience[(i.type, i.id)])
+        for person in sorted(audience[i.followed_as])
+    ]
+    candidates += [
+        _item_candidate("reminder", i, i.person_id, today)
+        for i in presented
+        if i.person_id in audience[i.followed_as]
     ]
     return await enqueue(session, settings, candidates)
 

@@ -15,7 +15,7 @@ from services.core.db import one_of, timestamptz, timestamptz_now, uuid_pk
 MAIL_KINDS = ("reminder", "overdue", "invitation", "digest")
 MAIL_STATUSES = ("pending", "sent", "failed", "skipped")
 LANGUAGES = ("sv", "en")
-ITEM_TYPES = ("action", "assignment", "meeting")
+ITEM_TYPES = ("action", "assignment", "meeting", "plan")
 FEED_KINDS = ("body", "person")
 
 

@@ -8,9 +8,10 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.config import Settings
+from services.core.errors import NotAPerson
 from services.core.meetings import assignment_service, meeting_service
 from services.core.notifications import repository
-from services.core.notifications.errors import FollowNotFound, NotAPerson
+from services.core.notifications.errors import FollowNotFound
 from services.core.notifications.schemas import (
     FollowRead,
     ItemType,
@@ -20,7 +21,7 @@ from services.core.notifications.schemas import (
     SubscriptionsUpdate,
 )
 from services.core.people import service as people_service
-from services.core.plans import action_service
+from services.core.plans import action_service, plan_service
 from services.core.principal import Principal
 
 
@@ -75,6 +76,8 @@ async def _check_item(
         await action_service.read_action(session, principal, item_id)
     elif item_type is ItemType.assignment:
         await assignment_service.read_assignment(session, principal, item_id)
+    elif item_type is ItemType.plan:
+        await plan_service.read_plan(session, principal, item_id)
     else:
         await meeting_service.get_meeting_visible(session, principal, item_id)
 

@@ -24,6 +24,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "reminder_today": "Det här ska vara klart i dag ({due}):",
         "overdue_subject": "Försenad: {title} (skulle vara klar {due})",
         "overdue_intro": "Det här skulle ha varit klart {due} och är fortfarande öppet:",
+        "reminder_report_back_subject": "Påminnelse: återrapportering om {title} senast {due}",
+        "reminder_report_back_intro": "En återrapportering ska lämnas om {days} dagar ({due}):",
+        "reminder_report_back_today": "En återrapportering ska lämnas i dag ({due}):",
+        "overdue_report_back_subject": "Försenad återrapportering: {title} (senast {due})",
+        "overdue_report_back_intro": "Återrapporteringen skulle ha lämnats {due} och har inte "
+        "kommit in:",
+        "reminder_presentation_subject": "Påminnelse: återrapportera {title} på mötet {due}",
+        "reminder_presentation_intro": "Uppföljningen ska presenteras på mötet om {days} dagar "
+        "({due}):",
+        "reminder_presentation_today": "Uppföljningen ska presenteras på mötet i dag ({due}):",
         "invitation_subject": "Kallelse: {body} {when}",
         "invitation_changed_subject": "Ändrad kallelse: {body} {when}",
         "invitation_cancelled_subject": "Inställt möte: {body} {when}",
@@ -45,6 +55,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_due": "inget datum",
         "action": "Åtgärd",
         "assignment": "Uppdrag",
+        "report_back": "Återrapportering",
+        "presentation": "Uppföljning att presentera",
         "open": "Öppna i Puls",
         "footer": "Du får det här meddelandet från Puls. Vilka e-post du får väljer du under "
         "Inställningar > Prenumerationer.",
@@ -56,6 +68,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "reminder_today": "This is due today ({due}):",
         "overdue_subject": "Overdue: {title} (was due {due})",
         "overdue_intro": "This was due {due} and is still open:",
+        "reminder_report_back_subject": "Reminder: report back on {title} by {due}",
+        "reminder_report_back_intro": "A report-back is due in {days} days ({due}):",
+        "reminder_report_back_today": "A report-back is due today ({due}):",
+        "overdue_report_back_subject": "Overdue report-back: {title} (was due {due})",
+        "overdue_report_back_intro": "This report-back was due {due} and has not been made:",
+        "reminder_presentation_subject": "Reminder: present {title} at the meeting on {due}",
+        "reminder_presentation_intro": "This follow-up is to be presented at the meeting in "
+        "{days} days ({due}):",
+        "reminder_presentation_today": "This follow-up is to be presented at the meeting today "
+        "({due}):",
         "invitation_subject": "Invitation: {body} {when}",
         "invitation_changed_subject": "Changed: {body} {when}",
         "invitation_cancelled_subject": "Cancelled: {body} {when}",
@@ -77,6 +99,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_due": "no date",
         "action": "Action",
         "assignment": "Assignment",
+        "report_back": "Report-back",
+        "presentation": "Follow-up to present",
         "open": "Open in Puls",
         "footer": "You get this message from Puls. Choose which e-mails you get under "
         "Settings > Subscriptions.",

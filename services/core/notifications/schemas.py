@@ -24,11 +24,14 @@ class MailKind(StrEnum):
 
 
 class ItemType(StrEnum):
-    """What a followed item is."""
+    """What a followed item is: an action (its due date and the report-backs owed on it), an
+    assignment, a meeting (its invitations; unfollowed, also the reminders to present a
+    follow-up at it) or an action plan (the report-backs owed on it)."""
 
     action = "action"
     assignment = "assignment"
     meeting = "meeting"
+    plan = "plan"
 
 
 class Language(StrEnum):

@@ -178,8 +178,8 @@ _ACTION_JSON = """jsonb_build_object(
     'code', {a}.code, 'title', {a}.title, 'description', {a}.description,
     'area', {a}.area_code, 'package_id', {a}.package_id, 'responsible_id', {a}.responsible_id,
     'org_unit', (SELECT code FROM org_units WHERE id = {a}.org_unit_id),
-    'start_date', {a}.start_date, 'due_date', {a}.due_date, 'status', {a}.status,
-    'progress', {a}.progress)"""
+    'start_date', {a}.start_date, 'due_date', {a}.due_date,
+    'follow_up_due_on', {a}.follow_up_due_on, 'status', {a}.status, 'progress', {a}.progress)"""
 
 # Upsert by code and write one history row per inserted or changed action, in one statement:
 # every CTE reads the snapshot from before the upsert, so `old` holds the values replaced.
@@ -189,9 +189,10 @@ WITH incoming AS (
         CAST(:codes AS text[]), CAST(:titles AS text[]), CAST(:descriptions AS text[]),
         CAST(:areas AS text[]), CAST(:package_ids AS uuid[]), CAST(:responsible_ids AS uuid[]),
         CAST(:org_unit_ids AS bigint[]), CAST(:start_dates AS date[]), CAST(:due_dates AS date[]),
-        CAST(:statuses AS text[]), CAST(:progresses AS smallint[])
+        CAST(:statuses AS text[]), CAST(:progresses AS smallint[]),
+        CAST(:follow_up_due_ons AS date[])
     ) AS t(code, title, description, area_code, package_id, responsible_id, org_unit_id,
-           start_date, due_date, status, progress)
+           start_date, due_date, status, progress, follow_up_due_on)
 ),
 old AS (
     SELECT a.id, a.deleted_at IS NOT NULL AS was_deleted, {_ACTION_JSON.format(a="a")} AS doc
@@ -200,9 +201,9 @@ old AS (
 ),
 upserted AS (
     INSERT INTO actions AS a (plan_id, code, title, description, area_code, package_id,
-        responsible_id, org_unit_id, start_date, due_date, status, progress)
+        responsible_id, org_unit_id, start_date, due_date, status, progress, follow_up_due_on)
     SELECT :plan_id, code, title, description, area_code, package_id, responsible_id,
-        org_unit_id, start_date, due_date, status, progress
+        org_unit_id, start_date, due_date, status, progress, follow_up_due_on
     FROM incoming
     ON CONFLICT (plan_id, code) DO UPDATE SET
         title = EXCLUDED.title, description = EXCLUDED.description,
@@ -210,19 +211,23 @@ upserted AS (
         responsible_id = EXCLUDED.responsible_id, org_unit_id = EXCLUDED.org_unit_id,
         start_date = EXCLUDED.start_date, due_date = EXCLUDED.due_date,
         status = EXCLUDED.status, progress = EXCLUDED.progress,
+        follow_up_due_on = EXCLUDED.follow_up_due_on,
         overdue_since = CASE
             WHEN EXCLUDED.status IN ('done', 'cancelled') OR EXCLUDED.due_date IS NULL
                 OR EXCLUDED.due_date >= :today THEN NULL
             ELSE a.overdue_since END,
         deleted_at = NULL, updated_at = now(), version = a.version + 1
     WHERE (a.title, a.description, a.area_code, a.package_id, a.responsible_id, a.org_unit_id,
-           a.start_date, a.due_date, a.status, a.progress, a.deleted_at IS NULL)
+           a.start_date, a.due_date, a.status, a.progress, a.follow_up_due_on,
+           a.deleted_at IS NULL)
         IS DISTINCT FROM
           (EXCLUDED.title, EXCLUDED.description, EXCLUDED.area_code, EXCLUDED.package_id,
            EXCLUDED.responsible_id, EXCLUDED.org_unit_id, EXCLUDED.start_date,
-           EXCLUDED.due_date, EXCLUDED.status, EXCLUDED.progress, true)
+           EXCLUDED.due_date, EXCLUDED.status, EXCLUDED.progress, EXCLUDED.follow_up_due_on,
+           true)
     RETURNING a.id, a.code, a.title, a.description, a.area_code, a.package_id,
-        a.responsible_id, a.org_unit_id, a.start_date, a.due_date, a.status, a.progress
+        a.responsible_id, a.org_unit_id, a.start_date, a.due_date, a.status, a.progress,
+        a.follow_up_due_on
 ),
 changes AS (
     SELECT u.id, o.id IS NULL OR o.was_deleted AS created,
@@ -277,6 +282,7 @@ async def bulk_upsert_actions(
             "due_dates": column("due_date"),
             "statuses": column("status"),
             "progresses": column("progress"),
+            "follow_up_due_ons": column("follow_up_due_on"),
         },
     )
     operations = [r[0] for r in result.all()]
@@ -514,3 +520,88 @@ async def open_actions_of_people(
         )
     ).all()
     return rows
+
+
+# --- report-backs owed (follow_up_due_on) ----------------------------------------------------
+
+# An action's report-back is owed by its responsible while the action is live and not
+# cancelled (a done action may still owe its final report); a plan's by its owner.
+_OWED_REPORT_BACKS = sa.text("""
+SELECT 'action' AS about, a.id, a.plan_id, a.code || ' ' || a.title AS title,
+    a.follow_up_due_on AS due_on, a.responsible_id AS person_id, p.title AS plan_title
+FROM actions a
+JOIN action_plans p ON p.id = a.plan_id AND p.deleted_at IS NULL
+WHERE a.follow_up_due_on IS NOT NULL AND a.deleted_at IS NULL AND a.status <> 'cancelled'
+    AND a.responsible_id IS NOT NULL AND p.status IN ('decided', 'active')
+    AND (CAST(:due_before AS date) IS NULL OR a.follow_up_due_on < CAST(:due_before AS date))
+    AND (CAST(:person AS uuid) IS NULL OR a.responsible_id = CAST(:person AS uuid))
+UNION ALL
+SELECT 'plan', p.id, p.id, p.title, p.follow_up_due_on, p.owner_id, p.title
+FROM action_plans p
+WHERE p.follow_up_due_on IS NOT NULL AND p.deleted_at IS NULL
+    AND p.owner_id IS NOT NULL AND p.status IN ('decided', 'active')
+    AND (CAST(:due_before AS date) IS NULL OR p.follow_up_due_on < CAST(:due_before AS date))
+    AND (CAST(:person AS uuid) IS NULL OR p.owner_id = CAST(:person AS uuid))
+ORDER BY due_on, about, id
+""")
+
+
+async def owed_report_backs_of_people(
+    session: AsyncSession, *, due_before: date | None, person_id: uuid.UUID | None
+) -> Sequence[Any]:
+    """Report-backs owed on actions and plans of decided or active plans, due before
+    `due_before` if given, by one person if given: rows of (about, id, plan_id, title, due_on,
+    person_id, plan_title), by due date."""
+    rows: Sequence[Any] = (
+        await session.execute(_OWED_REPORT_BACKS, {"due_before": due_before, "person": person_id})
+    ).all()
+    return rows
+
+
+async def owed_report_backs_of(
+    session: AsyncSession, person_id: uuid.UUID, within: Sequence[str], limit: int
+) -> Sequence[Any]:
+    """The report-backs the person owes on actions and plans that are not finished (completed
+    or cancelled), under every path of `within`, earliest due first: rows of (about, id,
+    plan_id, title, due_on), at most `limit`."""
+    live_plan = (
+        col(ActionPlan.deleted_at).is_(None),
+        col(ActionPlan.status).not_in(["completed", "cancelled"]),
+        *[in_subtree(col(PlanUnit.path), p) for p in within],
+    )
+    actions: Any = (
+        sa.select(
+            sa.literal("action").label("about"),
+            col(Action.id),
+            col(Action.plan_id),
+            (col(Action.code) + " " + col(Action.title)).label("title"),
+            col(Action.follow_up_due_on).label("due_on"),
+        )
+        .join(ActionPlan, col(ActionPlan.id) == col(Action.plan_id))
+        .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
+        .where(
+            col(Action.responsible_id) == person_id,
+            col(Action.follow_up_due_on).is_not(None),
+            col(Action.deleted_at).is_(None),
+            col(Action.status) != "cancelled",
+            *live_plan,
+        )
+    )
+    plans: Any = (
+        sa.select(
+            sa.literal("plan").label("about"),
+            col(ActionPlan.id),
+            col(ActionPlan.id).label("plan_id"),
+            col(ActionPlan.title),
+            col(ActionPlan.follow_up_due_on).label("due_on"),
+        )
+        .join(PlanUnit, col(PlanUnit.id) == col(ActionPlan.org_unit_id))
+        .where(
+            col(ActionPlan.owner_id) == person_id,
+            col(ActionPlan.follow_up_due_on).is_not(None),
+            *live_plan,
+        )
+    )
+    union = sa.union_all(actions, plans).subquery()
+    stmt = sa.select(union).order_by(union.c.due_on, union.c.about, union.c.id).limit(limit)
+    return (await session.execute(stmt)).all()

@@ -50,6 +50,7 @@ _FIELDS = (
     "responsible_id",
     "start_date",
     "due_date",
+    "follow_up_due_on",
     "status",
     "progress",
 )
@@ -174,6 +175,7 @@ def db_row(values: dict[str, Any], unit_ids: dict[str, int]) -> dict[str, Any]:
         "org_unit_id": unit_ids.get(values["org_unit"]) if values.get("org_unit") else None,
         "start_date": values.get("start_date"),
         "due_date": values.get("due_date"),
+        "follow_up_due_on": values.get("follow_up_due_on"),
         "status": values["status"],
         "progress": values["progress"],
     }

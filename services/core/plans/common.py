@@ -28,7 +28,7 @@ from services.core.plans.references import meeting_lookups
 from services.core.principal import Principal
 
 # A plan or one of the parts written through these steps.
-V = TypeVar("V", ActionPlan, ActionPackage, FollowUp)
+V = TypeVar("V", ActionPlan, ActionPackage, Action, FollowUp)
 
 # Due dates are the region's local dates: "past due" turns at local midnight.
 REGION_TIMEZONE = ZoneInfo("Europe/Stockholm")

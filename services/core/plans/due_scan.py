@@ -77,3 +77,15 @@ async def open_actions_of_people(
     return await action_repository.open_actions_of_people(
         session, due_before=due_before, person_id=person_id
     )
+
+
+async def owed_report_backs_of_people(
+    session: AsyncSession, *, due_before: date | None = None, person_id: uuid.UUID | None = None
+) -> Sequence[Any]:
+    """For other domains (reminders, digests, calendars): the report-backs owed on actions
+    (by their responsible) and plans (by their owner) of decided or active plans, from their
+    `follow_up_due_on`. Rows of (about: action | plan, id, plan_id, title, due_on, person_id,
+    plan_title), by due date."""
+    return await action_repository.owed_report_backs_of_people(
+        session, due_before=due_before, person_id=person_id
+    )

@@ -21,7 +21,7 @@ from services.core.plans.common import (
     refuse_nulls,
     update_recorded,
 )
-from services.core.plans.models import FollowUp
+from services.core.plans.models import Action, FollowUp
 from services.core.plans.plan_service import get_visible_plan, list_parts, visible_part
 from services.core.plans.schemas import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from services.core.principal import Principal
@@ -53,24 +53,45 @@ async def list_follow_ups(
 async def create_follow_up(
     session: AsyncSession, principal: Principal, plan_id: uuid.UUID, data: FollowUpCreate
 ) -> FollowUpRead:
-    plan, _ = await get_visible_plan(session, principal, plan_id)
-    if errors := await check_meeting_refs(session, principal, meeting_id=data.meeting_id):
-        raise invalid(errors)
-    if data.action_id is not None:
-        row = await action_repository.get_action(session, data.action_id)
-        if row is None or row[0].plan_id != plan.id:
-            raise invalid(
-                [
-                    field_error(
-                        ["body", "action_id"],
-                        f"no action {data.action_id} in this plan",
-                        "unknown_action",
-                    )
-                ]
+    """Stores the report-back and settles the one owed on its action (or the plan): that
+    `follow_up_due_on` becomes `next_follow_up_due_on` (null when none is given)."""
+    # The plan is locked as every action writer locks it (before the action), since the
+    # owed report-back on the action changes too.
+    plan, _ = await get_visible_plan(session, principal, plan_id, for_update=True)
+    errors = await check_meeting_refs(session, principal, meeting_id=data.meeting_id)
+    next_due = data.next_follow_up_due_on
+    if next_due is not None and next_due <= data.reported_on:
+        errors.append(
+            field_error(
+                ["body", "next_follow_up_due_on"],
+                "must be after reported_on",
+                "next_follow_up_not_after_report",
             )
-    follow_up = FollowUp(plan_id=plan.id, **data.model_dump())
+        )
+    action: Action | None = None
+    if data.action_id is not None:
+        row = await action_repository.get_action(session, data.action_id, for_update=True)
+        if row is None or row[0].plan_id != plan.id:
+            errors.append(
+                field_error(
+                    ["body", "action_id"],
+                    f"no action {data.action_id} in this plan",
+                    "unknown_action",
+                )
+            )
+        else:
+            action = row[0]
+    if errors:
+        raise invalid(errors)
+    follow_up = FollowUp(plan_id=plan.id, **data.model_dump(exclude={"next_follow_up_due_on"}))
     follow_up.rag = data.rag.value if data.rag is not None else None
     await add_recorded(session, principal, plan, follow_up, _FIELDS)
+    changes = {"follow_up_due_on": next_due}
+    if action is not None and action.follow_up_due_on != next_due:
+        await update_recorded(session, principal, plan, action, changes, ("follow_up_due_on",))
+        await action_repository.bump_actions_version(session, plan.id)
+    elif action is None and plan.follow_up_due_on != next_due:
+        await update_recorded(session, principal, plan, plan, changes, ("follow_up_due_on",))
     return read_as(FollowUpRead, follow_up)
 
 

@@ -33,6 +33,21 @@ def _money() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.Numeric(16, 2)))
 
 
+def _follow_up_due_index(table: str) -> sa.Index:
+    # The reminder scan reads the live report-backs owed, by due date.
+    return sa.Index(
+        f"ix_{table}_follow_up_due_on",
+        "follow_up_due_on",
+        postgresql_where=sa.text("follow_up_due_on IS NOT NULL AND deleted_at IS NULL"),
+    )
+
+
+def _follow_up_due_on() -> Any:
+    # The next report-back (återrapportering) due, owed by the action's responsible or the
+    # plan's owner; recording a follow-up settles it (and may set the next one).
+    return Field(default=None, sa_column=sa.Column(sa.Date))
+
+
 class ActionArea(Timestamps, NamedCode, table=True):
     """The area catalogue (seed 003's 17 areas are seeded); admins extend it."""
 
@@ -49,6 +64,7 @@ class ActionPlan(Versioned, table=True):
             name="no_cost_impact_reason",
         ),
         sa.Index("ix_action_plans_updated_at_id", "updated_at", "id"),
+        _follow_up_due_index("action_plans"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -81,6 +97,7 @@ class ActionPlan(Versioned, table=True):
     actions_version: int = Field(
         default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1")
     )
+    follow_up_due_on: date | None = _follow_up_due_on()
 
 
 class ActionPlanTarget(SQLModel, table=True):
@@ -138,6 +155,7 @@ class Action(Versioned, table=True):
             "due_date",
             postgresql_where=sa.text("deleted_at IS NULL AND status NOT IN ('done', 'cancelled')"),
         ),
+        _follow_up_due_index("actions"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -166,6 +184,7 @@ class Action(Versioned, table=True):
     overdue_since: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
     # The due date `action.due_soon` was published for: once per due date.
     due_soon_notified_for: date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    follow_up_due_on: date | None = _follow_up_due_on()
 
 
 class FollowUp(Versioned, table=True):

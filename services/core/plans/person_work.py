@@ -1,5 +1,6 @@
 """One person's part of the plans domain for `GET /v1/me/work`: the actions they are
-responsible for that are still open and have a due date, in the caller's subtree."""
+responsible for that are still open and have a due date, and the report-backs they owe on
+actions and plans, in the caller's subtree."""
 
 from __future__ import annotations
 
@@ -45,3 +46,23 @@ async def open_actions_of(
         )
         for action, plan_title in rows
     ]
+
+
+@dataclass(frozen=True)
+class OwedReportBack:
+    """A follow-up the person owes on an action (`about`: action) or a plan (plan)."""
+
+    about: str
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    title: str
+    due_on: date
+
+
+async def owed_report_backs_of(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, *, limit: int
+) -> list[OwedReportBack]:
+    rows = await action_repository.owed_report_backs_of(
+        session, person_id, await listed_subtrees(session, principal, None), limit
+    )
+    return [OwedReportBack(r.about, r.id, r.plan_id, r.title, r.due_on) for r in rows]

@@ -194,6 +194,7 @@ _PLAN_FIELDS = (
     "calculation_basis",
     "no_cost_impact",
     "no_cost_impact_reason",
+    "follow_up_due_on",
 )
 
 

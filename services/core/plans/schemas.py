@@ -19,6 +19,21 @@ ActionCode = Annotated[
 Progress = Annotated[int, Field(ge=0, le=100, description="Per cent done, 0–100.")]
 
 
+def _follow_up_due_on(owner: str, *, read: bool = False) -> Any:
+    description = (
+        f"The next report-back (återrapportering) due: a follow-up {owner} owes by this date. "
+        "Puls reminds them before it and sends an overdue notice after it; recording a "
+        "follow-up on it settles it (see `next_follow_up_due_on` of a follow-up). Null: none "
+        "owed."
+    )
+    # A read always carries the field (null or a date); a write may leave it out.
+    return Field(description=description) if read else Field(None, description=description)
+
+
+_ACTION_FOLLOW_UP_DUE = "the action's responsible"
+_PLAN_FOLLOW_UP_DUE = "the plan's owner"
+
+
 class PlanStatus(StrEnum):
     """Where an action plan stands in its life."""
 
@@ -116,6 +131,7 @@ _PLAN_CREATE_EXAMPLE: dict[str, Any] = {
     "expected_saving_sek": "62000000.00",
     "calculation_basis": "Hyrkostnad 2017 189,9 mkr mot 2015 års nivå 127,9 mkr.",
     "kpi_target_ids": [_TARGET_ID],
+    "follow_up_due_on": "2017-06-30",
 }
 
 
@@ -151,6 +167,7 @@ class PlanCreate(BaseModel):
         default=None, description="Why the plan has no cost impact; required with it."
     )
     kpi_target_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    follow_up_due_on: LocalDate | None = _follow_up_due_on(_PLAN_FOLLOW_UP_DUE)
 
 
 class PlanUpdate(BaseModel):
@@ -181,6 +198,7 @@ class PlanUpdate(BaseModel):
         default=None, description="Why the plan has no economic impact."
     )
     kpi_target_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    follow_up_due_on: LocalDate | None = _follow_up_due_on(_PLAN_FOLLOW_UP_DUE)
 
 
 class PlanRead(BaseModel):
@@ -223,6 +241,7 @@ class PlanRead(BaseModel):
     no_cost_impact: bool = Field(description="The plan neither costs nor saves money.")
     no_cost_impact_reason: str | None = Field(description="Why the plan has no economic impact.")
     kpi_target_ids: list[uuid.UUID]
+    follow_up_due_on: date | None = _follow_up_due_on(_PLAN_FOLLOW_UP_DUE, read=True)
     created_at: datetime
     updated_at: datetime
     version: int
@@ -316,6 +335,7 @@ _ACTION_EXAMPLE: dict[str, Any] = {
     "org_unit": "RS",
     "start_date": "2017-01-01",
     "due_date": "2018-12-31",
+    "follow_up_due_on": "2017-09-30",
     "status": "in_progress",
     "progress": 60,
 }
@@ -335,6 +355,7 @@ class ActionCreate(BaseModel):
     org_unit: Code | None = None
     start_date: LocalDate | None = None
     due_date: LocalDate | None = None
+    follow_up_due_on: LocalDate | None = _follow_up_due_on(_ACTION_FOLLOW_UP_DUE)
     status: ActionStatus = ActionStatus.not_started
     progress: Progress = 0
 
@@ -351,6 +372,7 @@ class ActionUpdate(BaseModel):
     org_unit: Code | None = None
     start_date: LocalDate | None = None
     due_date: LocalDate | None = None
+    follow_up_due_on: LocalDate | None = _follow_up_due_on(_ACTION_FOLLOW_UP_DUE)
     status: ActionStatus | None = None
     progress: Progress | None = None
 
@@ -382,6 +404,7 @@ class ActionRead(BaseModel):
     org_unit: str | None
     start_date: date | None
     due_date: date | None
+    follow_up_due_on: date | None = _follow_up_due_on(_ACTION_FOLLOW_UP_DUE, read=True)
     status: ActionStatus
     progress: int
     overdue: bool = Field(description="Marked by the daily scan: past due and not finished.")
@@ -419,7 +442,11 @@ _FOLLOW_UP_EXAMPLE: dict[str, Any] = {
 
 
 class FollowUpCreate(BaseModel):
-    model_config = request_config(_FOLLOW_UP_EXAMPLE)
+    """Recording a follow-up settles the report-back owed on its action (or, without
+    `action_id`, on the plan): that `follow_up_due_on` becomes `next_follow_up_due_on`, or
+    null when none is given."""
+
+    model_config = request_config({**_FOLLOW_UP_EXAMPLE, "next_follow_up_due_on": "2018-09-30"})
 
     action_id: uuid.UUID | None = Field(
         default=None, description="An action of the plan; none for a report on the whole plan."
@@ -432,6 +459,11 @@ class FollowUpCreate(BaseModel):
     )
     meeting_id: uuid.UUID | None = Field(
         default=None, description="The meeting it was reported in (issue 7), if any."
+    )
+    next_follow_up_due_on: LocalDate | None = Field(
+        default=None,
+        description="When the next report-back is due: becomes the action's (or plan's) "
+        "`follow_up_due_on`. Left out, nothing more is owed. Must be after `reported_on`.",
     )
 
 

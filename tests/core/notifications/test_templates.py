@@ -19,6 +19,15 @@ ITEM = {
     "due": "2018-12-31",
     "link": "https://puls.example.org/actions/1",
 }
+# A report-back owed on an action, and a follow-up to present at a meeting: words of their own.
+REPORT_BACK = {**ITEM, "type": "report_back"}
+PRESENTATION = {
+    **ITEM,
+    "type": "presentation",
+    "context": "Koncernledningen 2024-01-15 13:00",
+    "link": "https://puls.example.org/meetings/1",
+}
+SUBJECT_ARGS = {"title": TYPED, "due": "2018-12-31"}
 MEETING = {
     "body": "Koncernledningen",
     "starts": "2024-01-15 13:00",
@@ -29,10 +38,27 @@ MEETING = {
 }
 CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "reminder": [
-        {"item": ITEM, "days_left": 3, "subject_args": {"title": TYPED, "due": "2018-12-31"}},
-        {"item": ITEM, "days_left": 0, "subject_args": {"title": TYPED, "due": "2018-12-31"}},
+        {"item": ITEM, "days_left": 3, "subject_args": SUBJECT_ARGS},
+        {"item": ITEM, "days_left": 0, "subject_args": SUBJECT_ARGS},
+    ]
+    + [
+        {
+            "item": item,
+            "days_left": days,
+            "subject_key": f"reminder_{item['type']}_subject",
+            "subject_args": SUBJECT_ARGS,
+        }
+        for item in (REPORT_BACK, PRESENTATION)
+        for days in (3, 0)
     ],
-    "overdue": [{"item": ITEM, "subject_args": {"title": TYPED, "due": "2018-12-31"}}],
+    "overdue": [
+        {"item": ITEM, "subject_args": SUBJECT_ARGS},
+        {
+            "item": REPORT_BACK,
+            "subject_key": "overdue_report_back_subject",
+            "subject_args": SUBJECT_ARGS,
+        },
+    ],
     "invitation": [
         {
             "meeting": MEETING,
@@ -52,7 +78,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "digest": [
         {
             "overdue": [ITEM],
-            "open_items": [{**ITEM, "type": "assignment"}],
+            "open_items": [{**ITEM, "type": "assignment"}, REPORT_BACK],
             "meetings": [MEETING],
             "breached": [{"kpi": "sick_leave_pct", "org_unit": "RJH", "period": "2024-03"}],
             "subject_args": {"week": 3},
@@ -117,3 +143,29 @@ def test_an_unknown_kind_or_language_is_refused() -> None:
         render("newsletter", "sv", {})
     with pytest.raises(ValueError):
         render("digest", "de", {})
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_report_backs_and_presentations_have_words_of_their_own(language: str) -> None:
+    words = STRINGS[language]
+    for kind, context, intro in [
+        (
+            "reminder",
+            CONTEXTS["reminder"][2],
+            words["reminder_report_back_intro"].format(days=3, due="2018-12-31"),
+        ),
+        (
+            "reminder",
+            CONTEXTS["reminder"][5],
+            words["reminder_presentation_today"].format(due="2018-12-31"),
+        ),
+        (
+            "overdue",
+            CONTEXTS["overdue"][1],
+            words["overdue_report_back_intro"].format(due="2018-12-31"),
+        ),
+    ]:
+        rendered = render(kind, language, {"name": "JH", "language": language, **context})
+        assert intro in rendered.text
+        assert f"{words[context['item']['type']]}: {TYPED}" in rendered.text
+        assert rendered.subject == words[context["subject_key"]].format(**SUBJECT_ARGS)
