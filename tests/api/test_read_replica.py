@@ -152,7 +152,9 @@ class Pair:
         target = await self.primary.sql("SELECT pg_current_wal_flush_lsn()::text")
         deadline = asyncio.get_running_loop().time() + seconds
         while not await self.standby.sql(f"SELECT pg_last_wal_{done}_lsn() >= '{target}'::pg_lsn"):
-            assert asyncio.get_running_loop().time() < deadline, "the standby does not replay"
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"the standby lags: {await self.state()}"
+            )
             await asyncio.sleep(0.05)
 
     async def state(self) -> str:
@@ -211,8 +213,8 @@ def pair() -> Iterator[Pair]:
         for cluster in (standby, primary):
             try:
                 cluster.stop()
-            except AssertionError:
-                pass
+            except (AssertionError, subprocess.TimeoutExpired):
+                pass  # the other cluster and the files still go
         shutil.rmtree(root, ignore_errors=True)
 
 
