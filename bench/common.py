@@ -130,7 +130,8 @@ def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[b
 
 
 def wait_until_healthy(url: str) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: on a loaded machine a niced API process took over 30 s to start.
+    deadline = time.monotonic() + 120
     while True:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
