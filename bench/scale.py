@@ -566,9 +566,10 @@ async def main(
     results: list[Measured] = []
     for size in sizes:
         results.append(await measure(size, redis_url, today, json))
+        low, high = estimate_10m(results)
         print(
             f"size {size:g} M took {results[-1].seconds / 60:.1f} min; "
-            f"10 M would take about {estimate_10m(results) / 60:.0f} min",
+            f"10 M would take {low / 60:.0f}–{high / 60:.0f} min",
             flush=True,
         )
     header, table = rows_of(results)
@@ -598,15 +599,19 @@ async def main(
         print(f"wrote {plot}")
 
 
-def estimate_10m(results: Sequence[Measured]) -> float:
-    """Seconds a 10 M size would take: a line through the two largest sizes measured (a size's
-    fixed part, start-ups and settling, kept apart from its cost per row), or in proportion to
-    the rows from one size (an overestimate from a small one)."""
+def estimate_10m(results: Sequence[Measured]) -> tuple[float, float]:
+    """Seconds a 10 M size would take, as a range: in proportion to the rows of the largest
+    size measured (too much from a small size, whose start-ups and settling are a large part)
+    and a line through the two largest sizes (which keeps that fixed part apart, but is only
+    as good as two noisy points); the line is never below the largest size's time."""
+    last = results[-1]
+    proportional = last.seconds * 1e7 / last.rows
     if len(results) == 1:
-        return results[0].seconds * 1e7 / results[0].rows
-    a, b = results[-2], results[-1]
-    per_row = (b.seconds - a.seconds) / (b.rows - a.rows)
-    return b.seconds + per_row * (1e7 - b.rows)
+        return proportional, proportional
+    before = results[-2]
+    per_row = max(0.0, (last.seconds - before.seconds) / (last.rows - before.rows))
+    line = last.seconds + per_row * (1e7 - last.rows)
+    return min(line, proportional), max(line, proportional)
 
 
 def parse_sizes(text: str) -> list[float]:
