@@ -15,8 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import bench_database, print_table
-from bench.kpi import load
+from bench.common import bench_database, load, print_table
 from services.cli import demo
 from services.core.compliance import detection
 from services.core.config import Settings

@@ -21,27 +21,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import io
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
 import sqlalchemy as sa
 
 from bench.common import (
+    PSEUDONYM_KEY,
+    TOKEN,
     bench_database,
-    children_peak_rss_mb,
+    ceilings,
     free_port,
     peak_rss_mb,
     print_table,
     process,
+    recalculated,
+    reset,
+    run_import,
+    service_env,
+    settled,
     wait_until_healthy,
     wait_until_settled,
 )
@@ -50,56 +53,6 @@ from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.timedata.models import TimeRecord
 from services.core.timedata.pseudonym import pseudonymizer
-
-TOKEN = "puls_bench-admin"
-PSEUDONYM_KEY = "bench-pseudonym-key"
-
-
-async def reset(database_url: str, redis_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    await conn.execute("TRUNCATE time_records, kpi_dirty_cells")
-    await conn.close()
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
-
-
-async def run_import(
-    client: httpx.AsyncClient, path: Path, worker_pid: int, child_rss: list[float]
-) -> float:
-    """Seconds for the import end to end, from the upload's first byte to the moment the
-    worker stamped it finished (in its transaction, just before it commits; the same clock, on
-    the same machine). The status is polled once a second, as a dashboard would: faster polling
-    takes cores from the import it measures. The peak RSS of the worker's validator child
-    process (large files are validated in one) is appended to `child_rss`."""
-
-    async def body() -> AsyncIterator[bytes]:
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                yield block
-
-    started = time.time()
-    response = await client.post(
-        "/v1/imports",
-        params={"kind": "time-records", "source": "heroma"},
-        content=body(),
-        headers={"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)},
-        timeout=600,
-    )
-    assert response.status_code == 202, response.text
-    location = response.headers["location"]
-    peak = 0.0
-    while True:
-        peak = max(peak, children_peak_rss_mb(worker_pid))
-        state = (await client.get(location)).json()
-        if state["status"] in {"succeeded", "failed"}:
-            break
-        await asyncio.sleep(1)
-    child_rss.append(peak)
-    assert state["status"] == "succeeded" and state["error_count"] == 0, state
-    return datetime.fromisoformat(state["finished_at"]).timestamp() - started
 
 
 def gigabyte_file(path: Path, copies: int = 9) -> tuple[Path, int]:
@@ -142,105 +95,6 @@ async def gigabyte_import(
         f"({rows / seconds:,.0f} rows/s); peak RSS API {api_rss:.0f} MB, worker "
         f"{worker_rss:.0f} MB, its validator process {max(child_rss):.0f} MB"
     )
-
-
-async def recalculated(database_url: str, timeout: float = 600) -> None:
-    conn = await asyncpg.connect(database_url)
-    deadline = time.monotonic() + timeout
-    while (
-        await conn.fetchval("SELECT count(*) FROM kpi_dirty_cells") and time.monotonic() < deadline
-    ):
-        await asyncio.sleep(1)
-    await conn.close()
-
-
-async def settle(conn: asyncpg.Connection, timeout: float = 120) -> None:
-    """A checkpoint, then no autovacuum at work: every measurement, Puls's and the ceilings',
-    starts from the same quiet database (a vacuum of the table just loaded would slow
-    whichever ran beside it)."""
-    await conn.execute("CHECKPOINT")
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    while quiet < 2 and time.monotonic() < deadline:
-        busy = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
-        )
-        quiet = 0 if busy else quiet + 1
-        await asyncio.sleep(0.5)
-
-
-async def settled(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await settle(conn)
-    finally:
-        await conn.close()
-
-
-async def ceilings(database_url: str) -> dict[str, float]:
-    """(a) and (a2) on the rows exactly as Puls stored them."""
-    conn = await asyncpg.connect(database_url)
-    buffer = io.BytesIO()
-    # Text, the format a sender's CSV would be copied in (binary COPY is faster still).
-    # A partitioned table is copied out through a query.
-    await conn.copy_from_query("SELECT * FROM time_records", output=buffer, format="text")
-    rows = await conn.fetchval("SELECT count(*) FROM time_records")
-    results: dict[str, float] = {}
-    await conn.execute("DROP TABLE IF EXISTS bench_bare")
-    await conn.execute("CREATE TABLE bench_bare (LIKE time_records INCLUDING DEFAULTS)")
-    await conn.execute("CREATE UNIQUE INDEX ON bench_bare (source, external_id)")
-    await settle(conn)
-    buffer.seek(0)
-    started = time.perf_counter()
-    await conn.copy_to_table("bench_bare", source=buffer, format="text")
-    results["a"] = rows / (time.perf_counter() - started)
-    columns = [
-        r["attname"]
-        for r in await conn.fetch(
-            "SELECT attname FROM pg_attribute WHERE attrelid = 'time_records'::regclass "
-            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
-        )
-    ]
-    updates = ", ".join(
-        f"{c} = EXCLUDED.{c}" for c in columns if c not in {"id", "source", "external_id"}
-    )
-    foreign_keys = await conn.fetch(
-        "SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint "
-        "WHERE conrelid = 'time_records'::regclass AND contype = 'f'"
-    )
-    # (a2) is measured twice: into a table with only the unique index, and into a table shaped
-    # exactly like time_records (its indexes for the KPI engine and reads, its foreign keys),
-    # which is the work any upsert into Puls's table must do. Puls is compared with the latter.
-    for shape in ("bare", "same"):
-        table = f"bench_upsert_{shape}"
-        await conn.execute(f"DROP TABLE IF EXISTS {table}")
-        if shape == "bare":
-            await conn.execute(f"CREATE TABLE {table} (LIKE time_records INCLUDING DEFAULTS)")
-            await conn.execute(f"CREATE UNIQUE INDEX ON {table} (source, external_id)")
-        else:
-            await conn.execute(f"CREATE TABLE {table} (LIKE time_records INCLUDING ALL)")
-            # Puls keeps (source, external_id) unique through time_record_keys (time_records
-            # is partitioned by month, its own unique key holds the date): one unique index.
-            await conn.execute(f"CREATE UNIQUE INDEX ON {table} (source, external_id)")
-            for fk in foreign_keys:
-                await conn.execute(f"ALTER TABLE {table} ADD {fk['definition']}")
-        for phase in ("insert", "update"):
-            await settle(conn)
-            buffer.seek(0)
-            started = time.perf_counter()
-            async with conn.transaction():
-                await conn.execute("CREATE TEMP TABLE stage (LIKE time_records) ON COMMIT DROP")
-                await conn.copy_to_table("stage", source=buffer, format="text")
-                await conn.execute(
-                    f"INSERT INTO {table} SELECT * FROM stage "
-                    f"ON CONFLICT (source, external_id) DO UPDATE SET {updates}"
-                )
-            label = {"insert": "a2", "update": "a2_update"}[phase]
-            results[label if shape == "same" else f"{label}_bare"] = rows / (
-                time.perf_counter() - started
-            )
-    await conn.close()
-    return results
 
 
 async def naive(settings: Settings, path: Path, rows: int) -> float:
@@ -301,19 +155,7 @@ async def main(employees: int, naive_rows: int, redis_url: str, gigabyte: bool) 
     rows = counts.time_records
     print(f"generated {rows:,} time records in {time.perf_counter() - started:.1f} s")
     async with bench_database() as database_url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "PULS_BOOTSTRAP_API_KEY": TOKEN,
-            "PULS_PSEUDONYM_KEY": PSEUDONYM_KEY,
-            "PULS_QUEUE_NAME": "puls:bench-ingest",
-            "PULS_REDIS_PREFIX": "puls-bench-ingest",
-            "PULS_RATE_LIMIT_PER_MINUTE": "1000000",
-            "PULS_LOG_LEVEL": "WARNING",
-            "PULS_IMPORT_DIR": str(work / "imports"),
-            "PULS_WORKER_METRICS_PORT": "0",
-        }
+        env = service_env(database_url, redis_url, work, "ingest")
         settings = Settings(
             DATABASE_URL=database_url, REDIS_URL=redis_url, pseudonym_key=PSEUDONYM_KEY
         )

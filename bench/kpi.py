@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import tempfile
@@ -26,56 +25,22 @@ import asyncpg
 import httpx
 
 from bench.common import (
+    TOKEN,
+    aggregate_ceiling,
     bench_database,
+    change_records,
     free_port,
+    load,
+    mark_all_dirty,
+    measure_series,
+    percentile,
     print_table,
     process,
+    recalculate_all,
     wait_until_healthy,
 )
 from services.cli import demo
-from services.core.auth.service import bootstrap_principal
 from services.core.config import Settings
-from services.core.db import create_engine, create_sessionmaker, transaction
-from services.core.orgs import service as orgs_service
-from services.core.orgs.schemas import OrgUnitCreate
-from services.core.timedata import files, ingest
-from services.worker.tasks import kpis as kpi_tasks
-
-TOKEN = "puls_bench-admin"
-CEILING_SQL = """
-SELECT org_unit_id, date_trunc('month', work_date) AS month,
-       100 * sum(hours) FILTER (WHERE time_type = 'sick')
-           / nullif(sum(hours) FILTER (WHERE time_type = 'scheduled'), 0)
-FROM time_records WHERE staff_kind = 'own' AND deleted_at IS NULL
-GROUP BY 1, 2
-"""
-
-
-async def load(settings: Settings, work: Path) -> None:
-    engine = create_engine(settings, pool_size=2)
-    sessionmaker = create_sessionmaker(engine)
-    tree = json.loads((work / demo.ORG_UNITS_FILE).read_text())
-    async with transaction(sessionmaker) as session:
-        await orgs_service.bulk_upsert(
-            session, bootstrap_principal(), [OrgUnitCreate.model_validate(u) for u in tree]
-        )
-    for kind, name in demo.FILES.items():
-        feed_kind = ingest.KINDS[kind]
-        async with transaction(sessionmaker) as session:
-            lookups = await ingest.load_lookups(session, None, None, codes=None, sources=None)
-            for chunk in files.chunks(work / name, "csv", feed_kind, "heroma"):
-                prepared = ingest.prepare(settings, feed_kind, chunk.rows, lookups)
-                await ingest.store(session, settings, feed_kind, prepared, scope=None)
-    await engine.dispose()
-
-
-async def recalculate_all(settings: Settings) -> int:
-    """What the worker's `recalculate` job does: rounds in lanes until no cell is dirty."""
-    engine = create_engine(settings, pool_size=settings.recalculation_lanes + 1)
-    ctx = {"sessionmaker": create_sessionmaker(engine), "arq": None, "settings": settings}
-    cells = await kpi_tasks.recalculate(ctx)
-    await engine.dispose()
-    return cells
 
 
 async def measure_cold(url: str, database_url: str, path: str, requests: int) -> dict[str, float]:
@@ -96,32 +61,7 @@ async def measure_cold(url: str, database_url: str, path: str, requests: int) ->
     latencies.sort()
     return {
         "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-    }
-
-
-async def measure_series(url: str, path: str, requests: int, clients: int) -> dict[str, float]:
-    latencies: list[float] = []
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        for _ in range(requests // clients):
-            started = time.perf_counter()
-            response = await client.get(path)
-            latencies.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
-
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-    ) as client:
-        await client.get(path)  # warm up
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
     }
 
 
@@ -138,12 +78,7 @@ async def main(employees: int, redis_url: str) -> None:
         print(f"loaded in {time.perf_counter() - started:.0f} s")
         conn = await asyncpg.connect(database_url)
         await conn.execute("VACUUM ANALYZE")
-        await conn.fetch(CEILING_SQL)  # warm the cache for both
-        ceiling = float("inf")
-        for _ in range(3):  # the best of three: the machine's speed wanders from run to run
-            started = time.perf_counter()
-            await conn.fetch(CEILING_SQL)
-            ceiling = min(ceiling, time.perf_counter() - started)
+        ceiling = await aggregate_ceiling(conn)  # its warming run warms the cache for both
 
         started = time.perf_counter()
         cells = await recalculate_all(settings)
@@ -152,33 +87,14 @@ async def main(employees: int, redis_url: str) -> None:
 
         # An admin's full recalculation over facts that exist (old facts, totals and violations
         # replaced), as `POST /v1/recalculations` does it.
-        await conn.execute(
-            "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-            "SELECT org_unit_id, month FROM kpi_cell_totals GROUP BY 1, 2 ON CONFLICT DO NOTHING"
-        )
+        await mark_all_dirty(conn)
         await conn.execute("VACUUM ANALYZE")
         started = time.perf_counter()
         await recalculate_all(settings)
         again = time.perf_counter() - started
 
         # 1 000 changed records in one unit: hours edited where the HR system corrects them.
-        await conn.execute(
-            """
-            WITH pick AS (
-                SELECT id FROM time_records
-                WHERE org_unit_id = (SELECT id FROM org_units WHERE code = 'U007')
-                ORDER BY id LIMIT 1000
-            ), changed AS (
-                UPDATE time_records t SET hours = greatest(t.hours - 0.5, 0.5),
-                       updated_at = now()
-                FROM pick WHERE t.id = pick.id
-                RETURNING t.org_unit_id, date_trunc('month', t.work_date)::date AS month
-            )
-            INSERT INTO kpi_dirty_cells (org_unit_id, month)
-            SELECT DISTINCT org_unit_id, month FROM changed ON CONFLICT DO NOTHING
-            """
-        )
-        dirty = await conn.fetchval("SELECT count(*) FROM kpi_dirty_cells")
+        dirty = await change_records(conn, "U007", 1000)
         started = time.perf_counter()
         await recalculate_all(settings)
         incremental = time.perf_counter() - started

@@ -35,8 +35,15 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench import kpi as kpi_bench
-from bench.common import bench_database, free_port, print_table, process, wait_until_healthy
+from bench.common import (
+    bench_database,
+    free_port,
+    load,
+    print_table,
+    process,
+    recalculate_all,
+    wait_until_healthy,
+)
 from services.cli import demo
 from services.core.config import Settings
 
@@ -107,8 +114,8 @@ class Recorder:
 
 async def load_region(settings: Settings, work: Path) -> None:
     """The demo region stored through the ingest path, and every KPI computed."""
-    await kpi_bench.load(settings, work)
-    await kpi_bench.recalculate_all(settings)
+    await load(settings, work)
+    await recalculate_all(settings)
 
 
 def nightly_batch(number: int, size: int, units: int) -> list[dict[str, Any]]:
