@@ -454,7 +454,7 @@ def _upsert_sql(kind: FeedKind) -> str:
         new = ", ".join(f"u.{c}" for c in kind.person_columns)
         # The row's employee now and before (a row moved to another employee changes both).
         people = _person_cells(
-            f"SELECT x.employee FROM up u LEFT JOIN {kind.table} o USING (source, external_id) "
+            f"SELECT x.employee FROM up u {_old_row(kind, 'LEFT JOIN')} "
             "CROSS JOIN LATERAL (VALUES (u.employee), (o.employee)) AS x(employee) "
             f"WHERE u.inserted OR o.deleted_at IS NOT NULL OR ({old}) IS DISTINCT FROM ({new})"
         )
@@ -485,12 +485,27 @@ def _upsert_sql(kind: FeedKind) -> str:
         -- Every part of one statement reads the same snapshot: this is the row as it was
         -- before the update, so a record moved to another unit or month marks its old cell.
         SELECT o.org_unit_id, {o_dates}
-        FROM up u JOIN {kind.table} o USING (source, external_id)
+        FROM up u {_old_row(kind, "JOIN")}
         WHERE NOT u.inserted
             AND (o.org_unit_id, {o_dates}) IS DISTINCT FROM (u.org_unit_id, {u_dates})
     ), cells AS ({kind.cells_sql}{people}), mark AS ({_MARK_SQL})
     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
     """
+
+
+def _old_row(kind: FeedKind, join: str) -> str:
+    """`join` of the row `u` (a returned row of the upsert) had before the statement, as `o`.
+    On the partitioned table the lookup carries the month (_MOVE_SQL has already moved a
+    record whose month changed) and is one index probe per row in that month's partition: as
+    a plain join the planner hashes every partition instead (it does not count the partitions
+    pruned at run time), a whole-table scan per batch, quadratic over a night's batches."""
+    if kind.table != partitions.TABLE:
+        return f"{join} {kind.table} o USING (source, external_id)"
+    dates = " AND ".join(f"o.{d} = u.{d}" for d in kind.date_columns)
+    return (
+        f"{join} LATERAL (SELECT * FROM {kind.table} o WHERE o.source = u.source "
+        f"AND o.external_id = u.external_id AND {dates} LIMIT 1) o ON true"
+    )
 
 
 async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> int:
@@ -511,21 +526,45 @@ async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> int:
     return int(moved.scalar_one())
 
 
+def _person_cells(employees: str) -> str:
+    """The cells of the time records of `employees` (a query), to add to a statement's. Each
+    employee's records are read through the (employee, work_date) index, partition by
+    partition: as a semi-join the planner may hash the whole table instead."""
+    return f"""
+        UNION ALL
+        SELECT r.org_unit_id, r.month FROM (SELECT DISTINCT employee FROM ({employees}) e) e
+        CROSS JOIN LATERAL (
+            SELECT r.org_unit_id, date_trunc('month', r.work_date)::date AS month
+            FROM time_records r WHERE r.employee = e.employee AND r.deleted_at IS NULL OFFSET 0
+        ) r"""
+
+
 # The key table's row lock orders writers of one key, as the upsert's did before partitioning
 # (bytewise order); a key whose month changed has its row deleted from the old partition.
+# That row is found by its stored date, one index probe in one partition, and deleted by its
+# (partition, ctid): a plain join to time_records would be hashed over every partition.
 _MOVE_SQL = (
     """
-    WITH k AS (
+    WITH old AS (
+        -- The date each key is stored under, read before the key row changes below.
+        SELECT s.source, s.external_id, k.work_date FROM {stage} s
+        JOIN time_record_keys k USING (source, external_id)
+        WHERE k.work_date <> s.work_date
+    ), k AS (
         INSERT INTO time_record_keys AS k (source, external_id, work_date)
         SELECT source, external_id, work_date FROM {stage}
         ORDER BY source COLLATE "C", external_id COLLATE "C"
         ON CONFLICT (source, external_id) DO UPDATE SET work_date = EXCLUDED.work_date
         WHERE k.work_date <> EXCLUDED.work_date
         RETURNING k.source, k.external_id, k.work_date, (xmax = 0) AS inserted
+    ), gone AS (
+        SELECT x.tableoid AS part, x.ctid AS row FROM old CROSS JOIN LATERAL (
+            SELECT tableoid, ctid FROM time_records x WHERE x.source = old.source
+                AND x.external_id = old.external_id AND x.work_date = old.work_date LIMIT 1
+        ) x
     ), moved AS (
-        DELETE FROM time_records o USING k
-        WHERE NOT k.inserted AND o.source = k.source AND o.external_id = k.external_id
-            AND o.work_date <> k.work_date
+        DELETE FROM time_records o USING gone
+        WHERE o.tableoid = gone.part AND o.ctid = gone.row
         RETURNING o.source, o.external_id, o.org_unit_id, o.work_date, o.employee
     ), fresh AS (
         -- The keys whose row the upsert will insert (RETURNING cannot tell on a partitioned
@@ -535,24 +574,15 @@ _MOVE_SQL = (
         UNION ALL
         SELECT source, external_id FROM moved
     ), cells AS (
-        SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM moved
-        UNION ALL
-        SELECT r.org_unit_id, date_trunc('month', r.work_date)::date FROM time_records r
-        WHERE r.employee IN (SELECT employee FROM moved) AND r.deleted_at IS NULL
+        SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM moved"""
+    + _person_cells("SELECT employee FROM moved").replace("{", "{{").replace("}", "}}")
+    + """
     ), mark AS ("""
     + kpis_repository.mark_dirty("cells").replace("{", "{{").replace("}", "}}")
     + """)
     SELECT count(*) FROM moved
     """
 )
-
-
-def _person_cells(employees: str) -> str:
-    """The cells of the time records of `employees` (a query), to add to a statement's."""
-    return f"""
-        UNION ALL
-        SELECT r.org_unit_id, date_trunc('month', r.work_date)::date FROM time_records r
-        WHERE r.employee IN ({employees}) AND r.deleted_at IS NULL"""
 
 
 # The KPI engine owns the dirty marks; the upsert marks its cells in the same statement with
