@@ -508,6 +508,21 @@ def _old_row(kind: FeedKind, join: str) -> str:
     )
 
 
+def _stored(kind: FeedKind, keys: str) -> str:
+    """A FROM item: `keys` (a relation with source and external_id) joined to their stored
+    rows as `t`. On the partitioned table the row is found by the date its key table holds,
+    one index probe in one partition (see _old_row), and carries its `part` and `place`
+    (tableoid, ctid) to be written by."""
+    if kind.table != partitions.TABLE:
+        return f"{keys} JOIN {kind.table} t USING (source, external_id)"
+    return (
+        f"{keys} JOIN time_record_keys d USING (source, external_id) CROSS JOIN LATERAL "
+        f"(SELECT t.*, t.tableoid AS part, t.ctid AS place FROM {kind.table} t "
+        "WHERE t.source = d.source "
+        "AND t.external_id = d.external_id AND t.work_date = d.work_date LIMIT 1) t"
+    )
+
+
 async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> int:
     """Before the upsert of staged time records: makes the partitions of their months (the
     validator kept only dates in the accepted window), claims their keys and deletes the rows
@@ -616,10 +631,13 @@ async def unchanged(
     )
     rows = await session.execute(
         sa.text(
-            "SELECT k.i FROM unnest(CAST(:i AS int[]), CAST(:sources AS text[]), "
-            "CAST(:ids AS text[]), CAST(:hashes AS bigint[])) AS k(i, source, external_id, h) "
-            f"JOIN {kind.table} t USING (source, external_id) "
-            f"WHERE t.content_hash = k.h AND t.deleted_at IS NULL {scoped}"
+            "SELECT k.i FROM "
+            + _stored(
+                kind,
+                "unnest(CAST(:i AS int[]), CAST(:sources AS text[]), "
+                "CAST(:ids AS text[]), CAST(:hashes AS bigint[])) AS k(i, source, external_id, h)",
+            )
+            + f" WHERE t.content_hash = k.h AND t.deleted_at IS NULL {scoped}"
         ),
         {
             "i": positions,
@@ -659,11 +677,20 @@ def _delete_sql(kind: FeedKind, scoped: bool) -> str:
         if scoped
         else ""
     )
+    # On the partitioned table the rows are found one partition each and updated by
+    # (partition, ctid), not hashed over every partition.
+    found = (
+        f"FROM (SELECT t.part, t.place FROM "
+        f"{_stored(kind, _stage_name(kind, 'del') + ' s')} WHERE t.deleted_at IS NULL) s "
+        "WHERE t.tableoid = s.part AND t.ctid = s.place"
+        if kind.table == partitions.TABLE
+        else f"FROM {_stage_name(kind, 'del')} s WHERE t.source = s.source "
+        "AND t.external_id = s.external_id AND t.deleted_at IS NULL"
+    )
     return f"""
     WITH touched AS (
         UPDATE {kind.table} t SET deleted_at = now(), updated_at = now()
-        FROM {_stage_name(kind, "del")} s
-        WHERE t.source = s.source AND t.external_id = s.external_id AND t.deleted_at IS NULL
+        {found}
         {scope}
         RETURNING t.org_unit_id, {dates}{", t.employee" if kind.person_columns else ""}
     ), cells AS ({kind.cells_sql}{people}), mark AS ({_MARK_SQL})
@@ -678,10 +705,12 @@ async def _foreign_keys(
     must not move or overwrite another unit's records."""
     rows = await session.execute(
         sa.text(
-            f"SELECT t.source, t.external_id FROM {kind.table} t "
-            "JOIN unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS k(source, external_id) "
-            "USING (source, external_id) JOIN org_units o ON o.id = t.org_unit_id "
-            "WHERE NOT (o.path >= :lo AND o.path < :hi)"
+            "SELECT t.source, t.external_id FROM "
+            + _stored(
+                kind,
+                "unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS k(source, external_id)",
+            )
+            + " JOIN org_units o ON o.id = t.org_unit_id WHERE NOT (o.path >= :lo AND o.path < :hi)"
         ),
         {
             "sources": [k[0] for k in keys],
