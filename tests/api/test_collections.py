@@ -208,6 +208,36 @@ async def test_the_event_feed_pages_like_every_list(client: httpx.AsyncClient) -
     assert (await client.get("/v1/events", params={"updated_since": since})).json()["items"] == []
 
 
+async def test_action_packages_name_their_owners(client: httpx.AsyncClient) -> None:
+    await seed_rjh_tree(client)
+    anna = await create_person(client, "Anna Granevärn", initials="AG")
+    anita = await create_person(client, "Anita Secher", initials="AS")
+    plan = await create_plan(client)
+    created = await client.post(
+        f"/v1/action-plans/{plan['id']}/packages",
+        json={"name": "Nära vård", "owner_ids": [anita, anna]},
+    )
+    assert created.status_code == 201, created.text
+    package = created.json()
+    # In the order of `owner_ids`, on every answer: create, read, list and change.
+    expected = [
+        {"id": anita, "name": "Anita Secher", "initials": "AS"},
+        {"id": anna, "name": "Anna Granevärn", "initials": "AG"},
+    ]
+    assert package["owners"] == expected
+    url = f"/v1/action-packages/{package['id']}"
+    assert (await client.get(url)).json()["owners"] == expected
+    listed = (await client.get(f"/v1/action-plans/{plan['id']}/packages")).json()["items"]
+    assert [p["owners"] for p in listed] == [expected]
+    changed = await client.patch(url, json={"owner_ids": [anna]})
+    assert changed.json()["owners"] == expected[1:]
+    # A removed person keeps their name on what they owned.
+    assert (await client.delete(f"/v1/people/{anna}")).status_code == 204
+    assert (await client.get(url)).json()["owners"] == expected[1:]
+    cleared = await client.patch(url, json={"owner_ids": []})
+    assert cleared.json()["owners"] == []
+
+
 async def test_plans_and_actions_search_and_sort(client: httpx.AsyncClient) -> None:
     await seed_rjh_tree(client)
     owner = await create_person(client, "Anna Berg", initials="AB")
