@@ -98,8 +98,6 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": "^[0-9]+$", "examples": ["30"]},
     },
 }
-# Creating operations whose answer has no resource of its own to point at.
-NO_LOCATION = {"create_exemption", "post_manual_value"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -129,7 +127,7 @@ def document_headers(spec: dict[str, Any]) -> dict[str, Any]:
                 headers["X-Request-ID"] = _ref("X-Request-ID")
                 if status in ("429", "503") and path.startswith("/v1/"):
                     headers["Retry-After"] = _ref("Retry-After")
-                if status in ("201", "202") and operation["operationId"] not in NO_LOCATION:
+                if status in ("201", "202"):
                     headers["Location"] = _ref("Location")
                 if status in ("200", "201") and "version" in _schema_of(spec, response).get(
                     "properties", {}

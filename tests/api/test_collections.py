@@ -116,9 +116,31 @@ async def test_manual_kpi_values_are_readable_back(client: httpx.AsyncClient, ap
     akut = (await client.get(url, params={"org_unit": "SUS-AKUT"})).json()["items"]
     assert [v["period"] for v in akut] == ["2023", "2024"]
     since = _server_now()
-    await client.post(url, json={"org_unit": "PV", "period": "2024", "value": "82"})
+    replaced = await client.post(url, json={"org_unit": "PV", "period": "2024", "value": "82"})
     again = (await client.get(url, params={"updated_since": since})).json()["items"]
     assert [(v["org_unit"], v["value"]) for v in again] == [("PV", "82")]
+    # One value by unit and period, where `Location` points, with its ETag.
+    assert replaced.headers["location"] == f"{url}/PV/2024"
+    assert (replaced.json()["version"], replaced.headers["etag"]) == (2, '"2"')
+    one = await client.get(f"{url}/PV/2024")
+    assert (one.json(), one.headers["etag"]) == (replaced.json(), '"2"')
+    assert_problem(await client.get(f"{url}/PV/2023"), 404, "manual_value_not_found")
+    assert_problem(await client.get(f"{url}/PV/2024-03"), 422)  # a year's KPI
+    assert_problem(await client.get(f"{url}/NOPE/2024"), 404)
+    # `If-Match`: only the version read is replaced.
+    stale = await client.post(
+        url, json={"org_unit": "PV", "period": "2024", "value": "90"}, headers={"If-Match": '"1"'}
+    )
+    assert_problem(stale, 412)
+    fresh = await client.post(
+        url, json={"org_unit": "PV", "period": "2024", "value": "90"}, headers={"If-Match": '"2"'}
+    )
+    assert (fresh.status_code, fresh.json()["version"]) == (201, 3)
+    none_yet = await client.post(
+        url, json={"org_unit": "PV", "period": "2022", "value": "1"}, headers={"If-Match": '"1"'}
+    )
+    assert_problem(none_yet, 412)
+    assert_problem(await client.get(f"{url}/PV/2022"), 404)
 
     assert_problem(await client.get("/v1/kpis/sick_leave_pct/values"), 422)
     assert_problem(await client.get("/v1/kpis/nope/values"), 404, "kpi_not_found")

@@ -349,6 +349,11 @@ async def test_exemption_applications_are_granted_or_rejected_once_and_counted(
         )
         assert applied.status_code == 201, applied.text
         assert (applied.json()["status"], applied.json()["decided_by"]) == ("requested", None)
+        # Readable where `Location` points, with the ETag of its version.
+        location = applied.headers["location"]
+        assert location == f"/v1/compliance/exemptions/{applied.json()['id']}"
+        read = await client.get(location)
+        assert (read.json(), read.headers["etag"]) == (applied.json(), applied.headers["etag"])
         applications.append(applied.json()["id"])
     await recalculate(app)
     # An application allows nothing: both shifts are against the stop.
@@ -363,6 +368,13 @@ async def test_exemption_applications_are_granted_or_rejected_once_and_counted(
     )
     assert granted.status_code == 200, granted.text
     body = granted.json()
+    # Deciding is a change: a new version, a new ETag, the same answer read back.
+    assert granted.headers["etag"] == f'"{body["version"]}"' != '"1"'
+    read_back = await client.get(f"/v1/compliance/exemptions/{applications[0]}")
+    assert (read_back.json(), read_back.headers["etag"]) == (body, granted.headers["etag"])
+    assert_problem(
+        await client.get(f"/v1/compliance/exemptions/{uuid.uuid4()}"), 404, "exemption_not_found"
+    )
     assert (body["status"], body["decided_by"], body["decision_reason"]) == (
         "granted",
         "Koncernledningen",

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
+from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     IdempotencyDep,
@@ -156,7 +157,7 @@ async def test_webhook(
     if (replay := await idem.replay()) is not None:
         return replay
     delivery = await webhooks_service.send_test(session, principal, webhook_id)
-    return await idem.respond(session, 202, delivery)
+    return await idem.respond(session, 202, delivery, {"Location": f"/v1/deliveries/{delivery.id}"})
 
 
 @router.get(
@@ -196,7 +197,13 @@ async def get_webhook_delivery(
 )
 async def redeliver_webhook_delivery(
     delivery_id: int, session: SessionDep, principal: WebhooksAdmin
-) -> DeliveryRead:
+) -> Any:
     """Queues the message again with the same `webhook-id` (receivers deduplicating on it see
-    a repeat). It goes first in its subscription's order."""
-    return await webhooks_service.redeliver(session, principal, delivery_id)
+    a repeat). It goes first in its subscription's order; `Location` is the delivery, to
+    follow its attempts."""
+    delivery = await webhooks_service.redeliver(session, principal, delivery_id)
+    return JSONResponse(
+        delivery.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/deliveries/{delivery.id}"},
+    )

@@ -353,6 +353,18 @@ async def list_exemptions(
     return page_of(rows, window, lambda r: _exemption_read(r[0], r[1]))
 
 
+async def read_exemption(
+    session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
+) -> ExemptionRead:
+    """An exemption or application in the caller's subtree; a withdrawn one is gone (404)."""
+    row = in_scope_or_404(
+        await repository.get(session, AgencyExemption, exemption_id, for_update=False),
+        principal,
+        ExemptionNotFound(f"No exemption with id {exemption_id}"),
+    )
+    return _exemption_read(row[0], row[1])
+
+
 async def list_all_exemptions(
     session: AsyncSession, principal: Principal, status: str | None, window: Window
 ) -> Page[ExemptionRead | Tombstone]:

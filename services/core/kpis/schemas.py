@@ -134,6 +134,7 @@ class ManualValueRead(BaseModel):
             **_MANUAL_VALUE_EXAMPLE,
             "entered_by": "key:Survey import",
             "entered_at": "2026-11-25T08:00:00Z",
+            "version": 1,
         }
     )
 
@@ -144,6 +145,11 @@ class ManualValueRead(BaseModel):
     comment: str | None
     entered_by: str
     entered_at: datetime
+    version: int = Field(
+        default=1,
+        description="Counts the values entered for this unit and period (a later one "
+        "replaces the earlier); the `ETag` is this number in quotes.",
+    )
 
 
 class Rule(BaseModel):
