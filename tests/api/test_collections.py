@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from services.core.config import Settings
+from services.worker.tasks import kpis as kpi_tasks
+from services.worker.tasks import timedata as timedata_tasks
 from tests.conftest import make_client
 from tests.factories import (
     create_key,
@@ -23,6 +26,7 @@ from tests.factories import (
     shifts,
     upload,
 )
+from tests.jobs import deliver, worker_ctx
 from tests.problems import assert_problem
 
 SINCE_EVER = "2000-01-01T00:00:00Z"
@@ -167,7 +171,6 @@ async def test_imports_recalculations_and_keys_are_listed(
     )
     assert (await client.get("/v1/imports", params={"kind": "employments"})).json()["items"] == []
     assert_problem(await client.get("/v1/imports", params={"status": "done"}), 422)
-    assert_problem(await client.get("/v1/imports", params={"updated_since": SINCE_EVER}), 422)
 
     everything = await client.post("/v1/recalculations", json={})
     sus = await client.post("/v1/recalculations", json={"org_unit": "SUS"})
@@ -186,6 +189,48 @@ async def test_imports_recalculations_and_keys_are_listed(
     assert (await client.delete(f"/v1/api-keys/{keys[0]['id']}")).status_code == 204
     revoked = (await client.get("/v1/api-keys", params={"updated_since": since})).json()["items"]
     assert [(k["id"], bool(k["revoked_at"])) for k in revoked] == [(keys[0]["id"], True)]
+
+
+async def test_status_lists_follow_changes_with_updated_since(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """Imports, recalculations and webhook deliveries change status in the worker: with
+    `updated_since` a client sees the ones that changed, by change time, without polling each."""
+    await seed_tree(client)
+    sent = [(await upload(client, b"source;external_id\n")).json()["id"] for _ in range(2)]
+    # Oldest change first (the opposite of the list's own order), every cursor used.
+    assert await _all(client, "/v1/imports", key="id", updated_since=SINCE_EVER) == sent
+    since = _server_now()
+    assert await _all(client, "/v1/imports", key="id", updated_since=since) == []
+    await timedata_tasks.run_import(worker_ctx(app), sent[0])
+    changed = (await client.get("/v1/imports", params={"updated_since": since})).json()
+    assert [(i["id"], i["status"]) for i in changed["items"]] == [(sent[0], "succeeded")]
+    assert changed["items"][0]["updated_at"] > since
+    # A cursor of the change order is not one of the list's own order.
+    paged = await client.get("/v1/imports", params={"updated_since": SINCE_EVER, "limit": 1})
+    assert_problem(
+        await client.get("/v1/imports", params={"cursor": paged.json()["next_cursor"]}), 400
+    )
+
+    recalc = (await client.post("/v1/recalculations", json={"org_unit": "SUS"})).json()
+    since = _server_now()
+    assert await _all(client, "/v1/recalculations", key="id", updated_since=since) == []
+    await kpi_tasks.run_recalculation(worker_ctx(app), recalc["id"])
+    done = (await client.get("/v1/recalculations", params={"updated_since": since})).json()
+    assert [(r["id"], r["status"]) for r in done["items"]] == [(recalc["id"], "succeeded")]
+
+    sub = (
+        await client.post(
+            "/v1/webhooks", json={"url": "https://hooks.example.org/puls", "event_types": ["*"]}
+        )
+    ).json()
+    url = f"/v1/webhooks/{sub['id']}/deliveries"
+    ping = (await client.post(f"/v1/webhooks/{sub['id']}/test")).json()
+    since = _server_now()
+    assert await _all(client, url, key="id", updated_since=since) == []
+    await deliver(app, settings)
+    tried = (await client.get(url, params={"updated_since": since})).json()["items"]
+    assert [d["id"] for d in tried] == [ping["id"]] and tried[0]["attempt_count"] == 1
 
 
 async def test_one_delivery_by_id(client: httpx.AsyncClient, app: FastAPI) -> None:

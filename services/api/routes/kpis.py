@@ -474,12 +474,13 @@ async def list_recalculations(
         Literal["queued", "running", "succeeded", "failed"] | None,
         Query(description="Only recalculations in this state."),
     ] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[RecalculationRead]:
     """Requested recalculations in the caller's subtree (one of everything only for keys of
-    the whole region), newest first. Status resources, never deleted: no `updated_since`.
-    Admin only."""
+    the whole region), newest first. With `updated_since`: those whose status changed since,
+    by change time (`updated_at`). Never deleted, so there are no tombstones. Admin only."""
     return await recalculation_service.list_recalculations(
-        session, principal, status=status, window=page.window()
+        session, principal, status=status, window=page.window(updated_since)
     )
 
 

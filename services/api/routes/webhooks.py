@@ -173,11 +173,16 @@ async def list_webhook_deliveries(
         Literal["pending", "delivered", "failed", "cancelled"] | None,
         Query(description="Only deliveries in this state."),
     ] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[DeliveryRead]:
     """Newest first. Each delivery lists its attempts: status code, duration, error and when
-    the next retry is due."""
+    the next retry is due. With `updated_since`: the deliveries whose status or attempts
+    changed since, by change time (`updated_at`), so a dashboard follows them without reading
+    the whole log again. Deliveries are purged after the retention
+    (`PULS_WEBHOOKS_LOG_RETENTION_DAYS`) without tombstones: this is a log, not a set of
+    resources to keep in step."""
     return await webhooks_service.list_deliveries(
-        session, principal, webhook_id, status=status, cursor=page.cursor, limit=page.limit
+        session, principal, webhook_id, status=status, window=page.window(updated_since)
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row, scoped
+from services.core.crud import Window, fetch_mirrored, live_row, newest_first_or_changed, scoped
 from services.core.kpis.catalogue import BUDGET_OF, CATALOGUE, MEASURE_OF, Measure, Temporal
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import (
@@ -372,8 +372,14 @@ async def recalculations_page(
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
     if status is not None:
         stmt = stmt.where(col(Recalculation.status) == status)
-    order = [col(Recalculation.created_at), col(Recalculation.id)]
-    paged = keyset(stmt, order, window.cursor, window.limit, on=RECALCULATIONS, descending=True)
+    paged = newest_first_or_changed(
+        stmt,
+        window,
+        newest=[col(Recalculation.created_at), col(Recalculation.id)],
+        changed=col(Recalculation.updated_at),
+        key=col(Recalculation.id),
+        name=RECALCULATIONS,
+    )
     rows: Sequence[Any] = (await session.execute(paged)).all()
     return rows
 

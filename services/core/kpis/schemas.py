@@ -587,6 +587,7 @@ class RecalculationRead(BaseModel):
             "error": None,
             "created_at": "2026-11-25T08:00:00Z",
             "finished_at": "2026-11-25T08:00:02Z",
+            "updated_at": "2026-11-25T08:00:02Z",
         },
         populate_by_name=True,
     )
@@ -603,6 +604,9 @@ class RecalculationRead(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    updated_at: datetime = Field(
+        description="When its status or figures last changed; what `updated_since` compares."
+    )
 
 
 def as_json(model: BaseModel) -> dict[str, Any]:

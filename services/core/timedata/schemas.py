@@ -665,6 +665,7 @@ class ImportRead(BaseModel):
             "created_at": "2026-11-25T02:00:00Z",
             "started_at": "2026-11-25T02:00:01Z",
             "finished_at": "2026-11-25T02:00:40Z",
+            "updated_at": "2026-11-25T02:00:40Z",
         }
     )
 
@@ -687,3 +688,6 @@ class ImportRead(BaseModel):
     created_at: datetime
     started_at: datetime | None = Field(description="When the worker began; null while queued.")
     finished_at: datetime | None
+    updated_at: datetime = Field(
+        description="When its status or figures last changed; what `updated_since` compares."
+    )
