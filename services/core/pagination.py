@@ -38,8 +38,9 @@ class Tombstone(BaseModel):
     """A deleted resource as seen by an `updated_since` mirror."""
 
     id: str = Field(
-        description="The deleted resource's `id`, or its natural key where it is addressed by "
-        "one: an org unit's `code`; a fed record's `source:external_id`."
+        description="The deleted resource's `id` as text (a violation's number too), or its "
+        "natural key where it is addressed by one: an org unit's `code`; a fed record's "
+        "`source:external_id`."
     )
     deleted: bool = True
     updated_at: datetime = Field(description="When it was deleted.")

@@ -264,12 +264,15 @@ async def list_violations(
     date_to: ToDate = None,
     kind: ViolationKind | None = None,
     profession: Code | None = None,
+    updated_since: UpdatedSince = None,
 ) -> Any:
     """Person-level: each row is one employee's working time, so the key needs
     `persondata:read` (`read` gets 403; dashboards use `GET /v1/compliance/summary` and the
     violation KPIs, which `read` may see). Every read is audited, `employee` is this key's own
     pseudonym (see `GET /v1/time-records`) and the stricter per-key limit of person-level reads
-    applies."""
+    applies. By id; with `updated_since`, the violations found or changed since and, as
+    tombstones, those withdrawn since (a corrected record or a changed rule no longer finds
+    them), by change time. A violation found again unchanged keeps its id and `updated_at`."""
     return await compliance_service.list_violations(
         session,
         settings,
@@ -281,6 +284,7 @@ async def list_violations(
         profession=profession,
         cursor=page.cursor,
         limit=page.limit,
+        updated_since=updated_since,
     )
 
 
