@@ -115,6 +115,10 @@ def decode_cursor(cursor: str, columns: Sequence[Any], on: str | None = None) ->
                 value = datetime.fromisoformat(value)
             elif isinstance(column.type, sa.Date) and value is not None:
                 value = date.fromisoformat(value)
+            elif isinstance(column.type, sa.Integer) and value is not None:
+                # A forged number (text, a float, beyond bigint) is a bad cursor, not a 500.
+                if type(value) is not int or not -(2**63) <= value < 2**63:
+                    raise ValueError("not an id")
             elif isinstance(column.type, sa.Uuid) and value is not None:
                 import uuid
 

@@ -4,6 +4,7 @@ the event feed; one webhook delivery by id; `sort` and `q` on plans and actions.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import date
@@ -231,6 +232,10 @@ async def test_status_lists_follow_changes_with_updated_since(
     await deliver(app, settings)
     tried = (await client.get(url, params={"updated_since": since})).json()["items"]
     assert [d["id"] for d in tried] == [ping["id"]] and tried[0]["attempt_count"] == 1
+    # A forged cursor of the id order (text where an id belongs) is a bad cursor, not a 500.
+    forged = base64.urlsafe_b64encode(b'{"on":"webhook_deliveries","after":["x"]}').decode()
+    refused = assert_problem(await client.get(url, params={"cursor": forged}), 422)
+    assert refused["errors"][0]["code"] == "invalid_cursor"
 
 
 async def test_one_delivery_by_id(client: httpx.AsyncClient, app: FastAPI) -> None:
