@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Idempotency-Key",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After", "Warning"],
         )
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, docs_prefixes=(DOCS, "/openapi.json")

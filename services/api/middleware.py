@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.problems import unexpected_problem
-from services.core import tracing
+from services.core import deprecation, tracing
 from services.core.logging import request_id_var
 from services.core.metrics import ApiMetrics
 
@@ -57,7 +57,8 @@ async def _send_problem(
 
 class RequestContextMiddleware:
     """Request id in and out, metrics by route template, one JSON access-log line per request,
-    and the security headers every API response carries."""
+    the security headers every API response carries, and a `Warning` for each deprecated
+    input the request used (`core.deprecation`)."""
 
     def __init__(
         self, app: ASGIApp, metrics: ApiMetrics, *, docs_prefixes: tuple[str, ...]
@@ -73,6 +74,7 @@ class RequestContextMiddleware:
         incoming = Headers(scope=scope).get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        deprecated, collecting = deprecation.collect()
         tracing.tag_request(request_id)
         started = time.perf_counter()
         status_holder = {"status": 500, "started": 0}
@@ -86,6 +88,8 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"no-referrer"))
+                for use in deprecated:
+                    headers.append((b"warning", deprecation.warning_header(use).encode()))
                 if not is_docs:
                     headers.append((b"x-frame-options", b"DENY"))
                     headers.append(
@@ -124,6 +128,7 @@ class RequestContextMiddleware:
                         "ms": round(elapsed * 1000, 1),
                     },
                 )
+            deprecation.stop(collecting)
             request_id_var.reset(token)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from services.core.validation import MONEY_PATTERN
+
 
 def _models() -> Iterator[type[BaseModel]]:
     seen: set[type[BaseModel]] = set()
@@ -98,12 +100,40 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": "^[0-9]+$", "examples": ["30"]},
     },
 }
-# Creating operations whose answer has no resource of its own to point at.
-NO_LOCATION = {"create_exemption", "post_manual_value"}
+
+
+HEADERS["Warning"] = {
+    "description": "Deprecated input this version still accepts, one `299` warning per kind "
+    '(`299 - "<what, and what to send instead>"`); the next version refuses it. Today: money '
+    "sent as a whole JSON number instead of a decimal string.",
+    "required": False,
+    "schema": {"type": "string", "pattern": '^299 - ".*"$'},
+}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/headers/{name}"}
+
+
+def _takes_money(spec: dict[str, Any], operation: dict[str, Any]) -> bool:
+    """Whether the operation's JSON body holds money somewhere (a schema with the money
+    pattern), following references."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    pending, seen = [body.get("schema")], set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            if node.get("pattern") == MONEY_PATTERN:
+                return True
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref not in seen:
+                seen.add(ref)
+                pending.append(schemas.get(ref.rsplit("/", 1)[1]))
+            pending.extend(v for k, v in node.items() if k != "examples")
+    return False
 
 
 def _schema_of(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +150,8 @@ def _schema_of(spec: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]
 def document_headers(spec: dict[str, Any]) -> dict[str, Any]:
     """Puts the headers Puls sends into the contract: `X-Request-ID` on every answer, `ETag`
     on every answer holding a versioned resource (one with `version`), `Location` on 201/202,
-    `Retry-After` on 429 and 503."""
+    `Retry-After` on 429 and 503, `Warning` on the successes of operations that take money
+    (a whole number is still accepted, deprecated)."""
     spec.setdefault("components", {})["headers"] = HEADERS
     for path, item in spec.get("paths", {}).items():
         for operation in item.values():
@@ -129,8 +160,10 @@ def document_headers(spec: dict[str, Any]) -> dict[str, Any]:
                 headers["X-Request-ID"] = _ref("X-Request-ID")
                 if status in ("429", "503") and path.startswith("/v1/"):
                     headers["Retry-After"] = _ref("Retry-After")
-                if status in ("201", "202") and operation["operationId"] not in NO_LOCATION:
+                if status in ("201", "202"):
                     headers["Location"] = _ref("Location")
+                if status.startswith("2") and _takes_money(spec, operation):
+                    headers["Warning"] = _ref("Warning")
                 if status in ("200", "201") and "version" in _schema_of(spec, response).get(
                     "properties", {}
                 ):

@@ -15,10 +15,17 @@ VERSIONED_EXAMPLE: dict[str, Any] = {
 }
 
 
-def request_config(example: dict[str, Any], **options: Unpack[ConfigDict]) -> ConfigDict:
+def request_config(
+    example: dict[str, Any],
+    *,
+    schema: dict[str, Any] | None = None,
+    **options: Unpack[ConfigDict],
+) -> ConfigDict:
     """A request body: unknown fields are refused (a misspelt field is an error, not silently
-    ignored), and `example` is shown in the contract."""
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}, **options)
+    ignored), and `example` is shown in the contract, with `schema`'s keywords (a rule across
+    fields JSON Schema can state)."""
+    extra = {"examples": [example], **(schema or {})}
+    return ConfigDict(extra="forbid", json_schema_extra=extra, **options)
 
 
 def response_config(example: dict[str, Any], **options: Unpack[ConfigDict]) -> ConfigDict:

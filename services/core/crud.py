@@ -118,6 +118,35 @@ def page_from(
     return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)
 
 
+def newest_first_or_changed(
+    stmt: Any, window: Window, *, newest: Sequence[Any], changed: Any, key: Any, name: str
+) -> Any:
+    """One page of a list of status resources (imports, recalculations, deliveries), which
+    the service changes and no client deletes: newest first by `newest`, or with
+    `updated_since` those whose `changed` time is later, by that time then `key`."""
+    if window.updated_since is not None:
+        stmt = stmt.where(changed > window.updated_since)
+        return keyset(stmt, [changed, key], window.cursor, window.limit, on=f"{name}:changes")
+    return keyset(stmt, newest, window.cursor, window.limit, on=name, descending=True)
+
+
+def status_page(
+    rows: Sequence[Any],
+    window: Window,
+    to_read: Callable[[Any], R],
+    *,
+    newest: Callable[[Any], tuple[Any, ...]],
+    changed: Callable[[Any], tuple[Any, ...]],
+    name: str,
+) -> Page[R]:
+    """`newest_first_or_changed`'s rows as the list's page; `newest` and `changed` read a
+    row's key in either order (the cursor of the last row)."""
+    since = window.updated_since is not None
+    on = f"{name}:changes" if since else name
+    kept, next_cursor = split_page(rows, window.limit, changed if since else newest, on)
+    return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)
+
+
 _KEY_COLUMN = sa.column("key", sa.Text)
 _CHANGED_COLUMN = sa.column("changed", sa.DateTime(timezone=True))
 

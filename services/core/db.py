@@ -100,6 +100,12 @@ def timestamptz_now(**kwargs: Any) -> Any:
     return timestamptz(nullable=False, server_default=sa.func.now(), **kwargs)
 
 
+def touched_at() -> Any:
+    """When the row last changed: set on insert, and moved by a database trigger on every
+    update (`puls_touch_updated_at`), which the ORM then reads back."""
+    return timestamptz_now(server_onupdate=sa.FetchedValue())
+
+
 def org_unit_fk(**kwargs: Any) -> Any:
     """The org unit a row belongs to (org units are never hard-deleted)."""
     return sa.Column(sa.BigInteger, sa.ForeignKey("org_units.id"), **kwargs)

@@ -38,8 +38,9 @@ class Tombstone(BaseModel):
     """A deleted resource as seen by an `updated_since` mirror."""
 
     id: str = Field(
-        description="The deleted resource's `id`, or its natural key where it is addressed by "
-        "one: an org unit's `code`; a fed record's `source:external_id`."
+        description="The deleted resource's `id` as text (a violation's number too), or its "
+        "natural key where it is addressed by one: an org unit's `code`; a fed record's "
+        "`source:external_id`."
     )
     deleted: bool = True
     updated_at: datetime = Field(description="When it was deleted.")
@@ -114,6 +115,10 @@ def decode_cursor(cursor: str, columns: Sequence[Any], on: str | None = None) ->
                 value = datetime.fromisoformat(value)
             elif isinstance(column.type, sa.Date) and value is not None:
                 value = date.fromisoformat(value)
+            elif isinstance(column.type, sa.Integer) and value is not None:
+                # A forged number (text, a float, beyond bigint) is a bad cursor, not a 500.
+                if type(value) is not int or not -(2**63) <= value < 2**63:
+                    raise ValueError("not an id")
             elif isinstance(column.type, sa.Uuid) and value is not None:
                 import uuid
 

@@ -17,6 +17,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from services.core import deprecation
+
 # Bidi overrides/isolates can make a name render as something else; NUL breaks PostgreSQL text.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _FORBIDDEN_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
@@ -86,9 +88,12 @@ _MONEY = re.compile(MONEY_PATTERN)
 
 def _money_string(value: object) -> object:
     # Floats lose öre; money travels as a decimal string ("107800000.00"). A whole JSON number
-    # is still taken, as it always was, but the contract promises strings only.
+    # is still taken for one more version, as it always was, and the answer says it is
+    # deprecated (a `Warning` header); the contract promises strings only.
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError('money must be a decimal string such as "1250.50", not a float')
+    if isinstance(value, int):
+        deprecation.note(deprecation.MONEY_NUMBER)
     if isinstance(value, str) and not _MONEY.match(value):
         raise ValueError('money must be a decimal string with at most 2 decimals, e.g. "1250.50"')
     return value

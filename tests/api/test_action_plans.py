@@ -715,6 +715,33 @@ async def test_bad_plans_are_refused(
     assert history_rows.json()["items"] == []
 
 
+async def test_money_as_a_whole_number_still_works_with_a_warning(
+    client: httpx.AsyncClient,
+) -> None:
+    """The contract says decimal strings; a whole JSON number is taken for one more version
+    and the answer says so (`Warning: 299`). A fractional number never is: floats lose öre."""
+    await seed_rjh_tree(client)
+    body = {
+        "title": "Plan",
+        "org_unit": "RJH",
+        "period_start": "2018-01-01",
+        "period_end": "2018-12-31",
+        "cost_estimate_sek": 2500000,
+    }
+    made = await client.post("/v1/action-plans", json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["cost_estimate_sek"] == "2500000.00"
+    warning = made.headers["warning"]
+    assert warning.startswith('299 - "money as a JSON number is deprecated')
+    plan_url = f"/v1/action-plans/{made.json()['id']}"
+    as_string = await client.patch(plan_url, json={"expected_saving_sek": "62000000.00"})
+    assert as_string.status_code == 200 and "warning" not in as_string.headers
+    for number in (2500000.0, 1e6, 2500000.5):
+        refused = await client.patch(plan_url, json={"cost_estimate_sek": number})
+        assert assert_problem(refused, 422)["errors"][0]["loc"] == ["body", "cost_estimate_sek"]
+        assert "warning" not in refused.headers
+
+
 async def test_bad_package_owner_and_a_bad_plan_patch_change_nothing(
     client: httpx.AsyncClient,
 ) -> None:

@@ -4,6 +4,7 @@ the event feed; one webhook delivery by id; `sort` and `q` on plans and actions.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import date
@@ -12,6 +13,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from services.core.config import Settings
+from services.worker.tasks import kpis as kpi_tasks
+from services.worker.tasks import timedata as timedata_tasks
 from tests.conftest import make_client
 from tests.factories import (
     create_key,
@@ -23,6 +27,7 @@ from tests.factories import (
     shifts,
     upload,
 )
+from tests.jobs import deliver, worker_ctx
 from tests.problems import assert_problem
 
 SINCE_EVER = "2000-01-01T00:00:00Z"
@@ -116,9 +121,31 @@ async def test_manual_kpi_values_are_readable_back(client: httpx.AsyncClient, ap
     akut = (await client.get(url, params={"org_unit": "SUS-AKUT"})).json()["items"]
     assert [v["period"] for v in akut] == ["2023", "2024"]
     since = _server_now()
-    await client.post(url, json={"org_unit": "PV", "period": "2024", "value": "82"})
+    replaced = await client.post(url, json={"org_unit": "PV", "period": "2024", "value": "82"})
     again = (await client.get(url, params={"updated_since": since})).json()["items"]
     assert [(v["org_unit"], v["value"]) for v in again] == [("PV", "82")]
+    # One value by unit and period, where `Location` points, with its ETag.
+    assert replaced.headers["location"] == f"{url}/PV/2024"
+    assert (replaced.json()["version"], replaced.headers["etag"]) == (2, '"2"')
+    one = await client.get(f"{url}/PV/2024")
+    assert (one.json(), one.headers["etag"]) == (replaced.json(), '"2"')
+    assert_problem(await client.get(f"{url}/PV/2023"), 404, "manual_value_not_found")
+    assert_problem(await client.get(f"{url}/PV/2024-03"), 422)  # a year's KPI
+    assert_problem(await client.get(f"{url}/NOPE/2024"), 404)
+    # `If-Match`: only the version read is replaced.
+    stale = await client.post(
+        url, json={"org_unit": "PV", "period": "2024", "value": "90"}, headers={"If-Match": '"1"'}
+    )
+    assert_problem(stale, 412)
+    fresh = await client.post(
+        url, json={"org_unit": "PV", "period": "2024", "value": "90"}, headers={"If-Match": '"2"'}
+    )
+    assert (fresh.status_code, fresh.json()["version"]) == (201, 3)
+    none_yet = await client.post(
+        url, json={"org_unit": "PV", "period": "2022", "value": "1"}, headers={"If-Match": '"1"'}
+    )
+    assert_problem(none_yet, 412)
+    assert_problem(await client.get(f"{url}/PV/2022"), 404)
 
     assert_problem(await client.get("/v1/kpis/sick_leave_pct/values"), 422)
     assert_problem(await client.get("/v1/kpis/nope/values"), 404, "kpi_not_found")
@@ -145,7 +172,6 @@ async def test_imports_recalculations_and_keys_are_listed(
     )
     assert (await client.get("/v1/imports", params={"kind": "employments"})).json()["items"] == []
     assert_problem(await client.get("/v1/imports", params={"status": "done"}), 422)
-    assert_problem(await client.get("/v1/imports", params={"updated_since": SINCE_EVER}), 422)
 
     everything = await client.post("/v1/recalculations", json={})
     sus = await client.post("/v1/recalculations", json={"org_unit": "SUS"})
@@ -164,6 +190,52 @@ async def test_imports_recalculations_and_keys_are_listed(
     assert (await client.delete(f"/v1/api-keys/{keys[0]['id']}")).status_code == 204
     revoked = (await client.get("/v1/api-keys", params={"updated_since": since})).json()["items"]
     assert [(k["id"], bool(k["revoked_at"])) for k in revoked] == [(keys[0]["id"], True)]
+
+
+async def test_status_lists_follow_changes_with_updated_since(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """Imports, recalculations and webhook deliveries change status in the worker: with
+    `updated_since` a client sees the ones that changed, by change time, without polling each."""
+    await seed_tree(client)
+    sent = [(await upload(client, b"source;external_id\n")).json()["id"] for _ in range(2)]
+    # Oldest change first (the opposite of the list's own order), every cursor used.
+    assert await _all(client, "/v1/imports", key="id", updated_since=SINCE_EVER) == sent
+    since = _server_now()
+    assert await _all(client, "/v1/imports", key="id", updated_since=since) == []
+    await timedata_tasks.run_import(worker_ctx(app), sent[0])
+    changed = (await client.get("/v1/imports", params={"updated_since": since})).json()
+    assert [(i["id"], i["status"]) for i in changed["items"]] == [(sent[0], "succeeded")]
+    assert changed["items"][0]["updated_at"] > since
+    # A cursor of the change order is not one of the list's own order.
+    paged = await client.get("/v1/imports", params={"updated_since": SINCE_EVER, "limit": 1})
+    assert_problem(
+        await client.get("/v1/imports", params={"cursor": paged.json()["next_cursor"]}), 400
+    )
+
+    recalc = (await client.post("/v1/recalculations", json={"org_unit": "SUS"})).json()
+    since = _server_now()
+    assert await _all(client, "/v1/recalculations", key="id", updated_since=since) == []
+    await kpi_tasks.run_recalculation(worker_ctx(app), recalc["id"])
+    done = (await client.get("/v1/recalculations", params={"updated_since": since})).json()
+    assert [(r["id"], r["status"]) for r in done["items"]] == [(recalc["id"], "succeeded")]
+
+    sub = (
+        await client.post(
+            "/v1/webhooks", json={"url": "https://hooks.example.org/puls", "event_types": ["*"]}
+        )
+    ).json()
+    url = f"/v1/webhooks/{sub['id']}/deliveries"
+    ping = (await client.post(f"/v1/webhooks/{sub['id']}/test")).json()
+    since = _server_now()
+    assert await _all(client, url, key="id", updated_since=since) == []
+    await deliver(app, settings)
+    tried = (await client.get(url, params={"updated_since": since})).json()["items"]
+    assert [d["id"] for d in tried] == [ping["id"]] and tried[0]["attempt_count"] == 1
+    # A forged cursor of the id order (text where an id belongs) is a bad cursor, not a 500.
+    forged = base64.urlsafe_b64encode(b'{"on":"webhook_deliveries","after":["x"]}').decode()
+    refused = assert_problem(await client.get(url, params={"cursor": forged}), 422)
+    assert refused["errors"][0]["code"] == "invalid_cursor"
 
 
 async def test_one_delivery_by_id(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -206,6 +278,36 @@ async def test_the_event_feed_pages_like_every_list(client: httpx.AsyncClient) -
     assert_problem(await client.get("/v1/events", params={"cursor": catalogue["next_cursor"]}), 400)
     since = _server_now()
     assert (await client.get("/v1/events", params={"updated_since": since})).json()["items"] == []
+
+
+async def test_action_packages_name_their_owners(client: httpx.AsyncClient) -> None:
+    await seed_rjh_tree(client)
+    anna = await create_person(client, "Anna Granevärn", initials="AG")
+    anita = await create_person(client, "Anita Secher", initials="AS")
+    plan = await create_plan(client)
+    created = await client.post(
+        f"/v1/action-plans/{plan['id']}/packages",
+        json={"name": "Nära vård", "owner_ids": [anita, anna]},
+    )
+    assert created.status_code == 201, created.text
+    package = created.json()
+    # In the order of `owner_ids`, on every answer: create, read, list and change.
+    expected = [
+        {"id": anita, "name": "Anita Secher", "initials": "AS"},
+        {"id": anna, "name": "Anna Granevärn", "initials": "AG"},
+    ]
+    assert package["owners"] == expected
+    url = f"/v1/action-packages/{package['id']}"
+    assert (await client.get(url)).json()["owners"] == expected
+    listed = (await client.get(f"/v1/action-plans/{plan['id']}/packages")).json()["items"]
+    assert [p["owners"] for p in listed] == [expected]
+    changed = await client.patch(url, json={"owner_ids": [anna]})
+    assert changed.json()["owners"] == expected[1:]
+    # A removed person keeps their name on what they owned.
+    assert (await client.delete(f"/v1/people/{anna}")).status_code == 204
+    assert (await client.get(url)).json()["owners"] == expected[1:]
+    cleared = await client.patch(url, json={"owner_ids": []})
+    assert cleared.json()["owners"] == []
 
 
 async def test_plans_and_actions_search_and_sort(client: httpx.AsyncClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_client
 from tests.factories import create_key, feed, seed_tree, shift
-from tests.jobs import recalculate
+from tests.jobs import recalculate, recalculate_everything
 from tests.problems import assert_problem
 
 WEEKDAY_DAYTIME = [{"weekdays": [1, 2, 3, 4, 5], "from": "07:00", "to": "18:00"}]
@@ -271,6 +271,73 @@ async def test_violations_need_persondata_read_show_per_key_pseudonyms_and_are_a
     assert reads.scalars().all() == ["3", "2", "1", "3"]
 
 
+async def _violations(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    """Every item of the violations list under RS, one at a time (so each cursor is used)."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {"org_unit": "RS", "limit": 1, **params} | ({"cursor": cursor} if cursor else {})
+        page = await client.get("/v1/compliance/violations", params=query)
+        assert page.status_code == 200, page.text
+        found += page.json()["items"]
+        if (cursor := page.json()["next_cursor"]) is None:
+            return found
+
+
+async def test_violations_mirror_with_updated_since(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A recomputation that finds a violation again unchanged keeps its id and change time; a
+    changed one keeps its id and shows up as changed; a withdrawn one comes as a tombstone."""
+    await seed_tree(client)
+    await _rest_breakers(client, 2)
+    await recalculate(app)
+    listed = await _violations(client)
+    assert len(listed) == 2
+    mirrored = await _violations(client, updated_since="2000-01-01T00:00:00Z")
+    assert mirrored == sorted(listed, key=lambda v: (v["updated_at"], v["id"]))
+    since = datetime.now(UTC).isoformat()
+    await recalculate_everything(app)
+    assert await _violations(client) == listed
+    assert await _violations(client, updated_since=since) == []
+    # N0's morning shift removed: no quick return left. N1's evening an hour longer: less rest.
+    await feed(
+        client,
+        "time-records",
+        [
+            {"source": "heroma", "external_id": "N0-202403050700-worked", "deleted": True},
+            shift("N1", datetime(2024, 3, 4, 13, 0), 9.0),
+        ],
+    )
+    await recalculate(app)
+    now = await _violations(client)
+    assert len(now) == 1 and now[0]["id"] in {v["id"] for v in listed}
+    # A tombstone's id is text, whatever the resource's id is (a violation's is a number).
+    gone = str(({v["id"] for v in listed} - {now[0]["id"]}).pop())
+    changes = await _violations(client, updated_since=since)
+    assert [(c["id"], c.get("deleted", False)) for c in changes] in (
+        [(gone, True), (now[0]["id"], False)],
+        [(now[0]["id"], False), (gone, True)],
+    )
+    changed = next(c for c in changes if c["id"] == now[0]["id"])
+    assert changed["hours"] == "2.00" and changed["updated_at"] > since
+    assert all(set(c) == {"id", "deleted", "updated_at"} for c in changes if c["id"] == gone)
+    # The filters apply to the tombstones too; cursors of the two orders are not mixed.
+    assert await _violations(client, updated_since=since, kind="weekly_rest") == []
+    first = await client.get(
+        "/v1/compliance/violations",
+        params={"org_unit": "RS", "limit": 1, "updated_since": since},
+    )
+    assert_problem(
+        await client.get(
+            "/v1/compliance/violations",
+            params={"org_unit": "RS", "cursor": first.json()["next_cursor"]},
+        ),
+        400,
+        "cursor_from_another_list",
+    )
+
+
 async def test_another_units_key_gets_404(app: FastAPI, client: httpx.AsyncClient) -> None:
     await seed_tree(client)
     policy = await client.post(
@@ -349,6 +416,11 @@ async def test_exemption_applications_are_granted_or_rejected_once_and_counted(
         )
         assert applied.status_code == 201, applied.text
         assert (applied.json()["status"], applied.json()["decided_by"]) == ("requested", None)
+        # Readable where `Location` points, with the ETag of its version.
+        location = applied.headers["location"]
+        assert location == f"/v1/compliance/exemptions/{applied.json()['id']}"
+        read = await client.get(location)
+        assert (read.json(), read.headers["etag"]) == (applied.json(), applied.headers["etag"])
         applications.append(applied.json()["id"])
     await recalculate(app)
     # An application allows nothing: both shifts are against the stop.
@@ -363,6 +435,13 @@ async def test_exemption_applications_are_granted_or_rejected_once_and_counted(
     )
     assert granted.status_code == 200, granted.text
     body = granted.json()
+    # Deciding is a change: a new version, a new ETag, the same answer read back.
+    assert granted.headers["etag"] == f'"{body["version"]}"' != '"1"'
+    read_back = await client.get(f"/v1/compliance/exemptions/{applications[0]}")
+    assert (read_back.json(), read_back.headers["etag"]) == (body, granted.headers["etag"])
+    assert_problem(
+        await client.get(f"/v1/compliance/exemptions/{uuid.uuid4()}"), 404, "exemption_not_found"
+    )
     assert (body["status"], body["decided_by"], body["decision_reason"]) == (
         "granted",
         "Koncernledningen",

@@ -62,6 +62,7 @@ GLOBAL = {
 # it reads the feed, as intended; revoking it is the control (tests/api/test_notifications.py).
 CAPABILITIES = {"/calendar/{token}.ics"}
 ANALYSIS = "/v1/kpis/{code}/analyses/{org_unit}/{period}"
+MANUAL_VALUE = "/v1/kpis/{code}/values/{org_unit}/{period}"
 
 
 async def _created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> str:
@@ -143,6 +144,17 @@ async def _objects_in_sus(app: FastAPI, client: httpx.AsyncClient) -> dict[str, 
         "/v1/kpis/overtime_hours/analyses/SUS/2024", json={"text": "Övertiden minskar."}
     )
     assert written.status_code == 200, written.text
+    manual = {
+        "code": "engagement_index",
+        "name_en": "Engagement index",
+        "name_sv": "Hållbart medarbetarengagemang",
+        "unit": "ratio",
+        "better": "higher",
+        "grains": ["year"],
+    }
+    assert (await client.post("/v1/kpis", json=manual)).status_code == 201
+    value = {"org_unit": "SUS-AKUT", "period": "2024", "value": "78.5"}
+    assert (await client.post("/v1/kpis/engagement_index/values", json=value)).status_code == 201
     ids["body_id"] = body_id = await _created(
         client,
         "/v1/bodies",
@@ -210,6 +222,8 @@ async def test_every_object_of_another_subtree_is_404(
             for method in item:
                 if path == ANALYSIS:  # the object is the unit's analysis
                     path_ids = {**ids, "code": "overtime_hours", "org_unit": "SUS"}
+                elif path == MANUAL_VALUE:  # the object is the unit's value
+                    path_ids = {**ids, "code": "engagement_index", "org_unit": "SUS-AKUT"}
                 else:
                     path_ids = ids
                 names = re.findall(r"\{(\w+)\}", path)

@@ -165,6 +165,64 @@ async def test_each_bad_record_is_reported_by_index_and_good_ones_stored(
     assert "unknown org unit 'NOWHERE'" in first["errors"][0]["msg"]
 
 
+async def test_org_unit_is_the_other_name_of_org_unit_code(
+    client: httpx.AsyncClient, via: str
+) -> None:
+    """Records are read back with `org_unit`: a sender may use that name too, never both."""
+    await seed_tree(client)
+    by_read_name = {k: v for k, v in time_record("A1").items() if k != "org_unit_code"}
+    records = [
+        {**by_read_name, "org_unit": "SUS-AKUT"},
+        time_record("A2", org_unit="SUS-AKUT"),
+        {k: v for k, v in time_record("A3").items() if k != "org_unit_code"},
+        {**by_read_name, "external_id": "A4", "org_unit": "NOWHERE"},
+        {**by_read_name, "external_id": "A5", "org_unit": None},
+    ]
+    body = (await client.post(BATCH, json={"records": records})).json()
+    assert (body["inserted"], body["rejected"]) == (1, 4), body
+    errors = {e["external_id"]: e["errors"] for e in body["errors"]}
+    assert [(x["loc"], x["code"]) for x in errors["A2"]] == [(["org_unit"], "org_unit_conflict")]
+    assert [(x["loc"], x["code"]) for x in errors["A3"]] == [(["org_unit_code"], "missing")]
+    assert [(x["loc"], x["code"]) for x in errors["A4"]] == [(["org_unit"], "unknown_org_unit")]
+    assert [x["loc"] for x in errors["A5"]] == [["org_unit"]]
+    stored = (await client.get("/v1/time-records", params={"org_unit": "SUS-AKUT"})).json()
+    assert [(r["id"], r["org_unit"], r["org_unit_code"]) for r in stored["items"]] == [
+        ("heroma:A1", "SUS-AKUT", "SUS-AKUT")
+    ]
+    # The other kinds take it too; `atomic` refuses a batch with both names in one record.
+    assert (
+        await client.post(
+            "/v1/employments:batch",
+            json={"records": [{**employment("E1"), "org_unit": "SUS-AKUT"}]},
+        )
+    ).json()["rejected"] == 1
+    cost = {k: v for k, v in personnel_cost("C1").items() if k != "org_unit_code"}
+    sent = await client.post(
+        "/v1/personnel-costs:batch", json={"records": [{**cost, "org_unit": "SUS-AKUT"}]}
+    )
+    assert sent.json()["inserted"] == 1, sent.text
+    refused = await client.post(
+        BATCH, params={"atomic": "true"}, json={"records": [time_record("A6", org_unit="X")]}
+    )
+    assert assert_problem(refused, 422)["errors"][0]["code"] == "org_unit_conflict"
+
+
+async def test_money_as_a_whole_number_is_stored_with_a_warning(
+    client: httpx.AsyncClient, via: str
+) -> None:
+    """In the batch's validator process too: what it notes comes back with the batch."""
+    await seed_tree(client)
+    whole = await client.post(BATCH, json={"records": [time_record("M1", cost_sek=1250)]})
+    assert whole.json()["inserted"] == 1, whole.text
+    assert whole.headers["warning"].startswith('299 - "money as a JSON number is deprecated')
+    strings = await client.post(BATCH, json={"records": [time_record("M2", cost_sek="1250")]})
+    assert strings.json()["inserted"] == 1 and "warning" not in strings.headers
+    floats = await client.post(BATCH, json={"records": [time_record("M3", cost_sek=1250.0)]})
+    assert floats.json()["rejected"] == 1 and "warning" not in floats.headers
+    costs = (await client.get("/v1/time-records")).json()["items"]
+    assert sorted(r["cost_sek"] for r in costs) == ["1250.00", "1250.00"]
+
+
 async def test_atomic_stores_nothing_when_any_record_is_bad(
     client: httpx.AsyncClient, via: str
 ) -> None:

@@ -61,7 +61,11 @@ def server(settings: Settings) -> Iterator[Server]:
 EXCLUDED: list[Any] = [positive_data_acceptance]
 
 
-def excluded(case: Any) -> list[Any]:
+def excluded(case: Any, response: Any) -> list[Any]:
+    if response.status_code < 300 and response.headers.get("warning", "").startswith("299 "):
+        # Deprecated input this version still takes and says so (money as a whole number,
+        # `Warning: 299`, CHANGELOG.md): the contract already refuses it, the next version will.
+        return [*EXCLUDED, negative_data_rejection]
     if case.method.upper() == "POST" and case.path == "/v1/imports":
         # An upload is any bytes: what the schema generator calls a body of the wrong type
         # (`{}` sent as text/csv) is one more file. The import refuses a file it cannot read
@@ -87,21 +91,17 @@ FUZZ_SETTINGS = settings(
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_admin_key(case: Any, server: Server) -> None:
-    case.call_and_validate(
-        base_url=server.url,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        excluded_checks=excluded(case),
-    )
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    response = case.call(base_url=server.url, headers=headers)
+    case.validate_response(response, headers=headers, excluded_checks=excluded(case, response))
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_read_only_key(case: Any, server: Server) -> None:
-    response = case.call_and_validate(
-        base_url=server.url,
-        headers={"Authorization": f"Bearer {server.read_token}"},
-        excluded_checks=excluded(case),
-    )
+    headers = {"Authorization": f"Bearer {server.read_token}"}
+    response = case.call(base_url=server.url, headers=headers)
+    case.validate_response(response, headers=headers, excluded_checks=excluded(case, response))
     if case.method.upper() != "GET" and case.path.startswith("/v1/"):
         # Writes need more than `read`: a 403, or an earlier 4xx for a malformed request.
         assert response.status_code in (400, 401, 403, 404, 405, 413, 415, 422), response.text

@@ -23,6 +23,18 @@ export async function sendTimeRecords(): Promise<number> {
     hours: "8.00",
     cost_sek: "2450.50",
   };
+  // `org_unit` is the other name of `org_unit_code`: the name records are read back with.
+  const sameUnit: Schemas["TimeRecordIn"] = {
+    source: "heroma",
+    external_id: "TR-2024-000124",
+    org_unit: "SUS-AKUT",
+    employee_ref: "19790312-XXXX",
+    profession: "nurse",
+    staff_kind: "own",
+    time_type: "worked",
+    work_date: "2024-03-05",
+    hours: "8.00",
+  };
   // A removal may carry the whole row; only its key counts.
   const removal: Schemas["RecordDeletion"] = {
     source: "heroma",
@@ -31,7 +43,7 @@ export async function sendTimeRecords(): Promise<number> {
     hours: "7.50",
   };
   const { data, error } = await puls.POST("/v1/time-records:batch", {
-    body: { records: [shift, removal] },
+    body: { records: [shift, sameUnit, removal] },
     params: { header: { "Idempotency-Key": "nightly-2024-03-05" } },
   });
   if (error) throw new Error(error.title);

@@ -18,6 +18,17 @@ export const misspelt: Schemas["TimeRecordIn"] = {
   hours: "8.00",
 };
 
+// @expect-error-line no org unit (`org_unit_code`, or its other name `org_unit`, is needed)
+export const noUnit: Schemas["EmploymentIn"] = {
+  source: "heroma",
+  external_id: "EMP-1",
+  employee_ref: "19790312-XXXX",
+  profession: "nurse",
+  contract: "permanent",
+  fte: "0.75",
+  start_date: "2019-08-19",
+};
+
 export const floatAmount: Schemas["PersonnelCostIn"] = {
   source: "raindance",
   external_id: "2018-12/HELAR/agency/doctor",

@@ -178,7 +178,7 @@ async def create_exemption(
     if (replay := await idem.replay()) is not None:
         return replay
     exemption = await compliance_service.create_exemption(session, principal, policy_id, data)
-    return await created(idem, session, exemption, None)
+    return await created(idem, session, exemption, f"/v1/compliance/exemptions/{exemption.id}")
 
 
 @router.get(
@@ -219,6 +219,16 @@ async def get_exemption_summary(
     )
 
 
+# `:uuid`, so `/exemptions/summary` is not also this path.
+@router.get("/exemptions/{exemption_id:uuid}", **reads("Get an exemption", ExemptionRead))
+async def get_exemption(exemption_id: uuid.UUID, session: SessionDep, principal: Reader) -> Any:
+    """An exemption or application of the caller's subtree, with who applied, who decided,
+    when and why; the answer created by `POST /v1/compliance/agency-policies/{id}/exemptions`
+    points here (`Location`). Its `ETag` changes when it is decided; a withdrawn one is 404
+    (mirrors see its tombstone in the lists)."""
+    return versioned(await compliance_service.read_exemption(session, principal, exemption_id))
+
+
 @router.post(
     "/exemptions/{exemption_id}/decision",
     **acts_on("Grant or reject an exemption application", ExemptionRead, 400, 409),
@@ -229,7 +239,9 @@ async def decide_exemption(
     """Records who decided, when (now) and why, and publishes `compliance.exemption_decided`.
     A granted exemption allows what the policy bans, so the time data in scope is checked
     again. An exemption already decided is 409: a changed mind is a new application."""
-    return await compliance_service.decide_exemption(session, principal, exemption_id, data)
+    return versioned(
+        await compliance_service.decide_exemption(session, principal, exemption_id, data)
+    )
 
 
 # `:uuid`, so `/exemptions/summary` is not also this path (a 405's `Allow` would list DELETE).
@@ -252,12 +264,15 @@ async def list_violations(
     date_to: ToDate = None,
     kind: ViolationKind | None = None,
     profession: Code | None = None,
+    updated_since: UpdatedSince = None,
 ) -> Any:
     """Person-level: each row is one employee's working time, so the key needs
     `persondata:read` (`read` gets 403; dashboards use `GET /v1/compliance/summary` and the
     violation KPIs, which `read` may see). Every read is audited, `employee` is this key's own
     pseudonym (see `GET /v1/time-records`) and the stricter per-key limit of person-level reads
-    applies."""
+    applies. By id; with `updated_since`, the violations found or changed since and, as
+    tombstones, those withdrawn since (a corrected record or a changed rule no longer finds
+    them), by change time. A violation found again unchanged keeps its id and `updated_at`."""
     return await compliance_service.list_violations(
         session,
         settings,
@@ -269,6 +284,7 @@ async def list_violations(
         profession=profession,
         cursor=page.cursor,
         limit=page.limit,
+        updated_since=updated_since,
     )
 
 

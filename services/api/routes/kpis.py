@@ -155,20 +155,49 @@ async def list_manual_values(
     )
 
 
-@router.post("/kpis/{code}/values", **creates("Enter a manual KPI's value", ManualValueRead, 404))
+@router.post(
+    "/kpis/{code}/values", **creates("Enter a manual KPI's value", ManualValueRead, 404, 412)
+)
 async def post_manual_value(
     code: Code,
     data: ManualValueIn,
     session: SessionDep,
     principal: KpisWriter,
     idem: IdempotencyDep,
+    if_match: IfMatch = None,
 ) -> Any:
-    """Stores the value for the org unit and period (a later post replaces it); the series
-    shows who entered it, when, and the comment."""
+    """Stores the value for the org unit and period (a later post replaces it and raises its
+    `version`); the series shows who entered it, when, and the comment. `Location` is where
+    the value is read back. With `If-Match` (the `ETag` of the value read), only that version
+    is replaced: 412 when someone entered another since, or when there is none yet."""
     if (replay := await idem.replay()) is not None:
         return replay
-    value = await catalogue_service.post_manual_value(session, principal, code, data)
-    return await created(idem, session, value, None)
+    value, location = await catalogue_service.post_manual_value(
+        session, principal, code, data, if_match=if_match
+    )
+    return await created(idem, session, value, location)
+
+
+@router.get(
+    "/kpis/{code}/values/{org_unit}/{period}",
+    **reads("A manual KPI's value for a unit and period", ManualValueRead),
+)
+async def get_manual_value(
+    code: Code,
+    org_unit: Code,
+    period: Annotated[
+        str, Path(max_length=16, examples=["2024", "2024-03"], json_schema_extra=PERIOD_LABEL)
+    ],
+    session: SessionDep,
+    principal: Reader,
+) -> Any:
+    """The value entered for the unit and period, with who entered it, when, and its
+    `ETag`. `period` is a label of one of the KPI's grains (as listed, or as sent); a value
+    is identified by its unit and period, as a later post replaces it. A computed KPI has
+    none (422); an unknown KPI or unit, or no value, is a 404."""
+    return versioned(
+        await catalogue_service.read_manual_value(session, principal, code, org_unit, period)
+    )
 
 
 PeriodLabel = Annotated[
@@ -445,12 +474,13 @@ async def list_recalculations(
         Literal["queued", "running", "succeeded", "failed"] | None,
         Query(description="Only recalculations in this state."),
     ] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[RecalculationRead]:
     """Requested recalculations in the caller's subtree (one of everything only for keys of
-    the whole region), newest first. Status resources, never deleted: no `updated_since`.
-    Admin only."""
+    the whole region), newest first. With `updated_since`: those whose status changed since,
+    by change time (`updated_at`). Never deleted, so there are no tombstones. Admin only."""
     return await recalculation_service.list_recalculations(
-        session, principal, status=status, window=page.window()
+        session, principal, status=status, window=page.window(updated_since)
     )
 
 

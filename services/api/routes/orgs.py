@@ -137,7 +137,11 @@ async def delete_org_unit(
 async def get_org_unit_subtree(
     code: str, session: SessionDep, principal: Reader, page: PageDep
 ) -> Page[OrgUnitRead]:
-    """Depth-first (by materialized path), the unit itself first."""
+    """Depth-first (by materialized path), the unit itself first. A view of the tree, so no
+    `updated_since`: a unit moved out of the subtree or deleted would have nothing to come
+    back as here. To keep a copy of the tree in step, mirror `GET /v1/org-units` with
+    `updated_since` (moves, renames and tombstones, for every unit the key sees) and take
+    subtrees from the copy by `path`."""
     return await orgs_service.subtree(
         session, principal, code, cursor=page.cursor, limit=page.limit
     )

@@ -385,11 +385,14 @@ async def list_imports(
         Query(description="Only imports in this state."),
     ] = None,
     kind: Annotated[ImportKind | None, Query(description="Only imports of this kind.")] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[ImportRead]:
-    """Files sent for import in the caller's subtree, newest first, with their status. Status
-    resources: no `updated_since` (poll `GET /v1/imports/{id}`); never deleted."""
+    """Files sent for import in the caller's subtree, newest first, with their status. With
+    `updated_since`: the imports whose status, progress or counts changed since, by change
+    time (`updated_at`), so an integration follows its imports without polling each one.
+    Imports are never deleted, so there are no tombstones."""
     return await imports.list_imports(
-        session, principal, status=status, kind=kind, window=page.window()
+        session, principal, status=status, kind=kind, window=page.window(updated_since)
     )
 
 

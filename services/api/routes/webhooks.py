@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
+from fastapi.responses import JSONResponse
 
 from services.api.deps import (
     IdempotencyDep,
@@ -156,7 +157,7 @@ async def test_webhook(
     if (replay := await idem.replay()) is not None:
         return replay
     delivery = await webhooks_service.send_test(session, principal, webhook_id)
-    return await idem.respond(session, 202, delivery)
+    return await idem.respond(session, 202, delivery, {"Location": f"/v1/deliveries/{delivery.id}"})
 
 
 @router.get(
@@ -172,11 +173,16 @@ async def list_webhook_deliveries(
         Literal["pending", "delivered", "failed", "cancelled"] | None,
         Query(description="Only deliveries in this state."),
     ] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[DeliveryRead]:
     """Newest first. Each delivery lists its attempts: status code, duration, error and when
-    the next retry is due."""
+    the next retry is due. With `updated_since`: the deliveries whose status or attempts
+    changed since, by change time (`updated_at`), so a dashboard follows them without reading
+    the whole log again. Deliveries are purged after the retention
+    (`PULS_WEBHOOKS_LOG_RETENTION_DAYS`) without tombstones: this is a log, not a set of
+    resources to keep in step."""
     return await webhooks_service.list_deliveries(
-        session, principal, webhook_id, status=status, cursor=page.cursor, limit=page.limit
+        session, principal, webhook_id, status=status, window=page.window(updated_since)
     )
 
 
@@ -196,7 +202,13 @@ async def get_webhook_delivery(
 )
 async def redeliver_webhook_delivery(
     delivery_id: int, session: SessionDep, principal: WebhooksAdmin
-) -> DeliveryRead:
+) -> Any:
     """Queues the message again with the same `webhook-id` (receivers deduplicating on it see
-    a repeat). It goes first in its subscription's order."""
-    return await webhooks_service.redeliver(session, principal, delivery_id)
+    a repeat). It goes first in its subscription's order; `Location` is the delivery, to
+    follow its attempts."""
+    delivery = await webhooks_service.redeliver(session, principal, delivery_id)
+    return JSONResponse(
+        delivery.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/deliveries/{delivery.id}"},
+    )

@@ -32,14 +32,56 @@ _RULE_COVERS = (
 # groups the compliance facts count as checked all take their rules from this.
 _LIVE_REST_RULES = "r.kind IN ('daily_rest', 'weekly_rest') AND r.enabled AND r.deleted_at IS NULL"
 
-_FORGET = """
-WITH gone AS (
-    DELETE FROM compliance_violations v USING kpi_claimed c
-    WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
-      AND v.work_date < (c.month + interval '1 month')::date
-    RETURNING v.*
-)
-INSERT INTO compliance_previous SELECT * FROM gone
+# The cells' violations as they were before this round, to tell new, changed and withdrawn
+# ones from those found again.
+_REMEMBER = """
+INSERT INTO compliance_previous
+SELECT v.* FROM compliance_violations v JOIN kpi_claimed c
+  ON v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
+ AND v.work_date < (c.month + interval '1 month')::date
+"""
+
+# What this round found (the rules write into `compliance_found`) replaces what the cells
+# held, writing only the differences: a violation found again unchanged keeps its row, so its
+# id, its first detection and its change time, and a client linking to one or mirroring the
+# list with `updated_since` sees the same violation after every recomputation of its cell.
+_GONE = """
+DELETE FROM compliance_violations v USING compliance_previous p
+WHERE v.id = p.id AND NOT EXISTS (
+    SELECT 1 FROM compliance_found f
+    WHERE f.kind = p.kind AND f.source_id = p.source_id AND f.employee = p.employee
+      AND f.work_date = p.work_date AND f.org_unit_id = p.org_unit_id)
+"""
+_CHANGED = """
+UPDATE compliance_violations v
+SET profession = f.profession, hours = f.hours, cost_sek = f.cost_sek, details = f.details,
+    updated_at = now()
+FROM compliance_found f
+WHERE v.kind = f.kind AND v.source_id = f.source_id AND v.employee = f.employee
+  AND v.work_date = f.work_date AND v.org_unit_id = f.org_unit_id
+  AND (v.profession, v.hours, v.cost_sek, v.details)
+      IS DISTINCT FROM (f.profession, f.hours, f.cost_sek, f.details)
+"""
+_NEW = """
+INSERT INTO compliance_violations
+    (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
+SELECT f.kind, f.source_id, f.org_unit_id, f.work_date, f.employee, f.profession, f.hours,
+       f.cost_sek, f.details
+FROM compliance_found f
+WHERE NOT EXISTS (
+    SELECT 1 FROM compliance_previous p
+    WHERE p.kind = f.kind AND p.source_id = f.source_id AND p.employee = f.employee
+      AND p.work_date = f.work_date AND p.org_unit_id = f.org_unit_id)
+"""
+
+# What the rules find this round, before it replaces what the cells held (`_GONE` …).
+_FOUND_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS compliance_found (
+    kind text NOT NULL, source_id uuid NOT NULL, org_unit_id bigint NOT NULL,
+    work_date date NOT NULL, employee text NOT NULL, profession text NOT NULL,
+    hours numeric(8, 2) NOT NULL, cost_sek numeric(14, 2), details jsonb,
+    UNIQUE (kind, source_id, employee, work_date, org_unit_id)
+) ON COMMIT DROP
 """
 
 # What the cells held before this round and no longer hold (a record corrected, a rule
@@ -288,7 +330,7 @@ WITH rules AS (
     FROM rests JOIN affected a USING (person)
     ORDER BY person, rule_id, day, longest, s
 )
-INSERT INTO compliance_violations
+INSERT INTO compliance_found
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 SELECT kind, rule_id, org_unit_id, day, employee, profession,
        round(min_rest_hours - rest, 2),
@@ -304,7 +346,7 @@ ON CONFLICT DO NOTHING
 # Overtime caps, monthly and yearly in one pass: the record that takes the month's (or year's)
 # sum past the cap carries the violation, with every hour over the cap.
 _OVERTIME = f"""
-INSERT INTO compliance_violations
+INSERT INTO compliance_found
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, details)
 WITH rules AS (
     SELECT r.id, r.kind, r.max_hours, r.professions, r.org_unit_id,
@@ -350,7 +392,7 @@ ON CONFLICT DO NOTHING
 # unless a granted exemption covers the unit and the day. A policy with a holiday calendar
 # takes its public holidays for Sundays and their eves for Saturdays (Sundays stay Sundays).
 _AGENCY = """
-INSERT INTO compliance_violations
+INSERT INTO compliance_found
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
 WITH policies AS (
     SELECT p.*, o.path AS lo, left(o.path, -1) || '0' AS hi
@@ -531,8 +573,9 @@ def _swedish_holidays(months: Sequence[date]) -> dict[str, list[date]]:
 async def detect(
     session: AsyncSession, cells: Sequence[tuple[int, Any]], *, tz: str, many: bool = False
 ) -> int:
-    """Replaces the claimed cells' violations; publishes `compliance.violation_detected` once
-    per org unit and day that has new ones. Returns how many violations the cells hold.
+    """Replaces the claimed cells' violations (writing only what changed); publishes
+    `compliance.violation_detected` once per org unit and day that has new ones. Returns how
+    many violations the cells hold.
     `cells` as `facts.claim` returned them (it filled and analysed `kpi_claimed`). `many`: the
     cells are a backlog (their records are scanned, not looked up)."""
     await session.execute(
@@ -541,6 +584,7 @@ async def detect(
             "(LIKE compliance_violations) ON COMMIT DROP"
         )
     )
+    await session.execute(sa.text(_FOUND_TABLE))
     await session.execute(
         sa.text(
             "CREATE TEMP TABLE IF NOT EXISTS compliance_employees (org_unit_id bigint, "
@@ -548,10 +592,12 @@ async def detect(
             "untimed_hours numeric) ON COMMIT DROP"
         )
     )
-    await session.execute(sa.text("TRUNCATE compliance_previous, compliance_employees"))
+    await session.execute(
+        sa.text("TRUNCATE compliance_previous, compliance_found, compliance_employees")
+    )
     await session.execute(sa.text(_CELL_EMPLOYEES))
     await session.execute(sa.text("ANALYZE compliance_employees"))
-    await session.execute(sa.text(_FORGET))
+    await session.execute(sa.text(_REMEMBER))
     await session.execute(
         sa.text(
             "DELETE FROM compliance_uncheckable u USING kpi_claimed c "
@@ -565,6 +611,9 @@ async def detect(
     await _execute_without(session, "nestloop" if many else None, _OVERTIME)
     months = [month for _, month in cells]
     await session.execute(sa.text(_AGENCY), {"tz": tz, **_swedish_holidays(months)})
+    await session.execute(sa.text("ANALYZE compliance_found, compliance_previous"))
+    for statement in (_GONE, _CHANGED, _NEW):
+        await session.execute(sa.text(statement))
     await events_service.publish_selected(session, "compliance.violation_detected", _FRESH)
     await session.execute(sa.text(_WITHDRAWN))
     total = await session.execute(

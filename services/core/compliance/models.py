@@ -133,6 +133,7 @@ class Violation(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("kind", "source_id", "employee", "work_date", "org_unit_id"),
         sa.Index("ix_compliance_violations_unit_date", "org_unit_id", "work_date"),
+        sa.Index("ix_compliance_violations_updated_at", "updated_at", "id"),
     )
 
     id: int | None = identity_pk()
@@ -147,6 +148,9 @@ class Violation(SQLModel, table=True):
     cost_sek: Decimal | None = Field(default=None, sa_column=sa.Column(sa.Numeric(14, 2)))
     details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
     detected_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    # When a reader last saw it change: detection keeps it (and the id) for a violation it
+    # finds again unchanged.
+    updated_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
 
 
 class ViolationHistory(SQLModel, table=True):
@@ -156,6 +160,7 @@ class ViolationHistory(SQLModel, table=True):
     __tablename__ = "compliance_violation_history"
     __table_args__ = (
         sa.Index("ix_compliance_violation_history_unit_date", "org_unit_id", "work_date"),
+        sa.Index("ix_compliance_violation_history_withdrawn_at", "withdrawn_at", "violation_id"),
     )
 
     id: int | None = identity_pk()

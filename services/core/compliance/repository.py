@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +62,32 @@ async def overlapping_exemption(
     return found.first() is not None
 
 
+# A violation as the list shows it, live (`v`, changed at `updated_at`) or withdrawn (`h`, from
+# the history, changed when it was withdrawn): the same columns, then the change time and
+# whether it is a tombstone.
+_VIOLATION_COLUMNS = (
+    "{t}.kind, {t}.source_id, o.code, {t}.work_date, {t}.employee, {t}.profession, "
+    "{t}.hours, {t}.cost_sek, {t}.details"
+)
+
+
+def _violation_filters(
+    t: str, path: str, first: date | None, last: date | None, kind: str | None, prof: str | None
+) -> tuple[str, dict[str, Any]]:
+    where = ["o.path >= :lo", "o.path < :hi"]
+    params: dict[str, Any] = {"lo": path, "hi": subtree_upper_bound(path)}
+    for name, value, clause in (
+        ("first", first, "{t}.work_date >= :first"),
+        ("last", last, "{t}.work_date <= :last"),
+        ("kind", kind, "{t}.kind = :kind"),
+        ("profession", prof, "{t}.profession = :profession"),
+    ):
+        if value is not None:
+            where.append(clause.format(t=t))
+            params[name] = value
+    return " AND ".join(where), params
+
+
 async def violations(
     session: AsyncSession,
     *,
@@ -74,27 +100,61 @@ async def violations(
     limit: int,
 ) -> list[Any]:
     """A page of violations in the subtree (one row more than `limit`: is there a next page)."""
-    where = ["o.path >= :lo", "o.path < :hi"]
-    params: dict[str, Any] = {"lo": path, "hi": subtree_upper_bound(path)}
-    for name, value, clause in (
-        ("first", first, "v.work_date >= :first"),
-        ("last", last, "v.work_date <= :last"),
-        ("kind", kind, "v.kind = :kind"),
-        ("profession", profession, "v.profession = :profession"),
-    ):
-        if value is not None:
-            where.append(clause)
-            params[name] = value
-    condition = " AND ".join(where)
-    base = (
-        f"FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id WHERE {condition}"
-    )
+    condition, params = _violation_filters("v", path, first, last, kind, profession)
     rows = await session.execute(
         sa.text(
-            f"SELECT v.id, v.kind, v.source_id, o.code, v.work_date, v.employee, v.profession, "
-            f"v.hours, v.cost_sek, v.details {base} AND v.id > :after ORDER BY v.id LIMIT :limit"
+            f"SELECT v.id, {_VIOLATION_COLUMNS.format(t='v')}, v.updated_at, false "
+            "FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id "
+            f"WHERE {condition} AND v.id > :after ORDER BY v.id LIMIT :limit"
         ),
         {**params, "after": after_id, "limit": limit + 1},
+    )
+    return list(rows.all())
+
+
+async def violation_changes(
+    session: AsyncSession,
+    *,
+    path: str,
+    first: date | None,
+    last: date | None,
+    kind: str | None,
+    profession: str | None,
+    since: datetime,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Any]:
+    """A page of what changed in the subtree's violations after `since`, by change time:
+    violations found or changed, and those withdrawn (from the history, as tombstones). The
+    same filters apply to both."""
+    live, params = _violation_filters("v", path, first, last, kind, profession)
+    gone, _ = _violation_filters("h", path, first, last, kind, profession)
+    params |= {"since": since, "limit": limit + 1}
+    later = {"v": "", "h": ""}
+    if after is not None:
+        params |= {"after_at": after[0], "after_id": after[1]}
+        later = {
+            "v": " AND (v.updated_at, v.id) > (:after_at, :after_id)",
+            "h": " AND (h.withdrawn_at, h.violation_id) > (:after_at, :after_id)",
+        }
+    rows = await session.execute(
+        sa.text(
+            f"""
+            SELECT * FROM (
+                SELECT v.id, {_VIOLATION_COLUMNS.format(t="v")}, v.updated_at AS changed,
+                       false AS withdrawn
+                FROM compliance_violations v JOIN org_units o ON o.id = v.org_unit_id
+                WHERE {live} AND v.updated_at > :since{later["v"]}
+                UNION ALL
+                SELECT h.violation_id, {_VIOLATION_COLUMNS.format(t="h")}, h.withdrawn_at,
+                       true
+                FROM compliance_violation_history h JOIN org_units o ON o.id = h.org_unit_id
+                WHERE {gone} AND h.withdrawn_at > :since{later["h"]}
+            ) AS changes
+            ORDER BY changed, id LIMIT :limit
+            """
+        ),
+        params,
     )
     return list(rows.all())
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.core.contract import request_config, response_config
+from services.core.pagination import Tombstone
 from services.core.validation import (
     HH_MM,
     Code,
@@ -409,6 +410,10 @@ class ViolationRead(BaseModel):
         "`shortest_rest_hours`, `required_rest_hours`), overtime (`overtime_hours`, "
         "`cap_hours`, `period`), agency policy (`shifts`)."
     )
+    updated_at: datetime = Field(
+        description="When it was found, or last found with other figures (a recomputation "
+        "that finds it unchanged keeps its id and this time); what `updated_since` compares."
+    )
 
 
 class ViolationPage(BaseModel):
@@ -433,13 +438,16 @@ class ViolationPage(BaseModel):
                         "shortest_rest_hours": 9.5,
                         "required_rest_hours": 11,
                     },
+                    "updated_at": "2024-03-05T02:10:00Z",
                 }
             ],
             "next_cursor": None,
         }
     )
 
-    items: list[ViolationRead]
+    items: list[ViolationRead | Tombstone] = Field(
+        description="Violations; with `updated_since`, withdrawn ones as tombstones too."
+    )
     next_cursor: str | None
 
 

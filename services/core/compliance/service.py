@@ -353,6 +353,18 @@ async def list_exemptions(
     return page_of(rows, window, lambda r: _exemption_read(r[0], r[1]))
 
 
+async def read_exemption(
+    session: AsyncSession, principal: Principal, exemption_id: uuid.UUID
+) -> ExemptionRead:
+    """An exemption or application in the caller's subtree; a withdrawn one is gone (404)."""
+    row = in_scope_or_404(
+        await repository.get(session, AgencyExemption, exemption_id, for_update=False),
+        principal,
+        ExemptionNotFound(f"No exemption with id {exemption_id}"),
+    )
+    return _exemption_read(row[0], row[1])
+
+
 async def list_all_exemptions(
     session: AsyncSession, principal: Principal, status: str | None, window: Window
 ) -> Page[ExemptionRead | Tombstone]:
@@ -520,16 +532,36 @@ async def delete_exemption(
 # ---- reads ---------------------------------------------------------------------------------
 
 
+# What the cursors of the violations list in change order (`updated_since`) are `on`.
+_VIOLATION_CHANGES = "compliance_violations:changes"
+
+
+def _malformed_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not one this service issued",
+        errors=[field_error(["query", "cursor"], "invalid cursor", "invalid_cursor")],
+    )
+
+
 def _violation_cursor(cursor: str) -> int:
     """The id a violations cursor continues after; any other value, however it decodes, is
     the same 422 as every malformed cursor (not a 500 from int() or the database)."""
     (after,) = decode_cursor(cursor, [col(Violation.id)])
     if type(after) is not int or not 0 <= after < 2**63:
-        raise ValidationFailed(
-            "The cursor is not one this service issued",
-            errors=[field_error(["query", "cursor"], "invalid cursor", "invalid_cursor")],
-        )
+        raise _malformed_cursor()
     return after
+
+
+def _violation_changes_cursor(cursor: str) -> tuple[datetime, int]:
+    """The change time and id a cursor of the change order continues after."""
+    at, after = decode_cursor(
+        cursor, [col(Violation.updated_at), col(Violation.id)], _VIOLATION_CHANGES
+    )
+    if type(after) is not int or not 0 <= after < 2**63 or not isinstance(at, datetime):
+        raise _malformed_cursor()
+    if at.tzinfo is None:
+        raise _malformed_cursor()
+    return at, after
 
 
 async def list_violations(
@@ -544,23 +576,34 @@ async def list_violations(
     profession: str | None,
     cursor: str | None,
     limit: int,
+    updated_since: datetime | None = None,
 ) -> ViolationPage:
     """Person-level rows, for keys with `persondata:read` (the route checks it): audited, each
     employee shown as the caller's own pseudonym. Every row is one employee's working time, so
     no small-group rule applies here (a row list would leak it by differencing anyway); the
-    aggregated counts a dashboard needs are `summary`, readable with `read`."""
+    aggregated counts a dashboard needs are `summary`, readable with `read`.
+
+    By id; with `updated_since`, what changed since by change time: violations found or
+    changed, and withdrawn ones (a corrected record, a changed rule) as tombstones."""
     unit = await orgs_service.get_visible(session, principal, org_unit)
-    after = _violation_cursor(cursor) if cursor else 0
-    rows = await repository.violations(
-        session,
-        path=unit.path,
-        first=first,
-        last=last,
-        kind=kind,
-        profession=profession,
-        after_id=after,
-        limit=limit,
-    )
+    filters: dict[str, Any] = {
+        "path": unit.path,
+        "first": first,
+        "last": last,
+        "kind": kind,
+        "profession": profession,
+    }
+    if updated_since is None:
+        after = _violation_cursor(cursor) if cursor else 0
+        rows = await repository.violations(session, **filters, after_id=after, limit=limit)
+    else:
+        rows = await repository.violation_changes(
+            session,
+            **filters,
+            since=updated_since,
+            after=_violation_changes_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
     kept = rows[:limit]
     await audit_service.record(
         session,
@@ -572,8 +615,10 @@ async def list_violations(
         details={"kind": kind, "from": str(first), "to": str(last), "rows": len(kept)},
     )
     shown = viewer_pseudonymizer(settings, principal)
-    items = [
-        ViolationRead(
+    items: list[ViolationRead | Tombstone] = [
+        Tombstone(id=str(r[0]), updated_at=r[10])
+        if r[11]
+        else ViolationRead(
             id=r[0],
             kind=r[1],
             severity="deviation" if r[1] == "agreement_deviation" else "violation",
@@ -585,10 +630,18 @@ async def list_violations(
             hours=r[7],
             cost_sek=r[8],
             details=r[9],
+            updated_at=r[10],
         )
         for r in kept
     ]
-    next_cursor = encode_cursor([kept[-1][0]]) if len(rows) > limit and kept else None
+    next_cursor = None
+    if len(rows) > limit and kept:
+        last_row = kept[-1]
+        next_cursor = (
+            encode_cursor([last_row[0]])
+            if updated_since is None
+            else encode_cursor([last_row[10], last_row[0]], _VIOLATION_CHANGES)
+        )
     return ViolationPage(items=items, next_cursor=next_cursor)
 
 

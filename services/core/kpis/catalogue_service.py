@@ -4,22 +4,23 @@ admins add, one `Definition` each, and the values entered for manual KPIs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.crud import Window, page_of_entries, read_as
-from services.core.errors import invalid_field
+from services.core.errors import PreconditionFailed, invalid_field
+from services.core.http import check_if_match
 from services.core.kpis import inputs, repository
 from services.core.kpis.catalogue import CATALOGUE, WEEKLY, Direction, KpiDefinition, Temporal
-from services.core.kpis.errors import KpiExists, KpiNotFound
+from services.core.kpis.errors import KpiExists, KpiNotFound, ManualValueNotFound
 from services.core.kpis.models import ManualKpi, ManualValue
 from services.core.kpis.schemas import KpiRead, ManualKpiCreate, ManualValueIn, ManualValueRead
 from services.core.orgs import service as orgs_service
 from services.core.pagination import Page, changes_name, split_page
-from services.core.periods import Grain, period_ending
+from services.core.periods import Grain, Period, period_ending
 from services.core.principal import Principal
 
 ALL_GRAINS = tuple(g.value for g in Grain)
@@ -130,20 +131,54 @@ async def create_manual_kpi(
     return _manual(kpi).read()
 
 
-async def post_manual_value(
-    session: AsyncSession, principal: Principal, code: str, data: ManualValueIn
-) -> ManualValueRead:
-    d = await definition(session, code)
+def _entered_by_hand(code: str, d: Definition) -> None:
     if d.computed is not None:
         raise invalid_field(["path", "code"], f"{code} is computed from the time data, not entered")
-    period = inputs.period(data.period, ["body", "period"])
+
+
+def _manual_period(code: str, d: Definition, label: str, loc: list[str | int]) -> Period:
+    period = inputs.period(label, loc)
     if period.grain.value not in d.grains:
         raise invalid_field(
-            ["body", "period"],
+            loc,
             f"{code} takes values per {', '.join(d.grains)}, not per {period.grain.value}",
             "grain_not_available",
         )
+    return period
+
+
+def value_label(d: Definition, month: date) -> str:
+    """How a stored value's period is named when it is read back: by the KPI's grain, or by
+    month when it takes several (the same value is also found by the label it was sent as)."""
+    grain = Grain(d.grains[0]) if len(d.grains) == 1 else Grain.month
+    return period_ending(grain, month).label
+
+
+async def post_manual_value(
+    session: AsyncSession,
+    principal: Principal,
+    code: str,
+    data: ManualValueIn,
+    *,
+    if_match: str | None = None,
+) -> tuple[ManualValueRead, str]:
+    """The value as stored and the path it is read back at. With `if_match`, only the value
+    of that version is replaced (412 otherwise, and when there is none yet)."""
+    d = await definition(session, code)
+    _entered_by_hand(code, d)
+    period = _manual_period(code, d, data.period, ["body", "period"])
     unit = await inputs.body_org_unit(session, principal, data.org_unit)
+    if if_match is not None:
+        current = await repository.manual_value(
+            session, code, inputs.unit_id(unit), period.last, for_update=True
+        )
+        # No value yet is no version an ETag could name: only `*` would match it, and `*`
+        # means "an existing one".
+        if current is None:
+            raise PreconditionFailed(
+                "If-Match names a version, but no value is stored for this unit and period"
+            )
+        check_if_match(if_match, current.version)
     stored = await repository.upsert_manual_value(
         session,
         ManualValue(
@@ -164,7 +199,25 @@ async def post_manual_value(
         org_unit_id=unit.id,
         details={"period": period.label},
     )
-    return read_as(ManualValueRead, stored, org_unit=unit.code, period=period.label)
+    read = read_as(ManualValueRead, stored, org_unit=unit.code, period=period.label)
+    return read, f"/v1/kpis/{code}/values/{unit.code}/{value_label(d, stored.month)}"
+
+
+async def read_manual_value(
+    session: AsyncSession, principal: Principal, code: str, org_unit: str, label: str
+) -> ManualValueRead:
+    """One value of a manual KPI, by unit and period (a label of one of the KPI's grains:
+    the value of the period's last month, as `post_manual_value` stores it)."""
+    d = await definition(session, code)
+    _entered_by_hand(code, d)
+    period = _manual_period(code, d, label, ["path", "period"])
+    unit = await orgs_service.get_visible(session, principal, org_unit)
+    stored = await repository.manual_value(
+        session, code, inputs.unit_id(unit), period.last, for_update=False
+    )
+    if stored is None:
+        raise ManualValueNotFound(f"No value of {code} for {unit.code} in {label}")
+    return read_as(ManualValueRead, stored, org_unit=unit.code, period=label)
 
 
 async def list_manual_values(
@@ -179,18 +232,16 @@ async def list_manual_values(
     period, or with `updated_since` those entered since, by entry time. A value is labelled
     with the KPI's grain (by month when it takes several)."""
     d = await definition(session, code)
-    if d.computed is not None:
-        raise invalid_field(["path", "code"], f"{code} is computed from the time data, not entered")
+    _entered_by_hand(code, d)
     unit_id = None
     if org_unit is not None:
         unit_id = inputs.unit_id(await orgs_service.get_visible(session, principal, org_unit))
     rows = await repository.manual_values_page(
         session, code, scope_path=principal.org_path, org_unit_id=unit_id, window=window
     )
-    grain = Grain(d.grains[0]) if len(d.grains) == 1 else Grain.month
 
     def to_read(row: Any) -> ManualValueRead:
-        label = period_ending(grain, row[0].month).label
+        label = value_label(d, row[0].month)
         return read_as(ManualValueRead, row[0], org_unit=row[1], period=label)
 
     def cursor_key(row: Any) -> tuple[Any, ...]:

@@ -11,6 +11,10 @@ class TargetNotFound(NotFound):
     code, title = "target_not_found", "Target not found"
 
 
+class ManualValueNotFound(NotFound):
+    code, title = "manual_value_not_found", "Manual KPI value not found"
+
+
 class RecalculationNotFound(NotFound):
     code, title = "recalculation_not_found", "Recalculation not found"
 

@@ -19,6 +19,7 @@ from services.core.db import (
     org_unit_fk,
     timestamptz,
     timestamptz_now,
+    touched_at,
     uuid_pk,
 )
 
@@ -294,12 +295,17 @@ class ManualValue(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     entered_by: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     entered_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
+    # Its ETag: a later value for the same unit and period replaces it.
+    version: int = Field(
+        default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1")
+    )
 
 
 class Recalculation(SQLModel, table=True):
     """An admin's request to recompute a scope (all, a subtree, a month range)."""
 
     __tablename__ = "kpi_recalculations"
+    __table_args__ = (sa.Index("ix_kpi_recalculations_updated_at", "updated_at", "id"),)
 
     id: uuid.UUID = uuid_pk()
     org_unit_id: int | None = Field(default=None, sa_column=org_unit_fk())
@@ -314,6 +320,7 @@ class Recalculation(SQLModel, table=True):
     details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(postgresql.JSONB))
     created_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
     finished_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    updated_at: datetime | None = Field(default=None, sa_column=touched_at())
 
 
 class DirtyCell(SQLModel, table=True):

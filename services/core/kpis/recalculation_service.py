@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import Window, insert, read_as, visible_or_404
+from services.core.crud import Window, insert, read_as, status_page, visible_or_404
 from services.core.errors import invalid_field
 from services.core.kpis import facts, inputs, repository
 from services.core.kpis.errors import RecalculationNotFound
 from services.core.kpis.models import Recalculation
 from services.core.kpis.schemas import RecalculationCreate, RecalculationRead
 from services.core.kpis.target_evaluation import evaluate_targets
-from services.core.pagination import Page, split_page
+from services.core.pagination import Page
 from services.core.principal import Principal
 from services.core.queue import defer_job
 
@@ -129,14 +129,19 @@ async def read_recalculation(
 async def list_recalculations(
     session: AsyncSession, principal: Principal, *, status: str | None, window: Window
 ) -> Page[RecalculationRead]:
-    """Newest first. Status resources, never deleted: no `updated_since`."""
+    """Newest first; with `updated_since`, those whose status changed since, by change time.
+    Never deleted: no tombstones."""
     rows = await repository.recalculations_page(
         session, scope_path=principal.org_path, status=status, window=window
     )
-    kept, next_cursor = split_page(
-        rows, window.limit, lambda r: (r[0].created_at, r[0].id), repository.RECALCULATIONS
+    return status_page(
+        rows,
+        window,
+        lambda r: _recalculation_read(r[0], r[1]),
+        newest=lambda r: (r[0].created_at, r[0].id),
+        changed=lambda r: (r[0].updated_at, r[0].id),
+        name=repository.RECALCULATIONS,
     )
-    return Page(items=[_recalculation_read(r[0], r[1]) for r in kept], next_cursor=next_cursor)
 
 
 async def mark_recalculation(session: AsyncSession, rid: uuid.UUID) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, live_row, scoped
+from services.core.crud import Window, fetch_mirrored, live_row, newest_first_or_changed, scoped
 from services.core.kpis.catalogue import BUDGET_OF, CATALOGUE, MEASURE_OF, Measure, Temporal
 from services.core.kpis.facts import UNIT_LOCK
 from services.core.kpis.models import (
@@ -314,6 +314,22 @@ async def manual_values_page(
     return rows
 
 
+async def manual_value(
+    session: AsyncSession, kpi: str, org_unit_id: int, month: date, *, for_update: bool
+) -> ManualValue | None:
+    """The value stored for a unit and month (locked with `for_update`, so a conditional
+    replacement sees no other writer between its check and its write)."""
+    stmt = sa.select(ManualValue).where(
+        col(ManualValue.kpi) == kpi,
+        col(ManualValue.org_unit_id) == org_unit_id,
+        col(ManualValue.month) == month,
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    found: ManualValue | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
 async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> ManualValue:
     insert_stmt = insert(ManualValue).values(
         kpi=value.kpi,
@@ -330,10 +346,15 @@ async def upsert_manual_value(session: AsyncSession, value: ManualValue) -> Manu
             "comment": insert_stmt.excluded.comment,
             "entered_by": insert_stmt.excluded.entered_by,
             "entered_at": sa.func.now(),
+            "version": col(ManualValue.version) + 1,
         },
     ).returning(ManualValue)
     row: ManualValue = (
-        await session.execute(sa.select(ManualValue).from_statement(stmt))
+        await session.execute(
+            sa.select(ManualValue).from_statement(stmt),
+            # A value read earlier in this transaction (an `If-Match` check) is refreshed.
+            execution_options={"populate_existing": True},
+        )
     ).scalar_one()
     return row
 
@@ -351,8 +372,14 @@ async def recalculations_page(
         stmt = stmt.where(in_subtree(col(OrgUnit.path), scope_path))
     if status is not None:
         stmt = stmt.where(col(Recalculation.status) == status)
-    order = [col(Recalculation.created_at), col(Recalculation.id)]
-    paged = keyset(stmt, order, window.cursor, window.limit, on=RECALCULATIONS, descending=True)
+    paged = newest_first_or_changed(
+        stmt,
+        window,
+        newest=[col(Recalculation.created_at), col(Recalculation.id)],
+        changed=col(Recalculation.updated_at),
+        key=col(Recalculation.id),
+        name=RECALCULATIONS,
+    )
     rows: Sequence[Any] = (await session.execute(paged)).all()
     return rows
 

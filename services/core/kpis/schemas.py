@@ -134,6 +134,7 @@ class ManualValueRead(BaseModel):
             **_MANUAL_VALUE_EXAMPLE,
             "entered_by": "key:Survey import",
             "entered_at": "2026-11-25T08:00:00Z",
+            "version": 1,
         }
     )
 
@@ -144,6 +145,11 @@ class ManualValueRead(BaseModel):
     comment: str | None
     entered_by: str
     entered_at: datetime
+    version: int = Field(
+        default=1,
+        description="Counts the values entered for this unit and period (a later one "
+        "replaces the earlier); the `ETag` is this number in quotes.",
+    )
 
 
 class Rule(BaseModel):
@@ -581,6 +587,7 @@ class RecalculationRead(BaseModel):
             "error": None,
             "created_at": "2026-11-25T08:00:00Z",
             "finished_at": "2026-11-25T08:00:02Z",
+            "updated_at": "2026-11-25T08:00:02Z",
         },
         populate_by_name=True,
     )
@@ -597,6 +604,9 @@ class RecalculationRead(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    updated_at: datetime = Field(
+        description="When its status or figures last changed; what `updated_since` compares."
+    )
 
 
 def as_json(model: BaseModel) -> dict[str, Any]:

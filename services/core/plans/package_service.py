@@ -12,6 +12,8 @@ from services.core.crud import Window, page_of, read_as, snapshot
 from services.core.errors import field_error
 from services.core.http import check_if_match
 from services.core.pagination import Page, Tombstone
+from services.core.people import service as people_service
+from services.core.people.schemas import PersonRef
 from services.core.plans import action_repository, repository
 from services.core.plans.common import (
     add_recorded,
@@ -73,11 +75,21 @@ def _owner_columns(owners: list[uuid.UUID]) -> dict[str, Any]:
     return {"owner_ids": owners, "owner_id": owners[0] if owners else None}
 
 
+def _to_read(package: ActionPackage, people: dict[uuid.UUID, PersonRef]) -> PackageRead:
+    """`people` (from `people_service.refs`) names the owners, as a plan names its owner."""
+    owners = [people_service.ref(people, owner) for owner in package.owner_ids]
+    return read_as(PackageRead, package, owners=[o for o in owners if o is not None])
+
+
+async def _read(session: AsyncSession, package: ActionPackage) -> PackageRead:
+    return _to_read(package, await people_service.refs(session, package.owner_ids))
+
+
 async def read_package(
     session: AsyncSession, principal: Principal, package_id: uuid.UUID
 ) -> PackageRead:
     package, _ = await visible_part(session, principal, ActionPackage, package_id)
-    return read_as(PackageRead, package)
+    return await _read(session, package)
 
 
 async def list_packages(
@@ -91,7 +103,11 @@ async def list_packages(
     """`owner_id` narrows to the packages that person is one of the owners of."""
     await get_visible_plan(session, principal, plan_id)
     rows = await repository.list_packages(session, plan_id, window, owner_id=owner_id)
-    return page_of(rows, window, lambda r: read_as(PackageRead, r[0]))
+    # One query for every owner on the page (removed packages' tombstones name no one).
+    people = await people_service.refs(
+        session, [owner for r in rows if r[0].deleted_at is None for owner in r[0].owner_ids]
+    )
+    return page_of(rows, window, lambda r: _to_read(r[0], people))
 
 
 async def create_package(
@@ -105,7 +121,7 @@ async def create_package(
         **_owner_columns(owners),
     )
     await add_recorded(session, principal, plan, package, _FIELDS)
-    return read_as(PackageRead, package)
+    return await _read(session, package)
 
 
 async def update_package(
@@ -127,7 +143,7 @@ async def update_package(
         owners = await _owners(session, principal, data.owner_ids, data.owner_id)
         changes.update(_owner_columns(owners))
     await update_recorded(session, principal, plan, package, changes, _FIELDS)
-    return read_as(PackageRead, package)
+    return await _read(session, package)
 
 
 async def delete_package(

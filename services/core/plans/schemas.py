@@ -302,6 +302,14 @@ class PackageRead(BaseModel):
     model_config = response_config(
         {
             **_PACKAGE_EXAMPLE,
+            "owners": [
+                {"id": _PERSON_ID, "name": "Anna Granevärn", "initials": "AG"},
+                {
+                    "id": "6e2d1a9b-8c3f-4d7e-a1b2-3c4d5e6f7a8b",
+                    "name": "Anita Secher",
+                    "initials": "AS",
+                },
+            ],
             "owner_id": _PERSON_ID,
             "id": _PACKAGE_ID,
             "plan_id": _PLAN_ID,
@@ -314,6 +322,10 @@ class PackageRead(BaseModel):
     name: str
     description: str | None
     owner_ids: list[uuid.UUID] = Field(description="The package's owners, in order.")
+    owners: list[PersonRef] = Field(
+        default_factory=list,
+        description="`owner_ids` with each person's name and initials, in the same order.",
+    )
     owner_id: uuid.UUID | None = Field(
         json_schema_extra=_DEPRECATED,
         description="Deprecated, removed in the next version: the first of `owner_ids`.",

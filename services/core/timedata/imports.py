@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.audit import service as audit_service
 from services.core.config import Settings
-from services.core.crud import Window, read_as, visible_or_404
+from services.core.crud import Window, read_as, status_page, visible_or_404
 from services.core.errors import UnsupportedMediaType, ValidationFailed, field_error
 from services.core.events import service as events_service
 from services.core.kpis import recalculation_service
-from services.core.pagination import Page, split_page
+from services.core.pagination import Page
 from services.core.principal import Principal
 from services.core.queue import defer_job
 from services.core.timedata import files, ingest, repository
@@ -177,15 +177,19 @@ async def list_imports(
     kind: str | None,
     window: Window,
 ) -> Page[ImportRead]:
-    """Newest first. Imports are status resources, never changed by a client nor deleted
-    (their files are), so the list takes no `updated_since`: poll one by id."""
+    """Newest first; with `updated_since`, those whose status or progress changed since, by
+    change time. Imports are never deleted (their files are), so there are no tombstones."""
     rows = await repository.imports_page(
         session, scope_path=principal.org_path, status=status, kind=kind, window=window
     )
-    kept, next_cursor = split_page(
-        rows, window.limit, lambda r: (r.created_at, r.id), repository.IMPORTS
+    return status_page(
+        rows,
+        window,
+        to_read,
+        newest=lambda r: (r.created_at, r.id),
+        changed=lambda r: (r.updated_at, r.id),
+        name=repository.IMPORTS,
     )
-    return Page(items=[to_read(r) for r in kept], next_cursor=next_cursor)
 
 
 # ---- reading files -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from services.core.timedata.pseudonym import pseudonymizer
 from services.core.timedata.schemas import (
     BudgetIn,
     EmploymentIn,
+    FieldProblem,
     PersonnelCostIn,
     RecordError,
     RecordKey,
@@ -272,9 +273,13 @@ def _pydantic_errors(exc: ValidationError, skip: int = 0) -> dict[int, list[dict
         loc = list(error["loc"])
         index = loc[0] if loc and isinstance(loc[0], int) else -1
         inner = [p for p in loc[1 + skip :] if isinstance(p, int | str)]
-        by_index.setdefault(int(index), []).append(
-            {"loc": inner, "msg": error["msg"], "code": error["type"]}
-        )
+        problem = error.get("ctx", {}).get("error")
+        if isinstance(problem, FieldProblem):
+            # A rule across fields that one field breaks: said at that field.
+            inner, message, code = [*inner, problem.field], str(problem), problem.code
+        else:
+            message, code = error["msg"], error["type"]
+        by_index.setdefault(int(index), []).append({"loc": inner, "msg": message, "code": code})
     return by_index
 
 
@@ -745,6 +750,8 @@ class Prepared:
     # keeps only each row's key and `external_ids` stands in for the records.
     encoded: list[bytes] | None = None
     external_ids: list[str | None] | None = None
+    # Deprecated input noted while preparing it in another process, for the API's answer.
+    deprecations: list[str] = field(default_factory=list)
 
     def keys(self) -> set[tuple[str, str]]:
         return {(row[0], row[1]) for row in self.rows} | set(self.deletes)
@@ -828,10 +835,13 @@ async def apply(
     index (plus `index_offset`, e.g. the line number of a file chunk). With `atomic`, nothing is
     written when any record is bad; the caller raises. The API validates through its
     `validator` (large batches in a child process)."""
+    # `org_unit` is the other name of `org_unit_code` (one of them is sent).
     codes = {
-        r["org_unit_code"]
+        code
         for r in records
-        if isinstance(r, dict) and _is_str(r.get("org_unit_code"))
+        if isinstance(r, dict)
+        for code in (r.get("org_unit_code"), r.get("org_unit"))
+        if isinstance(code, str)
     }
     sources = {r["source"] for r in records if isinstance(r, dict) and _is_str(r.get("source"))}
     lookups = await load_lookups(session, principal, org_path, codes=codes, sources=sources)
@@ -897,7 +907,7 @@ def prepare(
         if unit is None:
             checked.reject(
                 position,
-                ["org_unit_code"],
+                ["org_unit" if r.org_unit is not None else "org_unit_code"],
                 f"unknown org unit {r.org_unit_code!r}",
                 "unknown_org_unit",
             )

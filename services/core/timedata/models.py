@@ -20,6 +20,7 @@ from services.core.db import (
     one_of,
     timestamptz,
     timestamptz_now,
+    touched_at,
     uuid_pk,
 )
 from services.core.kpis.catalogue import AbsenceType
@@ -202,6 +203,7 @@ class Import(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
         sa.Index("ix_imports_status_created_at", "status", "created_at"),
+        sa.Index("ix_imports_updated_at", "updated_at", "id"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -229,3 +231,4 @@ class Import(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=timestamptz_now())
     started_at: datetime | None = Field(default=None, sa_column=timestamptz())
     finished_at: datetime | None = Field(default=None, sa_column=timestamptz())
+    updated_at: datetime | None = Field(default=None, sa_column=touched_at())

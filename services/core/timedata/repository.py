@@ -16,10 +16,10 @@ from services.core.crud import (
     catalogue,
     catalogue_page,
     fetch_mirrored,
+    newest_first_or_changed,
     put_catalogue_entry,
 )
 from services.core.kpis import repository as kpis_repository
-from services.core.pagination import keyset
 from services.core.timedata.models import (
     CodeMapping,
     Employment,
@@ -246,8 +246,9 @@ async def imports_page(
     kind: str | None,
     window: Window,
 ) -> Sequence[Import]:
-    """Imports newest first. One sent with a region-wide key (no `org_path`) is seen only by
-    region-wide keys, as `imports.read` decides for one."""
+    """Imports newest first (with `updated_since`: changed since, by change time). One sent
+    with a region-wide key (no `org_path`) is seen only by region-wide keys, as
+    `imports.read` decides for one."""
     stmt: Any = sa.select(Import)
     if scope_path is not None:
         stmt = stmt.where(in_subtree(col(Import.org_path), scope_path))
@@ -255,7 +256,13 @@ async def imports_page(
         stmt = stmt.where(col(Import.status) == status)
     if kind is not None:
         stmt = stmt.where(col(Import.kind) == kind)
-    order = [col(Import.created_at), col(Import.id)]
-    paged = keyset(stmt, order, window.cursor, window.limit, on=IMPORTS, descending=True)
+    paged = newest_first_or_changed(
+        stmt,
+        window,
+        newest=[col(Import.created_at), col(Import.id)],
+        changed=col(Import.updated_at),
+        key=col(Import.id),
+        name=IMPORTS,
+    )
     found: Sequence[Import] = (await session.execute(paged)).scalars().all()
     return found

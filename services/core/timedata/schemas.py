@@ -139,7 +139,58 @@ _PROFESSION_CODE = (
     "The sender's own profession code, mapped by the source's code mappings "
     "(`PUT /v1/sources/{source}/code-mappings`); send this or `profession`."
 )
-_ORG_UNIT_CODE = "The org unit's code (`GET /v1/org-units`)."
+_ORG_UNIT_CODE = (
+    "The org unit's code (`GET /v1/org-units`). Send this or `org_unit`, the same code under "
+    "the name records are read back with."
+)
+_ORG_UNIT = (
+    "The same as `org_unit_code`, under the name records are read back with (`org_unit`): "
+    "send one of the two."
+)
+# What the contract says of the pair, in JSON Schema as well as in words (a generated client
+# then needs one of the two; each branch names its property, as linters want).
+_ONE_ORG_UNIT: dict[str, Any] = {
+    "oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("org_unit_code", "org_unit")
+    ]
+}
+
+
+class FieldProblem(ValueError):
+    """A rule across fields that one field breaks: reported at that field with its own code
+    (the ingest's `RecordError`), not as the whole record's `value_error`."""
+
+    def __init__(self, field: str, message: str, code: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def _org_unit_field() -> Any:
+    # Typed without null and defaulting to None: an explicit null is refused like any other
+    # non-code, and a record may leave out one of the pair.
+    return Field(default=None, description=_ORG_UNIT)
+
+
+def _org_unit_code_field() -> Any:
+    return Field(default=None, description=_ORG_UNIT_CODE)
+
+
+def _one_org_unit(record: Any) -> None:
+    """`org_unit_code`, or `org_unit` taken as it, never both (two codes, or the same one
+    twice, are a sender's mistake worth telling)."""
+    if record.org_unit is None:
+        if record.org_unit_code is None:
+            raise FieldProblem("org_unit_code", "Field required", "missing")
+        return
+    if record.org_unit_code is not None:
+        raise FieldProblem(
+            "org_unit",
+            "send org_unit_code or org_unit (the same code under its read name), not both",
+            "org_unit_conflict",
+        )
+    record.org_unit_code = record.org_unit
 
 
 class TimeRecordIn(_FedRecordIn):
@@ -160,10 +211,12 @@ class TimeRecordIn(_FedRecordIn):
             "hours": "8.00",
             "start": "2024-03-04T07:00:00+01:00",
             "end": "2024-03-04T15:30:00+01:00",
-        }
+        },
+        schema=_ONE_ORG_UNIT,
     )
 
-    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    org_unit_code: Code = _org_unit_code_field()
+    org_unit: Code = _org_unit_field()
     employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
@@ -194,6 +247,8 @@ class TimeRecordIn(_FedRecordIn):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.org_unit is not None or self.org_unit_code is None:  # not the usual case
+            _one_org_unit(self)
         if (self.time_type is None) == (self.time_code is None):
             raise ValueError("send exactly one of time_type and time_code")
         _one_profession(self)
@@ -225,11 +280,13 @@ class EmploymentIn(_FedRecordIn):
             "end_date": None,
             "gender": "female",
             "birth_year": 1979,
-        }
+        },
+        schema=_ONE_ORG_UNIT,
     )
 
     employee_ref: Ref = Field(description="The HR system's own id; Puls keeps only an HMAC.")
-    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    org_unit_code: Code = _org_unit_code_field()
+    org_unit: Code = _org_unit_field()
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
     contract: Contract = Field(description="The form of employment.")
@@ -260,6 +317,8 @@ class EmploymentIn(_FedRecordIn):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.org_unit is not None or self.org_unit_code is None:  # not the usual case
+            _one_org_unit(self)
         _one_profession(self)
         if self.pay_form is not None and self.pay_form_code is not None:
             raise ValueError("send pay_form or pay_form_code, not both")
@@ -284,11 +343,13 @@ class PersonnelCostIn(_FedRecordIn):
             "profession": "doctor",
             "category": "agency",
             "amount_sek": "9058333.33",
-        }
+        },
+        schema=_ONE_ORG_UNIT,
     )
 
     period: PeriodMonth
-    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    org_unit_code: Code = _org_unit_code_field()
+    org_unit: Code = _org_unit_field()
     profession: Code | None = Field(default=None, description=_PROFESSION)
     profession_code: SenderCode | None = Field(default=None, description=_PROFESSION_CODE)
     category: CostCategory = Field(description=_COST_CATEGORY)
@@ -296,6 +357,8 @@ class PersonnelCostIn(_FedRecordIn):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.org_unit is not None or self.org_unit_code is None:  # not the usual case
+            _one_org_unit(self)
         _one_profession(self)
         return self
 
@@ -312,10 +375,12 @@ class BudgetIn(_FedRecordIn):
             "period": "2023",
             "category": "personnel",
             "amount_sek": "777700000.00",
-        }
+        },
+        schema=_ONE_ORG_UNIT,
     )
 
-    org_unit_code: Code = Field(description=_ORG_UNIT_CODE)
+    org_unit_code: Code = _org_unit_code_field()
+    org_unit: Code = _org_unit_field()
     period: Annotated[
         str,
         StringConstraints(pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"),
@@ -328,6 +393,12 @@ class BudgetIn(_FedRecordIn):
         description="The budget in SEK for the period (a year's is spread over its months), "
         "a decimal string."
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.org_unit is not None or self.org_unit_code is None:  # not the usual case
+            _one_org_unit(self)
+        return self
 
 
 # A batch's records are typed in the contract (SkipValidation keeps the schema) but reach the
@@ -665,6 +736,7 @@ class ImportRead(BaseModel):
             "created_at": "2026-11-25T02:00:00Z",
             "started_at": "2026-11-25T02:00:01Z",
             "finished_at": "2026-11-25T02:00:40Z",
+            "updated_at": "2026-11-25T02:00:40Z",
         }
     )
 
@@ -687,3 +759,6 @@ class ImportRead(BaseModel):
     created_at: datetime
     started_at: datetime | None = Field(description="When the worker began; null while queued.")
     finished_at: datetime | None
+    updated_at: datetime = Field(
+        description="When its status or figures last changed; what `updated_since` compares."
+    )

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from services.core import deprecation
 from services.core.config import Settings
 from services.core.timedata import ingest
 
@@ -48,10 +49,13 @@ def _prepare(
     lookups: ingest.Lookups,
     index_offset: int,
 ) -> ingest.Prepared:
+    # The child handles no request: what its validation notes goes back with the batch.
+    uses, _ = deprecation.collect()
     prepared = ingest.prepare(
         settings, ingest.KINDS[kind_name], records, lookups, index_offset=index_offset
     )
     prepared.encode()
+    prepared.deprecations = uses
     return prepared
 
 
@@ -88,13 +92,17 @@ class BatchValidator:
         args = (self.settings, kind.name, records, lookups, index_offset)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), _prepare, *args)
+            prepared = await loop.run_in_executor(self._executor(), _prepare, *args)
+            deprecation.note_all(prepared.deprecations)
+            return prepared
         except BrokenProcessPool:
             # The child died (killed, out of memory): this batch is validated here, and the
             # next one starts a new child.
             log.warning("batch validator process died; validating in a thread")
             self._pool = None
-            return await asyncio.to_thread(_prepare, *args)
+            prepared = await asyncio.to_thread(_prepare, *args)
+            deprecation.note_all(prepared.deprecations)
+            return prepared
 
     def close(self) -> None:
         if self._pool is not None:

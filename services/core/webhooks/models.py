@@ -17,6 +17,7 @@ from services.core.db import (
     org_unit_fk,
     timestamptz,
     timestamptz_now,
+    touched_at,
     uuid_pk,
 )
 
@@ -68,6 +69,7 @@ class WebhookDelivery(SQLModel, table=True):
             "id",
             postgresql_where=sa.text("status = 'pending'"),
         ),
+        sa.Index("ix_webhook_deliveries_updated_at", "subscription_id", "updated_at", "id"),
     )
 
     id: int | None = identity_pk()
@@ -97,6 +99,7 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=timestamptz())
     last_status_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    updated_at: datetime | None = Field(default=None, sa_column=touched_at())
 
 
 class WebhookAttempt(SQLModel, table=True):

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.crud import Window, fetch_mirrored, insert, live_row, scoped
+from services.core.crud import (
+    Window,
+    fetch_mirrored,
+    insert,
+    live_row,
+    newest_first_or_changed,
+    scoped,
+)
 from services.core.events.models import Event
 from services.core.tree import OrgUnit, with_unit
 from services.core.webhooks.models import (
@@ -125,17 +132,22 @@ async def deliveries_page(
     subscription_id: uuid.UUID,
     *,
     status: str | None,
-    before: int | None,
-    limit: int,
+    window: Window,
+    name: str,
 ) -> Sequence[WebhookDelivery]:
-    """Newest first; `before` continues after the last id of the previous page."""
+    """Newest first, or with `updated_since` those changed since, by change time."""
     stmt = sa.select(WebhookDelivery).where(col(WebhookDelivery.subscription_id) == subscription_id)
     if status is not None:
         stmt = stmt.where(col(WebhookDelivery.status) == status)
-    if before is not None:
-        stmt = stmt.where(col(WebhookDelivery.id) < before)
-    stmt = stmt.order_by(col(WebhookDelivery.id).desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars().all())
+    paged = newest_first_or_changed(
+        stmt,
+        window,
+        newest=[col(WebhookDelivery.id)],
+        changed=col(WebhookDelivery.updated_at),
+        key=col(WebhookDelivery.id),
+        name=name,
+    )
+    return list((await session.execute(paged)).scalars().all())
 
 
 async def attempts_of(

@@ -218,6 +218,7 @@ class DeliveryRead(BaseModel):
             "last_status_code": 503,
             "last_error": "HTTP 503",
             "created_at": "2026-11-25T08:00:00Z",
+            "updated_at": "2026-11-25T08:00:00Z",
             "attempts": [
                 {
                     "attempted_at": "2026-11-25T08:00:00Z",
@@ -257,6 +258,9 @@ class DeliveryRead(BaseModel):
         description="What went wrong in the latest attempt; null if nothing did."
     )
     created_at: datetime
+    updated_at: datetime = Field(
+        description="When its status or attempts last changed; what `updated_since` compares."
+    )
     attempts: list[AttemptRead] = Field(description="Every attempt, oldest first (up to 50).")
 
 

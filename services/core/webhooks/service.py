@@ -16,11 +16,11 @@ from services.core import queue
 from services.core.audit import service as audit_service
 from services.core.clock import utcnow
 from services.core.config import Settings
-from services.core.crud import Window, apply_update, page_of, read_as, visible_or_404
+from services.core.crud import Window, apply_update, page_of, read_as, status_page, visible_or_404
 from services.core.errors import ValidationFailed, field_error
 from services.core.http import check_if_match
 from services.core.orgs import service as orgs_service
-from services.core.pagination import Page, Tombstone, decode_cursor, split_page
+from services.core.pagination import Page, Tombstone
 from services.core.principal import Principal
 from services.core.webhooks import repository, secret_box, signing, ssrf
 from services.core.webhooks.errors import (
@@ -262,6 +262,7 @@ def _delivery_read(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) ->
         last_status_code=delivery.last_status_code,
         last_error=delivery.last_error,
         created_at=delivery.created_at,
+        updated_at=delivery.updated_at,
         attempts=[
             AttemptRead(
                 attempted_at=a.attempted_at,
@@ -298,30 +299,27 @@ async def list_deliveries(
     subscription_id: uuid.UUID,
     *,
     status: str | None,
-    cursor: str | None,
-    limit: int,
+    window: Window,
 ) -> Page[DeliveryRead]:
+    """Newest first; with `updated_since`, those whose status or attempts changed since, by
+    change time. Deliveries past the retention are purged without tombstones (a log)."""
     await _get_visible(session, principal, subscription_id, for_update=False)
-    before = None
-    if cursor:
-        (before,) = decode_cursor(
-            cursor,
-            [WebhookDelivery.__table__.c.id],  # type: ignore[attr-defined]
-            DELIVERIES,
-        )
-        if not isinstance(before, int):
-            raise ValidationFailed(
-                "The cursor is not one this service issued",
-                errors=[field_error(["query", "cursor"], "invalid cursor", "invalid_cursor")],
-            )
     rows = await repository.deliveries_page(
-        session, subscription_id, status=status, before=before, limit=limit
+        session, subscription_id, status=status, window=window, name=DELIVERIES
     )
-    page_rows, next_cursor = split_page(rows, limit, lambda d: (d.id,), DELIVERIES)
-    attempts = await repository.attempts_of(session, [d.id for d in page_rows if d.id is not None])
+    page = status_page(
+        rows,
+        window,
+        lambda d: d,
+        newest=lambda d: (d.id,),
+        changed=lambda d: (d.updated_at, d.id),
+        name=DELIVERIES,
+    )
+    kept: list[WebhookDelivery] = page.items
+    attempts = await repository.attempts_of(session, [d.id for d in kept if d.id is not None])
     return Page(
-        items=[_delivery_read(d, attempts.get(d.id or 0, [])) for d in page_rows],
-        next_cursor=next_cursor,
+        items=[_delivery_read(d, attempts.get(d.id or 0, [])) for d in kept],
+        next_cursor=page.next_cursor,
     )
 
 
