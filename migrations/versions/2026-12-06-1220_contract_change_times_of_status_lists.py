@@ -10,7 +10,7 @@ change time of those it finds unchanged itself (no trigger there). Existing rows
 migration's time: these lists had no `updated_since` before, so no mirror holds older times.
 
 Revision ID: 20261206_1220_contract_sync
-Revises: 20261206_1160_scale_partitions
+Revises: 20261206_1210_remind
 Create Date: 2026-12-06 12:20:00
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261206_1220_contract_sync"
-down_revision: str | Sequence[str] | None = "20261206_1160_scale_partitions"
+down_revision: str | Sequence[str] | None = "20261206_1210_remind"
 branch_labels = None
 depends_on = None
 
