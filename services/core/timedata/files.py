@@ -13,6 +13,7 @@ import csv
 import gc
 import json
 import multiprocessing
+import operator
 import os
 import traceback
 from collections.abc import Iterator
@@ -53,12 +54,7 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def readline(self) -> str:
+        # csv.reader asks for every line of a file: one frame per line, not two.
         if self.limit is None:
             line = self.handle.readline()
         else:
@@ -69,9 +65,13 @@ class _Lines:
                     f"line {self.number + 1} is longer than {self.limit} characters "
                     "(PULS_IMPORT_MAX_LINE_LENGTH); is it the right file, with line breaks?"
                 )
-        if line:
-            self.number += 1
+        if not line:
+            raise StopIteration
+        self.number += 1
         return line
+
+    def readline(self) -> str:
+        return next(self, "")
 
 
 def _csv_value(column: str, value: str) -> Any:
@@ -105,22 +105,31 @@ def _csv_rows(
     reader = csv.reader(handle, delimiter=delimiter, strict=True)
     # The same values under another header (or another default source) are another record.
     signature = salt + "\x1f".join([source, *header, ""])
-    converted = [c for c in header if c in _DECIMAL_COLUMNS | _BOOLEAN_COLUMNS]
+    decimals = [c for c in header if c in _DECIMAL_COLUMNS]
+    booleans = [c for c in header if c in _BOOLEAN_COLUMNS]
+    width = len(header)
+    # This loop runs for every line of a file: what it calls is bound once, out here.
+    line_hash, non_empty = ingest.content_hash, operator.itemgetter(1)
     try:
         for values in reader:
             line_number = 1 + reader.line_num  # the header was line 1
-            if not values or all(not v.strip() for v in values):
+            if not values or (not values[0].strip() and all(not v.strip() for v in values)):
                 continue
-            if len(values) != len(header):
-                error = {"__error__": f"{len(values)} fields, header has {len(header)}"}
+            if len(values) != width:
+                error = {"__error__": f"{len(values)} fields, header has {width}"}
                 yield line_number, error, None
                 continue
-            row: dict[str, Any] = {c: v for c, v in zip(header, values, strict=True) if v}
-            for column in converted:  # most columns are taken as they are
+            # The row's non-empty values by column.
+            row: dict[str, Any] = dict(filter(non_empty, zip(header, values)))
+            for column in decimals:  # most columns are taken as they are
+                if (value := row.get(column)) is not None and "," in value:
+                    row[column] = value.replace(",", ".")
+            for column in booleans:
                 if (value := row.get(column)) is not None:
                     row[column] = _csv_value(column, value)
-            row.setdefault("source", source)
-            yield line_number, row, ingest.content_hash(signature + "\x1f".join(values))
+            if "source" not in row:
+                row["source"] = source
+            yield line_number, row, line_hash(signature + "\x1f".join(values))
     except csv.Error as exc:
         raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
 
