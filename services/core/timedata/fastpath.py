@@ -313,7 +313,9 @@ def _compile(
         "def fast(raw):",
         # Only the fields the record has are checked; the rest take their defaults. A CSV
         # row leaves its empty columns out, so that is often half of them.
-        "    if type(raw) is not _dict or not (_names.issuperset(raw) and _required <= raw.keys()):",
+        "    if type(raw) is not _dict or not _names.issuperset(raw):",
+        "        return None",
+        "    if not _required <= raw.keys():",
         "        return None",
         "    try:",
     ]
@@ -326,7 +328,7 @@ def _compile(
         else:
             lines += ["        if v is _A:", "            return None"]  # required: never here
         lines.append("        elif v is None:")
-        lines.append(f"            {'f%d = None' % i if field in nullable else 'return None'}")
+        lines.append(f"            f{i} = None" if field in nullable else "            return None")
         if (passed := getattr(check, "passed", None)) is not None:
             scope[f"p{i}"] = passed
             lines += [f"        elif type(v) is _str and v in p{i}:", f"            f{i} = v"]

@@ -87,7 +87,7 @@ def _csv_value(column: str, value: str) -> Any:
 
 
 def _csv_rows(
-    handle: _Lines, kind: ingest.FeedKind, source: str, salt: str = ""
+    handle: _Lines, kind: ingest.FeedKind, source: str, salt: str = "", hashed: bool = True
 ) -> Iterator[tuple[int, Any, int | None]]:
     header_line = handle.readline()
     if not header_line.strip():
@@ -119,8 +119,8 @@ def _csv_rows(
                 error = {"__error__": f"{len(values)} fields, header has {width}"}
                 yield line_number, error, None
                 continue
-            # The row's non-empty values by column.
-            row: dict[str, Any] = dict(filter(non_empty, zip(header, values)))
+            # The row's non-empty values by column (the lengths are equal: checked above).
+            row: dict[str, Any] = dict(filter(non_empty, zip(header, values, strict=False)))
             for column in decimals:  # most columns are taken as they are
                 if (value := row.get(column)) is not None and "," in value:
                     row[column] = value.replace(",", ".")
@@ -129,13 +129,17 @@ def _csv_rows(
                     row[column] = _csv_value(column, value)
             if "source" not in row:
                 row["source"] = source
-            yield line_number, row, line_hash(signature + "\x1f".join(values))
+            yield (
+                line_number,
+                row,
+                line_hash(signature + "\x1f".join(values)) if hashed else None,
+            )
     except csv.Error as exc:
         raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
 
 
 def _ndjson_rows(
-    handle: _Lines, source: str, salt: str = ""
+    handle: _Lines, source: str, salt: str = "", hashed: bool = True
 ) -> Iterator[tuple[int, Any, int | None]]:
     for line_number, text in enumerate(handle, start=1):
         if not text.strip():
@@ -147,7 +151,11 @@ def _ndjson_rows(
             continue
         if isinstance(row, dict):
             row.setdefault("source", source)
-        yield line_number, row, ingest.content_hash(f"{salt}{source}\x1f{text.strip()}")
+        yield (
+            line_number,
+            row,
+            ingest.content_hash(f"{salt}{source}\x1f{text.strip()}") if hashed else None,
+        )
 
 
 @dataclass
@@ -185,15 +193,17 @@ def chunks(
     *,
     salt: str = "",
     max_line: int | None = None,
+    hashed: bool = True,
 ) -> Iterator[Chunk]:
     """The file's rows in chunks of `size`; a line longer than `max_line` characters fails
-    the file (ImportFileError) when it is reached."""
+    the file (ImportFileError) when it is reached. Without `hashed` the rows have no content
+    hash (None): a client sending them needs none."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         lines = _Lines(handle, max_line)
         rows = (
-            _csv_rows(lines, kind, source, salt)
+            _csv_rows(lines, kind, source, salt, hashed)
             if fmt == "csv"
-            else _ndjson_rows(lines, source, salt)
+            else _ndjson_rows(lines, source, salt, hashed)
         )
         chunk = Chunk([], [])
         for line_number, row, content_hash in rows:
