@@ -225,7 +225,8 @@ async def feed_file(
     try:
         with progress:
             for number, chunk in enumerate(
-                files.chunks(path, fmt, ingest.KINDS[kind], source, size=batch_size)
+                # No content hashes: the server computes none for a JSON batch.
+                files.chunks(path, fmt, ingest.KINDS[kind], source, size=batch_size, hashed=False)
             ):
                 # Rows the file itself garbles (too few fields, not JSON) never leave here.
                 lines, rows = [], []

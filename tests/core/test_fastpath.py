@@ -232,3 +232,30 @@ def test_remembered_spellings_give_way_to_new_ones(monkeypatch: pytest.MonkeyPat
             record = fast(raw)
             assert record is not None
             assert vars(record) == _model_values(ingest.TIME_RECORDS.model, raw)
+
+
+def test_shift_times_share_one_offset_object() -> None:
+    # The start/end rule compares and subtracts the two times for every shift: with one
+    # tzinfo object per offset that needs no offset lookups (and the values stay the model's).
+    fast = fastpath.build(ingest.TIME_RECORDS.model)
+    record = fast(VALID["time-records"])
+    assert record is not None
+    assert record.start.tzinfo is record.end.tzinfo
+    other = fast({**VALID["time-records"], "start": "2024-03-04T06:00:00Z"})
+    assert other is not None and other.start.utcoffset().total_seconds() == 0
+    assert vars(other) == _model_values(
+        ingest.TIME_RECORDS.model, {**VALID["time-records"], "start": "2024-03-04T06:00:00Z"}
+    )
+
+
+def test_a_feed_reads_the_same_rows_without_hashes(tmp_path: Path) -> None:
+    # `puls feed` sends JSON batches, which carry no content hash: it skips hashing its lines.
+    demo.generate(demo.Spec(units=4, employees=30, months=2), tmp_path)
+    path = tmp_path / demo.FILES["time-records"]
+    kind = ingest.TIME_RECORDS
+    hashed = list(files.chunks(path, "csv", kind, "heroma", size=100))
+    plain = list(files.chunks(path, "csv", kind, "heroma", size=100, hashed=False))
+    assert [c.rows for c in plain] == [c.rows for c in hashed]
+    assert [c.lines for c in plain] == [c.lines for c in hashed]
+    assert all(h is None for c in plain for h in c.hashes)
+    assert all(isinstance(h, int) for c in hashed for h in c.hashes)

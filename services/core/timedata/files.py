@@ -13,6 +13,7 @@ import csv
 import gc
 import json
 import multiprocessing
+import operator
 import os
 import traceback
 from collections.abc import Iterator
@@ -53,12 +54,7 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def readline(self) -> str:
+        # csv.reader asks for every line of a file: one frame per line, not two.
         if self.limit is None:
             line = self.handle.readline()
         else:
@@ -69,9 +65,13 @@ class _Lines:
                     f"line {self.number + 1} is longer than {self.limit} characters "
                     "(PULS_IMPORT_MAX_LINE_LENGTH); is it the right file, with line breaks?"
                 )
-        if line:
-            self.number += 1
+        if not line:
+            raise StopIteration
+        self.number += 1
         return line
+
+    def readline(self) -> str:
+        return next(self, "")
 
 
 def _csv_value(column: str, value: str) -> Any:
@@ -87,7 +87,7 @@ def _csv_value(column: str, value: str) -> Any:
 
 
 def _csv_rows(
-    handle: _Lines, kind: ingest.FeedKind, source: str, salt: str = ""
+    handle: _Lines, kind: ingest.FeedKind, source: str, salt: str = "", hashed: bool = True
 ) -> Iterator[tuple[int, Any, int | None]]:
     header_line = handle.readline()
     if not header_line.strip():
@@ -105,28 +105,41 @@ def _csv_rows(
     reader = csv.reader(handle, delimiter=delimiter, strict=True)
     # The same values under another header (or another default source) are another record.
     signature = salt + "\x1f".join([source, *header, ""])
-    converted = [c for c in header if c in _DECIMAL_COLUMNS | _BOOLEAN_COLUMNS]
+    decimals = [c for c in header if c in _DECIMAL_COLUMNS]
+    booleans = [c for c in header if c in _BOOLEAN_COLUMNS]
+    width = len(header)
+    # This loop runs for every line of a file: what it calls is bound once, out here.
+    line_hash, non_empty = ingest.content_hash, operator.itemgetter(1)
     try:
         for values in reader:
             line_number = 1 + reader.line_num  # the header was line 1
-            if not values or all(not v.strip() for v in values):
+            if not values or (not values[0].strip() and all(not v.strip() for v in values)):
                 continue
-            if len(values) != len(header):
-                error = {"__error__": f"{len(values)} fields, header has {len(header)}"}
+            if len(values) != width:
+                error = {"__error__": f"{len(values)} fields, header has {width}"}
                 yield line_number, error, None
                 continue
-            row: dict[str, Any] = {c: v for c, v in zip(header, values, strict=True) if v}
-            for column in converted:  # most columns are taken as they are
+            # The row's non-empty values by column (the lengths are equal: checked above).
+            row: dict[str, Any] = dict(filter(non_empty, zip(header, values, strict=False)))
+            for column in decimals:  # most columns are taken as they are
+                if (value := row.get(column)) is not None and "," in value:
+                    row[column] = value.replace(",", ".")
+            for column in booleans:
                 if (value := row.get(column)) is not None:
                     row[column] = _csv_value(column, value)
-            row.setdefault("source", source)
-            yield line_number, row, ingest.content_hash(signature + "\x1f".join(values))
+            if "source" not in row:
+                row["source"] = source
+            yield (
+                line_number,
+                row,
+                line_hash(signature + "\x1f".join(values)) if hashed else None,
+            )
     except csv.Error as exc:
         raise ImportFileError(f"line {1 + reader.line_num}: {exc}") from None
 
 
 def _ndjson_rows(
-    handle: _Lines, source: str, salt: str = ""
+    handle: _Lines, source: str, salt: str = "", hashed: bool = True
 ) -> Iterator[tuple[int, Any, int | None]]:
     for line_number, text in enumerate(handle, start=1):
         if not text.strip():
@@ -138,7 +151,11 @@ def _ndjson_rows(
             continue
         if isinstance(row, dict):
             row.setdefault("source", source)
-        yield line_number, row, ingest.content_hash(f"{salt}{source}\x1f{text.strip()}")
+        yield (
+            line_number,
+            row,
+            ingest.content_hash(f"{salt}{source}\x1f{text.strip()}") if hashed else None,
+        )
 
 
 @dataclass
@@ -176,15 +193,17 @@ def chunks(
     *,
     salt: str = "",
     max_line: int | None = None,
+    hashed: bool = True,
 ) -> Iterator[Chunk]:
     """The file's rows in chunks of `size`; a line longer than `max_line` characters fails
-    the file (ImportFileError) when it is reached."""
+    the file (ImportFileError) when it is reached. Without `hashed` the rows have no content
+    hash (None): a client sending them needs none."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         lines = _Lines(handle, max_line)
         rows = (
-            _csv_rows(lines, kind, source, salt)
+            _csv_rows(lines, kind, source, salt, hashed)
             if fmt == "csv"
-            else _ndjson_rows(lines, source, salt)
+            else _ndjson_rows(lines, source, salt, hashed)
         )
         chunk = Chunk([], [])
         for line_number, row, content_hash in rows:

@@ -881,16 +881,15 @@ def prepare(
         else checked.upserts
     )
     for position, record in in_order:
-        key = (record.source, record.external_id)
-        if key in first_seen:
+        if (first := first_seen.setdefault((record.source, record.external_id), position)) != (
+            position
+        ):
             checked.reject(
                 position,
                 ["external_id"],
-                f"duplicate of record {first_seen[key] + index_offset} in this batch",
+                f"duplicate of record {first + index_offset} in this batch",
                 "duplicate_key",
             )
-        else:
-            first_seen[key] = position
 
     units, professions, mappings = lookups.units, lookups.professions, lookups.mappings
     needs_employee = kind not in (PERSONNEL_COSTS, BUDGETS)
@@ -900,8 +899,16 @@ def prepare(
     rows: list[tuple[Any, ...]] = []
     row_positions: list[int] = []
     pseudonyms: dict[str, str] = {}
+    # The loop below runs for every record: what it asks of `kind` is asked once, here.
+    errors, to_row, time_code = checked.errors, kind.to_row, kind.time_code
+    is_budget, is_employment, is_cost = (
+        kind is BUDGETS,
+        kind is EMPLOYMENTS,
+        kind is PERSONNEL_COSTS,
+    )
+    date_fields = [name for name in kind.date_columns if name != "period"]
     for position, r in checked.upserts:
-        if position in checked.errors:
+        if position in errors:
             continue
         unit = units.get(r.org_unit_code)
         if unit is None:
@@ -912,7 +919,7 @@ def prepare(
                 "unknown_org_unit",
             )
         # A budget is the unit's, not a profession's.
-        profession = "" if kind is BUDGETS else r.profession
+        profession = "" if is_budget else r.profession
         if profession is None:
             profession = mappings.get((r.source, "profession", r.profession_code))
             if profession is None:
@@ -922,13 +929,13 @@ def prepare(
                     f"profession code {r.profession_code!r} has no mapping for source {r.source!r}",
                     "unmapped_code",
                 )
-        if kind is not BUDGETS and profession is not None and profession not in professions:
+        if not is_budget and profession is not None and profession not in professions:
             checked.reject(
                 position, ["profession"], f"unknown profession {profession!r}", "unknown_profession"
             )
         # The code a time record's type or an employment's pay form is mapped from.
         time_type = None
-        if kind is EMPLOYMENTS:
+        if is_employment:
             time_type = r.pay_form
             if time_type is None and r.pay_form_code is not None:
                 time_type = mappings.get((r.source, "pay_form", r.pay_form_code))
@@ -941,7 +948,7 @@ def prepare(
                     )
             if time_type is None:
                 time_type = "hourly" if r.contract == "hourly" else "monthly"
-        if kind.time_code:
+        if time_code:
             time_type = r.time_type
             if time_type is None:
                 time_type = mappings.get((r.source, "time", r.time_code))
@@ -952,8 +959,8 @@ def prepare(
                         f"time code {r.time_code!r} has no mapping for source {r.source!r}",
                         "unmapped_code",
                     )
-        for field_name in kind.date_columns:
-            value = getattr(r, field_name, None) if field_name != "period" else None
+        for field_name in date_fields:
+            value = getattr(r, field_name, None)
             if isinstance(value, date) and not earliest <= value <= latest:
                 checked.reject(
                     position,
@@ -961,7 +968,7 @@ def prepare(
                     f"{value} is outside the accepted window {earliest} – {latest}",
                     "date_out_of_window",
                 )
-        if kind is PERSONNEL_COSTS:
+        if is_cost:
             year, month = (int(p) for p in r.period.split("-"))
             if not earliest <= date(year, month, 1) <= latest:
                 checked.reject(
@@ -970,7 +977,7 @@ def prepare(
                     f"{r.period} is outside the accepted window",
                     "date_out_of_window",
                 )
-        if position in checked.errors or unit is None or profession is None:
+        if position in errors or unit is None or profession is None:
             continue
         employee = None
         if pseudonym is not None:
@@ -982,7 +989,7 @@ def prepare(
             (
                 r.source,
                 r.external_id,
-                *kind.to_row(r, unit, employee, profession, time_type),
+                *to_row(r, unit, employee, profession, time_type),
                 None if hashes is None else hashes[position],
             )
         )
