@@ -181,25 +181,31 @@ INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee,
                            sick, absent, overtime, extra_time, on_call, worked, timed_shifts,
                            untimed, untimed_hours, present)"""
 # Summed per day first: presence counts the worked hours inside the schedule, at most a day's
-# scheduled hours each day; the day sums are then summed per month.
+# scheduled hours each day; the day sums are then summed per month (or week). Hours are summed
+# as whole hundredths (hours are numeric(5,2)): a sum of integers is a counter in the hash
+# table where a numeric sum allocates a state per group and column, and the day sums are half
+# a million groups in a full recalculation. `_CELL_PEOPLE_SUMS` turns them back into hours,
+# the same values with the same two decimals as numeric sums of the hours.
+_CENTS = "CAST(t.hours * 100 AS integer)"
 _CELL_PEOPLE_DAY_SUMS = f"""
-       sum(t.hours) FILTER (WHERE t.time_type = 'scheduled') AS scheduled,
-       sum(t.hours) FILTER (WHERE t.time_type = 'sick') AS sick,
-       sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})) AS absent,
-       sum(t.hours) FILTER (WHERE t.time_type = 'overtime') AS overtime,
-       sum(t.hours) FILTER (WHERE t.time_type = 'extra_time') AS extra_time,
-       sum(t.hours) FILTER (WHERE t.time_type = 'on_call') AS on_call,
-       sum(t.hours) FILTER (WHERE t.time_type = 'worked') AS worked,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'scheduled') AS scheduled,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'sick') AS sick,
+       sum({_CENTS}) FILTER (WHERE t.time_type IN ({_ABSENCES})) AS absent,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'overtime') AS overtime,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'extra_time') AS extra_time,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'on_call') AS on_call,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'worked') AS worked,
        bool_or({_SHIFT} AND t.start_at IS NOT NULL) AS timed_shifts,
        count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed,
-       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed_hours"""
+       sum({_CENTS}) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed_hours"""
 _CELL_PEOPLE_SUMS = """
-       sum(scheduled) AS scheduled, sum(sick) AS sick, sum(absent) AS absent,
-       sum(overtime) AS overtime, sum(extra_time) AS extra_time, sum(on_call) AS on_call,
-       sum(worked) AS worked, bool_or(timed_shifts) AS timed_shifts, sum(untimed) AS untimed,
-       sum(untimed_hours) AS untimed_hours,
+       sum(scheduled) * 0.01 AS scheduled, sum(sick) * 0.01 AS sick,
+       sum(absent) * 0.01 AS absent, sum(overtime) * 0.01 AS overtime,
+       sum(extra_time) * 0.01 AS extra_time, sum(on_call) * 0.01 AS on_call,
+       sum(worked) * 0.01 AS worked, bool_or(timed_shifts) AS timed_shifts,
+       sum(untimed) AS untimed, sum(untimed_hours) * 0.01 AS untimed_hours,
        sum(least(worked, scheduled)) FILTER (WHERE worked IS NOT NULL AND scheduled IS NOT NULL)
-           AS present
+           * 0.01 AS present
 """
 # A few cells: their records by index, cell by cell.
 _CELL_PEOPLE = f"""
@@ -359,13 +365,20 @@ WITH spans AS (
      AND e.start_date <= (c.month + interval '1 month - 1 day')::date
      AND (e.end_date IS NULL OR e.end_date >= c.month)
 ), vacation AS (
-    SELECT t.employee, t.work_date, extract(year FROM t.work_date)::int AS year
-    FROM time_records t
-    JOIN (SELECT DISTINCT employee, month FROM spans WHERE summer) s
-      ON s.employee = t.employee
-     AND t.work_date BETWEEN s.month - interval '2 months' AND s.month + interval '30 days'
-    WHERE t.time_type = 'vacation' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
-    GROUP BY t.employee, t.work_date
+    -- Each summer's records by the employee's index, its months' partitions only (summers
+    -- before any time data find none): not a scan of the whole table for a few summers.
+    -- OFFSET 0 keeps the planner from flattening the lateral into a join of whole tables.
+    SELECT s.employee, t.work_date, extract(year FROM t.work_date)::int AS year
+    FROM (SELECT DISTINCT employee, month FROM spans WHERE summer) s
+    CROSS JOIN LATERAL (
+        SELECT t.work_date FROM time_records t
+        WHERE t.employee = s.employee
+          AND t.work_date BETWEEN CAST(s.month - interval '2 months' AS date)
+                              AND CAST(s.month + interval '30 days' AS date)
+          AND t.time_type = 'vacation' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+        OFFSET 0
+    ) AS t
+    GROUP BY s.employee, t.work_date
 ), runs AS (
     SELECT employee, year, work_date,
            sum(new_run) OVER (PARTITION BY employee ORDER BY work_date) AS run
@@ -464,9 +477,14 @@ WITH cells AS (
     FROM kpi_new_facts WHERE kind = '{kind}' AND pay_form <> 'hourly'
     GROUP BY org_unit_id, month, kind
 ), heads AS (
-    SELECT f.org_unit_id, f.month, count(DISTINCT p) AS employees
-    FROM kpi_new_facts f CROSS JOIN LATERAL unnest(f.people) AS p
-    WHERE f.kind = '{kind}' AND f.pay_form <> 'hourly' GROUP BY f.org_unit_id, f.month
+    -- Distinct by hashing, then counted (count(DISTINCT) sorts each cell's people).
+    SELECT org_unit_id, month, count(*) AS employees
+    FROM (
+        SELECT DISTINCT f.org_unit_id, f.month, p
+        FROM kpi_new_facts f CROSS JOIN LATERAL unnest(f.people) AS p
+        WHERE f.kind = '{kind}' AND f.pay_form <> 'hourly'
+    ) AS d
+    GROUP BY org_unit_id, month
 )
 SELECT c.org_unit_id, c.month, c.kind,
        CASE WHEN c.counted THEN coalesce(h.employees, 0) END,
