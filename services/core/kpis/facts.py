@@ -16,6 +16,7 @@ cells; kpis imports none of them. A recalculation refuses to start while a kind 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -180,25 +181,31 @@ INSERT INTO {CELL_PEOPLE} (org_unit_id, month, profession, staff_kind, employee,
                            sick, absent, overtime, extra_time, on_call, worked, timed_shifts,
                            untimed, untimed_hours, present)"""
 # Summed per day first: presence counts the worked hours inside the schedule, at most a day's
-# scheduled hours each day; the day sums are then summed per month.
+# scheduled hours each day; the day sums are then summed per month (or week). Hours are summed
+# as whole hundredths (hours are numeric(5,2)): a sum of integers is a counter in the hash
+# table where a numeric sum allocates a state per group and column, and the day sums are half
+# a million groups in a full recalculation. `_CELL_PEOPLE_SUMS` turns them back into hours,
+# the same values with the same two decimals as numeric sums of the hours.
+_CENTS = "CAST(t.hours * 100 AS integer)"
 _CELL_PEOPLE_DAY_SUMS = f"""
-       sum(t.hours) FILTER (WHERE t.time_type = 'scheduled') AS scheduled,
-       sum(t.hours) FILTER (WHERE t.time_type = 'sick') AS sick,
-       sum(t.hours) FILTER (WHERE t.time_type IN ({_ABSENCES})) AS absent,
-       sum(t.hours) FILTER (WHERE t.time_type = 'overtime') AS overtime,
-       sum(t.hours) FILTER (WHERE t.time_type = 'extra_time') AS extra_time,
-       sum(t.hours) FILTER (WHERE t.time_type = 'on_call') AS on_call,
-       sum(t.hours) FILTER (WHERE t.time_type = 'worked') AS worked,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'scheduled') AS scheduled,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'sick') AS sick,
+       sum({_CENTS}) FILTER (WHERE t.time_type IN ({_ABSENCES})) AS absent,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'overtime') AS overtime,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'extra_time') AS extra_time,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'on_call') AS on_call,
+       sum({_CENTS}) FILTER (WHERE t.time_type = 'worked') AS worked,
        bool_or({_SHIFT} AND t.start_at IS NOT NULL) AS timed_shifts,
        count(*) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed,
-       sum(t.hours) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed_hours"""
+       sum({_CENTS}) FILTER (WHERE {_SHIFT} AND t.start_at IS NULL) AS untimed_hours"""
 _CELL_PEOPLE_SUMS = """
-       sum(scheduled) AS scheduled, sum(sick) AS sick, sum(absent) AS absent,
-       sum(overtime) AS overtime, sum(extra_time) AS extra_time, sum(on_call) AS on_call,
-       sum(worked) AS worked, bool_or(timed_shifts) AS timed_shifts, sum(untimed) AS untimed,
-       sum(untimed_hours) AS untimed_hours,
+       sum(scheduled) * 0.01 AS scheduled, sum(sick) * 0.01 AS sick,
+       sum(absent) * 0.01 AS absent, sum(overtime) * 0.01 AS overtime,
+       sum(extra_time) * 0.01 AS extra_time, sum(on_call) * 0.01 AS on_call,
+       sum(worked) * 0.01 AS worked, bool_or(timed_shifts) AS timed_shifts,
+       sum(untimed) AS untimed, sum(untimed_hours) * 0.01 AS untimed_hours,
        sum(least(worked, scheduled)) FILTER (WHERE worked IS NOT NULL AND scheduled IS NOT NULL)
-           AS present
+           * 0.01 AS present
 """
 # A few cells: their records by index, cell by cell.
 _CELL_PEOPLE = f"""
@@ -215,26 +222,56 @@ FROM (
 ) AS d
 GROUP BY org_unit_id, month, profession, staff_kind, employee
 """
-# Many cells: one scan of the claimed units' records in the claimed months' range, summed by
-# cell, then the claimed cells kept. Joining every record with its cell first cost more than
-# the sums (a hash probe of two keys per record).
+# Many cells: one scan of the claimed units' records from the Monday before the first claimed
+# month to the Sunday after the last, summed per day once; the claimed cells' monthly sums and
+# the weekly sums of the weeks they touch (a week straddling a month's end is in both months,
+# its other days read too) both come from those day sums. Joining every record with its cell
+# first cost more than the sums (a hash probe of two keys per record); a week per claimed cell
+# probed by index (as for a few cells) cost more than the whole scan.
+_WEEK_OF = "({day} - (extract(isodow FROM {day})::int - 1))"
 _CELL_PEOPLE_SCAN = f"""
+WITH days AS MATERIALIZED (
+    SELECT t.org_unit_id, t.work_date, t.profession, t.staff_kind, t.employee,
+           {_CELL_PEOPLE_DAY_SUMS}
+    FROM time_records t
+    WHERE t.deleted_at IS NULL
+      AND t.org_unit_id = ANY(:units) AND t.work_date >= :first AND t.work_date < :end
+    GROUP BY 1, 2, 3, 4, 5
+), weeks AS (
+    INSERT INTO kpi_week_people
+    SELECT * FROM (
+        SELECT org_unit_id, {_WEEK_OF.format(day="work_date")} AS week, profession, staff_kind,
+               employee, {_CELL_PEOPLE_SUMS}
+        FROM days
+        GROUP BY 1, 2, 3, 4, 5
+    ) AS x
+    WHERE (x.org_unit_id, date_trunc('month', x.week::timestamp)::date)
+          IN (SELECT org_unit_id, month FROM {CLAIMED})
+       OR (x.org_unit_id, date_trunc('month', (x.week + 6)::timestamp)::date)
+          IN (SELECT org_unit_id, month FROM {CLAIMED})
+)
 {_CELL_PEOPLE_INSERT}
 SELECT * FROM (
     SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month,
            profession, staff_kind, employee, {_CELL_PEOPLE_SUMS}
-    FROM (
-        SELECT t.org_unit_id, t.work_date, t.profession, t.staff_kind, t.employee,
-               {_CELL_PEOPLE_DAY_SUMS}
-        FROM time_records t
-        WHERE t.deleted_at IS NULL
-          AND t.org_unit_id = ANY(:units) AND t.work_date >= :first
-          AND t.work_date < (CAST(:last AS date) + interval '1 month')::date
-        GROUP BY 1, 2, 3, 4, 5
-    ) AS d
+    FROM days
     GROUP BY 1, 2, 3, 4, 5
 ) AS x
 WHERE (x.org_unit_id, x.month) IN (SELECT org_unit_id, month FROM {CLAIMED})
+"""
+# The weeks whose facts are replaced, for many cells: those with records now (summed above)
+# and those with facts before. A claimed week with neither has nothing to delete or compute:
+# of the 160 000 weeks of a full recalculation, most are months of employments before any
+# time data.
+_CLAIMED_WEEKS_SCANNED = f"""
+INSERT INTO kpi_claimed_weeks (org_unit_id, week)
+SELECT org_unit_id, week FROM kpi_week_people
+UNION
+SELECT f.org_unit_id, f.week
+FROM kpi_week_facts f
+JOIN {CLAIMED} c ON c.org_unit_id = f.org_unit_id
+ AND f.week >= date_trunc('week', c.month::timestamp)::date
+ AND f.week < (c.month + interval '1 month')::date
 """
 
 # Own staff per group of profession, gender and age band (an employee is one row of its group,
@@ -328,13 +365,20 @@ WITH spans AS (
      AND e.start_date <= (c.month + interval '1 month - 1 day')::date
      AND (e.end_date IS NULL OR e.end_date >= c.month)
 ), vacation AS (
-    SELECT t.employee, t.work_date, extract(year FROM t.work_date)::int AS year
-    FROM time_records t
-    JOIN (SELECT DISTINCT employee, month FROM spans WHERE summer) s
-      ON s.employee = t.employee
-     AND t.work_date BETWEEN s.month - interval '2 months' AND s.month + interval '30 days'
-    WHERE t.time_type = 'vacation' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
-    GROUP BY t.employee, t.work_date
+    -- Each summer's records by the employee's index, its months' partitions only (summers
+    -- before any time data find none): not a scan of the whole table for a few summers.
+    -- OFFSET 0 keeps the planner from flattening the lateral into a join of whole tables.
+    SELECT s.employee, t.work_date, extract(year FROM t.work_date)::int AS year
+    FROM (SELECT DISTINCT employee, month FROM spans WHERE summer) s
+    CROSS JOIN LATERAL (
+        SELECT t.work_date FROM time_records t
+        WHERE t.employee = s.employee
+          AND t.work_date BETWEEN CAST(s.month - interval '2 months' AS date)
+                              AND CAST(s.month + interval '30 days' AS date)
+          AND t.time_type = 'vacation' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
+        OFFSET 0
+    ) AS t
+    GROUP BY s.employee, t.work_date
 ), runs AS (
     SELECT employee, year, work_date,
            sum(new_run) OVER (PARTITION BY employee ORDER BY work_date) AS run
@@ -433,9 +477,14 @@ WITH cells AS (
     FROM kpi_new_facts WHERE kind = '{kind}' AND pay_form <> 'hourly'
     GROUP BY org_unit_id, month, kind
 ), heads AS (
-    SELECT f.org_unit_id, f.month, count(DISTINCT p) AS employees
-    FROM kpi_new_facts f CROSS JOIN LATERAL unnest(f.people) AS p
-    WHERE f.kind = '{kind}' AND f.pay_form <> 'hourly' GROUP BY f.org_unit_id, f.month
+    -- Distinct by hashing, then counted (count(DISTINCT) sorts each cell's people).
+    SELECT org_unit_id, month, count(*) AS employees
+    FROM (
+        SELECT DISTINCT f.org_unit_id, f.month, p
+        FROM kpi_new_facts f CROSS JOIN LATERAL unnest(f.people) AS p
+        WHERE f.kind = '{kind}' AND f.pay_form <> 'hourly'
+    ) AS d
+    GROUP BY org_unit_id, month
 )
 SELECT c.org_unit_id, c.month, c.kind,
        CASE WHEN c.counted THEN coalesce(h.employees, 0) END,
@@ -484,7 +533,7 @@ WHERE f.org_unit_id = w.org_unit_id AND f.week = w.week
 # Per unit, week, profession and employee, summed per day first (presence inside the
 # schedule), as the monthly cells are.
 _WEEK_PEOPLE = f"""
-CREATE TEMP TABLE kpi_week_people ON COMMIT DROP AS
+INSERT INTO kpi_week_people
 SELECT d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee, {_CELL_PEOPLE_SUMS}
 FROM (
     SELECT w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee,
@@ -621,8 +670,17 @@ async def _prepare(session: AsyncSession) -> None:
     )
     await session.execute(
         sa.text(
+            "CREATE TEMP TABLE IF NOT EXISTS kpi_week_people "
+            "(org_unit_id bigint, week date, profession text, staff_kind text, employee text, "
+            "scheduled numeric, sick numeric, absent numeric, overtime numeric, "
+            "extra_time numeric, on_call numeric, worked numeric, timed_shifts boolean, "
+            "untimed bigint, untimed_hours numeric, present numeric) ON COMMIT DROP"
+        )
+    )
+    await session.execute(
+        sa.text(
             f"TRUNCATE {CLAIMED}, {CELL_PEOPLE}, {CLAIMED_EMPLOYEES}, {FORWARD}, kpi_sick_days, "
-            "kpi_new_facts, kpi_claimed_weeks"
+            "kpi_new_facts, kpi_claimed_weeks, kpi_week_people"
         )
     )
 
@@ -668,16 +726,29 @@ SCAN_CELLS = 400
 
 
 async def _sum_cell_people(session: AsyncSession, cells: Cells) -> None:
+    """Sums the claimed cells' records per employee (kpi_cell_people), and those of the weeks
+    they touch (kpi_week_people, kpi_claimed_weeks)."""
     if len(cells) >= SCAN_CELLS:
         # Bound as values, so the planner sees how much of the table they take.
         units = sorted({unit for unit, _ in cells})
         months = [month for _, month in cells]
+        first, last = min(months), max(months)
+        after_last = (last + timedelta(days=32)).replace(day=1)
         await session.execute(
             sa.text(_CELL_PEOPLE_SCAN),
-            {"units": units, "first": min(months), "last": max(months)},
+            {
+                "units": units,
+                # The Monday of the first claimed month's first week, the Monday after the
+                # last claimed month's last week.
+                "first": first - timedelta(days=first.weekday()),
+                "end": after_last + timedelta(days=(7 - after_last.weekday()) % 7),
+            },
         )
+        await session.execute(sa.text(_CLAIMED_WEEKS_SCANNED))
     else:
         await session.execute(sa.text(_CELL_PEOPLE))
+        await session.execute(sa.text(_CLAIMED_WEEKS))
+        await session.execute(sa.text(_WEEK_PEOPLE))
     await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}"))
     await session.execute(sa.text(_CLAIMED_EMPLOYEES))
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
@@ -739,9 +810,7 @@ async def recompute_claimed(session: AsyncSession, settings: Settings, cells: Ce
 
 
 async def _recompute_weeks(session: AsyncSession) -> None:
-    for statement in (_CLAIMED_WEEKS, _DELETE_WEEKS, "DROP TABLE IF EXISTS kpi_week_people"):
-        await session.execute(sa.text(statement))
-    await session.execute(sa.text(_WEEK_PEOPLE))
+    await session.execute(sa.text(_DELETE_WEEKS))
     await session.execute(sa.text(_WEEK_TIME))
     await session.execute(sa.text(_WEEK_WORKED))
 

@@ -295,6 +295,7 @@ async def test_a_feeds_batches_are_recalculated_together_at_most_once_per_interv
 
 
 async def facts_now(app: FastAPI) -> list[tuple[str, ...]]:
+    """Every monthly and weekly fact and cell total, as text."""
     async with app.state.sessionmaker() as session:
         rows = await session.execute(
             sa.text(
@@ -303,7 +304,19 @@ async def facts_now(app: FastAPI) -> list[tuple[str, ...]]:
                 "pay_form"
             )
         )
-        return [tuple(r) for r in rows.all()]
+        weeks = await session.execute(
+            sa.text(
+                "SELECT (to_jsonb(f) - 'computed_at')::text FROM kpi_week_facts f "
+                "ORDER BY org_unit_id, week, kind, profession"
+            )
+        )
+        totals = await session.execute(
+            sa.text(
+                "SELECT (to_jsonb(t) - 'computed_at')::text FROM kpi_cell_totals t "
+                "ORDER BY org_unit_id, month, kind"
+            )
+        )
+        return [tuple(r) for r in [*rows.all(), *weeks.all(), *totals.all()]]
 
 
 async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
@@ -341,6 +354,35 @@ async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
         )
     await recalculate(app)
     assert await facts_now(app) == by_cell
+
+    # A month whose records are all withdrawn: the scan, which replaces only the weeks with
+    # records or facts, must still drop that month's weeks (and keep the straddling weeks'
+    # other days), as the cell-by-cell path does.
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            sa.text(
+                "UPDATE time_records SET deleted_at = now() "
+                "WHERE org_unit_id = (SELECT min(org_unit_id) FROM kpi_facts WHERE kind = 'time') "
+                "AND work_date >= (SELECT min(month) + interval '1 month' FROM kpi_facts "
+                "                  WHERE kind = 'time') "
+                "AND work_date < (SELECT min(month) + interval '2 months' FROM kpi_facts "
+                "                 WHERE kind = 'time')"
+            )
+        )
+    every_cell = (
+        "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+        "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals ON CONFLICT DO NOTHING"
+    )
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(sa.text(every_cell))
+    await recalculate(app)
+    scanned = await facts_now(app)
+    assert scanned != by_cell
+    monkeypatch.setattr(facts, "SCAN_CELLS", 1_000_000)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(sa.text(every_cell))
+    await recalculate(app)
+    assert await facts_now(app) == scanned
 
 
 async def _autovacuum(session: AsyncSession, enabled: str | None) -> None:
