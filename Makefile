@@ -5,13 +5,14 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: help install run demo test test-slow lint format openapi contract-check bench bench-scale browser promtool clean
+.PHONY: help install run demo test test-slow fuzz fuzz-shards lint format openapi contract-check bench bench-scale browser promtool clean
 
 help:
 	@echo "make run        start Puls (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make demo       make run, loading a small demo region into an empty Puls"
 	@echo "make test       lint + the whole test suite against real PostgreSQL and Redis"
 	@echo "make test-slow  the tests marked slow (over a minute each)"
+	@echo "make fuzz       the contract fuzzing alone, 50 cases per operation and key (make test runs 5)"
 	@echo "make lint       ruff + mypy + import contracts"
 	@echo "make openapi    regenerate openapi/openapi.json"
 	@echo "make contract-check  redocly lint + the generated TypeScript client compiled with tsc --strict"
@@ -50,15 +51,24 @@ format: install
 # id, and pytest-xdist, scheduling by id, ran one case per test instead of all of them. Two
 # shards run side by side instead, each its own test process (the second one's report follows
 # the first's).
-FUZZ = $(UV) run --frozen pytest -m "not slow" tests/fuzz
+# `make test` generates 5 cases per operation and key (about a minute); `make fuzz` 50.
+FUZZ_EXAMPLES ?= 5
+FUZZ = PULS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -m "not slow" tests/fuzz
 # -rs prints why a test was skipped (the browser test without Chromium says how to get it).
 test: lint contract-check
 	$(UV) run --frozen pytest -m "not slow" -n 2 --dist loadfile -rs --ignore=tests/fuzz
+	@$(MAKE) --no-print-directory fuzz-shards
+
+fuzz-shards: install
 	@log=$$(mktemp); \
 	PULS_FUZZ_SHARD=1/2 PULS_TEST_WORKER=gw3 $(FUZZ) >$$log 2>&1 & second=$$!; \
 	PULS_FUZZ_SHARD=0/2 PULS_TEST_WORKER=gw2 $(FUZZ); first=$$?; \
 	wait $$second; second=$$?; cat $$log; rm -f $$log; \
 	[ $$first -eq 0 ] && [ $$second -eq 0 ]
+
+# The contract fuzzing alone, deeper: 50 cases per operation and key.
+fuzz: install
+	@$(MAKE) --no-print-directory fuzz-shards FUZZ_EXAMPLES=50
 
 test-slow: install
 	$(UV) run --frozen pytest -m slow || [ $$? -eq 5 ]  # 5: none marked slow yet
