@@ -152,17 +152,20 @@ READ_SOURCE = "Puls-Read-Source"
 FACTS_CHANGED_AT = "Puls-Facts-Changed-At"
 
 
+SeenFactsHeader = Annotated[
+    datetime | None,
+    Header(
+        alias="Puls-Seen-Facts-Changed-At",
+        description="The `Puls-Facts-Changed-At` of an answer this client has seen: "
+        "a read replica behind it is not read from.",
+    ),
+]
+
+
 async def get_read_session(
     request: Request,
     response: Response,
-    seen: Annotated[
-        datetime | None,
-        Header(
-            alias="Puls-Seen-Facts-Changed-At",
-            description="The `Puls-Facts-Changed-At` of an answer this client has seen: "
-            "a read replica behind it is not read from.",
-        ),
-    ] = None,
+    seen: SeenFactsHeader = None,
 ) -> AsyncIterator[AsyncSession]:
     """A read-only session for the heavy reads: the replica's when DATABASE_READ_URL is set
     and the replica is close enough, else the primary's. `Puls-Read-Source` says which
@@ -196,14 +199,7 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="functi
 async def get_replica_session(
     request: Request,
     response: Response,
-    seen: Annotated[
-        datetime | None,
-        Header(
-            alias="Puls-Seen-Facts-Changed-At",
-            description="The `Puls-Facts-Changed-At` of an answer this client has seen: "
-            "a read replica behind it is not read from.",
-        ),
-    ] = None,
+    seen: SeenFactsHeader = None,
 ) -> AsyncIterator[AsyncSession | None]:
     """The replica's session for a read whose route also writes to the primary (a mirror
     list's audit row), or None: then the route reads on its primary session."""
