@@ -513,18 +513,18 @@ def _old_row(kind: FeedKind, join: str) -> str:
     )
 
 
-def _stored(kind: FeedKind, keys: str) -> str:
-    """A FROM item: `keys` (a relation with source and external_id) joined to their stored
-    rows as `t`. On the partitioned table the row is found by the date its key table holds,
-    one index probe in one partition (see _old_row), and carries its `part` and `place`
-    (tableoid, ctid) to be written by."""
+def _stored(kind: FeedKind, keys: str, alias: str) -> str:
+    """A FROM item: `keys` (a relation aliased `alias`, with source and external_id) joined to
+    their stored rows as `t`. On the partitioned table each row is found by the date its key
+    table holds, one index probe in one partition (see _old_row), and carries its `part` and
+    `place` (tableoid, ctid) to be written by."""
     if kind.table != partitions.TABLE:
         return f"{keys} JOIN {kind.table} t USING (source, external_id)"
     return (
-        f"{keys} JOIN time_record_keys d USING (source, external_id) CROSS JOIN LATERAL "
-        f"(SELECT t.*, t.tableoid AS part, t.ctid AS place FROM {kind.table} t "
-        "WHERE t.source = d.source "
-        "AND t.external_id = d.external_id AND t.work_date = d.work_date LIMIT 1) t"
+        f"{keys} CROSS JOIN LATERAL (SELECT t.*, t.tableoid AS part, t.ctid AS place "
+        f"FROM time_record_keys d JOIN {kind.table} t ON t.source = d.source "
+        "AND t.external_id = d.external_id AND t.work_date = d.work_date "
+        f"WHERE d.source = {alias}.source AND d.external_id = {alias}.external_id LIMIT 1) t"
     )
 
 
@@ -561,16 +561,12 @@ def _person_cells(employees: str) -> str:
 
 # The key table's row lock orders writers of one key, as the upsert's did before partitioning
 # (bytewise order); a key whose month changed has its row deleted from the old partition.
-# That row is found by its stored date, one index probe in one partition, and deleted by its
-# (partition, ctid): a plain join to time_records would be hashed over every partition.
+# That row is found by a probe of each partition's key index for the few keys that moved, and
+# deleted by its (partition, ctid): a plain join to time_records would be hashed over every
+# partition, and a lookup of every staged key's stored date would cost as much as the insert.
 _MOVE_SQL = (
     """
-    WITH old AS (
-        -- The date each key is stored under, read before the key row changes below.
-        SELECT s.source, s.external_id, k.work_date FROM {stage} s
-        JOIN time_record_keys k USING (source, external_id)
-        WHERE k.work_date <> s.work_date
-    ), k AS (
+    WITH k AS (
         INSERT INTO time_record_keys AS k (source, external_id, work_date)
         SELECT source, external_id, work_date FROM {stage}
         ORDER BY source COLLATE "C", external_id COLLATE "C"
@@ -578,13 +574,15 @@ _MOVE_SQL = (
         WHERE k.work_date <> EXCLUDED.work_date
         RETURNING k.source, k.external_id, k.work_date, (xmax = 0) AS inserted
     ), gone AS (
-        SELECT x.tableoid AS part, x.ctid AS row FROM old CROSS JOIN LATERAL (
-            SELECT tableoid, ctid FROM time_records x WHERE x.source = old.source
-                AND x.external_id = old.external_id AND x.work_date = old.work_date LIMIT 1
+        -- The statement's snapshot still holds the row under its old date.
+        SELECT x.tableoid AS part, x.ctid AS place FROM k CROSS JOIN LATERAL (
+            SELECT tableoid, ctid FROM time_records x WHERE x.source = k.source
+                AND x.external_id = k.external_id AND x.work_date <> k.work_date LIMIT 1
         ) x
+        WHERE NOT k.inserted
     ), moved AS (
         DELETE FROM time_records o USING gone
-        WHERE o.tableoid = gone.part AND o.ctid = gone.row
+        WHERE o.tableoid = gone.part AND o.ctid = gone.place
         RETURNING o.source, o.external_id, o.org_unit_id, o.work_date, o.employee
     ), fresh AS (
         -- The keys whose row the upsert will insert (RETURNING cannot tell on a partitioned
@@ -641,6 +639,7 @@ async def unchanged(
                 kind,
                 "unnest(CAST(:i AS int[]), CAST(:sources AS text[]), "
                 "CAST(:ids AS text[]), CAST(:hashes AS bigint[])) AS k(i, source, external_id, h)",
+                "k",
             )
             + f" WHERE t.content_hash = k.h AND t.deleted_at IS NULL {scoped}"
         ),
@@ -686,7 +685,7 @@ def _delete_sql(kind: FeedKind, scoped: bool) -> str:
     # (partition, ctid), not hashed over every partition.
     found = (
         f"FROM (SELECT t.part, t.place FROM "
-        f"{_stored(kind, _stage_name(kind, 'del') + ' s')} WHERE t.deleted_at IS NULL) s "
+        f"{_stored(kind, _stage_name(kind, 'del') + ' s', 's')} WHERE t.deleted_at IS NULL) s "
         "WHERE t.tableoid = s.part AND t.ctid = s.place"
         if kind.table == partitions.TABLE
         else f"FROM {_stage_name(kind, 'del')} s WHERE t.source = s.source "
@@ -714,6 +713,7 @@ async def _foreign_keys(
             + _stored(
                 kind,
                 "unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS k(source, external_id)",
+                "k",
             )
             + " JOIN org_units o ON o.id = t.org_unit_id WHERE NOT (o.path >= :lo AND o.path < :hi)"
         ),
