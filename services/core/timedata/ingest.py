@@ -402,6 +402,12 @@ async def _ensure_stage(session: AsyncSession, kind: FeedKind) -> None:
                 "(source text, external_id text) ON COMMIT DROP"
             )
         )
+        await session.execute(
+            sa.text(
+                f"CREATE TEMP TABLE {_stage_name(kind, 'moved')} "
+                "(source text, external_id text, work_date date) ON COMMIT DROP"
+            )
+        )
     created.add(kind.table)
 
 
@@ -540,32 +546,31 @@ async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> int:
         )
     ).scalars()
     await partitions.ensure_for_session(session, list(months))
-    fresh = _stage_name(kind, "fresh")
-    _filled_stages(session).add(fresh)
-    moved = await session.execute(sa.text(_MOVE_SQL.format(stage=stage, fresh=fresh)))
+    fresh, moving = _stage_name(kind, "fresh"), _stage_name(kind, "moved")
+    _filled_stages(session).update((fresh, moving))
+    claimed = await session.execute(
+        sa.text(_KEYS_SQL.format(stage=stage, fresh=fresh, moved=moving))
+    )
+    if not claimed.scalar_one():
+        return 0
+    # Rare (a record re-sent with a date in another month), so a statement of its own: the
+    # common path never plans a delete on the partitioned table.
+    moved = await session.execute(sa.text(_MOVE_SQL.format(moved=moving, fresh=fresh)))
     return int(moved.scalar_one())
 
 
 def _person_cells(employees: str) -> str:
-    """The cells of the time records of `employees` (a query), to add to a statement's. Each
-    employee's records are read through the (employee, work_date) index, partition by
-    partition: as a semi-join the planner may hash the whole table instead."""
+    """The cells of the time records of `employees` (a query), to add to a statement's."""
     return f"""
         UNION ALL
-        SELECT r.org_unit_id, r.month FROM (SELECT DISTINCT employee FROM ({employees}) e) e
-        CROSS JOIN LATERAL (
-            SELECT r.org_unit_id, date_trunc('month', r.work_date)::date AS month
-            FROM time_records r WHERE r.employee = e.employee AND r.deleted_at IS NULL OFFSET 0
-        ) r"""
+        SELECT r.org_unit_id, date_trunc('month', r.work_date)::date FROM time_records r
+        WHERE r.employee IN ({employees}) AND r.deleted_at IS NULL"""
 
 
 # The key table's row lock orders writers of one key, as the upsert's did before partitioning
-# (bytewise order); a key whose month changed has its row deleted from the old partition.
-# That row is found by a probe of each partition's key index for the few keys that moved, and
-# deleted by its (partition, ctid): a plain join to time_records would be hashed over every
-# partition, and a lookup of every staged key's stored date would cost as much as the insert.
-_MOVE_SQL = (
-    """
+# (bytewise order). The keys the upsert will insert go to the fresh stage, those whose month
+# changed to the moved stage.
+_KEYS_SQL = """
     WITH k AS (
         INSERT INTO time_record_keys AS k (source, external_id, work_date)
         SELECT source, external_id, work_date FROM {stage}
@@ -573,24 +578,35 @@ _MOVE_SQL = (
         ON CONFLICT (source, external_id) DO UPDATE SET work_date = EXCLUDED.work_date
         WHERE k.work_date <> EXCLUDED.work_date
         RETURNING k.source, k.external_id, k.work_date, (xmax = 0) AS inserted
-    ), gone AS (
-        -- The statement's snapshot still holds the row under its old date.
-        SELECT x.tableoid AS part, x.ctid AS place FROM k CROSS JOIN LATERAL (
+    ), fresh AS (
+        -- The keys whose row the upsert will insert (RETURNING cannot tell on a partitioned
+        -- table: it has no xmax there).
+        INSERT INTO {fresh} (source, external_id) SELECT source, external_id FROM k WHERE inserted
+    ), moved AS (
+        INSERT INTO {moved} (source, external_id, work_date)
+        SELECT source, external_id, work_date FROM k WHERE NOT inserted
+        RETURNING 1
+    )
+    SELECT count(*) FROM moved
+"""
+
+# A moved record's row is deleted from its old partition, found by a probe of each
+# partition's key index and deleted by its (partition, ctid) (a plain join to time_records
+# would be hashed over every partition), and its old cells are marked.
+_MOVE_SQL = (
+    """
+    WITH gone AS (
+        SELECT x.tableoid AS part, x.ctid AS place FROM {moved} k CROSS JOIN LATERAL (
             SELECT tableoid, ctid FROM time_records x WHERE x.source = k.source
                 AND x.external_id = k.external_id AND x.work_date <> k.work_date LIMIT 1
         ) x
-        WHERE NOT k.inserted
     ), moved AS (
         DELETE FROM time_records o USING gone
         WHERE o.tableoid = gone.part AND o.ctid = gone.place
         RETURNING o.source, o.external_id, o.org_unit_id, o.work_date, o.employee
     ), fresh AS (
-        -- The keys whose row the upsert will insert (RETURNING cannot tell on a partitioned
-        -- table: it has no xmax there).
-        INSERT INTO {fresh} (source, external_id)
-        SELECT source, external_id FROM k WHERE inserted
-        UNION ALL
-        SELECT source, external_id FROM moved
+        -- A moved record's row is inserted into its new month's partition.
+        INSERT INTO {fresh} (source, external_id) SELECT source, external_id FROM moved
     ), cells AS (
         SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM moved"""
     + _person_cells("SELECT employee FROM moved").replace("{", "{{").replace("}", "}}")
