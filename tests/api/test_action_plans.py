@@ -877,7 +877,8 @@ async def test_a_report_back_owed_goes_through_the_sync_the_csv_and_the_history(
     assert [(r["code"], r["follow_up_due_on"]) for r in table] == [("1", "2017-06-30"), ("2", "")]
     again = await client.put(url, json=rows)
     assert again.json()["unchanged"] == 2
-    action = (await _actions(client, plan["id"]))[0]
+    # The list is in id order (random UUIDs): the action is found by its code.
+    action = next(a for a in await _actions(client, plan["id"]) if a["code"] == "1")
     assert action["follow_up_due_on"] == "2017-06-30"
 
     version = (await client.get(url)).headers["ETag"]
