@@ -453,8 +453,8 @@ def _upsert_sql(kind: FeedKind) -> str:
     assign = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
     current = ", ".join(f"t.{n}" for n in content)
     incoming = ", ".join(f"EXCLUDED.{n}" for n in content)
-    # A partitioned table's unique key holds the partition key (_MOVE_SQL keeps the record
-    # key unique on its own).
+    # A partitioned table's unique key holds the partition key (time_record_keys, claimed
+    # by _KEYS_SQL, keeps the record key unique on its own).
     conflict = "source, external_id" + (
         ", " + ", ".join(kind.date_columns) if kind.table == partitions.TABLE else ""
     )
