@@ -58,9 +58,11 @@ async def detect_all(settings: Settings) -> int:
     """All cells claimed at once, as a full recalculation would (detection only)."""
     engine = create_engine(settings, pool_size=1)
     sessionmaker = create_sessionmaker(engine)
-    async with transaction(sessionmaker) as session:
-        from services.core.kpis import facts
+    from services.core.kpis import facts
 
+    async with transaction(sessionmaker) as session:
+        await facts.refresh_statistics(session)
+    async with transaction(sessionmaker) as session:
         cells = await facts.claim(session, 1_000_000)
         found = await detection.detect(session, cells, tz=settings.local_timezone, many=True)
     await engine.dispose()

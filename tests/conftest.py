@@ -67,17 +67,33 @@ async def clean_state(
     request: pytest.FixtureRequest, database: tuple[str, list[str]]
 ) -> AsyncIterator[None]:
     yield
+    if request.node.get_closest_marker("shared_state"):
+        return  # reset by shared_state_reset after the module
     if "settings" in request.fixturenames or "app" in request.fixturenames:
-        await harness.reset_database(database[0], database[1])
-        settings: Settings = request.getfixturevalue("settings")
-        # Upload files of imports a test left queued: the next test starts with none.
-        for leftover in Path(settings.import_dir).glob("*"):
-            leftover.unlink(missing_ok=True)
-        client = aioredis.Redis.from_url(settings.redis_url)
-        try:
-            await client.flushdb()
-        finally:
-            await client.aclose()
+        await _reset(database, request.getfixturevalue("settings"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_state_reset(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a `shared_state` module: the reset its tests went without (other modules do not
+    ask for the database here: some need none)."""
+    yield
+    if request.node.get_closest_marker("shared_state"):
+        asyncio.run(
+            _reset(request.getfixturevalue("database"), request.getfixturevalue("settings"))
+        )
+
+
+async def _reset(database: tuple[str, list[str]], settings: Settings) -> None:
+    await harness.reset_database(database[0], database[1])
+    # Upload files of imports a test left queued: the next test starts with none.
+    for leftover in Path(settings.import_dir).glob("*"):
+        leftover.unlink(missing_ok=True)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ FACTS_CHANGED_AT = "Puls-Facts-Changed-At"
 
 
 SeenFactsHeader = Annotated[
-    datetime | None,
+    Rfc3339Time | None,
     Header(
         alias="Puls-Seen-Facts-Changed-At",
         description="The `Puls-Facts-Changed-At` of an answer this client has seen: "

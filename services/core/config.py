@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # A small backlog's rounds start at most this often (a feed's batches coalesce).
     recalculation_interval_seconds: float = Field(default=1.0, ge=0, le=60)
     db_statement_timeout_ms: int = Field(default=60_000, ge=100)
+    # A recalculation round's statements each read its share of the claimed units' records:
+    # about 20 s at 10 M records with two lanes, beyond the requests' timeout above.
+    recalculation_statement_timeout_ms: int = Field(default=900_000, ge=1_000)
 
     bootstrap_api_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None

@@ -388,3 +388,16 @@ async def test_odd_strings_in_paths_and_queries_are_4xx(
     response = await client.get(path)
     assert 400 <= response.status_code < 500, response.text
     assert_problem(response, response.status_code)
+
+
+@pytest.mark.parametrize("seen", ["0.5", "1700000000", "2026-12-06"])
+async def test_a_seen_facts_time_that_is_not_rfc_3339_is_422(
+    client: httpx.AsyncClient, seen: str
+) -> None:
+    # pydantic alone took a number for a Unix time; the contract says date-time. Found by the
+    # contract fuzzing once its cases kept the org units earlier cases made.
+    await seed_tree(client)
+    response = await client.get(
+        "/v1/org-units/RS/scorecard?period=2024", headers={"Puls-Seen-Facts-Changed-At": seen}
+    )
+    assert_problem(response, 422)

@@ -687,9 +687,12 @@ async def _prepare(session: AsyncSession) -> None:
 
 # The fed tables whose statistics are stale: a bulk load far ahead of autovacuum. Planned on
 # a table that looks empty, the rest rules join a million records with nested loops and run
-# for minutes; ANALYZE samples a fixed number of rows, a fraction of a second.
+# for minutes; ANALYZE samples a fixed number of rows, a fraction of a second per table.
 # time_records is partitioned by month: its changes are counted on the partitions, and
-# ANALYZE of the parent samples the whole (the join estimates) and each partition.
+# ANALYZE of the parent samples the whole (the join estimates) and each partition. Its parent
+# without statistics of `employee` is stale as well: an ANALYZE that failed (cancelled, or
+# rolled back with its transaction) leaves the partitions counted as analysed without the
+# statistics it would have written, and only a feed's key-column ANALYZE behind.
 _STALE = """
 SELECT relname FROM pg_stat_user_tables
 WHERE relname IN ('employments', 'personnel_costs')
@@ -698,15 +701,38 @@ UNION ALL
 SELECT 'time_records' FROM pg_stat_user_tables s
 JOIN pg_inherits i ON i.inhrelid = s.relid AND i.inhparent = CAST('time_records' AS regclass)
 HAVING sum(s.n_mod_since_analyze) > greatest(10000, sum(s.n_live_tup) / 5)
+    OR (sum(s.n_live_tup) > 10000 AND NOT EXISTS (
+        SELECT 1 FROM pg_stats WHERE schemaname = current_schema()
+            AND tablename = 'time_records' AND attname = 'employee' AND inherited))
 """
+# One recalculation analyses at a time; the others go on with the statistics there are.
+_ANALYZE_LOCK = "pg_try_advisory_xact_lock(hashtextextended('kpi_analyze', 0))"
+
+
+async def refresh_statistics(session: AsyncSession) -> list[str]:
+    """Analyses the fed tables a bulk load left stale; which. Its own transaction, before the
+    rounds (whose plans then see the statistics): inside a round the ANALYZE of ten million
+    records was one more statement under the round's statement timeout, and each lane ran its
+    own after the other's (ANALYZE locks against itself). Not bound by the statement timeout:
+    its cost grows with the partitions (a fixed sample each), about 10 s at 76 months."""
+    stale = list((await session.execute(sa.text(_STALE))).scalars().all())
+    if not stale or not (await session.execute(sa.text(f"SELECT {_ANALYZE_LOCK}"))).scalar_one():
+        return []
+    await session.execute(sa.text("SET LOCAL statement_timeout = 0"))
+    for table in stale:
+        await session.execute(sa.text(f'ANALYZE "{table}"'))
+    return stale
+
+
+async def set_statement_timeout(session: AsyncSession, milliseconds: int) -> None:
+    """The statement timeout of this transaction's statements (a round's)."""
+    await session.execute(sa.text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
 
 
 async def claim(session: AsyncSession, limit: int, *, units: int = UNITS_PER_ROUND) -> Cells:
     """Takes up to `limit` dirty cells of at most `units` org units for this transaction
     (others skip them)."""
     _check_sources()
-    for table in (await session.execute(sa.text(_STALE))).scalars().all():
-        await session.execute(sa.text(f'ANALYZE "{table}"'))
     await _prepare(session)
     await session.execute(sa.text(_CLAIM), {"limit": limit, "units": min(units, UNITS_PER_ROUND)})
     # Temp tables have no statistics until analysed: without them a few claimed cells look
@@ -749,7 +775,10 @@ async def _sum_cell_people(session: AsyncSession, cells: Cells) -> None:
         await session.execute(sa.text(_CELL_PEOPLE))
         await session.execute(sa.text(_CLAIMED_WEEKS))
         await session.execute(sa.text(_WEEK_PEOPLE))
-    await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}"))
+    # The week sums too: at 10 M records a round's 600 000 week rows, taken for a few thousand
+    # by a table never analysed, were joined to their employees' pay forms by a nested loop
+    # that outran the statement timeout.
+    await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}, kpi_week_people"))
     await session.execute(sa.text(_CLAIMED_EMPLOYEES))
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
 

@@ -51,6 +51,7 @@ async def recalculate(
 ) -> int:
     """One round: claims up to `limit` dirty cells, replaces their facts and evaluates the
     targets they touch. Returns how many cells it took (0: nothing left)."""
+    await facts.set_statement_timeout(session, settings.recalculation_statement_timeout_ms)
     cells = await facts.claim(session, limit, units=units)
     if not cells:
         return 0
@@ -59,6 +60,12 @@ async def recalculate(
     await facts.release_claimed(session)
     await facts.bump_version(session)
     return len(cells)
+
+
+async def refresh_statistics(session: AsyncSession) -> list[str]:
+    """Analyses the fed tables a bulk load left stale (before a recalculation's rounds, in a
+    transaction of its own); which."""
+    return await facts.refresh_statistics(session)
 
 
 async def backlog(session: AsyncSession) -> tuple[int, int]:

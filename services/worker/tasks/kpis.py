@@ -34,6 +34,8 @@ async def recalculate(ctx: dict[str, Any]) -> int:
             cells, units = await recalculation_service.backlog(session)
         if not cells:
             return total
+        async with transaction(ctx["sessionmaker"]) as session:
+            await recalculation_service.refresh_statistics(session)
         lanes = min(settings.recalculation_lanes, 1 + cells // LANE_CELLS)
         if lanes == 1 and last is not None:
             await asyncio.sleep(settings.recalculation_interval_seconds - (time.monotonic() - last))

@@ -216,6 +216,91 @@ async def test_a_recalculation_after_a_bulk_load_plans_on_fresh_statistics(
             await session.commit()
 
 
+async def test_statistics_an_analyse_lost_are_taken_again(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """At 10 M records the recalculation's ANALYZE ran into the statement timeout: the
+    partitions were counted as analysed while the statistics it had written were rolled back,
+    so no later round analysed again and every plan took the table for a few rows (a round ran
+    for minutes and timed out in turn). The parent without statistics is stale too."""
+    await seed_tree(client)
+    response = await client.post(BATCH, json={"records": [sick_day(1)]})
+    assert response.status_code == 200, response.text
+    await recalculate(app)
+
+    async def employee_statistics() -> bool:
+        async with app.state.sessionmaker() as session:
+            found = await session.execute(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = 'time_records' "
+                    "AND attname = 'employee' AND inherited)"
+                )
+            )
+            return bool(found.scalar_one())
+
+    async with app.state.sessionmaker() as session:
+        await _autovacuum(session, "false")
+        await session.commit()
+    try:
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                sa.text(
+                    "INSERT INTO time_records (source, external_id, org_unit_id, employee, "
+                    "profession, staff_kind, time_type, work_date, hours) "
+                    "SELECT source, external_id || '-' || n, org_unit_id, employee, profession, "
+                    "staff_kind, 'worked', work_date, hours "
+                    "FROM time_records, generate_series(1, 12000) AS n"
+                )
+            )
+            await session.execute(
+                sa.text(
+                    "DELETE FROM pg_statistic WHERE starelid = CAST('time_records' AS regclass)"
+                )
+            )
+            await session.commit()
+        async with app.state.sessionmaker() as session:
+            # The lost ANALYZE: counted (the counters are not transactional), then rolled back.
+            await session.execute(sa.text("ANALYZE time_records"))
+            await session.rollback()
+        assert not await employee_statistics()
+        async with app.state.sessionmaker() as session, session.begin():
+            await session.execute(
+                sa.text(
+                    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+                    "SELECT DISTINCT org_unit_id, date_trunc('month', work_date)::date "
+                    "FROM time_records ON CONFLICT DO NOTHING"
+                )
+            )
+        await recalculate(app)
+        assert await employee_statistics()
+    finally:
+        async with app.state.sessionmaker() as session:
+            await _autovacuum(session, None)
+            await session.commit()
+
+
+async def test_a_rounds_statements_run_under_the_recalculation_timeout(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round's statements read all its units' records (20 s each at 10 M records): they run
+    under PULS_RECALCULATION_STATEMENT_TIMEOUT_MS, not the requests' 60 s."""
+    await seed_tree(client)
+    response = await client.post(BATCH, json={"records": [sick_day(1)]})
+    assert response.status_code == 200, response.text
+    seen: list[str] = []
+
+    async def timeout_hook(session: AsyncSession, *_: object) -> None:
+        seen.append((await session.execute(sa.text("SHOW statement_timeout"))).scalar_one())
+
+    monkeypatch.setattr(facts, "CELL_HOOKS", [*facts.CELL_HOOKS, timeout_hook])
+    monkeypatch.setattr(app.state.settings, "recalculation_statement_timeout_ms", 123_000)
+    await recalculate(app)
+    assert seen == ["123s"]
+    async with app.state.sessionmaker() as session:
+        shown = (await session.execute(sa.text("SHOW statement_timeout"))).scalar_one()
+    assert shown == "1min"  # the requests' timeout, outside the round
+
+
 async def test_a_backlog_is_shared_among_lanes_and_a_few_cells_take_one(
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
