@@ -775,10 +775,11 @@ async def _sum_cell_people(session: AsyncSession, cells: Cells) -> None:
         await session.execute(sa.text(_CELL_PEOPLE))
         await session.execute(sa.text(_CLAIMED_WEEKS))
         await session.execute(sa.text(_WEEK_PEOPLE))
-    # The week sums too: at 10 M records a round's 600 000 week rows, taken for a few thousand
-    # by a table never analysed, were joined to their employees' pay forms by a nested loop
-    # that outran the statement timeout.
-    await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}, kpi_week_people"))
+    # The weeks too. At 10 M records a round's 600 000 week sums, taken for a few thousand by
+    # a table never analysed, were joined to their employees' pay forms by a nested loop that
+    # outran the statement timeout; an incremental round's few claimed weeks, taken for many,
+    # deleted their old facts by a scan of all of them.
+    await session.execute(sa.text(f"ANALYZE {CELL_PEOPLE}, kpi_week_people, kpi_claimed_weeks"))
     await session.execute(sa.text(_CLAIMED_EMPLOYEES))
     await session.execute(sa.text(f"ANALYZE {CLAIMED_EMPLOYEES}"))
 
@@ -794,13 +795,17 @@ async def bump_version(session: AsyncSession) -> None:
     )
 
 
-async def dirty_backlog(session: AsyncSession) -> tuple[int, int]:
-    """How many cells are dirty, and in how many org units."""
+async def dirty_backlog(session: AsyncSession) -> tuple[int, int, bool]:
+    """How many cells are dirty, in how many org units, and whether all of them are spills
+    (later months of sick spells a round renumbered)."""
     found = await session.execute(
-        sa.text("SELECT count(*), count(DISTINCT org_unit_id) FROM kpi_dirty_cells")
+        sa.text(
+            "SELECT count(*), count(DISTINCT org_unit_id), coalesce(bool_and(spill), false) "
+            "FROM kpi_dirty_cells"
+        )
     )
-    cells, units = found.one()
-    return int(cells), int(units)
+    cells, units, spills = found.one()
+    return int(cells), int(units), bool(spills)
 
 
 async def release_claimed(session: AsyncSession) -> None:

@@ -68,8 +68,9 @@ async def refresh_statistics(session: AsyncSession) -> list[str]:
     return await facts.refresh_statistics(session)
 
 
-async def backlog(session: AsyncSession) -> tuple[int, int]:
-    """How many cells are dirty, and in how many org units."""
+async def backlog(session: AsyncSession) -> tuple[int, int, bool]:
+    """How many cells are dirty, in how many org units, and whether they are only the spills
+    of the rounds before (marked by the recalculation itself, not by a feed)."""
     return await facts.dirty_backlog(session)
 
 

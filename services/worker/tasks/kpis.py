@@ -31,13 +31,14 @@ async def recalculate(ctx: dict[str, Any]) -> int:
     last: float | None = None
     while True:
         async with transaction(ctx["sessionmaker"]) as session:
-            cells, units = await recalculation_service.backlog(session)
+            cells, units, spills = await recalculation_service.backlog(session)
         if not cells:
             return total
         async with transaction(ctx["sessionmaker"]) as session:
             await recalculation_service.refresh_statistics(session)
         lanes = min(settings.recalculation_lanes, 1 + cells // LANE_CELLS)
-        if lanes == 1 and last is not None:
+        # Spills are the rounds' own work, not a feed's next batch: nothing to coalesce.
+        if lanes == 1 and last is not None and not spills:
             await asyncio.sleep(settings.recalculation_interval_seconds - (time.monotonic() - last))
         last = time.monotonic()
         share = max(1, -(-units // lanes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -266,6 +267,31 @@ async def test_a_change_early_in_a_spell_renumbers_the_months_after_it(
         shifts("F", "L1", days(date(2024, 3, 18), date(2024, 3, 31)), "sick", "8"),
     )
     await recalculate(app)
+    assert values(await series(client, "sick_leave_long_pct", "RS", "2024-04", "2024-04")) == {
+        "2024-04": pytest.approx(100 * 20 / 30)
+    }
+
+
+async def test_the_round_for_a_spells_later_months_does_not_wait_for_the_interval(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The later months a round renumbers are its own work (spills), not a feed's next batch:
+    their round starts at once, not after `recalculation_interval_seconds` (an incremental
+    recalculation at 3 M records waited most of a second for it)."""
+    monkeypatch.setattr(app.state.settings, "recalculation_interval_seconds", 5.0)
+    await seed_tree(client)
+    records = shifts("F", "L1", days(date(2024, 4, 1), date(2024, 4, 30)), "scheduled", "8")
+    records += shifts("F", "L1", days(date(2024, 4, 1), date(2024, 4, 20)), "sick", "8")
+    await feed(client, "time-records", records)
+    await recalculate(app)
+    await feed(
+        client,
+        "time-records",
+        shifts("F", "L1", days(date(2024, 3, 18), date(2024, 3, 31)), "sick", "8"),
+    )
+    started = time.monotonic()
+    assert await recalculate(app) == 2  # March, then April as a spill
+    assert time.monotonic() - started < 2.5
     assert values(await series(client, "sick_leave_long_pct", "RS", "2024-04", "2024-04")) == {
         "2024-04": pytest.approx(100 * 20 / 30)
     }
