@@ -181,22 +181,8 @@ async def test_a_recalculation_after_a_bulk_load_plans_on_fresh_statistics(
     try:
         before = await analysed()
         async with app.state.sessionmaker() as session:
-            await session.execute(
-                sa.text(
-                    "INSERT INTO time_records (source, external_id, org_unit_id, employee, "
-                    "profession, staff_kind, time_type, work_date, hours) "
-                    "SELECT source, external_id || '-' || n, org_unit_id, employee, profession, "
-                    "staff_kind, 'worked', work_date, hours "
-                    "FROM time_records, generate_series(1, 12000) AS n"
-                )
-            )
-            await session.execute(
-                sa.text(
-                    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-                    "SELECT DISTINCT org_unit_id, date_trunc('month', work_date)::date "
-                    "FROM time_records ON CONFLICT DO NOTHING"
-                )
-            )
+            await session.execute(sa.text(_BULK_LOAD))
+            await session.execute(sa.text(_MARK_EVERY_CELL))
             await session.commit()
         for _ in range(100):  # the backend reports its counts within a second or so
             if await changed_since_analyse() >= 12000:
@@ -243,15 +229,7 @@ async def test_statistics_an_analyse_lost_are_taken_again(
         await session.commit()
     try:
         async with app.state.sessionmaker() as session:
-            await session.execute(
-                sa.text(
-                    "INSERT INTO time_records (source, external_id, org_unit_id, employee, "
-                    "profession, staff_kind, time_type, work_date, hours) "
-                    "SELECT source, external_id || '-' || n, org_unit_id, employee, profession, "
-                    "staff_kind, 'worked', work_date, hours "
-                    "FROM time_records, generate_series(1, 12000) AS n"
-                )
-            )
+            await session.execute(sa.text(_BULK_LOAD))
             await session.execute(
                 sa.text(
                     "DELETE FROM pg_statistic WHERE starelid = CAST('time_records' AS regclass)"
@@ -264,13 +242,7 @@ async def test_statistics_an_analyse_lost_are_taken_again(
             await session.rollback()
         assert not await employee_statistics()
         async with app.state.sessionmaker() as session, session.begin():
-            await session.execute(
-                sa.text(
-                    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-                    "SELECT DISTINCT org_unit_id, date_trunc('month', work_date)::date "
-                    "FROM time_records ON CONFLICT DO NOTHING"
-                )
-            )
+            await session.execute(sa.text(_MARK_EVERY_CELL))
         await recalculate(app)
         assert await employee_statistics()
     finally:
@@ -468,6 +440,20 @@ async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
         await session.execute(sa.text(every_cell))
     await recalculate(app)
     assert await facts_now(app) == scanned
+
+
+# 12 000 copies of each record: a bulk load far ahead of autovacuum.
+_BULK_LOAD = (
+    "INSERT INTO time_records (source, external_id, org_unit_id, employee, profession, "
+    "staff_kind, time_type, work_date, hours) "
+    "SELECT source, external_id || '-' || n, org_unit_id, employee, profession, staff_kind, "
+    "'worked', work_date, hours FROM time_records, generate_series(1, 12000) AS n"
+)
+_MARK_EVERY_CELL = (
+    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+    "SELECT DISTINCT org_unit_id, date_trunc('month', work_date)::date "
+    "FROM time_records ON CONFLICT DO NOTHING"
+)
 
 
 async def _autovacuum(session: AsyncSession, enabled: str | None) -> None:
