@@ -188,7 +188,7 @@ _SHIFT = f"""t.staff_kind = 'own' AND t.deleted_at IS NULL AND t.start_at IS NOT
       AND t.work_date BETWEEN :first AND :last"""
 
 
-def _rest_statement(minima: int, many: bool = True) -> str:
+def _rest_statement(minima: int, many: bool) -> str:
     starts = ",\n           ".join(
         f"max(s) FILTER (WHERE before >= {_seconds(k)}) OVER b AS start_{k}" for k in range(minima)
     )

@@ -30,12 +30,13 @@ async def recalculate(ctx: dict[str, Any]) -> int:
     total = 0
     last: float | None = None
     while True:
+        # Stale statistics are refreshed here, committed before the rounds plan on them.
         async with transaction(ctx["sessionmaker"]) as session:
             cells, units, spills = await recalculation_service.backlog(session)
+            if cells:
+                await recalculation_service.refresh_statistics(session)
         if not cells:
             return total
-        async with transaction(ctx["sessionmaker"]) as session:
-            await recalculation_service.refresh_statistics(session)
         lanes = min(settings.recalculation_lanes, 1 + cells // LANE_CELLS)
         # Spills are the rounds' own work, not a feed's next batch: nothing to coalesce.
         if lanes == 1 and last is not None and not spills:
