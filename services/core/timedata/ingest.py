@@ -523,14 +523,18 @@ def _stored(kind: FeedKind, keys: str, alias: str) -> str:
     """A FROM item: `keys` (a relation aliased `alias`, with source and external_id) joined to
     their stored rows as `t`. On the partitioned table each row is found by the date its key
     table holds, one index probe in one partition (see _old_row), and carries its `part` and
-    `place` (tableoid, ctid) to be written by."""
+    `place` (tableoid, ctid) to be written by. The key's date must reach the row's lookup as a
+    parameter from outside it: joined to the key table inside one subquery, the planner hashed
+    the two and probed partition after partition for the key (23 µs a row at 37 months, 6 µs
+    this way)."""
     if kind.table != partitions.TABLE:
         return f"{keys} JOIN {kind.table} t USING (source, external_id)"
     return (
-        f"{keys} CROSS JOIN LATERAL (SELECT t.*, t.tableoid AS part, t.ctid AS place "
-        f"FROM time_record_keys d JOIN {kind.table} t ON t.source = d.source "
-        "AND t.external_id = d.external_id AND t.work_date = d.work_date "
-        f"WHERE d.source = {alias}.source AND d.external_id = {alias}.external_id LIMIT 1) t"
+        f"{keys} JOIN time_record_keys stored_key ON stored_key.source = {alias}.source "
+        f"AND stored_key.external_id = {alias}.external_id "
+        f"CROSS JOIN LATERAL (SELECT t.*, t.tableoid AS part, t.ctid AS place FROM {kind.table} t "
+        "WHERE t.source = stored_key.source AND t.external_id = stored_key.external_id "
+        "AND t.work_date = stored_key.work_date LIMIT 1) t"
     )
 
 
