@@ -219,9 +219,9 @@ async def main(employees: int, naive_rows: int, redis_url: str, gigabyte: bool) 
         ],
     )
     print(
-        f"\n(b) ÷ (e) = {results['b'] / results['e']:.0f}× (goal ≥ 20×); "
+        f"\n(b) ÷ (e) = {results['b'] / results['e']:.0f}× (goal ≥ 25×, #25); "
         f"(b) ÷ (a2) = {results['b'] / a2:.2f} (goal ≥ 0.5); (c) ÷ (a2) = {results['c'] / a2:.2f} "
-        f"(goal ≥ 0.8); (d) ÷ (a2) = {results['d'] / a2:.2f} (goal > 1)"
+        f"(goal ≥ 0.9, #25); (d) ÷ (a2) = {results['d'] / a2:.2f} (goal > 1)"
     )
     if big_line:
         print(big_line)

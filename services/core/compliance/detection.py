@@ -503,13 +503,21 @@ WITH groups AS (
     SELECT org_unit_id, month, kind, profession, count(DISTINCT employee) AS violators,
            {people_of("employee")} AS violator_people, count(*) AS violations, sum(hours) AS hours
     FROM (
-        SELECT v.org_unit_id, date_trunc('month', v.work_date)::date AS month, v.profession,
-               v.employee, v.hours,
+        -- Each claimed cell's violations by the unit-and-date index (OFFSET 0 keeps the
+        -- lateral from being flattened into a hash of every violation): as fast as that hash
+        -- for a full recalculation, and a few milliseconds instead of a scan of them all
+        -- (170 ms at 10 M records) for the few cells of an incremental one.
+        SELECT v.org_unit_id, c.month, v.profession, v.employee, v.hours,
                CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy' ELSE 'rest' END AS kind
-        FROM compliance_violations v
-        WHERE v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
-          AND (v.org_unit_id, date_trunc('month', v.work_date)::date) IN (
-              SELECT org_unit_id, month FROM kpi_claimed)
+        FROM kpi_claimed c
+        CROSS JOIN LATERAL (
+            SELECT v.org_unit_id, v.profession, v.employee, v.hours, v.kind
+            FROM compliance_violations v
+            WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
+              AND v.work_date < (c.month + interval '1 month')::date
+              AND v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
+            OFFSET 0
+        ) v
     ) v
     GROUP BY 1, 2, 3, 4
 )
