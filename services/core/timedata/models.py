@@ -75,6 +75,16 @@ class TimeRecord(_Fed, table=True):
         ),
         sa.Index("ix_time_records_org_unit_id_work_date", "org_unit_id", "work_date"),
         sa.Index("ix_time_records_employee_work_date", "employee", "work_date"),
+        # The KPI engine numbers sick spells over each affected employee's whole history: only
+        # their sick days, not every record of theirs in every month's partition.
+        sa.Index(
+            "ix_time_records_sick_employee_work_date",
+            "employee",
+            "work_date",
+            postgresql_where=sa.text(
+                "time_type = 'sick' AND staff_kind = 'own' AND deleted_at IS NULL"
+            ),
+        ),
         sa.Index("ix_time_records_updated_at_id", "updated_at", "id"),
         {"postgresql_partition_by": "RANGE (work_date)"},
     )
