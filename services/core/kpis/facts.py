@@ -15,8 +15,8 @@ cells; kpis imports none of them. A recalculation refuses to start while a kind 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -207,35 +207,16 @@ _CELL_PEOPLE_SUMS = """
        sum(least(worked, scheduled)) FILTER (WHERE worked IS NOT NULL AND scheduled IS NOT NULL)
            * 0.01 AS present
 """
-# A few cells: their records by index, cell by cell.
-_CELL_PEOPLE = f"""
-{_CELL_PEOPLE_INSERT}
-SELECT org_unit_id, month, profession, staff_kind, employee, {_CELL_PEOPLE_SUMS}
-FROM (
-    SELECT c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, {_CELL_PEOPLE_DAY_SUMS}
-    FROM {CLAIMED} c
-    JOIN time_records t ON t.org_unit_id = c.org_unit_id
-     AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
-     AND date_trunc('month', t.work_date::timestamp)::date = c.month
-    WHERE t.deleted_at IS NULL
-    GROUP BY c.org_unit_id, c.month, t.profession, t.staff_kind, t.employee, t.work_date
-) AS d
-GROUP BY org_unit_id, month, profession, staff_kind, employee
-"""
-# Many cells: one scan of the claimed units' records from the Monday before the first claimed
-# month to the Sunday after the last, summed per day once; the claimed cells' monthly sums and
-# the weekly sums of the weeks they touch (a week straddling a month's end is in both months,
-# its other days read too) both come from those day sums. Joining every record with its cell
-# first cost more than the sums (a hash probe of two keys per record); a week per claimed cell
-# probed by index (as for a few cells) cost more than the whole scan.
+# Each claimed cell's records are summed per day once: the cells' monthly sums and the weekly
+# sums of the weeks they touch (a week straddling a month's end is in both months, its other
+# days read too) both come from those day sums. Reading the records a second time for the
+# weeks was half of an incremental recalculation's record work at 10 M.
 _WEEK_OF = "({day} - (extract(isodow FROM {day})::int - 1))"
-_CELL_PEOPLE_SCAN = f"""
+_DAYS_THEN_CELLS = f"""
 WITH days AS MATERIALIZED (
     SELECT t.org_unit_id, t.work_date, t.profession, t.staff_kind, t.employee,
            {_CELL_PEOPLE_DAY_SUMS}
-    FROM time_records t
-    WHERE t.deleted_at IS NULL
-      AND t.org_unit_id = ANY(:units) AND t.work_date >= :first AND t.work_date < :end
+    FROM {{records}}
     GROUP BY 1, 2, 3, 4, 5
 ), weeks AS (
     INSERT INTO kpi_week_people
@@ -259,11 +240,50 @@ SELECT * FROM (
 ) AS x
 WHERE (x.org_unit_id, x.month) IN (SELECT org_unit_id, month FROM {CLAIMED})
 """
-# The weeks whose facts are replaced, for many cells: those with records now (summed above)
-# and those with facts before. A claimed week with neither has nothing to delete or compute:
+# Many cells: one scan of the claimed units' records from the Monday before the first claimed
+# month to the Sunday after the last. Joining every record with its cell first cost more than
+# the sums (a hash probe of two keys per record); a week per claimed cell probed by index cost
+# more than the whole scan.
+_CELL_PEOPLE_SCAN = _DAYS_THEN_CELLS.format(
+    records="""time_records t
+    WHERE t.deleted_at IS NULL
+      AND t.org_unit_id = ANY(:units) AND t.work_date >= :first AND t.work_date < :end"""
+)
+# A few cells: each unit's claimed months widened to whole weeks, the overlapping spans of a
+# unit merged (neighbouring months share their straddling week, whose days must be read once),
+# and each span's records read by the unit-and-date index. OFFSET 0 keeps the planner from
+# flattening the lateral into a hash join with a scan of the months' partitions.
+_CELL_PEOPLE = _DAYS_THEN_CELLS.format(
+    records=f"""(
+        SELECT org_unit_id, min(lo) AS lo, max(hi) AS hi
+        FROM (
+            SELECT *, sum(fresh) OVER (PARTITION BY org_unit_id ORDER BY lo) AS span
+            FROM (
+                SELECT *, CASE WHEN lo <= max(hi) OVER (PARTITION BY org_unit_id ORDER BY lo
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                          THEN 0 ELSE 1 END AS fresh
+                FROM (
+                    SELECT c.org_unit_id, {_WEEK_OF.format(day="c.month")} AS lo,
+                           {_WEEK_OF.format(day="(c.month + interval '1 month - 1 day')::date")}
+                               + 7 AS hi
+                    FROM {CLAIMED} c
+                ) AS weeks
+            ) AS marked
+        ) AS spans
+        GROUP BY org_unit_id, span
+    ) AS r
+    CROSS JOIN LATERAL (
+        SELECT * FROM time_records t
+        WHERE t.org_unit_id = r.org_unit_id AND t.work_date >= r.lo AND t.work_date < r.hi
+          AND t.deleted_at IS NULL AND t.work_date >= :first AND t.work_date < :end
+        OFFSET 0
+    ) AS t"""
+)
+# The weeks whose facts are replaced: those with records now (summed above) and those with
+# facts before. A claimed week with neither has nothing to delete or compute:
 # of the 160 000 weeks of a full recalculation, most are months of employments before any
 # time data.
-_CLAIMED_WEEKS_SCANNED = f"""
+_CLAIMED_WEEKS = f"""
 INSERT INTO kpi_claimed_weeks (org_unit_id, week)
 SELECT org_unit_id, week FROM kpi_week_people
 UNION
@@ -517,34 +537,9 @@ EXCEPT
 SELECT org_unit_id, month FROM {CLAIMED}
 """
 
-# The ISO weeks the claimed cells touch (a week straddling a month's end is in both months):
-# recomputed whole, from every record of the week in the unit, the neighbouring month's too.
-_CLAIMED_WEEKS = f"""
-INSERT INTO kpi_claimed_weeks (org_unit_id, week)
-SELECT DISTINCT c.org_unit_id, w::date
-FROM {CLAIMED} c, generate_series(date_trunc('week', c.month),
-                                  date_trunc('week', c.month + interval '1 month - 1 day'),
-                                  interval '1 week') AS w
-"""
 _DELETE_WEEKS = """
 DELETE FROM kpi_week_facts f USING kpi_claimed_weeks w
 WHERE f.org_unit_id = w.org_unit_id AND f.week = w.week
-"""
-# Per unit, week, profession and employee, summed per day first (presence inside the
-# schedule), as the monthly cells are.
-_WEEK_PEOPLE = f"""
-INSERT INTO kpi_week_people
-SELECT d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee, {_CELL_PEOPLE_SUMS}
-FROM (
-    SELECT w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee,
-           {_CELL_PEOPLE_DAY_SUMS}
-    FROM kpi_claimed_weeks w
-    JOIN time_records t ON t.org_unit_id = w.org_unit_id
-     AND t.work_date >= w.week AND t.work_date < w.week + 7
-    WHERE t.deleted_at IS NULL
-    GROUP BY w.org_unit_id, w.week, t.profession, t.staff_kind, t.employee, t.work_date
-) AS d
-GROUP BY d.org_unit_id, d.week, d.profession, d.staff_kind, d.employee
 """
 _WEEK_TIME = f"""
 INSERT INTO kpi_week_facts (org_unit_id, week, kind, profession, employees, people,
@@ -751,30 +746,30 @@ async def claim(session: AsyncSession, limit: int, *, units: int = UNITS_PER_ROU
 SCAN_CELLS = 400
 
 
+def week_span(months: Sequence[date]) -> dict[str, date]:
+    """`first`, the Monday of the first month's first week, and `end`, the Monday after the
+    last month's last week: the days of every ISO week the months touch."""
+    first, last = min(months), max(months)
+    after_last = (last + timedelta(days=32)).replace(day=1)
+    return {
+        "first": first - timedelta(days=first.weekday()),
+        "end": after_last + timedelta(days=(7 - after_last.weekday()) % 7),
+    }
+
+
 async def _sum_cell_people(session: AsyncSession, cells: Cells) -> None:
     """Sums the claimed cells' records per employee (kpi_cell_people), and those of the weeks
     they touch (kpi_week_people, kpi_claimed_weeks)."""
+    # The span of the claimed weeks, bound as values: the planner sees how much of the table
+    # they take, and plans only those months' partitions (planning all 89 at 10 M records
+    # was a tenth of an incremental recalculation).
+    span = week_span([month for _, month in cells])
     if len(cells) >= SCAN_CELLS:
-        # Bound as values, so the planner sees how much of the table they take.
         units = sorted({unit for unit, _ in cells})
-        months = [month for _, month in cells]
-        first, last = min(months), max(months)
-        after_last = (last + timedelta(days=32)).replace(day=1)
-        await session.execute(
-            sa.text(_CELL_PEOPLE_SCAN),
-            {
-                "units": units,
-                # The Monday of the first claimed month's first week, the Monday after the
-                # last claimed month's last week.
-                "first": first - timedelta(days=first.weekday()),
-                "end": after_last + timedelta(days=(7 - after_last.weekday()) % 7),
-            },
-        )
-        await session.execute(sa.text(_CLAIMED_WEEKS_SCANNED))
+        await session.execute(sa.text(_CELL_PEOPLE_SCAN), {"units": units, **span})
     else:
-        await session.execute(sa.text(_CELL_PEOPLE))
-        await session.execute(sa.text(_CLAIMED_WEEKS))
-        await session.execute(sa.text(_WEEK_PEOPLE))
+        await session.execute(sa.text(_CELL_PEOPLE), span)
+    await session.execute(sa.text(_CLAIMED_WEEKS))
     # The weeks too. At 10 M records a round's 600 000 week sums, taken for a few thousand by
     # a table never analysed, were joined to their employees' pay forms by a nested loop that
     # outran the statement timeout; an incremental round's few claimed weeks, taken for many,

@@ -442,6 +442,36 @@ async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
     assert await facts_now(app) == scanned
 
 
+async def test_few_cells_read_by_their_week_spans_give_the_facts_of_one_scan(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few cells' records are read per span of whole weeks, a unit's overlapping spans merged:
+    neighbouring months share their straddling week, whose days must be summed once."""
+    await load_demo_region(app, demo.Spec(units=6, employees=40, months=5))
+    monkeypatch.setattr(facts, "SCAN_CELLS", 1)  # the reference: one scan
+    await recalculate(app)
+    scanned = await facts_now(app)
+    assert len(scanned) > 100
+
+    monkeypatch.setattr(facts, "SCAN_CELLS", 1_000_000)  # every cell by its spans
+    for months_apart in (1, 2, 3):
+        async with app.state.sessionmaker() as session, session.begin():
+            # Two months of every unit: neighbours (one merged span), a month between (two
+            # spans), and the later month's neighbour too (a span of two months beside one).
+            await session.execute(
+                sa.text(
+                    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
+                    "SELECT DISTINCT org_unit_id, month FROM kpi_facts, "
+                    "(SELECT min(month) AS first FROM kpi_facts WHERE kind = 'time') AS f "
+                    "WHERE month = f.first + make_interval(months => :apart) OR month = f.first "
+                    "   OR (:apart = 2 AND month = f.first + interval '3 months')"
+                ),
+                {"apart": months_apart},
+            )
+        assert 0 < await recalculate(app) < facts.SCAN_CELLS
+        assert await facts_now(app) == scanned, months_apart
+
+
 # 12 000 copies of each record: a bulk load far ahead of autovacuum.
 _BULK_LOAD = (
     "INSERT INTO time_records (source, external_id, org_unit_id, employee, profession, "
