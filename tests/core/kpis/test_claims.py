@@ -376,39 +376,47 @@ async def facts_now(app: FastAPI) -> list[tuple[str, ...]]:
         return [tuple(r) for r in [*rows.all(), *weeks.all(), *totals.all()]]
 
 
+async def facts_computed(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, scan_cells: int
+) -> list[tuple[str, ...]]:
+    """Every dirty cell computed with `scan_cells` as the number of cells read in one scan
+    (fewer: by index), and then every fact."""
+    monkeypatch.setattr(facts, "SCAN_CELLS", scan_cells)
+    await recalculate(app)
+    computed = await facts_now(app)
+    assert len(computed) > 100
+    return computed
+
+
+async def mark_dirty(app: FastAPI, cells: str, params: dict[str, object] | None = None) -> None:
+    """The cells `cells` (a query of org_unit_id, month) marked dirty."""
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            sa.text(f"INSERT INTO kpi_dirty_cells (org_unit_id, month) {cells}"), params or {}
+        )
+
+
 async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await load_demo_region(app, demo.Spec(units=6, employees=40, months=4))
-    monkeypatch.setattr(facts, "SCAN_CELLS", 1_000_000)  # every cell by index
-    await recalculate(app)
-    by_cell = await facts_now(app)
-    assert len(by_cell) > 100
+    by_cell = await facts_computed(app, monkeypatch, 1_000_000)  # every cell by index
 
     monkeypatch.setattr(facts, "SCAN_CELLS", 1)  # one scan, whatever the number of cells
-    async with app.state.sessionmaker() as session, session.begin():
-        # Two months of some units, a month apart: the scan reads the month between too (and
-        # other units' months), and must leave them alone.
-        await session.execute(
-            sa.text(
-                "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-                "SELECT DISTINCT org_unit_id, month FROM kpi_facts "
-                "WHERE org_unit_id % 2 = 0 AND month IN ("
-                "    SELECT max(month) FROM kpi_facts WHERE kind = 'time' "
-                "    UNION "
-                "    SELECT (max(month) - interval '2 months')::date FROM kpi_facts "
-                "    WHERE kind = 'time')"
-            )
-        )
+    # Two months of some units, a month apart: the scan reads the month between too (and
+    # other units' months), and must leave them alone.
+    await mark_dirty(
+        app,
+        "SELECT DISTINCT org_unit_id, month FROM kpi_facts "
+        "WHERE org_unit_id % 2 = 0 AND month IN ("
+        "    SELECT max(month) FROM kpi_facts WHERE kind = 'time' "
+        "    UNION "
+        "    SELECT (max(month) - interval '2 months')::date FROM kpi_facts "
+        "    WHERE kind = 'time')",
+    )
     assert await recalculate(app) > 0
     assert await facts_now(app) == by_cell
-    async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(
-            sa.text(
-                "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-                "SELECT DISTINCT org_unit_id, month FROM kpi_facts"
-            )
-        )
+    await mark_dirty(app, "SELECT DISTINCT org_unit_id, month FROM kpi_facts")
     await recalculate(app)
     assert await facts_now(app) == by_cell
 
@@ -426,20 +434,12 @@ async def test_many_cells_read_in_one_scan_give_the_facts_cell_by_cell_does(
                 "                 WHERE kind = 'time')"
             )
         )
-    every_cell = (
-        "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-        "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals ON CONFLICT DO NOTHING"
-    )
-    async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(sa.text(every_cell))
-    await recalculate(app)
-    scanned = await facts_now(app)
+    every_cell = "SELECT DISTINCT org_unit_id, month FROM kpi_cell_totals ON CONFLICT DO NOTHING"
+    await mark_dirty(app, every_cell)
+    scanned = await facts_computed(app, monkeypatch, 1)
     assert scanned != by_cell
-    monkeypatch.setattr(facts, "SCAN_CELLS", 1_000_000)
-    async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(sa.text(every_cell))
-    await recalculate(app)
-    assert await facts_now(app) == scanned
+    await mark_dirty(app, every_cell)
+    assert await facts_computed(app, monkeypatch, 1_000_000) == scanned
 
 
 async def test_few_cells_read_by_their_week_spans_give_the_facts_of_one_scan(
@@ -448,26 +448,20 @@ async def test_few_cells_read_by_their_week_spans_give_the_facts_of_one_scan(
     """A few cells' records are read per span of whole weeks, a unit's overlapping spans merged:
     neighbouring months share their straddling week, whose days must be summed once."""
     await load_demo_region(app, demo.Spec(units=6, employees=40, months=5))
-    monkeypatch.setattr(facts, "SCAN_CELLS", 1)  # the reference: one scan
-    await recalculate(app)
-    scanned = await facts_now(app)
-    assert len(scanned) > 100
+    scanned = await facts_computed(app, monkeypatch, 1)  # the reference: one scan
 
     monkeypatch.setattr(facts, "SCAN_CELLS", 1_000_000)  # every cell by its spans
     for months_apart in (1, 2, 3):
-        async with app.state.sessionmaker() as session, session.begin():
-            # Two months of every unit: neighbours (one merged span), a month between (two
-            # spans), and the later month's neighbour too (a span of two months beside one).
-            await session.execute(
-                sa.text(
-                    "INSERT INTO kpi_dirty_cells (org_unit_id, month) "
-                    "SELECT DISTINCT org_unit_id, month FROM kpi_facts, "
-                    "(SELECT min(month) AS first FROM kpi_facts WHERE kind = 'time') AS f "
-                    "WHERE month = f.first + make_interval(months => :apart) OR month = f.first "
-                    "   OR (:apart = 2 AND month = f.first + interval '3 months')"
-                ),
-                {"apart": months_apart},
-            )
+        # Two months of every unit: neighbours (one merged span), a month between (two
+        # spans), and the later month's neighbour too (a span of two months beside one).
+        await mark_dirty(
+            app,
+            "SELECT DISTINCT org_unit_id, month FROM kpi_facts, "
+            "(SELECT min(month) AS first FROM kpi_facts WHERE kind = 'time') AS f "
+            "WHERE month = f.first + make_interval(months => :apart) OR month = f.first "
+            "   OR (:apart = 2 AND month = f.first + interval '3 months')",
+            {"apart": months_apart},
+        )
         assert 0 < await recalculate(app) < facts.SCAN_CELLS
         assert await facts_now(app) == scanned, months_apart
 
