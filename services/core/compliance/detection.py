@@ -78,6 +78,19 @@ WHERE NOT EXISTS (
 # A violation's identity, the columns that tell found from previous ones.
 _VIOLATION_KEY = "kind, source_id, employee, work_date, org_unit_id"
 
+# Each claimed cell's violations (`c`, a row of kpi_claimed) as `v`, by the unit-and-date
+# index: OFFSET 0 keeps the lateral from being flattened into a join that hashes every
+# violation (170 ms at 10 M records), or filters all of the unit's violations by date for
+# each claimed month (40 ms). As fast as the hash for a full recalculation, a few
+# milliseconds for the few cells of an incremental one. `{columns}` of `v` are read, where
+# `{also}` (more conditions on `v`) holds.
+_CELL_VIOLATIONS = """CROSS JOIN LATERAL (
+    SELECT {columns} FROM compliance_violations v
+    WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
+      AND v.work_date < (c.month + interval '1 month')::date {also}
+    OFFSET 0
+) AS v"""
+
 # What the rules find this round, before it replaces what the cells held (`_GONE` …).
 _FOUND_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS compliance_found (
@@ -509,21 +522,15 @@ WITH groups AS (
     SELECT org_unit_id, month, kind, profession, count(DISTINCT employee) AS violators,
            {people_of("employee")} AS violator_people, count(*) AS violations, sum(hours) AS hours
     FROM (
-        -- Each claimed cell's violations by the unit-and-date index (OFFSET 0 keeps the
-        -- lateral from being flattened into a hash of every violation): as fast as that hash
-        -- for a full recalculation, and a few milliseconds instead of a scan of them all
-        -- (170 ms at 10 M records) for the few cells of an incremental one.
         SELECT v.org_unit_id, c.month, v.profession, v.employee, v.hours,
                CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy' ELSE 'rest' END AS kind
         FROM kpi_claimed c
-        CROSS JOIN LATERAL (
-            SELECT v.org_unit_id, v.profession, v.employee, v.hours, v.kind
-            FROM compliance_violations v
-            WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
-              AND v.work_date < (c.month + interval '1 month')::date
-              AND v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')
-            OFFSET 0
-        ) v
+        {
+    _CELL_VIOLATIONS.format(
+        columns="v.org_unit_id, v.profession, v.employee, v.hours, v.kind",
+        also="AND v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')",
+    )
+}
     ) v
     GROUP BY 1, 2, 3, 4
 )
@@ -541,19 +548,12 @@ FROM checked c FULL JOIN found f USING (org_unit_id, month, kind, profession)
 # Without counts or hours: events go to `read` keys and webhooks, and a unit-day's figures are
 # one or two employees' (summed over a month they would undo the summary's small-group rule,
 # docs/privacy.md#compliance-summary); the figures are read where that rule applies.
-_FRESH = """
+_FRESH = f"""
 SELECT v.org_unit_id,
        jsonb_build_object('org_unit', o.code, 'date', v.work_date,
                           'kinds', array_agg(DISTINCT v.kind ORDER BY v.kind)) AS data
 FROM kpi_claimed c
--- By the unit-and-date index per cell (as in FACTS): joined, the date range was a filter on
--- all of the unit's violations, read again for each claimed month (40 ms at 10 M records).
-CROSS JOIN LATERAL (
-    SELECT v.* FROM compliance_violations v
-    WHERE v.org_unit_id = c.org_unit_id AND v.work_date >= c.month
-      AND v.work_date < (c.month + interval '1 month')::date
-    OFFSET 0
-) AS v
+{_CELL_VIOLATIONS.format(columns="v.*", also="")}
 JOIN org_units o ON o.id = v.org_unit_id
 WHERE NOT EXISTS (
     SELECT 1 FROM compliance_previous p
@@ -656,11 +656,11 @@ async def detect(
         )
     )
     await session.execute(sa.text(_UNCHECKABLE))
-    await _detect_rest(session, [month for _, month in cells], tz, many=many)
+    months = [month for _, month in cells]
+    await _detect_rest(session, months, tz, many=many)
     # The overtime records of many employees: one scan of the table, not an index range per
     # employee and month or year (the planner takes each range for a few records).
     # The claimed months' days and years, bound as values: only their partitions are planned.
-    months = [month for _, month in cells]
     years = {
         "years_first": date(min(months).year, 1, 1),
         "years_end": date(max(months).year + 1, 1, 1),

@@ -471,9 +471,12 @@ def _upsert_sql(kind: FeedKind) -> str:
         )
     stage = _stage_name(kind, "up")
     returning = f"t.source, t.external_id, t.org_unit_id, {dates}{person}"
-    upsert = f"""
+
+    def upsert(where: str) -> str:
+        """The upsert of the staged rows that pass `where` (`s` a staged row)."""
+        return f"""
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
-        SELECT source, external_id, {cols} FROM {stage} s {{stored}}
+        SELECT source, external_id, {cols} FROM {stage} s {where}
         -- One lock order for every writer, so concurrent batches with the same keys queue
         -- behind each other instead of deadlocking. Bytewise: the same order for all of
         -- them, and far cheaper to sort than the database's collation.
@@ -484,16 +487,16 @@ def _upsert_sql(kind: FeedKind) -> str:
             OR (EXCLUDED.content_hash IS NOT NULL
                 AND t.content_hash IS DISTINCT FROM EXCLUDED.content_hash)
         RETURNING {returning}"""
+
     if kind.table == partitions.TABLE:
         # The key statement has told which records are new (the fresh stage): they are
         # inserted plainly, and only the others go through ON CONFLICT, whose check of the
         # unique index before each insert is a sixth of the cost of inserting a new row.
         # The key table's row lock has already ordered writers of one key.
         fresh = _stage_name(kind, "fresh")
-        stored = upsert.replace(
-            "{stored}",
+        stored = upsert(
             f"WHERE NOT EXISTS (SELECT 1 FROM {fresh} f "
-            "WHERE f.source = s.source AND f.external_id = s.external_id)",
+            "WHERE f.source = s.source AND f.external_id = s.external_id)"
         )
         up = f"""fresh_rows AS (
         INSERT INTO {kind.table} AS t (source, external_id, {cols})
@@ -503,7 +506,7 @@ def _upsert_sql(kind: FeedKind) -> str:
     ), up AS (
         SELECT * FROM fresh_rows UNION ALL SELECT * FROM stored_rows"""
     else:
-        up = f"up AS ({upsert.replace('{stored}', '')}, (xmax = 0) AS inserted"
+        up = f"up AS ({upsert('')}, (xmax = 0) AS inserted"
     return f"""
     WITH {up}
     ), touched AS (
