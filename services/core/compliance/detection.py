@@ -490,6 +490,11 @@ ON CONFLICT DO NOTHING
 # staff with timed shifts under a rest rule, agency staff's worked hours under a policy, in
 # force in the month) with what was just detected there, so a month that kept the rules is 0,
 # not missing. `employees`, for suppression, counts the group's employees, as for the time KPIs.
+# The violations the compliance facts count (the rest rules' and the agency policies').
+_RULE_VIOLATIONS = _CELL_VIOLATIONS.format(
+    columns="v.org_unit_id, v.profession, v.employee, v.hours, v.kind",
+    also="AND v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')",
+)
 FACTS = f"""
 INSERT INTO kpi_new_facts (org_unit_id, month, kind, profession, staff_kind, gender, age_band,
                            employees, people, violations, violation_hours)
@@ -525,12 +530,7 @@ WITH groups AS (
         SELECT v.org_unit_id, c.month, v.profession, v.employee, v.hours,
                CASE WHEN v.kind = 'agency_policy' THEN 'agency_policy' ELSE 'rest' END AS kind
         FROM kpi_claimed c
-        {
-    _CELL_VIOLATIONS.format(
-        columns="v.org_unit_id, v.profession, v.employee, v.hours, v.kind",
-        also="AND v.kind IN ('daily_rest', 'weekly_rest', 'agency_policy')",
-    )
-}
+        {_RULE_VIOLATIONS}
     ) v
     GROUP BY 1, 2, 3, 4
 )
