@@ -19,7 +19,7 @@ from services.core.kpis import inputs, repository
 from services.core.kpis.catalogue import BUDGET_OF, KpiDefinition
 from services.core.kpis.catalogue_service import Definition
 from services.core.kpis.evaluation import TREND_TOLERANCE, Comparator, assess, on_line
-from services.core.kpis.models import KpiAnalysis, KpiTarget, ManualValue
+from services.core.kpis.models import KpiTarget, ManualValue
 from services.core.kpis.repository import MonthSum
 from services.core.kpis.schemas import AnalysisVersion, Point, Rule
 from services.core.kpis.suppression import Suppressor
@@ -457,61 +457,43 @@ async def manual_points(ctx: Context, wanted: list[Period]) -> list[Point]:
 
 
 async def points(ctx: Context, wanted: list[Period]) -> list[Point]:
-    """The unit's own points, computed or entered as the KPI is, with the unit's analysis of
-    each."""
-    if ctx.definition.computed is None:
+    """The unit's own points, computed or entered as the KPI is, with the value published when
+    each period was closed (computed and without splits) and the unit's analysis of each."""
+    computed = ctx.definition.computed
+    if computed is None:
         found = await manual_points(ctx, wanted)
     else:
-        found = await with_published(ctx, wanted, await computed_points(ctx, wanted))
-    return await with_analyses(ctx, wanted, found)
-
-
-async def with_published(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
-    """The value published when each period was closed beside the live one (a point without
-    splits: what was published)."""
-    computed = ctx.definition.computed
-    if ctx.filters or computed is None:
-        return found
-    published = await repository.published(
-        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), [p.label for p in wanted]
+        found = await computed_points(ctx, wanted)
+    notes = await repository.period_notes(
+        ctx.session,
+        ctx.definition.code,
+        inputs.unit_id(ctx.unit),
+        [p.label for p in wanted],
+        with_published=computed is not None and not ctx.filters,
     )
+    if not notes.published and not notes.analyses:
+        return found
     out = []
     for p, point in zip(wanted, found, strict=True):
-        row = published.get(p.label)
-        if row is None or point.suppressed:
-            out.append(point)
-            continue
-        assert row.numerator is not None
-        value = _float(computed.value(row.numerator, row.denominator))
-        revision = None
-        if value is not None and point.value is not None:
-            revision = _float(Decimal(str(point.value)) - Decimal(str(value)))
-        out.append(
-            point.model_copy(
-                update={
-                    "published_value": value,
-                    "published_at": row.published_at,
-                    "revision": revision,
-                }
+        update: dict[str, Any] = {}
+        row = notes.published.get(p.label)
+        if row is not None and not point.suppressed:
+            assert computed is not None
+            update.update(_published(computed, row, point))
+        if (written := notes.analyses.get(p.label)) is not None:
+            update["analysis"] = AnalysisVersion(
+                text=written.text, author=written.author, written_at=written.written_at
             )
-        )
+        out.append(point.model_copy(update=update) if update else point)
     return out
 
 
-async def with_analyses(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
-    written = await repository.current_analyses(
-        ctx.session, ctx.definition.code, inputs.unit_id(ctx.unit), [p.label for p in wanted]
-    )
-    if not written:
-        return found
-    return [
-        point.model_copy(update={"analysis": _analysis(written[p.label])})
-        if p.label in written
-        else point
-        for p, point in zip(wanted, found, strict=True)
-    ]
-
-
-def _analysis(row: KpiAnalysis) -> AnalysisVersion:
-    assert row.written_at is not None
-    return AnalysisVersion(text=row.text, author=row.author, written_at=row.written_at)
+def _published(computed: KpiDefinition, row: repository.Published, point: Point) -> dict[str, Any]:
+    """The value published when the period was closed, and how far the live one has moved
+    since."""
+    assert row.numerator is not None
+    value = _float(computed.value(row.numerator, row.denominator))
+    revision = None
+    if value is not None and point.value is not None:
+        revision = _float(Decimal(str(point.value)) - Decimal(str(value)))
+    return {"published_value": value, "published_at": row.published_at, "revision": revision}

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -405,23 +405,6 @@ async def analyses(
     return list(rows.scalars())
 
 
-async def current_analyses(
-    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
-) -> dict[str, KpiAnalysis]:
-    """The latest analysis of each of `periods` that has one."""
-    rows = await session.execute(
-        sa.select(KpiAnalysis)
-        .where(
-            col(KpiAnalysis.kpi) == kpi,
-            col(KpiAnalysis.org_unit_id) == org_unit_id,
-            col(KpiAnalysis.period).in_(periods),
-        )
-        .order_by(col(KpiAnalysis.period), col(KpiAnalysis.id).desc())
-        .ext(distinct_on(col(KpiAnalysis.period)))
-    )
-    return {a.period: a for a in rows.scalars()}
-
-
 async def get_recalculation(session: AsyncSession, rid: uuid.UUID) -> Any:
     return (
         await session.execute(
@@ -686,14 +669,66 @@ async def add_closure(session: AsyncSession, closure: KpiPeriodClosure) -> KpiPe
     return closure
 
 
-async def published(
-    session: AsyncSession, kpi: str, org_unit_id: int, periods: Sequence[str]
-) -> dict[str, KpiPublished]:
+class Published(NamedTuple):
+    numerator: Decimal | None
+    denominator: Decimal | None
+    published_at: datetime
+
+
+class Analysis(NamedTuple):
+    text: str
+    author: str
+    written_at: datetime
+
+
+@dataclass(frozen=True)
+class PeriodNotes:
+    """What stands beside a unit's points: the figures published when a period was closed and
+    the latest written analysis, by period label."""
+
+    published: dict[str, Published]
+    analyses: dict[str, Analysis]
+
+
+# One round trip for both: a series read pays for each statement's round trip and the ORM's
+# work on its rows more than for the rows (usually none).
+_PERIOD_NOTES = sa.text("""
+SELECT true AS published, period, numerator, denominator, published_at AS at,
+       NULL::text AS text, NULL::text AS author
+FROM kpi_published
+WHERE :with_published AND kpi = :kpi AND org_unit_id = :unit AND period = ANY(:periods)
+UNION ALL (
+    SELECT DISTINCT ON (period) false, period, NULL, NULL, written_at, text, author
+    FROM kpi_analyses
+    WHERE kpi = :kpi AND org_unit_id = :unit AND period = ANY(:periods)
+    ORDER BY period, id DESC
+)
+""")
+
+
+async def period_notes(
+    session: AsyncSession,
+    kpi: str,
+    org_unit_id: int,
+    periods: Sequence[str],
+    *,
+    with_published: bool,
+) -> PeriodNotes:
+    """The published figures (with `with_published`) and the latest analysis of each of
+    `periods` that has one."""
     rows = await session.execute(
-        sa.select(KpiPublished).where(
-            col(KpiPublished.kpi) == kpi,
-            col(KpiPublished.org_unit_id) == org_unit_id,
-            col(KpiPublished.period).in_(periods),
-        )
+        _PERIOD_NOTES,
+        {
+            "with_published": with_published,
+            "kpi": kpi,
+            "unit": org_unit_id,
+            "periods": list(periods),
+        },
     )
-    return {p.period: p for p in rows.scalars()}
+    notes = PeriodNotes({}, {})
+    for r in rows:
+        if r.published:
+            notes.published[r.period] = Published(r.numerator, r.denominator, r.at)
+        else:
+            notes.analyses[r.period] = Analysis(r.text, r.author, r.at)
+    return notes

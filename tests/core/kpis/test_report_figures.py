@@ -574,6 +574,18 @@ async def test_a_closed_period_keeps_its_published_figures_beside_the_revised_on
         assert point["revision"] == pytest.approx(4.0) and point["published_at"]
     month = (await series(client, "sick_leave_pct", "RS", "2023-03", "2023-03"))[0]
     assert month["published_value"] is None  # the month itself was not closed
+    # Published figures are the unit's whole subtree: a split's point has none.
+    nurses = await series(
+        client, "sick_leave_pct", "RS", "2023", "2023", grain="year", **{"profession": "nurse"}
+    )
+    assert nurses[0]["value"] is not None and nurses[0]["published_value"] is None
+    # A period's analysis stands beside its published figure.
+    analysis = "Sjukfrånvaron i mars rättad i efterhand."
+    written = await client.put("/v1/kpis/sick_leave_pct/analyses/RS/2023", json={"text": analysis})
+    assert written.status_code == 200, written.text
+    point = (await series(client, "sick_leave_pct", "RS", "2023", "2023", grain="year"))[0]
+    assert point["analysis"]["text"] == analysis
+    assert point["published_value"] == pytest.approx(100 * 16 / 200)
     overtime = (await series(client, "overtime_hours", "RS", "2023", "2023", grain="year"))[0]
     assert (overtime["value"], overtime["published_value"]) == (0.0, 0.0)
 
