@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -90,6 +91,24 @@ async def test_a_record_moved_to_another_month_leaves_the_old_partition(
 
     again = await client.post(BATCH, json={"records": [time_record("M1", work_date="2003-07-02")]})
     assert again.json()["unchanged"] == 1
+
+    # One batch of every kind: a record moved again, a new one, a changed one and an unchanged
+    # one (the upsert is planned by which of them are new).
+    await client.post(BATCH, json={"records": [time_record("M2"), time_record("M3")]})
+    mixed = [
+        time_record("M1", work_date="2003-08-04"),
+        time_record("M2"),
+        time_record("M3", hours="6.00"),
+        time_record("M4", work_date="2003-08-05"),
+    ]
+    body = (await client.post(BATCH, json={"records": mixed})).json()
+    assert (body["inserted"], body["updated"], body["unchanged"]) == (1, 2, 1), body
+    assert await _stored(session, "M1") == [("time_records_p200308", date(2003, 8, 4))]
+    assert await _stored(session, "M4") == [("time_records_p200308", date(2003, 8, 5))]
+    hours = await session.execute(
+        sa.text("SELECT hours FROM time_records WHERE external_id = 'M3'")
+    )
+    assert hours.scalar_one() == Decimal("6.00")
 
 
 async def test_a_record_outside_the_accepted_window_makes_no_partition(
