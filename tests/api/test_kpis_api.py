@@ -366,6 +366,44 @@ async def test_sums_are_kept_until_the_facts_or_the_org_tree_change(
     assert await sus() == 4.0 and reads == 3  # SUS-MED's facts count under PV now
 
 
+async def test_a_series_read_with_an_api_key_is_one_connection_and_five_statements(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A dashboard's read is latency: the key's lookup and the series share the request's
+    connection (one check-out, one transaction), and the series reads the unit, its targets,
+    the facts' state (once, for the sums and the suppression passes both) and the published
+    figures and analyses, nothing more while the sums and passes are kept."""
+    await seed_tree(client)
+    await _sick_unit(client, "SUS-AKUT", 2)
+    await recalculate(app)
+    token = await create_key(client, ["read"])
+    checkouts = 0
+    statements: list[str] = []
+
+    def checkout(*_: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    async with make_client(app, token) as reader:
+        path = "/v1/kpis/sick_leave_pct/series?org_unit=SUS&from=2024-01&to=2024-12"
+        assert (await reader.get(path)).status_code == 200  # the sums read and kept
+        sa.event.listen(engine.pool, "checkout", checkout)
+        sa.event.listen(engine, "before_cursor_execute", executed)
+        try:
+            response = await reader.get(path)
+        finally:
+            sa.event.remove(engine.pool, "checkout", checkout)
+            sa.event.remove(engine, "before_cursor_execute", executed)
+    assert response.status_code == 200, response.text
+    assert checkouts == 1
+    # The key, the unit, its targets, the facts' state, the published figures and analyses.
+    assert len(statements) == 5, [s.split()[:3] for s in statements]
+
+
 async def test_csv_cells_that_would_run_as_formulas_are_escaped(client: httpx.AsyncClient) -> None:
     """CSV injection: a KPI named `=HYPERLINK(…)` opens as text in a spreadsheet; numbers,
     negative ones included, stay numbers."""

@@ -131,6 +131,9 @@ def pooled(kpi: KpiDefinition, data: Sums, key: str, p: Period) -> Value:
     )
 
 
+_UNREAD: Any = object()
+
+
 @dataclass
 class Context:
     """What computing points for one KPI and org unit needs, with caches for baselines."""
@@ -144,6 +147,14 @@ class Context:
     targets: list[Any]
     suppressor: Suppressor
     baselines: dict[tuple[str, str], Decimal | None] = field(default_factory=dict)
+    # The facts' state (repository.facts_token), read once: the sums and the suppression
+    # passes this request keeps or reuses are then of one state, for one statement.
+    token: Any = _UNREAD
+
+    async def facts_token(self) -> tuple[Any, ...] | None:
+        if self.token is _UNREAD:
+            self.token = await repository.facts_token(self.session)
+        return self.token  # type: ignore[no-any-return]
 
     @property
     def suppresses(self) -> bool:
@@ -204,15 +215,7 @@ class Context:
         if key not in self.baselines:
             assert self.definition.computed is not None
             base = periods.parse(label)
-            data = await _monthly(
-                self.session,
-                self.definition.code,
-                self.unit.path,
-                base.first,
-                base.last,
-                self.filters,
-                weekly=base.grain is Grain.week,
-            )
+            data = await _monthly(self, base.first, base.last, weekly=base.grain is Grain.week)
             self.baselines[key] = pooled(self.definition.computed, data, "", base).value
         return self.baselines[key]
 
@@ -233,7 +236,9 @@ async def context(
 ) -> Context:
     targets = await repository.targets_for_kpi(session, d.code)
     suppressor = Suppressor(session, d.code, settings.min_group_size)
-    return Context(session, settings, principal, d, unit, filters, targets, suppressor)
+    ctx = Context(session, settings, principal, d, unit, filters, targets, suppressor)
+    suppressor.facts_token = ctx.facts_token
+    return ctx
 
 
 def _float(value: Decimal | None, places: int = 6) -> float | None:
@@ -313,22 +318,21 @@ SUMS_KEPT = 512
 
 
 async def _monthly(
-    session: AsyncSession,
-    kpi: str,
-    prefix: str,
+    ctx: Context,
     first: date,
     last: date,
-    filters: dict[str, str],
     *,
     by_child: bool = False,
     weekly: bool = False,
     budget: bool = False,
 ) -> Sums:
-    """repository.monthly, kept while the facts and the org tree stay as they were. Callers
-    must not change what it returns (it may be handed to the next caller too). `weekly`:
-    the sums per ISO week (keyed by its Monday) instead."""
-    args = (session, kpi, prefix, first, last, filters)
-    token = await repository.facts_token(session)
+    """repository.monthly of the context's KPI, unit subtree and filters, kept while the facts
+    and the org tree stay as they were. Callers must not change what it returns (it may be
+    handed to the next caller too). `weekly`: the sums per ISO week (keyed by its Monday)
+    instead."""
+    kpi, prefix, filters = ctx.definition.code, ctx.unit.path, ctx.filters
+    args = (ctx.session, kpi, prefix, first, last, filters)
+    token = await ctx.facts_token()
     if token is None:
         return await repository.monthly(*args, by_child=by_child, weekly=weekly, budget=budget)
     flags = (by_child, weekly, budget)
@@ -347,12 +351,9 @@ async def month_sums(ctx: Context, wanted: list[Period], *, by_child: bool = Fal
     """The months (or weeks) of `wanted` and of the year before them (for change and
     trend)."""
     return await _monthly(
-        ctx.session,
-        ctx.definition.code,
-        ctx.unit.path,
+        ctx,
         min(wanted[0].year_before().first, periods.add_months(wanted[0].first, -12)),
         wanted[-1].last,
-        ctx.filters,
         by_child=by_child,
         weekly=wanted[0].grain is Grain.week,
     )
@@ -391,15 +392,7 @@ async def computed_points(
 async def _with_budgets(ctx: Context, wanted: list[Period], found: list[Point]) -> list[Point]:
     """Outcome against budget (seed 002's table): each period's budget over the unit's
     subtree, summed over its months, and the value's deviation from it."""
-    budgets = await _monthly(
-        ctx.session,
-        ctx.definition.code,
-        ctx.unit.path,
-        wanted[0].first,
-        wanted[-1].last,
-        ctx.filters,
-        budget=True,
-    )
+    budgets = await _monthly(ctx, wanted[0].first, wanted[-1].last, budget=True)
     out = []
     for p, point in zip(wanted, found, strict=True):
         months = [budgets["", m] for m in p.months if ("", m) in budgets]

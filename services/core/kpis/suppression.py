@@ -20,8 +20,9 @@ year is."""
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -161,12 +162,15 @@ class Suppressor:
     cache: bool = True
     token: tuple[Any, ...] | None = None
     token_read: bool = False
+    # Where the facts' state comes from: a request's read of it, shared with its sums.
+    facts_token: Callable[[], Awaitable[tuple[Any, ...] | None]] | None = None
 
     async def _key(self, *parts: Any) -> tuple[Any, ...] | None:
         if not self.cache:
             return None
         if not self.token_read:
-            self.token = await repository.facts_token(self.session)
+            read = self.facts_token or functools.partial(repository.facts_token, self.session)
+            self.token = await read()
             self.token_read = True
         return None if self.token is None else (self.token, self.kpi, *parts)
 
