@@ -56,8 +56,8 @@ format: install
 # id, and pytest-xdist, scheduling by id, ran one case per test instead of all of them. Two
 # shards run side by side instead, each its own test process (the second one's report follows
 # the first's).
-# `make test` generates 5 cases per operation and key (about two and a half minutes, the
-# shards side by side); `make fuzz` 50. A shard keeps its operations before collection.
+# `make test` generates 5 cases per operation and key (about three minutes, the shards side
+# by side); `make fuzz` 50. A shard keeps its operations before collection.
 FUZZ_EXAMPLES ?= 5
 FUZZ = PULS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -m "not slow" tests/fuzz
 # -rs prints why a test was skipped (the browser test without Chromium says how to get it).

@@ -37,8 +37,9 @@ schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
 def _shard_of(spec: str | None) -> set[str] | None:
     """The operations of shard `i/n` (`PULS_FUZZ_SHARD`): every n-th of the contract's, in its
     order, from the i-th. The schema is narrowed before the tests are made: schemathesis
-    builds each operation's cases (its coverage phase) as pytest collects them, two fifths of
-    a shard's time, and a shard chosen after collection had built every other shard's too."""
+    builds each operation's coverage cases as pytest collects them, and a shard chosen after
+    collection built the other shard's too (collecting all 302 cases takes 20 s, a shard's
+    12–15 s)."""
     if not spec:
         return None
     index, count = (int(part) for part in spec.split("/"))
