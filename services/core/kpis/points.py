@@ -131,9 +131,6 @@ def pooled(kpi: KpiDefinition, data: Sums, key: str, p: Period) -> Value:
     )
 
 
-_UNREAD: Any = object()
-
-
 @dataclass
 class Context:
     """What computing points for one KPI and org unit needs, with caches for baselines."""
@@ -146,15 +143,9 @@ class Context:
     filters: dict[str, str]
     targets: list[Any]
     suppressor: Suppressor
+    # Read once for the sums and the suppressor's passes both.
+    facts: repository.FactsState
     baselines: dict[tuple[str, str], Decimal | None] = field(default_factory=dict)
-    # The facts' state (repository.facts_token), read once: the sums and the suppression
-    # passes this request keeps or reuses are then of one state, for one statement.
-    token: Any = _UNREAD
-
-    async def facts_token(self) -> tuple[Any, ...] | None:
-        if self.token is _UNREAD:
-            self.token = await repository.facts_token(self.session)
-        return self.token  # type: ignore[no-any-return]
 
     @property
     def suppresses(self) -> bool:
@@ -235,10 +226,9 @@ async def context(
     filters: dict[str, str],
 ) -> Context:
     targets = await repository.targets_for_kpi(session, d.code)
-    suppressor = Suppressor(session, d.code, settings.min_group_size)
-    ctx = Context(session, settings, principal, d, unit, filters, targets, suppressor)
-    suppressor.facts_token = ctx.facts_token
-    return ctx
+    facts = repository.FactsState(session)
+    suppressor = Suppressor(session, d.code, settings.min_group_size, facts=facts)
+    return Context(session, settings, principal, d, unit, filters, targets, suppressor, facts)
 
 
 def _float(value: Decimal | None, places: int = 6) -> float | None:
@@ -332,7 +322,7 @@ async def _monthly(
     instead."""
     kpi, prefix, filters = ctx.definition.code, ctx.unit.path, ctx.filters
     args = (ctx.session, kpi, prefix, first, last, filters)
-    token = await ctx.facts_token()
+    token = await ctx.facts.token()
     if token is None:
         return await repository.monthly(*args, by_child=by_child, weekly=weekly, budget=budget)
     flags = (by_child, weekly, budget)

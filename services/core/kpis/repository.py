@@ -205,6 +205,22 @@ async def facts_token(session: AsyncSession) -> tuple[Any, ...] | None:
     return None if row[0] is None else tuple(row)
 
 
+class FactsState:
+    """facts_token read at most once, for one request: the sums and the suppression passes it
+    keeps or reuses are then of one state, for one statement."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._read = False
+        self._token: tuple[Any, ...] | None = None
+
+    async def token(self) -> tuple[Any, ...] | None:
+        if not self._read:
+            self._token = await facts_token(self._session)
+            self._read = True
+        return self._token
+
+
 async def children(session: AsyncSession, parent_id: int) -> list[OrgUnit]:
     rows = await session.execute(
         sa.select(OrgUnit)

@@ -20,9 +20,8 @@ year is."""
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
@@ -158,21 +157,13 @@ class Suppressor:
     kpi: str
     min_size: int
     passes: dict[tuple[Any, ...], Hidden] = field(default_factory=dict)
-    # False inside a recalculation: its facts are newer than the version that names them.
-    cache: bool = True
-    token: tuple[Any, ...] | None = None
-    token_read: bool = False
-    # Where the facts' state comes from: a request's read of it, shared with its sums.
-    facts_token: Callable[[], Awaitable[tuple[Any, ...] | None]] | None = None
+    # The request's facts' state, shared with its sums. None inside a recalculation (nothing
+    # kept): its facts are newer than the version that names them.
+    facts: repository.FactsState | None = None
 
     async def _key(self, *parts: Any) -> tuple[Any, ...] | None:
-        if not self.cache:
-            return None
-        if not self.token_read:
-            read = self.facts_token or functools.partial(repository.facts_token, self.session)
-            self.token = await read()
-            self.token_read = True
-        return None if self.token is None else (self.token, self.kpi, *parts)
+        token = None if self.facts is None else await self.facts.token()
+        return None if token is None else (token, self.kpi, *parts)
 
     async def _table(
         self, prefix: str, dims: tuple[str, ...], first: date, last: date

@@ -65,7 +65,7 @@ class _Hidden:
             return None
         if kpi not in self.by_kpi:
             # No cache: these facts are newer than the facts version that would name them.
-            self.by_kpi[kpi] = Suppressor(self.session, kpi, self.min_size, cache=False)
+            self.by_kpi[kpi] = Suppressor(self.session, kpi, self.min_size)
         return self.by_kpi[kpi]
 
     async def months(

@@ -507,11 +507,15 @@ def _upsert_sql(kind: FeedKind, new_rows: New = New.SOME) -> str:
         # are new, the stage is not matched against the fresh keys at all (two sorts of the
         # chunk, a tenth of a first load's upsert).
         fresh = _stage_name(kind, "fresh")
-        plain = f"""INSERT INTO {kind.table} AS t (source, external_id, {cols})
-        SELECT source, external_id, {cols} FROM {stage} {{join}}
+
+        def plain(join: str) -> str:
+            """The plain insert of the staged rows `join` keeps."""
+            return f"""INSERT INTO {kind.table} AS t (source, external_id, {cols})
+        SELECT source, external_id, {cols} FROM {stage} {join}
         RETURNING {returning}, true AS inserted"""
+
         if new_rows is New.ALL:
-            up = f"up AS ({plain.format(join='')}"
+            up = f"up AS ({plain('')}"
         elif new_rows is New.NONE:
             up = f"up AS ({upsert('')}, false AS inserted"
         else:
@@ -519,7 +523,7 @@ def _upsert_sql(kind: FeedKind, new_rows: New = New.SOME) -> str:
                 f"WHERE NOT EXISTS (SELECT 1 FROM {fresh} f "
                 "WHERE f.source = s.source AND f.external_id = s.external_id)"
             )
-            up = f"""fresh_rows AS ({plain.format(join=f"JOIN {fresh} USING (source, external_id)")}
+            up = f"""fresh_rows AS ({plain(f"JOIN {fresh} USING (source, external_id)")}
     ), stored_rows AS ({stored}, false AS inserted
     ), up AS (
         SELECT * FROM fresh_rows UNION ALL SELECT * FROM stored_rows"""
