@@ -165,6 +165,33 @@ async def test_each_bad_record_is_reported_by_index_and_good_ones_stored(
     assert "unknown org unit 'NOWHERE'" in first["errors"][0]["msg"]
 
 
+async def test_a_cost_period_outside_the_window_is_reported_by_index(
+    client: httpx.AsyncClient, via: str
+) -> None:
+    """Year 0000 fits the contract's `YYYY-MM` and no date: found by the contract fuzzing as a
+    500. It is outside the accepted window like any month before it."""
+    await seed_tree(client)
+    records = [
+        personnel_cost("C1"),
+        personnel_cost("C2", period="0000-01"),
+        personnel_cost("C3", period="1999-12"),
+    ]
+    sent = await client.post("/v1/personnel-costs:batch", json={"records": records})
+    assert sent.status_code == 200, sent.text
+    body = sent.json()
+    assert (body["inserted"], body["rejected"]) == (1, 2)
+    assert {e["index"]: [(x["loc"], x["code"]) for x in e["errors"]] for e in body["errors"]} == {
+        1: [(["period"], "date_out_of_window")],
+        2: [(["period"], "date_out_of_window")],
+    }
+    atomic = await client.post(
+        "/v1/personnel-costs:batch",
+        params={"atomic": "true"},
+        json={"records": [personnel_cost("C4"), personnel_cost("C5", period="0000-12")]},
+    )
+    assert assert_problem(atomic, 422)["errors"][0]["code"] == "date_out_of_window"
+
+
 async def test_org_unit_is_the_other_name_of_org_unit_code(
     client: httpx.AsyncClient, via: str
 ) -> None:

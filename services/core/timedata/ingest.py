@@ -14,7 +14,7 @@ import hashlib
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import MINYEAR, date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -190,6 +190,15 @@ PERSONNEL_COSTS = FeedKind(
     cells_sql="SELECT org_unit_id, period AS month FROM touched",
     to_row=_cost_row,
 )
+
+
+def _first_month(period: str) -> date | None:
+    """The first day of a `YYYY` or `YYYY-MM` period (the contract's patterns), None for year
+    0000, which the pattern lets through and no date can hold: outside any accepted window."""
+    year = int(period[:4])
+    if year < MINYEAR:
+        return None
+    return date(year, int(period[5:]) if len(period) > 4 else 1, 1)
 
 
 def _budget_row(r: BudgetIn, unit: int, _e: str | None, _p: str, _t: str | None) -> tuple[Any, ...]:
@@ -1032,9 +1041,9 @@ def prepare(
                     f"{value} is outside the accepted window {earliest} – {latest}",
                     "date_out_of_window",
                 )
-        if is_cost:
-            year, month = (int(p) for p in r.period.split("-"))
-            if not earliest <= date(year, month, 1) <= latest:
+        if is_cost or is_budget:
+            month_start = _first_month(r.period)
+            if month_start is None or not earliest <= month_start <= latest:
                 checked.reject(
                     position,
                     ["period"],

@@ -495,14 +495,22 @@ async def test_bad_budgets_are_refused_naming_the_field(client: httpx.AsyncClien
         _budget("X1", org_unit_code="NOPE", category="personnel", amount_sek="1.00"),
         _budget("X2", category="travel", amount_sek="1.00"),
         _budget("X3", category="personnel", amount_sek="1.00", period="2023-13"),
+        # Year 0000 fits the pattern and no date (it was a 500), 1999 is before the window.
+        _budget("X4", category="personnel", amount_sek="1.00", period="0000"),
+        _budget("X5", category="personnel", amount_sek="1.00", period="0000-01"),
+        _budget("X6", category="personnel", amount_sek="1.00", period="1999-12"),
+        _budget("OK", category="personnel", amount_sek="1.00", period="2000"),
     ]
     response = await client.post("/v1/budgets:batch", json={"records": bad})
     assert response.status_code == 200, response.text
+    assert response.json()["inserted"] == 1
     errors = {e["external_id"]: e["errors"][0] for e in response.json()["errors"]}
     assert errors["X1"]["loc"] == ["org_unit_code"]
     assert errors["X1"]["code"] == "unknown_org_unit"
     assert errors["X2"]["loc"] == ["category"]
     assert errors["X3"]["loc"] == ["period"]
+    for key in ("X4", "X5", "X6"):
+        assert (errors[key]["loc"], errors[key]["code"]) == (["period"], "date_out_of_window")
     atomic = await client.post("/v1/budgets:batch?atomic=true", json={"records": bad})
     assert_problem(atomic, 422)
 
