@@ -202,11 +202,10 @@ def _first_month(period: str) -> date | None:
 
 
 def _budget_row(r: BudgetIn, unit: int, _e: str | None, _p: str, _t: str | None) -> tuple[Any, ...]:
-    year = int(r.period[:4])
-    if len(r.period) == 4:  # a year's budget: spread over its twelve months
-        first, last = date(year, 1, 1), date(year, 12, 1)
-    else:
-        first = last = date(year, int(r.period[5:]), 1)
+    first = _first_month(r.period)
+    assert first is not None, "prepare refuses a period no date holds"
+    # A year's budget is spread over its twelve months.
+    last = first.replace(month=12) if len(r.period) == 4 else first
     return (unit, r.period, first, last, r.category, r.amount_sek)
 
 
