@@ -13,7 +13,7 @@ per record, as a team without Puls would write it (on 50 000 rows, scaled). Peak
 API and the worker processes (and the child process the worker validates large files in) is read
 from /proc.
 
-    uv run python bench/ingest.py [--employees 1200] [--naive-rows 50000]
+    uv run python bench/ingest.py [--employees 1200] [--naive-rows 50000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import csv
 import os
+import statistics
 import tempfile
 import time
 from datetime import date, datetime
@@ -147,7 +148,9 @@ async def naive(settings: Settings, path: Path, rows: int) -> float:
     return rows / elapsed
 
 
-async def main(employees: int, naive_rows: int, redis_url: str, gigabyte: bool) -> None:
+async def main(
+    employees: int, naive_rows: int, redis_url: str, gigabyte: bool, rounds: int
+) -> None:
     work = Path(tempfile.mkdtemp(prefix="puls-bench-ingest-"))
     started = time.perf_counter()
     counts = demo.generate(demo.Spec(employees=employees), work)
@@ -163,6 +166,7 @@ async def main(employees: int, naive_rows: int, redis_url: str, gigabyte: bool) 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         results: dict[str, float] = {}
+        pairs: list[tuple[float, float]] = []  # (c) and the (a2) measured right after it
         big_line = ""
         with process(["api", "--port", str(port)], env) as api:
             wait_until_healthy(url)
@@ -184,15 +188,33 @@ async def main(employees: int, naive_rows: int, redis_url: str, gigabyte: bool) 
                     # A running worker, as in production: its boot (and its validator
                     # process's) is not the import's time.
                     wait_until_settled(worker.pid)
-                    await settled(database_url)
-                    results["c"] = rows / await run_import(client, times_csv, worker.pid, child_rss)
-                    # (c) queued a full recalculation; (d) is measured alone, after it.
-                    await recalculated(database_url)
+                    for n in range(rounds):
+                        if n:
+                            await reset(database_url, redis_url)
+                        await settled(database_url)
+                        pairs.append(
+                            (rows / await run_import(client, times_csv, worker.pid, child_rss), 0.0)
+                        )
+                        # (c) queued a full recalculation; what follows is measured alone,
+                        # after it.
+                        await recalculated(database_url)
+                        if rounds > 1:
+                            # Its own ceiling right after it, on the rows it stored: the
+                            # machine's speed wanders over minutes, so a ratio of one (c) and
+                            # one (a2) taken far apart is as much the machine as the code.
+                            ceiling = await ceilings(
+                                database_url, raw_copy=False, shapes=("same",), phases=("insert",)
+                            )
+                            pairs[-1] = (pairs[-1][0], ceiling["a2"])
                     await settled(database_url)
                     results["d"] = rows / await run_import(client, times_csv, worker.pid, child_rss)
                     worker_rss = peak_rss_mb(worker.pid)
             api_rss = peak_rss_mb(api.pid)
         results.update(await ceilings(database_url))
+        if rounds == 1:
+            pairs[0] = (pairs[0][0], results["a2"])
+        results["c"] = max(c for c, _ in pairs)
+        results["a2"] = max(results["a2"], *(a2 for _, a2 in pairs))
         results["e"] = await naive(settings, times_csv, naive_rows)
         if gigabyte:  # last: the ceilings above read the generated rows as stored
             big_line = await gigabyte_import(database_url, redis_url, env, times_csv)
@@ -213,16 +235,28 @@ async def main(employees: int, naive_rows: int, redis_url: str, gigabyte: bool) 
         f"Ingest of {rows:,} time records",
         ["path", "rows/s", "÷ (a2)", "÷ (a)"],
         [
-            [labels[k], f"{v:,.0f}", f"{v / a2:.2f}", f"{v / a:.2f}"]
-            for k, v in results.items()
-            if k in labels
+            [labels[k], f"{results[k]:,.0f}", f"{results[k] / a2:.2f}", f"{results[k] / a:.2f}"]
+            for k in labels
+            if k in results
         ],
     )
+    ratios = [c / a2_then for c, a2_then in pairs]
     print(
         f"\n(b) ÷ (e) = {results['b'] / results['e']:.0f}× (goal ≥ 25×, #25); "
         f"(b) ÷ (a2) = {results['b'] / a2:.2f} (goal ≥ 0.5); (c) ÷ (a2) = {results['c'] / a2:.2f} "
         f"(goal ≥ 0.9, #25); (d) ÷ (a2) = {results['d'] / a2:.2f} (goal > 1)"
     )
+    if rounds > 1:
+        print(
+            f"(c) and (a2) in {rounds} rounds, each (c) then its (a2): (c) "
+            + ", ".join(f"{c:,.0f}" for c, _ in pairs)
+            + " rows/s; (a2) "
+            + ", ".join(f"{a2_then:,.0f}" for _, a2_then in pairs)
+            + " rows/s; (c) ÷ its (a2) "
+            + ", ".join(f"{c / a2_then:.2f}" for c, a2_then in pairs)
+            + f", median {statistics.median(ratios):.2f} (the settled figure; the table's (c)"
+            " and (a2) are the best of their rounds)"
+        )
     if big_line:
         print(big_line)
     print(
@@ -238,7 +272,15 @@ if __name__ == "__main__":
     parser.add_argument("--naive-rows", type=int, default=50_000)
     parser.add_argument("--gigabyte", action="store_true", help="also import a file over 1 GB")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="(c) imports, each followed by its own (a2) ceiling; 1: one (c), no paired (a2)",
+    )
+    parser.add_argument(
         "--redis-url", default=os.environ.get("PULS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
     args = parser.parse_args()
-    asyncio.run(main(args.employees, args.naive_rows, args.redis_url, args.gigabyte))
+    asyncio.run(
+        main(args.employees, args.naive_rows, args.redis_url, args.gigabyte, max(1, args.rounds))
+    )

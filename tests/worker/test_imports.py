@@ -292,6 +292,43 @@ async def test_a_file_sent_again_is_skipped_line_by_line_and_changes_still_land(
     assert skip == {0}
 
 
+async def test_a_first_load_with_keys_sent_again_in_a_later_chunk(
+    client: httpx.AsyncClient, settings: Settings, session: AsyncSession, via: str
+) -> None:
+    """A first load's chunks are all new but the one that sends stored keys again: that one
+    updates, moves and leaves alone what the earlier chunk inserted, and inserts its new keys,
+    while the next chunk is read beside its store."""
+    await seed_tree(client)
+    lines = _lines(files.CHUNK_ROWS + 10)
+    again = [
+        lines[1].replace(";8;", ";6;"),  # changed
+        lines[2].replace("2024-03-03", "2024-04-05"),  # moved to another month
+        lines[3],  # the same again
+    ]
+    status = await _import(client, settings, via, "".join(lines + again))
+    assert status["counts"] == _counts(inserted=files.CHUNK_ROWS + 10, updated=2, unchanged=1)
+    rows = (
+        await session.execute(
+            sa.text(
+                "SELECT t.external_id, t.hours::text, t.work_date::text, "
+                "t.tableoid::regclass::text, k.work_date::text FROM time_records t "
+                "JOIN time_record_keys k USING (source, external_id) "
+                "WHERE t.external_id IN ('R1', 'R2', 'R3', 'R10009') ORDER BY 1"
+            )
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("R1", "6.00", "2024-03-02", "time_records_p202403", "2024-03-02"),
+        ("R10009", "8.00", "2024-03-14", "time_records_p202403", "2024-03-14"),
+        ("R2", "8.00", "2024-04-05", "time_records_p202404", "2024-04-05"),
+        ("R3", "8.00", "2024-03-04", "time_records_p202403", "2024-03-04"),
+    ]
+    counted = sa.text(
+        "SELECT (SELECT count(*) FROM time_records), (SELECT count(*) FROM time_record_keys)"
+    )
+    assert tuple((await session.execute(counted)).one()) == (files.CHUNK_ROWS + 10,) * 2
+
+
 async def test_text_survives_the_child_process_exactly(
     client: httpx.AsyncClient, settings: Settings, via: str
 ) -> None:

@@ -28,7 +28,7 @@ from services.core.kpis import recalculation_service
 from services.core.pagination import Page
 from services.core.principal import Principal
 from services.core.queue import defer_job
-from services.core.timedata import files, ingest, repository
+from services.core.timedata import files, ingest, partitions, repository
 from services.core.timedata.errors import ImportNotFound, TooManyImports
 from services.core.timedata.models import Import
 from services.core.timedata.schemas import ImportRead
@@ -255,11 +255,19 @@ async def run(
             error.index = current.lines[error.index]
         chunks_stored += 1
         unanalysed += part.inserted
-        if chunks_stored & (chunks_stored - 1) == 0 and chunks_stored >= 4 and unanalysed:
+        if (
+            chunks_stored & (chunks_stored - 1) == 0
+            and chunks_stored >= 4
+            and unanalysed
+            and (known_source or kind.table != partitions.TABLE)
+        ):
             # The table grows inside this one transaction where autovacuum cannot see it;
             # fresh statistics at 4, 8, 16 … chunks keep cached plans from treating it as
             # the small table it was when the import began. A file sent again unchanged
-            # grows nothing: its ANALYZE of every partition was a fifth of its time.
+            # grows nothing: its ANALYZE of every partition was a fifth of its time. A first
+            # load of time records plans nothing on them (new keys are inserted plainly, a
+            # key sent twice is found by its unique index): its five ANALYZEs of every
+            # partition were a thirtieth of a million records' import.
             await ingest.refresh_statistics(session, kind)
             unanalysed = 0
         outcome.add(ingest.Outcome(rejected=len(current.bad), errors=current.bad))
@@ -271,6 +279,26 @@ async def run(
             await _progress(sessionmaker, import_id, rows_read)
             reported = time.monotonic()
 
+    async def prepare_next(
+        pending: files.PreparedChunk | None,
+    ) -> asyncio.Future[files.PreparedChunk] | None:
+        """Reads the next chunk's keys and sets its preparation going; None at the end."""
+        next_keys = await chunks.read()
+        if next_keys is None:
+            return None
+        keys, hashes = next_keys
+        skip = (
+            await ingest.unchanged(session, kind, keys, hashes, scope=record.org_path)
+            if known_source
+            else set()
+        )
+        if skip:
+            # A key twice in this chunk goes through validation, which reports it.
+            held = pending.prepared.keys() if pending is not None else set()
+            counts = Counter(keys)
+            skip = {i for i in skip if counts[keys[i]] == 1 and keys[i] not in held}
+        return asyncio.ensure_future(chunks.prepare(skip))
+
     # A pipeline: while the database stores chunk k, the preparer validates chunk k+1 (and
     # reads k+2), so Python's share and PostgreSQL's share of the work overlap. Before that,
     # one query finds the lines of k+1 sent before exactly as stored, which are skipped unless
@@ -278,24 +306,25 @@ async def run(
     work: asyncio.Future[files.PreparedChunk] | None = None
     try:
         pending: files.PreparedChunk | None = None
-        while (next_keys := await chunks.read()) is not None or pending is not None:
+        while True:
             work = None
-            if next_keys is not None:
-                keys, hashes = next_keys
-                skip = (
-                    await ingest.unchanged(session, kind, keys, hashes, scope=record.org_path)
-                    if known_source
-                    else set()
-                )
-                if skip:
-                    # A key twice in this chunk goes through validation, which reports it.
-                    held = pending.prepared.keys() if pending is not None else set()
-                    counts = Counter(keys)
-                    skip = {i for i in skip if counts[keys[i]] == 1 and keys[i] not in held}
-                work = asyncio.ensure_future(chunks.prepare(skip))
-            if pending is not None:
-                await store(pending)
-            pending = (await work) if work is not None else None
+            if pending is not None and not known_source:
+                # Nothing to look up (a first load): k+1's keys are awaited beside the store
+                # of k, not before it, so the database does not wait while the preparer reads
+                # them (a second of a million records' import).
+                reading = asyncio.ensure_future(prepare_next(pending))
+                try:
+                    await store(pending)
+                finally:
+                    await asyncio.wait([reading])
+                    work = reading.result()
+            else:
+                work = await prepare_next(pending)
+                if pending is not None:
+                    await store(pending)
+            if work is None:
+                break
+            pending = await work
     except (files.ImportFileError, UnicodeDecodeError, OSError) as exc:
         return await _fail(session, record, str(exc), rows_read)
     finally:

@@ -633,17 +633,21 @@ _KEYS_SQL = """
         ON CONFLICT (source, external_id) DO UPDATE SET work_date = EXCLUDED.work_date
         WHERE k.work_date <> EXCLUDED.work_date
         RETURNING k.source, k.external_id, k.work_date, (xmax = 0) AS inserted
+    ), counts AS MATERIALIZED (
+        SELECT count(*) FILTER (WHERE inserted) AS new, count(*) FILTER (WHERE NOT inserted)
+            AS moving
+        FROM k
     ), fresh AS (
         -- The keys whose row the upsert will insert (RETURNING cannot tell on a partitioned
-        -- table: it has no xmax there).
-        INSERT INTO {fresh} (source, external_id) SELECT source, external_id FROM k WHERE inserted
-        RETURNING 1
+        -- table: it has no xmax there). Not when every staged key is new (a first load): the
+        -- upsert then inserts the whole stage without asking which.
+        INSERT INTO {fresh} (source, external_id) SELECT source, external_id FROM k
+        WHERE inserted AND (SELECT new FROM counts) < (SELECT count(*) FROM {stage})
     ), moved AS (
         INSERT INTO {moved} (source, external_id, work_date)
         SELECT source, external_id, work_date FROM k WHERE NOT inserted
-        RETURNING 1
     )
-    SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM fresh)
+    SELECT moving, new FROM counts
 """
 
 # A moved record's row is deleted from its old partition, found by a probe of each
