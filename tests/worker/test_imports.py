@@ -329,6 +329,37 @@ async def test_a_first_load_with_keys_sent_again_in_a_later_chunk(
     assert tuple((await session.execute(counted)).one()) == (files.CHUNK_ROWS + 10,) * 2
 
 
+async def test_a_store_failing_while_the_next_chunk_is_read_keeps_nothing(
+    client: httpx.AsyncClient, settings: Settings, session: AsyncSession, via: str
+) -> None:
+    """In a first load the next chunk is read while the one before it is stored: a store that
+    fails meanwhile (a month whose partition cannot be made) fails the import and keeps
+    nothing, and the worker is not left waiting on the chunk being read."""
+    await seed_tree(client)
+    # A table by the partition's name that is not a partition: the month cannot be made.
+    await session.execute(sa.text("DROP TABLE IF EXISTS time_records_p200305"))
+    await session.execute(sa.text("CREATE TABLE time_records_p200305 (x int)"))
+    await session.commit()
+    try:
+        march = _lines(files.CHUNK_ROWS)
+        may = [line.replace("2024-03-", "2003-05-").replace(";R", ";M") for line in march]
+        after = [line.replace(";R", ";A") for line in march[:10]]
+        response = await upload(client, (IMPORT_HEADER + "".join(march + may + after)).encode())
+        assert response.status_code == 202, response.text
+        worker = await asyncio.wait_for(run_worker(settings, via), timeout=60)
+        assert worker.jobs_failed == 1
+        status = (await client.get(response.headers["location"])).json()
+        assert status["status"] != "succeeded", status
+        counted = sa.text(
+            "SELECT (SELECT count(*) FROM time_records), (SELECT count(*) FROM time_record_keys)"
+        )
+        assert tuple((await session.execute(counted)).one()) == (0, 0)
+    finally:
+        await session.rollback()
+        await session.execute(sa.text("DROP TABLE IF EXISTS time_records_p200305"))
+        await session.commit()
+
+
 async def test_text_survives_the_child_process_exactly(
     client: httpx.AsyncClient, settings: Settings, via: str
 ) -> None:
