@@ -274,8 +274,8 @@ WITH rules AS (
     -- minimum that applies to the shift after it, counted there (the time facts sum them).
     UPDATE {facts.CELL_PEOPLE} p SET quick_returns = q.n
     FROM (
-        SELECT x.org_unit_id, date_trunc('month', x.work_date)::date AS month, x.profession,
-               a.employee, count(*) AS n
+        SELECT x.org_unit_id, date_trunc('month', x.work_date::timestamp)::date AS month,
+               x.profession, a.employee, count(*) AS n
         FROM rested x
         JOIN affected a ON a.person = x.person
         JOIN org_units xo ON xo.id = x.org_unit_id
@@ -373,7 +373,8 @@ SELECT kind, rule_id, org_unit_id, day, employee, profession,
                           'shortest_rest_hours', round(shortest, 2),
                           'required_rest_hours', min_rest_hours)
 FROM found
-WHERE (org_unit_id, date_trunc('month', day)::date) IN (SELECT org_unit_id, month FROM kpi_claimed)
+WHERE (org_unit_id, date_trunc('month', day::timestamp)::date)
+      IN (SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """
 
@@ -419,7 +420,7 @@ SELECT kind, rule_id, org_unit_id, work_date, employee, profession, total - max_
                           'period', to_char(bucket, label))
 FROM hours
 WHERE running > max_hours AND running - hours <= max_hours
-  AND (org_unit_id, date_trunc('month', work_date)::date) IN (
+  AND (org_unit_id, date_trunc('month', work_date::timestamp)::date) IN (
       SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """

@@ -126,7 +126,7 @@ WITH affected AS (
     FROM time_records t
     JOIN affected a USING (employee)
     LEFT JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
-     AND c.month = date_trunc('month', t.work_date)::date
+     AND c.month = date_trunc('month', t.work_date::timestamp)::date
     WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
     GROUP BY t.employee, t.work_date, t.org_unit_id, t.profession
 ), starts AS (
@@ -299,7 +299,8 @@ JOIN {CLAIMED} c ON c.org_unit_id = f.org_unit_id
 _TIME_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["time"]))}
 WITH sick_split AS (
-    SELECT org_unit_id, date_trunc('month', work_date)::date AS month, profession, employee,
+    SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month, profession,
+           employee,
            sum(hours) FILTER (WHERE day_no <= 14) AS short,
            sum(hours) FILTER (WHERE day_no >= 15) AS long,
            sum(hours) FILTER (WHERE spell_days >= 60) AS d60
@@ -524,7 +525,7 @@ INSERT INTO {FORWARD} (org_unit_id, month)
 WITH touched AS (
     SELECT employee, spell FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(changed)
 )
-SELECT DISTINCT s.org_unit_id, date_trunc('month', s.work_date)::date
+SELECT DISTINCT s.org_unit_id, date_trunc('month', s.work_date::timestamp)::date
 FROM kpi_sick_days s JOIN touched t USING (employee, spell)
 WHERE NOT s.claimed
 UNION
@@ -855,7 +856,7 @@ async def mark_scope(
             f"""
             INSERT INTO kpi_dirty_cells (org_unit_id, month)
             SELECT DISTINCT x.org_unit_id, x.month FROM (
-                SELECT org_unit_id, date_trunc('month', work_date)::date AS month
+                SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month
                 FROM time_records WHERE deleted_at IS NULL
                 UNION
                 SELECT org_unit_id, period FROM personnel_costs WHERE deleted_at IS NULL

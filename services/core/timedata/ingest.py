@@ -135,7 +135,9 @@ TIME_RECORDS = FeedKind(
         ("content_hash", "bigint"),
     ),
     date_columns=("work_date",),
-    cells_sql="SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM touched",
+    cells_sql=(
+        "SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month FROM touched"
+    ),
     to_row=_time_row,
     time_code=True,
 )
@@ -595,7 +597,7 @@ async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> tuple[in
     stage = _stage_name(kind, "up")
     months = (
         await session.execute(
-            sa.text(f"SELECT DISTINCT date_trunc('month', work_date)::date FROM {stage}")
+            sa.text(f"SELECT DISTINCT date_trunc('month', work_date::timestamp)::date FROM {stage}")
         )
     ).scalars()
     await partitions.ensure_for_session(session, list(months))
@@ -618,7 +620,7 @@ def _person_cells(employees: str) -> str:
     """The cells of the time records of `employees` (a query), to add to a statement's."""
     return f"""
         UNION ALL
-        SELECT r.org_unit_id, date_trunc('month', r.work_date)::date FROM time_records r
+        SELECT r.org_unit_id, date_trunc('month', r.work_date::timestamp)::date FROM time_records r
         WHERE r.employee IN ({employees}) AND r.deleted_at IS NULL"""
 
 
@@ -668,7 +670,7 @@ _MOVE_SQL = (
         -- A moved record's row is inserted into its new month's partition.
         INSERT INTO {fresh} (source, external_id) SELECT source, external_id FROM moved
     ), cells AS (
-        SELECT org_unit_id, date_trunc('month', work_date)::date AS month FROM moved"""
+        SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month FROM moved"""
     + _person_cells("SELECT employee FROM moved").replace("{", "{{").replace("}", "}}")
     + """
     ), mark AS ("""

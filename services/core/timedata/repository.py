@@ -96,11 +96,15 @@ async def replace_mappings(
 _MARK_CHANGED = kpis_repository.mark_dirty("changed")
 _MARK_CELLS = kpis_repository.mark_dirty("cells")
 _REMAP = {
-    ("time_records", "time"): ("time_type", "time_code", "date_trunc('month', r.work_date)::date"),
+    ("time_records", "time"): (
+        "time_type",
+        "time_code",
+        "date_trunc('month', r.work_date::timestamp)::date",
+    ),
     ("time_records", "profession"): (
         "profession",
         "profession_code",
-        "date_trunc('month', r.work_date)::date",
+        "date_trunc('month', r.work_date::timestamp)::date",
     ),
     ("personnel_costs", "profession"): ("profession", "profession_code", "r.period"),
 }
