@@ -166,7 +166,8 @@ async def main(
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         results: dict[str, float] = {}
-        pairs: list[tuple[float, float]] = []  # (c) and the (a2) measured right after it
+        imported: list[float] = []  # (c) of each round
+        paired: list[float] = []  # the (a2) measured right after each (c), when rounds > 1
         big_line = ""
         with process(["api", "--port", str(port)], env) as api:
             wait_until_healthy(url)
@@ -192,8 +193,8 @@ async def main(
                         if n:
                             await reset(database_url, redis_url)
                         await settled(database_url)
-                        pairs.append(
-                            (rows / await run_import(client, times_csv, worker.pid, child_rss), 0.0)
+                        imported.append(
+                            rows / await run_import(client, times_csv, worker.pid, child_rss)
                         )
                         # (c) queued a full recalculation; what follows is measured alone,
                         # after it.
@@ -205,16 +206,16 @@ async def main(
                             ceiling = await ceilings(
                                 database_url, raw_copy=False, shapes=("same",), phases=("insert",)
                             )
-                            pairs[-1] = (pairs[-1][0], ceiling["a2"])
+                            paired.append(ceiling["a2"])
                     await settled(database_url)
                     results["d"] = rows / await run_import(client, times_csv, worker.pid, child_rss)
                     worker_rss = peak_rss_mb(worker.pid)
             api_rss = peak_rss_mb(api.pid)
         results.update(await ceilings(database_url))
-        if rounds == 1:
-            pairs[0] = (pairs[0][0], results["a2"])
-        results["c"] = max(c for c, _ in pairs)
-        results["a2"] = max(results["a2"], *(a2 for _, a2 in pairs))
+        paired = paired or [results["a2"]]
+        pairs = list(zip(imported, paired, strict=True))
+        results["c"] = max(imported)
+        results["a2"] = max(results["a2"], *paired)
         results["e"] = await naive(settings, times_csv, naive_rows)
         if gigabyte:  # last: the ceilings above read the generated rows as stored
             big_line = await gigabyte_import(database_url, redis_url, env, times_csv)
