@@ -3,6 +3,8 @@ tour answers with data; a Puls that holds data is left alone."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 
@@ -40,7 +42,29 @@ def test_the_demo_region_fills_an_empty_puls_and_not_a_full_one(settings: Settin
             assert (summary["actions"], summary["done"]) == (65, 61)
             meetings = c.get("/v1/meetings").json()["items"]
             assert len(meetings) == 3
+        if shutil.which("curl"):
+            for line, status in _readme_with_data(url):
+                assert status == "200", f"the README's `{line}` answered {status}"
 
         again = _demo(url)
         assert again.returncode == 3
         assert "already holds org units" in again.stderr
+
+
+def _readme_with_data(url: str) -> list[tuple[str, str]]:
+    """The README's "See it with data" commands as a newcomer pastes them (its key and address
+    swapped for the test's), each curl's status."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## See it with data", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    setup = [line for line in block.splitlines() if not line.startswith("curl ")]
+    curls = [line for line in block.splitlines() if line.startswith("curl ")]
+    assert len(curls) >= 4 and setup[0].startswith("KEY=$(cat .puls/dev-admin-key)")
+    results = []
+    for line in curls:
+        probe = re.sub(r"^curl ", "curl -sS -o /dev/null -w '%{http_code}' ", line)
+        script = "\n".join(
+            [*setup, f'KEY={ADMIN_TOKEN}; API={url}; H="Authorization: Bearer $KEY"', probe]
+        )
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        results.append((line, done.stdout.strip() or done.stderr.strip()))
+    return results
