@@ -429,7 +429,7 @@ ON CONFLICT DO NOTHING
 # Agency policies: hours of agency shifts inside a banned window (or any hour, for a ban),
 # unless a granted exemption covers the unit and the day. A policy with a holiday calendar
 # takes its public holidays for Sundays and their eves for Saturdays (Sundays stay Sundays).
-_AGENCY = """
+_AGENCY = f"""
 INSERT INTO compliance_found
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
 WITH policies AS (
@@ -437,9 +437,13 @@ WITH policies AS (
     FROM agency_policies p JOIN org_units o ON o.id = p.org_unit_id
     WHERE p.deleted_at IS NULL
 ), records AS (
+    -- The cell's month as an equality beside its range: with the range alone, a backlog's
+    -- cells were joined to its agency records by a nested loop (37 813 cells × 4 817 records,
+    -- 8.9 s of a million records' detection); hashed by unit and month, 0.35 s.
     SELECT t.*, o.path
     FROM kpi_claimed c
     JOIN time_records t ON t.org_unit_id = c.org_unit_id
+     AND {month_of("t.work_date")} = c.month
      AND t.work_date >= c.month AND t.work_date < (c.month + interval '1 month')::date
     JOIN org_units o ON o.id = t.org_unit_id
     WHERE t.staff_kind = 'agency' AND t.deleted_at IS NULL AND t.time_type = 'worked'
@@ -668,8 +672,13 @@ async def detect(
         "years_end": date(max(months).year + 1, 1, 1),
     }
     await _execute_without(session, "nestloop" if many else None, _OVERTIME, years)
-    await session.execute(
-        sa.text(_AGENCY), {"tz": tz, **facts.week_span(months), **_swedish_holidays(months)}
+    # A backlog's agency records hashed too: the banned hours, a subquery per record, make the
+    # planner take them for a handful and loop over them once per unit.
+    await _execute_without(
+        session,
+        "nestloop" if many else None,
+        _AGENCY,
+        {"tz": tz, **facts.week_span(months), **_swedish_holidays(months)},
     )
     # The columns the statements below join on: the rest (details' JSON above all) took two
     # thirds of the ANALYZE.

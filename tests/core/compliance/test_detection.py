@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.kpis import facts
 from tests.factories import LOCAL, create_target, feed, seed_tree, shift, time_record
 from tests.jobs import recalculate, recalculate_everything, series
 
@@ -526,9 +527,21 @@ async def _agency_policies(session: AsyncSession) -> None:
     await session.commit()
 
 
+# A few cells are checked by index, a backlog by one scan of its months (`many`, above
+# facts.SCAN_CELLS cells): the same violations either way.
+SCANNED = pytest.mark.parametrize("scan_cells", [None, 1], ids=["by index", "scanned"])
+
+
+@SCANNED
 async def test_agency_nurses_against_the_seed_policies(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    scan_cells: int | None,
 ) -> None:
+    if scan_cells:
+        monkeypatch.setattr(facts, "SCAN_CELLS", scan_cells)
     await seed_tree(client)
     await _agency_policies(session)
     agency = {"staff": "agency", "profession": "nurse", "agency": "Bemanning AB"}
@@ -561,9 +574,16 @@ async def test_agency_nurses_against_the_seed_policies(
     assert hours[0]["value"] == 8.0
 
 
+@SCANNED
 async def test_an_exemption_allows_what_the_policy_bans(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    scan_cells: int | None,
 ) -> None:
+    if scan_cells:
+        monkeypatch.setattr(facts, "SCAN_CELLS", scan_cells)
     await seed_tree(client)
     await _agency_policies(session)
     await session.execute(
