@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,3 +55,27 @@ async def test_scoped_key_sees_only_its_subtree_events(
     async with make_client(app, token) as scoped:
         items = (await scoped.get("/v1/events")).json()["items"]
         assert [(e["type"], e["org_unit"]) for e in items] == [("org_unit.updated", "SUS-MED")]
+
+
+async def test_a_scan_publishes_any_number_of_events_in_order(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # More than a statement's parameters allow as rows (asyncpg: 32 767), in the given order,
+    # their data (nested, non-ASCII, null) and org units as given.
+    await seed_tree(client)
+    unit = (await session.execute(sa.text("SELECT min(id) FROM org_units"))).scalar_one()
+    assert unit is not None
+    events = [
+        (
+            "kpi.target_breached" if i % 3 else "kpi.target_recovered",
+            {"n": i, "name": "Överläkare ÅÄÖ", "nested": {"ok": i % 2 == 0}, "value": None},
+            unit if i % 2 else None,
+        )
+        for i in range(12_000)
+    ]
+    await events_service.publish_all(session, events)
+    await session.commit()
+    rows = (
+        await session.execute(sa.text("SELECT type, data, org_unit_id FROM events ORDER BY id"))
+    ).all()
+    assert [tuple(r) for r in rows[-12_000:]] == events

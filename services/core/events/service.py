@@ -39,9 +39,16 @@ async def publish_many(
     session: AsyncSession, type_: str, items: list[tuple[dict[str, Any], int | None]]
 ) -> None:
     """Many events of one type in one statement (scans that find many things at once)."""
-    if not items:
+    await publish_all(session, [(type_, data, unit) for data, unit in items])
+
+
+async def publish_all(
+    session: AsyncSession, events: list[tuple[str, dict[str, Any], int | None]]
+) -> None:
+    """(type, data, org unit id) events in one statement however many, in the list's order."""
+    if not events:
         return
-    await repository.insert_many(session, type_, items)
+    await repository.insert_many(session, events)
     _wake_delivery(session)
 
 

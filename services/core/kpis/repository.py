@@ -464,25 +464,28 @@ def _target_sums(due: str) -> str:
     return f"""
     WITH {due}, units AS (
         SELECT d.id, d.kpi, d.profession, d.month, u.id AS unit
-        FROM due d JOIN org_units u ON starts_with(u.path, d.path)
+        FROM due d JOIN org_units u ON u.path >= d.path AND u.path < left(d.path, -1) || '0'
     ), sums AS ({totals}
         UNION ALL {split}
     )"""
 
 
 # Every live target of a computed KPI with a claimed cell in its unit's subtree, and the
-# claimed months it is valid in.
+# claimed months it is valid in. A subtree is a range of the path index (tree.py), so each
+# target finds its units by index and the cells by a hash on the unit: with starts_with, every
+# target was compared with every claimed cell (1 036 targets × 17 673 cells: 1.3 s of a lane's
+# full recalculation, 0.35 s now).
 _DUE_MONTHS = (
     _target_sums(
         """cells AS (
-        SELECT DISTINCT o.path, c.month
+        SELECT org_unit_id, month
         FROM unnest(CAST(:units AS bigint[]), CAST(:months AS date[])) AS c(org_unit_id, month)
-        JOIN org_units o ON o.id = c.org_unit_id
     ), due AS (
         SELECT DISTINCT t.id, t.kpi, t.profession, o.path, c.month, t.created_at
         FROM kpi_targets t
         JOIN org_units o ON o.id = t.org_unit_id
-        JOIN cells c ON starts_with(c.path, o.path)
+        JOIN org_units u ON u.path >= o.path AND u.path < left(o.path, -1) || '0'
+        JOIN cells c ON c.org_unit_id = u.id
         WHERE t.deleted_at IS NULL AND t.kpi = ANY(:kpis)
           AND t.valid_from <= c.month AND (t.valid_to IS NULL OR c.month <= t.valid_to)
     )"""
