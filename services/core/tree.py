@@ -19,6 +19,13 @@ def subtree_upper_bound(prefix: str) -> str:
     return prefix[:-1] + "0"
 
 
+def ancestor_ids(path: str) -> str:
+    """SQL for the set of ids on the path `path` (an SQL expression): the unit and every unit
+    above it, as text (`/1/7/42/` gives 1, 7, 42). Pooling many units up the tree joins these
+    by equality instead of comparing every unit's path with every other's."""
+    return f"unnest(string_to_array(trim(BOTH '/' FROM {path}), '/'))"
+
+
 def in_subtree(path_column: Any, prefix: str) -> sa.ColumnElement[bool]:
     return sa.and_(path_column >= prefix, path_column < subtree_upper_bound(prefix))
 

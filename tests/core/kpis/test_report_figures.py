@@ -575,7 +575,8 @@ async def test_a_closed_period_keeps_its_published_figures_beside_the_revised_on
 
     await feed(client, "time-records", shifts("P", "E1", march[:1], "sick", "8.00"))
     await recalculate(app)
-    for unit in ("RS", "SUS-AKUT"):
+    # Published up the whole path: the unit, its administration and the region.
+    for unit in ("RS", "SUS", "SUS-AKUT"):
         point = (await series(client, "sick_leave_pct", unit, "2023", "2023", grain="year"))[0]
         assert point["value"] == pytest.approx(100 * 24 / 200)
         assert point["published_value"] == pytest.approx(100 * 16 / 200)
