@@ -19,6 +19,17 @@ def subtree_upper_bound(prefix: str) -> str:
     return prefix[:-1] + "0"
 
 
+def subtree_upper_bound_sql(prefix: str) -> str:
+    """`subtree_upper_bound` in SQL, of the SQL expression `prefix` (a path column)."""
+    return f"left({prefix}, -1) || '0'"
+
+
+def in_subtree_sql(path: str, prefix: str) -> str:
+    """SQL: the path expression `path` lies in the subtree of the path expression `prefix`, as
+    a range the path index serves (a join to many subtrees at once stays a range per row)."""
+    return f"{path} >= {prefix} AND {path} < {subtree_upper_bound_sql(prefix)}"
+
+
 def ancestor_ids(path: str) -> str:
     """SQL for the set of ids on the path `path` (an SQL expression): the unit and every unit
     above it, as text (`/1/7/42/` gives 1, 7, 42). Pooling many units up the tree joins these

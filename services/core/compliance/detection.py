@@ -23,6 +23,7 @@ from services.core.events import service as events_service
 from services.core.kpis import facts
 from services.core.kpis.facts import SHIFT_TYPES, people_of
 from services.core.periods import month_of
+from services.core.tree import in_subtree_sql, subtree_upper_bound_sql
 
 # Whether a working-time rule `r` covers a record: its professions (all when null) and its org
 # subtree (the whole region when null; `lo`/`hi` are the subtree's path bounds in the rules CTE).
@@ -235,7 +236,7 @@ WITH rules AS (
            make_interval(hours => coalesce(r.period_start_hour, 0)) AS shift_by,
            r.professions, r.org_unit_id, r.valid_from,
            coalesce(r.valid_to, 'infinity'::date) AS valid_to,
-           o.path AS lo, left(o.path, -1) || '0' AS hi, coalesce(o.depth, -1) AS depth
+           o.path AS lo, {subtree_upper_bound_sql("o.path")} AS hi, coalesce(o.depth, -1) AS depth
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE {_LIVE_REST_RULES}
 ), affected AS (
@@ -392,7 +393,7 @@ WITH rules AS (
                AS span,
            CASE r.kind WHEN 'overtime_month' THEN 'YYYY-MM' ELSE 'YYYY' END AS label,
            r.valid_from, coalesce(r.valid_to, 'infinity'::date) AS valid_to,
-           o.path AS lo, left(o.path, -1) || '0' AS hi
+           o.path AS lo, {subtree_upper_bound_sql("o.path")} AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE r.kind IN ('overtime_month', 'overtime_year') AND r.enabled AND r.deleted_at IS NULL
 ), affected AS (
@@ -433,7 +434,7 @@ _AGENCY = f"""
 INSERT INTO compliance_found
     (kind, source_id, org_unit_id, work_date, employee, profession, hours, cost_sek, details)
 WITH policies AS (
-    SELECT p.*, o.path AS lo, left(o.path, -1) || '0' AS hi
+    SELECT p.*, o.path AS lo, {subtree_upper_bound_sql("o.path")} AS hi
     FROM agency_policies p JOIN org_units o ON o.id = p.org_unit_id
     WHERE p.deleted_at IS NULL
 ), records AS (
@@ -480,7 +481,7 @@ WITH policies AS (
         SELECT 1 FROM agency_exemptions x JOIN org_units xo ON xo.id = x.org_unit_id
         WHERE x.policy_id = p.id AND x.deleted_at IS NULL AND x.status = 'granted'
           AND r.work_date BETWEEN x.valid_from AND x.valid_to
-          AND r.path >= xo.path AND r.path < left(xo.path, -1) || '0'
+          AND {in_subtree_sql("r.path", "xo.path")}
     )
 )
 SELECT 'agency_policy', policy_id, org_unit_id, work_date, employee, profession,
@@ -514,12 +515,12 @@ WITH groups AS (
     GROUP BY 1, 2, 3, 4, 5
 ), rules AS (
     SELECT 'rest' AS kind, r.professions, r.org_unit_id, r.valid_from, r.valid_to,
-           o.path AS lo, left(o.path, -1) || '0' AS hi
+           o.path AS lo, {subtree_upper_bound_sql("o.path")} AS hi
     FROM working_time_rules r LEFT JOIN org_units o ON o.id = r.org_unit_id
     WHERE {_LIVE_REST_RULES}
     UNION ALL
     SELECT 'agency_policy', a.professions, a.org_unit_id, a.valid_from, a.valid_to,
-           o.path, left(o.path, -1) || '0'
+           o.path, {subtree_upper_bound_sql("o.path")}
     FROM agency_policies a JOIN org_units o ON o.id = a.org_unit_id
     WHERE a.deleted_at IS NULL
 ), checked AS (

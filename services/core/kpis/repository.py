@@ -30,7 +30,14 @@ from services.core.kpis.models import (
     Recalculation,
 )
 from services.core.pagination import changes_name, keyset
-from services.core.tree import OrgUnit, ancestor_ids, in_subtree, subtree_upper_bound, with_unit
+from services.core.tree import (
+    OrgUnit,
+    ancestor_ids,
+    in_subtree,
+    in_subtree_sql,
+    subtree_upper_bound,
+    with_unit,
+)
 
 
 @dataclass(frozen=True)
@@ -464,7 +471,7 @@ def _target_sums(due: str) -> str:
     return f"""
     WITH {due}, units AS (
         SELECT d.id, d.kpi, d.profession, d.month, u.id AS unit
-        FROM due d JOIN org_units u ON u.path >= d.path AND u.path < left(d.path, -1) || '0'
+        FROM due d JOIN org_units u ON {in_subtree_sql("u.path", "d.path")}
     ), sums AS ({totals}
         UNION ALL {split}
     )"""
@@ -477,14 +484,14 @@ def _target_sums(due: str) -> str:
 # full recalculation, 0.35 s now).
 _DUE_MONTHS = (
     _target_sums(
-        """cells AS (
+        f"""cells AS (
         SELECT org_unit_id, month
         FROM unnest(CAST(:units AS bigint[]), CAST(:months AS date[])) AS c(org_unit_id, month)
     ), due AS (
         SELECT DISTINCT t.id, t.kpi, t.profession, o.path, c.month, t.created_at
         FROM kpi_targets t
         JOIN org_units o ON o.id = t.org_unit_id
-        JOIN org_units u ON u.path >= o.path AND u.path < left(o.path, -1) || '0'
+        JOIN org_units u ON {in_subtree_sql("u.path", "o.path")}
         JOIN cells c ON c.org_unit_id = u.id
         WHERE t.deleted_at IS NULL AND t.kpi = ANY(:kpis)
           AND t.valid_from <= c.month AND (t.valid_to IS NULL OR c.month <= t.valid_to)

@@ -20,7 +20,7 @@ from services.core.crud import (
     scoped,
 )
 from services.core.events.models import Event
-from services.core.tree import OrgUnit, with_unit
+from services.core.tree import OrgUnit, in_subtree_sql, with_unit
 from services.core.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -180,12 +180,12 @@ async def attempts_of(
 
 # ---- the outbox fan-out ------------------------------------------------------------------
 
-_MATCH = """
+_MATCH = f"""
     s.enabled AND s.deleted_at IS NULL AND e.id > s.starts_after_event_id
     AND ('*' = ANY(s.event_types) OR e.type = ANY(s.event_types)
          OR (split_part(e.type, '.', 1) || '.*') = ANY(s.event_types))
     AND (s.org_unit_id IS NULL
-         OR (eo.path >= so.path AND eo.path < left(so.path, -1) || '0'))
+         OR ({in_subtree_sql("eo.path", "so.path")}))
 """
 
 
