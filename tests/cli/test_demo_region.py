@@ -14,6 +14,7 @@ from services.cli.main import ROOT
 from services.core.config import Settings
 from tests.api_process import running_api
 from tests.harness import ADMIN_TOKEN
+from tests.readme import shell_blocks
 
 
 def _demo(url: str) -> subprocess.CompletedProcess[str]:
@@ -54,8 +55,7 @@ def test_the_demo_region_fills_an_empty_puls_and_not_a_full_one(settings: Settin
 def _readme_with_data(url: str) -> list[tuple[str, str]]:
     """The README's "See it with data" commands as a newcomer pastes them (its key and address
     swapped for the test's), each curl's status."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("## See it with data", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    block = shell_blocks("## See it with data")[0]
     setup = [line for line in block.splitlines() if not line.startswith("curl ")]
     curls = [line for line in block.splitlines() if line.startswith("curl ")]
     assert len(curls) >= 4 and setup[0].startswith("KEY=$(cat .puls/dev-admin-key)")

@@ -18,13 +18,12 @@ from services.cli.main import ROOT
 from services.core.config import Settings
 from tests.api_process import running_api, start_worker, stop_process
 from tests.harness import ADMIN_TOKEN
+from tests.readme import shell_blocks
 
 
 def _tour() -> str:
     """Steps 1–5 as one script, after the block that reads the key and names the address."""
-    readme = (ROOT / "README.md").read_text()
-    tour = readme.split("## A five-minute tour", 1)[1].split("**6. Look around.**", 1)[0]
-    blocks = [block.split("```", 1)[0] for block in tour.split("```sh\n")[1:]]
+    blocks = shell_blocks("## A five-minute tour", "**6. Look around.**")
     assert len(blocks) >= 6, "the tour's steps are shell blocks"
     assert blocks[0].startswith("KEY=$(cat .puls/dev-admin-key)"), blocks[0]
     # A curl at a line's start is one of the tour's requests: an answer ≥ 400 fails the
